@@ -1,0 +1,50 @@
+# Gorax: `make up` runs the embedded stack, `make test` runs the tests. Both set up what they need.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+STAMP := $(VENV)/.gorax-installed
+WEB_DIST := web/dist/index.html
+PYTEST_ARGS ?=
+
+export LITELLM_LOCAL_MODEL_COST_MAP := True
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+# Byte-code caching matters: without it every subprocess re-compiles Prefect and alembic.
+unexport PYTHONDONTWRITEBYTECODE
+
+.PHONY: up test test-soak install web bench lint clean
+
+up: install $(if $(wildcard web/package.json),$(WEB_DIST))
+	$(VENV)/bin/gorax up
+
+test: install $(if $(wildcard web/package.json),$(WEB_DIST))
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-soak: install
+	$(PY) -m pytest -m soak $(PYTEST_ARGS)
+
+install: $(STAMP)
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q uv
+
+$(STAMP): pyproject.toml | $(PY)
+	$(UV) pip install --python $(PY) -q -e '.[test]'
+	touch $(STAMP)
+
+web: $(if $(wildcard web/package.json),web/node_modules/.package-lock.json)
+	cd web && npm run build
+
+web/node_modules/.package-lock.json: web/package.json $(wildcard web/package-lock.json)
+	cd web && npm ci --no-audit --no-fund
+
+$(WEB_DIST): $(shell find web/src web/index.html web/package.json -type f 2>/dev/null) | web/node_modules/.package-lock.json
+	cd web && npm run build
+
+bench: install
+	$(UV) pip install --python $(PY) -q -e bench/plugin
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) web/node_modules web/dist

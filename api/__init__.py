@@ -1,0 +1,1 @@
+"""Gorax API: tenants, users, roles, workflows, publish/deploy, runs, webhooks, human tasks."""

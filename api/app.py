@@ -1,0 +1,98 @@
+"""The Gorax API application: ``uvicorn api.app:create_app --factory``.
+
+On start it runs the database migrations; it serves the REST API under ``/api/v1``, the ops
+endpoints (``/healthz``, ``/readyz``, ``/metrics``), OpenAPI at ``/docs``, and the editor's
+built files at ``/`` when ``web/dist`` exists.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api.auth.secrets import signing_key, worker_token
+from api.auth.tokens import TokenSigner
+from api.bootstrap import bootstrap_first_tenant
+from api.config import ApiConfig
+from api.db.engine import Database
+from api.handlers import install_error_handlers
+from api.middleware import RequestContextMiddleware
+from api.observability import Metrics, configure_logging
+from api.ratelimit import RateLimiter
+from api.routes import include_routers
+from api.state import AppState
+from api.web import WEB_DIST, web_app
+from flows.settings import GoraxSettings, get_settings
+
+log = logging.getLogger("gorax.api")
+
+__all__ = ["bootstrap_first_tenant", "create_app"]
+
+
+def create_app(
+    settings: GoraxSettings | None = None,
+    config: ApiConfig | None = None,
+    *,
+    web_dist: Path = WEB_DIST,
+) -> FastAPI:
+    """Build the API app for ``settings`` (default: the process settings).
+
+    ``config`` tunes the HTTP layer (default: from ``GORAX_*``); ``web_dist`` is the editor
+    build served at ``/`` when it contains ``index.html``.
+    """
+    settings = settings or get_settings()
+    config = config or ApiConfig()
+    configure_logging(settings.log_level)
+    metrics = Metrics()
+    state = AppState(
+        settings=settings,
+        config=config,
+        db=Database(settings.resolved_database_url),
+        signer=TokenSigner(signing_key(settings), config.access_token_ttl_seconds),
+        limiter=RateLimiter(config, settings.redis_url),
+        metrics=metrics,
+        worker_token=worker_token(settings, config.worker_token),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await state.db.migrate()
+        log.info("api started", extra={"database": state.db.dialect})
+        try:
+            yield
+        finally:
+            await state.limiter.close()
+            await state.db.dispose()
+
+    app = FastAPI(
+        title="Gorax API",
+        version="1",
+        description="Visual workflow automation on Prefect: tenants, workflows, runs, triggers.",
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.gorax = state
+    install_error_handlers(app)
+    include_routers(app)
+    if config.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=config.cors_origin_list,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["X-Request-ID", "ETag", "X-RateLimit-Limit",
+                            "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+        )
+    # Added last so it is outermost: ids, headers and the 500 body cover everything.
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    static = web_app(web_dist)
+    if static is not None:
+        app.mount("/", static, name="web")
+    return app

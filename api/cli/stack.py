@@ -1,0 +1,21 @@
+"""``gorax up``: run the embedded stack in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _up(args: argparse.Namespace) -> int:
+    from api.stack import run_stack
+    from flows.settings import GoraxSettings
+
+    return run_stack(GoraxSettings())
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "up",
+        help="start Prefect server, worker, API and editor on 127.0.0.1",
+        description="Start and supervise the embedded stack until Ctrl-C or SIGTERM.",
+    )
+    parser.set_defaults(handler=_up)

@@ -1,0 +1,19 @@
+"""Live collaboration on workflow drafts: Yjs documents served by pycrdt-websocket.
+
+- ``api.collab.routes.router``: ``WS /workflows/{id}/collab`` with its lifespan (mount it with
+  the other route modules under ``/api/v1``).
+- :func:`read_draft` / :func:`write_draft`: what the REST draft endpoints call, so REST and the
+  editors share one document.
+- :mod:`api.collab.graphdoc`: the document layout and its conversion to ``gorax/graph@1``.
+"""
+
+from __future__ import annotations
+
+from api.collab.graphdoc import apply_graph, doc_to_graph
+from api.collab.server import CollabLimits, CollabServer
+from api.collab.store import delete_draft, read_draft, write_draft
+
+__all__ = [
+    "CollabLimits", "CollabServer", "apply_graph", "delete_draft", "doc_to_graph", "read_draft",
+    "write_draft",
+]

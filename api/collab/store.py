@@ -1,0 +1,121 @@
+"""The draft documents as the REST API sees them: ``read_draft`` and ``write_draft``.
+
+With the API running they go through the live room (so editors see a REST write at once);
+without it (CLI, tests) they read and write the persisted document file directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from pycrdt import Doc
+
+from api.collab.graphdoc import apply_graph, doc_to_graph, is_initialized
+from api.collab.server import CollabServer, check_workflow_id
+
+_server: CollabServer | None = None
+_file_locks: dict[str, asyncio.Lock] = {}
+
+
+def set_server(server: CollabServer | None) -> None:
+    """Register the running collaboration server (the lifespan does this)."""
+    global _server
+    _server = server
+
+
+def get_server() -> CollabServer | None:
+    """The running collaboration server, if any."""
+    return _server
+
+
+def _directory() -> Path:
+    from flows.settings import get_settings
+
+    return get_settings().state_dir / "collab"
+
+
+def _file(workflow_id: str) -> Path:
+    return _directory() / f"{check_workflow_id(workflow_id)}.ydoc"
+
+
+async def read_draft(workflow_id: str) -> dict[str, Any] | None:
+    """The workflow's draft as ``gorax/graph@1`` JSON, or None when no draft document exists yet."""
+    if _server is not None:
+        return await _server.read(workflow_id)
+    try:
+        state = _file(workflow_id).read_bytes()
+    except FileNotFoundError:
+        return None
+    doc = Doc()
+    doc.apply_update(state)
+    return doc_to_graph(doc) if is_initialized(doc) else None
+
+
+async def write_draft(workflow_id: str, graph: dict[str, Any]) -> None:
+    """Make the draft hold ``graph``; connected editors receive only what changed.
+
+    Raises ``ValueError`` when ``graph`` lacks node ids or edge ends.
+    """
+    if _server is not None:
+        await _server.write(workflow_id, graph)
+        return
+    lock = _file_locks.setdefault(workflow_id, asyncio.Lock())
+    async with lock:
+        path = _file(workflow_id)
+        doc = Doc()
+        try:
+            doc.apply_update(path.read_bytes())
+        except FileNotFoundError:
+            pass
+        apply_graph(doc, graph, origin="rest")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(doc.get_update())
+        tmp.replace(path)
+
+
+async def delete_draft(workflow_id: str) -> None:
+    """Forget a workflow's draft document (after the workflow is deleted for good)."""
+    if _server is not None:
+        room = _server._rooms.pop(workflow_id, None)
+        if room is not None:
+            await room.room.stop()
+        path = _server.path_of(workflow_id)
+    else:
+        path = _file(workflow_id)
+    path.unlink(missing_ok=True)
+
+
+async def check_workflow(app: Any, principal: Any, workflow_id: str) -> None:
+    """Raise ``NotFound`` unless the workflow exists in the principal's tenant.
+
+    Uses the workflow service when the API has one; without it any id is accepted.
+    """
+    try:
+        from api.services import workflows as service
+    except ImportError:
+        return
+    getter = getattr(service, "get_workflow", None)
+    if getter is None:
+        return
+    async with app.state.gorax.db.tenant_scope(tenant_id=principal.tenant_id) as session:
+        await getter(session, tenant_id=principal.tenant_id, workflow_id=workflow_id)
+
+
+def seed_loader(app: Any) -> Any:
+    """A loader of a workflow's stored graph, for documents that never held one (or None)."""
+    try:
+        from api.services import workflows as service
+    except ImportError:
+        return None
+    loader = getattr(service, "stored_graph", None)
+    if loader is None:
+        return None
+
+    async def load(workflow_id: str) -> dict[str, Any] | None:
+        async with app.state.gorax.db.system_scope() as session:
+            return await loader(session, workflow_id=workflow_id)
+
+    return load

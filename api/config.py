@@ -1,0 +1,45 @@
+"""API-only settings (token lifetimes, lockout, rate limits, CORS), read from ``GORAX_*``.
+
+The shared :class:`flows.settings.GoraxSettings` holds what every process needs; what only the
+HTTP layer needs lives here so the API can tune it without touching the shared class.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiConfig(BaseSettings):
+    """HTTP-layer configuration. Each field is the variable ``GORAX_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GORAX_", extra="ignore")
+
+    access_token_ttl_seconds: int = Field(default=900, description="Lifetime of access tokens.")
+    refresh_token_ttl_seconds: int = Field(
+        default=30 * 24 * 3600, description="Lifetime of a refresh token family."
+    )
+    login_max_failures: int = Field(default=5, description="Failed sign-ins before lockout.")
+    lockout_seconds: int = Field(default=900, description="How long a locked account stays locked.")
+    cookie_secure: bool = Field(
+        default=False, description="Mark session cookies Secure (set behind TLS)."
+    )
+    cors_origins: str = Field(
+        default="", description="Comma-separated origins allowed by CORS (empty: CORS off)."
+    )
+    rate_limit_api: int = Field(default=1000, description="Requests/minute per tenant on /api/v1.")
+    rate_limit_execute: int = Field(default=100, description="Executions/minute per tenant.")
+    rate_limit_credentials: int = Field(default=50, description="Credential requests/minute.")
+    rate_limit_webhook: int = Field(default=5000, description="Webhook deliveries/minute.")
+    rate_limit_auth: int = Field(
+        default=60, description="Sign-in/refresh requests/minute per client address."
+    )
+    rate_limit_window_seconds: int = Field(default=60, description="Rate-limit window length.")
+    worker_token: str | None = Field(
+        default=None,
+        description="Token of the internal worker principal; default: generated in the state dir.",
+    )
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]

@@ -1,0 +1,70 @@
+"""Declarative base, portable column types and the tenant mixin every tenant table uses."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+# Stable constraint names so alembic migrations are identical on SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id() -> str:
+    """A new primary key (UUID4 text, portable across databases)."""
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that always comes back timezone-aware UTC (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Base of every Gorax table."""
+
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class TenantScoped:
+    """Mixin for tables whose rows belong to one tenant.
+
+    Such tables get a ``tenant_id`` column and, on PostgreSQL, a row-level-security policy
+    (see :mod:`api.db.rls`); every service query still filters on ``tenant_id``.
+    """
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[str]:  # noqa: N805 - declared_attr convention
+        return mapped_column(
+            String(36), ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False
+        )

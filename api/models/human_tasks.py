@@ -1,0 +1,49 @@
+"""Human tasks: decisions a suspended run waits for."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.db.base import Base, TenantScoped, UTCDateTime, new_id, utcnow
+
+
+class HumanTask(TenantScoped, Base):
+    """One approval request of one run (per node and loop iteration)."""
+
+    __tablename__ = "human_tasks"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "flow_run_id", "node_key", name="uq_human_tasks_run_node"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    flow_run_id: Mapped[str] = mapped_column(String(36), index=True, nullable=False)
+    node_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    node_key: Mapped[str] = mapped_column(String(200), nullable=False)
+    node_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    workflow_id: Mapped[str | None] = mapped_column(String(100), index=True, nullable=True)
+    workflow_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    assignees: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    options: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    snapshot: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    channels: Mapped[list[str]] = mapped_column(JSON, nullable=False)
+    email_credential: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    escalation: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
+    # How many escalation steps have acted so far.
+    escalation_done: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # open, decided, expired, cancelled
+    status: Mapped[str] = mapped_column(String(20), default="open", index=True, nullable=False)
+    decision: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # When the decision reached Prefect (the run was resumed); None while that is pending.
+    resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    notifications: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)

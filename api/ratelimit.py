@@ -1,0 +1,134 @@
+"""Fixed-window rate limits per tenant (or client address) and route class (PRD appendix D).
+
+In-process counters by default; with ``GORAX_REDIS_URL`` the counters live in Redis so every
+API replica shares them. Callers get a :class:`Decision` whose numbers become the
+``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset`` headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+from api.config import ApiConfig
+
+# Most specific first; the first match names the class of a path.
+_CLASSES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("execute", re.compile(r"^/api/v1/workflows/[^/]+/execute/?$")),
+    ("credentials", re.compile(r"^/api/v1/credentials(/.*)?$")),
+    ("auth", re.compile(r"^/api/v1/auth/(login|refresh)/?$")),
+    ("webhook", re.compile(r"^/webhook/")),
+    ("api", re.compile(r"^/api/v1/")),
+)
+
+
+def route_class(path: str) -> str | None:
+    """The rate-limit class of a request path (None: not limited)."""
+    for name, pattern in _CLASSES:
+        if pattern.match(path):
+            return name
+    return None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of counting one request."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # epoch seconds when the window ends
+
+    def headers(self) -> dict[str, str]:
+        """The ``X-RateLimit-*`` headers (plus ``Retry-After`` when refused)."""
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, self.reset - int(time.time())))
+        return headers
+
+
+class _Store(Protocol):
+    async def incr(self, key: str, window: int) -> int: ...
+    async def close(self) -> None: ...
+
+
+class MemoryStore:
+    """Counters in this process (the embedded single-process default)."""
+
+    def __init__(self) -> None:
+        self._counts: dict[str, int] = {}
+        self._lock = asyncio.Lock()
+
+    async def incr(self, key: str, window: int) -> int:
+        async with self._lock:
+            now_window = int(time.time()) // window
+            if len(self._counts) > 10_000:
+                # Drop finished windows so memory stays bounded.
+                self._counts = {
+                    k: v for k, v in self._counts.items() if k.endswith(f":{now_window}")
+                }
+            self._counts[key] = self._counts.get(key, 0) + 1
+            return self._counts[key]
+
+    async def close(self) -> None:
+        return None
+
+
+class RedisStore:
+    """Counters in Redis, shared by every API replica."""
+
+    def __init__(self, url: str) -> None:
+        import redis.asyncio as redis
+
+        self._redis = redis.from_url(url)
+
+    async def incr(self, key: str, window: int) -> int:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, window + 1)
+            count, _ = await pipe.execute()
+        return int(count)
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
+class RateLimiter:
+    """Counts requests per (subject, class) in fixed windows."""
+
+    def __init__(self, config: ApiConfig, redis_url: str | None = None) -> None:
+        self.window = config.rate_limit_window_seconds
+        self.limits = {
+            "api": config.rate_limit_api,
+            "execute": config.rate_limit_execute,
+            "credentials": config.rate_limit_credentials,
+            "webhook": config.rate_limit_webhook,
+            "auth": config.rate_limit_auth,
+        }
+        self.store: _Store = RedisStore(redis_url) if redis_url else MemoryStore()
+
+    async def hit(self, subject: str, path: str) -> Decision | None:
+        """Count a request by ``subject`` (``tenant:<id>`` or ``ip:<addr>``) to ``path``."""
+        klass = route_class(path)
+        if klass is None:
+            return None
+        limit = self.limits[klass]
+        window_index = int(time.time()) // self.window
+        count = await self.store.incr(f"gorax:rl:{klass}:{subject}:{window_index}", self.window)
+        return Decision(
+            allowed=count <= limit,
+            limit=limit,
+            remaining=max(0, limit - count),
+            reset=(window_index + 1) * self.window,
+        )
+
+    async def close(self) -> None:
+        """Release the Redis connection, if any."""
+        await self.store.close()

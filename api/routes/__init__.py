@@ -1,0 +1,47 @@
+"""The API's route modules. Adding a router is one line in :data:`ROUTE_MODULES`.
+
+Each module exposes ``router`` (a ``fastapi.APIRouter``). It is mounted under ``/api/v1``
+unless the module sets ``ROOT = True`` (ops endpoints, public webhooks). Every route must
+declare its access with ``Requires(Permission.X)`` or ``Public()`` from :mod:`api.auth.deps`;
+tests/api/test_permissions.py fails on a route that does not.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from fastapi import FastAPI
+
+from api.errors import ERROR_RESPONSES
+
+API_PREFIX = "/api/v1"
+
+ROUTE_MODULES: tuple[str, ...] = (
+    "api.routes.ops",
+    "api.routes.auth",
+    "api.routes.members",
+    "api.routes.api_keys",
+    "api.routes.audit",
+    "api.routes.internal",
+    "api.routes.workflows",
+    "api.routes.versions",
+    "api.routes.executions",
+    "api.routes.execution_events",
+    "api.routes.analytics",
+    "api.routes.variables",
+    "api.routes.catalogue",
+    "api.routes.credentials",
+    "api.routes.webhooks",
+    "api.routes.webhook_receiver",
+    "api.routes.schedules",
+    "api.routes.human_tasks",
+    "api.collab.routes",
+)
+
+
+def include_routers(app: FastAPI) -> None:
+    """Mount every module of :data:`ROUTE_MODULES` on ``app``."""
+    for name in ROUTE_MODULES:
+        module = importlib.import_module(name)
+        prefix = "" if getattr(module, "ROOT", False) else API_PREFIX
+        app.include_router(module.router, prefix=prefix, responses=ERROR_RESPONSES)

@@ -1,0 +1,102 @@
+"""Sign-in, token refresh, sign-out and the current principal."""
+
+from __future__ import annotations
+
+import secrets
+
+from fastapi import APIRouter, Response, status
+
+from api.auth.deps import (
+    CSRF_COOKIE, SESSION_COOKIE, AuditCtx, Public, Requires, StateDep,
+)
+from api.auth.permissions import Permission, Role
+from api.auth.principal import Principal
+from api.models.identity import Tenant, User
+from api.schemas import (
+    LoginRequest, MeResponse, RefreshRequest, TenantMembershipPublic, TenantPublic,
+    TokenResponse, UserPublic,
+)
+from api.services import auth as auth_service
+from api.services.auth import TokenPair
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _set_session_cookies(response: Response, state: StateDep, pair: TokenPair) -> None:
+    csrf = secrets.token_urlsafe(24)
+    ttl = min(state.config.refresh_token_ttl_seconds, 24 * 3600)
+    session = state.signer.issue(
+        user_id=pair.user.id, family_id=pair.family_id, kind="session", ttl=ttl, csrf=csrf
+    )
+    secure = state.config.cookie_secure
+    response.set_cookie(SESSION_COOKIE, session, max_age=ttl, httponly=True, samesite="lax",
+                        secure=secure, path="/")
+    response.set_cookie(CSRF_COOKIE, csrf, max_age=ttl, httponly=False, samesite="lax",
+                        secure=secure, path="/")
+
+
+def _token_response(pair: TokenPair) -> TokenResponse:
+    return TokenResponse(
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+        user=UserPublic(id=pair.user.id, email=pair.user.email, name=pair.user.name),
+        tenants=[TenantMembershipPublic(id=t.id, slug=t.slug, name=t.name, role=Role(t.role))
+                 for t in pair.tenants],
+    )
+
+
+@router.post("/login", response_model=TokenResponse, dependencies=[Public()])
+async def login(body: LoginRequest, response: Response, state: StateDep,
+                context: AuditCtx) -> TokenResponse:
+    """Sign in with e-mail and password; also sets the browser session and CSRF cookies."""
+    pair = await auth_service.login(state.db, state.signer, state.config, email=body.email,
+                                    password=body.password, context=context)
+    _set_session_cookies(response, state, pair)
+    return _token_response(pair)
+
+
+@router.post("/refresh", response_model=TokenResponse, dependencies=[Public()])
+async def refresh(body: RefreshRequest, response: Response, state: StateDep,
+                  context: AuditCtx) -> TokenResponse:
+    """Exchange a refresh token for a new pair; reusing an old one ends the session."""
+    pair = await auth_service.refresh(state.db, state.signer, state.config,
+                                      refresh_token=body.refresh_token, context=context)
+    _set_session_cookies(response, state, pair)
+    return _token_response(pair)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+async def logout(state: StateDep, context: AuditCtx,
+                 principal: Principal = Requires(Permission.AUTHENTICATED)) -> Response:
+    """End the current sign-in (its tokens and cookie stop working) and clear the cookies."""
+    if principal.kind == "user" and principal.session_id:
+        await auth_service.logout(state.db, user_id=principal.id, family_id=principal.session_id,
+                                  tenant_id=principal.tenant_id, context=context)
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(CSRF_COOKIE, path="/")
+    return response
+
+
+@router.get("/me", response_model=MeResponse)
+async def me(state: StateDep,
+             principal: Principal = Requires(Permission.AUTHENTICATED)) -> MeResponse:
+    """Who is calling, in which tenant, with which role, and their other tenants."""
+    async with state.db.system_scope() as session:
+        user = await session.get(User, principal.id) if principal.kind == "user" else None
+        ids = [tid for tid, _ in principal.memberships] or (
+            [principal.tenant_id] if principal.tenant_id else []
+        )
+        tenants = {t.id: t for t in [await session.get(Tenant, tid) for tid in ids] if t}
+    roles = dict(principal.memberships)
+    current = tenants.get(principal.tenant_id or "")
+    return MeResponse(
+        user=UserPublic(id=user.id, email=user.email, name=user.name) if user else None,
+        principal=principal.actor,
+        tenant=TenantPublic(id=current.id, slug=current.slug, name=current.name) if current else None,
+        role=principal.role,
+        tenants=[TenantMembershipPublic(id=t.id, slug=t.slug, name=t.name,
+                                        role=Role(roles.get(t.id, principal.role or "viewer")))
+                 for t in tenants.values()],
+    )

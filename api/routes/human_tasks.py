@@ -1,0 +1,195 @@
+"""Human tasks: the inbox, decisions, decision-page links, and the worker's internal endpoints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import RedirectResponse
+from pydantic import BaseModel, Field
+
+from api.auth.deps import AuditCtx, DatabaseDep, Public, Requires, StateDep, TenantSession
+from api.auth.permissions import Permission
+from api.auth.principal import Principal
+from api.auth.secrets import signing_key
+from api.db.base import utcnow
+from api.errors import Forbidden, NotFound
+from api.schemas import Page
+from api.services import audit
+from api.services import human_tasks as service
+from api.services.audit import AuditContext
+
+router = APIRouter(tags=["human tasks"])
+
+
+class HumanTaskOption(BaseModel):
+    label: str
+    value: str
+
+
+class HumanTaskPublic(BaseModel):
+    """A human task as assignees see it."""
+
+    id: str
+    status: Literal["open", "decided", "expired", "cancelled"]
+    title: str
+    description: str | None
+    workflow_id: str | None
+    workflow_name: str | None
+    execution_id: str
+    node_id: str
+    node_name: str
+    assignees: list[str]
+    options: list[HumanTaskOption]
+    data: dict[str, Any] = Field(description="The data the step showed (secrets masked).")
+    decision: str | None
+    comment: str | None
+    decided_by: str | None
+    decided_at: datetime | None
+    created_at: datetime
+    expires_at: datetime | None
+    escalation: list[dict[str, Any]]
+    escalation_done: int
+    notifications: list[dict[str, Any]]
+
+
+class HumanTaskDecide(BaseModel):
+    value: str = Field(min_length=1, max_length=100, description="The chosen option's value.")
+    comment: str | None = Field(default=None, max_length=5000, description="Why (optional).")
+
+
+class EscalationStep(BaseModel):
+    after_seconds: float = Field(ge=0)
+    notify: list[str] | None = None
+    decide: str | None = None
+
+
+class HumanTaskCreate(BaseModel):
+    """What a run's human.approval node records (internal)."""
+
+    tenant_id: str = Field(max_length=36)
+    flow_run_id: str = Field(max_length=36)
+    node_id: str = Field(max_length=100)
+    node_key: str = Field(max_length=200)
+    node_name: str | None = Field(default=None, max_length=200)
+    workflow_id: str | None = Field(default=None, max_length=100)
+    workflow_name: str | None = Field(default=None, max_length=200)
+    title: str = Field(max_length=5000)
+    description: str | None = Field(default=None, max_length=20000)
+    assignees: list[str] = Field(min_length=1)
+    options: list[HumanTaskOption] = Field(min_length=1)
+    timeout_seconds: float | None = Field(default=None, ge=0)
+    escalation: list[EscalationStep] = Field(default_factory=list)
+    channels: list[str] = Field(default_factory=lambda: ["inbox"])
+    email_credential: str | None = Field(default=None, max_length=100)
+    snapshot: dict[str, Any] = Field(default_factory=dict)
+
+
+class SweepResult(BaseModel):
+    escalated: int
+    auto_decided: int
+    expired: int
+    cancelled: int
+    resumed: int
+
+
+def _view(task: Any) -> HumanTaskPublic:
+    return HumanTaskPublic.model_validate(service.public(task))
+
+
+@router.get("/human-tasks", response_model=Page[HumanTaskPublic])
+async def list_human_tasks(
+    session: TenantSession,
+    status: Literal["open", "decided", "expired", "cancelled"] | None = Query(default=None),
+    workflow_id: str | None = Query(default=None, max_length=100),
+    limit: int = Query(default=50, ge=1, le=200),
+    principal: Principal = Requires(Permission.HUMAN_TASK_READ),
+) -> Page[HumanTaskPublic]:
+    """My tasks (every task of the tenant for admins), newest first."""
+    tasks = await service.list_tasks(session, tenant_id=principal.tenant_id, principal=principal,
+                                     status=status, workflow_id=workflow_id, limit=limit)
+    return Page(items=[_view(task) for task in tasks], total=len(tasks))
+
+
+@router.get("/human-tasks/{task_id}", response_model=HumanTaskPublic)
+async def get_human_task(
+    task_id: str, session: TenantSession, context: AuditCtx,
+    principal: Principal = Requires(Permission.HUMAN_TASK_READ),
+) -> HumanTaskPublic:
+    """One task with the data it shows (assignees and admins; every view is audited)."""
+    task = await service.get_task(session, tenant_id=principal.tenant_id, task_id=task_id)
+    if not service.can_view(task, principal):
+        raise Forbidden("only assignees and admins may open this task",
+                        details={"human_task_id": task_id})
+    await audit.record(session, tenant_id=principal.tenant_id, action="human_task.view",
+                       context=context, resource_type="human_task", resource_id=task.id,
+                       details={"title": task.title, "data": task.snapshot, "status": task.status})
+    await session.commit()
+    return _view(task)
+
+
+@router.post("/human-tasks/{task_id}/decide", response_model=HumanTaskPublic)
+async def decide_human_task(
+    task_id: str, body: HumanTaskDecide, session: TenantSession, context: AuditCtx,
+    principal: Principal = Requires(Permission.HUMAN_TASK_DECIDE),
+) -> HumanTaskPublic:
+    """Decide once (403 for non-assignees, 409 when already decided); the run then resumes."""
+    task = await service.decide(session, tenant_id=principal.tenant_id, task_id=task_id,
+                                principal=principal, value=body.value, comment=body.comment)
+    await audit.record(
+        session, tenant_id=principal.tenant_id, action="human_task.decide", context=context,
+        resource_type="human_task", resource_id=task.id,
+        after={"decision": task.decision, "comment": task.comment},
+        details={"title": task.title, "data": task.snapshot, "execution_id": task.flow_run_id},
+    )
+    await session.commit()
+    if await service.resume_run(task):
+        task.resumed_at = utcnow()
+        await session.commit()
+    return _view(task)
+
+
+@router.get("/human-tasks/{task_id}/open", response_class=RedirectResponse, status_code=302,
+            responses={302: {"description": "To the decision page"}})
+async def open_human_task_link(
+    task_id: str, state: StateDep,
+    expires: int = Query(ge=0), signature: str = Query(pattern="^[0-9a-f]{64}$"),
+    _: None = Public(),
+) -> RedirectResponse:
+    """Follow an e-mailed link: a genuine, unexpired link leads to the decision page."""
+    if not service.verify_link(signing_key(state.settings), task_id, expires, signature):
+        raise NotFound("this link is invalid or has expired", details={"human_task_id": task_id})
+    return RedirectResponse(f"/inbox?task={task_id}", status_code=302)
+
+
+# -- internal: the worker's calls -----------------------------------------------------------------
+@router.post("/internal/human-tasks", response_model=HumanTaskPublic)
+async def record_human_task(
+    body: HumanTaskCreate, db: DatabaseDep, state: StateDep,
+    principal: Principal = Requires(Permission.INTERNAL),
+) -> HumanTaskPublic:
+    """Record the task of a suspended run's approval node (idempotent) and notify assignees."""
+    async with db.tenant_scope(tenant_id=body.tenant_id) as session:
+        task, created = await service.create_task(session, tenant_id=body.tenant_id,
+                                                  request=body.model_dump(mode="json"))
+        if created:
+            await service.notify(session, task, who=task.assignees, reason="assigned",
+                                 link_key=signing_key(state.settings),
+                                 api_url=state.settings.effective_api_url)
+            await audit.record(session, tenant_id=body.tenant_id, action="human_task.create",
+                               context=AuditContext(actor_type="worker", actor_id=principal.id),
+                               resource_type="human_task", resource_id=task.id,
+                               details={"execution_id": task.flow_run_id, "node_id": task.node_id})
+        await session.commit()
+        return _view(task)
+
+
+@router.post("/internal/maintenance/human-tasks", response_model=SweepResult)
+async def sweep_human_tasks(
+    db: DatabaseDep, state: StateDep, principal: Principal = Requires(Permission.INTERNAL),
+) -> SweepResult:
+    """Escalate, auto-decide, expire, cancel and resume what is due (the maintenance flow calls this)."""
+    counts = await service.sweep(db, link_key=signing_key(state.settings),
+                                 api_url=state.settings.effective_api_url)
+    return SweepResult(**counts)

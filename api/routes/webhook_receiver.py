@@ -1,0 +1,104 @@
+"""``/webhook/{token}``: the public endpoint senders deliver to (no /api/v1 prefix).
+
+Answers 202 ``{delivery_id}`` once the delivery is stored; 200 ``{delivery_id, duplicate:
+true}`` for a delivery id seen before and ``{..., filtered: true}`` when the trigger's filter is
+false; 401 with the reason for a bad or stale signature; 413 past the trigger's
+``max_body_bytes``. With ``?wait=true`` (or the trigger's ``respond: after_run``) it starts the
+run itself and answers with the run's output, or 202 with the execution id past ``timeout``.
+The router's lifespan runs the dispatcher (:mod:`api.webhooks.dispatcher`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from api.auth.deps import Public
+from api.errors import PayloadTooLarge
+from api.webhooks import service
+from api.webhooks.dispatcher import Dispatcher
+from api.webhooks.sync_response import respond_after_run
+
+ROOT = True
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    dispatcher = Dispatcher(app.state.gorax.db)
+    app.state.webhook_dispatcher = dispatcher
+    await dispatcher.start()
+    try:
+        yield
+    finally:
+        await dispatcher.stop()
+
+
+router = APIRouter(tags=["webhooks"], lifespan=_lifespan)
+
+
+def wake_dispatcher(request: Request) -> None:
+    """Tell this app's dispatcher that a delivery is waiting."""
+    dispatcher = getattr(request.app.state, "webhook_dispatcher", None)
+    if dispatcher is not None:
+        dispatcher.wake()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"the body is {declared} bytes; this webhook accepts at most {limit}",
+                              details={"limit": limit})
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"the body is over {limit} bytes, the most this webhook accepts",
+                                  details={"limit": limit})
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def outcome_response(outcome: service.Outcome) -> JSONResponse:
+    """The answer for a stored delivery (202 accepted, 200 duplicate or filtered)."""
+    if outcome.status == "duplicate":
+        return JSONResponse({"delivery_id": outcome.original_id or outcome.delivery.id,
+                             "duplicate": True}, status_code=200)
+    if outcome.status == "filtered":
+        return JSONResponse({"delivery_id": outcome.delivery.id, "filtered": True,
+                             "reason": outcome.delivery.reason}, status_code=200)
+    return JSONResponse({"delivery_id": outcome.delivery.id}, status_code=202)
+
+
+async def receive_webhook(
+    request: Request,
+    token: str = Path(min_length=10, max_length=100, description="The webhook's URL token."),
+    wait: bool = Query(default=False, description="Run now and answer with the run's output."),
+    timeout: float = Query(default=30, gt=0, le=300, description="Seconds to wait with wait=true."),
+    _: None = Public(),
+) -> JSONResponse:
+    """Receive a delivery: verify, filter, store durably, then dispatch (or run and wait)."""
+    db = request.app.state.gorax.db
+    webhook, deployment_id = await service.find_by_token(db, token)
+    body = await read_body(request, int(webhook.config.get("max_body_bytes", 1048576)))
+    direct = (wait or webhook.config.get("respond") == "after_run") and deployment_id is not None
+    outcome = await service.receive(
+        db, webhook, method=request.method, headers={k.lower(): v for k, v in request.headers.items()},
+        query=dict(request.query_params), body=body, direct=direct)
+    if outcome.status == "accepted" and direct and deployment_id:
+        return await respond_after_run(db, outcome.delivery, deployment_id, timeout,
+                                       lambda: wake_dispatcher(request))
+    if outcome.status == "accepted":
+        wake_dispatcher(request)
+    return outcome_response(outcome)
+
+
+for _method in _METHODS:  # one route per method so each has its own OpenAPI operation id
+    router.add_api_route("/webhook/{token}", receive_webhook, methods=[_method], status_code=202,
+                         response_model=dict[str, Any],
+                         operation_id=f"receive_webhook_{_method.lower()}")

@@ -1,0 +1,187 @@
+"""The audit log: append hash-chained events, list them, verify a tenant's chain.
+
+Each tenant has its own chain: event ``seq`` n stores ``prev_hash`` (event n-1's hash, or 64
+zeros) and ``hash = sha256(prev_hash + canonical JSON of the event)``. Changing, removing or
+reordering any stored event breaks every later hash, which :func:`verify_chain` reports.
+On PostgreSQL the app role cannot UPDATE or DELETE audit rows at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.db.base import new_id, utcnow
+from api.db.engine import Database
+from api.models.audit import AuditEvent
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True)
+class AuditContext:
+    """Who acts and from where; built per request by :func:`api.auth.deps.audit_context`."""
+
+    actor_type: str
+    actor_id: str | None
+    ip: str | None = None
+    user_agent: str | None = None
+    request_id: str | None = None
+
+    @classmethod
+    def system(cls, actor_id: str = "system") -> AuditContext:
+        """The context of CLI commands and background jobs."""
+        return cls(actor_type="system", actor_id=actor_id)
+
+
+def _plain(value: Any) -> Any:
+    # Round-trip through JSON so what is hashed equals what the database gives back.
+    return None if value is None else json.loads(json.dumps(value, default=str))
+
+
+def _event_hash(event: AuditEvent) -> str:
+    payload = {
+        "tenant_id": event.tenant_id,
+        "seq": event.seq,
+        "at": event.at.isoformat(),
+        "actor_type": event.actor_type,
+        "actor_id": event.actor_id,
+        "action": event.action,
+        "resource_type": event.resource_type,
+        "resource_id": event.resource_id,
+        "outcome": event.outcome,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "request_id": event.request_id,
+        "before": event.before,
+        "after": event.after,
+        "details": event.details,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256((event.prev_hash + canonical).encode()).hexdigest()
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    action: str,
+    context: AuditContext,
+    resource_type: str | None = None,
+    resource_id: str | None = None,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    details: dict[str, Any] | None = None,
+    outcome: str = "success",
+) -> AuditEvent:
+    """Append an event in the caller's transaction (the caller commits with its change)."""
+    if session.bind.dialect.name == "postgresql":
+        # One appender per tenant chain at a time; released when the transaction ends.
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"audit:{tenant_id}"}
+        )
+    last = (
+        await session.execute(
+            select(AuditEvent.seq, AuditEvent.hash)
+            .where(AuditEvent.tenant_id == tenant_id)
+            .order_by(AuditEvent.seq.desc())
+            .limit(1)
+        )
+    ).first()
+    event = AuditEvent(
+        id=new_id(),
+        tenant_id=tenant_id,
+        seq=(last.seq + 1) if last else 1,
+        at=utcnow(),
+        actor_type=context.actor_type,
+        actor_id=context.actor_id,
+        action=action,
+        resource_type=resource_type,
+        resource_id=resource_id,
+        outcome=outcome,
+        ip=context.ip,
+        user_agent=(context.user_agent or None) and context.user_agent[:400],
+        request_id=context.request_id,
+        before=_plain(before),
+        after=_plain(after),
+        details=_plain(details),
+        prev_hash=last.hash if last else GENESIS,
+    )
+    event.hash = _event_hash(event)
+    session.add(event)
+    await session.flush()
+    return event
+
+
+async def record_now(db: Database, *, tenant_id: str, **fields: Any) -> None:
+    """Append an event in its own transaction (denials, failed sign-ins: kept even on error)."""
+    for attempt in range(5):
+        async with db.tenant_scope(tenant_id=tenant_id) as session:
+            try:
+                await record(session, tenant_id=tenant_id, **fields)
+                await session.commit()
+                return
+            except IntegrityError:
+                # Another appender took the same seq (SQLite has no advisory lock): retry.
+                await session.rollback()
+                if attempt == 4:
+                    raise
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    actor: str | None = None,
+    action: str | None = None,
+    resource_type: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_seq: int | None = None,
+    limit: int = 50,
+) -> list[AuditEvent]:
+    """Newest-first events of a tenant, filtered; ``before_seq`` pages backwards."""
+    query = select(AuditEvent).where(AuditEvent.tenant_id == tenant_id)
+    if actor:
+        query = query.where(AuditEvent.actor_id == actor.split(":", 1)[-1])
+    if action:
+        query = query.where(
+            AuditEvent.action.startswith(action[:-1]) if action.endswith("*")
+            else AuditEvent.action == action
+        )
+    if resource_type:
+        query = query.where(AuditEvent.resource_type == resource_type)
+    if since:
+        query = query.where(AuditEvent.at >= since)
+    if until:
+        query = query.where(AuditEvent.at < until)
+    if before_seq is not None:
+        query = query.where(AuditEvent.seq < before_seq)
+    query = query.order_by(AuditEvent.seq.desc()).limit(limit)
+    return list((await session.execute(query)).scalars())
+
+
+async def verify_chain(session: AsyncSession, *, tenant_id: str) -> int | None:
+    """The ``seq`` of the first event whose chain link is broken, or None when intact."""
+    expected_prev = GENESIS
+    expected_seq = 1
+    rows = await session.stream_scalars(
+        select(AuditEvent).where(AuditEvent.tenant_id == tenant_id).order_by(AuditEvent.seq)
+    )
+    async for event in rows:
+        if (
+            event.seq != expected_seq
+            or event.prev_hash != expected_prev
+            or _event_hash(event) != event.hash
+        ):
+            return event.seq
+        expected_prev = event.hash
+        expected_seq += 1
+    return None

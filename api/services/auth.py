@@ -1,0 +1,212 @@
+"""Sign-in with lockout, rotating refresh tokens with reuse detection, sign-out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.passwords import verify_password
+from api.auth.tokens import TokenSigner, digest, new_secret
+from api.config import ApiConfig
+from api.db.base import new_id, utcnow
+from api.db.engine import Database
+from api.errors import Unauthorized
+from api.models.identity import Membership, RefreshToken, Tenant, User
+from api.services import audit
+from api.services.audit import AuditContext
+from api.services.identity import normalize_email
+
+
+@dataclass(frozen=True)
+class TenantRole:
+    """One of a user's memberships."""
+
+    id: str
+    slug: str
+    name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """What sign-in and refresh hand out."""
+
+    user: User
+    tenants: list[TenantRole]
+    access_token: str
+    refresh_token: str
+    family_id: str
+    expires_in: int
+
+
+async def memberships_of(session: AsyncSession, user_id: str) -> list[TenantRole]:
+    """Every tenant the user belongs to, oldest membership first (system session)."""
+    rows = await session.execute(
+        select(Tenant, Membership.role)
+        .join(Membership, Membership.tenant_id == Tenant.id)
+        .where(Membership.user_id == user_id)
+        .order_by(Membership.created_at, Tenant.slug)
+    )
+    return [TenantRole(t.id, t.slug, t.name, role) for t, role in rows.all()]
+
+
+async def _audit_all(
+    db: Database, tenants: list[TenantRole], action: str, user: User, context: AuditContext,
+    outcome: str = "success", details: dict | None = None,
+) -> None:
+    # The acting party of a sign-in is the user it names, whether or not it succeeded.
+    context = replace(context, actor_type="user", actor_id=user.id)
+    for tenant in tenants:
+        await audit.record_now(
+            db, tenant_id=tenant.id, action=action, context=context, resource_type="user",
+            resource_id=user.id, outcome=outcome, details=details,
+        )
+
+
+async def _issue(
+    session: AsyncSession, signer: TokenSigner, config: ApiConfig, user: User, family_id: str
+) -> tuple[str, str]:
+    refresh = new_secret()
+    session.add(
+        RefreshToken(
+            family_id=family_id, user_id=user.id, token_hash=digest(refresh),
+            expires_at=utcnow() + timedelta(seconds=config.refresh_token_ttl_seconds),
+        )
+    )
+    return signer.issue(user_id=user.id, family_id=family_id), refresh
+
+
+async def login(
+    db: Database, signer: TokenSigner, config: ApiConfig, *, email: str, password: str,
+    context: AuditContext,
+) -> TokenPair:
+    """Check the password; lock the account after ``login_max_failures`` failures in a row."""
+    try:
+        email = normalize_email(email)
+    except Exception:
+        raise Unauthorized("invalid e-mail or password") from None
+    async with db.system_scope() as session:
+        user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+        now = utcnow()
+        if user is not None and user.locked_until is not None and user.locked_until > now:
+            tenants = await memberships_of(session, user.id)
+            await _audit_all(db, tenants, "auth.login_failed", user, context, "denied",
+                             {"reason": "locked"})
+            raise Unauthorized(
+                "account locked after repeated failed sign-ins; try again later",
+                details={"reason": "locked", "locked_until": user.locked_until.isoformat()},
+            )
+        ok = verify_password(password, user.password_hash if user else None)
+        if user is None:
+            raise Unauthorized("invalid e-mail or password")
+        tenants = await memberships_of(session, user.id)
+        if not ok or not user.is_active:
+            # Increment in SQL so concurrent guesses cannot overwrite each other's count.
+            failures = (
+                await session.execute(
+                    update(User).where(User.id == user.id)
+                    .values(failed_logins=User.failed_logins + 1)
+                    .returning(User.failed_logins)
+                    .execution_options(synchronize_session=False)
+                )
+            ).scalar_one()
+            locked = failures >= config.login_max_failures
+            if locked:
+                await session.execute(
+                    update(User).where(User.id == user.id)
+                    .values(failed_logins=0,
+                            locked_until=now + timedelta(seconds=config.lockout_seconds))
+                    .execution_options(synchronize_session=False)
+                )
+            await session.commit()
+            await _audit_all(db, tenants, "auth.login_failed", user, context, "denied",
+                             {"reason": "bad_password"})
+            if locked:
+                await _audit_all(db, tenants, "auth.locked", user, context, "denied")
+            raise Unauthorized("invalid e-mail or password")
+        user.failed_logins = 0
+        user.locked_until = None
+        family_id = new_id()
+        access, refresh = await _issue(session, signer, config, user, family_id)
+        await session.commit()
+    await _audit_all(db, tenants, "auth.login", user, context)
+    return TokenPair(user, tenants, access, refresh, family_id, signer.ttl_seconds)
+
+
+async def refresh(
+    db: Database, signer: TokenSigner, config: ApiConfig, *, refresh_token: str,
+    context: AuditContext,
+) -> TokenPair:
+    """Exchange a refresh token for a new pair; a reused token revokes its whole family."""
+    async with db.system_scope() as session:
+        row = (
+            await session.execute(
+                select(RefreshToken).where(RefreshToken.token_hash == digest(refresh_token))
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            raise Unauthorized("invalid refresh token")
+        user = await session.get(User, row.user_id)
+        now = utcnow()
+        if row.used_at is not None or row.revoked_at is not None:
+            reused = row.used_at is not None and row.revoked_at is None
+            await revoke_family(session, row.family_id)
+            await session.commit()
+            if reused and user is not None:
+                tenants = await memberships_of(session, user.id)
+                await _audit_all(db, tenants, "auth.refresh_reused", user, context, "denied",
+                                 {"family_id": row.family_id})
+            raise Unauthorized("refresh token already used; the session has been revoked")
+        if row.expires_at <= now or user is None or not user.is_active:
+            raise Unauthorized("refresh token expired")
+        # Compare-and-set, so two concurrent refreshes with one token cannot both succeed.
+        claimed = await session.execute(
+            update(RefreshToken)
+            .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None),
+                   RefreshToken.revoked_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed.rowcount != 1:
+            await session.rollback()
+            raise Unauthorized("refresh token already used")
+        access, new_refresh = await _issue(session, signer, config, user, row.family_id)
+        await session.commit()
+        tenants = await memberships_of(session, user.id)
+    await _audit_all(db, tenants, "auth.refresh", user, context)
+    return TokenPair(user, tenants, access, new_refresh, row.family_id, signer.ttl_seconds)
+
+
+async def revoke_family(session: AsyncSession, family_id: str) -> None:
+    """Revoke every refresh token (and so every access token) of a sign-in."""
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=utcnow())
+    )
+
+
+async def family_revoked(session: AsyncSession, family_id: str) -> bool:
+    """Whether the sign-in an access token came from has been revoked."""
+    row = (
+        await session.execute(
+            select(RefreshToken.id)
+            .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_not(None))
+            .limit(1)
+        )
+    ).first()
+    return row is not None
+
+
+async def logout(db: Database, *, user_id: str, family_id: str, tenant_id: str | None,
+                 context: AuditContext) -> None:
+    """End a sign-in: its refresh tokens, access tokens and session cookie stop working."""
+    async with db.system_scope() as session:
+        await revoke_family(session, family_id)
+        await session.commit()
+    if tenant_id:
+        await audit.record_now(db, tenant_id=tenant_id, action="auth.logout", context=context,
+                               resource_type="user", resource_id=user_id)

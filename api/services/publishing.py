@@ -1,0 +1,215 @@
+"""Publishing: validate the draft, store an immutable version, deploy it to Prefect.
+
+A workflow's deployment is the runtime's ``run_graph`` deployment for (tenant, workflow)
+(:func:`flows.deploy.deploy_workflow`), tagged ``tenant:<tenant id>`` and ``workflow:<id>``; its
+schedules come from the graph's ``trigger.schedule`` nodes. Pausing a workflow pauses the
+deployment (its schedules stop) and the Prefect automations named after it; archiving deletes
+both. Every function takes ``tenant_id`` keyword-only.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.db.base import new_id, utcnow
+from api.errors import ApiError, BadRequest, Conflict, ValidationFailed
+from api.models.workflows import Workflow, WorkflowVersion
+from api.services import audit
+from api.services.audit import AuditContext
+from api.services.workflows import (
+    get_version, get_workflow, last_version_number, read_current_graph,
+)
+
+log = logging.getLogger("gorax.api.publishing")
+
+
+class DeployFailed(ApiError):
+    """Prefect refused or could not be reached while deploying (502)."""
+
+    status_code = 502
+    code = "DEPLOY_FAILED"
+
+
+def validation_errors(graph: Any) -> list[dict[str, Any]]:
+    """The translator's problems with ``graph`` as JSON (empty when it is valid)."""
+    from translator import validate_graph
+
+    return [error.to_dict() for error in validate_graph(graph)]
+
+
+def raise_if_invalid(graph: Any) -> None:
+    """ValidationFailed (422) listing every problem, each with its node or edge id and path."""
+    errors = validation_errors(graph)
+    if errors:
+        placed = sorted({e["node_id"] for e in errors if e.get("node_id")})
+        where = f" (nodes: {', '.join(placed)})" if placed else ""
+        raise ValidationFailed(f"the graph has {len(errors)} problem(s){where}",
+                               details={"errors": errors})
+
+
+async def _deploy(workflow: Workflow, graph: dict[str, Any], number: int, *, tenant_id: str,
+                  work_pool: str | None) -> str:
+    from flows.deploy import deploy_workflow
+
+    try:
+        deployed = await deploy_workflow(graph, tenant=tenant_id, workflow_id=workflow.id,
+                                         version=number, work_pool=work_pool,
+                                         paused=workflow.status == "paused")
+    except Exception as exc:  # Prefect down or refusing: nothing is stored (the caller rolls back)
+        log.exception("deploying workflow %s failed", workflow.id)
+        raise DeployFailed(f"deploying version {number} to Prefect failed: {type(exc).__name__}",
+                           details={"workflow_id": workflow.id}) from exc
+    return str(deployed.deployment_id)
+
+
+def _trigger_sync() -> Any:
+    """The webhook area's trigger module (webhook rows, automations), when installed."""
+    try:
+        from api.webhooks import automations
+    except ImportError:
+        return None
+    return automations
+
+
+async def _sync_triggers(session: AsyncSession, *, tenant_id: str, workflow: Workflow,
+                         graph: dict[str, Any]) -> None:
+    """Make webhook endpoints and Prefect automations match the newly deployed graph."""
+    module = _trigger_sync()
+    if module is None:
+        return
+    try:
+        await module.sync_triggers(session, tenant_id=tenant_id, workflow=workflow, graph=graph)
+    except ApiError:
+        raise
+    except Exception as exc:
+        log.exception("syncing the triggers of workflow %s failed", workflow.id)
+        raise DeployFailed(f"syncing the triggers of workflow {workflow.id} failed: "
+                           f"{type(exc).__name__}", details={"workflow_id": workflow.id}) from exc
+
+
+async def publish_graph(
+    session: AsyncSession, *, tenant_id: str, workflow: Workflow, graph: dict[str, Any],
+    message: str, author: str | None, context: AuditContext, work_pool: str | None,
+    action: str = "workflow.publish", details: dict[str, Any] | None = None,
+) -> WorkflowVersion:
+    """Validate ``graph``, store it as the next version and deploy it (in the caller's transaction)."""
+    if workflow.status == "archived":
+        raise BadRequest("an archived workflow cannot be published", details={"field": "status"})
+    raise_if_invalid(graph)
+    number = await last_version_number(session, tenant_id=tenant_id, workflow_id=workflow.id) + 1
+    version = WorkflowVersion(id=new_id(), tenant_id=tenant_id, workflow_id=workflow.id,
+                              number=number, graph=copy.deepcopy(graph), message=message,
+                              author=author, created_at=utcnow())
+    session.add(version)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict("another publish of this workflow happened at the same time; retry",
+                       details={"workflow_id": workflow.id}) from exc
+    workflow.deployment_id = await _deploy(workflow, graph, number, tenant_id=tenant_id,
+                                           work_pool=work_pool)
+    workflow.latest_version = number
+    await _sync_triggers(session, tenant_id=tenant_id, workflow=workflow, graph=graph)
+    if workflow.status == "draft":
+        workflow.status = "active"
+    workflow.updated_at = utcnow()
+    await audit.record(session, tenant_id=tenant_id, action=action, context=context,
+                       resource_type="workflow", resource_id=workflow.id,
+                       details={"version": number, "message": message, **(details or {})})
+    return version
+
+
+async def publish_workflow(
+    session: AsyncSession, *, tenant_id: str, workflow_id: str, message: str,
+    author: str | None, context: AuditContext, work_pool: str | None,
+) -> WorkflowVersion:
+    """Publish the current draft as the next version."""
+    workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
+    graph = await read_current_graph(workflow)
+    return await publish_graph(session, tenant_id=tenant_id, workflow=workflow, graph=graph,
+                               message=message, author=author, context=context,
+                               work_pool=work_pool)
+
+
+async def rollback_workflow(
+    session: AsyncSession, *, tenant_id: str, workflow_id: str, number: int,
+    author: str | None, context: AuditContext, work_pool: str | None,
+) -> WorkflowVersion:
+    """Publish version ``number``'s graph again as the newest version (the draft is untouched)."""
+    old = await get_version(session, tenant_id=tenant_id, workflow_id=workflow_id, number=number)
+    workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
+    return await publish_graph(session, tenant_id=tenant_id, workflow=workflow, graph=old.graph,
+                               message=f"Rollback to version {number}", author=author,
+                               context=context, work_pool=work_pool, action="workflow.rollback",
+                               details={"from_version": number})
+
+
+async def _automations_of(client: Any, workflow: Workflow, tenant_id: str) -> list[Any]:
+    """Prefect automations that belong to the workflow (named after its deployment)."""
+    from flows.deploy import deployment_name
+
+    prefix = deployment_name(tenant_id, workflow.id)
+    return [a for a in await client.read_automations() if a.name.startswith(prefix)]
+
+
+async def set_paused(
+    session: AsyncSession, *, tenant_id: str, workflow_id: str, paused: bool,
+    context: AuditContext,
+) -> Workflow:
+    """Pause or resume the workflow's schedules and triggers."""
+    from prefect.client.orchestration import get_client
+
+    workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
+    if workflow.status == "archived":
+        raise BadRequest("an archived workflow cannot be paused or resumed",
+                         details={"field": "status"})
+    if workflow.deployment_id:
+        async with get_client() as client:
+            deployment_id = UUID(workflow.deployment_id)
+            if paused:
+                await client.pause_deployment(deployment_id)
+            else:
+                await client.resume_deployment(deployment_id)
+            for automation in await _automations_of(client, workflow, tenant_id):
+                if paused:
+                    await client.pause_automation(automation.id)
+                else:
+                    await client.resume_automation(automation.id)
+    workflow.status = "paused" if paused else ("active" if workflow.latest_version else "draft")
+    workflow.updated_at = utcnow()
+    await audit.record(session, tenant_id=tenant_id, context=context,
+                       action="workflow.pause" if paused else "workflow.resume",
+                       resource_type="workflow", resource_id=workflow.id)
+    return workflow
+
+
+async def archive_workflow(session: AsyncSession, *, tenant_id: str, workflow_id: str,
+                           context: AuditContext) -> Workflow:
+    """Archive: versions and run history stay; the deployment and its automations go."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
+    if workflow.deployment_id:
+        async with get_client() as client:
+            for automation in await _automations_of(client, workflow, tenant_id):
+                await client.delete_automation(automation.id)
+            try:
+                await client.delete_deployment(UUID(workflow.deployment_id))
+            except ObjectNotFound:
+                pass
+    module = _trigger_sync()
+    if module is not None:
+        await module.deactivate_webhooks(session, tenant_id=tenant_id, workflow_id=workflow.id)
+    workflow.deployment_id = None
+    workflow.status = "archived"
+    workflow.updated_at = utcnow()
+    await audit.record(session, tenant_id=tenant_id, action="workflow.archive", context=context,
+                       resource_type="workflow", resource_id=workflow.id)
+    return workflow

@@ -1,0 +1,418 @@
+"""The embedded stack behind ``gorax up``: a Prefect server, a worker and the API, supervised.
+
+Every child runs in its own process group (so its own children stop with it) and is asked to
+die with its parent (``PR_SET_PDEATHSIG``), so neither Ctrl-C, SIGTERM nor a crash of the
+launcher leaves orphans. A child that exits on its own is restarted with a growing delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, TextIO
+
+import httpx
+
+from flows.settings import GoraxSettings
+
+STOP_TIMEOUT_SECONDS = 8.0
+_PR_SET_PDEATHSIG = 1
+
+
+class StackError(Exception):
+    """The stack cannot start; the message is one line a person can act on."""
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child before exec
+    os.setsid()
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+@dataclass
+class Child:
+    """One supervised process."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    next_restart_at: float = 0.0
+    started_at: float = field(default_factory=time.monotonic)
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            self.argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+            preexec_fn=_die_with_parent,
+        )
+        log.close()
+        self.started_at = time.monotonic()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def signal_group(self, sig: int) -> None:
+        if self.process is None:
+            return
+        try:
+            os.killpg(self.process.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except FileNotFoundError:
+            return ""
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True when something already listens on host:port."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _secret_file(path: Path, make: Callable[[], str]) -> str:
+    """Read a secret kept in the state directory, creating it (mode 0600) on first use."""
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value)
+    return value
+
+
+def prefect_encryption_key(settings: GoraxSettings) -> str:
+    """The Fernet key the Prefect server encrypts block data with, supplied by Gorax's key provider."""
+    from blocks.keys import prefect_server_encryption_key
+
+    return prefect_server_encryption_key(settings)
+
+
+def prefect_auth_string(settings: GoraxSettings) -> str:
+    """``user:password`` guarding the embedded Prefect server (kept in the state directory)."""
+    return _secret_file(
+        settings.state_dir / "prefect-auth", lambda: f"gorax:{secrets.token_urlsafe(24)}"
+    )
+
+
+class Stack:
+    """Starts, watches and stops the embedded Gorax stack."""
+
+    def __init__(self, settings: GoraxSettings, out: TextIO = sys.stdout) -> None:
+        self.settings = settings
+        self.out = out
+        self.children: list[Child] = []
+        self.state = settings.state_dir
+        self.embedded_prefect = not settings.prefect_api_url
+        self.prefect_api_url = (
+            settings.prefect_api_url or f"http://127.0.0.1:{settings.prefect_port}/api"
+        ).rstrip("/")
+        self.prefect_ui_url = self.prefect_api_url.removesuffix("/api")
+        self.api_url = f"http://{settings.api_host}:{settings.api_port}"
+        self._stopping = False
+
+    # -- set-up -------------------------------------------------------------------------
+    def _say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    def _check_ports(self) -> None:
+        busy = []
+        if port_in_use(self.settings.api_host, self.settings.api_port):
+            busy.append(f"{self.settings.api_port} (GORAX_API_PORT)")
+        if self.embedded_prefect and port_in_use("127.0.0.1", self.settings.prefect_port):
+            busy.append(f"{self.settings.prefect_port} (GORAX_PREFECT_PORT)")
+        if busy:
+            raise StackError(
+                f"port {' and '.join(busy)} already in use on 127.0.0.1: stop what listens "
+                f"there or choose another port"
+            )
+
+    def _base_env(self) -> dict[str, str]:
+        env = os.environ.copy()
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # children start much faster with byte-code
+        env.update(
+            {
+                "GORAX_HOME": str(self.state),
+                "PREFECT_HOME": str(self.state / "prefect"),
+                "PREFECT_API_URL": self.prefect_api_url,
+                "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+                "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        auth = self.auth_string
+        if auth:
+            env["PREFECT_API_AUTH_STRING"] = auth
+            env["GORAX_PREFECT_AUTH_STRING"] = auth
+        env["GORAX_PREFECT_API_URL"] = self.prefect_api_url
+        env["GORAX_API_URL"] = self.api_url
+        return env
+
+    @property
+    def auth_string(self) -> str | None:
+        if self.embedded_prefect:
+            return prefect_auth_string(self.settings)
+        return self.settings.prefect_auth_string
+
+    def _prefect_child(self) -> Child:
+        env = self._base_env()
+        env.update(
+            {
+                "PREFECT_SERVER_DATABASE_CONNECTION_URL": (
+                    f"sqlite+aiosqlite:///{self.state / 'prefect' / 'prefect.db'}"
+                ),
+                "PREFECT_SERVER_API_AUTH_STRING": self.auth_string or "",
+                "PREFECT_SERVER_ENCRYPTION_KEY": prefect_encryption_key(self.settings),
+                "PREFECT_UI_API_URL": self.prefect_api_url,
+            }
+        )
+        argv = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+                "--port", str(self.settings.prefect_port)]
+        return Child("prefect-server", argv, env, self.state / "logs" / "prefect-server.log")
+
+    def _worker_child(self) -> Child:
+        worker_type = self.settings.worker_type
+        if worker_type == "gorax" and not _gorax_worker_available():
+            worker_type = "process"
+        argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool",
+                self.settings.work_pool, "--type", worker_type, "--name", "gorax-embedded"]
+        return Child("worker", argv, self._base_env(), self.state / "logs" / "worker.log")
+
+    def _api_child(self) -> Child:
+        argv = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
+                "--host", self.settings.api_host, "--port", str(self.settings.api_port),
+                "--no-access-log"]
+        return Child("api", argv, self._base_env(), self.state / "logs" / "api.log")
+
+    def _write_stack_file(self) -> None:
+        stack = {
+            "pid": os.getpid(),
+            "api_url": self.api_url,
+            "editor_url": f"{self.api_url}/",
+            "docs_url": f"{self.api_url}/docs",
+            "prefect_api_url": self.prefect_api_url,
+            "prefect_ui_url": self.prefect_ui_url,
+            "prefect_auth_string": self.auth_string,
+            "work_pool": self.settings.work_pool,
+        }
+        path = self.settings.stack_file
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(stack, handle, indent=2)
+        tmp.replace(path)
+
+    # -- readiness ----------------------------------------------------------------------
+    def _wait_until(self, what: str, probe: Callable[[], bool], child: Child | None,
+                    timeout: float) -> None:
+        started = time.monotonic()
+        last_note = 0.0
+        while True:
+            if self._stopping:
+                raise StackError("stopped while starting")
+            if probe():
+                self._say(f"  {what}: ready ({time.monotonic() - started:.1f}s)")
+                return
+            if child is not None and not child.running:
+                raise StackError(
+                    f"{child.name} exited while starting (log {child.log_path}):\n"
+                    f"{child.log_tail()}"
+                )
+            elapsed = time.monotonic() - started
+            if elapsed > timeout:
+                raise StackError(f"{what} not ready after {timeout:.0f}s (see {self.state / 'logs'})")
+            if elapsed - last_note >= 5:
+                self._say(f"  waiting for {what}... {elapsed:.0f}s")
+                last_note = elapsed
+            time.sleep(0.25)
+
+    def _prefect_healthy(self) -> bool:
+        auth = self.auth_string
+        try:
+            response = httpx.get(
+                f"{self.prefect_api_url}/health",
+                auth=tuple(auth.split(":", 1)) if auth else None,  # type: ignore[arg-type]
+                timeout=2,
+            )
+            return response.status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _api_ready(self) -> bool:
+        try:
+            return httpx.get(f"{self.api_url}/readyz", timeout=3).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def _ensure_work_pool(self) -> None:
+        from api.prefect_admin import ensure_work_pool
+
+        asyncio.run(ensure_work_pool(self.settings.work_pool, self._worker_type_for_pool()))
+
+    def _worker_type_for_pool(self) -> str:
+        if self.settings.worker_type == "gorax" and _gorax_worker_available():
+            return "gorax"
+        return "process"
+
+    def _deploy_maintenance(self) -> None:
+        from flows.maintenance import deploy_maintenance
+
+        asyncio.run(deploy_maintenance(self.settings.work_pool))
+
+    def _bootstrap(self) -> dict | None:
+        from api.bootstrap import bootstrap_first_tenant
+
+        return asyncio.run(bootstrap_first_tenant(self.settings))
+
+    # -- life cycle ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Start every child and wait until the stack answers; raise StackError if it cannot."""
+        self._check_ports()
+        self.state.mkdir(parents=True, exist_ok=True)
+        self._say(f"Gorax: starting the embedded stack (state in {self.state})")
+        os.environ.update(
+            {k: v for k, v in self._base_env().items() if k.startswith(("PREFECT_", "GORAX_"))}
+        )
+        if self.embedded_prefect:
+            prefect = self._prefect_child()
+            self.children.append(prefect)
+            prefect.start()
+            self._wait_until("Prefect server", self._prefect_healthy, prefect, timeout=300)
+        else:
+            self._wait_until("Prefect server (external)", self._prefect_healthy, None, timeout=60)
+        self._ensure_work_pool()
+        worker = self._worker_child()
+        api = self._api_child()
+        self.children += [worker, api]
+        worker.start()
+        api.start()
+        self._wait_until("Gorax API", self._api_ready, api, timeout=180)
+        self._write_stack_file()
+        credentials = self._bootstrap()
+        self._deploy_maintenance()
+        self._say("")
+        self._say(f"  Editor      {self.api_url}/")
+        self._say(f"  API docs    {self.api_url}/docs")
+        self._say(f"  Prefect UI  {self.prefect_ui_url}")
+        if credentials:
+            self._say("")
+            self._say("  First tenant created. Sign in with (shown once, not stored):")
+            self._say(f"    email     {credentials['email']}")
+            self._say(f"    password  {credentials['password']}")
+            self._say(f"    API key   {credentials['api_key']}")
+        if self.auth_string and self.embedded_prefect:
+            self._say(f"  Prefect UI sign-in: the auth string in {self.state / 'prefect-auth'}")
+        self._say("")
+        self._say("Press Ctrl-C to stop.")
+
+    def supervise(self) -> None:
+        """Restart children that exit on their own, until stop() is called."""
+        while not self._stopping:
+            now = time.monotonic()
+            for child in self.children:
+                if child.running or self._stopping:
+                    continue
+                if child.next_restart_at == 0.0:
+                    delay = min(30.0, 2.0 ** min(child.restarts, 5))
+                    if now - child.started_at > 60:
+                        child.restarts = 0
+                        delay = 1.0
+                    child.next_restart_at = now + delay
+                    self._say(
+                        f"gorax: {child.name} exited (code {child.process.returncode if child.process else '?'}); "
+                        f"restarting in {delay:.0f}s (log {child.log_path})"
+                    )
+                elif now >= child.next_restart_at:
+                    child.restarts += 1
+                    child.next_restart_at = 0.0
+                    child.start()
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        """Stop every child: SIGTERM to each process group, SIGKILL after the grace period."""
+        self._stopping = True
+        for child in reversed(self.children):
+            if child.running:
+                child.signal_group(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for child in reversed(self.children):
+            if child.process is None:
+                continue
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            # The group may hold grandchildren even after the leader exited.
+            child.signal_group(signal.SIGKILL)
+            try:
+                child.process.wait(1)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            stack = json.loads(self.settings.stack_file.read_text())
+            if stack.get("pid") == os.getpid():
+                self.settings.stack_file.unlink()
+        except (FileNotFoundError, json.JSONDecodeError):
+            pass
+
+
+def _gorax_worker_available() -> bool:
+    from importlib.metadata import entry_points
+
+    return any(ep.name == "gorax" for ep in entry_points(group="prefect.collections")) or any(
+        ep.name == "gorax" for ep in entry_points(group="prefect.workers")
+    )
+
+
+def run_stack(settings: GoraxSettings) -> int:
+    """Run the stack in the foreground until Ctrl-C or SIGTERM; return the exit code."""
+    stack = Stack(settings)
+
+    def _on_signal(signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    try:
+        stack.start()
+        stack.supervise()
+        return 0
+    except KeyboardInterrupt:
+        print("\ngorax: stopping...", flush=True)
+        return 0
+    except StackError as exc:
+        print(f"gorax up: {exc}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stack.stop()

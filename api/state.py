@@ -1,0 +1,25 @@
+"""What one API app holds for its lifetime (``app.state.gorax``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from api.auth.tokens import TokenSigner
+from api.config import ApiConfig
+from api.db.engine import Database
+from api.observability import Metrics
+from api.ratelimit import RateLimiter
+from flows.settings import GoraxSettings
+
+
+@dataclass
+class AppState:
+    """Settings, database, token signer, rate limiter, metrics and the worker token."""
+
+    settings: GoraxSettings
+    config: ApiConfig
+    db: Database
+    signer: TokenSigner
+    limiter: RateLimiter
+    metrics: Metrics
+    worker_token: str

@@ -1,0 +1,10 @@
+"""Webhook and event triggers: signed deliveries stored durably, dispatched as Prefect events.
+
+- :mod:`api.webhooks.signatures`: the signature schemes (constant-time compares).
+- :mod:`api.webhooks.models`: webhook endpoints and their deliveries (Gorax database).
+- :mod:`api.webhooks.service`: receive, verify, filter, store; history, replay, test, rotate.
+- :mod:`api.webhooks.dispatcher`: emits ``gorax.webhook.received`` events in order, retrying
+  while Prefect is unreachable (the delivery id is the event id, so a resend is idempotent).
+- :mod:`api.webhooks.automations`: one Prefect automation per webhook or event trigger,
+  synced when a workflow is published (:func:`sync_triggers`).
+"""

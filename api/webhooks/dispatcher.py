@@ -1,0 +1,242 @@
+"""The dispatcher: stored deliveries -> ``gorax.webhook.received`` Prefect events, in order.
+
+One background task per API process (started by the webhook router's lifespan). It reads
+accepted deliveries by ``seq``, posts them as one batch to Prefect's ``/events`` endpoint and
+marks them dispatched only after Prefect acknowledged the batch. While Prefect is unreachable
+it retries with backoff; nothing is skipped, so order holds. The delivery id is the event id:
+Prefect's triggers skip an event id they have already seen and a run created by an automation
+carries an idempotency key, so a batch sent twice (a crash between acknowledge and commit)
+starts no second run.
+
+Prefect acknowledges an event before its automation consumers have seen it (and drops it when
+none is subscribed yet, e.g. just after a restart), so the dispatcher also *reconciles*:
+dispatched deliveries get the id of the run their event started; one without a run after
+``resend_after`` seconds is sent again under the same event id (a no-op for Prefect if the
+event was in fact seen), up to ``max_attempts`` times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from datetime import timedelta
+
+from sqlalchemy import and_, or_, select, update
+
+from api.db.base import utcnow
+from api.db.engine import Database
+from api.webhooks.models import WebhookDelivery
+
+log = logging.getLogger("gorax.webhooks.dispatcher")
+
+EVENT_NAME = "gorax.webhook.received"
+
+
+def workflow_resource(workflow_id: str) -> str:
+    """The Prefect resource id events of a workflow are about."""
+    return f"gorax.workflow.{workflow_id}"
+
+
+def event_of(delivery: WebhookDelivery) -> dict[str, Any]:
+    """The Prefect event of a delivery (its id is the delivery id)."""
+    return {
+        "id": delivery.id,
+        "occurred": delivery.received_at.isoformat(),
+        "event": EVENT_NAME,
+        "resource": {
+            "prefect.resource.id": workflow_resource(delivery.workflow_id),
+            "gorax.trigger-node": delivery.node_id,
+            "gorax.webhook": delivery.webhook_id,
+            "gorax.tenant": delivery.tenant_id,
+        },
+        "payload": delivery.payload or {},
+    }
+
+
+class Dispatcher:
+    """Sends accepted deliveries to Prefect; :meth:`wake` after storing one."""
+
+    def __init__(self, db: Database, *, batch_size: int = 200, max_backoff: float = 5.0,
+                 recover_grace: float = 2.0, resend_after: float = 60.0,
+                 max_attempts: int = 5) -> None:
+        self.db = db
+        self.batch_size = batch_size
+        self.max_backoff = max_backoff
+        # After an outage, Prefect answers HTTP before its event consumers have subscribed;
+        # events posted in that gap would reach no trigger. Wait this long once it is back.
+        self.recover_grace = recover_grace
+        self.resend_after = resend_after
+        self.reconcile_every = 3.0
+        self.max_attempts = max_attempts
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.sent = 0
+        self.failures = 0
+
+    def wake(self) -> None:
+        """Something was stored: look now rather than at the next poll."""
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        """Start the background loop."""
+        self._task = asyncio.create_task(self._run(), name="gorax-webhook-dispatcher")
+
+    async def stop(self) -> None:
+        """Stop the loop (pending deliveries stay stored for the next start)."""
+        if self._task:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _pending(self) -> list[WebhookDelivery]:
+        async with self.db.system_scope() as session:
+            rows = await session.execute(
+                select(WebhookDelivery).where(or_(
+                    WebhookDelivery.status == "accepted",
+                    # A synchronous delivery whose process died before starting its run.
+                    and_(WebhookDelivery.status == "direct", WebhookDelivery.run_id.is_(None),
+                         WebhookDelivery.received_at < utcnow() - timedelta(seconds=60))))
+                .order_by(WebhookDelivery.seq).limit(self.batch_size))
+            return list(rows.scalars())
+
+    async def _mark(self, deliveries: list[WebhookDelivery]) -> None:
+        async with self.db.system_scope() as session:
+            await session.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.seq.in_([d.seq for d in deliveries]),
+                       WebhookDelivery.status.in_(("accepted", "direct")))
+                .values(status="dispatched", dispatched_at=utcnow(),
+                        attempts=WebhookDelivery.attempts + 1))
+            await session.commit()
+
+    async def _post(self, deliveries: list[WebhookDelivery]) -> None:
+        from prefect.client.orchestration import get_client
+
+        async with get_client() as client:
+            response = await client.request("POST", "/events",
+                                            json=[event_of(d) for d in deliveries])
+            response.raise_for_status()
+
+    async def dispatch_once(self) -> int:
+        """Send one batch; returns how many were dispatched (raises when Prefect fails)."""
+        pending = await self._pending()
+        if not pending:
+            return 0
+        await self._post(pending)
+        await self._mark(pending)
+        self.sent += len(pending)
+        return len(pending)
+
+    async def reconcile(self) -> int:
+        """Link dispatched deliveries to their runs; resend those whose run never appeared."""
+        async with self.db.system_scope() as session:
+            rows = list((await session.execute(
+                select(WebhookDelivery).where(WebhookDelivery.status == "dispatched",
+                                              WebhookDelivery.run_id.is_(None),
+                                              WebhookDelivery.attempts < self.max_attempts)
+                .order_by(WebhookDelivery.seq).limit(2000))).scalars())
+        if not rows:
+            return 0
+        by_workflow: dict[str, list[WebhookDelivery]] = {}
+        for row in rows:
+            by_workflow.setdefault(row.workflow_id, []).append(row)
+        linked: dict[int, str] = {}
+        for workflow_id, deliveries in by_workflow.items():
+            runs = await _runs_by_delivery(workflow_id, min(d.received_at for d in deliveries))
+            for d in deliveries:
+                if d.id in runs:
+                    linked[d.seq] = runs[d.id]
+        now = utcnow()
+        resend = [d for d in rows if d.seq not in linked and d.dispatched_at is not None
+                  # Backs off per attempt: a busy Prefect is slow, not necessarily deaf.
+                  and now - d.dispatched_at > timedelta(seconds=self.resend_after * max(1, d.attempts))]
+        if resend:
+            log.warning("%d webhook deliveries started no run yet; sending them again", len(resend))
+            await self._post(resend)
+        async with self.db.system_scope() as session:
+            for seq, run_id in linked.items():
+                await session.execute(update(WebhookDelivery).where(WebhookDelivery.seq == seq)
+                                      .values(run_id=run_id))
+            if resend:
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.seq.in_([d.seq for d in resend]))
+                    .values(dispatched_at=now, attempts=WebhookDelivery.attempts + 1))
+            await session.commit()
+        return len(linked)
+
+    async def _run(self) -> None:
+        backoff = 0.2
+        outage = False
+        loop = asyncio.get_running_loop()
+        last_reconcile = 0.0
+        while True:
+            try:
+                if outage and self.recover_grace:
+                    await self._wait_until_reachable()
+                    await asyncio.sleep(self.recover_grace)
+                sent = await self.dispatch_once()
+                outage, backoff = False, 0.2
+                if sent:
+                    continue  # drain the backlog before waiting
+                if loop.time() - last_reconcile > self.reconcile_every:
+                    last_reconcile = loop.time()
+                    await self.reconcile()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.failures += 1
+                if not outage:
+                    log.warning("dispatching webhook deliveries failed (%s: %s); retrying",
+                                type(exc).__name__, str(exc)[:300])
+                outage = True
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.max_backoff)
+                continue
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), timeout=1.0)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _wait_until_reachable(self) -> None:
+        from prefect.client.orchestration import get_client
+
+        delay = 0.2
+        while True:
+            try:
+                async with get_client() as client:
+                    if (await client.api_healthcheck()) is None:
+                        return
+            except Exception:
+                pass
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self.max_backoff)
+
+
+async def _runs_by_delivery(workflow_id: str, since: Any) -> dict[str, str]:
+    """Flow runs of the workflow started by a webhook since ``since``, by delivery id."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter, FlowRunFilterExpectedStartTime, FlowRunFilterTags,
+    )
+
+    flt = FlowRunFilter(tags=FlowRunFilterTags(all_=[f"workflow:{workflow_id}"]),
+                        expected_start_time=FlowRunFilterExpectedStartTime(
+                            after_=since - timedelta(seconds=60)))
+    found: dict[str, str] = {}
+    async with get_client() as client:
+        offset = 0
+        while True:
+            page = await client.read_flow_runs(flow_run_filter=flt, limit=200, offset=offset)
+            for run in page:
+                trigger = (run.parameters or {}).get("trigger")
+                if isinstance(trigger, dict) and isinstance(trigger.get("delivery_id"), str):
+                    found[trigger["delivery_id"]] = str(run.id)
+            if len(page) < 200 or offset > 10_000:
+                return found
+            offset += 200

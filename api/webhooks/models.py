@@ -1,0 +1,67 @@
+"""Webhook endpoints (one per published ``trigger.webhook`` node) and their deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from api.db.base import Base, TenantScoped, UTCDateTime, new_id, utcnow
+
+
+class Webhook(TenantScoped, Base):
+    """The public endpoint of one webhook trigger node, with the node's published config."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (
+        UniqueConstraint("workflow_id", "node_id", name="uq_webhooks_workflow_node"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    workflow_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("workflows.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    node_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    token: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    config: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    active: Mapped[bool] = mapped_column(default=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class WebhookDelivery(TenantScoped, Base):
+    """One request to a webhook URL: what arrived, the verdict, and whether it was dispatched.
+
+    ``seq`` orders dispatch; ``dedupe_key`` (the sender's delivery id) is unique per webhook
+    for accepted deliveries, so a replayed delivery cannot be stored (or run) twice.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "dedupe_key", name="uq_webhook_deliveries_dedupe"),
+    )
+
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[str] = mapped_column(String(36), unique=True, nullable=False, default=new_id)
+    webhook_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("webhooks.id", ondelete="CASCADE"), index=True, nullable=False
+    )
+    workflow_id: Mapped[str] = mapped_column(String(36), nullable=False)
+    node_id: Mapped[str] = mapped_column(String(100), nullable=False)
+    external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # accepted (waiting for dispatch), dispatched, filtered, bad_signature, duplicate, rejected
+    status: Mapped[str] = mapped_column(String(20), index=True, nullable=False)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    method: Mapped[str] = mapped_column(String(10), nullable=False)
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    query: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    replay_of: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

@@ -1,0 +1,227 @@
+"""Receiving deliveries: verify, parse, filter, de-duplicate and store before answering.
+
+The outcome of every request that reaches a known webhook is stored (accepted, filtered,
+bad_signature, duplicate, rejected) so the history explains what happened to each one. An
+accepted delivery is committed before the 202 is sent; the dispatcher
+(:mod:`api.webhooks.dispatcher`) turns it into a Prefect event afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping
+from urllib.parse import parse_qs
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from api.db.base import new_id, utcnow
+from api.db.engine import Database
+from api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized
+from api.webhooks.models import Webhook, WebhookDelivery
+from api.webhooks.secrets_cache import SecretUnavailable, secret_cache
+from api.webhooks.signatures import SignatureConfig, SignatureError, delivery_id, verify
+
+log = logging.getLogger("gorax.webhooks")
+
+# Never copied into the trigger input (they authenticate the sender, not describe the event).
+_PRIVATE_HEADERS = {"authorization", "cookie", "proxy-authorization"}
+_FORM = "application/x-www-form-urlencoded"
+
+
+class MethodNotAllowed(ApiError):
+    """The webhook does not accept this HTTP method (405)."""
+
+    status_code = 405
+    code = "METHOD_NOT_ALLOWED"
+
+
+class UnsupportedMediaType(ApiError):
+    """The webhook does not accept this content type (415)."""
+
+    status_code = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class Unavailable(ApiError):
+    """The delivery cannot be verified right now (503, retry later)."""
+
+    status_code = 503
+    code = "UNAVAILABLE"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the receiver answers: the stored delivery and its status."""
+
+    delivery: WebhookDelivery
+    webhook: Webhook
+    status: str  # accepted, filtered, duplicate
+    original_id: str | None = None
+
+
+async def find_by_token(db: Database, token: str) -> tuple[Webhook, str | None]:
+    """The active webhook of ``token`` and its workflow's deployment id.
+
+    NotFound for an unknown or retired token; Conflict (retry later) while the workflow is
+    paused, so a sender's retries bring the delivery in once it is resumed.
+    """
+    from api.models.workflows import Workflow
+
+    async with db.system_scope() as session:
+        row = (await session.execute(
+            select(Webhook, Workflow.status, Workflow.deployment_id)
+            .join(Workflow, Workflow.id == Webhook.workflow_id)
+            .where(Webhook.token == token))).one_or_none()
+    if row is None or not row[0].active or row[1] == "archived":
+        raise NotFound("no webhook at this URL")
+    if row[1] == "paused":
+        raise Conflict("the workflow is paused; deliver again after it is resumed",
+                       headers={"Retry-After": "60"})
+    return row[0], row[2]
+
+
+def media_type(headers: Mapping[str, str]) -> str:
+    """The request's media type without parameters (``application/json``)."""
+    return headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def parse_body(body: bytes, media: str) -> Any:
+    """The body as the trigger sees it: JSON, a form as a dict, else text."""
+    if not body:
+        return None
+    if media == "application/json" or media.endswith("+json"):
+        try:
+            return json.loads(body)
+        except ValueError as exc:
+            raise BadRequest(f"the body is not valid JSON: {exc}", details={"field": "body"}) from None
+    text = body.decode("utf-8", errors="replace")
+    if media == _FORM:
+        return {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text, keep_blank_values=True).items()}
+    return text
+
+
+def trigger_input(delivery: WebhookDelivery, parsed: Any) -> dict[str, Any]:
+    """The ``trigger`` scope of the run: body, headers, query, method and the delivery."""
+    headers = {k: v for k, v in delivery.headers.items() if k not in _PRIVATE_HEADERS}
+    return {"body": parsed, "headers": headers, "query": delivery.query,
+            "method": delivery.method, "delivery_id": delivery.id,
+            "webhook_id": delivery.webhook_id, "received_at": delivery.received_at.isoformat()}
+
+
+def _filter_passes(expression: str | None, trigger: dict[str, Any]) -> tuple[bool, str | None]:
+    if not expression:
+        return True, None
+    from translator import compile_expression
+
+    try:
+        return bool(compile_expression(expression).evaluate({"trigger": trigger})), None
+    except Exception as exc:  # a broken filter is recorded on the delivery, never silent
+        return False, f"filter failed: {exc}"
+
+
+def _new_delivery(webhook: Webhook, *, method: str, headers: dict[str, str],
+                  query: dict[str, Any], body: bytes, status: str,
+                  reason: str | None = None) -> WebhookDelivery:
+    return WebhookDelivery(
+        id=new_id(), tenant_id=webhook.tenant_id, webhook_id=webhook.id,
+        workflow_id=webhook.workflow_id, node_id=webhook.node_id, status=status, reason=reason,
+        method=method, headers=headers, query=query, body=body, attempts=0,
+        received_at=utcnow())
+
+
+async def _store(db: Database, delivery: WebhookDelivery) -> None:
+    async with db.tenant_scope(tenant_id=delivery.tenant_id) as session:
+        session.add(delivery)
+        await session.commit()
+
+
+async def _original(db: Database, webhook: Webhook, key: str) -> str | None:
+    async with db.tenant_scope(tenant_id=webhook.tenant_id) as session:
+        return (await session.execute(select(WebhookDelivery.id).where(
+            WebhookDelivery.webhook_id == webhook.id,
+            WebhookDelivery.dedupe_key == key))).scalar_one_or_none()
+
+
+async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[str, str],
+                  query: dict[str, Any], body: bytes, direct: bool = False) -> Outcome:
+    """Check one request against the webhook's config and store the result.
+
+    ``headers`` have lower-case names. Raises 401 (signature), 405, 415, 400 or 503; a
+    duplicate or filtered delivery is an :class:`Outcome`, not an error. With ``direct`` the
+    accepted delivery is stored as ``direct`` (the caller starts the run itself).
+    """
+    config = webhook.config
+    if method not in config.get("methods", ["POST"]):
+        raise MethodNotAllowed(f"this webhook accepts {', '.join(config.get('methods', ['POST']))}",
+                               details={"method": method})
+    media = media_type(headers)
+    allowed = [c.lower() for c in config.get("content_types", ["application/json"])]
+    if body and media not in allowed:
+        raise UnsupportedMediaType(f"content type {media or '(none)'!r} is not accepted; "
+                                   f"send one of {', '.join(allowed)}",
+                                   details={"header": "Content-Type"})
+    signature = SignatureConfig.from_config(config.get("signature"))
+    secret = None
+    if signature.scheme != "none":
+        try:
+            secret = await secret_cache.get(webhook.tenant_id, config["signature"]["secret"])
+        except SecretUnavailable as exc:
+            log.warning("webhook %s: %s", webhook.id, exc)
+            raise Unavailable("the signing secret cannot be read right now; retry later",
+                              headers={"Retry-After": "5"}) from None
+    try:
+        verify(signature, headers, body, secret)
+    except SignatureError as exc:
+        await _store(db, _new_delivery(webhook, method=method, headers=headers, query=query,
+                                       body=body, status="bad_signature", reason=exc.reason))
+        raise Unauthorized(f"signature rejected: {exc.reason}",
+                           details={"header": exc.header} if exc.header else {}) from None
+    parsed = parse_body(body, media)
+    delivery = _new_delivery(webhook, method=method, headers=headers, query=query, body=body,
+                             status="direct" if direct else "accepted")
+    delivery.external_id = delivery_id(signature, headers, body)
+    trigger = trigger_input(delivery, parsed)
+    passes, reason = _filter_passes(config.get("filter"), trigger)
+    if not passes:
+        delivery.status, delivery.reason = "filtered", reason or "the filter is false"
+        await _store(db, delivery)
+        return Outcome(delivery, webhook, "filtered")
+    delivery.payload = trigger
+    delivery.dedupe_key = delivery.external_id
+    try:
+        await _store(db, delivery)
+    except IntegrityError:
+        original = await _original(db, webhook, delivery.dedupe_key or "")
+        duplicate = _new_delivery(webhook, method=method, headers=headers, query=query,
+                                  body=body, status="duplicate",
+                                  reason=f"delivery id {delivery.external_id!r} was received before")
+        duplicate.external_id, duplicate.replay_of = delivery.external_id, original
+        await _store(db, duplicate)
+        return Outcome(duplicate, webhook, "duplicate", original_id=original)
+    return Outcome(delivery, webhook, "accepted")
+
+
+async def replay(db: Database, *, tenant_id: str, webhook_id: str, delivery_id_: str) -> WebhookDelivery:
+    """Queue a stored delivery again as a new delivery (a new event id, hence a new run)."""
+    async with db.tenant_scope(tenant_id=tenant_id) as session:
+        old = (await session.execute(select(WebhookDelivery).where(
+            WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.webhook_id == webhook_id,
+            WebhookDelivery.id == delivery_id_))).scalar_one_or_none()
+        if old is None:
+            raise NotFound(f"delivery {delivery_id_!r} not found",
+                           details={"event_id": delivery_id_})
+        if old.payload is None:
+            raise Conflict(f"delivery {delivery_id_} was {old.status}; only accepted deliveries "
+                           "can be replayed", details={"status": old.status})
+        fresh = WebhookDelivery(
+            id=new_id(), tenant_id=tenant_id, webhook_id=old.webhook_id,
+            workflow_id=old.workflow_id, node_id=old.node_id, status="accepted",
+            reason=f"replay of {old.id}", method=old.method, headers=old.headers,
+            query=old.query, body=old.body, replay_of=old.id, attempts=0, received_at=utcnow())
+        fresh.payload = {**old.payload, "delivery_id": fresh.id, "replay_of": old.id}
+        session.add(fresh)
+        await session.commit()
+        return fresh

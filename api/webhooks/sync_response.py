@@ -1,0 +1,70 @@
+"""Synchronous webhook responses: run the deployment now, wait, answer with the output.
+
+The delivery is stored as ``direct`` first. If Prefect cannot start the run, the delivery goes
+back to the dispatcher's queue (``accepted``) and the sender gets the usual 202, so nothing is
+lost. Past the timeout the answer is 202 with the execution id.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy import update
+
+from api.db.base import utcnow
+from api.db.engine import Database
+from api.errors import GatewayTimeout
+from api.webhooks.models import WebhookDelivery
+
+log = logging.getLogger("gorax.webhooks.sync")
+
+
+async def _set(db: Database, delivery: WebhookDelivery, **values: Any) -> None:
+    async with db.tenant_scope(tenant_id=delivery.tenant_id) as session:
+        await session.execute(update(WebhookDelivery)
+                              .where(WebhookDelivery.seq == delivery.seq).values(**values))
+        await session.commit()
+
+
+async def respond_after_run(db: Database, delivery: WebhookDelivery, deployment_id: str,
+                            timeout: float, requeue: Callable[[], None]) -> JSONResponse:
+    """Start the run of ``delivery``, wait up to ``timeout`` s, answer with its output."""
+    from prefect.client.orchestration import get_client
+
+    from api.services.executions import run_output, start_run, status_of, wait_for_run
+
+    try:
+        async with get_client() as client:
+            run = await start_run(client, tenant_id=delivery.tenant_id,
+                                  workflow_id=delivery.workflow_id, deployment_id=deployment_id,
+                                  trigger=delivery.payload, trigger_type="webhook",
+                                  parameters={"trigger_node": delivery.node_id})
+    except Exception as exc:
+        log.warning("starting a run for delivery %s failed (%s); queued for dispatch",
+                    delivery.id, type(exc).__name__)
+        await _set(db, delivery, status="accepted")
+        requeue()
+        return JSONResponse({"delivery_id": delivery.id, "queued": True}, status_code=202)
+    await _set(db, delivery, status="dispatched", run_id=str(run.id), dispatched_at=utcnow(),
+               attempts=1)
+    try:
+        async with get_client() as client:
+            final = await wait_for_run(client, run.id, timeout)
+            output = await run_output(final)
+    except GatewayTimeout:
+        return JSONResponse({"delivery_id": delivery.id, "execution_id": str(run.id)},
+                            status_code=202)
+    status = status_of(final.state)
+    if status != "completed":
+        message = final.state.message if final.state else None
+        return JSONResponse({"error": {"code": "RUN_FAILED",
+                                       "message": f"the run ended {status}: {message or ''}".strip(),
+                                       "details": {"execution_id": str(run.id),
+                                                   "delivery_id": delivery.id}}},
+                            status_code=502)
+    return JSONResponse(jsonable_encoder(output), status_code=200,
+                        headers={"X-Gorax-Execution-ID": str(run.id),
+                                 "X-Gorax-Delivery-ID": delivery.id})

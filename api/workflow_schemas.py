@@ -1,0 +1,179 @@
+"""Request and response models of the workflow, execution, variable and credential routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from flows.variables import NAME_PATTERN
+
+_TAG = r"^[A-Za-z0-9_.:\- ]{1,50}$"
+
+
+class WorkflowCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    tags: list[str] = Field(default_factory=list, max_length=50)
+    graph: dict[str, Any] | None = Field(default=None, description="gorax/graph@1 draft.")
+
+
+class WorkflowUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=5000)
+    tags: list[str] | None = Field(default=None, max_length=50)
+    graph: dict[str, Any] | None = Field(default=None, description="gorax/graph@1 draft.")
+
+
+class WorkflowClone(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class LastRun(BaseModel):
+    id: str
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+
+
+class WorkflowPublic(BaseModel):
+    id: str
+    name: str
+    description: str
+    tags: list[str]
+    status: str
+    graph: dict[str, Any]
+    version: int | None = Field(description="Latest published version number.")
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+    etag: str
+    last_run: LastRun | None = None
+
+
+class WorkflowSummary(BaseModel):
+    id: str
+    name: str
+    description: str
+    tags: list[str]
+    status: str
+    version: int | None
+    created_by: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ValidateRequest(BaseModel):
+    graph: dict[str, Any] | None = Field(default=None, description="Graph to check (default: the draft).")
+
+
+class ValidationResult(BaseModel):
+    valid: bool
+    errors: list[dict[str, Any]]
+
+
+class PublishRequest(BaseModel):
+    message: str = Field(default="", max_length=2000)
+
+
+class VersionPublic(BaseModel):
+    number: int
+    author: str | None
+    message: str
+    created_at: datetime
+    graph: dict[str, Any] | None = None
+
+
+class ExecuteRequest(BaseModel):
+    input: Any = Field(default=None, description="The trigger input (trigger.* in expressions).")
+    version: int | None = Field(default=None, ge=1, description="Published version (default: latest).")
+    wait: bool = Field(default=False, description="Wait for the result.")
+    timeout_seconds: float = Field(default=60, gt=0, le=3600, description="How long to wait.")
+
+
+class ExecutionStarted(BaseModel):
+    execution_id: str
+    status: str = "pending"
+
+
+class StepPublic(BaseModel):
+    node_id: str
+    name: str
+    type: str
+    status: str
+    attempts: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_ms: int | None
+    iteration: list[int] = Field(default_factory=list)
+    input: Any = None
+    output: Any = None
+    error: dict[str, Any] | None = None
+
+
+class ExecutionSummary(BaseModel):
+    id: str
+    workflow_id: str | None
+    workflow_name: str | None
+    version: int | None
+    status: str
+    started_at: datetime | None
+    ended_at: datetime | None
+    duration_ms: int | None
+    trigger_type: str | None
+    error: str | None
+
+
+class ExecutionDetail(ExecutionSummary):
+    input: Any = None
+    output: Any = None
+    steps: list[StepPublic]
+    prefect_url: str
+
+
+class ExecutionResult(BaseModel):
+    execution_id: str
+    status: str
+    output: Any = None
+    error: str | None = None
+    steps: list[StepPublic]
+
+
+class VariableCreate(BaseModel):
+    name: str = Field(pattern=NAME_PATTERN, description="Used as env.<name> in expressions.")
+    value: Any = Field(description="Any JSON value.")
+
+
+class VariableUpdate(BaseModel):
+    value: Any = Field(description="Any JSON value.")
+
+
+class VariablePublic(BaseModel):
+    name: str
+    value: Any
+
+
+class CredentialCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    type: str = Field(min_length=1, max_length=100)
+    values: dict[str, Any] = Field(default_factory=dict)
+
+
+class CredentialUpdate(BaseModel):
+    values: dict[str, Any]
+
+
+def check_tags(tags: list[str] | None) -> list[str] | None:
+    """Tags as stored: non-empty, no quotes or wildcards (they are matched inside JSON text)."""
+    import re
+
+    from api.errors import BadRequest
+
+    if tags is None:
+        return None
+    for i, tag in enumerate(tags):
+        if not isinstance(tag, str) or not re.match(_TAG, tag):
+            raise BadRequest(f"tags[{i}]: use 1-50 letters, digits, spaces and _.:-",
+                             details={"field": f"tags.{i}"})
+    return list(dict.fromkeys(tags))

@@ -1,0 +1,96 @@
+"""Cost of the integration machinery, each against a baseline measured in the same run.
+
+1. ``code.javascript``: one run (fresh V8 isolate, JSON in/out, limits) vs. evaluating the same
+   function in one reused isolate (the floor: V8 itself).
+2. ``JsonApi`` (breaker, masking, SSRF check, error mapping; rate limits off) vs. a bare httpx
+   request to the same loopback server (both with one shared TLS context: building one per
+   client costs ~0.5 s on a busy machine, which is why ``JsonApi`` caches it).
+
+Run: .venv/bin/python bench/integrations.py [--reps 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("GORAX_RATE_LIMITS", "off")
+os.environ.setdefault("GORAX_HTTP_ALLOWED_NETWORKS", "127.0.0.0/8")
+
+CODE = "return input.items.map(i => i * 2).reduce((a, b) => a + b, 0);"
+
+
+class _Ctx:
+    tenant_id = "bench"
+    node_id = "bench"
+    scope: dict[str, Any] = {}
+
+    async def credential(self, name: str) -> Any:
+        raise LookupError(name)
+
+    @property
+    def logger(self) -> Any:
+        import logging
+
+        return logging.getLogger("bench")
+
+
+async def _time(fn: Callable[[], Awaitable[Any]], reps: int) -> float:
+    await fn()  # warm up
+    samples = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        await fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples) * 1000
+
+
+async def main(reps: int) -> None:
+    import httpx
+    from py_mini_racer import MiniRacer
+
+    from flows.integrations import JsonApi
+    from flows.nodes.code import CodeJavaScript
+    from tests.peers import HttpPeer
+
+    node, config = CodeJavaScript(), CodeJavaScript.Config(code=CODE, input={"items": list(range(100))})
+    reused = MiniRacer()
+    reused.eval(f"function f(input) {{ {CODE} }}")
+
+    async def baseline_js() -> Any:
+        return await asyncio.to_thread(reused.eval, f"JSON.stringify(f({{items: {list(range(100))}}}))")
+
+    js = await _time(lambda: node.run(config, _Ctx()), reps)
+    js_base = await _time(baseline_js, reps)
+    print(f"code.javascript run: {js:.2f} ms median; baseline (reused isolate): {js_base:.2f} ms; "
+          f"ratio {js / js_base:.1f}x")
+
+    peer = HttpPeer().start()
+    try:
+        api = JsonApi("bench", peer.url, tenant="bench", headers={"Authorization": "Bearer x"}, secrets=["x"])
+
+        tls = httpx.create_ssl_context()
+
+        async def bare() -> Any:
+            async with httpx.AsyncClient(verify=tls) as client:
+                return (await client.get(peer.url + "/ping", headers={"Authorization": "Bearer x"})).json()
+
+        guarded = await _time(lambda: api.call("GET", "/ping"), reps)
+        plain = await _time(bare, reps)
+        print(f"JsonApi call: {guarded:.2f} ms median; baseline (bare httpx): {plain:.2f} ms; "
+              f"overhead {guarded - plain:+.2f} ms")
+    finally:
+        peer.stop()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reps", type=int, default=200)
+    asyncio.run(main(parser.parse_args().reps))

@@ -1,0 +1,165 @@
+"""Run every benchmark script in bench/ and write bench/RESULTS.md (what ``make bench`` does).
+
+Each ``bench/<name>.py`` (not ``_*.py``) runs in turn in its own process. Figures printed as
+``RESULT {json}`` lines (see ``bench/_harness.py``) go into one table with medians, spreads,
+the baseline each script measured in the same run and the ratio; everything else a script
+prints is kept verbatim under its name. The machine and versions head the file, because
+timings mean little without them.
+
+Run: .venv/bin/python bench/run_all.py [name ...]   (default: every script)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+TIMEOUT = float(os.environ.get("GORAX_BENCH_TIMEOUT", "900"))
+
+
+def scripts(names: list[str]) -> list[Path]:
+    """The benchmark scripts to run: the named ones, or all of them."""
+    found = sorted(p for p in BENCH.glob("*.py") if not p.name.startswith("_") and p.name != "run_all.py")
+    if not names:
+        return found
+    by_name = {p.stem: p for p in found}
+    missing = [n for n in names if n not in by_name]
+    if missing:
+        raise SystemExit(f"no benchmark named {', '.join(missing)} (have: {', '.join(by_name)})")
+    return [by_name[n] for n in names]
+
+
+def run(script: Path) -> dict[str, Any]:
+    """Run one script; its figures, its other output, exit code and duration."""
+    print(f"== {script.name}", flush=True)
+    started = time.monotonic()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    lines: list[str] = []
+    try:
+        process = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env, text=True,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        assert process.stdout is not None
+        deadline = started + TIMEOUT
+        for line in process.stdout:
+            lines.append(line.rstrip("\n"))
+            if not line.startswith("RESULT "):
+                print("   " + line.rstrip("\n"), flush=True)
+            if time.monotonic() > deadline:
+                process.kill()
+                lines.append(f"(stopped after {TIMEOUT:.0f} s)")
+                break
+        code = process.wait()
+    except OSError as exc:
+        code, lines = -1, [f"could not start: {exc}"]
+    results, output = [], []
+    for line in lines:
+        if line.startswith("RESULT "):
+            try:
+                results.append(json.loads(line[len("RESULT "):]))
+                continue
+            except json.JSONDecodeError:
+                pass
+        output.append(line)
+    return {"name": script.stem, "code": code, "seconds": time.monotonic() - started,
+            "results": results, "output": output}
+
+
+def _versions() -> list[tuple[str, str]]:
+    out = [("python", platform.python_version())]
+    for package in ("prefect", "fastapi", "pydantic", "sqlalchemy", "pycrdt-websocket", "cel-python"):
+        try:
+            out.append((package, version(package)))
+        except PackageNotFoundError:
+            pass
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                                capture_output=True, check=True).stdout.strip()
+        out.append(("gorax commit", commit))
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    return out
+
+
+def _machine(load_before: float) -> list[tuple[str, str]]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+                      if line.startswith("MemTotal"))
+        memory = f"{mem_kb / 1024 / 1024:.1f} GiB"
+    except (OSError, StopIteration, ValueError):
+        memory = "unknown"
+    return [
+        ("system", f"{platform.system()} {platform.release()} {platform.machine()}"),
+        ("cpu", f"{cpu}, {os.cpu_count()} logical CPUs"),
+        ("memory", memory),
+        ("load average", f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+                         "(other processes share the machine: compare against the baselines)"),
+    ]
+
+
+def _fmt(value: float) -> str:
+    return f"{value:.4g}"
+
+
+def _row(result: dict[str, Any]) -> str:
+    samples = [float(v) for v in result["samples"]]
+    median = statistics.median(samples)
+    spread = f"{_fmt(min(samples))}–{_fmt(max(samples))} (n={len(samples)})" if len(samples) > 1 else "n=1"
+    baseline = [float(v) for v in result.get("baseline") or []]
+    base_median = statistics.median(baseline) if baseline else None
+    ratio = f"{median / base_median:.2f}x" if base_median else ""
+    base = f"{_fmt(base_median)} ({result.get('baseline_label', '')})" if base_median is not None else ""
+    note = "; ".join(filter(None, [result.get("goal") and f"goal {result['goal']}", result.get("note")]))
+    return (f"| {result['bench']} | {result['metric']} | {_fmt(median)} {result['unit']} | {spread} "
+            f"| {base} | {ratio} | {note} |")
+
+
+def write_results(runs: list[dict[str, Any]], load_before: float, path: Path) -> None:
+    """bench/RESULTS.md: machine, versions, the figures table, each script's output."""
+    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    lines = [f"# Benchmark results ({when})", "", "Written by `make bench` (bench/run_all.py).", ""]
+    lines += ["## Machine", ""] + [f"- {k}: {v}" for k, v in _machine(load_before)] + [""]
+    lines += ["## Versions", ""] + [f"- {k}: {v}" for k, v in _versions()] + [""]
+    lines += ["## Figures", "",
+              "| bench | figure | Gorax median | spread | baseline median (same run) | ratio | goal / note |",
+              "|---|---|---|---|---|---|---|"]
+    lines += [_row(result) for run_ in runs for result in run_["results"]]
+    lines += [""]
+    for run_ in runs:
+        status = "ok" if run_["code"] == 0 else f"FAILED (exit {run_['code']})"
+        lines += [f"## {run_['name']} ({status}, {run_['seconds']:.0f} s)", "", "```"]
+        lines += run_["output"][-80:] or ["(no output)"]
+        lines += ["```", ""]
+    path.write_text("\n".join(lines))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="benchmarks to run (file names without .py)")
+    parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
+    args = parser.parse_args()
+    load_before = os.getloadavg()[0]
+    runs = [run(script) for script in scripts(args.names)]
+    write_results(runs, load_before, args.output)
+    print(f"wrote {args.output}", flush=True)
+    return 0 if all(r["code"] == 0 for r in runs) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

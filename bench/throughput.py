@@ -1,0 +1,156 @@
+"""Sustained throughput of a 10-node workflow on the warm worker, against a hand-written flow.
+
+The Gorax workflow is a manual trigger and nine ``data.transform`` nodes in sequence (ten task
+runs); the baseline is a hand-written async Prefect flow of ten transform tasks. Each side in
+turn is kept busy (twice the worker's limit of runs waiting or running) for a fixed window;
+completed runs per second and task runs per second come from what the Prefect server recorded
+in that window (flow and task run end times). The Prefect server's CPU use over the window is
+printed with them: near one full core, the single server process is the ceiling.
+
+Run: .venv/bin/python bench/throughput.py [--seconds 45] [--limit 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _harness import (  # noqa: E402
+    chain_graph, create_pool, deploy_flow, deploy_graph, load_note, report, start_prefect,
+    start_worker,
+)
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+def _server_pids(root: int) -> list[int]:
+    """The server process and its children (uvicorn may fork)."""
+    pids = [root]
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == root:
+                    pids.append(int(entry.name))
+            except (OSError, IndexError, ValueError):
+                pass
+    return pids
+
+
+async def _count(client, path: str, body: dict) -> int:
+    response = await client._client.post(path, json=body)
+    response.raise_for_status()
+    return int(response.json())
+
+
+async def _side(client, deployment_id, backlog: int, window: float, warmup: float, server_pid: int):
+    """Keep ``backlog`` runs queued or running; return (runs/s, task runs/s, server CPU %)."""
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterStateType
+    from prefect.client.schemas.filters import FlowRunFilterState
+
+    from prefect.exceptions import PrefectHTTPStatusError
+
+    created: list = []
+    refused = 0
+    open_states = ["SCHEDULED", "PENDING", "RUNNING"]
+    start = time.monotonic()
+    window_start = window_end = None
+    cpu_start = 0.0
+    pids = _server_pids(server_pid)
+    while True:
+        now = time.monotonic()
+        if window_start is None and now - start >= warmup:
+            window_start = datetime.now(timezone.utc)
+            cpu_start = sum(_cpu_seconds(p) for p in pids)
+        if window_start is not None and now - start >= warmup + window:
+            window_end = datetime.now(timezone.utc)
+            cpu = sum(_cpu_seconds(p) for p in pids) - cpu_start
+            break
+        busy = await client.count_flow_runs(flow_run_filter=FlowRunFilter(
+            id=FlowRunFilterId(any_=created[-backlog * 3:]) if created else None,
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=open_states)),
+        )) if created else 0  # fmt: skip
+        for _ in range(max(0, backlog - busy)):
+            try:
+                created.append((await client.create_flow_run_from_deployment(deployment_id)).id)
+            except PrefectHTTPStatusError as exc:  # the server sheds load (SQLite busy): back off
+                if exc.response.status_code != 503:
+                    raise
+                refused += 1
+                await asyncio.sleep(1)
+                break
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(3)  # task runs are recorded from events, a moment after they end
+    span = (window_end - window_start).total_seconds()
+    flows_done = await _count(client, "/flow_runs/count", {"flow_runs": {
+        "id": {"any_": [str(i) for i in created]},
+        "end_time": {"after_": window_start.isoformat(), "before_": window_end.isoformat()},
+        "state": {"type": {"any_": ["COMPLETED"]}}}})  # fmt: skip
+    tasks_done = await _count(client, "/task_runs/count", {
+        "flow_runs": {"id": {"any_": [str(i) for i in created]}},
+        "task_runs": {"end_time": {"after_": window_start.isoformat(), "before_": window_end.isoformat()}},
+    })  # fmt: skip
+    failed = await client.count_flow_runs(flow_run_filter=FlowRunFilter(
+        id=FlowRunFilterId(any_=created), state=FlowRunFilterState(type=FlowRunFilterStateType(
+            any_=["FAILED", "CRASHED"]))))  # fmt: skip
+    if failed:
+        print(f"  {failed} runs failed or crashed (an overloaded Prefect server answers 503 to the "
+              f"worker's submission calls; Prefect then crashes the run)", flush=True)
+    if refused:
+        print(f"  the Prefect server refused {refused} run creations (503) during the window", flush=True)
+    # Drain: stop feeding and let the backlog finish before the other side starts.
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if not await client.count_flow_runs(flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=created),
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=open_states)))):
+            break
+        await asyncio.sleep(1)
+    return flows_done / span, tasks_done / span, 100 * cpu / span, failed
+
+
+async def main(window: float, limit: int) -> None:
+    print(load_note(), flush=True)
+    server, home = start_prefect()
+    from prefect.client.orchestration import get_client
+
+    pool = "bench-throughput"
+    await create_pool(pool, "gorax")
+    await start_worker(pool, "gorax", home, limit=limit,
+                       env={"GORAX_WORKER_PRELOAD": "flows.run_graph,bench._flows"})
+    graph_id = await deploy_graph(pool, chain_graph("throughput", 9, "data.transform",
+                                                    {"value": {"ok": True}}), "throughput")
+    hand_id = await deploy_flow(pool, "transform_chain", {"tasks": 10})
+    print(f"  server and worker up; {window:.0f} s per side", flush=True)
+    async with get_client() as client:
+        hand = await _side(client, hand_id, 2 * limit, window, 5, server.pid)
+        gorax = await _side(client, graph_id, 2 * limit, window, 5, server.pid)
+    note = f"worker limit {limit}, {window:.0f} s window"
+    report("throughput", "10-node workflow runs per second", "runs/s", [gorax[0]], [hand[0]],
+           "hand-written Prefect flow", note=note)
+    report("throughput", "task runs per second recorded by the Prefect server", "tasks/s",
+           [gorax[1]], [hand[1]], "hand-written Prefect flow", note=note)
+    report("throughput", "runs failed or crashed (server overload)", "runs", [gorax[3]], [hand[3]],
+           "hand-written Prefect flow")
+    report("throughput", "Prefect server CPU during the window", "% of one core", [gorax[2]], [hand[2]],
+           "hand-written Prefect flow",
+           note="near 100% means the single Prefect server process is the ceiling")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=45, help="measured window per side")
+    parser.add_argument("--limit", type=int, default=8, help="the warm worker's concurrent runs")
+    args = parser.parse_args()
+    asyncio.run(main(args.seconds, args.limit))

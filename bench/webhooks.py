@@ -1,0 +1,194 @@
+"""Webhook intake: accepted deliveries per second, latency, and webhook-to-flow-running latency.
+
+* Intake: ``POST /webhook/{token}`` with Standard Webhooks signatures (pre-signed, so the
+  client's signing is not measured), each verified, de-duplicated and committed to the Gorax
+  database (SQLite) before the 202. Baseline: ``GET /healthz`` through the same HTTP stack and
+  middleware, at the same concurrency. The API runs in its own process. The intake workflow's
+  automation is removed first so the figure is the receive path, not thousands of runs.
+* Webhook to flow running: a signed delivery until its run (started by the automation from
+  the ``gorax.webhook.received`` event) is RUNNING on a warm worker. Baseline: creating a run
+  of the same deployment with the Prefect client until it is RUNNING.
+
+Run: .venv/bin/python bench/webhooks.py [--requests 2000] [--concurrency 32] [--runs 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import sys
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from _harness import create_pool, load_note, report, spawn, start_prefect, start_worker  # noqa: E402
+
+SECRET = "whsec_" + base64.b64encode(b"bench-secret-bench-secret-bench!").decode()
+SCHEME = {"scheme": "standard-webhooks", "secret": "bench_hook"}
+
+
+def _graph(name: str) -> dict[str, Any]:
+    return {"format": "gorax/graph@1", "name": name, "nodes": [
+        {"id": "hook", "type": "trigger.webhook", "position": {"x": 0, "y": 0},
+         "config": {"signature": SCHEME}},
+        {"id": "out", "type": "control.output", "position": {"x": 0, "y": 100},
+         "config": {"value": "{{ trigger.body }}"}}],
+        "edges": [{"id": "e1", "source": "hook", "target": "out"}]}
+
+
+def _signed(body: bytes) -> dict[str, str]:
+    from api.webhooks.signatures import SignatureConfig, sign
+
+    headers = sign(SignatureConfig(scheme="standard-webhooks"), body, SECRET, msg_id=uuid.uuid4().hex)
+    return {**headers, "Content-Type": "application/json"}
+
+
+async def _api(home: Path, pool: str) -> tuple[str, str]:
+    import httpx
+
+    from api.db.engine import Database
+    from api.services.identity import create_tenant_with_admin
+    from tests.peers import free_port
+
+    port = free_port()
+    url = f"sqlite+aiosqlite:///{home / 'gorax.db'}"
+    env = {**os.environ, "GORAX_DATABASE_URL": url, "GORAX_WORK_POOL": pool,
+           "GORAX_RATE_LIMIT_WEBHOOK": "100000000", "GORAX_RATE_LIMIT_API": "100000000",
+           "GORAX_LOG_LEVEL": "WARNING"}
+    spawn([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
+           "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+           "--timeout-keep-alive", "120"],
+          home / "api.log", env)
+    base = f"http://127.0.0.1:{port}"
+    async with httpx.AsyncClient() as client:
+        for _ in range(600):
+            try:
+                if (await client.get(f"{base}/healthz")).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    db = Database(url)
+    created = await create_tenant_with_admin(db, name="Bench", admin_email="hooks@b.test")
+    await db.dispose()
+    return base, created["api_key"]
+
+
+async def _load(client: Any, method: str, url: str, requests: list[tuple[bytes, dict[str, str]]],
+                concurrency: int, expect: int) -> tuple[float, list[float]]:
+    import httpx
+
+    latencies: list[float] = []
+    queue = list(reversed(requests))
+
+    async def worker() -> None:
+        while queue:
+            body, headers = queue.pop()
+            start = time.perf_counter()
+            try:
+                response = await client.request(method, url, content=body or None, headers=headers)
+            except httpx.TransportError:
+                # A keep-alive connection the server closed: send again (a stored delivery
+                # then answers 200 duplicate, which is the receiver doing its job).
+                response = await client.request(method, url, content=body or None, headers=headers)
+            latencies.append((time.perf_counter() - start) * 1000)
+            if response.status_code != expect and not (
+                    response.status_code == 200 and response.json().get("duplicate")):
+                raise SystemExit(f"{url}: {response.status_code} {response.text}")
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return len(requests) / (time.perf_counter() - start), latencies
+
+
+async def _running_at(client: Any, find: Any, timeout: float = 120) -> datetime:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = await find()
+        if run is not None and run.start_time is not None:
+            return run.start_time
+        await asyncio.sleep(0.05)
+    raise SystemExit("a run did not start in time")
+
+
+async def main(requests: int, concurrency: int, runs: int) -> None:
+    import httpx
+
+    print(load_note(), flush=True)
+    _, home = start_prefect()
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
+
+    pool = "bench-webhooks"
+    await create_pool(pool, "gorax")
+    await start_worker(pool, "gorax", home)
+    base, key = await _api(home, pool)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"},
+                                 timeout=120, limits=limits) as api, get_client() as prefect:
+        response = await api.post("/api/v1/credentials", json={
+            "name": "bench_hook", "type": "webhook-secret", "values": {"secret": SECRET}})
+        assert response.status_code == 201, response.text
+        ids = {}
+        for name in ("intake", "latency"):
+            wid = (await api.post("/api/v1/workflows", json={"name": name, "graph": _graph(name)})).json()["id"]
+            assert (await api.post(f"/api/v1/workflows/{wid}/publish", json={})).status_code == 201
+            ids[name] = wid
+        hooks = {w["workflow_id"]: w["url"] for w in (await api.get("/api/v1/webhooks")).json()["items"]}
+        for automation in await prefect.read_automations():
+            if ids["intake"] in automation.name:
+                await prefect.delete_automation(automation.id)
+
+        intake = hooks[ids["intake"]]
+        signed = [(body, _signed(body)) for body in
+                  (json.dumps({"n": n, "pad": "x" * 200}).encode() for n in range(requests))]
+        await _load(api, "POST", intake, signed[:100], concurrency, 202)  # warm-up
+        rate, latencies = await _load(api, "POST", intake, signed[100:], concurrency, 202)
+        base_rate, base_lat = await _load(api, "GET", "/healthz", [(b"", {})] * len(signed[100:]),
+                                          concurrency, 200)
+        report("webhooks", "accepted deliveries per second (signed, stored)", "req/s", [rate],
+               [base_rate], "GET /healthz", goal=">= 2000 req/s",
+               note=f"concurrency {concurrency}, n={len(latencies)}")
+        report("webhooks", "delivery latency (signed, stored, 202)", "ms", latencies, base_lat,
+               "GET /healthz", goal="p95 < 25 ms")
+
+        deployment = next(d for d in await prefect.read_deployments() if f"workflow:{ids['latency']}" in d.tags)
+        flt = FlowRunFilter(tags=FlowRunFilterTags(all_=[f"workflow:{ids['latency']}"]))
+        via_hook, direct = [], []
+        for n in range(runs + 1):
+            body = json.dumps({"n": n}).encode()
+            sent = datetime.now(timezone.utc)
+            delivery = (await api.post(hooks[ids["latency"]], content=body, headers=_signed(body))).json()["delivery_id"]
+
+            async def by_delivery() -> Any:
+                for run in await prefect.read_flow_runs(flow_run_filter=flt, limit=50):
+                    if (run.parameters.get("trigger") or {}).get("delivery_id") == delivery:
+                        return run
+                return None
+
+            hook_latency = (await _running_at(prefect, by_delivery) - sent).total_seconds()
+            sent = datetime.now(timezone.utc)
+            created = await prefect.create_flow_run_from_deployment(deployment.id, parameters={"trigger": {}})
+            direct_latency = (await _running_at(prefect, lambda: prefect.read_flow_run(created.id)) - sent).total_seconds()
+            if n:  # the first pair warms the worker
+                via_hook.append(hook_latency)
+                direct.append(direct_latency)
+        report("webhooks", "webhook to flow running", "s", via_hook, direct,
+               "create_flow_run_from_deployment to running")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2100, help="deliveries (100 warm up)")
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--runs", type=int, default=10, help="webhook-to-running samples")
+    args = parser.parse_args()
+    asyncio.run(main(args.requests, args.concurrency, args.runs))

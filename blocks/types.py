@@ -1,0 +1,183 @@
+"""Gorax credential Block types: the fields are the form the Prefect UI and the editor render.
+
+Secret fields are ``SecretStr``. In a stored block document they hold *sealed* values (see
+``blocks.envelope``); :func:`blocks.loader.load_credential` hands nodes an unsealed copy.
+"""
+
+from __future__ import annotations
+
+import base64
+from abc import ABC
+from typing import ClassVar, Literal
+
+from prefect.blocks.core import Block
+from pydantic import Field, SecretStr, model_validator
+
+_DOCS = "https://docs.gorax.io/credentials/"
+
+
+class GoraxCredential(Block, ABC):
+    """Base of Gorax credential blocks (not registered itself)."""
+
+    _documentation_url: ClassVar[str] = _DOCS  # type: ignore[assignment]
+    #: Non-``SecretStr`` fields that are nonetheless secret (sealed and masked).
+    secret_extra_fields: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def _example(cls) -> str:
+        return (
+            f"Load a stored {cls._block_type_name}:\n```python\n"
+            f"from blocks.types import {cls.__name__}\n\n"
+            f'{cls._block_type_slug.replace("-", "_")} = {cls.__name__}.load("BLOCK_NAME")\n```'
+        )
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._documentation_url = f"{_DOCS}{cls._block_type_slug}"  # type: ignore[assignment]
+        cls._code_example = cls._example()
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+class HttpAuth(GoraxCredential):
+    """Authentication for HTTP requests: a bearer token, basic auth, or an API key in a header or query parameter."""
+
+    _block_type_name = "Gorax HTTP Auth"
+    _block_type_slug = "http-auth"
+
+    scheme: Literal["bearer", "basic", "api_key"] = Field(
+        default="bearer", description="How the credential is sent: bearer token, basic auth or API key."
+    )
+    token: SecretStr | None = Field(default=None, description="Bearer token (scheme bearer).")
+    username: str | None = Field(default=None, description="User name (scheme basic).")
+    password: SecretStr | None = Field(default=None, description="Password (scheme basic).")
+    api_key: SecretStr | None = Field(default=None, description="API key value (scheme api_key).")
+    api_key_name: str = Field(
+        default="X-API-Key", description="Header or query parameter that carries the API key."
+    )
+    api_key_in: Literal["header", "query"] = Field(
+        default="header", description="Where the API key goes: a header or a query parameter."
+    )
+
+    @model_validator(mode="after")
+    def _scheme_fields(self) -> HttpAuth:
+        needed = {"bearer": ("token",), "basic": ("username", "password"), "api_key": ("api_key",)}
+        missing = [name for name in needed[self.scheme] if getattr(self, name) in (None, "")]
+        if missing:
+            raise ValueError(f"scheme {self.scheme!r} needs {', '.join(missing)}")
+        return self
+
+    def headers(self) -> dict[str, str]:
+        """Headers to add to a request."""
+        if self.scheme == "bearer":
+            return {"Authorization": f"Bearer {_secret(self.token)}"}
+        if self.scheme == "basic":
+            pair = f"{self.username}:{_secret(self.password)}".encode()
+            return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
+        if self.api_key_in == "header":
+            return {self.api_key_name: _secret(self.api_key) or ""}
+        return {}
+
+    def query_params(self) -> dict[str, str]:
+        """Query parameters to add to a request."""
+        if self.scheme == "api_key" and self.api_key_in == "query":
+            return {self.api_key_name: _secret(self.api_key) or ""}
+        return {}
+
+    def apply_http_auth(self, headers: dict[str, str], query: dict[str, object]) -> None:
+        """Add this credential to a request's headers and query (the ``http.request`` hook)."""
+        headers.update(self.headers())
+        query.update(self.query_params())
+
+
+class SmtpServer(GoraxCredential):
+    """An SMTP server to send e-mail through."""
+
+    _block_type_name = "Gorax SMTP Server"
+    _block_type_slug = "smtp-server"
+
+    host: str = Field(description="SMTP server host name.")
+    port: int = Field(default=587, ge=1, le=65535, description="SMTP server port.")
+    security: Literal["starttls", "ssl", "none"] = Field(
+        default="starttls", description="Transport security: STARTTLS, implicit TLS (ssl) or none."
+    )
+    username: str | None = Field(default=None, description="Login user name, if the server needs one.")
+    password: SecretStr | None = Field(default=None, description="Login password.")
+    from_address: str = Field(description="Sender address of e-mails sent with this server.")
+
+
+class WebhookSecret(GoraxCredential):
+    """The shared secret that signs incoming webhook deliveries (HMAC)."""
+
+    _block_type_name = "Gorax Webhook Secret"
+    _block_type_slug = "webhook-secret"
+
+    secret: SecretStr = Field(description="Shared HMAC signing secret.")
+
+
+class GitHubToken(GoraxCredential):
+    """A GitHub personal access or app installation token."""
+
+    _block_type_name = "Gorax GitHub Token"
+    _block_type_slug = "github-token"
+
+    token: SecretStr = Field(description="GitHub token.")
+    api_url: str = Field(default="https://api.github.com", description="GitHub API base URL.")
+
+
+class JiraCredentials(GoraxCredential):
+    """Jira Cloud or Server access with an e-mail and API token."""
+
+    _block_type_name = "Gorax Jira Credentials"
+    _block_type_slug = "jira-credentials"
+
+    base_url: str = Field(description="Jira base URL, e.g. https://example.atlassian.net.")
+    email: str = Field(description="E-mail of the Jira account.")
+    api_token: SecretStr = Field(description="Jira API token.")
+
+
+class PagerDutyKey(GoraxCredential):
+    """A PagerDuty Events API v2 routing (integration) key."""
+
+    _block_type_name = "Gorax PagerDuty Key"
+    _block_type_slug = "pagerduty-key"
+
+    routing_key: SecretStr = Field(description="Events API v2 routing key.")
+    api_url: str = Field(
+        default="https://events.pagerduty.com/v2/enqueue", description="Events API endpoint."
+    )
+
+
+class LlmProvider(GoraxCredential):
+    """An LLM provider account used through litellm."""
+
+    _block_type_name = "Gorax LLM Provider"
+    _block_type_slug = "llm-provider"
+
+    provider: str = Field(description="Provider name as litellm knows it, e.g. openai or anthropic.")
+    api_key: SecretStr = Field(description="Provider API key.")
+    api_base: str | None = Field(default=None, description="API base URL override.")
+    default_model: str | None = Field(default=None, description="Model used when a node names none.")
+
+
+class DatabaseUrl(GoraxCredential):
+    """A database connection URL (it usually embeds the password, so the whole URL is secret)."""
+
+    _block_type_name = "Gorax Database URL"
+    _block_type_slug = "database-url"
+
+    url: SecretStr = Field(description="Connection URL, e.g. postgresql://user:password@host/db.")
+
+
+GORAX_BLOCK_TYPES: tuple[type[GoraxCredential], ...] = (
+    HttpAuth,
+    SmtpServer,
+    WebhookSecret,
+    GitHubToken,
+    JiraCredentials,
+    PagerDutyKey,
+    LlmProvider,
+    DatabaseUrl,
+)

@@ -1,0 +1,82 @@
+"""Credential Block slugs the integration nodes take, and reading secrets off a Block."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import SecretBytes, SecretStr
+
+from flows.integrations.errors import IntegrationError
+from flows.registry import NodeContext
+
+# Gorax's Block types (blocks/) and the prefect-aws / prefect-slack ones, by Prefect slug.
+SLACK = "slack-credentials"
+SMTP = "smtp-server"
+GITHUB = "github-token"
+JIRA = "jira-credentials"
+PAGERDUTY = "pagerduty-key"
+LLM = "llm-provider"
+DATABASE = "database-url"
+AWS = "aws-credentials"
+
+
+def plain(value: Any) -> Any:
+    """A Block field's value with ``SecretStr``/``SecretBytes`` unwrapped."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, SecretBytes):
+        return value.get_secret_value().decode()
+    return value
+
+
+def field(block: Any, *names: str, default: Any = None) -> Any:
+    """The first of ``names`` the Block has a non-empty value for (unwrapped), else ``default``."""
+    for name in names:
+        value = plain(getattr(block, name, None))
+        if value not in (None, ""):
+            return value
+    return default
+
+
+def required(block: Any, integration: str, credential: str, *names: str) -> Any:
+    """Like :func:`field`, but a missing value is an error naming the credential and field."""
+    value = field(block, *names)
+    if value is None:
+        raise IntegrationError(
+            integration, "load credential", f"credential {credential!r} has no {names[0]!r}"
+        )
+    return value
+
+
+async def load(ctx: NodeContext, name: str, integration: str, accepted: tuple[str, ...]) -> Any:
+    """The unsealed credential ``name``, checked to be one of the ``accepted`` Block types."""
+    try:
+        block = await ctx.credential(name)
+    except Exception as exc:
+        raise IntegrationError(
+            integration, "load credential", f"credential {name!r} could not be loaded: {exc}"
+        ) from exc
+    slug_of = getattr(block, "get_block_type_slug", None)
+    slug = slug_of() if callable(slug_of) else None
+    if slug is not None and accepted and slug not in accepted:
+        raise IntegrationError(
+            integration,
+            "load credential",
+            f"credential {name!r} is a {slug!r}; this node takes {', '.join(accepted)}",
+        )
+    return block
+
+
+def api_base(block: Any, provider: str, default: str) -> str:
+    """Where ``provider``'s API lives: the credential's own base URL field if it has one, else
+    the operator's ``GORAX_<PROVIDER>_API_URL``, else the public ``default``.
+
+    Deliberately not a node setting: a workflow editor must not be able to send a stored token
+    to another host by editing a node.
+    """
+    import os
+
+    from_block = field(block, "base_url", "api_url", "url")
+    if from_block:
+        return str(from_block)
+    return os.environ.get(f"GORAX_{provider.upper()}_API_URL") or default

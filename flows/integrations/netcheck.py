@@ -1,0 +1,28 @@
+"""Where integration calls may go: the runtime's SSRF guard applied to an API base URL.
+
+Private networks are fine (enterprise installs of GitHub or Jira live there); loopback,
+link-local and cloud metadata addresses are refused unless ``GORAX_HTTP_ALLOWED_NETWORKS``
+allows them, so a credential's base URL cannot be aimed at the worker's own metadata service.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flows.integrations.errors import IntegrationError
+
+
+async def check_endpoint(url: str, integration: str, operation: str) -> None:
+    """Raise :class:`IntegrationError` unless ``url``'s host may be reached."""
+    from flows.runtime.errors import BlockedAddressError
+    from flows.runtime.netguard import resolve_checked
+    from flows.settings import get_settings
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise IntegrationError(integration, operation, f"API URL {url!r} is not an absolute http(s) URL")
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        await resolve_checked(parts.hostname, port, allowed=get_settings().allowed_networks, allow_private=True)
+    except BlockedAddressError as exc:
+        raise IntegrationError(integration, operation, f"API URL refused: {exc}") from None

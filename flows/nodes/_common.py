@@ -1,0 +1,101 @@
+"""Small helpers shared by node Config models (no Prefect, no I/O: the translator imports these)."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+#: Handle names follow node ids: they appear in edges' ``sourceHandle``.
+HANDLE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,62}$"
+
+#: Credential Block type slugs (the Block types live in ``blocks/``).
+HTTP_AUTH = "http-auth"
+WEBHOOK_SECRET = "webhook-secret"
+SMTP_SERVER = "smtp-server"
+SLACK_CREDENTIALS = "slack-credentials"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def is_template(value: Any) -> bool:
+    """Whether a config string holds a ``{{ }}`` template (checked at run time, not now)."""
+    return isinstance(value, str) and "{{" in value
+
+
+def parse_duration(value: str | float | int) -> timedelta:
+    """``"90s"``, ``"5m"``, ``"1h30m"``, ``"2d"`` or a number of seconds -> timedelta.
+
+    Raises ``ValueError`` with the accepted forms on anything else.
+    """
+    if isinstance(value, bool):
+        raise ValueError("a duration is a number of seconds or text like '90s', '5m', '1h30m', '2d'")
+    if isinstance(value, (int, float)):
+        if value < 0:
+            raise ValueError(f"duration {value!r} is negative")
+        return timedelta(seconds=value)
+    text = value.strip().lower().replace(" ", "")
+    try:
+        return timedelta(seconds=float(text))
+    except ValueError:
+        pass
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if not text or pos != len(text):
+        raise ValueError(
+            f"duration {value!r} is not understood: use seconds or text like '90s', '5m', '1h30m', '2d'"
+        )
+    return timedelta(seconds=total)
+
+
+def check_duration(value: str | None) -> str | None:
+    """Pydantic validator body: a duration string (or a template to resolve later)."""
+    if value is not None and not is_template(value):
+        parse_duration(value)
+    return value
+
+
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 7))
+_CRON_NAMES = {
+    3: {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())},
+    4: {d: i for i, d in enumerate("sun mon tue wed thu fri sat".split())},
+}
+_CRON_MACROS = {"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+
+
+def check_cron(expression: str) -> str:
+    """Validate a five-field cron expression (Prefect's dialect) without importing Prefect.
+
+    Raises ``ValueError`` naming the field that is wrong.
+    """
+    text = expression.strip()
+    if text.lower() in _CRON_MACROS:
+        return expression
+    fields = text.split()
+    if len(fields) != 5:
+        raise ValueError(f"cron {expression!r} must have 5 fields (minute hour day month weekday), not {len(fields)}")
+    for index, (field, (label, low, high)) in enumerate(zip(fields, _CRON_FIELDS)):
+        names = _CRON_NAMES.get(index, {})
+
+        def number(token: str) -> int:
+            value = names.get(token.lower()) if token.isalpha() else (int(token) if token.isdigit() else None)
+            if value is None or not low <= value <= high:
+                raise ValueError(f"cron {expression!r}: {label} {token!r} is not in {low}-{high}")
+            return value
+
+        for part in field.split(","):
+            base, _, step = part.partition("/")
+            if step and (not step.isdigit() or int(step) == 0):
+                raise ValueError(f"cron {expression!r}: {label} step {step!r} is not a positive number")
+            if base in ("*", "?"):
+                continue
+            start, dash, end = base.partition("-")
+            first = number(start)
+            if dash and number(end) < first:
+                raise ValueError(f"cron {expression!r}: {label} range {base!r} runs backwards")
+    return expression

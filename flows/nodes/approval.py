@@ -1,0 +1,145 @@
+"""``human.approval``: record a human task, then suspend the run until an assignee decides."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from flows.nodes._common import HANDLE_PATTERN, SMTP_SERVER, check_duration, parse_duration
+from flows.registry import NodeConfig, NodeType
+
+_HANDLE = re.compile(HANDLE_PATTERN)
+
+
+class ApprovalOption(BaseModel):
+    """One button of the decision; its value names the output handle."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(min_length=1, description="Text on the button.")
+    value: str = Field(pattern=HANDLE_PATTERN, description="Decision value and output handle name.")
+
+
+class Escalation(BaseModel):
+    """What happens when nobody decided after a while."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    after: str = Field(description="Time since the task opened, e.g. '24h'.")
+    notify: list[str] | None = Field(
+        default=None, description="Who to remind: user emails or 'role:<role>'."
+    )
+    decide: str | None = Field(default=None, description="Decide with this option value.")
+
+    @field_validator("after")
+    @classmethod
+    def _after(cls, value: str) -> str:
+        return check_duration(value) or value
+
+    @model_validator(mode="after")
+    def _acts(self) -> "Escalation":
+        if not self.notify and self.decide is None:
+            raise ValueError("an escalation needs 'notify' or 'decide'")
+        return self
+
+
+def _default_options() -> list[ApprovalOption]:
+    return [ApprovalOption(label="Approve", value="approved"), ApprovalOption(label="Reject", value="rejected")]
+
+
+class HumanApproval(NodeType):
+    type = "human.approval"
+    version = 1
+    display_name = "Human approval"
+    category = "human"
+    description = "Pause until an assignee picks an option; each option is an output."
+    credential_types = (SMTP_SERVER,)
+
+    class Config(NodeConfig):
+        title: str = Field(min_length=1, description="What is asked; templates allowed.")
+        description: str | None = Field(default=None, description="Details shown with the task.")
+        assignees: list[str] = Field(
+            min_length=1, description="Who may decide: user emails or 'role:<role>'."
+        )
+        options: list[ApprovalOption] = Field(
+            default_factory=_default_options, min_length=1, description="The choices; values are output handles."
+        )
+        timeout: str | None = Field(
+            default=None, description="How long to wait before the task expires, e.g. '48h'."
+        )
+        escalation: list[Escalation] = Field(
+            default_factory=list, description="Reminders and automatic decisions, in time order."
+        )
+        channels: list[Literal["inbox", "email", "slack"]] = Field(
+            default_factory=lambda: ["inbox"], description="Where assignees are told about the task."
+        )
+        email_credential: str | None = Field(
+            default=None, description="SMTP credential used when 'email' is a channel."
+        )
+
+        @field_validator("timeout")
+        @classmethod
+        def _timeout(cls, value: str | None) -> str | None:
+            return check_duration(value)
+
+        @model_validator(mode="after")
+        def _consistent(self) -> "HumanApproval.Config":
+            values = [o.value for o in self.options]
+            dupes = sorted({v for v in values if values.count(v) > 1})
+            if dupes:
+                raise ValueError(f"option values must be unique: {', '.join(dupes)} repeated")
+            for i, step in enumerate(self.escalation):
+                if step.decide is not None and step.decide not in values:
+                    raise ValueError(
+                        f"escalation[{i}].decide {step.decide!r} is not an option value ({', '.join(values)})"
+                    )
+            if "email" in self.channels and not self.email_credential:
+                raise ValueError("channel 'email' needs 'email_credential'")
+            return self
+
+    @classmethod
+    def handles_for(cls, config: dict[str, Any]) -> tuple[str, ...]:
+        options = config.get("options") if isinstance(config, dict) else None
+        if options is None:
+            return tuple(o.value for o in _default_options())
+        return tuple(
+            o["value"] for o in options if isinstance(o, dict) and isinstance(o.get("value"), str) and _HANDLE.match(o["value"])
+        )
+
+    async def run(self, config: "HumanApproval.Config", ctx: Any) -> dict[str, Any]:
+        """Record the task (idempotent per run, node and iteration); the executor then suspends."""
+        from blocks.redact import mask
+        from prefect.runtime import flow_run
+
+        from flows.runtime.approval import AWAIT_DECISION, record_human_task
+
+        path = tuple(getattr(getattr(ctx, "level", None), "path", ()) or ())
+        key = f"approval-{ctx.node_id}" + "".join(f"-{i}" for i in path)
+        workflow = ctx.scope.get("workflow") or {}
+        request = {
+            "tenant_id": ctx.tenant_id,
+            "flow_run_id": str(flow_run.id),
+            "node_id": ctx.node_id,
+            "node_key": key,
+            "node_name": getattr(ctx, "label", ctx.node_id),
+            "workflow_id": workflow.get("id"),
+            "workflow_name": workflow.get("name"),
+            "title": config.title,
+            "description": config.description,
+            "assignees": config.assignees,
+            "options": [o.model_dump() for o in config.options],
+            "timeout_seconds": parse_duration(config.timeout).total_seconds() if config.timeout else None,
+            "escalation": [
+                {"after_seconds": parse_duration(step.after).total_seconds(), "notify": step.notify,
+                 "decide": step.decide}
+                for step in config.escalation
+            ],
+            "channels": list(config.channels),
+            "email_credential": config.email_credential,
+            # What the assignee is shown: the data this step received, secrets masked.
+            "snapshot": mask({"trigger": ctx.scope.get("trigger"), "inputs": getattr(ctx, "inputs", {})}),
+        }
+        task = await record_human_task(request)
+        return {AWAIT_DECISION: {"task_id": task["id"], "key": key}}

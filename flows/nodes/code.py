@@ -1,0 +1,108 @@
+"""``code.javascript``: run a user's JavaScript in a V8 isolate (mini-racer).
+
+Each run gets a fresh isolate: no ``require``, no ``process``, no network, no file system, no
+timers that outlive the call; only the ECMAScript built-ins. Input goes in as JSON, the return
+value comes out as JSON. A hard heap limit and a wall-clock limit stop runaway code (V8's
+termination cannot be caught by the script). The code is literal: never rendered as a template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from typing import Any
+
+from pydantic import Field
+
+from flows.integrations import SandboxError
+from flows.registry import NodeConfig, NodeContext, NodeType
+
+_MB = 1024 * 1024
+#: Wraps the user's function body. Input arrives as a JSON string literal (JSON is valid JS),
+#: so no value the user sent is ever parsed as code.
+_WRAPPER = """(function () {{
+  "use strict";
+  const __input = JSON.parse({input_literal});
+  const __result = (function (input) {{
+{code}
+  }})(__input);
+  if (__result !== null && typeof __result === "object" && typeof __result.then === "function") {{
+    throw new TypeError("the code returned a Promise: return a plain value (there is no I/O to wait for)");
+  }}
+  return JSON.stringify(__result === undefined ? null : __result);
+}})()"""
+
+#: Line of the wrapper where the user's code starts, to report errors in the user's numbering.
+_CODE_FIRST_LINE = _WRAPPER.splitlines().index("{code}") + 1
+_USER_LINE = re.compile(r"<anonymous>:(\d+)")
+
+
+class CodeJavaScript(NodeType):
+    type = "code.javascript"
+    version = 1
+    display_name = "JavaScript code"
+    category = "code"
+    description = (
+        "Run a JavaScript function body in an isolated V8 sandbox: `input` is the JSON you pass, "
+        "the returned value is the output. No network, files or host access; time and memory limited."
+    )
+    literal_fields = ("code",)
+
+    class Config(NodeConfig):
+        code: str = Field(
+            min_length=1, max_length=200_000,
+            description="Body of `function (input) { ... }`; `return` a JSON-serialisable value.",
+        )
+        input: Any = Field(default=None, description="Value passed as `input` (e.g. '{{ steps.fetch.body }}').")
+        timeout_seconds: float = Field(default=5, gt=0, le=60, description="Wall-clock limit of the run.")
+        memory_mb: int = Field(default=64, ge=8, le=512, description="Hard limit of the isolate's heap, in MB.")
+        max_output_bytes: int = Field(
+            default=5 * _MB, ge=1, le=50 * _MB, description="Largest JSON output accepted."
+        )
+
+    async def run(self, config: Config, ctx: NodeContext) -> Any:
+        """The code's return value (JSON round-tripped)."""
+        source = _WRAPPER.format(input_literal=json.dumps(json.dumps(config.input)), code=config.code)
+        try:
+            # mini-racer's own timeout applies when called off an event loop: run in a thread,
+            # with a backstop in case the isolate does not stop.
+            raw = await asyncio.wait_for(
+                asyncio.to_thread(_evaluate, source, config.timeout_seconds, config.memory_mb * _MB),
+                timeout=config.timeout_seconds + 10,
+            )
+        except asyncio.TimeoutError:
+            raise SandboxError("javascript", "run code", f"did not stop within {config.timeout_seconds}s") from None
+        if len(raw) > config.max_output_bytes:
+            raise SandboxError(
+                "javascript", "run code", f"output is {len(raw)} bytes, over max_output_bytes {config.max_output_bytes}"
+            )
+        return json.loads(raw)
+
+
+def _evaluate(source: str, timeout_seconds: float, max_memory: int) -> str:
+    from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer
+
+    with MiniRacer() as isolate:
+        try:
+            result = isolate.eval(source, timeout_sec=timeout_seconds, max_memory=max_memory)
+        except JSTimeoutException:
+            # One more (trivial) task drains the isolate's queue, so the cancelled run's late
+            # callback lands before the context closes its event loop.
+            isolate.eval("0")
+            raise SandboxError("javascript", "run code", f"timed out after {timeout_seconds}s") from None
+        except JSOOMException:
+            raise SandboxError(
+                "javascript", "run code", f"memory limit of {max_memory // _MB} MB reached"
+            ) from None
+        except JSEvalException as exc:
+            if isolate.was_hard_memory_limit_reached():
+                raise SandboxError(
+                    "javascript", "run code", f"memory limit of {max_memory // _MB} MB reached"
+                ) from None
+            lines = [line for line in str(exc).splitlines() if line.strip()]
+            message = _USER_LINE.sub(lambda m: f"line {int(m.group(1)) - _CODE_FIRST_LINE + 1}", " | ".join(lines[:4]))
+            raise SandboxError("javascript", "run code", message[:500]) from None
+    if not isinstance(result, str):  # the wrapper always stringifies; anything else is a bug
+        raise SandboxError("javascript", "run code", f"unexpected result type {type(result).__name__}")
+    return result

@@ -1,0 +1,24 @@
+"""``control.output``: set the run's result."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from flows.registry import NodeConfig, NodeContext, NodeType
+
+
+class Output(NodeType):
+    type = "control.output"
+    version = 1
+    display_name = "Output"
+    category = "control"
+    description = "Set the run's result, returned by synchronous runs and webhook responses."
+
+    class Config(NodeConfig):
+        value: Any = Field(default=None, description="The result: any JSON, with {{ }} templates.")
+
+    async def run(self, config: Config, ctx: NodeContext) -> Any:
+        """The rendered value."""
+        return config.value

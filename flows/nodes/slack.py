@@ -1,0 +1,155 @@
+"""Slack node types (slack_sdk's async client): send a message or a DM, react, edit a message.
+
+The credential is prefect-slack's ``SlackCredentials`` (a bot token). The API root is
+``GORAX_SLACK_API_URL`` when set (Slack-compatible servers, tests), else Slack's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from flows.integrations import IntegrationError, guarded, provider_message
+from flows.integrations import credentials as creds
+from flows.integrations.netcheck import check_endpoint
+from flows.registry import NodeConfig, NodeContext, NodeType
+
+_SLACK_API = "https://slack.com/api/"
+
+
+class _SlackNode(NodeType):
+    category = "slack"
+    credential_types = (creds.SLACK,)
+
+    async def _call(self, ctx: NodeContext, credential: str, method: str, **kwargs: Any) -> dict[str, Any]:
+        """Call one Slack Web API method; Slack's ``ok: false`` becomes an IntegrationError."""
+        from slack_sdk.errors import SlackApiError
+        from slack_sdk.web.async_client import AsyncWebClient
+
+        block = await creds.load(ctx, credential, "slack", self.credential_types)
+        token = creds.required(block, "slack", credential, "token")
+        base = creds.api_base(block, "slack", _SLACK_API)
+        await check_endpoint(base, "slack", method)
+        client = AsyncWebClient(token=token, base_url=base.rstrip("/") + "/", timeout=30)
+        async with guarded("slack", method, tenant=ctx.tenant_id, secrets=[token]):
+            try:
+                response = await client.api_call(method, **kwargs)
+            except SlackApiError as exc:
+                status = exc.response.status_code
+                raise IntegrationError(
+                    "slack",
+                    method,
+                    "Slack refused the call",
+                    status=status,
+                    provider_message=provider_message(exc.response.data),
+                    retryable=status >= 500 or status == 429,
+                ) from None
+        return dict(response.data)
+
+
+class _MessageContent(NodeConfig):
+    credential: str = Field(min_length=1, description="Name of the Slack credential (bot token).")
+    text: str | None = Field(default=None, description="Message text (fallback text when blocks are set).")
+    blocks: list[dict[str, Any]] | None = Field(default=None, description="Block Kit blocks.")
+
+    @model_validator(mode="after")
+    def _has_content(self) -> "_MessageContent":
+        if not self.text and not self.blocks:
+            raise ValueError("set 'text' or 'blocks'")
+        return self
+
+    def content(self) -> dict[str, Any]:
+        return {k: v for k, v in (("text", self.text), ("blocks", self.blocks)) if v is not None}
+
+
+def _message_output(data: dict[str, Any]) -> dict[str, Any]:
+    return {"channel": data.get("channel"), "ts": data.get("ts"), "message": data.get("message")}
+
+
+class SlackSendMessage(_SlackNode):
+    type = "slack.send_message"
+    version = 1
+    display_name = "Send Slack message"
+    description = "Post a message (text or Block Kit blocks) to a Slack channel or thread."
+
+    class Config(_MessageContent):
+        channel: str = Field(min_length=1, description="Channel name ('#deployments') or id.")
+        thread_ts: str | None = Field(default=None, description="Reply in this thread (its ts).")
+
+    async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
+        """Output: ``{channel, ts, message}`` of the posted message."""
+        extra = {"thread_ts": config.thread_ts} if config.thread_ts else {}
+        data = await self._call(
+            ctx, config.credential, "chat.postMessage",
+            json={"channel": config.channel, **config.content(), **extra},
+        )
+        return _message_output(data)
+
+
+class SlackSendDm(_SlackNode):
+    type = "slack.send_dm"
+    version = 1
+    display_name = "Send Slack direct message"
+    description = "Send a direct message to one user, by user id or e-mail address."
+
+    class Config(_MessageContent):
+        user: str = Field(min_length=1, description="Slack user id ('U024BE7LH') or the user's e-mail address.")
+
+    async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
+        """Opens (or reuses) the DM conversation, then posts. Output: ``{channel, ts, message, user}``."""
+        user = config.user
+        if "@" in user:
+            found = await self._call(
+                ctx, config.credential, "users.lookupByEmail", http_verb="GET", params={"email": user}
+            )
+            user = found["user"]["id"]
+        opened = await self._call(ctx, config.credential, "conversations.open", params={"users": user})
+        channel = opened["channel"]["id"]
+        data = await self._call(
+            ctx, config.credential, "chat.postMessage", json={"channel": channel, **config.content()}
+        )
+        return {**_message_output(data), "user": user}
+
+
+class SlackAddReaction(_SlackNode):
+    type = "slack.add_reaction"
+    version = 1
+    display_name = "Add Slack reaction"
+    description = "Add an emoji reaction to a message."
+
+    class Config(NodeConfig):
+        credential: str = Field(min_length=1, description="Name of the Slack credential (bot token).")
+        channel: str = Field(min_length=1, description="Channel id of the message.")
+        ts: str = Field(min_length=1, description="Timestamp (ts) of the message, e.g. from slack.send_message.")
+        name: str = Field(
+            min_length=1, pattern=r"^:?[a-z0-9_+\-']+:?$", description="Emoji name, e.g. 'white_check_mark'."
+        )
+
+    async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
+        """Output: ``{channel, ts, name}``."""
+        name = config.name.strip(":")
+        await self._call(
+            ctx, config.credential, "reactions.add",
+            params={"channel": config.channel, "timestamp": config.ts, "name": name},
+        )
+        return {"channel": config.channel, "ts": config.ts, "name": name}
+
+
+class SlackUpdateMessage(_SlackNode):
+    type = "slack.update_message"
+    version = 1
+    display_name = "Update Slack message"
+    description = "Replace the text or blocks of a message the bot posted."
+
+    class Config(_MessageContent):
+        channel: str = Field(min_length=1, description="Channel id of the message.")
+        ts: str = Field(min_length=1, description="Timestamp (ts) of the message to update.")
+
+    async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
+        """Output: ``{channel, ts, message}`` as Slack returns them."""
+        data = await self._call(
+            ctx, config.credential, "chat.update",
+            json={"channel": config.channel, "ts": config.ts, **config.content()},
+        )
+        return _message_output(data)

@@ -1,0 +1,43 @@
+"""``control.subworkflow``: run another workflow (deployed or inline) as a subflow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, model_validator
+
+from flows.registry import NodeConfig, NodeContext, NodeType
+
+
+class Subworkflow(NodeType):
+    type = "control.subworkflow"
+    version = 1
+    display_name = "Sub-workflow"
+    category = "control"
+    description = "Run another workflow as a sub-flow, wait for it, and use its output."
+
+    class Config(NodeConfig):
+        workflow: str | None = Field(
+            default=None,
+            description="Id of a published workflow of the same tenant (its deployment runs the subflow).",
+        )
+        graph: dict[str, Any] | None = Field(
+            default=None, description="An inline gorax/graph@1 graph to run instead of a published workflow."
+        )
+        input: Any = Field(default=None, description="The sub-workflow's trigger input; templates allowed.")
+        wait: bool = Field(
+            default=True, description="Wait for the sub-workflow and output its result (else its run id)."
+        )
+        max_depth: int = Field(
+            default=5, ge=1, le=20, description="Deepest nesting of sub-workflows allowed from here."
+        )
+
+        @model_validator(mode="after")
+        def _one_target(self) -> "Subworkflow.Config":
+            if (self.workflow is None) == (self.graph is None):
+                raise ValueError("set exactly one of 'workflow' and 'graph'")
+            return self
+
+    async def run(self, config: Config, ctx: NodeContext) -> Any:
+        """Delegate to the runtime, which knows the depth and how to start a subflow."""
+        return await ctx.run_subworkflow(config)  # type: ignore[attr-defined]

@@ -1,0 +1,99 @@
+"""``control.switch``: route the run down the first matching case, else ``default``."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Union
+
+from pydantic import Field, model_validator
+
+from flows.nodes._common import HANDLE_PATTERN
+from flows.registry import NodeConfig, NodeContext, NodeType, Routed
+
+_HANDLE = re.compile(HANDLE_PATTERN)
+CaseValue = Union[str, int, float, bool]
+
+
+class Switch(NodeType):
+    type = "control.switch"
+    version = 1
+    display_name = "Switch"
+    category = "control"
+    description = "Route by cases: the first case that matches picks the output, otherwise 'default'."
+    outputs = ("default",)
+    #: ``cases.*`` is bare CEL only in the map form; in the list form the cases are literals.
+    expression_fields = ("value", "cases.*")
+
+    class Config(NodeConfig):
+        value: str | None = Field(
+            default=None,
+            description="Bare CEL whose result is compared with the cases when they are a list.",
+        )
+        cases: dict[str, str] | list[CaseValue] = Field(
+            description="Either a map from output name to a bare CEL condition (first true wins, "
+            "in order), or a list of literal values compared with `value` (the output is the value as text).",
+        )
+
+        @model_validator(mode="after")
+        def _check(self) -> "Switch.Config":
+            keys = _case_keys(self.cases)
+            if not keys:
+                raise ValueError("'cases' is empty: give at least one case")
+            if isinstance(self.cases, list) and self.value is None:
+                raise ValueError("list-form 'cases' need 'value' to compare with")
+            seen: set[str] = set()
+            for key in keys:
+                if key == "default":
+                    raise ValueError("'default' is reserved for the output taken when no case matches")
+                if not _HANDLE.match(key):
+                    raise ValueError(
+                        f"case {key!r} cannot name an output: use letters, digits, '_', '-', '.'"
+                    )
+                if key in seen:
+                    raise ValueError(f"case {key!r} appears twice")
+                seen.add(key)
+            return self
+
+    @classmethod
+    def handles_for(cls, config: dict[str, Any]) -> tuple[str, ...]:
+        cases = config.get("cases") if isinstance(config, dict) else None
+        return (*_case_keys(cases), "default")
+
+    async def run(self, config: Config, ctx: NodeContext) -> Routed:
+        """Pick the first matching case."""
+        value = ctx.evaluate("value") if config.value is not None else None  # type: ignore[attr-defined]
+        if isinstance(config.cases, list):
+            for case in config.cases:
+                if _same(value, case):
+                    return Routed(output={"case": _key(case), "value": value}, handles=(_key(case),))
+        else:
+            for key in config.cases:
+                hit = ctx.evaluate(f"cases.{key}")  # type: ignore[attr-defined]
+                if not isinstance(hit, bool):
+                    raise TypeError(
+                        f"switch {ctx.node_id!r}: case {key!r} yielded {type(hit).__name__} {hit!r}, not a bool"
+                    )
+                if hit:
+                    return Routed(output={"case": key, "value": value}, handles=(key,))
+        return Routed(output={"case": "default", "value": value}, handles=("default",))
+
+
+def _same(value: Any, case: Any) -> bool:
+    # CEL keeps bools apart from numbers; so do we (True must not match case 1).
+    if isinstance(value, bool) or isinstance(case, bool):
+        return value is case
+    return bool(value == case)
+
+
+def _key(case: Any) -> str:
+    if isinstance(case, bool):
+        return "true" if case else "false"
+    return str(case)
+
+
+def _case_keys(cases: Any) -> tuple[str, ...]:
+    if isinstance(cases, dict):
+        return tuple(str(k) for k in cases)
+    if isinstance(cases, list):
+        return tuple(_key(c) for c in cases if isinstance(c, (str, int, float, bool)))
+    return ()

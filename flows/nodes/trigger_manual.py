@@ -1,0 +1,47 @@
+"""``trigger.manual``: a run started by a person or the API, with an optional input schema."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, field_validator
+
+from flows.registry import NodeConfig, NodeContext, NodeType
+
+
+class ManualTrigger(NodeType):
+    type = "trigger.manual"
+    version = 1
+    display_name = "Manual trigger"
+    category = "trigger"
+    description = "Start the workflow by hand or through the API, with input checked against a JSON Schema."
+
+    class Config(NodeConfig):
+        input_schema: dict[str, Any] | None = Field(
+            default=None,
+            description="JSON Schema the run input must match (none: any JSON input is accepted).",
+        )
+
+        @field_validator("input_schema")
+        @classmethod
+        def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+            if value is not None:
+                import jsonschema
+
+                jsonschema.validators.validator_for(value).check_schema(value)
+            return value
+
+    async def run(self, config: Config, ctx: NodeContext) -> Any:
+        """Check the trigger input against ``input_schema`` and pass it on."""
+        data = ctx.scope.get("trigger")
+        if config.input_schema is not None:
+            import jsonschema
+
+            validator = jsonschema.validators.validator_for(config.input_schema)(config.input_schema)
+            problems = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+            if problems:
+                details = "; ".join(
+                    f"{'/'.join(map(str, p.absolute_path)) or '(root)'}: {p.message}" for p in problems
+                )
+                raise ValueError(f"run input does not match the input schema of {ctx.node_id!r}: {details}")
+        return data

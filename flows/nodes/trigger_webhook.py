@@ -1,0 +1,80 @@
+"""``trigger.webhook``: a run started by a signed HTTP delivery (verified by the API)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from flows.nodes._common import WEBHOOK_SECRET
+from flows.registry import NodeConfig, NodeContext, NodeType
+
+
+class WebhookSignature(BaseModel):
+    """How the API verifies a delivery before it starts a run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scheme: Literal["standard-webhooks", "hmac-sha256", "stripe", "none"] = Field(
+        default="standard-webhooks",
+        description="Signature scheme: Standard Webhooks, a hex HMAC-SHA256 of the body, Stripe's, or none.",
+    )
+    secret: str | None = Field(
+        default=None, description="Name of the webhook-secret credential holding the signing key."
+    )
+    header: str | None = Field(
+        default=None,
+        description="Header carrying the signature (default per scheme, e.g. X-Signature-256 for hmac-sha256).",
+    )
+    prefix: str | None = Field(
+        default=None, description="Text before the signature in the header, e.g. 'sha256='."
+    )
+    tolerance_seconds: int = Field(
+        default=300, ge=0, le=86400, description="How old a signed timestamp may be before it is refused."
+    )
+
+    @model_validator(mode="after")
+    def _secret_needed(self) -> "WebhookSignature":
+        if self.scheme != "none" and not self.secret:
+            raise ValueError(f"scheme {self.scheme!r} needs 'secret' (a credential name)")
+        return self
+
+
+class WebhookTrigger(NodeType):
+    type = "trigger.webhook"
+    version = 1
+    display_name = "Webhook"
+    category = "trigger"
+    description = "Start the workflow when a signed HTTP request arrives at its webhook URL."
+    credential_types = (WEBHOOK_SECRET,)
+    expression_fields = ("filter",)
+    credential_fields = ("signature.secret",)
+
+    class Config(NodeConfig):
+        signature: WebhookSignature = Field(
+            default_factory=lambda: WebhookSignature(scheme="none"),
+            description="Signature verification of deliveries.",
+        )
+        filter: str | None = Field(
+            default=None,
+            description="Bare CEL over `trigger` (body, headers, query, method); deliveries for which "
+            "it is false are acknowledged but start no run.",
+        )
+        methods: list[Literal["GET", "POST", "PUT", "PATCH", "DELETE"]] = Field(
+            default_factory=lambda: ["POST"], min_length=1, description="HTTP methods accepted."
+        )
+        content_types: list[str] = Field(
+            default_factory=lambda: ["application/json"],
+            description="Accepted Content-Type values (media type only, e.g. application/json).",
+        )
+        max_body_bytes: int = Field(
+            default=1048576, ge=1, le=10485760, description="Largest body accepted, in bytes."
+        )
+        respond: Literal["immediately", "after_run"] = Field(
+            default="immediately",
+            description="Answer 202 at once, or wait for the run and answer with its output.",
+        )
+
+    async def run(self, config: Config, ctx: NodeContext) -> Any:
+        """The API verified and filtered the delivery already; pass the request on."""
+        return ctx.scope.get("trigger")

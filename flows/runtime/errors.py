@@ -1,0 +1,44 @@
+"""Errors of the runtime, one hierarchy::
+
+    RunError                  a node or the run failed; names the node (and attempt when known)
+    ├── NodeFailed            a node raised; the message is masked and names node and attempt
+    ├── BlockedAddressError   http.request refused a destination (SSRF guard)
+    ├── ResponseTooLarge      http.request got a bigger body than max_response_bytes
+    ├── CredentialsUnavailable  no credential loader, or the credential does not exist
+    └── SubworkflowDepthError the sub-workflow nesting limit was reached
+"""
+
+from __future__ import annotations
+
+
+class RunError(Exception):
+    """Base of runtime errors."""
+
+    def __init__(self, message: str, *, node_id: str | None = None) -> None:
+        self.node_id = node_id
+        super().__init__(message)
+
+
+class NodeFailed(RunError):
+    """A node failed; ``str()`` is masked and says which node and attempt."""
+
+    def __init__(self, message: str, *, node_id: str, attempt: int | None = None, kind: str = "") -> None:
+        self.attempt = attempt
+        self.kind = kind
+        super().__init__(message, node_id=node_id)
+
+
+class BlockedAddressError(RunError):
+    """The destination resolves to an address http.request may not reach."""
+
+
+class ResponseTooLarge(RunError):
+    """The response body is larger than the node allows."""
+
+
+class CredentialsUnavailable(RunError):
+    """The credential cannot be loaded here."""
+
+
+class SubworkflowDepthError(RunError):
+    """Sub-workflows nest deeper than allowed."""

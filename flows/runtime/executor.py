@@ -1,0 +1,358 @@
+"""The scheduler of a run: which node runs when, with what scope, and what each outcome means.
+
+A level is a plan (the top graph or a loop body). A node runs when every upstream node finished
+and at least one incoming edge is live; with no live edge it is skipped (dead-path elimination).
+``control.merge`` with ``mode: any`` runs at its first live input. Leaf nodes take a slot of
+``max_parallel``; containers (loops, sub-workflows) do not, so a body never waits on its loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from blocks.redact import mask
+
+from flows.registry import Routed
+from flows.runtime.approval import ApprovalExpired, await_decision, awaiting_decision
+from flows.runtime.context import NodeRunContext
+from flows.runtime.errors import NodeFailed, RunError
+from flows.runtime.steps import StepRecord, StepWriter, capped
+from flows.runtime.tasks import (
+    DISABLED,
+    SKIPPED,
+    NodeCall,
+    marker_task,
+    node_task,
+)
+
+#: Node types that orchestrate other nodes and so hold no ``max_parallel`` slot.
+CONTAINER_TYPES = frozenset({"control.loop", "control.subworkflow"})
+
+
+
+@dataclass
+class Outcome:
+    """How a node ended at one level: its output and which edges it makes live."""
+
+    status: str  # completed | cached | failed | timed_out | skipped | disabled
+    output: Any = None
+    handles: tuple[str, ...] | None = None  # None: the main output
+    main: bool = True  # unhandled edges are live
+    continued: bool = False  # failed, but on_error let the run go on
+
+    @property
+    def ran(self) -> bool:
+        return self.status not in ("skipped",)
+
+
+@dataclass
+class RunState:
+    """What every level of one flow run shares."""
+
+    trigger: Any
+    env: dict[str, Any]
+    workflow: dict[str, Any]
+    run: dict[str, Any]
+    tenant_id: str | None
+    flow_run_id: UUID | None
+    depth: int
+    max_parallel: int
+    allowed_networks: list[Any]
+    #: The tenant's own allow-list as given (passed on to sub-workflows).
+    tenant_networks: list[str] = field(default_factory=list)
+    writer: StepWriter | None = None
+    records: list[StepRecord] = field(default_factory=list)
+    credentials: dict[str, Any] = field(default_factory=dict)
+    slots: asyncio.Semaphore = field(init=False)
+    subworkflow_runner: Any = None
+
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(max(1, self.max_parallel))
+
+    def record(self, record: StepRecord) -> None:
+        self.records.append(record)
+        if self.writer is not None:
+            self.writer.submit(record)
+
+
+def _label(node: Any, path: tuple[int, ...]) -> str:
+    base = node.name or node.id
+    return base + "".join(f" [{i}]" for i in path)
+
+
+def _error_info(node_id: str, exc: BaseException | None, state: Any, attempts: int) -> dict[str, Any]:
+    if state is not None and state.name == "TimedOut":
+        kind, message = "TimedOut", state.message or "timed out"
+    elif isinstance(exc, NodeFailed):
+        kind, message = exc.kind or "NodeFailed", str(exc)
+    else:
+        kind = type(exc).__name__ if exc is not None else (state.name if state else "Failed")
+        message = str(exc) if exc is not None else (state.message if state else "failed")
+    return {"node_id": node_id, "type": kind, "message": mask(message), "attempt": attempts}
+
+
+def _reason(node_id: str, exc: BaseException) -> str:
+    """The masked message of ``exc``, without a repeated "node '<id>'" prefix."""
+    text = mask(str(exc)) or type(exc).__name__
+    prefix = f"node '{node_id}'"
+    return text[len(prefix):].lstrip(" :") if text.startswith(prefix) else text
+
+
+class Level:
+    """Runs one plan level to the end; ``outcomes`` holds every node's outcome."""
+
+    def __init__(
+        self,
+        run: RunState,
+        plan: Any,
+        *,
+        outer_steps: dict[str, Any],
+        loop: dict[str, Any] | None = None,
+        path: tuple[int, ...] = (),
+        fired_trigger: str | None = None,
+    ) -> None:
+        self.run = run
+        self.plan = plan
+        self.outer_steps = outer_steps
+        self.loop = loop
+        self.path = path
+        self.fired_trigger = fired_trigger
+        self.outcomes: dict[str, Outcome] = {}
+
+    # -- scope -----------------------------------------------------------------------------
+    def steps(self) -> dict[str, Any]:
+        steps = dict(self.outer_steps)
+        steps.update({nid: o.output for nid, o in self.outcomes.items() if o.ran})
+        return steps
+
+    def scope(self) -> dict[str, Any]:
+        return {
+            "trigger": self.run.trigger,
+            "steps": self.steps(),
+            "loop": dict(self.loop or {}),
+            "env": self.run.env,
+            "credentials": {},
+            "workflow": self.run.workflow,
+            "run": self.run.run,
+        }
+
+    # -- readiness -------------------------------------------------------------------------
+    def _live(self, edge: Any) -> bool:
+        outcome = self.outcomes.get(edge.source)
+        if outcome is None or not outcome.ran:
+            return False
+        if edge.handle:
+            return outcome.handles is not None and edge.handle in outcome.handles
+        return outcome.main
+
+    def _decide(self, node: Any) -> str | None:
+        """'run', 'skip' or None (not yet) for a node that has not started."""
+        incoming = [e for e in node.incoming if e.source in self.plan.nodes]
+        if not incoming:
+            if node.node_type.is_trigger() and not self.path and self.loop is None:
+                return "run" if node.id == self.fired_trigger else "skip"
+            return "run"
+        finished = all(e.source in self.outcomes for e in incoming)
+        any_live = any(self._live(e) for e in incoming)
+        if node.type == "control.merge" and _merge_mode(node) == "any" and any_live:
+            return "run"
+        if not finished:
+            return None
+        return "run" if any_live else "skip"
+
+    def inputs_of(self, node: Any) -> dict[str, Any]:
+        return {e.source: self.outcomes[e.source].output for e in node.incoming if self._live(e)}
+
+    # -- driving ---------------------------------------------------------------------------
+    async def execute(self) -> dict[str, Outcome]:
+        """Run every node of the level; raises :class:`NodeFailed` for a failure that fails the run."""
+        pending = list(self.plan.order)
+        running: dict[asyncio.Task[Outcome], str] = {}
+        failure: BaseException | None = None
+        try:
+            while pending or running:
+                if failure is None:
+                    for node_id in list(pending):
+                        node = self.plan.nodes[node_id]
+                        decision = self._decide(node)
+                        if decision is None:
+                            continue
+                        pending.remove(node_id)
+                        if decision == "skip":
+                            running[asyncio.create_task(self._skip(node))] = node_id
+                        else:
+                            running[asyncio.create_task(self._start(node))] = node_id
+                if not running:
+                    break
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    node_id = running.pop(finished)
+                    try:
+                        self.outcomes[node_id] = finished.result()
+                    except NodeFailed as exc:
+                        failure = failure or exc
+        except BaseException:
+            for pending_task in running:
+                pending_task.cancel()
+            await asyncio.gather(*running, return_exceptions=True)
+            raise
+        if failure is not None:
+            raise failure
+        return self.outcomes
+
+    async def _skip(self, node: Any) -> Outcome:
+        label = _label(node, self.path)
+        now = datetime.now(timezone.utc)
+        state = await marker_task(node)(
+            label, SKIPPED, "no live input: this path was not taken", return_state=True
+        )
+        self.run.record(
+            StepRecord(node_id=node.id, name=label, type=node.type, status="skipped",
+                       started_at=now, ended_at=now, iteration=list(self.path),
+                       task_run_id=state.state_details.task_run_id)
+        )
+        return Outcome(status="skipped")
+
+    async def _start(self, node: Any) -> Outcome:
+        if node.disabled:
+            return await self._pass_through(node)
+        if node.type in CONTAINER_TYPES:
+            return await self._run_node(node)
+        async with self.run.slots:
+            return await self._run_node(node)
+
+    async def _pass_through(self, node: Any) -> Outcome:
+        label = _label(node, self.path)
+        inputs = self.inputs_of(node)
+        if not node.incoming:
+            output: Any = self.run.trigger
+        elif len(inputs) == 1:
+            output = next(iter(inputs.values()))
+        else:
+            output = inputs
+        now = datetime.now(timezone.utc)
+        state = await marker_task(node)(
+            label, DISABLED, "disabled: input passed through", {"output": output, "handles": None},
+            return_state=True,
+        )
+        self.run.record(
+            StepRecord(node_id=node.id, name=label, type=node.type, status="disabled",
+                       started_at=now, ended_at=now, iteration=list(self.path),
+                       output=capped(mask(output)), task_run_id=state.state_details.task_run_id)
+        )
+        return Outcome(status="disabled", output=output)
+
+    def cache_key(self, node: Any) -> str:
+        iteration = "-".join(str(i) for i in self.path)
+        return f"gorax-{self.run.flow_run_id}-{node.id}" + (f"-{iteration}" if iteration else "")
+
+    async def _run_node(self, node: Any) -> Outcome:
+        label = _label(node, self.path)
+        scope = self.scope()
+        inputs = self.inputs_of(node)
+        level = self
+
+        async def execute(call: NodeCall) -> dict[str, Any]:
+            if call.started_at is None:
+                call.started_at = datetime.now(timezone.utc)
+            try:
+                ctx = NodeRunContext(level=level, node=node, scope=scope, inputs=inputs, label=label)
+                await ctx.load_credentials()
+                config = node.render_config(ctx.scope)
+                call.input = config.model_dump(mode="json", by_alias=True)
+                result = await node.node_type().run(config, ctx)
+            except (NodeFailed, asyncio.CancelledError):
+                raise
+            except Exception as exc:
+                # Masked and unchained: a traceback must not carry a secret into the logs.
+                raise NodeFailed(
+                    f"node '{node.id}' attempt {call.attempts}: {_reason(node.id, exc)}",
+                    node_id=node.id, attempt=call.attempts, kind=type(exc).__name__,
+                ) from None
+            finally:
+                call.ended_at = datetime.now(timezone.utc)
+            if isinstance(result, Routed):
+                return {"output": result.output, "handles": list(result.handles)}
+            return {"output": result, "handles": None}
+
+        call = NodeCall(execute, label=label, cache_key=self.cache_key(node))
+        state = await node_task(node)(call, return_state=True)
+        ended = call.ended_at or datetime.now(timezone.utc)
+        record = StepRecord(
+            node_id=node.id, name=label, type=node.type, status="completed",
+            attempts=call.attempts, started_at=call.started_at or ended, ended_at=ended,
+            iteration=list(self.path), input=capped(mask(call.input)),
+            task_run_id=state.state_details.task_run_id,
+        )
+        if state.is_completed():
+            envelope = await state.result()
+            output, handles = envelope["output"], envelope.get("handles")
+            marker = awaiting_decision(output)
+            if marker is not None:
+                # human.approval: suspend the flow run (not the task) until someone decides.
+                try:
+                    output, decided = await await_decision(node.id, marker)
+                except ApprovalExpired as exc:
+                    return self._failed(node, record, exc, call.attempts)
+                handles = list(decided)
+            record.status = "cached" if state.name == "Cached" else "completed"
+            record.output = capped(mask(output))
+            record.handles = handles
+            self.run.record(record)
+            return Outcome(status=record.status, output=output,
+                           handles=tuple(handles) if handles is not None else None)
+        if state.is_cancelled() or state.is_cancelling():
+            record.status = "cancelled"
+            self.run.record(record)
+            raise asyncio.CancelledError(f"node '{node.id}' was cancelled")
+        exc = await state.result(raise_on_failure=False)
+        return self._failed(node, record, exc if isinstance(exc, BaseException) else None,
+                            call.attempts, state)
+
+    def _failed(self, node: Any, record: StepRecord, exc: BaseException | None, attempts: int,
+                state: Any = None) -> Outcome:
+        """Record a failed node and apply its ``on_error`` policy (raises for ``fail``)."""
+        error = _error_info(node.id, exc, state, attempts)
+        record.status = "timed_out" if state is not None and state.name == "TimedOut" else "failed"
+        record.error = error
+        self.run.record(record)
+        if node.on_error == "continue":
+            return Outcome(status=record.status, output={"error": error}, continued=True)
+        if node.on_error == "route":
+            return Outcome(status=record.status, output={"error": error}, handles=("error",),
+                           main=False, continued=True)
+        if isinstance(exc, NodeFailed) and exc.node_id == node.id:
+            raise exc
+        raise NodeFailed(
+            f"node '{node.id}' failed: {error['message']}", node_id=node.id,
+            attempt=attempts, kind=error["type"],
+        )
+
+
+def _merge_mode(node: Any) -> str:
+    config = node.config if isinstance(node.config, dict) else {}
+    return str(config.get("mode", "all"))
+
+
+def last_output(plan: Any, outcomes: dict[str, Outcome]) -> Any:
+    """The output of the level's last node, or a map by id (of those that ran) when it has several."""
+    last = [nid for nid in plan.last_nodes if nid in outcomes and outcomes[nid].ran]
+    if len(plan.last_nodes) == 1:
+        return outcomes[last[0]].output if last else None
+    return {nid: outcomes[nid].output for nid in last}
+
+
+def level_result(plan: Any, outcomes: dict[str, Outcome]) -> Any:
+    """A run's result: the ``control.output`` value, else :func:`last_output`."""
+    outputs = [nid for nid in plan.order if plan.nodes[nid].type == "control.output"
+               and nid in outcomes and outcomes[nid].ran]
+    if outputs:
+        return outcomes[outputs[-1]].output
+    return last_output(plan, outcomes)
+
+
+__all__ = ["Level", "Outcome", "RunState", "RunError", "level_result"]

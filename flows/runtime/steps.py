@@ -1,0 +1,180 @@
+"""Step records: what each node of a run did, stored as Prefect artifacts.
+
+Every finished node (completed, cached, failed, timed out, skipped, disabled) gets one artifact
+of type ``gorax-step`` on its task run whose ``data`` is a :class:`StepRecord` (inputs and outputs
+masked and size-capped). At the end of a run a table artifact summarises the steps in the Prefect
+UI. The API reads a run's steps with :func:`read_steps`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+STEP_ARTIFACT_TYPE = "gorax-step"
+logger = logging.getLogger("gorax.run")
+#: Largest input or output kept in a step record, in bytes of JSON.
+MAX_STORED_BYTES = 64 * 1024
+
+
+class StepRecord(BaseModel):
+    """One node's execution in a run (one per loop iteration for body nodes)."""
+
+    node_id: str = Field(description="The node's id in the graph.")
+    name: str = Field(description="The task run's name: the node's name, with '[i]' for loop iterations.")
+    type: str = Field(description="Node type slug.")
+    status: str = Field(
+        description="completed, cached, failed, timed_out, skipped, disabled or cancelled."
+    )
+    attempts: int = Field(default=0, description="How many times the node ran (retries included).")
+    started_at: datetime | None = Field(default=None, description="Start of the first attempt.")
+    ended_at: datetime | None = Field(default=None, description="End of the last attempt.")
+    iteration: list[int] = Field(default_factory=list, description="Loop indices, outermost first.")
+    handles: list[str] | None = Field(default=None, description="Output handles taken, for routing nodes.")
+    input: Any = Field(default=None, description="The rendered config (secrets masked, size-capped).")
+    output: Any = Field(default=None, description="The output (secrets masked, size-capped).")
+    error: dict[str, Any] | None = Field(
+        default=None, description="{node_id, type, message, attempt} when the node failed."
+    )
+    task_run_id: UUID | None = Field(default=None, description="The Prefect task run.")
+
+
+def _start_key(record: StepRecord) -> tuple[float, str]:
+    return (record.started_at.timestamp() if record.started_at else float("inf"), record.name)
+
+
+def capped(value: Any, limit: int = MAX_STORED_BYTES) -> Any:
+    """``value``, or a truncated preview when its JSON is bigger than ``limit`` bytes."""
+    try:
+        text = json.dumps(value, default=str)
+    except (TypeError, ValueError):
+        text = json.dumps(repr(value))
+    if len(text.encode()) <= limit:
+        return json.loads(text)
+    return {"truncated": True, "size_bytes": len(text.encode()), "preview": text[: limit // 2]}
+
+
+class StepWriter:
+    """Stores step records as artifacts in the background, a few at a time over one client.
+
+    A run may finish hundreds of nodes at once; one request each, all at once, would queue in the
+    HTTP pool (and cost more to schedule than to send). ``close()`` waits for what is queued.
+    """
+
+    def __init__(self, flow_run_id: UUID | None, *, concurrency: int = 4) -> None:
+        self.flow_run_id = flow_run_id
+        self._queue: asyncio.Queue[StepRecord | None] = asyncio.Queue()
+        self._concurrency = concurrency
+        self._workers: list[asyncio.Task[None]] = []
+        self._client: Any = None
+
+    async def __aenter__(self) -> "StepWriter":
+        from prefect.client.orchestration import get_client
+
+        self._client = get_client()
+        await self._client.__aenter__()
+        self._workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
+        return self
+
+    def submit(self, record: StepRecord) -> None:
+        """Queue ``record`` for storing."""
+        self._queue.put_nowait(record)
+
+    async def _work(self) -> None:
+        from prefect.client.schemas.actions import ArtifactCreate
+
+        while (record := await self._queue.get()) is not None:
+            try:
+                await self._client.create_artifact(
+                    ArtifactCreate(
+                        type=STEP_ARTIFACT_TYPE,
+                        description=f"Gorax step {record.name}: {record.status}",
+                        data=record.model_dump(mode="json"),
+                        flow_run_id=self.flow_run_id,
+                        task_run_id=record.task_run_id,
+                    )
+                )
+            except Exception as exc:  # a lost record must not fail the run; say so in the log
+                from blocks.redact import mask
+
+                logger.warning("could not store the step record of %s: %s", record.name, mask(str(exc)))
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        for _ in self._workers:
+            self._queue.put_nowait(None)
+        await asyncio.gather(*self._workers, return_exceptions=True)
+        await self._client.__aexit__(*exc_info)
+
+
+async def write_summary(records: list[StepRecord], *, title: str) -> None:
+    """A table artifact on the current flow run: one row per step, in start order."""
+    from prefect.artifacts import acreate_table_artifact
+
+    rows = [
+        {
+            "node": r.name,
+            "type": r.type,
+            "status": r.status,
+            "attempts": r.attempts,
+            "seconds": round((r.ended_at - r.started_at).total_seconds(), 3)
+            if r.started_at and r.ended_at
+            else None,
+            "error": (r.error or {}).get("message", "")[:200],
+        }
+        for r in sorted(records, key=_start_key)
+    ]
+    await acreate_table_artifact(table=rows, description=title)
+
+
+async def read_steps(flow_run_id: UUID | str, *, client: Any = None, latest: bool = True) -> list[StepRecord]:
+    """The step records of a flow run, in start order (the API's execution detail).
+
+    When the flow body ran more than once (a flow retry or resume), a node has several records;
+    ``latest`` keeps one per node and loop iteration: the last one, except that a ``cached``
+    record gives way to the execution it was cached from. ``latest=False`` returns them all.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterType,
+    )
+
+    flt = ArtifactFilter(
+        flow_run_id=ArtifactFilterFlowRunId(any_=[UUID(str(flow_run_id))]),
+        type=ArtifactFilterType(any_=[STEP_ARTIFACT_TYPE]),
+    )
+    records: list[StepRecord] = []
+    owned = client is None
+    client = client or get_client()
+    try:
+        if owned:
+            await client.__aenter__()
+        offset, page = 0, 200
+        while True:
+            batch = await client.read_artifacts(artifact_filter=flt, limit=page, offset=offset)
+            records += [StepRecord.model_validate(a.data) for a in batch if isinstance(a.data, dict)]
+            if len(batch) < page:
+                break
+            offset += page
+    finally:
+        if owned:
+            await client.__aexit__(None, None, None)
+    return sorted(_latest(records) if latest else records, key=_start_key)
+
+
+def _latest(records: list[StepRecord]) -> list[StepRecord]:
+    chosen: dict[tuple[str, tuple[int, ...]], StepRecord] = {}
+    for record in sorted(records, key=lambda r: r.ended_at.timestamp() if r.ended_at else 0.0):
+        key = (record.node_id, tuple(record.iteration))
+        previous = chosen.get(key)
+        if previous is not None and record.status == "cached" and previous.status == "completed":
+            continue
+        chosen[key] = record
+    return list(chosen.values())

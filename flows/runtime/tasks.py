@@ -1,0 +1,102 @@
+"""The Prefect tasks a node runs as, and how a node's policy becomes Prefect task options.
+
+Each node is one task run named after the node (``<node> [i]`` in loops). Results are persisted
+with a cache key per (flow run, node, loop iteration): when the flow body runs again in the same
+flow run (a flow retry, a resume after a pause, a crash and restart) a node that completed
+returns its stored result instead of running again.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable
+
+from prefect import task
+
+from blocks.results import SealedJSONSerializer
+from prefect.states import Completed
+
+#: Names of the Completed states of nodes that did not run; the Prefect UI shows them as such.
+SKIPPED = "Skipped"
+DISABLED = "Disabled"
+
+
+class NodeCall:
+    """One execution of a node: an opaque object to Prefect (its parameters are not traversed)."""
+
+    def __init__(
+        self, execute: Callable[["NodeCall"], Awaitable[dict[str, Any]]], *, label: str, cache_key: str
+    ) -> None:
+        self._execute = execute
+        self.label = label
+        self.cache_key = cache_key
+        self.attempts = 0
+        self.started_at: Any = None
+        self.ended_at: Any = None
+        self.input: Any = None
+        self.error: BaseException | None = None
+
+    async def __call__(self) -> dict[str, Any]:
+        self.attempts += 1
+        return await self._execute(self)
+
+
+# Sealed: a node output may carry a secret (an API echoing a token) into result storage.
+@task(persist_result=True, result_serializer=SealedJSONSerializer())
+async def run_node(call: NodeCall) -> dict[str, Any]:
+    """Run one node; returns ``{"output": ..., "handles": [...] | None}``."""
+    return await call()
+
+
+@task(persist_result=False, task_run_name="{label}")
+async def mark_node(label: str, state_name: str, message: str, envelope: dict[str, Any] | None = None) -> Any:
+    """A node that did not run (its task run is named ``label``): a Completed state named Skipped or Disabled."""
+    return Completed(name=state_name, message=message, data=envelope)
+
+
+def _call_label(parameters: dict[str, Any]) -> str:
+    return parameters["call"].label
+
+
+def _call_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
+    return parameters["call"].cache_key
+
+
+#: Task objects by policy: building one costs about as much as running it, so nodes with the
+#: same type and policy share one; the run name and cache key come from the NodeCall.
+_TASKS: dict[tuple[Any, ...], Any] = {}
+
+
+def node_task(node: Any) -> Any:
+    """The Prefect task a PlanNode runs as: its type as name, its retries, delays, jitter, timeout."""
+    retry = node.retry
+    retries = int(retry.attempts) if retry is not None and retry.attempts else 0
+    delays = tuple(retry.delays()) if retries else ()
+    jitter = float(retry.jitter) if retries and retry.jitter else None
+    timeout = float(node.timeout_seconds) if node.timeout_seconds else None
+    key = (node.type, retries, delays, jitter, timeout)
+    task = _TASKS.get(key)
+    if task is None:
+        options: dict[str, Any] = {
+            "name": node.type,
+            "task_run_name": _call_label,
+            "cache_key_fn": _call_cache_key,
+            "persist_result": True,
+            "retries": retries,
+            "retry_delay_seconds": list(delays) if delays else 0,
+            "timeout_seconds": timeout,
+        }
+        if jitter:
+            options["retry_jitter_factor"] = jitter
+        task = _TASKS[key] = run_node.with_options(**options)
+    return task
+
+
+_MARKERS: dict[str, Any] = {}
+
+
+def marker_task(node: Any) -> Any:
+    """The task that marks a node Skipped or Disabled (named after the node's type)."""
+    task = _MARKERS.get(node.type)
+    if task is None:
+        task = _MARKERS[node.type] = mark_node.with_options(name=node.type)
+    return task

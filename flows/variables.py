@@ -1,0 +1,68 @@
+"""Tenant variables (``env.*`` in expressions), stored as Prefect Variables.
+
+A variable ``API_URL`` of tenant ``<id>`` is the Prefect Variable ``<id>--env--api_url`` (Prefect
+names are lowercase) whose value is ``{"name": "API_URL", "value": <any JSON>}``, so the name
+keeps its case. The API writes them; a run reads its tenant's variables with :func:`tenant_env`
+when it starts, never from the process environment.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+#: Names usable as ``env.<NAME>`` in CEL.
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
+_NAME = re.compile(NAME_PATTERN)
+_MARKER = "--env--"
+
+
+def variable_prefix(tenant_id: str) -> str:
+    """The Prefect Variable name prefix of a tenant's variables."""
+    return f"{str(tenant_id).lower()}{_MARKER}"
+
+
+def variable_name(tenant_id: str, name: str) -> str:
+    """The Prefect Variable that holds ``tenant_id``'s variable ``name``."""
+    if not _NAME.match(name):
+        raise ValueError(f"variable name {name!r}: use letters, digits and '_', not starting with a digit")
+    return variable_prefix(tenant_id) + name.lower()
+
+
+async def read_tenant_variables(tenant_id: str, *, client: Any = None) -> dict[str, Any]:
+    """Every variable of the tenant: ``{name: value}`` (names in their original case)."""
+    from prefect.client.orchestration import get_client
+
+    prefix = variable_prefix(tenant_id)
+    found: dict[str, Any] = {}
+    owned = client is None
+    client = client or get_client()
+    try:
+        if owned:
+            await client.__aenter__()
+        offset = 0
+        while True:
+            response = await client.request(
+                "POST", "/variables/filter",
+                json={"variables": {"name": {"like_": prefix}}, "offset": offset, "limit": 200},
+            )
+            page = response.json()
+            for item in page:
+                value = item.get("value")
+                # ``like_`` is a substring match: keep only exact-prefix, well-formed entries.
+                if item["name"].startswith(prefix) and isinstance(value, dict) and "name" in value:
+                    found[str(value["name"])] = value.get("value")
+            if len(page) < 200:
+                break
+            offset += 200
+    finally:
+        if owned:
+            await client.__aexit__(None, None, None)
+    return dict(sorted(found.items()))
+
+
+async def tenant_env(tenant_id: str | None) -> dict[str, Any]:
+    """The ``env`` scope of a run of ``tenant_id`` (empty without a tenant)."""
+    if not tenant_id:
+        return {}
+    return await read_tenant_variables(tenant_id)

@@ -1,0 +1,39 @@
+"""Settings of the warm worker, read from ``GORAX_WORKER_*`` variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class WorkerSettings(BaseSettings):
+    """How the ``gorax`` worker type runs flows. Each field is ``GORAX_WORKER_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GORAX_WORKER_", extra="ignore")
+
+    limit: int = Field(
+        default=50,
+        ge=1,
+        description="Concurrent flow runs when `prefect worker start` gets no --limit.",
+    )
+    poll_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Fallback poll interval for scheduled runs (new runs also wake the "
+        "worker through Prefect's event stream).",
+    )
+    cancel_poll_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Poll interval for cancellations when the event stream is unavailable.",
+    )
+    shutdown_grace_seconds: float = Field(
+        default=4.0,
+        ge=0,
+        description="On stop, how long running flows may finish before they are crashed.",
+    )
+    preload: str = Field(
+        default="flows.run_graph",
+        description="Comma-separated modules imported when the worker starts, so the first "
+        "run finds them warm (missing modules are skipped with a warning).",
+    )

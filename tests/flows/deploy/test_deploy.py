@@ -1,0 +1,139 @@
+"""Deploying graphs: from code (idempotent), from prefect.yaml, and running on a real worker."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from flows.deploy import deploy_workflow, schedules_of
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+from tests.peers import PeerResponse
+from tests.examples import EXAMPLES_DIR
+
+EXAMPLES = EXAMPLES_DIR
+
+
+def _example(name: str) -> dict[str, Any]:
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+async def _deployment(name: str) -> Any:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return await client.read_deployment_by_name(name)
+
+
+async def test_deploy_is_idempotent_with_tags_queue_and_schedules(prefect_server: Any) -> None:
+    graph = _example("fan-out-join")
+    first = await deploy_workflow(graph, tenant="acme", workflow_id="health", version=1, paused=True)
+    assert first.name == "acme--health" and first.full_name == "run-graph/acme--health"
+    deployment = await _deployment("run-graph/acme--health")
+    assert {"tenant:acme", "workflow:health"} <= set(deployment.tags)
+    assert deployment.work_pool_name == "gorax" and deployment.work_queue_name == "tenant-acme"
+    assert deployment.parameters["graph"] == graph and deployment.parameters["tenant"] == "acme"
+    assert deployment.entrypoint == "flows/run_graph.py:run_graph"
+    [schedule] = deployment.schedules
+    assert schedule.schedule.cron == "*/5 * * * *" and schedule.schedule.timezone == "Europe/Berlin"
+    assert schedule.parameters == {"trigger_node": "start"}
+
+    changed = copy.deepcopy(graph)
+    changed["nodes"][0]["config"] = {"cron": "0 9 * * 1", "timezone": "UTC"}
+    again = await deploy_workflow(changed, tenant="acme", workflow_id="health", version=2, paused=True)
+    assert again.deployment_id == first.deployment_id  # updated in place, not duplicated
+    deployment = await _deployment("run-graph/acme--health")
+    assert [s.schedule.cron for s in deployment.schedules] == ["0 9 * * 1"]
+    assert deployment.version == "2"
+
+
+def test_prefect_yaml_schedules_agree_with_the_graphs() -> None:
+    config = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())
+    for entry in config["deployments"]:
+        graph = json.loads((PROJECT_ROOT / entry["parameters"]["graph_path"]).read_text())
+        wanted = [(s.schedule.cron, s.schedule.timezone, s.parameters) for s in schedules_of(graph)]
+        found = [(s["cron"], s.get("timezone", "UTC"), s.get("parameters", {})) for s in entry.get("schedules") or []]
+        assert found == wanted, entry["name"]
+
+
+async def test_deploy_all_run_on_the_worker_and_cancel(gorax_worker: str, http_peer: Any) -> None:
+    """``prefect deploy --all`` works; a deployed graph runs on the worker; cancelling stops nodes.
+
+    The two flow runs go to the worker at once: a process worker needs many seconds per run.
+    """
+    from prefect.client.orchestration import get_client
+
+    result = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        cwd=PROJECT_ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=240,
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    health = await _deployment("run-graph/default--service-health")
+    assert [s.schedule.cron for s in health.schedules] == ["*/5 * * * *"]
+    assert health.work_pool_name == "gorax" and "workflow:service-health" in health.tags
+    async with get_client() as client:  # no scheduled runs while the session goes on
+        await client.pause_deployment(health.id)
+    await asyncio.gather(_runs_deployed_graph(http_peer), _cancels(http_peer))
+
+
+async def _runs_deployed_graph(http_peer: Any) -> None:
+    from prefect.deployments import run_deployment
+
+    http_peer.route("GET", "/indicators/x1", PeerResponse(200, {"score": 80}))
+    http_peer.route("GET", "/indicators/x2", PeerResponse(200, {"score": 5}))
+    flow_run = await run_deployment(
+        "run-graph/default--enrich-indicators",
+        parameters={"trigger": {"indicators": ["x1", "x2"]}, "env": {"INTEL_URL": http_peer.url}},
+        timeout=300,
+    )
+    assert flow_run.state.is_completed(), flow_run.state
+    assert await flow_run.state.result() == {"malicious": ["x1"]}
+    assert flow_run.name == "enrich-indicators"
+
+
+async def _cancels(http_peer: Any) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.deployments import run_deployment
+    from prefect.states import Cancelling
+
+    graph = {
+        "format": "gorax/graph@1", "name": "slow",
+        "nodes": [
+            {"id": "start", "type": "trigger.manual", "config": {}},
+            {"id": "wait", "type": "control.delay", "config": {"seconds": 300}},
+            {"id": "after", "type": "http.request", "config": {"url": f"{http_peer.url}/after"}},
+        ],
+        "edges": [{"source": "start", "target": "wait"}, {"source": "wait", "target": "after"}],
+    }
+    deployed = await deploy_workflow(graph, tenant="acme", workflow_id="slow")
+    flow_run = await run_deployment(deployed.full_name, timeout=0)
+    async with get_client() as client:
+        for _ in range(600):  # until the delay node is running
+            runs = await client.read_task_runs(flow_run_filter=_by_id(flow_run.id), limit=10)
+            if any(r.name == "wait" and r.state and r.state.is_running() for r in runs):
+                break
+            await asyncio.sleep(0.5)
+        else:
+            pytest.fail("the delay node never started")
+        await client.set_flow_run_state(flow_run.id, Cancelling(), force=True)
+        for _ in range(600):
+            current = await client.read_flow_run(flow_run.id)
+            if current.state.is_final():
+                break
+            await asyncio.sleep(0.5)
+    assert current.state.is_cancelled(), current.state
+    assert http_peer.received("GET", "/after") == []
+
+
+def _by_id(flow_run_id: Any) -> Any:
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    return FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))

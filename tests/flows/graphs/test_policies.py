@@ -1,0 +1,112 @@
+"""Node policies on Prefect: retries with growing delays, timeouts, durable resume, sub-workflows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.flows.graphs.conftest import run, task_runs
+from tests.flows.graphs.test_semantics import MANUAL, graph, transform
+from tests.peers import PeerResponse
+
+from flows.runtime.steps import read_steps
+
+
+async def _states(task_run_id: Any) -> list[Any]:
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        return await client.read_task_run_states(task_run_id)
+
+
+async def test_retries_with_growing_delays(http_peer) -> None:
+    answers = iter([PeerResponse(500), PeerResponse(502), PeerResponse(200, {"ok": 1})])
+    http_peer.route("GET", "/flaky", lambda _req: next(answers))
+    g = graph(
+        [MANUAL, {"id": "call", "type": "http.request", "config": {"url": f"{http_peer.url}/flaky"},
+                  "retry": {"attempts": 3, "delay_seconds": 0.2, "backoff": "exponential"}}],
+        [("start", "call")],
+    )
+    state, flow_run_id = await run(g)
+    assert await state.result() == {"status": 200, "headers": (await state.result())["headers"], "body": {"ok": 1}}
+    assert len(http_peer.received("GET", "/flaky")) == 3
+    step = next(s for s in await read_steps(flow_run_id) if s.node_id == "call")
+    assert step.attempts == 3 and step.status == "completed"
+    # The delays Prefect scheduled: each AwaitingRetry state is scheduled later than the last.
+    call_run = next(tr for tr in await task_runs(flow_run_id, 2) if tr.name == "call")
+    waits = [
+        (s.state_details.scheduled_time - s.timestamp).total_seconds()
+        for s in await _states(call_run.id) if s.name == "AwaitingRetry"
+    ]
+    assert len(waits) == 2 and waits[1] > waits[0] > 0.1
+
+
+async def test_timeout_ends_the_node_timed_out() -> None:
+    g = graph(
+        [MANUAL, {"id": "wait", "type": "control.delay", "config": {"seconds": 30}, "timeout_seconds": 0.5},
+         transform("after", "never")],
+        [("start", "wait"), ("wait", "after")],
+    )
+    state, flow_run_id = await run(g)
+    assert state.is_failed() and "node 'wait'" in state.message
+    runs = {tr.name: tr.state for tr in await task_runs(flow_run_id, 2)}
+    assert runs["wait"].name == "TimedOut"
+    assert "after" not in runs
+    step = next(s for s in await read_steps(flow_run_id) if s.node_id == "wait")
+    assert step.status == "timed_out" and step.error["node_id"] == "wait"
+
+
+async def test_side_effect_once_when_the_flow_body_runs_twice(http_peer) -> None:
+    """A flow retry re-runs the body in the same flow run: completed nodes come from their cache."""
+    from flows.run_graph import run_graph
+
+    outcomes = iter([PeerResponse(500), PeerResponse(200, {"fine": True})])
+    http_peer.route("POST", "/flaky", lambda _req: next(outcomes))
+    g = graph(
+        [MANUAL,
+         {"id": "charge", "type": "http.request", "config": {"method": "POST", "url": f"{http_peer.url}/charge"}},
+         {"id": "flaky", "type": "http.request", "config": {"method": "POST", "url": f"{http_peer.url}/flaky"}},
+         {"id": "done", "type": "control.output", "config": {"value": "{{ steps.charge.status }}"}}],
+        [("start", "charge"), ("charge", "flaky"), ("flaky", "done")],
+    )
+    state = await run_graph.with_options(retries=1, retry_delay_seconds=0)(graph=g, return_state=True)
+    assert state.is_completed(), state.message
+    assert await state.result() == 200
+    assert len(http_peer.received("POST", "/flaky")) == 2  # the body ran twice
+    assert len(http_peer.received("POST", "/charge")) == 1  # the side effect happened once
+    flow_run_id = state.state_details.flow_run_id
+    steps = [s for s in await read_steps(flow_run_id, latest=False) if s.node_id == "charge"]
+    assert sorted(s.status for s in steps) == ["cached", "completed"]
+    latest = {s.node_id: s for s in await read_steps(flow_run_id)}
+    assert latest["charge"].status == "completed" and latest["charge"].input["method"] == "POST"
+    assert latest["flaky"].status == "completed" and latest["flaky"].attempts == 1
+
+
+def _nested(levels: int, max_depth: int = 5) -> dict[str, Any]:
+    inner: dict[str, Any] = graph([MANUAL, transform("leaf", "depth reached")], [("start", "leaf")])
+    for _ in range(levels):
+        inner = graph(
+            [MANUAL, {"id": "sub", "type": "control.subworkflow",
+                      "config": {"graph": inner, "max_depth": max_depth}}],
+            [("start", "sub")],
+        )
+    return inner
+
+
+async def test_subworkflow_inline_and_depth_limit() -> None:
+    state, _ = await run(_nested(2))
+    assert state.is_completed(), state.message
+    assert await state.result() == "depth reached"
+    state, _ = await run(_nested(3, max_depth=2))
+    assert state.is_failed()
+    assert "nest too deep" in state.message and "max_depth is 2" in state.message
+
+
+async def test_run_timeout_stops_the_run() -> None:
+    g = graph(
+        [MANUAL, {"id": "wait", "type": "control.delay", "config": {"seconds": 60}}, transform("after", "x")],
+        [("start", "wait"), ("wait", "after")],
+        timeout_seconds=1,
+    )
+    state, flow_run_id = await run(g)
+    assert state.is_failed() and "exceeded its timeout of 1" in state.message
+    assert "after" not in {s.node_id for s in await read_steps(flow_run_id)}

@@ -1,0 +1,118 @@
+"""The warm worker against a real Prefect server: runs, concurrency, cancellation, crashes."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from prefect.client.schemas.filters import FlowRunFilter
+from prefect.states import Cancelling
+
+from tests.flows.worker.conftest import (
+    FINAL,
+    WorkerProcess,
+    create_pool,
+    deploy,
+    start_run,
+    wait_for_state,
+)
+
+
+async def test_worker_type_is_registered_with_prefect() -> None:
+    from prefect.workers.base import BaseWorker
+
+    from flows.worker import GoraxWorker
+
+    assert BaseWorker.get_worker_class_from_type("gorax") is GoraxWorker
+    assert "process" in BaseWorker.get_all_available_worker_types()
+
+
+async def test_run_completes_inside_the_worker_process(
+    worker: WorkerProcess, pool_name: str, client: Any
+) -> None:
+    deployment = await deploy(pool_name, "quick")
+    run_id = await start_run(deployment, x=20)
+    run = await wait_for_state(run_id, FINAL)
+    assert run.state.type.value == "COMPLETED", worker.log()
+    # The flow ran in the worker itself, not in a child process.
+    assert run.infrastructure_pid == str(worker.process.pid)
+    assert run.labels["prefect.worker.type"] == "gorax"
+    tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [run_id]}))
+    assert sorted(t.name.split("-")[0] for t in tasks) == ["add_one", "double"]
+    assert {t.state.type.value for t in tasks} == {"COMPLETED"}
+
+
+async def test_runs_execute_concurrently(worker: WorkerProcess, pool_name: str) -> None:
+    deployment = await deploy(pool_name, "rendezvous")
+    # Each run waits until all four are running at once: run one at a time, they would fail.
+    run_ids = [await start_run(deployment, key="together", n=4) for _ in range(4)]
+    runs = [await wait_for_state(run_id, FINAL) for run_id in run_ids]
+    assert [r.state.type.value for r in runs] == ["COMPLETED"] * 4, worker.log()
+    assert {r.infrastructure_pid for r in runs} == {str(worker.process.pid)}
+
+
+async def test_cancelling_a_running_flow_stops_it(
+    worker: WorkerProcess, pool_name: str, client: Any
+) -> None:
+    deployment = await deploy(pool_name, "slow")
+    run_id = await start_run(deployment, seconds=120.0)
+    await wait_for_state(run_id, {"RUNNING"})
+    await client.set_flow_run_state(run_id, Cancelling(), force=True)
+    run = await wait_for_state(run_id, FINAL, deadline=30)
+    assert run.state.type.value == "CANCELLED", worker.log()
+    assert worker.alive
+    # Its task was stopped too, not left running.
+    tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [run_id]}))
+    assert all(t.state.type.value != "RUNNING" for t in tasks)
+
+
+async def test_crashing_runs_leave_the_worker_running(
+    worker: WorkerProcess, pool_name: str
+) -> None:
+    deployment = await deploy(pool_name, "crashing")
+    exits = [await start_run(deployment, kind=kind) for kind in ("exit", "interrupt")]
+    failing = await start_run(deployment, kind="error")
+    for run_id in exits:
+        run = await wait_for_state(run_id, FINAL)
+        assert run.state.type.value == "CRASHED", worker.log()
+    run = await wait_for_state(failing, FINAL)
+    assert run.state.type.value == "FAILED"
+    assert "failing on purpose" in run.state.message
+    assert worker.alive, worker.log()
+    after = await start_run(await deploy(pool_name, "quick"), x=1)
+    assert (await wait_for_state(after, FINAL)).state.type.value == "COMPLETED"
+
+
+async def test_remote_code_deployment_is_refused_with_a_clear_message(
+    worker: WorkerProcess, pool_name: str
+) -> None:
+    deployment = await deploy(
+        pool_name, "quick",
+        pull_steps=[{"prefect.deployments.steps.git_clone": {"repository": "https://example.invalid/x.git"}}],
+    )
+    run = await wait_for_state(await start_run(deployment), FINAL)
+    assert run.state.type.value == "CRASHED"
+    assert "git_clone" in run.state.message and "process work pool" in run.state.message
+
+
+async def test_runs_left_behind_by_a_dead_worker_are_crashed_on_restart(prefect_server: Any) -> None:
+    pool_name = await create_pool()  # its own pool: the os._exit run must reach this worker only
+    name = "warm-restarting"
+    first = await WorkerProcess(pool_name, name).start().started()
+    try:
+        deployment = await deploy(pool_name, "crashing")
+        run_id = await start_run(deployment, kind="os_exit")
+        for _ in range(600):
+            if not first.alive:
+                break
+            await asyncio.sleep(0.1)
+        assert not first.alive, "os._exit in a flow ends the process"
+        second = WorkerProcess(pool_name, name).start()
+        try:
+            run = await wait_for_state(run_id, FINAL, deadline=60)
+            assert run.state.type.value == "CRASHED"
+            assert "exited" in run.state.message
+        finally:
+            second.stop()
+    finally:
+        first.stop()

@@ -1,0 +1,210 @@
+"""The collaboration server in the real API, driven by two (or more) pycrdt clients."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+import httpx
+import pytest
+import websockets
+from pycrdt import Doc, Map
+
+from api.collab.graphdoc import apply_graph, doc_to_graph
+from api.collab.server import CollabLimits, CollabServer
+from tests.web.conftest import WebApi
+from tests.web.yclient import yclient
+
+GRAPH = {
+    "format": "gorax/graph@1",
+    "name": "collab",
+    "nodes": [
+        {"id": "start", "type": "trigger.manual", "position": {"x": 0, "y": 0}, "config": {}},
+        {"id": "shape", "type": "data.transform", "position": {"x": 0, "y": 150}, "config": {"value": "{{ trigger }}"}},
+    ],
+    "edges": [{"source": "start", "target": "shape"}],
+}
+
+
+async def eventually(check: Callable[[], bool], what: str, timeout: float = 10) -> None:
+    """Wait until ``check()`` holds (propagation is asynchronous), failing with ``what``."""
+    with anyio.move_on_after(timeout):
+        while not check():
+            await anyio.sleep(0.02)
+    assert check(), what
+
+
+def _wf(web_api: WebApi) -> str:
+    """A new workflow of the test tenant (the collaboration socket opens only real workflows)."""
+    r = httpx.post(f"{web_api.url}/api/v1/workflows", json={"name": f"collab {uuid.uuid4().hex[:6]}"},
+                   headers={"Authorization": f"Bearer {web_api.users['admin'].api_key}"}, timeout=30)
+    assert r.status_code == 201, r.text
+    return r.json()["id"]
+
+
+def _set_config(doc: Doc, node: str, field: str, value: object) -> None:
+    nodes = doc.get("nodes", type=Map)
+    with doc.transaction():
+        nodes[node]["config"][field] = value
+
+
+async def test_two_editors_converge_and_rest_reads_the_result(web_api: WebApi) -> None:
+    wf = _wf(web_api)
+    token = web_api.users["editor"].api_key
+    async with yclient(web_api.collab_url(wf, token)) as (a, _), yclient(web_api.collab_url(wf, token)) as (b, _):
+        apply_graph(a, GRAPH)
+        await eventually(lambda: doc_to_graph(b) == GRAPH, "b receives a's graph")
+        # Concurrent edits of different fields of one node, and of the graph's name.
+        _set_config(a, "shape", "value", "{{ trigger.a }}")
+        _set_config(b, "shape", "note", "from b")
+        with b.transaction():
+            b.get("meta", type=Map)["name"] = "renamed by b"
+        await eventually(lambda: doc_to_graph(a) == doc_to_graph(b), "a and b converge")
+        merged = doc_to_graph(a)
+        assert merged["name"] == "renamed by b"
+        assert merged["nodes"][1]["config"] == {"value": "{{ trigger.a }}", "note": "from b"}
+        from api.collab import read_draft
+
+        await eventually(lambda: web_api.on_loop(read_draft(wf)) == merged, "REST sees the merged draft")
+
+
+async def test_rest_writes_reach_connected_editors(web_api: WebApi) -> None:
+    from api.collab import write_draft
+
+    wf = _wf(web_api)
+    async with yclient(web_api.collab_url(wf, web_api.users["editor"].api_key)) as (doc, _):
+        web_api.on_loop(write_draft(wf, GRAPH))
+        await eventually(lambda: doc_to_graph(doc) == GRAPH, "the editor receives the REST write")
+        changed = {**GRAPH, "description": "via REST"}
+        web_api.on_loop(write_draft(wf, changed))
+        await eventually(lambda: doc_to_graph(doc).get("description") == "via REST", "second write arrives")
+
+
+async def test_viewer_reads_but_cannot_change(web_api: WebApi) -> None:
+    wf = _wf(web_api)
+    async with yclient(web_api.collab_url(wf, web_api.users["editor"].api_key)) as (editor, _), \
+            yclient(web_api.collab_url(wf, web_api.users["viewer"].api_key)) as (viewer, _):
+        apply_graph(editor, GRAPH)
+        await eventually(lambda: doc_to_graph(viewer) == GRAPH, "the viewer receives the graph")
+        _set_config(viewer, "shape", "value", "viewer was here")
+        with viewer.transaction():
+            viewer.get("nodes", type=Map).pop("start")
+        # A later editor change still reaches everyone; the viewer's never reaches the server.
+        _set_config(editor, "shape", "marker", 1)
+        await eventually(lambda: doc_to_graph(viewer)["nodes"][-1]["config"].get("marker") == 1, "editor change arrives")
+        from api.collab import read_draft
+
+        server_graph = web_api.on_loop(read_draft(wf))
+        assert server_graph["nodes"][1]["config"]["value"] == "{{ trigger }}"
+        assert [n["id"] for n in server_graph["nodes"]] == ["start", "shape"]
+        assert doc_to_graph(editor)["nodes"][1]["config"]["value"] == "{{ trigger }}"
+
+
+@pytest.mark.parametrize("credential", ["none", "garbage", "cookie-from-elsewhere"])
+async def test_unauthenticated_connections_are_closed(web_api: WebApi, credential: str) -> None:
+    url = web_api.collab_url(uuid.uuid4().hex, {"none": None, "garbage": "gx_nope_nope"}.get(credential))
+    headers = {}
+    if credential == "cookie-from-elsewhere":
+        headers = {"Cookie": "gorax_session=not-a-session", "Origin": "http://evil.test"}
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code in (4401, 4403)
+    assert closed.value.rcvd.reason
+
+
+async def test_bad_workflow_id_is_refused(web_api: WebApi) -> None:
+    async with websockets.connect(web_api.collab_url("bad.id", web_api.users["editor"].api_key)) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd.code == 4404
+
+
+async def test_update_rate_limit_closes_the_connection(web_api: WebApi) -> None:
+    server = web_api.collab
+    saved = server.limits
+    server.limits = CollabLimits(updates_per_second=1, update_burst=3)
+    try:
+        wf = _wf(web_api)
+        async with yclient(web_api.collab_url(wf, web_api.users["editor"].api_key)) as (doc, ws):
+            apply_graph(doc, GRAPH)
+            for i in range(20):
+                _set_config(doc, "shape", "n", i)
+                await anyio.sleep(0.01)
+            await eventually(lambda: ws.close_code is not None, "the flooding client is cut off")
+            assert ws.close_code == 4429
+            assert "updates a second" in (ws.close_reason or "")
+    finally:
+        server.limits = saved
+
+
+async def test_document_size_limit(web_api: WebApi) -> None:
+    server = web_api.collab
+    saved = server.limits
+    server.limits = CollabLimits(max_document_bytes=20_000)
+    try:
+        wf = _wf(web_api)
+        async with yclient(web_api.collab_url(wf, web_api.users["editor"].api_key)) as (doc, ws):
+            apply_graph(doc, GRAPH)
+            _set_config(doc, "shape", "blob", "x" * 30_000)
+            await eventually(lambda: ws.close_code is not None, "the oversized update is refused")
+            assert ws.close_code == 4413
+        from api.collab import read_draft
+
+        stored = web_api.on_loop(read_draft(wf))
+        assert stored == GRAPH  # the graph arrived; the oversized change did not
+    finally:
+        server.limits = saved
+
+
+async def test_documents_survive_a_restart(tmp_path: Path) -> None:
+    async with CollabServer(tmp_path) as server:
+        await server.write("wf1", GRAPH)
+        room = await server.room("wf1")
+        _set_config(room.doc, "shape", "late", True)  # saved shortly after, or on shutdown
+    assert (tmp_path / "wf1.ydoc").is_file()
+    async with CollabServer(tmp_path) as again:
+        graph = await again.read("wf1")
+    assert graph["nodes"][1]["config"]["late"] is True
+    assert {**graph, "nodes": graph["nodes"][:1]} == {**GRAPH, "nodes": GRAPH["nodes"][:1]}
+
+
+async def test_rooms_opened_at_once_do_not_deadlock(tmp_path: Path) -> None:
+    async with CollabServer(tmp_path) as server:
+        rooms = []
+
+        async def open_room() -> None:
+            rooms.append(await server.room("same"))
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(8):
+                    tg.start_soon(open_room)
+        assert len({id(r) for r in rooms}) == 1
+
+
+async def test_offline_edits_merge_on_reconnect(web_api: WebApi) -> None:
+    wf = _wf(web_api)
+    token = web_api.users["editor"].api_key
+    offline = Doc()
+    async with yclient(web_api.collab_url(wf, token)) as (online, _):
+        async with yclient(web_api.collab_url(wf, token), offline):
+            apply_graph(online, GRAPH)
+            await eventually(lambda: doc_to_graph(offline) == GRAPH, "both start from the graph")
+        # Disconnected: both sides keep editing.
+        _set_config(offline, "shape", "offline", True)
+        _set_config(online, "start", "online", True)
+        async with yclient(web_api.collab_url(wf, token), offline):
+            await eventually(lambda: doc_to_graph(offline) == doc_to_graph(online), "the edits merge")
+    merged = doc_to_graph(offline)
+    assert merged["nodes"][0]["config"] == {"online": True}
+    assert merged["nodes"][1]["config"]["offline"] is True
+
+
+async def test_unknown_workflow_is_not_found(web_api: WebApi) -> None:
+    async with websockets.connect(web_api.collab_url(uuid.uuid4().hex, web_api.users["editor"].api_key)) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd.code == 4404

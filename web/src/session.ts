@@ -1,0 +1,57 @@
+/** Who is signed in, in which tenant, with which role. */
+import { create } from "zustand";
+import { api, setTenant } from "./api/client";
+import type { Me, Role } from "./api/types";
+
+interface SessionState {
+  me: Me | null;
+  loading: boolean;
+  load: () => Promise<void>;
+  login: (email: string, password: string) => Promise<void>;
+  logout: () => Promise<void>;
+  switchTenant: (id: string) => Promise<void>;
+  clear: () => void;
+}
+
+export const useSession = create<SessionState>((set, get) => ({
+  me: null,
+  loading: true,
+  async load() {
+    try {
+      const me = await api<Me>("/auth/me");
+      set({ me, loading: false });
+    } catch {
+      set({ me: null, loading: false });
+    }
+  },
+  async login(email, password) {
+    const res = await api<{ tenants: { id: string }[] }>("/auth/login", { body: { email, password } });
+    if (res.tenants?.length) setTenant(res.tenants[0].id);
+    await get().load();
+  },
+  async logout() {
+    try {
+      await api("/auth/logout", { method: "POST" });
+    } finally {
+      setTenant(null);
+      set({ me: null });
+    }
+  },
+  async switchTenant(id) {
+    setTenant(id);
+    await get().load();
+  },
+  clear() {
+    set({ me: null });
+  },
+}));
+
+const RANK: Record<Role, number> = { viewer: 0, operator: 1, editor: 2, admin: 3 };
+
+/** Whether the signed-in role is at least `role`. Operators run but do not edit. */
+export function can(me: Me | null, action: "edit" | "run" | "admin"): boolean {
+  if (!me) return false;
+  if (action === "admin") return me.role === "admin";
+  if (action === "edit") return RANK[me.role] >= RANK.editor;
+  return RANK[me.role] >= RANK.operator;
+}
