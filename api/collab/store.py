@@ -7,6 +7,7 @@ without it (CLI, tests) they read and write the persisted document file directly
 from __future__ import annotations
 
 import asyncio
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +16,27 @@ from pycrdt import Doc
 from api.collab.graphdoc import apply_graph, doc_to_graph, is_initialized
 from api.collab.server import CollabServer, check_workflow_id
 
-_server: CollabServer | None = None
+#: The running collaboration server of each event loop: an app serves its requests on one loop,
+#: so several apps in one process (tests, embedded use) never reach each other's rooms.
+_servers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CollabServer]" = weakref.WeakKeyDictionary()
 _file_locks: dict[str, asyncio.Lock] = {}
 
 
 def set_server(server: CollabServer | None) -> None:
-    """Register the running collaboration server (the lifespan does this)."""
-    global _server
-    _server = server
+    """Register (or, with None, forget) the collaboration server of the running loop (the lifespan does this)."""
+    loop = asyncio.get_running_loop()
+    if server is None:
+        _servers.pop(loop, None)
+    else:
+        _servers[loop] = server
 
 
 def get_server() -> CollabServer | None:
-    """The running collaboration server, if any."""
-    return _server
+    """The collaboration server running on this event loop, if any."""
+    try:
+        return _servers.get(asyncio.get_running_loop())
+    except RuntimeError:
+        return None
 
 
 def _directory() -> Path:
@@ -42,8 +51,9 @@ def _file(workflow_id: str) -> Path:
 
 async def read_draft(workflow_id: str) -> dict[str, Any] | None:
     """The workflow's draft as ``gorax/graph@1`` JSON, or None when no draft document exists yet."""
-    if _server is not None:
-        return await _server.read(workflow_id)
+    server = get_server()
+    if server is not None:
+        return await server.read(workflow_id)
     try:
         state = _file(workflow_id).read_bytes()
     except FileNotFoundError:
@@ -58,8 +68,9 @@ async def write_draft(workflow_id: str, graph: dict[str, Any]) -> None:
 
     Raises ``ValueError`` when ``graph`` lacks node ids or edge ends.
     """
-    if _server is not None:
-        await _server.write(workflow_id, graph)
+    server = get_server()
+    if server is not None:
+        await server.write(workflow_id, graph)
         return
     lock = _file_locks.setdefault(workflow_id, asyncio.Lock())
     async with lock:
@@ -78,11 +89,12 @@ async def write_draft(workflow_id: str, graph: dict[str, Any]) -> None:
 
 async def delete_draft(workflow_id: str) -> None:
     """Forget a workflow's draft document (after the workflow is deleted for good)."""
-    if _server is not None:
-        room = _server._rooms.pop(workflow_id, None)
+    server = get_server()
+    if server is not None:
+        room = server._rooms.pop(workflow_id, None)
         if room is not None:
             await room.room.stop()
-        path = _server.path_of(workflow_id)
+        path = server.path_of(workflow_id)
     else:
         path = _file(workflow_id)
     path.unlink(missing_ok=True)

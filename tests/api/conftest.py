@@ -31,7 +31,10 @@ class ServerThread:
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                           lifespan="on", access_log=False)
+                           lifespan="on", access_log=False,
+                           # Several servers share this process, each on a loop in its own
+                           # thread: the standard loop (uvloop has crashed here, in a thread).
+                           loop="asyncio")
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

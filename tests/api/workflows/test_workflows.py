@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 
 from api.auth.permissions import Role
@@ -40,9 +43,9 @@ async def test_create_read_update_with_etags(wf_tenant: TenantHandle) -> None:
         assert (await client.get(f"{API}/workflows/{wid}")).json()["name"] == "Orders"
 
 
-async def test_rest_draft_writes_through_to_the_collaboration_document(wf_tenant: TenantHandle) -> None:
-    from api.collab import read_draft
-
+async def test_rest_draft_writes_through_to_the_collaboration_document(
+    wf_tenant: TenantHandle, wf_servers: Any, database_url: str
+) -> None:
     g = graph("collab", transform("a", 1))
     async with wf_tenant.client() as client:
         created = await create(client, g)
@@ -50,7 +53,10 @@ async def test_rest_draft_writes_through_to_the_collaboration_document(wf_tenant
         response = await client.put(f"{API}/workflows/{created['id']}", json={"graph": g},
                                     headers={"If-Match": created["etag"]})
         assert response.status_code == 200
-    draft = await read_draft(created["id"])
+    # The live room of this API (on the server's own event loop) holds the change.
+    collab = wf_servers(database_url).app.state.collab
+    draft = await asyncio.wrap_future(
+        asyncio.run_coroutine_threadsafe(collab.read(created["id"]), collab.loop))
     assert draft is not None and draft["nodes"][1]["config"] == {"value": 2}
 
 
