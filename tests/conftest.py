@@ -22,6 +22,38 @@ from tests.peers import HttpPeer, free_port
 
 _SESSION_DIR = Path(tempfile.mkdtemp(prefix="gorax-tests-"))
 _PREFECT_PORT = free_port()
+PG_ADMIN_DSN = os.environ.get("GORAX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def _prefect_database_url() -> tuple[str, str | None]:
+    """The session Prefect server's database: a fresh PostgreSQL database (None: SQLite).
+
+    Many tests drive one server at once (workers, automations, the API, schedules); on SQLite
+    its services queue on the database lock (runs marked late, events waiting). PostgreSQL is
+    what a shared Prefect server runs on; the embedded SQLite default is covered by the
+    ``gorax up`` tests and the benchmarks. ``GORAX_TEST_PREFECT_DB=sqlite`` switches back.
+    """
+    if os.environ.get("GORAX_TEST_PREFECT_DB", "postgres") == "sqlite":
+        return f"sqlite+aiosqlite:///{_SESSION_DIR / 'prefect.db'}", None
+    import asyncpg
+
+    name = f"gorax_prefect_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(create())
+    except Exception as exc:  # pragma: no cover - environment failure
+        raise RuntimeError(f"PostgreSQL at {PG_ADMIN_DSN} is required for the tests: {exc!r}") from exc
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
+
+
+_PREFECT_DB_URL, _PREFECT_PG_DATABASE = _prefect_database_url()
 
 os.environ.update(
     {
@@ -29,7 +61,7 @@ os.environ.update(
         "PREFECT_API_URL": f"http://127.0.0.1:{_PREFECT_PORT}/api",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.3",
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{_SESSION_DIR / 'prefect.db'}",
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": _PREFECT_DB_URL,
         "PREFECT_SERVER_ENCRYPTION_KEY": "x-uXzhwGrE4ymvkfIB4dL7mr3lH8mmIlmPnNCOLTXc0=",
         "GORAX_HOME": str(_SESSION_DIR / "gorax"),
         "GORAX_HTTP_ALLOWED_NETWORKS": "127.0.0.0/8",
@@ -41,8 +73,6 @@ os.environ.update(
 )
 os.environ.pop("GORAX_DATABASE_URL", None)
 os.environ.pop("GORAX_PREFECT_API_URL", None)
-
-PG_ADMIN_DSN = os.environ.get("GORAX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def session_dir() -> Path:
@@ -112,6 +142,11 @@ def prefect_server() -> Iterator[PrefectServer]:
         raise
     yield server
     server.stop()
+    if _PREFECT_PG_DATABASE:
+        try:
+            asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{_PREFECT_PG_DATABASE}" WITH (FORCE)'))
+        except Exception:
+            pass
 
 
 @pytest.fixture

@@ -237,11 +237,11 @@ async def list_runs(client: Any, *, tenant_id: str, workflow_id: str | None = No
     offset = _offset_of(cursor)
     flt = run_filter(tenant_id=tenant_id, workflow_id=workflow_id, status=status,
                      since=since, until=until)
-    runs = await client.read_flow_runs(flow_run_filter=flt, sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-                                       limit=limit + 1, offset=offset)
+    # Prefect pages are at most 200 (the API's own maximum): whether more follow comes from the count.
+    page = await client.read_flow_runs(flow_run_filter=flt, sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                                       limit=limit, offset=offset)
     total = await client.count_flow_runs(flow_run_filter=flt)
-    page = runs[:limit]
-    next_cursor = _offset_cursor(offset + limit) if len(runs) > limit else None
+    next_cursor = _offset_cursor(offset + limit) if offset + len(page) < total and page else None
     return [summary_of(r) for r in page], next_cursor, total
 
 

@@ -1,8 +1,9 @@
 """Step records: what each node of a run did, stored as Prefect artifacts.
 
-Every finished node (completed, cached, failed, timed out, skipped, disabled) gets one artifact
-of type ``gorax-step`` on its task run whose ``data`` is a :class:`StepRecord` (inputs and outputs
-masked and size-capped). At the end of a run a table artifact summarises the steps in the Prefect
+Every finished node (completed, cached, failed, timed out, skipped, disabled) gets a
+:class:`StepRecord` (inputs and outputs masked and size-capped, the task run's id included);
+records are stored in batches as artifacts of type ``gorax-step`` on the flow run whose ``data``
+is ``{"steps": [...]}``. At the end of a run a table artifact summarises the steps in the Prefect
 UI. The API reads a run's steps with :func:`read_steps`.
 """
 
@@ -61,17 +62,25 @@ def capped(value: Any, limit: int = MAX_STORED_BYTES) -> Any:
 
 
 class StepWriter:
-    """Stores step records as artifacts in the background, a few at a time over one client.
+    """Stores step records as artifacts in the background, many records per artifact.
 
-    A run may finish hundreds of nodes at once; one request each, all at once, would queue in the
-    HTTP pool (and cost more to schedule than to send). ``close()`` waits for what is queued.
+    One artifact per node would be one API call per node, which costs more than running a small
+    node. Records are buffered and written as one ``gorax-step`` artifact per batch (``data`` is
+    ``{"steps": [...]}``) every ``interval`` seconds, or sooner when ``max_records`` or
+    ``max_bytes`` of JSON are waiting. ``close()`` (leaving the context) writes what is left.
     """
 
-    def __init__(self, flow_run_id: UUID | None, *, concurrency: int = 4) -> None:
+    def __init__(self, flow_run_id: UUID | None, *, interval: float = 0.5, max_records: int = 200,
+                 max_bytes: int = 1024 * 1024) -> None:
         self.flow_run_id = flow_run_id
-        self._queue: asyncio.Queue[StepRecord | None] = asyncio.Queue()
-        self._concurrency = concurrency
-        self._workers: list[asyncio.Task[None]] = []
+        self.interval = interval
+        self.max_records = max_records
+        self.max_bytes = max_bytes
+        self._batch: list[tuple[dict[str, Any], int]] = []  # (record as JSON data, its size)
+        self._batch_bytes = 0
+        self._full = asyncio.Event()
+        self._closing = False
+        self._flusher: asyncio.Task[None] | None = None
         self._client: Any = None
 
     async def __aenter__(self) -> "StepWriter":
@@ -79,37 +88,71 @@ class StepWriter:
 
         self._client = get_client()
         await self._client.__aenter__()
-        self._workers = [asyncio.create_task(self._work()) for _ in range(self._concurrency)]
+        self._flusher = asyncio.create_task(self._flush_periodically())
         return self
 
     def submit(self, record: StepRecord) -> None:
         """Queue ``record`` for storing."""
-        self._queue.put_nowait(record)
+        text = record.model_dump_json()
+        if self._batch and self._batch_bytes + len(text) > self.max_bytes:
+            self._full.set()
+        self._batch.append((json.loads(text), len(text)))
+        self._batch_bytes += len(text)
+        if len(self._batch) >= self.max_records or self._batch_bytes >= self.max_bytes:
+            self._full.set()
 
-    async def _work(self) -> None:
+    def _take(self) -> list[dict[str, Any]]:
+        """The waiting records, at most ``max_bytes`` of them (at least one)."""
+        taken: list[dict[str, Any]] = []
+        size = 0
+        while self._batch and len(taken) < self.max_records:
+            record, record_size = self._batch[0]
+            if taken and size + record_size > self.max_bytes:
+                break
+            taken.append(record)
+            del self._batch[0]
+            size += record_size
+        self._batch_bytes = max(0, self._batch_bytes - size)
+        return taken
+
+    async def _flush_periodically(self) -> None:
+        while not self._closing:
+            try:
+                await asyncio.wait_for(self._full.wait(), timeout=self.interval)
+            except asyncio.TimeoutError:
+                pass
+            self._full.clear()
+            await self._flush()
+
+    async def _flush(self) -> None:
         from prefect.client.schemas.actions import ArtifactCreate
 
-        while (record := await self._queue.get()) is not None:
+        while self._batch:
+            records = self._take()
             try:
                 await self._client.create_artifact(
                     ArtifactCreate(
                         type=STEP_ARTIFACT_TYPE,
-                        description=f"Gorax step {record.name}: {record.status}",
-                        data=record.model_dump(mode="json"),
+                        description=f"Gorax steps: {', '.join(r['name'] for r in records[:5])}"
+                        + (f" and {len(records) - 5} more" if len(records) > 5 else ""),
+                        data={"steps": records},
                         flow_run_id=self.flow_run_id,
-                        task_run_id=record.task_run_id,
                     )
                 )
             except Exception as exc:  # a lost record must not fail the run; say so in the log
                 from blocks.redact import mask
 
-                logger.warning("could not store the step record of %s: %s", record.name, mask(str(exc)))
+                logger.warning("could not store %d step records: %s", len(records), mask(str(exc)))
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        for _ in self._workers:
-            self._queue.put_nowait(None)
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        await self._client.__aexit__(*exc_info)
+        self._closing = True
+        if self._flusher is not None:
+            self._flusher.cancel()
+            await asyncio.gather(self._flusher, return_exceptions=True)
+        try:
+            await asyncio.shield(self._flush())
+        finally:
+            await self._client.__aexit__(*exc_info)
 
 
 async def write_summary(records: list[StepRecord], *, title: str) -> None:
@@ -159,7 +202,12 @@ async def read_steps(flow_run_id: UUID | str, *, client: Any = None, latest: boo
         offset, page = 0, 200
         while True:
             batch = await client.read_artifacts(artifact_filter=flt, limit=page, offset=offset)
-            records += [StepRecord.model_validate(a.data) for a in batch if isinstance(a.data, dict)]
+            for artifact in batch:
+                data = artifact.data
+                if isinstance(data, dict) and isinstance(data.get("steps"), list):
+                    records += [StepRecord.model_validate(r) for r in data["steps"]]
+                elif isinstance(data, dict):  # one record per artifact (runs of earlier versions)
+                    records.append(StepRecord.model_validate(data))
             if len(batch) < page:
                 break
             offset += page

@@ -61,6 +61,18 @@ def _call_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
     return parameters["call"].cache_key
 
 
+_STORAGE: list[Any] = []
+
+
+def _storage() -> Any:
+    """The node result storage of this process (created once)."""
+    if not _STORAGE:
+        from blocks.results import node_result_storage
+
+        _STORAGE.append(node_result_storage())
+    return _STORAGE[0]
+
+
 #: Task objects by policy: building one costs about as much as running it, so nodes with the
 #: same type and policy share one; the run name and cache key come from the NodeCall.
 _TASKS: dict[tuple[Any, ...], Any] = {}
@@ -87,7 +99,12 @@ def node_task(node: Any) -> Any:
         }
         if jitter:
             options["retry_jitter_factor"] = jitter
-        task = _TASKS[key] = run_node.with_options(**options)
+        task = run_node.with_options(**options)
+        # Set after construction: Prefect asks for a server-side block so that other processes
+        # can read a result; node results are only read back by the flow run that wrote them
+        # (a retry or resume of it, on this machine), from the same local storage path.
+        task.result_storage = _storage()
+        _TASKS[key] = task
     return task
 
 
