@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import hashlib
 import hmac
 import json
@@ -65,18 +63,7 @@ async def test_deployment_notifier_end_to_end(run_tenant: TenantHandle, chat_pee
             runs = [r for r in await flow_runs(workflow_id) if r.state and r.state.is_final()]
             return runs[0] if runs else None
 
-        import time as _t
-        _t0 = _t.monotonic()
-        async def _dbg():
-            while True:
-                hooks = (await client.get("/api/v1/webhooks", params={"workflow_id": workflow_id})).json()["items"]
-                ev = (await client.get(f"/api/v1/webhooks/{hooks[0]['id']}/events")).json()["items"]
-                runs = await flow_runs(workflow_id)
-                print(f"DBG {_t.monotonic()-_t0:6.1f}s events={[(e.get('status'), e.get('run_id')) for e in ev]} runs={[(str(r.id)[:8], r.state.type.value if r.state else None, r.created) for r in runs]}", flush=True)
-                await asyncio.sleep(3)
-        _task = asyncio.create_task(_dbg())
         run = await eventually(completed, timeout=120)
-        _task.cancel()
         assert run.state.is_completed(), run.state
         assert run.parameters["trigger"]["body"] == success
         assert run.parameters["trigger_node"] == "hook"
