@@ -17,6 +17,11 @@ async def test_variables_crud_case_and_isolation(sq_tenant: TenantHandle, sq_oth
         assert clash.status_code == 409 and "API_URL" in clash.json()["error"]["message"]
         bad = await editor.post(f"{API}/variables", json={"name": "9lives", "value": 1})
         assert bad.status_code == 422
+        # A number PostgreSQL's jsonb would turn into one Prefect cannot read back: refused, with
+        # the place inside the value named.
+        huge = await editor.post(f"{API}/variables",
+                                 json={"name": "HUGE", "value": {"limits": [1, 1e30]}})
+        assert huge.status_code == 422 and "value.limits[1]" in huge.text
         updated = await editor.put(f"{API}/variables/API_URL", json={"value": "http://b"})
         assert updated.status_code == 200
         listed = (await viewer.get(f"{API}/variables")).json()["items"]
