@@ -140,25 +140,11 @@ class ExecutionResult(BaseModel):
     steps: list[StepPublic]
 
 
-#: Largest number a variable may hold: beyond it a number does not survive every JSON store
-#: (PostgreSQL's jsonb turns 1e30 into a 31-digit integer that Prefect cannot read back).
-MAX_SAFE_NUMBER = 2**53 - 1
+def _check_numbers(value: Any) -> None:
+    from api.jsonsafe import unsafe_number
 
-
-def _check_numbers(value: Any, path: str = "value") -> None:
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return
-    if isinstance(value, (int, float)):
-        if value != value or abs(value) > MAX_SAFE_NUMBER:  # NaN or too large
-            raise ValueError(f"{path}: {value!r} is outside the numbers a variable can hold "
-                             f"(-{MAX_SAFE_NUMBER} to {MAX_SAFE_NUMBER}); store it as a string")
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            _check_numbers(item, f"{path}.{key}")
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_numbers(item, f"{path}[{index}]")
+    if (problem := unsafe_number(value, "value")) is not None:
+        raise ValueError(problem)
 
 
 class VariableCreate(BaseModel):

@@ -81,6 +81,23 @@ def _fired_trigger(plan: Any, trigger_node: str | None) -> str | None:
     return triggers[0] if triggers else None
 
 
+def _event_filter_rejects(plan: Any, fired: str | None, trigger: Any) -> str | None:
+    """Why the fired ``trigger.event`` node's filter rejects this event (None: it runs)."""
+    if fired is None or plan.nodes[fired].type != "trigger.event":
+        return None
+    expression = (plan.nodes[fired].config or {}).get("filter")
+    if not expression:
+        return None
+    from translator import compile_expression
+    from translator.expressions import ExpressionError
+
+    try:
+        passed = compile_expression(expression).evaluate({"trigger": trigger})
+    except ExpressionError as exc:  # a broken filter is said, never silent
+        return f"trigger '{fired}': the filter failed: {exc}"
+    return None if passed is True else f"trigger '{fired}': the filter {expression!r} is {passed!r} for this event"
+
+
 @flow(name=FLOW_NAME, flow_run_name=_flow_run_name, persist_result=True, result_serializer=SealedJSONSerializer(),
       validate_parameters=False)
 async def run_graph(
@@ -121,6 +138,13 @@ async def run_graph(
     started = current_flow_run.scheduled_start_time or datetime.now(timezone.utc)
     if fired and plan.nodes[fired].type == "trigger.schedule" and trigger is None:
         trigger = {"scheduled_at": started.isoformat() if hasattr(started, "isoformat") else str(started)}
+    filtered = _event_filter_rejects(plan, fired, trigger)
+    if filtered is not None:
+        from prefect.states import Completed
+
+        # Prefect automations match an event by name and resource; the node's CEL filter over
+        # the whole event is applied here: a run it rejects ends at once, named Filtered.
+        return Completed(name="Filtered", message=filtered, data=None)
     settings = plan.settings
     if env is None and tenant:
         # Scheduled and automation runs carry no env: read the tenant's variables now.

@@ -160,6 +160,10 @@ def apply_graph(doc: Doc, graph: dict[str, Any], origin: Any = None) -> None:
     for i, edge in enumerate(edges_in):
         if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
             raise ValueError(f"edges[{i}] needs 'source' and 'target'")
+    from api.jsonsafe import unsafe_number
+
+    if (problem := unsafe_number(graph, "graph")) is not None:
+        raise ValueError(problem)
     meta, nodes, edges = _maps(doc)
     with doc.transaction(origin=origin):
         top = {k: v for k, v in graph.items() if k not in ("nodes", "edges")}

@@ -145,11 +145,12 @@ class StepWriter:
                 logger.warning("could not store %d step records: %s", len(records), mask(str(exc)))
 
     async def __aexit__(self, *exc_info: Any) -> None:
+        # Not cancelled: a batch being written when the run ends must still arrive.
         self._closing = True
-        if self._flusher is not None:
-            self._flusher.cancel()
-            await asyncio.gather(self._flusher, return_exceptions=True)
+        self._full.set()
         try:
+            if self._flusher is not None:
+                await asyncio.shield(self._flusher)
             await asyncio.shield(self._flush())
         finally:
             await self._client.__aexit__(*exc_info)

@@ -43,3 +43,22 @@ def test_tampered_result_fails_clearly(prefect_server) -> None:
     blob[-2] = ord("A") if blob[-2] != ord("A") else ord("B")
     with pytest.raises(SealedValueError, match="failed authentication"):
         serializer.loads(bytes(blob))
+
+
+async def test_node_result_storage_round_trips_and_stays_inside_its_base(tmp_path: Path) -> None:
+    from blocks.results import NodeResultStorage
+
+    storage = NodeResultStorage(basepath=str(tmp_path / "results"))
+    written = await storage.awrite_path("ab/cd", b"sealed bytes")
+    assert Path(written) == (tmp_path / "results" / "ab" / "cd").resolve()
+    assert await storage.aread_path("ab/cd") == b"sealed bytes"
+    assert await storage.aread_path(written) == b"sealed bytes"  # Prefect passes absolute keys too
+    big = b"x" * (NodeResultStorage.inline_bytes + 1)  # large results go through a thread
+    await storage.awrite_path("big", big)
+    assert await storage.aread_path("big") == big
+    with pytest.raises(ValueError, match="does not exist"):
+        await storage.aread_path("missing")
+    for escape in ("../outside", "/etc/passwd", "ab/../../outside"):
+        with pytest.raises(ValueError, match="outside of the base path"):
+            await storage.awrite_path(escape, b"no")
+    assert not (tmp_path / "outside").exists()

@@ -94,7 +94,8 @@ async def test_event_trigger_starts_a_run_from_a_prefect_event(run_tenant: Tenan
     name = f"orders-{uuid.uuid4().hex[:6]}"
     g = {"format": "gorax/graph@1", "name": name, "nodes": [
         {"id": "on_order", "type": "trigger.event", "position": {"x": 0, "y": 0},
-         "config": {"event": f"{name}.created", "resource": {"prefect.resource.id": "acme.order.*"}}},
+         "config": {"event": f"{name}.created", "resource": {"prefect.resource.id": "acme.order.*"},
+                    "filter": "trigger.payload.total > 10"}},
         {"id": "out", "type": "control.output", "position": {"x": 0, "y": 100},
          "config": {"value": {"total": "{{ trigger.payload.total }}"}}}],
         "edges": [{"id": "e1", "source": "on_order", "target": "out"}]}
@@ -103,20 +104,26 @@ async def test_event_trigger_starts_a_run_from_a_prefect_event(run_tenant: Tenan
     event = {"id": str(uuid.uuid4()), "occurred": "2026-01-01T00:00:00Z", "event": f"{name}.created",
              "resource": {"prefect.resource.id": "acme.order.42"}, "payload": {"total": 42}}
     other = {**event, "id": str(uuid.uuid4()), "resource": {"prefect.resource.id": "acme.invoice.1"}}
+    small = {**event, "id": str(uuid.uuid4()), "resource": {"prefect.resource.id": "acme.order.43"},
+             "payload": {"total": 5}}
     async with get_client() as prefect:
         import datetime as _dt
 
         now = _dt.datetime.now(_dt.timezone.utc).isoformat()
-        response = await prefect.request("POST", "/events", json=[{**other, "occurred": now},
-                                                                   {**event, "occurred": now}])
+        response = await prefect.request("POST", "/events", json=[
+            {**other, "occurred": now}, {**event, "occurred": now}, {**small, "occurred": now}])
         assert response.status_code == 204
 
     async def finished() -> Any:
         runs = [r for r in await flow_runs(workflow_id) if r.state and r.state.is_final()]
-        return runs or None
+        return runs if len(runs) >= 2 else None
 
     runs = await eventually(finished, timeout=120)
-    assert len(runs) == 1 and runs[0].state.is_completed(), runs[0].state
-    assert runs[0].parameters["trigger_node"] == "on_order"
-    assert runs[0].parameters["trigger"]["id"] == event["id"]
-    assert runs[0].parameters["trigger"]["payload"] == {"total": 42}
+    assert len(runs) == 2 and all(r.state.is_completed() for r in runs), [r.state for r in runs]
+    by_event = {r.parameters["trigger"]["id"]: r for r in runs}
+    assert set(by_event) == {event["id"], small["id"]}  # the invoice event started nothing
+    ran, filtered = by_event[event["id"]], by_event[small["id"]]
+    assert ran.parameters["trigger_node"] == "on_order" and ran.state.name == "Completed"
+    assert ran.parameters["trigger"]["payload"] == {"total": 42}
+    # The node's CEL filter turned the small order away: its run ended at once, named so.
+    assert filtered.state.name == "Filtered" and "trigger.payload.total > 10" in filtered.state.message

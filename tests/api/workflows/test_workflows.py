@@ -253,3 +253,11 @@ async def test_triggers_follow_publish_pause_resume_and_archive(sq_tenant: Tenan
         assert [a.enabled for a in await automations()] == [True]
         assert (await client.delete(f"{API}/workflows/{wid}")).status_code == 204
         assert await automations() == []
+
+
+async def test_a_number_no_store_keeps_exactly_is_refused_with_its_place(wf_tenant: TenantHandle) -> None:
+    g = graph("big-number", transform("a", {"id": 10**20}))
+    async with wf_tenant.client() as client:
+        response = await client.post(f"{API}/workflows", json={"name": "big", "graph": g})
+    assert response.status_code == 400, response.text
+    assert "graph.nodes[1].config.value.id" in response.json()["error"]["message"]

@@ -123,6 +123,16 @@ async def test_two_hundred_nodes() -> None:
     assert await state.result() == 197
     steps = await read_steps(flow_run_id)
     assert len(steps) == 200 and {s.status for s in steps} == {"completed"}
+    assert all(s.task_run_id for s in steps)
+    # Step records are stored in batches, not one artifact (one API call) per node.
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+
+    async with get_client() as client:
+        artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
+            type=ArtifactFilterType(any_=["gorax-step"])))
+    assert 1 <= len(artifacts) <= 20, len(artifacts)
 
 
 async def test_ssrf_guard_and_the_tenant_allow_list(http_peer, monkeypatch) -> None:
