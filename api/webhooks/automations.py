@@ -57,16 +57,17 @@ def _trigger_of(workflow_id: str, node: dict[str, Any]) -> Any:
 
 
 def automation_of(*, tenant_id: str, workflow_id: str, deployment_id: str,
-                  node: dict[str, Any], env: dict[str, Any], enabled: bool) -> Any:
-    """The Prefect automation that runs the deployment when the node's event arrives."""
+                  node: dict[str, Any], enabled: bool) -> Any:
+    """The Prefect automation that runs the deployment when the node's event arrives.
+
+    It passes no ``env``: the run reads the tenant's variables when it starts (the deployment
+    carries the tenant), so a variable changed after publishing is seen by the next run.
+    """
     from prefect.events.actions import RunDeployment
     from prefect.events.schemas.automations import AutomationCore
 
     trigger = "{{ event.payload }}" if node["type"] == "trigger.webhook" else "{{ event }}"
     parameters: dict[str, Any] = {"trigger": trigger, "trigger_node": node["id"]}
-    if env:
-        # Automation-started runs get the tenant variables as of publishing.
-        parameters["env"] = env
     return AutomationCore(
         name=automation_name(tenant_id, workflow_id, node["id"]),
         description=f"Gorax {node['type']} {node['id']} of workflow {workflow_id}",
@@ -109,14 +110,11 @@ async def sync_triggers(session: AsyncSession, *, tenant_id: str, workflow: Any,
     """Make the workflow's webhooks and automations match ``graph`` (after it was deployed)."""
     from prefect.client.orchestration import get_client
 
-    from flows.variables import tenant_env
-
     nodes = [n for n in graph.get("nodes", [])
              if n.get("type") in TRIGGER_TYPES and not n.get("disabled")]
     await _sync_webhooks(session, tenant_id=tenant_id, workflow_id=workflow.id, nodes=nodes)
     if not workflow.deployment_id:
         return
-    env = await tenant_env(tenant_id)
     from flows.deploy import deployment_name
 
     prefix = deployment_name(tenant_id, workflow.id) + "--trigger-"
@@ -125,7 +123,7 @@ async def sync_triggers(session: AsyncSession, *, tenant_id: str, workflow: Any,
         wanted = set()
         for node in nodes:
             automation = automation_of(tenant_id=tenant_id, workflow_id=workflow.id,
-                                       deployment_id=workflow.deployment_id, node=node, env=env,
+                                       deployment_id=workflow.deployment_id, node=node,
                                        enabled=workflow.status != "paused")
             wanted.add(automation.name)
             if automation.name in current:
