@@ -92,26 +92,28 @@ class Dispatcher:
             except asyncio.CancelledError:
                 pass
 
+    def _pending_query(self) -> Any:
+        query = (select(WebhookDelivery).where(or_(
+            WebhookDelivery.status == "accepted",
+            # A synchronous delivery whose process died before starting its run.
+            and_(WebhookDelivery.status == "direct", WebhookDelivery.run_id.is_(None),
+                 WebhookDelivery.received_at < utcnow() - timedelta(seconds=60))))
+            .order_by(WebhookDelivery.seq).limit(self.batch_size))
+        if self.db.dialect == "postgresql":
+            # Several API replicas may dispatch: each claims rows no other one holds.
+            query = query.with_for_update(skip_locked=True)
+        return query
+
     async def _pending(self) -> list[WebhookDelivery]:
         async with self.db.system_scope() as session:
-            rows = await session.execute(
-                select(WebhookDelivery).where(or_(
-                    WebhookDelivery.status == "accepted",
-                    # A synchronous delivery whose process died before starting its run.
-                    and_(WebhookDelivery.status == "direct", WebhookDelivery.run_id.is_(None),
-                         WebhookDelivery.received_at < utcnow() - timedelta(seconds=60))))
-                .order_by(WebhookDelivery.seq).limit(self.batch_size))
-            return list(rows.scalars())
+            return list((await session.execute(self._pending_query())).scalars())
 
-    async def _mark(self, deliveries: list[WebhookDelivery]) -> None:
-        async with self.db.system_scope() as session:
-            await session.execute(
-                update(WebhookDelivery)
+    def _mark_statement(self, deliveries: list[WebhookDelivery]) -> Any:
+        return (update(WebhookDelivery)
                 .where(WebhookDelivery.seq.in_([d.seq for d in deliveries]),
                        WebhookDelivery.status.in_(("accepted", "direct")))
                 .values(status="dispatched", dispatched_at=utcnow(),
                         attempts=WebhookDelivery.attempts + 1))
-            await session.commit()
 
     async def _post(self, deliveries: list[WebhookDelivery]) -> None:
         from prefect.client.orchestration import get_client
@@ -122,12 +124,31 @@ class Dispatcher:
             response.raise_for_status()
 
     async def dispatch_once(self) -> int:
-        """Send one batch; returns how many were dispatched (raises when Prefect fails)."""
-        pending = await self._pending()
-        if not pending:
-            return 0
-        await self._post(pending)
-        await self._mark(pending)
+        """Send one batch; returns how many were dispatched (raises when Prefect fails).
+
+        On PostgreSQL the batch is claimed, posted and marked in one transaction: its rows stay
+        locked (``FOR UPDATE SKIP LOCKED``) until they are marked, so replicas never send the
+        same delivery twice. SQLite (one process) reads and marks in two short transactions: a
+        read transaction held across the post could not become a write one after the receiver's
+        commits.
+        """
+        if self.db.dialect != "postgresql":
+            pending = await self._pending()
+            if not pending:
+                return 0
+            await self._post(pending)
+            async with self.db.system_scope() as session:
+                await session.execute(self._mark_statement(pending))
+                await session.commit()
+            self.sent += len(pending)
+            return len(pending)
+        async with self.db.system_scope() as session:
+            pending = list((await session.execute(self._pending_query())).scalars())
+            if not pending:
+                return 0
+            await self._post(pending)
+            await session.execute(self._mark_statement(pending))
+            await session.commit()
         self.sent += len(pending)
         return len(pending)
 
