@@ -62,8 +62,43 @@ def spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) ->
     return child
 
 
-def start_prefect(timeout: float = 480) -> tuple[subprocess.Popen[bytes], Path]:
-    """A fresh Prefect server (SQLite, temp home) for this script; returns (process, home)."""
+def _postgres_database() -> str:
+    """A fresh PostgreSQL database on 127.0.0.1:5432 (dropped when the script exits)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import asyncpg
+
+    name = f"gorax_bench_{uuid.uuid4().hex[:10]}"
+    admin = os.environ.get("GORAX_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+    async def execute(sql: str) -> None:
+        conn = await asyncpg.connect(admin, timeout=5)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    def run(sql: str) -> None:  # callable from inside or outside an event loop
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pool.submit(asyncio.run, execute(sql)).result()
+
+    run(f'CREATE DATABASE "{name}"')
+
+    def drop() -> None:  # at exit no new thread may start: psql does it
+        _stop_children()
+        subprocess.run(["psql", admin, "-q", "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+                       check=False, capture_output=True)
+
+    atexit.register(drop)
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
+
+
+def start_prefect(timeout: float = 480, database: str = "sqlite") -> tuple[subprocess.Popen[bytes], Path]:
+    """A fresh Prefect server (temp home) for this script; returns (process, home).
+
+    ``database``: ``sqlite`` (the embedded default ``gorax up`` runs) or ``postgres`` (a fresh
+    database on the local PostgreSQL, what a shared deployment runs).
+    """
     import httpx
 
     home = Path(tempfile.mkdtemp(prefix="gorax-bench-"))
@@ -72,7 +107,8 @@ def start_prefect(timeout: float = 480) -> tuple[subprocess.Popen[bytes], Path]:
         "PREFECT_HOME": str(home),
         "PREFECT_API_URL": f"http://127.0.0.1:{port}/api",
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_DATABASE_CONNECTION_URL": f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        "PREFECT_SERVER_DATABASE_CONNECTION_URL": (
+            _postgres_database() if database == "postgres" else f"sqlite+aiosqlite:///{home / 'prefect.db'}"),
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "GORAX_HOME": str(home / "gorax"),
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -36,15 +37,19 @@ def _cpu_seconds(pid: int) -> float:
 
 
 def _server_pids(root: int) -> list[int]:
-    """The server process and its children (uvicorn may fork)."""
-    pids = [root]
+    """The server process and all its descendants."""
+    parents: dict[int, int] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == root:
-                    pids.append(int(entry.name))
+                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
             except (OSError, IndexError, ValueError):
                 pass
+    pids, frontier = [root], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        pids += children
+        frontier = children
     return pids
 
 
@@ -120,30 +125,32 @@ async def _side(client, deployment_id, backlog: int, window: float, warmup: floa
     return flows_done / span, tasks_done / span, 100 * cpu / span, failed
 
 
-async def main(window: float, limit: int) -> None:
+async def main(window: float, limit: int, database: str) -> None:
     print(load_note(), flush=True)
-    server, home = start_prefect()
+    server, home = start_prefect(database=database)
     from prefect.client.orchestration import get_client
 
     pool = "bench-throughput"
     await create_pool(pool, "gorax")
     await start_worker(pool, "gorax", home, limit=limit,
-                       env={"GORAX_WORKER_PRELOAD": "flows.run_graph,bench._flows"})
+                       env={"GORAX_WORKER_PRELOAD": "flows.run_graph,bench._flows",
+                            "PREFECT_LOGGING_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING")})
     graph_id = await deploy_graph(pool, chain_graph("throughput", 9, "data.transform",
                                                     {"value": {"ok": True}}), "throughput")
     hand_id = await deploy_flow(pool, "transform_chain", {"tasks": 10})
-    print(f"  server and worker up; {window:.0f} s per side", flush=True)
+    print(f"  server ({database}) and worker up; {window:.0f} s per side", flush=True)
     async with get_client() as client:
         hand = await _side(client, hand_id, 2 * limit, window, 5, server.pid)
         gorax = await _side(client, graph_id, 2 * limit, window, 5, server.pid)
-    note = f"worker limit {limit}, {window:.0f} s window"
-    report("throughput", "10-node workflow runs per second", "runs/s", [gorax[0]], [hand[0]],
+    note = f"Prefect on {database}, worker limit {limit}, {window:.0f} s window"
+    label = f" (Prefect on {database})"
+    report("throughput", "10-node workflow runs per second" + label, "runs/s", [gorax[0]], [hand[0]],
            "hand-written Prefect flow", note=note)
-    report("throughput", "task runs per second recorded by the Prefect server", "tasks/s",
+    report("throughput", "task runs per second recorded by the Prefect server" + label, "tasks/s",
            [gorax[1]], [hand[1]], "hand-written Prefect flow", note=note)
-    report("throughput", "runs failed or crashed (server overload)", "runs", [gorax[3]], [hand[3]],
+    report("throughput", "runs failed or crashed (server overload)" + label, "runs", [gorax[3]], [hand[3]],
            "hand-written Prefect flow")
-    report("throughput", "Prefect server CPU during the window", "% of one core", [gorax[2]], [hand[2]],
+    report("throughput", "Prefect server CPU during the window" + label, "% of one core", [gorax[2]], [hand[2]],
            "hand-written Prefect flow",
            note="near 100% means the single Prefect server process is the ceiling")
 
@@ -152,5 +159,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=45, help="measured window per side")
     parser.add_argument("--limit", type=int, default=8, help="the warm worker's concurrent runs")
+    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both",
+                        help="the Prefect server's database (both: one process each, in turn)")
     args = parser.parse_args()
-    asyncio.run(main(args.seconds, args.limit))
+    if args.database == "both":  # one server per process: run each backend in a child
+        for database in ("sqlite", "postgres"):
+            subprocess.run([sys.executable, __file__, "--seconds", str(args.seconds), "--limit",
+                            str(args.limit), "--database", database], check=False)
+    else:
+        asyncio.run(main(args.seconds, args.limit, args.database))
