@@ -127,7 +127,7 @@ async def run_graph(
     from translator import compile_graph
 
     from flows.runtime.executor import Level, RunState, level_result
-    from flows.runtime.steps import StepWriter, write_summary
+    from flows.runtime.steps import StepWriter
     from flows.settings import get_settings
 
     install_log_filter()
@@ -166,17 +166,28 @@ async def run_graph(
     )
     level = Level(run, plan, outer_steps={}, fired_trigger=fired)
     timeout = getattr(settings, "timeout_seconds", None)
+    writer = StepWriter(flow_run_id)
+    await writer.__aenter__()
+    run.writer = writer
     try:
-        async with StepWriter(flow_run_id) as run.writer:
-            try:
-                async with asyncio.timeout(timeout):
-                    outcomes = await level.execute()
-            except TimeoutError:
-                raise TimeoutError(f"workflow {plan.name!r} exceeded its timeout of {timeout} seconds") from None
+        try:
+            async with asyncio.timeout(timeout):
+                outcomes = await level.execute()
+        except TimeoutError:
+            raise TimeoutError(f"workflow {plan.name!r} exceeded its timeout of {timeout} seconds") from None
         return level_result(plan, outcomes)
     finally:
-        if run.records:
-            try:
-                await write_summary(run.records, title=f"Steps of {plan.name}")
-            except Exception:  # the summary is a convenience; the run's outcome stands
-                pass
+        # The last step records and the summary table go out together (two API calls at once).
+        await asyncio.gather(writer.__aexit__(None, None, None), _summary(run.records, plan.name),
+                             return_exceptions=True)
+
+
+async def _summary(records: list[Any], name: str) -> None:
+    if not records:
+        return
+    from flows.runtime.steps import write_summary
+
+    try:
+        await write_summary(records, title=f"Steps of {name}")
+    except Exception:  # the summary is a convenience; the run's outcome stands
+        pass

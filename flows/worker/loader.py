@@ -39,6 +39,7 @@ class FlowLoader:
         self._entrypoints: dict[UUID, tuple[float, str]] = {}
         self._ttl = entrypoint_ttl
         self._lock = asyncio.Lock()
+        self._local_results: bool | None = None
 
     async def load(self, client: PrefectClient, flow_run: FlowRun) -> Flow[..., Any]:
         """The flow of ``flow_run``'s deployment (imported on first use, then cached)."""
@@ -59,8 +60,38 @@ class FlowLoader:
             return cached
         async with self._lock:
             if key not in self._flows:
-                self._flows[key] = await asyncio.to_thread(_import_flow, key, str(flow_run.deployment_id))
+                flow = await asyncio.to_thread(_import_flow, key, str(flow_run.deployment_id))
+                await self._settle_result_storage(client, flow)
+                self._flows[key] = flow
             return self._flows[key]
+
+    async def _settle_result_storage(self, client: PrefectClient, flow: Flow[..., Any]) -> None:
+        """Name the flow's result storage once, instead of Prefect looking it up for every run.
+
+        Without one, Prefect asks the server for its default result storage at the start of each
+        run, through a new client (about 40 ms here, mostly building a TLS context). When neither
+        the settings nor the server name a default, that default is the local storage path: the
+        worker sets exactly that on the flow, once. A configured default is left to Prefect.
+        """
+        if flow.result_storage is not None:
+            return
+        if self._local_results is None:
+            from prefect.settings import get_current_settings
+
+            local = get_current_settings().results.default_storage_block is None
+            if local:
+                try:
+                    configuration = await client.read_server_default_result_storage()
+                    local = configuration.default_result_storage_block_id is None
+                except Exception:  # noqa: BLE001 - unknown: leave it to Prefect
+                    local = False
+            self._local_results = local
+        if self._local_results:
+            from blocks.results import node_result_storage
+
+            # Set after construction: Prefect's constructor wants a saved block for this; the
+            # local path is what its own default resolves to here.
+            flow.result_storage = node_result_storage()
 
 
 def resolve_entrypoint(deployment: DeploymentResponse) -> str:
