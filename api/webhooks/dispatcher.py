@@ -72,6 +72,7 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._client: Any = None
         self.sent = 0
         self.failures = 0
 
@@ -90,6 +91,12 @@ class Dispatcher:
             try:
                 await self._task
             except asyncio.CancelledError:
+                pass
+        if self._client is not None:
+            client, self._client = self._client, None
+            try:
+                await client.__aexit__(None, None, None)
+            except Exception:  # closing a client of a server that is gone
                 pass
 
     def _pending_query(self) -> Any:
@@ -116,12 +123,17 @@ class Dispatcher:
                         attempts=WebhookDelivery.attempts + 1))
 
     async def _post(self, deliveries: list[WebhookDelivery]) -> None:
-        from prefect.client.orchestration import get_client
+        # One Prefect client for the dispatcher's life: building one per batch (a TLS context
+        # each) cost more CPU than the post itself under a steady stream of deliveries.
+        if self._client is None:
+            from prefect.client.orchestration import get_client
 
-        async with get_client() as client:
-            response = await client.request("POST", "/events",
-                                            json=[event_of(d) for d in deliveries])
-            response.raise_for_status()
+            client = get_client()
+            await client.__aenter__()
+            self._client = client
+        response = await self._client.request("POST", "/events",
+                                              json=[event_of(d) for d in deliveries])
+        response.raise_for_status()
 
     async def dispatch_once(self) -> int:
         """Send one batch; returns how many were dispatched (raises when Prefect fails).

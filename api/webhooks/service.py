@@ -133,9 +133,10 @@ def _new_delivery(webhook: Webhook, *, method: str, headers: dict[str, str],
 
 
 async def _store(db: Database, delivery: WebhookDelivery) -> None:
-    async with db.tenant_scope(tenant_id=delivery.tenant_id) as session:
-        session.add(delivery)
-        await session.commit()
+    """Commit ``delivery`` (with whatever other requests are storing at the same moment)."""
+    from api.webhooks.batching import writer_for
+
+    await writer_for(db).store(delivery)
 
 
 async def _original(db: Database, webhook: Webhook, key: str) -> str | None:
