@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field
 
 from flows.variables import NAME_PATTERN
 
@@ -140,32 +140,26 @@ class ExecutionResult(BaseModel):
     steps: list[StepPublic]
 
 
-def _check_numbers(value: Any) -> None:
+def _safe_numbers(value: Any) -> Any:
     from api.jsonsafe import unsafe_number
 
     if (problem := unsafe_number(value, "value")) is not None:
         raise ValueError(problem)
+    return value
+
+
+#: A variable's value: any JSON whose numbers every store keeps exactly.
+VariableValue = Annotated[Any, AfterValidator(_safe_numbers),
+                          Field(description="Any JSON value (numbers within ±(2^53 - 1)).")]
 
 
 class VariableCreate(BaseModel):
     name: str = Field(pattern=NAME_PATTERN, description="Used as env.<name> in expressions.")
-    value: Any = Field(description="Any JSON value (numbers within ±(2^53 - 1)).")
-
-    @field_validator("value")
-    @classmethod
-    def _safe_numbers(cls, value: Any) -> Any:
-        _check_numbers(value)
-        return value
+    value: VariableValue
 
 
 class VariableUpdate(BaseModel):
-    value: Any = Field(description="Any JSON value (numbers within ±(2^53 - 1)).")
-
-    @field_validator("value")
-    @classmethod
-    def _safe_numbers(cls, value: Any) -> Any:
-        _check_numbers(value)
-        return value
+    value: VariableValue
 
 
 class VariablePublic(BaseModel):

@@ -93,6 +93,16 @@ def _postgres_database() -> str:
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
 
 
+def per_database(script: str, argv: list[str], database: str) -> bool:
+    """For ``--database both``: run ``script`` once per Prefect backend, each in a child process
+    (one server per process), and return True; otherwise return False (run here)."""
+    if database != "both":
+        return False
+    for name in ("sqlite", "postgres"):
+        subprocess.run([sys.executable, script, *argv, "--database", name], check=False)
+    return True
+
+
 def start_prefect(timeout: float = 480, database: str = "sqlite") -> tuple[subprocess.Popen[bytes], Path]:
     """A fresh Prefect server (temp home) for this script; returns (process, home).
 

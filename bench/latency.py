@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import subprocess
 import sys
 import uuid
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
-    chain_graph, create_pool, deploy_graph, load_note, report, seconds, start_prefect,
+    chain_graph, create_pool, deploy_graph, load_note, per_database, report, seconds, start_prefect,
     start_worker, wait_final,
 )
 
@@ -152,9 +151,5 @@ if __name__ == "__main__":
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both",
                         help="the Prefect server's database (both: one process each, in turn)")
     args = parser.parse_args()
-    if args.database == "both":  # one server per process: run each backend in a child
-        for database in ("sqlite", "postgres"):
-            subprocess.run([sys.executable, __file__, "--warm", str(args.warm), "--process",
-                            str(args.process), "--database", database], check=False)
-    else:
+    if not per_database(__file__, ["--warm", str(args.warm), "--process", str(args.process)], args.database):
         asyncio.run(main(args.warm, args.process, args.database))

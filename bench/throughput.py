@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import time
 from datetime import datetime, timedelta, timezone
@@ -24,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
-    chain_graph, create_pool, deploy_flow, deploy_graph, load_note, report, start_prefect,
+    chain_graph, create_pool, deploy_flow, deploy_graph, load_note, per_database, report, start_prefect,
     start_worker,
 )
 
@@ -162,9 +161,5 @@ if __name__ == "__main__":
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both",
                         help="the Prefect server's database (both: one process each, in turn)")
     args = parser.parse_args()
-    if args.database == "both":  # one server per process: run each backend in a child
-        for database in ("sqlite", "postgres"):
-            subprocess.run([sys.executable, __file__, "--seconds", str(args.seconds), "--limit",
-                            str(args.limit), "--database", database], check=False)
-    else:
+    if not per_database(__file__, ["--seconds", str(args.seconds), "--limit", str(args.limit)], args.database):
         asyncio.run(main(args.seconds, args.limit, args.database))

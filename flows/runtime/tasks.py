@@ -8,6 +8,7 @@ returns its stored result instead of running again.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Awaitable, Callable
 
 from prefect import task
@@ -61,16 +62,12 @@ def _call_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
     return parameters["call"].cache_key
 
 
-_STORAGE: list[Any] = []
-
-
+@functools.cache
 def _storage() -> Any:
     """The node result storage of this process (created once)."""
-    if not _STORAGE:
-        from blocks.results import node_result_storage
+    from blocks.results import node_result_storage
 
-        _STORAGE.append(node_result_storage())
-    return _STORAGE[0]
+    return node_result_storage()
 
 
 #: Task objects by policy: building one costs about as much as running it, so nodes with the
