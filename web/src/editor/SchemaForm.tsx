@@ -176,13 +176,24 @@ function TextLike({ value, onCommit, multiline, ...rest }: { value: string; onCo
   return multiline ? <textarea rows={3} {...props} /> : <input type="text" {...props} />;
 }
 
+function sameJson(text: string, shown: string): boolean {
+  if (text.trim() === "" || shown === "") return text.trim() === shown;
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2) === shown;
+  } catch {
+    return false;
+  }
+}
+
 function JsonField({ value, onChange, ...rest }: { value: unknown; onChange: (v: unknown) => void; [k: string]: unknown }) {
   const shown = value === undefined ? "" : JSON.stringify(value, null, 2);
   const [text, setText] = useState(shown);
   const [error, setError] = useState<string | null>(null);
   const [focused, setFocused] = useState(false);
   useEffect(() => {
-    if (!focused) {
+    // Leaving the field keeps the user's own layout of the same value; a different value
+    // (a remote edit, an undo) replaces the text.
+    if (!focused && !sameJson(text, shown)) {
       setText(shown);
       setError(null);
     }
