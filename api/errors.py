@@ -88,6 +88,13 @@ class RateLimited(ApiError):
     code = "RATE_LIMITED"
 
 
+class Unavailable(ApiError):
+    """Cannot be done right now; retry later (503)."""
+
+    status_code = 503
+    code = "UNAVAILABLE"
+
+
 class GatewayTimeout(ApiError):
     status_code = 504
     code = "TIMEOUT"

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
@@ -36,8 +36,10 @@ def _scope_transaction(session: Session, transaction: Any, connection: Any) -> N
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(sync_engine, "connect")
     def _pragmas(dbapi_connection: Any, _record: Any) -> None:
         cursor = dbapi_connection.cursor()
         # The busy timeout first: switching to WAL itself waits for the database lock.
@@ -95,6 +97,17 @@ class Database:
         """``async with db.system_scope() as session``: closed afterwards."""
         async with self.system_session() as session:
             yield session
+
+    def sync_engine(self) -> Engine:
+        """A new synchronous engine on the same SQLite file, with the same pragmas (for work
+        that runs on a thread of its own; the caller disposes of it)."""
+        if self.dialect != "sqlite":
+            raise ValueError("a synchronous engine is only made for SQLite")
+        from sqlalchemy import create_engine
+
+        engine = create_engine(make_url(self.url).set(drivername="sqlite"))
+        _configure_sqlite(engine)
+        return engine
 
     async def migrate(self) -> None:
         """Upgrade the schema to the newest alembic revision (as the login user, not the app role)."""

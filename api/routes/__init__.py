@@ -18,6 +18,8 @@ API_PREFIX = "/api/v1"
 
 ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.ops",
+    # Early: routes are matched in this order, and deliveries are the busiest public path.
+    "api.routes.webhook_receiver",
     "api.routes.auth",
     "api.routes.members",
     "api.routes.api_keys",
@@ -32,7 +34,6 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.catalogue",
     "api.routes.credentials",
     "api.routes.webhooks",
-    "api.routes.webhook_receiver",
     "api.routes.schedules",
     "api.routes.human_tasks",
     "api.collab.routes",

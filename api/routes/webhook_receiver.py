@@ -64,6 +64,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _max_body(webhook: Any) -> int:
+    return int(webhook.config.get("max_body_bytes", 1048576))
+
+
+def _direct(webhook: Any, deployment_id: str | None, wait: bool) -> bool:
+    return (wait or webhook.config.get("respond") == "after_run") and deployment_id is not None
+
+
 def outcome_response(outcome: service.Outcome) -> JSONResponse:
     """The answer for a stored delivery (202 accepted, 200 duplicate or filtered)."""
     if outcome.status == "duplicate":
@@ -85,11 +93,23 @@ async def receive_webhook(
     """Receive a delivery: verify, filter, store durably, then dispatch (or run and wait)."""
     db = request.app.state.gorax.db
     webhook, deployment_id = await service.find_by_token(db, token)
-    body = await read_body(request, int(webhook.config.get("max_body_bytes", 1048576)))
-    direct = (wait or webhook.config.get("respond") == "after_run") and deployment_id is not None
-    outcome = await service.receive(
-        db, webhook, method=request.method, headers={k.lower(): v for k, v in request.headers.items()},
-        query=dict(request.query_params), body=body, direct=direct)
+    body = await read_body(request, _max_body(webhook))
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        outcome = await service.receive(
+            db, webhook, method=request.method, headers=headers, query=dict(request.query_params),
+            body=body, direct=_direct(webhook, deployment_id, wait))
+    except service.StaleWebhook:
+        # The webhook changed after it was read (rotated, republished, paused): check the
+        # delivery again against what it is now.
+        webhook, deployment_id = await service.find_by_token(db, token, fresh=True)
+        if len(body) > _max_body(webhook):
+            raise PayloadTooLarge(f"the body is over {_max_body(webhook)} bytes, the most this "
+                                  "webhook accepts", details={"limit": _max_body(webhook)}) from None
+        outcome = await service.receive(
+            db, webhook, method=request.method, headers=headers, query=dict(request.query_params),
+            body=body, direct=_direct(webhook, deployment_id, wait))
+    direct = _direct(webhook, deployment_id, wait)
     if outcome.status == "accepted" and direct and deployment_id:
         return await respond_after_run(db, outcome.delivery, deployment_id, timeout,
                                        lambda: wake_dispatcher(request))

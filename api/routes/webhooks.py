@@ -200,8 +200,12 @@ async def test_webhook(request: Request, state: StateDep, session: TenantSession
                              details={"field": "signature.secret"}) from None
     headers = {k.lower(): v for k, v in sign(signature, raw, secret, msg_id=msg_id).items()}
     headers["content-type"] = "application/json"
-    outcome = await service.receive(state.db, webhook, method=webhook.config.get("methods", ["POST"])[0],
-                                    headers=headers, query={}, body=raw)
+    try:
+        outcome = await service.receive(state.db, webhook, method=webhook.config.get("methods", ["POST"])[0],
+                                        headers=headers, query={}, body=raw)
+    except service.StaleWebhook:
+        await service.find_by_token(state.db, webhook.token, fresh=True)  # 404 retired, 409 paused
+        raise
     if outcome.status == "accepted":
         wake_dispatcher(request)
     return outcome_response(outcome)

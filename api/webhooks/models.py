@@ -59,7 +59,7 @@ class WebhookDelivery(TenantScoped, Base):
     headers: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     query: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     body: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
-    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True), nullable=True)
     replay_of: Mapped[str | None] = mapped_column(String(36), nullable=True)
     run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)

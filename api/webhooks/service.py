@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+import weakref
 from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import parse_qs
@@ -19,7 +21,8 @@ from sqlalchemy.exc import IntegrityError
 
 from api.db.base import new_id, utcnow
 from api.db.engine import Database
-from api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized
+from api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized, Unavailable
+from api.webhooks.batching import StaleWebhook, Version, writer_for
 from api.webhooks.models import Webhook, WebhookDelivery
 from api.webhooks.secrets_cache import SecretUnavailable, secret_cache
 from api.webhooks.signatures import SignatureConfig, SignatureError, delivery_id, verify
@@ -45,13 +48,6 @@ class UnsupportedMediaType(ApiError):
     code = "UNSUPPORTED_MEDIA_TYPE"
 
 
-class Unavailable(ApiError):
-    """The delivery cannot be verified right now (503, retry later)."""
-
-    status_code = 503
-    code = "UNAVAILABLE"
-
-
 @dataclass(frozen=True)
 class Outcome:
     """What the receiver answers: the stored delivery and its status."""
@@ -62,12 +58,7 @@ class Outcome:
     original_id: str | None = None
 
 
-async def find_by_token(db: Database, token: str) -> tuple[Webhook, str | None]:
-    """The active webhook of ``token`` and its workflow's deployment id.
-
-    NotFound for an unknown or retired token; Conflict (retry later) while the workflow is
-    paused, so a sender's retries bring the delivery in once it is resumed.
-    """
+async def _lookup(db: Database, token: str) -> tuple[Webhook, str | None]:
     from api.models.workflows import Workflow
 
     async with db.system_scope() as session:
@@ -81,6 +72,54 @@ async def find_by_token(db: Database, token: str) -> tuple[Webhook, str | None]:
         raise Conflict("the workflow is paused; deliver again after it is resumed",
                        headers={"Retry-After": "60"})
     return row[0], row[2]
+
+
+class WebhookDirectory:
+    """Active webhooks by token, kept for ``ttl`` seconds so a delivery costs no lookup query.
+
+    A cached webhook is only a guess: every stored delivery carries the :class:`Version` it
+    was checked against and the writer re-reads it in the committing transaction, so a rotated,
+    republished, deactivated or paused webhook is caught there (:class:`StaleWebhook`) and the
+    request is checked again against the current row. Unknown and paused tokens are not kept.
+    """
+
+    def __init__(self, ttl: float = 60.0, size: int = 10_000) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._entries: dict[str, tuple[float, Webhook, str | None]] = {}
+
+    async def find(self, db: Database, token: str) -> tuple[Webhook, str | None]:
+        """The active webhook of ``token`` and its deployment id (NotFound, Conflict if paused)."""
+        entry = self._entries.get(token)
+        if entry is not None and time.monotonic() - entry[0] < self.ttl:
+            return entry[1], entry[2]
+        webhook, deployment_id = await _lookup(db, token)
+        if len(self._entries) >= self.size:
+            self._entries.clear()
+        self._entries[token] = (time.monotonic(), webhook, deployment_id)
+        return webhook, deployment_id
+
+    def forget(self, token: str) -> None:
+        """Read ``token`` from the database next time."""
+        self._entries.pop(token, None)
+
+
+_directories: "weakref.WeakKeyDictionary[Database, WebhookDirectory]" = weakref.WeakKeyDictionary()
+
+
+async def find_by_token(db: Database, token: str, *, fresh: bool = False) -> tuple[Webhook, str | None]:
+    """The active webhook of ``token`` and its workflow's deployment id (cached; see
+    :class:`WebhookDirectory`; ``fresh`` reads the database).
+
+    NotFound for an unknown or retired token; Conflict (retry later) while the workflow is
+    paused, so a sender's retries bring the delivery in once it is resumed.
+    """
+    directory = _directories.get(db)
+    if directory is None:
+        directory = _directories[db] = WebhookDirectory()
+    if fresh:
+        directory.forget(token)
+    return await directory.find(db, token)
 
 
 def media_type(headers: Mapping[str, str]) -> str:
@@ -132,11 +171,10 @@ def _new_delivery(webhook: Webhook, *, method: str, headers: dict[str, str],
         received_at=utcnow())
 
 
-async def _store(db: Database, delivery: WebhookDelivery) -> None:
-    """Commit ``delivery`` (with whatever other requests are storing at the same moment)."""
-    from api.webhooks.batching import writer_for
-
-    await writer_for(db).store(delivery)
+async def _store(db: Database, delivery: WebhookDelivery, webhook: Webhook) -> None:
+    """Commit ``delivery`` (with whatever other requests are storing at the same moment), if
+    ``webhook`` is still as it was read (else :class:`StaleWebhook`)."""
+    await writer_for(db).store(delivery, Version.of(webhook))
 
 
 async def _original(db: Database, webhook: Webhook, key: str) -> str | None:
@@ -177,7 +215,7 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
         verify(signature, headers, body, secret)
     except SignatureError as exc:
         await _store(db, _new_delivery(webhook, method=method, headers=headers, query=query,
-                                       body=body, status="bad_signature", reason=exc.reason))
+                                       body=body, status="bad_signature", reason=exc.reason), webhook)
         raise Unauthorized(f"signature rejected: {exc.reason}",
                            details={"header": exc.header} if exc.header else {}) from None
     parsed = parse_body(body, media)
@@ -188,19 +226,19 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
     passes, reason = _filter_passes(config.get("filter"), trigger)
     if not passes:
         delivery.status, delivery.reason = "filtered", reason or "the filter is false"
-        await _store(db, delivery)
+        await _store(db, delivery, webhook)
         return Outcome(delivery, webhook, "filtered")
     delivery.payload = trigger
     delivery.dedupe_key = delivery.external_id
     try:
-        await _store(db, delivery)
+        await _store(db, delivery, webhook)
     except IntegrityError:
         original = await _original(db, webhook, delivery.dedupe_key or "")
         duplicate = _new_delivery(webhook, method=method, headers=headers, query=query,
                                   body=body, status="duplicate",
                                   reason=f"delivery id {delivery.external_id!r} was received before")
         duplicate.external_id, duplicate.replay_of = delivery.external_id, original
-        await _store(db, duplicate)
+        await _store(db, duplicate, webhook)
         return Outcome(duplicate, webhook, "duplicate", original_id=original)
     return Outcome(delivery, webhook, "accepted")
 
