@@ -166,7 +166,31 @@ def _wrk_figures(home: Path, base: str, intake: str, concurrency: int, seconds: 
            [int(counts["p95_us"]) / 1000], goal="p95 < 25 ms", note=note)
 
 
-async def _running_at(client: Any, find: Any, timeout: float = 120) -> datetime:
+async def _drained(api: Any, webhook_id: str, timeout: float = 900) -> None:
+    """Wait until the intake's backlog is dispatched to Prefect; report the dispatch rate.
+
+    The webhook-to-running figure is for a delivery that does not queue behind thousands of
+    others (the dispatcher sends in arrival order).
+    """
+    async def waiting() -> int:
+        page = (await api.get(f"/api/v1/webhooks/{webhook_id}/events",
+                              params={"status": "accepted", "limit": 1})).json()
+        return int(page["total"])
+
+    backlog, start = await waiting(), time.perf_counter()
+    left = backlog
+    while left and time.perf_counter() - start < timeout:
+        await asyncio.sleep(1)
+        left = await waiting()
+    if left:
+        raise SystemExit(f"{left} of {backlog} deliveries still undispatched after {timeout:.0f} s")
+    if backlog:
+        elapsed = time.perf_counter() - start
+        report("webhooks", "backlog dispatched to Prefect as events", "events/s", [backlog / elapsed],
+               note=f"{backlog} accepted deliveries waiting after the intake runs, {elapsed:.0f} s")
+
+
+async def _running_at(client: Any, find: Any, timeout: float = 300) -> datetime:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         run = await find()
@@ -199,7 +223,9 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
             wid = (await api.post("/api/v1/workflows", json={"name": name, "graph": _graph(name)})).json()["id"]
             assert (await api.post(f"/api/v1/workflows/{wid}/publish", json={})).status_code == 201
             ids[name] = wid
-        hooks = {w["workflow_id"]: w["url"] for w in (await api.get("/api/v1/webhooks")).json()["items"]}
+        listed = (await api.get("/api/v1/webhooks")).json()["items"]
+        hooks = {w["workflow_id"]: w["url"] for w in listed}
+        hook_ids = {w["workflow_id"]: w["id"] for w in listed}
         for automation in await prefect.read_automations():
             if ids["intake"] in automation.name:
                 await prefect.delete_automation(automation.id)
@@ -222,6 +248,7 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
             print("  wrk is not installed (apt-get install wrk): the figures above are bounded by "
                   "the Python load generator sharing the machine", flush=True)
 
+        await _drained(api, hook_ids[ids["intake"]])
         deployment = next(d for d in await prefect.read_deployments() if f"workflow:{ids['latency']}" in d.tags)
         flt = FlowRunFilter(tags=FlowRunFilterTags(all_=[f"workflow:{ids['latency']}"]))
         via_hook, direct = [], []

@@ -134,6 +134,12 @@ async def test_filter_size_method_type_token_and_rotation(tr_tenant: TenantHandl
         assert rotated.status_code == 200 and rotated.json()["url"] != url
         assert (await client.post(url, json={"kind": "keep"})).status_code == 404
         assert (await client.post(rotated.json()["url"], json={"kind": "keep"})).status_code == 202
+        # The receiver keeps webhooks in a cache: pausing the workflow still applies at once.
+        assert (await client.post(f"/api/v1/workflows/{workflow_id}/pause")).status_code == 200
+        paused = await client.post(rotated.json()["url"], json={"kind": "keep"})
+        assert paused.status_code == 409 and "paused" in paused.json()["error"]["message"]
+        assert (await client.post(f"/api/v1/workflows/{workflow_id}/resume")).status_code == 200
+        assert (await client.post(rotated.json()["url"], json={"kind": "keep"})).status_code == 202
 
         tested = await client.post(f"/api/v1/webhooks/{hooks['std']['id']}/test",
                                    json={"body": {"hello": "test"}})
@@ -143,13 +149,13 @@ async def test_filter_size_method_type_token_and_rotation(tr_tenant: TenantHandl
         assert replayed.status_code == 202, replayed.text
         assert replayed.json()["delivery_id"] != kept.json()["delivery_id"]
 
-        async def three_runs() -> list[Any]:  # kept, rotated delivery, replay (+ test on std)
+        async def all_runs() -> list[Any]:  # kept, rotated, resumed, replay (+ test on std)
             found = await flow_runs(workflow_id)
-            return found if len(found) >= 4 else []
+            return found if len(found) >= 5 else []
 
-        found = await eventually(three_runs, timeout=180)
+        found = await eventually(all_runs, timeout=180)
         nodes = sorted(r.parameters["trigger_node"] for r in found)
-        assert nodes == ["open", "open", "open", "std"]
+        assert nodes == ["open", "open", "open", "open", "std"]
         replay_run = [r for r in found if r.parameters["trigger"].get("replay_of")]
         assert replay_run and replay_run[0].parameters["trigger"]["body"] == {"kind": "keep"}
 
