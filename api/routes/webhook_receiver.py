@@ -58,10 +58,14 @@ async def read_body(request: Request, limit: int) -> bytes:
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise PayloadTooLarge(f"the body is over {limit} bytes, the most this webhook accepts",
-                                  details={"limit": limit})
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the body is over {limit} bytes, the most this webhook accepts",
+                           details={"limit": limit})
 
 
 def _max_body(webhook: Any) -> int:
@@ -95,20 +99,22 @@ async def receive_webhook(
     webhook, deployment_id = await service.find_by_token(db, token)
     body = await read_body(request, _max_body(webhook))
     headers = {k.lower(): v for k, v in request.headers.items()}
-    try:
-        outcome = await service.receive(
-            db, webhook, method=request.method, headers=headers, query=dict(request.query_params),
-            body=body, direct=_direct(webhook, deployment_id, wait))
-    except service.StaleWebhook:
-        # The webhook changed after it was read (rotated, republished, paused): check the
-        # delivery again against what it is now.
-        webhook, deployment_id = await service.find_by_token(db, token, fresh=True)
-        if len(body) > _max_body(webhook):
-            raise PayloadTooLarge(f"the body is over {_max_body(webhook)} bytes, the most this "
-                                  "webhook accepts", details={"limit": _max_body(webhook)}) from None
-        outcome = await service.receive(
-            db, webhook, method=request.method, headers=headers, query=dict(request.query_params),
-            body=body, direct=_direct(webhook, deployment_id, wait))
+    for fresh in (False, True):
+        if fresh:
+            # The webhook changed after it was read (rotated, republished, paused): check the
+            # delivery again against what it is now (a second change answers 503).
+            webhook, deployment_id = await service.find_by_token(db, token, fresh=True)
+            if len(body) > _max_body(webhook):
+                raise _too_large(_max_body(webhook))
+        try:
+            outcome = await service.receive(
+                db, webhook, method=request.method, headers=headers,
+                query=dict(request.query_params), body=body,
+                direct=_direct(webhook, deployment_id, wait))
+            break
+        except service.StaleWebhook:
+            if fresh:
+                raise
     direct = _direct(webhook, deployment_id, wait)
     if outcome.status == "accepted" and direct and deployment_id:
         return await respond_after_run(db, outcome.delivery, deployment_id, timeout,

@@ -124,14 +124,7 @@ class DeliveryWriter:
     async def _commit(self, tenant_id: str, items: list[_Item]) -> None:
         try:
             async with self.db.tenant_scope(tenant_id=tenant_id) as session:
-                # Insert first: the check then sees every change committed before it, and on
-                # PostgreSQL holds its share lock on the webhooks until this commit.
-                await session.execute(*_insert(items))
-                check = _versions_query(items, self.db.dialect)
-                current = {Version(*r) for r in (await session.execute(check)).all()} if check is not None else set()
-                fresh, stale = _split(items, current)
-                if stale:
-                    await session.execute(_delete(stale))
+                fresh, stale = await session.run_sync(_write, items, self.db.dialect)
                 await session.commit()
         except IntegrityError as exc:
             if len(items) == 1:
@@ -237,12 +230,7 @@ class SqliteDeliveryWriter:
 
     def _commit(self, conn: Any, items: list[_Item]) -> None:
         try:
-            conn.execute(*_insert(items))
-            check = _versions_query(items, "sqlite")
-            current = {Version(*r) for r in conn.execute(check).all()} if check is not None else set()
-            fresh, stale = _split(items, current)
-            if stale:
-                conn.execute(_delete(stale))
+            fresh, stale = _write(conn, items, "sqlite")
             conn.commit()
         except IntegrityError as exc:
             conn.rollback()
@@ -262,8 +250,22 @@ class SqliteDeliveryWriter:
         _answer(fresh, stale, _settle_threadsafe)
 
 
-def _insert(items: list[_Item]) -> tuple[Any, list[dict[str, Any]]]:
-    return insert(WebhookDelivery.__table__), [_values(item.row) for item in items]
+def _write(conn: Any, items: list[_Item], dialect: str) -> tuple[list[_Item], list[_Item]]:
+    """Insert ``items`` and take out those whose webhook changed (no commit): (stored, stale).
+
+    Insert first: the check then sees every change committed before it; on SQLite the
+    transaction holds the write lock from its first statement (a read first could not be
+    upgraded after another commit), on PostgreSQL the check's share lock lasts until the commit.
+    """
+    conn.execute(insert(WebhookDelivery.__table__), [_values(item.row) for item in items])
+    check = _versions_query(items, dialect)
+    current = {Version(*row) for row in conn.execute(check).all()} if check is not None else set()
+    fresh = [item for item in items if item.version is None or item.version in current]
+    stale = [item for item in items if not (item.version is None or item.version in current)]
+    if stale:
+        conn.execute(delete(WebhookDelivery).where(
+            WebhookDelivery.id.in_([item.row.id for item in stale])))
+    return fresh, stale
 
 
 def _versions_query(items: list[_Item], dialect: str) -> Any:
@@ -281,16 +283,6 @@ def _versions_query(items: list[_Item], dialect: str) -> Any:
         # A rotation or pause waits for this batch instead of slipping in before its commit.
         query = query.with_for_update(read=True, of=Webhook)
     return query
-
-
-def _split(items: list[_Item], current: set[Version]) -> tuple[list[_Item], list[_Item]]:
-    fresh = [item for item in items if item.version is None or item.version in current]
-    stale = [item for item in items if not (item.version is None or item.version in current)]
-    return fresh, stale
-
-
-def _delete(stale: list[_Item]) -> Any:
-    return delete(WebhookDelivery).where(WebhookDelivery.id.in_([item.row.id for item in stale]))
 
 
 def _answer(fresh: list[_Item], stale: list[_Item], settle: Callable[..., None]) -> None:

@@ -40,8 +40,9 @@ def workflow_resource(workflow_id: str) -> str:
     return f"gorax.workflow.{workflow_id}"
 
 
-def event_of(delivery: WebhookDelivery) -> dict[str, Any]:
-    """The Prefect event of a delivery (its id is the delivery id)."""
+def event_of(delivery: Any) -> dict[str, Any]:
+    """The Prefect event of a delivery (a row or a row of its event columns; its id is the
+    delivery id)."""
     return {
         "id": delivery.id,
         "occurred": delivery.received_at.isoformat(),
