@@ -122,14 +122,14 @@ class Dispatcher:
         async with self.db.system_scope() as session:
             return list((await session.execute(self._pending_query())).all())
 
-    def _mark_statement(self, deliveries: list[WebhookDelivery]) -> Any:
+    def _mark_statement(self, deliveries: list[Any]) -> Any:
         return (update(WebhookDelivery)
                 .where(WebhookDelivery.seq.in_([d.seq for d in deliveries]),
                        WebhookDelivery.status.in_(("accepted", "direct")))
                 .values(status="dispatched", dispatched_at=utcnow(),
                         attempts=WebhookDelivery.attempts + 1))
 
-    async def _post(self, deliveries: list[WebhookDelivery]) -> None:
+    async def _post(self, deliveries: list[Any]) -> None:
         # One Prefect client for the dispatcher's life: building one per batch (a TLS context
         # each) cost more CPU than the post itself under a steady stream of deliveries.
         if self._client is None:
