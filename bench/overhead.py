@@ -9,7 +9,7 @@ task runs' start and end (per-task overhead = (flow time - computing time) / tas
 Goal: <= 1.15x the hand-written flow. References (Windmill's 2026-09 re-run): Prefect 3.8.6
 3.4 ms per task, Windmill dedicated workers 9.8 ms, Temporal 19 ms, Hatchet 30.9 ms.
 
-Run: .venv/bin/python bench/overhead.py [--reps 5] [--heavy-reps 1]
+Run: .venv/bin/python bench/overhead.py [--reps 5] [--heavy-reps 1] [--database sqlite|postgres|both]
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
-    chain_graph, create_pool, deploy_flow, deploy_graph, load_note, report, seconds,
+    chain_graph, create_pool, deploy_flow, deploy_graph, load_note, per_database, report, seconds,
     start_prefect, start_worker, wait_final,
 )
 
@@ -63,7 +63,8 @@ async def _node_task_runs(client, run_id, expected: int, timeout: float = 60):
 
 
 async def _measure(client, deployment_id, reps: int, node_tasks: int, parameters: dict | None = None):
-    """Per run: (flow seconds, median task-run seconds, median gap between task runs)."""
+    """Per run: (flow seconds, median task-run seconds, median gap between task runs,
+    flow start to first node, last node to flow end)."""
     out = []
     for _ in range(reps):
         run = await client.create_flow_run_from_deployment(deployment_id, parameters=parameters or {})
@@ -74,13 +75,15 @@ async def _measure(client, deployment_id, reps: int, node_tasks: int, parameters
         durations = [seconds(t.start_time, t.end_time) for t in tasks]
         gaps = [seconds(a.end_time, b.start_time) for a, b in zip(tasks, tasks[1:])]
         out.append((seconds(run.start_time, run.end_time), statistics.median(durations),
-                    statistics.median(gaps) if gaps else 0.0))
+                    statistics.median(gaps) if gaps else 0.0,
+                    seconds(run.start_time, tasks[0].start_time), seconds(tasks[-1].end_time, run.end_time)))
     return out
 
 
-async def main(reps: int, heavy_reps: int) -> None:
+async def main(reps: int, heavy_reps: int, database: str = "sqlite") -> None:
     print(load_note(), flush=True)
-    _, home = start_prefect()
+    _, home = start_prefect(database=database)
+    on = f" (Prefect on {database})"
     from prefect.client.orchestration import get_client
 
     pool = "bench-overhead"
@@ -89,6 +92,8 @@ async def main(reps: int, heavy_reps: int) -> None:
     shapes = [("40 x fibo(10)", 40, 10, reps), ("10 x fibo(33)", 10, 33, heavy_reps)]
     async with get_client() as client:
         for label, count, n, shape_reps in shapes:
+            if not shape_reps:
+                continue
             graph_id = await deploy_graph(pool, chain_graph(f"fibo-{count}-{n}", count, "bench.fibo", {"n": n}),
                                           f"fibo-{count}-{n}")
             hand_id = await deploy_flow(pool, "fibo_chain", {"tasks": count, "n": n})
@@ -100,7 +105,8 @@ async def main(reps: int, heavy_reps: int) -> None:
                 gorax += await _measure(client, graph_id, 1, count)
                 hand += await _measure(client, hand_id, 1, count)
             compute = _compute_seconds(n, 50) if n < 25 else 0.0
-            per_task = lambda rows: [(flow - count * compute) / count * 1000 for flow, _, _ in rows]  # noqa: E731
+            label += on
+            per_task = lambda rows: [(row[0] - count * compute) / count * 1000 for row in rows]  # noqa: E731
             if n < 25:  # with seconds of compute per task, the subtraction is only noise
                 report("overhead", f"{label}: per-task overhead", "ms", per_task(gorax), per_task(hand),
                        "hand-written Prefect flow", GOAL, note=f"fibo({n}) computes in {compute * 1000:.3g} ms here")
@@ -110,11 +116,20 @@ async def main(reps: int, heavy_reps: int) -> None:
                    [r[1] * 1000 for r in hand], "hand-written Prefect flow")
             report("overhead", f"{label}: gap between task runs", "ms", [r[2] * 1000 for r in gorax],
                    [r[2] * 1000 for r in hand], "hand-written Prefect flow")
+            # The fixed part of a run: what happens before the first node and after the last.
+            report("overhead", f"{label}: flow start to first node", "ms", [r[3] * 1000 for r in gorax],
+                   [r[3] * 1000 for r in hand], "hand-written Prefect flow")
+            report("overhead", f"{label}: last node to flow end", "ms", [r[4] * 1000 for r in gorax],
+                   [r[4] * 1000 for r in hand], "hand-written Prefect flow")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5, help="measured runs per side, 40 x fibo(10)")
     parser.add_argument("--heavy-reps", type=int, default=1, help="measured runs per side, 10 x fibo(33)")
+    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both",
+                        help="the Prefect server's database (both: one process each, in turn)")
     args = parser.parse_args()
-    asyncio.run(main(args.reps, args.heavy_reps))
+    if not per_database(__file__, ["--reps", str(args.reps), "--heavy-reps", str(args.heavy_reps)],
+                        args.database):
+        asyncio.run(main(args.reps, args.heavy_reps, args.database))

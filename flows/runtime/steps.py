@@ -3,8 +3,8 @@
 Every finished node (completed, cached, failed, timed out, skipped, disabled) gets a
 :class:`StepRecord` (inputs and outputs masked and size-capped, the task run's id included);
 records are stored in batches as artifacts of type ``gorax-step`` on the flow run whose ``data``
-is ``{"steps": [...]}``. At the end of a run a table artifact summarises the steps in the Prefect
-UI. The API reads a run's steps with :func:`read_steps`.
+is ``{"steps": [...]}``. At the end of a run in which a step failed, timed out, was cancelled or
+was retried, a table artifact summarises the steps in the Prefect UI. The API reads a run's steps with :func:`read_steps`.
 """
 
 from __future__ import annotations

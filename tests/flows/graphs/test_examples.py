@@ -29,6 +29,7 @@ async def test_loop_over_items(http_peer) -> None:
     assert lookup0.status == "completed" and lookup0.iteration == [0] and lookup0.attempts == 1
     assert lookup0.output["body"] == {"score": 10}
     assert lookup0.input["url"] == f"{http_peer.url}/indicators/a"
+    assert await _tables(flow_run_id) == []  # everything went to plan: no summary table
 
 
 async def test_fan_out_join(http_peer) -> None:
