@@ -175,6 +175,7 @@ class Level:
         failure: BaseException | None = None
         try:
             while pending or running:
+                ready: list[tuple[str, Any]] = []
                 if failure is None:
                     for node_id in list(pending):
                         node = self.plan.nodes[node_id]
@@ -182,10 +183,18 @@ class Level:
                         if decision is None:
                             continue
                         pending.remove(node_id)
-                        if decision == "skip":
-                            running[asyncio.create_task(self._skip(node))] = node_id
-                        else:
-                            running[asyncio.create_task(self._start(node))] = node_id
+                        ready.append((node_id, self._skip(node) if decision == "skip" else self._start(node)))
+                if len(ready) == 1 and not running:
+                    # A chain: the one node that can run is awaited here, without a task of its
+                    # own and a wait on it (two event-loop turns less per node).
+                    node_id, step = ready[0]
+                    try:
+                        self.outcomes[node_id] = await step
+                    except NodeFailed as exc:
+                        failure = failure or exc
+                    continue
+                for node_id, step in ready:
+                    running[asyncio.create_task(step)] = node_id
                 if not running:
                     break
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
