@@ -140,16 +140,16 @@ class ExecutionResult(BaseModel):
     steps: list[StepPublic]
 
 
-def _safe_numbers(value: Any) -> Any:
-    from api.jsonsafe import unsafe_number
+def _storable(value: Any) -> Any:
+    from api.jsonsafe import unstorable
 
-    if (problem := unsafe_number(value, "value")) is not None:
+    if (problem := unstorable(value, "value")) is not None:
         raise ValueError(problem)
     return value
 
 
 #: A variable's value: any JSON whose numbers every store keeps exactly.
-VariableValue = Annotated[Any, AfterValidator(_safe_numbers),
+VariableValue = Annotated[Any, AfterValidator(_storable),
                           Field(description="Any JSON value (numbers within ±(2^53 - 1)).")]
 
 

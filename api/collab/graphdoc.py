@@ -160,9 +160,9 @@ def apply_graph(doc: Doc, graph: dict[str, Any], origin: Any = None) -> None:
     for i, edge in enumerate(edges_in):
         if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
             raise ValueError(f"edges[{i}] needs 'source' and 'target'")
-    from api.jsonsafe import unsafe_number
+    from api.jsonsafe import unstorable
 
-    if (problem := unsafe_number(graph, "graph")) is not None:
+    if (problem := unstorable(graph, "graph")) is not None:
         raise ValueError(problem)
     meta, nodes, edges = _maps(doc)
     with doc.transaction(origin=origin):

@@ -22,6 +22,10 @@ async def test_variables_crud_case_and_isolation(sq_tenant: TenantHandle, sq_oth
         huge = await editor.post(f"{API}/variables",
                                  json={"name": "HUGE", "value": {"limits": [1, 1e30]}})
         assert huge.status_code == 422 and "value.limits[1]" in huge.text
+        # Text jsonb cannot hold at all (a NUL character): refused here, not after Prefect's
+        # 503s and its client's retries.
+        nul = await editor.post(f"{API}/variables", json={"name": "NUL", "value": {"a": ["ok", "x\u0000y"]}})
+        assert nul.status_code == 422 and "value.a[1]" in nul.text and "NUL" in nul.text
         updated = await editor.put(f"{API}/variables/API_URL", json={"value": "http://b"})
         assert updated.status_code == 200
         listed = (await viewer.get(f"{API}/variables")).json()["items"]
