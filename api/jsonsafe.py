@@ -15,9 +15,9 @@ from typing import Any
 MAX_SAFE_NUMBER = 2**53 - 1
 
 
-def unstorable(value: Any, path: str) -> str | None:
-    """A message naming the first number outside the safe range or string with a NUL character
-    in ``value`` (None: all fine)."""
+def unstorable(value: Any, path: str, *, numbers: bool = True) -> str | None:
+    """A message naming the first number outside the safe range (unless not ``numbers``) or
+    string with a NUL character in ``value`` (None: all fine)."""
     if isinstance(value, str):
         if "\x00" in value:
             return f"{path}: text with a NUL character (\\u0000) cannot be stored; remove it"
@@ -25,7 +25,7 @@ def unstorable(value: Any, path: str) -> str | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, (int, float)):
-        if value != value or abs(value) > MAX_SAFE_NUMBER:  # NaN, infinite or too large
+        if numbers and (value != value or abs(value) > MAX_SAFE_NUMBER):  # NaN, infinite or too large
             return (f"{path}: {value!r} is outside the numbers that can be stored "
                     f"(-{MAX_SAFE_NUMBER} to {MAX_SAFE_NUMBER}); send it as a string")
         return None
@@ -33,10 +33,10 @@ def unstorable(value: Any, path: str) -> str | None:
         for key, item in value.items():
             if "\x00" in str(key):
                 return f"{path}: a key with a NUL character (\\u0000) cannot be stored; remove it"
-            if (problem := unstorable(item, f"{path}.{key}")) is not None:
+            if (problem := unstorable(item, f"{path}.{key}", numbers=numbers)) is not None:
                 return problem
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            if (problem := unstorable(item, f"{path}[{index}]")) is not None:
+            if (problem := unstorable(item, f"{path}[{index}]", numbers=numbers)) is not None:
                 return problem
     return None

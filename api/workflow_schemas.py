@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, ValidationInfo
 
 from flows.variables import NAME_PATTERN
 
@@ -85,8 +85,20 @@ class VersionPublic(BaseModel):
     graph: dict[str, Any] | None = None
 
 
+def _storable(value: Any, info: ValidationInfo) -> Any:
+    from api.jsonsafe import unstorable
+
+    if (problem := unstorable(value, info.field_name or "value")) is not None:
+        raise ValueError(problem)
+    return value
+
+
+#: JSON that goes to Prefect as it is (a variable, a run's input): every store must keep it exactly.
+StorableJson = Annotated[Any, AfterValidator(_storable)]
+
+
 class ExecuteRequest(BaseModel):
-    input: Any = Field(default=None, description="The trigger input (trigger.* in expressions).")
+    input: StorableJson = Field(default=None, description="The trigger input (trigger.* in expressions).")
     version: int | None = Field(default=None, ge=1, description="Published version (default: latest).")
     wait: bool = Field(default=False, description="Wait for the result.")
     timeout_seconds: float = Field(default=60, gt=0, le=3600, description="How long to wait.")
@@ -140,17 +152,9 @@ class ExecutionResult(BaseModel):
     steps: list[StepPublic]
 
 
-def _storable(value: Any) -> Any:
-    from api.jsonsafe import unstorable
-
-    if (problem := unstorable(value, "value")) is not None:
-        raise ValueError(problem)
-    return value
-
-
-#: A variable's value: any JSON whose numbers every store keeps exactly.
-VariableValue = Annotated[Any, AfterValidator(_storable),
-                          Field(description="Any JSON value (numbers within ±(2^53 - 1)).")]
+#: A variable's value.
+VariableValue = Annotated[StorableJson, Field(
+    description="Any JSON value (numbers within ±(2^53 - 1), no NUL characters).")]
 
 
 class VariableCreate(BaseModel):

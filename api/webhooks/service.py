@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from api.db.base import new_id, utcnow
 from api.db.engine import Database
 from api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized, Unavailable
+from api.jsonsafe import unstorable
 from api.webhooks.batching import StaleWebhook, Version, writer_for
 from api.webhooks.models import Webhook, WebhookDelivery
 from api.webhooks.secrets_cache import SecretUnavailable, secret_cache
@@ -223,6 +224,10 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
                              status="direct" if direct else "accepted")
     delivery.external_id = delivery_id(signature, headers, body)
     trigger = trigger_input(delivery, parsed)
+    # A sender's big numbers are kept as sent; text with a NUL character could not be stored
+    # by Prefect at all (the delivery would never become a run).
+    if (problem := unstorable(trigger, "request", numbers=False)) is not None:
+        raise BadRequest(problem, details={"field": "body"})
     passes, reason = _filter_passes(config.get("filter"), trigger)
     if not passes:
         delivery.status, delivery.reason = "filtered", reason or "the filter is false"

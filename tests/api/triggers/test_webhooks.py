@@ -123,6 +123,8 @@ async def test_filter_size_method_type_token_and_rotation(tr_tenant: TenantHandl
         assert text.status_code == 200 and text.json()["filtered"] is True  # body.kind is absent
         bad_json = await client.post(url, content=b"{nope", headers={"Content-Type": "application/json"})
         assert bad_json.status_code == 400
+        nul = await client.post(url, json={"kind": "keep", "note": "a\u0000b"})
+        assert nul.status_code == 400 and "request.body.note" in nul.json()["error"]["message"]
         assert (await client.post(url.rsplit("/", 1)[0] + "/" + "z" * 43, json={})).status_code == 404
 
         history = (await client.get(f"/api/v1/webhooks/{webhook_id}/events")).json()

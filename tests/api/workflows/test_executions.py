@@ -47,6 +47,8 @@ async def test_execute_with_wait_returns_output_and_steps(run_tenant: TenantHand
         created = await client.post(f"{API}/variables", json={"name": "GREETING", "value": "hi"})
         assert created.status_code == 201, created.text
         wid = await _published(client, _greeting_graph("greeter"))
+        unstorable = await client.post(f"{API}/workflows/{wid}/execute", json={"input": {"n": "2\u00001"}})
+        assert unstorable.status_code == 422 and "input.n" in unstorable.text
         response = await client.post(f"{API}/workflows/{wid}/execute",
                                      json={"input": {"n": 21}, "wait": True, "timeout_seconds": 90})
         assert response.status_code == 200, response.text
