@@ -124,10 +124,12 @@ async def run_graph(
         private or loopback (added to ``GORAX_HTTP_ALLOWED_NETWORKS``).
     """
     from blocks.redact import install_log_filter
+    from blocks.results import node_results
     from translator import compile_graph
 
-    from flows.runtime.executor import Level, RunState, level_result
+    from flows.runtime.executor import Level, RunState, cache_prefix, level_result
     from flows.runtime.steps import StepWriter
+    from flows.runtime.tasks import node_storage
     from flows.settings import get_settings
 
     install_log_filter()
@@ -169,17 +171,31 @@ async def run_graph(
     writer = StepWriter(flow_run_id)
     await writer.__aenter__()
     run.writer = writer
-    try:
+    # Node results are kept together and stored when the body ends (or pauses).
+    async with node_results(node_storage(), cache_prefix(flow_run_id), first_attempt=_first_attempt()):
         try:
-            async with asyncio.timeout(timeout):
-                outcomes = await level.execute()
-        except TimeoutError:
-            raise TimeoutError(f"workflow {plan.name!r} exceeded its timeout of {timeout} seconds") from None
-        return level_result(plan, outcomes)
-    finally:
-        # The last step records and the summary table go out together (two API calls at once).
-        await asyncio.gather(writer.__aexit__(None, None, None), _summary(run.records, plan.name),
-                             return_exceptions=True)
+            try:
+                async with asyncio.timeout(timeout):
+                    outcomes = await level.execute()
+            except TimeoutError:
+                raise TimeoutError(f"workflow {plan.name!r} exceeded its timeout of {timeout} seconds") from None
+            return level_result(plan, outcomes)
+        finally:
+            # The last step records and the summary table go out together (two API calls at once).
+            await asyncio.gather(writer.__aexit__(None, None, None), _summary(run.records, plan.name),
+                                 return_exceptions=True)
+
+
+def _first_attempt() -> bool:
+    """This flow run has never run its body before: Prefect counts 1 run and no pause."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    flow_run = getattr(context, "flow_run", None)
+    if flow_run is None:
+        return False
+    policy = flow_run.empirical_policy
+    return (flow_run.run_count or 0) <= 1 and not policy.resuming and not policy.pause_keys
 
 
 #: Step statuses for which a run gets a summary table in the Prefect UI.

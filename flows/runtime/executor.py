@@ -79,6 +79,11 @@ class RunState:
             self.writer.submit(record)
 
 
+def cache_prefix(flow_run_id: Any) -> str:
+    """What every node cache key of one flow run starts with."""
+    return f"gorax-{flow_run_id}-"
+
+
 def _label(node: Any, path: tuple[int, ...]) -> str:
     base = node.name or node.id
     return base + "".join(f" [{i}]" for i in path)
@@ -257,7 +262,7 @@ class Level:
 
     def cache_key(self, node: Any) -> str:
         iteration = "-".join(str(i) for i in self.path)
-        return f"gorax-{self.run.flow_run_id}-{node.id}" + (f"-{iteration}" if iteration else "")
+        return f"{cache_prefix(self.run.flow_run_id)}{node.id}" + (f"-{iteration}" if iteration else "")
 
     async def _run_node(self, node: Any) -> Outcome:
         label = _label(node, self.path)

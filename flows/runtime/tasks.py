@@ -63,11 +63,11 @@ def _call_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
 
 
 @functools.cache
-def _storage() -> Any:
+def node_storage() -> Any:
     """The node result storage of this process (created once)."""
     from blocks.results import node_result_storage
 
-    return node_result_storage()
+    return node_result_storage(bundled=True)
 
 
 #: Task objects by policy: building one costs about as much as running it, so nodes with the
@@ -100,7 +100,7 @@ def node_task(node: Any) -> Any:
         # Set after construction: Prefect asks for a server-side block so that other processes
         # can read a result; node results are only read back by the flow run that wrote them
         # (a retry or resume of it, on this machine), from the same local storage path.
-        task.result_storage = _storage()
+        task.result_storage = node_storage()
         _TASKS[key] = task
     return task
 

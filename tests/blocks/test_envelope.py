@@ -96,3 +96,29 @@ def test_wrong_key_file_fails_clearly(tmp_path) -> None:
     (tmp_path / "a.json").chmod(0o644)
     with pytest.raises(KeyProviderError, match="readable by others"):
         LocalKeyFileProvider(tmp_path / "a.json").current_kek_id()
+
+
+def test_nonces_never_repeat_across_refills_and_a_forked_child() -> None:
+    # Nonces come from a pool refilled from the OS; a refill, and a child process that
+    # inherited the pool, must still never hand out a nonce twice under the same key.
+    def nonces(count: int) -> list[bytes]:
+        return [envelope.parse(_seal(), WHERE).payload[: envelope.NONCE_BYTES] for _ in range(count)]
+
+    parent = nonces(1000)  # more than one pool's worth
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports its next nonces and leaves at once
+        os.close(read)
+        os.write(write, b"".join(nonces(20)))
+        os._exit(0)
+    os.close(write)
+    child = b""
+    while chunk := os.read(read, 4096):
+        child += chunk
+    os.close(read)
+    os.waitpid(pid, 0)
+    child_nonces = [child[i:i + envelope.NONCE_BYTES] for i in range(0, len(child), envelope.NONCE_BYTES)]
+    after = nonces(20)  # the parent goes on from where it was
+    assert len(child_nonces) == 20
+    every = parent + child_nonces + after
+    assert len(set(every)) == len(every)

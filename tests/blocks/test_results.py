@@ -62,3 +62,51 @@ async def test_node_result_storage_round_trips_and_stays_inside_its_base(tmp_pat
         with pytest.raises(ValueError, match="outside of the base path"):
             await storage.awrite_path(escape, b"no")
     assert not (tmp_path / "outside").exists()
+
+
+async def test_a_runs_node_results_are_stored_together_and_found_by_a_later_run(tmp_path: Path, monkeypatch) -> None:
+    from blocks import results
+    from blocks.results import node_result_storage, node_results
+
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: str(tmp_path)}):
+        storage = node_result_storage(bundled=True)
+        plain = node_result_storage()
+    prefix = "gorax-3f1e-"
+    monkeypatch.setattr(results, "_begun", results.OrderedDict())
+
+    async with node_results(storage, prefix, first_attempt=True):
+        await storage.awrite_path(f"{prefix}a", b"result a \xff")
+        assert await storage.aread_path(f"{prefix}a") == b"result a \xff"
+        (tmp_path / f"{prefix}b").write_bytes(b"planted")  # a first attempt does not look at the disk
+        with pytest.raises(ValueError, match="does not exist"):
+            await storage.aread_path(f"{prefix}b")
+        await plain.awrite_path("flow-result", b"flow")  # other keys are files at once
+        assert (tmp_path / "flow-result").read_bytes() == b"flow"
+        assert not (tmp_path / "gorax-3f1e.results-0").exists()  # not yet: at the end
+    assert (tmp_path / "gorax-3f1e.results-0").exists()
+    assert not (tmp_path / f"{prefix}a").exists()
+
+    # The body runs again in this process (a flow retry): never a first attempt; the stored
+    # result, and a result in Prefect's own one-file-per-key layout, are found.
+    async with node_results(storage, prefix, first_attempt=True):
+        assert await storage.aread_path(f"{prefix}a") == b"result a \xff"
+        assert await storage.aread_path(f"{prefix}b") == b"planted"
+        await storage.awrite_path(f"{prefix}c", b"result c")
+    assert (tmp_path / "gorax-3f1e.results-1").exists()
+
+    # Another process resumes the run: everything stored is found; a damaged segment loses
+    # only its own results (those nodes run again).
+    monkeypatch.setattr(results, "_begun", results.OrderedDict())
+    (tmp_path / "gorax-3f1e.results-0").write_bytes(b"{not json")
+    async with node_results(storage, prefix, first_attempt=False):
+        assert await storage.aread_path(f"{prefix}c") == b"result c"
+        with pytest.raises(ValueError, match="does not exist"):
+            await storage.aread_path(f"{prefix}a")
+        await storage.awrite_path(f"{prefix}a", b"again")
+    assert (tmp_path / "gorax-3f1e.results-2").exists()
+    assert not list(tmp_path.glob("*.tmp"))
+    # Outside a run's context the same storage reads and writes plain files.
+    with pytest.raises(ValueError, match="does not exist"):
+        await storage.aread_path(f"{prefix}a")
