@@ -128,7 +128,7 @@ async def run_graph(
     from translator import compile_graph
 
     from flows.runtime.executor import Level, RunState, cache_prefix, level_result
-    from flows.runtime.steps import StepWriter
+    from flows.runtime.steps import StepWriter, close_writer
     from flows.runtime.tasks import node_storage
     from flows.settings import get_settings
 
@@ -181,8 +181,9 @@ async def run_graph(
                 raise TimeoutError(f"workflow {plan.name!r} exceeded its timeout of {timeout} seconds") from None
             return level_result(plan, outcomes)
         finally:
-            # The last step records and the summary table go out together (two API calls at once).
-            await asyncio.gather(writer.__aexit__(None, None, None), _summary(run.records, plan.name),
+            # The last step records and the summary table go out together (two API calls at once;
+            # in the warm worker the step records go on while Prefect records the final state).
+            await asyncio.gather(close_writer(writer), _summary(run.records, plan.name),
                                  return_exceptions=True)
 
 

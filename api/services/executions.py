@@ -139,7 +139,7 @@ async def execution_detail(client: Any, run: Any, *, prefect_api_url: str) -> di
     """Summary plus input, output, steps and the Prefect UI link."""
     from flows.runtime.steps import read_steps
 
-    steps = await read_steps(run.id, client=client)
+    steps = await read_steps(run.id, client=client, ended_at=_ended_at(run))
     return {**summary_of(run), "input": (run.parameters or {}).get("trigger"),
             "output": await run_output(run), "steps": [step_of(s) for s in steps],
             "prefect_url": prefect_run_url(prefect_api_url, run.id)}
@@ -150,7 +150,14 @@ async def read_execution_steps(client: Any, *, tenant_id: str, execution_id: str
     from flows.runtime.steps import read_steps
 
     run = await get_run(client, tenant_id=tenant_id, execution_id=execution_id)
-    return [step_of(s) for s in await read_steps(run.id, client=client)]
+    return [step_of(s) for s in await read_steps(run.id, client=client, ended_at=_ended_at(run))]
+
+
+def _ended_at(run: Any) -> Any:
+    """When the run reached its final state (None while it is not over)."""
+    if run.state is None or not run.state.is_final():
+        return None
+    return run.end_time or run.state.timestamp
 
 
 async def start_run(

@@ -10,10 +10,12 @@ was retried, a table artifact summarises the steps in the Prefect UI. The API re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
-from datetime import datetime
-from typing import Any
+from contextvars import ContextVar
+from datetime import datetime, timedelta, timezone
+from typing import Any, AsyncIterator, Awaitable
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -22,6 +24,8 @@ STEP_ARTIFACT_TYPE = "gorax-step"
 logger = logging.getLogger("gorax.run")
 #: Largest input or output kept in a step record, in bytes of JSON.
 MAX_STORED_BYTES = 64 * 1024
+#: How long after a run ended a reader waits for its last batch of step records.
+SETTLE_SECONDS = 3.0
 
 
 class StepRecord(BaseModel):
@@ -67,7 +71,9 @@ class StepWriter:
     One artifact per node would be one API call per node, which costs more than running a small
     node. Records are buffered and written as one ``gorax-step`` artifact per batch (``data`` is
     ``{"steps": [...]}``) every ``interval`` seconds, or sooner when ``max_records`` or
-    ``max_bytes`` of JSON are waiting. ``close()`` (leaving the context) writes what is left.
+    ``max_bytes`` of JSON are waiting. Leaving the context writes what is left as the body's
+    final batch (``"final": true`` and ``"closed_at"``, even when empty): a reader of a run that
+    just ended knows whether it has seen everything (see :func:`read_steps`).
     """
 
     def __init__(self, flow_run_id: UUID | None, *, interval: float = 0.5, max_records: int = 200,
@@ -122,20 +128,28 @@ class StepWriter:
             except asyncio.TimeoutError:
                 pass
             self._full.clear()
+            if self._closing:  # what is left goes in the final batch
+                break
             await self._flush()
 
-    async def _flush(self) -> None:
+    async def _flush(self, closed_at: datetime | None = None) -> None:
+        """Write the waiting records; with ``closed_at``, the last batch is the final one."""
         from prefect.client.schemas.actions import ArtifactCreate
 
-        while self._batch:
+        while self._batch or closed_at is not None:
             records = self._take()
+            data: dict[str, Any] = {"steps": records}
+            if closed_at is not None and not self._batch:
+                data.update(final=True, closed_at=closed_at.isoformat())
+                closed_at = None
             try:
                 await self._client.create_artifact(
                     ArtifactCreate(
                         type=STEP_ARTIFACT_TYPE,
                         description=f"Gorax steps: {', '.join(r['name'] for r in records[:5])}"
-                        + (f" and {len(records) - 5} more" if len(records) > 5 else ""),
-                        data={"steps": records},
+                        + (f" and {len(records) - 5} more" if len(records) > 5 else "")
+                        if records else "Gorax steps: end of the run",
+                        data=data,
                         flow_run_id=self.flow_run_id,
                     )
                 )
@@ -146,14 +160,47 @@ class StepWriter:
 
     async def __aexit__(self, *exc_info: Any) -> None:
         # Not cancelled: a batch being written when the run ends must still arrive.
+        closed_at = datetime.now(timezone.utc)
         self._closing = True
         self._full.set()
         try:
             if self._flusher is not None:
                 await asyncio.shield(self._flusher)
-            await asyncio.shield(self._flush())
+            await asyncio.shield(self._flush(closed_at))
         finally:
             await self._client.__aexit__(*exc_info)
+
+
+_deferred: ContextVar[list["asyncio.Future[Any]"] | None] = ContextVar("gorax_deferred_step_writes", default=None)
+
+
+@contextlib.asynccontextmanager
+async def deferred_step_writes() -> AsyncIterator[None]:
+    """Let the flow runs started inside finish their last step batch after their final state.
+
+    The warm worker runs flows inside this: the last batch of a run (one artifact create, which
+    waits ~60-160 ms behind the server's digestion of the run's task-run events) is written
+    while Prefect records the run's final state, instead of before it; this waits for them on
+    the way out. Readers wait for a final batch of a run that just ended (:func:`read_steps`).
+    """
+    pending: list[asyncio.Future[Any]] = []
+    token = _deferred.set(pending)
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+async def close_writer(writer: StepWriter) -> None:
+    """Close ``writer`` now, or, inside :func:`deferred_step_writes`, once the run is over."""
+    pending = _deferred.get()
+    closing: Awaitable[Any] = writer.__aexit__(None, None, None)
+    if pending is None:
+        await closing
+        return
+    pending.append(asyncio.ensure_future(closing))
 
 
 async def write_summary(records: list[StepRecord], *, title: str) -> None:
@@ -176,13 +223,29 @@ async def write_summary(records: list[StepRecord], *, title: str) -> None:
     await acreate_table_artifact(table=rows, description=title)
 
 
-async def read_steps(flow_run_id: UUID | str, *, client: Any = None, latest: bool = True) -> list[StepRecord]:
+async def read_steps(flow_run_id: UUID | str, *, client: Any = None, latest: bool = True,
+                     ended_at: datetime | None = None) -> list[StepRecord]:
     """The step records of a flow run, in start order (the API's execution detail).
 
     When the flow body ran more than once (a flow retry or resume), a node has several records;
     ``latest`` keeps one per node and loop iteration: the last one, except that a ``cached``
     record gives way to the execution it was cached from. ``latest=False`` returns them all.
+    ``ended_at``: the run is over (it ended then); until :data:`SETTLE_SECONDS` after that, the
+    read waits for the body's final batch (closed at most a second before the run ended), which
+    may still be on its way (:func:`deferred_step_writes`).
     """
+    while True:
+        records, closed = await _read_batches(flow_run_id, client)
+        if ended_at is None or datetime.now(timezone.utc) > ended_at + timedelta(seconds=SETTLE_SECONDS):
+            break
+        if any(at >= ended_at - timedelta(seconds=1) for at in closed):
+            break
+        await asyncio.sleep(0.1)
+    return sorted(_latest(records) if latest else records, key=_start_key)
+
+
+async def _read_batches(flow_run_id: UUID | str, client: Any) -> tuple[list[StepRecord], list[datetime]]:
+    """Every stored record of the run, and when each final batch was closed."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -195,6 +258,7 @@ async def read_steps(flow_run_id: UUID | str, *, client: Any = None, latest: boo
         type=ArtifactFilterType(any_=[STEP_ARTIFACT_TYPE]),
     )
     records: list[StepRecord] = []
+    closed: list[datetime] = []
     owned = client is None
     client = client or get_client()
     try:
@@ -207,6 +271,9 @@ async def read_steps(flow_run_id: UUID | str, *, client: Any = None, latest: boo
                 data = artifact.data
                 if isinstance(data, dict) and isinstance(data.get("steps"), list):
                     records += [StepRecord.model_validate(r) for r in data["steps"]]
+                    if data.get("final") and isinstance(data.get("closed_at"), str):
+                        with contextlib.suppress(ValueError):
+                            closed.append(datetime.fromisoformat(data["closed_at"]))
                 elif isinstance(data, dict):  # one record per artifact (runs of earlier versions)
                     records.append(StepRecord.model_validate(data))
             if len(batch) < page:
@@ -215,7 +282,7 @@ async def read_steps(flow_run_id: UUID | str, *, client: Any = None, latest: boo
     finally:
         if owned:
             await client.__aexit__(None, None, None)
-    return sorted(_latest(records) if latest else records, key=_start_key)
+    return records, closed
 
 
 def _latest(records: list[StepRecord]) -> list[StepRecord]:

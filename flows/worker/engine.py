@@ -167,12 +167,15 @@ async def execute_flow_run(flow: "Flow[..., Any]", flow_run: "FlowRun", handle: 
         )
         return RunOutcome(state_type=state.type.value)  # type: ignore[union-attr]
 
+    from flows.runtime.steps import deferred_step_writes
+
     engine = _WarmFlowRunEngine(flow=flow, parameters=parameters, flow_run=flow_run)
     try:
-        async with engine.start():
-            while engine.is_running():
-                async with engine.run_context():
-                    await engine.call_flow_fn()
+        async with deferred_step_writes():
+            async with engine.start():
+                while engine.is_running():
+                    async with engine.run_context():
+                        await engine.call_flow_fn()
     except asyncio.CancelledError:
         pass
     except Pause as exc:
