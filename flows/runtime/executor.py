@@ -175,20 +175,31 @@ class Level:
     # -- driving ---------------------------------------------------------------------------
     async def execute(self) -> dict[str, Outcome]:
         """Run every node of the level; raises :class:`NodeFailed` for a failure that fails the run."""
-        pending = list(self.plan.order)
+        order = {node_id: index for index, node_id in enumerate(self.plan.order)}
+        pending = set(order)
+        # Only the successors of a node that just finished can change their minds: deciding
+        # every pending node after every step was quadratic in the size of the graph.
+        check: list[str] = list(self.plan.order)
         running: dict[asyncio.Task[Outcome], str] = {}
         failure: BaseException | None = None
+
+        def finished(node_id: str) -> None:
+            check.extend(e.target for e in self.plan.nodes[node_id].outgoing if e.target in pending)
+
         try:
             while pending or running:
                 ready: list[tuple[str, Any]] = []
-                if failure is None:
-                    for node_id in list(pending):
+                if failure is None and check:
+                    for node_id in sorted(set(check), key=order.__getitem__):
+                        if node_id not in pending:
+                            continue
                         node = self.plan.nodes[node_id]
                         decision = self._decide(node)
                         if decision is None:
                             continue
-                        pending.remove(node_id)
+                        pending.discard(node_id)
                         ready.append((node_id, self._skip(node) if decision == "skip" else self._start(node)))
+                    check.clear()
                 if len(ready) == 1 and not running:
                     # A chain: the one node that can run is awaited here, without a task of its
                     # own and a wait on it (two event-loop turns less per node).
@@ -197,18 +208,20 @@ class Level:
                         self.outcomes[node_id] = await step
                     except NodeFailed as exc:
                         failure = failure or exc
+                    finished(node_id)
                     continue
                 for node_id, step in ready:
                     running[asyncio.create_task(step)] = node_id
                 if not running:
                     break
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-                for finished in done:
-                    node_id = running.pop(finished)
+                for task in done:
+                    node_id = running.pop(task)
                     try:
-                        self.outcomes[node_id] = finished.result()
+                        self.outcomes[node_id] = task.result()
                     except NodeFailed as exc:
                         failure = failure or exc
+                    finished(node_id)
         except BaseException:
             for pending_task in running:
                 pending_task.cancel()
