@@ -134,7 +134,7 @@ class _RunResults:
         """Store what is not stored yet as the next segment (a temp file renamed into place)."""
         if not self.unsaved:
             return
-        saved = self.load()
+        self.load()  # how many segments there are
         target = self._segment(self.segments)
         document = {"format": "gorax/node-results@1",
                     "results": {name: content.decode("latin-1") for name, content in self.unsaved.items()}}
@@ -146,7 +146,7 @@ class _RunResults:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
             raise
-        saved.update(self.unsaved)
+        # Not kept: a body asks for each of its cache keys once, before the node runs.
         self.unsaved = {}
         self.segments += 1
         self.flushed_at = time.monotonic()

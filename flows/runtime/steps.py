@@ -189,8 +189,8 @@ async def deferred_step_writes() -> AsyncIterator[None]:
         yield
     finally:
         _deferred.reset(token)
-        if pending:
-            await asyncio.gather(*pending, return_exceptions=True)
+        if pending:  # shielded: cancelling the run must not cancel the writes of its last steps
+            await asyncio.shield(asyncio.gather(*pending, return_exceptions=True))
 
 
 async def close_writer(writer: StepWriter) -> None:
