@@ -148,8 +148,9 @@ async def run_graph(
         # the whole event is applied here: a run it rejects ends at once, named Filtered.
         return Completed(name="Filtered", message=filtered, data=None)
     settings = plan.settings
-    if env is None and tenant:
-        # Scheduled and automation runs carry no env: read the tenant's variables now.
+    if env is None and tenant and _reads_env(plan):
+        # Scheduled and automation runs carry no env: read the tenant's variables now (one API
+        # call, ~10 ms; skipped for a graph that never reads them).
         from flows.variables import tenant_env
 
         env = await tenant_env(tenant)
@@ -185,6 +186,12 @@ async def run_graph(
             # in the warm worker the step records go on while Prefect records the final state).
             await asyncio.gather(close_writer(writer), _summary(run.records, plan.name),
                                  return_exceptions=True)
+
+
+def _reads_env(plan: Any) -> bool:
+    """Whether a run of ``plan`` can read the tenant's variables: an expression reads ``env``, or
+    a sub-workflow (which receives this run's ``env``) is started."""
+    return plan.reads("env") or any(node.type == "control.subworkflow" for node in plan.walk())
 
 
 def _first_attempt() -> bool:

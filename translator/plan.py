@@ -11,7 +11,7 @@ import builtins
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Iterator
 
 from pydantic import BaseModel, ValidationError
 
@@ -122,6 +122,20 @@ class Plan:
         for body in self.bodies.values():
             names |= body.credential_refs
         return frozenset(names)
+
+    def walk(self) -> Iterator[PlanNode]:
+        """Every node of this level and of the loop bodies inside it."""
+        yield from self.nodes.values()
+        for body in self.bodies.values():
+            yield from body.walk()
+
+    def reads(self, root: str) -> bool:
+        """Whether any expression of the graph (loop bodies included) reads ``root`` (``env``...)."""
+        for node in self.walk():
+            for compiled in (*node.templates.values(), *node.expressions.values()):
+                if root in compiled.references.roots:
+                    return True
+        return False
 
     def find(self, node_id: str) -> PlanNode | None:
         """A node of this level or of any loop body inside it."""

@@ -152,3 +152,31 @@ async def test_ssrf_guard_and_the_tenant_allow_list(http_peer, monkeypatch) -> N
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+async def test_the_tenants_variables_are_read_only_for_a_graph_that_reads_env(monkeypatch) -> None:
+    import flows.variables
+
+    reads: list[str] = []
+
+    async def read(tenant_id: str, **_: Any) -> dict[str, Any]:
+        reads.append(tenant_id)
+        return {"PLACE": "Oslo"}
+
+    monkeypatch.setattr(flows.variables, "read_tenant_variables", read)
+    plain = graph([MANUAL, transform("out", "{{ trigger.who }}")], [("start", "out")])
+    state, _ = await run(plain, trigger={"who": "Ada"}, tenant="t-env")
+    assert state.is_completed(), state.message
+    assert await state.result() == "Ada" and reads == []
+    in_loop = graph(
+        [MANUAL,
+         {"id": "each", "type": "control.loop", "config": {"items": "{{ trigger.items }}"}},
+         transform("inner", "{{ loop.item }} in {{ env.PLACE }}", parentId="each")],
+        [("start", "each")],
+    )
+    state, _ = await run(in_loop, trigger={"items": ["a"]}, tenant="t-env")
+    assert state.is_completed(), state.message
+    assert await state.result() == ["a in Oslo"] and reads == ["t-env"]
+    # Given an env (the API's runs, a parent's sub-workflow), nothing is read either way.
+    state, _ = await run(in_loop, trigger={"items": ["b"]}, tenant="t-env", env={"PLACE": "Rome"})
+    assert await state.result() == ["b in Rome"] and reads == ["t-env"]
