@@ -123,7 +123,7 @@ async def main(warm_count: int, process_count: int, database: str) -> None:
                 await _manual(client, deployment_id, 1)
             results[kind] = {
                 "manual": await _manual(client, deployment_id, count, phases[kind]),
-                "event": await _event(client, deployment_id, f"bench.hook.{kind}", max(2, count // 2)),
+                "event": await _event(client, deployment_id, f"bench.hook.{kind}", count),
             }
             worker.terminate()
     on = f" (Prefect on {database})"
