@@ -38,6 +38,10 @@ if TYPE_CHECKING:
 _PROCESS_ONLY_VARIABLES = ("env", "command", "working_dir")
 
 
+#: After a scheduled-run event: poll now, and again after these pauses while nothing is found.
+_REPOLL_SECONDS = (0.0, 0.25, 0.75)
+
+
 class GoraxJobConfiguration(BaseJobConfiguration):
     """Job configuration of the warm worker (the base fields; nothing is launched)."""
 
@@ -269,10 +273,17 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
         while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
-            try:
-                await self.get_and_submit_flow_runs()
-            except Exception as exc:  # noqa: BLE001 - the regular poll retries
-                self._logger.warning("Poll after a scheduled-run event failed: %s", exc)
+            # A run can be announced a moment before a poll finds it: look again shortly
+            # rather than leave it to the fallback poll (seconds later).
+            for delay in _REPOLL_SECONDS:
+                if delay:
+                    await anyio.sleep(delay)
+                try:
+                    if await self.get_and_submit_flow_runs():
+                        break
+                except Exception as exc:  # noqa: BLE001 - the regular poll retries
+                    self._logger.warning("Poll after a scheduled-run event failed: %s", exc)
+                    break
 
     # -- warm-up and recovery -------------------------------------------------------------
     async def _preload(self) -> None:
