@@ -103,21 +103,18 @@ class _NoncePool:
     _CHUNK = NONCE_BYTES * 341
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
         self._reset()
-        if hasattr(os, "register_at_fork"):
+        if hasattr(os, "register_at_fork"):  # a child also gets a lock no thread holds
             os.register_at_fork(after_in_child=self._reset)
 
     def _reset(self) -> None:
-        self._pid = os.getpid()
         self._buffer = b""
         self._offset = 0
         self._lock = threading.Lock()
 
     def take(self) -> bytes:
         with self._lock:
-            if self._offset >= len(self._buffer) or self._pid != os.getpid():
-                self._pid = os.getpid()
+            if self._offset >= len(self._buffer):
                 self._buffer = os.urandom(self._CHUNK)
                 self._offset = 0
             nonce = self._buffer[self._offset:self._offset + NONCE_BYTES]

@@ -102,6 +102,7 @@ class _RunResults:
         self.saved: dict[str, bytes] | None = {} if fresh else None
         self.segments = 0
         self.flushed_at = time.monotonic()
+        self._flushing = asyncio.Lock()
 
     def _segment(self, number: int) -> Path:
         return self.base / f"{self.prefix.rstrip('-')}.results-{number}"
@@ -130,26 +131,47 @@ class _RunResults:
             found = self.load().get(name)
         return found
 
-    def flush(self) -> None:
-        """Store what is not stored yet as the next segment (a temp file renamed into place)."""
-        if not self.unsaved:
-            return
-        self.load()  # how many segments there are
-        target = self._segment(self.segments)
-        document = {"format": "gorax/node-results@1",
-                    "results": {name: content.decode("latin-1") for name, content in self.unsaved.items()}}
-        temp = target.with_name(target.name + f".{os.getpid()}.tmp")
-        try:
-            _write_file(temp, json.dumps(document, separators=(",", ":")).encode())
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
-            raise
-        # Not kept: a body asks for each of its cache keys once, before the node runs.
-        self.unsaved = {}
-        self.segments += 1
-        self.flushed_at = time.monotonic()
+    async def flush(self, *, in_thread: bool = False) -> None:
+        """Store what is not stored yet as the next segment (a temp file renamed into place).
+
+        One flush at a time: the batch is taken and the segment number chosen on the event loop,
+        so results written while a segment is on its way (parallel nodes) go in the next one.
+        A batch that could not be stored stays for the next flush.
+        """
+        async with self._flushing:
+            if not self.unsaved:
+                return
+            self.load()  # how many segments there are
+            batch, self.unsaved = self.unsaved, {}
+            self.flushed_at = time.monotonic()
+            target = self._segment(self.segments)
+            try:
+                if in_thread:
+                    await asyncio.to_thread(_store_segment, target, batch)
+                else:
+                    _store_segment(target, batch)
+            except BaseException:
+                self.unsaved = {**batch, **self.unsaved}
+                raise
+            # Not kept: a body asks for each of its cache keys once, before the node runs.
+            self.segments += 1
+
+    @property
+    def flushing(self) -> bool:
+        return self._flushing.locked()
+
+
+def _store_segment(target: Path, batch: dict[str, bytes]) -> None:
+    document = {"format": "gorax/node-results@1",
+                "results": {name: content.decode("latin-1") for name, content in batch.items()}}
+    temp = target.with_name(target.name + f".{os.getpid()}.tmp")
+    try:
+        _write_file(temp, json.dumps(document, separators=(",", ":")).encode())
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 #: During a long run, its node results are stored at least this often (a crash loses at most
@@ -189,10 +211,7 @@ async def node_results(storage: "NodeResultStorage", prefix: str, *, first_attem
     finally:
         _runs.pop(prefix, None)
         try:
-            if len(run.unsaved) > 64:
-                await asyncio.to_thread(run.flush)
-            else:
-                run.flush()
+            await run.flush(in_thread=len(run.unsaved) > 64)
         except Exception as exc:  # noqa: BLE001 - the run's own outcome stands
             from prefect.logging import get_run_logger
 
@@ -259,8 +278,10 @@ class NodeResultStorage(LocalFileSystem):
         run = _run_of(full) if self._bundled else None
         if run is not None:
             run.unsaved[full.name] = content
-            if time.monotonic() - run.flushed_at > FLUSH_SECONDS:
-                await asyncio.to_thread(run.flush)
+            if time.monotonic() - run.flushed_at > FLUSH_SECONDS and not run.flushing:
+                # A failed periodic flush leaves the batch to the one at the end, which logs it.
+                with contextlib.suppress(Exception):
+                    await run.flush(in_thread=True)
         elif len(content) > self.inline_bytes:
             await asyncio.to_thread(_write_file, full, content)
         else:

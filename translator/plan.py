@@ -116,12 +116,7 @@ class Plan:
     @property
     def credential_refs(self) -> frozenset[str]:
         """Every credential name this level and the loop bodies in it use."""
-        names: set[str] = set()
-        for node in self.nodes.values():
-            names |= node.credential_refs
-        for body in self.bodies.values():
-            names |= body.credential_refs
-        return frozenset(names)
+        return frozenset().union(*(node.credential_refs for node in self.walk()))
 
     def walk(self) -> Iterator[PlanNode]:
         """Every node of this level and of the loop bodies inside it."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -110,3 +111,28 @@ async def test_a_runs_node_results_are_stored_together_and_found_by_a_later_run(
     # Outside a run's context the same storage reads and writes plain files.
     with pytest.raises(ValueError, match="does not exist"):
         await storage.aread_path(f"{prefix}a")
+
+
+async def test_results_written_while_a_segment_is_on_its_way_are_all_stored(tmp_path: Path, monkeypatch) -> None:
+    # Parallel nodes of a long run: every write starts a flush on a thread while others go on.
+    from blocks import results
+    from blocks.results import node_result_storage, node_results
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: str(tmp_path)}):
+        storage = node_result_storage(bundled=True)
+    monkeypatch.setattr(results, "_begun", results.OrderedDict())
+    monkeypatch.setattr(results, "FLUSH_SECONDS", -1.0)
+    prefix = "gorax-77aa-"
+    names = [f"{prefix}n{i}" for i in range(200)]
+
+    async def node(name: str) -> None:
+        await asyncio.sleep(0)
+        await storage.awrite_path(name, name.encode() * 50)
+
+    async with node_results(storage, prefix, first_attempt=True):
+        await asyncio.gather(*(node(name) for name in names))
+    assert len(list(tmp_path.glob("gorax-77aa.results-*"))) > 1  # flushed along the way
+    async with node_results(storage, prefix, first_attempt=False):
+        for name in names:
+            assert await storage.aread_path(name) == name.encode() * 50
