@@ -195,7 +195,7 @@ class Stack:
                 "PREFECT_UI_API_URL": self.prefect_api_url,
             }
         )
-        argv = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+        argv = [sys.executable, "-m", "flows.prefect_server", "start", "--host", "127.0.0.1",
                 "--port", str(self.settings.prefect_port)]
         return Child("prefect-server", argv, env, self.state / "logs" / "prefect-server.log")
 

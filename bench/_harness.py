@@ -124,7 +124,7 @@ def start_prefect(timeout: float = 480, database: str = "sqlite") -> tuple[subpr
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "PYTHONUNBUFFERED": "1",
     })  # fmt: skip
-    server = spawn([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+    server = spawn([sys.executable, "-m", "flows.prefect_server", "start", "--host", "127.0.0.1",
                     "--port", str(port)], home / "server.log")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -96,10 +96,10 @@ class PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+            [sys.executable, "-m", "flows.prefect_server", "start", "--host", "127.0.0.1",
              "--port", str(self.port), "--no-services"]
             if os.environ.get("GORAX_TEST_PREFECT_NO_SERVICES")
-            else [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1",
+            else [sys.executable, "-m", "flows.prefect_server", "start", "--host", "127.0.0.1",
                   "--port", str(self.port)],
             stdout=log,
             stderr=subprocess.STDOUT,
