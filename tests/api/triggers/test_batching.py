@@ -47,6 +47,22 @@ async def test_concurrent_rows_share_commits_and_a_duplicate_fails_alone(kind: s
         assert stored == {first.id} | {r.id for r in rows + again[:5]}
         assert all(r.received_at and r.attempts == 0 for r in rows)  # column defaults filled in
 
+        # Every column comes back as it went in (SQLite's writer binds them as plain SQL).
+        rich = row("rich")
+        rich.headers = {"content-type": "application/json", "x-note": "caf\u00e9 \u2603"}
+        rich.query = {"a": ["1", "2"], "b": ""}
+        rich.body = b"\x00\xff{\"n\": 1}"
+        rich.payload = {"body": {"n": 10**20, "s": "\u00fc", "none": None}, "list": [1.5, True]}
+        rich.external_id, rich.reason, rich.replay_of = "ext-1", "why", first.id
+        await writer.store(rich)
+        async with db.system_scope() as session:
+            back = (await session.execute(select(WebhookDelivery).where(
+                WebhookDelivery.id == rich.id))).scalars().one()
+        for column in WebhookDelivery.__table__.columns:
+            if column.key != "seq":
+                assert getattr(back, column.key) == getattr(rich, column.key), column.key
+        assert back.received_at.tzinfo is not None and back.seq > first.seq
+
         # Rows checked against a webhook that has changed since (rotated token) are not stored;
         # rows of the current version in the same batch are.
         async with db.system_scope() as session:
