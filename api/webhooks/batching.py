@@ -260,6 +260,11 @@ def _write(conn: Any, items: list[_Item], dialect: str) -> tuple[list[_Item], li
     conn.execute(insert(WebhookDelivery.__table__), [_values(item.row) for item in items])
     check = _versions_query(items, dialect)
     current = {Version(*row) for row in conn.execute(check).all()} if check is not None else set()
+    return _take_out_stale(conn, items, current)
+
+
+def _take_out_stale(conn: Any, items: list[_Item], current: set[Version]) -> tuple[list[_Item], list[_Item]]:
+    """Delete the inserted rows whose webhook is no longer one of ``current``: (stored, stale)."""
     fresh = [item for item in items if item.version is None or item.version in current]
     stale = [item for item in items if not (item.version is None or item.version in current)]
     if stale:
@@ -315,12 +320,7 @@ def _write_sqlite(conn: Any, items: list[_Item]) -> tuple[list[_Item], list[_Ite
         convert = statements.updated_at
         for webhook_id, token, updated_at in conn.exec_driver_sql(statements.check(len(ids)), tuple(ids)):
             current.add(Version(webhook_id, token, convert(updated_at) if convert else updated_at))
-    fresh = [item for item in items if item.version is None or item.version in current]
-    stale = [item for item in items if not (item.version is None or item.version in current)]
-    if stale:
-        conn.execute(delete(WebhookDelivery).where(
-            WebhookDelivery.id.in_([item.row.id for item in stale])))
-    return fresh, stale
+    return _take_out_stale(conn, items, current)
 
 
 def _versions_query(items: list[_Item], dialect: str) -> Any:
