@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
+from blocks.randomness import token_hex
 from api.observability import Metrics, request_id_var
 
 log = logging.getLogger("gorax.api")
@@ -55,7 +55,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _INCOMING_ID.match(incoming) else f"req_{secrets.token_hex(8)}"
+        request_id = incoming if _INCOMING_ID.match(incoming) else f"req_{token_hex(8)}"
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = {"code": 500, "sent": False}

@@ -14,15 +14,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 import re
-import threading
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from blocks.errors import SealedValueError
+from blocks.randomness import pool as random_pool
 
 PREFIX = "gorax:"
 VERSION = "v1"
@@ -90,48 +89,13 @@ def parse(token: str, where: SealContext) -> SealedValue:
     return SealedValue(version=version, key_id=key_id, payload=payload)
 
 
-class _NoncePool:
-    """Random nonces, drawn from the OS a few kilobytes at a time.
-
-    ``os.urandom`` gives up the GIL for its system call; in a worker whose other threads are
-    busy (Prefect's event and log senders), taking it back waited up to a switch interval
-    (5 ms) on a fair share of seals: 0.4 ms a sealed node result on average. Drawing 341 nonces
-    per call keeps that off the hot path. The nonces are as random as before and each is used
-    once; a forked child starts with an empty pool (it must never reuse its parent's bytes).
-    """
-
-    _CHUNK = NONCE_BYTES * 341
-
-    def __init__(self) -> None:
-        self._reset()
-        if hasattr(os, "register_at_fork"):  # a child also gets a lock no thread holds
-            os.register_at_fork(after_in_child=self._reset)
-
-    def _reset(self) -> None:
-        self._buffer = b""
-        self._offset = 0
-        self._lock = threading.Lock()
-
-    def take(self) -> bytes:
-        with self._lock:
-            if self._offset >= len(self._buffer):
-                self._buffer = os.urandom(self._CHUNK)
-                self._offset = 0
-            nonce = self._buffer[self._offset:self._offset + NONCE_BYTES]
-            self._offset += NONCE_BYTES
-            return nonce
-
-
-_nonces = _NoncePool()
-
-
 def seal(plaintext: str, *, key: bytes, key_id: str, where: SealContext) -> str:
     """Seal one value with AES-256-GCM under ``key`` (32 bytes) labelled ``key_id``."""
     if len(key) != 32:
         raise ValueError("data keys are 32 bytes (AES-256)")
     if not _KEY_ID.match(key_id):
         raise ValueError(f"key id {key_id!r} is malformed")
-    nonce = _nonces.take()
+    nonce = random_pool.take(NONCE_BYTES)  # off the OS call's GIL hand-back (blocks.randomness)
     ciphertext = AESGCM(key).encrypt(nonce, plaintext.encode(), where.associated_data(VERSION, key_id))
     return SealedValue(VERSION, key_id, nonce + ciphertext).render()
 

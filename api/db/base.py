@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime, timezone
 from typing import Any
 
 from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
+
+from blocks.randomness import uuid4
 
 # Stable constraint names so alembic migrations are identical on SQLite and PostgreSQL.
 NAMING = {
@@ -20,8 +21,8 @@ NAMING = {
 
 
 def new_id() -> str:
-    """A new primary key (UUID4 text, portable across databases)."""
-    return str(uuid.uuid4())
+    """A new primary key (UUID4 text, portable across databases; random bytes from a pool)."""
+    return str(uuid4())
 
 
 def utcnow() -> datetime:

@@ -247,7 +247,7 @@ class SqliteDeliveryWriter:
             return
         self.batches += 1
         self.rows += len(fresh)
-        _answer(fresh, stale, _settle_threadsafe)
+        _answer_threadsafe(fresh, stale)
 
 
 def _write(conn: Any, items: list[_Item], dialect: str) -> tuple[list[_Item], list[_Item]]:
@@ -340,13 +340,33 @@ def _versions_query(items: list[_Item], dialect: str) -> Any:
     return query
 
 
+def _outcomes(fresh: list[_Item], stale: list[_Item]) -> list[tuple[asyncio.Future[Any], BaseException | None]]:
+    return [(item.future, StaleWebhook(
+        "the webhook changed while this delivery was checked; deliver it again",
+        headers={"Retry-After": "1"})) for item in stale] + [(item.future, None) for item in fresh]
+
+
 def _answer(fresh: list[_Item], stale: list[_Item], settle: Callable[..., None]) -> None:
-    for item in stale:
-        settle(item.future, StaleWebhook(
-            "the webhook changed while this delivery was checked; deliver it again",
-            headers={"Retry-After": "1"}))
-    for item in fresh:
-        settle(item.future, None)
+    for future, exc in _outcomes(fresh, stale):
+        settle(future, exc)
+
+
+def _answer_threadsafe(fresh: list[_Item], stale: list[_Item]) -> None:
+    """:func:`_answer` from the writer thread: one wake-up of each waiting loop per batch (a
+    wake-up per row was a system call each, and the GIL handed back and forth with it)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], BaseException | None]]] = {}
+    for future, exc in _outcomes(fresh, stale):
+        by_loop.setdefault(future.get_loop(), []).append((future, exc))
+    for loop, outcomes in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(_settle_all, outcomes)
+        except RuntimeError:  # the caller's loop has closed: nobody is waiting
+            pass
+
+
+def _settle_all(outcomes: list[tuple[asyncio.Future[Any], BaseException | None]]) -> None:
+    for future, exc in outcomes:
+        _settle(future, exc)
 
 
 def _settle_threadsafe(future: asyncio.Future[Any], exc: BaseException | None, result: Any = None) -> None:
