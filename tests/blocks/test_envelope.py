@@ -12,6 +12,7 @@ from blocks import envelope
 from blocks.envelope import SealContext
 from blocks.errors import KeyProviderError, SealedValueError
 from blocks.providers import LocalKeyFileProvider
+from tests.blocks.test_randomness import in_forked_child
 
 KEY = os.urandom(32)
 WHERE = SealContext("tenant-1", "gh", "token")
@@ -105,18 +106,7 @@ def test_nonces_never_repeat_across_refills_and_a_forked_child() -> None:
         return [envelope.parse(_seal(), WHERE).payload[: envelope.NONCE_BYTES] for _ in range(count)]
 
     parent = nonces(1000)  # more than one pool's worth
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child reports its next nonces and leaves at once
-        os.close(read)
-        os.write(write, b"".join(nonces(20)))
-        os._exit(0)
-    os.close(write)
-    child = b""
-    while chunk := os.read(read, 4096):
-        child += chunk
-    os.close(read)
-    os.waitpid(pid, 0)
+    child = in_forked_child(lambda: b"".join(nonces(20)))
     child_nonces = [child[i:i + envelope.NONCE_BYTES] for i in range(0, len(child), envelope.NONCE_BYTES)]
     after = nonces(20)  # the parent goes on from where it was
     assert len(child_nonces) == 20

@@ -4,8 +4,26 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 
 from blocks.randomness import RandomPool, token_hex, uuid4
+
+
+def in_forked_child(produce: Callable[[], bytes]) -> bytes:
+    """What ``produce()`` returns in a forked child of this process."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports and leaves at once
+        os.close(read)
+        os.write(write, produce())
+        os._exit(0)
+    os.close(write)
+    out = b""
+    while chunk := os.read(read, 4096):
+        out += chunk
+    os.close(read)
+    os.waitpid(pid, 0)
+    return out
 
 
 def test_pool_hands_out_each_byte_once_across_refills() -> None:
@@ -28,18 +46,7 @@ def test_uuid4_and_token_hex_have_the_standard_shape() -> None:
 def test_a_forked_child_never_repeats_its_parents_bytes() -> None:
     pool = RandomPool(chunk=4096)
     pool.take(16)  # the parent's buffer now holds bytes the child must not hand out
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        os.close(read)
-        os.write(write, b"".join(pool.take(16) for _ in range(10)))
-        os._exit(0)
-    os.close(write)
-    child = b""
-    while chunk := os.read(read, 4096):
-        child += chunk
-    os.close(read)
-    os.waitpid(pid, 0)
+    child = in_forked_child(lambda: b"".join(pool.take(16) for _ in range(10)))
     parent = [pool.take(16) for _ in range(10)]
     child_parts = [child[i:i + 16] for i in range(0, len(child), 16)]
     assert len(child_parts) == 10
