@@ -10,8 +10,9 @@ deployed by ``deploy_workflow``):
 
 Both workers poll every 2 s, so the difference is what each does once it has a run.
 Goal: p95 < 1.5 s warm. Runs once with the Prefect server on SQLite (the embedded default) and
-once on PostgreSQL: on SQLite a busy server answers 503 (database locked) and Prefect's client
-retries after about two seconds, which is what its p95 shows.
+once on PostgreSQL. The server is started as ``gorax up`` starts it (``flows.prefect_server``):
+with Prefect's own DEFERRED SQLite transactions, a busy server answered 503 (database locked)
+and Prefect's client retried two seconds later, which was the SQLite tail.
 
 Run: .venv/bin/python bench/latency.py [--warm 12] [--process 3]
 """
