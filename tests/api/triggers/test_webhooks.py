@@ -126,6 +126,12 @@ async def test_filter_size_method_type_token_and_rotation(tr_tenant: TenantHandl
         nul = await client.post(url, json={"kind": "keep", "note": "a\u0000b"})
         assert nul.status_code == 400 and "request.body.note" in nul.json()["error"]["message"]
         assert (await client.post(url.rsplit("/", 1)[0] + "/" + "z" * 43, json={})).status_code == 404
+        # Bad parameters are named (and nothing is stored for them).
+        for bad_url, path in ((url + "?timeout=0", "query.timeout"), (url + "?wait=maybe", "query.wait"),
+                              (url.rsplit("/", 1)[0] + "/short", "path.token")):
+            refused = await client.post(bad_url, json={"kind": "keep"})
+            assert refused.status_code == 422, refused.text
+            assert [e["path"] for e in refused.json()["error"]["details"]["errors"]] == [path]
 
         history = (await client.get(f"/api/v1/webhooks/{webhook_id}/events")).json()
         assert sorted(d["status"] for d in history["items"]) in (
