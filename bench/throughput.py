@@ -17,40 +17,15 @@ import asyncio
 import os
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
-    chain_graph, create_pool, deploy_flow, deploy_graph, load_note, per_database, report, start_prefect,
-    start_worker,
+    chain_graph, cpu_seconds, create_pool, deploy_flow, deploy_graph, load_note, per_database, process_tree,
+    report, start_prefect, start_worker,
 )
-
-TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
-
-
-def _server_pids(root: int) -> list[int]:
-    """The server process and all its descendants."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parents[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                pass
-    pids, frontier = [root], [root]
-    while frontier:
-        children = [pid for pid, parent in parents.items() if parent in frontier]
-        pids += children
-        frontier = children
-    return pids
-
 
 async def _count(client, path: str, body: dict) -> int:
     response = await client._client.post(path, json=body)
@@ -71,15 +46,15 @@ async def _side(client, deployment_id, backlog: int, window: float, warmup: floa
     start = time.monotonic()
     window_start = window_end = None
     cpu_start = 0.0
-    pids = _server_pids(server_pid)
+    pids = process_tree(server_pid)
     while True:
         now = time.monotonic()
         if window_start is None and now - start >= warmup:
             window_start = datetime.now(timezone.utc)
-            cpu_start = sum(_cpu_seconds(p) for p in pids)
+            cpu_start = sum(cpu_seconds(p) for p in pids)
         if window_start is not None and now - start >= warmup + window:
             window_end = datetime.now(timezone.utc)
-            cpu = sum(_cpu_seconds(p) for p in pids) - cpu_start
+            cpu = sum(cpu_seconds(p) for p in pids) - cpu_start
             break
         busy = await client.count_flow_runs(flow_run_filter=FlowRunFilter(
             id=FlowRunFilterId(any_=created[-backlog * 3:]) if created else None,

@@ -32,7 +32,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _harness import create_pool, load_note, report, spawn, start_prefect, start_worker  # noqa: E402
+from _harness import (  # noqa: E402
+    cpu_seconds, create_pool, load_note, process_tree, report, spawn, start_prefect, start_worker,
+)
 
 SECRET = "whsec_" + base64.b64encode(b"bench-secret-bench-secret-bench!").decode()
 SCHEME = {"scheme": "standard-webhooks", "secret": "bench_hook"}
@@ -54,7 +56,8 @@ def _signed(body: bytes) -> dict[str, str]:
     return {**headers, "Content-Type": "application/json"}
 
 
-async def _api(home: Path, pool: str) -> tuple[str, str]:
+async def _api(home: Path, pool: str) -> tuple[str, str, int]:
+    """The Gorax API in its own process: (base URL, an admin API key, its pid)."""
     import httpx
 
     from api.db.engine import Database
@@ -66,7 +69,7 @@ async def _api(home: Path, pool: str) -> tuple[str, str]:
     env = {**os.environ, "GORAX_DATABASE_URL": url, "GORAX_WORK_POOL": pool,
            "GORAX_RATE_LIMIT_WEBHOOK": "100000000", "GORAX_RATE_LIMIT_API": "100000000",
            "GORAX_LOG_LEVEL": "WARNING"}
-    spawn([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
+    api = spawn([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
            "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
            "--timeout-keep-alive", "120"],
           home / "api.log", env)
@@ -82,7 +85,7 @@ async def _api(home: Path, pool: str) -> tuple[str, str]:
     db = Database(url)
     created = await create_tenant_with_admin(db, name="Bench", admin_email="hooks@b.test")
     await db.dispose()
-    return base, created["api_key"]
+    return base, created["api_key"], api.pid
 
 
 async def _load(client: Any, method: str, url: str, requests: list[tuple[bytes, dict[str, str]]],
@@ -128,12 +131,15 @@ def _percentile_ms(output: str, pct: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def _wrk_figures(home: Path, base: str, intake: str, concurrency: int, seconds: int = 10) -> None:
+def _wrk_figures(home: Path, base: str, intake: str, concurrency: int, seconds: int = 10,
+                 processes: dict[str, int] | None = None) -> None:
     """The same intake driven by wrk (C, one thread): the server's figure, not the client's.
 
     Every request is a distinct pre-signed delivery (read by ``bench/_webhook_wrk.lua``), so each
     is verified, de-duplicated and committed before its 202; the baseline is ``GET /healthz``
-    with the same connections.
+    with the same connections. ``processes`` (label -> pid): their CPU during the intake window
+    is reported too (the API, and the Prefect server digesting the dispatched events, share the
+    machine's cores with wrk).
     """
     from api.webhooks.signatures import SignatureConfig, sign
 
@@ -147,7 +153,13 @@ def _wrk_figures(home: Path, base: str, intake: str, concurrency: int, seconds: 
                                  headers["webhook-signature"], body)) + "\n")
     script = str(Path(__file__).resolve().parent / "_webhook_wrk.lua")
     common = ["-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
+    trees = {label: process_tree(pid) for label, pid in (processes or {}).items()}
+    cpu_before = {label: sum(cpu_seconds(p) for p in pids) for label, pids in trees.items()}
+    started = time.monotonic()
     hooked = _wrk([*common, "-s", script, intake, "--", str(path), "1"])
+    elapsed = time.monotonic() - started
+    cpu_share = {label: (sum(cpu_seconds(p) for p in pids) - cpu_before[label]) / elapsed * 100
+                 for label, pids in trees.items()}
     counts = dict(re.findall(r"(\w+)=(\d+)", next(l for l in hooked.splitlines() if l.startswith("WRK"))))
     if int(counts["exhausted"]) or int(counts["other"]):
         print(f"  wrk: {counts['other']} answers other than 202, {counts['exhausted']} requests past "
@@ -164,6 +176,8 @@ def _wrk_figures(home: Path, base: str, intake: str, concurrency: int, seconds: 
                "GET /healthz (wrk)", note=note)
     report("webhooks", "delivery latency p95 (signed, stored, 202; wrk)", "ms",
            [int(counts["p95_us"]) / 1000], goal="p95 < 25 ms", note=note)
+    for label, share in cpu_share.items():
+        report("webhooks", f"{label} CPU during the wrk intake", "% of one core", [share], note=note)
 
 
 async def _drained(api: Any, webhook_id: str, timeout: float = 900) -> None:
@@ -204,14 +218,14 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
     import httpx
 
     print(load_note(), flush=True)
-    _, home = start_prefect()
+    server, home = start_prefect()
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
     pool = "bench-webhooks"
     await create_pool(pool, "gorax")
     await start_worker(pool, "gorax", home)
-    base, key = await _api(home, pool)
+    base, key, api_pid = await _api(home, pool)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"},
                                  timeout=120, limits=limits) as api, get_client() as prefect:
@@ -243,7 +257,9 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
         report("webhooks", "delivery latency (signed, stored, 202)", "ms", latencies, base_lat,
                "GET /healthz", goal="p95 < 25 ms")
         if shutil.which("wrk"):
-            _wrk_figures(home, base, intake, concurrency)
+            _wrk_figures(home, base, intake, concurrency, processes={
+                "Gorax API process": api_pid,
+                "Prefect server (digesting the dispatched events)": server.pid})
         else:
             print("  wrk is not installed (apt-get install wrk): the figures above are bounded by "
                   "the Python load generator sharing the machine", flush=True)
