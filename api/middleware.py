@@ -54,7 +54,8 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        incoming = next((value for name, value in scope.get("headers") or ()
+                         if name == b"x-request-id"), b"").decode("latin-1")
         request_id = incoming if _INCOMING_ID.match(incoming) else f"req_{token_hex(8)}"
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -88,15 +89,16 @@ class RequestContextMiddleware:
                 template = _route_template(scope)
                 self.metrics.observe(scope["method"], template, status["code"], elapsed)
                 principal: Any = (scope.get("state") or {}).get("principal")
-                log.info(
-                    "request",
-                    extra={
-                        "method": scope["method"], "path": scope.get("path"), "route": template,
-                        "status": status["code"], "duration_ms": round(elapsed * 1000, 2),
-                        "actor": principal.actor if principal else None,
-                        "tenant_id": principal.tenant_id if principal else None,
-                    },
-                )
+                if log.isEnabledFor(logging.INFO):
+                    log.info(
+                        "request",
+                        extra={
+                            "method": scope["method"], "path": scope.get("path"), "route": template,
+                            "status": status["code"], "duration_ms": round(elapsed * 1000, 2),
+                            "actor": principal.actor if principal else None,
+                            "tenant_id": principal.tenant_id if principal else None,
+                        },
+                    )
             request_id_var.reset(token)
 
 

@@ -119,8 +119,14 @@ class Dispatcher:
         return query
 
     async def _pending(self) -> list[Any]:
+        query = self._pending_query()
+        if self.db.dialect == "sqlite":
+            # On the delivery writer's thread and connection: one hand-off instead of an
+            # async session's (aiosqlite's thread and the ORM) on the loop receiving deliveries.
+            return await writer_for(self.db).execute(  # type: ignore[union-attr]
+                lambda conn: list(conn.execute(query).all()))
         async with self.db.system_scope() as session:
-            return list((await session.execute(self._pending_query())).all())
+            return list((await session.execute(query)).all())
 
     def _mark_statement(self, deliveries: list[Any]) -> Any:
         return (update(WebhookDelivery)
