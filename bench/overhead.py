@@ -9,7 +9,7 @@ task runs' start and end (per-task overhead = (flow time - computing time) / tas
 Goal: <= 1.15x the hand-written flow. References (Windmill's 2026-09 re-run): Prefect 3.8.6
 3.4 ms per task, Windmill dedicated workers 9.8 ms, Temporal 19 ms, Hatchet 30.9 ms.
 
-Run: .venv/bin/python bench/overhead.py [--reps 12] [--heavy-reps 1] [--database sqlite|postgres|both]
+Run: .venv/bin/python bench/overhead.py [--reps 12] [--heavy-reps 3] [--database sqlite|postgres|both]
 """
 
 from __future__ import annotations
@@ -126,7 +126,7 @@ async def main(reps: int, heavy_reps: int, database: str = "sqlite") -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=12, help="measured runs per side, 40 x fibo(10)")
-    parser.add_argument("--heavy-reps", type=int, default=1, help="measured runs per side, 10 x fibo(33)")
+    parser.add_argument("--heavy-reps", type=int, default=3, help="measured runs per side, 10 x fibo(33)")
     parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both",
                         help="the Prefect server's database (both: one process each, in turn)")
     args = parser.parse_args()
