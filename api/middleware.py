@@ -11,8 +11,8 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
-from blocks.randomness import token_hex
 from api.observability import Metrics, request_id_var
+from blocks.randomness import token_hex
 
 log = logging.getLogger("gorax.api")
 

@@ -29,6 +29,7 @@ would have had alone. Nothing is acknowledged before it is committed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import queue
 import threading
@@ -38,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from api.db.engine import Database
@@ -141,7 +142,7 @@ class DeliveryWriter:
             return
         self.batches += 1
         self.rows += len(fresh)
-        _answer(fresh, stale, _settle)
+        _answer(fresh, stale)
 
 
 class SqliteDeliveryWriter:
@@ -258,9 +259,7 @@ def _write(conn: Any, items: list[_Item], dialect: str) -> tuple[list[_Item], li
     upgraded after another commit), on PostgreSQL the check's share lock lasts until the commit.
     """
     conn.execute(insert(WebhookDelivery.__table__), [_values(item.row) for item in items])
-    check = _versions_query(items, dialect)
-    current = {Version(*row) for row in conn.execute(check).all()} if check is not None else set()
-    return _take_out_stale(conn, items, current)
+    return _take_out_stale(conn, items, _current_versions(conn, items, dialect))
 
 
 def _take_out_stale(conn: Any, items: list[_Item], current: set[Version]) -> tuple[list[_Item], list[_Item]]:
@@ -274,11 +273,11 @@ def _take_out_stale(conn: Any, items: list[_Item], current: set[Version]) -> tup
 
 
 class _SqliteStatements:
-    """The writer's two statements as SQL text with their type processing resolved once.
+    """The writer's insert as SQL text with its columns' type processing resolved once.
 
-    The same rows and check as :func:`_write`, without building and compiling SQLAlchemy
-    statements for every batch: on the writer thread that was most of its time holding the GIL,
-    which the event loop receiving the deliveries then waited for.
+    The same rows as :func:`_write`, without building and compiling an SQLAlchemy insert for
+    every batch: on the writer thread that was most of its time holding the GIL, which the event
+    loop receiving the deliveries then waited for.
     """
 
     def __init__(self, dialect: Any) -> None:
@@ -287,52 +286,42 @@ class _SqliteStatements:
         self.insert = (f"INSERT INTO {table.name} ({', '.join(c.name for c in _COLUMNS)}) "
                        f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
         self.binds = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in _COLUMNS]
-        updated = Webhook.__table__.c.updated_at.type
-        self.updated_at = updated.dialect_impl(dialect).result_processor(dialect, None)
 
     def row(self, item: _Item) -> tuple[Any, ...]:
         values = _values(item.row)
         return tuple(value if bind is None or value is None else bind(value)
                      for value, bind in zip((values[name] for name in self.names), self.binds))
 
-    def check(self, count: int) -> str:
-        from api.models.workflows import Workflow
-
-        hooks, flows = Webhook.__table__.name, Workflow.__table__.name
-        return (f"SELECT {hooks}.id, {hooks}.token, {hooks}.updated_at FROM {hooks} "
-                f"JOIN {flows} ON {flows}.id = {hooks}.workflow_id "
-                f"WHERE {hooks}.id IN ({', '.join('?' for _ in range(count))}) "
-                f"AND {hooks}.active = 1 AND {flows}.status NOT IN ('paused', 'archived')")
-
 
 _sqlite_statements: dict[Any, _SqliteStatements] = {}
 
 
 def _write_sqlite(conn: Any, items: list[_Item]) -> tuple[list[_Item], list[_Item]]:
-    """:func:`_write` on the SQLite writer's connection, as plain SQL (same result)."""
+    """:func:`_write` on the SQLite writer's connection, the insert as plain SQL (same result)."""
     statements = _sqlite_statements.get(conn.dialect)
     if statements is None:
         statements = _sqlite_statements[conn.dialect] = _SqliteStatements(conn.dialect)
     conn.exec_driver_sql(statements.insert, [statements.row(item) for item in items])
+    return _take_out_stale(conn, items, _current_versions(conn, items, "sqlite"))
+
+
+def _current_versions(conn: Any, items: list[_Item], dialect: str) -> set[Version]:
+    """The current versions of the webhooks ``items`` were checked against (none to check: empty)."""
     ids = sorted({item.version.webhook_id for item in items if item.version})
-    current: set[Version] = set()
-    if ids:
-        convert = statements.updated_at
-        for webhook_id, token, updated_at in conn.exec_driver_sql(statements.check(len(ids)), tuple(ids)):
-            current.add(Version(webhook_id, token, convert(updated_at) if convert else updated_at))
-    return _take_out_stale(conn, items, current)
+    if not ids:
+        return set()
+    return {Version(*row) for row in conn.execute(_versions_statement(dialect), {"ids": ids})}
 
 
-def _versions_query(items: list[_Item], dialect: str) -> Any:
-    """The current versions of the webhooks ``items`` were checked against (None: no check)."""
+@functools.cache
+def _versions_statement(dialect: str) -> Any:
+    """Active webhooks (workflow neither paused nor archived) among the bound ``ids``: built
+    once per dialect (its compiled form is cached; building it per batch was not)."""
     from api.models.workflows import Workflow
 
-    ids = {item.version.webhook_id for item in items if item.version}
-    if not ids:
-        return None
     query = (select(Webhook.id, Webhook.token, Webhook.updated_at)
              .join(Workflow, Workflow.id == Webhook.workflow_id)
-             .where(Webhook.id.in_(ids), Webhook.active.is_(True),
+             .where(Webhook.id.in_(bindparam("ids", expanding=True)), Webhook.active.is_(True),
                     Workflow.status.not_in(("paused", "archived"))))
     if dialect == "postgresql":
         # A rotation or pause waits for this batch instead of slipping in before its commit.
@@ -346,9 +335,8 @@ def _outcomes(fresh: list[_Item], stale: list[_Item]) -> list[tuple[asyncio.Futu
         headers={"Retry-After": "1"})) for item in stale] + [(item.future, None) for item in fresh]
 
 
-def _answer(fresh: list[_Item], stale: list[_Item], settle: Callable[..., None]) -> None:
-    for future, exc in _outcomes(fresh, stale):
-        settle(future, exc)
+def _answer(fresh: list[_Item], stale: list[_Item]) -> None:
+    _settle_all(_outcomes(fresh, stale))
 
 
 def _answer_threadsafe(fresh: list[_Item], stale: list[_Item]) -> None:
