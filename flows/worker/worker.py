@@ -76,6 +76,7 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
         self._active: dict[UUID, RunHandle] = {}
         self._starting: set[UUID] = set()
         self._cancelled_early: set[UUID] = set()
+        self._resubmit: set[UUID] = set()
         self._wake: asyncio.Event | None = None
         self._background = anyio.CancelScope()
         self._stopping = False
@@ -143,6 +144,23 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
             while self._active:
                 await anyio.sleep(0.05)
 
+    # -- submitting -----------------------------------------------------------------------
+    async def _submit_scheduled_flow_runs(self, flow_run_response: list[Any]) -> list[FlowRun]:
+        """Prefect's submission, minus runs whose previous execution here still holds their slot.
+
+        A run that suspended (a human task) is Paused in Prefect while its execution here is
+        still finishing (its last step records go out after the final state); a decision in that
+        moment schedules it again, and taking a second slot for the same run makes Prefect's
+        limiter raise, which stopped the worker. Such a run is left for the poll after the slot
+        is released (the end of its execution wakes one).
+        """
+        held = set(self._limiter.statistics().borrowers) if self._limiter else set()
+        later = {entry.flow_run.id for entry in flow_run_response if entry.flow_run.id in held}
+        if later:
+            self._resubmit |= later
+        return await super()._submit_scheduled_flow_runs(
+            [entry for entry in flow_run_response if entry.flow_run.id not in later])
+
     # -- running one flow run -------------------------------------------------------------
     async def run(
         self,
@@ -180,6 +198,9 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
         finally:
             self._active.pop(flow_run.id, None)
             self._untrack(flow_run.id)
+            if flow_run.id in self._resubmit and self._wake is not None:
+                self._resubmit.discard(flow_run.id)
+                self._wake.set()  # its next execution was left for a poll (polls again shortly)
         await self._settle(flow_run, handle, outcome, logger)
         return GoraxWorkerResult(status_code=0, identifier=str(flow_run.id))
 

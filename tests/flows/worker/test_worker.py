@@ -121,3 +121,29 @@ async def test_runs_left_behind_by_a_dead_worker_are_crashed_on_restart(prefect_
             second.stop()
     finally:
         first.stop()
+
+
+async def test_a_run_still_finishing_here_is_left_for_a_later_poll() -> None:
+    """A suspended run resumed while its execution here still holds its slot: Prefect's own
+    submission raises (it stopped the worker); the gorax worker leaves it for the next poll."""
+    import uuid
+
+    import anyio
+    import pytest
+    from prefect.client.schemas.objects import FlowRun
+    from prefect.client.schemas.responses import WorkerFlowRunResponse
+    from prefect.workers.base import BaseWorker
+
+    from flows.worker import GoraxWorker
+
+    worker = GoraxWorker("any-pool", limit=2)
+    worker._limiter = anyio.CapacityLimiter(2)
+    worker._wake = asyncio.Event()
+    run = FlowRun(id=uuid.uuid4(), name="resumed", flow_id=uuid.uuid4())
+    response = [WorkerFlowRunResponse(work_pool_id=uuid.uuid4(), work_queue_id=uuid.uuid4(), flow_run=run)]
+    worker._limiter.acquire_on_behalf_of_nowait(run.id)  # its previous execution is finishing
+
+    with pytest.raises(RuntimeError, match="already holding"):
+        await BaseWorker._submit_scheduled_flow_runs(worker, response)
+    assert await worker._submit_scheduled_flow_runs(response) == []
+    assert worker._limiter.borrowed_tokens == 1 and run.id in worker._resubmit
