@@ -21,6 +21,7 @@ from api.auth.tokens import TokenSigner
 from api.bootstrap import bootstrap_first_tenant
 from api.config import ApiConfig
 from api.db.engine import Database
+from api.direct import GoraxAPI
 from api.handlers import install_error_handlers
 from api.middleware import RequestContextMiddleware
 from api.observability import Metrics, configure_logging
@@ -75,7 +76,7 @@ def create_app(
             await state.limiter.close()
             await state.db.dispose()
 
-    app = FastAPI(
+    app = GoraxAPI(
         title="Gorax API",
         version="1",
         description="Visual workflow automation on Prefect: tenants, workflows, runs, triggers.",

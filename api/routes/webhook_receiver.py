@@ -18,8 +18,10 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import ClientDisconnect
 
 from api.auth.deps import Public
+from api.direct import direct
 from api.errors import PayloadTooLarge
 from api.webhooks import service
 from api.webhooks.dispatcher import Dispatcher
@@ -57,12 +59,17 @@ async def read_body(request: Request, limit: int) -> bytes:
         raise PayloadTooLarge(f"the body is {declared} bytes; this webhook accepts at most {limit}",
                               details={"limit": limit})
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:  # the ASGI messages themselves: Starlette's stream() is an async generator
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise _too_large(limit)
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -103,10 +110,11 @@ class ReceiverParams(BaseModel):
     def of(cls, request: Request) -> "ReceiverParams":
         """The request's parameters; a bad one is a 422 naming it (``query.timeout``)."""
         values = {"token": request.path_params.get("token", "")}
-        query = request.query_params
-        for name in ("wait", "timeout"):
-            if name in query:
-                values[name] = query[name]
+        if request.scope.get("query_string"):
+            query = request.query_params
+            for name in ("wait", "timeout"):
+                if name in query:
+                    values[name] = query[name]
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
@@ -122,7 +130,8 @@ def _openapi_parameters() -> list[dict[str, Any]]:
             for name in ("token", "wait", "timeout")]
 
 
-async def receive_webhook(request: Request, _: None = Public()) -> JSONResponse:
+@direct
+async def receive_webhook(request: Request) -> JSONResponse:
     """Receive a delivery: verify, filter, store durably, then dispatch (or run and wait)."""
     params = ReceiverParams.of(request)
     token, wait, timeout = params.token, params.wait, params.timeout
@@ -140,7 +149,8 @@ async def receive_webhook(request: Request, _: None = Public()) -> JSONResponse:
         try:
             outcome = await service.receive(
                 db, webhook, method=request.method, headers=headers,
-                query=dict(request.query_params), body=body,
+                query=dict(request.query_params) if request.scope.get("query_string") else {},
+                body=body,
                 direct=_direct(webhook, deployment_id, wait))
             break
         except service.StaleWebhook:
@@ -157,6 +167,6 @@ async def receive_webhook(request: Request, _: None = Public()) -> JSONResponse:
 
 for _method in _METHODS:  # one route per method so each has its own OpenAPI operation id
     router.add_api_route("/webhook/{token}", receive_webhook, methods=[_method], status_code=202,
-                         response_model=dict[str, Any],
+                         response_model=dict[str, Any], dependencies=[Public()],
                          operation_id=f"receive_webhook_{_method.lower()}",
                          openapi_extra={"parameters": _openapi_parameters()})

@@ -114,6 +114,13 @@ async def test_filter_size_method_type_token_and_rotation(tr_tenant: TenantHandl
         assert skipped.status_code == 200 and skipped.json()["filtered"] is True
         kept = await client.put(url, json={"kind": "keep"})
         assert kept.status_code == 202, kept.text
+        # The receiver is served directly (api/direct.py): the same request id, security and
+        # rate-limit headers, and metrics by route template as every other route.
+        assert kept.headers["x-request-id"].startswith("req_")
+        assert kept.headers["x-content-type-options"] == "nosniff"
+        assert int(kept.headers["x-ratelimit-limit"]) > 0
+        metrics = (await client.get(tr_tenant.base_url + "/metrics")).text
+        assert 'route="/webhook/{token}",status="202"' in metrics
         big = await client.post(url, json={"kind": "keep", "pad": "x" * 100})
         assert big.status_code == 413 and big.json()["error"]["code"] == "PAYLOAD_TOO_LARGE"
         assert (await client.delete(url)).status_code == 405
