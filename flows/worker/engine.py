@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import contextvars
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -147,6 +148,13 @@ async def execute_flow_run(flow: "Flow[..., Any]", flow_run: "FlowRun", handle: 
     from prefect.utilities.callables import get_call_parameters, parameters_to_args_kwargs
 
     class _WarmFlowRunEngine(AsyncFlowRunEngine):  # type: ignore[type-arg]
+        @contextlib.contextmanager
+        def setup_flow_run_suspension_request(self) -> Iterator[Any]:
+            # Registered and watched for the whole run by execute_flow_run (shared observer).
+            request = self._get_flow_run_suspension_request()
+            request.raise_if_requested()
+            yield request
+
         async def handle_crash(self, exc: BaseException) -> None:
             # Prefect reads a cancelled task as a crash; here it is the cancellation the
             # worker delivered, so report it the way a cancelled process run ends.
@@ -167,15 +175,26 @@ async def execute_flow_run(flow: "Flow[..., Any]", flow_run: "FlowRun", handle: 
         )
         return RunOutcome(state_type=state.type.value)  # type: ignore[union-attr]
 
+    from prefect._flow_run_suspension import register_flow_run_suspension_request
+
     from flows.runtime.steps import deferred_step_writes
 
+    shared = await _shared_clients()
+    shared.install()
     engine = _WarmFlowRunEngine(flow=flow, parameters=parameters, flow_run=flow_run)
     try:
-        async with deferred_step_writes():
-            async with engine.start():
-                while engine.is_running():
-                    async with engine.run_context():
-                        await engine.call_flow_fn()
+        # As Prefect's engine does for a deployment's run, on the shared observer: a run that
+        # is suspended from outside (its state set to Suspended) stops here.
+        with register_flow_run_suspension_request(flow_run.id, engine._get_flow_run_suspension_request()):
+            await shared.observer.watch_flow_run_id(flow_run.id)
+            try:
+                async with deferred_step_writes():
+                    async with engine.start():
+                        while engine.is_running():
+                            async with engine.run_context():
+                                await engine.call_flow_fn()
+            finally:
+                shared.observer.remove_in_flight_flow_run_id(flow_run.id)
     except asyncio.CancelledError:
         pass
     except Pause as exc:
@@ -187,6 +206,64 @@ async def execute_flow_run(flow: "Flow[..., Any]", flow_run: "FlowRun", handle: 
         state = _engine_state(engine)
         return RunOutcome(state_type=state, error=f"{type(exc).__name__}: {exc}")
     return RunOutcome(state_type=_engine_state(engine))
+
+
+class _SharedClients:
+    """What every async flow run on one engine loop shares instead of building its own.
+
+    For each run Prefect's engine opens a new async client, resolves the flow's result storage
+    through a new sync client, and starts a suspension observer: a thread with its own event
+    loop, client and events websocket, while the engine loop waits for it to be ready. Each new
+    client builds a TLS context (~40 ms of CPU here, holding the GIL), so every run on the loop
+    stalled several times at each other run's start. Here one async client, one sync client
+    and one observer (Prefect's, which watches many flow runs by id) serve every run: the
+    clients are made current in each run's context, where Prefect's ``get_client`` finds them.
+    """
+
+    def __init__(self) -> None:
+        from prefect._internal.observers import FlowRunSuspendingObserver
+        from prefect.context import AsyncClientContext, SyncClientContext
+
+        self.observer = FlowRunSuspendingObserver(on_suspended=_suspended)
+        self.async_clients = AsyncClientContext()
+        self.sync_clients = SyncClientContext()
+
+    async def open(self) -> None:
+        """Open them, in a context of their own (they become current only where installed)."""
+        await self.observer.__aenter__()
+        await self.async_clients.__aenter__()
+        self.sync_clients.__enter__()
+
+    def install(self) -> None:
+        """Make the shared clients current in this run's context."""
+        from prefect.context import AsyncClientContext, SyncClientContext
+
+        AsyncClientContext.__var__.set(self.async_clients)
+        SyncClientContext.__var__.set(self.sync_clients)
+
+
+def _suspended(flow_run_id: Any, state: Any) -> None:
+    from prefect._flow_run_suspension import mark_flow_run_suspension_requested
+
+    mark_flow_run_suspension_requested(flow_run_id, state)
+
+
+_shared: dict[asyncio.AbstractEventLoop, _SharedClients] = {}
+_shared_lock: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
+
+
+async def _shared_clients() -> _SharedClients:
+    """The running engine loop's :class:`_SharedClients` (opened on first use)."""
+    loop = asyncio.get_running_loop()
+    shared = _shared.get(loop)
+    if shared is not None:
+        return shared
+    async with _shared_lock.setdefault(loop, asyncio.Lock()):
+        if loop not in _shared:
+            fresh = _SharedClients()
+            await loop.create_task(fresh.open(), context=contextvars.Context())
+            _shared[loop] = fresh
+    return _shared[loop]
 
 
 def _engine_state(engine: Any) -> str | None:

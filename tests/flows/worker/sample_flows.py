@@ -63,3 +63,17 @@ async def crashing(kind: str = "exit") -> None:
     if kind == "os_exit":
         os._exit(7)
     raise ValueError(f"failing on purpose ({kind})")
+
+
+@flow
+async def steps(count: int = 100, seconds: float = 0.1) -> int:
+    """``count`` short tasks in sequence (a run that can be suspended between two of them)."""
+
+    @task
+    async def step(i: int) -> int:
+        await asyncio.sleep(seconds)
+        return i
+
+    for i in range(count):
+        await step(i)
+    return count

@@ -71,6 +71,38 @@ async def test_cancelling_a_running_flow_stops_it(
     assert all(t.state.type.value != "RUNNING" for t in tasks)
 
 
+async def test_a_run_suspended_from_outside_stops_and_others_go_on(
+    worker: WorkerProcess, pool_name: str, client: Any
+) -> None:
+    # Runs share the worker's suspension observer (Prefect's, one per engine loop): setting a
+    # running flow run's state to Suspended stops it before its next task.
+    from prefect.states import Suspended
+
+    deployment = await deploy(pool_name, "steps")
+    run_id = await start_run(deployment, count=600, seconds=0.05)
+    await wait_for_state(run_id, {"RUNNING"})
+
+    async def task_count() -> int:
+        return len(await client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [run_id]})))
+
+    for _ in range(100):  # a few steps in
+        if await task_count() >= 3:
+            break
+        await asyncio.sleep(0.1)
+    await client.set_flow_run_state(run_id, Suspended(timeout_seconds=600), force=True)
+    await asyncio.sleep(3)
+    settled = await task_count()
+    await asyncio.sleep(3)
+    assert await task_count() == settled < 300, worker.log()
+    run = await client.read_flow_run(run_id)
+    assert run.state.type.value == "PAUSED" and run.state.name == "Suspended"
+    assert worker.alive
+    # The shared observer and clients go on serving the next runs.
+    quick = await deploy(pool_name, "quick")
+    done = await wait_for_state(await start_run(quick, x=1), FINAL)
+    assert done.state.type.value == "COMPLETED", worker.log()
+
+
 async def test_crashing_runs_leave_the_worker_running(
     worker: WorkerProcess, pool_name: str
 ) -> None:
