@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from api.auth.tokens import TokenSigner
 from api.config import ApiConfig
@@ -23,3 +24,5 @@ class AppState:
     limiter: RateLimiter
     metrics: Metrics
     worker_token: str
+    #: Prefect's ``AsyncClientContext`` every request shares (opened by the app's lifespan).
+    prefect_clients: Any = None
