@@ -15,7 +15,7 @@ import json
 import logging
 from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
-from typing import Any, AsyncIterator, Awaitable
+from typing import Any, AsyncIterator, Awaitable, Callable
 from uuid import UUID
 
 from pydantic import BaseModel, Field
@@ -159,10 +159,16 @@ class StepWriter:
                 logger.warning("could not store %d step records: %s", len(records), mask(str(exc)))
 
     async def __aexit__(self, *exc_info: Any) -> None:
-        # Not cancelled: a batch being written when the run ends must still arrive.
-        closed_at = datetime.now(timezone.utc)
+        await self._finish(self._close(), exc_info)
+
+    def _close(self) -> datetime:
+        """Take no more records: what is waiting goes in the final batch, closed now."""
         self._closing = True
         self._full.set()
+        return datetime.now(timezone.utc)
+
+    async def _finish(self, closed_at: datetime, exc_info: tuple[Any, ...] = (None, None, None)) -> None:
+        # Not cancelled: a batch being written when the run ends must still arrive.
         try:
             if self._flusher is not None:
                 await asyncio.shield(self._flusher)
@@ -171,36 +177,40 @@ class StepWriter:
             await self._client.__aexit__(*exc_info)
 
 
-_deferred: ContextVar[list["asyncio.Future[Any]"] | None] = ContextVar("gorax_deferred_step_writes", default=None)
+_deferred: ContextVar[list[Callable[[], Awaitable[Any]]] | None] = ContextVar(
+    "gorax_deferred_step_writes", default=None)
 
 
 @contextlib.asynccontextmanager
 async def deferred_step_writes() -> AsyncIterator[None]:
-    """Let the flow runs started inside finish their last step batch after their final state.
+    """Let the flow runs started inside write their last step batch after their final state.
 
     The warm worker runs flows inside this: the last batch of a run (one artifact create, which
     waits ~60-160 ms behind the server's digestion of the run's task-run events) is written
-    while Prefect records the run's final state, instead of before it; this waits for them on
-    the way out. Readers wait for a final batch of a run that just ended (:func:`read_steps`).
+    once Prefect has recorded the run's final state, instead of before it. Not alongside it
+    either: the Prefect server stamps a run's end when it takes up the final state, and an
+    artifact create arriving at the same moment made it wait (SQLite writes one at a time).
+    The batch is closed when the body ends; this writes it on the way out and waits for it.
+    Readers wait for a final batch of a run that just ended (:func:`read_steps`).
     """
-    pending: list[asyncio.Future[Any]] = []
+    pending: list[Callable[[], Awaitable[Any]]] = []
     token = _deferred.set(pending)
     try:
         yield
     finally:
         _deferred.reset(token)
         if pending:  # shielded: cancelling the run must not cancel the writes of its last steps
-            await asyncio.shield(asyncio.gather(*pending, return_exceptions=True))
+            await asyncio.shield(asyncio.gather(*(write() for write in pending), return_exceptions=True))
 
 
 async def close_writer(writer: StepWriter) -> None:
     """Close ``writer`` now, or, inside :func:`deferred_step_writes`, once the run is over."""
     pending = _deferred.get()
-    closing: Awaitable[Any] = writer.__aexit__(None, None, None)
     if pending is None:
-        await closing
+        await writer.__aexit__(None, None, None)
         return
-    pending.append(asyncio.ensure_future(closing))
+    closed_at = writer._close()
+    pending.append(lambda: writer._finish(closed_at))
 
 
 async def write_summary(records: list[StepRecord], *, title: str) -> None:
