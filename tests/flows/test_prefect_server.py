@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from prefect.server.database.configurations import AioSqliteConfiguration
 
-from flows.prefect_server import immediate_sqlite_transactions
+from flows.prefect_server import cached_sqlite_event_inserts, immediate_sqlite_transactions, shallow_message_copies
 
 
 async def _read_then_write(path) -> tuple[str | None, list[str]]:
@@ -81,3 +81,79 @@ def test_launcher_is_prefects_server_command(argv):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert ("--no-services" in out.stdout) if argv[0] == "start" else ("start" in out.stdout)
+
+
+async def test_each_subscriber_gets_its_own_message_without_a_deep_copy(monkeypatch):
+    from prefect.server.utilities.messaging import memory
+
+    monkeypatch.setattr(memory.Topic, "publish", memory.Topic.publish)
+    shallow_message_copies()
+    shallow_message_copies()  # idempotent
+    topic = memory.Topic("gorax-test-topic")
+    first, second = topic.subscribe(), topic.subscribe()
+    data = b'{"event": "gorax.webhook.received"}'
+    await topic.publish(memory.MemoryMessage(data, {"id": "e1"}))
+    await topic.publish(memory.MemoryMessage(data, {"id": "e2", "nested": {"a": [1]}}))
+    a1, b1 = first._queue.get_nowait(), second._queue.get_nowait()
+    assert a1 is not b1 and a1.attributes is not b1.attributes
+    assert (a1.data, a1.attributes, a1.retry_count) == (data, {"id": "e1"}, 0) == (b1.data, b1.attributes, b1.retry_count)
+    await first.retry(a1)  # one subscriber's retry is its own
+    assert (a1.retry_count, b1.retry_count) == (1, 0)
+    a1.attributes["id"] = "changed"
+    assert b1.attributes["id"] == "e1"
+    a2, b2 = first._queue.get_nowait(), second._queue.get_nowait()
+    a2.attributes["nested"]["a"].append(2)  # attributes that are not plain strings are deep-copied
+    assert b2.attributes["nested"] == {"a": [1]}
+
+
+async def _stored_events(tmp_path, name: str, batches) -> list[tuple]:
+    """Write ``batches`` of events with the persister's SQLite writer into a new Prefect database."""
+    from prefect.server.database import provide_database_interface
+    from prefect.server.database.dependencies import temporary_database_interface
+    from prefect.server.events.storage.database import write_events
+    from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings
+
+    with temporary_settings({PREFECT_SERVER_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{tmp_path / name}"}), \
+            temporary_database_interface():
+        db = provide_database_interface()
+        assert db.database_config.connection_url.endswith(name)  # not the session's server database
+        await db.create_db()
+        for batch in batches:
+            async with db.session_context(begin_transaction=True) as session:
+                await write_events(session, batch)
+        async with db.session_context() as session:
+            events = (await session.execute(sa.text(
+                "SELECT id, event, resource_id, resource, related, related_resource_ids, payload, occurred "
+                "FROM events ORDER BY event, id"))).all()
+            resources = (await session.execute(sa.text(
+                "SELECT event_id, resource_id, resource_role, resource FROM event_resources "
+                "ORDER BY event_id, resource_id"))).all()
+        await (await db.engine()).dispose()
+    return [tuple(row) for row in events] + [tuple(row) for row in resources]
+
+
+async def test_sqlite_event_inserts_store_what_prefects_own_do(tmp_path, monkeypatch):
+    from datetime import datetime, timezone
+    from uuid import uuid4
+
+    from prefect.server.events.schemas.events import Event
+    from prefect.server.events.storage import database as storage
+
+    def event(n: int, **extra):
+        return Event(id=uuid4(), occurred=datetime(2026, 12, 3, 12, 0, n, tzinfo=timezone.utc),
+                     event=f"gorax.test.{n}", resource={"prefect.resource.id": f"gorax.workflow.{n}", "k": "v"},
+                     payload={"n": n, "text": "é\u2603", "nested": {"list": [1, None, True]}}, **extra).receive()
+
+    related = [{"prefect.resource.id": "prefect.flow-run.1", "prefect.resource.role": "flow-run"},
+               {"prefect.resource.id": "prefect.tag.x", "prefect.resource.role": "tag"}]
+    first = [event(n) for n in range(3)] + [event(3, related=related)]
+    again = [first[1], event(4)]  # an event already stored is skipped, the new one goes in
+    batches = [first, again, []]
+    monkeypatch.setattr(storage, "_write_sqlite_events", storage._write_sqlite_events)
+    prefects = await _stored_events(tmp_path, "prefect.db", batches)
+    cached_sqlite_event_inserts()
+    cached_sqlite_event_inserts()  # idempotent
+    assert storage._write_sqlite_events._gorax_cached
+    ours = await _stored_events(tmp_path, "gorax.db", batches)
+    assert len(prefects) == 5 + 4 + 2 + 1  # events, then one resource row each plus two related
+    assert ours == prefects
