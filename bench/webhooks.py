@@ -5,6 +5,8 @@
   database (SQLite) before the 202. Baseline: ``GET /healthz`` through the same HTTP stack and
   middleware, at the same concurrency. The API runs in its own process. The intake workflow's
   automation is removed first so the figure is the receive path, not thousands of runs.
+* The same wrk intake with the Prefect server down (last): the receive path alone, deliveries
+  stored and waiting as in an outage, with no event digestion sharing the machine's cores.
 * Webhook to flow running: a signed delivery until its run (started by the automation from
   the ``gorax.webhook.received`` event) is RUNNING on a warm worker. Baseline: creating a run
   of the same deployment with the Prefect client until it is RUNNING.
@@ -21,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -132,14 +135,14 @@ def _percentile_ms(output: str, pct: str) -> float:
 
 
 def _wrk_figures(home: Path, base: str, intake: str, concurrency: int, seconds: int = 10,
-                 processes: dict[str, int] | None = None) -> None:
+                 processes: dict[str, int] | None = None, situation: str = "") -> None:
     """The same intake driven by wrk (C, one thread): the server's figure, not the client's.
 
     Every request is a distinct pre-signed delivery (read by ``bench/_webhook_wrk.lua``), so each
     is verified, de-duplicated and committed before its 202; the baseline is ``GET /healthz``
     with the same connections. ``processes`` (label -> pid): their CPU during the intake window
     is reported too (the API, and the Prefect server digesting the dispatched events, share the
-    machine's cores with wrk).
+    machine's cores with wrk). ``situation``: said in each figure's name (e.g. Prefect is down).
     """
     from api.webhooks.signatures import SignatureConfig, sign
 
@@ -168,16 +171,16 @@ def _wrk_figures(home: Path, base: str, intake: str, concurrency: int, seconds: 
     base_rate = float(re.search(r"Requests/sec:\s+([\d.]+)", healthz).group(1))
     rate = int(counts["accepted"]) / seconds
     note = f"wrk, 1 thread, {concurrency} connections, {seconds} s"
-    report("webhooks", "accepted deliveries per second (signed, stored; wrk)", "req/s", [rate],
+    report("webhooks", f"accepted deliveries per second (signed, stored; wrk){situation}", "req/s", [rate],
            [base_rate], "GET /healthz (wrk)", goal=">= 2000 req/s", note=note)
     for pct in ("50", "99"):
-        report("webhooks", f"delivery latency p{pct} (signed, stored, 202; wrk)", "ms",
+        report("webhooks", f"delivery latency p{pct} (signed, stored, 202; wrk){situation}", "ms",
                [int(counts[f"p{pct}_us"]) / 1000], [_percentile_ms(healthz, pct)],
                "GET /healthz (wrk)", note=note)
-    report("webhooks", "delivery latency p95 (signed, stored, 202; wrk)", "ms",
+    report("webhooks", f"delivery latency p95 (signed, stored, 202; wrk){situation}", "ms",
            [int(counts["p95_us"]) / 1000], goal="p95 < 25 ms", note=note)
     for label, share in cpu_share.items():
-        report("webhooks", f"{label} CPU during the wrk intake", "% of one core", [share], note=note)
+        report("webhooks", f"{label} CPU during the wrk intake{situation}", "% of one core", [share], note=note)
 
 
 async def _drained(api: Any, webhook_id: str, timeout: float = 900) -> None:
@@ -224,7 +227,7 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
 
     pool = "bench-webhooks"
     await create_pool(pool, "gorax")
-    await start_worker(pool, "gorax", home)
+    worker = await start_worker(pool, "gorax", home)
     base, key, api_pid = await _api(home, pool)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"},
@@ -288,6 +291,16 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
                 direct.append(direct_latency)
         report("webhooks", "webhook to flow running", "s", via_hook, direct,
                "create_flow_run_from_deployment to running")
+
+        if shutil.which("wrk"):
+            # The receive path alone: with the Prefect server down, deliveries are stored and
+            # wait (the acceptance's outage case), and nothing digests events on these 2 cores.
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(30)
+            await asyncio.sleep(1)
+            _wrk_figures(home, base, intake, concurrency, processes={
+                "Gorax API process": api_pid, "Gorax worker (Prefect unreachable)": worker.pid},
+                situation=", Prefect server down (deliveries wait)")
 
 
 if __name__ == "__main__":
