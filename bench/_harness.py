@@ -37,6 +37,9 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+_HOMES: list[Path] = []
+
+
 def _stop_children() -> None:
     for child in reversed(_CHILDREN):
         if child.poll() is None:
@@ -48,6 +51,12 @@ def _stop_children() -> None:
                     os.killpg(child.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
+    # A server's home holds its database and logs (up to ~170 MB a script); kept on request.
+    if not os.environ.get("GORAX_BENCH_KEEP_HOME"):
+        import shutil
+
+        for home in _HOMES:
+            shutil.rmtree(home, ignore_errors=True)
 
 
 atexit.register(_stop_children)
@@ -138,6 +147,7 @@ def start_prefect(timeout: float = 480, database: str = "sqlite") -> tuple[subpr
     import httpx
 
     home = Path(tempfile.mkdtemp(prefix="gorax-bench-"))
+    _HOMES.append(home)
     port = _free_port()
     os.environ.update({
         "PREFECT_HOME": str(home),
