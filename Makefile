@@ -42,7 +42,7 @@ web/node_modules/.package-lock.json: web/package.json $(wildcard web/package-loc
 $(WEB_DIST): $(shell find web/src web/index.html web/package.json -type f 2>/dev/null) | web/node_modules/.package-lock.json
 	cd web && npm run build
 
-bench: install
+bench: install $(if $(wildcard web/package.json),$(WEB_DIST))
 	$(UV) pip install --python $(PY) -q -e bench/plugin
 	$(PY) bench/run_all.py
 

@@ -1,9 +1,13 @@
 """Signing secrets for verification, cached so deliveries keep verifying while Prefect is down.
 
 Secrets live in Prefect blocks (:mod:`blocks`). Reading one per request would tie every
-delivery to Prefect's availability and latency, so a secret is kept in memory for
-``ttl`` seconds and its last good value is used when Prefect cannot be reached. Publishing a
-workflow warms the cache. Values are never logged.
+delivery to Prefect's availability and latency, so a secret is kept in memory. A value older
+than ``ttl`` seconds is still used while a fresh one is read in the background: a request never
+waits for Prefect once the secret is known (during an outage, a read that waited would hold
+every delivery behind Prefect's client retries, tens of seconds each). A failed refresh keeps
+the last good value and is tried again ``retry_after`` seconds later. Only the first read of a
+secret waits, at most ``load_timeout`` seconds. Publishing a workflow warms the cache. Values
+are never logged.
 """
 
 from __future__ import annotations
@@ -22,10 +26,13 @@ class SecretUnavailable(Exception):
 class SecretCache:
     """Per-process cache of webhook signing secrets by (tenant id, credential name)."""
 
-    def __init__(self, ttl: float = 60.0) -> None:
+    def __init__(self, ttl: float = 60.0, *, retry_after: float = 5.0, load_timeout: float = 10.0) -> None:
         self.ttl = ttl
-        self._values: dict[tuple[str, str], tuple[float, str]] = {}
+        self.retry_after = retry_after
+        self.load_timeout = load_timeout
+        self._values: dict[tuple[str, str], tuple[float, str]] = {}  # key -> (read at, value)
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._refreshing: dict[tuple[str, str], asyncio.Task[None]] = {}
 
     async def _load(self, tenant_id: str, name: str) -> str:
         from blocks.loader import load_credential
@@ -36,34 +43,61 @@ class SecretCache:
             raise SecretUnavailable(f"credential {name!r} is not a webhook secret")
         return secret.get_secret_value()
 
+    async def _load_bounded(self, key: tuple[str, str]) -> str:
+        async with asyncio.timeout(self.load_timeout):
+            return await self._load(*key)
+
     async def get(self, tenant_id: str, name: str) -> str:
-        """The secret's value (fresh within ``ttl``, else reloaded, else the last good one)."""
+        """The secret's value: the cached one (refreshed in the background once older than
+        ``ttl``), else read now."""
         key = (tenant_id, name)
         cached = self._values.get(key)
-        if cached and time.monotonic() - cached[0] < self.ttl:
+        if cached is not None:
+            if time.monotonic() - cached[0] >= self.ttl and key not in self._refreshing:
+                self._refreshing[key] = asyncio.get_running_loop().create_task(self._refresh(key))
             return cached[1]
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             cached = self._values.get(key)
-            if cached and time.monotonic() - cached[0] < self.ttl:
+            if cached is not None:
                 return cached[1]
             try:
-                value = await self._load(tenant_id, name)
+                value = await self._load_bounded(key)
             except SecretUnavailable:
                 raise
-            except Exception as exc:
-                if cached:
-                    log.warning("reading credential %r failed (%s); using the cached value",
-                                name, type(exc).__name__)
-                    return cached[1]
+            except Exception as exc:  # Prefect unreachable or slow, the block missing
                 raise SecretUnavailable(
                     f"credential {name!r} cannot be read: {type(exc).__name__}") from exc
             self._values[key] = (time.monotonic(), value)
             return value
 
+    async def _refresh(self, key: tuple[str, str]) -> None:
+        try:
+            value = await self._load_bounded(key)
+        except SecretUnavailable:
+            # The credential is no longer a webhook secret: stop using the old value.
+            self._values.pop(key, None)
+        except Exception as exc:
+            cached = self._values.get(key)
+            if cached is not None:
+                log.warning("reading credential %r failed (%s); using the cached value",
+                            key[1], type(exc).__name__)
+                # Tried again retry_after seconds from now, not on the next request.
+                self._values[key] = (time.monotonic() - self.ttl + self.retry_after, cached[1])
+        else:
+            self._values[key] = (time.monotonic(), value)
+        finally:
+            if self._refreshing.get(key) is asyncio.current_task():
+                del self._refreshing[key]
+
     def forget(self, tenant_id: str, name: str) -> None:
-        """Drop a cached value (after the credential changed)."""
-        self._values.pop((tenant_id, name), None)
+        """Drop a cached value (after the credential changed); a refresh on its way is dropped
+        too (it may have read the value before the change)."""
+        key = (tenant_id, name)
+        self._values.pop(key, None)
+        refresh = self._refreshing.pop(key, None)
+        if refresh is not None:
+            refresh.cancel()
 
 
 secret_cache = SecretCache()
