@@ -142,6 +142,10 @@ def prefect_server() -> Iterator[PrefectServer]:
         raise
     yield server
     server.stop()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Drop the session Prefect server's database (created at import, used or not)."""
     if _PREFECT_PG_DATABASE:
         try:
             asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{_PREFECT_PG_DATABASE}" WITH (FORCE)'))
