@@ -23,9 +23,11 @@ log = logging.getLogger("gorax.webhooks.sync")
 
 
 async def _set(db: Database, delivery: WebhookDelivery, **values: Any) -> None:
+    # By id: a delivery stored by the writer (a plain insert) never learns its seq.
     async with db.tenant_scope(tenant_id=delivery.tenant_id) as session:
         await session.execute(update(WebhookDelivery)
-                              .where(WebhookDelivery.seq == delivery.seq).values(**values))
+                              .where(WebhookDelivery.tenant_id == delivery.tenant_id,
+                                     WebhookDelivery.id == delivery.id).values(**values))
         await session.commit()
 
 
