@@ -44,7 +44,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.db.engine import Database
 from api.errors import Unavailable
-from api.webhooks.models import Webhook, WebhookDelivery
+from api.webhooks.models import NewDelivery, Webhook, WebhookDelivery
 
 log = logging.getLogger("gorax.webhooks.writer")
 
@@ -54,7 +54,7 @@ MAX_BATCH = 500
 _COLUMNS = [c for c in WebhookDelivery.__table__.columns if c.key != "seq"]
 
 
-def _values(row: WebhookDelivery) -> dict[str, Any]:
+def _values(row: WebhookDelivery | NewDelivery) -> dict[str, Any]:
     """The row's column values, with the column defaults an ORM flush would have filled in."""
     values = {}
     for column in _COLUMNS:
@@ -86,7 +86,7 @@ class Version:
 
 @dataclass(eq=False)
 class _Item:
-    row: WebhookDelivery
+    row: WebhookDelivery | NewDelivery
     version: Version | None
     future: asyncio.Future[None]
 
@@ -101,7 +101,7 @@ class DeliveryWriter:
         self.batches = 0
         self.rows = 0
 
-    async def store(self, row: WebhookDelivery, version: Version | None = None) -> None:
+    async def store(self, row: WebhookDelivery | NewDelivery, version: Version | None = None) -> None:
         """Commit ``row`` (a new delivery); raises what its commit raised.
 
         With ``version`` the row is stored only if its webhook is still that version, active,
@@ -161,7 +161,7 @@ class SqliteDeliveryWriter:
         self.batches = 0
         self.rows = 0
 
-    async def store(self, row: WebhookDelivery, version: Version | None = None) -> None:
+    async def store(self, row: WebhookDelivery | NewDelivery, version: Version | None = None) -> None:
         """As :meth:`DeliveryWriter.store`."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._submit(_Item(row, version, future))

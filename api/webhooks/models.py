@@ -65,3 +65,19 @@ class WebhookDelivery(TenantScoped, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class NewDelivery:
+    """A delivery as the receiver builds it, before it is stored: the columns of a
+    :class:`WebhookDelivery` row as plain attributes (``None`` where not given; the writer fills
+    column defaults and inserts the values). An ORM instance (instance state, instrumented
+    attributes) cost a tenth of a delivery's CPU to build, for a row no session ever holds."""
+
+    __slots__ = tuple(column.key for column in WebhookDelivery.__table__.columns)
+
+    def __init__(self, **values: Any) -> None:
+        unknown = set(values) - set(self.__slots__)
+        if unknown:
+            raise TypeError(f"not a webhook delivery column: {', '.join(sorted(unknown))}")
+        for name in self.__slots__:
+            setattr(self, name, values.get(name))

@@ -24,7 +24,7 @@ from api.db.engine import Database
 from api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized, Unavailable
 from api.jsonsafe import unstorable
 from api.webhooks.batching import StaleWebhook, Version, writer_for
-from api.webhooks.models import Webhook, WebhookDelivery
+from api.webhooks.models import NewDelivery, Webhook, WebhookDelivery
 from api.webhooks.secrets_cache import SecretUnavailable, secret_cache
 from api.webhooks.signatures import SignatureConfig, SignatureError, delivery_id, verify
 
@@ -53,7 +53,7 @@ class UnsupportedMediaType(ApiError):
 class Outcome:
     """What the receiver answers: the stored delivery and its status."""
 
-    delivery: WebhookDelivery
+    delivery: WebhookDelivery | NewDelivery
     webhook: Webhook
     status: str  # accepted, filtered, duplicate
     original_id: str | None = None
@@ -143,7 +143,7 @@ def parse_body(body: bytes, media: str) -> Any:
     return text
 
 
-def trigger_input(delivery: WebhookDelivery, parsed: Any) -> dict[str, Any]:
+def trigger_input(delivery: WebhookDelivery | NewDelivery, parsed: Any) -> dict[str, Any]:
     """The ``trigger`` scope of the run: body, headers, query, method and the delivery."""
     headers = {k: v for k, v in delivery.headers.items() if k not in _PRIVATE_HEADERS}
     return {"body": parsed, "headers": headers, "query": delivery.query,
@@ -164,15 +164,15 @@ def _filter_passes(expression: str | None, trigger: dict[str, Any]) -> tuple[boo
 
 def _new_delivery(webhook: Webhook, *, method: str, headers: dict[str, str],
                   query: dict[str, Any], body: bytes, status: str,
-                  reason: str | None = None) -> WebhookDelivery:
-    return WebhookDelivery(
+                  reason: str | None = None) -> NewDelivery:
+    return NewDelivery(
         id=new_id(), tenant_id=webhook.tenant_id, webhook_id=webhook.id,
         workflow_id=webhook.workflow_id, node_id=webhook.node_id, status=status, reason=reason,
         method=method, headers=headers, query=query, body=body, attempts=0,
         received_at=utcnow())
 
 
-async def _store(db: Database, delivery: WebhookDelivery, webhook: Webhook) -> None:
+async def _store(db: Database, delivery: NewDelivery, webhook: Webhook) -> None:
     """Commit ``delivery`` (with whatever other requests are storing at the same moment), if
     ``webhook`` is still as it was read (else :class:`StaleWebhook`)."""
     await writer_for(db).store(delivery, Version.of(webhook))

@@ -17,12 +17,12 @@ from sqlalchemy import update
 from api.db.base import utcnow
 from api.db.engine import Database
 from api.errors import GatewayTimeout
-from api.webhooks.models import WebhookDelivery
+from api.webhooks.models import NewDelivery, WebhookDelivery
 
 log = logging.getLogger("gorax.webhooks.sync")
 
 
-async def _set(db: Database, delivery: WebhookDelivery, **values: Any) -> None:
+async def _set(db: Database, delivery: WebhookDelivery | NewDelivery, **values: Any) -> None:
     # By id: a delivery stored by the writer (a plain insert) never learns its seq.
     async with db.tenant_scope(tenant_id=delivery.tenant_id) as session:
         await session.execute(update(WebhookDelivery)
@@ -31,7 +31,7 @@ async def _set(db: Database, delivery: WebhookDelivery, **values: Any) -> None:
         await session.commit()
 
 
-async def respond_after_run(db: Database, delivery: WebhookDelivery, deployment_id: str,
+async def respond_after_run(db: Database, delivery: WebhookDelivery | NewDelivery, deployment_id: str,
                             timeout: float, requeue: Callable[[], None]) -> JSONResponse:
     """Start the run of ``delivery``, wait up to ``timeout`` s, answer with its output."""
     from prefect.client.orchestration import get_client
