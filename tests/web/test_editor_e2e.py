@@ -34,7 +34,10 @@ async def _connect(page: Any, source: str, target: str, handle: str = "main") ->
 
 async def _configure(page: Any, node: str, field: str, value: Any) -> None:
     await page.get_by_test_id(f"node-{node}").click()
-    box = page.get_by_test_id(f"field-{field}").locator("textarea, input").first
+    # The field inside this node's panel: right after the click the previous node's panel (with
+    # a field of the same name) can still be on the page, and text typed there is lost.
+    panel = page.get_by_role("complementary", name=f"Properties of {node}")
+    box = panel.get_by_test_id(f"field-{field}").locator("textarea, input").first
     await box.fill(value if isinstance(value, str) else json.dumps(value))
 
 
