@@ -34,6 +34,11 @@ class ApiConfig(BaseSettings):
     rate_limit_auth: int = Field(
         default=60, description="Sign-in/refresh requests/minute per client address."
     )
+    webhook_resend_after_seconds: float = Field(
+        default=60.0, gt=0,
+        description="A dispatched webhook delivery whose event started no run in this many "
+        "seconds (times its attempts) is run directly from the deployment.",
+    )
     rate_limit_window_seconds: int = Field(default=60, description="Rate-limit window length.")
     worker_token: str | None = Field(
         default=None,

@@ -33,7 +33,8 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    dispatcher = Dispatcher(app.state.gorax.db)
+    dispatcher = Dispatcher(app.state.gorax.db,
+                            resend_after=app.state.gorax.config.webhook_resend_after_seconds)
     app.state.webhook_dispatcher = dispatcher
     await dispatcher.start()
     try:

@@ -164,11 +164,13 @@ async def start_run(
     client: Any, *, tenant_id: str, workflow_id: str, deployment_id: str,
     trigger: Any, trigger_type: str, graph: dict[str, Any] | None = None,
     version: int | None = None, parameters: dict[str, Any] | None = None,
+    idempotency_key: str | None = None,
 ) -> Any:
     """Create a flow run of the workflow's deployment with the tenant's variables as ``env``.
 
     ``graph``/``version`` run an older published version instead of the deployed one;
-    ``parameters`` (a retry) replays a previous run's parameters.
+    ``parameters`` (a retry) replays a previous run's parameters; with ``idempotency_key``
+    Prefect answers the run it already created under that key instead of a second one.
     """
     from flows.variables import tenant_env
 
@@ -179,7 +181,7 @@ async def start_run(
         params.update(graph=graph, workflow_version=version)
     tags = [tenant_tag(tenant_id), f"workflow:{workflow_id}", f"trigger:{trigger_type}", "gorax"]
     return await client.create_flow_run_from_deployment(UUID(deployment_id), parameters=params,
-                                                        tags=tags)
+                                                        tags=tags, idempotency_key=idempotency_key)
 
 
 async def wait_for_run(client: Any, run_id: UUID, timeout: float) -> Any:

@@ -4,7 +4,8 @@
 - :mod:`api.webhooks.models`: webhook endpoints and their deliveries (Gorax database).
 - :mod:`api.webhooks.service`: receive, verify, filter, store; history, replay, test, rotate.
 - :mod:`api.webhooks.dispatcher`: emits ``gorax.webhook.received`` events in order, retrying
-  while Prefect is unreachable (the delivery id is the event id, so a resend is idempotent).
+  while Prefect is unreachable (the delivery id is the event id, so a batch sent twice starts
+  one run); a delivery whose event started no run is run directly from the deployment.
 - :mod:`api.webhooks.automations`: one Prefect automation per webhook or event trigger,
   synced when a workflow is published (:func:`sync_triggers`).
 """

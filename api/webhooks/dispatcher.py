@@ -8,11 +8,16 @@ Prefect's triggers skip an event id they have already seen and a run created by 
 carries an idempotency key, so a batch sent twice (a crash between acknowledge and commit)
 starts no second run.
 
-Prefect acknowledges an event before its automation consumers have seen it (and drops it when
-none is subscribed yet, e.g. just after a restart), so the dispatcher also *reconciles*:
+Prefect acknowledges an event before its automation consumers have seen it: it reaches no
+trigger when none is subscribed yet (just after a restart) or when the triggers service has not
+yet loaded the automation (a workflow published or resumed a moment before; on SQLite Prefect
+loads a changed automation in a task after the commit). So the dispatcher also *reconciles*:
 dispatched deliveries get the id of the run their event started; one without a run after
-``resend_after`` seconds is sent again under the same event id (a no-op for Prefect if the
-event was in fact seen), up to ``max_attempts`` times.
+``resend_after`` seconds (times its attempts) is run directly from the workflow's deployment,
+with the delivery's id in the run's idempotency key, up to ``max_attempts`` times. Sending
+the event again would do nothing: Prefect drops an event id it has seen (its publisher for
+five minutes, its triggers for longer), and a new id would let every attempt start a run of
+its own. Deliveries of a paused workflow wait, without using attempts, until it is resumed.
 """
 
 from __future__ import annotations
@@ -33,6 +38,11 @@ from api.webhooks.models import WebhookDelivery
 log = logging.getLogger("gorax.webhooks.dispatcher")
 
 EVENT_NAME = "gorax.webhook.received"
+
+
+def idempotency_key(delivery_id: str) -> str:
+    """The idempotency key of a run started directly for a delivery: one run per delivery."""
+    return f"gorax-webhook-delivery:{delivery_id}"
 
 
 def workflow_resource(workflow_id: str) -> str:
@@ -178,7 +188,7 @@ class Dispatcher:
         return len(pending)
 
     async def reconcile(self) -> int:
-        """Link dispatched deliveries to their runs; resend those whose run never appeared."""
+        """Link dispatched deliveries to their runs; run directly those whose run never appeared."""
         async with self.db.system_scope() as session:
             rows = list((await session.execute(
                 select(WebhookDelivery).where(WebhookDelivery.status == "dispatched",
@@ -197,20 +207,19 @@ class Dispatcher:
                 if d.id in runs:
                     linked[d.seq] = runs[d.id]
         now = utcnow()
-        resend = [d for d in rows if d.seq not in linked and d.dispatched_at is not None
-                  # Backs off per attempt: a busy Prefect is slow, not necessarily deaf.
-                  and now - d.dispatched_at > timedelta(seconds=self.resend_after * max(1, d.attempts))]
-        if resend:
-            log.warning("%d webhook deliveries started no run yet; sending them again", len(resend))
-            await self._post(resend)
+        due = [d for d in rows if d.seq not in linked and d.dispatched_at is not None
+               # Backs off per attempt: a busy Prefect is slow, not necessarily deaf.
+               and now - d.dispatched_at > timedelta(seconds=self.resend_after * max(1, d.attempts))]
+        started, counted = await self._run_directly(due) if due else ({}, [])
+        linked.update(started)
         table = WebhookDelivery.__table__
         statements: list[tuple[Any, Any]] = []
         if linked:
             statements.append((update(table).where(table.c.seq == bindparam("b_seq"))
                                .values(run_id=bindparam("b_run")),
                                [{"b_seq": seq, "b_run": run_id} for seq, run_id in linked.items()]))
-        if resend:
-            statements.append((update(table).where(table.c.seq.in_([d.seq for d in resend]))
+        if counted:
+            statements.append((update(table).where(table.c.seq.in_(counted))
                                .values(dispatched_at=now, attempts=table.c.attempts + 1), None))
         if not statements:
             return 0
@@ -227,6 +236,49 @@ class Dispatcher:
                     await session.execute(statement, params)
                 await session.commit()
         return len(linked)
+
+    async def _run_directly(self, due: list[WebhookDelivery]) -> tuple[dict[int, str], list[int]]:
+        """Start the run of each delivery in ``due`` from its workflow's deployment.
+
+        Returns the runs started (by seq) and the seqs whose attempt counts (started, or
+        without a deployment to run). Deliveries of a paused workflow are left as they are.
+        """
+        from prefect.client.orchestration import get_client
+
+        from api.models.workflows import Workflow
+        from api.services.executions import start_run
+
+        async with self.db.system_scope() as session:
+            workflows = {row.id: row for row in (await session.execute(
+                select(Workflow.id, Workflow.status, Workflow.deployment_id)
+                .where(Workflow.id.in_({d.workflow_id for d in due})))).all()}
+        started: dict[int, str] = {}
+        counted: list[int] = []
+        waiting = 0
+        async with get_client() as client:
+            for delivery in due:
+                workflow = workflows.get(delivery.workflow_id)
+                if workflow is not None and workflow.status == "paused":
+                    waiting += 1
+                    continue
+                counted.append(delivery.seq)
+                if workflow is None or workflow.status != "active" or not workflow.deployment_id:
+                    continue
+                run = await start_run(client, tenant_id=delivery.tenant_id,
+                                      workflow_id=delivery.workflow_id,
+                                      deployment_id=workflow.deployment_id,
+                                      trigger=delivery.payload, trigger_type="webhook",
+                                      parameters={"trigger_node": delivery.node_id},
+                                      idempotency_key=idempotency_key(delivery.id))
+                started[delivery.seq] = str(run.id)
+        if started or len(counted) > len(started):
+            log.warning("%d webhook deliveries started no run from their event; ran %d directly "
+                        "from the deployment (%d without one to run)", len(counted),
+                        len(started), len(counted) - len(started))
+        if waiting:
+            log.info("%d webhook deliveries without a run wait for their workflow to be resumed",
+                     waiting)
+        return started, counted
 
     async def _run(self) -> None:
         backoff = 0.2
