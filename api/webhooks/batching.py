@@ -209,6 +209,28 @@ class SqliteDeliveryWriter:
             engine.dispose()
 
     def _process(self, conn: Any, entries: list[Any]) -> None:
+        """Everything queued meanwhile in one transaction, one commit (on SQLite an fsync of
+        the log, most of a batch's time): the work first (a read there sees only committed
+        rows), then the rows. If anything fails, it all rolls back and each entry is done in
+        a transaction of its own, so each hears its own outcome."""
+        works = [entry for entry in entries if not isinstance(entry, _Item)]
+        items = [entry for entry in entries if isinstance(entry, _Item)]
+        if works and len(entries) > 1:
+            try:
+                results = [work(conn) for work, _future in works]
+                fresh, stale = _write_sqlite(conn, items) if items else ([], [])
+                conn.commit()
+            except Exception:  # noqa: BLE001 - done again entry by entry below
+                conn.rollback()
+            else:
+                self.batches += bool(items)
+                self.rows += len(fresh)
+                _answer_threadsafe(fresh, stale, [(future, None, result) for (_work, future), result
+                                                  in zip(works, results)])
+                return
+        self._one_by_one(conn, entries)
+
+    def _one_by_one(self, conn: Any, entries: list[Any]) -> None:
         rows: list[_Item] = []
         for entry in entries:
             if isinstance(entry, _Item):
@@ -336,15 +358,17 @@ def _outcomes(fresh: list[_Item], stale: list[_Item]) -> list[tuple[asyncio.Futu
 
 
 def _answer(fresh: list[_Item], stale: list[_Item]) -> None:
-    _settle_all(_outcomes(fresh, stale))
+    _settle_all([(future, exc, None) for future, exc in _outcomes(fresh, stale)])
 
 
-def _answer_threadsafe(fresh: list[_Item], stale: list[_Item]) -> None:
+def _answer_threadsafe(fresh: list[_Item], stale: list[_Item],
+                       results: list[tuple[asyncio.Future[Any], None, Any]] | None = None) -> None:
     """:func:`_answer` from the writer thread: one wake-up of each waiting loop per batch (a
-    wake-up per row was a system call each, and the GIL handed back and forth with it)."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], BaseException | None]]] = {}
-    for future, exc in _outcomes(fresh, stale):
-        by_loop.setdefault(future.get_loop(), []).append((future, exc))
+    wake-up per row was a system call each, and the GIL handed back and forth with it), with
+    the ``results`` of work done in the same transaction."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], BaseException | None, Any]]] = {}
+    for future, exc, result in [*((f, e, None) for f, e in _outcomes(fresh, stale)), *(results or [])]:
+        by_loop.setdefault(future.get_loop(), []).append((future, exc, result))
     for loop, outcomes in by_loop.items():
         try:
             loop.call_soon_threadsafe(_settle_all, outcomes)
@@ -352,9 +376,9 @@ def _answer_threadsafe(fresh: list[_Item], stale: list[_Item]) -> None:
             pass
 
 
-def _settle_all(outcomes: list[tuple[asyncio.Future[Any], BaseException | None]]) -> None:
-    for future, exc in outcomes:
-        _settle(future, exc)
+def _settle_all(outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]]) -> None:
+    for future, exc, result in outcomes:
+        _settle(future, exc, result)
 
 
 def _settle_threadsafe(future: asyncio.Future[Any], exc: BaseException | None, result: Any = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -81,3 +82,82 @@ async def test_concurrent_rows_share_commits_and_a_duplicate_fails_alone(kind: s
         await db.dispose()
         if pg_name:
             await _pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+async def test_sqlite_writer_commits_work_and_rows_queued_together_once(tmp_path: Any) -> None:
+    """What queued up while the writer was busy (the dispatcher's reads and updates, deliveries)
+    is one transaction and one commit; when part of it fails, each entry still hears its own
+    outcome and nothing else is lost."""
+    from sqlalchemy import event, func, text, update
+    from sqlalchemy.engine import Engine
+
+    db, _ = await _database("sqlite", tmp_path)
+    commits: list[int] = []
+
+    def count(_conn: Any) -> None:
+        commits.append(1)
+
+    event.listen(Engine, "commit", count)
+    try:
+        await db.migrate()
+        await _deliveries(db, 1)
+        async with db.system_scope() as session:
+            first = (await session.execute(select(WebhookDelivery))).scalars().one()
+        writer = writer_for(db)
+        assert isinstance(writer, SqliteDeliveryWriter)
+
+        def row(key: str) -> WebhookDelivery:
+            return WebhookDelivery(id=str(uuid.uuid4()), tenant_id=first.tenant_id,
+                                   webhook_id=first.webhook_id, workflow_id=first.workflow_id,
+                                   node_id="hook", status="accepted", method="POST", headers={},
+                                   query={}, body=b"{}", dedupe_key=key)
+
+        def stored(conn: Any) -> int:
+            return conn.execute(select(func.count()).select_from(WebhookDelivery)).scalar_one()
+
+        def mark(conn: Any) -> int:
+            return conn.execute(update(WebhookDelivery).where(WebhookDelivery.id == first.id)
+                                .values(attempts=WebhookDelivery.attempts + 1)).rowcount
+
+        def broken(conn: Any) -> None:
+            conn.execute(text("SELECT * FROM no_such_table"))
+
+        async def cycle(*entries: Any) -> list[Any]:
+            """``entries`` queued while the writer sleeps in another entry: one cycle."""
+            busy = asyncio.ensure_future(writer.execute(lambda _conn: time.sleep(0.3)))
+            await asyncio.sleep(0.1)
+            commits.clear()
+            tasks = [asyncio.ensure_future(e) for e in entries]
+            await busy
+            return await asyncio.gather(*tasks, return_exceptions=True)
+
+        # All fine: one commit; the read saw only rows committed before this cycle.
+        rows = [row(f"a-{n}") for n in range(5)]
+        results = await cycle(writer.execute(stored), *(writer.store(r) for r in rows),
+                              writer.execute(mark))
+        assert results == [1, None, None, None, None, None, 1]
+        assert len(commits) == 1
+        assert await writer.execute(stored) == 6
+
+        # A failing work: it alone fails; the rows and the other work are done.
+        rows = [row(f"b-{n}") for n in range(3)]
+        results = await cycle(writer.execute(broken), *(writer.store(r) for r in rows),
+                              writer.execute(mark))
+        assert "no_such_table" in str(results[0])
+        assert results[1:] == [None, None, None, 1]
+        assert await writer.execute(stored) == 9
+
+        # A duplicate delivery: it alone fails; the work's update is applied once, not twice.
+        rows = [row("c-0"), row("a-1"), row("c-2")]
+        results = await cycle(writer.execute(mark), *(writer.store(r) for r in rows))
+        assert results[0] == 1 and results[1] is None and results[3] is None
+        assert isinstance(results[2], IntegrityError)
+        async with db.system_scope() as session:
+            attempts = (await session.execute(select(WebhookDelivery.attempts).where(
+                WebhookDelivery.id == first.id))).scalar_one()
+            keys = set((await session.execute(select(WebhookDelivery.dedupe_key))).scalars())
+        assert attempts == 3
+        assert {"c-0", "c-2"} <= keys and len(keys) == 11
+    finally:
+        event.remove(Engine, "commit", count)
+        await db.dispose()

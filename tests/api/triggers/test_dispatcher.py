@@ -99,3 +99,44 @@ async def test_two_replicas_on_postgresql_never_send_a_delivery_twice(tmp_path: 
         await other.dispose()
         await db.dispose()
         await _pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_events_carry_each_payload_as_stored(kind: str, tmp_path: Any) -> None:
+    """The posted events are built with the stored payload's JSON text spliced in: they must
+    decode to exactly the events of the deliveries (payloads of any shape, odd node ids)."""
+    import json
+
+    from sqlalchemy import select, update
+
+    from api.webhooks.dispatcher import EVENT_NAME, events_json, workflow_resource
+
+    db, pg_name = await _database(kind, tmp_path)
+    try:
+        await db.migrate()
+        ids = await _deliveries(db, 4)
+        payloads = [{"body": {"s": "caf\u00e9 \u2603 \"quoted\" \\ </script>", "n": 10**20,
+                              "f": 1.5, "none": None, "list": [True, {}]}},
+                    {}, None, {"deep": [[[{"x": "\t\n\u0001"}]]]}]
+        async with db.system_scope() as session:
+            for delivery_id, payload in zip(ids, payloads):
+                await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
+                                      .values(payload=payload, node_id='hook "1"'))
+            await session.commit()
+            rows = {r.id: r for r in (await session.execute(select(WebhookDelivery))).scalars()}
+        dispatcher = Dispatcher(db)
+        pending = await dispatcher._pending()
+        assert [p.id for p in pending] == ids
+        events = json.loads(events_json(pending))
+        assert events == [{
+            "id": delivery_id, "occurred": rows[delivery_id].received_at.isoformat(),
+            "event": EVENT_NAME,
+            "resource": {"prefect.resource.id": workflow_resource(rows[delivery_id].workflow_id),
+                         "gorax.trigger-node": 'hook "1"',
+                         "gorax.webhook": rows[delivery_id].webhook_id,
+                         "gorax.tenant": rows[delivery_id].tenant_id},
+            "payload": payload or {}} for delivery_id, payload in zip(ids, payloads)]
+    finally:
+        await db.dispose()
+        if pg_name:
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
