@@ -71,7 +71,9 @@ async def _api(home: Path, pool: str) -> tuple[str, str, int]:
     url = f"sqlite+aiosqlite:///{home / 'gorax.db'}"
     env = {**os.environ, "GORAX_DATABASE_URL": url, "GORAX_WORK_POOL": pool,
            "GORAX_RATE_LIMIT_WEBHOOK": "100000000", "GORAX_RATE_LIMIT_API": "100000000",
-           "GORAX_LOG_LEVEL": "WARNING"}
+           # The intake workflow has no automation (its deliveries are to be stored, not run):
+           # the dispatcher must not run them directly from the deployment a minute later.
+           "GORAX_WEBHOOK_RESEND_AFTER_SECONDS": "86400", "GORAX_LOG_LEVEL": "WARNING"}
     api = spawn([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
            "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
            "--timeout-keep-alive", "120"],

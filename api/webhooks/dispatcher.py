@@ -198,15 +198,18 @@ class Dispatcher:
 
     async def reconcile(self) -> int:
         """Link dispatched deliveries to their runs; run directly those whose run never appeared."""
+        d = WebhookDelivery
         async with self.db.system_scope() as session:
+            # Not whole deliveries (headers, raw body): this runs every few seconds while runs
+            # are being created, on the process receiving deliveries.
             rows = list((await session.execute(
-                select(WebhookDelivery).where(WebhookDelivery.status == "dispatched",
-                                              WebhookDelivery.run_id.is_(None),
-                                              WebhookDelivery.attempts < self.max_attempts)
-                .order_by(WebhookDelivery.seq).limit(2000))).scalars())
+                select(d.seq, d.id, d.tenant_id, d.workflow_id, d.node_id, d.received_at,
+                       d.dispatched_at, d.attempts)
+                .where(d.status == "dispatched", d.run_id.is_(None), d.attempts < self.max_attempts)
+                .order_by(d.seq).limit(2000))).all())
         if not rows:
             return 0
-        by_workflow: dict[str, list[WebhookDelivery]] = {}
+        by_workflow: dict[str, list[Any]] = {}
         for row in rows:
             by_workflow.setdefault(row.workflow_id, []).append(row)
         linked: dict[int, str] = {}
@@ -246,7 +249,7 @@ class Dispatcher:
                 await session.commit()
         return len(linked)
 
-    async def _run_directly(self, due: list[WebhookDelivery]) -> tuple[dict[int, str], list[int]]:
+    async def _run_directly(self, due: list[Any]) -> tuple[dict[int, str], list[int]]:
         """Start the run of each delivery in ``due`` from its workflow's deployment.
 
         Returns the runs started (by seq) and the seqs whose attempt counts (started, or
@@ -261,6 +264,9 @@ class Dispatcher:
             workflows = {row.id: row for row in (await session.execute(
                 select(Workflow.id, Workflow.status, Workflow.deployment_id)
                 .where(Workflow.id.in_({d.workflow_id for d in due})))).all()}
+            payloads = dict((await session.execute(
+                select(WebhookDelivery.seq, WebhookDelivery.payload)
+                .where(WebhookDelivery.seq.in_([d.seq for d in due])))).all())
         started: dict[int, str] = {}
         counted: list[int] = []
         waiting = 0
@@ -276,7 +282,7 @@ class Dispatcher:
                 run = await start_run(client, tenant_id=delivery.tenant_id,
                                       workflow_id=delivery.workflow_id,
                                       deployment_id=workflow.deployment_id,
-                                      trigger=delivery.payload, trigger_type="webhook",
+                                      trigger=payloads.get(delivery.seq), trigger_type="webhook",
                                       parameters={"trigger_node": delivery.node_id},
                                       idempotency_key=idempotency_key(delivery.id))
                 started[delivery.seq] = str(run.id)
