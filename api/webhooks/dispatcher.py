@@ -154,16 +154,20 @@ class Dispatcher:
                 .values(status="dispatched", dispatched_at=utcnow(),
                         attempts=WebhookDelivery.attempts + 1))
 
-    async def _post(self, deliveries: list[Any]) -> None:
-        # One Prefect client for the dispatcher's life: building one per batch (a TLS context
-        # each) cost more CPU than the post itself under a steady stream of deliveries.
+    async def _prefect(self) -> Any:
+        """One Prefect client for the dispatcher's life: building one (a TLS context each) cost
+        more CPU than a post under a steady stream of deliveries, and stalled the event loop
+        receiving them."""
         if self._client is None:
             from prefect.client.orchestration import get_client
 
             client = get_client()
             await client.__aenter__()
             self._client = client
-        response = await self._client.request("POST", "/events", content=events_json(deliveries),
+        return self._client
+
+    async def _post(self, deliveries: list[Any]) -> None:
+        response = await (await self._prefect()).request("POST", "/events", content=events_json(deliveries),
                                               headers={"Content-Type": "application/json"})
         response.raise_for_status()
 
@@ -214,7 +218,8 @@ class Dispatcher:
             by_workflow.setdefault(row.workflow_id, []).append(row)
         linked: dict[int, str] = {}
         for workflow_id, deliveries in by_workflow.items():
-            runs = await _runs_by_delivery(workflow_id, min(d.received_at for d in deliveries))
+            runs = await _runs_by_delivery(await self._prefect(), workflow_id,
+                                           min(d.received_at for d in deliveries))
             for d in deliveries:
                 if d.id in runs:
                     linked[d.seq] = runs[d.id]
@@ -255,8 +260,6 @@ class Dispatcher:
         Returns the runs started (by seq) and the seqs whose attempt counts (started, or
         without a deployment to run). Deliveries of a paused workflow are left as they are.
         """
-        from prefect.client.orchestration import get_client
-
         from api.models.workflows import Workflow
         from api.services.executions import start_run
 
@@ -270,22 +273,22 @@ class Dispatcher:
         started: dict[int, str] = {}
         counted: list[int] = []
         waiting = 0
-        async with get_client() as client:
-            for delivery in due:
-                workflow = workflows.get(delivery.workflow_id)
-                if workflow is not None and workflow.status == "paused":
-                    waiting += 1
-                    continue
-                counted.append(delivery.seq)
-                if workflow is None or workflow.status != "active" or not workflow.deployment_id:
-                    continue
-                run = await start_run(client, tenant_id=delivery.tenant_id,
-                                      workflow_id=delivery.workflow_id,
-                                      deployment_id=workflow.deployment_id,
-                                      trigger=payloads.get(delivery.seq), trigger_type="webhook",
-                                      parameters={"trigger_node": delivery.node_id},
-                                      idempotency_key=idempotency_key(delivery.id))
-                started[delivery.seq] = str(run.id)
+        client = await self._prefect()
+        for delivery in due:
+            workflow = workflows.get(delivery.workflow_id)
+            if workflow is not None and workflow.status == "paused":
+                waiting += 1
+                continue
+            counted.append(delivery.seq)
+            if workflow is None or workflow.status != "active" or not workflow.deployment_id:
+                continue
+            run = await start_run(client, tenant_id=delivery.tenant_id,
+                                  workflow_id=delivery.workflow_id,
+                                  deployment_id=workflow.deployment_id,
+                                  trigger=payloads.get(delivery.seq), trigger_type="webhook",
+                                  parameters={"trigger_node": delivery.node_id},
+                                  idempotency_key=idempotency_key(delivery.id))
+            started[delivery.seq] = str(run.id)
         if started or len(counted) > len(started):
             log.warning("%d webhook deliveries started no run from their event; ran %d directly "
                         "from the deployment (%d without one to run)", len(counted),
@@ -348,9 +351,8 @@ class Dispatcher:
             delay = min(delay * 2, self.max_backoff)
 
 
-async def _runs_by_delivery(workflow_id: str, since: Any) -> dict[str, str]:
+async def _runs_by_delivery(client: Any, workflow_id: str, since: Any) -> dict[str, str]:
     """Flow runs of the workflow started by a webhook since ``since``, by delivery id."""
-    from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
         FlowRunFilter, FlowRunFilterExpectedStartTime, FlowRunFilterTags,
     )
@@ -359,14 +361,13 @@ async def _runs_by_delivery(workflow_id: str, since: Any) -> dict[str, str]:
                         expected_start_time=FlowRunFilterExpectedStartTime(
                             after_=since - timedelta(seconds=60)))
     found: dict[str, str] = {}
-    async with get_client() as client:
-        offset = 0
-        while True:
-            page = await client.read_flow_runs(flow_run_filter=flt, limit=200, offset=offset)
-            for run in page:
-                trigger = (run.parameters or {}).get("trigger")
-                if isinstance(trigger, dict) and isinstance(trigger.get("delivery_id"), str):
-                    found[trigger["delivery_id"]] = str(run.id)
-            if len(page) < 200 or offset > 10_000:
-                return found
-            offset += 200
+    offset = 0
+    while True:
+        page = await client.read_flow_runs(flow_run_filter=flt, limit=200, offset=offset)
+        for run in page:
+            trigger = (run.parameters or {}).get("trigger")
+            if isinstance(trigger, dict) and isinstance(trigger.get("delivery_id"), str):
+                found[trigger["delivery_id"]] = str(run.id)
+        if len(page) < 200 or offset > 10_000:
+            return found
+        offset += 200
