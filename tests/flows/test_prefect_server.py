@@ -157,3 +157,31 @@ async def test_sqlite_event_inserts_store_what_prefects_own_do(tmp_path, monkeyp
     ours = await _stored_events(tmp_path, "gorax.db", batches)
     assert len(prefects) == 5 + 4 + 2 + 1  # events, then one resource row each plus two related
     assert ours == prefects
+
+
+async def test_the_task_run_recorder_decodes_only_task_run_events() -> None:
+    """Prefect's recorder decodes every event and drops all but ``prefect.task-run.*``; with the
+    launcher it drops the others by the name in the message's attributes, before decoding."""
+    from pydantic import ValidationError
+    from prefect.server.services import task_run_recorder as recorder
+    from prefect.server.utilities.messaging.memory import MemoryMessage
+
+    from flows.prefect_server import task_run_events_to_the_recorder
+
+    undecodable = b"not an event"
+    own = recorder.consumer
+    try:
+        async with own(write_batch_size=10, flush_every=60) as handler:
+            with pytest.raises(ValidationError):  # Prefect's own: decoded whatever its name
+                await handler(MemoryMessage(undecodable, {"event": "gorax.webhook.received"}))
+        task_run_events_to_the_recorder()
+        task_run_events_to_the_recorder()  # idempotent
+        assert recorder.consumer is not own and recorder.consumer._gorax_filtered
+        async with recorder.consumer(write_batch_size=10, flush_every=60) as handler:
+            await handler(MemoryMessage(undecodable, {"event": "gorax.webhook.received"}))
+            await handler(MemoryMessage(undecodable, {"event": "prefect.flow-run.Running"}))
+            for attributes in ({"event": "prefect.task-run.Completed"}, {"id": "x"}, None):
+                with pytest.raises(ValidationError):  # task-run events, or no name: Prefect's
+                    await handler(MemoryMessage(undecodable, attributes))
+    finally:
+        recorder.consumer = own
