@@ -26,6 +26,22 @@ async def test_health_and_readiness_against_real_prefect(
         assert ready.json()["checks"] == {"database": "ok", "prefect": "ok"}
 
 
+def test_started_api_freezes_what_it_loaded_and_collects_less_often(sqlite_url: str) -> None:
+    import gc
+
+    from api.app import GC_THRESHOLDS
+
+    previous = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        with TestClient(create_app(make_settings(sqlite_url))) as client:
+            assert client.get("/healthz").status_code == 200
+            assert gc.get_threshold() == GC_THRESHOLDS and GC_THRESHOLDS[0] >= 10_000
+            assert gc.get_freeze_count() > 10_000  # modules, routes, models: out of the collector
+    finally:
+        gc.set_threshold(*previous)
+
+
 def test_readiness_sends_prefect_basic_auth_and_reports_failures(
     http_peer: HttpPeer, sqlite_url: str
 ) -> None:
