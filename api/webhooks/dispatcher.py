@@ -167,8 +167,9 @@ class Dispatcher:
         return self._client
 
     async def _post(self, deliveries: list[Any]) -> None:
-        response = await (await self._prefect()).request("POST", "/events", content=events_json(deliveries),
-                                              headers={"Content-Type": "application/json"})
+        client = await self._prefect()
+        response = await client.request("POST", "/events", content=events_json(deliveries),
+                                        headers={"Content-Type": "application/json"})
         response.raise_for_status()
 
     async def dispatch_once(self) -> int:
@@ -219,14 +220,14 @@ class Dispatcher:
         linked: dict[int, str] = {}
         for workflow_id, deliveries in by_workflow.items():
             runs = await _runs_by_delivery(await self._prefect(), workflow_id,
-                                           min(d.received_at for d in deliveries))
-            for d in deliveries:
-                if d.id in runs:
-                    linked[d.seq] = runs[d.id]
+                                           min(row.received_at for row in deliveries))
+            for row in deliveries:
+                if row.id in runs:
+                    linked[row.seq] = runs[row.id]
         now = utcnow()
-        due = [d for d in rows if d.seq not in linked and d.dispatched_at is not None
+        due = [row for row in rows if row.seq not in linked and row.dispatched_at is not None
                # Backs off per attempt: a busy Prefect is slow, not necessarily deaf.
-               and now - d.dispatched_at > timedelta(seconds=self.resend_after * max(1, d.attempts))]
+               and now - row.dispatched_at > timedelta(seconds=self.resend_after * max(1, row.attempts))]
         started, counted = await self._run_directly(due) if due else ({}, [])
         linked.update(started)
         table = WebhookDelivery.__table__
