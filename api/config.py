@@ -35,9 +35,10 @@ class ApiConfig(BaseSettings):
         default=60, description="Sign-in/refresh requests/minute per client address."
     )
     webhook_resend_after_seconds: float = Field(
-        default=60.0, gt=0,
+        default=600.0, gt=0,
         description="A dispatched webhook delivery whose event started no run in this many "
-        "seconds (times its attempts) is run directly from the deployment.",
+        "seconds (times its attempts) is run directly from the deployment. Longer than Prefect "
+        "can take to turn a backlog of events into runs: a shorter wait can run one twice.",
     )
     rate_limit_window_seconds: int = Field(default=60, description="Rate-limit window length.")
     worker_token: str | None = Field(
