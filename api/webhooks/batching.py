@@ -351,24 +351,28 @@ def _versions_statement(dialect: str) -> Any:
     return query
 
 
-def _outcomes(fresh: list[_Item], stale: list[_Item]) -> list[tuple[asyncio.Future[Any], BaseException | None]]:
+_Outcome = tuple[asyncio.Future[Any], BaseException | None, Any]  # future, error, result
+
+
+def _outcomes(fresh: list[_Item], stale: list[_Item]) -> list[_Outcome]:
     return [(item.future, StaleWebhook(
         "the webhook changed while this delivery was checked; deliver it again",
-        headers={"Retry-After": "1"})) for item in stale] + [(item.future, None) for item in fresh]
+        headers={"Retry-After": "1"}), None) for item in stale] + [(item.future, None, None)
+                                                                    for item in fresh]
 
 
 def _answer(fresh: list[_Item], stale: list[_Item]) -> None:
-    _settle_all([(future, exc, None) for future, exc in _outcomes(fresh, stale)])
+    _settle_all(_outcomes(fresh, stale))
 
 
 def _answer_threadsafe(fresh: list[_Item], stale: list[_Item],
-                       results: list[tuple[asyncio.Future[Any], None, Any]] | None = None) -> None:
+                       results: list[_Outcome] | None = None) -> None:
     """:func:`_answer` from the writer thread: one wake-up of each waiting loop per batch (a
     wake-up per row was a system call each, and the GIL handed back and forth with it), with
     the ``results`` of work done in the same transaction."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], BaseException | None, Any]]] = {}
-    for future, exc, result in [*((f, e, None) for f, e in _outcomes(fresh, stale)), *(results or [])]:
-        by_loop.setdefault(future.get_loop(), []).append((future, exc, result))
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+    for outcome in [*_outcomes(fresh, stale), *(results or [])]:
+        by_loop.setdefault(outcome[0].get_loop(), []).append(outcome)
     for loop, outcomes in by_loop.items():
         try:
             loop.call_soon_threadsafe(_settle_all, outcomes)
@@ -376,7 +380,7 @@ def _answer_threadsafe(fresh: list[_Item], stale: list[_Item],
             pass
 
 
-def _settle_all(outcomes: list[tuple[asyncio.Future[Any], BaseException | None, Any]]) -> None:
+def _settle_all(outcomes: list[_Outcome]) -> None:
     for future, exc, result in outcomes:
         _settle(future, exc, result)
 
