@@ -32,6 +32,25 @@ export function EditorScreen() {
   );
 }
 
+/** Whether edits reach the server: connected, offline, reconnecting, and how many are pending. */
+function ConnectionBadge({ session }: { session: DraftSession }) {
+  const [view, setView] = useState(() => session.connection());
+  useEffect(() => {
+    // Its own component: the counts change with every edit, the editor around it need not render.
+    const update = () => setView((old) => {
+      const now = session.connection();
+      return now.label === old.label && now.title === old.title && now.pending === old.pending ? old : now;
+    });
+    update();
+    return session.onConnectionChange(update);
+  }, [session]);
+  return (
+    <span className={`conn conn-${view.status}`} role="status" data-testid="connection" data-state={view.status} data-pending={view.pending} title={view.title}>
+      {view.label}
+    </span>
+  );
+}
+
 function isTyping(e: KeyboardEvent): boolean {
   const t = e.target as HTMLElement | null;
   return !!t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT" || t.isContentEditable);
@@ -47,7 +66,6 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
   const [dialog, setDialog] = useState<"publish" | "run" | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [connection, setConnection] = useState("connecting");
   const [run, setRun] = useState<{ id: string; status: string } | null>(null);
   const [canUndo, setCanUndo] = useState([false, false]);
   const fileInput = useRef<HTMLInputElement>(null);
@@ -67,7 +85,6 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
     };
     s.doc.on("update", schedule);
     s.provider.awareness.on("change", schedulePresence);
-    s.provider.on("status", ({ status }: { status: string }) => setConnection(status));
     s.provider.on("sync", (synced: boolean) => {
       if (synced && !readOnly) s.seedIfEmpty(workflow.graph);
       if (synced) {
@@ -242,9 +259,7 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
     <div className="editor">
       <div className="toolbar" role="toolbar" aria-label="Editor">
         <h1 className="wf-title">{graph.name || workflow.name}</h1>
-        <span className={`conn conn-${connection}`} data-testid="connection" title="Collaboration connection">
-          {connection}
-        </span>
+        <ConnectionBadge session={session} />
         {readOnly && <span className="badge">read-only</span>}
         <div className="presence" aria-label="People here">
           {presence.map((p) => (

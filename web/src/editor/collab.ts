@@ -7,6 +7,7 @@ import { WebsocketProvider } from "y-websocket";
 import { API, currentTenant } from "../api/client";
 import { applyGraph, draftMaps, isInitialized } from "../graph/ydoc";
 import type { Graph } from "../graph/types";
+import { Delivery, describeConnection, REFUSED_FOR_GOOD, shouldReconnect, type ConnectionView } from "./connection";
 
 /** The transaction origin of this browser's own edits (what the undo manager tracks). */
 export const LOCAL = { origin: "local-user" };
@@ -21,16 +22,17 @@ export interface Presence {
   selected?: string[];
 }
 
-const FATAL_CLOSE = new Set([4401, 4403, 4404, 4413]);
-
-export type ConnectionStatus = "connecting" | "connected" | "disconnected";
-
 export class DraftSession {
   readonly doc = new Y.Doc();
   readonly provider: WebsocketProvider;
   readonly undo: Y.UndoManager;
   readonly color: string;
+  /** Which local edits the server is known to hold. */
+  readonly delivery: Delivery;
   synced = false;
+  /** The document has been received from the server at least once. */
+  everSynced = false;
+  private readonly listeners = new Set<() => void>();
 
   constructor(
     readonly workflowId: string,
@@ -43,22 +45,66 @@ export class DraftSession {
       params: { ...(options.token ? { token: options.token } : {}), ...(currentTenant() ? { tenant: currentTenant()! } : {}) },
       disableBc: true,
       maxBackoffTime: 4000,
+      shouldReconnect,
     });
     const { meta, nodes, edges } = draftMaps(this.doc);
     this.undo = new Y.UndoManager([meta, nodes, edges], { trackedOrigins: new Set([LOCAL]), captureTimeout: 400 });
     this.color = COLORS[Math.abs(hash(user.id)) % COLORS.length];
     this.provider.awareness.setLocalStateField("user", { id: user.id, name: user.name, color: this.color });
+    this.delivery = new Delivery(this.provider, this.doc);
     this.provider.on("sync", (synced: boolean) => {
       this.synced = synced;
+      this.everSynced ||= synced;
+      this.changed();
     });
+    this.provider.on("status", this.changed);
     this.provider.on("connection-close", (event: CloseEvent | null) => {
-      // Refusals that retrying cannot fix stop the reconnect loop; a rate limit retries.
-      if (event && FATAL_CLOSE.has(event.code)) {
-        this.closedReason = event.reason || `closed (${event.code})`;
-        this.provider.shouldConnect = false;
-      }
+      // Refusals that retrying cannot fix stopped the reconnect loop (see shouldReconnect).
+      if (event && REFUSED_FOR_GOOD.has(event.code)) this.closedReason = event.reason || `closed (${event.code})`;
+      this.changed();
+    });
+    this.delivery.onChange(this.changed);
+    window.addEventListener("online", this.backOnline);
+    window.addEventListener("offline", this.changed);
+    window.addEventListener("beforeunload", this.warnIfUnsent);
+  }
+
+  /** The connection as the badge shows it. */
+  connection(): ConnectionView {
+    return describeConnection({
+      online: navigator.onLine,
+      connected: this.provider.wsconnected && this.synced,
+      everSynced: this.everSynced,
+      refused: this.closedReason,
+      pending: this.delivery.pending,
+      slow: this.delivery.slow,
     });
   }
+
+  /** Call `listener` whenever `connection()` may have changed; returns the unsubscribe. */
+  onConnectionChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+    };
+  }
+
+  private changed = (): void => {
+    for (const listener of this.listeners) listener();
+  };
+
+  private backOnline = (): void => {
+    // A socket that lived through the outage may be dead without knowing it (writes vanish until
+    // a timeout): start afresh, so the server's state vector is exchanged and missed edits sent.
+    this.delivery.reconnect();
+    this.changed();
+  };
+
+  private warnIfUnsent = (event: BeforeUnloadEvent): void => {
+    if (this.delivery.pending === 0) return;
+    event.preventDefault();
+    event.returnValue = true; // browsers that predate preventDefault() here
+  };
 
   /** Why the server refused this connection for good (auth, not found, too large), if it did. */
   closedReason: string | null = null;
@@ -88,6 +134,11 @@ export class DraftSession {
   }
 
   destroy(): void {
+    window.removeEventListener("online", this.backOnline);
+    window.removeEventListener("offline", this.changed);
+    window.removeEventListener("beforeunload", this.warnIfUnsent);
+    this.listeners.clear();
+    this.delivery.destroy();
     this.undo.destroy();
     this.provider.destroy();
     this.doc.destroy();
