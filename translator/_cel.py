@@ -20,6 +20,9 @@ import lark
 from celpy import celtypes
 from celpy.evaluation import Activation, CELEvalError, Evaluator, base_functions, celstr
 
+from translator import _strings
+from translator._strings import LimitExceeded, Meter, StringsError
+
 SCOPE_NAMES = ("trigger", "steps", "loop", "env", "credentials", "workflow", "run")
 #: Macros take an unevaluated argument; ``map``/``filter``/... bind their first argument.
 BINDING_MACROS = frozenset({"map", "filter", "all", "exists", "exists_one"})
@@ -29,10 +32,6 @@ _WRAPPERS = frozenset(
     {"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication",
      "unary", "member", "primary", "paren_expr"}
 )  # fmt: skip
-
-
-class LimitExceeded(Exception):
-    """An evaluation went over its cost, time or size limit (never caught by celpy)."""
 
 
 class FunctionError(CELEvalError):
@@ -147,6 +146,10 @@ class _Collector:
                 self.functions.add(str(children[0]))
             elif data == "member_dot_arg":
                 method = str(children[1])
+                if _is_namespaced_call(node):  # strings.quote(...): a function, not a field of `strings`
+                    self.functions.add(f"{_root_ident(children[0], frozenset())}.{method}")
+                    stack.extend((arg, names) for arg in children[2:])
+                    continue
                 self.functions.add(method)
                 args = children[2] if len(children) > 2 else None
                 if method in BINDING_MACROS and isinstance(args, lark.Tree) and args.children:
@@ -169,6 +172,15 @@ class _Collector:
             credentials_dynamic="credentials" in self.dynamic,
             functions=frozenset(self.functions),
         )
+
+
+#: Functions called with a namespace, like cel-go's ``strings.quote(s)``: namespace -> names.
+NAMESPACED = {"strings": frozenset({"quote"})}
+
+
+def _is_namespaced_call(tree: lark.Tree) -> bool:
+    namespace = _root_ident(tree.children[0], frozenset())
+    return namespace in NAMESPACED and str(tree.children[1]) in NAMESPACED[namespace]
 
 
 def references(tree: lark.Tree) -> References:
@@ -318,7 +330,26 @@ def _upper(value: Any) -> Any:
     return text if isinstance(text, FunctionError) else celtypes.StringType(text.upper())
 
 
+def _adapt(function: Any) -> Any:
+    """A strings-extension function as celpy calls it: celpy values in and out, errors as values."""
+
+    def call(*args: Any) -> Any:
+        try:
+            result = function(*args)
+        except StringsError as exc:
+            return FunctionError(str(exc))
+        if isinstance(result, str):
+            return celtypes.StringType(result)
+        if isinstance(result, int):
+            return celtypes.IntType(result)
+        return celtypes.ListType([celtypes.StringType(item) for item in result])
+
+    call.__name__ = function.__name__
+    return call
+
+
 EXTRA_FUNCTIONS: dict[str, Any] = {
+    **{name: _adapt(function) for name, function in _strings.FUNCTIONS.items()},
     "now": _now,
     "uuid": _uuid4,
     "base64_encode": _base64_encode,
@@ -365,6 +396,14 @@ class _Budget:
         self.max_steps = max_steps
         self.deadline = time.monotonic() + seconds
 
+    def charge(self, steps: int) -> None:
+        """Spend ``steps`` at once (a function's work on long strings)."""
+        self.steps += steps
+        if self.steps > self.max_steps:
+            raise LimitExceeded(f"the evaluation took more than {self.max_steps} steps")
+        if time.monotonic() > self.deadline:
+            raise LimitExceeded("the evaluation took longer than the time limit")
+
 
 class _BudgetedEvaluator(Evaluator):
     """celpy's evaluator, counting every visited node against a shared budget."""
@@ -386,11 +425,29 @@ class _BudgetedEvaluator(Evaluator):
             raise LimitExceeded("the evaluation took longer than the time limit")
         return super()._visit_tree(tree)
 
+    def member_dot_arg(self, tree: lark.Tree) -> Any:
+        if not _is_namespaced_call(tree):
+            return super().member_dot_arg(tree)
+        # celpy has no namespaced functions: call `strings.quote` by its full name.
+        name = lark.Token("IDENT", f"{_root_ident(tree.children[0], frozenset())}.{tree.children[1]}")
+        args = self.visit(tree.children[2]) if len(tree.children) > 2 else []
+        return self.function_eval(name, args)
 
-def evaluate(tree: lark.Tree, context: dict[str, Any], *, max_steps: int, seconds: float) -> Any:
-    """Evaluate a parsed expression; raises CELEvalError, LimitExceeded or RecursionError."""
+
+def evaluate(tree: lark.Tree, context: dict[str, Any], *, max_steps: int, seconds: float,
+             max_bytes: int = 1_000_000) -> Any:
+    """Evaluate a parsed expression; raises CELEvalError, LimitExceeded or RecursionError.
+
+    Functions that work on long strings charge their work to the same step budget, and refuse
+    results larger than ``max_bytes``.
+    """
     activation = Activation(
         package=None, annotations=_env().annotations, functions=EXTRA_FUNCTIONS
     )
-    evaluator = _BudgetedEvaluator(tree, activation, _Budget(max_steps, seconds))
-    return evaluator.evaluate(context)
+    budget = _Budget(max_steps, seconds)
+    evaluator = _BudgetedEvaluator(tree, activation, budget)
+    token = _strings.METER.set(Meter(max_bytes, budget.charge))
+    try:
+        return evaluator.evaluate(context)
+    finally:
+        _strings.METER.reset(token)

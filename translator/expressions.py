@@ -104,6 +104,7 @@ class Expression:
                     self._context(scope),
                     max_steps=limits.max_steps,
                     seconds=limits.max_seconds,
+                    max_bytes=limits.max_result_bytes,
                 )
             return _cel.to_json(value, limits.max_result_bytes)
         except CELEvalError as exc:
