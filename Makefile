@@ -4,6 +4,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 STAMP := $(VENV)/.gorax-installed
+# A third-party node plugin the tests use (registered through its entry point alone).
+TEST_PLUGIN := $(VENV)/.gorax-test-plugin
 WEB_DIST := web/dist/index.html
 PYTEST_ARGS ?=
 
@@ -17,7 +19,7 @@ unexport PYTHONDONTWRITEBYTECODE
 up: install $(if $(wildcard web/package.json),$(WEB_DIST))
 	$(VENV)/bin/gorax up
 
-test: install $(if $(wildcard web/package.json),$(WEB_DIST))
+test: install $(TEST_PLUGIN) $(if $(wildcard web/package.json),$(WEB_DIST))
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-soak: install
@@ -32,6 +34,10 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(UV) pip install --python $(PY) -q -e '.[test]'
 	touch $(STAMP)
+
+$(TEST_PLUGIN): tests/plugin/pyproject.toml | $(STAMP)
+	$(UV) pip install --python $(PY) -q -e tests/plugin
+	touch $(TEST_PLUGIN)
 
 web: $(if $(wildcard web/package.json),web/node_modules/.package-lock.json)
 	cd web && npm run build

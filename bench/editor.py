@@ -27,7 +27,7 @@ from fastapi import FastAPI, WebSocket  # noqa: E402
 
 from api.collab.server import CollabServer  # noqa: E402
 from api.web import WEB_DIST, web_app  # noqa: E402
-from flows.registry import get_registry  # noqa: E402
+from translator.nodetypes import get_registry  # noqa: E402
 from tests.peers import free_port  # noqa: E402
 
 BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -13,7 +13,7 @@ import random
 import time
 from typing import Any
 
-from flows.registry import get_registry
+from translator.nodetypes import get_registry
 from translator import Graph, compile_expression, compile_graph, validate_graph
 from translator.expressions import clear_cache
 

@@ -9,59 +9,52 @@ generated: the deployment points at ``flows/run_graph.py:run_graph``.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-FLOW_NAME = "run-graph"
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import DeploymentScheduleCreate, WorkPoolCreate
+from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
+from prefect.utilities.callables import parameter_schema
+
+from flows.naming import DEFAULT_TENANT, FLOW_NAME, deployment_name, work_queue_name
+from flows.run_graph import run_graph
+from flows.settings import get_settings
+from translator import compile_graph
+from translator.nodetypes import ScheduleSpec, TriggerType
+from translator.plan import Plan
+
 ENTRYPOINT = "flows/run_graph.py:run_graph"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_TENANT = "default"
-_SLUG = re.compile(r"[^a-z0-9_-]+")
 
 
-def slug(value: str) -> str:
-    """A name part safe in deployment, queue and tag names."""
-    cleaned = _SLUG.sub("-", value.strip().lower()).strip("-")
-    if not cleaned:
-        raise ValueError(f"{value!r} has no letters or digits to name a deployment with")
-    return cleaned
+def prefect_schedule(spec: ScheduleSpec) -> CronSchedule | IntervalSchedule:
+    """The Prefect schedule of a :class:`~translator.nodetypes.ScheduleSpec`."""
+    if spec.cron:
+        return CronSchedule(cron=spec.cron, timezone=spec.timezone)
+    return IntervalSchedule(interval=timedelta(seconds=spec.interval_seconds or 60), timezone=spec.timezone)
 
 
-def deployment_name(tenant: str | None, workflow: str) -> str:
-    """``<tenant>--<workflow>``."""
-    return f"{slug(tenant or DEFAULT_TENANT)}--{slug(workflow)}"
-
-
-def work_queue_name(tenant: str | None) -> str:
-    """The tenant's work queue in the ``gorax`` pool."""
-    return f"tenant-{slug(tenant or DEFAULT_TENANT)}"
-
-
-def schedules_of(graph: dict[str, Any]) -> list[Any]:
-    """Deployment schedules for the graph's enabled ``trigger.schedule`` nodes."""
-    from prefect.client.schemas.actions import DeploymentScheduleCreate
-    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
-
+def schedules_of(plan: Plan) -> list[DeploymentScheduleCreate]:
+    """Deployment schedules of the plan's enabled triggers (slug ``trigger-<node>``)."""
     schedules = []
-    for node in graph.get("nodes", []):
-        if node.get("type") != "trigger.schedule" or node.get("disabled"):
+    for node in plan.nodes.values():
+        node_type = node.node_type
+        if node.disabled or not issubclass(node_type, TriggerType):
             continue
-        config = node.get("config") or {}
-        timezone = config.get("timezone") or "UTC"
-        if config.get("cron"):
-            schedule: Any = CronSchedule(cron=config["cron"], timezone=timezone)
-        else:
-            schedule = IntervalSchedule(interval=timedelta(seconds=config["interval_seconds"]), timezone=timezone)
-        schedules.append(
-            DeploymentScheduleCreate(
-                schedule=schedule, active=True, slug=f"trigger-{node['id']}",
-                parameters={"trigger_node": node["id"]},
+        config = node_type.Config.model_validate(dict(node.config))
+        for index, spec in enumerate(node_type.schedules(config)):
+            suffix = f"-{index}" if index else ""
+            schedules.append(
+                DeploymentScheduleCreate(
+                    schedule=prefect_schedule(spec), active=spec.active, slug=f"trigger-{node.id}{suffix}",
+                    parameters={"trigger_node": node.id},
+                )
             )
-        )
     return schedules
 
 
@@ -80,6 +73,7 @@ class DeployedWorkflow:
 async def deploy_workflow(
     graph: dict[str, Any],
     *,
+    plan: Plan | None = None,
     tenant: str | None = None,
     workflow_id: str | None = None,
     version: int | None = None,
@@ -90,23 +84,18 @@ async def deploy_workflow(
 ) -> DeployedWorkflow:
     """Create or update the deployment of ``graph`` (validated first; raises GraphValidationError).
 
+    ``plan`` is the graph already compiled (publishing compiles once for deploy and triggers).
+
     ``env`` bakes tenant variables into the deployment's parameters (a run may override them);
     ``allowed_networks`` is the tenant's http.request allow-list (CIDRs).
     """
-    from prefect.client.orchestration import get_client
-    from prefect.utilities.callables import parameter_schema
-
-    from flows.run_graph import run_graph
-    from flows.settings import get_settings
-    from translator import compile_graph
-
-    plan = compile_graph(graph)
+    plan = plan if plan is not None else compile_graph(graph)
     workflow = workflow_id or plan.name
     tenant = tenant or DEFAULT_TENANT
     name = deployment_name(tenant, workflow)
     pool = work_pool or get_settings().work_pool
     queue = work_queue_name(tenant)
-    schedules = schedules_of(graph)
+    schedules = schedules_of(plan)
     parameters: dict[str, Any] = {
         "graph": graph, "tenant": tenant, "workflow_id": workflow, "workflow_version": version,
     }
@@ -142,9 +131,6 @@ async def deploy_workflow(
 
 
 async def _ensure_pool(client: Any, pool: str) -> None:
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
     try:
         await client.read_work_pool(pool)
     except ObjectNotFound:

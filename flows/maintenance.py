@@ -20,7 +20,7 @@ ENTRYPOINT = "flows/maintenance.py:gorax_maintenance"
 @flow(name=FLOW_NAME, log_prints=False)
 async def gorax_maintenance() -> dict[str, Any]:
     """Run the human-task sweep through the API; returns what it did."""
-    from flows.runtime.approval import worker_token
+    from flows.internal_api import worker_token
     from flows.settings import get_settings
 
     url = f"{get_settings().effective_api_url}/api/v1/internal/maintenance/human-tasks"

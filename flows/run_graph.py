@@ -2,24 +2,36 @@
 
 It compiles the graph (translator), then runs each node as a Prefect task run named after the
 node, concurrently where the graph allows (``settings.max_parallel``), with the node's retry,
-timeout and ``on_error`` policy. The result is the ``control.output`` value, else the outputs
+timeout and ``on_error`` policy. The result is the last result node's value, else the outputs
 of the last nodes that ran. Step records go to artifacts (see :mod:`flows.runtime.steps`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from prefect import flow
+from prefect.context import FlowRunContext
+from prefect.deployments import run_deployment
 from prefect.runtime import flow_run as current_flow_run
+from prefect.states import Completed
 
-from blocks.results import SealedJSONSerializer
-
-FLOW_NAME = "run-graph"
+from blocks.redact import install_log_filter
+from blocks.results import SealedJSONSerializer, node_results
+from flows.naming import FLOW_NAME, deployment_name
+from flows.runtime.executor import Level, RunState, cache_prefix, level_result
+from flows.runtime.steps import StepWriter, close_writer, write_summary
+from flows.runtime.tasks import node_storage
+from flows.settings import get_settings
+from flows.variables import tenant_env
+from translator import compile_graph
+from translator.nodetypes import TriggerType
+from translator.plan import Plan, PlanNode
 
 
 def _graph_name(parameters: dict[str, Any]) -> str:
@@ -57,8 +69,6 @@ def load_graph(graph: dict[str, Any] | None, graph_path: str | None) -> dict[str
 
 def _networks(cidrs: list[str] | None) -> list[Any]:
     """The tenant's allow-list as networks; a bad entry is an error naming it."""
-    import ipaddress
-
     networks = []
     for cidr in cidrs or []:
         try:
@@ -68,34 +78,49 @@ def _networks(cidrs: list[str] | None) -> list[Any]:
     return networks
 
 
-def _fired_trigger(plan: Any, trigger_node: str | None) -> str | None:
+def _fired_trigger(plan: Plan, trigger_node: str | None) -> str | None:
     triggers = list(plan.triggers)
     if trigger_node is not None:
         if trigger_node not in triggers:
             raise ValueError(f"trigger_node {trigger_node!r} is not a trigger of this graph ({', '.join(triggers)})")
         return trigger_node
-    # A run without a named trigger comes from a person or the API: the manual trigger fired.
+    # A run without a named trigger comes from a person or the API: the default trigger fired.
     for node_id in triggers:
-        if plan.nodes[node_id].type == "trigger.manual":
+        if _trigger_type(plan.nodes[node_id]).fires_by_default:
             return node_id
     return triggers[0] if triggers else None
 
 
-def _event_filter_rejects(plan: Any, fired: str | None, trigger: Any) -> str | None:
-    """Why the fired ``trigger.event`` node's filter rejects this event (None: it runs)."""
-    if fired is None or plan.nodes[fired].type != "trigger.event":
-        return None
-    expression = (plan.nodes[fired].config or {}).get("filter")
-    if not expression:
-        return None
-    from translator import compile_expression
-    from translator.expressions import ExpressionError
+def _trigger_type(node: PlanNode) -> type[TriggerType]:
+    node_type = node.node_type
+    if not issubclass(node_type, TriggerType):
+        raise TypeError(f"node '{node.id}' ({node.type}) is a trigger but not a TriggerType")
+    return node_type
 
-    try:
-        passed = compile_expression(expression).evaluate({"trigger": trigger})
-    except ExpressionError as exc:  # a broken filter is said, never silent
-        return f"trigger '{fired}': the filter failed: {exc}"
-    return None if passed is True else f"trigger '{fired}': the filter {expression!r} is {passed!r} for this event"
+
+def _trigger_config(node: PlanNode) -> Any:
+    """A trigger's config, typed (triggers hold no templates that need a run's scope)."""
+    return node.node_type.Config.model_validate(dict(node.config))
+
+
+async def _start_subrun(*, graph: dict[str, Any] | None, workflow: str | None,
+                        parameters: dict[str, Any], wait: bool) -> Any:
+    """A sub-workflow: an inline graph as a subflow, or the tenant's published workflow's deployment."""
+    if graph is not None:
+        return await run_graph(graph=graph, **parameters)
+    assert workflow is not None
+    name = f"{FLOW_NAME}/{deployment_name(parameters.get('tenant'), workflow)}"
+    flow_run = await run_deployment(name=name, parameters={**parameters, "workflow_id": workflow},
+                                    timeout=None if wait else 0, as_subflow=True)
+    if not wait:
+        return {"flow_run_id": str(flow_run.id)}
+    state = flow_run.state
+    if state is None or not state.is_completed():
+        raise RuntimeError(
+            f"sub-workflow {workflow!r} ended {state.name if state else 'without a state'}: "
+            f"{state.message if state else ''}"
+        )
+    return await state.result()
 
 
 @flow(name=FLOW_NAME, flow_run_name=_flow_run_name, persist_result=True, result_serializer=SealedJSONSerializer(),
@@ -119,44 +144,33 @@ async def run_graph(
     trigger_node: the trigger that fired (default: the manual trigger, else the first).
     env: the tenant's variables (``env.*`` in expressions).
     tenant, workflow_id, workflow_version: metadata (``workflow.*``, credentials' tenant).
-    depth: sub-workflow nesting level (set by ``control.subworkflow``).
+    depth: sub-workflow nesting level (set when a node starts a sub-run).
     allowed_networks: the tenant's allow-list of CIDRs http.request may reach although they are
         private or loopback (added to ``GORAX_HTTP_ALLOWED_NETWORKS``).
     """
-    from blocks.redact import install_log_filter
-    from blocks.results import node_results
-    from translator import compile_graph
-
-    from flows.runtime.executor import Level, RunState, cache_prefix, level_result
-    from flows.runtime.steps import StepWriter, close_writer
-    from flows.runtime.tasks import node_storage
-    from flows.settings import get_settings
-
     install_log_filter()
     document = load_graph(graph, graph_path)
     plan = compile_graph(document)
     fired = _fired_trigger(plan, trigger_node)
     flow_run_id = current_flow_run.id
     started = current_flow_run.scheduled_start_time or datetime.now(timezone.utc)
-    if fired and plan.nodes[fired].type == "trigger.schedule" and trigger is None:
-        trigger = {"scheduled_at": started.isoformat() if hasattr(started, "isoformat") else str(started)}
-    filtered = _event_filter_rejects(plan, fired, trigger)
-    if filtered is not None:
-        from prefect.states import Completed
-
-        # Prefect automations match an event by name and resource; the node's CEL filter over
-        # the whole event is applied here: a run it rejects ends at once, named Filtered.
-        return Completed(name="Filtered", message=filtered, data=None)
+    if fired is not None:
+        fired_node = plan.nodes[fired]
+        fired_type, fired_config = _trigger_type(fired_node), _trigger_config(fired_node)
+        scheduled_at = started.isoformat() if hasattr(started, "isoformat") else str(started)
+        trigger = fired_type.trigger_input(fired_config, trigger, scheduled_at)
+        rejected = fired_type.rejects(fired_config, trigger, fired_node.evaluate)
+        if rejected is not None:
+            # A run the trigger rejects (an event its filter refuses) ends at once, named Filtered.
+            return Completed(name="Filtered", message=f"trigger '{fired}': {rejected}", data=None)
     settings = plan.settings
-    if env is None and tenant and _reads_env(plan):
-        # Scheduled and automation runs carry no env: read the tenant's variables now (one API
-        # call, ~10 ms; skipped for a graph that never reads them).
-        from flows.variables import tenant_env
-
+    if env is None and tenant and plan.reads("env"):
+        # Scheduled and automation runs carry no env: read the tenant's variables now (skipped for
+        # a graph that never reads them; a sub-workflow that does reads them itself).
         env = await tenant_env(tenant)
     run = RunState(
         trigger=trigger,
-        env=dict(env or {}),
+        env=dict(env) if env is not None else None,
         workflow={"id": workflow_id or plan.name, "name": plan.name, "version": workflow_version},
         run={"id": str(flow_run_id) if flow_run_id else None,
              "started_at": datetime.now(timezone.utc).isoformat()},
@@ -166,6 +180,7 @@ async def run_graph(
         max_parallel=getattr(settings, "max_parallel", None) or 16,
         allowed_networks=get_settings().allowed_networks + _networks(allowed_networks),
         tenant_networks=list(allowed_networks or []),
+        start_subrun=_start_subrun,
     )
     level = Level(run, plan, outer_steps={}, fired_trigger=fired)
     timeout = getattr(settings, "timeout_seconds", None)
@@ -188,16 +203,8 @@ async def run_graph(
                                  return_exceptions=True)
 
 
-def _reads_env(plan: Any) -> bool:
-    """Whether a run of ``plan`` can read the tenant's variables: an expression reads ``env``, or
-    a sub-workflow (which receives this run's ``env``) is started."""
-    return plan.reads("env") or any(node.type == "control.subworkflow" for node in plan.walk())
-
-
 def _first_attempt() -> bool:
     """This flow run has never run its body before: Prefect counts 1 run and no pause."""
-    from prefect.context import FlowRunContext
-
     context = FlowRunContext.get()
     flow_run = getattr(context, "flow_run", None)
     if flow_run is None:
@@ -217,8 +224,6 @@ async def _summary(records: list[Any], name: str) -> None:
     # artifact cost ~50 ms at the end of every run (1.3 ms a node on 40 small nodes).
     if not any(r.status in _NOTEWORTHY or r.attempts > 1 for r in records):
         return
-    from flows.runtime.steps import write_summary
-
     try:
         await write_summary(records, title=f"Steps of {name}")
     except Exception:  # the summary is a convenience; the run's outcome stands

@@ -40,7 +40,7 @@ class GoraxSettings(BaseSettings):
     redis_url: str | None = Field(default=None, description="Redis for shared rate limits (optional).")
     http_allowed_networks: str = Field(
         default="",
-        description="Comma-separated CIDRs that http.request may reach although they are "
+        description="Comma-separated CIDRs that outbound calls (HTTP requests, ...) may reach although they are "
         "loopback/private/link-local (empty: none).",
     )
     key_provider: Literal["local", "aws-kms"] = Field(

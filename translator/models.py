@@ -91,7 +91,7 @@ class Node(_Strict):
     version: int | None = Field(None, ge=1, description="Node type version (default: newest).")
     name: str | None = Field(None, max_length=200, description="Human label (default: the id).")
     position: Position | None = None
-    parent_id: str | None = Field(None, alias="parentId", description="Enclosing control.loop.")
+    parent_id: str | None = Field(None, alias="parentId", description="The node whose body this node belongs to (a loop).")
     config: dict[str, Any] = Field(default_factory=dict, description="The node type's settings.")
     retry: RetryPolicy | None = None
     timeout_seconds: float | None = Field(None, gt=0, description="The Prefect task timeout.")

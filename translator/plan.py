@@ -15,7 +15,7 @@ from typing import Any, Iterator
 
 from pydantic import BaseModel, ValidationError
 
-from flows.registry import NodeRegistry, NodeType
+from translator.nodetypes import NodeRegistry, NodeType
 from translator._configs import Path, config_fields, display_path, pydantic_errors
 from translator.errors import ConfigError, ExpressionError, GraphValidationError
 from translator.expressions import Expression, Template
@@ -51,6 +51,8 @@ class PlanNode:
     incoming: tuple[PlanEdge, ...]
     outgoing: tuple[PlanEdge, ...]
     credential_refs: frozenset[str]
+    #: ``all``: runs when every upstream node finished; ``any``: at its first live input.
+    join: str = "all"
     templates: Mapping[Path, Template] = field(default_factory=dict, hash=False, compare=False, repr=False)
     expressions: Mapping[str, Expression] = field(default_factory=dict, hash=False, compare=False, repr=False)
 
@@ -184,6 +186,7 @@ def build_plan(analysis: Analysis) -> Plan:
             incoming=tuple(incoming.get(node_id, ())),
             outgoing=tuple(outgoing.get(node_id, ())),
             credential_refs=frozenset(credentials),
+            join=node_type.join_for(node.config),
             templates=MappingProxyType(config.templates),
             expressions=MappingProxyType(config.expressions),
         )
@@ -196,7 +199,7 @@ def _level(level: str | None, analysis: Analysis, nodes: dict[str, PlanNode], gr
     bodies = {
         node_id: _level(node_id, analysis, nodes, graph)
         for node_id in order
-        if nodes[node_id].type == "control.loop"
+        if nodes[node_id].node_type.has_body
     }
     return Plan(
         name=graph.name,

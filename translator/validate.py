@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import difflib
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import ValidationError
 
-from flows.registry import NodeRegistry, NodeType, get_registry
+from translator.nodetypes import NodeRegistry, NodeType, get_registry
 from translator import _cel
 from translator._configs import (
     CREDENTIAL_NAME,
@@ -44,6 +44,12 @@ class Analysis:
     level_of: dict[str, str | None] = field(default_factory=dict)  # node -> enclosing loop
     orders: dict[str | None, list[str]] = field(default_factory=dict)  # level -> topological order
     misplaced: set[str] = field(default_factory=set)  # nodes whose parentId is wrong
+    registry: NodeRegistry = field(default_factory=NodeRegistry, repr=False)
+
+    def type_names(self, wanted: Callable[[type[NodeType]], bool]) -> str:
+        """The registered type slugs for which ``wanted`` holds, for messages ('a, b or c')."""
+        names = sorted({t.type for t in self.registry.all() if wanted(t)})
+        return " or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
 
     def add(self, code: str, message: str, *, node_id: str | None = None,
             edge_id: str | None = None, path: str = "") -> None:  # fmt: skip
@@ -89,7 +95,7 @@ def analyse(graph: Any, *, registry: NodeRegistry | None = None) -> Analysis:
 
 
 def _analyse(graph: Any, registry: NodeRegistry) -> Analysis:
-    result = Analysis()
+    result = Analysis(registry=registry)
     if not isinstance(graph, dict):
         result.add("invalid_graph", f"a graph is a JSON object, not {type(graph).__name__}")
         return result
@@ -245,9 +251,10 @@ def _check_parents(result: Analysis) -> None:
         elif parent == node.id:
             result.add("invalid_parent", "a node cannot be its own parent", node_id=node.id, path="parentId")
             parent = None
-        elif parent_type is not None and parent_type.type != "control.loop":
+        elif parent_type is not None and not parent_type.has_body:
+            containers = result.type_names(lambda t: t.has_body) or "no"
             result.add("invalid_parent", f"parentId '{parent}' is a {parent_type.type} node; only "
-                       "control.loop nodes have bodies", node_id=node.id, path="parentId")  # fmt: skip
+                       f"{containers} nodes have bodies", node_id=node.id, path="parentId")  # fmt: skip
             parent = None
         if parent is None:
             result.misplaced.add(node.id)
@@ -295,17 +302,19 @@ def _check_levels(edges: list[tuple[int, Edge]], result: Analysis) -> None:
         result.edges.append(edge)
     triggers = [n for n in level_nodes[None] if _is_trigger(result, n)]
     if not triggers and (result.nodes or not result.level_of):  # nodes that failed say why
-        result.add("no_trigger", "the workflow has no trigger node (trigger.manual, trigger.webhook, "
-                   "trigger.schedule, ...), so nothing can start it", path="nodes")  # fmt: skip
+        kinds = result.type_names(lambda t: t.is_trigger())
+        result.add("no_trigger", f"the workflow has no trigger node ({kinds}), so nothing can start it",
+                   path="nodes")  # fmt: skip
     for level, members in level_nodes.items():
         order, stuck = topological_order(members, successors)
         result.orders[level] = order
         for cycle in cycles(stuck, successors):
             path = " -> ".join(cycle)
-            result.add("cycle", f"these nodes form a cycle: {path}; repeat work with a control.loop "
+            loops = result.type_names(lambda t: t.has_body) or "loop"
+            result.add("cycle", f"these nodes form a cycle: {path}; repeat work with a {loops} "
                        "node instead", node_id=cycle[0])  # fmt: skip
     for loop_id, node_type in result.node_types.items():
-        if node_type.type == "control.loop" and not level_nodes.get(loop_id):
+        if node_type.has_body and not level_nodes.get(loop_id):
             result.add("empty_loop", f"loop '{loop_id}' has no body: set parentId: '{loop_id}' on "
                        "the nodes it repeats", node_id=loop_id)  # fmt: skip
     for node_id in result.nodes:
@@ -380,7 +389,7 @@ def _check_references(result: Analysis) -> None:
     for node_id, analysis in result.configs.items():
         level = result.level_of.get(node_id)
         node_type = result.node_types[node_id]
-        is_loop = node_type.type == "control.loop"
+        is_loop = node_type.has_body
         allowed = None
         if node_id in masks and (base := visible_from_level(level)) is not None:
             allowed = masks[node_id] | base | (body_bits.get(node_id, 0) if is_loop else 0)

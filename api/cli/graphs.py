@@ -25,7 +25,7 @@ def _load(path: str) -> tuple[Any, str | None]:
 
 def _validate(args: argparse.Namespace) -> int:
     """Exit 0 with a one-line summary when the graph is valid, else 1 with every error."""
-    from flows.registry import RegistryError
+    from translator.nodetypes import RegistryError
     from translator import GraphError, validate_graph
 
     document, problem = _load(args.file)

@@ -16,7 +16,7 @@ router = APIRouter(tags=["catalogue"])
 @router.get("/node-types")
 async def node_types(principal: Principal = Requires(Permission.WORKFLOW_READ)) -> list[dict[str, Any]]:
     """Every registered node type and version: category, outputs, description, Config schema."""
-    from flows.registry import get_registry
+    from translator.nodetypes import get_registry
 
     return get_registry().catalogue()
 

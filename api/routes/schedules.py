@@ -9,12 +9,12 @@ is paused, so resuming asks Prefect to schedule the deployment's runs again righ
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 
 from api.auth.deps import AuditCtx, Requires, TenantSession
@@ -24,52 +24,12 @@ from api.errors import BadRequest, NotFound
 from api.models.workflows import Workflow
 from api.schemas import Page
 from api.services import audit
+from flows.deploy import prefect_schedule
+from translator.nodetypes import ScheduleSpec
 
 log = logging.getLogger("gorax.api.schedules")
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 ScheduleId = Path(max_length=64, description="The schedule's id (Prefect's).")
-
-
-class ScheduleSpec(BaseModel):
-    """When runs happen: a cron in a timezone, or an interval."""
-
-    cron: str | None = Field(default=None, max_length=200, description="Five-field cron.")
-    interval_seconds: int | None = Field(default=None, ge=60, description="Or every this many seconds.")
-    timezone: str = Field(default="UTC", max_length=64, description="IANA timezone.")
-    active: bool = True
-
-    @field_validator("cron")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        from flows.nodes._common import check_cron
-
-        return check_cron(value) if value is not None else None
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo
-
-        try:
-            ZoneInfo(value)
-        except Exception:
-            raise ValueError(f"unknown timezone {value!r}") from None
-        return value
-
-    @model_validator(mode="after")
-    def _one(self) -> "ScheduleSpec":
-        if (self.cron is None) == (self.interval_seconds is None):
-            raise ValueError("set exactly one of 'cron' and 'interval_seconds'")
-        return self
-
-    def prefect(self) -> Any:
-        """The Prefect schedule object."""
-        from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
-
-        if self.cron:
-            return CronSchedule(cron=self.cron, timezone=self.timezone)
-        return IntervalSchedule(interval=timedelta(seconds=self.interval_seconds or 60),
-                                timezone=self.timezone)
 
 
 class ScheduleCreate(ScheduleSpec):
@@ -93,13 +53,19 @@ class SchedulePublic(BaseModel):
     next_runs: list[datetime] = Field(default_factory=list)
 
 
+def _node_of(schedule: Any) -> str | None:
+    """The trigger node a deployment schedule belongs to (its slug is ``trigger-<node id>[-<n>]``;
+    node ids hold no ``-``)."""
+    slug = schedule.slug or ""
+    return slug[len("trigger-"):].split("-")[0] if slug.startswith("trigger-") else None
+
+
 def _public(workflow_id: str, schedule: Any) -> SchedulePublic:
     spec = schedule.schedule
     interval = getattr(spec, "interval", None)
-    slug = schedule.slug or ""
     return SchedulePublic(
         id=str(schedule.id), workflow_id=workflow_id,
-        node_id=slug[len("trigger-"):] if slug.startswith("trigger-") else None,
+        node_id=_node_of(schedule),
         cron=getattr(spec, "cron", None),
         interval_seconds=int(interval.total_seconds()) if interval else None,
         timezone=getattr(spec, "timezone", None) or "UTC", active=schedule.active)
@@ -165,7 +131,7 @@ async def create_schedule(body: ScheduleCreate, session: TenantSession, context:
         raise BadRequest(f"the workflow has no node {node_id!r}", details={"field": "node_id"})
     async with get_client() as client:
         created = await client.create_deployment_schedules(UUID(workflow.deployment_id), [
-            DeploymentScheduleCreate(schedule=body.prefect(), active=body.active,
+            DeploymentScheduleCreate(schedule=prefect_schedule(body), active=body.active,
                                      parameters={"trigger_node": node_id} if node_id else {})])
     await audit.record(session, tenant_id=workflow.tenant_id, action="schedule.create",
                        context=context, resource_type="schedule", resource_id=str(created[0].id),
@@ -198,7 +164,7 @@ async def update_schedule(body: ScheduleSpec, session: TenantSession, context: A
     async with get_client() as client:
         workflow, schedule = await _find(client, session, principal.tenant_id or "", schedule_id)
         await client.update_deployment_schedule(UUID(workflow.deployment_id), schedule.id,
-                                                schedule=body.prefect(), active=body.active)
+                                                schedule=prefect_schedule(body), active=body.active)
         workflow, schedule = await _find(client, session, principal.tenant_id or "", schedule_id)
     await audit.record(session, tenant_id=workflow.tenant_id, action="schedule.update",
                        context=context, resource_type="schedule", resource_id=schedule_id)
@@ -265,9 +231,7 @@ async def trigger_schedule(session: TenantSession, context: AuditCtx, schedule_i
         workflow, schedule = await _find(client, session, principal.tenant_id or "", schedule_id)
         # Prefect may hand the schedule back without its parameters: fall back to the graph's
         # (first) schedule trigger, so the run starts from a schedule node, not the manual one.
-        node = (schedule.parameters or {}).get("trigger_node") or next(
-            (n["id"] for n in (workflow.graph or {}).get("nodes", [])
-             if n.get("type") == "trigger.schedule"), None)
+        node = (schedule.parameters or {}).get("trigger_node") or _node_of(schedule)
         run = await start_run(client, tenant_id=workflow.tenant_id, workflow_id=workflow.id,
                               deployment_id=workflow.deployment_id, trigger_type="schedule",
                               trigger={"scheduled_at": datetime.now(timezone.utc).isoformat(),

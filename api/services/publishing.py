@@ -2,7 +2,7 @@
 
 A workflow's deployment is the runtime's ``run_graph`` deployment for (tenant, workflow)
 (:func:`flows.deploy.deploy_workflow`), tagged ``tenant:<tenant id>`` and ``workflow:<id>``; its
-schedules come from the graph's ``trigger.schedule`` nodes. Pausing a workflow pauses the
+schedules come from the graph's schedule triggers. Pausing a workflow pauses the
 deployment (its schedules stop) and the Prefect automations named after it; archiving deletes
 both. Every function takes ``tenant_id`` keyword-only.
 """
@@ -14,6 +14,8 @@ import logging
 from typing import Any
 from uuid import UUID
 
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,6 +27,10 @@ from api.services.audit import AuditContext
 from api.services.workflows import (
     get_version, get_workflow, last_version_number, read_current_graph,
 )
+from api.webhooks import automations
+from flows.deploy import deploy_workflow
+from flows.naming import deployment_name
+from translator import GraphValidationError, Plan, compile_graph, validate_graph
 
 log = logging.getLogger("gorax.api.publishing")
 
@@ -38,27 +44,35 @@ class DeployFailed(ApiError):
 
 def validation_errors(graph: Any) -> list[dict[str, Any]]:
     """The translator's problems with ``graph`` as JSON (empty when it is valid)."""
-    from translator import validate_graph
-
     return [error.to_dict() for error in validate_graph(graph)]
 
 
-def raise_if_invalid(graph: Any) -> None:
+def _invalid(errors: list[dict[str, Any]]) -> ValidationFailed:
     """ValidationFailed (422) listing every problem, each with its node or edge id and path."""
+    placed = sorted({e["node_id"] for e in errors if e.get("node_id")})
+    where = f" (nodes: {', '.join(placed)})" if placed else ""
+    return ValidationFailed(f"the graph has {len(errors)} problem(s){where}", details={"errors": errors})
+
+
+def raise_if_invalid(graph: Any) -> None:
+    """ValidationFailed (422) when ``graph`` has problems."""
     errors = validation_errors(graph)
     if errors:
-        placed = sorted({e["node_id"] for e in errors if e.get("node_id")})
-        where = f" (nodes: {', '.join(placed)})" if placed else ""
-        raise ValidationFailed(f"the graph has {len(errors)} problem(s){where}",
-                               details={"errors": errors})
+        raise _invalid(errors)
 
 
-async def _deploy(workflow: Workflow, graph: dict[str, Any], number: int, *, tenant_id: str,
-                  work_pool: str | None) -> str:
-    from flows.deploy import deploy_workflow
-
+def compile_checked(graph: Any) -> Plan:
+    """The graph compiled once for deploy and trigger sync; ValidationFailed (422) when invalid."""
     try:
-        deployed = await deploy_workflow(graph, tenant=tenant_id, workflow_id=workflow.id,
+        return compile_graph(graph)
+    except GraphValidationError as exc:
+        raise _invalid([error.to_dict() for error in exc.errors]) from None
+
+
+async def _deploy(workflow: Workflow, graph: dict[str, Any], plan: Plan, number: int, *,
+                  tenant_id: str, work_pool: str | None) -> str:
+    try:
+        deployed = await deploy_workflow(graph, plan=plan, tenant=tenant_id, workflow_id=workflow.id,
                                          version=number, work_pool=work_pool,
                                          paused=workflow.status == "paused")
     except Exception as exc:  # Prefect down or refusing: nothing is stored (the caller rolls back)
@@ -68,23 +82,10 @@ async def _deploy(workflow: Workflow, graph: dict[str, Any], number: int, *, ten
     return str(deployed.deployment_id)
 
 
-def _trigger_sync() -> Any:
-    """The webhook area's trigger module (webhook rows, automations), when installed."""
-    try:
-        from api.webhooks import automations
-    except ImportError:
-        return None
-    return automations
-
-
-async def _sync_triggers(session: AsyncSession, *, tenant_id: str, workflow: Workflow,
-                         graph: dict[str, Any]) -> None:
+async def _sync_triggers(session: AsyncSession, *, tenant_id: str, workflow: Workflow, plan: Plan) -> None:
     """Make webhook endpoints and Prefect automations match the newly deployed graph."""
-    module = _trigger_sync()
-    if module is None:
-        return
     try:
-        await module.sync_triggers(session, tenant_id=tenant_id, workflow=workflow, graph=graph)
+        await automations.sync_triggers(session, tenant_id=tenant_id, workflow=workflow, plan=plan)
     except ApiError:
         raise
     except Exception as exc:
@@ -101,7 +102,7 @@ async def publish_graph(
     """Validate ``graph``, store it as the next version and deploy it (in the caller's transaction)."""
     if workflow.status == "archived":
         raise BadRequest("an archived workflow cannot be published", details={"field": "status"})
-    raise_if_invalid(graph)
+    plan = compile_checked(graph)
     number = await last_version_number(session, tenant_id=tenant_id, workflow_id=workflow.id) + 1
     version = WorkflowVersion(id=new_id(), tenant_id=tenant_id, workflow_id=workflow.id,
                               number=number, graph=copy.deepcopy(graph), message=message,
@@ -112,10 +113,10 @@ async def publish_graph(
     except IntegrityError as exc:
         raise Conflict("another publish of this workflow happened at the same time; retry",
                        details={"workflow_id": workflow.id}) from exc
-    workflow.deployment_id = await _deploy(workflow, graph, number, tenant_id=tenant_id,
+    workflow.deployment_id = await _deploy(workflow, graph, plan, number, tenant_id=tenant_id,
                                            work_pool=work_pool)
     workflow.latest_version = number
-    await _sync_triggers(session, tenant_id=tenant_id, workflow=workflow, graph=graph)
+    await _sync_triggers(session, tenant_id=tenant_id, workflow=workflow, plan=plan)
     if workflow.status == "draft":
         workflow.status = "active"
     workflow.updated_at = utcnow()
@@ -152,8 +153,6 @@ async def rollback_workflow(
 
 async def _automations_of(client: Any, workflow: Workflow, tenant_id: str) -> list[Any]:
     """Prefect automations that belong to the workflow (named after its deployment)."""
-    from flows.deploy import deployment_name
-
     prefix = deployment_name(tenant_id, workflow.id)
     return [a for a in await client.read_automations() if a.name.startswith(prefix)]
 
@@ -163,8 +162,6 @@ async def set_paused(
     context: AuditContext,
 ) -> Workflow:
     """Pause or resume the workflow's schedules and triggers."""
-    from prefect.client.orchestration import get_client
-
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
     if workflow.status == "archived":
         raise BadRequest("an archived workflow cannot be paused or resumed",
@@ -192,9 +189,6 @@ async def set_paused(
 async def archive_workflow(session: AsyncSession, *, tenant_id: str, workflow_id: str,
                            context: AuditContext) -> Workflow:
     """Archive: versions and run history stay; the deployment and its automations go."""
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
     if workflow.deployment_id:
         async with get_client() as client:
@@ -204,9 +198,7 @@ async def archive_workflow(session: AsyncSession, *, tenant_id: str, workflow_id
                 await client.delete_deployment(UUID(workflow.deployment_id))
             except ObjectNotFound:
                 pass
-    module = _trigger_sync()
-    if module is not None:
-        await module.deactivate_webhooks(session, tenant_id=tenant_id, workflow_id=workflow.id)
+    await automations.deactivate_webhooks(session, tenant_id=tenant_id, workflow_id=workflow.id)
     workflow.deployment_id = None
     workflow.status = "archived"
     workflow.updated_at = utcnow()

@@ -14,7 +14,7 @@ from typing import Any
 from flows.integrations import credentials as creds
 from flows.integrations.errors import IntegrationError
 from flows.integrations.guard import guarded
-from flows.registry import NodeContext
+from translator.nodetypes import NodeContext
 
 _THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
                "SlowDown", "ProvisionedThroughputExceededException"}

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import SecretBytes, SecretStr
 
 from flows.integrations.errors import IntegrationError
-from flows.registry import NodeContext
+from translator.nodetypes import NodeContext
 
 # Gorax's Block types (blocks/) and the prefect-aws / prefect-slack ones, by Prefect slug.
 SLACK = "slack-credentials"

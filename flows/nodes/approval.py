@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from blocks.redact import mask
+from flows.internal_api import post_internal
 from flows.nodes._common import HANDLE_PATTERN, SMTP_SERVER, check_duration, parse_duration
-from flows.registry import NodeConfig, NodeType
-
-_HANDLE = re.compile(HANDLE_PATTERN)
+from translator.nodetypes import NodeConfig, NodeContext, NodeType, Routed, Suspend, input_key
 
 
 class ApprovalOption(BaseModel):
@@ -45,6 +45,20 @@ class Escalation(BaseModel):
         return self
 
 
+class ApprovalDecision(BaseModel):
+    """What the API passes to a suspended run when a human task is decided."""
+
+    value: str | None
+    comment: str | None = None
+    decided_by: str
+    decided_at: str
+    expired: bool = False
+
+
+class ApprovalExpired(Exception):
+    """Nobody decided before the task's timeout and no escalation decided for them."""
+
+
 def _default_options() -> list[ApprovalOption]:
     return [ApprovalOption(label="Approve", value="approved"), ApprovalOption(label="Reject", value="rejected")]
 
@@ -56,6 +70,8 @@ class HumanApproval(NodeType):
     category = "human"
     description = "Pause until an assignee picks an option; each option is an output."
     credential_types = (SMTP_SERVER,)
+    handles_from = "options.*.value"
+    suspends_for = ApprovalDecision
 
     class Config(NodeConfig):
         title: str = Field(min_length=1, description="What is asked; templates allowed.")
@@ -99,31 +115,16 @@ class HumanApproval(NodeType):
                 raise ValueError("channel 'email' needs 'email_credential'")
             return self
 
-    @classmethod
-    def handles_for(cls, config: dict[str, Any]) -> tuple[str, ...]:
-        options = config.get("options") if isinstance(config, dict) else None
-        if options is None:
-            return tuple(o.value for o in _default_options())
-        return tuple(
-            o["value"] for o in options if isinstance(o, dict) and isinstance(o.get("value"), str) and _HANDLE.match(o["value"])
-        )
-
-    async def run(self, config: "HumanApproval.Config", ctx: Any) -> dict[str, Any]:
-        """Record the task (idempotent per run, node and iteration); the executor then suspends."""
-        from blocks.redact import mask
-        from prefect.runtime import flow_run
-
-        from flows.runtime.approval import AWAIT_DECISION, record_human_task
-
-        path = tuple(getattr(getattr(ctx, "level", None), "path", ()) or ())
-        key = f"approval-{ctx.node_id}" + "".join(f"-{i}" for i in path)
+    async def run(self, config: HumanApproval.Config, ctx: NodeContext) -> Suspend:
+        """Record the task (idempotent per run, node and iteration), then wait for a decision."""
+        key = input_key("approval", ctx.node_id, *ctx.path)
         workflow = ctx.scope.get("workflow") or {}
         request = {
             "tenant_id": ctx.tenant_id,
-            "flow_run_id": str(flow_run.id),
+            "flow_run_id": ctx.flow_run_id,
             "node_id": ctx.node_id,
             "node_key": key,
-            "node_name": getattr(ctx, "label", ctx.node_id),
+            "node_name": ctx.label,
             "workflow_id": workflow.get("id"),
             "workflow_name": workflow.get("name"),
             "title": config.title,
@@ -139,7 +140,23 @@ class HumanApproval(NodeType):
             "channels": list(config.channels),
             "email_credential": config.email_credential,
             # What the assignee is shown: the data this step received, secrets masked.
-            "snapshot": mask({"trigger": ctx.scope.get("trigger"), "inputs": getattr(ctx, "inputs", {})}),
+            "snapshot": mask({"trigger": ctx.scope.get("trigger"), "inputs": ctx.inputs}),
         }
-        task = await record_human_task(request)
-        return {AWAIT_DECISION: {"task_id": task["id"], "key": key}}
+        try:
+            task = await post_internal("human-tasks", request)
+        except RuntimeError as exc:
+            raise RuntimeError(f"recording the human task failed: {exc}") from None
+        return Suspend(key=key, data={"task_id": task["id"]})
+
+    async def resumed(self, data: Mapping[str, Any], received: BaseModel) -> Routed:
+        """The decision as the output, leaving by the chosen option's handle."""
+        decision = ApprovalDecision.model_validate(received.model_dump())
+        if decision.expired or decision.value is None:
+            raise ApprovalExpired(f"nobody decided human task {data.get('task_id')} before it expired")
+        output = {
+            "decision": decision.value,
+            "comment": decision.comment,
+            "decided_by": decision.decided_by,
+            "decided_at": decision.decided_at,
+        }
+        return Routed(output=output, handles=(decision.value,))

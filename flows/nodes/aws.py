@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from flows.integrations import IntegrationError
 from flows.integrations import credentials as creds
 from flows.integrations.aws import aws_session
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _MAX_OBJECT_BYTES = 50 * 1024 * 1024
 

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import Field
 
 from flows.integrations import SandboxError
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _MB = 1024 * 1024
 #: Wraps the user's function body. Input arrives as a JSON string literal (JSON is valid JS),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from flows.registry import NodeConfig, NodeContext, NodeType, Routed
+from translator.nodetypes import NodeConfig, NodeContext, NodeType, Routed
 
 
 class Condition(NodeType):
@@ -23,7 +23,7 @@ class Condition(NodeType):
 
     async def run(self, config: Config, ctx: NodeContext) -> Routed:
         """Evaluate the expression; a non-bool result is an error, not a truthiness guess."""
-        value = ctx.evaluate("expression")  # type: ignore[attr-defined]
+        value = ctx.evaluate("expression")
         if not isinstance(value, bool):
             raise TypeError(
                 f"condition {ctx.node_id!r}: expression yielded {type(value).__name__} {value!r}, not a bool"

@@ -21,7 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from flows.integrations import IntegrationError, guarded
 from flows.integrations import credentials as creds
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from flows.nodes._common import check_duration, is_template, parse_duration
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 #: Longer waits belong to a schedule or an approval timeout, not a sleeping worker slot.
 MAX_DELAY_SECONDS = 7 * 86400

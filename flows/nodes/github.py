@@ -13,7 +13,7 @@ from pydantic import Field
 
 from flows.integrations import JsonApi
 from flows.integrations import credentials as creds
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _GITHUB_API = "https://api.github.com"
 _REPOSITORY = r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$|\{\{"

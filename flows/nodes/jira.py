@@ -15,7 +15,7 @@ from pydantic import Field
 
 from flows.integrations import IntegrationError, JsonApi
 from flows.integrations import credentials as creds
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _ISSUE_KEY = r"^([A-Z][A-Z0-9_]+-\d+|\d+)$|\{\{"
 

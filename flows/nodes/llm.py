@@ -17,7 +17,7 @@ from pydantic import ConfigDict, Field, field_validator
 from flows.integrations import IntegrationError, guarded
 from flows.integrations import credentials as creds
 from flows.integrations.netcheck import check_endpoint
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 

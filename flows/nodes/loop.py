@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 
 class Loop(NodeType):
@@ -16,6 +17,8 @@ class Loop(NodeType):
     category = "control"
     description = "Repeat the nodes inside it for each item of a list, or while a condition holds."
     expression_fields = ("condition",)
+    holds_slot = False
+    has_body = True
 
     class Config(NodeConfig):
         mode: Literal["foreach", "while"] = Field(
@@ -55,6 +58,55 @@ class Loop(NodeType):
                     raise ValueError("'concurrency' applies to mode 'foreach' only (while is sequential)")
             return self
 
-    async def run(self, config: Config, ctx: NodeContext) -> Any:
-        """Run the body through the runtime; the output is the list of iteration results."""
-        return await ctx.run_loop(config)  # type: ignore[attr-defined]
+    async def run(self, config: Config, ctx: NodeContext) -> list[Any]:
+        """Run the body per item or while the condition holds; the list of iteration results."""
+        if not ctx.runtime.has_body():
+            return []
+        if config.mode == "foreach":
+            return await _foreach(config, ctx)
+        return await _while(config, ctx)
+
+
+async def _foreach(config: Loop.Config, ctx: NodeContext) -> list[Any]:
+    items = config.items
+    if not isinstance(items, list):
+        raise ValueError(f"loop '{ctx.node_id}': items must be a list, got {type(items).__name__}")
+    if len(items) > config.max_iterations:
+        raise ValueError(
+            f"loop '{ctx.node_id}': {len(items)} items exceed max_iterations ({config.max_iterations})"
+        )
+    gate = asyncio.Semaphore(config.concurrency)
+    steps = dict(ctx.scope["steps"])
+
+    async def one(index: int, item: Any) -> Any:
+        async with gate:
+            result, _ = await ctx.runtime.run_body(loop={"item": item, "index": index}, index=index, steps=steps)
+            return result
+
+    results = await asyncio.gather(*(one(i, item) for i, item in enumerate(items)), return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)
+
+
+async def _while(config: Loop.Config, ctx: NodeContext) -> list[Any]:
+    results: list[Any] = []
+    steps = dict(ctx.scope["steps"])
+    index = 0
+    while True:
+        holds = ctx.evaluate("condition", {"steps": steps, "loop": {"index": index}})
+        if not isinstance(holds, bool):
+            raise ValueError(
+                f"loop '{ctx.node_id}': condition yielded {type(holds).__name__} {holds!r}, not a bool"
+            )
+        if not holds:
+            return results
+        if index >= config.max_iterations:
+            raise ValueError(
+                f"loop '{ctx.node_id}': reached max_iterations ({config.max_iterations}) "
+                "while its condition still held"
+            )
+        result, steps = await ctx.runtime.run_body(loop={"index": index}, index=index, steps=steps)
+        results.append(result)
+        index += 1

@@ -20,7 +20,7 @@ from pydantic import Field, model_validator
 from flows.integrations import IntegrationError, guarded
 from flows.integrations import credentials as creds
 from flows.integrations.email_templates import load_email_template, render_email_template
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _ADDRESS = r"^[^@\s<>,;]+@[^@\s<>,;]+$|\{\{"
 _MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024

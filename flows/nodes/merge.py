@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field
 
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import JoinRule, NodeConfig, NodeContext, NodeType
 
 
 class Merge(NodeType):
@@ -22,6 +23,11 @@ class Merge(NodeType):
             description="'all': run when every upstream node finished; 'any': run as soon as the first live input completes.",
         )
 
+    @classmethod
+    def join_for(cls, config: Mapping[str, Any]) -> JoinRule:
+        """``mode`` is the join rule."""
+        return "any" if config.get("mode") == "any" else "all"
+
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """A map from upstream node id to its output, for the inputs that arrived live."""
-        return dict(ctx.inputs)  # type: ignore[attr-defined]
+        return dict(ctx.inputs)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 
 class Output(NodeType):
@@ -15,6 +15,7 @@ class Output(NodeType):
     display_name = "Output"
     category = "control"
     description = "Set the run's result, returned by synchronous runs and webhook responses."
+    is_result = True
 
     class Config(NodeConfig):
         value: Any = Field(default=None, description="The result: any JSON, with {{ }} templates.")

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from flows.integrations import JsonApi
 from flows.integrations import credentials as creds
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _EVENTS_API = "https://events.pagerduty.com/v2/enqueue"
 

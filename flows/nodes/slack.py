@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from flows.integrations import IntegrationError, guarded, provider_message
 from flows.integrations import credentials as creds
 from flows.integrations.netcheck import check_endpoint
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _SLACK_API = "https://slack.com/api/"
 

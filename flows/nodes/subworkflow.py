@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 
 class Subworkflow(NodeType):
@@ -15,6 +15,7 @@ class Subworkflow(NodeType):
     display_name = "Sub-workflow"
     category = "control"
     description = "Run another workflow as a sub-flow, wait for it, and use its output."
+    holds_slot = False
 
     class Config(NodeConfig):
         workflow: str | None = Field(
@@ -39,5 +40,20 @@ class Subworkflow(NodeType):
             return self
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:
-        """Delegate to the runtime, which knows the depth and how to start a subflow."""
-        return await ctx.run_subworkflow(config)  # type: ignore[attr-defined]
+        """Run the sub-workflow and return its result (or its run id when ``wait`` is false)."""
+        depth = ctx.depth + 1
+        if depth > config.max_depth:
+            raise ValueError(
+                f"sub-workflows nest too deep: this would be level {depth}, max_depth is {config.max_depth}"
+            )
+        if config.graph is not None and not config.wait:
+            raise ValueError("an inline graph always runs with wait: true")
+        parameters = {
+            "trigger": config.input,
+            "env": ctx.env,
+            "tenant": ctx.tenant_id,
+            "depth": depth,
+            "allowed_networks": ctx.tenant_networks or None,
+        }
+        return await ctx.runtime.run_workflow(graph=config.graph, workflow=config.workflow,
+                                              parameters=parameters, wait=config.wait)

@@ -8,7 +8,7 @@ from typing import Any, Union
 from pydantic import Field, model_validator
 
 from flows.nodes._common import HANDLE_PATTERN
-from flows.registry import NodeConfig, NodeContext, NodeType, Routed
+from translator.nodetypes import NodeConfig, NodeContext, NodeType, Routed, handle_text
 
 _HANDLE = re.compile(HANDLE_PATTERN)
 CaseValue = Union[str, int, float, bool]
@@ -21,6 +21,7 @@ class Switch(NodeType):
     category = "control"
     description = "Route by cases: the first case that matches picks the output, otherwise 'default'."
     outputs = ("default",)
+    handles_from = "cases.*"
     #: ``cases.*`` is bare CEL only in the map form; in the list form the cases are literals.
     expression_fields = ("value", "cases.*")
 
@@ -54,21 +55,16 @@ class Switch(NodeType):
                 seen.add(key)
             return self
 
-    @classmethod
-    def handles_for(cls, config: dict[str, Any]) -> tuple[str, ...]:
-        cases = config.get("cases") if isinstance(config, dict) else None
-        return (*_case_keys(cases), "default")
-
     async def run(self, config: Config, ctx: NodeContext) -> Routed:
         """Pick the first matching case."""
-        value = ctx.evaluate("value") if config.value is not None else None  # type: ignore[attr-defined]
+        value = ctx.evaluate("value") if config.value is not None else None
         if isinstance(config.cases, list):
             for case in config.cases:
                 if _same(value, case):
                     return Routed(output={"case": _key(case), "value": value}, handles=(_key(case),))
         else:
             for key in config.cases:
-                hit = ctx.evaluate(f"cases.{key}")  # type: ignore[attr-defined]
+                hit = ctx.evaluate(f"cases.{key}")
                 if not isinstance(hit, bool):
                     raise TypeError(
                         f"switch {ctx.node_id!r}: case {key!r} yielded {type(hit).__name__} {hit!r}, not a bool"
@@ -85,15 +81,9 @@ def _same(value: Any, case: Any) -> bool:
     return bool(value == case)
 
 
-def _key(case: Any) -> str:
-    if isinstance(case, bool):
-        return "true" if case else "false"
-    return str(case)
+def _key(case: CaseValue) -> str:
+    return handle_text(case) or str(case)
 
 
-def _case_keys(cases: Any) -> tuple[str, ...]:
-    if isinstance(cases, dict):
-        return tuple(str(k) for k in cases)
-    if isinstance(cases, list):
-        return tuple(_key(c) for c in cases if isinstance(c, (str, int, float, bool)))
-    return ()
+def _case_keys(cases: dict[str, str] | list[CaseValue]) -> tuple[str, ...]:
+    return tuple(cases) if isinstance(cases, dict) else tuple(_key(c) for c in cases)

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import Field
 
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 
 class Transform(NodeType):

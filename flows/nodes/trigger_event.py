@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field
 
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.errors import ExpressionError
+from translator.nodetypes import AutomationSpec, NodeConfig, NodeContext, TriggerSource, TriggerType
 
 
-class EventTrigger(NodeType):
+class EventTrigger(TriggerType):
     type = "trigger.event"
     version = 1
     display_name = "Event"
-    category = "trigger"
     description = "Start the workflow when an event whose name and resource match is emitted."
     expression_fields = ("filter",)
 
@@ -29,6 +30,23 @@ class EventTrigger(NodeType):
         filter: str | None = Field(
             default=None, description="Bare CEL over `trigger` (the event); false: no run."
         )
+
+    @classmethod
+    def automation(cls, config: Config, source: TriggerSource) -> AutomationSpec:
+        """The named event (the API scopes it to the tenant's own events)."""
+        return AutomationSpec(expect=(config.event,), match=dict(config.resource), trigger="{{ event }}")
+
+    @classmethod
+    def rejects(cls, config: Config, trigger: Any, evaluate: Callable[[str, dict[str, Any]], Any]) -> str | None:
+        """Prefect matches the event by name and resource; the CEL filter over the whole event is
+        applied here, at run start (a broken filter says so, never silently)."""
+        if not config.filter:
+            return None
+        try:
+            passed = evaluate("filter", {"trigger": trigger})
+        except ExpressionError as exc:
+            return f"the filter failed: {exc}"
+        return None if passed is True else f"the filter {config.filter!r} is {passed!r} for this event"
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """The event as the node's output."""

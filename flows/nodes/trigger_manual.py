@@ -6,15 +6,15 @@ from typing import Any
 
 from pydantic import Field, field_validator
 
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, TriggerType
 
 
-class ManualTrigger(NodeType):
+class ManualTrigger(TriggerType):
     type = "trigger.manual"
     version = 1
     display_name = "Manual trigger"
-    category = "trigger"
     description = "Start the workflow by hand or through the API, with input checked against a JSON Schema."
+    fires_by_default = True
 
     class Config(NodeConfig):
         input_schema: dict[str, Any] | None = Field(

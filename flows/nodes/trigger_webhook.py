@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flows.nodes._common import WEBHOOK_SECRET
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import AutomationSpec, NodeConfig, NodeContext, TriggerSource, TriggerType
 
 
 class WebhookSignature(BaseModel):
@@ -40,15 +40,15 @@ class WebhookSignature(BaseModel):
         return self
 
 
-class WebhookTrigger(NodeType):
+class WebhookTrigger(TriggerType):
     type = "trigger.webhook"
     version = 1
     display_name = "Webhook"
-    category = "trigger"
     description = "Start the workflow when a signed HTTP request arrives at its webhook URL."
     credential_types = (WEBHOOK_SECRET,)
     expression_fields = ("filter",)
     credential_fields = ("signature.secret",)
+    receives_webhooks = True
 
     class Config(NodeConfig):
         signature: WebhookSignature = Field(
@@ -73,6 +73,15 @@ class WebhookTrigger(NodeType):
         respond: Literal["immediately", "after_run"] = Field(
             default="immediately",
             description="Answer 202 at once, or wait for the run and answer with its output.",
+        )
+
+    @classmethod
+    def automation(cls, config: Config, source: TriggerSource) -> AutomationSpec:
+        """The API's event for a verified delivery to this node; the run gets the delivery."""
+        return AutomationSpec(
+            expect=(source.webhook_event,),
+            match={"prefect.resource.id": source.workflow_resource, "gorax.trigger-node": source.node_id},
+            trigger="{{ event.payload }}",
         )
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:

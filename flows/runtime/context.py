@@ -1,65 +1,58 @@
-"""The :class:`~flows.registry.NodeContext` a node sees while it runs."""
+"""The :class:`~translator.nodetypes.NodeContext` a node sees while it runs."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from prefect import get_run_logger
 
 from flows.runtime.credentials import credential_fields, load_credential
-
-if TYPE_CHECKING:
-    from flows.runtime.executor import Level
+from translator.nodetypes import Runtime
+from translator.plan import PlanNode
 
 
 class NodeRunContext:
-    """Scope, inputs, credentials, a masked logger, and the runtime hooks container nodes use."""
+    """Scope, inputs, credentials, a masked logger, and the runtime container nodes use.
 
-    def __init__(self, *, level: "Level", node: Any, scope: dict[str, Any], inputs: dict[str, Any], label: str) -> None:
-        self.level = level
+    ``run`` is the run's shared state (:class:`flows.runtime.executor.RunState`); ``runtime`` is
+    bound to this node and its level by the executor.
+    """
+
+    def __init__(self, *, run: Any, node: PlanNode, scope: dict[str, Any], inputs: dict[str, Any],
+                 label: str, path: tuple[int, ...], runtime: Runtime) -> None:
+        self._run = run
         self.node = node
         self.node_id: str = node.id
         self.label = label
-        self.tenant_id: str | None = level.run.tenant_id
+        self.path = path
+        self.runtime = runtime
+        self.tenant_id: str | None = run.tenant_id
+        self.flow_run_id: str | None = str(run.flow_run_id) if run.flow_run_id else None
+        self.depth: int = run.depth
+        self.env: dict[str, Any] | None = run.env
+        self.allowed_networks: list[Any] = run.allowed_networks
+        self.tenant_networks: list[str] = run.tenant_networks
         self.scope = {**scope, "credentials": dict(scope.get("credentials") or {})}
         #: Outputs of the upstream nodes whose edges are live, by node id.
         self.inputs = inputs
 
     @property
     def logger(self) -> Any:
-        from prefect import get_run_logger
-
         return get_run_logger()
-
-    @property
-    def allowed_networks(self) -> list[Any]:
-        return self.level.run.allowed_networks
-
-    @property
-    def depth(self) -> int:
-        return self.level.run.depth
 
     async def credential(self, name: str) -> Any:
         """The tenant's unsealed credential ``name``, loaded once per run (values masked everywhere)."""
-        cache = self.level.run.credentials
+        cache = self._run.credentials
         if name not in cache:
             cache[name] = await load_credential(name, tenant_id=self.tenant_id, node_id=self.node_id)
         return cache[name]
 
     async def load_credentials(self) -> None:
         """Resolve the ``credentials.<name>`` the node's templates reference into its scope."""
-        for name in sorted(getattr(self.node, "credential_refs", ()) or ()):
+        for name in sorted(self.node.credential_refs):
             self.scope["credentials"][name] = credential_fields(await self.credential(name))
 
     def evaluate(self, field_path: str, extra: dict[str, Any] | None = None) -> Any:
         """Evaluate a bare-CEL config field of this node in its scope."""
         scope = {**self.scope, **(extra or {})}
         return self.node.evaluate(field_path, scope)
-
-    async def run_loop(self, config: Any) -> list[Any]:
-        from flows.runtime.loops import run_loop
-
-        return await run_loop(self, config)
-
-    async def run_subworkflow(self, config: Any) -> Any:
-        from flows.runtime.subflows import run_subworkflow
-
-        return await run_subworkflow(self, config)

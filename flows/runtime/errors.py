@@ -4,8 +4,7 @@
     ├── NodeFailed            a node raised; the message is masked and names node and attempt
     ├── BlockedAddressError   http.request refused a destination (SSRF guard)
     ├── ResponseTooLarge      http.request got a bigger body than max_response_bytes
-    ├── CredentialsUnavailable  no credential loader, or the credential does not exist
-    └── SubworkflowDepthError the sub-workflow nesting limit was reached
+    └── CredentialsUnavailable  no credential loader, or the credential does not exist
 """
 
 from __future__ import annotations
@@ -39,6 +38,3 @@ class ResponseTooLarge(RunError):
 class CredentialsUnavailable(RunError):
     """The credential cannot be loaded here."""
 
-
-class SubworkflowDepthError(RunError):
-    """Sub-workflows nest deeper than allowed."""

@@ -2,8 +2,9 @@
 
 A level is a plan (the top graph or a loop body). A node runs when every upstream node finished
 and at least one incoming edge is live; with no live edge it is skipped (dead-path elimination).
-``control.merge`` with ``mode: any`` runs at its first live input. Leaf nodes take a slot of
-``max_parallel``; containers (loops, sub-workflows) do not, so a body never waits on its loop.
+A node whose join rule is ``any`` runs at its first live input. Nodes that hold a slot take one
+of ``max_parallel``; containers do not, so a body never waits on its own loop. A node that
+returns :class:`~translator.nodetypes.Suspend` suspends the flow run until its input arrives.
 """
 
 from __future__ import annotations
@@ -14,10 +15,13 @@ from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
-from blocks.redact import mask
+from collections.abc import Awaitable, Callable, Mapping
 
-from flows.registry import Routed
-from flows.runtime.approval import ApprovalExpired, await_decision, awaiting_decision
+from prefect.context import FlowRunContext
+from prefect.flow_runs import apause_flow_run, asuspend_flow_run
+from pydantic import BaseModel
+
+from blocks.redact import mask
 from flows.runtime.context import NodeRunContext
 from flows.runtime.errors import NodeFailed, RunError
 from flows.runtime.steps import StepRecord, StepWriter, capped
@@ -28,10 +32,14 @@ from flows.runtime.tasks import (
     marker_task,
     node_task,
 )
+from translator.nodetypes import Routed, Suspend
+from translator.plan import Plan, PlanEdge, PlanNode
 
-#: Node types that orchestrate other nodes and so hold no ``max_parallel`` slot.
-CONTAINER_TYPES = frozenset({"control.loop", "control.subworkflow"})
+#: How long an undeployed (``gorax run --local``) run blocks waiting for input.
+LOCAL_PAUSE_SECONDS = 24 * 3600
 
+#: Starts a sub-run: ``(graph, workflow, parameters, wait) -> result`` (given by ``run_graph``).
+SubrunStarter = Callable[..., Awaitable[Any]]
 
 
 @dataclass
@@ -54,7 +62,8 @@ class RunState:
     """What every level of one flow run shares."""
 
     trigger: Any
-    env: dict[str, Any]
+    #: The tenant's variables (None: this run does not read them).
+    env: dict[str, Any] | None
     workflow: dict[str, Any]
     run: dict[str, Any]
     tenant_id: str | None
@@ -68,7 +77,7 @@ class RunState:
     records: list[StepRecord] = field(default_factory=list)
     credentials: dict[str, Any] = field(default_factory=dict)
     slots: asyncio.Semaphore = field(init=False)
-    subworkflow_runner: Any = None
+    start_subrun: SubrunStarter | None = None
 
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(max(1, self.max_parallel))
@@ -84,7 +93,7 @@ def cache_prefix(flow_run_id: Any) -> str:
     return f"gorax-{flow_run_id}-"
 
 
-def _label(node: Any, path: tuple[int, ...]) -> str:
+def _label(node: PlanNode, path: tuple[int, ...]) -> str:
     base = node.name or node.id
     return base + "".join(f" [{i}]" for i in path)
 
@@ -113,7 +122,7 @@ class Level:
     def __init__(
         self,
         run: RunState,
-        plan: Any,
+        plan: Plan,
         *,
         outer_steps: dict[str, Any],
         loop: dict[str, Any] | None = None,
@@ -139,14 +148,14 @@ class Level:
             "trigger": self.run.trigger,
             "steps": self.steps(),
             "loop": dict(self.loop or {}),
-            "env": self.run.env,
+            "env": self.run.env or {},
             "credentials": {},
             "workflow": self.run.workflow,
             "run": self.run.run,
         }
 
     # -- readiness -------------------------------------------------------------------------
-    def _live(self, edge: Any) -> bool:
+    def _live(self, edge: PlanEdge) -> bool:
         outcome = self.outcomes.get(edge.source)
         if outcome is None or not outcome.ran:
             return False
@@ -154,7 +163,7 @@ class Level:
             return outcome.handles is not None and edge.handle in outcome.handles
         return outcome.main
 
-    def _decide(self, node: Any) -> str | None:
+    def _decide(self, node: PlanNode) -> str | None:
         """'run', 'skip' or None (not yet) for a node that has not started."""
         incoming = [e for e in node.incoming if e.source in self.plan.nodes]
         if not incoming:
@@ -163,13 +172,13 @@ class Level:
             return "run"
         finished = all(e.source in self.outcomes for e in incoming)
         any_live = any(self._live(e) for e in incoming)
-        if node.type == "control.merge" and _merge_mode(node) == "any" and any_live:
+        if node.join == "any" and any_live:
             return "run"
         if not finished:
             return None
         return "run" if any_live else "skip"
 
-    def inputs_of(self, node: Any) -> dict[str, Any]:
+    def inputs_of(self, node: PlanNode) -> dict[str, Any]:
         return {e.source: self.outcomes[e.source].output for e in node.incoming if self._live(e)}
 
     # -- driving ---------------------------------------------------------------------------
@@ -231,7 +240,7 @@ class Level:
             raise failure
         return self.outcomes
 
-    async def _skip(self, node: Any) -> Outcome:
+    async def _skip(self, node: PlanNode) -> Outcome:
         label = _label(node, self.path)
         now = datetime.now(timezone.utc)
         state = await marker_task(node)(
@@ -244,15 +253,15 @@ class Level:
         )
         return Outcome(status="skipped")
 
-    async def _start(self, node: Any) -> Outcome:
+    async def _start(self, node: PlanNode) -> Outcome:
         if node.disabled:
             return await self._pass_through(node)
-        if node.type in CONTAINER_TYPES:
+        if not node.node_type.holds_slot:
             return await self._run_node(node)
         async with self.run.slots:
             return await self._run_node(node)
 
-    async def _pass_through(self, node: Any) -> Outcome:
+    async def _pass_through(self, node: PlanNode) -> Outcome:
         label = _label(node, self.path)
         inputs = self.inputs_of(node)
         if not node.incoming:
@@ -273,11 +282,11 @@ class Level:
         )
         return Outcome(status="disabled", output=output)
 
-    def cache_key(self, node: Any) -> str:
+    def cache_key(self, node: PlanNode) -> str:
         iteration = "-".join(str(i) for i in self.path)
         return f"{cache_prefix(self.run.flow_run_id)}{node.id}" + (f"-{iteration}" if iteration else "")
 
-    async def _run_node(self, node: Any) -> Outcome:
+    async def _run_node(self, node: PlanNode) -> Outcome:
         label = _label(node, self.path)
         scope = self.scope()
         inputs = self.inputs_of(node)
@@ -287,7 +296,8 @@ class Level:
             if call.started_at is None:
                 call.started_at = datetime.now(timezone.utc)
             try:
-                ctx = NodeRunContext(level=level, node=node, scope=scope, inputs=inputs, label=label)
+                ctx = NodeRunContext(run=level.run, node=node, scope=scope, inputs=inputs, label=label,
+                                     path=level.path, runtime=_NodeRuntime(level, node))
                 await ctx.load_credentials()
                 config = node.render_config(ctx.scope)
                 call.input = config.model_dump(mode="json", by_alias=True)
@@ -304,6 +314,8 @@ class Level:
                 call.ended_at = datetime.now(timezone.utc)
             if isinstance(result, Routed):
                 return {"output": result.output, "handles": list(result.handles)}
+            if isinstance(result, Suspend):
+                return {"output": None, "handles": None, "suspend": {"key": result.key, "data": dict(result.data)}}
             return {"output": result, "handles": None}
 
         call = NodeCall(execute, label=label, cache_key=self.cache_key(node))
@@ -318,14 +330,15 @@ class Level:
         if state.is_completed():
             envelope = await state.result()
             output, handles = envelope["output"], envelope.get("handles")
-            marker = awaiting_decision(output)
-            if marker is not None:
-                # human.approval: suspend the flow run (not the task) until someone decides.
+            if envelope.get("suspend"):
+                # A task cannot suspend its flow run: the flow does, then the node type turns the
+                # input into the node's output.
                 try:
-                    output, decided = await await_decision(node.id, marker)
-                except ApprovalExpired as exc:
+                    output, handles = await self._resume(node, envelope["suspend"])
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
                     return self._failed(node, record, exc, call.attempts)
-                handles = list(decided)
             record.status = "cached" if state.name == "Cached" else "completed"
             record.output = capped(mask(output))
             record.handles = handles
@@ -340,7 +353,18 @@ class Level:
         return self._failed(node, record, exc if isinstance(exc, BaseException) else None,
                             call.attempts, state)
 
-    def _failed(self, node: Any, record: StepRecord, exc: BaseException | None, attempts: int,
+    async def _resume(self, node: PlanNode, suspend: dict[str, Any]) -> tuple[Any, list[str] | None]:
+        """Wait for the input a suspended node asked for; its output and handles."""
+        model = node.node_type.suspends_for
+        if model is None:
+            raise RunError(f"node '{node.id}' asked to suspend, but its type declares no input", node_id=node.id)
+        received = await wait_for_input(suspend["key"], model)
+        result = await node.node_type().resumed(suspend.get("data") or {}, received)
+        if isinstance(result, Routed):
+            return result.output, list(result.handles)
+        return result, None
+
+    def _failed(self, node: PlanNode, record: StepRecord, exc: BaseException | None, attempts: int,
                 state: Any = None) -> Outcome:
         """Record a failed node and apply its ``on_error`` policy (raises for ``fail``)."""
         error = _error_info(node.id, exc, state, attempts)
@@ -360,12 +384,43 @@ class Level:
         )
 
 
-def _merge_mode(node: Any) -> str:
-    config = node.config if isinstance(node.config, dict) else {}
-    return str(config.get("mode", "all"))
+class _NodeRuntime:
+    """The :class:`~translator.nodetypes.Runtime` of one node at one level."""
+
+    def __init__(self, level: Level, node: PlanNode) -> None:
+        self._level = level
+        self._node = node
+
+    def has_body(self) -> bool:
+        body = self._level.plan.bodies.get(self._node.id)
+        return body is not None and bool(body.nodes)
+
+    async def run_body(self, *, loop: Mapping[str, Any], index: int,
+                       steps: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        body = self._level.plan.bodies[self._node.id]
+        level = Level(self._level.run, body, outer_steps=dict(steps), loop=dict(loop),
+                      path=self._level.path + (index,))
+        outcomes = await level.execute()
+        return last_output(body, outcomes), level.steps()
+
+    async def run_workflow(self, *, graph: dict[str, Any] | None, workflow: str | None,
+                           parameters: dict[str, Any], wait: bool) -> Any:
+        start = self._level.run.start_subrun
+        if start is None:
+            raise RunError(f"node '{self._node.id}': this run cannot start sub-runs", node_id=self._node.id)
+        return await start(graph=graph, workflow=workflow, parameters=parameters, wait=wait)
 
 
-def last_output(plan: Any, outcomes: dict[str, Outcome]) -> Any:
+async def wait_for_input(key: str, model: type[BaseModel]) -> BaseModel:
+    """Suspend the flow run until input ``model`` arrives under ``key`` (a deployment's run), or
+    wait in place (a local run, which Prefect cannot resubmit)."""
+    context = FlowRunContext.get()
+    if context is not None and context.flow_run is not None and context.flow_run.deployment_id:
+        return await asuspend_flow_run(wait_for_input=model, key=key)
+    return await apause_flow_run(wait_for_input=model, key=key, timeout=LOCAL_PAUSE_SECONDS, poll_interval=2)
+
+
+def last_output(plan: Plan, outcomes: dict[str, Outcome]) -> Any:
     """The output of the level's last node, or a map by id (of those that ran) when it has several."""
     last = [nid for nid in plan.last_nodes if nid in outcomes and outcomes[nid].ran]
     if len(plan.last_nodes) == 1:
@@ -373,9 +428,9 @@ def last_output(plan: Any, outcomes: dict[str, Outcome]) -> Any:
     return {nid: outcomes[nid].output for nid in last}
 
 
-def level_result(plan: Any, outcomes: dict[str, Outcome]) -> Any:
-    """A run's result: the ``control.output`` value, else :func:`last_output`."""
-    outputs = [nid for nid in plan.order if plan.nodes[nid].type == "control.output"
+def level_result(plan: Plan, outcomes: dict[str, Outcome]) -> Any:
+    """A run's result: the value of the last result node that ran, else :func:`last_output`."""
+    outputs = [nid for nid in plan.order if plan.nodes[nid].node_type.is_result
                and nid in outcomes and outcomes[nid].ran]
     if outputs:
         return outcomes[outputs[-1]].output

@@ -8,24 +8,23 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from flows.registry import EmptyConfig, NodeConfig, NodeRegistry, NodeType
+from translator.nodetypes import EmptyConfig, NodeConfig, NodeRegistry, NodeType, TriggerType
 from translator import compile_expression
 
 # Build cel-python's parser now: it raises the recursion limit once, outside any hypothesis test.
 compile_expression("trigger.warm == 1")
 
 
-class Manual(NodeType):
+class Manual(TriggerType):
     type = "trigger.manual"
     display_name = "Manual"
-    category = "trigger"
+    fires_by_default = True
     description = "Started by hand."
 
 
-class Webhook(NodeType):
+class Webhook(TriggerType):
     type = "trigger.webhook"
     display_name = "Webhook"
-    category = "trigger"
     description = "Started by an HTTP call."
     expression_fields = ("filter",)
     credential_fields = ("signature.secret",)
@@ -56,17 +55,12 @@ class Switch(NodeType):
     category = "control"
     description = "Route by cases."
     outputs = ("default",)
+    handles_from = "cases.*"
     expression_fields = ("value", "cases.*")
 
     class Config(NodeConfig):
         value: str | None = Field(None, description="Bare CEL.")
         cases: dict[str, str] | list[str] = Field(description="Cases.")
-
-    @classmethod
-    def handles_for(cls, config: dict[str, Any]) -> tuple[str, ...]:
-        cases = config.get("cases")
-        keys = list(cases) if isinstance(cases, (dict, list)) else []
-        return (*[str(k) for k in keys], "default")
 
 
 class Loop(NodeType):
@@ -75,6 +69,8 @@ class Loop(NodeType):
     category = "control"
     description = "Repeat the body."
     expression_fields = ("condition",)
+    has_body = True
+    holds_slot = False
 
     class Config(NodeConfig):
         mode: Literal["foreach", "while"] = Field("foreach", description="Mode.")
@@ -113,6 +109,7 @@ class Approval(NodeType):
     display_name = "Approval"
     category = "human"
     description = "Ask a person."
+    handles_from = "options.*.value"
 
     class Config(NodeConfig):
         class Option(BaseModel):
@@ -122,10 +119,6 @@ class Approval(NodeType):
         title: str = Field(description="Question.")
         options: list[Option] = Field(description="Choices.")
         email_credential: str | None = Field(None, description="SMTP credential.")
-
-    @classmethod
-    def handles_for(cls, config: dict[str, Any]) -> tuple[str, ...]:
-        return tuple(o["value"] for o in config.get("options", []) if isinstance(o, dict) and "value" in o)
 
 
 class EchoV1(NodeType):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.registry import load_registry
+from translator.nodetypes import load_registry
 from translator import compile_graph, validate_graph
 from tests.examples import EXAMPLES_DIR
 

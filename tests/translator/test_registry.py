@@ -9,8 +9,8 @@ from typing import Any
 import jsonschema
 import pytest
 
-import flows.registry as registry_module
-from flows.registry import NodeRegistry, NodeType, RegistryError, load_registry
+import translator.nodetypes as registry_module
+from translator.nodetypes import NodeRegistry, NodeType, RegistryError, load_registry
 from tests.translator.conftest import Condition, EchoV1, EchoV2, base_graph, loop_graph
 from translator import graph_json_schema
 

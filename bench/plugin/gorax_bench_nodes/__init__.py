@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from flows.registry import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 
 def fibo(n: int) -> int:

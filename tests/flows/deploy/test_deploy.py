@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from flows.deploy import deploy_workflow, schedules_of
+from translator import compile_graph
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 from tests.peers import PeerResponse
 from tests.examples import EXAMPLES_DIR
@@ -59,7 +60,7 @@ def test_prefect_yaml_schedules_agree_with_the_graphs() -> None:
     config = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())
     for entry in config["deployments"]:
         graph = json.loads((PROJECT_ROOT / entry["parameters"]["graph_path"]).read_text())
-        wanted = [(s.schedule.cron, s.schedule.timezone, s.parameters) for s in schedules_of(graph)]
+        wanted = [(s.schedule.cron, s.schedule.timezone, s.parameters) for s in schedules_of(compile_graph(graph))]
         found = [(s["cron"], s.get("timezone", "UTC"), s.get("parameters", {})) for s in entry.get("schedules") or []]
         assert found == wanted, entry["name"]
 

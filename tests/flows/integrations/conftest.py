@@ -23,7 +23,7 @@ TEXTRACT_LINES = ["INVOICE INV-2041", "Acme Supplies Ltd", "Total due: 1,250.00 
 
 
 class NodeTestContext:
-    """Implements ``flows.registry.NodeContext`` over Blocks built by the test."""
+    """Implements ``translator.nodetypes.NodeContext`` over Blocks built by the test."""
 
     def __init__(self, credentials: dict[str, Any] | None = None, *, tenant_id: str = "acme",
                  node_id: str = "node") -> None:

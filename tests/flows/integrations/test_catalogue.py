@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from flows.integrations import credentials as creds
-from flows.registry import load_registry
+from translator.nodetypes import load_registry
 from tests.examples import EXAMPLES_DIR
 
 INTEGRATIONS = {

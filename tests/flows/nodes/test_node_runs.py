@@ -12,7 +12,7 @@ from flows.nodes.delay import Delay
 from flows.nodes.merge import Merge
 from flows.nodes.switch import Switch
 from flows.nodes.trigger_manual import ManualTrigger
-from flows.registry import Routed
+from translator.nodetypes import Routed
 from translator import compile_expression
 
 

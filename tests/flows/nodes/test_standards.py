@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from flows.registry import NodeType, load_registry
+from translator.nodetypes import NodeType, load_registry
 from tests.examples import EXAMPLES_DIR
 
 REGISTRY = load_registry()

@@ -50,7 +50,7 @@ export function Canvas({ onDropType, onSelection }: { onDropType: (info: NodeTyp
     if (!info) return;
     const at = flow.screenToFlowPosition({ x: e.clientX, y: e.clientY });
     // Dropped inside a loop: the node joins the loop's body, positioned relative to it.
-    const loop = info.type === "control.loop" ? undefined : flow.getIntersectingNodes({ x: at.x, y: at.y, width: 1, height: 1 }).find((n) => (n.data as FlowNode["data"]).node.type === "control.loop");
+    const loop = info.has_body ? undefined : flow.getIntersectingNodes({ x: at.x, y: at.y, width: 1, height: 1 }).find((n) => !!(n.data as FlowNode["data"]).info?.has_body);
     if (loop) {
       const origin = flow.getInternalNode(loop.id)?.internals.positionAbsolute ?? loop.position;
       onDropType(info, { x: at.x - origin.x, y: at.y - origin.y }, loop.id);

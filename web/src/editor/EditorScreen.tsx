@@ -328,7 +328,7 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
           }}
         />
       )}
-      {dialog === "run" && <RunDialog workflowId={workflow.id} graph={docToGraph(session.doc)} onClose={() => setDialog(null)} onStarted={startRun} />}
+      {dialog === "run" && <RunDialog workflowId={workflow.id} graph={docToGraph(session.doc)} catalogue={catalogue} onClose={() => setDialog(null)} onStarted={startRun} />}
     </div>
   );
 }

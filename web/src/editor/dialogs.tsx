@@ -4,7 +4,7 @@ import { Link } from "react-router-dom";
 import { api, ApiError } from "../api/client";
 import type { Workflow } from "../api/types";
 import { ErrorBox, Modal, useAction } from "../components/common";
-import type { Graph, GraphError, JsonSchema } from "../graph/types";
+import type { Graph, GraphError, JsonSchema, NodeTypeInfo } from "../graph/types";
 import { SchemaForm } from "./SchemaForm";
 
 /**
@@ -64,15 +64,16 @@ export function PublishDialog({ workflowId, graph, onClose, onErrors, onPublishe
   );
 }
 
-/** The input schema of the graph's manual trigger, if any. */
-export function triggerInputSchema(graph: Graph): JsonSchema | null {
-  const trigger = graph.nodes.find((n) => n.type === "trigger.manual");
+/** The input schema of the graph's default trigger (the one a manual run fires), if any. */
+export function triggerInputSchema(graph: Graph, catalogue: NodeTypeInfo[]): JsonSchema | null {
+  const fires = new Set(catalogue.filter((c) => c.fires_by_default).map((c) => c.type));
+  const trigger = graph.nodes.find((n) => fires.has(n.type));
   const schema = trigger?.config?.input_schema;
   return schema && typeof schema === "object" ? (schema as JsonSchema) : null;
 }
 
-export function RunDialog({ workflowId, graph, onClose, onStarted }: { workflowId: string; graph: Graph; onClose: () => void; onStarted: (executionId: string) => void }) {
-  const schema = triggerInputSchema(graph);
+export function RunDialog({ workflowId, graph, catalogue, onClose, onStarted }: { workflowId: string; graph: Graph; catalogue: NodeTypeInfo[]; onClose: () => void; onStarted: (executionId: string) => void }) {
+  const schema = triggerInputSchema(graph, catalogue);
   const structured = !!schema?.properties && Object.keys(schema.properties).length > 0;
   const [input, setInput] = useState<Record<string, unknown>>({});
   const [raw, setRaw] = useState("{}");

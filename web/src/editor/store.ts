@@ -148,7 +148,7 @@ export const useEditor = create<EditorState>((set, get) => ({
       const data: NodeData = { node: n, info, handles: outputHandles(n, info), input: hasInput(n, info), errors, runStatus: run?.status, attempt: run?.attempt, remote: remoteSel.get(n.id) ?? [] };
       const kids = loopChildren.get(n.id);
       let style: FlowNode["style"] | undefined;
-      const isLoop = n.type === "control.loop" || !!kids?.length;
+      const isLoop = !!info?.has_body || !!kids?.length;
       if (isLoop) {
         // A loop is a frame its body nodes sit in (and can be dropped into).
         const w = Math.max(300, ...(kids ?? []).map((k) => (k.position?.x ?? 0) + 240));

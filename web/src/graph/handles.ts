@@ -1,15 +1,44 @@
-/** The output handles a node offers, mirroring each node type's `handles_for(config)` on the server. */
+/**
+ * The output handles a node offers, computed from the node type's catalogue entry the same way
+ * the server does (`NodeType.handles_for` and `handles_at` in translator/nodetypes.py); the rule
+ * is pinned by the shared fixture `handles.golden.json`, run by pytest and vitest.
+ */
 import type { GraphNode, NodeTypeInfo } from "./types";
 
-function caseKeys(cases: unknown): string[] {
-  if (Array.isArray(cases)) {
-    return cases
-      .map((c) => (c && typeof c === "object" ? ((c as Record<string, unknown>).key ?? (c as Record<string, unknown>).value ?? (c as Record<string, unknown>).name) : c))
-      .filter((k): k is string | number => typeof k === "string" || typeof k === "number")
-      .map(String);
+/** A value as a handle name (null: it cannot name one). */
+export function handleText(value: unknown): string | null {
+  if (typeof value === "boolean") return value ? "true" : "false";
+  if (typeof value === "number") return Number.isFinite(value) ? String(value) : null;
+  if (typeof value === "string") return value;
+  return null;
+}
+
+/** The handle names at `path` in `config` (`cases.*`, `options.*.value`); `*` is each key of a map or item of a list. */
+export function handlesAt(config: Record<string, unknown>, path: string, fallback: string[] = []): string[] {
+  const [root, ...rest] = path.split(".");
+  if (!(root in config)) return fallback;
+  let values: unknown[] = [config[root]];
+  for (const part of rest) {
+    const found: unknown[] = [];
+    for (const value of values) {
+      if (part === "*") {
+        if (Array.isArray(value)) found.push(...value);
+        else if (value && typeof value === "object") found.push(...Object.keys(value));
+      } else if (value && typeof value === "object" && !Array.isArray(value) && part in value) {
+        found.push((value as Record<string, unknown>)[part]);
+      }
+    }
+    values = found;
   }
-  if (cases && typeof cases === "object") return Object.keys(cases);
-  return [];
+  const names = values.map(handleText).filter((h): h is string => h !== null);
+  return [...new Set(names)];
+}
+
+/** The handles the node type offers with this config (before error routing). */
+export function configHandles(node: GraphNode, info: NodeTypeInfo | undefined): string[] {
+  const config = (node.config ?? {}) as Record<string, unknown>;
+  const computed = info?.handles_from ? handlesAt(config, info.handles_from, info.handles_default ?? []) : [];
+  return [...new Set([...computed, ...(info?.outputs ?? [])])];
 }
 
 /**
@@ -17,17 +46,7 @@ function caseKeys(cases: unknown): string[] {
  * node routes its errors.
  */
 export function outputHandles(node: GraphNode, info: NodeTypeInfo | undefined): string[] {
-  const config = (node.config ?? {}) as Record<string, unknown>;
-  let handles: string[];
-  if (node.type === "control.switch") {
-    handles = [...caseKeys(config.cases), "default"];
-  } else if (node.type === "human.approval") {
-    handles = caseKeys(config.options);
-    if (!handles.length) handles = info?.outputs ?? [];
-  } else {
-    handles = info?.outputs ?? [];
-  }
-  handles = [...new Set(handles)];
+  const handles = configHandles(node, info);
   if (node.on_error === "route" && !handles.includes("error")) {
     return handles.length ? [...handles, "error"] : ["", "error"];
   }
@@ -35,6 +54,6 @@ export function outputHandles(node: GraphNode, info: NodeTypeInfo | undefined): 
 }
 
 /** Whether a node takes incoming edges (triggers do not). */
-export function hasInput(node: GraphNode, info: NodeTypeInfo | undefined): boolean {
-  return !(info?.category === "trigger" || node.type.startsWith("trigger."));
+export function hasInput(_node: GraphNode, info: NodeTypeInfo | undefined): boolean {
+  return !(info?.is_trigger ?? info?.category === "trigger");
 }

@@ -59,6 +59,16 @@ export interface NodeTypeInfo {
   category: string;
   description: string;
   outputs: string[];
+  /** Handles computed from the config: a path where `*` is each key of a map or item of a list. */
+  handles_from?: string | null;
+  /** The computed handles when the config lacks the path's first field. */
+  handles_default?: string[];
+  join?: "all" | "any";
+  /** Nodes may sit inside it (a loop body). */
+  has_body?: boolean;
+  is_trigger?: boolean;
+  /** The trigger that fires when a run names none (its config may hold the run's input schema). */
+  fires_by_default?: boolean;
   credential_types: string[];
   expression_fields: string[];
   config_schema: JsonSchema;

@@ -1,0 +1,514 @@
+"""The node contract: what a node type declares and what it may ask of the runtime.
+
+Pydantic only, no I/O: the translator validates graphs against it, the API serves the catalogue
+from it, the runtime (``flows/``) runs it. A node type is one module with all of its behaviour::
+
+    class Condition(NodeType):
+        type = "control.condition"
+        version = 1
+        display_name = "Condition"
+        category = "control"
+        description = "Route by a CEL expression."
+        outputs = ("true", "false")
+        expression_fields = ("expression",)
+
+        class Config(NodeConfig):
+            expression: str = Field(description="Bare CEL that yields a bool.")
+
+        async def run(self, config: Config, ctx: NodeContext) -> Routed:
+            passed = ctx.evaluate("expression")
+            return Routed(output=passed, handles=("true" if passed else "false",))
+
+Everything that makes a type special is declared here, as data or a hook, so that nothing else
+(executor, validation, deploy, trigger sync, the editor) names a type's slug:
+
+- ``outputs`` and ``handles_from``: its output handles, fixed or computed from its config;
+- ``join``/``join_for``: whether it waits for every live input or runs at the first;
+- ``holds_slot``, ``has_body``, ``is_result``: scheduling, loop bodies, the run's result;
+- ``suspends_for`` and :meth:`NodeType.resumed`: waiting for input (a person's decision);
+- :class:`TriggerType`: schedules, automations, webhook endpoints, event filters.
+
+Node types are discovered through the ``gorax.nodes`` entry point group, which may name a
+``NodeType`` subclass, an iterable of them, or a module/package (every subclass defined in it and
+its submodules is registered). Old versions of a type stay registered beside new ones.
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import inspect
+import pkgutil
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib.metadata import entry_points
+from types import ModuleType
+from typing import Any, ClassVar, Literal, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import to_jsonable_python
+
+ENTRY_POINT_GROUP = "gorax.nodes"
+
+JoinRule = Literal["all", "any"]
+
+
+class NodeConfig(BaseModel):
+    """Base of every node type's ``Config``: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EmptyConfig(NodeConfig):
+    """A node type without settings."""
+
+
+@dataclass(frozen=True)
+class Routed:
+    """A node result that leaves through named output handles (``true``, a switch case, ...)."""
+
+    output: Any
+    handles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Suspend:
+    """A node result that asks the run to wait for input before the node is done.
+
+    The run is suspended (no worker slot is held) until input of the node type's
+    ``suspends_for`` model arrives under ``key``; then :meth:`NodeType.resumed` turns the input
+    and ``data`` into the node's output. ``key`` names the input in Prefect: unique per run and
+    loop iteration, made of letters, digits and ``-`` (:func:`input_key`).
+    """
+
+    key: str
+    data: Mapping[str, Any]
+
+
+def input_key(*parts: object) -> str:
+    """A key Prefect accepts for a run input, from node ids and loop indexes.
+
+    Prefect's keys allow lowercase letters, digits and dashes only; node ids may hold ``_``. A
+    ``_`` becomes ``--`` and a literal ``-`` stays single, so distinct ids keep distinct keys.
+    """
+    text = "-".join(str(part) for part in parts)
+    return text.lower().replace("_", "--")
+
+
+class Schedule(NodeConfig):
+    """When runs happen: a cron in a timezone, or an interval."""
+
+    cron: str | None = Field(default=None, max_length=200, description="Five-field cron, e.g. '*/5 * * * *'.")
+    interval_seconds: int | None = Field(default=None, ge=60, description="Or every this many seconds.")
+    timezone: str = Field(default="UTC", max_length=64, description="IANA timezone the cron is read in.")
+
+    @field_validator("cron")
+    @classmethod
+    def _valid_cron(cls, value: str | None) -> str | None:
+        return check_cron(value) if value is not None else None
+
+    @field_validator("timezone")
+    @classmethod
+    def _valid_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> Schedule:
+        if (self.cron is None) == (self.interval_seconds is None):
+            raise ValueError("set exactly one of 'cron' and 'interval_seconds'")
+        return self
+
+
+class ScheduleSpec(Schedule):
+    """A deployment schedule: a :class:`Schedule` that may be paused."""
+
+    active: bool = Field(default=True, description="Whether the schedule creates runs.")
+
+
+_CRON_FIELDS = ("minute", "hour", "day of month", "month", "day of week")
+
+
+def check_cron(expression: str) -> str:
+    """A five-field cron expression (Prefect's dialect, read by croniter).
+
+    Raises ``ValueError`` naming the field that is wrong."""
+    text = expression.strip()
+    if text.startswith("@"):
+        if not croniter.is_valid(text):
+            raise ValueError(f"cron {expression!r} is not a known macro (@hourly, @daily, @weekly, ...)")
+        return expression
+    fields = text.split()
+    if len(fields) != 5:
+        raise ValueError(
+            f"cron {expression!r} must have 5 fields (minute hour day month weekday), not {len(fields)}"
+        )
+    for index, label in enumerate(_CRON_FIELDS):
+        alone = ["*"] * 5
+        alone[index] = fields[index]
+        if not croniter.is_valid(" ".join(alone)):
+            raise ValueError(f"cron {expression!r}: the {label} field {fields[index]!r} is not valid")
+    if not croniter.is_valid(text):
+        raise ValueError(f"cron {expression!r} is not a valid cron expression")
+    return expression
+
+
+class AutomationSpec(BaseModel):
+    """The Prefect event that starts a run of the workflow, and what the run receives.
+
+    The API builds the Prefect automation from it and always adds the tenant's scope, so a
+    trigger only ever sees its own tenant's events whatever it asks for.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    expect: tuple[str, ...] = Field(description="Event names or patterns ('gorax.workflow.*').")
+    match: dict[str, str] = Field(default_factory=dict, description="Labels the event's resource must carry.")
+    trigger: str = Field(description="What the run gets as ``trigger``: a Prefect template over the event.")
+
+
+@dataclass(frozen=True)
+class TriggerSource:
+    """What a trigger's automation may refer to: its workflow's resource and node."""
+
+    workflow_id: str
+    node_id: str
+    #: The event Gorax emits for a verified webhook delivery, and the resource id it is about.
+    webhook_event: str
+    workflow_resource: str
+
+
+class Runtime(Protocol):
+    """What the runtime does for container nodes (implemented in ``flows/``)."""
+
+    async def run_body(self, *, loop: Mapping[str, Any], index: int,
+                       steps: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """Run the node's body once with ``loop`` in scope; its result and the body's steps."""
+        ...
+
+    def has_body(self) -> bool:
+        """Whether the node has a non-empty body."""
+        ...
+
+    async def run_workflow(self, *, graph: dict[str, Any] | None, workflow: str | None,
+                           parameters: dict[str, Any], wait: bool) -> Any:
+        """Run an inline graph or a published workflow of the tenant as a sub-run.
+
+        With ``wait`` the sub-run's result, else ``{"flow_run_id": ...}``."""
+        ...
+
+
+class NodeContext(Protocol):
+    """What a node sees while it runs (implemented by the runtime in ``flows/``)."""
+
+    node_id: str
+    label: str
+    tenant_id: str | None
+    flow_run_id: str | None
+    #: Loop iteration indexes from the outermost loop in (empty outside loops).
+    path: tuple[int, ...]
+    #: Sub-workflow nesting level of this run (0 at the top).
+    depth: int
+    scope: dict[str, Any]
+    #: Outputs of the upstream nodes whose edges are live, by node id.
+    inputs: dict[str, Any]
+    #: The tenant's variables as this run has them (None: not read by this run).
+    env: dict[str, Any] | None
+    #: Networks outbound calls may reach although private (operator's and tenant's).
+    allowed_networks: list[Any]
+    #: The tenant's own allow-list entries, as given (for sub-runs).
+    tenant_networks: list[str]
+    runtime: Runtime
+
+    @property
+    def logger(self) -> Any:
+        """A logging.Logger-like object whose output is masked."""
+        ...
+
+    async def credential(self, name: str) -> Any:
+        """The unsealed credential Block ``name`` of the run's tenant (worker only)."""
+        ...
+
+    def evaluate(self, field_path: str, extra: dict[str, Any] | None = None) -> Any:
+        """The value of a bare-CEL config field in the node's scope (plus ``extra``)."""
+        ...
+
+
+class NodeType:
+    """Base class of node types. Subclasses set the class attributes and implement ``run``."""
+
+    type: ClassVar[str]
+    version: ClassVar[int] = 1
+    display_name: ClassVar[str]
+    category: ClassVar[str]
+    description: ClassVar[str]
+    #: Fixed output handles; empty (and no ``handles_from``) means the main output only.
+    outputs: ClassVar[tuple[str, ...]] = ()
+    #: Handles computed from the config, listed before ``outputs``: a path where ``*`` is each
+    #: key of a map or each item of a list (``cases.*``, ``options.*.value``). A missing field
+    #: takes its default. The editor computes the same from the catalogue (:func:`handles_at`).
+    handles_from: ClassVar[str | None] = None
+    #: Whether the node waits for every live input (``all``) or runs at the first (``any``).
+    join: ClassVar[JoinRule] = "all"
+    #: Whether the node takes one of the run's ``max_parallel`` slots while it runs. Containers
+    #: (loops, sub-workflows) do not, so a body never waits for its own loop's slot.
+    holds_slot: ClassVar[bool] = True
+    #: Whether nodes may name this one as ``parentId`` (a loop body).
+    has_body: ClassVar[bool] = False
+    #: Whether the node's output is the run's result (the last such node that ran wins).
+    is_result: ClassVar[bool] = False
+    #: The input model a :class:`Suspend` result waits for (None: the type never suspends).
+    suspends_for: ClassVar[builtins.type[BaseModel] | None] = None
+    #: Credential Block type slugs a ``credential`` field of the config accepts.
+    credential_types: ClassVar[tuple[str, ...]] = ()
+    #: Config fields (dotted paths) that hold bare CEL rather than ``{{ }}`` templates.
+    #: ``cases.*`` matches every key of the map ``cases``; ``rules[*].when`` every item of a list.
+    expression_fields: ClassVar[tuple[str, ...]] = ()
+    #: Config fields that name a credential, besides ``credential`` and ``*_credential`` keys,
+    #: which always do (e.g. ``("signature.secret",)``). Their values must be literal names.
+    credential_fields: ClassVar[tuple[str, ...]] = ()
+    #: Config fields kept exactly as written: never rendered as templates (e.g. text meant for
+    #: another system's own templating). Embedded ``gorax/graph@1`` documents are always literal.
+    literal_fields: ClassVar[tuple[str, ...]] = ()
+    Config: ClassVar[builtins.type[NodeConfig]] = EmptyConfig  # `type` is the slug above
+
+    @classmethod
+    def is_trigger(cls) -> bool:
+        return False
+
+    @classmethod
+    def handles_for(cls, config: Mapping[str, Any]) -> tuple[str, ...]:
+        """Output handles this node offers with this (raw) config."""
+        computed: tuple[str, ...] = ()
+        if cls.handles_from:
+            computed = handles_at(config, cls.handles_from, cls.default_config())
+        return tuple(dict.fromkeys((*computed, *cls.outputs)))
+
+    @classmethod
+    def join_for(cls, config: Mapping[str, Any]) -> JoinRule:
+        """The join rule with this (raw) config; a type whose rule is a setting overrides this."""
+        return cls.join
+
+    @classmethod
+    def default_config(cls) -> dict[str, Any]:
+        """The JSON form of every config field that has a default."""
+        defaults = {}
+        for name, info in cls.Config.model_fields.items():
+            if not info.is_required():
+                defaults[info.alias or name] = to_jsonable_python(info.get_default(call_default_factory=True))
+        return defaults
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """The catalogue entry the editor renders from."""
+        return {
+            "type": cls.type,
+            "version": cls.version,
+            "display_name": cls.display_name,
+            "category": cls.category,
+            "description": cls.description,
+            "outputs": list(cls.outputs),
+            "handles_from": cls.handles_from,
+            "handles_default": list(handles_at({}, cls.handles_from, cls.default_config()))
+            if cls.handles_from else [],
+            "join": cls.join,
+            "has_body": cls.has_body,
+            "is_trigger": cls.is_trigger(),
+            "credential_types": list(cls.credential_types),
+            "expression_fields": list(cls.expression_fields),
+            "credential_fields": list(cls.credential_fields),
+            "config_schema": cls.Config.model_json_schema(),
+        }
+
+    async def run(self, config: Any, ctx: NodeContext) -> Any:
+        """The node's output, a :class:`Routed` output, or a :class:`Suspend` request."""
+        raise NotImplementedError(f"node type {self.type} v{self.version} cannot run")
+
+    async def resumed(self, data: Mapping[str, Any], received: BaseModel) -> Any:
+        """The output of a node whose :class:`Suspend` received ``received``."""
+        raise NotImplementedError(f"node type {self.type} v{self.version} never suspends")
+
+
+class TriggerType(NodeType):
+    """A node that starts runs: it has no inputs, and says how runs of it come about."""
+
+    category: ClassVar[str] = "trigger"
+    #: The trigger that fired when a run names none (a person or the API started it).
+    fires_by_default: ClassVar[bool] = False
+    #: Whether the API gives each node of this type a webhook URL whose verified deliveries
+    #: become runs (through the automation :meth:`automation` returns).
+    receives_webhooks: ClassVar[bool] = False
+
+    @classmethod
+    def is_trigger(cls) -> bool:
+        return True
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {**super().describe(), "fires_by_default": cls.fires_by_default,
+                "receives_webhooks": cls.receives_webhooks}
+
+    @classmethod
+    def schedules(cls, config: Any) -> list[ScheduleSpec]:
+        """Deployment schedules this trigger needs (its typed, validated config)."""
+        return []
+
+    @classmethod
+    def automation(cls, config: Any, source: TriggerSource) -> AutomationSpec | None:
+        """The Prefect event that starts a run from this trigger, if any."""
+        return None
+
+    @classmethod
+    def trigger_input(cls, config: Any, trigger: Any, scheduled_at: str) -> Any:
+        """The run's ``trigger`` value when this trigger fired (``trigger`` as the run got it)."""
+        return trigger
+
+    @classmethod
+    def rejects(cls, config: Any, trigger: Any, evaluate: Callable[[str, dict[str, Any]], Any]) -> str | None:
+        """Why this run should end at once, unrun (None: it runs). ``evaluate`` reads a bare-CEL field."""
+        return None
+
+
+def handles_at(config: Mapping[str, Any], path: str, defaults: Mapping[str, Any] | None = None) -> tuple[str, ...]:
+    """The handle names found at ``path`` in ``config`` (``cases.*``, ``options.*.value``).
+
+    ``*`` is each key of a map or each item of a list; the values found are handle names:
+    text as is, booleans as ``true``/``false``, whole numbers without a decimal point. A
+    missing first field takes its value from ``defaults``.
+    """
+    parts = path.split(".")
+    root = parts[0]
+    start = config.get(root) if isinstance(config, Mapping) and root in config else (defaults or {}).get(root)
+    values: list[Any] = [start]
+    for part in parts[1:]:
+        found: list[Any] = []
+        for value in values:
+            if part == "*":
+                if isinstance(value, Mapping):
+                    found.extend(value.keys())
+                elif isinstance(value, list):
+                    found.extend(value)
+            elif isinstance(value, Mapping) and part in value:
+                found.append(value[part])
+        values = found
+    return tuple(dict.fromkeys(h for h in (handle_text(v) for v in values) if h is not None))
+
+
+def handle_text(value: Any) -> str | None:
+    """A value as a handle name (None: it cannot name one)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, str):
+        return value
+    return None
+
+
+class RegistryError(Exception):
+    """A node type plugin failed to load or declares something invalid."""
+
+
+class NodeRegistry:
+    """Every registered node type, by slug and version."""
+
+    def __init__(self) -> None:
+        self._types: dict[str, dict[int, builtins.type[NodeType]]] = {}
+
+    def register(self, node_type: builtins.type[NodeType], *, source: str = "") -> None:
+        for attr in ("type", "display_name", "category", "description"):
+            if not getattr(node_type, attr, None):
+                raise RegistryError(
+                    f"node type {node_type.__qualname__} from {source or node_type.__module__} "
+                    f"does not set {attr!r}"
+                )
+        if node_type.category == "trigger" and not node_type.is_trigger():
+            raise RegistryError(
+                f"node type {node_type.type} from {source or node_type.__module__} is in category "
+                "'trigger' but is not a TriggerType: subclass translator.nodetypes.TriggerType"
+            )
+        versions = self._types.setdefault(node_type.type, {})
+        existing = versions.get(node_type.version)
+        if existing is not None and existing is not node_type:
+            raise RegistryError(
+                f"node type {node_type.type} v{node_type.version} is registered twice: "
+                f"{existing.__module__}.{existing.__qualname__} and "
+                f"{node_type.__module__}.{node_type.__qualname__}"
+            )
+        versions[node_type.version] = node_type
+
+    def get(self, type_slug: str, version: int | None = None) -> builtins.type[NodeType] | None:
+        versions = self._types.get(type_slug)
+        if not versions:
+            return None
+        if version is None:
+            return versions[max(versions)]
+        return versions.get(version)
+
+    def versions(self, type_slug: str) -> list[int]:
+        return sorted(self._types.get(type_slug, {}))
+
+    def all(self) -> list[builtins.type[NodeType]]:
+        return [self._types[t][v] for t in sorted(self._types) for v in sorted(self._types[t])]
+
+    def triggers(self) -> list[builtins.type[NodeType]]:
+        """The newest version of every trigger type."""
+        newest = [self.get(slug) for slug in sorted(self._types)]
+        return [t for t in newest if t is not None and t.is_trigger()]
+
+    def catalogue(self) -> list[dict[str, Any]]:
+        """Every registered type and version, with its Config JSON Schema."""
+        return [node_type.describe() for node_type in self.all()]
+
+
+def _node_types_in(obj: Any) -> Iterable[builtins.type[NodeType]]:
+    if inspect.isclass(obj) and issubclass(obj, NodeType):
+        yield obj
+    elif isinstance(obj, ModuleType):
+        modules = [obj]
+        if hasattr(obj, "__path__"):
+            for info in pkgutil.walk_packages(obj.__path__, obj.__name__ + "."):
+                modules.append(importlib.import_module(info.name))
+        for module in modules:
+            for value in vars(module).values():
+                if (
+                    inspect.isclass(value)
+                    and issubclass(value, NodeType)
+                    and value.__module__ == module.__name__
+                    and "type" in vars(value)
+                ):
+                    yield value
+    else:
+        for item in obj:
+            yield from _node_types_in(item)
+
+
+def load_registry() -> NodeRegistry:
+    """Build a registry from every ``gorax.nodes`` entry point."""
+    registry = NodeRegistry()
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            loaded = ep.load()
+            found = list(_node_types_in(loaded))
+        except Exception as exc:
+            raise RegistryError(
+                f"node plugin {ep.name!r} ({ep.value}) failed to load: {exc}. "
+                f"Fix or uninstall the package that provides it."
+            ) from exc
+        for node_type in found:
+            registry.register(node_type, source=f"entry point {ep.name!r}")
+    return registry
+
+
+@lru_cache(maxsize=1)
+def get_registry() -> NodeRegistry:
+    """The process-wide registry (discovered once)."""
+    return load_registry()
