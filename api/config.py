@@ -1,4 +1,5 @@
-"""API-only settings (token lifetimes, lockout, rate limits, CORS), read from ``GORAX_*``.
+"""API-only settings (token lifetimes, lockout, invitations, rate limits, CORS), read
+from ``GORAX_*``.
 
 The shared :class:`flows.settings.GoraxSettings` holds what every process needs; what only the
 HTTP layer needs lives here so the API can tune it without touching the shared class.
@@ -41,6 +42,9 @@ class ApiConfig(BaseSettings):
         "can take to turn a backlog of events into runs: a shorter wait can run one twice.",
     )
     rate_limit_window_seconds: int = Field(default=60, description="Rate-limit window length.")
+    invitation_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, gt=0, description="How long an invitation to a tenant can be accepted."
+    )
     worker_token: str | None = Field(
         default=None,
         description="Token of the internal worker principal; default: generated in the state dir.",
