@@ -68,7 +68,7 @@ def create_app(
     """
     settings = settings or get_settings()
     config = config or ApiConfig()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_max_line_bytes)
     metrics = Metrics()
     state = AppState(
         settings=settings,
