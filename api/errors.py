@@ -12,7 +12,10 @@
     ├── PayloadTooLarge (413 PAYLOAD_TOO_LARGE)
     ├── ValidationFailed (422 VALIDATION_ERROR)
     ├── RateLimited (429 RATE_LIMITED)
+    ├── Unavailable (503 UNAVAILABLE)
     └── GatewayTimeout (504 TIMEOUT)
+
+    BodyTooLarge (413 PAYLOAD_TOO_LARGE): a Starlette HTTPException, see its docstring
 
 Body: ``{"error": {"code", "message", "details", "request_id"}}``.
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class ApiError(Exception):
@@ -100,6 +104,23 @@ class GatewayTimeout(ApiError):
     code = "TIMEOUT"
 
 
+class BodyTooLarge(StarletteHTTPException):
+    """A request body past its limit (413), raised while the body is read.
+
+    A Starlette ``HTTPException`` rather than an :class:`ApiError`: FastAPI turns any other
+    exception raised while it reads a body into "400 error parsing the body".
+    """
+
+    def __init__(self, limit: str, allowed: int, sent: int, *, declared: bool) -> None:
+        self.details = {"limit": limit, "max": allowed, "sent": sent}
+        if declared:
+            message = f"the request body is {sent:,} bytes; at most {allowed:,} are allowed ({limit})"
+        else:
+            message = (f"the request body is over {allowed:,} bytes, the most allowed ({limit}); "
+                       f"it was refused after {sent:,}")
+        super().__init__(413, message, headers={"Connection": "close"})
+
+
 class ErrorDetail(BaseModel):
     """The inside of an error body."""
 
@@ -138,6 +159,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "Insufficient permissions"),
         (404, "Not found"),
         (409, "Conflict"),
+        (413, "Body or value past its size limit"),
         (422, "Validation error"),
         (429, "Rate limit exceeded"),
         (500, "Server error"),

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.errors import ApiError, error_body
+from api.errors import ApiError, BodyTooLarge, PayloadTooLarge, error_body
 from api.observability import request_id_var
 
 _HTTP_CODES = {
@@ -79,6 +79,11 @@ def install_error_handlers(app: FastAPI) -> None:
         if isinstance(exc, DataError) or isinstance(exc.orig, UnicodeError) or sqlstate.startswith("22"):
             return _unstorable()
         raise exc
+
+    @app.exception_handler(BodyTooLarge)
+    async def _body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
+        return _response(413, PayloadTooLarge.code, str(exc.detail), exc.details,
+                         dict(exc.headers or {}))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -19,12 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.base import new_id, utcnow
 from api.errors import ApiError, BadRequest, Conflict, ValidationFailed
+from api.limits import graph_limit_exceeded
 from api.models.workflows import Workflow, WorkflowVersion
 from api.services import audit
 from api.services.audit import AuditContext
 from api.services.workflows import (
     get_version, get_workflow, last_version_number, read_current_graph,
 )
+from translator.errors import GraphError
 
 log = logging.getLogger("gorax.api.publishing")
 
@@ -37,9 +39,13 @@ class DeployFailed(ApiError):
 
 
 def validation_errors(graph: Any) -> list[dict[str, Any]]:
-    """The translator's problems with ``graph`` as JSON (empty when it is valid)."""
+    """The translator's problems with ``graph`` as JSON (empty when it is valid); a graph past
+    the size limits gets that one problem, found before anything else is checked."""
     from translator import validate_graph
 
+    over = graph_limit_exceeded(graph)
+    if over is not None:
+        return [GraphError(path=over.path, code="graph_too_large", message=over.message).to_dict()]
     return [error.to_dict() for error in validate_graph(graph)]
 
 
