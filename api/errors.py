@@ -13,6 +13,7 @@
     ├── ValidationFailed (422 VALIDATION_ERROR)
     ├── RateLimited (429 RATE_LIMITED)
     ├── Unavailable (503 UNAVAILABLE)
+    ├── BadGateway (502 BAD_GATEWAY)
     └── GatewayTimeout (504 TIMEOUT)
 
     BodyTooLarge (413 PAYLOAD_TOO_LARGE): a Starlette HTTPException, see its docstring
@@ -99,6 +100,13 @@ class Unavailable(ApiError):
     code = "UNAVAILABLE"
 
 
+class BadGateway(ApiError):
+    """A service the API depends on (Prefect) failed or answered what the API cannot use (502)."""
+
+    status_code = 502
+    code = "BAD_GATEWAY"
+
+
 class GatewayTimeout(ApiError):
     status_code = 504
     code = "TIMEOUT"
@@ -163,5 +171,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (422, "Validation error"),
         (429, "Rate limit exceeded"),
         (500, "Server error"),
+        (502, "Prefect failed or refused Gorax"),
+        (503, "Prefect unreachable or busy; retry later"),
     )
 }
