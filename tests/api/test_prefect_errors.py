@@ -6,12 +6,10 @@ import json
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from api.app import create_app
-from api.db.engine import Database
 from api.errors import BadGateway, Conflict, NotFound, PayloadTooLarge, Unavailable, ValidationFailed
-from api.handlers import prefect_error
-from tests.api.conftest import _SHARED_CONFIG, ServerThread, TenantHandle, make_settings, new_tenant
+from api.handlers import install_error_handlers, prefect_error
 from tests.peers import free_port
 
 _ECHO = "ECHOED-PAYLOAD-" * 10_000  # what Prefect sends back of a refused request
@@ -53,18 +51,19 @@ def test_each_prefect_status_has_its_answer(status: int, kind: type) -> None:
         assert error.headers == {"Retry-After": "3"}
 
 
-async def test_prefect_out_of_reach_is_a_503(sqlite_url: str) -> None:
-    settings = make_settings(sqlite_url, prefect_api_url=f"http://127.0.0.1:{free_port()}/api")
-    thread = ServerThread(create_app(settings, _SHARED_CONFIG)).start()
-    try:
-        database = Database(sqlite_url)
-        try:
-            tenant: TenantHandle = await new_tenant(database, thread.url)
-        finally:
-            await database.dispose()
-        async with tenant.client() as client:
-            response = await client.get("/api/v1/variables")
-    finally:
-        thread.stop()
+async def test_prefect_out_of_reach_is_a_503() -> None:
+    app = FastAPI()
+    install_error_handlers(app)
+    dead = f"http://127.0.0.1:{free_port()}/api/health"
+
+    @app.get("/probe")
+    async def probe() -> None:
+        async with httpx.AsyncClient() as client:  # nothing listens there
+            (await client.get(dead)).raise_for_status()
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://gorax") as client:
+        response = await client.get("/probe")
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "UNAVAILABLE"
+    assert response.json()["error"]["details"] == {"error": "ConnectError"}
