@@ -73,7 +73,10 @@ class BodyLimitMiddleware:
             if declared is not None and declared > limit:
                 await _refuse(send, BodyTooLarge(name, limit, declared, declared=True))
                 return
-            await self.app(scope, _counting(receive, name, limit), send)
+            # The server delivers no more than a declared length: only a body without one
+            # (chunked) needs counting.
+            await self.app(scope, receive if declared is not None else
+                           _counting(receive, name, limit), send)
         finally:
             _config_var.reset(token)
 

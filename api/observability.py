@@ -83,10 +83,11 @@ def _shares(sizes: dict[str, int], room: int) -> dict[str, int]:
     return {}
 
 
-def configure_logging(level: str = "INFO", max_line_bytes: int = 0) -> None:
+def configure_logging(level: str = "INFO", max_line_bytes: int | None = None) -> None:
     """Send the ``gorax`` loggers to stderr as JSON lines and cap every log line of the process
-    at ``max_line_bytes`` (idempotent; 0: no cap)."""
-    install_line_cap(max_line_bytes)
+    at ``max_line_bytes`` (idempotent; 0: no cap; None: the cap stays as it is)."""
+    if max_line_bytes is not None:
+        install_line_cap(max_line_bytes)
     logger = logging.getLogger("gorax")
     logger.setLevel(level.upper())
     handler = next((h for h in logger.handlers if getattr(h, "_gorax_json", False)), None)

@@ -17,7 +17,7 @@ from api.auth.tokens import TokenSigner, digest, new_secret
 from api.config import ApiConfig
 from api.db.base import new_id, utcnow
 from api.db.engine import Database
-from api.errors import Unauthorized
+from api.errors import BadRequest, Unauthorized
 from api.models.identity import Membership, RefreshToken, Tenant, User
 from api.services import audit
 from api.services.audit import AuditContext
@@ -101,7 +101,7 @@ async def verify_credentials(
     """
     try:
         email = normalize_email(email)
-    except Exception:
+    except BadRequest:
         email = ""
     user = None
     if email:
