@@ -11,7 +11,6 @@ import pytest
 from api.app import create_app
 from api.config import ApiConfig
 from api.db.engine import Database
-from api.observability import JsonFormatter
 from tests.api.conftest import (
     _SHARED_CONFIG, ApiServer, ServerThread, TenantHandle, make_settings, new_tenant,
 )
