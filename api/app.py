@@ -24,6 +24,7 @@ from api.config import ApiConfig
 from api.db.engine import Database
 from api.direct import GoraxAPI
 from api.handlers import install_error_handlers
+from api.limits import BodyLimitMiddleware
 from api.middleware import RequestContextMiddleware
 from api.observability import Metrics, configure_logging
 from api.ratelimit import RateLimiter
@@ -68,7 +69,7 @@ def create_app(
     """
     settings = settings or get_settings()
     config = config or ApiConfig()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_max_line_bytes)
     metrics = Metrics()
     state = AppState(
         settings=settings,
@@ -115,6 +116,8 @@ def create_app(
     app.state.gorax = state
     install_error_handlers(app)
     include_routers(app)
+    # Innermost, so its 413 still gets CORS, request-id and security headers.
+    app.add_middleware(BodyLimitMiddleware, config=config)
     if config.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,

@@ -1,4 +1,5 @@
-"""API-only settings (token lifetimes, lockout, rate limits, CORS), read from ``GORAX_*``.
+"""API-only settings (token lifetimes, lockout, invitations, rate limits, size limits, CORS), read
+from ``GORAX_*``.
 
 The shared :class:`flows.settings.GoraxSettings` holds what every process needs; what only the
 HTTP layer needs lives here so the API can tune it without touching the shared class.
@@ -41,6 +42,30 @@ class ApiConfig(BaseSettings):
         "can take to turn a backlog of events into runs: a shorter wait can run one twice.",
     )
     rate_limit_window_seconds: int = Field(default=60, description="Rate-limit window length.")
+    invitation_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, gt=0, description="How long an invitation to a tenant can be accepted."
+    )
+    max_body_bytes: int = Field(
+        default=4 * 1024 * 1024, ge=1024,
+        description="Largest request body of every route but the webhook receiver (413 past it).",
+    )
+    webhook_max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024,
+        description="Largest body the webhook receiver reads at all; each webhook trigger's own "
+        "max_body_bytes (at most 10 MiB) applies below it.",
+    )
+    graph_max_nodes: int = Field(default=2000, ge=1, description="Most nodes in one graph.")
+    graph_max_edges: int = Field(default=5000, ge=0, description="Most edges in one graph.")
+    max_variable_bytes: int = Field(
+        default=4096, ge=1, le=4800,
+        description="Largest tenant variable value, as JSON (at most 4,800: Prefect stores at "
+        "most 5,000 characters of a variable, its name included).",
+    )
+    max_input_bytes: int = Field(
+        default=256 * 1024, ge=1,
+        description="Largest execution input, as JSON (Prefect's server stores at most 512 KiB "
+        "of a run's parameters by default).",
+    )
     worker_token: str | None = Field(
         default=None,
         description="Token of the internal worker principal; default: generated in the state dir.",

@@ -12,7 +12,11 @@
     ├── PayloadTooLarge (413 PAYLOAD_TOO_LARGE)
     ├── ValidationFailed (422 VALIDATION_ERROR)
     ├── RateLimited (429 RATE_LIMITED)
+    ├── Unavailable (503 UNAVAILABLE)
+    ├── BadGateway (502 BAD_GATEWAY)
     └── GatewayTimeout (504 TIMEOUT)
+
+    BodyTooLarge (413 PAYLOAD_TOO_LARGE): a Starlette HTTPException, see its docstring
 
 Body: ``{"error": {"code", "message", "details", "request_id"}}``.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class ApiError(Exception):
@@ -95,9 +100,33 @@ class Unavailable(ApiError):
     code = "UNAVAILABLE"
 
 
+class BadGateway(ApiError):
+    """A service the API depends on (Prefect) failed or answered what the API cannot use (502)."""
+
+    status_code = 502
+    code = "BAD_GATEWAY"
+
+
 class GatewayTimeout(ApiError):
     status_code = 504
     code = "TIMEOUT"
+
+
+class BodyTooLarge(StarletteHTTPException):
+    """A request body past its limit (413), raised while the body is read.
+
+    A Starlette ``HTTPException`` rather than an :class:`ApiError`: FastAPI turns any other
+    exception raised while it reads a body into "400 error parsing the body".
+    """
+
+    def __init__(self, limit: str, allowed: int, sent: int, *, declared: bool) -> None:
+        self.details = {"limit": limit, "max": allowed, "sent": sent}
+        if declared:
+            message = f"the request body is {sent:,} bytes; at most {allowed:,} are allowed ({limit})"
+        else:
+            message = (f"the request body is over {allowed:,} bytes, the most allowed ({limit}); "
+                       f"it was refused after {sent:,}")
+        super().__init__(413, message, headers={"Connection": "close"})
 
 
 class ErrorDetail(BaseModel):
@@ -138,8 +167,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "Insufficient permissions"),
         (404, "Not found"),
         (409, "Conflict"),
+        (413, "Body or value past its size limit"),
         (422, "Validation error"),
         (429, "Rate limit exceeded"),
         (500, "Server error"),
+        (502, "Prefect failed or refused Gorax"),
+        (503, "Prefect unreachable or busy; retry later"),
     )
 }

@@ -10,15 +10,22 @@ from datetime import datetime, timezone
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from flows.logcap import cap_text, install_line_cap, line_cap
+
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "gorax_request_id", default=None
 )
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the current request id."""
+    """One JSON object per line, with the current request id, at most ``max_bytes`` long."""
 
     _SKIP = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+    _KEEP = ("ts", "level", "logger", "request_id")
+
+    def __init__(self, max_bytes: int = 0) -> None:
+        super().__init__()
+        self.max_bytes = max_bytes
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, object] = {
@@ -31,21 +38,65 @@ class JsonFormatter(logging.Formatter):
         for key, value in record.__dict__.items():
             if key not in self._SKIP and key != "request_id":
                 payload[key] = value
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            payload["exc"] = record.exc_text
+        line = json.dumps(payload, default=str)
+        if self.max_bytes and len(line) > self.max_bytes:  # ASCII JSON: characters are bytes
+            line = self._fit(payload)
+        return line
+
+    def _fit(self, payload: dict[str, object]) -> str:
+        """The line with its long values cut to fair shares of the room, still one JSON object."""
+        values = {k: v if isinstance(v, str) or k in self._KEEP else json.dumps(v, default=str)
+                  for k, v in payload.items()}
+        texts = {k: str(v) for k, v in values.items() if k not in self._KEEP}
+        sizes = {k: len(json.dumps(text)) for k, text in texts.items()}
+        fixed = len(json.dumps({k: values[k] for k in self._KEEP if k in values})) + sum(
+            len(json.dumps(k)) + 2 for k in texts)
+        room = self.max_bytes - fixed
+        for _ in range(4):
+            for key, share in _shares(sizes, room).items():
+                # Escapes make a text's JSON longer than the text: cut in proportion.
+                values[key] = cap_text(texts[key], max(0, share - 48) * len(texts[key]) // sizes[key])
+            line = json.dumps(values, default=str)
+            if len(line) <= self.max_bytes:
+                return line
+            room -= len(line) - self.max_bytes
+        return json.dumps({k: values[k] for k in self._KEEP if k in values}
+                          | {"msg": cap_text(str(payload["msg"]), self.max_bytes // 8)}, default=str)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Send the ``gorax`` loggers to stderr as JSON lines (idempotent)."""
+def _shares(sizes: dict[str, int], room: int) -> dict[str, int]:
+    """The values that must be cut, each with its share of ``room``: values smaller than an even
+    share keep their size, the rest split what is left evenly."""
+    left = dict(sizes)
+    while left:
+        share = max(room, 0) // len(left)
+        fitting = {k: size for k, size in left.items() if size <= share}
+        if not fitting:
+            return {k: share for k in left}
+        for key, size in fitting.items():
+            room -= size
+            del left[key]
+    return {}
+
+
+def configure_logging(level: str = "INFO", max_line_bytes: int | None = None) -> None:
+    """Send the ``gorax`` loggers to stderr as JSON lines and cap every log line of the process
+    at ``max_line_bytes`` (idempotent; 0: no cap; None: the cap stays as it is)."""
+    if max_line_bytes is not None:
+        install_line_cap(max_line_bytes)
     logger = logging.getLogger("gorax")
     logger.setLevel(level.upper())
-    if not any(getattr(h, "_gorax_json", False) for h in logger.handlers):
+    handler = next((h for h in logger.handlers if getattr(h, "_gorax_json", False)), None)
+    if handler is None:
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(JsonFormatter())
         handler._gorax_json = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
         logger.propagate = False
+    handler.setFormatter(JsonFormatter(line_cap()))
 
 
 class Metrics:

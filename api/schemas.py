@@ -62,12 +62,6 @@ class MeResponse(BaseModel):
     tenants: list[TenantMembershipPublic]
 
 
-class MemberCreate(BaseModel):
-    email: str = Field(max_length=320)
-    role: Role
-    name: str = Field(default="", max_length=200)
-
-
 class MemberUpdate(BaseModel):
     role: Role
 
@@ -80,10 +74,43 @@ class MemberPublic(BaseModel):
     created_at: datetime
 
 
-class MemberCreated(MemberPublic):
-    password: str | None = Field(
-        default=None, description="One-time password, present only when the user was created."
+class InvitationCreate(BaseModel):
+    email: str = Field(max_length=320, description="The invitee's e-mail address.")
+    role: Role = Field(description="The role the invitee gets on accepting.")
+
+
+class InvitationPublic(BaseModel):
+    id: str
+    email: str
+    role: Role
+    invited_by: str | None = Field(description="user:<id> or api_key:<id> of who invited.")
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationCreated(InvitationPublic):
+    token: str = Field(
+        description="Shown only in this response: give it to the invitee, who accepts with it "
+        "(POST /auth/invitations/accept), registering an account if the address has none."
     )
+
+
+class OpenInvitationPublic(BaseModel):
+    id: str
+    tenant: TenantPublic
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+
+
+class InvitationAccept(BaseModel):
+    token: str = Field(max_length=200, description="The invitation's token.")
+    password: str = Field(
+        min_length=10, max_length=1024,
+        description="The invited address's password; for an address without an account, the "
+        "new account's password.",
+    )
+    name: str = Field(default="", max_length=200, description="Your name, for a new account.")
 
 
 class ApiKeyCreate(BaseModel):

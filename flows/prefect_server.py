@@ -30,13 +30,17 @@ machine, the first two together a fifth of the server's CPU per event):
   message's attributes, where Prefect's publisher puts it, before decoding
   (:func:`task_run_events_to_the_recorder`). Not SQLite-specific.
 
-Everything else is Prefect's own command, arguments and settings.
+Its log lines are capped like every Gorax process's (:mod:`flows.logcap`). Everything else is
+Prefect's own command, arguments and settings.
 """
 
 from __future__ import annotations
 
 import sys
 from contextlib import asynccontextmanager
+
+from flows.logcap import install_line_cap
+from flows.settings import get_settings
 
 
 def immediate_sqlite_transactions() -> None:
@@ -138,6 +142,7 @@ def task_run_events_to_the_recorder() -> None:
 
 
 def main() -> None:
+    install_line_cap(get_settings().log_max_line_bytes)
     immediate_sqlite_transactions()
     shallow_message_copies()
     cached_sqlite_event_inserts()

@@ -56,6 +56,11 @@ class GoraxSettings(BaseSettings):
         default=None, description="Public base URL of the Gorax API (links in e-mails, workers)."
     )
     log_level: str = Field(default="INFO", description="Log level of Gorax processes.")
+    log_max_line_bytes: int = Field(
+        default=8192, ge=0,
+        description="Longest log line a Gorax process writes (message and traceback are cut "
+        "past it, with a marker of how much; at least 1,024; 0: no cap).",
+    )
 
     @property
     def state_dir(self) -> Path:

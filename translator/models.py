@@ -8,6 +8,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 GRAPH_FORMAT: Final = "gorax/graph@1"
 NODE_ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+#: Longest graph and node names, and graph descriptions, in characters.
+MAX_NAME_CHARS: Final = 200
+MAX_DESCRIPTION_CHARS: Final = 5000
 
 #: Keys React Flow (or the editor around it) puts on nodes and edges; the engine ignores them.
 #: Any other unknown key is an error, so a typo such as ``retyr`` is never dropped silently.
@@ -87,9 +90,11 @@ class Node(_Strict):
     """One step of the workflow."""
 
     id: str = Field(pattern=NODE_ID_PATTERN, description="Unique id; `steps.<id>` in expressions.")
-    type: str = Field(min_length=1, description="Registered node type slug.")
+    type: str = Field(min_length=1, max_length=100, description="Registered node type slug.")
     version: int | None = Field(None, ge=1, description="Node type version (default: newest).")
-    name: str | None = Field(None, max_length=200, description="Human label (default: the id).")
+    name: str | None = Field(
+        None, max_length=MAX_NAME_CHARS, description="Human label (default: the id)."
+    )
     position: Position | None = None
     parent_id: str | None = Field(None, alias="parentId", description="The node whose body this node belongs to (a loop).")
     config: dict[str, Any] = Field(default_factory=dict, description="The node type's settings.")
@@ -111,10 +116,10 @@ class Node(_Strict):
 class Edge(_Strict):
     """A connection from one node's output (or named handle) to another node."""
 
-    id: str | None = Field(None, min_length=1)
-    source: str = Field(min_length=1)
-    target: str = Field(min_length=1)
-    source_handle: str | None = Field(None, alias="sourceHandle")
+    id: str | None = Field(None, min_length=1, max_length=200)
+    source: str = Field(min_length=1, max_length=100)
+    target: str = Field(min_length=1, max_length=100)
+    source_handle: str | None = Field(None, alias="sourceHandle", max_length=100)
 
     @model_validator(mode="before")
     @classmethod
@@ -134,8 +139,8 @@ class Graph(_Strict):
     """A whole ``gorax/graph@1`` document."""
 
     format: Literal["gorax/graph@1"] = Field(description="Always `gorax/graph@1`.")
-    name: str = Field(min_length=1, max_length=200)
-    description: str = ""
+    name: str = Field(min_length=1, max_length=MAX_NAME_CHARS)
+    description: str = Field("", max_length=MAX_DESCRIPTION_CHARS)
     settings: GraphSettings = Field(default_factory=GraphSettings)
     nodes: list[Node]
     edges: list[Edge] = Field(default_factory=list)
@@ -148,3 +153,41 @@ class Graph(_Strict):
     def to_json(self) -> dict[str, Any]:
         """The document as JSON, with React Flow's field names."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+class LimitExceeded(BaseModel):
+    """A graph past one of its :class:`GraphLimits`: which limit, its value, what was sent."""
+
+    limit: str
+    allowed: int
+    sent: int
+    path: str
+
+    @property
+    def message(self) -> str:
+        return f"the graph has {self.sent:,} {self.path}; at most {self.allowed:,} are allowed ({self.limit})"
+
+
+class GraphLimits(BaseModel):
+    """How many nodes and edges a graph may have.
+
+    The translator reads no settings: the API builds this from its own and checks a graph
+    before storing, validating or publishing it. Counting comes first, so an oversized graph
+    is refused at once instead of after validating each of its nodes.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    max_nodes: int = Field(2000, ge=1, description="Most nodes in one graph.")
+    max_edges: int = Field(5000, ge=0, description="Most edges in one graph.")
+
+    def exceeded(self, graph: Any) -> LimitExceeded | None:
+        """The first limit ``graph`` (a raw document) is past, or None."""
+        if not isinstance(graph, dict):
+            return None
+        for path, limit, allowed in (("nodes", "max_nodes", self.max_nodes),
+                                     ("edges", "max_edges", self.max_edges)):
+            items = graph.get(path)
+            if isinstance(items, list) and len(items) > allowed:
+                return LimitExceeded(limit=limit, allowed=allowed, sent=len(items), path=path)
+        return None

@@ -209,7 +209,8 @@ class PermissionCheck(AccessRule):
     async def __call__(
         self, request: Request, principal: Principal = Depends(current_principal)
     ) -> Principal:
-        if principal.kind != "worker" and principal.tenant_id is None:
+        if (principal.kind != "worker" and principal.tenant_id is None
+                and self.permission is not Permission.ACCOUNT):
             raise Forbidden("no tenant: the user belongs to no tenant")
         if not principal.can(self.permission):
             if principal.tenant_id:

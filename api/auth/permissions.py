@@ -2,7 +2,8 @@
 
 Admins may do everything; editors manage workflows and credentials and run them; operators
 read, execute, cancel, retry and decide human tasks assigned to them; viewers read. Only
-admins manage members, API keys, settings and read the audit log.
+admins manage members, API keys, settings and read the audit log. A user's own account (their
+invitations) goes with being signed in as that user, not with a role.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class Permission(str, Enum):
     SETTINGS_MANAGE = "settings:manage"
     # Any signed-in principal of the tenant (e.g. GET /auth/me).
     AUTHENTICATED = "authenticated"
+    # A signed-in user's own account, in a tenant or in none (their invitations); no API key.
+    ACCOUNT = "account"
     # Only the internal worker principal (runtime nodes calling back into the API).
     INTERNAL = "internal"
 
@@ -76,7 +79,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset(_READ),
     Role.OPERATOR: frozenset(_OPERATE),
     Role.EDITOR: frozenset(_EDIT),
-    Role.ADMIN: frozenset(set(Permission) - {Permission.INTERNAL}),
+    Role.ADMIN: frozenset(set(Permission) - {Permission.INTERNAL, Permission.ACCOUNT}),
 }
 
 

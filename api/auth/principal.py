@@ -30,6 +30,8 @@ class Principal:
         """Whether this principal holds ``permission``."""
         if self.kind == "worker":
             return permission in (Permission.INTERNAL,)
+        if permission is Permission.ACCOUNT:
+            return self.kind == "user"
         if permission is Permission.INTERNAL or self.role is None:
             return False
         return role_allows(self.role, permission)

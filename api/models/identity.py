@@ -1,4 +1,4 @@
-"""Identity tables: tenants, users, memberships, API keys, refresh tokens."""
+"""Identity tables: tenants, users, memberships, invitations, API keys, refresh tokens."""
 
 from __future__ import annotations
 
@@ -48,6 +48,27 @@ class Membership(TenantScoped, Base):
     )
     role: Mapped[str] = mapped_column(String(20), nullable=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+
+
+class Invitation(TenantScoped, Base):
+    """An offer of a role in a tenant to an e-mail address; a membership once the invitee accepts.
+
+    Pending while ``accepted_at``, ``revoked_at`` are unset and ``expires_at`` is ahead. Only the
+    token's hash is stored; the token itself is shown once, to the admin who invites.
+    """
+
+    __tablename__ = "invitations"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    email: Mapped[str] = mapped_column(String(320), index=True, nullable=False)
+    role: Mapped[str] = mapped_column(String(20), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True, nullable=False)
+    invited_by: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), nullable=False)
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    accepted_by: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ApiKey(TenantScoped, Base):

@@ -1,10 +1,10 @@
-"""Sign-in, token refresh, sign-out and the current principal."""
+"""Sign-in, token refresh, sign-out, the current principal, and the user's invitations."""
 
 from __future__ import annotations
 
 import secrets
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Path, Response, status
 
 from api.auth.deps import (
     CSRF_COOKIE, SESSION_COOKIE, AuditCtx, Public, Requires, StateDep,
@@ -13,11 +13,12 @@ from api.auth.permissions import Permission, Role
 from api.auth.principal import Principal
 from api.models.identity import Tenant, User
 from api.schemas import (
-    LoginRequest, MeResponse, RefreshRequest, TenantMembershipPublic, TenantPublic,
-    TokenResponse, UserPublic,
+    InvitationAccept, LoginRequest, MeResponse, OpenInvitationPublic, Page, RefreshRequest,
+    TenantMembershipPublic, TenantPublic, TokenResponse, UserPublic,
 )
 from api.services import auth as auth_service
-from api.services.auth import TokenPair
+from api.services import invitations
+from api.services.auth import TenantRole, TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -35,14 +36,18 @@ def _set_session_cookies(response: Response, state: StateDep, pair: TokenPair) -
                         secure=secure, path="/")
 
 
+def _membership(tenant: TenantRole) -> TenantMembershipPublic:
+    return TenantMembershipPublic(id=tenant.id, slug=tenant.slug, name=tenant.name,
+                                  role=Role(tenant.role))
+
+
 def _token_response(pair: TokenPair) -> TokenResponse:
     return TokenResponse(
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,
         expires_in=pair.expires_in,
         user=UserPublic(id=pair.user.id, email=pair.user.email, name=pair.user.name),
-        tenants=[TenantMembershipPublic(id=t.id, slug=t.slug, name=t.name, role=Role(t.role))
-                 for t in pair.tenants],
+        tenants=[_membership(t) for t in pair.tenants],
     )
 
 
@@ -100,3 +105,42 @@ async def me(state: StateDep,
                                         role=Role(roles.get(t.id, principal.role or "viewer")))
                  for t in tenants.values()],
     )
+
+
+@router.get("/invitations", response_model=Page[OpenInvitationPublic])
+async def my_invitations(
+    state: StateDep, principal: Principal = Requires(Permission.ACCOUNT)
+) -> Page[OpenInvitationPublic]:
+    """The signed-in user's pending invitations (with or without a tenant of their own)."""
+    found = await invitations.open_for(state.db, email=principal.email or "")
+    items = [OpenInvitationPublic(id=i.id, role=Role(i.tenant.role), created_at=i.created_at,
+                                  expires_at=i.expires_at,
+                                  tenant=TenantPublic(id=i.tenant.id, slug=i.tenant.slug,
+                                                      name=i.tenant.name))
+             for i in found]
+    return Page(items=items, total=len(items))
+
+
+@router.post("/invitations/accept", response_model=TokenResponse, dependencies=[Public()])
+async def accept_invitation_with_token(body: InvitationAccept, response: Response,
+                                       state: StateDep, context: AuditCtx) -> TokenResponse:
+    """Accept an invitation with its token and sign in: with the invited address's password,
+    or, when the address has no account yet, registering one with this password and name."""
+    pair = await invitations.accept_with_token(
+        state.db, state.signer, state.config, token=body.token, password=body.password,
+        name=body.name, context=context,
+    )
+    _set_session_cookies(response, state, pair)
+    return _token_response(pair)
+
+
+@router.post("/invitations/{invitation_id}/accept", response_model=TenantMembershipPublic)
+async def accept_invitation(
+    state: StateDep, context: AuditCtx, invitation_id: str = Path(max_length=64),
+    principal: Principal = Requires(Permission.ACCOUNT),
+) -> TenantMembershipPublic:
+    """Accept one of the signed-in user's pending invitations; returns the new membership."""
+    joined = await invitations.accept_as(state.db, invitation_id=invitation_id,
+                                         user_id=principal.id, email=principal.email or "",
+                                         context=context)
+    return _membership(joined)

@@ -12,6 +12,7 @@ from api.auth.deps import AuditCtx, Requires, StateDep, TenantSession
 from api.auth.permissions import Permission
 from api.auth.principal import Principal
 from api.errors import BadRequest, Conflict
+from api.limits import check_json_size
 from api.schemas import Page
 from api.services import audit
 from api.services import executions as runs
@@ -48,6 +49,7 @@ async def execute_workflow(
     """Run the published workflow: 202 with the id, or with ``wait`` 200 with output and steps
     (504 naming the execution when it does not finish within ``timeout_seconds``)."""
     tenant_id = principal.tenant_id
+    check_json_size(body.input, limit="max_input_bytes", field="input")
     workflow = await workflow_service.get_workflow(session, tenant_id=tenant_id,
                                                    workflow_id=workflow_id)
     if workflow.status == "archived" or not workflow.deployment_id:

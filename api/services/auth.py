@@ -1,4 +1,8 @@
-"""Sign-in with lockout, rotating refresh tokens with reuse detection, sign-out."""
+"""Sign-in with lockout, rotating refresh tokens with reuse detection, sign-out.
+
+A failed sign-in answers the same whatever the reason (no such account, wrong password,
+disabled, locked); only the audit log says which.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +17,15 @@ from api.auth.tokens import TokenSigner, digest, new_secret
 from api.config import ApiConfig
 from api.db.base import new_id, utcnow
 from api.db.engine import Database
-from api.errors import Unauthorized
+from api.errors import BadRequest, Unauthorized
 from api.models.identity import Membership, RefreshToken, Tenant, User
 from api.services import audit
 from api.services.audit import AuditContext
 from api.services.identity import normalize_email
+
+
+#: The one answer to a failed sign-in, whatever the reason.
+SIGN_IN_FAILED = "invalid e-mail or password"
 
 
 @dataclass(frozen=True)
@@ -79,61 +87,86 @@ async def _issue(
     return signer.issue(user_id=user.id, family_id=family_id), refresh
 
 
+async def verify_credentials(
+    db: Database, session: AsyncSession, config: ApiConfig, *, email: str, password: str,
+    context: AuditContext,
+) -> tuple[User, list[TenantRole]]:
+    """The user these credentials are of, with their tenants; one answer for every failure.
+
+    An unknown address, a wrong password, a disabled and a locked account all get the same
+    :class:`Unauthorized`, after the same password hashing, so the answer does not tell whether
+    an account exists or is locked; the reason goes to the audit log of the user's tenants.
+    ``login_max_failures`` wrong passwords in a row lock the account for ``lockout_seconds``.
+    On success the failure count is cleared in ``session`` (the caller commits).
+    """
+    try:
+        email = normalize_email(email)
+    except BadRequest:
+        email = ""
+    user = None
+    if email:
+        user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+    ok = verify_password(password, user.password_hash if user else None)
+    if user is None:
+        raise Unauthorized(SIGN_IN_FAILED)
+    now = utcnow()
+    tenants = await memberships_of(session, user.id)
+    if user.locked_until is not None and user.locked_until > now:
+        await _audit_all(db, tenants, "auth.login_failed", user, context, "denied",
+                         {"reason": "locked", "locked_until": user.locked_until.isoformat()})
+        raise Unauthorized(SIGN_IN_FAILED)
+    if not ok or not user.is_active:
+        # Increment in SQL so concurrent guesses cannot overwrite each other's count.
+        failures = (
+            await session.execute(
+                update(User).where(User.id == user.id)
+                .values(failed_logins=User.failed_logins + 1)
+                .returning(User.failed_logins)
+                .execution_options(synchronize_session=False)
+            )
+        ).scalar_one()
+        locked = failures >= config.login_max_failures
+        if locked:
+            await session.execute(
+                update(User).where(User.id == user.id)
+                .values(failed_logins=0,
+                        locked_until=now + timedelta(seconds=config.lockout_seconds))
+                .execution_options(synchronize_session=False)
+            )
+        await session.commit()
+        reason = "bad_password" if not ok else "inactive"
+        await _audit_all(db, tenants, "auth.login_failed", user, context, "denied",
+                         {"reason": reason})
+        if locked:
+            await _audit_all(db, tenants, "auth.locked", user, context, "denied")
+        raise Unauthorized(SIGN_IN_FAILED)
+    user.failed_logins = 0
+    user.locked_until = None
+    return user, tenants
+
+
+async def start_session(
+    session: AsyncSession, signer: TokenSigner, config: ApiConfig, user: User,
+    tenants: list[TenantRole],
+) -> TokenPair:
+    """A new sign-in (refresh family) for ``user``, added to ``session`` (the caller commits)."""
+    family_id = new_id()
+    access, refresh = await _issue(session, signer, config, user, family_id)
+    return TokenPair(user, tenants, access, refresh, family_id, signer.ttl_seconds)
+
+
 async def login(
     db: Database, signer: TokenSigner, config: ApiConfig, *, email: str, password: str,
     context: AuditContext,
 ) -> TokenPair:
-    """Check the password; lock the account after ``login_max_failures`` failures in a row."""
-    try:
-        email = normalize_email(email)
-    except Exception:
-        raise Unauthorized("invalid e-mail or password") from None
+    """Check e-mail and password (:func:`verify_credentials`) and start a sign-in."""
     async with db.system_scope() as session:
-        user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
-        now = utcnow()
-        if user is not None and user.locked_until is not None and user.locked_until > now:
-            tenants = await memberships_of(session, user.id)
-            await _audit_all(db, tenants, "auth.login_failed", user, context, "denied",
-                             {"reason": "locked"})
-            raise Unauthorized(
-                "account locked after repeated failed sign-ins; try again later",
-                details={"reason": "locked", "locked_until": user.locked_until.isoformat()},
-            )
-        ok = verify_password(password, user.password_hash if user else None)
-        if user is None:
-            raise Unauthorized("invalid e-mail or password")
-        tenants = await memberships_of(session, user.id)
-        if not ok or not user.is_active:
-            # Increment in SQL so concurrent guesses cannot overwrite each other's count.
-            failures = (
-                await session.execute(
-                    update(User).where(User.id == user.id)
-                    .values(failed_logins=User.failed_logins + 1)
-                    .returning(User.failed_logins)
-                    .execution_options(synchronize_session=False)
-                )
-            ).scalar_one()
-            locked = failures >= config.login_max_failures
-            if locked:
-                await session.execute(
-                    update(User).where(User.id == user.id)
-                    .values(failed_logins=0,
-                            locked_until=now + timedelta(seconds=config.lockout_seconds))
-                    .execution_options(synchronize_session=False)
-                )
-            await session.commit()
-            await _audit_all(db, tenants, "auth.login_failed", user, context, "denied",
-                             {"reason": "bad_password"})
-            if locked:
-                await _audit_all(db, tenants, "auth.locked", user, context, "denied")
-            raise Unauthorized("invalid e-mail or password")
-        user.failed_logins = 0
-        user.locked_until = None
-        family_id = new_id()
-        access, refresh = await _issue(session, signer, config, user, family_id)
+        user, tenants = await verify_credentials(db, session, config, email=email,
+                                                 password=password, context=context)
+        pair = await start_session(session, signer, config, user, tenants)
         await session.commit()
     await _audit_all(db, tenants, "auth.login", user, context)
-    return TokenPair(user, tenants, access, refresh, family_id, signer.ttl_seconds)
+    return pair
 
 
 async def refresh(

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.base import new_id, utcnow
 from api.errors import ApiError, BadRequest, Conflict, ValidationFailed
+from api.limits import graph_limit_exceeded
 from api.models.workflows import Workflow, WorkflowVersion
 from api.services import audit
 from api.services.audit import AuditContext
@@ -30,7 +31,7 @@ from api.services.workflows import (
 from api.webhooks import automations
 from flows.deploy import deploy_workflow
 from flows.naming import deployment_name
-from translator import GraphValidationError, Plan, compile_graph, validate_graph
+from translator import GraphError, GraphValidationError, Plan, compile_graph, validate_graph
 
 log = logging.getLogger("gorax.api.publishing")
 
@@ -43,8 +44,19 @@ class DeployFailed(ApiError):
 
 
 def validation_errors(graph: Any) -> list[dict[str, Any]]:
-    """The translator's problems with ``graph`` as JSON (empty when it is valid)."""
+    """The translator's problems with ``graph`` as JSON (empty when it is valid); a graph past
+    the size limits gets that one problem, found before anything else is checked."""
+    over = _too_large(graph)
+    if over is not None:
+        return [over]
     return [error.to_dict() for error in validate_graph(graph)]
+
+
+def _too_large(graph: Any) -> dict[str, Any] | None:
+    over = graph_limit_exceeded(graph)
+    if over is None:
+        return None
+    return GraphError(path=over.path, code="graph_too_large", message=over.message).to_dict()
 
 
 def _invalid(errors: list[dict[str, Any]]) -> ValidationFailed:
@@ -63,6 +75,9 @@ def raise_if_invalid(graph: Any) -> None:
 
 def compile_checked(graph: Any) -> Plan:
     """The graph compiled once for deploy and trigger sync; ValidationFailed (422) when invalid."""
+    over = _too_large(graph)
+    if over is not None:
+        raise _invalid([over])
     try:
         return compile_graph(graph)
     except GraphValidationError as exc:

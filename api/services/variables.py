@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from api.errors import BadRequest, Conflict, NotFound
+from api.limits import check_json_size
 from flows.variables import read_tenant_variables, variable_name
 
 
@@ -21,10 +22,12 @@ async def list_variables(*, tenant_id: str) -> dict[str, Any]:
 
 
 async def set_variable(*, tenant_id: str, name: str, value: Any, create: bool) -> None:
-    """Create (Conflict if it exists, in any letter case) or replace (NotFound if missing)."""
+    """Create (Conflict if it exists, in any letter case) or replace (NotFound if missing);
+    a value past ``max_variable_bytes`` is refused before it reaches Prefect."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.actions import VariableCreate, VariableUpdate
 
+    check_json_size(value, limit="max_variable_bytes", field="value")
     stored = _name_of(tenant_id, name)
     async with get_client() as client:
         existing = await client.read_variable_by_name(stored)

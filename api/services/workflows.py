@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.base import new_id, utcnow
 from api.errors import BadRequest, NotFound, PreconditionFailed
+from api.limits import check_graph
 from api.models.workflows import Workflow, WorkflowVersion
 from api.services import audit
 from api.services.audit import AuditContext
@@ -84,7 +85,9 @@ async def create_workflow(
     tags: list[str] | None = None, graph: dict[str, Any] | None = None, actor: str | None,
     context: AuditContext,
 ) -> Workflow:
-    """Create a draft workflow (the graph is stored as given; publishing validates it)."""
+    """Create a draft workflow (the graph is stored as given, within the size limits;
+    publishing validates it)."""
+    check_graph(graph)
     now = utcnow()
     graph = copy.deepcopy(graph) if graph is not None else empty_graph(name, description)
     workflow = Workflow(id=new_id(), tenant_id=tenant_id, name=name, description=description,
@@ -104,6 +107,7 @@ async def update_workflow(
     changes: dict[str, Any], context: AuditContext,
 ) -> Workflow:
     """Apply ``changes`` (name, description, tags, graph) if ``if_match`` is the current ETag."""
+    check_graph(changes.get("graph"))
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
     current = await read_current_graph(workflow)
     etag = compute_etag(workflow, current)

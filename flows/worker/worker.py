@@ -27,6 +27,8 @@ import anyio.abc
 from prefect.exceptions import InfrastructureNotFound
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
+from flows.logcap import install_line_cap
+from flows.settings import get_settings
 from flows.worker.engine import EngineThread, RunHandle, RunOutcome, execute_flow_run
 from flows.worker.loader import FlowLoader
 from flows.worker.settings import WorkerSettings
@@ -103,6 +105,7 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
         from prefect._internal.observers import FlowRunCancellingObserver
         from prefect.events.filters import EventFilter, EventNameFilter
 
+        install_line_cap(get_settings().log_max_line_bytes)
         await super().setup()
         self._wake = asyncio.Event()
         self._cancel_observer = await self._exit_stack.enter_async_context(

@@ -3,33 +3,41 @@
 from __future__ import annotations
 
 import asyncpg
+import httpx
 import sqlalchemy as sa
 
 from api.db.engine import Database
 from tests.api.conftest import ApiServer, TenantHandle
 
 
-async def test_member_lifecycle_is_audited_with_before_and_after(tenant: TenantHandle) -> None:
+async def test_member_lifecycle_is_audited_with_before_and_after(
+    tenant: TenantHandle, anon: httpx.AsyncClient
+) -> None:
     async with tenant.client() as admin:
-        added = await admin.post("/api/v1/members",
-                                 json={"email": "New.Person@Example.test", "role": "editor"})
-        assert added.status_code == 201, added.text
-        member = added.json()
-        assert member["email"] == "new.person@example.test" and len(member["password"]) >= 16
-        assert (await admin.post("/api/v1/members", json={"email": member["email"],
-                                                          "role": "viewer"})).status_code == 409
-        user_id = member["user_id"]
+        invited = await admin.post("/api/v1/members/invitations",
+                                   json={"email": "New.Person@Example.test", "role": "editor"})
+        assert invited.status_code == 201, invited.text
+        joined = await anon.post("/api/v1/auth/invitations/accept", json={
+            "token": invited.json()["token"], "password": "a long new password", "name": "New"})
+        assert joined.status_code == 200, joined.text
+        email, user_id = joined.json()["user"]["email"], joined.json()["user"]["id"]
+        assert email == "new.person@example.test"
+        again = await admin.post("/api/v1/members/invitations", json={"email": email,
+                                                                      "role": "viewer"})
+        assert again.status_code == 409
         changed = await admin.patch(f"/api/v1/members/{user_id}", json={"role": "operator"})
         assert changed.status_code == 200 and changed.json()["role"] == "operator"
         listed = (await admin.get("/api/v1/members")).json()["items"]
-        assert {m["email"]: m["role"] for m in listed}[member["email"]] == "operator"
+        assert {m["email"]: m["role"] for m in listed}[email] == "operator"
         assert (await admin.delete(f"/api/v1/members/{user_id}")).status_code == 204
         events = (await admin.get("/api/v1/audit", params={"resource_type": "member"})).json()
-    by_action = {e["action"]: e for e in events["items"]}
+        offers = (await admin.get("/api/v1/audit", params={"resource_type": "invitation"})).json()
+    by_action = {e["action"]: e for e in events["items"] + offers["items"]}
     assert by_action["member.role_changed"]["before"] == {"role": "editor"}
     assert by_action["member.role_changed"]["after"] == {"role": "operator"}
-    assert by_action["member.added"]["after"]["email"] == member["email"]
-    assert "password" not in str(by_action["member.added"])
+    assert by_action["invitation.created"]["after"]["email"] == email
+    assert by_action["invitation.accepted"]["actor_id"] == user_id
+    assert invited.json()["token"] not in str(offers) and "password" not in str(offers)
     assert by_action["member.removed"]["before"] == {"role": "operator"}
 
 

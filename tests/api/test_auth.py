@@ -88,15 +88,26 @@ async def test_logout_ends_tokens(anon: httpx.AsyncClient, tenant: TenantHandle)
     assert await _actions(tenant, "auth.logout")
 
 
-async def test_lockout_after_repeated_failures(
+def _answer(response: httpx.Response) -> tuple[int, str, str, dict]:
+    error = response.json()["error"]
+    return response.status_code, error["code"], error["message"], error["details"]
+
+
+async def test_lockout_after_repeated_failures_answers_like_a_wrong_password(
     anon: httpx.AsyncClient, tenant: TenantHandle, db: Database
 ) -> None:
     for _ in range(5):
         assert (await _login(anon, tenant.email, "wrong")).status_code == 401
     locked = await _login(anon, tenant.email, tenant.password)
-    assert locked.status_code == 401
-    assert locked.json()["error"]["details"]["reason"] == "locked"
+    # The right password of a locked account, a wrong one, and an unknown address: one answer,
+    # so an attacker learns neither that the account exists nor that it is locked.
+    unknown = await _login(anon, "nobody-at-all@nowhere.test", tenant.password)
+    assert _answer(locked) == _answer(unknown) == (
+        401, "UNAUTHORIZED", "invalid e-mail or password", {})
+    assert "locked" not in locked.text
     assert await _actions(tenant, "auth.locked")
+    reasons = [e["details"]["reason"] for e in await _actions(tenant, "auth.login_failed")]
+    assert reasons[0] == "locked" and reasons.count("bad_password") == 5
     # An operator resets the password (gorax users set-password), which clears the lock.
     password = await set_password(db, email=tenant.email)
     assert (await _login(anon, tenant.email, password)).status_code == 200
@@ -132,9 +143,14 @@ async def test_user_in_two_tenants_selects_with_header(
     anon: httpx.AsyncClient, tenant: TenantHandle, other_tenant: TenantHandle
 ) -> None:
     async with other_tenant.client() as admin:
-        added = await admin.post("/api/v1/members", json={"email": tenant.email, "role": "viewer"})
-    assert added.status_code == 201, added.text
-    assert added.json()["password"] is None  # existing user keeps their password
+        invited = await admin.post("/api/v1/members/invitations",
+                                   json={"email": tenant.email, "role": "viewer"})
+    assert invited.status_code == 201, invited.text
+    access = (await _login(anon, tenant.email, tenant.password)).json()["access_token"]
+    signed_in = {"Authorization": f"Bearer {access}"}
+    accepted = await anon.post(f"/api/v1/auth/invitations/{invited.json()['id']}/accept",
+                               headers=signed_in)
+    assert accepted.status_code == 200, accepted.text
     pair = (await _login(anon, tenant.email, tenant.password)).json()
     assert {t["id"]: t["role"] for t in pair["tenants"]} == {
         tenant.id: "admin", other_tenant.id: "viewer"

@@ -34,6 +34,8 @@ def test_matrix_follows_the_prd() -> None:
     assert can[Role.VIEWER] <= can[Role.OPERATOR] <= can[Role.EDITOR] <= can[Role.ADMIN]
     assert Permission.EXECUTION_RUN not in can[Role.VIEWER]
     assert all(Permission.INTERNAL not in perms for perms in can.values())
+    # A user's own account goes with the sign-in, not a role: no API key holds it.
+    assert all(Permission.ACCOUNT not in perms for perms in can.values())
 
 
 @pytest.mark.parametrize("role", list(Role), ids=lambda r: r.value)
@@ -56,6 +58,27 @@ async def test_each_role_gets_exactly_its_routes(
             if response.status_code == 401 or denied == allowed or response.status_code >= 500:
                 mismatches.append(f"{rule.method} {rule.path}: {response.status_code} "
                                   f"(permission {rule.permission.value}, allowed={allowed})")
+    assert not mismatches, "\n".join(mismatches)
+
+
+async def test_account_routes_take_signed_in_users_only(
+    api_server: ApiServer, tenant: TenantHandle, anon: httpx.AsyncClient
+) -> None:
+    rules, _ = declared_rules(api_server.app)
+    account = [rule for rule in rules if rule.permission is Permission.ACCOUNT]
+    assert ("GET", "/api/v1/auth/invitations") in {(r.method, r.path) for r in account}
+    signed_in = await anon.post("/api/v1/auth/login",
+                                json={"email": tenant.email, "password": tenant.password})
+    user = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+    mismatches = []
+    async with tenant.client(Role.ADMIN) as admin_key:
+        for rule in account:
+            as_user = await anon.request(rule.method, rule.concrete_path(), headers=user)
+            as_key = await admin_key.request(rule.method, rule.concrete_path())
+            if as_user.status_code in (401, 403) or as_user.status_code >= 500:
+                mismatches.append(f"user: {rule.method} {rule.path}: {as_user.status_code}")
+            if as_key.status_code != 403:
+                mismatches.append(f"key: {rule.method} {rule.path}: {as_key.status_code}")
     assert not mismatches, "\n".join(mismatches)
 
 

@@ -78,7 +78,9 @@ def web_api(sqlite_url: str, prefect_server: Any) -> Iterator[WebApi]:
     Publishing deploys to a work pool of this session's own (see ``web_worker``).
     """
     from api.app import create_app
-    from api.services.identity import create_tenant_with_admin
+    from api.auth.permissions import Role
+    from api.services.audit import AuditContext
+    from api.services.identity import add_member, create_tenant_with_admin
     from api.db.engine import Database
     from tests.api.conftest import ServerThread
 
@@ -96,17 +98,22 @@ def web_api(sqlite_url: str, prefect_server: Any) -> Iterator[WebApi]:
             tag = uuid.uuid4().hex[:6]
             created = await create_tenant_with_admin(db, name=f"Web {tag}", admin_email=f"admin-{tag}@web.test",
                                                      admin_name="Ada Admin")
+            members = {}
+            # Users of the other roles as an operator adds them (gorax users add).
+            async with db.tenant_scope(tenant_id=created["tenant_id"]) as session:
+                for role, name in (("editor", "Eve Editor"), ("viewer", "Vic Viewer")):
+                    members[role] = await add_member(
+                        session, tenant_id=created["tenant_id"], email=f"{role}-{tag}@web.test",
+                        role=Role(role), name=name, context=AuditContext.system("tests"))
         finally:
             await db.dispose()
         users = {"admin": User(created["email"], created["password"], "admin", created["api_key"])}
         async with httpx.AsyncClient(base_url=thread.url, timeout=30,
                                      headers={"Authorization": f"Bearer {created['api_key']}"}) as c:
-            for role, name in (("editor", "Eve Editor"), ("viewer", "Vic Viewer")):
-                r = await c.post("/api/v1/members", json={"email": f"{role}-{tag}@web.test", "role": role, "name": name})
-                assert r.status_code == 201, r.text
+            for role, (member, password) in members.items():
                 k = await c.post("/api/v1/api-keys", json={"name": role, "role": role})
                 assert k.status_code == 201, k.text
-                users[role] = User(r.json()["email"], r.json()["password"], role, k.json()["key"])
+                users[role] = User(member.email, password, role, k.json()["key"])
         return created["tenant_id"], users
 
     tenant_id, users = asyncio.run(bootstrap())

@@ -8,6 +8,7 @@ interface SessionState {
   loading: boolean;
   load: () => Promise<void>;
   login: (email: string, password: string) => Promise<void>;
+  acceptInvitation: (token: string, password: string, name: string) => Promise<void>;
   logout: () => Promise<void>;
   switchTenant: (id: string) => Promise<void>;
   clear: () => void;
@@ -27,6 +28,12 @@ export const useSession = create<SessionState>((set, get) => ({
   async login(email, password) {
     const res = await api<{ tenants: { id: string }[] }>("/auth/login", { body: { email, password } });
     if (res.tenants?.length) setTenant(res.tenants[0].id);
+    await get().load();
+  },
+  async acceptInvitation(token, password, name) {
+    // Joins the inviting tenant and signs in, registering the account if the address has none.
+    const res = await api<{ tenants: { id: string }[] }>("/auth/invitations/accept", { body: { token, password, name } });
+    if (res.tenants?.length) setTenant(res.tenants[res.tenants.length - 1].id);
     await get().load();
   },
   async logout() {

@@ -11,6 +11,8 @@ from blocks.types import HttpAuth
 from flows.nodes.http_request import HttpRequest
 from flows.runtime.errors import BlockedAddressError, ResponseTooLarge
 from flows.runtime.http import HttpStatusError, send_request
+from flows.integrations.errors import IntegrationError
+from flows.integrations.netcheck import check_endpoint
 from flows.runtime.netguard import check_address
 from tests.peers import PeerResponse
 
@@ -79,6 +81,36 @@ def test_allow_private_opens_private_networks_only() -> None:
         check_address(ipaddress.ip_address("169.254.169.254"), allowed=[], allow_private=True)
     with pytest.raises(BlockedAddressError):
         check_address(ipaddress.ip_address("127.0.0.1"), allowed=[], allow_private=True)
+
+
+# IPv6 addresses that carry a blocked IPv4 address: 6to4 (2002::/16), Teredo (2001::/32, the
+# client is the inverted last 32 bits), NAT64 (64:ff9b::/96), IPv4-compatible and -mapped.
+_CARRIERS = [
+    ("2002:a9fe:a9fe::1", "metadata"), ("2002:7f00:2::1", "loopback"),
+    ("2002:a00:1::1", "private"), ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"),
+    ("2001:0:4136:e378:8000:63bf:5601:5601", "metadata"), ("64:ff9b::a9fe:a9fe", "metadata"),
+    ("64:ff9b::7f00:1", "loopback"), ("::a9fe:a9fe", "metadata"), ("::ffff:a9fe:a9fe", "metadata"),
+]
+
+
+@pytest.mark.parametrize(("address", "reason"), _CARRIERS)
+def test_guard_judges_an_ipv6_address_by_the_ipv4_it_carries(address: str, reason: str) -> None:
+    allow_private = reason != "private"  # even where private networks are open
+    with pytest.raises(BlockedAddressError, match=rf"carrying .*{reason}"):
+        check_address(ipaddress.ip_address(address), allowed=[], allow_private=allow_private)
+
+
+def test_ipv6_carriers_of_public_or_allowed_ipv4_pass() -> None:
+    for public in ("2002:808:808::1", "64:ff9b::808:808", "2001:0:4136:e378:8000:63bf:f7f7:f7f7"):
+        check_address(ipaddress.ip_address(public), allowed=[])
+    check_address(ipaddress.ip_address("2002:7f00:1::1"), allowed=[ipaddress.ip_network("127.0.0.0/8")])
+
+
+# The session allows 127.0.0.0/8 (the peers live there): metadata and link-local stay refused.
+@pytest.mark.parametrize("address", ["2002:a9fe:a9fe::1", "2002:a9fe:101::1", "64:ff9b::a9fe:a9fe"])
+async def test_integration_endpoints_refuse_ipv6_carriers_of_blocked_ipv4(address: str) -> None:
+    with pytest.raises(IntegrationError, match="carrying"):
+        await check_endpoint(f"http://[{address}]:8080/api", "github", "get_issue")
 
 
 async def test_redirects_bounded_and_checked(http_peer) -> None:

@@ -146,6 +146,26 @@ export interface Member {
   role: Role;
 }
 
+/** An invitation as a tenant's admins see it (`token` only in the answer that creates it). */
+export interface Invitation {
+  id: string;
+  email: string;
+  role: Role;
+  invited_by?: string | null;
+  created_at: string;
+  expires_at: string;
+  token?: string;
+}
+
+/** A pending invitation of the signed-in user. */
+export interface OpenInvitation {
+  id: string;
+  tenant: { id: string; slug: string; name: string };
+  role: Role;
+  created_at: string;
+  expires_at: string;
+}
+
 export interface ApiKey {
   id: string;
   name: string;

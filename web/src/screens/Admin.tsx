@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { api, type Page } from "../api/client";
-import type { ApiKey, Member, Role } from "../api/types";
+import type { ApiKey, Invitation, Member, Role } from "../api/types";
 import { ErrorBox, Loading, useAction, useAsync, when } from "../components/common";
 
 const ROLES: Role[] = ["admin", "editor", "operator", "viewer"];
@@ -20,28 +20,11 @@ export function Admin() {
 function Members() {
   const list = useAsync(() => api<Page<Member>>("/members"), []);
   const [act, busy, error] = useAction();
-  const [email, setEmail] = useState("");
-  const [role, setRole] = useState<Role>("editor");
-  const [created, setCreated] = useState<string | null>(null);
-  const invite = (e: FormEvent) => {
-    e.preventDefault();
-    act(async () => {
-      const res = await api<Record<string, unknown>>("/members", { body: { email, role } });
-      setCreated(res.password ? `${email}: one-time password ${String(res.password)}` : `${email} added`);
-      setEmail("");
-      list.reload();
-    });
-  };
   const uid = (m: Member) => m.user_id ?? m.id;
   return (
     <div className="card">
       <h2>Members</h2>
       <ErrorBox error={list.error || error} />
-      {created && (
-        <p className="notice" role="status">
-          {created}
-        </p>
-      )}
       {list.loading && !list.data && <Loading />}
       <table className="table" aria-label="Members">
         <thead>
@@ -73,18 +56,73 @@ function Members() {
           ))}
         </tbody>
       </table>
+      <Invitations />
+    </div>
+  );
+}
+
+/** Members join by invitation: the invitee accepts with the token, or after signing in. */
+function Invitations() {
+  const list = useAsync(() => api<Page<Invitation>>("/members/invitations"), []);
+  const [act, busy, error] = useAction();
+  const [email, setEmail] = useState("");
+  const [role, setRole] = useState<Role>("editor");
+  const [created, setCreated] = useState<Invitation | null>(null);
+  const invite = (e: FormEvent) => {
+    e.preventDefault();
+    act(async () => {
+      setCreated(await api<Invitation>("/members/invitations", { body: { email, role } }));
+      setEmail("");
+      list.reload();
+    });
+  };
+  return (
+    <>
+      <h3>Invitations</h3>
+      <ErrorBox error={list.error || error} />
+      {created && (
+        <p className="notice" role="status">
+          Invited {created.email}. Give them this token (shown once); they accept it when signing in: <code>{created.token}</code>
+        </p>
+      )}
+      {!!list.data?.items.length && (
+        <table className="table" aria-label="Pending invitations">
+          <thead>
+            <tr>
+              <th>Email</th>
+              <th>Role</th>
+              <th>Expires</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {list.data.items.map((i) => (
+              <tr key={i.id}>
+                <td>{i.email}</td>
+                <td>{i.role}</td>
+                <td>{when(i.expires_at)}</td>
+                <td>
+                  <button className="danger" disabled={busy} onClick={() => confirm(`Revoke the invitation of ${i.email}?`) && act(() => api(`/members/invitations/${i.id}`, { method: "DELETE" }).then(list.reload))}>
+                    Revoke
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
       <form onSubmit={invite} className="row">
-        <input type="email" placeholder="email" aria-label="New member email" value={email} onChange={(e) => setEmail(e.target.value)} required />
-        <select aria-label="New member role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
+        <input type="email" placeholder="email" aria-label="Invitee email" value={email} onChange={(e) => setEmail(e.target.value)} required />
+        <select aria-label="Invitee role" value={role} onChange={(e) => setRole(e.target.value as Role)}>
           {ROLES.map((r) => (
             <option key={r}>{r}</option>
           ))}
         </select>
         <button type="submit" disabled={busy}>
-          Add member
+          Invite
         </button>
       </form>
-    </div>
+    </>
   );
 }
 

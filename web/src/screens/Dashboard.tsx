@@ -3,6 +3,7 @@ import { Link } from "react-router-dom";
 import { api } from "../api/client";
 import type { Analytics } from "../api/types";
 import { RunsChart, Ring } from "../components/charts";
+import { PendingInvitations } from "../components/Invitations";
 import { duration, ErrorBox, Loading, when } from "../components/common";
 
 const RANGES = { "24h": { ms: 86400e3, interval: "hour" }, "7d": { ms: 7 * 86400e3, interval: "day" }, "30d": { ms: 30 * 86400e3, interval: "day" } } as const;
@@ -27,6 +28,7 @@ export function Dashboard() {
           ))}
         </div>
       </header>
+      <PendingInvitations />
       <ErrorBox error={error} />
       {loading && !data && <Loading />}
       {data && (
