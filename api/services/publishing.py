@@ -66,13 +66,6 @@ def _invalid(errors: list[dict[str, Any]]) -> ValidationFailed:
     return ValidationFailed(f"the graph has {len(errors)} problem(s){where}", details={"errors": errors})
 
 
-def raise_if_invalid(graph: Any) -> None:
-    """ValidationFailed (422) when ``graph`` has problems."""
-    errors = validation_errors(graph)
-    if errors:
-        raise _invalid(errors)
-
-
 def compile_checked(graph: Any) -> Plan:
     """The graph compiled once for deploy and trigger sync; ValidationFailed (422) when invalid."""
     over = _too_large(graph)
