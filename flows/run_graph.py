@@ -17,7 +17,9 @@ from typing import Any
 from prefect import flow
 from prefect.runtime import flow_run as current_flow_run
 
+from blocks.redact import mask
 from blocks.results import SealedJSONSerializer
+from flows.runtime.secrets import preload_credentials
 
 FLOW_NAME = "run-graph"
 
@@ -167,6 +169,7 @@ async def run_graph(
         allowed_networks=get_settings().allowed_networks + _networks(allowed_networks),
         tenant_networks=list(allowed_networks or []),
     )
+    await preload_credentials(run, plan, resumed=not _first_attempt())
     level = Level(run, plan, outer_steps={}, fired_trigger=fired)
     timeout = getattr(settings, "timeout_seconds", None)
     writer = StepWriter(flow_run_id)
@@ -180,7 +183,8 @@ async def run_graph(
                     outcomes = await level.execute()
             except TimeoutError:
                 raise TimeoutError(f"workflow {plan.name!r} exceeded its timeout of {timeout} seconds") from None
-            return level_result(plan, outcomes)
+            # Masked here, where the secrets are known: Prefect persists this, the API returns it.
+            return mask(level_result(plan, outcomes))
         finally:
             # The last step records and the summary table go out together (two API calls at once;
             # in the warm worker the step records go on while Prefect records the final state).

@@ -138,8 +138,9 @@ class HumanApproval(NodeType):
             ],
             "channels": list(config.channels),
             "email_credential": config.email_credential,
-            # What the assignee is shown: the data this step received, secrets masked.
-            "snapshot": mask({"trigger": ctx.scope.get("trigger"), "inputs": getattr(ctx, "inputs", {})}),
+            # What the assignee is shown: the data this step received.
+            "snapshot": {"trigger": ctx.scope.get("trigger"), "inputs": getattr(ctx, "inputs", {})},
         }
-        task = await record_human_task(request)
+        # Masked as a whole: rendered titles and descriptions can carry a secret as well.
+        task = await record_human_task(mask(request))
         return {AWAIT_DECISION: {"task_id": task["id"], "key": key}}
