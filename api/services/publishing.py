@@ -102,6 +102,8 @@ async def publish_graph(
     if workflow.status == "archived":
         raise BadRequest("an archived workflow cannot be published", details={"field": "status"})
     raise_if_invalid(graph)
+    if (triggers := _trigger_sync()) is not None:
+        triggers.check_triggers(graph)  # before anything is deployed
     number = await last_version_number(session, tenant_id=tenant_id, workflow_id=workflow.id) + 1
     version = WorkflowVersion(id=new_id(), tenant_id=tenant_id, workflow_id=workflow.id,
                               number=number, graph=copy.deepcopy(graph), message=message,

@@ -5,7 +5,8 @@ exists. For every ``trigger.webhook`` node the workflow keeps one :class:`Webhoo
 token survives republishing) and one Prefect automation: an EventTrigger on
 ``gorax.webhook.received`` about ``gorax.workflow.<id>`` from that node, whose RunDeployment
 action passes the event payload as ``trigger`` and the node id as ``trigger_node``. A
-``trigger.event`` node gets an automation on the event it names. Automations are named
+``trigger.event`` node gets an automation on the event it names. Every automation also requires
+the tenant's tag as a related resource, so a trigger only ever sees its own tenant's events. Automations are named
 ``<deployment name>--trigger-<node>``, so pausing, resuming and archiving the workflow
 (:mod:`api.services.publishing`) reach them by the deployment name prefix.
 """
@@ -21,9 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.base import new_id, utcnow
-from api.webhooks.dispatcher import EVENT_NAME, workflow_resource
+from api.errors import ValidationFailed
+from api.webhooks.dispatcher import EVENT_NAME, tenant_related, workflow_resource
 from api.webhooks.models import Webhook
 from api.webhooks.secrets_cache import secret_cache
+from translator.errors import GraphError
 
 log = logging.getLogger("gorax.webhooks.automations")
 
@@ -42,18 +45,49 @@ def automation_name(tenant_id: str, workflow_id: str, node_id: str) -> str:
     return f"{deployment_name(tenant_id, workflow_id)}--trigger-{node_id}"
 
 
-def _trigger_of(workflow_id: str, node: dict[str, Any]) -> Any:
+#: Every run of a deployment goes through these; Prefect refuses a RunDeployment automation on
+#: them that matches every flow run, since each run would start the next one. The tenant filter
+#: below hides such a trigger from Prefect's check, so it is made here.
+_EVERY_RUN_EVENTS = frozenset({"prefect.flow-run.Scheduled", "prefect.flow-run.Pending",
+                               "prefect.flow-run.Running", "prefect.flow-run.*"})
+
+
+def check_triggers(graph: dict[str, Any]) -> None:
+    """ValidationFailed (before anything is deployed) for an event trigger that would start its
+    own workflow from each of its runs."""
+    errors = []
+    for node in _trigger_nodes(graph):
+        config = node.get("config") or {}
+        resource = dict(config.get("resource") or {})
+        if node["type"] == "trigger.event" and config.get("event") in _EVERY_RUN_EVENTS and resource in (
+                {}, {"prefect.resource.id": "prefect.flow-run.*"}):
+            errors.append(GraphError(
+                node_id=node["id"], path="config.resource", code="self_starting_trigger",
+                message=f"on {config['event']} this trigger matches every flow run of the tenant, its "
+                        "own included: each run would start the next; narrow it with 'resource'"))
+    if errors:
+        raise ValidationFailed(f"{errors[0]}", details={"errors": [e.to_dict() for e in errors]})
+
+
+def _trigger_nodes(graph: dict[str, Any]) -> list[dict[str, Any]]:
+    return [n for n in graph.get("nodes", []) if n.get("type") in TRIGGER_TYPES and not n.get("disabled")]
+
+
+def _trigger_of(tenant_id: str, workflow_id: str, node: dict[str, Any]) -> Any:
     from prefect.events.schemas.automations import EventTrigger, Posture
 
     config = node.get("config") or {}
+    # Whatever the node's own filter says, only the tenant's events match: Gorax's carry the
+    # tenant as a related resource, Prefect's relate the run's tenant tag.
+    mine = [tenant_related(tenant_id)]
     if node["type"] == "trigger.webhook":
         return EventTrigger(
             expect={EVENT_NAME},
             match={"prefect.resource.id": workflow_resource(workflow_id),
                    "gorax.trigger-node": node["id"]},
-            posture=Posture.Reactive, threshold=1)
+            match_related=mine, posture=Posture.Reactive, threshold=1)
     return EventTrigger(expect={config["event"]}, match=dict(config.get("resource") or {}),
-                        posture=Posture.Reactive, threshold=1)
+                        match_related=mine, posture=Posture.Reactive, threshold=1)
 
 
 def automation_of(*, tenant_id: str, workflow_id: str, deployment_id: str,
@@ -72,7 +106,7 @@ def automation_of(*, tenant_id: str, workflow_id: str, deployment_id: str,
         name=automation_name(tenant_id, workflow_id, node["id"]),
         description=f"Gorax {node['type']} {node['id']} of workflow {workflow_id}",
         enabled=enabled,
-        trigger=_trigger_of(workflow_id, node),
+        trigger=_trigger_of(tenant_id, workflow_id, node),
         actions=[RunDeployment(source="selected", deployment_id=UUID(deployment_id),
                                parameters=parameters)],
     )
@@ -110,8 +144,7 @@ async def sync_triggers(session: AsyncSession, *, tenant_id: str, workflow: Any,
     """Make the workflow's webhooks and automations match ``graph`` (after it was deployed)."""
     from prefect.client.orchestration import get_client
 
-    nodes = [n for n in graph.get("nodes", [])
-             if n.get("type") in TRIGGER_TYPES and not n.get("disabled")]
+    nodes = _trigger_nodes(graph)
     await _sync_webhooks(session, tenant_id=tenant_id, workflow_id=workflow.id, nodes=nodes)
     if not workflow.deployment_id:
         return
