@@ -6,23 +6,27 @@ token survives republishing) and one Prefect automation: an EventTrigger on
 ``gorax.webhook.received`` about ``gorax.workflow.<id>`` from that node, whose RunDeployment
 action passes the event payload as ``trigger`` and the node id as ``trigger_node``. A
 ``trigger.event`` node gets an automation on the event it names. Every automation also requires
-the tenant's tag as a related resource, so a trigger only ever sees its own tenant's events. Automations are named
+the tenant's tag as a related resource, so a trigger only ever sees its own tenant's events
+(:func:`require_tenants` rebuilds automations made before that). Automations are named
 ``<deployment name>--trigger-<node>``, so pausing, resuming and archiving the workflow
 (:mod:`api.services.publishing`) reach them by the deployment name prefix.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.base import new_id, utcnow
+from api.db.engine import Database
 from api.errors import ValidationFailed
+from api.models.workflows import Workflow, WorkflowVersion
 from api.webhooks.dispatcher import EVENT_NAME, tenant_related, workflow_resource
 from api.webhooks.models import Webhook
 from api.webhooks.secrets_cache import secret_cache
@@ -166,6 +170,56 @@ async def sync_triggers(session: AsyncSession, *, tenant_id: str, workflow: Any,
         for name, stale in current.items():
             if name not in wanted:
                 await client.delete_automation(stale.id)
+
+
+def _requires_tenant(automation: Any) -> bool:
+    related = getattr(automation.trigger, "match_related", None)
+    specs = related if isinstance(related, list) else [related]
+    return any(str(getattr(spec, "root", {}).get("prefect.resource.id", "")).startswith("prefect.tag.tenant:")
+               for spec in specs if spec is not None)
+
+
+async def require_tenants(db: Database) -> int:
+    """Rebuild the trigger automations built before they required the tenant (from each
+    workflow's published version, paused ones staying paused); returns how many were rebuilt."""
+    from prefect.client.orchestration import get_client
+
+    async with get_client() as client:
+        stale = {a.name: a for a in await client.read_automations()
+                 if "--trigger-" in a.name and not _requires_tenant(a)}
+        if not stale:
+            return 0
+        async with db.system_scope() as session:
+            rows = (await session.execute(
+                select(Workflow, WorkflowVersion.graph).join(WorkflowVersion, and_(
+                    WorkflowVersion.workflow_id == Workflow.id,
+                    WorkflowVersion.number == Workflow.latest_version))
+                .where(Workflow.deployment_id.is_not(None)))).all()
+        rebuilt = 0
+        for workflow, graph in rows:
+            for node in _trigger_nodes(graph):
+                old = stale.get(automation_name(workflow.tenant_id, workflow.id, node["id"]))
+                if old is None:
+                    continue
+                await client.update_automation(old.id, automation_of(
+                    tenant_id=workflow.tenant_id, workflow_id=workflow.id,
+                    deployment_id=workflow.deployment_id, node=node, enabled=old.enabled))
+                rebuilt += 1
+    if rebuilt:
+        log.warning("%d trigger automations built before triggers required their tenant were rebuilt", rebuilt)
+    return rebuilt
+
+
+async def keep_requiring_tenants(db: Database, *, retry_seconds: float = 5.0) -> None:
+    """:func:`require_tenants` once, retried while Prefect cannot be reached (an API's startup)."""
+    while True:
+        try:
+            await require_tenants(db)
+            return
+        except Exception as exc:  # Prefect not up yet: the stale automations cannot fire either
+            log.info("checking trigger automations for their tenant filter failed (%s); retrying",
+                     type(exc).__name__)
+            await asyncio.sleep(retry_seconds)
 
 
 async def deactivate_webhooks(session: AsyncSession, *, tenant_id: str, workflow_id: str) -> None:

@@ -109,3 +109,38 @@ async def test_a_trigger_that_would_start_itself_from_its_own_runs_is_refused(
                          headers={"If-Match": current.headers["ETag"]})
         response = await client.post(f"/api/v1/workflows/{workflow_id}/publish", json={})
         assert response.status_code == 201, response.text
+
+
+async def test_automations_built_before_the_tenant_filter_get_it(
+        tr_servers: Any, tr_databases: Any, sqlite_url: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.events.schemas.automations import AutomationCore
+
+    from api.webhooks.automations import require_tenants
+
+    tenant = await _tenant(tr_servers, tr_databases, sqlite_url)
+    g = _catch_all("old", EVENT_NAME)
+    g["nodes"].append(hook("hook", {"scheme": "none"}))
+    g["edges"].append({"id": "e2", "source": "hook", "target": "out"})
+    async with api_client(tenant) as client:
+        workflow_id = await publish_new(client, g)
+        assert (await client.post(f"/api/v1/workflows/{workflow_id}/pause")).status_code == 200
+
+    def requires_tenant(automation: Any) -> bool:
+        related = automation.trigger.match_related
+        return any(spec.root.get("prefect.resource.id") == f"prefect.tag.tenant:{tenant.id}"
+                   for spec in (related if isinstance(related, list) else [related]))
+
+    async with get_client() as prefect:
+        mine = [a for a in await prefect.read_automations() if workflow_id in a.name]
+        assert len(mine) == 2 and all(requires_tenant(a) and not a.enabled for a in mine)
+        for automation in mine:  # as they were built before
+            old = automation.model_dump(include=set(AutomationCore.model_fields) - {"owner_resource"})
+            old["trigger"]["match_related"] = {}
+            await prefect.update_automation(automation.id, AutomationCore.model_validate(old))
+        assert not any(requires_tenant(a) for a in await prefect.read_automations() if workflow_id in a.name)
+
+        assert await require_tenants(tr_databases[sqlite_url]) >= 2
+        rebuilt = [a for a in await prefect.read_automations() if workflow_id in a.name]
+        assert len(rebuilt) == 2 and all(requires_tenant(a) and not a.enabled for a in rebuilt)
+        assert {a.id for a in rebuilt} == {a.id for a in mine}
