@@ -70,6 +70,7 @@ async def database_target(raw_url: str, *, allowed: Iterable[Network]) -> Databa
         url = make_url(raw_url)
     except ArgumentError:
         raise _refused("the credential's database URL cannot be parsed") from None
+    _operator_urls()  # a protected list that cannot be read opens nothing
     backend = url.drivername.split("+")[0]
     if backend in _POSTGRES:
         return await _postgres_target(url, list(allowed))
@@ -151,15 +152,28 @@ class _Protected:
 
 
 def _protected_urls() -> list[_Protected]:
-    settings = get_settings()
-    found = [_Protected(make_url(settings.resolved_database_url), "Gorax's own database")]
+    """Gorax's database, Prefect's (as this process's settings name them) and the operator's."""
+    found = [_Protected(make_url(get_settings().resolved_database_url), "Gorax's own database")]
     prefect_url = get_current_settings().server.database.connection_url
     if prefect_url is not None:
         found.append(_Protected(make_url(prefect_url.get_secret_value()), "Prefect's database"))
-    for raw in settings.db_protected_urls.split(","):
-        if raw.strip():
-            found.append(_Protected(make_url(raw.strip()), "a protected database (GORAX_DB_PROTECTED_URLS)"))
+    found += [_Protected(url, "a protected database (GORAX_DB_PROTECTED_URLS)") for url in _operator_urls()]
     return found
+
+
+def _operator_urls() -> list[URL]:
+    """The URLs of ``GORAX_DB_PROTECTED_URLS``; one that cannot be read refuses every database
+    node (it could have named any of them)."""
+    urls = []
+    for index, raw in enumerate(part.strip() for part in get_settings().db_protected_urls.split(",")):
+        if not raw:
+            continue
+        try:
+            urls.append(make_url(raw))
+        except ArgumentError:
+            raise _refused(f"GORAX_DB_PROTECTED_URLS entry {index + 1} is not a database URL; "
+                           "database nodes stay closed until it is fixed") from None
+    return urls
 
 
 async def _resolve(host: str) -> set[IPAddress]:
@@ -197,15 +211,10 @@ async def _same_postgres(protected: _Protected, address: IPAddress, port: int, d
 
 def _protected_paths() -> tuple[list[Path], list[Path]]:
     """(directories, database files) no node may open."""
-    settings = get_settings()
-    prefect = get_current_settings()
-    directories = [settings.state_dir, Path(prefect.home).expanduser().resolve()]
+    directories = [get_settings().state_dir, Path(get_current_settings().home).expanduser().resolve()]
     files = []
-    urls = [settings.resolved_database_url, *(u.strip() for u in settings.db_protected_urls.split(",") if u.strip())]
-    if prefect.server.database.connection_url is not None:
-        urls.append(prefect.server.database.connection_url.get_secret_value())
-    for raw in urls:
-        url = make_url(raw)
+    for protected in _protected_urls():
+        url = protected.url
         if url.drivername.split("+")[0] == "sqlite" and url.database not in (None, "", ":memory:"):
             files.append(Path(url.database).expanduser().resolve())
     return directories, files

@@ -245,3 +245,9 @@ async def test_verify_full_checks_the_url_host_name_while_connecting_to_the_addr
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_an_unreadable_protected_url_keeps_database_nodes_closed(configure: Configure) -> None:
+    configure(db_protected_urls="postgresql://ok@db.internal/app,not a url")
+    with pytest.raises(IntegrationError, match="GORAX_DB_PROTECTED_URLS entry 2 is not a database URL"):
+        await _query("sqlite://", "SELECT 1")
