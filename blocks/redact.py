@@ -7,6 +7,10 @@ forms); :func:`mask` then replaces any of them with ``***`` in text or JSON-like
     from blocks.redact import install_log_filter, mask
     install_log_filter()               # Prefect's loggers and their handlers
     mask({"header": "Bearer s3cr3t"})  # -> {"header": "Bearer ***"}
+    mask_with(text, [password])        # the registered secrets and these, same encodings
+
+It is the one mask of Gorax: step records, a run's result, human-task snapshots, logs and
+integration errors all go through it.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import base64
 import json
 import logging
 import threading
-from typing import Any
+from typing import Any, Iterable
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -52,6 +56,17 @@ class Redactor:
             self._secrets |= forms
             # Longest first so a secret that contains another is masked whole.
             self._ordered = tuple(sorted(self._secrets, key=len, reverse=True))
+
+    def including(self, values: Iterable[str | None]) -> Redactor:
+        """A redactor masking what this one masks and ``values`` too (this one is unchanged)."""
+        combined = Redactor()
+        with self._lock:
+            combined._secrets = set(self._secrets)
+        for value in values:
+            if value and len(value) >= MIN_SECRET_LENGTH:
+                combined._secrets |= encoded_forms(value)
+        combined._ordered = tuple(sorted(combined._secrets, key=len, reverse=True))
+        return combined
 
     def clear(self) -> None:
         with self._lock:
@@ -100,6 +115,15 @@ def register_secret(value: str | None) -> None:
 def mask(value: Any) -> Any:
     """Mask registered secrets in text or JSON-like data (process-wide redactor)."""
     return redactor.mask(value)
+
+
+def mask_with(value: Any, secrets: Iterable[str | None]) -> Any:
+    """Mask the registered secrets and ``secrets`` in ``value``.
+
+    For values a caller holds that this process may not have registered (a connection URL
+    taken apart, a credential a test context handed over): the same encodings, one function.
+    """
+    return redactor.including(secrets).mask(value)
 
 
 class RedactingFilter(logging.Filter):

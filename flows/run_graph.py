@@ -21,10 +21,11 @@ from prefect.deployments import run_deployment
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Completed
 
-from blocks.redact import install_log_filter
+from blocks.redact import install_log_filter, mask
 from blocks.results import SealedJSONSerializer, node_results
 from flows.naming import FLOW_NAME, deployment_name
 from flows.runtime.executor import Level, RunState, cache_prefix, level_result
+from flows.runtime.secrets import preload_credentials
 from flows.runtime.steps import StepWriter, close_writer, write_summary
 from flows.runtime.tasks import node_storage
 from flows.settings import get_settings
@@ -182,6 +183,7 @@ async def run_graph(
         tenant_networks=list(allowed_networks or []),
         start_subrun=_start_subrun,
     )
+    await preload_credentials(run, plan, resumed=not _first_attempt())
     level = Level(run, plan, outer_steps={}, fired_trigger=fired)
     timeout = getattr(settings, "timeout_seconds", None)
     writer = StepWriter(flow_run_id)
@@ -195,7 +197,8 @@ async def run_graph(
                     outcomes = await level.execute()
             except TimeoutError:
                 raise TimeoutError(f"workflow {plan.name!r} exceeded its timeout of {timeout} seconds") from None
-            return level_result(plan, outcomes)
+            # Masked here, where the secrets are known: Prefect persists this, the API returns it.
+            return mask(level_result(plan, outcomes))
         finally:
             # The last step records and the summary table go out together (two API calls at once;
             # in the warm worker the step records go on while Prefect records the final state).

@@ -43,6 +43,16 @@ class GoraxSettings(BaseSettings):
         description="Comma-separated CIDRs that outbound calls (HTTP requests, ...) may reach although they are "
         "loopback/private/link-local (empty: none).",
     )
+    db_allowed_directories: str = Field(
+        default="",
+        description="Comma-separated directories whose SQLite files db.query and db.execute may "
+        "open (empty: no SQLite files; Gorax's and Prefect's own never).",
+    )
+    db_protected_urls: str = Field(
+        default="",
+        description="Comma-separated database URLs no database node may reach, besides Gorax's "
+        "and Prefect's own (for a worker that does not share the API's environment).",
+    )
     key_provider: Literal["local", "aws-kms"] = Field(
         default="local", description="Key-encryption key provider: a local key file or AWS KMS."
     )
@@ -79,6 +89,12 @@ class GoraxSettings(BaseSettings):
             for part in self.http_allowed_networks.split(",")
             if part.strip()
         ]
+
+    @property
+    def db_directories(self) -> list[Path]:
+        """The directories of ``GORAX_DB_ALLOWED_DIRECTORIES``, resolved (symlinks followed)."""
+        return [Path(part.strip()).expanduser().resolve()
+                for part in self.db_allowed_directories.split(",") if part.strip()]
 
     @property
     def stack_file(self) -> Path:

@@ -61,7 +61,8 @@ async def diff_versions(session: TenantSession, workflow_id: str = WorkflowId,
 async def rollback(session: TenantSession, context: AuditCtx, state: StateDep,
                    workflow_id: str = WorkflowId, number: int = Path(ge=1, le=1_000_000),
                    principal: Principal = Requires(Permission.WORKFLOW_PUBLISH)) -> VersionPublic:
-    """Publish version ``number``'s graph again as the newest version and deploy it."""
+    """Publish version ``number``'s graph again as the newest version and deploy it; the draft
+    becomes that graph too (live for connected editors), so the next publish keeps it."""
     version = await publishing.rollback_workflow(
         session, tenant_id=principal.tenant_id, workflow_id=workflow_id, number=number,
         author=principal.actor, context=context, work_pool=state.settings.work_pool)

@@ -10,6 +10,7 @@ The router's lifespan runs the dispatcher (:mod:`api.webhooks.dispatcher`).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,6 +25,7 @@ from api.auth.deps import Public
 from api.direct import direct
 from api.errors import PayloadTooLarge
 from api.webhooks import service
+from api.webhooks.automations import keep_requiring_tenants
 from api.webhooks.dispatcher import Dispatcher
 from api.webhooks.sync_response import respond_after_run
 
@@ -37,9 +39,12 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
                             resend_after=app.state.gorax.config.webhook_resend_after_seconds)
     app.state.webhook_dispatcher = dispatcher
     await dispatcher.start()
+    # Automations built before triggers required their tenant get that filter now.
+    upgrade = asyncio.create_task(keep_requiring_tenants(app.state.gorax.db))
     try:
         yield
     finally:
+        upgrade.cancel()
         await dispatcher.stop()
 
 

@@ -26,7 +26,7 @@ from api.models.workflows import Workflow, WorkflowVersion
 from api.services import audit
 from api.services.audit import AuditContext
 from api.services.workflows import (
-    get_version, get_workflow, last_version_number, read_current_graph,
+    get_version, get_workflow, last_version_number, read_current_graph, restore_draft,
 )
 from api.webhooks import automations
 from flows.deploy import deploy_workflow
@@ -111,6 +111,7 @@ async def publish_graph(
     if workflow.status == "archived":
         raise BadRequest("an archived workflow cannot be published", details={"field": "status"})
     plan = compile_checked(graph)
+    automations.check_triggers(plan, workflow.id)  # before anything is deployed
     number = await last_version_number(session, tenant_id=tenant_id, workflow_id=workflow.id) + 1
     version = WorkflowVersion(id=new_id(), tenant_id=tenant_id, workflow_id=workflow.id,
                               number=number, graph=copy.deepcopy(graph), message=message,
@@ -150,13 +151,16 @@ async def rollback_workflow(
     session: AsyncSession, *, tenant_id: str, workflow_id: str, number: int,
     author: str | None, context: AuditContext, work_pool: str | None,
 ) -> WorkflowVersion:
-    """Publish version ``number``'s graph again as the newest version (the draft is untouched)."""
+    """Publish version ``number``'s graph again as the newest version; the draft becomes it too."""
     old = await get_version(session, tenant_id=tenant_id, workflow_id=workflow_id, number=number)
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
-    return await publish_graph(session, tenant_id=tenant_id, workflow=workflow, graph=old.graph,
-                               message=f"Rollback to version {number}", author=author,
-                               context=context, work_pool=work_pool, action="workflow.rollback",
-                               details={"from_version": number})
+    version = await publish_graph(session, tenant_id=tenant_id, workflow=workflow, graph=old.graph,
+                                  message=f"Rollback to version {number}", author=author,
+                                  context=context, work_pool=work_pool, action="workflow.rollback",
+                                  details={"from_version": number, "draft": f"restored to version {number}"})
+    await restore_draft(session, tenant_id=tenant_id, workflow=workflow, version=old, context=context,
+                        reason=f"rollback to version {number}, published as version {version.number}")
+    return version
 
 
 async def _automations_of(client: Any, workflow: Workflow, tenant_id: str) -> list[Any]:

@@ -1,4 +1,4 @@
-"""Workflows and versions: create, read, update (ETag), archive, clone, import, list, rollback.
+"""Workflows and versions: create, read, update (ETag), archive, clone, import, list, restore a draft.
 
 Every function takes ``tenant_id`` keyword-only and filters on it; a workflow of another tenant
 is :class:`~api.errors.NotFound`. The draft graph lives in the collaboration document
@@ -132,6 +132,23 @@ async def update_workflow(
                        details={"fields": sorted(k for k, v in changes.items() if v is not None)})
     await session.flush()
     return workflow
+
+
+async def restore_draft(session: AsyncSession, *, tenant_id: str, workflow: Workflow,
+                        version: WorkflowVersion, context: AuditContext, reason: str) -> None:
+    """Make the draft equal ``version``'s graph (connected editors see it at once) and audit it.
+
+    After a rollback the draft must not keep the newer graph: the next publish would bring it
+    back without anyone asking for it.
+    """
+    before = await read_current_graph(workflow)
+    workflow.graph = copy.deepcopy(version.graph)
+    await _write_through(workflow.id, workflow.graph)
+    workflow.updated_at = utcnow()
+    await audit.record(session, tenant_id=tenant_id, action="workflow.draft_restore", context=context,
+                       resource_type="workflow", resource_id=workflow.id,
+                       details={"version": version.number, "reason": reason,
+                                "changed": before != workflow.graph})
 
 
 def _encode_cursor(updated_at: datetime, workflow_id: str) -> str:

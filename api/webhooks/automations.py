@@ -5,13 +5,16 @@ exists. Every trigger node whose type receives webhooks keeps one :class:`Webhoo
 token survives republishing). Every trigger whose type asks for an automation
 (:meth:`~translator.nodetypes.TriggerType.automation`) gets one Prefect automation whose
 RunDeployment action passes the event (as the type says) as ``trigger`` and the node id as
-``trigger_node``. Automations are named ``<deployment name>--trigger-<node>``, so pausing,
-resuming and archiving the workflow (:mod:`api.services.publishing`) reach them by the
-deployment name prefix.
+``trigger_node``. Every automation also requires the tenant's tag as a related resource, so a
+trigger only ever sees its own tenant's events whatever it asks for (:func:`require_tenants`
+rebuilds automations made before that). Automations are named
+``<deployment name>--trigger-<node>``, so pausing, resuming and archiving the workflow
+(:mod:`api.services.publishing`) reach them by the deployment name prefix.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 from typing import Any
@@ -20,15 +23,19 @@ from uuid import UUID
 from prefect.client.orchestration import get_client
 from prefect.events.actions import RunDeployment
 from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.base import new_id, utcnow
-from api.webhooks.dispatcher import EVENT_NAME, workflow_resource
+from api.db.engine import Database
+from api.errors import ValidationFailed
+from api.models.workflows import Workflow, WorkflowVersion
+from api.webhooks.dispatcher import EVENT_NAME, tenant_related, workflow_resource
 from api.webhooks.models import Webhook
 from api.webhooks.secrets_cache import secret_cache
 from flows.naming import deployment_name
-from translator.nodetypes import TriggerSource, TriggerType
+from translator import GraphError, GraphValidationError, compile_graph
+from translator.nodetypes import AutomationSpec, TriggerSource, TriggerType
 from translator.plan import Plan, PlanNode
 
 log = logging.getLogger("gorax.webhooks.automations")
@@ -43,25 +50,59 @@ def automation_name(tenant_id: str, workflow_id: str, node_id: str) -> str:
     return f"{deployment_name(tenant_id, workflow_id)}--trigger-{node_id}"
 
 
-def automation_of(*, tenant_id: str, workflow_id: str, deployment_id: str, node: PlanNode,
-                  enabled: bool) -> AutomationCore | None:
-    """The Prefect automation that runs the deployment when the node's event arrives (None: the
-    trigger needs none).
+#: Every run of a deployment goes through these; Prefect refuses a RunDeployment automation on
+#: them that matches every flow run, since each run would start the next one. The tenant filter
+#: below hides such a trigger from Prefect's check, so it is made here.
+_EVERY_RUN_EVENTS = frozenset({"prefect.flow-run.Scheduled", "prefect.flow-run.Pending",
+                               "prefect.flow-run.Running", "prefect.flow-run.*"})
+_ANY_FLOW_RUN = ({}, {"prefect.resource.id": "prefect.flow-run.*"})
 
-    It passes no ``env``: the run reads the tenant's variables when it starts (the deployment
-    carries the tenant), so a variable changed after publishing is seen by the next run.
-    """
+
+def _spec_of(workflow_id: str, node: PlanNode) -> AutomationSpec | None:
+    """What the node's trigger type asks of Prefect (None: no automation)."""
     node_type = node.node_type
     if not issubclass(node_type, TriggerType):
         return None
     config = node_type.Config.model_validate(dict(node.config))
     source = TriggerSource(workflow_id=workflow_id, node_id=node.id, webhook_event=EVENT_NAME,
                            workflow_resource=workflow_resource(workflow_id))
-    spec = node_type.automation(config, source)
+    return node_type.automation(config, source)
+
+
+def check_triggers(plan: Plan, workflow_id: str) -> None:
+    """ValidationFailed (before anything is deployed) for a trigger that would start its own
+    workflow from each of its runs."""
+    errors = []
+    for node in _trigger_nodes(plan):
+        spec = _spec_of(workflow_id, node)
+        if spec is not None and set(spec.expect) & _EVERY_RUN_EVENTS and spec.match in _ANY_FLOW_RUN:
+            errors.append(GraphError(
+                node_id=node.id, path="config", code="self_starting_trigger",
+                message=f"on {', '.join(spec.expect)} this trigger matches every flow run of the tenant, "
+                        "its own included: each run would start the next; narrow the resource it matches"))
+    if errors:
+        raise ValidationFailed(f"{errors[0]}", details={"errors": [e.to_dict() for e in errors]})
+
+
+def _trigger_nodes(plan: Plan) -> list[PlanNode]:
+    return [plan.nodes[n] for n in plan.triggers if not plan.nodes[n].disabled]
+
+
+def automation_of(*, tenant_id: str, workflow_id: str, deployment_id: str, node: PlanNode,
+                  enabled: bool) -> AutomationCore | None:
+    """The Prefect automation that runs the deployment when the node's event arrives (None: the
+    trigger needs none).
+
+    Whatever the trigger asks for, only the tenant's events match: Gorax's carry the tenant as a
+    related resource, Prefect's relate the run's tenant tag. It passes no ``env``: the run reads
+    the tenant's variables when it starts, so a variable changed after publishing is seen by the
+    next run.
+    """
+    spec = _spec_of(workflow_id, node)
     if spec is None:
         return None
-    trigger = EventTrigger(expect=set(spec.expect), match=dict(spec.match), posture=Posture.Reactive,
-                           threshold=1)
+    trigger = EventTrigger(expect=set(spec.expect), match=dict(spec.match),
+                           match_related=[tenant_related(tenant_id)], posture=Posture.Reactive, threshold=1)
     return AutomationCore(
         name=automation_name(tenant_id, workflow_id, node.id),
         description=f"Gorax {node.type} {node.id} of workflow {workflow_id}",
@@ -105,7 +146,7 @@ async def _sync_webhooks(session: AsyncSession, *, tenant_id: str, workflow_id: 
 
 async def sync_triggers(session: AsyncSession, *, tenant_id: str, workflow: Any, plan: Plan) -> None:
     """Make the workflow's webhooks and automations match ``plan`` (after it was deployed)."""
-    nodes = [plan.nodes[n] for n in plan.triggers if not plan.nodes[n].disabled]
+    nodes = _trigger_nodes(plan)
     await _sync_webhooks(session, tenant_id=tenant_id, workflow_id=workflow.id, nodes=nodes)
     if not workflow.deployment_id:
         return
@@ -127,6 +168,61 @@ async def sync_triggers(session: AsyncSession, *, tenant_id: str, workflow: Any,
         for name, stale in current.items():
             if name not in wanted:
                 await client.delete_automation(stale.id)
+
+
+def _requires_tenant(automation: Any) -> bool:
+    related = getattr(automation.trigger, "match_related", None)
+    specs = related if isinstance(related, list) else [related]
+    return any(str(getattr(spec, "root", {}).get("prefect.resource.id", "")).startswith("prefect.tag.tenant:")
+               for spec in specs if spec is not None)
+
+
+async def require_tenants(db: Database) -> int:
+    """Rebuild the trigger automations built before they required the tenant (from each
+    workflow's published version, paused ones staying paused); returns how many were rebuilt."""
+    async with get_client() as client:
+        stale = {a.name: a for a in await client.read_automations()
+                 if "--trigger-" in a.name and not _requires_tenant(a)}
+        if not stale:
+            return 0
+        async with db.system_scope() as session:
+            rows = (await session.execute(
+                select(Workflow, WorkflowVersion.graph).join(WorkflowVersion, and_(
+                    WorkflowVersion.workflow_id == Workflow.id,
+                    WorkflowVersion.number == Workflow.latest_version))
+                .where(Workflow.deployment_id.is_not(None)))).all()
+        rebuilt = 0
+        for workflow, graph in rows:
+            try:
+                plan = compile_graph(graph)
+            except GraphValidationError:  # a version of an older node catalogue: republishing fixes it
+                log.warning("workflow %s's published version no longer compiles; its triggers wait "
+                            "for the next publish", workflow.id)
+                continue
+            for node in _trigger_nodes(plan):
+                old = stale.get(automation_name(workflow.tenant_id, workflow.id, node.id))
+                automation = automation_of(tenant_id=workflow.tenant_id, workflow_id=workflow.id,
+                                           deployment_id=workflow.deployment_id, node=node, enabled=old.enabled) \
+                    if old is not None else None
+                if old is None or automation is None:
+                    continue
+                await client.update_automation(old.id, automation)
+                rebuilt += 1
+    if rebuilt:
+        log.warning("%d trigger automations built before triggers required their tenant were rebuilt", rebuilt)
+    return rebuilt
+
+
+async def keep_requiring_tenants(db: Database, *, retry_seconds: float = 5.0) -> None:
+    """:func:`require_tenants` once, retried while Prefect cannot be reached (an API's startup)."""
+    while True:
+        try:
+            await require_tenants(db)
+            return
+        except Exception as exc:  # Prefect not up yet: the stale automations cannot fire either
+            log.info("checking trigger automations for their tenant filter failed (%s); retrying",
+                     type(exc).__name__)
+            await asyncio.sleep(retry_seconds)
 
 
 async def deactivate_webhooks(session: AsyncSession, *, tenant_id: str, workflow_id: str) -> None:

@@ -39,6 +39,7 @@ from sqlalchemy import Text, and_, bindparam, cast, or_, select, update
 
 from api.db.base import utcnow
 from api.db.engine import Database
+from api.services.executions import tenant_tag
 from api.webhooks.batching import writer_for
 from api.webhooks.models import WebhookDelivery
 
@@ -57,6 +58,13 @@ def workflow_resource(workflow_id: str) -> str:
     return f"gorax.workflow.{workflow_id}"
 
 
+def tenant_related(tenant_id: str) -> dict[str, str]:
+    """The related resource that says whose an event is: the tenant's tag, as Prefect relates
+    a run's tags to its events. Every event Gorax emits carries it and every automation built
+    for a tenant's trigger requires it (:mod:`api.webhooks.automations`)."""
+    return {"prefect.resource.id": f"prefect.tag.{tenant_tag(tenant_id)}", "prefect.resource.role": "tag"}
+
+
 def events_json(deliveries: list[Any]) -> bytes:
     """The Prefect events of ``deliveries`` as one JSON array, each delivery's payload spliced in
     as the JSON text it was stored as (``payload`` a str, or None for no payload).
@@ -64,21 +72,23 @@ def events_json(deliveries: list[Any]) -> bytes:
     Decoding every stored payload to encode it again was most of the dispatcher's CPU under a
     stream of deliveries, on the process that also receives them.
     """
-    resources: dict[tuple[str, str, str, str], str] = {}
+    # The resource and related parts of each (workflow, node, webhook, tenant), as JSON text.
+    about: dict[tuple[str, str, str, str], str] = {}
     parts = []
     for d in deliveries:
         key = (d.workflow_id, d.node_id, d.webhook_id, d.tenant_id)
-        resource = resources.get(key)
-        if resource is None:
-            resource = resources[key] = json.dumps({
+        labels = about.get(key)
+        if labels is None:
+            resource = json.dumps({
                 "prefect.resource.id": workflow_resource(d.workflow_id),
                 "gorax.trigger-node": d.node_id,
                 "gorax.webhook": d.webhook_id,
                 "gorax.tenant": d.tenant_id,
             })
+            labels = about[key] = f'"resource": {resource}, "related": {json.dumps([tenant_related(d.tenant_id)])}'
         payload = d.payload if d.payload not in (None, "null") else "{}"
         parts.append(f'{{"id": {json.dumps(d.id)}, "occurred": "{d.received_at.isoformat()}", '
-                     f'"event": "{EVENT_NAME}", "resource": {resource}, "payload": {payload}}}')
+                     f'"event": "{EVENT_NAME}", {labels}, "payload": {payload}}}')
     return ("[" + ", ".join(parts) + "]").encode()
 
 

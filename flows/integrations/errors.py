@@ -6,18 +6,18 @@ Hierarchy::
     ├── CircuitOpenError      the integration's breaker for this tenant is open; no call was made
     └── SandboxError          user code in a sandbox failed or hit a limit (code.javascript)
 
-Every message is masked before it is built: the secrets the node used (tokens, passwords, keys)
-and their common encodings never appear in an error, a log or a step output.
+Every message is masked before it is built (with ``blocks.redact``, Gorax's one mask): the
+secrets the node used (tokens, passwords, keys) and their common encodings never appear in an
+error, a log or a step output.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 from typing import Any, Iterable
-from urllib.parse import quote, quote_plus
 
-MASK = "***"
+from blocks.redact import mask_with
+
 #: Provider messages longer than this are cut: an error is for people, not a response dump.
 _MAX_PROVIDER_MESSAGE = 500
 
@@ -76,30 +76,9 @@ class SandboxError(IntegrationError):
     """User code failed inside the sandbox, or the sandbox stopped it at a limit."""
 
 
-def secret_forms(secrets: Iterable[str | None]) -> list[str]:
-    """Each secret with its base64 and URL-encoded forms, longest first (so masking is complete)."""
-    forms: set[str] = set()
-    for secret in secrets:
-        if not secret or len(secret) < 4:  # masking 1-3 characters would shred every message
-            continue
-        forms.update(
-            {
-                secret,
-                base64.b64encode(secret.encode()).decode(),
-                base64.b64encode(secret.encode()).decode().rstrip("="),
-                base64.urlsafe_b64encode(secret.encode()).decode().rstrip("="),
-                quote(secret, safe=""),
-                quote_plus(secret),
-            }
-        )
-    return sorted(forms, key=len, reverse=True)
-
-
 def mask(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every secret (and its encodings) replaced by ``***``."""
-    for form in secret_forms(secrets):
-        text = text.replace(form, MASK)
-    return text
+    """``text`` with every secret (and its encodings) replaced by ``***``: :func:`blocks.redact.mask_with`."""
+    return str(mask_with(text, secrets))
 
 
 def provider_message(body: Any) -> str | None:

@@ -7,17 +7,24 @@ allows them, so a credential's base URL cannot be aimed at the worker's own meta
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 from flows.integrations.errors import IntegrationError
+from flows.runtime.errors import BlockedAddressError
+from flows.runtime.netguard import Network, resolve_checked
+from flows.settings import get_settings
+
+
+def allowed_networks_of(ctx: Any) -> list[Network]:
+    """The networks a node may reach although they are private or loopback: the run's
+    (``GORAX_HTTP_ALLOWED_NETWORKS`` plus the tenant's allow-list), else the operator's alone."""
+    allowed = getattr(ctx, "allowed_networks", None)
+    return list(allowed) if allowed is not None else get_settings().allowed_networks
 
 
 async def check_endpoint(url: str, integration: str, operation: str) -> None:
     """Raise :class:`IntegrationError` unless ``url``'s host may be reached."""
-    from flows.runtime.errors import BlockedAddressError
-    from flows.runtime.netguard import resolve_checked
-    from flows.settings import get_settings
-
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise IntegrationError(integration, operation, f"API URL {url!r} is not an absolute http(s) URL")

@@ -139,11 +139,12 @@ class HumanApproval(NodeType):
             ],
             "channels": list(config.channels),
             "email_credential": config.email_credential,
-            # What the assignee is shown: the data this step received, secrets masked.
-            "snapshot": mask({"trigger": ctx.scope.get("trigger"), "inputs": ctx.inputs}),
+            # What the assignee is shown: the data this step received.
+            "snapshot": {"trigger": ctx.scope.get("trigger"), "inputs": ctx.inputs},
         }
         try:
-            task = await post_internal("human-tasks", request)
+            # Masked as a whole: rendered titles and descriptions can carry a secret as well.
+            task = await post_internal("human-tasks", mask(request))
         except RuntimeError as exc:
             raise RuntimeError(f"recording the human task failed: {exc}") from None
         return Suspend(key=key, data={"task_id": task["id"]})

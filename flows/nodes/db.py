@@ -1,7 +1,8 @@
 """SQL node types: ``db.query`` and ``db.execute`` over SQLAlchemy's async engine.
 
 The credential is Gorax's database URL Block; ``postgresql://`` runs on asyncpg, ``sqlite://``
-on aiosqlite. SQL is written once in the node (``literal_fields``: never rendered as a template)
+on aiosqlite, each through the outbound guard of :mod:`flows.integrations.dbguard` (allowed
+networks and directories; never Gorax's or Prefect's own database). SQL is written once in the node (``literal_fields``: never rendered as a template)
 and every value goes in through bound ``:name`` parameters. ``db.query`` runs in a read-only
 transaction, returns at most ``max_rows`` rows and says when it cut the result. On PostgreSQL
 the statement timeout is the server's ``statement_timeout``; elsewhere the call is abandoned
@@ -21,9 +22,8 @@ from pydantic import Field, field_validator, model_validator
 
 from flows.integrations import IntegrationError, guarded
 from flows.integrations import credentials as creds
+from flows.integrations.netcheck import allowed_networks_of
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
-
-_ASYNC_DRIVERS = {"postgresql": "postgresql+asyncpg", "postgres": "postgresql+asyncpg", "sqlite": "sqlite+aiosqlite"}
 
 
 class _SqlConfig(NodeConfig):
@@ -74,23 +74,23 @@ class _SqlNode(NodeType):
     async def _run_sql(
         self, ctx: NodeContext, config: _SqlConfig, parameters: dict[str, Any] | list[dict[str, Any]], max_rows: int
     ) -> dict[str, Any]:
+        # SQLAlchemy, asyncpg and aiosqlite load only when a database node runs: the node
+        # catalogue is imported by the translator, which needs none of them.
         from sqlalchemy import text
-        from sqlalchemy.engine import make_url
         from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
         from sqlalchemy.ext.asyncio import create_async_engine
         from sqlalchemy.pool import NullPool
 
+        from flows.integrations.dbguard import database_target
+
         block = await creds.load(ctx, config.credential, "database", self.credential_types)
         raw = creds.required(block, "database", config.credential, "url")
-        url = make_url(raw)
-        driver = _ASYNC_DRIVERS.get(url.drivername.split("+")[0])
-        if driver is None:
-            raise IntegrationError("database", "connect", f"database {url.drivername!r} is not supported (postgresql, sqlite)")
-        url = url.set(drivername=driver)
-        postgres = driver.startswith("postgresql")
-        operation = f"{'query' if self.read_only else 'execute'} on {url.host or url.database}"
-        secrets = [url.password, raw]
-        engine = create_async_engine(url, poolclass=NullPool)
+        target = await database_target(raw, allowed=allowed_networks_of(ctx))
+        postgres = target.postgres
+        operation = f"{'query' if self.read_only else 'execute'} on {target.label}"
+        secrets = [raw, *target.secrets]
+        # The engine connects only through the checked target (its address, its file).
+        engine = create_async_engine(target.engine_url, poolclass=NullPool, async_creator=target.connect)
         try:
             async with guarded("database", operation, tenant=ctx.tenant_id, secrets=secrets):
                 try:

@@ -208,3 +208,42 @@ async def test_unknown_workflow_is_not_found(web_api: WebApi) -> None:
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await ws.recv()
     assert closed.value.rcvd.code == 4404
+
+
+async def test_rollback_makes_the_draft_the_old_version_for_connected_editors(web_api: WebApi) -> None:
+    """After a rollback to v1 the draft is v1 (live, for an editor connected meanwhile), so the
+    next publish does not bring v2 back; the audit log says which version and who."""
+    wf = _wf(web_api)
+    admin = {"Authorization": f"Bearer {web_api.users['admin'].api_key}"}
+    v1 = {**GRAPH, "name": "rollback"}
+    async with httpx.AsyncClient(base_url=f"{web_api.url}/api/v1", headers=admin,
+                                 timeout=120) as api:
+        async with yclient(web_api.collab_url(wf, web_api.users["editor"].api_key)) as (doc, _):
+            apply_graph(doc, v1)
+            await eventually(lambda: (web_api.on_loop(_draft(wf)) or {}).get("name") == "rollback",
+                             "the server has v1")
+            assert (await api.post(f"/workflows/{wf}/publish", json={"message": "v1"})).status_code == 201
+            _set_config(doc, "shape", "value", "{{ trigger.v2 }}")
+            await eventually(lambda: web_api.on_loop(_draft(wf))["nodes"][1]["config"]["value"] == "{{ trigger.v2 }}",
+                             "the server has v2")
+            assert (await api.post(f"/workflows/{wf}/publish", json={"message": "v2"})).status_code == 201
+
+            rolled = await api.post(f"/workflows/{wf}/versions/1/rollback")
+            assert rolled.status_code == 201, rolled.text
+            assert rolled.json()["number"] == 3 and rolled.json()["graph"] == v1
+            await eventually(lambda: doc_to_graph(doc) == v1, "the connected editor sees v1")
+        assert (await api.get(f"/workflows/{wf}")).json()["graph"] == v1
+        again = await api.post(f"/workflows/{wf}/publish", json={"message": "after the rollback"})
+        assert again.status_code == 201 and again.json()["graph"] == v1
+
+        audit = (await api.get("/audit", params={"action": "workflow.draft_restore"})).json()
+        [entry] = [e for e in audit["items"] if e["resource_id"] == wf]
+        assert entry["details"]["version"] == 1 and entry["details"]["changed"] is True
+        assert "published as version 3" in entry["details"]["reason"]
+        assert f"{entry['actor_type']}:{entry['actor_id']}" == rolled.json()["author"]
+
+
+async def _draft(workflow_id: str) -> dict | None:
+    from api.collab import read_draft
+
+    return await read_draft(workflow_id)

@@ -135,6 +135,8 @@ async def test_events_carry_each_payload_as_stored(kind: str, tmp_path: Any) -> 
                          "gorax.trigger-node": 'hook "1"',
                          "gorax.webhook": rows[delivery_id].webhook_id,
                          "gorax.tenant": rows[delivery_id].tenant_id},
+            "related": [{"prefect.resource.id": f"prefect.tag.tenant:{rows[delivery_id].tenant_id}",
+                         "prefect.resource.role": "tag"}],
             "payload": payload or {}} for delivery_id, payload in zip(ids, payloads)]
     finally:
         await db.dispose()

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from api.webhooks.dispatcher import tenant_related
 from tests.api.conftest import TenantHandle
 from tests.api.triggers.conftest import (
     add_secret, api_client, eventually, flow_runs, publish_new, webhook_urls,
@@ -101,17 +102,21 @@ async def test_event_trigger_starts_a_run_from_a_prefect_event(run_tenant: Tenan
         "edges": [{"id": "e1", "source": "on_order", "target": "out"}]}
     async with api_client(run_tenant) as client:
         workflow_id = await publish_new(client, g)
+    # Events reach a tenant's trigger only when they carry its tenant (as Gorax's own do).
     event = {"id": str(uuid.uuid4()), "occurred": "2026-01-01T00:00:00Z", "event": f"{name}.created",
-             "resource": {"prefect.resource.id": "acme.order.42"}, "payload": {"total": 42}}
+             "resource": {"prefect.resource.id": "acme.order.42"}, "payload": {"total": 42},
+             "related": [tenant_related(run_tenant.id)]}
     other = {**event, "id": str(uuid.uuid4()), "resource": {"prefect.resource.id": "acme.invoice.1"}}
     small = {**event, "id": str(uuid.uuid4()), "resource": {"prefect.resource.id": "acme.order.43"},
              "payload": {"total": 5}}
+    nobodys = {**event, "id": str(uuid.uuid4()), "related": []}
     async with get_client() as prefect:
         import datetime as _dt
 
         now = _dt.datetime.now(_dt.timezone.utc).isoformat()
         response = await prefect.request("POST", "/events", json=[
-            {**other, "occurred": now}, {**event, "occurred": now}, {**small, "occurred": now}])
+            {**other, "occurred": now}, {**event, "occurred": now}, {**small, "occurred": now},
+            {**nobodys, "occurred": now}])
         assert response.status_code == 204
 
     async def finished() -> Any:
@@ -121,7 +126,8 @@ async def test_event_trigger_starts_a_run_from_a_prefect_event(run_tenant: Tenan
     runs = await eventually(finished, timeout=120)
     assert len(runs) == 2 and all(r.state.is_completed() for r in runs), [r.state for r in runs]
     by_event = {r.parameters["trigger"]["id"]: r for r in runs}
-    assert set(by_event) == {event["id"], small["id"]}  # the invoice event started nothing
+    # The invoice event, and the order event of no tenant, started nothing.
+    assert set(by_event) == {event["id"], small["id"]}
     ran, filtered = by_event[event["id"]], by_event[small["id"]]
     assert ran.parameters["trigger_node"] == "on_order" and ran.state.name == "Completed"
     assert ran.parameters["trigger"]["payload"] == {"total": 42}

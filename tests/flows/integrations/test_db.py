@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
+from sqlalchemy.engine import make_url
 
 from blocks.types import DatabaseUrl
 from flows.integrations import IntegrationError
 from flows.nodes.db import DbExecute, DbQuery
+from flows.settings import get_settings
 from tests.flows.integrations.conftest import NodeTestContext
 
 
 @pytest.fixture(params=["postgres", "sqlite"])
-def db(request: pytest.FixtureRequest) -> tuple[str, NodeTestContext]:
+def db(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, NodeTestContext]]:
     url = request.getfixturevalue("postgres_url" if request.param == "postgres" else "sqlite_url")
-    return request.param, NodeTestContext({"db": DatabaseUrl(url=url.replace("+asyncpg", "").replace("+aiosqlite", ""))})
+    # The session's loopback network is allowed (conftest); SQLite files need their directory allowed.
+    monkeypatch.setenv("GORAX_DB_ALLOWED_DIRECTORIES", str(Path(make_url(url).database or ".").parent))
+    get_settings.cache_clear()
+    yield request.param, NodeTestContext({"db": DatabaseUrl(url=url.replace("+asyncpg", "").replace("+aiosqlite", ""))})
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 async def test_insert_many_query_with_bound_parameters_and_row_limit(db: tuple[str, NodeTestContext]) -> None:
