@@ -88,7 +88,7 @@ def _counting(receive: Receive, name: str, limit: int) -> Receive:
     async def limited() -> Message:
         nonlocal seen
         message = await receive()
-        if message["type"] == "http.request":
+        if message["type"] != "http.disconnect":  # an http.request message: a part of the body
             seen += len(message.get("body", b""))
             if seen > limit:
                 raise BodyTooLarge(name, limit, seen, declared=False)

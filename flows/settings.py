@@ -45,7 +45,7 @@ class GoraxSettings(BaseSettings):
     )
     db_allowed_directories: str = Field(
         default="",
-        description="Comma-separated directories whose SQLite files db.query and db.execute may "
+        description="Comma-separated directories whose SQLite files database nodes may "
         "open (empty: no SQLite files; Gorax's and Prefect's own never).",
     )
     db_protected_urls: str = Field(

@@ -171,6 +171,9 @@ class AutomationSpec(BaseModel):
     expect: tuple[str, ...] = Field(description="Event names or patterns ('gorax.workflow.*').")
     match: dict[str, str] = Field(default_factory=dict, description="Labels the event's resource must carry.")
     trigger: str = Field(description="What the run gets as ``trigger``: a Prefect template over the event.")
+    narrowed_by: str | None = Field(
+        default=None, description="The config field that narrows which resources match (named in errors)."
+    )
 
 
 @dataclass(frozen=True)

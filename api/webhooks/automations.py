@@ -77,9 +77,11 @@ def check_triggers(plan: Plan, workflow_id: str) -> None:
         spec = _spec_of(workflow_id, node)
         if spec is not None and set(spec.expect) & _EVERY_RUN_EVENTS and spec.match in _ANY_FLOW_RUN:
             errors.append(GraphError(
-                node_id=node.id, path="config", code="self_starting_trigger",
+                node_id=node.id, path=f"config.{spec.narrowed_by}" if spec.narrowed_by else "config",
+                code="self_starting_trigger",
                 message=f"on {', '.join(spec.expect)} this trigger matches every flow run of the tenant, "
-                        "its own included: each run would start the next; narrow the resource it matches"))
+                        f"its own included: each run would start the next; narrow it with "
+                        f"'{spec.narrowed_by or 'its resource'}'"))
     if errors:
         raise ValidationFailed(f"{errors[0]}", details={"errors": [e.to_dict() for e in errors]})
 

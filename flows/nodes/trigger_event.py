@@ -34,7 +34,8 @@ class EventTrigger(TriggerType):
     @classmethod
     def automation(cls, config: Config, source: TriggerSource) -> AutomationSpec:
         """The named event (the API scopes it to the tenant's own events)."""
-        return AutomationSpec(expect=(config.event,), match=dict(config.resource), trigger="{{ event }}")
+        return AutomationSpec(expect=(config.event,), match=dict(config.resource), trigger="{{ event }}",
+                              narrowed_by="resource")
 
     @classmethod
     def rejects(cls, config: Config, trigger: Any, evaluate: Callable[[str, dict[str, Any]], Any]) -> str | None:
