@@ -33,6 +33,10 @@ log = logging.getLogger("gorax.webhooks")
 # Never copied into the trigger input (they authenticate the sender, not describe the event).
 _PRIVATE_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 _FORM = "application/x-www-form-urlencoded"
+#: Deepest nesting of arrays and objects a JSON body may have. Deeper bodies break the parser
+#: (RecursionError) or, a little shallower, every later step: storing, Prefect's events API,
+#: templates. Real payloads nest a dozen levels at most.
+MAX_JSON_DEPTH = 100
 
 
 class MethodNotAllowed(ApiError):
@@ -134,13 +138,38 @@ def parse_body(body: bytes, media: str) -> Any:
         return None
     if media == "application/json" or media.endswith("+json"):
         try:
-            return json.loads(body)
+            parsed = json.loads(body)
+        except RecursionError:
+            raise _too_deep() from None
         except ValueError as exc:
             raise BadRequest(f"the body is not valid JSON: {exc}", details={"field": "body"}) from None
+        # Fewer brackets than the limit cannot nest deeper than it: most bodies skip the walk.
+        if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _deeper_than(parsed, MAX_JSON_DEPTH):
+            raise _too_deep()
+        return parsed
     text = body.decode("utf-8", errors="replace")
     if media == _FORM:
         return {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text, keep_blank_values=True).items()}
     return text
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects in ``value`` nest more than ``limit`` levels (no recursion)."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _too_deep() -> BadRequest:
+    # The message names the limit, never the body: nothing of the payload reaches a log line.
+    return BadRequest(f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep; "
+                      f"at most {MAX_JSON_DEPTH} are accepted",
+                      details={"field": "body", "limit": MAX_JSON_DEPTH})
 
 
 def trigger_input(delivery: WebhookDelivery | NewDelivery, parsed: Any) -> dict[str, Any]:
