@@ -214,6 +214,29 @@ async def _original(db: Database, webhook: Webhook, key: str) -> str | None:
             WebhookDelivery.dedupe_key == key))).scalar_one_or_none()
 
 
+async def _verified(db: Database, webhook: Webhook, *, method: str, headers: dict[str, str],
+                    query: dict[str, Any], body: bytes) -> SignatureConfig:
+    """The webhook's signature settings, once the request is verified against them; a request
+    that is not is stored as ``bad_signature`` and answered 401 with the reason."""
+    try:
+        signature = SignatureConfig.from_config(webhook.config.get("signature"))
+        secret = None
+        if signature.scheme != "none":
+            try:
+                secret = await secret_cache.get(webhook.tenant_id, signature.secret or "")
+            except SecretUnavailable as exc:
+                log.warning("webhook %s: %s", webhook.id, exc)
+                raise Unavailable("the signing secret cannot be read right now; retry later",
+                                  headers={"Retry-After": "5"}) from None
+        verify(signature, headers, body, secret)
+    except SignatureError as exc:
+        await _store(db, _new_delivery(webhook, method=method, headers=headers, query=query,
+                                       body=body, status="bad_signature", reason=exc.reason), webhook)
+        raise Unauthorized(f"signature rejected: {exc.reason}",
+                           details={"header": exc.header} if exc.header else {}) from None
+    return signature
+
+
 async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[str, str],
                   query: dict[str, Any], body: bytes, direct: bool = False) -> Outcome:
     """Check one request against the webhook's config and store the result.
@@ -232,22 +255,7 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
         raise UnsupportedMediaType(f"content type {media or '(none)'!r} is not accepted; "
                                    f"send one of {', '.join(allowed)}",
                                    details={"header": "Content-Type"})
-    signature = SignatureConfig.from_config(config.get("signature"))
-    secret = None
-    if signature.scheme != "none":
-        try:
-            secret = await secret_cache.get(webhook.tenant_id, config["signature"]["secret"])
-        except SecretUnavailable as exc:
-            log.warning("webhook %s: %s", webhook.id, exc)
-            raise Unavailable("the signing secret cannot be read right now; retry later",
-                              headers={"Retry-After": "5"}) from None
-    try:
-        verify(signature, headers, body, secret)
-    except SignatureError as exc:
-        await _store(db, _new_delivery(webhook, method=method, headers=headers, query=query,
-                                       body=body, status="bad_signature", reason=exc.reason), webhook)
-        raise Unauthorized(f"signature rejected: {exc.reason}",
-                           details={"header": exc.header} if exc.header else {}) from None
+    signature = await _verified(db, webhook, method=method, headers=headers, query=query, body=body)
     parsed = parse_body(body, media)
     delivery = _new_delivery(webhook, method=method, headers=headers, query=query, body=body,
                              status="direct" if direct else "accepted")

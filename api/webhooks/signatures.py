@@ -1,7 +1,8 @@
 """Signature schemes of webhook deliveries. Every comparison is constant-time.
 
-- ``standard-webhooks``: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``
-  (space-separated ``v1,<base64>`` values, several accepted for key rotation); HMAC-SHA256 over
+- ``standard-webhooks``: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``, or the
+  same three as ``svix-*`` (Svix's names, which the spec's reference libraries accept too);
+  space-separated ``v1,<base64>`` values, several accepted for key rotation; HMAC-SHA256 over
   ``id.timestamp.body`` with the base64 key after ``whsec_``.
 - ``hmac-sha256``: hex HMAC-SHA256 of the raw body in a configurable header with an optional
   prefix (GitHub: ``X-Hub-Signature-256: sha256=...``). When the sender adds
@@ -23,6 +24,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from pydantic import ValidationError
+
+from flows.nodes.trigger_webhook import WebhookSignature
+
 DEFAULT_HMAC_HEADER = "X-Signature-256"
 TIMESTAMP_HEADER = "X-Gorax-Timestamp"
 DELIVERY_HEADERS = ("x-gorax-delivery-id", "x-github-delivery", "idempotency-key", "webhook-id")
@@ -42,17 +47,36 @@ class SignatureConfig:
     """The verification part of a ``trigger.webhook`` node's config."""
 
     scheme: str = "none"
+    secret: str | None = None  # the credential's name
     header: str | None = None
     prefix: str | None = None
     tolerance_seconds: int = 300
 
     @classmethod
     def from_config(cls, signature: Mapping[str, Any] | None) -> "SignatureConfig":
-        """From the node config's ``signature`` object."""
-        signature = signature or {}
-        return cls(scheme=signature.get("scheme") or "none", header=signature.get("header"),
-                   prefix=signature.get("prefix"),
-                   tolerance_seconds=int(signature.get("tolerance_seconds", 300)))
+        """From the node config's ``signature`` object, read by the node type's own model so
+        its defaults apply here as they did when the workflow was validated (a ``signature``
+        without ``scheme`` is Standard Webhooks, not "none"). Settings that no longer validate
+        (published before a rule was added) raise :class:`SignatureError` naming the field."""
+        if signature is None:
+            return cls()
+        try:
+            model = WebhookSignature.model_validate(signature)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(str(part) for part in error["loc"])
+            raise SignatureError(
+                f"the webhook's signature settings are invalid (signature.{where}: "
+                f"{error['msg']}); correct the trigger and publish the workflow again") from None
+        return cls(scheme=model.scheme, secret=model.secret, header=model.header,
+                   prefix=model.prefix, tolerance_seconds=model.tolerance_seconds)
+
+
+def scheme_of(signature: Mapping[str, Any] | None) -> str:
+    """The scheme a stored ``signature`` object names, with the node type's default."""
+    if signature is None:
+        return "none"
+    return str(signature.get("scheme") or WebhookSignature.model_fields["scheme"].default)
 
 
 def _keys(secret: str) -> list[str]:
@@ -69,7 +93,7 @@ def _check_timestamp(value: str, tolerance: int, header: str, now: float | None)
     except ValueError:
         raise SignatureError(f"{header} is not a unix timestamp", header=header) from None
     skew = abs((now if now is not None else time.time()) - stamp)
-    if tolerance and skew > tolerance:
+    if skew > tolerance:
         raise SignatureError(
             f"timestamp is {int(skew)} s away from now; the tolerance is {tolerance} s",
             header=header)
@@ -83,16 +107,27 @@ def _standard_key(secret: str) -> bytes:
         return secret.encode()
 
 
+_STANDARD_PARTS = ("id", "timestamp", "signature")
+
+
+def _standard_headers(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
+    """``(prefix, id, timestamp, signatures)`` of the first complete set: ``webhook-*``, else
+    ``svix-*``. The three always come from one set: the id and timestamp are signed with it."""
+    for prefix in ("webhook", "svix"):
+        msg_id, stamp, sent = (headers.get(f"{prefix}-{part}") for part in _STANDARD_PARTS)
+        if msg_id and stamp and sent:
+            return prefix, msg_id, stamp, sent
+    svix_only = (any(headers.get(f"svix-{part}") for part in _STANDARD_PARTS)
+                 and not any(headers.get(f"webhook-{part}") for part in _STANDARD_PARTS))
+    prefix = "svix" if svix_only else "webhook"
+    missing = next(f"{prefix}-{part}" for part in _STANDARD_PARTS if not headers.get(f"{prefix}-{part}"))
+    raise SignatureError(f"header {missing} is missing", header=missing)
+
+
 def _verify_standard(headers: Mapping[str, str], body: bytes, secret: str,
                      config: SignatureConfig, now: float | None) -> None:
-    msg_id, stamp, sent = (headers.get("webhook-id"), headers.get("webhook-timestamp"),
-                           headers.get("webhook-signature"))
-    for name, value in (("webhook-id", msg_id), ("webhook-timestamp", stamp),
-                        ("webhook-signature", sent)):
-        if not value:
-            raise SignatureError(f"header {name} is missing", header=name)
-    assert msg_id and stamp and sent
-    _check_timestamp(stamp, config.tolerance_seconds, "webhook-timestamp", now)
+    prefix, msg_id, stamp, sent = _standard_headers(headers)
+    _check_timestamp(stamp, config.tolerance_seconds, f"{prefix}-timestamp", now)
     content = f"{msg_id}.{stamp}.".encode() + body
     candidates = []
     for part in sent.split():
@@ -103,10 +138,10 @@ def _verify_standard(headers: Mapping[str, str], body: bytes, secret: str,
             except (binascii.Error, ValueError):
                 continue
     if not candidates:
-        raise SignatureError("webhook-signature has no v1 signature", header="webhook-signature")
+        raise SignatureError(f"{prefix}-signature has no v1 signature", header=f"{prefix}-signature")
     expected = [_hmac(_standard_key(key), content) for key in _keys(secret)]
     if not any(hmac.compare_digest(e, c) for e in expected for c in candidates):
-        raise SignatureError("signature does not match", header="webhook-signature")
+        raise SignatureError("signature does not match", header=f"{prefix}-signature")
 
 
 def _verify_hmac(headers: Mapping[str, str], body: bytes, secret: str,
@@ -176,7 +211,10 @@ def verify(config: SignatureConfig, headers: Mapping[str, str], body: bytes,
 def delivery_id(config: SignatureConfig, headers: Mapping[str, str], body: bytes) -> str | None:
     """The sender's id of a delivery (for replay detection), when it sends one."""
     if config.scheme == "standard-webhooks":
-        return headers.get("webhook-id")
+        try:  # the id of the set that was verified (another set's id is not signed)
+            return _standard_headers(headers)[1]
+        except SignatureError:
+            return headers.get("webhook-id") or headers.get("svix-id")
     if config.scheme == "stripe":
         try:
             event = json.loads(body)

@@ -3,7 +3,12 @@ replays under new delivery ids, rotated-out secrets, unsigned deliveries to a si
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +16,9 @@ from typing import Any
 import pytest
 
 from tests.api.conftest import TenantHandle
-from tests.api.triggers.conftest import api_client, eventually, graph, hook, publish_new, webhook_urls
+from tests.api.triggers.conftest import (
+    add_secret, api_client, eventually, graph, hook, publish_new, webhook_urls,
+)
 
 pytestmark = pytest.mark.timeout(600)  # publishing deploys on a loaded machine
 
@@ -74,3 +81,43 @@ async def test_a_deeply_nested_body_is_a_400_naming_the_limit_and_never_logged(
 
         await eventually(dispatched, timeout=120)
     assert not [line for line in api_logs.lines if "unhandled" in line or "[[[[" in line]
+
+
+def _svix_headers(secret: str, msg_id: str, body: bytes) -> dict[str, str]:
+    """What a Svix-based sender sends: the Standard Webhooks signature (``v1,`` base64
+    HMAC-SHA256 with the key after ``whsec_`` over ``id.timestamp.body``, from the spec's text)
+    under the ``svix-*`` header names."""
+    stamp = str(int(time.time()))
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
+    return {"svix-id": msg_id, "svix-timestamp": stamp,
+            "svix-signature": "v1," + base64.b64encode(mac).decode(),
+            "Content-Type": "application/json"}
+
+
+async def test_svix_headers_are_accepted_and_a_signature_without_scheme_is_verified(
+        tr_tenant: TenantHandle) -> None:
+    secret = "whsec_" + base64.b64encode(b"svix-secret-svix-secret-svix-123").decode()
+    async with api_client(tr_tenant) as client:
+        await add_secret(client, "svix_secret", secret)
+        workflow_id = await publish_new(client, graph(f"svix-{uuid.uuid4().hex[:6]}", [
+            hook("svix", {"scheme": "standard-webhooks", "secret": "svix_secret"}),
+            # No scheme: validation reads it as standard-webhooks (the model's default).
+            hook("implicit", {"secret": "svix_secret"}),
+        ]))
+        hooks = await webhook_urls(client, workflow_id)
+        body = json.dumps({"type": "user.created"}).encode()
+        headers = _svix_headers(secret, f"msg_{uuid.uuid4().hex}", body)
+        first = await client.post(hooks["svix"]["url"], content=body, headers=headers)
+        assert first.status_code == 202, first.text
+        again = await client.post(hooks["svix"]["url"], content=body, headers=headers)
+        assert again.json() == {"delivery_id": first.json()["delivery_id"], "duplicate": True}
+
+        assert hooks["implicit"]["scheme"] == "standard-webhooks"
+        unsigned = await client.post(hooks["implicit"]["url"], json={"type": "user.created"})
+        assert unsigned.status_code == 401, unsigned.text
+        assert unsigned.json()["error"]["message"] == "signature rejected: header webhook-id is missing"
+        signed_body = json.dumps({"type": "user.deleted"}).encode()
+        signed_svix = _svix_headers(secret, f"msg_{uuid.uuid4().hex}", signed_body)
+        accepted = await client.post(hooks["implicit"]["url"], content=signed_body, headers=signed_svix)
+        assert accepted.status_code == 202, accepted.text
