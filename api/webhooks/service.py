@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import parse_qs
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from api.db.base import new_id, utcnow
@@ -207,17 +207,28 @@ async def _store(db: Database, delivery: NewDelivery, webhook: Webhook) -> None:
     await writer_for(db).store(delivery, Version.of(webhook))
 
 
-async def _original(db: Database, webhook: Webhook, key: str) -> str | None:
+async def _original(db: Database, webhook: Webhook, delivery: NewDelivery) -> tuple[str | None, str]:
+    """The earlier delivery ``delivery`` repeats, and why it is a duplicate."""
+    keys = [WebhookDelivery.replay_key == delivery.replay_key] if delivery.replay_key else []
+    if delivery.dedupe_key:
+        keys.append(WebhookDelivery.dedupe_key == delivery.dedupe_key)
     async with db.tenant_scope(tenant_id=webhook.tenant_id) as session:
-        return (await session.execute(select(WebhookDelivery.id).where(
-            WebhookDelivery.webhook_id == webhook.id,
-            WebhookDelivery.dedupe_key == key))).scalar_one_or_none()
+        row = (await session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.dedupe_key)
+            .where(WebhookDelivery.tenant_id == webhook.tenant_id,
+                   WebhookDelivery.webhook_id == webhook.id, or_(*keys))
+            .limit(1))).one_or_none() if keys else None
+    if row is not None and delivery.dedupe_key and row.dedupe_key == delivery.dedupe_key:
+        return row.id, f"delivery id {delivery.dedupe_key!r} was received before"
+    return (row.id if row is not None else None,
+            "the same signed delivery was received before (a replay; its delivery id is not signed)")
 
 
 async def _verified(db: Database, webhook: Webhook, *, method: str, headers: dict[str, str],
-                    query: dict[str, Any], body: bytes) -> SignatureConfig:
-    """The webhook's signature settings, once the request is verified against them; a request
-    that is not is stored as ``bad_signature`` and answered 401 with the reason."""
+                    query: dict[str, Any], body: bytes) -> tuple[SignatureConfig, str | None]:
+    """The webhook's signature settings and the request's replay key, once the request is
+    verified against them; a request that is not is stored as ``bad_signature`` and answered
+    401 with the reason."""
     try:
         signature = SignatureConfig.from_config(webhook.config.get("signature"))
         secret = None
@@ -228,13 +239,13 @@ async def _verified(db: Database, webhook: Webhook, *, method: str, headers: dic
                 log.warning("webhook %s: %s", webhook.id, exc)
                 raise Unavailable("the signing secret cannot be read right now; retry later",
                                   headers={"Retry-After": "5"}) from None
-        verify(signature, headers, body, secret)
+        replay_key = verify(signature, headers, body, secret)
     except SignatureError as exc:
         await _store(db, _new_delivery(webhook, method=method, headers=headers, query=query,
                                        body=body, status="bad_signature", reason=exc.reason), webhook)
         raise Unauthorized(f"signature rejected: {exc.reason}",
                            details={"header": exc.header} if exc.header else {}) from None
-    return signature
+    return signature, replay_key
 
 
 async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[str, str],
@@ -255,7 +266,7 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
         raise UnsupportedMediaType(f"content type {media or '(none)'!r} is not accepted; "
                                    f"send one of {', '.join(allowed)}",
                                    details={"header": "Content-Type"})
-    signature = await _verified(db, webhook, method=method, headers=headers, query=query, body=body)
+    signature, replay_key = await _verified(db, webhook, method=method, headers=headers, query=query, body=body)
     parsed = parse_body(body, media)
     delivery = _new_delivery(webhook, method=method, headers=headers, query=query, body=body,
                              status="direct" if direct else "accepted")
@@ -271,14 +282,13 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
         await _store(db, delivery, webhook)
         return Outcome(delivery, webhook, "filtered")
     delivery.payload = trigger
-    delivery.dedupe_key = delivery.external_id
+    delivery.dedupe_key, delivery.replay_key = delivery.external_id, replay_key
     try:
         await _store(db, delivery, webhook)
     except IntegrityError:
-        original = await _original(db, webhook, delivery.dedupe_key or "")
+        original, why = await _original(db, webhook, delivery)
         duplicate = _new_delivery(webhook, method=method, headers=headers, query=query,
-                                  body=body, status="duplicate",
-                                  reason=f"delivery id {delivery.external_id!r} was received before")
+                                  body=body, status="duplicate", reason=why)
         duplicate.external_id, duplicate.replay_of = delivery.external_id, original
         await _store(db, duplicate, webhook)
         return Outcome(duplicate, webhook, "duplicate", original_id=original)

@@ -125,7 +125,7 @@ def _standard_headers(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
 
 
 def _verify_standard(headers: Mapping[str, str], body: bytes, secret: str,
-                     config: SignatureConfig, now: float | None) -> None:
+                     config: SignatureConfig, now: float | None) -> bytes:
     prefix, msg_id, stamp, sent = _standard_headers(headers)
     _check_timestamp(stamp, config.tolerance_seconds, f"{prefix}-timestamp", now)
     content = f"{msg_id}.{stamp}.".encode() + body
@@ -142,10 +142,11 @@ def _verify_standard(headers: Mapping[str, str], body: bytes, secret: str,
     expected = [_hmac(_standard_key(key), content) for key in _keys(secret)]
     if not any(hmac.compare_digest(e, c) for e in expected for c in candidates):
         raise SignatureError("signature does not match", header=f"{prefix}-signature")
+    return content
 
 
 def _verify_hmac(headers: Mapping[str, str], body: bytes, secret: str,
-                 config: SignatureConfig, now: float | None) -> None:
+                 config: SignatureConfig, now: float | None) -> bytes:
     header = config.header or DEFAULT_HMAC_HEADER
     sent = headers.get(header.lower())
     if not sent:
@@ -164,10 +165,11 @@ def _verify_hmac(headers: Mapping[str, str], body: bytes, secret: str,
     if not any(hmac.compare_digest(_hmac(key.encode(), content).hex().encode(), given)
                for key in _keys(secret)):
         raise SignatureError("signature does not match", header=header)
+    return content
 
 
 def _verify_stripe(headers: Mapping[str, str], body: bytes, secret: str,
-                   config: SignatureConfig, now: float | None) -> None:
+                   config: SignatureConfig, now: float | None) -> bytes:
     header = config.header or "Stripe-Signature"
     sent = headers.get(header.lower())
     if not sent:
@@ -186,6 +188,7 @@ def _verify_stripe(headers: Mapping[str, str], body: bytes, secret: str,
     expected = [_hmac(key.encode(), content).hex().encode() for key in _keys(secret)]
     if not any(hmac.compare_digest(e, c) for e in expected for c in candidates):
         raise SignatureError("signature does not match", header=header)
+    return content
 
 
 _VERIFIERS = {"standard-webhooks": _verify_standard, "hmac-sha256": _verify_hmac,
@@ -193,19 +196,24 @@ _VERIFIERS = {"standard-webhooks": _verify_standard, "hmac-sha256": _verify_hmac
 
 
 def verify(config: SignatureConfig, headers: Mapping[str, str], body: bytes,
-           secret: str | None, *, now: float | None = None) -> None:
-    """Raise :class:`SignatureError` unless ``body`` is signed per ``config`` with ``secret``.
+           secret: str | None, *, now: float | None = None) -> str | None:
+    """Raise :class:`SignatureError` unless ``body`` is signed per ``config`` with ``secret``;
+    else the delivery's replay key (None for scheme ``none``).
 
+    The replay key is the SHA-256 of exactly what was signed (timestamp, id and body as the
+    scheme combines them). A delivery id the signature does not cover (``X-Gorax-Delivery-ID``
+    beside an ``hmac-sha256`` signature) can be changed at will by whoever replays a captured
+    delivery; the signed content cannot, so it is what identifies a replay.
     ``headers`` must have lower-case names.
     """
     if config.scheme == "none":
-        return
+        return None
     verifier = _VERIFIERS.get(config.scheme)
     if verifier is None:
         raise SignatureError(f"unknown signature scheme {config.scheme!r}")
     if not secret:
         raise SignatureError("the webhook's signing secret is empty")
-    verifier(headers, body, secret, config, now)
+    return hashlib.sha256(verifier(headers, body, secret, config, now)).hexdigest()
 
 
 def delivery_id(config: SignatureConfig, headers: Mapping[str, str], body: bytes) -> str | None:

@@ -3,6 +3,7 @@ replays under new delivery ids, rotated-out secrets, unsigned deliveries to a si
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -121,3 +122,54 @@ async def test_svix_headers_are_accepted_and_a_signature_without_scheme_is_verif
         signed_svix = _svix_headers(secret, f"msg_{uuid.uuid4().hex}", signed_body)
         accepted = await client.post(hooks["implicit"]["url"], content=signed_body, headers=signed_svix)
         assert accepted.status_code == 202, accepted.text
+
+
+def _github_headers(secret: str, body: bytes, delivery: str, stamp: int | None = None) -> dict[str, str]:
+    """An ``hmac-sha256`` delivery as GitHub signs it (hex HMAC-SHA256 of the body after
+    ``sha256=``; with ``X-Gorax-Timestamp``, of ``timestamp.body``) and an unsigned delivery id."""
+    content = body if stamp is None else f"{stamp}.".encode() + body
+    headers = {"X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), content, hashlib.sha256).hexdigest(),
+               "X-GitHub-Delivery": delivery, "Content-Type": "application/json"}
+    if stamp is not None:
+        headers["X-Gorax-Timestamp"] = str(stamp)
+    return headers
+
+
+async def test_a_replayed_hmac_delivery_under_a_new_delivery_id_is_a_duplicate(tr_tenant: TenantHandle) -> None:
+    secret = "github-shared-secret"
+    scheme = {"scheme": "hmac-sha256", "header": "X-Hub-Signature-256", "prefix": "sha256=",
+              "secret": "gh_secret"}
+    async with api_client(tr_tenant) as client:
+        await add_secret(client, "gh_secret", secret)
+        workflow_id = await publish_new(client, graph(f"replay-{uuid.uuid4().hex[:6]}", [hook("gh", scheme)]))
+        webhook = (await webhook_urls(client, workflow_id))["gh"]
+        url = webhook["url"]
+        # GitHub's form: no timestamp, so nothing but the body is signed.
+        body = json.dumps({"action": "opened", "number": 1}).encode()
+        first = await client.post(url, content=body, headers=_github_headers(secret, body, "d-1"))
+        assert first.status_code == 202, first.text
+        # Captured and sent again, each time under a fresh delivery id (which is not signed),
+        # some of them at the same moment (one commit): not one is accepted.
+        replays = await asyncio.gather(*(
+            client.post(url, content=body, headers=_github_headers(secret, body, f"forged-{n}"))
+            for n in range(5)))
+        for replay in replays:
+            assert replay.status_code == 200, replay.text
+            assert replay.json() == {"delivery_id": first.json()["delivery_id"], "duplicate": True}
+        # With the signed timestamp: the same within the tolerance.
+        stamp = int(time.time())
+        timed = json.dumps({"action": "closed", "number": 1}).encode()
+        second = await client.post(url, content=timed, headers=_github_headers(secret, timed, "d-2", stamp))
+        assert second.status_code == 202, second.text
+        forged = await client.post(url, content=timed, headers=_github_headers(secret, timed, "forged-x", stamp))
+        assert forged.json() == {"delivery_id": second.json()["delivery_id"], "duplicate": True}
+        # A sender's own retry, signed again with a new timestamp, is still known by its id.
+        retry = await client.post(url, content=timed, headers=_github_headers(secret, timed, "d-2", stamp + 1))
+        assert retry.json() == {"delivery_id": second.json()["delivery_id"], "duplicate": True}
+
+        items = (await client.get(f"/api/v1/webhooks/{webhook['id']}/events")).json()["items"]
+        kept = [d for d in items if d["status"] in ("accepted", "dispatched")]
+        assert sorted(d["id"] for d in kept) == sorted([first.json()["delivery_id"], second.json()["delivery_id"]])
+        reasons = sorted(d["reason"] for d in items if d["status"] == "duplicate")
+        assert reasons == ["delivery id 'd-2' was received before"] + [
+            "the same signed delivery was received before (a replay; its delivery id is not signed)"] * 6

@@ -153,3 +153,19 @@ def test_a_signature_without_scheme_is_standard_webhooks_as_validation_reads_it(
     with pytest.raises(SignatureError, match="webhook-id is missing"):
         verify(config, {}, BODY, STD_SECRET)
     assert SignatureConfig.from_config(None).scheme == "none"
+
+
+def test_the_replay_key_is_the_digest_of_what_was_signed_whatever_the_unsigned_id() -> None:
+    import hashlib
+    import hmac
+
+    config = SCHEMES["hmac-sha256"]
+    mac = hmac.new(b"k", BODY, hashlib.sha256).hexdigest()
+    keys = {verify(config, {"x-hub-signature-256": f"sha256={mac}", "x-gorax-delivery-id": delivery},
+                   BODY, "k") for delivery in ("d-1", "d-2")}
+    assert keys == {hashlib.sha256(BODY).hexdigest()}
+    stamp = str(int(time.time()))
+    timed = hmac.new(b"k", f"{stamp}.".encode() + BODY, hashlib.sha256).hexdigest()
+    assert verify(config, {"x-hub-signature-256": f"sha256={timed}", "x-gorax-timestamp": stamp}, BODY,
+                  "k") == hashlib.sha256(f"{stamp}.".encode() + BODY).hexdigest()
+    assert verify(SignatureConfig(scheme="none"), {}, BODY, None) is None
