@@ -147,10 +147,13 @@ async def update_credential(
     return await get_credential(info.id, tenant_id=tenant_id, tenant_slug=tenant_slug)
 
 
-async def delete_credential(ref: str | UUID, *, tenant_id: str, tenant_slug: str) -> None:
-    """Delete a credential by id or name."""
+async def delete_credential(ref: str | UUID, *, tenant_id: str, tenant_slug: str) -> CredentialInfo:
+    """Delete a credential by id or name; what it was."""
     from prefect.client.orchestration import get_client
 
     document = await _find_document(ref, tenant_slug=tenant_slug, include_secrets=False)
+    info = _info(document, tenant_slug)
+    assert info is not None
     async with get_client() as client:
         await client.delete_block_document(UUID(str(document["id"])))
+    return info

@@ -142,8 +142,9 @@ async def receive_webhook(request: Request) -> JSONResponse:
     headers = {k.lower(): v for k, v in request.headers.items()}
     for fresh in (False, True):
         if fresh:
-            # The webhook changed after it was read (rotated, republished, paused): check the
-            # delivery again against what it is now (a second change answers 503).
+            # The webhook or its signing secret changed after it was read (rotated,
+            # republished, paused, a secret replaced): check the delivery again against what
+            # they are now (a second change answers 503).
             webhook, deployment_id = await service.find_by_token(db, token, fresh=True)
             if len(body) > _max_body(webhook):
                 raise _too_large(_max_body(webhook))
@@ -152,7 +153,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
                 db, webhook, method=request.method, headers=headers,
                 query=dict(request.query_params) if request.scope.get("query_string") else {},
                 body=body,
-                direct=_direct(webhook, deployment_id, wait))
+                direct=_direct(webhook, deployment_id, wait), recheck=fresh)
             break
         except service.StaleWebhook:
             if fresh:

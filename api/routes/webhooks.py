@@ -18,7 +18,7 @@ from api.db.base import new_id, utcnow
 from api.errors import BadRequest, NotFound
 from api.schemas import Page
 from api.services import audit
-from api.webhooks import service
+from api.webhooks import credential_stamps, service
 from api.webhooks.automations import new_token
 from api.webhooks.models import Webhook, WebhookDelivery
 from api.webhooks.secrets_cache import secret_cache
@@ -197,7 +197,9 @@ async def test_webhook(request: Request, state: StateDep, session: TenantSession
     secret = ""
     if signature.scheme != "none":
         try:
-            secret = await secret_cache.get(webhook.tenant_id, signature.secret or "")
+            name = signature.secret or ""
+            secret = (await secret_cache.get(webhook.tenant_id, name, read_stamp=credential_stamps.reader(
+                state.db, tenant_id=webhook.tenant_id, name=name))).value
         except Exception as exc:
             raise BadRequest(f"the signing secret cannot be read: {exc}",
                              details={"field": "signature.secret"}) from None

@@ -86,3 +86,19 @@ class NewDelivery:
             raise TypeError(f"not a webhook delivery column: {', '.join(sorted(unknown))}")
         for name in self.__slots__:
             setattr(self, name, values.get(name))
+
+
+class CredentialStamp(TenantScoped, Base):
+    """A new random ``stamp`` each time a credential is created, changed or deleted through the
+    API: every API replica's cached signing secret carries the stamp it was read under, and a
+    delivery is committed only if that stamp is still the current one."""
+
+    __tablename__ = "credential_stamps"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_credential_stamps_tenant_name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    stamp: Mapped[str] = mapped_column(String(36), nullable=False)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

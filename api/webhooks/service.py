@@ -25,7 +25,8 @@ from api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized, U
 from api.jsonsafe import unstorable
 from api.webhooks.batching import StaleWebhook, Version, writer_for
 from api.webhooks.models import NewDelivery, Webhook, WebhookDelivery
-from api.webhooks.secrets_cache import SecretUnavailable, secret_cache
+from api.webhooks import credential_stamps
+from api.webhooks.secrets_cache import SecretUnavailable, SigningSecret, secret_cache
 from api.webhooks.signatures import SignatureConfig, SignatureError, delivery_id, verify
 
 log = logging.getLogger("gorax.webhooks")
@@ -201,10 +202,10 @@ def _new_delivery(webhook: Webhook, *, method: str, headers: dict[str, str],
         received_at=utcnow())
 
 
-async def _store(db: Database, delivery: NewDelivery, webhook: Webhook) -> None:
+async def _store(db: Database, delivery: NewDelivery, version: Version) -> None:
     """Commit ``delivery`` (with whatever other requests are storing at the same moment), if
-    ``webhook`` is still as it was read (else :class:`StaleWebhook`)."""
-    await writer_for(db).store(delivery, Version.of(webhook))
+    the webhook and its secret are still as they were read (else :class:`StaleWebhook`)."""
+    await writer_for(db).store(delivery, version)
 
 
 async def _original(db: Database, webhook: Webhook, delivery: NewDelivery) -> tuple[str | None, str]:
@@ -224,37 +225,59 @@ async def _original(db: Database, webhook: Webhook, delivery: NewDelivery) -> tu
             "the same signed delivery was received before (a replay; its delivery id is not signed)")
 
 
+@dataclass(frozen=True)
+class _Verified:
+    """A request that passed its webhook's signature check."""
+
+    signature: SignatureConfig
+    replay_key: str | None
+    version: Version  # what it was checked against: stored only if still current
+
+
+async def _signing_secret(db: Database, webhook: Webhook, name: str, *, recheck: bool) -> SigningSecret:
+    try:
+        return await secret_cache.get(
+            webhook.tenant_id, name, recheck=recheck,
+            read_stamp=credential_stamps.reader(db, tenant_id=webhook.tenant_id, name=name))
+    except SecretUnavailable as exc:
+        log.warning("webhook %s: %s", webhook.id, exc)
+        raise Unavailable("the signing secret cannot be read right now; retry later",
+                          headers={"Retry-After": "5"}) from None
+
+
 async def _verified(db: Database, webhook: Webhook, *, method: str, headers: dict[str, str],
-                    query: dict[str, Any], body: bytes) -> tuple[SignatureConfig, str | None]:
-    """The webhook's signature settings and the request's replay key, once the request is
-    verified against them; a request that is not is stored as ``bad_signature`` and answered
-    401 with the reason."""
+                    query: dict[str, Any], body: bytes, recheck: bool) -> _Verified:
+    """The request checked against the webhook's signature settings; one that fails is stored
+    as ``bad_signature`` and answered 401 with the reason. ``recheck``: the secret's change
+    stamp is compared with the current one first (see :meth:`SecretCache.get`)."""
+    version = Version.of(webhook)
     try:
         signature = SignatureConfig.from_config(webhook.config.get("signature"))
         secret = None
         if signature.scheme != "none":
-            try:
-                secret = await secret_cache.get(webhook.tenant_id, signature.secret or "")
-            except SecretUnavailable as exc:
-                log.warning("webhook %s: %s", webhook.id, exc)
-                raise Unavailable("the signing secret cannot be read right now; retry later",
-                                  headers={"Retry-After": "5"}) from None
-        replay_key = verify(signature, headers, body, secret)
+            name = signature.secret or ""
+            secret = await _signing_secret(db, webhook, name, recheck=recheck)
+            version = Version.of(webhook, (name, secret.stamp))
+        replay_key = verify(signature, headers, body, secret.value if secret else None)
     except SignatureError as exc:
+        # Stored against the secret it failed with: if that was changed meanwhile, the request
+        # is checked again with the new one (a newly added secret verifies at once).
         await _store(db, _new_delivery(webhook, method=method, headers=headers, query=query,
-                                       body=body, status="bad_signature", reason=exc.reason), webhook)
+                                       body=body, status="bad_signature", reason=exc.reason), version)
         raise Unauthorized(f"signature rejected: {exc.reason}",
                            details={"header": exc.header} if exc.header else {}) from None
-    return signature, replay_key
+    return _Verified(signature, replay_key, version)
 
 
 async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[str, str],
-                  query: dict[str, Any], body: bytes, direct: bool = False) -> Outcome:
+                  query: dict[str, Any], body: bytes, direct: bool = False,
+                  recheck: bool = False) -> Outcome:
     """Check one request against the webhook's config and store the result.
 
     ``headers`` have lower-case names. Raises 401 (signature), 405, 415, 400 or 503; a
     duplicate or filtered delivery is an :class:`Outcome`, not an error. With ``direct`` the
-    accepted delivery is stored as ``direct`` (the caller starts the run itself).
+    accepted delivery is stored as ``direct`` (the caller starts the run itself). ``recheck``
+    after :class:`StaleWebhook`: the signing secret's stamp is read again too.
     """
     config = webhook.config
     if method not in config.get("methods", ["POST"]):
@@ -266,11 +289,12 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
         raise UnsupportedMediaType(f"content type {media or '(none)'!r} is not accepted; "
                                    f"send one of {', '.join(allowed)}",
                                    details={"header": "Content-Type"})
-    signature, replay_key = await _verified(db, webhook, method=method, headers=headers, query=query, body=body)
+    checked = await _verified(db, webhook, method=method, headers=headers, query=query, body=body,
+                              recheck=recheck)
     parsed = parse_body(body, media)
     delivery = _new_delivery(webhook, method=method, headers=headers, query=query, body=body,
                              status="direct" if direct else "accepted")
-    delivery.external_id = delivery_id(signature, headers, body)
+    delivery.external_id = delivery_id(checked.signature, headers, body)
     trigger = trigger_input(delivery, parsed)
     # A sender's big numbers are kept as sent; text with a NUL character could not be stored
     # by Prefect at all (the delivery would never become a run).
@@ -279,18 +303,18 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
     passes, reason = _filter_passes(config.get("filter"), trigger)
     if not passes:
         delivery.status, delivery.reason = "filtered", reason or "the filter is false"
-        await _store(db, delivery, webhook)
+        await _store(db, delivery, checked.version)
         return Outcome(delivery, webhook, "filtered")
     delivery.payload = trigger
-    delivery.dedupe_key, delivery.replay_key = delivery.external_id, replay_key
+    delivery.dedupe_key, delivery.replay_key = delivery.external_id, checked.replay_key
     try:
-        await _store(db, delivery, webhook)
+        await _store(db, delivery, checked.version)
     except IntegrityError:
         original, why = await _original(db, webhook, delivery)
         duplicate = _new_delivery(webhook, method=method, headers=headers, query=query,
                                   body=body, status="duplicate", reason=why)
         duplicate.external_id, duplicate.replay_of = delivery.external_id, original
-        await _store(db, duplicate, webhook)
+        await _store(db, duplicate, checked.version)
         return Outcome(duplicate, webhook, "duplicate", original_id=original)
     return Outcome(delivery, webhook, "accepted")
 

@@ -9,17 +9,22 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import subprocess
 import time
 import uuid
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
 
+import httpx
 import pytest
 
 from tests.api.conftest import TenantHandle
 from tests.api.triggers.conftest import (
     add_secret, api_client, eventually, graph, hook, publish_new, webhook_urls,
 )
+from tests.api.triggers.test_outage import _api_process, _wait_http
+from tests.conftest import session_dir
+from tests.peers import free_port
 
 pytestmark = pytest.mark.timeout(600)  # publishing deploys on a loaded machine
 
@@ -173,3 +178,61 @@ async def test_a_replayed_hmac_delivery_under_a_new_delivery_id_is_a_duplicate(t
         reasons = sorted(d["reason"] for d in items if d["status"] == "duplicate")
         assert reasons == ["delivery id 'd-2' was received before"] + [
             "the same signed delivery was received before (a replay; its delivery id is not signed)"] * 6
+
+
+@pytest.fixture
+async def replica(database_url: str, tr_tenant: TenantHandle) -> AsyncIterator[str]:
+    """A second API process on the trigger API's database and the same Prefect and key file:
+    another replica, with a secret cache of its own."""
+    port = free_port()
+    env = {**os.environ, "GORAX_DATABASE_URL": database_url, "GORAX_RATE_LIMIT_WEBHOOK": "100000"}
+    log = session_dir() / f"replica-{port}.log"
+    process = _api_process(port, env, log)
+    try:
+        await _wait_http(f"http://127.0.0.1:{port}/healthz")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def test_a_changed_secret_takes_effect_at_once_on_every_replica(
+        tr_tenant: TenantHandle, replica: str) -> None:
+    scheme = {"scheme": "hmac-sha256", "header": "X-Hub-Signature-256", "prefix": "sha256=",
+              "secret": "rotating"}
+    async with api_client(tr_tenant) as client, httpx.AsyncClient(timeout=60) as sender:
+        await add_secret(client, "rotating", "old-secret")
+        workflow_id = await publish_new(client, graph(f"rotate-{uuid.uuid4().hex[:6]}", [hook("gh", scheme)]))
+        path = httpx.URL((await webhook_urls(client, workflow_id))["gh"]["url"]).path
+        here, there = tr_tenant.base_url + path, replica + path
+
+        def delivery(secret: str) -> tuple[bytes, dict[str, str]]:
+            body = json.dumps({"n": uuid.uuid4().hex}).encode()
+            return body, _github_headers(secret, body, uuid.uuid4().hex)
+
+        async def post(url: str, secret: str) -> int:
+            body, headers = delivery(secret)
+            return (await sender.post(url, content=body, headers=headers)).status_code
+
+        # Both replicas know the old secret (the other one from a delivery of its own).
+        assert [await post(there, "old-secret"), await post(here, "old-secret")] == [202, 202]
+        changed = await client.put("/api/v1/credentials/rotating", json={"values": {"secret": "new-secret"}})
+        assert changed.status_code == 200, changed.text
+        # At once, on both: the removed secret is refused and the new one accepted.
+        assert [await post(there, "old-secret"), await post(there, "new-secret")] == [401, 202]
+        assert [await post(here, "old-secret"), await post(here, "new-secret")] == [401, 202]
+
+        # A replay of a delivery the other replica accepted is a duplicate here too.
+        body, headers = delivery("new-secret")
+        first = await sender.post(there, content=body, headers=headers)
+        assert first.status_code == 202, first.text
+        replayed = await sender.post(here, content=body, headers={**headers, "X-GitHub-Delivery": "forged"})
+        assert replayed.json() == {"delivery_id": first.json()["delivery_id"], "duplicate": True}
+
+        assert (await client.delete("/api/v1/credentials/rotating")).status_code == 204
+        gone = await sender.post(there, content=body, headers=headers)
+        assert gone.status_code == 503, gone.text
+        assert gone.json()["error"]["message"] == "the signing secret cannot be read right now; retry later"
