@@ -199,7 +199,7 @@ async def test_webhook(request: Request, state: StateDep, session: TenantSession
         try:
             name = signature.secret or ""
             secret = (await secret_cache.get(webhook.tenant_id, name, read_stamp=credential_stamps.reader(
-                state.db, tenant_id=webhook.tenant_id, name=name))).value
+                state.db, tenant_id=webhook.tenant_id, name=name))).values[0]  # signed with the first
         except Exception as exc:
             raise BadRequest(f"the signing secret cannot be read: {exc}",
                              details={"field": "signature.secret"}) from None

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from api.webhooks.credential_stamps import StampReader
 from blocks.loader import load_credential
+from blocks.types import WebhookSecret
 
 log = logging.getLogger("gorax.webhooks.secrets")
 
@@ -38,9 +39,10 @@ class SecretUnavailable(Exception):
 
 @dataclass(frozen=True)
 class SigningSecret:
-    """A webhook secret's value and the credential's change stamp when it was read."""
+    """A webhook credential's secrets (any one of them verifies) and its change stamp when it
+    was read."""
 
-    value: str
+    values: tuple[str, ...]
     stamp: str | None
 
 
@@ -55,14 +57,13 @@ class SecretCache:
         self._locks: dict[tuple[str, str], asyncio.Lock] = {}
         self._refreshing: dict[tuple[str, str], asyncio.Task[None]] = {}
 
-    async def _load(self, tenant_id: str, name: str) -> str:
+    async def _load(self, tenant_id: str, name: str) -> tuple[str, ...]:
         block = await load_credential(name, tenant_id=tenant_id)
-        secret = getattr(block, "secret", None)
-        if secret is None:
+        if not isinstance(block, WebhookSecret):
             raise SecretUnavailable(f"credential {name!r} is not a webhook secret")
-        return secret.get_secret_value()
+        return block.signing_secrets()
 
-    async def _load_bounded(self, key: tuple[str, str]) -> str:
+    async def _load_bounded(self, key: tuple[str, str]) -> tuple[str, ...]:
         async with asyncio.timeout(self.load_timeout):
             return await self._load(*key)
 

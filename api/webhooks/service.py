@@ -258,7 +258,7 @@ async def _verified(db: Database, webhook: Webhook, *, method: str, headers: dic
             name = signature.secret or ""
             secret = await _signing_secret(db, webhook, name, recheck=recheck)
             version = Version.of(webhook, (name, secret.stamp))
-        replay_key = verify(signature, headers, body, secret.value if secret else None)
+        replay_key = verify(signature, headers, body, secret.values if secret else None)
     except SignatureError as exc:
         # Stored against the secret it failed with: if that was changed meanwhile, the request
         # is checked again with the new one (a newly added secret verifies at once).

@@ -10,7 +10,8 @@
 - ``stripe``: ``Stripe-Signature: t=<unix>,v1=<hex>[,v1=...]`` over ``t.body``.
 - ``none``: nothing to check.
 
-A secret may hold several keys separated by whitespace (rotation on the receiving side).
+A webhook may have several secrets (rotation on the receiving side): a delivery signed with any
+one of them verifies. Each secret is used whole, spaces included.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
@@ -79,10 +80,6 @@ def scheme_of(signature: Mapping[str, Any] | None) -> str:
     return str(signature.get("scheme") or WebhookSignature.model_fields["scheme"].default)
 
 
-def _keys(secret: str) -> list[str]:
-    return [key for key in secret.split() if key]
-
-
 def _hmac(key: bytes, message: bytes) -> bytes:
     return hmac.new(key, message, hashlib.sha256).digest()
 
@@ -124,7 +121,7 @@ def _standard_headers(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
     raise SignatureError(f"header {missing} is missing", header=missing)
 
 
-def _verify_standard(headers: Mapping[str, str], body: bytes, secret: str,
+def _verify_standard(headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
                      config: SignatureConfig, now: float | None) -> bytes:
     prefix, msg_id, stamp, sent = _standard_headers(headers)
     _check_timestamp(stamp, config.tolerance_seconds, f"{prefix}-timestamp", now)
@@ -139,13 +136,13 @@ def _verify_standard(headers: Mapping[str, str], body: bytes, secret: str,
                 continue
     if not candidates:
         raise SignatureError(f"{prefix}-signature has no v1 signature", header=f"{prefix}-signature")
-    expected = [_hmac(_standard_key(key), content) for key in _keys(secret)]
+    expected = [_hmac(_standard_key(key), content) for key in secrets]
     if not any(hmac.compare_digest(e, c) for e in expected for c in candidates):
         raise SignatureError("signature does not match", header=f"{prefix}-signature")
     return content
 
 
-def _verify_hmac(headers: Mapping[str, str], body: bytes, secret: str,
+def _verify_hmac(headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
                  config: SignatureConfig, now: float | None) -> bytes:
     header = config.header or DEFAULT_HMAC_HEADER
     sent = headers.get(header.lower())
@@ -163,12 +160,12 @@ def _verify_hmac(headers: Mapping[str, str], body: bytes, secret: str,
         content = stamp.strip().encode() + b"." + body
     given = sent.strip().lower().encode()
     if not any(hmac.compare_digest(_hmac(key.encode(), content).hex().encode(), given)
-               for key in _keys(secret)):
+               for key in secrets):
         raise SignatureError("signature does not match", header=header)
     return content
 
 
-def _verify_stripe(headers: Mapping[str, str], body: bytes, secret: str,
+def _verify_stripe(headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
                    config: SignatureConfig, now: float | None) -> bytes:
     header = config.header or "Stripe-Signature"
     sent = headers.get(header.lower())
@@ -185,7 +182,7 @@ def _verify_stripe(headers: Mapping[str, str], body: bytes, secret: str,
         raise SignatureError(f"{header} needs t=<timestamp> and v1=<signature>", header=header)
     _check_timestamp(stamp, config.tolerance_seconds, header, now)
     content = stamp.encode() + b"." + body
-    expected = [_hmac(key.encode(), content).hex().encode() for key in _keys(secret)]
+    expected = [_hmac(key.encode(), content).hex().encode() for key in secrets]
     if not any(hmac.compare_digest(e, c) for e in expected for c in candidates):
         raise SignatureError("signature does not match", header=header)
     return content
@@ -196,9 +193,10 @@ _VERIFIERS = {"standard-webhooks": _verify_standard, "hmac-sha256": _verify_hmac
 
 
 def verify(config: SignatureConfig, headers: Mapping[str, str], body: bytes,
-           secret: str | None, *, now: float | None = None) -> str | None:
-    """Raise :class:`SignatureError` unless ``body`` is signed per ``config`` with ``secret``;
-    else the delivery's replay key (None for scheme ``none``).
+           secrets: str | Sequence[str] | None, *, now: float | None = None) -> str | None:
+    """Raise :class:`SignatureError` unless ``body`` is signed per ``config`` with one of
+    ``secrets`` (one text is one secret, never split); else the delivery's replay key (None for
+    scheme ``none``).
 
     The replay key is the SHA-256 of exactly what was signed (timestamp, id and body as the
     scheme combines them). A delivery id the signature does not cover (``X-Gorax-Delivery-ID``
@@ -211,9 +209,10 @@ def verify(config: SignatureConfig, headers: Mapping[str, str], body: bytes,
     verifier = _VERIFIERS.get(config.scheme)
     if verifier is None:
         raise SignatureError(f"unknown signature scheme {config.scheme!r}")
-    if not secret:
+    keys = (secrets,) if isinstance(secrets, str) else tuple(secrets or ())
+    if not any(keys):
         raise SignatureError("the webhook's signing secret is empty")
-    return hashlib.sha256(verifier(headers, body, secret, config, now)).hexdigest()
+    return hashlib.sha256(verifier(headers, body, [key for key in keys if key], config, now)).hexdigest()
 
 
 def delivery_id(config: SignatureConfig, headers: Mapping[str, str], body: bytes) -> str | None:
@@ -236,11 +235,11 @@ def delivery_id(config: SignatureConfig, headers: Mapping[str, str], body: bytes
     return None
 
 
-def sign(config: SignatureConfig, body: bytes, secret: str, *, msg_id: str,
+def sign(config: SignatureConfig, body: bytes, key: str, *, msg_id: str,
          timestamp: int | None = None) -> dict[str, str]:
-    """Headers that sign ``body`` per ``config`` (the test route and the tests use this)."""
+    """Headers that sign ``body`` per ``config`` with the one secret ``key`` (the test route
+    and the tests use this)."""
     stamp = int(timestamp if timestamp is not None else time.time())
-    key = _keys(secret)[0] if secret and _keys(secret) else ""
     if config.scheme == "standard-webhooks":
         mac = _hmac(_standard_key(key), f"{msg_id}.{stamp}.".encode() + body)
         return {"webhook-id": msg_id, "webhook-timestamp": str(stamp),

@@ -217,16 +217,24 @@ async def test_a_changed_secret_takes_effect_at_once_on_every_replica(
             body, headers = delivery(secret)
             return (await sender.post(url, content=body, headers=headers)).status_code
 
+        new = "It's a Secret to Everybody"  # GitHub's example: spaces are part of the secret
+
+        async def rotate(*secrets: str) -> None:
+            changed = await client.put("/api/v1/credentials/rotating", json={"values": {"secrets": list(secrets)}})
+            assert changed.status_code == 200, changed.text
+
         # Both replicas know the old secret (the other one from a delivery of its own).
         assert [await post(there, "old-secret"), await post(here, "old-secret")] == [202, 202]
-        changed = await client.put("/api/v1/credentials/rotating", json={"values": {"secret": "new-secret"}})
-        assert changed.status_code == 200, changed.text
-        # At once, on both: the removed secret is refused and the new one accepted.
-        assert [await post(there, "old-secret"), await post(there, "new-secret")] == [401, 202]
-        assert [await post(here, "old-secret"), await post(here, "new-secret")] == [401, 202]
+        # Rotation: the new secret beside the old, at once on both replicas, then the old removed.
+        await rotate("old-secret", new)
+        for url in (there, here):
+            assert [await post(url, "old-secret"), await post(url, new), await post(url, "It's")] == [202, 202, 401]
+        await rotate(new)
+        for url in (there, here):
+            assert [await post(url, "old-secret"), await post(url, new)] == [401, 202]
 
         # A replay of a delivery the other replica accepted is a duplicate here too.
-        body, headers = delivery("new-secret")
+        body, headers = delivery(new)
         first = await sender.post(there, content=body, headers=headers)
         assert first.status_code == 202, first.text
         replayed = await sender.post(here, content=body, headers={**headers, "X-GitHub-Delivery": "forged"})

@@ -63,7 +63,7 @@ def test_standard_webhooks_accepts_any_of_several_signatures_and_keys() -> None:
     other = "whsec_" + base64.b64encode(b"another-key-another-key-another!!").decode()
     headers = _lower(sign(config, BODY, other, msg_id="m2"))
     headers["webhook-signature"] = "v1,bm90LWEtc2lnbmF0dXJl " + headers["webhook-signature"]
-    verify(config, headers, BODY, f"{STD_SECRET} {other}")
+    verify(config, headers, BODY, [STD_SECRET, other])
     with pytest.raises(SignatureError):
         verify(config, headers, BODY, STD_SECRET)
 
@@ -169,3 +169,15 @@ def test_the_replay_key_is_the_digest_of_what_was_signed_whatever_the_unsigned_i
     assert verify(config, {"x-hub-signature-256": f"sha256={timed}", "x-gorax-timestamp": stamp}, BODY,
                   "k") == hashlib.sha256(f"{stamp}.".encode() + BODY).hexdigest()
     assert verify(SignatureConfig(scheme="none"), {}, BODY, None) is None
+
+
+def test_a_secret_with_spaces_is_used_whole() -> None:
+    # GitHub's documented example: the secret "It's a Secret to Everybody" signs "Hello, World!"
+    # as below. Split on whitespace, it verified with none of the pieces.
+    config = SignatureConfig(scheme="hmac-sha256", header="X-Hub-Signature-256")
+    headers = {"x-hub-signature-256":
+               "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"}
+    verify(config, headers, b"Hello, World!", "It's a Secret to Everybody")
+    verify(config, headers, b"Hello, World!", ["rotated-out", "It's a Secret to Everybody"])
+    with pytest.raises(SignatureError, match="does not match"):
+        verify(config, headers, b"Hello, World!", ["It's", "a", "Secret", "to", "Everybody"])
