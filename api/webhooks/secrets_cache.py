@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 
 from api.webhooks.credential_stamps import StampReader
+from blocks.errors import CredentialNotFound, SealedValueError
 from blocks.loader import load_credential
 from blocks.types import WebhookSecret
 
@@ -95,9 +96,11 @@ class SecretCache:
             self._drop_refresh(key)  # it may have read the value before the change
             try:
                 value = await self._load_bounded(key)
-            except SecretUnavailable:
-                raise
             except Exception as exc:  # Prefect unreachable or slow, the block missing
+                if recheck:  # the cached value is outdated: it must not verify anything more
+                    self._values.pop(key, None)
+                if isinstance(exc, SecretUnavailable):
+                    raise
                 raise SecretUnavailable(
                     f"credential {name!r} cannot be read: {type(exc).__name__}") from exc
             secret = SigningSecret(value, stamp)
@@ -111,8 +114,9 @@ class SecretCache:
     async def _refresh(self, key: tuple[str, str], old: SigningSecret) -> None:
         try:
             value = await self._load_bounded(key)
-        except SecretUnavailable:
-            # The credential is no longer a webhook secret: stop using the old value.
+        except (SecretUnavailable, CredentialNotFound, SealedValueError):
+            # Prefect answered: the credential is gone, no longer a webhook secret, or stored in
+            # a form that cannot be opened. Stop using the old value.
             self._values.pop(key, None)
         except Exception as exc:
             cached = self._values.get(key)

@@ -23,9 +23,9 @@ from api.db.base import new_id, utcnow
 from api.db.engine import Database
 from api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized, Unavailable
 from api.jsonsafe import unstorable
+from api.webhooks import credential_stamps
 from api.webhooks.batching import StaleWebhook, Version, writer_for
 from api.webhooks.models import NewDelivery, Webhook, WebhookDelivery
-from api.webhooks import credential_stamps
 from api.webhooks.secrets_cache import SecretUnavailable, SigningSecret, secret_cache
 from api.webhooks.signatures import SignatureConfig, SignatureError, delivery_id, verify
 
@@ -235,6 +235,7 @@ class _Verified:
 
 
 async def _signing_secret(db: Database, webhook: Webhook, name: str, *, recheck: bool) -> SigningSecret:
+    """The webhook's signing secret from the cache (503 with Retry-After when unreadable)."""
     try:
         return await secret_cache.get(
             webhook.tenant_id, name, recheck=recheck,

@@ -65,10 +65,11 @@ class SignatureConfig:
             model = WebhookSignature.model_validate(signature)
         except ValidationError as exc:
             error = exc.errors(include_url=False, include_input=False)[0]
-            where = ".".join(str(part) for part in error["loc"])
+            where = ".".join(["signature", *(str(part) for part in error["loc"])])
+            message = error["msg"].removeprefix("Value error, ")
             raise SignatureError(
-                f"the webhook's signature settings are invalid (signature.{where}: "
-                f"{error['msg']}); correct the trigger and publish the workflow again") from None
+                f"the webhook's signature settings are invalid ({where}: {message}); correct "
+                "the trigger and publish the workflow again") from None
         return cls(scheme=model.scheme, secret=model.secret, header=model.header,
                    prefix=model.prefix, tolerance_seconds=model.tolerance_seconds)
 
@@ -216,7 +217,9 @@ def verify(config: SignatureConfig, headers: Mapping[str, str], body: bytes,
 
 
 def delivery_id(config: SignatureConfig, headers: Mapping[str, str], body: bytes) -> str | None:
-    """The sender's id of a delivery (for replay detection), when it sends one."""
+    """The sender's id of a delivery, when it sends one: it recognises the sender's own retries.
+    Only Standard Webhooks signs it (and Stripe's is inside the signed body); a replay under
+    another id is recognised by the replay key :func:`verify` returns."""
     if config.scheme == "standard-webhooks":
         try:  # the id of the set that was verified (another set's id is not signed)
             return _standard_headers(headers)[1]

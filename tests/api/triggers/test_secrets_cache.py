@@ -160,3 +160,26 @@ async def test_a_refresh_that_read_before_a_change_does_not_overwrite_the_new_va
     assert (fresh.values, fresh.stamp) == (("whsec_two",), "s2")
     await _settle()
     assert (await cache.get("t", "hook")) is fresh
+
+
+async def test_a_credential_deleted_outside_the_api_stops_verifying_at_the_next_refresh() -> None:
+    from blocks.errors import CredentialNotFound
+
+    cache = Store(ttl=0.05)
+    await cache.get("t", "hook")
+    cache.error = CredentialNotFound("credential 'hook' not found in tenant 't'")
+    await asyncio.sleep(0.06)
+    await cache.get("t", "hook")  # the last use of the old value, while it is checked
+    await _settle()
+    with pytest.raises(SecretUnavailable, match="cannot be read: CredentialNotFound"):
+        await cache.get("t", "hook")
+
+
+async def test_an_outdated_secret_that_cannot_be_read_again_is_not_used_again() -> None:
+    cache, stamps = Store(), Stamps()
+    await cache.get("t", "hook", read_stamp=stamps.read)
+    stamps.current, cache.error = "s2", ConnectionError("prefect is down")
+    with pytest.raises(SecretUnavailable):
+        await cache.get("t", "hook", read_stamp=stamps.read, recheck=True)
+    with pytest.raises(SecretUnavailable):  # not the outdated value, silently
+        await cache.get("t", "hook", read_stamp=stamps.read)
