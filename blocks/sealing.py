@@ -110,7 +110,10 @@ async def seal_block(
         where = envelope.SealContext(str(tenant_id), name, field)
         value = getattr(block, field, None)
         # A list of secrets (a webhook's rotation list): each item sealed on its own.
-        update[field] = [sealed(item, where) for item in value] if isinstance(value, list) else sealed(value, where)
+        if isinstance(value, list):
+            update[field] = [sealed(item, where) for item in value]
+        else:
+            update[field] = sealed(value, where)
     return block.model_copy(update=update)
 
 
@@ -139,7 +142,8 @@ async def open_block(
         where = envelope.SealContext(str(tenant_id), name, field)
         value = getattr(block, field, None)
         if isinstance(value, list):
-            update[field] = [await opened(item, where, f"{field}[{index}]") for index, item in enumerate(value)]
+            update[field] = [await opened(item, where, f"{field}[{index}]")
+                             for index, item in enumerate(value)]
         elif value is not None:
             update[field] = await opened(value, where, field)
     return block.model_copy(update=update), plaintexts

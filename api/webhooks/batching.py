@@ -346,7 +346,8 @@ def _current_versions(conn: Any, items: list[_Item], dialect: str) -> set[tuple[
     ids = sorted({item.version.webhook_id for item in items if item.version})
     if not ids:
         return set()
-    return {tuple(row) for row in conn.execute(_versions_statement(dialect), {"ids": ids})}  # type: ignore[misc]
+    rows = conn.execute(_versions_statement(dialect), {"ids": ids})
+    return {(webhook_id, token, updated_at) for webhook_id, token, updated_at in rows}
 
 
 def _current_stamps(conn: Any, items: list[_Item], dialect: str) -> dict[tuple[str, str], str | None]:

@@ -62,7 +62,8 @@ async def test_each_secret_is_sealed_and_a_block_of_the_old_form_still_loads(
 
     # Given a list, it becomes the list form; the old value is not kept beside it.
     await service.update_credential("legacy", {"secrets": ["rotated", GITHUB_EXAMPLE]}, **tenant.kw)
-    assert (await load_credential("legacy", tenant_id=tenant.id)).signing_secrets() == ("rotated", GITHUB_EXAMPLE)
+    rotated = await load_credential("legacy", tenant_id=tenant.id)
+    assert rotated.signing_secrets() == ("rotated", GITHUB_EXAMPLE)
     # A sealed-looking value is refused in a list too (it would be stored as if sealed).
     with pytest.raises(CredentialInputError, match="reserved for sealed data"):
         await service.update_credential("legacy", {"secrets": ["gorax:v1:dk:AAAA"]}, **tenant.kw)

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from api.observability import JsonFormatter
 from tests.api.conftest import TenantHandle
 from tests.api.triggers.conftest import (
     add_secret, api_client, eventually, graph, hook, publish_new, webhook_urls,
@@ -43,7 +44,7 @@ class _Records(logging.Handler):
 @pytest.fixture
 def api_logs() -> Iterator[_Records]:
     handler = _Records()
-    handler.setFormatter(logging.Formatter("%(name)s %(message)s"))
+    handler.setFormatter(JsonFormatter())  # as the API writes them: message, extras, traceback
     logger = logging.getLogger("gorax")
     logger.addHandler(handler)
     try:
@@ -133,14 +134,16 @@ def _github_headers(secret: str, body: bytes, delivery: str, stamp: int | None =
     """An ``hmac-sha256`` delivery as GitHub signs it (hex HMAC-SHA256 of the body after
     ``sha256=``; with ``X-Gorax-Timestamp``, of ``timestamp.body``) and an unsigned delivery id."""
     content = body if stamp is None else f"{stamp}.".encode() + body
-    headers = {"X-Hub-Signature-256": "sha256=" + hmac.new(secret.encode(), content, hashlib.sha256).hexdigest(),
-               "X-GitHub-Delivery": delivery, "Content-Type": "application/json"}
+    mac = hmac.new(secret.encode(), content, hashlib.sha256).hexdigest()
+    headers = {"X-Hub-Signature-256": f"sha256={mac}", "X-GitHub-Delivery": delivery,
+               "Content-Type": "application/json"}
     if stamp is not None:
         headers["X-Gorax-Timestamp"] = str(stamp)
     return headers
 
 
-async def test_a_replayed_hmac_delivery_under_a_new_delivery_id_is_a_duplicate(tr_tenant: TenantHandle) -> None:
+async def test_a_replayed_hmac_delivery_under_a_new_delivery_id_is_a_duplicate(
+        tr_tenant: TenantHandle) -> None:
     secret = "github-shared-secret"
     scheme = {"scheme": "hmac-sha256", "header": "X-Hub-Signature-256", "prefix": "sha256=",
               "secret": "gh_secret"}
@@ -166,15 +169,18 @@ async def test_a_replayed_hmac_delivery_under_a_new_delivery_id_is_a_duplicate(t
         timed = json.dumps({"action": "closed", "number": 1}).encode()
         second = await client.post(url, content=timed, headers=_github_headers(secret, timed, "d-2", stamp))
         assert second.status_code == 202, second.text
-        forged = await client.post(url, content=timed, headers=_github_headers(secret, timed, "forged-x", stamp))
+        forged = await client.post(url, content=timed,
+                                   headers=_github_headers(secret, timed, "forged-x", stamp))
         assert forged.json() == {"delivery_id": second.json()["delivery_id"], "duplicate": True}
         # A sender's own retry, signed again with a new timestamp, is still known by its id.
-        retry = await client.post(url, content=timed, headers=_github_headers(secret, timed, "d-2", stamp + 1))
+        retry = await client.post(url, content=timed,
+                                  headers=_github_headers(secret, timed, "d-2", stamp + 1))
         assert retry.json() == {"delivery_id": second.json()["delivery_id"], "duplicate": True}
 
         items = (await client.get(f"/api/v1/webhooks/{webhook['id']}/events")).json()["items"]
         kept = [d for d in items if d["status"] in ("accepted", "dispatched")]
-        assert sorted(d["id"] for d in kept) == sorted([first.json()["delivery_id"], second.json()["delivery_id"]])
+        assert sorted(d["id"] for d in kept) == sorted(
+            [first.json()["delivery_id"], second.json()["delivery_id"]])
         reasons = sorted(d["reason"] for d in items if d["status"] == "duplicate")
         assert reasons == ["delivery id 'd-2' was received before"] + [
             "the same signed delivery was received before (a replay; its delivery id is not signed)"] * 6
@@ -220,7 +226,8 @@ async def test_a_changed_secret_takes_effect_at_once_on_every_replica(
         new = "It's a Secret to Everybody"  # GitHub's example: spaces are part of the secret
 
         async def rotate(*secrets: str) -> None:
-            changed = await client.put("/api/v1/credentials/rotating", json={"values": {"secrets": list(secrets)}})
+            changed = await client.put("/api/v1/credentials/rotating",
+                                       json={"values": {"secrets": list(secrets)}})
             assert changed.status_code == 200, changed.text
 
         # Both replicas know the old secret (the other one from a delivery of its own).
@@ -228,7 +235,8 @@ async def test_a_changed_secret_takes_effect_at_once_on_every_replica(
         # Rotation: the new secret beside the old, at once on both replicas, then the old removed.
         await rotate("old-secret", new)
         for url in (there, here):
-            assert [await post(url, "old-secret"), await post(url, new), await post(url, "It's")] == [202, 202, 401]
+            answers = [await post(url, "old-secret"), await post(url, new), await post(url, "It's")]
+            assert answers == [202, 202, 401]
         await rotate(new)
         for url in (there, here):
             assert [await post(url, "old-secret"), await post(url, new)] == [401, 202]

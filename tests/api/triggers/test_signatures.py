@@ -139,7 +139,8 @@ def test_tolerance_zero_is_refused_not_a_switch_that_turns_the_check_off() -> No
     # A webhook published with 0 before the rule: its deliveries are refused with the reason.
     with pytest.raises(SignatureError, match=r"signature.tolerance_seconds: .*at least 1"):
         SignatureConfig.from_config({"scheme": "stripe", "secret": "s", "tolerance_seconds": 0})
-    day_old = _lower(sign(SCHEMES["stripe"], BODY, STD_SECRET, msg_id="m", timestamp=int(time.time()) - 86400))
+    yesterday = int(time.time()) - 86400
+    day_old = _lower(sign(SCHEMES["stripe"], BODY, STD_SECRET, msg_id="m", timestamp=yesterday))
     with pytest.raises(SignatureError, match="the tolerance is 0 s"):
         verify(SignatureConfig(scheme="stripe", tolerance_seconds=0), day_old, BODY, STD_SECRET)
 
