@@ -235,7 +235,7 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
     async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"},
                                  timeout=120, limits=limits) as api, get_client() as prefect:
         response = await api.post("/api/v1/credentials", json={
-            "name": "bench_hook", "type": "webhook-secret", "values": {"secret": SECRET}})
+            "name": "bench_hook", "type": "webhook-secret", "values": {"secrets": [SECRET]}})
         assert response.status_code == 201, response.text
         ids = {}
         for name in ("intake", "latency"):

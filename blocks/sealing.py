@@ -97,14 +97,23 @@ async def seal_block(
     not touch them).
     """
     key_id, key = await keys.current_data_key(tenant_id=tenant_id, tenant_slug=tenant_slug, provider=provider)
+
+    def sealed(value: Any, where: envelope.SealContext) -> Any:
+        plain = _plain(value)
+        if plain is None or (keep_sealed and envelope.is_sealed(plain)):
+            return value
+        text = envelope.seal(plain, key=key, key_id=key_id, where=where)
+        return SecretStr(text) if isinstance(value, SecretStr) else text
+
     update: dict[str, Any] = {}
     for field in secret_fields(type_slug):
-        plain = _plain(getattr(block, field, None))
-        if plain is None or (keep_sealed and envelope.is_sealed(plain)):
-            continue
         where = envelope.SealContext(str(tenant_id), name, field)
-        sealed = envelope.seal(plain, key=key, key_id=key_id, where=where)
-        update[field] = SecretStr(sealed) if isinstance(getattr(block, field), SecretStr) else sealed
+        value = getattr(block, field, None)
+        # A list of secrets (a webhook's rotation list): each item sealed on its own.
+        if isinstance(value, list):
+            update[field] = [sealed(item, where) for item in value]
+        else:
+            update[field] = sealed(value, where)
     return block.model_copy(update=update)
 
 
@@ -114,19 +123,27 @@ async def open_block(
     """An unsealed copy of a stored block and the plaintext of each secret field."""
     update: dict[str, Any] = {}
     plaintexts: dict[str, str] = {}
-    for field in secret_fields(type_slug):
-        value = _plain(getattr(block, field, None))
-        if value is None:
-            continue
-        where = envelope.SealContext(str(tenant_id), name, field)
-        if not envelope.is_sealed(value):
+
+    async def opened(value: Any, where: envelope.SealContext, label: str) -> Any:
+        text = _plain(value)
+        if text is None:
+            return value
+        if not envelope.is_sealed(text):
             raise SealedValueError(
                 f"{where.describe()} is stored unsealed (saved outside Gorax?): save it again "
                 "through the Gorax credentials API"
             )
-        sealed = envelope.parse(value, where)
+        sealed = envelope.parse(text, where)
         key = await keys.data_key(tenant_id=str(tenant_id), key_id=sealed.key_id, provider=provider)
-        plain = envelope.open_sealed(sealed, key=key, where=where)
-        plaintexts[field] = plain
-        update[field] = SecretStr(plain) if isinstance(getattr(block, field), SecretStr) else plain
+        plain = plaintexts[label] = envelope.open_sealed(sealed, key=key, where=where)
+        return SecretStr(plain) if isinstance(value, SecretStr) else plain
+
+    for field in secret_fields(type_slug):
+        where = envelope.SealContext(str(tenant_id), name, field)
+        value = getattr(block, field, None)
+        if isinstance(value, list):
+            update[field] = [await opened(item, where, f"{field}[{index}]")
+                             for index, item in enumerate(value)]
+        elif value is not None:
+            update[field] = await opened(value, where, field)
     return block.model_copy(update=update), plaintexts

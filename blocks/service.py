@@ -100,6 +100,18 @@ async def get_credential(ref: str | UUID, *, tenant_id: str, tenant_slug: str) -
     return info
 
 
+def _refuse_sealed_looking(values: dict[str, Any]) -> None:
+    """A value the caller sent that looks sealed would be stored unchecked (and a stored value
+    is told from one sent by that look): refuse it, in a list too."""
+    for field, value in values.items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item.startswith("gorax:"):
+                raise CredentialInputError(
+                    f"field {field!r}: values starting with 'gorax:' are reserved for sealed data",
+                    details=[{"field": f"values.{field}", "message": "reserved prefix"}],
+                )
+
+
 async def create_credential(
     name: str, type_slug: str, values: dict[str, Any], *, tenant_id: str, tenant_slug: str
 ) -> CredentialInfo:
@@ -108,6 +120,8 @@ async def create_credential(
 
     check_name(name)
     document_name = block_document_name(tenant_slug, name)
+    if isinstance(values, dict):
+        _refuse_sealed_looking(values)
     block = validate_values(type_slug, values)
     await register_block_types([type_slug])
     sealed = await seal_block(block, type_slug, tenant_id=tenant_id, tenant_slug=tenant_slug, name=name)
@@ -128,13 +142,7 @@ async def update_credential(
 ) -> CredentialInfo:
     """Replace values of a credential. Fields left out keep their stored value (the editor
     never sees secrets, so it cannot send them back); ``null`` clears an optional field."""
-    # A value the caller sent that looks sealed would be stored unchecked: refuse it.
-    for field, value in values.items():
-        if isinstance(value, str) and value.startswith("gorax:"):
-            raise CredentialInputError(
-                f"field {field!r}: values starting with 'gorax:' are reserved for sealed data",
-                details=[{"field": f"values.{field}", "message": "reserved prefix"}],
-            )
+    _refuse_sealed_looking(values)
     document = await _find_document(ref, tenant_slug=tenant_slug, include_secrets=True)
     info = _info(document, tenant_slug)
     assert info is not None
@@ -147,10 +155,13 @@ async def update_credential(
     return await get_credential(info.id, tenant_id=tenant_id, tenant_slug=tenant_slug)
 
 
-async def delete_credential(ref: str | UUID, *, tenant_id: str, tenant_slug: str) -> None:
-    """Delete a credential by id or name."""
+async def delete_credential(ref: str | UUID, *, tenant_id: str, tenant_slug: str) -> CredentialInfo:
+    """Delete a credential by id or name; what it was."""
     from prefect.client.orchestration import get_client
 
     document = await _find_document(ref, tenant_slug=tenant_slug, include_secrets=False)
+    info = _info(document, tenant_slug)
+    assert info is not None
     async with get_client() as client:
         await client.delete_block_document(UUID(str(document["id"])))
+    return info

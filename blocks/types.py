@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import base64
 from abc import ABC
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
+from pydantic.json_schema import SkipJsonSchema
+
+from blocks.envelope import is_sealed
 
 _DOCS = "https://docs.gorax.io/credentials/"
 
@@ -39,6 +42,10 @@ class GoraxCredential(Block, ABC):
 
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
+
+
+def _plain_text(value: object) -> object:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value
 
 
 class HttpAuth(GoraxCredential):
@@ -109,12 +116,56 @@ class SmtpServer(GoraxCredential):
 
 
 class WebhookSecret(GoraxCredential):
-    """The shared secret that signs incoming webhook deliveries (HMAC)."""
+    """The shared secrets that sign incoming webhook deliveries (HMAC)."""
 
     _block_type_name = "Gorax Webhook Secret"
     _block_type_slug = "webhook-secret"
 
-    secret: SecretStr = Field(description="Shared HMAC signing secret.")
+    secrets: list[SecretStr] = Field(
+        default_factory=list,
+        max_length=10,
+        description="Shared HMAC signing secrets, each used whole (spaces included). A delivery "
+        "signed with any one of them verifies: to rotate, list the new secret beside the old one, "
+        "switch the sender over, then remove the old one. One text value is a list of one.",
+    )
+    # The one-value form of blocks saved before ``secrets`` (read as a list of one, never split),
+    # still accepted from API clients; hidden from the form so new blocks use the list.
+    secret: SkipJsonSchema[SecretStr | None] = Field(
+        default=None, description="One signing secret (the form before secrets)."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_form(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if isinstance(data.get("secrets"), (str, SecretStr)):
+            data["secrets"] = [data["secrets"]]  # a single text value (the editor's form), whole
+        old = data.get("secret")
+        if data.get("secrets") and old is not None and is_sealed(_plain_text(old)):
+            # A stored block of the old form given a list: the list replaces it. (Only stored
+            # values are sealed: the credential service refuses sealed-looking input.)
+            data["secret"] = None
+        return data
+
+    @model_validator(mode="after")
+    def _some_secret(self) -> WebhookSecret:
+        if self.secrets and self.secret is not None:
+            raise ValueError("give the signing secrets as the list 'secrets' only ('secret' is the "
+                             "one-value form of blocks saved before it)")
+        if not self.secrets and self.secret is None:
+            raise ValueError("'secrets' needs at least one signing secret")
+        empty = [str(index) for index, item in enumerate(self.secrets) if not item.get_secret_value()]
+        if empty:
+            raise ValueError(f"'secrets' item(s) {', '.join(empty)} are empty")
+        return self
+
+    def signing_secrets(self) -> tuple[str, ...]:
+        """Every signing secret, each whole; a block of the old one-value form gives one."""
+        if self.secrets:
+            return tuple(item.get_secret_value() for item in self.secrets)
+        return (self.secret.get_secret_value(),) if self.secret is not None else ()
 
 
 class GitHubToken(GoraxCredential):

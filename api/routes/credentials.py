@@ -15,6 +15,7 @@ from api.errors import NotFound, ValidationFailed
 from api.models.identity import Tenant
 from api.schemas import Page
 from api.services import audit
+from api.webhooks import credential_stamps
 from api.workflow_schemas import CredentialCreate, CredentialUpdate
 from blocks.catalog import CredentialTypeInfo
 from blocks.service import CredentialInfo
@@ -71,6 +72,7 @@ async def create_credential(body: CredentialCreate, session: TenantSession, cont
     async with _credential_errors():
         info = await create(body.name, body.type, body.values, tenant_id=principal.tenant_id,
                             tenant_slug=await _slug(session, principal.tenant_id))
+    await credential_stamps.bump(session, tenant_id=principal.tenant_id, name=info.name)
     await audit.record(session, tenant_id=principal.tenant_id, action="credential.create",
                        context=context, resource_type="credential", resource_id=info.id,
                        details={"name": info.name, "type": info.type, "fields": info.fields})
@@ -88,6 +90,8 @@ async def update_credential(body: CredentialUpdate, session: TenantSession, cont
     async with _credential_errors():
         info = await update(ref, body.values, tenant_id=principal.tenant_id,
                             tenant_slug=await _slug(session, principal.tenant_id))
+    # Committed with the audit entry: from then on every replica's deliveries use the new value.
+    await credential_stamps.bump(session, tenant_id=principal.tenant_id, name=info.name)
     await audit.record(session, tenant_id=principal.tenant_id, action="credential.update",
                        context=context, resource_type="credential", resource_id=info.id,
                        details={"name": info.name, "fields": sorted(body.values)})
@@ -102,8 +106,9 @@ async def delete_credential(session: TenantSession, context: AuditCtx, ref: str 
     from blocks.service import delete_credential as delete
 
     async with _credential_errors():
-        await delete(ref, tenant_id=principal.tenant_id,
-                     tenant_slug=await _slug(session, principal.tenant_id))
+        info = await delete(ref, tenant_id=principal.tenant_id,
+                            tenant_slug=await _slug(session, principal.tenant_id))
+    await credential_stamps.bump(session, tenant_id=principal.tenant_id, name=info.name)
     await audit.record(session, tenant_id=principal.tenant_id, action="credential.delete",
                        context=context, resource_type="credential", resource_id=ref)
     await session.commit()

@@ -1,8 +1,9 @@
 """``/webhook/{token}``: the public endpoint senders deliver to (no /api/v1 prefix).
 
 Answers 202 ``{delivery_id}`` once the delivery is stored; 200 ``{delivery_id, duplicate:
-true}`` for a delivery id seen before and ``{..., filtered: true}`` when the trigger's filter is
-false; 401 with the reason for a bad or stale signature; 413 past the trigger's
+true}`` for a delivery seen before (its delivery id, or its signed content under another id)
+and ``{..., filtered: true}`` when the trigger's filter is false; 401 with the reason for a bad
+or stale signature; 400 for a body that is not JSON or nests too deeply; 413 past the trigger's
 ``max_body_bytes``. With ``?wait=true`` (or the trigger's ``respond: after_run``) it starts the
 run itself and answers with the run's output, or 202 with the execution id past ``timeout``.
 The router's lifespan runs the dispatcher (:mod:`api.webhooks.dispatcher`).
@@ -147,8 +148,9 @@ async def receive_webhook(request: Request) -> JSONResponse:
     headers = {k.lower(): v for k, v in request.headers.items()}
     for fresh in (False, True):
         if fresh:
-            # The webhook changed after it was read (rotated, republished, paused): check the
-            # delivery again against what it is now (a second change answers 503).
+            # The webhook or its signing secret changed after it was read (rotated,
+            # republished, paused, a secret replaced): check the delivery again against what
+            # they are now (a second change answers 503).
             webhook, deployment_id = await service.find_by_token(db, token, fresh=True)
             if len(body) > _max_body(webhook):
                 raise _too_large(_max_body(webhook))
@@ -157,7 +159,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
                 db, webhook, method=request.method, headers=headers,
                 query=dict(request.query_params) if request.scope.get("query_string") else {},
                 body=body,
-                direct=_direct(webhook, deployment_id, wait))
+                direct=_direct(webhook, deployment_id, wait), recheck=fresh)
             break
         except service.StaleWebhook:
             if fresh:

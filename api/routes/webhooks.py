@@ -18,11 +18,11 @@ from api.db.base import new_id, utcnow
 from api.errors import BadRequest, NotFound
 from api.schemas import Page
 from api.services import audit
-from api.webhooks import service
+from api.webhooks import credential_stamps, service
 from api.webhooks.automations import new_token
 from api.webhooks.models import Webhook, WebhookDelivery
 from api.webhooks.secrets_cache import secret_cache
-from api.webhooks.signatures import SignatureConfig, sign
+from api.webhooks.signatures import SignatureConfig, SignatureError, scheme_of, sign
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 WebhookId = Path(max_length=64, description="The webhook's id.")
@@ -72,7 +72,7 @@ def _public(webhook: Webhook, request: Request) -> WebhookPublic:
     return WebhookPublic(
         id=webhook.id, workflow_id=webhook.workflow_id, node_id=webhook.node_id,
         url=f"{base}/webhook/{webhook.token}",
-        scheme=(webhook.config.get("signature") or {}).get("scheme", "none"),
+        scheme=scheme_of(webhook.config.get("signature")),
         active=webhook.active, respond=webhook.config.get("respond", "immediately"),
         created_at=webhook.created_at, updated_at=webhook.updated_at)
 
@@ -190,11 +190,16 @@ async def test_webhook(request: Request, state: StateDep, session: TenantSession
     if isinstance(sample, dict) and "id" not in sample:
         sample = {"id": msg_id, **sample}
     raw = json.dumps(sample).encode()
-    signature = SignatureConfig.from_config(webhook.config.get("signature"))
+    try:
+        signature = SignatureConfig.from_config(webhook.config.get("signature"))
+    except SignatureError as exc:
+        raise BadRequest(exc.reason, details={"field": "signature"}) from None
     secret = ""
     if signature.scheme != "none":
         try:
-            secret = await secret_cache.get(webhook.tenant_id, webhook.config["signature"]["secret"])
+            name = signature.secret or ""
+            secret = (await secret_cache.get(webhook.tenant_id, name, read_stamp=credential_stamps.reader(
+                state.db, tenant_id=webhook.tenant_id, name=name))).values[0]  # signed with the first
         except Exception as exc:
             raise BadRequest(f"the signing secret cannot be read: {exc}",
                              details={"field": "signature.secret"}) from None

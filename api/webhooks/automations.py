@@ -30,6 +30,7 @@ from api.db.base import new_id, utcnow
 from api.db.engine import Database
 from api.errors import ValidationFailed
 from api.models.workflows import Workflow, WorkflowVersion
+from api.webhooks.credential_stamps import session_reader
 from api.webhooks.dispatcher import EVENT_NAME, tenant_related, workflow_resource
 from api.webhooks.models import Webhook
 from api.webhooks.secrets_cache import secret_cache
@@ -138,7 +139,8 @@ async def _sync_webhooks(session: AsyncSession, *, tenant_id: str, workflow_id: 
         if name:
             secret_cache.forget(tenant_id, name)
             try:  # warm the cache so deliveries verify even if Prefect goes away later
-                await secret_cache.get(tenant_id, name)
+                await secret_cache.get(tenant_id, name, read_stamp=session_reader(
+                    session, tenant_id=tenant_id, name=name))
             except Exception:
                 log.warning("credential %r of webhook node %s cannot be read yet", name, node_id)
     for node_id, webhook in existing.items():

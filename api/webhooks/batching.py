@@ -15,11 +15,12 @@ is one call there instead of several trips through a busy event loop (each one a
 waiting for the dispatcher's lock. On PostgreSQL it is a task on the event loop.
 
 The transaction also re-reads the webhooks its rows were checked against (one query per batch,
-after the insert, so the rows and the check commit together): a row whose webhook changed since
-the request read it (token rotated, config republished, deactivated, workflow paused or
-archived) is taken out again before the commit and its request hears
-:class:`StaleWebhook`, so a cached webhook can never let a delivery in that the current one
-would refuse.
+after the insert, so the rows and the check commit together) and the change stamps of their
+signing secrets (:mod:`api.webhooks.credential_stamps`, a second query when any row was
+signed): a row whose webhook changed since the request read it (token rotated, config
+republished, deactivated, workflow paused or archived), or whose secret was changed, is taken
+out again before the commit and its request hears :class:`StaleWebhook`, so a cached webhook or
+secret can never let a delivery in that the current one would refuse.
 
 A batch that breaks a constraint (a duplicate delivery id) is rolled back and its rows are
 committed one by one, so every request gets its own outcome: stored, or the IntegrityError it
@@ -44,7 +45,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.db.engine import Database
 from api.errors import Unavailable
-from api.webhooks.models import NewDelivery, Webhook, WebhookDelivery
+from api.webhooks.models import CredentialStamp, NewDelivery, Webhook, WebhookDelivery
 
 log = logging.getLogger("gorax.webhooks.writer")
 
@@ -73,15 +74,24 @@ class StaleWebhook(Unavailable):
 
 @dataclass(frozen=True)
 class Version:
-    """The state of a webhook a delivery was checked against."""
+    """The state of a webhook a delivery was checked against, with the name and change stamp of
+    the signing secret it was verified with (``secret`` None: none was used)."""
 
     webhook_id: str
     token: str
     updated_at: datetime
+    secret: tuple[str, str | None] | None = None
 
     @classmethod
-    def of(cls, webhook: Webhook) -> "Version":
-        return cls(webhook.id, webhook.token, webhook.updated_at)
+    def of(cls, webhook: Webhook, secret: tuple[str, str | None] | None = None) -> "Version":
+        return cls(webhook.id, webhook.token, webhook.updated_at, secret)
+
+    def current_in(self, webhooks: set[tuple[str, str, datetime]],
+                   stamps: dict[tuple[str, str], str | None], tenant_id: str) -> bool:
+        """Whether the webhook is one of ``webhooks`` and the secret's stamp still ``stamps``'s."""
+        if (self.webhook_id, self.token, self.updated_at) not in webhooks:
+            return False
+        return self.secret is None or stamps.get((tenant_id, self.secret[0])) == self.secret[1]
 
 
 @dataclass(eq=False)
@@ -281,13 +291,17 @@ def _write(conn: Any, items: list[_Item], dialect: str) -> tuple[list[_Item], li
     upgraded after another commit), on PostgreSQL the check's share lock lasts until the commit.
     """
     conn.execute(insert(WebhookDelivery.__table__), [_values(item.row) for item in items])
-    return _take_out_stale(conn, items, _current_versions(conn, items, dialect))
+    return _take_out_stale(conn, items, dialect)
 
 
-def _take_out_stale(conn: Any, items: list[_Item], current: set[Version]) -> tuple[list[_Item], list[_Item]]:
-    """Delete the inserted rows whose webhook is no longer one of ``current``: (stored, stale)."""
-    fresh = [item for item in items if item.version is None or item.version in current]
-    stale = [item for item in items if not (item.version is None or item.version in current)]
+def _take_out_stale(conn: Any, items: list[_Item], dialect: str) -> tuple[list[_Item], list[_Item]]:
+    """Delete the inserted rows whose webhook or secret is no longer current: (stored, stale)."""
+    webhooks = _current_versions(conn, items, dialect)
+    stamps = _current_stamps(conn, items, dialect)
+    fresh, stale = [], []
+    for item in items:
+        current = item.version is None or item.version.current_in(webhooks, stamps, item.row.tenant_id)
+        (fresh if current else stale).append(item)
     if stale:
         conn.execute(delete(WebhookDelivery).where(
             WebhookDelivery.id.in_([item.row.id for item in stale])))
@@ -324,15 +338,31 @@ def _write_sqlite(conn: Any, items: list[_Item]) -> tuple[list[_Item], list[_Ite
     if statements is None:
         statements = _sqlite_statements[conn.dialect] = _SqliteStatements(conn.dialect)
     conn.exec_driver_sql(statements.insert, [statements.row(item) for item in items])
-    return _take_out_stale(conn, items, _current_versions(conn, items, "sqlite"))
+    return _take_out_stale(conn, items, "sqlite")
 
 
-def _current_versions(conn: Any, items: list[_Item], dialect: str) -> set[Version]:
-    """The current versions of the webhooks ``items`` were checked against (none to check: empty)."""
+def _current_versions(conn: Any, items: list[_Item], dialect: str) -> set[tuple[str, str, datetime]]:
+    """The current (id, token, updated_at) of the webhooks ``items`` were checked against."""
     ids = sorted({item.version.webhook_id for item in items if item.version})
     if not ids:
         return set()
-    return {Version(*row) for row in conn.execute(_versions_statement(dialect), {"ids": ids})}
+    rows = conn.execute(_versions_statement(dialect), {"ids": ids})
+    return {(webhook_id, token, updated_at) for webhook_id, token, updated_at in rows}
+
+
+def _current_stamps(conn: Any, items: list[_Item], dialect: str) -> dict[tuple[str, str], str | None]:
+    """The current change stamps of the secrets ``items`` were verified with, by (tenant, name).
+
+    Read after the webhooks (whose rows PostgreSQL then holds shared): a credential change
+    locks those rows first, so it waits for this batch or this batch sees its stamp.
+    """
+    pairs = {(item.row.tenant_id, item.version.secret[0]) for item in items
+             if item.version is not None and item.version.secret is not None}
+    if not pairs:
+        return {}
+    rows = conn.execute(_stamps_statement(dialect), {"tenants": sorted({t for t, _ in pairs}),
+                                                      "names": sorted({n for _, n in pairs})})
+    return {(tenant_id, name): stamp for tenant_id, name, stamp in rows}
 
 
 @functools.cache
@@ -349,6 +379,14 @@ def _versions_statement(dialect: str) -> Any:
         # A rotation or pause waits for this batch instead of slipping in before its commit.
         query = query.with_for_update(read=True, of=Webhook)
     return query
+
+
+@functools.cache
+def _stamps_statement(dialect: str) -> Any:
+    """Stamps of the bound ``names`` of the bound ``tenants`` (built once per dialect)."""
+    return select(CredentialStamp.tenant_id, CredentialStamp.name, CredentialStamp.stamp).where(
+        CredentialStamp.tenant_id.in_(bindparam("tenants", expanding=True)),
+        CredentialStamp.name.in_(bindparam("names", expanding=True)))
 
 
 _Outcome = tuple[asyncio.Future[Any], BaseException | None, Any]  # future, error, result

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from api.db.base import Base, TenantScoped, UTCDateTime, new_id, utcnow
@@ -34,13 +34,16 @@ class Webhook(TenantScoped, Base):
 class WebhookDelivery(TenantScoped, Base):
     """One request to a webhook URL: what arrived, the verdict, and whether it was dispatched.
 
-    ``seq`` orders dispatch; ``dedupe_key`` (the sender's delivery id) is unique per webhook
-    for accepted deliveries, so a replayed delivery cannot be stored (or run) twice.
+    ``seq`` orders dispatch. For accepted deliveries two keys are unique per webhook, so the
+    same delivery cannot be stored (or run) twice: ``dedupe_key``, the sender's delivery id (a
+    sender's retry), and ``replay_key``, the digest of what the signature covers (a captured
+    delivery sent again under a new, unsigned delivery id).
     """
 
     __tablename__ = "webhook_deliveries"
     __table_args__ = (
         UniqueConstraint("webhook_id", "dedupe_key", name="uq_webhook_deliveries_dedupe"),
+        Index("uq_webhook_deliveries_replay", "webhook_id", "replay_key", unique=True),
     )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -52,6 +55,7 @@ class WebhookDelivery(TenantScoped, Base):
     node_id: Mapped[str] = mapped_column(String(100), nullable=False)
     external_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     dedupe_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    replay_key: Mapped[str | None] = mapped_column(String(64), nullable=True)
     # accepted (waiting for dispatch), dispatched, filtered, bad_signature, duplicate, rejected
     status: Mapped[str] = mapped_column(String(20), index=True, nullable=False)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -82,3 +86,19 @@ class NewDelivery:
             raise TypeError(f"not a webhook delivery column: {', '.join(sorted(unknown))}")
         for name in self.__slots__:
             setattr(self, name, values.get(name))
+
+
+class CredentialStamp(TenantScoped, Base):
+    """A new random ``stamp`` each time a credential is created, changed or deleted through the
+    API: every API replica's cached signing secret carries the stamp it was read under, and a
+    delivery is committed only if that stamp is still the current one."""
+
+    __tablename__ = "credential_stamps"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "name", name="uq_credential_stamps_tenant_name"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), nullable=False)
+    stamp: Mapped[str] = mapped_column(String(36), nullable=False)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

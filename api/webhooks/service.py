@@ -16,16 +16,17 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import parse_qs
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from api.db.base import new_id, utcnow
 from api.db.engine import Database
 from api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized, Unavailable
 from api.jsonsafe import unstorable
+from api.webhooks import credential_stamps
 from api.webhooks.batching import StaleWebhook, Version, writer_for
 from api.webhooks.models import NewDelivery, Webhook, WebhookDelivery
-from api.webhooks.secrets_cache import SecretUnavailable, secret_cache
+from api.webhooks.secrets_cache import SecretUnavailable, SigningSecret, secret_cache
 from api.webhooks.signatures import SignatureConfig, SignatureError, delivery_id, verify
 
 log = logging.getLogger("gorax.webhooks")
@@ -33,6 +34,10 @@ log = logging.getLogger("gorax.webhooks")
 # Never copied into the trigger input (they authenticate the sender, not describe the event).
 _PRIVATE_HEADERS = {"authorization", "cookie", "proxy-authorization"}
 _FORM = "application/x-www-form-urlencoded"
+#: Deepest nesting of arrays and objects a JSON body may have. Deeper bodies break the parser
+#: (RecursionError) or, a little shallower, every later step: storing, Prefect's events API,
+#: templates. Real payloads nest a dozen levels at most.
+MAX_JSON_DEPTH = 100
 
 
 class MethodNotAllowed(ApiError):
@@ -134,13 +139,38 @@ def parse_body(body: bytes, media: str) -> Any:
         return None
     if media == "application/json" or media.endswith("+json"):
         try:
-            return json.loads(body)
+            parsed = json.loads(body)
+        except RecursionError:
+            raise _too_deep() from None
         except ValueError as exc:
             raise BadRequest(f"the body is not valid JSON: {exc}", details={"field": "body"}) from None
+        # Fewer brackets than the limit cannot nest deeper than it: most bodies skip the walk.
+        if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH and _deeper_than(parsed, MAX_JSON_DEPTH):
+            raise _too_deep()
+        return parsed
     text = body.decode("utf-8", errors="replace")
     if media == _FORM:
         return {k: v[0] if len(v) == 1 else v for k, v in parse_qs(text, keep_blank_values=True).items()}
     return text
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects in ``value`` nest more than ``limit`` levels (no recursion)."""
+    stack = [(value, 1)] if isinstance(value, (dict, list)) else []
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _too_deep() -> BadRequest:
+    # The message names the limit, never the body: nothing of the payload reaches a log line.
+    return BadRequest(f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep; "
+                      f"at most {MAX_JSON_DEPTH} are accepted",
+                      details={"field": "body", "limit": MAX_JSON_DEPTH})
 
 
 def trigger_input(delivery: WebhookDelivery | NewDelivery, parsed: Any) -> dict[str, Any]:
@@ -172,26 +202,83 @@ def _new_delivery(webhook: Webhook, *, method: str, headers: dict[str, str],
         received_at=utcnow())
 
 
-async def _store(db: Database, delivery: NewDelivery, webhook: Webhook) -> None:
+async def _store(db: Database, delivery: NewDelivery, version: Version) -> None:
     """Commit ``delivery`` (with whatever other requests are storing at the same moment), if
-    ``webhook`` is still as it was read (else :class:`StaleWebhook`)."""
-    await writer_for(db).store(delivery, Version.of(webhook))
+    the webhook and its secret are still as they were read (else :class:`StaleWebhook`)."""
+    await writer_for(db).store(delivery, version)
 
 
-async def _original(db: Database, webhook: Webhook, key: str) -> str | None:
+async def _original(db: Database, webhook: Webhook, delivery: NewDelivery) -> tuple[str | None, str]:
+    """The earlier delivery ``delivery`` repeats, and why it is a duplicate."""
+    keys = [WebhookDelivery.replay_key == delivery.replay_key] if delivery.replay_key else []
+    if delivery.dedupe_key:
+        keys.append(WebhookDelivery.dedupe_key == delivery.dedupe_key)
     async with db.tenant_scope(tenant_id=webhook.tenant_id) as session:
-        return (await session.execute(select(WebhookDelivery.id).where(
-            WebhookDelivery.webhook_id == webhook.id,
-            WebhookDelivery.dedupe_key == key))).scalar_one_or_none()
+        row = (await session.execute(
+            select(WebhookDelivery.id, WebhookDelivery.dedupe_key)
+            .where(WebhookDelivery.tenant_id == webhook.tenant_id,
+                   WebhookDelivery.webhook_id == webhook.id, or_(*keys))
+            .limit(1))).one_or_none() if keys else None
+    if row is not None and delivery.dedupe_key and row.dedupe_key == delivery.dedupe_key:
+        return row.id, f"delivery id {delivery.dedupe_key!r} was received before"
+    return (row.id if row is not None else None,
+            "the same signed delivery was received before (a replay; its delivery id is not signed)")
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """A request that passed its webhook's signature check."""
+
+    signature: SignatureConfig
+    replay_key: str | None
+    version: Version  # what it was checked against: stored only if still current
+
+
+async def _signing_secret(db: Database, webhook: Webhook, name: str, *, recheck: bool) -> SigningSecret:
+    """The webhook's signing secret from the cache (503 with Retry-After when unreadable)."""
+    try:
+        return await secret_cache.get(
+            webhook.tenant_id, name, recheck=recheck,
+            read_stamp=credential_stamps.reader(db, tenant_id=webhook.tenant_id, name=name))
+    except SecretUnavailable as exc:
+        log.warning("webhook %s: %s", webhook.id, exc)
+        raise Unavailable("the signing secret cannot be read right now; retry later",
+                          headers={"Retry-After": "5"}) from None
+
+
+async def _verified(db: Database, webhook: Webhook, *, method: str, headers: dict[str, str],
+                    query: dict[str, Any], body: bytes, recheck: bool) -> _Verified:
+    """The request checked against the webhook's signature settings; one that fails is stored
+    as ``bad_signature`` and answered 401 with the reason. ``recheck``: the secret's change
+    stamp is compared with the current one first (see :meth:`SecretCache.get`)."""
+    version = Version.of(webhook)
+    try:
+        signature = SignatureConfig.from_config(webhook.config.get("signature"))
+        secret = None
+        if signature.scheme != "none":
+            name = signature.secret or ""
+            secret = await _signing_secret(db, webhook, name, recheck=recheck)
+            version = Version.of(webhook, (name, secret.stamp))
+        replay_key = verify(signature, headers, body, secret.values if secret else None)
+    except SignatureError as exc:
+        # Stored against the secret it failed with: if that was changed meanwhile, the request
+        # is checked again with the new one (a newly added secret verifies at once).
+        await _store(db, _new_delivery(webhook, method=method, headers=headers, query=query,
+                                       body=body, status="bad_signature", reason=exc.reason), version)
+        raise Unauthorized(f"signature rejected: {exc.reason}",
+                           details={"header": exc.header} if exc.header else {}) from None
+    return _Verified(signature, replay_key, version)
 
 
 async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[str, str],
-                  query: dict[str, Any], body: bytes, direct: bool = False) -> Outcome:
+                  query: dict[str, Any], body: bytes, direct: bool = False,
+                  recheck: bool = False) -> Outcome:
     """Check one request against the webhook's config and store the result.
 
     ``headers`` have lower-case names. Raises 401 (signature), 405, 415, 400 or 503; a
     duplicate or filtered delivery is an :class:`Outcome`, not an error. With ``direct`` the
-    accepted delivery is stored as ``direct`` (the caller starts the run itself).
+    accepted delivery is stored as ``direct`` (the caller starts the run itself). ``recheck``
+    after :class:`StaleWebhook`: the signing secret's stamp is read again too.
     """
     config = webhook.config
     if method not in config.get("methods", ["POST"]):
@@ -203,26 +290,12 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
         raise UnsupportedMediaType(f"content type {media or '(none)'!r} is not accepted; "
                                    f"send one of {', '.join(allowed)}",
                                    details={"header": "Content-Type"})
-    signature = SignatureConfig.from_config(config.get("signature"))
-    secret = None
-    if signature.scheme != "none":
-        try:
-            secret = await secret_cache.get(webhook.tenant_id, config["signature"]["secret"])
-        except SecretUnavailable as exc:
-            log.warning("webhook %s: %s", webhook.id, exc)
-            raise Unavailable("the signing secret cannot be read right now; retry later",
-                              headers={"Retry-After": "5"}) from None
-    try:
-        verify(signature, headers, body, secret)
-    except SignatureError as exc:
-        await _store(db, _new_delivery(webhook, method=method, headers=headers, query=query,
-                                       body=body, status="bad_signature", reason=exc.reason), webhook)
-        raise Unauthorized(f"signature rejected: {exc.reason}",
-                           details={"header": exc.header} if exc.header else {}) from None
+    checked = await _verified(db, webhook, method=method, headers=headers, query=query, body=body,
+                              recheck=recheck)
     parsed = parse_body(body, media)
     delivery = _new_delivery(webhook, method=method, headers=headers, query=query, body=body,
                              status="direct" if direct else "accepted")
-    delivery.external_id = delivery_id(signature, headers, body)
+    delivery.external_id = delivery_id(checked.signature, headers, body)
     trigger = trigger_input(delivery, parsed)
     # A sender's big numbers are kept as sent; text with a NUL character could not be stored
     # by Prefect at all (the delivery would never become a run).
@@ -231,19 +304,18 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
     passes, reason = _filter_passes(config.get("filter"), trigger)
     if not passes:
         delivery.status, delivery.reason = "filtered", reason or "the filter is false"
-        await _store(db, delivery, webhook)
+        await _store(db, delivery, checked.version)
         return Outcome(delivery, webhook, "filtered")
     delivery.payload = trigger
-    delivery.dedupe_key = delivery.external_id
+    delivery.dedupe_key, delivery.replay_key = delivery.external_id, checked.replay_key
     try:
-        await _store(db, delivery, webhook)
+        await _store(db, delivery, checked.version)
     except IntegrityError:
-        original = await _original(db, webhook, delivery.dedupe_key or "")
+        original, why = await _original(db, webhook, delivery)
         duplicate = _new_delivery(webhook, method=method, headers=headers, query=query,
-                                  body=body, status="duplicate",
-                                  reason=f"delivery id {delivery.external_id!r} was received before")
+                                  body=body, status="duplicate", reason=why)
         duplicate.external_id, duplicate.replay_of = delivery.external_id, original
-        await _store(db, duplicate, webhook)
+        await _store(db, duplicate, checked.version)
         return Outcome(duplicate, webhook, "duplicate", original_id=original)
     return Outcome(delivery, webhook, "accepted")
 

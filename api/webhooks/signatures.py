@@ -1,7 +1,8 @@
 """Signature schemes of webhook deliveries. Every comparison is constant-time.
 
-- ``standard-webhooks``: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``
-  (space-separated ``v1,<base64>`` values, several accepted for key rotation); HMAC-SHA256 over
+- ``standard-webhooks``: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature``, or the
+  same three as ``svix-*`` (Svix's names, which the spec's reference libraries accept too);
+  space-separated ``v1,<base64>`` values, several accepted for key rotation; HMAC-SHA256 over
   ``id.timestamp.body`` with the base64 key after ``whsec_``.
 - ``hmac-sha256``: hex HMAC-SHA256 of the raw body in a configurable header with an optional
   prefix (GitHub: ``X-Hub-Signature-256: sha256=...``). When the sender adds
@@ -9,7 +10,8 @@
 - ``stripe``: ``Stripe-Signature: t=<unix>,v1=<hex>[,v1=...]`` over ``t.body``.
 - ``none``: nothing to check.
 
-A secret may hold several keys separated by whitespace (rotation on the receiving side).
+A webhook may have several secrets (rotation on the receiving side): a delivery signed with any
+one of them verifies. Each secret is used whole, spaces included.
 """
 
 from __future__ import annotations
@@ -21,7 +23,11 @@ import hmac
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
+
+from pydantic import ValidationError
+
+from flows.nodes.trigger_webhook import WebhookSignature
 
 DEFAULT_HMAC_HEADER = "X-Signature-256"
 TIMESTAMP_HEADER = "X-Gorax-Timestamp"
@@ -42,21 +48,37 @@ class SignatureConfig:
     """The verification part of a ``trigger.webhook`` node's config."""
 
     scheme: str = "none"
+    secret: str | None = None  # the credential's name
     header: str | None = None
     prefix: str | None = None
     tolerance_seconds: int = 300
 
     @classmethod
     def from_config(cls, signature: Mapping[str, Any] | None) -> "SignatureConfig":
-        """From the node config's ``signature`` object."""
-        signature = signature or {}
-        return cls(scheme=signature.get("scheme") or "none", header=signature.get("header"),
-                   prefix=signature.get("prefix"),
-                   tolerance_seconds=int(signature.get("tolerance_seconds", 300)))
+        """From the node config's ``signature`` object, read by the node type's own model so
+        its defaults apply here as they did when the workflow was validated (a ``signature``
+        without ``scheme`` is Standard Webhooks, not "none"). Settings that no longer validate
+        (published before a rule was added) raise :class:`SignatureError` naming the field."""
+        if signature is None:
+            return cls()
+        try:
+            model = WebhookSignature.model_validate(signature)
+        except ValidationError as exc:
+            error = exc.errors(include_url=False, include_input=False)[0]
+            where = ".".join(["signature", *(str(part) for part in error["loc"])])
+            message = error["msg"].removeprefix("Value error, ")
+            raise SignatureError(
+                f"the webhook's signature settings are invalid ({where}: {message}); correct "
+                "the trigger and publish the workflow again") from None
+        return cls(scheme=model.scheme, secret=model.secret, header=model.header,
+                   prefix=model.prefix, tolerance_seconds=model.tolerance_seconds)
 
 
-def _keys(secret: str) -> list[str]:
-    return [key for key in secret.split() if key]
+def scheme_of(signature: Mapping[str, Any] | None) -> str:
+    """The scheme a stored ``signature`` object names, with the node type's default."""
+    if signature is None:
+        return "none"
+    return str(signature.get("scheme") or WebhookSignature.model_fields["scheme"].default)
 
 
 def _hmac(key: bytes, message: bytes) -> bytes:
@@ -69,7 +91,7 @@ def _check_timestamp(value: str, tolerance: int, header: str, now: float | None)
     except ValueError:
         raise SignatureError(f"{header} is not a unix timestamp", header=header) from None
     skew = abs((now if now is not None else time.time()) - stamp)
-    if tolerance and skew > tolerance:
+    if skew > tolerance:
         raise SignatureError(
             f"timestamp is {int(skew)} s away from now; the tolerance is {tolerance} s",
             header=header)
@@ -83,16 +105,27 @@ def _standard_key(secret: str) -> bytes:
         return secret.encode()
 
 
-def _verify_standard(headers: Mapping[str, str], body: bytes, secret: str,
-                     config: SignatureConfig, now: float | None) -> None:
-    msg_id, stamp, sent = (headers.get("webhook-id"), headers.get("webhook-timestamp"),
-                           headers.get("webhook-signature"))
-    for name, value in (("webhook-id", msg_id), ("webhook-timestamp", stamp),
-                        ("webhook-signature", sent)):
-        if not value:
-            raise SignatureError(f"header {name} is missing", header=name)
-    assert msg_id and stamp and sent
-    _check_timestamp(stamp, config.tolerance_seconds, "webhook-timestamp", now)
+_STANDARD_PARTS = ("id", "timestamp", "signature")
+
+
+def _standard_headers(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
+    """``(prefix, id, timestamp, signatures)`` of the first complete set: ``webhook-*``, else
+    ``svix-*``. The three always come from one set: the id and timestamp are signed with it."""
+    for prefix in ("webhook", "svix"):
+        msg_id, stamp, sent = (headers.get(f"{prefix}-{part}") for part in _STANDARD_PARTS)
+        if msg_id and stamp and sent:
+            return prefix, msg_id, stamp, sent
+    svix_only = (any(headers.get(f"svix-{part}") for part in _STANDARD_PARTS)
+                 and not any(headers.get(f"webhook-{part}") for part in _STANDARD_PARTS))
+    prefix = "svix" if svix_only else "webhook"
+    missing = next(f"{prefix}-{part}" for part in _STANDARD_PARTS if not headers.get(f"{prefix}-{part}"))
+    raise SignatureError(f"header {missing} is missing", header=missing)
+
+
+def _verify_standard(headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
+                     config: SignatureConfig, now: float | None) -> bytes:
+    prefix, msg_id, stamp, sent = _standard_headers(headers)
+    _check_timestamp(stamp, config.tolerance_seconds, f"{prefix}-timestamp", now)
     content = f"{msg_id}.{stamp}.".encode() + body
     candidates = []
     for part in sent.split():
@@ -103,14 +136,15 @@ def _verify_standard(headers: Mapping[str, str], body: bytes, secret: str,
             except (binascii.Error, ValueError):
                 continue
     if not candidates:
-        raise SignatureError("webhook-signature has no v1 signature", header="webhook-signature")
-    expected = [_hmac(_standard_key(key), content) for key in _keys(secret)]
+        raise SignatureError(f"{prefix}-signature has no v1 signature", header=f"{prefix}-signature")
+    expected = [_hmac(_standard_key(key), content) for key in secrets]
     if not any(hmac.compare_digest(e, c) for e in expected for c in candidates):
-        raise SignatureError("signature does not match", header="webhook-signature")
+        raise SignatureError("signature does not match", header=f"{prefix}-signature")
+    return content
 
 
-def _verify_hmac(headers: Mapping[str, str], body: bytes, secret: str,
-                 config: SignatureConfig, now: float | None) -> None:
+def _verify_hmac(headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
+                 config: SignatureConfig, now: float | None) -> bytes:
     header = config.header or DEFAULT_HMAC_HEADER
     sent = headers.get(header.lower())
     if not sent:
@@ -127,12 +161,13 @@ def _verify_hmac(headers: Mapping[str, str], body: bytes, secret: str,
         content = stamp.strip().encode() + b"." + body
     given = sent.strip().lower().encode()
     if not any(hmac.compare_digest(_hmac(key.encode(), content).hex().encode(), given)
-               for key in _keys(secret)):
+               for key in secrets):
         raise SignatureError("signature does not match", header=header)
+    return content
 
 
-def _verify_stripe(headers: Mapping[str, str], body: bytes, secret: str,
-                   config: SignatureConfig, now: float | None) -> None:
+def _verify_stripe(headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
+                   config: SignatureConfig, now: float | None) -> bytes:
     header = config.header or "Stripe-Signature"
     sent = headers.get(header.lower())
     if not sent:
@@ -148,9 +183,10 @@ def _verify_stripe(headers: Mapping[str, str], body: bytes, secret: str,
         raise SignatureError(f"{header} needs t=<timestamp> and v1=<signature>", header=header)
     _check_timestamp(stamp, config.tolerance_seconds, header, now)
     content = stamp.encode() + b"." + body
-    expected = [_hmac(key.encode(), content).hex().encode() for key in _keys(secret)]
+    expected = [_hmac(key.encode(), content).hex().encode() for key in secrets]
     if not any(hmac.compare_digest(e, c) for e in expected for c in candidates):
         raise SignatureError("signature does not match", header=header)
+    return content
 
 
 _VERIFIERS = {"standard-webhooks": _verify_standard, "hmac-sha256": _verify_hmac,
@@ -158,25 +194,37 @@ _VERIFIERS = {"standard-webhooks": _verify_standard, "hmac-sha256": _verify_hmac
 
 
 def verify(config: SignatureConfig, headers: Mapping[str, str], body: bytes,
-           secret: str | None, *, now: float | None = None) -> None:
-    """Raise :class:`SignatureError` unless ``body`` is signed per ``config`` with ``secret``.
+           secrets: str | Sequence[str] | None, *, now: float | None = None) -> str | None:
+    """Raise :class:`SignatureError` unless ``body`` is signed per ``config`` with one of
+    ``secrets`` (one text is one secret, never split); else the delivery's replay key (None for
+    scheme ``none``).
 
+    The replay key is the SHA-256 of exactly what was signed (timestamp, id and body as the
+    scheme combines them). A delivery id the signature does not cover (``X-Gorax-Delivery-ID``
+    beside an ``hmac-sha256`` signature) can be changed at will by whoever replays a captured
+    delivery; the signed content cannot, so it is what identifies a replay.
     ``headers`` must have lower-case names.
     """
     if config.scheme == "none":
-        return
+        return None
     verifier = _VERIFIERS.get(config.scheme)
     if verifier is None:
         raise SignatureError(f"unknown signature scheme {config.scheme!r}")
-    if not secret:
+    keys = (secrets,) if isinstance(secrets, str) else tuple(secrets or ())
+    if not any(keys):
         raise SignatureError("the webhook's signing secret is empty")
-    verifier(headers, body, secret, config, now)
+    return hashlib.sha256(verifier(headers, body, [key for key in keys if key], config, now)).hexdigest()
 
 
 def delivery_id(config: SignatureConfig, headers: Mapping[str, str], body: bytes) -> str | None:
-    """The sender's id of a delivery (for replay detection), when it sends one."""
+    """The sender's id of a delivery, when it sends one: it recognises the sender's own retries.
+    Only Standard Webhooks signs it (and Stripe's is inside the signed body); a replay under
+    another id is recognised by the replay key :func:`verify` returns."""
     if config.scheme == "standard-webhooks":
-        return headers.get("webhook-id")
+        try:  # the id of the set that was verified (another set's id is not signed)
+            return _standard_headers(headers)[1]
+        except SignatureError:
+            return headers.get("webhook-id") or headers.get("svix-id")
     if config.scheme == "stripe":
         try:
             event = json.loads(body)
@@ -190,11 +238,11 @@ def delivery_id(config: SignatureConfig, headers: Mapping[str, str], body: bytes
     return None
 
 
-def sign(config: SignatureConfig, body: bytes, secret: str, *, msg_id: str,
+def sign(config: SignatureConfig, body: bytes, key: str, *, msg_id: str,
          timestamp: int | None = None) -> dict[str, str]:
-    """Headers that sign ``body`` per ``config`` (the test route and the tests use this)."""
+    """Headers that sign ``body`` per ``config`` with the one secret ``key`` (the test route
+    and the tests use this)."""
     stamp = int(timestamp if timestamp is not None else time.time())
-    key = _keys(secret)[0] if secret and _keys(secret) else ""
     if config.scheme == "standard-webhooks":
         mac = _hmac(_standard_key(key), f"{msg_id}.{stamp}.".encode() + body)
         return {"webhook-id": msg_id, "webhook-timestamp": str(stamp),

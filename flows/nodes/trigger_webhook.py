@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from flows.nodes._common import WEBHOOK_SECRET
 from translator.nodetypes import AutomationSpec, NodeConfig, NodeContext, TriggerSource, TriggerType
@@ -30,8 +30,23 @@ class WebhookSignature(BaseModel):
         default=None, description="Text before the signature in the header, e.g. 'sha256='."
     )
     tolerance_seconds: int = Field(
-        default=300, ge=0, le=86400, description="How old a signed timestamp may be before it is refused."
+        default=300,
+        ge=1,
+        le=86400,
+        description="How far (seconds) a signed timestamp may be from now before the delivery is refused.",
     )
+
+    @field_validator("tolerance_seconds", mode="before")
+    @classmethod
+    def _freshness_checked(cls, value: Any) -> Any:
+        # 0 used to switch the check off without a word; the check is what makes a captured
+        # delivery useless once its moment has passed, so there is no way to switch it off.
+        if isinstance(value, int) and not isinstance(value, bool) and value <= 0:
+            raise ValueError(
+                f"must be at least 1 (got {value}): the timestamp check that refuses replayed "
+                "deliveries cannot be turned off; a slow sender needs a wider tolerance (up to 86400)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _secret_needed(self) -> "WebhookSignature":

@@ -61,10 +61,11 @@ def stripe_body(**fields: Any) -> bytes:
 
 
 async def add_secret(client: httpx.AsyncClient, name: str, value: str,
-                     type_: str = "webhook-secret", field: str = "secret") -> None:
-    """Store a credential through the API."""
+                     type_: str = "webhook-secret", field: str | None = None) -> None:
+    """Store a credential through the API (a webhook secret as a list of one)."""
+    values = {field: value} if field else {"secrets": [value]}
     response = await client.post("/api/v1/credentials",
-                                 json={"name": name, "type": type_, "values": {field: value}})
+                                 json={"name": name, "type": type_, "values": values})
     assert response.status_code == 201, response.text
 
 

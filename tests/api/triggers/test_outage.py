@@ -116,7 +116,7 @@ async def test_500_deliveries_while_prefect_is_down_make_500_runs() -> None:
         scheme = {"scheme": "standard-webhooks", "secret": "outage"}
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=180) as client:
             response = await client.post("/api/v1/credentials", json={
-                "name": "outage", "type": "webhook-secret", "values": {"secret": SECRET}})
+                "name": "outage", "type": "webhook-secret", "values": {"secrets": [SECRET]}})
             assert response.status_code == 201, response.text
             g = graph("outage", [hook("hook", scheme)])
             response = await client.post("/api/v1/workflows", json={"name": "outage", "graph": g})
