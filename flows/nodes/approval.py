@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from flows.nodes._common import HANDLE_PATTERN, SMTP_SERVER, check_duration, parse_duration
 from flows.registry import NodeConfig, NodeType
 
 _HANDLE = re.compile(HANDLE_PATTERN)
+#: The tenant roles a task may name as ``role:<role>`` (the API's roles).
+ROLES = ("admin", "editor", "operator", "viewer")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _person_or_role(value: str) -> str:
+    """A user's e-mail address or ``role:<role>``, as written."""
+    if value.startswith("role:"):
+        if value[5:] not in ROLES:
+            raise ValueError(f"{value!r} names no role: use one of {', '.join('role:' + r for r in ROLES)}")
+    elif not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is neither an e-mail address nor 'role:<role>'")
+    return value
+
+
+PersonOrRole = Annotated[str, AfterValidator(_person_or_role)]
 
 
 class ApprovalOption(BaseModel):
@@ -29,7 +45,13 @@ class Escalation(BaseModel):
 
     after: str = Field(description="Time since the task opened, e.g. '24h'.")
     notify: list[str] | None = Field(
-        default=None, description="Who to remind: user emails or 'role:<role>'."
+        default=None,
+        description="Who to remind: user emails or 'role:<role>'. They may see the task from then on.",
+    )
+    assign: list[PersonOrRole] | None = Field(
+        default=None,
+        description="Who becomes an assignee (user emails or 'role:<role>'): they are told, and may "
+        "see and decide the task from then on, besides the assignees before them.",
     )
     decide: str | None = Field(default=None, description="Decide with this option value.")
 
@@ -40,8 +62,8 @@ class Escalation(BaseModel):
 
     @model_validator(mode="after")
     def _acts(self) -> "Escalation":
-        if not self.notify and self.decide is None:
-            raise ValueError("an escalation needs 'notify' or 'decide'")
+        if not self.notify and not self.assign and self.decide is None:
+            raise ValueError("an escalation needs 'notify', 'assign' or 'decide'")
         return self
 
 
@@ -113,10 +135,10 @@ class HumanApproval(NodeType):
         from blocks.redact import mask
         from prefect.runtime import flow_run
 
-        from flows.runtime.approval import AWAIT_DECISION, record_human_task
+        from flows.runtime.approval import AWAIT_DECISION, record_human_task, suspend_key
 
         path = tuple(getattr(getattr(ctx, "level", None), "path", ()) or ())
-        key = f"approval-{ctx.node_id}" + "".join(f"-{i}" for i in path)
+        key = suspend_key(ctx.node_id, path)
         workflow = ctx.scope.get("workflow") or {}
         request = {
             "tenant_id": ctx.tenant_id,
@@ -133,7 +155,7 @@ class HumanApproval(NodeType):
             "timeout_seconds": parse_duration(config.timeout).total_seconds() if config.timeout else None,
             "escalation": [
                 {"after_seconds": parse_duration(step.after).total_seconds(), "notify": step.notify,
-                 "decide": step.decide}
+                 "assign": step.assign, "decide": step.decide}
                 for step in config.escalation
             ],
             "channels": list(config.channels),

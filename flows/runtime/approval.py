@@ -11,7 +11,10 @@ suspend key makes Prefect hand back the stored decision instead of suspending ag
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -21,6 +24,28 @@ from prefect.input import RunInput
 AWAIT_DECISION = "__gorax_await_decision__"
 #: How long an undeployed (``gorax run --local``) run blocks waiting for a decision.
 LOCAL_PAUSE_SECONDS = 24 * 3600
+
+
+#: A node id Prefect takes in a key as it is: lowercase letters and digits only.
+_PLAIN_ID = re.compile(r"[a-z0-9]+")
+_NOT_KEY_CHARACTER = re.compile(r"[^a-z0-9]")
+
+
+def suspend_key(node_id: str, path: Sequence[int] = ()) -> str:
+    """The key an approval node suspends its flow run with: one per node and loop iteration.
+
+    Prefect takes only lowercase letters, digits and '-' in a run-input key, and a node id may
+    hold '_'. An id of letters and digits is used as it is (a run suspended before this rule
+    resumes under the same key); any other id has each other character replaced by '-' and
+    gets 'h' and eight hex digits of its hash, which keep ids that would read alike apart
+    ('a_1' and 'a-1', or 'a_1' and node 'a' in iteration 1). The loop path comes last.
+    """
+    if _PLAIN_ID.fullmatch(node_id):
+        name = node_id
+    else:
+        digest = hashlib.sha256(node_id.encode()).hexdigest()[:8]
+        name = f"{_NOT_KEY_CHARACTER.sub('-', node_id.lower())}-h{digest}"
+    return "approval-" + name + "".join(f"-{int(index)}" for index in path)
 
 
 class ApprovalDecision(RunInput):

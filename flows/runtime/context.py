@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flows.runtime.credential_uses import report_use
 from flows.runtime.credentials import credential_fields, load_credential
 
 if TYPE_CHECKING:
@@ -38,11 +39,18 @@ class NodeRunContext:
         return self.level.run.depth
 
     async def credential(self, name: str) -> Any:
-        """The tenant's unsealed credential ``name``, loaded once per run (values masked everywhere)."""
+        """The tenant's unsealed credential ``name``, loaded once per run (values masked everywhere).
+
+        Every node that asks is reported for the audit log, also when the run had it loaded.
+        """
         cache = self.level.run.credentials
         if name not in cache:
             cache[name] = await load_credential(name, tenant_id=self.tenant_id, node_id=self.node_id)
-        return cache[name]
+        credential = cache[name]
+        report_use(flow_run_id=self.level.run.flow_run_id, tenant_id=self.tenant_id, credential=name,
+                   credential_type=str(getattr(credential, "block_type_slug", None) or "unknown"),
+                   node_id=self.node_id)
+        return credential
 
     async def load_credentials(self) -> None:
         """Resolve the ``credentials.<name>`` the node's templates reference into its scope."""
