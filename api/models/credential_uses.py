@@ -14,7 +14,7 @@ class CredentialUse(TenantScoped, Base):
     """One node of one run used one credential (reported once however often it was used).
 
     Rows of a run are written to the audit log together, one entry per credential, once the
-    run has stopped (or paused); ``audited_at`` marks the rows an entry covers.
+    run has ended; ``audited_at`` marks the rows an entry covers.
     """
 
     __tablename__ = "credential_uses"

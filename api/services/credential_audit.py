@@ -1,14 +1,14 @@
 """Credential uses into the audit log: one entry per (run, credential), naming its nodes.
 
 Workers report each (flow run, credential, node) as a ``gorax.credential.used`` Prefect event
-(:mod:`flows.runtime.credential_uses`); the API unseals a credential itself only to e-mail
-about a human task, and records that use directly. :class:`CredentialAuditor`, one per API
+(:mod:`flows.runtime.credential_uses`); the SMTP credential the API unseals to e-mail about a
+run's human task is recorded by the API directly. :class:`CredentialAuditor`, one per API
 process, keeps the events as ``credential_uses`` rows as they arrive (Prefect's event stream,
 plus what Prefect stored while the API was away), and writes a run's entries once the run has
-stopped or paused, so that an entry names every node that used the credential. Rows are
+ended, so that an entry names every node that used the credential. A run that has not ended
+``max_pending`` seconds (ten minutes) after its first unaudited use (a long run, one waiting for
+an approval) gets an entry for the uses so far, and later uses get one of their own. Rows are
 claimed by the same transaction that writes the entry: of several API replicas one writes it.
-A use reported after its run's entry was written (a node after a resume) gets an entry of its
-own, for the nodes it adds.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from flows.runtime.credential_uses import CREDENTIAL_USED
 
 log = logging.getLogger("gorax.credential_audit")
 
-#: Run states after which a run uses no more credentials until it is resumed or retried.
-_SETTLED_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED", "PAUSED"})
+#: Run states after which a run uses no more credentials.
+_SETTLED_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 _LIMITS = {"tenant_id": 36, "flow_run_id": 36, "credential": 100, "credential_type": 100, "node_id": 100}
 
 
@@ -111,8 +111,8 @@ def _tag(run: Any, prefix: str) -> str | None:
 
 
 def _settled(run: Any, oldest: datetime, *, now: datetime, grace: float, max_pending: float) -> bool:
-    """Whether a run's uses so far can be written: it stopped or paused ``grace`` seconds ago
-    (late events have arrived), it no longer exists, or its oldest use waited ``max_pending``."""
+    """Whether a run's uses so far can be written: it ended ``grace`` seconds ago (late events
+    have arrived), it no longer exists, or its oldest use waited ``max_pending``."""
     if run is None or oldest <= now - timedelta(seconds=max_pending):
         return True
     state = run.state
