@@ -56,7 +56,6 @@ def report_use(*, flow_run_id: Any, tenant_id: str | None, credential: str, cred
     if emitted is None:
         log.warning("the use of credential %r by node %r was not reported: Prefect events are off",
                     credential, node_id)
-        return
-    _SENT[event_id] = None
+    _SENT[event_id] = None  # said once, either way
     if len(_SENT) > _SENT_LIMIT:
         _SENT.popitem(last=False)

@@ -66,6 +66,7 @@ async def test_each_credential_used_by_a_run_is_audited_once(tenant, worker, htt
         assert started.status_code == 202, started.text
         execution_id = started.json()["execution_id"]
         task = await open_task(admin, execution_id)
+        await execution_status(admin, execution_id, "paused")
         decided = await admin.post(f"/api/v1/human-tasks/{task['id']}/decide", json={"value": "approved"})
         assert decided.status_code == 200, decided.text
         execution = await execution_status(admin, execution_id, "completed", "failed")
