@@ -29,6 +29,7 @@ from api.middleware import RequestContextMiddleware
 from api.observability import Metrics, configure_logging
 from api.ratelimit import RateLimiter
 from api.routes import include_routers
+from api.services.credential_audit import CredentialAuditor
 from api.state import AppState
 from api.web import WEB_DIST, web_app
 from flows.settings import GoraxSettings, get_settings
@@ -85,6 +86,9 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await state.db.migrate()
         state.prefect_clients = await open_prefect_clients()
+        # Workers report credential uses as Prefect events; this writes them to the audit log.
+        auditor = CredentialAuditor(state.db)
+        await auditor.start()
         log.info("api started", extra={"database": state.db.dialect})
         # Everything loaded so far (modules, routes, models) lives as long as the process:
         # keep it out of the collector, whose full passes over it paused every request for
@@ -100,6 +104,7 @@ def create_app(
         try:
             yield
         finally:
+            await auditor.stop()
             await state.limiter.close()
             clients, state.prefect_clients = state.prefect_clients, None
             await clients.client.__aexit__(None, None, None)

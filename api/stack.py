@@ -284,10 +284,12 @@ class Stack:
             return "gorax"
         return "process"
 
-    def _deploy_maintenance(self) -> None:
-        from flows.maintenance import deploy_maintenance
+    def _retire_maintenance(self) -> None:
+        # Imported here like the other Prefect-facing helpers: Prefect must see the stack's
+        # PREFECT_* environment, set in start(), before it is imported.
+        from api.services.human_task_timer import retire_maintenance_flow
 
-        asyncio.run(deploy_maintenance(self.settings.work_pool))
+        asyncio.run(retire_maintenance_flow())
 
     def _bootstrap(self) -> dict | None:
         from api.bootstrap import bootstrap_first_tenant
@@ -319,7 +321,7 @@ class Stack:
         self._wait_until("Gorax API", self._api_ready, api, timeout=180)
         self._write_stack_file()
         credentials = self._bootstrap()
-        self._deploy_maintenance()
+        self._retire_maintenance()
         self._say("")
         self._say(f"  Editor      {self.api_url}/")
         self._say(f"  API docs    {self.api_url}/docs")

@@ -36,10 +36,12 @@ its submodules is registered). Old versions of a type stay registered beside new
 from __future__ import annotations
 
 import builtins
+import hashlib
 import importlib
 import inspect
 import pkgutil
-from collections.abc import Callable, Iterable, Mapping
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib.metadata import entry_points
@@ -88,14 +90,25 @@ class Suspend:
     data: Mapping[str, Any]
 
 
-def input_key(*parts: object) -> str:
-    """A key Prefect accepts for a run input, from node ids and loop indexes.
+_PLAIN_ID = re.compile(r"[a-z0-9]+")
+_NOT_KEY_CHARACTER = re.compile(r"[^a-z0-9-]")
 
-    Prefect's keys allow lowercase letters, digits and dashes only; node ids may hold ``_``. A
-    ``_`` becomes ``--`` and a literal ``-`` stays single, so distinct ids keep distinct keys.
+
+def input_key(prefix: str, node_id: str, path: Sequence[int] = ()) -> str:
+    """A key Prefect accepts for a run input: one per node and loop iteration.
+
+    Prefect takes only lowercase letters, digits and ``-`` in such keys, and a node id may hold
+    ``_``. An id of letters and digits is used as it is (keys stay stable); any other id has each
+    other character replaced by ``-`` and gets ``h`` and eight hex digits of its hash, which keep
+    ids that would read alike apart (``a_1`` and ``a-1``, or ``a_1`` and node ``a`` in iteration
+    1). The loop path comes last.
     """
-    text = "-".join(str(part) for part in parts)
-    return text.lower().replace("_", "--")
+    if _PLAIN_ID.fullmatch(node_id):
+        name = node_id
+    else:
+        digest = hashlib.sha256(node_id.encode()).hexdigest()[:8]
+        name = f"{_NOT_KEY_CHARACTER.sub('-', node_id.lower())}-h{digest}"
+    return f"{prefix}-{name}" + "".join(f"-{int(index)}" for index in path)
 
 
 class Schedule(NodeConfig):

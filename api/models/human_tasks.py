@@ -12,7 +12,12 @@ from api.db.base import Base, TenantScoped, UTCDateTime, new_id, utcnow
 
 
 class HumanTask(TenantScoped, Base):
-    """One approval request of one run (per node and loop iteration)."""
+    """One approval request of one run (per node and loop iteration).
+
+    Every update compares ``version`` (SQLAlchemy's optimistic concurrency): when a person, the
+    timer of another API replica or a cancellation changed the task first, the update matches
+    no row and raises ``StaleDataError``, so each decision and each due action happens once.
+    """
 
     __tablename__ = "human_tasks"
     __table_args__ = (
@@ -36,6 +41,8 @@ class HumanTask(TenantScoped, Base):
     escalation: Mapped[list[dict[str, Any]]] = mapped_column(JSON, nullable=False)
     # How many escalation steps have acted so far.
     escalation_done: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    # Who may see the task without deciding it: the people escalation steps notified.
+    viewers: Mapped[list[str]] = mapped_column(JSON, default=list, nullable=False)
     # open, decided, expired, cancelled
     status: Mapped[str] = mapped_column(String(20), default="open", index=True, nullable=False)
     decision: Mapped[str | None] = mapped_column(String(100), nullable=True)
@@ -47,3 +54,9 @@ class HumanTask(TenantScoped, Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     notifications: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, nullable=False)
+    # When the timer next acts on the task: the next escalation step or the expiry of an open
+    # task, a retry of handing a decision to the run; None when nothing is due.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True, nullable=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+
+    __mapper_args__ = {"version_id_col": version}

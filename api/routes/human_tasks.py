@@ -1,11 +1,16 @@
-"""Human tasks: the inbox, decisions, decision-page links, and the worker's internal endpoints."""
+"""Human tasks: the inbox, decisions, decision-page links, and the worker's internal endpoint.
+
+The router's lifespan runs the human-task timer (:mod:`api.services.human_task_timer`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
@@ -13,14 +18,35 @@ from api.auth.deps import AuditCtx, DatabaseDep, Public, Requires, StateDep, Ten
 from api.auth.permissions import Permission
 from api.auth.principal import Principal
 from api.auth.secrets import signing_key
-from api.db.base import utcnow
 from api.errors import Forbidden, NotFound
 from api.schemas import Page
 from api.services import audit
 from api.services import human_tasks as service
 from api.services.audit import AuditContext
+from api.services.human_task_timer import HumanTaskTimer
 
-router = APIRouter(tags=["human tasks"])
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    state = app.state.gorax
+    timer = HumanTaskTimer(state.db, link_key=signing_key(state.settings),
+                           api_url=state.settings.effective_api_url)
+    app.state.human_task_timer = timer
+    await timer.start()
+    try:
+        yield
+    finally:
+        await timer.stop()
+
+
+router = APIRouter(tags=["human tasks"], lifespan=_lifespan)
+
+
+def wake_timer(request: Request) -> None:
+    """Tell this app's timer that a task's due time changed."""
+    timer = getattr(request.app.state, "human_task_timer", None)
+    if timer is not None:
+        timer.wake()
 
 
 class HumanTaskOption(BaseModel):
@@ -40,7 +66,8 @@ class HumanTaskPublic(BaseModel):
     execution_id: str
     node_id: str
     node_name: str
-    assignees: list[str]
+    assignees: list[str] = Field(description="Who may decide (escalation steps may add to them).")
+    viewers: list[str] = Field(description="Who may see the task: the people escalation steps notified.")
     options: list[HumanTaskOption]
     data: dict[str, Any] = Field(description="The data the step showed (secrets masked).")
     decision: str | None
@@ -62,6 +89,7 @@ class HumanTaskDecide(BaseModel):
 class EscalationStep(BaseModel):
     after_seconds: float = Field(ge=0)
     notify: list[str] | None = None
+    assign: list[str] | None = None
     decide: str | None = None
 
 
@@ -84,14 +112,6 @@ class HumanTaskCreate(BaseModel):
     channels: list[str] = Field(default_factory=lambda: ["inbox"])
     email_credential: str | None = Field(default=None, max_length=100)
     snapshot: dict[str, Any] = Field(default_factory=dict)
-
-
-class SweepResult(BaseModel):
-    escalated: int
-    auto_decided: int
-    expired: int
-    cancelled: int
-    resumed: int
 
 
 def _view(task: Any) -> HumanTaskPublic:
@@ -132,21 +152,16 @@ async def get_human_task(
 @router.post("/human-tasks/{task_id}/decide", response_model=HumanTaskPublic)
 async def decide_human_task(
     task_id: str, body: HumanTaskDecide, session: TenantSession, context: AuditCtx,
+    db: DatabaseDep, request: Request,
     principal: Principal = Requires(Permission.HUMAN_TASK_DECIDE),
 ) -> HumanTaskPublic:
     """Decide once (403 for non-assignees, 409 when already decided); the run then resumes."""
-    task = await service.decide(session, tenant_id=principal.tenant_id, task_id=task_id,
-                                principal=principal, value=body.value, comment=body.comment)
-    await audit.record(
-        session, tenant_id=principal.tenant_id, action="human_task.decide", context=context,
-        resource_type="human_task", resource_id=task.id,
-        after={"decision": task.decision, "comment": task.comment},
-        details={"title": task.title, "data": task.snapshot, "execution_id": task.flow_run_id},
-    )
+    task = await service.decide(session, db=db, context=context, tenant_id=principal.tenant_id,
+                                task_id=task_id, principal=principal, value=body.value,
+                                comment=body.comment)
     await session.commit()
-    if await service.resume_run(task):
-        task.resumed_at = utcnow()
-        await session.commit()
+    if not await service.hand_over(db, tenant_id=principal.tenant_id, task_id=task.id):
+        wake_timer(request)  # the run was not paused yet: the timer offers the decision again
     return _view(task)
 
 
@@ -166,30 +181,24 @@ async def open_human_task_link(
 # -- internal: the worker's calls -----------------------------------------------------------------
 @router.post("/internal/human-tasks", response_model=HumanTaskPublic)
 async def record_human_task(
-    body: HumanTaskCreate, db: DatabaseDep, state: StateDep,
+    body: HumanTaskCreate, db: DatabaseDep, state: StateDep, request: Request,
     principal: Principal = Requires(Permission.INTERNAL),
 ) -> HumanTaskPublic:
     """Record the task of a suspended run's approval node (idempotent) and notify assignees."""
+    notices = []
     async with db.tenant_scope(tenant_id=body.tenant_id) as session:
         task, created = await service.create_task(session, tenant_id=body.tenant_id,
                                                   request=body.model_dump(mode="json"))
         if created:
-            await service.notify(session, task, who=task.assignees, reason="assigned",
-                                 link_key=signing_key(state.settings),
-                                 api_url=state.settings.effective_api_url)
+            notice = service.notify(task, who=task.assignees, reason="assigned")
+            notices = [notice] if notice is not None else []
             await audit.record(session, tenant_id=body.tenant_id, action="human_task.create",
                                context=AuditContext(actor_type="worker", actor_id=principal.id),
                                resource_type="human_task", resource_id=task.id,
                                details={"execution_id": task.flow_run_id, "node_id": task.node_id})
         await session.commit()
-        return _view(task)
-
-
-@router.post("/internal/maintenance/human-tasks", response_model=SweepResult)
-async def sweep_human_tasks(
-    db: DatabaseDep, state: StateDep, principal: Principal = Requires(Permission.INTERNAL),
-) -> SweepResult:
-    """Escalate, auto-decide, expire, cancel and resume what is due (the maintenance flow calls this)."""
-    counts = await service.sweep(db, link_key=signing_key(state.settings),
-                                 api_url=state.settings.effective_api_url)
-    return SweepResult(**counts)
+    if created:
+        wake_timer(request)
+        await service.send_notices(db, notices, link_key=signing_key(state.settings),
+                                   api_url=state.settings.effective_api_url)
+    return _view(task)

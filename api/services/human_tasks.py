@@ -1,9 +1,13 @@
-"""Human tasks: recording them for suspended runs, the inbox, decisions, escalation.
+"""Human tasks: recording them for suspended runs, the inbox, decisions, notifications.
 
 A run's ``human.approval`` node records its task through the internal endpoint, then the run
 suspends in Prefect. A decision is stored first and then handed to Prefect by resuming the
-flow run with the decision as its typed input; a decision whose run was not paused yet (the
-run suspends a moment after recording the task) is resumed by a later :func:`sweep`.
+flow run with the decision as its typed input. What happens by itself (escalation steps, the
+timeout, handing a decision to a run that was not paused yet) is done when the task's
+``due_at`` comes, by :mod:`api.services.human_task_timer`.
+
+Who is who: *assignees* may decide (and see) a task; *viewers*, the people an escalation step
+notified, may see it; admins see every task of their tenant.
 """
 
 from __future__ import annotations
@@ -12,26 +16,34 @@ import hashlib
 import hmac
 import logging
 import time
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+from prefect.flow_runs import aresume_flow_run
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 from api.auth.permissions import Role
 from api.auth.principal import Principal
+from api.db.base import utcnow
 from api.db.engine import Database
 from api.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from api.models.human_tasks import HumanTask
-from api.services import notifications
+from api.services import audit, credential_audit, notifications
+from api.services.audit import AuditContext
 from api.services.identity import list_members
-from api.db.base import utcnow
 
 log = logging.getLogger("gorax.human_tasks")
 
 SYSTEM_TIMEOUT = "system:timeout"
 #: Run states after which nobody can still decide for the run.
-_TERMINAL_RUN_STATES = frozenset({"CANCELLED", "CANCELLING", "FAILED", "CRASHED", "COMPLETED"})
+TERMINAL_RUN_STATES = frozenset({"CANCELLED", "CANCELLING", "FAILED", "CRASHED", "COMPLETED"})
+#: How often a decision is offered again to a run that was not paused yet, at most.
+MAX_RESUME_RETRY_SECONDS = 60.0
 
 
 # -- recording ------------------------------------------------------------------------------
@@ -67,39 +79,58 @@ async def create_task(session: AsyncSession, *, tenant_id: str, request: dict[st
         email_credential=request.get("email_credential"),
         escalation=list(request.get("escalation") or []),
         escalation_done=0,
+        viewers=[],
         status="open",
         created_at=now,
         expires_at=now + timedelta(seconds=float(timeout)) if timeout else None,
         notifications=[],
     )
+    task.due_at = next_due(task)
     session.add(task)
     await session.flush()
     return task, True
 
 
+def next_due(task: HumanTask) -> datetime | None:
+    """When an open task's next escalation step or its expiry is due (None: never)."""
+    if task.status != "open":
+        return None
+    times = [task.expires_at] if task.expires_at else []
+    if task.escalation_done < len(task.escalation):
+        step = task.escalation[task.escalation_done]
+        times.append(task.created_at + timedelta(seconds=float(step["after_seconds"])))
+    return min(times) if times else None
+
+
 # -- reading ----------------------------------------------------------------------------------
-def is_assignee(task: HumanTask, principal: Principal) -> bool:
-    """Whether ``principal`` is named by the task's assignees (e-mail, user id or role)."""
-    for assignee in task.assignees:
-        if assignee.startswith("role:"):
-            if principal.role is not None and principal.role.value == assignee[5:]:
+def _names(entries: list[str], principal: Principal) -> bool:
+    """Whether ``principal`` is one of ``entries`` (e-mail, user id or ``role:<role>``)."""
+    for entry in entries:
+        if entry.startswith("role:"):
+            if principal.role is not None and principal.role.value == entry[5:]:
                 return True
-        elif principal.kind == "user" and assignee.lower() in {
+        elif principal.kind == "user" and entry.lower() in {
             (principal.email or "").lower(), principal.id.lower()
         }:
             return True
     return False
 
 
+def is_assignee(task: HumanTask, principal: Principal) -> bool:
+    """Whether ``principal`` may decide the task (its assignees, escalation's included)."""
+    return _names(task.assignees, principal)
+
+
 def can_view(task: HumanTask, principal: Principal) -> bool:
-    return principal.role is Role.ADMIN or is_assignee(task, principal)
+    """Admins, assignees and the people an escalation step notified may open the task."""
+    return principal.role is Role.ADMIN or is_assignee(task, principal) or _names(task.viewers, principal)
 
 
 async def list_tasks(
     session: AsyncSession, *, tenant_id: str, principal: Principal, status: str | None,
     workflow_id: str | None, limit: int,
 ) -> list[HumanTask]:
-    """The principal's tasks (every task of the tenant for admins), newest first."""
+    """The tasks the principal may see (every task of the tenant for admins), newest first."""
     query = select(HumanTask).where(HumanTask.tenant_id == tenant_id)
     if status:
         query = query.where(HumanTask.status == status)
@@ -134,6 +165,7 @@ def public(task: HumanTask) -> dict[str, Any]:
         "node_id": task.node_id,
         "node_name": task.node_name,
         "assignees": task.assignees,
+        "viewers": task.viewers,
         "options": task.options,
         "data": task.snapshot,
         "decision": task.decision,
@@ -150,17 +182,26 @@ def public(task: HumanTask) -> dict[str, Any]:
 
 # -- deciding ---------------------------------------------------------------------------------
 async def decide(
-    session: AsyncSession, *, tenant_id: str, task_id: str, principal: Principal, value: str,
-    comment: str | None,
+    session: AsyncSession, *, db: Database, context: AuditContext, tenant_id: str, task_id: str,
+    principal: Principal, value: str, comment: str | None,
 ) -> HumanTask:
-    """Record a person's decision (403 if not an assignee, 409 if already decided)."""
+    """Record and audit a person's decision (flushed; the caller commits).
+
+    Refused with 403 for someone who is not an assignee and 409 for a task that is no longer
+    open (also when another decision won a race); a refusal is audited in a transaction of its
+    own, so the entry stays although the request fails.
+    """
     task = await get_task(session, tenant_id=tenant_id, task_id=task_id)
     if not is_assignee(task, principal):
+        await _refuse(db, context, task, value, outcome="denied",
+                      reason="not an assignee of this task")
         raise Forbidden(
             "only an assignee of this task may decide it",
             details={"human_task_id": task_id, "assignees": task.assignees},
         )
-    _check_open(task)
+    if task.status != "open":
+        await _refuse(db, context, task, value, outcome="conflict", reason=f"the task is already {task.status}")
+        raise _ended(task)
     values = [option["value"] for option in task.options]
     if value not in values:
         raise ValidationFailed(
@@ -168,35 +209,58 @@ async def decide(
             details={"errors": [{"field": "value", "path": "value", "code": "not_an_option",
                                  "message": f"choose one of {', '.join(values)}"}]},
         )
-    _record_decision(task, value=value, comment=comment, decided_by=principal.email or principal.actor)
-    await session.flush()
+    record_decision(task, value=value, comment=comment, decided_by=principal.email or principal.actor)
+    try:
+        await session.flush()
+    except StaleDataError:
+        # Decided, escalated or cancelled by someone else since it was read.
+        await session.rollback()
+        task = await get_task(session, tenant_id=tenant_id, task_id=task_id)
+        await _refuse(db, context, task, value, outcome="conflict",
+                      reason=f"the task was {task.status} meanwhile")
+        raise _ended(task) from None
+    await audit.record(
+        session, tenant_id=tenant_id, action="human_task.decide", context=context,
+        resource_type="human_task", resource_id=task.id,
+        after={"decision": task.decision, "comment": task.comment},
+        details={"title": task.title, "data": task.snapshot, "execution_id": task.flow_run_id},
+    )
     return task
 
 
-def _check_open(task: HumanTask) -> None:
-    if task.status != "open":
-        raise Conflict(
-            f"human task {task.id} is already {task.status}",
-            details={"human_task_id": task.id, "status": task.status, "decision": task.decision,
-                     "decided_by": task.decided_by},
-        )
+def _ended(task: HumanTask) -> Conflict:
+    return Conflict(
+        f"human task {task.id} is already {task.status}",
+        details={"human_task_id": task.id, "status": task.status, "decision": task.decision,
+                 "decided_by": task.decided_by},
+    )
 
 
-def _record_decision(task: HumanTask, *, value: str | None, comment: str | None, decided_by: str,
-                     status: str = "decided") -> None:
+async def _refuse(db: Database, context: AuditContext, task: HumanTask, value: str, *,
+                  outcome: str, reason: str) -> None:
+    await audit.record_now(
+        db, tenant_id=task.tenant_id, action="human_task.decide", context=context,
+        resource_type="human_task", resource_id=task.id, outcome=outcome,
+        details={"reason": reason, "value": value, "status": task.status,
+                 "execution_id": task.flow_run_id},
+    )
+
+
+def record_decision(task: HumanTask, *, value: str | None, comment: str | None, decided_by: str,
+                    status: str = "decided") -> None:
+    """Close the task with ``value`` (None when it expired); what is left is handing it over."""
     task.status = status
     task.decision = value
     task.comment = comment
     task.decided_by = decided_by
     task.decided_at = utcnow()
+    # Handed over right after the commit; should that not happen (the process stopped), the
+    # timer does it when this comes.
+    task.due_at = task.decided_at + timedelta(seconds=MAX_RESUME_RETRY_SECONDS)
 
 
 async def resume_run(task: HumanTask) -> bool:
     """Hand the decision to Prefect; True when the run was resumed (or no longer waits)."""
-    from prefect.exceptions import ObjectNotFound
-    from prefect.flow_runs import aresume_flow_run
-    from prefect.client.orchestration import get_client
-
     run_input = {
         "value": task.decision,
         "comment": task.comment,
@@ -212,15 +276,56 @@ async def resume_run(task: HumanTask) -> bool:
     state = flow_run.state
     if state is None:
         return False
-    if state.is_paused():
+    pause_key = state.state_details.pause_key if state.is_paused() else None
+    # A run with several approvals open (a loop, parallel branches) waits on one of them at a
+    # time: resuming it with another task's decision would answer the wrong question.
+    if state.is_paused() and pause_key in (None, task.node_key):
         try:
             await aresume_flow_run(flow_run.id, run_input=run_input)
-        except Exception as exc:  # the sweep tries again
+        except Exception as exc:  # the timer tries again
             log.warning("resuming run %s for task %s failed: %s", flow_run.id, task.id, exc)
             return False
         return True
-    # Still running towards its suspend: a later sweep resumes it. Finished: nothing to do.
-    return state.type.value in _TERMINAL_RUN_STATES
+    # Still running towards its suspend (or waiting on another task): the timer offers the
+    # decision again. Finished: nothing to do.
+    return state.type.value in TERMINAL_RUN_STATES
+
+
+async def hand_over(db: Database, *, tenant_id: str, task_id: str) -> bool:
+    """Resume the run of a decided or expired task, or schedule another try; True when resumed."""
+    for _ in range(3):
+        async with db.tenant_scope(tenant_id=tenant_id) as session:
+            task = await get_task(session, tenant_id=tenant_id, task_id=task_id)
+            if task.status not in ("decided", "expired") or task.resumed_at is not None:
+                return task.resumed_at is not None
+            resumed = await resume_run(task)
+            now = utcnow()
+            if resumed:
+                task.resumed_at, task.due_at = now, None
+            else:
+                # Soon after the decision (the run suspends a moment after recording the task),
+                # then less and less often.
+                waited = (now - (task.decided_at or now)).total_seconds()
+                task.due_at = now + timedelta(seconds=min(MAX_RESUME_RETRY_SECONDS, max(1.0, waited / 2)))
+            try:
+                await session.commit()
+            except StaleDataError:
+                continue
+            return resumed
+    return False
+
+
+async def cancel_for_run(session: AsyncSession, *, tenant_id: str, flow_run_id: str) -> int:
+    """Cancel the open tasks of a cancelled run; how many (flushed; the caller commits)."""
+    now = utcnow()
+    result = await session.execute(
+        update(HumanTask)
+        .where(HumanTask.tenant_id == tenant_id, HumanTask.flow_run_id == flow_run_id,
+               HumanTask.status == "open")
+        .values(status="cancelled", resumed_at=now, due_at=None, version=HumanTask.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
 
 
 # -- links --------------------------------------------------------------------------------------
@@ -241,9 +346,85 @@ def _link_mac(key: bytes, task_id: str, expires: int) -> str:
     return hmac.new(key, f"human-task:{task_id}:{expires}".encode(), hashlib.sha256).hexdigest()
 
 
-# -- notifications and the maintenance sweep ------------------------------------------------
+# -- notifications ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Notice:
+    """A notification whose e-mail is sent once the change that made it is committed."""
+
+    tenant_id: str
+    task_id: str
+    index: int  # of its entry in the task's notifications
+    who: tuple[str, ...]
+    reason: str
+
+
+def notify(task: HumanTask, *, who: list[str], reason: str) -> Notice | None:
+    """Note a notification of ``who`` (the inbox shows the task); the e-mail to send, if any."""
+    entry: dict[str, Any] = {"at": utcnow().isoformat(), "reason": reason, "to": list(who),
+                             "channels": ["inbox"]}
+    task.notifications = [*task.notifications, entry]
+    if "email" in task.channels and task.email_credential:
+        return Notice(task.tenant_id, task.id, len(task.notifications) - 1, tuple(who), reason)
+    return None
+
+
+async def send_notices(db: Database, notices: list[Notice], *, link_key: bytes, api_url: str) -> None:
+    """E-mail each notice and note the outcome on its entry (a failure is noted, not raised)."""
+    for notice in notices:
+        async with db.tenant_scope(tenant_id=notice.tenant_id) as session:
+            task = await get_task(session, tenant_id=notice.tenant_id, task_id=notice.task_id)
+            addresses = await _recipients(session, tenant_id=task.tenant_id, who=list(notice.who))
+        outcome: dict[str, Any]
+        used: str | None = None
+        try:
+            server = await notifications.load_mail_server(tenant_id=task.tenant_id,
+                                                          credential=task.email_credential or "")
+            used = str(getattr(server, "block_type_slug", "smtp-server"))
+            await notifications.send_email(server, to=addresses, subject=_subject(task, notice.reason),
+                                           text=_mail_text(task, link_key=link_key, api_url=api_url))
+            outcome = {"channels": ["inbox", "email"], "emailed": addresses}
+        except Exception as exc:
+            outcome = {"email_error": str(exc)[:300]}
+            log.warning("e-mail for human task %s failed: %s", task.id, exc)
+        await _note_outcome(db, notice, outcome, credential_type=used)
+
+
+def _subject(task: HumanTask, reason: str) -> str:
+    return f"[Gorax] {'Reminder: ' if reason == 'escalation' else ''}{task.title}"
+
+
+def _mail_text(task: HumanTask, *, link_key: bytes, api_url: str) -> str:
+    expires, signature = sign_link(link_key, task.id)
+    link = f"{api_url}/api/v1/human-tasks/{task.id}/open?expires={expires}&signature={signature}"
+    return (f"{task.title}\n\n{task.description or ''}\n\nWorkflow: {task.workflow_name}\n"
+            f"Options: {', '.join(o['label'] for o in task.options)}\n\n"
+            f"Decide here (sign-in required): {link}\n")
+
+
+async def _note_outcome(db: Database, notice: Notice, outcome: dict[str, Any], *,
+                        credential_type: str | None) -> None:
+    for _ in range(3):
+        async with db.tenant_scope(tenant_id=notice.tenant_id) as session:
+            task = await get_task(session, tenant_id=notice.tenant_id, task_id=notice.task_id)
+            entries = list(task.notifications)
+            entries[notice.index] = {**entries[notice.index], **outcome}
+            task.notifications = entries
+            if credential_type is not None:
+                # The API unsealed the tenant's SMTP credential for the run's approval node.
+                await credential_audit.record_uses(session, [credential_audit.Use(
+                    tenant_id=task.tenant_id, flow_run_id=task.flow_run_id,
+                    credential=task.email_credential or "", credential_type=credential_type,
+                    node_id=task.node_id, used_at=utcnow())])
+            try:
+                await session.commit()
+                return
+            except StaleDataError:
+                continue
+    log.warning("could not note the e-mail outcome of human task %s", notice.task_id)
+
+
 async def _recipients(session: AsyncSession, *, tenant_id: str, who: list[str]) -> list[str]:
-    """E-mail addresses of assignees: e-mails as given, roles expanded to their members."""
+    """E-mail addresses of ``who``: e-mails as given, roles expanded to their members."""
     addresses: list[str] = []
     members = None
     for entry in who:
@@ -253,100 +434,3 @@ async def _recipients(session: AsyncSession, *, tenant_id: str, who: list[str]) 
         elif "@" in entry:
             addresses.append(entry)
     return sorted(set(addresses))
-
-
-async def notify(session: AsyncSession, task: HumanTask, *, who: list[str], reason: str,
-                 link_key: bytes, api_url: str) -> None:
-    """Tell ``who`` about the task: always in the inbox; by e-mail when the task asks for it."""
-    entry: dict[str, Any] = {"at": utcnow().isoformat(), "reason": reason, "to": list(who),
-                             "channels": ["inbox"]}
-    if "email" in task.channels and task.email_credential:
-        addresses = await _recipients(session, tenant_id=task.tenant_id, who=who)
-        expires, signature = sign_link(link_key, task.id)
-        link = f"{api_url}/api/v1/human-tasks/{task.id}/open?expires={expires}&signature={signature}"
-        try:
-            await notifications.send_email(
-                tenant_id=task.tenant_id, credential=task.email_credential, to=addresses,
-                subject=f"[Gorax] {'Reminder: ' if reason == 'escalation' else ''}{task.title}",
-                text=(f"{task.title}\n\n{task.description or ''}\n\nWorkflow: {task.workflow_name}\n"
-                      f"Options: {', '.join(o['label'] for o in task.options)}\n\n"
-                      f"Decide here (sign-in required): {link}\n"),
-            )
-            entry["channels"].append("email")
-            entry["emailed"] = addresses
-        except Exception as exc:
-            entry["email_error"] = str(exc)[:300]
-            log.warning("e-mail for human task %s failed: %s", task.id, exc)
-    task.notifications = [*task.notifications, entry]
-
-
-async def sweep(db: Database, *, link_key: bytes, api_url: str, now: datetime | None = None) -> dict[str, int]:
-    """Escalate, auto-decide, expire, cancel and resume what is due; counts of each."""
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
-    now = now or utcnow()
-    counts = {"escalated": 0, "auto_decided": 0, "expired": 0, "cancelled": 0, "resumed": 0}
-    async with db.system_scope() as session:
-        tasks = (
-            await session.execute(
-                select(HumanTask).where(
-                    (HumanTask.status == "open") | (HumanTask.resumed_at.is_(None))
-                )
-            )
-        ).scalars().all()
-        async with get_client() as client:
-            for task in tasks:
-                if task.status == "open":
-                    try:
-                        run = await client.read_flow_run(task.flow_run_id)
-                        run_state = run.state.type.value if run.state else None
-                    except ObjectNotFound:
-                        run_state = "CANCELLED"
-                    if run_state in _TERMINAL_RUN_STATES:
-                        task.status = "cancelled"
-                        task.resumed_at = now
-                        counts["cancelled"] += 1
-                        continue
-                    age = (now - task.created_at).total_seconds()
-                    while task.escalation_done < len(task.escalation):
-                        step = task.escalation[task.escalation_done]
-                        if age < float(step["after_seconds"]):
-                            break
-                        task.escalation_done += 1
-                        if step.get("notify"):
-                            await notify(session, task, who=step["notify"], reason="escalation",
-                                         link_key=link_key, api_url=api_url)
-                            counts["escalated"] += 1
-                        if step.get("decide"):
-                            _record_decision(task, value=step["decide"], comment="decided automatically: nobody decided in time",
-                                             decided_by=SYSTEM_TIMEOUT)
-                            counts["auto_decided"] += 1
-                            break
-                    if task.status == "open" and task.expires_at and now >= task.expires_at:
-                        _record_decision(task, value=None, comment="expired", decided_by=SYSTEM_TIMEOUT,
-                                         status="expired")
-                        counts["expired"] += 1
-                if task.status in {"decided", "expired"} and task.resumed_at is None:
-                    if await resume_run(task):
-                        task.resumed_at = utcnow()
-                        counts["resumed"] += 1
-                elif task.status == "cancelled" and task.resumed_at is None:
-                    task.resumed_at = now
-        await session.commit()
-    return counts
-
-
-async def cancel_for_run(session: AsyncSession, *, tenant_id: str, flow_run_id: str) -> int:
-    """Cancel the open tasks of a cancelled run; how many."""
-    tasks = (
-        await session.execute(
-            select(HumanTask).where(HumanTask.tenant_id == tenant_id,
-                                    HumanTask.flow_run_id == flow_run_id,
-                                    HumanTask.status == "open")
-        )
-    ).scalars().all()
-    for task in tasks:
-        task.status = "cancelled"
-        task.resumed_at = utcnow()
-    return len(tasks)

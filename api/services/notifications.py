@@ -6,30 +6,34 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
+import aiosmtplib
 
-async def send_email(*, tenant_id: str, credential: str, to: list[str], subject: str, text: str) -> None:
-    """Send a plain-text e-mail with the tenant's SMTP credential ``credential``."""
-    import aiosmtplib
+from blocks.loader import load_credential
 
-    from blocks.loader import load_credential
 
+async def load_mail_server(*, tenant_id: str, credential: str) -> Any:
+    """The tenant's SMTP credential ``credential``, unsealed (loading it is a credential use)."""
+    return await load_credential(credential, tenant_id=tenant_id)
+
+
+async def send_email(server: Any, *, to: list[str], subject: str, text: str) -> None:
+    """Send a plain-text e-mail through ``server`` (an SMTP credential from :func:`load_mail_server`)."""
     if not to:
         return
-    block: Any = await load_credential(credential, tenant_id=tenant_id)
-    password = block.password.get_secret_value() if getattr(block, "password", None) else None
+    password = server.password.get_secret_value() if getattr(server, "password", None) else None
     message = EmailMessage()
-    message["From"] = block.from_address
+    message["From"] = server.from_address
     message["To"] = ", ".join(to)
     message["Subject"] = subject
-    message["Message-ID"] = make_msgid(domain=block.from_address.rpartition("@")[2] or None)
+    message["Message-ID"] = make_msgid(domain=server.from_address.rpartition("@")[2] or None)
     message.set_content(text)
     await aiosmtplib.send(
         message,
-        hostname=block.host,
-        port=int(block.port),
-        username=block.username,
+        hostname=server.host,
+        port=int(server.port),
+        username=server.username,
         password=password,
-        use_tls=block.security == "ssl",
-        start_tls=block.security == "starttls",
+        use_tls=server.security == "ssl",
+        start_tls=server.security == "starttls",
         timeout=30,
     )

@@ -2,15 +2,33 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from blocks.redact import mask
 from flows.internal_api import post_internal
 from flows.nodes._common import HANDLE_PATTERN, SMTP_SERVER, check_duration, parse_duration
 from translator.nodetypes import NodeConfig, NodeContext, NodeType, Routed, Suspend, input_key
+
+#: The tenant roles a task may name as ``role:<role>`` (the API's roles).
+ROLES = ("admin", "editor", "operator", "viewer")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _person_or_role(value: str) -> str:
+    """A user's e-mail address or ``role:<role>``, as written."""
+    if value.startswith("role:"):
+        if value[5:] not in ROLES:
+            raise ValueError(f"{value!r} names no role: use one of {', '.join('role:' + r for r in ROLES)}")
+    elif not _EMAIL.match(value):
+        raise ValueError(f"{value!r} is neither an e-mail address nor 'role:<role>'")
+    return value
+
+
+PersonOrRole = Annotated[str, AfterValidator(_person_or_role)]
 
 
 class ApprovalOption(BaseModel):
@@ -29,7 +47,13 @@ class Escalation(BaseModel):
 
     after: str = Field(description="Time since the task opened, e.g. '24h'.")
     notify: list[str] | None = Field(
-        default=None, description="Who to remind: user emails or 'role:<role>'."
+        default=None,
+        description="Who to remind: user emails or 'role:<role>'. They may see the task from then on.",
+    )
+    assign: list[PersonOrRole] | None = Field(
+        default=None,
+        description="Who becomes an assignee (user emails or 'role:<role>'): they are told, and may "
+        "see and decide the task from then on, besides the assignees before them.",
     )
     decide: str | None = Field(default=None, description="Decide with this option value.")
 
@@ -40,8 +64,8 @@ class Escalation(BaseModel):
 
     @model_validator(mode="after")
     def _acts(self) -> "Escalation":
-        if not self.notify and self.decide is None:
-            raise ValueError("an escalation needs 'notify' or 'decide'")
+        if not self.notify and not self.assign and self.decide is None:
+            raise ValueError("an escalation needs 'notify', 'assign' or 'decide'")
         return self
 
 
@@ -117,7 +141,7 @@ class HumanApproval(NodeType):
 
     async def run(self, config: HumanApproval.Config, ctx: NodeContext) -> Suspend:
         """Record the task (idempotent per run, node and iteration), then wait for a decision."""
-        key = input_key("approval", ctx.node_id, *ctx.path)
+        key = input_key("approval", ctx.node_id, ctx.path)
         workflow = ctx.scope.get("workflow") or {}
         request = {
             "tenant_id": ctx.tenant_id,
@@ -134,7 +158,7 @@ class HumanApproval(NodeType):
             "timeout_seconds": parse_duration(config.timeout).total_seconds() if config.timeout else None,
             "escalation": [
                 {"after_seconds": parse_duration(step.after).total_seconds(), "notify": step.notify,
-                 "decide": step.decide}
+                 "assign": step.assign, "decide": step.decide}
                 for step in config.escalation
             ],
             "channels": list(config.channels),

@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import get_run_logger
 
+from flows.runtime.credential_uses import report_use
 from flows.runtime.credentials import credential_fields, load_credential
 from translator.nodetypes import Runtime
 from translator.plan import PlanNode
@@ -41,11 +42,18 @@ class NodeRunContext:
         return get_run_logger()
 
     async def credential(self, name: str) -> Any:
-        """The tenant's unsealed credential ``name``, loaded once per run (values masked everywhere)."""
+        """The tenant's unsealed credential ``name``, loaded once per run (values masked everywhere).
+
+        Every node that asks is reported for the audit log, also when the run had it loaded.
+        """
         cache = self._run.credentials
         if name not in cache:
             cache[name] = await load_credential(name, tenant_id=self.tenant_id, node_id=self.node_id)
-        return cache[name]
+        credential = cache[name]
+        report_use(flow_run_id=self._run.flow_run_id, tenant_id=self.tenant_id, credential=name,
+                   credential_type=str(getattr(credential, "block_type_slug", None) or "unknown"),
+                   node_id=self.node_id)
+        return credential
 
     async def load_credentials(self) -> None:
         """Resolve the ``credentials.<name>`` the node's templates reference into its scope."""
