@@ -213,10 +213,14 @@ async def audit_events(client: httpx.AsyncClient, **params: Any) -> list[dict[st
 async def member_client(admin: httpx.AsyncClient, role: str) -> tuple[str, httpx.AsyncClient]:
     """A new member of the admin's tenant with ``role``: their e-mail and a signed-in client."""
     email = f"{role}-{uuid.uuid4().hex[:6]}@people.test"
-    added = await admin.post("/api/v1/members", json={"email": email, "role": role})
-    assert added.status_code == 201, added.text
-    signed_in = await admin.post("/api/v1/auth/login",
-                                 json={"email": email, "password": added.json()["password"]})
+    password = f"pw-{uuid.uuid4().hex}"
+    invited = await admin.post("/api/v1/members/invitations", json={"email": email, "role": role})
+    assert invited.status_code == 201, invited.text
+    async with httpx.AsyncClient(base_url=str(admin.base_url), timeout=30) as anon:
+        joined = await anon.post("/api/v1/auth/invitations/accept",
+                                 json={"token": invited.json()["token"], "password": password})
+        assert joined.status_code == 200, joined.text
+        signed_in = await anon.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert signed_in.status_code == 200, signed_in.text
     token = signed_in.json()["access_token"]
     return email, httpx.AsyncClient(base_url=str(admin.base_url), timeout=30,

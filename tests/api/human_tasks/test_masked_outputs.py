@@ -16,9 +16,7 @@ from typing import Any
 
 import httpx
 
-from tests.api.human_tasks.test_human_tasks import (  # noqa: F401 - the module's fixtures
-    _worker, api, database, execution_status, open_task, pool, tenant, wait_for,
-)
+from tests.api.human_tasks.conftest import execution_status, open_task, start_worker, wait_for
 from tests.peers import HttpPeer, PeerResponse, RecordedRequest
 
 TOKEN = f"tok-{uuid.uuid4().hex}"
@@ -107,7 +105,7 @@ async def test_echoed_credential_is_masked_at_every_exit(tenant, pool, api) -> N
     peer = HttpPeer().start()
     peer.route("POST", "/echo", _echo)
     peer.route("POST", "/deny", _deny)
-    first = _worker(pool, api.url)
+    first = start_worker(pool, api.url)
     second = None
     try:
         await first.started()
@@ -177,7 +175,7 @@ async def test_echoed_credential_is_masked_at_every_exit(tenant, pool, api) -> N
             assert_masked("the human task", task)
             await execution_status(admin, asked, "paused")
             first.stop()
-            second = _worker(pool, api.url)
+            second = start_worker(pool, api.url)
             await second.started()
             decided = await admin.post(f"/api/v1/human-tasks/{task['id']}/decide", json={"value": "approved"})
             assert decided.status_code == 200, decided.text
