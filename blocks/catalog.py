@@ -1,27 +1,25 @@
 """The credential types Gorax offers, their secret fields, and their registration with Prefect.
 
-prefect-aws and prefect-slack are imported only when their types are used (boto3 is heavy).
+Every type is a Prefect Block class, looked up by slug with ``Block.get_block_class_from_key``
+once Prefect has loaded the ``prefect.collections`` entry points: Gorax's own (every registered
+:class:`~blocks.types.GoraxCredential` subclass; ``blocks.types`` is such an entry point, and a
+plugin package's module can be one too) and the collections' types Gorax offers as they are
+(:data:`~blocks.types.COLLECTION_CREDENTIALS`: prefect-aws, prefect-slack).
 """
 
 from __future__ import annotations
 
-import importlib
 import typing
 from functools import lru_cache
 from typing import Any
 
-from prefect.blocks.core import Block
+from prefect.blocks.core import Block, UnknownBlockType
+from prefect.plugins import load_prefect_collections
+from prefect.utilities.dispatch import get_registry_for_type, lookup_type
 from pydantic import BaseModel, Field, SecretStr
 
 from blocks.errors import CredentialInputError
-from blocks.types import GORAX_BLOCK_TYPES
-
-_EXTERNAL_TYPES = {
-    "aws-credentials": "prefect_aws.credentials:AwsCredentials",
-    "slack-credentials": "prefect_slack.credentials:SlackCredentials",
-}
-#: Secret fields of external types that are not ``SecretStr`` there.
-_EXTRA_SECRET_FIELDS = {"aws-credentials": ("aws_session_token",)}
+from blocks.types import COLLECTION_CREDENTIALS, GoraxCredential
 
 
 class CredentialTypeInfo(BaseModel):
@@ -36,24 +34,59 @@ class CredentialTypeInfo(BaseModel):
     )
 
 
+@lru_cache(maxsize=1)
+def _own_types() -> tuple[type[GoraxCredential], ...]:
+    load_prefect_collections()  # imports every installed collection, which registers its Blocks
+    registered = get_registry_for_type(Block) or {}
+    return tuple(cls for cls in registered.values() if issubclass(cls, GoraxCredential))
+
+
 def type_slugs() -> list[str]:
     """Every credential type slug, Gorax's own first."""
-    return [cls.get_block_type_slug() for cls in GORAX_BLOCK_TYPES] + list(_EXTERNAL_TYPES)
+    return [cls.get_block_type_slug() for cls in _own_types()] + [c.slug for c in COLLECTION_CREDENTIALS]
+
+
+def gorax_block_types() -> list[type[GoraxCredential]]:
+    """Gorax's own credential Block classes, those of plugin packages included."""
+    return list(_own_types())
+
+
+def _lookup(slug: str) -> type[Block] | None:
+    """The Block class Prefect has for ``slug``, if any.
+
+    A class this process registered already is taken from Prefect's registry as it is:
+    ``get_block_class_from_key`` first imports every collection (prefect-aws loads boto3, which
+    takes seconds), a cost worth paying only for a type not registered yet.
+    """
+    try:
+        return lookup_type(Block, slug)
+    except KeyError:
+        pass
+    try:
+        return Block.get_block_class_from_key(slug)
+    except UnknownBlockType:
+        return None
+
+
+def is_credential_type(slug: str | None) -> bool:
+    """Whether ``slug`` is a credential type Gorax offers (a stored Block of another type is not a credential)."""
+    if not slug:
+        return False
+    if any(c.slug == slug for c in COLLECTION_CREDENTIALS):
+        return True
+    cls = _lookup(slug)
+    return cls is not None and issubclass(cls, GoraxCredential)
 
 
 @lru_cache(maxsize=None)
 def block_class(slug: str) -> type[Block]:
-    """The Block class of credential type ``slug``."""
-    for cls in GORAX_BLOCK_TYPES:
-        if cls.get_block_type_slug() == slug:
-            return cls
-    target = _EXTERNAL_TYPES.get(slug)
-    if target is None:
-        raise CredentialInputError(
-            f"unknown credential type {slug!r}; known types: {', '.join(type_slugs())}"
-        )
-    module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+    """The Block class of credential type ``slug``, as Prefect looks it up."""
+    if not is_credential_type(slug):
+        raise CredentialInputError(f"unknown credential type {slug!r}; known types: {', '.join(type_slugs())}")
+    cls = _lookup(slug)
+    if cls is None:
+        raise CredentialInputError(f"credential type {slug!r} is not installed here (its Prefect collection did not load)")
+    return cls
 
 
 def _is_secret_annotation(annotation: Any) -> bool:
@@ -67,7 +100,8 @@ def secret_fields(slug: str) -> tuple[str, ...]:
     """Top-level fields of ``slug`` that are sealed."""
     cls = block_class(slug)
     names = [name for name, field in cls.model_fields.items() if _is_secret_annotation(field.annotation)]
-    names += list(_EXTRA_SECRET_FIELDS.get(slug, ())) + list(getattr(cls, "secret_extra_fields", ()))
+    declared = next((c for c in COLLECTION_CREDENTIALS if c.slug == slug), None)
+    names += list(declared.secret_extra_fields if declared else getattr(cls, "secret_extra_fields", ()))
     return tuple(dict.fromkeys(names))
 
 

@@ -24,7 +24,7 @@ from prefect.blocks.core import Block
 from pydantic import SecretStr
 
 from blocks import keys
-from blocks.catalog import block_class, type_slugs
+from blocks.catalog import block_class, is_credential_type
 from blocks.errors import CredentialNotFound
 from blocks.redact import register_secret
 from blocks.sealing import block_document_name, open_block
@@ -104,7 +104,7 @@ async def load_credential(
         )
     page = response.json()
     slug = (page[0].get("block_type") or {}).get("slug") if page else None
-    if not page or slug not in type_slugs():
+    if not page or not is_credential_type(slug):
         raise CredentialNotFound(f"credential {name!r} not found in tenant {tenant_slug!r}")
     stored = block_class(slug)._from_block_document(BlockDocument.model_validate(page[0]))
     block, plaintexts = await open_block(stored, slug, tenant_id=tenant_id, name=name)

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from pydantic import BaseModel
 
-from blocks.catalog import block_class, register_block_types, type_slugs
+from blocks.catalog import block_class, is_credential_type, register_block_types
 from blocks.errors import CredentialInputError, CredentialNotFound
 from blocks.sealing import (
     SEPARATOR,
@@ -38,7 +38,7 @@ class CredentialInfo(BaseModel):
 def _info(document: dict[str, Any], tenant_slug: str) -> CredentialInfo | None:
     name = credential_name(tenant_slug, document["name"])
     slug = (document.get("block_type") or {}).get("slug")
-    if name is None or slug not in type_slugs():
+    if name is None or not is_credential_type(slug):
         return None
     return CredentialInfo(
         id=str(document["id"]),

@@ -1,4 +1,12 @@
-"""Gorax credential Block types: the fields are the form the Prefect UI and the editor render.
+"""The credential types: Gorax's Block classes, and the Prefect collections' Blocks Gorax offers.
+
+A credential type is defined here and nowhere else. Gorax's own are :class:`GoraxCredential`
+subclasses: the fields are the form the Prefect UI and the editor render, the slug is
+``_block_type_slug``, and this module is a ``prefect.collections`` entry point, so Prefect finds
+the classes by slug (``Block.get_block_class_from_key``). Node types name the class
+(``credential_types = (HttpAuth.get_block_type_slug(),)``). A Prefect collection's Block that
+Gorax offers as it is (prefect-aws, prefect-slack) is a :class:`CollectionCredential` in
+:data:`COLLECTION_CREDENTIALS`.
 
 Secret fields are ``SecretStr``. In a stored block document they hold *sealed* values (see
 ``blocks.envelope``); :func:`blocks.loader.load_credential` hands nodes an unsealed copy.
@@ -8,6 +16,7 @@ from __future__ import annotations
 
 import base64
 from abc import ABC
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 from prefect.blocks.core import Block
@@ -222,13 +231,27 @@ class DatabaseUrl(GoraxCredential):
     url: SecretStr = Field(description="Connection URL, e.g. postgresql://user:password@host/db.")
 
 
-GORAX_BLOCK_TYPES: tuple[type[GoraxCredential], ...] = (
-    HttpAuth,
-    SmtpServer,
-    WebhookSecret,
-    GitHubToken,
-    JiraCredentials,
-    PagerDutyKey,
-    LlmProvider,
-    DatabaseUrl,
-)
+@dataclass(frozen=True)
+class CollectionCredential:
+    """A Prefect collection's credential Block type that Gorax offers as it is, by its slug.
+
+    Prefect finds the class by slug once it has loaded its collections; nothing here imports it:
+    prefect-aws loads boto3, and every process that loads the node catalogue would pay for that.
+    """
+
+    slug: str
+    #: Fields that are secret although the class does not type them ``SecretStr``.
+    secret_extra_fields: tuple[str, ...] = ()
+
+    def get_block_type_slug(self) -> str:
+        """The slug, asked the way a Block class is asked, so node types name every type alike."""
+        return self.slug
+
+
+#: prefect-aws's ``AwsCredentials`` (its session token is a plain ``str`` there).
+AWS_CREDENTIALS = CollectionCredential("aws-credentials", secret_extra_fields=("aws_session_token",))
+#: prefect-slack's ``SlackCredentials``.
+SLACK_CREDENTIALS = CollectionCredential("slack-credentials")
+
+#: The collections' credential types Gorax offers, after its own.
+COLLECTION_CREDENTIALS: tuple[CollectionCredential, ...] = (AWS_CREDENTIALS, SLACK_CREDENTIALS)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from flows.errors import IntegrationError
 from flows.integrations import credentials as creds
-from flows.integrations.errors import IntegrationError
 from flows.integrations.guard import guarded
 from translator.nodetypes import NodeContext
 

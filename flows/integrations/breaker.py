@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
-from flows.integrations.errors import CircuitOpenError
+from flows.errors import CircuitOpenError
 
 State = Literal["closed", "open", "half_open"]
 

@@ -1,4 +1,8 @@
-"""Credential Block slugs the integration nodes take, and reading secrets off a Block."""
+"""Loading an integration node's credential and reading its fields.
+
+The credential types themselves are their Block classes (``blocks.types``): a node type names
+the ones it takes in ``credential_types``, by the class's slug.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +10,8 @@ from typing import Any
 
 from pydantic import SecretBytes, SecretStr
 
-from flows.integrations.errors import IntegrationError
+from flows.errors import IntegrationError
 from translator.nodetypes import NodeContext
-
-# Gorax's Block types (blocks/) and the prefect-aws / prefect-slack ones, by Prefect slug.
-SLACK = "slack-credentials"
-SMTP = "smtp-server"
-GITHUB = "github-token"
-JIRA = "jira-credentials"
-PAGERDUTY = "pagerduty-key"
-LLM = "llm-provider"
-DATABASE = "database-url"
-AWS = "aws-credentials"
-
 
 def plain(value: Any) -> Any:
     """A Block field's value with ``SecretStr``/``SecretBytes`` unwrapped."""

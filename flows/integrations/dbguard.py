@@ -1,4 +1,4 @@
-"""Where ``db.query`` and ``db.execute`` may connect: the outbound guard of ``http.request``, for databases.
+"""Where ``db.query`` and ``db.execute`` may connect: the outbound guard of :mod:`flows.net`, for databases.
 
 - **PostgreSQL.** The host is resolved once and every address it has is checked like an HTTP
   destination (loopback, private, link-local and metadata addresses refused unless
@@ -19,9 +19,7 @@ connection (SQLAlchemy's ``async_creator``); a refusal is an :class:`Integration
 
 from __future__ import annotations
 
-import asyncio
 import getpass
-import ipaddress
 import os
 import socket
 import sqlite3
@@ -36,9 +34,8 @@ from prefect.settings import get_current_settings
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from flows.integrations.errors import IntegrationError
-from flows.runtime.errors import BlockedAddressError
-from flows.runtime.netguard import IPAddress, Network, resolve_checked
+from flows.errors import BlockedAddressError, IntegrationError
+from flows.net import IPAddress, Network, addresses_of, resolve_checked
 from flows.settings import get_settings
 
 _POSTGRES = ("postgresql", "postgres")
@@ -179,14 +176,9 @@ def _operator_urls() -> list[URL]:
 async def _resolve(host: str) -> set[IPAddress]:
     """Every address of ``host`` (none when it does not resolve)."""
     try:
-        return {ipaddress.ip_address(host.strip("[]"))}
-    except ValueError:
-        pass
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        return set(await addresses_of(host))
     except OSError:
         return set()
-    return {ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos}
 
 
 async def _local(addresses: set[IPAddress]) -> set[IPAddress]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 
-from flows.integrations.errors import IntegrationError
+from flows.errors import IntegrationError
 
 PREFIX = "gorax-rate-"
 

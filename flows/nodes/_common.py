@@ -9,12 +9,6 @@ from typing import Any
 #: Handle names follow node ids: they appear in edges' ``sourceHandle``.
 HANDLE_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,62}$"
 
-#: Credential Block type slugs (the Block types live in ``blocks/``).
-HTTP_AUTH = "http-auth"
-WEBHOOK_SECRET = "webhook-secret"
-SMTP_SERVER = "smtp-server"
-SLACK_CREDENTIALS = "slack-credentials"
-
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

@@ -9,8 +9,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from blocks.redact import mask
+from blocks.types import SmtpServer
+from flows.errors import ApprovalExpired
 from flows.internal_api import post_internal
-from flows.nodes._common import HANDLE_PATTERN, SMTP_SERVER, check_duration, parse_duration
+from flows.nodes._common import HANDLE_PATTERN, check_duration, parse_duration
 from translator.nodetypes import NodeConfig, NodeContext, NodeType, Routed, Suspend, input_key
 
 #: The tenant roles a task may name as ``role:<role>`` (the API's roles).
@@ -79,10 +81,6 @@ class ApprovalDecision(BaseModel):
     expired: bool = False
 
 
-class ApprovalExpired(Exception):
-    """Nobody decided before the task's timeout and no escalation decided for them."""
-
-
 def _default_options() -> list[ApprovalOption]:
     return [ApprovalOption(label="Approve", value="approved"), ApprovalOption(label="Reject", value="rejected")]
 
@@ -93,7 +91,7 @@ class HumanApproval(NodeType):
     display_name = "Human approval"
     category = "human"
     description = "Pause until an assignee picks an option; each option is an output."
-    credential_types = (SMTP_SERVER,)
+    credential_types = (SmtpServer.get_block_type_slug(),)
     handles_from = "options.*.value"
     suspends_for = ApprovalDecision
 

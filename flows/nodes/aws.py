@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from flows.integrations import IntegrationError
-from flows.integrations import credentials as creds
+from blocks.types import AWS_CREDENTIALS
+from flows.errors import IntegrationError
 from flows.integrations.aws import aws_session
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
@@ -25,7 +25,7 @@ class _AwsConfig(NodeConfig):
 
 class _AwsNode(NodeType):
     category = "aws"
-    credential_types = (creds.AWS,)
+    credential_types = (AWS_CREDENTIALS.get_block_type_slug(),)
 
 
 def _as_text(value: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import Field
 
-from flows.integrations import SandboxError
+from flows.errors import SandboxError
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _MB = 1024 * 1024

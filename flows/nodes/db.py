@@ -20,9 +20,11 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from flows.integrations import IntegrationError, guarded
+from blocks.types import DatabaseUrl
+from flows.errors import IntegrationError
 from flows.integrations import credentials as creds
-from flows.integrations.netcheck import allowed_networks_of
+from flows.integrations import guarded
+from flows.net import allowed_networks_of
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 
@@ -67,7 +69,7 @@ def _rows(columns: list[str], rows: list[Any], max_rows: int) -> dict[str, Any]:
 
 class _SqlNode(NodeType):
     category = "database"
-    credential_types = (creds.DATABASE,)
+    credential_types = (DatabaseUrl.get_block_type_slug(),)
     literal_fields = ("sql",)
     read_only = False
 

@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from pydantic import Field
 
+from blocks.types import GitHubToken
 from flows.integrations import JsonApi
 from flows.integrations import credentials as creds
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
@@ -26,7 +27,7 @@ class _GitHubConfig(NodeConfig):
 
 class _GitHubNode(NodeType):
     category = "github"
-    credential_types = (creds.GITHUB,)
+    credential_types = (GitHubToken.get_block_type_slug(),)
 
     async def _api(self, ctx: NodeContext, config: _GitHubConfig) -> tuple[JsonApi, str]:
         block = await creds.load(ctx, config.credential, "github", self.credential_types)

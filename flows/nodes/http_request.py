@@ -1,12 +1,21 @@
-"""``http.request``: call an HTTP API (httpx, async) with an SSRF guard."""
+"""``http.request``: call an HTTP API through the outbound guard (:mod:`flows.net`).
+
+The node builds the request (headers, query, one body, an ``http-auth`` credential), sends it
+with :func:`flows.net.send` (pinned to the checked address, redirects re-checked, body capped)
+and turns the answer into ``{status, headers, body}``, JSON decoded when it is JSON.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from flows.nodes._common import HTTP_AUTH
+from blocks.types import HttpAuth
+from flows.errors import HttpStatusError, RunError
+from flows.net import send
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 
@@ -16,7 +25,7 @@ class HttpRequest(NodeType):
     display_name = "HTTP request"
     category = "http"
     description = "Send an HTTP request; the output is {status, headers, body} with JSON bodies decoded."
-    credential_types = (HTTP_AUTH,)
+    credential_types = (HttpAuth.get_block_type_slug(),)
 
     class Config(NodeConfig):
         model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -68,8 +77,61 @@ class HttpRequest(NodeType):
                 raise ValueError(f"set at most one body: {', '.join(bodies)} given")
             return self
 
-    async def run(self, config: Config, ctx: NodeContext) -> Any:
-        """Send the request through the guarded client."""
-        from flows.runtime.http import send_request
+    async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
+        """Send the request; the output is ``{status, headers, body}``."""
+        headers = dict(config.headers)
+        query: dict[str, Any] = dict(config.query)
+        credential_headers: list[str] = []
+        if config.credential:
+            before = dict(headers)
+            apply_credential(await ctx.credential(config.credential), headers, query)
+            # What the credential set stays on its origin (flows.net drops it on a redirect away).
+            credential_headers = [name for name, value in headers.items() if before.get(name) != value]
+        reply = await send(
+            config.method,
+            config.url,
+            allowed=ctx.allowed_networks,
+            allow_private=config.allow_private,
+            headers=headers,
+            params=query or None,
+            json=config.json_body,
+            data=config.form,
+            content=config.body.encode() if config.body is not None else None,
+            timeout=config.timeout_seconds,
+            follow_redirects=config.follow_redirects,
+            max_redirects=config.max_redirects,
+            max_bytes=config.max_response_bytes,
+            origin_headers=credential_headers,
+        )
+        result = {"status": reply.status, "headers": dict(reply.headers.items()),
+                  "body": _decode(reply.content, reply.headers.get("content-type", ""))}
+        if config.fail_on_status and reply.status >= 400:
+            preview = reply.content[:300].decode("utf-8", "replace")
+            raise HttpStatusError(f"{reply.method} {reply.url} answered {reply.status}: {preview}",
+                                  node_id=ctx.node_id, response=result)
+        return result
 
-        return await send_request(config, ctx)
+
+def apply_credential(credential: Any, headers: dict[str, str], query: dict[str, Any]) -> None:
+    """Add a credential's auth to a request through its ``apply_http_auth`` hook (``http-auth`` Blocks)."""
+    hook = getattr(credential, "apply_http_auth", None)
+    if not callable(hook):
+        kind = getattr(credential, "block_type_slug", None) or type(credential).__name__
+        raise RunError(f"a {kind} credential cannot authenticate an HTTP request; use an http-auth credential")
+    hook(headers, query)
+
+
+def _decode(content: bytes, content_type: str) -> Any:
+    """A body as data: JSON decoded when it says it is JSON, else text, else base64."""
+    if not content:
+        return None
+    media = content_type.split(";")[0].strip().lower()
+    if media == "application/json" or media.endswith("+json"):
+        try:
+            return json.loads(content)
+        except ValueError:
+            pass
+    try:
+        return content.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(content).decode()}

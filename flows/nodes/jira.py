@@ -13,7 +13,9 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from flows.integrations import IntegrationError, JsonApi
+from blocks.types import JiraCredentials
+from flows.errors import IntegrationError
+from flows.integrations import JsonApi
 from flows.integrations import credentials as creds
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
@@ -26,7 +28,7 @@ class _JiraConfig(NodeConfig):
 
 class _JiraNode(NodeType):
     category = "jira"
-    credential_types = (creds.JIRA,)
+    credential_types = (JiraCredentials.get_block_type_slug(),)
 
     async def _api(self, ctx: NodeContext, config: _JiraConfig) -> JsonApi:
         block = await creds.load(ctx, config.credential, "jira", self.credential_types)

@@ -14,9 +14,10 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from flows.integrations import IntegrationError, guarded
+from blocks.types import LlmProvider
+from flows.errors import IntegrationError
+from flows.integrations import check_endpoint, guarded
 from flows.integrations import credentials as creds
-from flows.integrations.netcheck import check_endpoint
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
@@ -40,7 +41,7 @@ class _LlmConfig(NodeConfig):
 
 class _LlmNode(NodeType):
     category = "ai"
-    credential_types = (creds.LLM,)
+    credential_types = (LlmProvider.get_block_type_slug(),)
 
     async def _complete(self, ctx: NodeContext, config: _LlmConfig, messages: list[dict[str, str]],
                         **options: Any) -> dict[str, Any]:

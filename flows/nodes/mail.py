@@ -17,8 +17,10 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from flows.integrations import IntegrationError, guarded
+from blocks.types import SmtpServer
+from flows.errors import IntegrationError
 from flows.integrations import credentials as creds
+from flows.integrations import guarded
 from flows.integrations.email_templates import load_email_template, render_email_template
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
@@ -68,7 +70,7 @@ class _Recipients(NodeConfig):
 
 class _EmailNode(NodeType):
     category = "email"
-    credential_types = (creds.SMTP,)
+    credential_types = (SmtpServer.get_block_type_slug(),)
 
     async def _send(
         self, ctx: NodeContext, config: _Recipients, subject: str, text: str | None, html: str | None

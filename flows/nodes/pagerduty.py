@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from blocks.types import PagerDutyKey
 from flows.integrations import JsonApi
 from flows.integrations import credentials as creds
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
@@ -25,7 +26,7 @@ class _PagerDutyConfig(NodeConfig):
 
 class _PagerDutyNode(NodeType):
     category = "pagerduty"
-    credential_types = (creds.PAGERDUTY,)
+    credential_types = (PagerDutyKey.get_block_type_slug(),)
     action: str
 
     async def _send(self, ctx: NodeContext, credential: str, event: dict[str, Any]) -> dict[str, Any]:

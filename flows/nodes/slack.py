@@ -10,9 +10,10 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from flows.integrations import IntegrationError, guarded, provider_message
+from blocks.types import SLACK_CREDENTIALS
+from flows.errors import IntegrationError
+from flows.integrations import check_endpoint, guarded, provider_message
 from flows.integrations import credentials as creds
-from flows.integrations.netcheck import check_endpoint
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _SLACK_API = "https://slack.com/api/"
@@ -20,7 +21,7 @@ _SLACK_API = "https://slack.com/api/"
 
 class _SlackNode(NodeType):
     category = "slack"
-    credential_types = (creds.SLACK,)
+    credential_types = (SLACK_CREDENTIALS.get_block_type_slug(),)
 
     async def _call(self, ctx: NodeContext, credential: str, method: str, **kwargs: Any) -> dict[str, Any]:
         """Call one Slack Web API method; Slack's ``ok: false`` becomes an IntegrationError."""

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flows.runtime.errors import CredentialsUnavailable
+from blocks.errors import CredentialError
+from blocks.loader import credential_values
+from blocks.loader import load_credential as load
+from blocks.redact import mask
+from flows.errors import CredentialsUnavailable
 
 
 async def load_credential(name: str, *, tenant_id: str | None, node_id: str) -> Any:
     """The unsealed credential ``name`` of the run's tenant, for node ``node_id``."""
-    from blocks.errors import CredentialError
-    from blocks.loader import load_credential as load
-    from blocks.redact import mask
-
     if not tenant_id:
         raise CredentialsUnavailable(
             f"node '{node_id}' needs credential '{name}', but the run has no tenant "
@@ -33,6 +33,4 @@ async def load_credential(name: str, *, tenant_id: str | None, node_id: str) -> 
 
 def credential_fields(credential: Any) -> dict[str, Any]:
     """A credential as the ``credentials.<name>.<field>`` scope sees it (secrets revealed)."""
-    from blocks.loader import credential_values
-
     return credential_values(credential)

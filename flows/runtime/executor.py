@@ -22,8 +22,8 @@ from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from pydantic import BaseModel
 
 from blocks.redact import mask
+from flows.errors import NodeFailed, RunError
 from flows.runtime.context import NodeRunContext
-from flows.runtime.errors import NodeFailed, RunError
 from flows.runtime.steps import StepRecord, StepWriter, capped
 from flows.runtime.tasks import (
     DISABLED,

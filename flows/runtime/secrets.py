@@ -13,7 +13,7 @@ import logging
 from typing import Any
 
 from flows.runtime.credentials import load_credential
-from flows.runtime.errors import CredentialsUnavailable
+from flows.errors import CredentialsUnavailable
 
 logger = logging.getLogger("gorax.run")
 

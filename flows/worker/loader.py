@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from flows.errors import FlowLoadError
+
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
     from prefect.client.schemas.objects import FlowRun
@@ -25,10 +27,6 @@ if TYPE_CHECKING:
 
 #: Pull steps that only point at a local directory; anything else fetches code.
 _LOCAL_STEPS = ("set_working_directory",)
-
-
-class FlowLoadError(Exception):
-    """The worker cannot load a deployment's flow; the message says why and what to do."""
 
 
 class FlowLoader:

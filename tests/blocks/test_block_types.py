@@ -1,17 +1,30 @@
-"""Prefect's standards suite over every Gorax credential Block, and registration with Prefect."""
+"""Prefect's standards suite over every Gorax credential Block, lookup through Prefect's
+collections, and registration with Prefect."""
 
 from __future__ import annotations
+
+import subprocess
+import sys
 
 import pytest
 from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
-from blocks.catalog import register_block_types, secret_fields, type_slugs
-from blocks.types import GORAX_BLOCK_TYPES, HttpAuth
+from blocks.catalog import (
+    block_class,
+    credential_types,
+    gorax_block_types,
+    is_credential_type,
+    register_block_types,
+    secret_fields,
+    type_slugs,
+)
+from blocks.errors import CredentialInputError
+from blocks.types import HttpAuth
 
 
 class TestGoraxBlocks(BlockStandardTestSuite):
-    @pytest.fixture(params=GORAX_BLOCK_TYPES, ids=lambda cls: cls.get_block_type_slug())
+    @pytest.fixture(params=gorax_block_types(), ids=lambda cls: cls.get_block_type_slug())
     def block(self, request: pytest.FixtureRequest) -> type[Block]:
         return request.param
 
@@ -37,6 +50,34 @@ def test_http_auth_builds_headers_and_params() -> None:
     assert (headers, query) == ({"Accept": "x"}, {"key": "k3y"})
     with pytest.raises(ValueError, match="scheme 'basic' needs username, password"):
         HttpAuth(scheme="basic")
+
+
+def test_a_prefect_process_finds_gorax_types_through_the_collections_entry_point() -> None:
+    # A process that never imported Gorax (a Prefect worker loading a Block) asks Prefect alone.
+    code = ("from prefect.blocks.core import Block; "
+            "print(Block.get_block_class_from_key('http-auth').__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "blocks.types"
+
+
+def test_credential_types_are_prefect_lookups_of_credential_blocks() -> None:
+    assert block_class("http-auth") is HttpAuth is Block.get_block_class_from_key("http-auth")
+    aws = block_class("aws-credentials")
+    assert (aws.__module__, aws.get_block_type_slug()) == ("prefect_aws.credentials", "aws-credentials")
+    assert block_class("slack-credentials").__module__ == "prefect_slack.credentials"
+    # Prefect knows more Blocks than Gorax offers as credentials: those are not credentials.
+    assert not is_credential_type("secret") and not is_credential_type("local-file-system")
+    with pytest.raises(CredentialInputError, match="unknown credential type 'secret'; known types: http-auth"):
+        block_class("secret")
+
+
+def test_a_plugin_credential_type_is_offered_from_its_collection_alone() -> None:
+    # tests/plugin registers AcmeToken through its own prefect.collections entry point: no
+    # Gorax module names it, yet it is a credential type with its secret fields.
+    assert "acme-token" in type_slugs()
+    acme = next(t for t in credential_types() if t.slug == "acme-token")
+    assert acme.secret_fields == ["token"]
+    assert block_class("acme-token").__module__ == "gorax_acme_nodes.credentials"
 
 
 async def test_types_are_registered_with_prefect(prefect_server) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from flows.integrations import IntegrationError
+from flows.errors import IntegrationError
 from flows.nodes.aws import (
     LambdaInvoke, S3GetObject, S3PutObject, SnsPublish, SqsSendMessage, TextractDetectText,
 )

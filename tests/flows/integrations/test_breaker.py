@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from blocks.redact import register_secret
-from flows.integrations import CircuitBreaker, CircuitOpenError, mask, provider_message
+from blocks.redact import mask_with, register_secret
+from flows.errors import CircuitOpenError
+from flows.integrations import CircuitBreaker, provider_message
 
 
 class Clock:
@@ -57,14 +58,14 @@ def test_masking_covers_encodings_and_provider_shapes() -> None:
 
     secret = "s3cr3t/token+value"
     text = f"a {secret} b {base64.b64encode(secret.encode()).decode()} c s3cr3t%2Ftoken%2Bvalue"
-    assert mask(text, [secret]) == "a *** b *** c ***"
+    assert mask_with(text, [secret]) == "a *** b *** c ***"
     # The same mask as step records and logs (blocks.redact): a secret quoted inside JSON text
     # (its escaped form) and the secrets this process registered are masked too.
     quoted = 'pass"word\\with-escapes'
     registered = f"registered-{base64.b64encode(secret.encode()).decode()[:12]}"
     register_secret(registered)
     body = json.dumps({"password": quoted, "other": registered})
-    assert mask(f"provider said {body}", [quoted]) == 'provider said {"password": "***", "other": "***"}'
+    assert mask_with(f"provider said {body}", [quoted]) == 'provider said {"password": "***", "other": "***"}'
     assert provider_message({"ok": False, "error": "channel_not_found"}) == "channel_not_found"
     assert provider_message({"errorMessages": ["bad"], "errors": {"summary": "required"}}) == "bad; summary: required"
     assert provider_message({"error": {"message": "Incorrect API key"}}) == "Incorrect API key"

@@ -4,38 +4,44 @@ from __future__ import annotations
 
 import json
 
-from flows.integrations import credentials as creds
+from prefect_aws.credentials import AwsCredentials
+from prefect_slack.credentials import SlackCredentials
+
+from blocks.catalog import block_class, type_slugs
+from blocks.types import DatabaseUrl, GitHubToken, JiraCredentials, LlmProvider, PagerDutyKey, SmtpServer
 from translator.nodetypes import load_registry
 from tests.examples import EXAMPLES_DIR
 
+#: Each integration node type and the Block class of the credential it takes.
 INTEGRATIONS = {
-    "slack.send_message": creds.SLACK, "slack.send_dm": creds.SLACK, "slack.add_reaction": creds.SLACK,
-    "slack.update_message": creds.SLACK,
-    "email.send": creds.SMTP, "email.send_template": creds.SMTP,
-    "github.create_issue": creds.GITHUB, "github.add_label": creds.GITHUB, "github.create_comment": creds.GITHUB,
-    "jira.create_issue": creds.JIRA, "jira.transition_issue": creds.JIRA, "jira.add_comment": creds.JIRA,
-    "jira.search": creds.JIRA,
-    "pagerduty.create_incident": creds.PAGERDUTY, "pagerduty.acknowledge": creds.PAGERDUTY,
-    "pagerduty.resolve": creds.PAGERDUTY,
-    "aws.s3.get_object": creds.AWS, "aws.s3.put_object": creds.AWS, "aws.lambda.invoke": creds.AWS,
-    "aws.sqs.send_message": creds.AWS, "aws.sns.publish": creds.AWS, "aws.textract.detect_text": creds.AWS,
-    "llm.chat": creds.LLM, "llm.extract": creds.LLM,
-    "db.query": creds.DATABASE, "db.execute": creds.DATABASE,
+    "slack.send_message": SlackCredentials, "slack.send_dm": SlackCredentials,
+    "slack.add_reaction": SlackCredentials, "slack.update_message": SlackCredentials,
+    "email.send": SmtpServer, "email.send_template": SmtpServer,
+    "github.create_issue": GitHubToken, "github.add_label": GitHubToken, "github.create_comment": GitHubToken,
+    "jira.create_issue": JiraCredentials, "jira.transition_issue": JiraCredentials,
+    "jira.add_comment": JiraCredentials, "jira.search": JiraCredentials,
+    "pagerduty.create_incident": PagerDutyKey, "pagerduty.acknowledge": PagerDutyKey,
+    "pagerduty.resolve": PagerDutyKey,
+    "aws.s3.get_object": AwsCredentials, "aws.s3.put_object": AwsCredentials, "aws.lambda.invoke": AwsCredentials,
+    "aws.sqs.send_message": AwsCredentials, "aws.sns.publish": AwsCredentials,
+    "aws.textract.detect_text": AwsCredentials,
+    "llm.chat": LlmProvider, "llm.extract": LlmProvider,
+    "db.query": DatabaseUrl, "db.execute": DatabaseUrl,
     "code.javascript": None,
 }
 
 
 def test_each_integration_registered_once_with_its_credential_type() -> None:
-    from blocks.catalog import type_slugs
-
     registry = load_registry()  # raises if a slug/version is registered twice
     known = set(type_slugs())
     for slug, credential in INTEGRATIONS.items():
         assert registry.versions(slug) == [1], slug
         node_type = registry.get(slug)
         assert node_type is not None
-        assert node_type.credential_types == ((credential,) if credential else ()), slug
+        assert node_type.credential_types == ((credential.get_block_type_slug(),) if credential else ()), slug
         assert set(node_type.credential_types) <= known, f"{slug}: unknown credential type"
+        # The type a node names is the Block class Prefect looks up by that slug.
+        assert all(block_class(t) is credential for t in node_type.credential_types), slug
         json.dumps(node_type.describe())
 
 

@@ -6,7 +6,7 @@ from typing import Iterator
 
 import pytest
 
-from flows.integrations import SandboxError
+from flows.errors import SandboxError
 from flows.nodes.code import CodeJavaScript
 from tests.flows.integrations.conftest import NodeTestContext
 from tests.peers import HttpPeer

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from blocks.types import DatabaseUrl
-from flows.integrations import IntegrationError
+from flows.errors import IntegrationError
 from flows.nodes.db import DbExecute, DbQuery
 from flows.settings import get_settings
 from tests.flows.integrations.conftest import NodeTestContext

@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from api.db.engine import Database
 from api.services.identity import create_tenant_with_admin
 from blocks.types import DatabaseUrl
-from flows.integrations import IntegrationError
+from flows.errors import IntegrationError
 from flows.nodes.db import DbExecute, DbQuery
 from flows.settings import get_settings
 from tests.flows.integrations.conftest import NodeTestContext

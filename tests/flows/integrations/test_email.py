@@ -9,7 +9,7 @@ from typing import Any, Iterator
 import pytest
 
 from blocks.types import SmtpServer
-from flows.integrations import IntegrationError
+from flows.errors import IntegrationError
 from flows.integrations.email_templates import EmailTemplate, save_email_template
 from flows.nodes.mail import EmailSend, EmailSendTemplate
 from tests.flows.integrations.conftest import NodeTestContext

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from flows.integrations import IntegrationError
+from flows.errors import IntegrationError
 from flows.nodes.llm import LlmChat, LlmExtract
 from tests.flows.integrations.conftest import NodeTestContext
 from tests.flows.integrations.peers import OpenAIPeer

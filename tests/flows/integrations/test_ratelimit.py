@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from blocks.types import GitHubToken
-from flows.integrations import CircuitOpenError, IntegrationError, ensure_rate_limit, rate_limit_name
+from flows.errors import CircuitOpenError, IntegrationError
+from flows.integrations import ensure_rate_limit, rate_limit_name
 from flows.nodes.github import GitHubCreateComment
 from tests.flows.integrations.conftest import NodeTestContext
 from tests.flows.integrations.peers import GitHubPeer

@@ -7,7 +7,7 @@ from typing import Iterator
 import pytest
 
 from blocks.types import GitHubToken, JiraCredentials, PagerDutyKey
-from flows.integrations import CircuitOpenError, IntegrationError
+from flows.errors import CircuitOpenError, IntegrationError
 from flows.nodes.github import GitHubAddLabel, GitHubCreateComment, GitHubCreateIssue
 from flows.nodes.jira import JiraAddComment, JiraCreateIssue, JiraSearch, JiraTransitionIssue
 from flows.nodes.pagerduty import PagerDutyAcknowledge, PagerDutyCreateIncident, PagerDutyResolve

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prefect_slack import SlackCredentials
 
-from flows.integrations import IntegrationError
+from flows.errors import IntegrationError
 from flows.nodes.slack import SlackAddReaction, SlackSendDm, SlackSendMessage, SlackUpdateMessage
 from tests.flows.integrations.conftest import NodeTestContext
 from tests.flows.integrations.peers import SlackPeer

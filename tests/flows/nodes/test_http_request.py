@@ -1,4 +1,4 @@
-"""http.request at run time: guarded httpx against a loopback peer."""
+"""http.request at run time: the node over the guarded client, against loopback peers."""
 
 from __future__ import annotations
 
@@ -8,13 +8,9 @@ from typing import Any
 import pytest
 
 from blocks.types import HttpAuth
+from flows.errors import BlockedAddressError, HttpStatusError, ResponseTooLarge
 from flows.nodes.http_request import HttpRequest
-from flows.runtime.errors import BlockedAddressError, ResponseTooLarge
-from flows.runtime.http import HttpStatusError, send_request
-from flows.integrations.errors import IntegrationError
-from flows.integrations.netcheck import check_endpoint
-from flows.runtime.netguard import check_address
-from tests.peers import PeerResponse
+from tests.peers import HttpPeer, PeerResponse
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
 
@@ -32,6 +28,10 @@ class Ctx:
 
 def config(**kwargs: Any) -> HttpRequest.Config:
     return HttpRequest.Config.model_validate(kwargs)
+
+
+async def send_request(config: HttpRequest.Config, ctx: Ctx) -> Any:
+    return await HttpRequest().run(config, ctx)  # type: ignore[arg-type]
 
 
 async def test_json_round_trip_with_query_headers_and_bearer(http_peer) -> None:
@@ -63,56 +63,6 @@ async def test_loopback_refused_unless_allowed(http_peer) -> None:
     assert http_peer.received() == []
 
 
-@pytest.mark.parametrize(
-    ("address", "reason"),
-    [("169.254.169.254", "metadata"), ("10.0.0.1", "private"), ("192.168.1.1", "private"),
-     ("169.254.1.1", "link-local"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"),
-     ("0.0.0.0", "reserved"), ("fd00:ec2::254", "metadata")],
-)
-def test_guard_refuses_internal_addresses(address: str, reason: str) -> None:
-    with pytest.raises(BlockedAddressError, match=reason):
-        check_address(ipaddress.ip_address(address), allowed=[])
-
-
-def test_allow_private_opens_private_networks_only() -> None:
-    check_address(ipaddress.ip_address("10.1.2.3"), allowed=[], allow_private=True)
-    check_address(ipaddress.ip_address("93.184.216.34"), allowed=[])
-    with pytest.raises(BlockedAddressError):
-        check_address(ipaddress.ip_address("169.254.169.254"), allowed=[], allow_private=True)
-    with pytest.raises(BlockedAddressError):
-        check_address(ipaddress.ip_address("127.0.0.1"), allowed=[], allow_private=True)
-
-
-# IPv6 addresses that carry a blocked IPv4 address: 6to4 (2002::/16), Teredo (2001::/32, the
-# client is the inverted last 32 bits), NAT64 (64:ff9b::/96), IPv4-compatible and -mapped.
-_CARRIERS = [
-    ("2002:a9fe:a9fe::1", "metadata"), ("2002:7f00:2::1", "loopback"),
-    ("2002:a00:1::1", "private"), ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"),
-    ("2001:0:4136:e378:8000:63bf:5601:5601", "metadata"), ("64:ff9b::a9fe:a9fe", "metadata"),
-    ("64:ff9b::7f00:1", "loopback"), ("::a9fe:a9fe", "metadata"), ("::ffff:a9fe:a9fe", "metadata"),
-]
-
-
-@pytest.mark.parametrize(("address", "reason"), _CARRIERS)
-def test_guard_judges_an_ipv6_address_by_the_ipv4_it_carries(address: str, reason: str) -> None:
-    allow_private = reason != "private"  # even where private networks are open
-    with pytest.raises(BlockedAddressError, match=rf"carrying .*{reason}"):
-        check_address(ipaddress.ip_address(address), allowed=[], allow_private=allow_private)
-
-
-def test_ipv6_carriers_of_public_or_allowed_ipv4_pass() -> None:
-    for public in ("2002:808:808::1", "64:ff9b::808:808", "2001:0:4136:e378:8000:63bf:f7f7:f7f7"):
-        check_address(ipaddress.ip_address(public), allowed=[])
-    check_address(ipaddress.ip_address("2002:7f00:1::1"), allowed=[ipaddress.ip_network("127.0.0.0/8")])
-
-
-# The session allows 127.0.0.0/8 (the peers live there): metadata and link-local stay refused.
-@pytest.mark.parametrize("address", ["2002:a9fe:a9fe::1", "2002:a9fe:101::1", "64:ff9b::a9fe:a9fe"])
-async def test_integration_endpoints_refuse_ipv6_carriers_of_blocked_ipv4(address: str) -> None:
-    with pytest.raises(IntegrationError, match="carrying"):
-        await check_endpoint(f"http://[{address}]:8080/api", "github", "get_issue")
-
-
 async def test_redirects_bounded_and_checked(http_peer) -> None:
     http_peer.route("GET", "/a", PeerResponse(302, "", headers={"Location": "/b"}))
     http_peer.route("GET", "/b", PeerResponse(200, {"done": True}))
@@ -126,6 +76,27 @@ async def test_redirects_bounded_and_checked(http_peer) -> None:
         await send_request(config(url=f"{http_peer.url}/meta"), Ctx())
     no_follow = await send_request(config(url=f"{http_peer.url}/a", follow_redirects=False), Ctx())
     assert no_follow["status"] == 302
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [HttpAuth(scheme="bearer", token="tok-123456"),
+     HttpAuth(scheme="api_key", api_key="key-123456", api_key_name="X-Api-Key"),
+     HttpAuth(scheme="api_key", api_key="key-123456", api_key_name="key", api_key_in="query")],
+    ids=["bearer", "api-key-header", "api-key-query"],
+)
+async def test_a_credential_never_follows_a_redirect_to_another_origin(http_peer, auth: HttpAuth) -> None:
+    other = HttpPeer().start()  # another port: another origin
+    try:
+        http_peer.route("GET", "/go", PeerResponse(302, "", headers={"Location": f"{other.url}/landed"}))
+        result = await send_request(config(url=f"{http_peer.url}/go", credential="api"), Ctx(credential=auth))
+        assert result["status"] == 200
+        first, landed = http_peer.received("GET", "/go")[0], other.requests[0]
+        assert "123456" in first.path + str(first.headers)  # the credential went to its origin
+        assert landed.path == "/landed"
+        assert "123456" not in landed.path + str(landed.headers)
+    finally:
+        other.stop()
 
 
 async def test_response_size_cap_and_status_errors(http_peer) -> None:

@@ -2,28 +2,20 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+import json as jsonlib
 from typing import Any
 
-from flows.integrations.errors import IntegrationError, provider_message
-from flows.integrations.guard import guarded
-from flows.integrations.netcheck import check_endpoint
-
-
-@lru_cache(maxsize=1)
-def _ssl_context() -> Any:
-    """One TLS context for every call: building it (loading the CA bundle) costs far more than
-    the request itself."""
-    import httpx
-
-    return httpx.create_ssl_context()
+from flows.errors import IntegrationError
+from flows.integrations.guard import check_endpoint, endpoint_networks, guarded, provider_message
+from flows.net import send
 
 
 class JsonApi:
     """Calls one provider's REST API with fixed auth headers, under :func:`guarded`.
 
     ``secrets`` are masked in every error; ``base_url`` is the provider's API root (the public
-    one by default, an enterprise install or a test peer when configured).
+    one by default, an enterprise install or a test peer when configured). Requests go through
+    :func:`flows.net.send`, to the address the base URL was checked at.
     """
 
     def __init__(
@@ -53,32 +45,29 @@ class JsonApi:
         operation: str | None = None,
     ) -> Any:
         """Send one request; the decoded JSON body (or ``None`` for an empty one) on 2xx."""
-        import httpx
-
         operation = operation or f"{method} {path}"
-        await check_endpoint(self.base_url, self.integration, operation)
+        endpoint = await check_endpoint(self.base_url, self.integration, operation)
         async with guarded(self.integration, operation, tenant=self.tenant, secrets=self.secrets):
-            async with httpx.AsyncClient(
-                timeout=self.timeout_seconds, follow_redirects=False, verify=_ssl_context()
-            ) as client:
-                response = await client.request(
-                    method, self.base_url + path, json=json, params=params, headers=self.headers
-                )
+            reply = await send(
+                method, self.base_url + path, allowed=endpoint_networks(), allow_private=True,
+                headers=self.headers, params=params, json=json, timeout=self.timeout_seconds,
+                checked=endpoint,
+            )
             body: Any = None
-            if response.content:
+            if reply.content:
                 try:
-                    body = response.json()
+                    body = jsonlib.loads(reply.content)
                 except ValueError:
-                    body = response.text
-            if response.status_code >= 400:
+                    body = reply.text
+            if reply.status >= 400:
                 raise IntegrationError(
                     self.integration,
                     operation,
-                    response.reason_phrase or "error response",
-                    status=response.status_code,
+                    reply.reason or "error response",
+                    status=reply.status,
                     provider_message=provider_message(body),
-                    retryable=response.status_code >= 500 or response.status_code == 429
+                    retryable=reply.status >= 500 or reply.status == 429
                     # GitHub's rate limit answers 403 with no requests left.
-                    or (response.status_code == 403 and response.headers.get("x-ratelimit-remaining") == "0"),
+                    or (reply.status == 403 and reply.headers.get("x-ratelimit-remaining") == "0"),
                 )
             return body
