@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 
 from flows import net
 from flows.errors import BlockedAddressError, IntegrationError
-from flows.integrations import check_endpoint
+from flows.integrations import JsonApi, check_endpoint
 from flows.net import check_address, send
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
@@ -105,13 +105,26 @@ async def resolver(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[_Resolver]:
 async def test_a_name_is_resolved_once_and_the_checked_address_is_the_one_connected_to(
     http_peer, resolver: _Resolver
 ) -> None:
-    # DNS rebinding: the first answer passes the guard, a later one would reach the metadata
-    # service. The request goes to the checked address, with the name as its Host.
-    resolver.answers["rebind.test"] = [("127.0.0.1",), ("169.254.169.254",)]
+    # DNS rebinding: the first answer passes the guard, a later one points elsewhere (another
+    # loopback address here, so nothing leaves the machine). The request goes to the checked
+    # address, with the name as its Host.
+    resolver.answers["rebind.test"] = [("127.0.0.1",), ("127.0.0.2",)]
     port = int(http_peer.url.rsplit(":", 1)[1])
     reply = await send("GET", f"http://rebind.test:{port}/who", allowed=LOOPBACK, timeout=5)
     assert reply.status == 200 and resolver.asked == ["rebind.test"]
     assert http_peer.received("GET", "/who")[0].headers["host"] == f"rebind.test:{port}"
+
+
+async def test_integration_calls_go_to_the_address_their_api_url_was_checked_at(
+    http_peer, resolver: _Resolver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GORAX_RATE_LIMITS", "off")
+    resolver.answers["api.rebind.test"] = [("127.0.0.1",), ("127.0.0.2",)]
+    port = int(http_peer.url.rsplit(":", 1)[1])
+    api = JsonApi("rebind", f"http://api.rebind.test:{port}", tenant="acme", headers={}, secrets=[])
+    assert await api.call("GET", "/ping") == {"ok": True}
+    assert resolver.asked == ["api.rebind.test"]
+    assert http_peer.received("GET", "/ping")[0].headers["host"] == f"api.rebind.test:{port}"
 
 
 async def test_every_address_of_a_name_must_pass(resolver: _Resolver) -> None:
