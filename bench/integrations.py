@@ -4,7 +4,9 @@
    function in one reused isolate (the floor: V8 itself).
 2. ``JsonApi`` (breaker, masking, SSRF check, error mapping; rate limits off) vs. a bare httpx
    request to the same loopback server (both with one shared TLS context: building one per
-   client costs ~0.5 s on a busy machine, which is why ``JsonApi`` caches it).
+   client costs ~0.5 s on a busy machine, which is why the client caches it).
+3. An ``http.request`` node run (guard, pinned address, capped body, decoding) vs. the same bare
+   httpx request.
 
 Run: .venv/bin/python bench/integrations.py [--reps 200]
 """
@@ -14,13 +16,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("GORAX_RATE_LIMITS", "off")
 os.environ.setdefault("GORAX_HTTP_ALLOWED_NETWORKS", "127.0.0.0/8")
 
@@ -32,6 +34,11 @@ class _Ctx:
     node_id = "bench"
     scope: dict[str, Any] = {}
 
+    def __init__(self) -> None:
+        import ipaddress
+
+        self.allowed_networks = [ipaddress.ip_network("127.0.0.0/8")]
+
     async def credential(self, name: str) -> Any:
         raise LookupError(name)
 
@@ -42,23 +49,28 @@ class _Ctx:
         return logging.getLogger("bench")
 
 
-async def _time(fn: Callable[[], Awaitable[Any]], reps: int) -> float:
-    await fn()  # warm up
+async def _time(fn: Callable[[], Awaitable[Any]], reps: int) -> list[float]:
+    """Milliseconds per call, ``reps`` samples after one warm-up call."""
+    await fn()
     samples = []
     for _ in range(reps):
         start = time.perf_counter()
         await fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples) * 1000
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
 
 
 async def main(reps: int) -> None:
     import httpx
     from py_mini_racer import MiniRacer
 
+    from _harness import load_note, report
     from flows.integrations import JsonApi
     from flows.nodes.code import CodeJavaScript
+    from flows.nodes.http_request import HttpRequest
     from tests.peers import HttpPeer
+
+    print(load_note())
 
     node, config = CodeJavaScript(), CodeJavaScript.Config(code=CODE, input={"items": list(range(100))})
     reused = MiniRacer()
@@ -69,8 +81,7 @@ async def main(reps: int) -> None:
 
     js = await _time(lambda: node.run(config, _Ctx()), reps)
     js_base = await _time(baseline_js, reps)
-    print(f"code.javascript run: {js:.2f} ms median; baseline (reused isolate): {js_base:.2f} ms; "
-          f"ratio {js / js_base:.1f}x")
+    report("integrations", "code.javascript run", "ms", js, js_base, "reused isolate")
 
     peer = HttpPeer().start()
     try:
@@ -82,10 +93,13 @@ async def main(reps: int) -> None:
             async with httpx.AsyncClient(verify=tls) as client:
                 return (await client.get(peer.url + "/ping", headers={"Authorization": "Bearer x"})).json()
 
+        http_node = HttpRequest()
+        http_config = HttpRequest.Config(url=peer.url + "/ping", headers={"Authorization": "Bearer x"})
         guarded = await _time(lambda: api.call("GET", "/ping"), reps)
+        node_run = await _time(lambda: http_node.run(http_config, _Ctx()), reps)
         plain = await _time(bare, reps)
-        print(f"JsonApi call: {guarded:.2f} ms median; baseline (bare httpx): {plain:.2f} ms; "
-              f"overhead {guarded - plain:+.2f} ms")
+        report("integrations", "JsonApi call", "ms", guarded, plain, "bare httpx")
+        report("integrations", "http.request run", "ms", node_run, plain, "bare httpx")
     finally:
         peer.stop()
 
