@@ -203,6 +203,8 @@ async def check_url(url: str | httpx.URL, *, allowed: Iterable[Network], allow_p
     parsed = httpx.URL(url)
     if parsed.scheme not in ("http", "https"):
         raise RunError(f"URL scheme {parsed.scheme!r} is not http or https: {parsed}")
+    if not parsed.host:
+        raise RunError(f"URL {str(url)!r} names no host")
     address = await resolve_checked(parsed.host, _port(parsed), allowed=allowed, allow_private=allow_private)
     return Destination(parsed.scheme, parsed.host, _port(parsed), address)
 

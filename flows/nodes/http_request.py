@@ -84,7 +84,7 @@ class HttpRequest(NodeType):
         credential_headers: list[str] = []
         if config.credential:
             before = dict(headers)
-            apply_credential(await ctx.credential(config.credential), headers, query)
+            _apply_credential(await ctx.credential(config.credential), headers, query)
             # What the credential set stays on its origin (flows.net drops it on a redirect away).
             credential_headers = [name for name, value in headers.items() if before.get(name) != value]
         reply = await send(
@@ -112,7 +112,7 @@ class HttpRequest(NodeType):
         return result
 
 
-def apply_credential(credential: Any, headers: dict[str, str], query: dict[str, Any]) -> None:
+def _apply_credential(credential: Any, headers: dict[str, str], query: dict[str, Any]) -> None:
     """Add a credential's auth to a request through its ``apply_http_auth`` hook (``http-auth`` Blocks)."""
     hook = getattr(credential, "apply_http_auth", None)
     if not callable(hook):

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from flows import net
-from flows.errors import BlockedAddressError, IntegrationError
+from flows.errors import BlockedAddressError, IntegrationError, RunError
 from flows.integrations import JsonApi, check_endpoint
 from flows.net import check_address, send
 
@@ -131,6 +131,13 @@ async def test_every_address_of_a_name_must_pass(resolver: _Resolver) -> None:
     resolver.answers["mixed.test"] = [("127.0.0.1", "169.254.169.254")]
     with pytest.raises(BlockedAddressError, match="'mixed.test' resolves to 169.254.169.254"):
         await send("GET", "http://mixed.test/", allowed=LOOPBACK, timeout=5)
+
+
+async def test_a_url_must_be_http_or_https_and_name_a_host() -> None:
+    with pytest.raises(RunError, match="URL scheme 'ftp' is not http or https"):
+        await send("GET", "ftp://files.test/x", allowed=LOOPBACK)
+    with pytest.raises(RunError, match="names no host"):
+        await send("GET", "http:///x", allowed=LOOPBACK)
 
 
 # -- TLS: the certificate is checked against the URL's name while the socket goes to the address
