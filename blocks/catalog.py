@@ -69,7 +69,7 @@ def _lookup(slug: str) -> type[Block] | None:
 
 
 def is_credential_type(slug: str | None) -> bool:
-    """Whether ``slug`` is a credential type Gorax offers (a stored Block of another type is not a credential)."""
+    """Whether ``slug`` is a credential type Gorax offers: a stored Block of another type is no credential."""
     if not slug:
         return False
     if any(c.slug == slug for c in COLLECTION_CREDENTIALS):
@@ -82,10 +82,14 @@ def is_credential_type(slug: str | None) -> bool:
 def block_class(slug: str) -> type[Block]:
     """The Block class of credential type ``slug``, as Prefect looks it up."""
     if not is_credential_type(slug):
-        raise CredentialInputError(f"unknown credential type {slug!r}; known types: {', '.join(type_slugs())}")
+        raise CredentialInputError(
+            f"unknown credential type {slug!r}; known types: {', '.join(type_slugs())}"
+        )
     cls = _lookup(slug)
     if cls is None:
-        raise CredentialInputError(f"credential type {slug!r} is not installed here (its Prefect collection did not load)")
+        raise CredentialInputError(
+            f"credential type {slug!r} is not installed here (its Prefect collection did not load)"
+        )
     return cls
 
 

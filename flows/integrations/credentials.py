@@ -13,6 +13,7 @@ from pydantic import SecretBytes, SecretStr
 from flows.errors import IntegrationError
 from translator.nodetypes import NodeContext
 
+
 def plain(value: Any) -> Any:
     """A Block field's value with ``SecretStr``/``SecretBytes`` unwrapped."""
     if isinstance(value, SecretStr):
