@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from translator.nodetypes import get_registry
@@ -82,3 +84,13 @@ def test_the_rule_finds_a_slug(tmp_path: Path) -> None:
     (tmp_path / "web" / "src" / "x.ts").write_text('// trigger.manual in a comment\nconst t = "trigger.manual";\n')
     assert python_slug_literals(tmp_path) == ["api/x.py:2: 'control.loop'"]
     assert typescript_slug_literals(tmp_path) == ['web/src/x.ts:2: "trigger.manual"']
+
+
+def test_discovering_node_types_imports_no_prefect() -> None:
+    # The translator validates graphs in processes that never run them (``gorax validate``, the
+    # editor's checks): finding the node types must stay cheap, Prefect (seconds to import) aside.
+    probe = ("import sys; from translator.nodetypes import get_registry; get_registry(); "
+             "heavy = [m for m in ('prefect', 'litellm', 'boto3', 'sqlalchemy') if m in sys.modules]; "
+             "print(heavy); sys.exit(1 if heavy else 0)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from blocks.redact import mask
-from blocks.types import SmtpServer
 from flows.errors import ApprovalExpired
 from flows.internal_api import post_internal
 from flows.nodes._common import HANDLE_PATTERN, check_duration, parse_duration
@@ -91,7 +90,7 @@ class HumanApproval(NodeType):
     display_name = "Human approval"
     category = "human"
     description = "Pause until an assignee picks an option; each option is an output."
-    credential_types = (SmtpServer.get_block_type_slug(),)
+    credential_types = ("smtp-server",)
     handles_from = "options.*.value"
     suspends_for = ApprovalDecision
 

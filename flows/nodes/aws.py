@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from blocks.types import AWS_CREDENTIALS
 from flows.errors import IntegrationError
 from flows.integrations.aws import aws_session
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
@@ -25,7 +24,7 @@ class _AwsConfig(NodeConfig):
 
 class _AwsNode(NodeType):
     category = "aws"
-    credential_types = (AWS_CREDENTIALS.get_block_type_slug(),)
+    credential_types = ("aws-credentials",)
 
 
 def _as_text(value: Any) -> str:

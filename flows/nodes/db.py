@@ -20,7 +20,6 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from blocks.types import DatabaseUrl
 from flows.errors import IntegrationError
 from flows.integrations import credentials as creds
 from flows.integrations import guarded
@@ -69,7 +68,7 @@ def _rows(columns: list[str], rows: list[Any], max_rows: int) -> dict[str, Any]:
 
 class _SqlNode(NodeType):
     category = "database"
-    credential_types = (DatabaseUrl.get_block_type_slug(),)
+    credential_types = ("database-url",)
     literal_fields = ("sql",)
     read_only = False
 

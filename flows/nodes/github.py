@@ -11,7 +11,6 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from blocks.types import GitHubToken
 from flows.integrations import JsonApi
 from flows.integrations import credentials as creds
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
@@ -27,7 +26,7 @@ class _GitHubConfig(NodeConfig):
 
 class _GitHubNode(NodeType):
     category = "github"
-    credential_types = (GitHubToken.get_block_type_slug(),)
+    credential_types = ("github-token",)
 
     async def _api(self, ctx: NodeContext, config: _GitHubConfig) -> tuple[JsonApi, str]:
         block = await creds.load(ctx, config.credential, "github", self.credential_types)

@@ -13,7 +13,6 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from blocks.types import HttpAuth
 from flows.errors import HttpStatusError, RunError
 from flows.net import send
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
@@ -25,7 +24,7 @@ class HttpRequest(NodeType):
     display_name = "HTTP request"
     category = "http"
     description = "Send an HTTP request; the output is {status, headers, body} with JSON bodies decoded."
-    credential_types = (HttpAuth.get_block_type_slug(),)
+    credential_types = ("http-auth",)
 
     class Config(NodeConfig):
         model_config = ConfigDict(extra="forbid", populate_by_name=True)

@@ -13,7 +13,6 @@ from urllib.parse import quote
 
 from pydantic import Field
 
-from blocks.types import JiraCredentials
 from flows.errors import IntegrationError
 from flows.integrations import JsonApi
 from flows.integrations import credentials as creds
@@ -28,7 +27,7 @@ class _JiraConfig(NodeConfig):
 
 class _JiraNode(NodeType):
     category = "jira"
-    credential_types = (JiraCredentials.get_block_type_slug(),)
+    credential_types = ("jira-credentials",)
 
     async def _api(self, ctx: NodeContext, config: _JiraConfig) -> JsonApi:
         block = await creds.load(ctx, config.credential, "jira", self.credential_types)

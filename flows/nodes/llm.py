@@ -14,7 +14,6 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from blocks.types import LlmProvider
 from flows.errors import IntegrationError
 from flows.integrations import check_endpoint, guarded
 from flows.integrations import credentials as creds
@@ -41,7 +40,7 @@ class _LlmConfig(NodeConfig):
 
 class _LlmNode(NodeType):
     category = "ai"
-    credential_types = (LlmProvider.get_block_type_slug(),)
+    credential_types = ("llm-provider",)
 
     async def _complete(self, ctx: NodeContext, config: _LlmConfig, messages: list[dict[str, str]],
                         **options: Any) -> dict[str, Any]:

@@ -17,7 +17,6 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from blocks.types import SmtpServer
 from flows.errors import IntegrationError
 from flows.integrations import credentials as creds
 from flows.integrations import guarded
@@ -70,7 +69,7 @@ class _Recipients(NodeConfig):
 
 class _EmailNode(NodeType):
     category = "email"
-    credential_types = (SmtpServer.get_block_type_slug(),)
+    credential_types = ("smtp-server",)
 
     async def _send(
         self, ctx: NodeContext, config: _Recipients, subject: str, text: str | None, html: str | None

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from blocks.types import PagerDutyKey
 from flows.integrations import JsonApi
 from flows.integrations import credentials as creds
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
@@ -26,7 +25,7 @@ class _PagerDutyConfig(NodeConfig):
 
 class _PagerDutyNode(NodeType):
     category = "pagerduty"
-    credential_types = (PagerDutyKey.get_block_type_slug(),)
+    credential_types = ("pagerduty-key",)
     action: str
 
     async def _send(self, ctx: NodeContext, credential: str, event: dict[str, Any]) -> dict[str, Any]:

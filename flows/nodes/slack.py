@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import Field, model_validator
 
-from blocks.types import SLACK_CREDENTIALS
 from flows.errors import IntegrationError
 from flows.integrations import check_endpoint, guarded, provider_message
 from flows.integrations import credentials as creds
@@ -21,7 +20,7 @@ _SLACK_API = "https://slack.com/api/"
 
 class _SlackNode(NodeType):
     category = "slack"
-    credential_types = (SLACK_CREDENTIALS.get_block_type_slug(),)
+    credential_types = ("slack-credentials",)
 
     async def _call(self, ctx: NodeContext, credential: str, method: str, **kwargs: Any) -> dict[str, Any]:
         """Call one Slack Web API method; Slack's ``ok: false`` becomes an IntegrationError."""

@@ -6,7 +6,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from blocks.types import WebhookSecret
 from translator.nodetypes import AutomationSpec, NodeConfig, NodeContext, TriggerSource, TriggerType
 
 
@@ -60,7 +59,7 @@ class WebhookTrigger(TriggerType):
     version = 1
     display_name = "Webhook"
     description = "Start the workflow when a signed HTTP request arrives at its webhook URL."
-    credential_types = (WebhookSecret.get_block_type_slug(),)
+    credential_types = ("webhook-secret",)
     expression_fields = ("filter",)
     credential_fields = ("signature.secret",)
     receives_webhooks = True

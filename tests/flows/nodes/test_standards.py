@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from blocks.catalog import credential_types
 from translator.nodetypes import NodeType, load_registry
 from tests.examples import EXAMPLES_DIR
 
@@ -85,3 +86,12 @@ def test_bad_configs_say_what_is_wrong(slug: str, config: dict, needle: str) -> 
     with pytest.raises(ValidationError) as info:
         REGISTRY.get(slug).Config.model_validate(config)
     assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("node_type", [t for t in NODE_TYPES if t.credential_types],
+                         ids=lambda t: f"{t.type}@{t.version}")
+def test_credential_types_name_credential_blocks(node_type: type[NodeType]) -> None:
+    # Node types name credential types by slug (importing the Block classes would load Prefect
+    # wherever graphs are only validated); each slug must be a credential Block Gorax offers.
+    offered = {t.slug for t in credential_types()}
+    assert set(node_type.credential_types) <= offered, node_type.credential_types
