@@ -48,6 +48,14 @@ web/node_modules/.package-lock.json: web/package.json $(wildcard web/package-loc
 $(WEB_DIST): $(shell find web/src web/index.html web/package.json -type f 2>/dev/null) | web/node_modules/.package-lock.json
 	cd web && npm run build
 
+# Static checks: lint, layout, types, and the import arrows between packages.
+lint: install
+	$(UV) pip install --python $(PY) -q ruff mypy import-linter
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy translator flows blocks api
+	$(VENV)/bin/lint-imports
+
 bench: install $(if $(wildcard web/package.json),$(WEB_DIST))
 	$(UV) pip install --python $(PY) -q -e bench/plugin
 	$(PY) bench/run_all.py
