@@ -21,6 +21,7 @@ from prefect.states import Completed
 
 from blocks.redact import install_log_filter, mask
 from blocks.results import SealedJSONSerializer, node_results
+from flows.failures import install_traceback_filter
 from flows.naming import FLOW_NAME, deployment_name
 from flows.runtime.executor import Level, RunState, cache_prefix, level_result
 from flows.runtime.secrets import preload_credentials
@@ -138,6 +139,7 @@ async def run_graph(
         private or loopback (added to ``GORAX_HTTP_ALLOWED_NETWORKS``).
     """
     install_log_filter()
+    install_traceback_filter()
     plan = compile_graph(_checked_graph(graph))
     fired = _fired_trigger(plan, trigger_node)
     flow_run_id = current_flow_run.id
