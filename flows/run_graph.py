@@ -117,7 +117,7 @@ async def _start_subrun(*, graph: dict[str, Any] | None, workflow: str | None,
 @flow(name=FLOW_NAME, flow_run_name=_flow_run_name, persist_result=True, result_serializer=SealedJSONSerializer(),
       validate_parameters=False)
 async def run_graph(
-    graph: dict[str, Any],
+    graph: dict[str, Any] | None = None,
     trigger: Any = None,
     trigger_node: str | None = None,
     env: dict[str, Any] | None = None,
