@@ -7,6 +7,7 @@ built files at ``/`` when ``web/dist`` exists.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -32,6 +33,7 @@ from api.routes import include_routers
 from api.services.credential_audit import CredentialAuditor
 from api.state import AppState
 from api.web import WEB_DIST, web_app
+from blocks.catalog import register_at_start
 from flows.settings import GoraxSettings, get_settings
 
 log = logging.getLogger("gorax.api")
@@ -89,6 +91,8 @@ def create_app(
         # Workers report credential uses as Prefect events; this writes them to the audit log.
         auditor = CredentialAuditor(state.db)
         await auditor.start()
+        # Every credential type in Prefect's block catalogue from the start, not at first use.
+        registration = asyncio.create_task(register_at_start(log))
         log.info("api started", extra={"database": state.db.dialect})
         # Everything loaded so far (modules, routes, models) lives as long as the process:
         # keep it out of the collector, whose full passes over it paused every request for
@@ -104,6 +108,7 @@ def create_app(
         try:
             yield
         finally:
+            registration.cancel()
             await auditor.stop()
             await state.limiter.close()
             clients, state.prefect_clients = state.prefect_clients, None

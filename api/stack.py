@@ -284,6 +284,11 @@ class Stack:
             return "gorax"
         return "process"
 
+    def _register_block_types(self) -> None:
+        from blocks.catalog import register_gorax_block_types
+
+        asyncio.run(register_gorax_block_types())
+
     def _retire_maintenance(self) -> None:
         # Imported here like the other Prefect-facing helpers: Prefect must see the stack's
         # PREFECT_* environment, set in start(), before it is imported.
@@ -313,6 +318,7 @@ class Stack:
         else:
             self._wait_until("Prefect server (external)", self._prefect_healthy, None, timeout=60)
         self._ensure_work_pool()
+        self._register_block_types()
         worker = self._worker_child()
         api = self._api_child()
         self.children += [worker, api]

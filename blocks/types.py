@@ -10,6 +10,8 @@ Gorax offers as it is (prefect-aws, prefect-slack) is a :class:`CollectionCreden
 
 Secret fields are ``SecretStr``. In a stored block document they hold *sealed* values (see
 ``blocks.envelope``); :func:`blocks.loader.load_credential` hands nodes an unsealed copy.
+Prefect's ``Block.load`` returns the stored, sealed block: its methods refuse to use a sealed
+value rather than send the sealed text where the secret belongs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from blocks.envelope import is_sealed
+from blocks.errors import SealedValueError
 
 _DOCS = "https://docs.gorax.io/credentials/"
 
@@ -37,10 +40,15 @@ class GoraxCredential(Block, ABC):
 
     @classmethod
     def _example(cls) -> str:
+        variable = cls._block_type_slug.replace("-", "_")
         return (
-            f"Load a stored {cls._block_type_name}:\n```python\n"
+            f"A stored {cls._block_type_name} keeps its secrets sealed in Prefect: `load` returns them "
+            f"sealed, and using one raises an error. A Gorax run opens them for the credential's tenant "
+            f"(templates `credentials.<name>.<field>`, or in Python on a Gorax worker):\n```python\n"
+            f"from blocks.loader import load_credential\n"
             f"from blocks.types import {cls.__name__}\n\n"
-            f'{cls._block_type_slug.replace("-", "_")} = {cls.__name__}.load("BLOCK_NAME")\n```'
+            f'{variable} = {cls.__name__}.load("BLOCK_NAME")  # secrets sealed\n'
+            f'{variable} = await load_credential("NAME", tenant_id="TENANT_ID")  # secrets opened\n```'
         )
 
     def __init_subclass__(cls, **kwargs: object) -> None:
@@ -50,7 +58,16 @@ class GoraxCredential(Block, ABC):
 
 
 def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
+    """A secret field's value to use; a sealed one (the block as Prefect stores it) is refused."""
+    if value is None:
+        return None
+    text = value.get_secret_value()
+    if is_sealed(text):
+        raise SealedValueError(
+            "this credential's secrets are sealed (Block.load returns them as stored): load it with "
+            "blocks.loader.load_credential(name, tenant_id=...) on a Gorax worker, which opens them"
+        )
+    return text
 
 
 def _plain_text(value: object) -> object:
@@ -173,8 +190,8 @@ class WebhookSecret(GoraxCredential):
     def signing_secrets(self) -> tuple[str, ...]:
         """Every signing secret, each whole; a block of the old one-value form gives one."""
         if self.secrets:
-            return tuple(item.get_secret_value() for item in self.secrets)
-        return (self.secret.get_secret_value(),) if self.secret is not None else ()
+            return tuple(_secret(item) or "" for item in self.secrets)
+        return (_secret(self.secret) or "",) if self.secret is not None else ()
 
 
 class GitHubToken(GoraxCredential):

@@ -43,11 +43,17 @@ class RunError(GoraxRunError):
 
 
 class NodeFailed(RunError):
-    """A node failed; ``str()`` is masked and says which node and attempt, ``kind`` what it raised."""
+    """A node failed; ``str()`` is masked and says which node and attempt, ``kind`` what it raised.
 
-    def __init__(self, message: str, *, node_id: str, attempt: int | None = None, kind: str = "") -> None:
+    ``fails_run``: the failure is the run's setup, not the node's work (a tenant variable that is
+    not defined), so it fails the run whatever the node's ``on_error`` says.
+    """
+
+    def __init__(self, message: str, *, node_id: str, attempt: int | None = None, kind: str = "",
+                 fails_run: bool = False) -> None:
         self.attempt = attempt
         self.kind = kind
+        self.fails_run = fails_run
         super().__init__(message, node_id=node_id)
 
 

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import json
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from prefect import flow
@@ -23,6 +21,7 @@ from prefect.states import Completed
 
 from blocks.redact import install_log_filter, mask
 from blocks.results import SealedJSONSerializer, node_results
+from flows.failures import install_traceback_filter
 from flows.naming import FLOW_NAME, deployment_name
 from flows.runtime.executor import Level, RunState, cache_prefix, level_result
 from flows.runtime.secrets import preload_credentials
@@ -41,8 +40,6 @@ def _graph_name(parameters: dict[str, Any]) -> str:
         return str(graph["name"])
     if parameters.get("workflow_id"):
         return str(parameters["workflow_id"])
-    if parameters.get("graph_path"):
-        return Path(str(parameters["graph_path"])).stem
     return "workflow"
 
 
@@ -51,21 +48,14 @@ def _flow_run_name() -> str:
     return _graph_name(current_flow_run.parameters or {})
 
 
-def load_graph(graph: dict[str, Any] | None, graph_path: str | None) -> dict[str, Any]:
-    """The graph itself, or the graph file of a git-kept workflow (relative to the project)."""
-    if graph is not None:
-        return graph
-    if not graph_path:
-        raise ValueError("run_graph needs 'graph' (the graph JSON) or 'graph_path' (a graph file)")
-    path = Path(graph_path)
-    if not path.is_absolute() and not path.exists():
-        path = Path(__file__).resolve().parent.parent / path
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ValueError(f"graph file {graph_path!r} does not exist (working directory {Path.cwd()})") from None
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"graph file {graph_path!r} is not JSON: {exc}") from None
+def _checked_graph(graph: Any) -> dict[str, Any]:
+    """The deployment's graph itself; a run never reads a graph file, so it runs what was deployed."""
+    if not isinstance(graph, dict):
+        raise ValueError(
+            f"run_graph needs 'graph', the graph JSON object (got {type(graph).__name__}); a deployment "
+            f"carries its graph in its parameters (prefect.yaml: the flows.deploy_steps.graph_deployment step)"
+        )
+    return graph
 
 
 def _networks(cidrs: list[str] | None) -> list[Any]:
@@ -128,7 +118,6 @@ async def _start_subrun(*, graph: dict[str, Any] | None, workflow: str | None,
       validate_parameters=False)
 async def run_graph(
     graph: dict[str, Any] | None = None,
-    graph_path: str | None = None,
     trigger: Any = None,
     trigger_node: str | None = None,
     env: dict[str, Any] | None = None,
@@ -140,7 +129,7 @@ async def run_graph(
 ) -> Any:
     """Run a ``gorax/graph@1`` workflow.
 
-    graph / graph_path: the graph JSON, or a graph file of the deployed project.
+    graph: the graph JSON (a deployment carries it in its parameters).
     trigger: the trigger input (webhook request, manual input; ``scheduled_at`` is filled for cron).
     trigger_node: the trigger that fired (default: the manual trigger, else the first).
     env: the tenant's variables (``env.*`` in expressions).
@@ -150,8 +139,8 @@ async def run_graph(
         private or loopback (added to ``GORAX_HTTP_ALLOWED_NETWORKS``).
     """
     install_log_filter()
-    document = load_graph(graph, graph_path)
-    plan = compile_graph(document)
+    install_traceback_filter()
+    plan = compile_graph(_checked_graph(graph))
     fired = _fired_trigger(plan, trigger_node)
     flow_run_id = current_flow_run.id
     started = current_flow_run.scheduled_start_time or datetime.now(timezone.utc)

@@ -150,6 +150,41 @@ def test_prefect_cli_sees_the_gorax_pool(running_stack):
     assert "gorax" in result.stdout
 
 
+def _stack_prefect(home: Path, path: str, body: dict | None = None) -> object:
+    """POST to the stack's Prefect API (with its auth string); the decoded answer."""
+    stack = json.loads((home / "stack.json").read_text())
+    user, _, password = stack["prefect_auth_string"].partition(":")
+    response = httpx.post(f"{stack['prefect_api_url']}{path}", json=body or {}, auth=(user, password), timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_every_credential_type_is_in_prefects_block_catalogue(running_stack):
+    """All of Gorax's credential Block types are listed from the start, not after a first use."""
+    from blocks.catalog import gorax_block_types
+
+    _, _, home, _, _ = running_stack
+    listed = {item["slug"] for item in _stack_prefect(home, "/block_types/filter")}
+    missing = {cls.get_block_type_slug() for cls in gorax_block_types()} - listed
+    assert not missing, f"not in Prefect's block catalogue: {sorted(missing)}"
+    schemas = _stack_prefect(home, "/block_schemas/filter")
+    with_schema = {item["block_type"]["slug"] for item in schemas if item.get("block_type")}
+    assert {cls.get_block_type_slug() for cls in gorax_block_types()} <= with_schema
+
+
+def test_up_creates_no_housekeeping_deployment_or_runs(running_stack):
+    """Nothing Gorax does on its own (timers, retries, reconciling) lands in users' run lists:
+    ``gorax up`` leaves Prefect with no deployment, no flow run and no automation."""
+    _, output, home, api_port, _ = running_stack
+    assert _stack_prefect(home, "/deployments/filter") == []
+    assert _stack_prefect(home, "/flow_runs/filter") == []
+    assert _stack_prefect(home, "/automations/filter") == []
+    api_key = re.search(r"API key\s+(gx_\S+)", output).group(1)
+    executions = httpx.get(f"http://127.0.0.1:{api_port}/api/v1/executions", timeout=30,
+                           headers={"Authorization": f"Bearer {api_key}"})
+    assert executions.status_code == 200 and executions.json()["items"] == []
+
+
 def test_busy_port_is_a_one_line_error(running_stack):
     _, _, _, api_port, _ = running_stack
     home = session_dir() / "stack-busy"

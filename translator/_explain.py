@@ -8,6 +8,7 @@ import lark
 from celpy.evaluation import CELEvalError
 
 from translator._cel import SCOPE_NAMES, FunctionError, source_of
+from translator.errors import UNKNOWN_VARIABLE
 
 _OPERATORS = {
     "addition_add": "+", "addition_sub": "-", "multiplication_mul": "*",
@@ -43,6 +44,24 @@ def missing_key(base: str, key: str) -> str:
     if base == "steps":
         return f"steps has no key '{key}' (node '{key}' has not run, or was skipped)"
     return f"{base} has no key '{key}'"
+
+
+def missing_key_code(base: str) -> str:
+    """The error code of a map without the key an expression reads."""
+    return UNKNOWN_VARIABLE if base == "env" else "expression_error"
+
+
+def error_code(error: CELEvalError, text: str) -> str:
+    """The error code of a celpy evaluation error: ``unknown_variable`` for a missing ``env`` key."""
+    tree = error.tree if isinstance(error.tree, lark.Tree) else None
+    if tree is None or tree.data not in ("member_dot", "member_index"):
+        return "expression_error"
+    message = str(error.args[0]) if error.args else ""
+    if tree.data == "member_dot" and not message.startswith(("no such member", "No ")):
+        return "expression_error"
+    if tree.data == "member_index" and (error.args[1:2] == (IndexError,) or "out of range" in message):
+        return "expression_error"
+    return missing_key_code(source_of(tree.children[0], text))
 
 
 def explain(error: CELEvalError, text: str) -> str:

@@ -42,6 +42,11 @@ class GraphError(BaseModel):
         return f"{where}: {self.message} [{self.code}]"
 
 
+#: The ``ExpressionError.code`` of a template that reads a tenant variable (``env.<NAME>``) that
+#: is not defined: the run's variables are wrong, not the node's work.
+UNKNOWN_VARIABLE = "unknown_variable"
+
+
 class TranslatorError(Exception):
     """Base of every error the translator raises."""
 

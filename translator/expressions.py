@@ -26,7 +26,7 @@ from celpy.evaluation import CELEvalError
 
 from translator import _cel
 from translator._cel import LimitExceeded, References
-from translator._explain import explain, missing_key, scope_hint
+from translator._explain import error_code, explain, missing_key, missing_key_code, scope_hint
 from translator.errors import ExpressionError
 
 SCOPE_NAMES = _cel.SCOPE_NAMES
@@ -108,7 +108,8 @@ class Expression:
                 )
             return _cel.to_json(value, limits.max_result_bytes)
         except CELEvalError as exc:
-            raise ExpressionError(explain(exc, self.source), expression=self.source) from exc
+            raise ExpressionError(explain(exc, self.source), expression=self.source,
+                                  code=error_code(exc, self.source)) from exc
         except LimitExceeded as exc:
             raise ExpressionError(f"{exc}; simplify the expression", expression=self.source,
                                   code="expression_limit") from exc  # fmt: skip
@@ -128,7 +129,8 @@ class Expression:
             base = ".".join(path[:depth])
             if isinstance(value, dict):
                 if key not in value:
-                    raise ExpressionError(missing_key(base, key), expression=self.source)
+                    raise ExpressionError(missing_key(base, key), expression=self.source,
+                                          code=missing_key_code(base))
                 value = value[key]
             else:
                 raise ExpressionError(

@@ -120,12 +120,22 @@ def _deploy(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any, env: dict[str, str]) -> tuple[bool, Any]:
-    """(completed, result or failure message) of a run, in-process or through the deployment."""
+async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any,
+                     env: dict[str, str]) -> tuple[bool, Any]:
+    """(True, the run's result), or (False, the lines that say why it failed)."""
+    from contextlib import nullcontext
+
+    from flows.failures import quiet_console, show_tracebacks
+
+    show_tracebacks(args.verbose)
     if args.local:
         from flows.run_graph import run_graph
 
-        state = await run_graph(graph=document, trigger=trigger, env=env, tenant=args.tenant, return_state=True)
+        # The run's logs stay in Prefect (the UI, `prefect flow-run logs`); --verbose shows them here.
+        with nullcontext() if args.verbose else quiet_console():
+            state = await run_graph(graph=document, trigger=trigger, env=env, tenant=args.tenant,
+                                    return_state=True)
+        flow_run_id = state.state_details.flow_run_id
     else:
         from prefect.deployments import run_deployment
 
@@ -135,12 +145,41 @@ async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any, env:
         flow_run = await run_deployment(
             deployed.full_name, parameters={"trigger": trigger, "env": env}, timeout=args.timeout
         )
-        state = flow_run.state
+        state, flow_run_id = flow_run.state, flow_run.id
         if state is None or not state.is_final():
-            return False, f"flow run {flow_run.id} did not finish within {args.timeout}s (state {state.name if state else '?'})"
+            return False, [f"flow run {flow_run.id} did not finish within {args.timeout}s "
+                           f"(state {state.name if state else '?'})"]
+        if args.verbose:
+            await _print_logs(flow_run_id)
     if state.is_completed():
         return True, await state.result()
-    return False, f"{state.name}: {state.message}"
+    return False, await _failure_lines(state, flow_run_id)
+
+
+async def _failure_lines(state: Any, flow_run_id: Any) -> list[str]:
+    """One line per failed node (reason and hint), else the run's own state message."""
+    from flows.failures import node_failures
+    from flows.runtime.steps import read_steps
+
+    try:
+        records = await read_steps(flow_run_id, ended_at=state.timestamp)
+    except Exception as exc:  # the run's state still says what happened
+        return [f"{state.name}: {state.message} (its step records cannot be read: {exc})"]
+    lines = [failure.line() for failure in node_failures(records)]
+    return lines or [f"{state.name}: {state.message}"]
+
+
+async def _print_logs(flow_run_id: Any) -> None:
+    """The flow run's log lines as Prefect holds them (a deployed run logs on its worker)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+    from prefect.client.schemas.sorting import LogSort
+
+    async with get_client() as client:
+        logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
+                                      sort=LogSort.TIMESTAMP_ASC, limit=200)
+    for log in logs:
+        print(f"{log.timestamp:%H:%M:%S} | {log.name} - {log.message}", file=sys.stderr)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -166,7 +205,9 @@ def _run(args: argparse.Namespace) -> int:
     except GraphValidationError as exc:
         return _validation_failed("run", args.file, exc)
     if not completed:
-        print(f"gorax run: the run failed: {outcome}", file=sys.stderr)
+        print("gorax run: the run failed:", file=sys.stderr)
+        for line in outcome:
+            print(f"  {line}", file=sys.stderr)
         return 1
     print(json.dumps(outcome, indent=2, default=str))
     return 0
@@ -190,7 +231,7 @@ def _register_runtime(subparsers: argparse._SubParsersAction) -> None:
         "run",
         help="run a workflow graph and print its output",
         description="Run a graph file through Prefect (deploying it first) and print the run's output "
-        "as JSON. A failed run exits 1 and names the failing node.",
+        "as JSON. A failed run exits 1 with one line per failed node: its reason and a hint.",
     )
     run.add_argument("file", help="path to the graph JSON")
     run.add_argument("--input", help="the trigger input, as JSON")
@@ -199,4 +240,6 @@ def _register_runtime(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--workflow", help="workflow id (default: the graph's name)")
     run.add_argument("--local", action="store_true", help="run in this process against the Prefect server")
     run.add_argument("--timeout", type=float, default=600, help="seconds to wait for a deployed run (default 600)")
+    run.add_argument("--verbose", action="store_true",
+                     help="show the run's logs, with tracebacks (a failed run otherwise prints one line per failed node)")
     run.set_defaults(handler=_run)

@@ -8,6 +8,8 @@ an expression or code.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import re
 from typing import Any, Literal
@@ -84,6 +86,46 @@ class _LlmNode(NodeType):
                 "total_tokens": getattr(usage, "total_tokens", 0) or 0,
             },
         }
+
+
+#: The model of the warm-up call (flows.warmup): its answer comes from memory, never a provider.
+_WARM_UP_MODEL = "openai/gpt-4o-mini"
+_WARM_UP_ANSWER = {
+    "id": "warm-up", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
+    "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
+    "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+}
+
+
+def warm_up() -> None:
+    """Import litellm and make one completion that an in-memory transport answers.
+
+    That call imports and builds what litellm and the OpenAI SDK leave for the first completion
+    (the SDK's resource modules, response parsing, litellm's logging and cost lookup): nothing is
+    sent anywhere.
+    """
+    # Heavy optional imports (litellm alone takes seconds): only a warm-up or an LLM node pays them.
+    import httpx
+    import litellm
+    import openai
+    from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+
+    litellm.suppress_debug_info = True
+    transport = httpx.MockTransport(lambda _request: httpx.Response(200, json=_WARM_UP_ANSWER))
+
+    async def complete() -> None:
+        async with httpx.AsyncClient(transport=transport) as http_client:
+            client = openai.AsyncOpenAI(api_key="warm-up", base_url="http://warm-up.invalid/v1",
+                                        http_client=http_client, max_retries=0)
+            await litellm.acompletion(model=_WARM_UP_MODEL, messages=[{"role": "user", "content": "ok"}],
+                                      client=client, max_retries=0, drop_params=True)
+        # litellm logs each call through a queue bound to the loop it last ran on: drain it here,
+        # so the first real call (on a run's loop) finds nothing of this one to carry over.
+        # Best effort: a run's call on another loop at the same moment takes the queue over.
+        with contextlib.suppress(RuntimeError, TimeoutError):
+            await asyncio.wait_for(GLOBAL_LOGGING_WORKER.flush(), timeout=5)
+
+    asyncio.run(complete())
 
 
 def _llm_error(model: str, exc: Exception) -> IntegrationError:

@@ -32,6 +32,7 @@ from flows.runtime.tasks import (
     marker_task,
     node_task,
 )
+from translator.errors import UNKNOWN_VARIABLE, ExpressionError
 from translator.nodetypes import Routed, Suspend
 from translator.plan import Plan, PlanEdge, PlanNode
 
@@ -309,6 +310,7 @@ class Level:
                 raise NodeFailed(
                     f"node '{node.id}' attempt {call.attempts}: {_reason(node.id, exc)}",
                     node_id=node.id, attempt=call.attempts, kind=type(exc).__name__,
+                    fails_run=_is_setup_error(exc),
                 ) from None
             finally:
                 call.ended_at = datetime.now(timezone.utc)
@@ -371,17 +373,31 @@ class Level:
         record.status = "timed_out" if state is not None and state.name == "TimedOut" else "failed"
         record.error = error
         self.run.record(record)
-        if node.on_error == "continue":
+        setup_error = isinstance(exc, NodeFailed) and exc.fails_run
+        if node.on_error == "continue" and not setup_error:
             return Outcome(status=record.status, output={"error": error}, continued=True)
-        if node.on_error == "route":
+        if node.on_error == "route" and not setup_error:
             return Outcome(status=record.status, output={"error": error}, handles=("error",),
                            main=False, continued=True)
+        if setup_error and node.on_error in ("continue", "route"):
+            raise NodeFailed(
+                f"{error['message']} (a tenant variable that is not defined fails the run whatever "
+                f"on_error says)", node_id=node.id, attempt=attempts,
+                kind=error["type"], fails_run=True,
+            )
         if isinstance(exc, NodeFailed) and exc.node_id == node.id:
             raise exc
         raise NodeFailed(
             f"node '{node.id}' failed: {error['message']}", node_id=node.id,
-            attempt=attempts, kind=error["type"],
+            attempt=attempts, kind=error["type"], fails_run=setup_error,
         )
+
+
+def _is_setup_error(exc: BaseException) -> bool:
+    """A template read a tenant variable that is not defined: the run's variables are wrong (an
+    unknown tenant, a variable never set), which ``on_error: continue`` must not turn into a
+    completed run with made-up output."""
+    return isinstance(exc, ExpressionError) and exc.code == UNKNOWN_VARIABLE
 
 
 class _NodeRuntime:

@@ -29,6 +29,7 @@ from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker
 
 from flows.logcap import install_line_cap
 from flows.settings import get_settings
+from flows.warmup import start_warm_up
 from flows.worker.engine import EngineThread, RunHandle, RunOutcome, execute_flow_run
 from flows.worker.loader import FlowLoader
 from flows.worker.settings import WorkerSettings
@@ -121,6 +122,7 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
         self._runs_task_group.start_soon(self._background_loops)
         await self._preload()
         await self._crash_orphaned_runs()
+        start_warm_up()  # in the background: litellm's imports, once the worker takes runs
 
     async def teardown(self, *exc_info: Any) -> None:
         """Let running flows finish for a grace period, crash the rest, then disconnect."""

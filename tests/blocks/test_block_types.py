@@ -10,6 +10,8 @@ import pytest
 from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
 
+from pydantic import SecretStr
+
 from blocks.catalog import (
     block_class,
     credential_types,
@@ -19,8 +21,13 @@ from blocks.catalog import (
     secret_fields,
     type_slugs,
 )
-from blocks.errors import CredentialInputError
-from blocks.types import HttpAuth
+from blocks.envelope import is_sealed
+from blocks.errors import CredentialInputError, SealedValueError
+from blocks.loader import load_credential
+from blocks.sealing import block_document_name
+from blocks.service import create_credential
+from blocks.types import HttpAuth, WebhookSecret
+from tests.blocks.conftest import Tenant
 
 
 class TestGoraxBlocks(BlockStandardTestSuite):
@@ -89,3 +96,32 @@ async def test_types_are_registered_with_prefect(prefect_server) -> None:
         for slug in type_slugs():
             block_type = await client.read_block_type_by_slug(slug)
             assert any(s.block_type_id == block_type.id for s in schemas), slug
+
+
+async def test_prefect_load_returns_the_stored_block_sealed_and_its_use_is_refused(tenant: Tenant) -> None:
+    """The code example the Prefect UI shows loads the block with ``Block.load``: its secrets stay
+    sealed, and the block refuses to use one (it sent ``Bearer gorax:...`` as the token)."""
+    from prefect.client.orchestration import get_client
+
+    await create_credential("api", "http-auth", {"scheme": "bearer", "token": "t0k-plain"}, **tenant.kw)
+    document_name = block_document_name(tenant.slug, "api")
+
+    stored = await HttpAuth.aload(document_name)
+    token = stored.token.get_secret_value()
+    assert is_sealed(token) and "t0k-plain" not in token
+    with pytest.raises(SealedValueError, match=r"blocks\.loader\.load_credential"):
+        stored.headers()
+    # What the Prefect UI reads: the document without secrets, the sealed value obfuscated.
+    async with get_client() as client:
+        document = await client.read_block_document_by_name(document_name, "http-auth", include_secrets=False)
+    assert "gorax:" not in str(document.data) and "t0k-plain" not in str(document.data)
+    # The way the example names opens it, for the credential's tenant.
+    opened = await load_credential("api", tenant_id=tenant.id, tenant_slug=tenant.slug)
+    assert opened.headers() == {"Authorization": "Bearer t0k-plain"}
+    assert "load_credential(" in HttpAuth.get_code_example()
+
+
+def test_a_sealed_webhook_secret_is_not_used_as_a_signing_secret() -> None:
+    sealed = WebhookSecret.model_construct(secrets=[SecretStr("gorax:v1:abc")], secret=None)
+    with pytest.raises(SealedValueError):
+        sealed.signing_secrets()

@@ -1,4 +1,5 @@
-"""A real Prefect process worker on the ``gorax`` pool, for the few tests that need one.
+"""A real Prefect process worker on the ``gorax`` pool, for the few tests that need one, and a
+Gorax API that the deploy steps of ``prefect.yaml`` check their tenant with.
 
 A process worker takes 5-17 s to start each flow run, so only deployment tests use it; graph
 semantics are tested in-process (tests/flows/graphs).
@@ -12,11 +13,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from api.app import create_app
+from api.db.engine import Database
+from api.services.identity import create_tenant_with_admin
+from tests.api.conftest import ServerThread, make_settings
 from tests.conftest import session_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -75,3 +82,36 @@ def gorax_worker(prefect_server: Any) -> Iterator[str]:
         process.wait(20)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class GoraxApi:
+    """A running Gorax API with the tenant ``default`` (its slug) and an admin key of it."""
+
+    url: str
+    tenant_id: str
+    api_key: str
+
+    def deploy_env(self) -> dict[str, str]:
+        """The environment CI gives ``prefect deploy``: Prefect's address, the API's and the key."""
+        return {**os.environ, "GORAX_API_URL": self.url, "GORAX_API_KEY": self.api_key}
+
+
+async def _default_tenant(database_url: str) -> dict[str, Any]:
+    db = Database(database_url)
+    try:
+        await db.migrate()
+        return await create_tenant_with_admin(db, name="Default", admin_email="ci@deploy.test", slug="default")
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def gorax_api(prefect_server: Any) -> Iterator[GoraxApi]:
+    """The Gorax API the graphs of ``prefect.yaml`` are deployed for (tenant ``default``)."""
+    database_url = f"sqlite+aiosqlite:///{session_dir() / f'deploy-{uuid.uuid4().hex[:8]}.db'}"
+    created = asyncio.run(_default_tenant(database_url))
+    settings = make_settings(database_url, prefect_api_url=os.environ["PREFECT_API_URL"])
+    server = ServerThread(create_app(settings)).start()
+    yield GoraxApi(server.url, created["tenant_id"], created["api_key"])
+    server.stop()

@@ -15,11 +15,12 @@ import pytest
 import yaml
 
 from flows.deploy import deploy_workflow, schedules_of
-from translator import compile_graph
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-from tests.peers import PeerResponse
 from tests.examples import EXAMPLES_DIR
+from tests.flows.deploy.conftest import GoraxApi
+from tests.peers import PeerResponse
+from translator import compile_graph
 
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = EXAMPLES_DIR
 
 
@@ -56,16 +57,24 @@ async def test_deploy_is_idempotent_with_tags_queue_and_schedules(prefect_server
     assert deployment.version == "2"
 
 
+def _graph_step(entry: dict[str, Any]) -> dict[str, Any]:
+    """The inputs of a prefect.yaml deployment's graph build step."""
+    [step] = [s["flows.deploy_steps.graph_deployment"] for s in entry["build"]
+              if "flows.deploy_steps.graph_deployment" in s]
+    return step
+
+
 def test_prefect_yaml_schedules_agree_with_the_graphs() -> None:
     config = yaml.safe_load((PROJECT_ROOT / "prefect.yaml").read_text())
     for entry in config["deployments"]:
-        graph = json.loads((PROJECT_ROOT / entry["parameters"]["graph_path"]).read_text())
+        graph = json.loads((PROJECT_ROOT / _graph_step(entry)["graph"]).read_text())
         wanted = [(s.schedule.cron, s.schedule.timezone, s.parameters) for s in schedules_of(compile_graph(graph))]
         found = [(s["cron"], s.get("timezone", "UTC"), s.get("parameters", {})) for s in entry.get("schedules") or []]
         assert found == wanted, entry["name"]
 
 
-async def test_deploy_all_run_on_the_worker_and_cancel(gorax_worker: str, http_peer: Any) -> None:
+async def test_deploy_all_run_on_the_worker_and_cancel(gorax_worker: str, gorax_api: GoraxApi,
+                                                        http_peer: Any) -> None:
     """``prefect deploy --all`` works; a deployed graph runs on the worker; cancelling stops nodes.
 
     The two flow runs go to the worker at once: a process worker needs many seconds per run.
@@ -74,7 +83,7 @@ async def test_deploy_all_run_on_the_worker_and_cancel(gorax_worker: str, http_p
 
     result = await asyncio.to_thread(
         subprocess.run, [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
-        cwd=PROJECT_ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=240,
+        cwd=PROJECT_ROOT, env=gorax_api.deploy_env(), capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     health = await _deployment("run-graph/default--service-health")

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 from api.cli import main
+from tests.flows.graphs.conftest import run
+from tests.peers import PeerResponse
 
 GRAPH = {
     "format": "gorax/graph@1", "name": "hello",
@@ -44,3 +50,68 @@ def test_run_refuses_bad_arguments_and_invalid_graphs(tmp_path: Path, capsys: An
     path.write_text(json.dumps(broken))
     assert main(["deploy", str(path)]) == 1
     assert "nowhere" in capsys.readouterr().err
+
+
+FAILING = {
+    "format": "gorax/graph@1", "name": "failing",
+    "nodes": [
+        {"id": "start", "type": "trigger.manual", "config": {}},
+        {"id": "each", "type": "control.loop", "config": {"mode": "foreach", "items": "{{ trigger.items }}"}},
+        {"id": "lookup", "type": "http.request", "parentId": "each",
+         "config": {"url": "{{ env.INTEL_URL }}/{{ loop.item }}"}, "retry": {"attempts": 1, "delay_seconds": 0}},
+        {"id": "notify", "type": "http.request", "config": {"url": "PEER/notify"}},
+    ],
+    "edges": [{"source": "start", "target": "each"}, {"source": "start", "target": "notify"}],
+}
+
+
+def _gorax_run(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    gorax = str(Path(sys.executable).parent / "gorax")
+    return subprocess.run([gorax, "run", str(path), "--local", "--input", '{"items": ["x1", "x2"]}', *extra],
+                          env=os.environ.copy(), capture_output=True, text=True, timeout=240)
+
+
+def test_a_failed_run_prints_one_line_per_failed_node_with_a_hint(tmp_path: Path, http_peer: Any) -> None:
+    """It printed 66 lines of Prefect's logs and tracebacks; --verbose still shows them."""
+    http_peer.route("GET", "/notify", PeerResponse(503, {"error": "down"}))
+    path = tmp_path / "failing.json"
+    path.write_text(json.dumps(FAILING).replace("PEER", http_peer.url))
+
+    result = _gorax_run(path)
+    assert result.returncode == 1 and result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert "Traceback" not in result.stderr
+    assert lines[0] == "gorax run: the run failed:" and len(lines) == 3, result.stderr
+    lookup = next(line for line in lines if "node 'lookup'" in line)
+    assert lookup.startswith("  node 'lookup' [0, 1] failed after 2 attempts: config.url: ")
+    assert "env has no key 'INTEL_URL'" in lookup
+    assert lookup.endswith("(hint: define the variable INTEL_URL in the run's tenant, or pass it: "
+                           "gorax run --var INTEL_URL=VALUE)")
+    notify = next(line for line in lines if "node 'notify'" in line)
+    assert "answered 503" in notify and "(hint: the service failed or is busy" in notify
+
+    verbose = _gorax_run(path, "--verbose")
+    assert verbose.returncode == 1
+    assert "Traceback" in verbose.stderr and "node 'lookup' [0, 1] failed" in verbose.stderr
+
+
+async def test_prefect_keeps_the_failure_of_a_node_without_its_traceback(http_peer: Any) -> None:
+    """What ``prefect flow-run logs`` and the Prefect UI show of a run: the node's one-line error."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    http_peer.route("GET", "/notify", PeerResponse(503, {"error": "down"}))
+    graph = {**FAILING, "nodes": [FAILING["nodes"][0], FAILING["nodes"][3]],
+             "edges": [{"source": "start", "target": "notify"}]}
+    state, flow_run_id = await run(json.loads(json.dumps(graph).replace("PEER", http_peer.url)))
+    assert state.is_failed()
+    async with get_client() as client:
+        for _ in range(100):  # logs reach the API in batches
+            logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])))
+            errors = [log for log in logs if log.level >= 40]
+            if len(errors) >= 2:  # the task's failure and the flow's
+                break
+            await asyncio.sleep(0.2)
+    assert len(errors) >= 2 and all("notify" in log.message and "answered 503" in log.message
+                                    for log in errors), [log.message for log in errors]
+    assert not [log.message for log in logs if "Traceback" in log.message]

@@ -110,3 +110,27 @@ async def test_run_timeout_stops_the_run() -> None:
     state, flow_run_id = await run(g)
     assert state.is_failed() and "exceeded its timeout of 1" in state.message
     assert "after" not in {s.node_id for s in await read_steps(flow_run_id)}
+
+
+async def test_a_tenant_variable_that_is_not_defined_fails_the_run_despite_on_error(http_peer) -> None:
+    """``on_error`` covers a node's work (a service that fails), not a run whose variables are wrong:
+    a check reading ``env.SERVICE_URL`` of a tenant without it failed, continued, and the run
+    completed with ``{"healthy": 0}``."""
+    http_peer.route("GET", "/health", PeerResponse(503))
+    g = graph(
+        [MANUAL,
+         {"id": "check", "type": "http.request", "config": {"url": "{{ env.SERVICE_URL }}/health"},
+          "on_error": "continue"},
+         transform("summary", "{{ {'healthy': has(steps.check.error) ? 0 : 1} }}")],
+        [("start", "check"), ("check", "summary")],
+    )
+    state, flow_run_id = await run(g, tenant="tenant-without-variables")
+    assert state.is_failed(), state
+    assert "node 'check'" in state.message and "env has no key 'SERVICE_URL'" in state.message
+    step = next(s for s in await read_steps(flow_run_id) if s.node_id == "check")
+    assert step.status == "failed"
+    assert "summary" not in {s.node_id for s in await read_steps(flow_run_id)}
+
+    # A service that fails is still the node's own failure: on_error: continue goes on.
+    state, _ = await run(g, env={"SERVICE_URL": http_peer.url})
+    assert state.is_completed() and await state.result() == {"healthy": 0}

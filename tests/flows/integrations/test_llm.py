@@ -82,3 +82,34 @@ async def test_provider_errors_are_named_and_the_key_masked(llm_peer: OpenAIPeer
 def test_invalid_schema_is_a_config_error() -> None:
     with pytest.raises(ValueError, match="not a valid JSON Schema"):
         LlmExtract.Config(credential="llm", text="x", schema={"type": "bogus"})
+
+
+async def test_warm_up_sends_nothing_and_the_next_call_works(llm_peer: OpenAIPeer, llm_credential: Any) -> None:
+    """The worker's background warm-up answers its one completion in memory (on a loop of its
+    own); a node's call on the run's loop afterwards goes to the provider as usual."""
+    import asyncio
+
+    from flows.nodes.llm import warm_up
+
+    await asyncio.to_thread(warm_up)
+    assert llm_peer.received() == []
+    llm_peer.answers.append("Paris.")
+    out = await LlmChat().run(
+        LlmChat.Config(credential="llm", messages=[{"role": "user", "content": "Capital of France?"}]),
+        NodeTestContext({"llm": llm_credential}),
+    )
+    assert out["content"] == "Paris." and len(llm_peer.chats) == 1
+
+
+def test_the_worker_warms_up_in_the_background_once() -> None:
+    import threading
+
+    from flows import warmup
+
+    warmup.start_warm_up()
+    warmup.start_warm_up()
+    threads = [t for t in threading.enumerate() if t.name == "gorax-warm-up"]
+    assert len(threads) <= 1 and all(t.daemon for t in threads)
+    for thread in threads:
+        thread.join(120)
+    assert warmup.WARM_UPS == ("flows.nodes.llm:warm_up",)
