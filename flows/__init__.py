@@ -1,0 +1,66 @@
+"""What runs inside Prefect: the generic flow ``run_graph``, the node types, the runtime, the worker.
+
+This module is the package's public surface: what the API, the CLI and other packages may use.
+Everything else (``flows.runtime``, ``flows.nodes``, ``_private`` modules) is the runtime's own
+and may change without notice.
+
+- the flow: :data:`run_graph`, named :data:`FLOW_NAME`, deployed from :data:`ENTRYPOINT`
+- naming: :func:`deployment_name`, :func:`work_queue_name`, :func:`tenant_tag`,
+  :func:`workflow_tag`, :func:`slug`, :data:`DEFAULT_TENANT`
+- step records a run leaves behind: :func:`read_steps`, :class:`StepRecord`
+- tenant variables (``env.*``): :func:`variable_name`, :func:`variable_prefix`,
+  :data:`VARIABLE_NAME_PATTERN`, :func:`variable_entry`, :func:`variable_payload`
+- what runs tell the API: :data:`CREDENTIAL_USED` (the credential-use event),
+  :class:`WebhookSignature` (how a webhook trigger verifies its deliveries)
+
+The package imports lazily, so ``import flows.settings`` (every process) loads no runtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flows.naming import (
+        DEFAULT_TENANT, ENTRYPOINT, FLOW_NAME, deployment_name, slug, tenant_tag, work_queue_name,
+        workflow_tag,
+    )
+    from flows.nodes.trigger_webhook import WebhookSignature
+    from flows.run_graph import run_graph
+    from flows.runtime.credential_uses import CREDENTIAL_USED
+    from flows.runtime.steps import StepRecord, read_steps
+    from flows.variables import NAME_PATTERN as VARIABLE_NAME_PATTERN
+    from flows.variables import variable_entry, variable_name, variable_payload, variable_prefix
+
+#: Public name -> (module, name in that module).
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "run_graph": ("flows.run_graph", "run_graph"),
+    "FLOW_NAME": ("flows.naming", "FLOW_NAME"),
+    "ENTRYPOINT": ("flows.naming", "ENTRYPOINT"),
+    "DEFAULT_TENANT": ("flows.naming", "DEFAULT_TENANT"),
+    "deployment_name": ("flows.naming", "deployment_name"),
+    "work_queue_name": ("flows.naming", "work_queue_name"),
+    "slug": ("flows.naming", "slug"),
+    "tenant_tag": ("flows.naming", "tenant_tag"),
+    "workflow_tag": ("flows.naming", "workflow_tag"),
+    "read_steps": ("flows.runtime.steps", "read_steps"),
+    "StepRecord": ("flows.runtime.steps", "StepRecord"),
+    "CREDENTIAL_USED": ("flows.runtime.credential_uses", "CREDENTIAL_USED"),
+    "VARIABLE_NAME_PATTERN": ("flows.variables", "NAME_PATTERN"),
+    "variable_name": ("flows.variables", "variable_name"),
+    "variable_prefix": ("flows.variables", "variable_prefix"),
+    "variable_entry": ("flows.variables", "variable_entry"),
+    "variable_payload": ("flows.variables", "variable_payload"),
+    "WebhookSignature": ("flows.nodes.trigger_webhook", "WebhookSignature"),
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    found = _EXPORTS.get(name)
+    if found is None:
+        raise AttributeError(f"module 'flows' has no attribute {name!r}")
+    module, attribute = found
+    return getattr(importlib.import_module(module), attribute)
