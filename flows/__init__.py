@@ -4,7 +4,9 @@ This module is the package's public surface: what the API, the CLI and other pac
 Everything else (``flows.runtime``, ``flows.nodes``, ``_private`` modules) is the runtime's own
 and may change without notice.
 
-- the flow: :data:`run_graph`, named :data:`FLOW_NAME`, deployed from :data:`ENTRYPOINT`
+- the flow: ``flows.run_graph.run_graph``, named :data:`FLOW_NAME`, deployed from
+  :data:`ENTRYPOINT` (its module is public; it is not re-exported here, where the name would be
+  the module's once the module is imported)
 - naming: :func:`deployment_name`, :func:`work_queue_name`, :func:`tenant_tag`,
   :func:`workflow_tag`, :func:`slug`, :data:`DEFAULT_TENANT`
 - step records a run leaves behind: :func:`read_steps`, :class:`StepRecord`
@@ -27,7 +29,6 @@ if TYPE_CHECKING:
         workflow_tag,
     )
     from flows.nodes.trigger_webhook import WebhookSignature
-    from flows.run_graph import run_graph
     from flows.runtime.credential_uses import CREDENTIAL_USED
     from flows.runtime.steps import StepRecord, read_steps
     from flows.variables import NAME_PATTERN as VARIABLE_NAME_PATTERN
@@ -35,7 +36,6 @@ if TYPE_CHECKING:
 
 #: Public name -> (module, name in that module).
 _EXPORTS: dict[str, tuple[str, str]] = {
-    "run_graph": ("flows.run_graph", "run_graph"),
     "FLOW_NAME": ("flows.naming", "FLOW_NAME"),
     "ENTRYPOINT": ("flows.naming", "ENTRYPOINT"),
     "DEFAULT_TENANT": ("flows.naming", "DEFAULT_TENANT"),

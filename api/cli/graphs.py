@@ -145,7 +145,7 @@ def _deploy(args: argparse.Namespace) -> int:
 async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any, env: dict[str, str]) -> tuple[bool, Any]:
     """(completed, result or failure message) of a run, in-process or through the deployment."""
     from api.prefect import open_client, runs
-    from flows import run_graph
+    from flows.run_graph import run_graph
 
     if args.local:
         state = await run_graph(graph=document, trigger=trigger, env=env, tenant=args.tenant, return_state=True)

@@ -28,9 +28,10 @@ from prefect.exceptions import ObjectNotFound
 from prefect.utilities.callables import parameter_schema
 
 from flows import (
-    DEFAULT_TENANT, ENTRYPOINT, FLOW_NAME, deployment_name, run_graph, slug, tenant_tag,
-    work_queue_name, workflow_tag,
+    DEFAULT_TENANT, ENTRYPOINT, FLOW_NAME, deployment_name, slug, tenant_tag, work_queue_name,
+    workflow_tag,
 )
+from flows.run_graph import run_graph
 from translator import compile_graph
 from translator.nodetypes import ScheduleSpec, TriggerType
 from translator.plan import Plan
@@ -147,7 +148,8 @@ async def deploy_workflow(
             flow_id=flow_id,
             name=name,
             version=str(version) if version is not None else None,
-            description=description or None,
+            # Prefect stores a missing description as the text "None": send an empty one.
+            description=description or "",
             parameters=parameters,
             tags=[tenant_tag(tenant), workflow_tag(workflow), "gorax"],
             work_pool_name=work_pool,

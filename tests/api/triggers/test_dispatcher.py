@@ -124,7 +124,9 @@ async def test_events_carry_each_payload_as_stored(kind: str, tmp_path: Any) -> 
                                       .values(payload=payload, node_id='hook "1"'))
             await session.commit()
             rows = {r.id: r for r in (await session.execute(select(WebhookDelivery))).scalars()}
-        dispatcher = Dispatcher(db)
+        from prefect.client.orchestration import get_client
+
+        dispatcher = Dispatcher(db, get_client())  # reads the store only: the client is never opened
         pending = await dispatcher._pending()
         assert [p.id for p in pending] == ids
         events = json.loads(events_json(pending))
