@@ -4,7 +4,6 @@ tests/api/prefect/test_deployments.py)."""
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import os
 import subprocess
