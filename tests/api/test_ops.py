@@ -6,10 +6,12 @@ import base64
 from pathlib import Path
 
 import httpx
+from prefect.context import AsyncClientContext
 from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.config import ApiConfig
+from api.prefect import PrefectDep
 from tests.api.conftest import TenantHandle, make_settings
 from tests.conftest import PrefectServer
 from tests.peers import HttpPeer, PeerResponse
@@ -127,10 +129,6 @@ async def test_requests_get_the_apps_prefect_client_and_no_client_context(
     # A route asks for the app's client (PrefectDep): the same one in every request, open for
     # the app's life and closed with it. Prefect's own client context is left alone: code that
     # wants the app's client is handed it, nothing is injected into Prefect's ContextVar.
-    from prefect.context import AsyncClientContext
-
-    from api.prefect import PrefectDep
-
     settings = make_settings(sqlite_url, prefect_api_url=prefect_server.api_url)
     app = create_app(settings, web_dist=tmp_path)
 
