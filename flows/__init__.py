@@ -55,7 +55,11 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "WebhookSignature": ("flows.nodes.trigger_webhook", "WebhookSignature"),
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CREDENTIAL_USED", "DEFAULT_TENANT", "ENTRYPOINT", "FLOW_NAME", "StepRecord", "VARIABLE_NAME_PATTERN",
+    "WebhookSignature", "deployment_name", "read_steps", "slug", "tenant_tag", "variable_entry",
+    "variable_name", "variable_payload", "variable_prefix", "work_queue_name", "workflow_tag",
+]
 
 
 def __getattr__(name: str) -> Any:
