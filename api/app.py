@@ -11,7 +11,7 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from api.auth.secrets import signing_key, worker_token
 from api.auth.tokens import TokenSigner
 from api.bootstrap import bootstrap_first_tenant
+from api.collab import CollabHooks
 from api.config import ApiConfig
 from api.db.engine import Database
 from api.direct import GoraxAPI
@@ -28,12 +29,14 @@ from api.handlers import install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.middleware import RequestContextMiddleware
 from api.observability import Metrics, configure_logging
+from api.prefect import open_client
+from api.prefect.setup import keep_setting_up
 from api.ratelimit import RateLimiter
 from api.routes import include_routers
+from api.services import workflows as workflow_service
 from api.services.credential_audit import CredentialAuditor
 from api.state import AppState
 from api.web import WEB_DIST, web_app
-from blocks.catalog import register_at_start
 from flows.settings import GoraxSettings, get_settings
 
 log = logging.getLogger("gorax.api")
@@ -44,19 +47,20 @@ GC_THRESHOLDS = (20_000, 20, 20)
 __all__ = ["bootstrap_first_tenant", "create_app"]
 
 
-async def open_prefect_clients() -> Any:
-    """One Prefect client for every request of this app, as Prefect's ``AsyncClientContext``.
+def collab_hooks(state: AppState) -> CollabHooks:
+    """What the collaboration server needs from the workflows: who may open a draft, and the
+    stored graph that seeds a document that never held one."""
 
-    The routes call Prefect's ``get_client()``, which builds a new HTTP client (and its TLS
-    context: ~40 ms of CPU here) unless a client context is current; the request middleware makes
-    this one current in each request. Started here and left started (a route's ``async with``
-    enters and leaves it again without closing it); no request to Prefect is made at start.
-    """
-    from prefect.context import AsyncClientContext
+    async def authorize_workflow(principal: Any, workflow_id: str) -> None:
+        async with state.db.tenant_scope(tenant_id=principal.tenant_id) as session:
+            await workflow_service.get_workflow(session, tenant_id=principal.tenant_id,
+                                                workflow_id=workflow_id)
 
-    clients = AsyncClientContext()
-    await clients.client.__aenter__()
-    return clients
+    async def load_seed(workflow_id: str) -> dict[str, Any] | None:
+        async with state.db.system_scope() as session:
+            return await workflow_service.stored_graph(session, workflow_id=workflow_id)
+
+    return CollabHooks(authorize_workflow=authorize_workflow, load_seed=load_seed)
 
 
 def create_app(
@@ -87,12 +91,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await state.db.migrate()
-        state.prefect_clients = await open_prefect_clients()
+        prefect_stack = AsyncExitStack()
+        state.prefect = await open_client(prefect_stack)
+        # Prefect gets what this install needs (the work pool, block types) once it answers.
+        setup = asyncio.create_task(keep_setting_up(
+            state.prefect, work_pool=settings.work_pool, worker_type=settings.worker_type,
+            api_url=settings.effective_api_url, worker_token=state.worker_token))
         # Workers report credential uses as Prefect events; this writes them to the audit log.
-        auditor = CredentialAuditor(state.db)
+        auditor = CredentialAuditor(state.db, state.prefect)
         await auditor.start()
-        # Every credential type in Prefect's block catalogue from the start, not at first use.
-        registration = asyncio.create_task(register_at_start(log))
         log.info("api started", extra={"database": state.db.dialect})
         # Everything loaded so far (modules, routes, models) lives as long as the process:
         # keep it out of the collector, whose full passes over it paused every request for
@@ -108,11 +115,12 @@ def create_app(
         try:
             yield
         finally:
-            registration.cancel()
+            setup.cancel()
+            await asyncio.gather(setup, return_exceptions=True)
             await auditor.stop()
             await state.limiter.close()
-            clients, state.prefect_clients = state.prefect_clients, None
-            await clients.client.__aexit__(None, None, None)
+            state.prefect = None
+            await prefect_stack.aclose()
             await state.db.dispose()
 
     app = GoraxAPI(
@@ -124,6 +132,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.gorax = state
+    app.state.collab_hooks = collab_hooks(state)
     install_error_handlers(app)
     include_routers(app)
     # Innermost, so its 413 still gets CORS, request-id and security headers.
@@ -139,8 +148,7 @@ def create_app(
                             "X-RateLimit-Remaining", "X-RateLimit-Reset"],
         )
     # Added last so it is outermost: ids, headers and the 500 body cover everything.
-    app.add_middleware(RequestContextMiddleware, metrics=metrics,
-                       prefect_clients=lambda: state.prefect_clients)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
     static = web_app(web_dist)
     if static is not None:
         app.mount("/", static, name="web")

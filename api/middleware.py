@@ -3,11 +3,11 @@ access logs, and a last-resort 500 in the shared error body."""
 
 from __future__ import annotations
 
-import functools
+import json
 import logging
 import re
 import time
-from typing import Any, Callable
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -47,12 +47,9 @@ def _security_headers(scope: Scope) -> list[tuple[bytes, bytes]]:
 class RequestContextMiddleware:
     """Gives every request an id, decorates every response, and never leaks a traceback."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics,
-                 prefect_clients: Callable[[], Any] | None = None) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
-        # The app's shared Prefect client context (see api.app.open_prefect_clients), if any.
-        self.prefect_clients = prefect_clients
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -62,8 +59,6 @@ class RequestContextMiddleware:
                          if name == b"x-request-id"), b"").decode("latin-1")
         request_id = incoming if _INCOMING_ID.match(incoming) else f"req_{token_hex(8)}"
         token = request_id_var.set(request_id)
-        clients = self.prefect_clients() if self.prefect_clients is not None else None
-        clients_token = _client_context_var().set(clients) if clients is not None else None
         started = time.perf_counter()
         status = {"code": 500, "sent": False}
 
@@ -106,15 +101,6 @@ class RequestContextMiddleware:
                         },
                     )
             request_id_var.reset(token)
-            if clients_token is not None:
-                _client_context_var().reset(clients_token)
-
-
-@functools.cache
-def _client_context_var() -> Any:
-    from prefect.context import AsyncClientContext
-
-    return AsyncClientContext.__var__
 
 
 def _route_template(scope: Scope) -> str:
@@ -125,8 +111,6 @@ def _route_template(scope: Scope) -> str:
 
 
 async def _send_500(send: Send, request_id: str) -> None:
-    import json
-
     body = json.dumps(
         error_body("INTERNAL_ERROR", "internal server error", {}, request_id)
     ).encode()

@@ -274,28 +274,6 @@ class Stack:
         except httpx.HTTPError:
             return False
 
-    def _ensure_work_pool(self) -> None:
-        from api.prefect_admin import ensure_work_pool
-
-        asyncio.run(ensure_work_pool(self.settings.work_pool, self._worker_type_for_pool()))
-
-    def _worker_type_for_pool(self) -> str:
-        if self.settings.worker_type == "gorax" and _gorax_worker_available():
-            return "gorax"
-        return "process"
-
-    def _register_block_types(self) -> None:
-        from blocks.catalog import register_gorax_block_types
-
-        asyncio.run(register_gorax_block_types())
-
-    def _retire_maintenance(self) -> None:
-        # Imported here like the other Prefect-facing helpers: Prefect must see the stack's
-        # PREFECT_* environment, set in start(), before it is imported.
-        from api.services.human_task_timer import retire_maintenance_flow
-
-        asyncio.run(retire_maintenance_flow())
-
     def _bootstrap(self) -> dict | None:
         from api.bootstrap import bootstrap_first_tenant
 
@@ -317,8 +295,8 @@ class Stack:
             self._wait_until("Prefect server", self._prefect_healthy, prefect, timeout=300)
         else:
             self._wait_until("Prefect server (external)", self._prefect_healthy, None, timeout=60)
-        self._ensure_work_pool()
-        self._register_block_types()
+        # What Prefect needs (the work pool, block types) is set up by the API when it starts
+        # (as `gorax setup` does); the worker makes its pool if it comes first.
         worker = self._worker_child()
         api = self._api_child()
         self.children += [worker, api]
@@ -327,7 +305,6 @@ class Stack:
         self._wait_until("Gorax API", self._api_ready, api, timeout=180)
         self._write_stack_file()
         credentials = self._bootstrap()
-        self._retire_maintenance()
         self._say("")
         self._say(f"  Editor      {self.api_url}/")
         self._say(f"  API docs    {self.api_url}/docs")

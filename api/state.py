@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
 from api.auth.tokens import TokenSigner
 from api.config import ApiConfig
 from api.db.engine import Database
 from api.observability import Metrics
+from api.prefect import PrefectClient
 from api.ratelimit import RateLimiter
 from flows.settings import GoraxSettings
 
 
 @dataclass
 class AppState:
-    """Settings, database, token signer, rate limiter, metrics and the worker token."""
+    """Settings, database, token signer, rate limiter, metrics, the worker token and Prefect."""
 
     settings: GoraxSettings
     config: ApiConfig
@@ -24,5 +23,5 @@ class AppState:
     limiter: RateLimiter
     metrics: Metrics
     worker_token: str
-    #: Prefect's ``AsyncClientContext`` every request shares (opened by the app's lifespan).
-    prefect_clients: Any = None
+    #: The app's one Prefect client (opened by the app's lifespan; None before and after it).
+    prefect: PrefectClient | None = None

@@ -216,9 +216,12 @@ async def deploy_flow(pool: str, function: str, parameters: dict[str, Any] | Non
 
 async def deploy_graph(pool: str, graph: dict[str, Any], workflow_id: str) -> uuid.UUID:
     """The Gorax deployment of ``graph`` (the real ``deploy_workflow``) in ``pool``."""
-    from flows.deploy import deploy_workflow
+    from prefect.client.orchestration import get_client
 
-    deployed = await deploy_workflow(graph, tenant="bench", workflow_id=workflow_id, work_pool=pool)
+    from api.prefect.deployments import deploy_workflow
+
+    async with get_client() as client:
+        deployed = await deploy_workflow(client, graph, tenant="bench", workflow_id=workflow_id, work_pool=pool)
     return deployed.deployment_id
 
 

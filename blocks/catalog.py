@@ -9,8 +9,6 @@ plugin package's module can be one too) and the collections' types Gorax offers 
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import typing
 from functools import lru_cache
 from typing import Any
@@ -137,9 +135,6 @@ def credential_types() -> list[CredentialTypeInfo]:
 
 _registered: set[str] = set()
 
-#: Between attempts to register the credential types while Prefect cannot be reached.
-REGISTER_RETRY_SECONDS = 15.0
-
 
 async def register_block_types(slugs: list[str] | None = None) -> list[str]:
     """Register the credential Block types with the Prefect API (idempotent) so the UI shows them."""
@@ -158,15 +153,3 @@ async def register_gorax_block_types() -> list[str]:
     prefect-aws's and prefect-slack's types come with Prefect's own collection registry.
     """
     return await register_block_types([cls.get_block_type_slug() for cls in gorax_block_types()])
-
-
-async def register_at_start(log: logging.Logger) -> None:
-    """:func:`register_gorax_block_types`, retried until Prefect answers (a process may start first)."""
-    while True:
-        try:
-            await register_gorax_block_types()
-            return
-        except Exception as exc:  # Prefect unreachable or refusing: the next attempt may succeed
-            log.warning("registering the credential block types with Prefect failed (retrying in %.0fs): %s",
-                        REGISTER_RETRY_SECONDS, exc)
-        await asyncio.sleep(REGISTER_RETRY_SECONDS)

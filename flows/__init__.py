@@ -1,0 +1,77 @@
+"""What runs inside Prefect: the generic flow ``run_graph``, the node types, the runtime, the worker.
+
+This module is the package's public surface: what the API, the CLI and other packages may use.
+Everything else (``flows.runtime``, ``flows.nodes``, ``_private`` modules) is the runtime's own
+and may change without notice.
+
+- the flow: ``flows.run_graph.run_graph``, named :data:`FLOW_NAME`, deployed from
+  :data:`ENTRYPOINT` (its module is public; it is not re-exported here, where the name would be
+  the module's once the module is imported)
+- naming: :func:`deployment_name`, :func:`work_queue_name`, :func:`tenant_tag`,
+  :func:`workflow_tag`, :func:`slug`, :data:`DEFAULT_TENANT`
+- step records a run leaves behind: :func:`read_steps`, :class:`StepRecord`
+- tenant variables (``env.*``): :func:`variable_name`, :func:`variable_prefix`,
+  :data:`VARIABLE_NAME_PATTERN`, :func:`variable_entry`, :func:`variable_payload`
+- a failed run's story in a line per node: :func:`node_failures`, and the console while a
+  run goes in-process: :func:`quiet_console`, :func:`show_tracebacks`
+- what runs tell the API: :data:`CREDENTIAL_USED` (the credential-use event),
+  :class:`WebhookSignature` (how a webhook trigger verifies its deliveries)
+
+The package imports lazily, so ``import flows.settings`` (every process) loads no runtime.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flows.naming import (
+        DEFAULT_TENANT, ENTRYPOINT, FLOW_NAME, deployment_name, slug, tenant_tag, work_queue_name,
+        workflow_tag,
+    )
+    from flows.failures import node_failures, quiet_console, show_tracebacks
+    from flows.nodes.trigger_webhook import WebhookSignature
+    from flows.runtime.credential_uses import CREDENTIAL_USED
+    from flows.runtime.steps import StepRecord, read_steps
+    from flows.variables import NAME_PATTERN as VARIABLE_NAME_PATTERN
+    from flows.variables import variable_entry, variable_name, variable_payload, variable_prefix
+
+#: Public name -> (module, name in that module).
+_EXPORTS: dict[str, tuple[str, str]] = {
+    "FLOW_NAME": ("flows.naming", "FLOW_NAME"),
+    "ENTRYPOINT": ("flows.naming", "ENTRYPOINT"),
+    "DEFAULT_TENANT": ("flows.naming", "DEFAULT_TENANT"),
+    "deployment_name": ("flows.naming", "deployment_name"),
+    "work_queue_name": ("flows.naming", "work_queue_name"),
+    "slug": ("flows.naming", "slug"),
+    "tenant_tag": ("flows.naming", "tenant_tag"),
+    "workflow_tag": ("flows.naming", "workflow_tag"),
+    "read_steps": ("flows.runtime.steps", "read_steps"),
+    "StepRecord": ("flows.runtime.steps", "StepRecord"),
+    "CREDENTIAL_USED": ("flows.runtime.credential_uses", "CREDENTIAL_USED"),
+    "VARIABLE_NAME_PATTERN": ("flows.variables", "NAME_PATTERN"),
+    "variable_name": ("flows.variables", "variable_name"),
+    "variable_prefix": ("flows.variables", "variable_prefix"),
+    "variable_entry": ("flows.variables", "variable_entry"),
+    "variable_payload": ("flows.variables", "variable_payload"),
+    "WebhookSignature": ("flows.nodes.trigger_webhook", "WebhookSignature"),
+    "node_failures": ("flows.failures", "node_failures"),
+    "quiet_console": ("flows.failures", "quiet_console"),
+    "show_tracebacks": ("flows.failures", "show_tracebacks"),
+}
+
+__all__ = [
+    "CREDENTIAL_USED", "DEFAULT_TENANT", "ENTRYPOINT", "FLOW_NAME", "StepRecord", "VARIABLE_NAME_PATTERN",
+    "WebhookSignature", "deployment_name", "read_steps", "slug", "tenant_tag", "variable_entry",
+    "variable_name", "variable_payload", "variable_prefix", "work_queue_name", "workflow_tag",
+    "node_failures", "quiet_console", "show_tracebacks",
+]
+
+
+def __getattr__(name: str) -> Any:
+    found = _EXPORTS.get(name)
+    if found is None:
+        raise AttributeError(f"module 'flows' has no attribute {name!r}")
+    module, attribute = found
+    return getattr(importlib.import_module(module), attribute)

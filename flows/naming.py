@@ -10,6 +10,10 @@ import re
 
 #: The one generic flow every workflow runs as.
 FLOW_NAME = "run-graph"
+#: Where deployments find that flow: a module path of the installed package (Prefect imports it
+#: as a module, with no code to pull and no directory to change to), so a deployment runs on any
+#: worker that has Gorax installed, wherever it was deployed from.
+ENTRYPOINT = "flows.run_graph.run_graph"
 #: The tenant of runs that name none (``gorax run`` of a graph file, deploys without a tenant).
 DEFAULT_TENANT = "default"
 _SLUG = re.compile(r"[^a-z0-9_-]+")
@@ -26,6 +30,17 @@ def slug(value: str) -> str:
 def deployment_name(tenant: str | None, workflow: str) -> str:
     """``<tenant>--<workflow>``."""
     return f"{slug(tenant or DEFAULT_TENANT)}--{slug(workflow)}"
+
+
+def tenant_tag(tenant: str | None) -> str:
+    """The tag every deployment and run of the tenant carries (what tenant isolation keys on);
+    runs that name no tenant (None) are the default tenant's."""
+    return f"tenant:{DEFAULT_TENANT if tenant is None else tenant}"
+
+
+def workflow_tag(workflow: str) -> str:
+    """The tag every deployment and run of the workflow carries."""
+    return f"workflow:{workflow}"
 
 
 def work_queue_name(tenant: str | None) -> str:

@@ -22,7 +22,8 @@ from prefect.states import Completed
 from blocks.redact import install_log_filter, mask
 from blocks.results import SealedJSONSerializer, node_results
 from flows.failures import install_traceback_filter
-from flows.naming import FLOW_NAME, deployment_name
+from flows.naming import FLOW_NAME
+from flows.published import published_deployment
 from flows.runtime.executor import Level, RunState, cache_prefix, level_result
 from flows.runtime.secrets import preload_credentials
 from flows.runtime.steps import StepWriter, close_writer, write_summary
@@ -100,8 +101,8 @@ async def _start_subrun(*, graph: dict[str, Any] | None, workflow: str | None,
     if graph is not None:
         return await run_graph(graph=graph, **parameters)
     assert workflow is not None
-    name = f"{FLOW_NAME}/{deployment_name(parameters.get('tenant'), workflow)}"
-    flow_run = await run_deployment(name=name, parameters={**parameters, "workflow_id": workflow},
+    deployment = await published_deployment(parameters.get("tenant"), workflow)
+    flow_run = await run_deployment(name=deployment, parameters={**parameters, "workflow_id": workflow},
                                     timeout=None if wait else 0, as_subflow=True)
     if not wait:
         return {"flow_run_id": str(flow_run.id)}

@@ -29,6 +29,21 @@ def variable_name(tenant_id: str, name: str) -> str:
     return variable_prefix(tenant_id) + name.lower()
 
 
+def variable_payload(name: str, value: Any) -> dict[str, Any]:
+    """What the Prefect Variable of variable ``name`` holds (the name keeps its case)."""
+    return {"name": name, "value": value}
+
+
+def variable_entry(tenant_id: str, stored_name: str, stored_value: Any) -> tuple[str, Any] | None:
+    """``(name, value)`` of a stored Prefect Variable of the tenant (None: not one of its variables)."""
+    # A name filter on Prefect is a substring match: keep only exact-prefix, well-formed entries.
+    if not stored_name.startswith(variable_prefix(tenant_id)):
+        return None
+    if not isinstance(stored_value, dict) or "name" not in stored_value:
+        return None
+    return str(stored_value["name"]), stored_value.get("value")
+
+
 async def read_tenant_variables(tenant_id: str, *, client: Any = None) -> dict[str, Any]:
     """Every variable of the tenant: ``{name: value}`` (names in their original case)."""
     from prefect.client.orchestration import get_client
@@ -48,10 +63,9 @@ async def read_tenant_variables(tenant_id: str, *, client: Any = None) -> dict[s
             )
             page = response.json()
             for item in page:
-                value = item.get("value")
-                # ``like_`` is a substring match: keep only exact-prefix, well-formed entries.
-                if item["name"].startswith(prefix) and isinstance(value, dict) and "name" in value:
-                    found[str(value["name"])] = value.get("value")
+                entry = variable_entry(tenant_id, item["name"], item.get("value"))
+                if entry is not None:
+                    found[entry[0]] = entry[1]
             if len(page) < 200:
                 break
             offset += 200

@@ -10,6 +10,7 @@ import sys
 # ``gorax --help`` is fast.
 _COMMAND_MODULES = (
     "api.cli.stack",  # gorax up
+    "api.cli.setup",  # gorax setup
     "api.cli.graphs",  # gorax validate / deploy / run
     "api.cli.keys",  # gorax keys rotate
     "api.cli.identity",  # gorax tenants / users

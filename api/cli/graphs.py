@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
+from contextlib import AsyncExitStack, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -93,10 +95,28 @@ def _validation_failed(command: str, path: str, exc: Any) -> int:
     return 1
 
 
+async def _deploy_graph(client: Any, document: Any, *, tenant: str, workflow: str | None,
+                        version: int | None = None, env: dict[str, str] | None = None) -> Any:
+    """Deploy a graph file's graph to the configured work pool."""
+    from api.prefect.deployments import deploy_workflow
+    from flows.settings import get_settings
+
+    description = document.get("description") if isinstance(document.get("description"), str) else None
+    return await deploy_workflow(client, document, tenant=tenant, workflow_id=workflow, version=version,
+                                 env=env, description=description, work_pool=get_settings().work_pool)
+
+
+async def _deploy_with_client(document: Any, **options: Any) -> Any:
+    # Imported once _point_prefect_client() has set Prefect's environment: Prefect reads its
+    # settings when it is first imported.
+    from api.prefect import open_client
+
+    async with AsyncExitStack() as stack:
+        return await _deploy_graph(await open_client(stack), document, **options)
+
+
 def _deploy(args: argparse.Namespace) -> int:
     """Create or update the Prefect deployment of a graph file."""
-    import asyncio
-
     from api.cli.keys import _point_prefect_client
     from translator import GraphValidationError
 
@@ -107,85 +127,73 @@ def _deploy(args: argparse.Namespace) -> int:
         print(f"gorax deploy: {exc}", file=sys.stderr)
         return 2
     _point_prefect_client()
-    from flows.deploy import deploy_workflow
+    from api.prefect.deployments import WorkPoolMissing
 
     try:
-        deployed = asyncio.run(
-            deploy_workflow(document, tenant=args.tenant, workflow_id=args.workflow, version=args.version, env=env)
-        )
+        deployed = asyncio.run(_deploy_with_client(document, tenant=args.tenant, workflow=args.workflow,
+                                                   version=args.version, env=env))
     except GraphValidationError as exc:
         return _validation_failed("deploy", args.file, exc)
+    except WorkPoolMissing as exc:
+        print(f"gorax deploy: {exc}", file=sys.stderr)
+        return 1
     print(f"deployed {deployed.full_name} ({deployed.deployment_id}) to pool {deployed.work_pool}, "
-          f"queue {deployed.work_queue}, {deployed.schedules} schedule(s)")  # fmt: skip
+          f"queue {deployed.work_queue}, {deployed.schedules} schedule(s)")
     return 0
 
 
 async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any,
                      env: dict[str, str]) -> tuple[bool, Any]:
-    """(True, the run's result), or (False, the lines that say why it failed)."""
-    from contextlib import nullcontext
-
-    from flows.failures import quiet_console, show_tracebacks
+    """(True, the run's result), or (False, the lines that say why it failed); in-process or
+    through the deployment."""
+    from api.prefect import open_client, runs
+    from flows import node_failures, quiet_console, show_tracebacks
+    from flows.run_graph import run_graph
 
     show_tracebacks(args.verbose)
-    if args.local:
-        from flows.run_graph import run_graph
+    async with AsyncExitStack() as stack:
+        client = await open_client(stack)
+        if args.local:
+            # The run's logs stay in Prefect (the UI, `prefect flow-run logs`); --verbose shows them here.
+            with nullcontext() if args.verbose else quiet_console():
+                state = await run_graph(graph=document, trigger=trigger, env=env, tenant=args.tenant,
+                                        return_state=True)
+            if state.is_completed():
+                return True, await state.result()
+            flow_run = await runs.read_run(client, state.state_details.flow_run_id)
+        else:
+            deployed = await _deploy_graph(client, document, tenant=args.tenant, workflow=args.workflow)
+            started = await runs.start_run(client, str(deployed.deployment_id), tags=[],
+                                           parameters={"trigger": trigger, "env": env})
+            flow_run = await runs.wait_for_final(client, started.id, args.timeout)
+            if flow_run is None or flow_run.state is None:
+                return False, [f"flow run {started.id} did not finish within {args.timeout}s"]
+            if args.verbose:
+                for line in await runs.read_log_lines(client, flow_run.id):
+                    print(line, file=sys.stderr)
+            if flow_run.state.is_completed():
+                return True, await runs.read_result(flow_run)
+        if flow_run is None or flow_run.state is None:
+            return False, [f"{state.name}: {state.message}"]
+        return False, await _failure_lines(client, flow_run)
 
-        # The run's logs stay in Prefect (the UI, `prefect flow-run logs`); --verbose shows them here.
-        with nullcontext() if args.verbose else quiet_console():
-            state = await run_graph(graph=document, trigger=trigger, env=env, tenant=args.tenant,
-                                    return_state=True)
-        flow_run_id = state.state_details.flow_run_id
-    else:
-        from prefect.deployments import run_deployment
 
-        from flows.deploy import deploy_workflow
-
-        deployed = await deploy_workflow(document, tenant=args.tenant, workflow_id=args.workflow)
-        flow_run = await run_deployment(
-            deployed.full_name, parameters={"trigger": trigger, "env": env}, timeout=args.timeout
-        )
-        state, flow_run_id = flow_run.state, flow_run.id
-        if state is None or not state.is_final():
-            return False, [f"flow run {flow_run.id} did not finish within {args.timeout}s "
-                           f"(state {state.name if state else '?'})"]
-        if args.verbose:
-            await _print_logs(flow_run_id)
-    if state.is_completed():
-        return True, await state.result()
-    return False, await _failure_lines(state, flow_run_id)
-
-
-async def _failure_lines(state: Any, flow_run_id: Any) -> list[str]:
+async def _failure_lines(client: Any, flow_run: Any) -> list[str]:
     """One line per failed node (reason and hint), else the run's own state message."""
-    from flows.failures import node_failures
-    from flows.runtime.steps import read_steps
+    from api.prefect import runs
+    from flows import node_failures
 
+    state = flow_run.state
     try:
-        records = await read_steps(flow_run_id, ended_at=state.timestamp)
+        records = await runs.read_run_steps(client, flow_run)
     except Exception as exc:  # the run's state still says what happened
         return [f"{state.name}: {state.message} (its step records cannot be read: {exc})"]
     lines = [failure.line() for failure in node_failures(records)]
     return lines or [f"{state.name}: {state.message}"]
 
 
-async def _print_logs(flow_run_id: Any) -> None:
-    """The flow run's log lines as Prefect holds them (a deployed run logs on its worker)."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-    from prefect.client.schemas.sorting import LogSort
-
-    async with get_client() as client:
-        logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id])),
-                                      sort=LogSort.TIMESTAMP_ASC, limit=200)
-    for log in logs:
-        print(f"{log.timestamp:%H:%M:%S} | {log.name} - {log.message}", file=sys.stderr)
-
-
 def _run(args: argparse.Namespace) -> int:
     """Run a graph file through Prefect and print its output as JSON."""
-    import asyncio
-
     from api.cli.keys import _point_prefect_client
     from translator import GraphValidationError
 
@@ -200,10 +208,15 @@ def _run(args: argparse.Namespace) -> int:
         print(f"gorax run: {exc}", file=sys.stderr)
         return 2
     _point_prefect_client()
+    from api.prefect.deployments import WorkPoolMissing
+
     try:
         completed, outcome = asyncio.run(_run_graph(args, document, trigger, env))
     except GraphValidationError as exc:
         return _validation_failed("run", args.file, exc)
+    except WorkPoolMissing as exc:
+        print(f"gorax run: {exc}", file=sys.stderr)
+        return 1
     if not completed:
         print("gorax run: the run failed:", file=sys.stderr)
         for line in outcome:
@@ -218,7 +231,8 @@ def _register_runtime(subparsers: argparse._SubParsersAction) -> None:
         "deploy",
         help="deploy a workflow graph to Prefect",
         description="Create or update the Prefect deployment <tenant>--<workflow> of run_graph for a "
-        "graph file (work pool gorax, the tenant's queue, the graph's cron schedules).",
+        "graph file (the configured work pool, which `gorax setup` creates; the tenant's queue; the "
+        "graph's cron schedules).",
     )
     deploy.add_argument("file", help="path to the graph JSON")
     deploy.add_argument("--tenant", default="default", help="tenant id (default: default)")

@@ -5,15 +5,17 @@
 - :func:`read_draft` / :func:`write_draft`: what the REST draft endpoints call, so REST and the
   editors share one document.
 - :mod:`api.collab.graphdoc`: the document layout and its conversion to ``gorax/graph@1``.
+- :class:`CollabHooks`: who may open a draft and how a new document is seeded, given by
+  ``create_app`` (this package imports nothing of the services).
 """
 
 from __future__ import annotations
 
 from api.collab.graphdoc import apply_graph, doc_to_graph
-from api.collab.server import CollabLimits, CollabServer
+from api.collab.server import CollabHooks, CollabLimits, CollabServer
 from api.collab.store import delete_draft, read_draft, write_draft
 
 __all__ = [
-    "CollabLimits", "CollabServer", "apply_graph", "delete_draft", "doc_to_graph", "read_draft",
-    "write_draft",
+    "CollabHooks", "CollabLimits", "CollabServer", "apply_graph", "delete_draft", "doc_to_graph",
+    "read_draft", "write_draft",
 ]

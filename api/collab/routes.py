@@ -22,10 +22,14 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, FastAPI, WebSocket
 from starlette.datastructures import Headers
 
+from api.auth.deps import _authenticate
+from api.auth.permissions import Permission
 from api.collab import store
 from api.collab.server import (
-    CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED, CollabLimits, CollabServer, check_workflow_id,
+    CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED, CollabHooks, CollabLimits, CollabServer,
+    check_workflow_id,
 )
+from api.errors import ApiError, Forbidden, NotFound, Unauthorized
 
 log = logging.getLogger("gorax.collab")
 
@@ -74,10 +78,6 @@ async def authorize(websocket: WebSocket, workflow_id: str) -> CollabAccess:
 
     Raises the API's ``Unauthorized``/``Forbidden``/``NotFound`` errors.
     """
-    from api.auth.deps import _authenticate
-    from api.auth.permissions import Permission
-    from api.errors import Forbidden
-
     view = _HandshakeView(websocket)
     if view.cookies and not _same_origin(websocket):
         raise Forbidden("cross-origin collaboration connection refused", details={"header": "Origin"})
@@ -85,13 +85,19 @@ async def authorize(websocket: WebSocket, workflow_id: str) -> CollabAccess:
     principal = await _authenticate(state, view)  # type: ignore[arg-type]
     if principal.tenant_id is None or not principal.can(Permission.WORKFLOW_READ):
         raise Forbidden("workflow:read is required", details={"permission": "workflow:read"})
-    await store.check_workflow(websocket.app, principal, workflow_id)
+    server: CollabServer | None = getattr(websocket.app.state, "collab", None)
+    if server is None or server.authorize is None:
+        # Never open a draft that nothing checked belongs to the principal's tenant.
+        raise Forbidden("collaboration cannot check workflows here: no draft can be opened",
+                        details={"workflow_id": workflow_id})
+    await server.authorize(principal, workflow_id)
     return CollabAccess(principal=principal, can_write=principal.can(Permission.WORKFLOW_EDIT))
 
 
 @asynccontextmanager
 async def collab_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the collaboration rooms for the app's lifetime (documents under the state dir)."""
+    """Run the collaboration rooms for the app's lifetime (documents under the state dir), with
+    the hooks ``create_app`` gave (``app.state.collab_hooks``)."""
     state = getattr(app.state, "gorax", None)
     if state is not None:
         directory = state.settings.state_dir / "collab"
@@ -99,8 +105,10 @@ async def collab_lifespan(app: FastAPI) -> AsyncIterator[None]:
         from flows.settings import get_settings
 
         directory = get_settings().state_dir / "collab"
+    hooks: CollabHooks | None = getattr(app.state, "collab_hooks", None)
     server = CollabServer(directory, getattr(app.state, "collab_limits", None) or CollabLimits(),
-                          seed=store.seed_loader(app))
+                          seed=hooks.load_seed if hooks else None,
+                          authorize=hooks.authorize_workflow if hooks else None)
     async with server:
         store.set_server(server)
         app.state.collab = server
@@ -116,8 +124,6 @@ router = APIRouter(tags=["collaboration"], lifespan=collab_lifespan)
 @router.websocket("/workflows/{workflow_id}/collab")
 async def collaborate(websocket: WebSocket, workflow_id: str) -> None:
     """Sync one workflow draft (Yjs protocol) with presence; viewers receive but cannot change it."""
-    from api.errors import ApiError, NotFound, Unauthorized
-
     await websocket.accept()
     try:
         check_workflow_id(workflow_id)

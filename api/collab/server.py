@@ -56,6 +56,17 @@ class CollabLimits:
 
 
 SeedLoader = Callable[[str], Awaitable[dict[str, Any] | None]]
+#: Raises (the API's NotFound, Forbidden) unless ``principal`` may open workflow ``workflow_id``.
+WorkflowAuthorizer = Callable[[Any, str], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class CollabHooks:
+    """What the collaboration server needs from the rest of the API, given by ``create_app``:
+    this package imports nothing of the services, and without an authorizer no draft opens."""
+
+    authorize_workflow: WorkflowAuthorizer
+    load_seed: SeedLoader | None = None
 
 
 def check_workflow_id(workflow_id: str) -> str:
@@ -208,11 +219,14 @@ class _Room:
 class CollabServer:
     """Rooms of workflow drafts over pycrdt-websocket, persisted under ``directory``."""
 
-    def __init__(self, directory: Path, limits: CollabLimits | None = None, seed: SeedLoader | None = None) -> None:
+    def __init__(self, directory: Path, limits: CollabLimits | None = None, seed: SeedLoader | None = None,
+                 authorize: WorkflowAuthorizer | None = None) -> None:
         self.directory = directory
         self.limits = limits or CollabLimits()
         #: Loads a workflow's stored graph for a document that has never held one.
         self.seed = seed
+        #: Checks that a principal may open a workflow's draft (None: nobody may).
+        self.authorize = authorize
         self._ws = WebsocketServer(rooms_ready=True, auto_clean_rooms=False, exception_handler=exception_logger, log=log)
         self._rooms: dict[str, _Room] = {}
         self._lock = Lock()

@@ -98,36 +98,3 @@ async def delete_draft(workflow_id: str) -> None:
     else:
         path = _file(workflow_id)
     path.unlink(missing_ok=True)
-
-
-async def check_workflow(app: Any, principal: Any, workflow_id: str) -> None:
-    """Raise ``NotFound`` unless the workflow exists in the principal's tenant.
-
-    Uses the workflow service when the API has one; without it any id is accepted.
-    """
-    try:
-        from api.services import workflows as service
-    except ImportError:
-        return
-    getter = getattr(service, "get_workflow", None)
-    if getter is None:
-        return
-    async with app.state.gorax.db.tenant_scope(tenant_id=principal.tenant_id) as session:
-        await getter(session, tenant_id=principal.tenant_id, workflow_id=workflow_id)
-
-
-def seed_loader(app: Any) -> Any:
-    """A loader of a workflow's stored graph, for documents that never held one (or None)."""
-    try:
-        from api.services import workflows as service
-    except ImportError:
-        return None
-    loader = getattr(service, "stored_graph", None)
-    if loader is None:
-        return None
-
-    async def load(workflow_id: str) -> dict[str, Any] | None:
-        async with app.state.gorax.db.system_scope() as session:
-            return await loader(session, workflow_id=workflow_id)
-
-    return load

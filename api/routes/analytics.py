@@ -11,6 +11,7 @@ from api.auth.deps import Requires
 from api.auth.permissions import Permission
 from api.auth.principal import Principal
 from api.errors import BadRequest
+from api.prefect import PrefectDep
 from api.services import analytics
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
@@ -26,30 +27,26 @@ def _check(since: datetime | None, until: datetime | None) -> None:
 
 @router.get("/executions")
 async def execution_analytics(
+    prefect: PrefectDep,
     since: datetime | None = Query(default=None, description="Default: 7 days before until."),
     until: datetime | None = Query(default=None, description="Default: now."),
     interval: str = Query(default="day", pattern="^(hour|day)$"),
     principal: Principal = Requires(Permission.EXECUTION_READ),
 ) -> dict[str, Any]:
     """Runs per interval, success rate, p50/p95 duration, failures by workflow and node."""
-    from prefect.client.orchestration import get_client
-
     _check(since, until)
-    async with get_client() as client:
-        return await analytics.execution_analytics(client, tenant_id=principal.tenant_id,
-                                                   since=since, until=until, interval=interval)
+    return await analytics.execution_analytics(prefect, tenant_id=principal.tenant_id,
+                                               since=since, until=until, interval=interval)
 
 
 @router.get("/workflows")
 async def workflow_analytics(
+    prefect: PrefectDep,
     since: datetime | None = Query(default=None),
     until: datetime | None = Query(default=None),
     principal: Principal = Requires(Permission.EXECUTION_READ),
 ) -> dict[str, Any]:
     """Per workflow counts, success rate and durations."""
-    from prefect.client.orchestration import get_client
-
     _check(since, until)
-    async with get_client() as client:
-        return await analytics.workflow_analytics(client, tenant_id=principal.tenant_id,
-                                                  since=since, until=until)
+    return await analytics.workflow_analytics(prefect, tenant_id=principal.tenant_id,
+                                              since=since, until=until)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from api.auth.principal import Principal
+from api.prefect import get_prefect
 
 router = APIRouter(tags=["executions"])
 
@@ -32,8 +33,6 @@ async def _principal(websocket: WebSocket) -> Principal:
 @router.websocket("/executions/{execution_id}/events")
 async def execution_events(websocket: WebSocket, execution_id: str) -> None:
     """Stream ``{node_id, status, at, ...}`` per node state change, then ``{type: "run", status}``."""
-    from prefect.client.orchestration import get_client
-
     from api.auth.permissions import Permission
     from api.errors import ApiError, NotFound, Unauthorized
     from api.services.executions import get_run
@@ -45,11 +44,10 @@ async def execution_events(websocket: WebSocket, execution_id: str) -> None:
         if principal.tenant_id is None or not principal.can(Permission.EXECUTION_READ):
             await websocket.close(code=CLOSE_FORBIDDEN, reason="execution:read is required")
             return
-        async with get_client() as client:
-            run = await get_run(client, tenant_id=principal.tenant_id,
-                                execution_id=execution_id)
-            async for message in node_events(run, client=client):
-                await websocket.send_json(message)
+        prefect = get_prefect(websocket)
+        run = await get_run(prefect, tenant_id=principal.tenant_id, execution_id=execution_id)
+        async for message in node_events(run, client=prefect):
+            await websocket.send_json(message)
     except ApiError as exc:
         code = (CLOSE_UNAUTHORIZED if isinstance(exc, Unauthorized)
                 else CLOSE_NOT_FOUND if isinstance(exc, NotFound) else CLOSE_FORBIDDEN)

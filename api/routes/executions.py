@@ -13,6 +13,7 @@ from api.auth.permissions import Permission
 from api.auth.principal import Principal
 from api.errors import BadRequest, Conflict
 from api.limits import check_json_size
+from api.prefect import PrefectDep
 from api.schemas import Page
 from api.services import audit
 from api.services import executions as runs
@@ -27,12 +28,6 @@ router = APIRouter(tags=["executions"])
 ExecutionId = Path(max_length=64, description="The execution (Prefect flow run) id.")
 
 
-def _client() -> Any:
-    from prefect.client.orchestration import get_client
-
-    return get_client()
-
-
 def _aware(name: str, value: datetime | None) -> None:
     if value is not None and value.tzinfo is None:
         raise BadRequest(f"{name} needs a timezone", details={"field": name})
@@ -42,7 +37,7 @@ def _aware(name: str, value: datetime | None) -> None:
              status_code=status.HTTP_200_OK,
              responses={202: {"model": ExecutionStarted}, 504: {"description": "Still running"}})
 async def execute_workflow(
-    body: ExecuteRequest, session: TenantSession, context: AuditCtx,
+    body: ExecuteRequest, session: TenantSession, context: AuditCtx, prefect: PrefectDep,
     workflow_id: str = Path(max_length=64),
     principal: Principal = Requires(Permission.EXECUTION_RUN),
 ) -> Any:
@@ -60,19 +55,18 @@ async def execute_workflow(
         graph = (await workflow_service.get_version(session, tenant_id=tenant_id,
                                                     workflow_id=workflow_id,
                                                     number=body.version)).graph
-    async with _client() as client:
-        run = await runs.start_run(client, tenant_id=tenant_id, workflow_id=workflow_id,
-                                   deployment_id=workflow.deployment_id, trigger=body.input,
-                                   trigger_type="manual", graph=graph, version=body.version)
-        await audit.record(session, tenant_id=tenant_id, action="workflow.execute",
-                           context=context, resource_type="workflow", resource_id=workflow_id,
-                           details={"execution_id": str(run.id), "version": body.version})
-        await session.commit()
-        if not body.wait:
-            return JSONResponse(ExecutionStarted(execution_id=str(run.id)).model_dump(),
-                                status_code=status.HTTP_202_ACCEPTED)
-        final = await runs.wait_for_run(client, run.id, body.timeout_seconds)
-        detail = await runs.execution_detail(client, final, prefect_api_url="")
+    run = await runs.start_run(prefect, tenant_id=tenant_id, workflow_id=workflow_id,
+                               deployment_id=workflow.deployment_id, trigger=body.input,
+                               trigger_type="manual", graph=graph, version=body.version)
+    await audit.record(session, tenant_id=tenant_id, action="workflow.execute",
+                       context=context, resource_type="workflow", resource_id=workflow_id,
+                       details={"execution_id": str(run.id), "version": body.version})
+    await session.commit()
+    if not body.wait:
+        return JSONResponse(ExecutionStarted(execution_id=str(run.id)).model_dump(),
+                            status_code=status.HTTP_202_ACCEPTED)
+    final = await runs.wait_for_run(prefect, run.id, body.timeout_seconds)
+    detail = await runs.execution_detail(prefect, final, prefect_api_url="")
     return ExecutionResult(execution_id=str(run.id), status=detail["status"],
                            output=detail["output"], error=detail["error"],
                            steps=[StepPublic(**s) for s in detail["steps"]])
@@ -80,6 +74,7 @@ async def execute_workflow(
 
 @router.get("/executions", response_model=Page[ExecutionSummary])
 async def list_executions(
+    prefect: PrefectDep,
     workflow_id: str | None = Query(default=None, max_length=64),
     status_: str | None = Query(default=None, alias="status", max_length=20),
     since: datetime | None = Query(default=None),
@@ -91,42 +86,39 @@ async def list_executions(
     """The tenant's executions, newest first, filtered by workflow, status and time range."""
     _aware("since", since)
     _aware("until", until)
-    async with _client() as client:
-        items, next_cursor, total = await runs.list_runs(
-            client, tenant_id=principal.tenant_id, workflow_id=workflow_id, status=status_,
-            since=since, until=until, limit=limit, cursor=cursor)
+    items, next_cursor, total = await runs.list_runs(
+        prefect, tenant_id=principal.tenant_id, workflow_id=workflow_id, status=status_,
+        since=since, until=until, limit=limit, cursor=cursor)
     return Page(items=[ExecutionSummary(**i) for i in items], next_cursor=next_cursor, total=total)
 
 
 @router.get("/executions/{execution_id}", response_model=ExecutionDetail)
-async def read_execution(state: StateDep, execution_id: str = ExecutionId,
+async def read_execution(state: StateDep, prefect: PrefectDep, execution_id: str = ExecutionId,
                          principal: Principal = Requires(Permission.EXECUTION_READ)) -> ExecutionDetail:
     """One execution with input, output, steps (masked) and its Prefect UI link."""
-    async with _client() as client:
-        run = await runs.get_run(client, tenant_id=principal.tenant_id, execution_id=execution_id)
-        detail = await runs.execution_detail(
-            client, run, prefect_api_url=state.settings.effective_prefect_api_url)
+    run = await runs.get_run(prefect, tenant_id=principal.tenant_id, execution_id=execution_id)
+    detail = await runs.execution_detail(
+        prefect, run, prefect_api_url=state.settings.effective_prefect_api_url)
     return ExecutionDetail(**detail)
 
 
 @router.get("/executions/{execution_id}/steps", response_model=list[StepPublic])
-async def read_execution_steps(execution_id: str = ExecutionId,
-                               principal: Principal = Requires(Permission.EXECUTION_READ)) -> list[StepPublic]:
+async def read_execution_steps(
+    prefect: PrefectDep, execution_id: str = ExecutionId,
+    principal: Principal = Requires(Permission.EXECUTION_READ),
+) -> list[StepPublic]:
     """The execution's steps in start order."""
-    async with _client() as client:
-        steps = await runs.read_execution_steps(client, tenant_id=principal.tenant_id,
-                                                execution_id=execution_id)
+    steps = await runs.read_execution_steps(prefect, tenant_id=principal.tenant_id,
+                                            execution_id=execution_id)
     return [StepPublic(**s) for s in steps]
 
 
 @router.post("/executions/{execution_id}/cancel", response_model=ExecutionSummary)
-async def cancel_execution(session: TenantSession, context: AuditCtx,
+async def cancel_execution(session: TenantSession, context: AuditCtx, prefect: PrefectDep,
                            execution_id: str = ExecutionId,
                            principal: Principal = Requires(Permission.EXECUTION_RUN)) -> ExecutionSummary:
     """Cancel a pending or running execution (409 when it already finished)."""
-    async with _client() as client:
-        run = await runs.cancel_run(client, tenant_id=principal.tenant_id,
-                                    execution_id=execution_id)
+    run = await runs.cancel_run(prefect, tenant_id=principal.tenant_id, execution_id=execution_id)
     # A run waiting for people: its open human tasks are cancelled with it.
     await cancel_human_tasks(session, tenant_id=principal.tenant_id, flow_run_id=str(run.id))
     await audit.record(session, tenant_id=principal.tenant_id, action="execution.cancel",
@@ -138,12 +130,10 @@ async def cancel_execution(session: TenantSession, context: AuditCtx,
 @router.post("/executions/{execution_id}/retry", response_model=ExecutionStarted,
              status_code=status.HTTP_202_ACCEPTED)
 async def retry_execution(session: TenantSession, context: AuditCtx, response: Response,
-                          execution_id: str = ExecutionId,
+                          prefect: PrefectDep, execution_id: str = ExecutionId,
                           principal: Principal = Requires(Permission.EXECUTION_RUN)) -> ExecutionStarted:
     """A new execution of the same version with the same trigger input."""
-    async with _client() as client:
-        run = await runs.retry_run(client, tenant_id=principal.tenant_id,
-                                   execution_id=execution_id)
+    run = await runs.retry_run(prefect, tenant_id=principal.tenant_id, execution_id=execution_id)
     await audit.record(session, tenant_id=principal.tenant_id, action="execution.retry",
                        context=context, resource_type="execution", resource_id=str(run.id),
                        details={"retry_of": execution_id})

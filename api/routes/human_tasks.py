@@ -19,6 +19,7 @@ from api.auth.permissions import Permission
 from api.auth.principal import Principal
 from api.auth.secrets import signing_key
 from api.errors import Forbidden, NotFound
+from api.prefect import PrefectDep, prefect_of
 from api.schemas import Page
 from api.services import audit
 from api.services import human_tasks as service
@@ -29,7 +30,7 @@ from api.services.human_task_timer import HumanTaskTimer
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state.gorax
-    timer = HumanTaskTimer(state.db, link_key=signing_key(state.settings),
+    timer = HumanTaskTimer(state.db, prefect_of(app), link_key=signing_key(state.settings),
                            api_url=state.settings.effective_api_url)
     app.state.human_task_timer = timer
     await timer.start()
@@ -152,7 +153,7 @@ async def get_human_task(
 @router.post("/human-tasks/{task_id}/decide", response_model=HumanTaskPublic)
 async def decide_human_task(
     task_id: str, body: HumanTaskDecide, session: TenantSession, context: AuditCtx,
-    db: DatabaseDep, request: Request,
+    db: DatabaseDep, prefect: PrefectDep, request: Request,
     principal: Principal = Requires(Permission.HUMAN_TASK_DECIDE),
 ) -> HumanTaskPublic:
     """Decide once (403 for non-assignees, 409 when already decided); the run then resumes."""
@@ -160,7 +161,7 @@ async def decide_human_task(
                                 task_id=task_id, principal=principal, value=body.value,
                                 comment=body.comment)
     await session.commit()
-    if not await service.hand_over(db, tenant_id=principal.tenant_id, task_id=task.id):
+    if not await service.hand_over(db, prefect, tenant_id=principal.tenant_id, task_id=task.id):
         wake_timer(request)  # the run was not paused yet: the timer offers the decision again
     return _view(task)
 

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Path, Query, status
 from api.auth.deps import AuditCtx, Requires, StateDep, TenantSession
 from api.auth.permissions import Permission
 from api.auth.principal import Principal
+from api.prefect import PrefectDep
 from api.models.workflows import WorkflowVersion
 from api.schemas import Page
 from api.services import publishing
@@ -58,13 +59,13 @@ async def diff_versions(session: TenantSession, workflow_id: str = WorkflowId,
 
 @router.post("/{number}/rollback", response_model=VersionPublic,
              status_code=status.HTTP_201_CREATED)
-async def rollback(session: TenantSession, context: AuditCtx, state: StateDep,
+async def rollback(session: TenantSession, context: AuditCtx, state: StateDep, prefect: PrefectDep,
                    workflow_id: str = WorkflowId, number: int = Path(ge=1, le=1_000_000),
                    principal: Principal = Requires(Permission.WORKFLOW_PUBLISH)) -> VersionPublic:
     """Publish version ``number``'s graph again as the newest version and deploy it; the draft
     becomes that graph too (live for connected editors), so the next publish keeps it."""
     version = await publishing.rollback_workflow(
-        session, tenant_id=principal.tenant_id, workflow_id=workflow_id, number=number,
+        session, prefect, tenant_id=principal.tenant_id, workflow_id=workflow_id, number=number,
         author=principal.actor, context=context, work_pool=state.settings.work_pool)
     await session.commit()
     return _public(version, with_graph=True)

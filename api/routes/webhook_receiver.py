@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect
 from api.auth.deps import Public
 from api.direct import direct
 from api.errors import PayloadTooLarge
+from api.prefect import get_prefect, prefect_of
 from api.webhooks import service
 from api.webhooks.automations import keep_requiring_tenants
 from api.webhooks.dispatcher import Dispatcher
@@ -36,12 +37,13 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    dispatcher = Dispatcher(app.state.gorax.db,
+    prefect = prefect_of(app)
+    dispatcher = Dispatcher(app.state.gorax.db, prefect,
                             resend_after=app.state.gorax.config.webhook_resend_after_seconds)
     app.state.webhook_dispatcher = dispatcher
     await dispatcher.start()
     # Automations built before triggers required their tenant get that filter now.
-    upgrade = asyncio.create_task(keep_requiring_tenants(app.state.gorax.db))
+    upgrade = asyncio.create_task(keep_requiring_tenants(app.state.gorax.db, prefect))
     try:
         yield
     finally:
@@ -166,8 +168,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
                 raise
     direct = _direct(webhook, deployment_id, wait)
     if outcome.status == "accepted" and direct and deployment_id:
-        return await respond_after_run(db, outcome.delivery, deployment_id, timeout,
-                                       lambda: wake_dispatcher(request))
+        return await respond_after_run(db, get_prefect(request), outcome.delivery, deployment_id,
+                                       timeout, lambda: wake_dispatcher(request))
     if outcome.status == "accepted":
         wake_dispatcher(request)
     return outcome_response(outcome)

@@ -12,10 +12,11 @@ from api.auth.permissions import Permission
 from api.auth.principal import Principal
 from api.errors import BadRequest
 from api.models.workflows import Workflow
+from api.prefect import PrefectClient, PrefectDep
 from api.schemas import Page
 from api.services import publishing
 from api.services import workflows as service
-from api.services.executions import summary_of, tenant_tag
+from api.services import executions
 from api.workflow_schemas import (
     LastRun, PublishRequest, ValidateRequest, ValidationResult, VersionPublic, WorkflowClone,
     WorkflowCreate, WorkflowPublic, WorkflowSummary, WorkflowUpdate, check_tags,
@@ -26,32 +27,24 @@ router = APIRouter(prefix="/workflows", tags=["workflows"])
 WorkflowId = Path(max_length=64, description="The workflow's id.")
 
 
-async def _last_run(tenant_id: str, workflow_id: str) -> LastRun | None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    flt = FlowRunFilter(tags=FlowRunFilterTags(all_=[tenant_tag(tenant_id), f"workflow:{workflow_id}"]))
-    async with get_client() as client:
-        runs = await client.read_flow_runs(flow_run_filter=flt, limit=1,
-                                           sort=FlowRunSort.EXPECTED_START_TIME_DESC)
-    if not runs:
+async def _last_run(prefect: PrefectClient, tenant_id: str, workflow_id: str) -> LastRun | None:
+    summary = await executions.last_run(prefect, tenant_id=tenant_id, workflow_id=workflow_id)
+    if summary is None:
         return None
-    summary = summary_of(runs[0])
     return LastRun(id=summary["id"], status=summary["status"], started_at=summary["started_at"],
                    ended_at=summary["ended_at"])
 
 
 async def _public(workflow: Workflow, response: Response | None = None, *,
-                  with_last_run: bool = False) -> WorkflowPublic:
+                  prefect: PrefectClient | None = None) -> WorkflowPublic:
     graph = await service.read_current_graph(workflow)
     etag = service.compute_etag(workflow, graph)
     if response is not None:
         response.headers["ETag"] = etag
     last_run = None
-    if with_last_run:
+    if prefect is not None:
         try:
-            last_run = await _last_run(workflow.tenant_id, workflow.id)
+            last_run = await _last_run(prefect, workflow.tenant_id, workflow.id)
         except Exception:  # Prefect unreachable: the workflow itself is still worth showing
             log.warning("could not read the last run of workflow %s", workflow.id, exc_info=True)
     return WorkflowPublic(
@@ -120,12 +113,13 @@ async def import_workflow(session: TenantSession, context: AuditCtx, response: R
 
 
 @router.get("/{workflow_id}", response_model=WorkflowPublic)
-async def read_workflow(session: TenantSession, response: Response, workflow_id: str = WorkflowId,
+async def read_workflow(session: TenantSession, response: Response, prefect: PrefectDep,
+                        workflow_id: str = WorkflowId,
                         principal: Principal = Requires(Permission.WORKFLOW_READ)) -> WorkflowPublic:
     """One workflow with its current draft; the ETag header is what ``If-Match`` wants back."""
     workflow = await service.get_workflow(session, tenant_id=principal.tenant_id,
                                           workflow_id=workflow_id)
-    return await _public(workflow, response, with_last_run=True)
+    return await _public(workflow, response, prefect=prefect)
 
 
 @router.put("/{workflow_id}", response_model=WorkflowPublic)
@@ -145,11 +139,11 @@ async def update_workflow(body: WorkflowUpdate, session: TenantSession, context:
 
 
 @router.delete("/{workflow_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def archive_workflow(session: TenantSession, context: AuditCtx,
+async def archive_workflow(session: TenantSession, context: AuditCtx, prefect: PrefectDep,
                            workflow_id: str = WorkflowId,
                            principal: Principal = Requires(Permission.WORKFLOW_DELETE)) -> None:
     """Archive: history and versions stay; the Prefect deployment and its automations go."""
-    await publishing.archive_workflow(session, tenant_id=principal.tenant_id,
+    await publishing.archive_workflow(session, prefect, tenant_id=principal.tenant_id,
                                       workflow_id=workflow_id, context=context)
     await session.commit()
 
@@ -193,11 +187,12 @@ async def validate_workflow(session: TenantSession, body: ValidateRequest | None
 @router.post("/{workflow_id}/publish", response_model=VersionPublic,
              status_code=status.HTTP_201_CREATED)
 async def publish_workflow(session: TenantSession, context: AuditCtx, state: StateDep,
-                           body: PublishRequest | None = None, workflow_id: str = WorkflowId,
+                           prefect: PrefectDep, body: PublishRequest | None = None,
+                           workflow_id: str = WorkflowId,
                            principal: Principal = Requires(Permission.WORKFLOW_PUBLISH)) -> VersionPublic:
     """Validate the draft (422 with every problem), store it as the next version, deploy it."""
     version = await publishing.publish_workflow(
-        session, tenant_id=principal.tenant_id, workflow_id=workflow_id,
+        session, prefect, tenant_id=principal.tenant_id, workflow_id=workflow_id,
         message=body.message if body else "", author=principal.actor, context=context,
         work_pool=state.settings.work_pool)
     await session.commit()
@@ -205,9 +200,9 @@ async def publish_workflow(session: TenantSession, context: AuditCtx, state: Sta
                          created_at=version.created_at, graph=version.graph)
 
 
-async def _pause(session: Any, context: Any, principal: Principal, workflow_id: str,
-                 paused: bool, response: Response) -> WorkflowPublic:
-    workflow = await publishing.set_paused(session, tenant_id=principal.tenant_id,
+async def _pause(session: Any, context: Any, prefect: PrefectClient, principal: Principal,
+                 workflow_id: str, paused: bool, response: Response) -> WorkflowPublic:
+    workflow = await publishing.set_paused(session, prefect, tenant_id=principal.tenant_id,
                                            workflow_id=workflow_id, paused=paused, context=context)
     await session.commit()
     return await _public(workflow, response)
@@ -215,15 +210,15 @@ async def _pause(session: Any, context: Any, principal: Principal, workflow_id: 
 
 @router.post("/{workflow_id}/pause", response_model=WorkflowPublic)
 async def pause_workflow(session: TenantSession, context: AuditCtx, response: Response,
-                         workflow_id: str = WorkflowId,
+                         prefect: PrefectDep, workflow_id: str = WorkflowId,
                          principal: Principal = Requires(Permission.WORKFLOW_PUBLISH)) -> WorkflowPublic:
     """Pause the workflow's schedules and triggers (manual runs still work)."""
-    return await _pause(session, context, principal, workflow_id, True, response)
+    return await _pause(session, context, prefect, principal, workflow_id, True, response)
 
 
 @router.post("/{workflow_id}/resume", response_model=WorkflowPublic)
 async def resume_workflow(session: TenantSession, context: AuditCtx, response: Response,
-                          workflow_id: str = WorkflowId,
+                          prefect: PrefectDep, workflow_id: str = WorkflowId,
                           principal: Principal = Requires(Permission.WORKFLOW_PUBLISH)) -> WorkflowPublic:
     """Resume the workflow's schedules and triggers."""
-    return await _pause(session, context, principal, workflow_id, False, response)
+    return await _pause(session, context, prefect, principal, workflow_id, False, response)

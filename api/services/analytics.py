@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from api.prefect import FlowRun, PrefectClient, runs as prefect_runs
 from api.services.executions import run_filter, summary_of
 
 MAX_RUNS = 5000
@@ -34,14 +35,11 @@ def _bucket_start(at: datetime, interval: str) -> datetime:
     return at.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-async def _runs(client: Any, flt: Any) -> tuple[list[Any], bool]:
-    from prefect.client.schemas.sorting import FlowRunSort
-
-    found: list[Any] = []
+async def _runs(client: PrefectClient, flt: Any) -> tuple[list[FlowRun], bool]:
+    found: list[FlowRun] = []
     offset = 0
     while len(found) < MAX_RUNS:
-        page = await client.read_flow_runs(flow_run_filter=flt, limit=_PAGE, offset=offset,
-                                           sort=FlowRunSort.EXPECTED_START_TIME_DESC)
+        page = await prefect_runs.read_runs(client, flt, limit=_PAGE, offset=offset)
         found += page
         if len(page) < _PAGE:
             return found, False
@@ -55,11 +53,9 @@ def range_of(since: datetime | None, until: datetime | None) -> tuple[datetime, 
     return since or until - timedelta(days=7), until
 
 
-async def execution_analytics(client: Any, *, tenant_id: str, since: datetime | None,
+async def execution_analytics(client: PrefectClient, *, tenant_id: str, since: datetime | None,
                               until: datetime | None, interval: str) -> dict[str, Any]:
     """The dashboard's execution numbers over ``since``..``until``."""
-    from flows.runtime.steps import read_steps
-
     since, until = range_of(since, until)
     runs, truncated = await _runs(client, run_filter(tenant_id=tenant_id, since=since, until=until))
     summaries = [summary_of(r) for r in runs]
@@ -76,8 +72,9 @@ async def execution_analytics(client: Any, *, tenant_id: str, since: datetime | 
     by_workflow = Counter((s["workflow_id"], s["workflow_name"]) for s in failed)
     by_node: Counter[tuple[str | None, str]] = Counter()
     recent = []
+    by_id = {str(run.id): run for run in runs}
     for item in failed[:MAX_FAILED_DETAIL]:
-        steps = await read_steps(item["id"], client=client)
+        steps = await prefect_runs.read_run_steps(client, by_id[item["id"]], wait_for_last=False)
         bad = [s for s in steps if s.status in ("failed", "timed_out")]
         for step in bad:
             by_node[(item["workflow_id"], step.node_id)] += 1
@@ -104,7 +101,7 @@ async def execution_analytics(client: Any, *, tenant_id: str, since: datetime | 
     }
 
 
-async def workflow_analytics(client: Any, *, tenant_id: str, since: datetime | None,
+async def workflow_analytics(client: PrefectClient, *, tenant_id: str, since: datetime | None,
                              until: datetime | None) -> dict[str, Any]:
     """Per workflow: runs, completed, failed, success rate, p50/p95 duration, last run."""
     since, until = range_of(since, until)

@@ -21,11 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.events.clients import get_events_subscriber
-from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter
-from prefect.settings import PREFECT_API_URL
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -35,9 +30,12 @@ from api.db.base import utcnow
 from api.db.engine import Database
 from api.models.credential_uses import CredentialUse
 from api.models.identity import Tenant
+from api.prefect import PrefectClient
+from api.prefect import events as prefect_events
+from api.prefect import runs as prefect_runs
 from api.services import audit
 from api.services.audit import AuditContext
-from flows.runtime.credential_uses import CREDENTIAL_USED
+from flows import CREDENTIAL_USED
 
 log = logging.getLogger("gorax.credential_audit")
 
@@ -121,8 +119,8 @@ def _settled(run: Any, oldest: datetime, *, now: datetime, grace: float, max_pen
     return state.timestamp <= now - timedelta(seconds=grace)
 
 
-async def audit_settled(db: Database, *, now: datetime | None = None, grace: float = 5.0,
-                        max_pending: float = 600.0, batch: int = 200) -> int:
+async def audit_settled(db: Database, prefect: PrefectClient, *, now: datetime | None = None,
+                        grace: float = 5.0, max_pending: float = 600.0, batch: int = 200) -> int:
     """Write the audit entries of runs whose uses are complete; how many entries."""
     now = now or utcnow()
     async with db.system_scope() as session:
@@ -135,12 +133,7 @@ async def audit_settled(db: Database, *, now: datetime | None = None, grace: flo
         )).all()
     if not pending:
         return 0
-    ids = {run_id for _, run_id, _ in pending}
-    async with get_client() as client:
-        found = await client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(i) for i in ids])),
-            limit=len(ids))
-    runs = {str(run.id): run for run in found}
+    runs = await prefect_runs.read_runs_by_id(prefect, {run_id for _, run_id, _ in pending})
     written = 0
     for tenant_id, run_id, oldest in pending:
         run = runs.get(run_id)
@@ -201,9 +194,11 @@ async def prune(db: Database, *, audited_before: datetime) -> int:
 class CredentialAuditor:
     """Follows Prefect's ``gorax.credential.used`` events and writes settled runs' entries."""
 
-    def __init__(self, db: Database, *, settle_every: float = 3.0, grace: float = 5.0,
-                 max_pending: float = 600.0, catch_up: float = 600.0, keep: float = 86400.0) -> None:
+    def __init__(self, db: Database, prefect: PrefectClient, *, settle_every: float = 3.0,
+                 grace: float = 5.0, max_pending: float = 600.0, catch_up: float = 600.0,
+                 keep: float = 86400.0) -> None:
         self.db = db
+        self.prefect = prefect
         self.settle_every = settle_every
         self.grace = grace
         self.max_pending = max_pending
@@ -215,7 +210,7 @@ class CredentialAuditor:
 
     async def start(self) -> None:
         """Start following events and writing entries (needs a Prefect API URL)."""
-        if not PREFECT_API_URL.value():
+        if not prefect_events.server_configured():
             log.warning("no Prefect API URL: credential uses are not audited")
             return
         self._tasks = [asyncio.create_task(self._follow(), name="gorax-credential-uses"),
@@ -230,13 +225,12 @@ class CredentialAuditor:
 
     async def _follow(self) -> None:
         backoff = 1.0
-        names = EventNameFilter(name=[CREDENTIAL_USED])
         while True:
             try:
-                async with get_events_subscriber(filter=EventFilter(event=names)) as events:
-                    await self._catch_up(names)
+                async with prefect_events.follow(prefect_events.named([CREDENTIAL_USED])) as stream:
+                    await self._catch_up()
                     backoff = 1.0
-                    async for event in events:
+                    async for event in stream:
                         await store_events(self.db, [event])
             except asyncio.CancelledError:
                 raise
@@ -245,24 +239,19 @@ class CredentialAuditor:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 60.0)
 
-    async def _catch_up(self, names: EventNameFilter) -> None:
+    async def _catch_up(self) -> None:
         now = utcnow()
         since = (await latest_use(self.db) or now) - self.catch_up
-        occurred = EventOccurredFilter(since=since, until=now + timedelta(days=1))
-        async with get_client() as client:
-            page = await client.read_events(filter=EventFilter(event=names, occurred=occurred), limit=50)
-            while True:
-                await store_events(self.db, list(page.events))
-                if not page.next_page:
-                    return
-                page = await client.read_events_page(page.next_page)
+        flt = prefect_events.named([CREDENTIAL_USED], occurred=(since, now + timedelta(days=1)))
+        async for page in prefect_events.read_events(self.prefect, flt):
+            await store_events(self.db, page)
 
     async def _settle(self) -> None:
         last_prune = utcnow()
         while True:
             await asyncio.sleep(self.settle_every)
             try:
-                await audit_settled(self.db, grace=self.grace, max_pending=self.max_pending)
+                await audit_settled(self.db, self.prefect, grace=self.grace, max_pending=self.max_pending)
                 if utcnow() - last_prune > timedelta(hours=1):
                     last_prune = utcnow()
                     await prune(self.db, audited_before=last_prune - self.keep)

@@ -4,18 +4,21 @@ A Gorax execution *is* a Prefect flow run of a workflow's deployment. Every run 
 ``tenant:<tenant id>`` and ``workflow:<workflow id>`` (from the deployment and set again at
 creation); every read filters on the tenant tag, and a run without it is NotFound, exactly like
 an id that does not exist. Step detail comes from the runtime's step records
-(:func:`flows.runtime.steps.read_steps`).
+(:func:`flows.read_steps`). Prefect is reached through :mod:`api.prefect.runs` with the client
+the caller passes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from api.errors import BadRequest, Conflict, GatewayTimeout, NotFound
+from api.prefect import FlowRun, PrefectClient, runs
+from api.prefect.variables import read_tenant_variables
+from flows import tenant_tag, workflow_tag
 
 #: Prefect state type -> the API's status vocabulary.
 _STATUS = {
@@ -25,12 +28,7 @@ _STATUS = {
 }
 STATUSES = ("pending", "running", "completed", "failed", "cancelled", "crashed", "paused",
             "timed_out")
-FINAL_TYPES = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
-
-
-def tenant_tag(tenant_id: str) -> str:
-    """The tag every flow run of the tenant carries."""
-    return f"tenant:{tenant_id}"
+FINAL_TYPES = runs.FINAL_TYPES
 
 
 def status_of(state: Any) -> str:
@@ -44,15 +42,13 @@ def status_of(state: Any) -> str:
     return _STATUS.get(state.type.value, state.type.value.lower())
 
 
-def _state_types_for(status: str) -> list[Any]:
-    from prefect.client.schemas.objects import StateType
-
+def _state_types_for(status: str) -> list[str]:
     if status not in STATUSES:
         raise BadRequest(f"unknown status {status!r}; use one of {', '.join(STATUSES)}",
                          details={"field": "status"})
     if status == "timed_out":
-        return [StateType.FAILED]
-    return [StateType(t) for t, s in _STATUS.items() if s == status]
+        return ["FAILED"]
+    return [t for t, s in _STATUS.items() if s == status]
 
 
 def _tag_value(tags: list[str], prefix: str) -> str | None:
@@ -105,99 +101,79 @@ def prefect_run_url(prefect_api_url: str, run_id: Any) -> str:
     return f"{base}/runs/flow-run/{run_id}"
 
 
-async def get_run(client: Any, *, tenant_id: str, execution_id: str) -> Any:
+async def get_run(client: PrefectClient, *, tenant_id: str, execution_id: str) -> FlowRun:
     """The tenant's flow run; NotFound for a malformed id, a missing run or another tenant's."""
-    from prefect.exceptions import ObjectNotFound
-
     try:
         run_id = UUID(str(execution_id))
     except ValueError:
         raise NotFound(f"execution {execution_id!r} not found") from None
-    try:
-        run = await client.read_flow_run(run_id)
-    except ObjectNotFound:
-        run = None
+    run = await runs.read_run(client, run_id)
     if run is None or tenant_tag(tenant_id) not in (run.tags or []):
         raise NotFound(f"execution {execution_id!r} not found",
                        details={"execution_id": execution_id})
     return run
 
 
-async def run_output(run: Any) -> Any:
+async def run_output(run: FlowRun) -> Any:
     """The run's result when it completed (None otherwise or when it cannot be read)."""
     if run.state is None or run.state.type.value != "COMPLETED":
         return None
     try:
-        import blocks.results  # noqa: F401 - registers the sealed serializer runs persist with
-
-        return await run.state.aresult(raise_on_failure=False)
+        return await runs.read_result(run)
     except Exception:  # result storage unreadable from the API: the steps still tell the story
         return None
 
 
-async def execution_detail(client: Any, run: Any, *, prefect_api_url: str) -> dict[str, Any]:
+async def execution_detail(client: PrefectClient, run: FlowRun, *, prefect_api_url: str) -> dict[str, Any]:
     """Summary plus input, output, steps and the Prefect UI link."""
-    from flows.runtime.steps import read_steps
-
-    steps = await read_steps(run.id, client=client, ended_at=_ended_at(run))
+    steps = await runs.read_run_steps(client, run)
     return {**summary_of(run), "input": (run.parameters or {}).get("trigger"),
             "output": await run_output(run), "steps": [step_of(s) for s in steps],
             "prefect_url": prefect_run_url(prefect_api_url, run.id)}
 
 
-async def read_execution_steps(client: Any, *, tenant_id: str, execution_id: str) -> list[dict[str, Any]]:
+async def read_execution_steps(client: PrefectClient, *, tenant_id: str,
+                               execution_id: str) -> list[dict[str, Any]]:
     """The step records of one of the tenant's runs."""
-    from flows.runtime.steps import read_steps
-
     run = await get_run(client, tenant_id=tenant_id, execution_id=execution_id)
-    return [step_of(s) for s in await read_steps(run.id, client=client, ended_at=_ended_at(run))]
-
-
-def _ended_at(run: Any) -> Any:
-    """When the run reached its final state (None while it is not over)."""
-    if run.state is None or not run.state.is_final():
-        return None
-    return run.end_time or run.state.timestamp
+    return [step_of(s) for s in await runs.read_run_steps(client, run)]
 
 
 async def start_run(
-    client: Any, *, tenant_id: str, workflow_id: str, deployment_id: str,
+    client: PrefectClient, *, tenant_id: str, workflow_id: str, deployment_id: str,
     trigger: Any, trigger_type: str, graph: dict[str, Any] | None = None,
     version: int | None = None, parameters: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
-) -> Any:
+) -> FlowRun:
     """Create a flow run of the workflow's deployment with the tenant's variables as ``env``.
 
     ``graph``/``version`` run an older published version instead of the deployed one;
     ``parameters`` (a retry) replays a previous run's parameters; with ``idempotency_key``
     Prefect answers the run it already created under that key instead of a second one.
     """
-    from flows.variables import tenant_env
-
     params = dict(parameters or {})
     params["trigger"] = trigger
-    params["env"] = await tenant_env(tenant_id)
+    params["env"] = await read_tenant_variables(client, tenant_id)
     if graph is not None:
         params.update(graph=graph, workflow_version=version)
-    tags = [tenant_tag(tenant_id), f"workflow:{workflow_id}", f"trigger:{trigger_type}", "gorax"]
-    return await client.create_flow_run_from_deployment(UUID(deployment_id), parameters=params,
-                                                        tags=tags, idempotency_key=idempotency_key)
+    tags = [tenant_tag(tenant_id), workflow_tag(workflow_id), f"trigger:{trigger_type}", "gorax"]
+    return await runs.start_run(client, deployment_id, parameters=params, tags=tags,
+                                idempotency_key=idempotency_key)
 
 
-async def wait_for_run(client: Any, run_id: UUID, timeout: float) -> Any:
+async def wait_for_run(client: PrefectClient, run_id: UUID, timeout: float) -> FlowRun:
     """The run once it is final; GatewayTimeout naming the execution when it is not in time."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    delay = 0.1
-    while True:
-        run = await client.read_flow_run(run_id)
-        if run.state is not None and run.state.type.value in FINAL_TYPES:
-            return run
-        if loop.time() >= deadline:
-            raise GatewayTimeout(f"execution {run_id} did not finish within {timeout:g} seconds",
-                                 details={"execution_id": str(run_id)})
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.5)
+    run = await runs.wait_for_final(client, run_id, timeout)
+    if run is None:
+        raise GatewayTimeout(f"execution {run_id} did not finish within {timeout:g} seconds",
+                             details={"execution_id": str(run_id)})
+    return run
+
+
+async def last_run(client: PrefectClient, *, tenant_id: str, workflow_id: str) -> dict[str, Any] | None:
+    """The summary of the workflow's newest run (None before its first)."""
+    found = await runs.read_runs(client, run_filter(tenant_id=tenant_id, workflow_id=workflow_id), limit=1)
+    return summary_of(found[0]) if found else None
 
 
 def _offset_cursor(offset: int) -> str:
@@ -219,61 +195,41 @@ def _offset_of(cursor: str | None) -> int:
 def run_filter(*, tenant_id: str, workflow_id: str | None = None, status: str | None = None,
                since: datetime | None = None, until: datetime | None = None) -> Any:
     """A Prefect flow run filter on the tenant tag (plus workflow, status and time range)."""
-    from prefect.client.schemas.filters import (
-        FlowRunFilter, FlowRunFilterExpectedStartTime, FlowRunFilterState,
-        FlowRunFilterStateName, FlowRunFilterStateType, FlowRunFilterTags,
-    )
-
-    tags = [tenant_tag(tenant_id)] + ([f"workflow:{workflow_id}"] if workflow_id else [])
-    flt = FlowRunFilter(tags=FlowRunFilterTags(all_=tags))
-    if status:
-        state = FlowRunFilterState(type=FlowRunFilterStateType(any_=_state_types_for(status)))
-        if status == "timed_out":
-            state = FlowRunFilterState(name=FlowRunFilterStateName(any_=["TimedOut"]))
-        flt.state = state
-    if since or until:
-        flt.expected_start_time = FlowRunFilterExpectedStartTime(after_=since, before_=until)
-    return flt
+    tags = [tenant_tag(tenant_id)] + ([workflow_tag(workflow_id)] if workflow_id else [])
+    return runs.run_filter(
+        tags=tags, state_types=_state_types_for(status) if status else None,
+        state_names=["TimedOut"] if status == "timed_out" else None, since=since, until=until)
 
 
-async def list_runs(client: Any, *, tenant_id: str, workflow_id: str | None = None,
+async def list_runs(client: PrefectClient, *, tenant_id: str, workflow_id: str | None = None,
                     status: str | None = None, since: datetime | None = None,
                     until: datetime | None = None, limit: int = 50,
                     cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None, int]:
     """A page of the tenant's executions, newest first, and the total matching."""
-    from prefect.client.schemas.sorting import FlowRunSort
-
     offset = _offset_of(cursor)
     flt = run_filter(tenant_id=tenant_id, workflow_id=workflow_id, status=status,
                      since=since, until=until)
     # Prefect pages are at most 200 (the API's own maximum): whether more follow comes from the count.
-    page = await client.read_flow_runs(flow_run_filter=flt, sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-                                       limit=limit, offset=offset)
-    total = await client.count_flow_runs(flow_run_filter=flt)
+    page = await runs.read_runs(client, flt, limit=limit, offset=offset)
+    total = await runs.count_runs(client, flt)
     next_cursor = _offset_cursor(offset + limit) if offset + len(page) < total and page else None
     return [summary_of(r) for r in page], next_cursor, total
 
 
-async def cancel_run(client: Any, *, tenant_id: str, execution_id: str) -> Any:
+async def cancel_run(client: PrefectClient, *, tenant_id: str, execution_id: str) -> FlowRun:
     """Cancel a run (Cancelling while it runs, Cancelled before it starts); Conflict when final."""
-    from prefect.states import Cancelled, Cancelling
-
     run = await get_run(client, tenant_id=tenant_id, execution_id=execution_id)
     kind = run.state.type.value if run.state else "SCHEDULED"
     if kind in FINAL_TYPES or kind == "CANCELLING":
         raise Conflict(f"execution {execution_id} is already {status_of(run.state)}",
                        details={"execution_id": execution_id})
     # A scheduled or suspended run has no process to stop: it is cancelled at once.
-    state = Cancelled(message="Cancelled through the Gorax API") if kind in (
-        "SCHEDULED", "PENDING", "PAUSED") else Cancelling(message="Cancelled through the Gorax API")
-    await client.set_flow_run_state(run.id, state, force=True)
-    return await client.read_flow_run(run.id)
+    return await runs.cancel_run(client, run.id, at_once=kind in ("SCHEDULED", "PENDING", "PAUSED"),
+                                 message="Cancelled through the Gorax API")
 
 
-async def retry_run(client: Any, *, tenant_id: str, execution_id: str) -> Any:
+async def retry_run(client: PrefectClient, *, tenant_id: str, execution_id: str) -> FlowRun:
     """A new run with the same parameters (same version graph and trigger input)."""
-    from prefect.exceptions import ObjectNotFound
-
     run = await get_run(client, tenant_id=tenant_id, execution_id=execution_id)
     if run.deployment_id is None:
         raise Conflict("this execution has no deployment to run again",
@@ -285,6 +241,6 @@ async def retry_run(client: Any, *, tenant_id: str, execution_id: str) -> Any:
                                deployment_id=str(run.deployment_id),
                                trigger=parameters.get("trigger"), trigger_type="retry",
                                parameters=parameters)
-    except ObjectNotFound:
+    except runs.DeploymentGone:
         raise Conflict("the workflow's deployment is gone (archived); it cannot run again",
                        details={"execution_id": execution_id}) from None

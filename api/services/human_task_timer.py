@@ -14,20 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-from prefect.exceptions import ObjectNotFound
 from sqlalchemy import func, select
 from sqlalchemy.orm.exc import StaleDataError
 
 from api.db.base import utcnow
 from api.db.engine import Database
 from api.models.human_tasks import HumanTask
+from api.prefect import PrefectClient
+from api.prefect import runs as prefect_runs
 from api.services import audit
 from api.services import human_tasks as tasks
 from api.services.audit import AuditContext
@@ -35,8 +33,6 @@ from api.services.audit import AuditContext
 log = logging.getLogger("gorax.human_tasks.timer")
 
 SYSTEM = AuditContext.system()
-#: The Prefect deployment that used to sweep human tasks every minute (before this timer).
-LEGACY_MAINTENANCE = "gorax-maintenance/every-minute"
 
 
 @dataclass
@@ -99,8 +95,8 @@ def _escalate(task: HumanTask, index: int, step: dict[str, Any], reason: str, ac
                                 "details": {"reason": reason, "step": index}})
 
 
-async def act(db: Database, *, tenant_id: str, task_id: str, now: datetime, link_key: bytes,
-              api_url: str) -> bool:
+async def act(db: Database, prefect: PrefectClient, *, tenant_id: str, task_id: str, now: datetime,
+              link_key: bytes, api_url: str) -> bool:
     """Do what is due on one task; False when another process (or person) got there first."""
     async with db.tenant_scope(tenant_id=tenant_id) as session:
         task = await tasks.get_task(session, tenant_id=tenant_id, task_id=task_id)
@@ -126,7 +122,7 @@ async def act(db: Database, *, tenant_id: str, task_id: str, now: datetime, link
         await session.commit()
     await tasks.send_notices(db, actions.notices, link_key=link_key, api_url=api_url)
     if hand_over:
-        await tasks.hand_over(db, tenant_id=tenant_id, task_id=task_id)
+        await tasks.hand_over(db, prefect, tenant_id=tenant_id, task_id=task_id)
     return True
 
 
@@ -136,8 +132,8 @@ async def earliest_due(db: Database) -> datetime | None:
         return (await session.execute(select(func.min(HumanTask.due_at)))).scalar()
 
 
-async def fire_due(db: Database, *, now: datetime, link_key: bytes, api_url: str,
-                   batch: int = 100) -> tuple[int, int]:
+async def fire_due(db: Database, prefect: PrefectClient, *, now: datetime, link_key: bytes,
+                   api_url: str, batch: int = 100) -> tuple[int, int]:
     """Act on every task due at ``now``; (acted, failed)."""
     async with db.system_scope() as session:
         due = (await session.execute(
@@ -147,7 +143,7 @@ async def fire_due(db: Database, *, now: datetime, link_key: bytes, api_url: str
     acted = failed = 0
     for tenant_id, task_id in due:
         try:
-            acted += await act(db, tenant_id=tenant_id, task_id=task_id, now=now,
+            acted += await act(db, prefect, tenant_id=tenant_id, task_id=task_id, now=now,
                                link_key=link_key, api_url=api_url)
         except Exception:
             failed += 1
@@ -155,7 +151,7 @@ async def fire_due(db: Database, *, now: datetime, link_key: bytes, api_url: str
     return acted, failed
 
 
-async def reconcile(db: Database, *, batch: int = 200) -> int:
+async def reconcile(db: Database, prefect: PrefectClient, *, batch: int = 200) -> int:
     """Cancel the open tasks whose runs ended or no longer exist; how many."""
     async with db.system_scope() as session:
         open_tasks = (await session.execute(
@@ -165,12 +161,8 @@ async def reconcile(db: Database, *, batch: int = 200) -> int:
     cancelled = 0
     for start in range(0, len(open_tasks), batch):
         chunk = open_tasks[start:start + batch]
-        ids = {run_id for _, _, run_id in chunk}
-        async with get_client() as client:
-            found = await client.read_flow_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[uuid.UUID(i) for i in ids])),
-                limit=len(ids))
-        states = {str(run.id): run.state.type.value if run.state else None for run in found}
+        found = await prefect_runs.read_runs_by_id(prefect, {run_id for _, _, run_id in chunk})
+        states = {run_id: run.state.type.value if run.state else None for run_id, run in found.items()}
         for tenant_id, task_id, run_id in chunk:
             state = states.get(run_id, "DELETED")
             if state == "DELETED" or state in tasks.TERMINAL_RUN_STATES:
@@ -200,9 +192,10 @@ async def _cancel(db: Database, *, tenant_id: str, task_id: str, run_state: str)
 class HumanTaskTimer:
     """Sleeps until the next due task (or :meth:`wake`), then acts on what is due."""
 
-    def __init__(self, db: Database, *, link_key: bytes, api_url: str, max_sleep: float = 30.0,
-                 reconcile_every: float = 60.0) -> None:
+    def __init__(self, db: Database, prefect: PrefectClient, *, link_key: bytes, api_url: str,
+                 max_sleep: float = 30.0, reconcile_every: float = 60.0) -> None:
         self.db = db
+        self.prefect = prefect
         self.link_key = link_key
         self.api_url = api_url
         # A task created by another replica is found at the latest after this long (its own
@@ -236,7 +229,7 @@ class HumanTaskTimer:
                 delay = await self._turn(next_reconcile - loop.time())
                 if loop.time() >= next_reconcile:
                     next_reconcile = loop.time() + self.reconcile_every
-                    await reconcile(self.db)
+                    await reconcile(self.db, self.prefect)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database or Prefect away: look again shortly
@@ -253,22 +246,8 @@ class HumanTaskTimer:
         now = utcnow()
         due = await earliest_due(self.db)
         if due is not None and due <= now + timedelta(milliseconds=1):
-            _, failed = await fire_due(self.db, now=now, link_key=self.link_key, api_url=self.api_url)
+            _, failed = await fire_due(self.db, self.prefect, now=now, link_key=self.link_key,
+                                       api_url=self.api_url)
             return 1.0 if failed else 0.0  # a task that keeps failing must not spin the loop
         delay = self.max_sleep if due is None else (due - now).total_seconds()
         return max(0.0, min(delay, self.max_sleep, until_reconcile))
-
-
-async def retire_maintenance_flow() -> bool:
-    """Delete the every-minute maintenance deployment of earlier versions, if there is one.
-
-    Its flow called an API endpoint that no longer exists: left in place, it would fail every
-    minute. True when it was there.
-    """
-    async with get_client() as client:
-        try:
-            deployment = await client.read_deployment_by_name(LEGACY_MAINTENANCE)
-        except ObjectNotFound:
-            return False
-        await client.delete_deployment(deployment.id)
-    return True

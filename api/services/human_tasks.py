@@ -19,10 +19,8 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
-from prefect.client.orchestration import get_client
-from prefect.exceptions import ObjectNotFound
-from prefect.flow_runs import aresume_flow_run
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -33,6 +31,8 @@ from api.db.base import utcnow
 from api.db.engine import Database
 from api.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from api.models.human_tasks import HumanTask
+from api.prefect import PrefectClient
+from api.prefect import runs as prefect_runs
 from api.services import audit, credential_audit, notifications
 from api.services.audit import AuditContext
 from api.services.identity import list_members
@@ -259,7 +259,7 @@ def record_decision(task: HumanTask, *, value: str | None, comment: str | None, 
     task.due_at = task.decided_at + timedelta(seconds=MAX_RESUME_RETRY_SECONDS)
 
 
-async def resume_run(task: HumanTask) -> bool:
+async def resume_run(prefect: PrefectClient, task: HumanTask) -> bool:
     """Hand the decision to Prefect; True when the run was resumed (or no longer waits)."""
     run_input = {
         "value": task.decision,
@@ -268,10 +268,8 @@ async def resume_run(task: HumanTask) -> bool:
         "decided_at": task.decided_at.isoformat() if task.decided_at else None,
         "expired": task.status == "expired",
     }
-    try:
-        async with get_client() as client:
-            flow_run = await client.read_flow_run(task.flow_run_id)
-    except ObjectNotFound:
+    flow_run = await prefect_runs.read_run(prefect, UUID(task.flow_run_id))
+    if flow_run is None:
         return True
     state = flow_run.state
     if state is None:
@@ -281,7 +279,7 @@ async def resume_run(task: HumanTask) -> bool:
     # time: resuming it with another task's decision would answer the wrong question.
     if state.is_paused() and pause_key in (None, task.node_key):
         try:
-            await aresume_flow_run(flow_run.id, run_input=run_input)
+            await prefect_runs.resume_run(prefect, flow_run.id, run_input)
         except Exception as exc:  # the timer tries again
             log.warning("resuming run %s for task %s failed: %s", flow_run.id, task.id, exc)
             return False
@@ -291,14 +289,14 @@ async def resume_run(task: HumanTask) -> bool:
     return state.type.value in TERMINAL_RUN_STATES
 
 
-async def hand_over(db: Database, *, tenant_id: str, task_id: str) -> bool:
+async def hand_over(db: Database, prefect: PrefectClient, *, tenant_id: str, task_id: str) -> bool:
     """Resume the run of a decided or expired task, or schedule another try; True when resumed."""
     for _ in range(3):
         async with db.tenant_scope(tenant_id=tenant_id) as session:
             task = await get_task(session, tenant_id=tenant_id, task_id=task_id)
             if task.status not in ("decided", "expired") or task.resumed_at is not None:
                 return task.resumed_at is not None
-            resumed = await resume_run(task)
+            resumed = await resume_run(prefect, task)
             now = utcnow()
             if resumed:
                 task.resumed_at, task.due_at = now, None

@@ -1,10 +1,12 @@
 """Publishing: validate the draft, store an immutable version, deploy it to Prefect.
 
 A workflow's deployment is the runtime's ``run_graph`` deployment for (tenant, workflow)
-(:func:`flows.deploy.deploy_workflow`), tagged ``tenant:<tenant id>`` and ``workflow:<id>``; its
-schedules come from the graph's schedule triggers. Pausing a workflow pauses the
-deployment (its schedules stop) and the Prefect automations named after it; archiving deletes
-both. Every function takes ``tenant_id`` keyword-only.
+(:func:`api.prefect.deployments.deploy_workflow`), tagged ``tenant:<tenant id>`` and
+``workflow:<id>``, named for people after the tenant's slug and the workflow's name when it is
+first published (the name stays when the workflow is renamed), described with the workflow's
+description; its schedules come from the graph's schedule triggers. Pausing a workflow pauses
+the deployment (its schedules stop) and its Prefect automations; archiving deletes both. Every
+function takes ``tenant_id`` keyword-only.
 """
 
 from __future__ import annotations
@@ -12,25 +14,24 @@ from __future__ import annotations
 import copy
 import logging
 from typing import Any
-from uuid import UUID
 
-from prefect.client.orchestration import get_client
-from prefect.exceptions import ObjectNotFound
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.base import new_id, utcnow
 from api.errors import ApiError, BadRequest, Conflict, ValidationFailed
 from api.limits import graph_limit_exceeded
+from api.models.identity import Tenant
 from api.models.workflows import Workflow, WorkflowVersion
+from api.prefect import PrefectClient
+from api.prefect import automations as prefect_automations
+from api.prefect import deployments
 from api.services import audit
 from api.services.audit import AuditContext
 from api.services.workflows import (
     get_version, get_workflow, last_version_number, read_current_graph, restore_draft,
 )
 from api.webhooks import automations
-from flows.deploy import deploy_workflow
-from flows.naming import deployment_name
 from translator import GraphError, GraphValidationError, Plan, compile_graph, validate_graph
 
 log = logging.getLogger("gorax.api.publishing")
@@ -77,23 +78,40 @@ def compile_checked(graph: Any) -> Plan:
         raise _invalid([error.to_dict() for error in exc.errors]) from None
 
 
-async def _deploy(workflow: Workflow, graph: dict[str, Any], plan: Plan, number: int, *,
-                  tenant_id: str, work_pool: str | None) -> str:
+async def _deployment_name(session: AsyncSession, prefect: PrefectClient, workflow: Workflow, *,
+                           tenant_id: str) -> str:
+    """The name the workflow's deployment has (a rename keeps it), else a new readable one."""
+    current = await deployments.deployment_name_of(prefect, workflow.deployment_id)
+    if current is not None:
+        return current
+    tenant = await session.get(Tenant, tenant_id)
+    return deployments.readable_name(tenant.slug if tenant else tenant_id, workflow.name, workflow.id)
+
+
+async def _deploy(session: AsyncSession, prefect: PrefectClient, workflow: Workflow,
+                  graph: dict[str, Any], plan: Plan, number: int, *, tenant_id: str,
+                  work_pool: str) -> deployments.DeployedWorkflow:
     try:
-        deployed = await deploy_workflow(graph, plan=plan, tenant=tenant_id, workflow_id=workflow.id,
-                                         version=number, work_pool=work_pool,
-                                         paused=workflow.status == "paused")
+        return await deployments.deploy_workflow(
+            prefect, graph, plan=plan, tenant=tenant_id, workflow_id=workflow.id,
+            name=await _deployment_name(session, prefect, workflow, tenant_id=tenant_id),
+            description=workflow.description or None, version=number, work_pool=work_pool,
+            paused=workflow.status == "paused")
+    except deployments.WorkPoolMissing as exc:
+        raise DeployFailed(f"deploying version {number} to Prefect failed: {exc}",
+                           details={"workflow_id": workflow.id, "work_pool": work_pool}) from exc
     except Exception as exc:  # Prefect down or refusing: nothing is stored (the caller rolls back)
         log.exception("deploying workflow %s failed", workflow.id)
         raise DeployFailed(f"deploying version {number} to Prefect failed: {type(exc).__name__}",
                            details={"workflow_id": workflow.id}) from exc
-    return str(deployed.deployment_id)
 
 
-async def _sync_triggers(session: AsyncSession, *, tenant_id: str, workflow: Workflow, plan: Plan) -> None:
+async def _sync_triggers(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str,
+                         workflow: Workflow, deployment_name: str, plan: Plan) -> None:
     """Make webhook endpoints and Prefect automations match the newly deployed graph."""
     try:
-        await automations.sync_triggers(session, tenant_id=tenant_id, workflow=workflow, plan=plan)
+        await automations.sync_triggers(session, prefect, tenant_id=tenant_id, workflow=workflow,
+                                        deployment_name=deployment_name, plan=plan)
     except ApiError:
         raise
     except Exception as exc:
@@ -103,8 +121,8 @@ async def _sync_triggers(session: AsyncSession, *, tenant_id: str, workflow: Wor
 
 
 async def publish_graph(
-    session: AsyncSession, *, tenant_id: str, workflow: Workflow, graph: dict[str, Any],
-    message: str, author: str | None, context: AuditContext, work_pool: str | None,
+    session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, workflow: Workflow,
+    graph: dict[str, Any], message: str, author: str | None, context: AuditContext, work_pool: str,
     action: str = "workflow.publish", details: dict[str, Any] | None = None,
 ) -> WorkflowVersion:
     """Validate ``graph``, store it as the next version and deploy it (in the caller's transaction)."""
@@ -122,10 +140,12 @@ async def publish_graph(
     except IntegrityError as exc:
         raise Conflict("another publish of this workflow happened at the same time; retry",
                        details={"workflow_id": workflow.id}) from exc
-    workflow.deployment_id = await _deploy(workflow, graph, plan, number, tenant_id=tenant_id,
-                                           work_pool=work_pool)
+    deployed = await _deploy(session, prefect, workflow, graph, plan, number, tenant_id=tenant_id,
+                             work_pool=work_pool)
+    workflow.deployment_id = str(deployed.deployment_id)
     workflow.latest_version = number
-    await _sync_triggers(session, tenant_id=tenant_id, workflow=workflow, plan=plan)
+    await _sync_triggers(session, prefect, tenant_id=tenant_id, workflow=workflow,
+                         deployment_name=deployed.name, plan=plan)
     if workflow.status == "draft":
         workflow.status = "active"
     workflow.updated_at = utcnow()
@@ -136,25 +156,25 @@ async def publish_graph(
 
 
 async def publish_workflow(
-    session: AsyncSession, *, tenant_id: str, workflow_id: str, message: str,
-    author: str | None, context: AuditContext, work_pool: str | None,
+    session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, workflow_id: str,
+    message: str, author: str | None, context: AuditContext, work_pool: str,
 ) -> WorkflowVersion:
     """Publish the current draft as the next version."""
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
     graph = await read_current_graph(workflow)
-    return await publish_graph(session, tenant_id=tenant_id, workflow=workflow, graph=graph,
+    return await publish_graph(session, prefect, tenant_id=tenant_id, workflow=workflow, graph=graph,
                                message=message, author=author, context=context,
                                work_pool=work_pool)
 
 
 async def rollback_workflow(
-    session: AsyncSession, *, tenant_id: str, workflow_id: str, number: int,
-    author: str | None, context: AuditContext, work_pool: str | None,
+    session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, workflow_id: str,
+    number: int, author: str | None, context: AuditContext, work_pool: str,
 ) -> WorkflowVersion:
     """Publish version ``number``'s graph again as the newest version; the draft becomes it too."""
     old = await get_version(session, tenant_id=tenant_id, workflow_id=workflow_id, number=number)
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
-    version = await publish_graph(session, tenant_id=tenant_id, workflow=workflow, graph=old.graph,
+    version = await publish_graph(session, prefect, tenant_id=tenant_id, workflow=workflow, graph=old.graph,
                                   message=f"Rollback to version {number}", author=author,
                                   context=context, work_pool=work_pool, action="workflow.rollback",
                                   details={"from_version": number, "draft": f"restored to version {number}"})
@@ -163,15 +183,9 @@ async def rollback_workflow(
     return version
 
 
-async def _automations_of(client: Any, workflow: Workflow, tenant_id: str) -> list[Any]:
-    """Prefect automations that belong to the workflow (named after its deployment)."""
-    prefix = deployment_name(tenant_id, workflow.id)
-    return [a for a in await client.read_automations() if a.name.startswith(prefix)]
-
-
 async def set_paused(
-    session: AsyncSession, *, tenant_id: str, workflow_id: str, paused: bool,
-    context: AuditContext,
+    session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, workflow_id: str,
+    paused: bool, context: AuditContext,
 ) -> Workflow:
     """Pause or resume the workflow's schedules and triggers."""
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
@@ -179,17 +193,8 @@ async def set_paused(
         raise BadRequest("an archived workflow cannot be paused or resumed",
                          details={"field": "status"})
     if workflow.deployment_id:
-        async with get_client() as client:
-            deployment_id = UUID(workflow.deployment_id)
-            if paused:
-                await client.pause_deployment(deployment_id)
-            else:
-                await client.resume_deployment(deployment_id)
-            for automation in await _automations_of(client, workflow, tenant_id):
-                if paused:
-                    await client.pause_automation(automation.id)
-                else:
-                    await client.resume_automation(automation.id)
+        await deployments.set_paused(prefect, workflow.deployment_id, paused=paused)
+        await prefect_automations.set_enabled(prefect, workflow.deployment_id, enabled=not paused)
     workflow.status = "paused" if paused else ("active" if workflow.latest_version else "draft")
     workflow.updated_at = utcnow()
     await audit.record(session, tenant_id=tenant_id, context=context,
@@ -198,18 +203,13 @@ async def set_paused(
     return workflow
 
 
-async def archive_workflow(session: AsyncSession, *, tenant_id: str, workflow_id: str,
-                           context: AuditContext) -> Workflow:
+async def archive_workflow(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str,
+                           workflow_id: str, context: AuditContext) -> Workflow:
     """Archive: versions and run history stay; the deployment and its automations go."""
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
     if workflow.deployment_id:
-        async with get_client() as client:
-            for automation in await _automations_of(client, workflow, tenant_id):
-                await client.delete_automation(automation.id)
-            try:
-                await client.delete_deployment(UUID(workflow.deployment_id))
-            except ObjectNotFound:
-                pass
+        await prefect_automations.delete_automations(prefect, workflow.deployment_id)
+        await deployments.delete_deployment(prefect, workflow.deployment_id)
     await automations.deactivate_webhooks(session, tenant_id=tenant_id, workflow_id=workflow.id)
     workflow.deployment_id = None
     workflow.status = "archived"

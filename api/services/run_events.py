@@ -15,7 +15,11 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
+from api.prefect import FlowRun, PrefectClient
+from api.prefect import events as prefect_events
+from api.prefect import runs as prefect_runs
 from api.services.executions import FINAL_TYPES, status_of
+from blocks.redact import mask
 
 _ITERATION = re.compile(r"( \[\d+\])+$")
 _STATUS = {
@@ -62,35 +66,23 @@ def node_message(event: Any, labels: dict[str, str]) -> dict[str, Any] | None:
     if isinstance(run_count, int) and run_count > 0:
         message["attempt"] = run_count
     if state_type in ("FAILED", "CRASHED") and state.get("message"):
-        from blocks.redact import mask
-
         message["error"] = mask(str(state["message"]))[:2000]
     return message
 
 
-async def node_events(run: Any, *, client: Any) -> AsyncIterator[dict[str, Any]]:
+async def node_events(run: FlowRun, *, client: PrefectClient) -> AsyncIterator[dict[str, Any]]:
     """Every node state change of ``run`` in order, then the run's final status."""
-    from prefect.events.clients import get_events_subscriber
-    from prefect.events.filters import (
-        EventAnyResourceFilter, EventFilter, EventNameFilter, EventOccurredFilter,
-    )
-
     labels = node_ids_by_label((run.parameters or {}).get("graph"))
     flow_resource = f"prefect.flow-run.{run.id}"
     since = (run.created or run.expected_start_time) - timedelta(minutes=1)
-    flt = EventFilter(
-        occurred=EventOccurredFilter(since=since),
-        any_resource=EventAnyResourceFilter(id=[flow_resource]),
-        event=EventNameFilter(prefix=["prefect.task-run.", "prefect.flow-run."]),
-    )
-    async with get_events_subscriber(filter=flt) as subscriber:
-        events = subscriber.__aiter__()
+    async with prefect_events.follow(prefect_events.of_run(run.id, since=since)) as subscriber:
+        stream = subscriber.__aiter__()
         while True:
             try:
-                event = await asyncio.wait_for(events.__anext__(), timeout=_POLL_SECONDS)
+                event = await asyncio.wait_for(stream.__anext__(), timeout=_POLL_SECONDS)
             except asyncio.TimeoutError:
-                current = await client.read_flow_run(run.id)
-                if current.state is not None and current.state.type.value in FINAL_TYPES:
+                current = await prefect_runs.read_run(client, run.id)
+                if current is not None and current.state is not None and current.state.type.value in FINAL_TYPES:
                     yield {"type": "run", "status": status_of(current.state)}
                     return
                 continue

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.collab import read_draft, write_draft
 from api.db.base import new_id, utcnow
 from api.errors import BadRequest, NotFound, PreconditionFailed
 from api.limits import check_graph
@@ -39,16 +40,12 @@ def empty_graph(name: str, description: str = "") -> dict[str, Any]:
 
 async def read_current_graph(workflow: Workflow) -> dict[str, Any]:
     """The draft: the collaboration document when it holds one, else the stored REST copy."""
-    from api.collab import read_draft
-
     draft = await read_draft(workflow.id)
     return draft if draft is not None else copy.deepcopy(workflow.graph)
 
 
 async def _write_through(workflow_id: str, graph: dict[str, Any]) -> None:
     """Make the collaboration document hold ``graph`` so connected editors see the REST write."""
-    from api.collab import write_draft
-
     try:
         await write_draft(workflow_id, graph)
     except ValueError as exc:

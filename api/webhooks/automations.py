@@ -3,13 +3,13 @@
 Called by publishing (:func:`sync_triggers`) inside its transaction, after the deployment
 exists. Every trigger node whose type receives webhooks keeps one :class:`Webhook` row (its
 token survives republishing). Every trigger whose type asks for an automation
-(:meth:`~translator.nodetypes.TriggerType.automation`) gets one Prefect automation whose
-RunDeployment action passes the event (as the type says) as ``trigger`` and the node id as
-``trigger_node``. Every automation also requires the tenant's tag as a related resource, so a
+(:meth:`~translator.nodetypes.TriggerType.automation`) gets one Prefect automation
+(:mod:`api.prefect.automations`) whose RunDeployment action passes the event (as the type says)
+as ``trigger`` and the node id as ``trigger_node``, and which requires the tenant's tag, so a
 trigger only ever sees its own tenant's events whatever it asks for (:func:`require_tenants`
 rebuilds automations made before that). Automations are named
-``<deployment name>--trigger-<node>``, so pausing, resuming and archiving the workflow
-(:mod:`api.services.publishing`) reach them by the deployment name prefix.
+``<deployment name>--trigger-<node>`` for people; pausing, resuming and archiving the workflow
+(:mod:`api.services.publishing`) find them through the deployment they run.
 """
 
 from __future__ import annotations
@@ -18,11 +18,7 @@ import asyncio
 import logging
 import secrets
 from typing import Any
-from uuid import UUID
 
-from prefect.client.orchestration import get_client
-from prefect.events.actions import RunDeployment
-from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,25 +26,27 @@ from api.db.base import new_id, utcnow
 from api.db.engine import Database
 from api.errors import ValidationFailed
 from api.models.workflows import Workflow, WorkflowVersion
+from api.prefect import AutomationCore, PrefectClient
+from api.prefect import automations as prefect_automations
 from api.webhooks.credential_stamps import session_reader
-from api.webhooks.dispatcher import EVENT_NAME, tenant_related, workflow_resource
+from api.webhooks.dispatcher import EVENT_NAME, workflow_resource
 from api.webhooks.models import Webhook
 from api.webhooks.secrets_cache import secret_cache
-from flows.naming import deployment_name
 from translator import GraphError, GraphValidationError, compile_graph
 from translator.nodetypes import AutomationSpec, TriggerSource, TriggerType
 from translator.plan import Plan, PlanNode
 
 log = logging.getLogger("gorax.webhooks.automations")
 
+
 def new_token() -> str:
     """An unguessable webhook URL token."""
     return secrets.token_urlsafe(32)
 
 
-def automation_name(tenant_id: str, workflow_id: str, node_id: str) -> str:
-    """The automation of one trigger node (prefixed by the deployment name)."""
-    return f"{deployment_name(tenant_id, workflow_id)}--trigger-{node_id}"
+def automation_name(deployment_name: str, node_id: str) -> str:
+    """The name of one trigger node's automation (after the deployment's, for people)."""
+    return f"{deployment_name}--trigger-{node_id}"
 
 
 #: Every run of a deployment goes through these; Prefect refuses a RunDeployment automation on
@@ -91,29 +89,17 @@ def _trigger_nodes(plan: Plan) -> list[PlanNode]:
     return [plan.nodes[n] for n in plan.triggers if not plan.nodes[n].disabled]
 
 
-def automation_of(*, tenant_id: str, workflow_id: str, deployment_id: str, node: PlanNode,
-                  enabled: bool) -> AutomationCore | None:
+def automation_of(*, tenant_id: str, workflow_id: str, deployment_id: str, deployment_name: str,
+                  node: PlanNode, enabled: bool) -> AutomationCore | None:
     """The Prefect automation that runs the deployment when the node's event arrives (None: the
-    trigger needs none).
-
-    Whatever the trigger asks for, only the tenant's events match: Gorax's carry the tenant as a
-    related resource, Prefect's relate the run's tenant tag. It passes no ``env``: the run reads
-    the tenant's variables when it starts, so a variable changed after publishing is seen by the
-    next run.
-    """
+    trigger needs none); whatever the trigger asks for, only the tenant's events match."""
     spec = _spec_of(workflow_id, node)
     if spec is None:
         return None
-    trigger = EventTrigger(expect=set(spec.expect), match=dict(spec.match),
-                           match_related=[tenant_related(tenant_id)], posture=Posture.Reactive, threshold=1)
-    return AutomationCore(
-        name=automation_name(tenant_id, workflow_id, node.id),
+    return prefect_automations.automation_of(
+        spec, name=automation_name(deployment_name, node.id),
         description=f"Gorax {node.type} {node.id} of workflow {workflow_id}",
-        enabled=enabled,
-        trigger=trigger,
-        actions=[RunDeployment(source="selected", deployment_id=UUID(deployment_id),
-                               parameters={"trigger": spec.trigger, "trigger_node": node.id})],
-    )
+        tenant_id=tenant_id, deployment_id=deployment_id, trigger_node=node.id, enabled=enabled)
 
 
 def _receives_webhooks(node: PlanNode) -> bool:
@@ -148,80 +134,69 @@ async def _sync_webhooks(session: AsyncSession, *, tenant_id: str, workflow_id: 
             webhook.active, webhook.updated_at = False, now
 
 
-async def sync_triggers(session: AsyncSession, *, tenant_id: str, workflow: Any, plan: Plan) -> None:
+async def sync_triggers(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str,
+                        workflow: Any, deployment_name: str, plan: Plan) -> None:
     """Make the workflow's webhooks and automations match ``plan`` (after it was deployed)."""
     nodes = _trigger_nodes(plan)
     await _sync_webhooks(session, tenant_id=tenant_id, workflow_id=workflow.id, nodes=nodes)
     if not workflow.deployment_id:
         return
-    prefix = deployment_name(tenant_id, workflow.id) + "--trigger-"
-    async with get_client() as client:
-        current = {a.name: a for a in await client.read_automations() if a.name.startswith(prefix)}
-        wanted = set()
-        for node in nodes:
-            automation = automation_of(tenant_id=tenant_id, workflow_id=workflow.id,
-                                       deployment_id=workflow.deployment_id, node=node,
-                                       enabled=workflow.status != "paused")
-            if automation is None:
-                continue
-            wanted.add(automation.name)
-            if automation.name in current:
-                await client.update_automation(current[automation.name].id, automation)
-            else:
-                await client.create_automation(automation)
-        for name, stale in current.items():
-            if name not in wanted:
-                await client.delete_automation(stale.id)
+    wanted = {}
+    for node in nodes:
+        automation = automation_of(tenant_id=tenant_id, workflow_id=workflow.id,
+                                   deployment_id=workflow.deployment_id,
+                                   deployment_name=deployment_name, node=node,
+                                   enabled=workflow.status != "paused")
+        if automation is not None:
+            wanted[node.id] = automation
+    await prefect_automations.sync_automations(prefect, workflow.deployment_id, wanted)
 
 
-def _requires_tenant(automation: Any) -> bool:
-    related = getattr(automation.trigger, "match_related", None)
-    specs = related if isinstance(related, list) else [related]
-    return any(str(getattr(spec, "root", {}).get("prefect.resource.id", "")).startswith("prefect.tag.tenant:")
-               for spec in specs if spec is not None)
-
-
-async def require_tenants(db: Database) -> int:
+async def require_tenants(db: Database, prefect: PrefectClient) -> int:
     """Rebuild the trigger automations built before they required the tenant (from each
     workflow's published version, paused ones staying paused); returns how many were rebuilt."""
-    async with get_client() as client:
-        stale = {a.name: a for a in await client.read_automations()
-                 if "--trigger-" in a.name and not _requires_tenant(a)}
-        if not stale:
-            return 0
-        async with db.system_scope() as session:
-            rows = (await session.execute(
-                select(Workflow, WorkflowVersion.graph).join(WorkflowVersion, and_(
-                    WorkflowVersion.workflow_id == Workflow.id,
-                    WorkflowVersion.number == Workflow.latest_version))
-                .where(Workflow.deployment_id.is_not(None)))).all()
-        rebuilt = 0
-        for workflow, graph in rows:
-            try:
-                plan = compile_graph(graph)
-            except GraphValidationError:  # a version of an older node catalogue: republishing fixes it
-                log.warning("workflow %s's published version no longer compiles; its triggers wait "
-                            "for the next publish", workflow.id)
+    stale = {(prefect_automations.deployment_of(a), prefect_automations.trigger_node_of(a)): a
+             for a in await prefect_automations.tenantless_automations(prefect)}
+    if not stale:
+        return 0
+    async with db.system_scope() as session:
+        rows = (await session.execute(
+            select(Workflow, WorkflowVersion.graph).join(WorkflowVersion, and_(
+                WorkflowVersion.workflow_id == Workflow.id,
+                WorkflowVersion.number == Workflow.latest_version))
+            .where(Workflow.deployment_id.in_({d for d, _ in stale if d is not None})))).all()
+    rebuilt = 0
+    for workflow, graph in rows:
+        try:
+            plan = compile_graph(graph)
+        except GraphValidationError:  # a version of an older node catalogue: republishing fixes it
+            log.warning("workflow %s's published version no longer compiles; its triggers wait "
+                        "for the next publish", workflow.id)
+            continue
+        for node in _trigger_nodes(plan):
+            old = stale.get((workflow.deployment_id, node.id))
+            if old is None:
                 continue
-            for node in _trigger_nodes(plan):
-                old = stale.get(automation_name(workflow.tenant_id, workflow.id, node.id))
-                automation = automation_of(tenant_id=workflow.tenant_id, workflow_id=workflow.id,
-                                           deployment_id=workflow.deployment_id, node=node, enabled=old.enabled) \
-                    if old is not None else None
-                if old is None or automation is None:
-                    continue
-                await client.update_automation(old.id, automation)
-                rebuilt += 1
+            # The name stays: it is the one the deployment's name gave it when it was made.
+            automation = automation_of(tenant_id=workflow.tenant_id, workflow_id=workflow.id,
+                                       deployment_id=workflow.deployment_id,
+                                       deployment_name=old.name.rsplit("--trigger-", 1)[0],
+                                       node=node, enabled=old.enabled)
+            if automation is None:
+                continue
+            await prefect_automations.replace_automation(prefect, old.id, automation)
+            rebuilt += 1
     if rebuilt:
         log.warning("%d trigger automations built before triggers required their tenant were rebuilt", rebuilt)
     return rebuilt
 
 
-async def keep_requiring_tenants(db: Database, *, retry_seconds: float = 5.0) -> None:
+async def keep_requiring_tenants(db: Database, prefect: PrefectClient, *,
+                                 retry_seconds: float = 5.0) -> None:
     """:func:`require_tenants` once, retried while Prefect cannot be reached (an API's startup)."""
     while True:
         try:
-            await require_tenants(db)
+            await require_tenants(db, prefect)
             return
         except Exception as exc:  # Prefect not up yet: the stale automations cannot fire either
             log.info("checking trigger automations for their tenant filter failed (%s); retrying",

@@ -31,17 +31,22 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
-
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Text, and_, bindparam, cast, or_, select, update
 
 from api.db.base import utcnow
 from api.db.engine import Database
-from api.services.executions import tenant_tag
+from api.models.workflows import Workflow
+from api.prefect import PrefectClient
+from api.prefect import events as prefect_events
+from api.prefect import runs as prefect_runs
+from api.prefect.automations import tenant_related
+from api.services.executions import start_run
 from api.webhooks.batching import writer_for
 from api.webhooks.models import WebhookDelivery
+from flows import workflow_tag
 
 log = logging.getLogger("gorax.webhooks.dispatcher")
 
@@ -56,13 +61,6 @@ def idempotency_key(delivery_id: str) -> str:
 def workflow_resource(workflow_id: str) -> str:
     """The Prefect resource id events of a workflow are about."""
     return f"gorax.workflow.{workflow_id}"
-
-
-def tenant_related(tenant_id: str) -> dict[str, str]:
-    """The related resource that says whose an event is: the tenant's tag, as Prefect relates
-    a run's tags to its events. Every event Gorax emits carries it and every automation built
-    for a tenant's trigger requires it (:mod:`api.webhooks.automations`)."""
-    return {"prefect.resource.id": f"prefect.tag.{tenant_tag(tenant_id)}", "prefect.resource.role": "tag"}
 
 
 def events_json(deliveries: list[Any]) -> bytes:
@@ -95,10 +93,13 @@ def events_json(deliveries: list[Any]) -> bytes:
 class Dispatcher:
     """Sends accepted deliveries to Prefect; :meth:`wake` after storing one."""
 
-    def __init__(self, db: Database, *, batch_size: int = 200, max_backoff: float = 5.0,
-                 recover_grace: float = 2.0, resend_after: float = 600.0,
+    def __init__(self, db: Database, prefect: PrefectClient, *, batch_size: int = 200,
+                 max_backoff: float = 5.0, recover_grace: float = 2.0, resend_after: float = 600.0,
                  max_attempts: int = 5, coalesce: float = 0.02) -> None:
         self.db = db
+        # The app's client: one for the dispatcher's life, as building one (a TLS context each)
+        # cost more CPU than a post under a steady stream of deliveries.
+        self.prefect = prefect
         self.batch_size = batch_size
         self.max_backoff = max_backoff
         # After an outage, Prefect answers HTTP before its event consumers have subscribed;
@@ -110,7 +111,6 @@ class Dispatcher:
         self.max_attempts = max_attempts
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._client: Any = None
         self.sent = 0
         self.failures = 0
 
@@ -129,12 +129,6 @@ class Dispatcher:
             try:
                 await self._task
             except asyncio.CancelledError:
-                pass
-        if self._client is not None:
-            client, self._client = self._client, None
-            try:
-                await client.__aexit__(None, None, None)
-            except Exception:  # closing a client of a server that is gone
                 pass
 
     def _pending_query(self) -> Any:
@@ -170,23 +164,8 @@ class Dispatcher:
                 .values(status="dispatched", dispatched_at=utcnow(),
                         attempts=WebhookDelivery.attempts + 1))
 
-    async def _prefect(self) -> Any:
-        """One Prefect client for the dispatcher's life: building one (a TLS context each) cost
-        more CPU than a post under a steady stream of deliveries, and stalled the event loop
-        receiving them."""
-        if self._client is None:
-            from prefect.client.orchestration import get_client
-
-            client = get_client()
-            await client.__aenter__()
-            self._client = client
-        return self._client
-
     async def _post(self, deliveries: list[Any]) -> None:
-        client = await self._prefect()
-        response = await client.request("POST", "/events", content=events_json(deliveries),
-                                        headers={"Content-Type": "application/json"})
-        response.raise_for_status()
+        await prefect_events.post_events(self.prefect, events_json(deliveries))
 
     async def dispatch_once(self) -> int:
         """Send one batch; returns how many were dispatched (raises when Prefect fails).
@@ -235,7 +214,7 @@ class Dispatcher:
             by_workflow.setdefault(row.workflow_id, []).append(row)
         linked: dict[int, str] = {}
         for workflow_id, deliveries in by_workflow.items():
-            runs = await _runs_by_delivery(await self._prefect(), workflow_id,
+            runs = await _runs_by_delivery(self.prefect, workflow_id,
                                            min(row.received_at for row in deliveries))
             for row in deliveries:
                 if row.id in runs:
@@ -277,9 +256,6 @@ class Dispatcher:
         Returns the runs started (by seq) and the seqs whose attempt counts (started, or
         without a deployment to run). Deliveries of a paused workflow are left as they are.
         """
-        from api.models.workflows import Workflow
-        from api.services.executions import start_run
-
         async with self.db.system_scope() as session:
             workflows = {row.id: row for row in (await session.execute(
                 select(Workflow.id, Workflow.status, Workflow.deployment_id)
@@ -290,7 +266,6 @@ class Dispatcher:
         started: dict[int, str] = {}
         counted: list[int] = []
         waiting = 0
-        client = await self._prefect()
         for delivery in due:
             workflow = workflows.get(delivery.workflow_id)
             if workflow is not None and workflow.status == "paused":
@@ -299,7 +274,7 @@ class Dispatcher:
             counted.append(delivery.seq)
             if workflow is None or workflow.status != "active" or not workflow.deployment_id:
                 continue
-            run = await start_run(client, tenant_id=delivery.tenant_id,
+            run = await start_run(self.prefect, tenant_id=delivery.tenant_id,
                                   workflow_id=delivery.workflow_id,
                                   deployment_id=workflow.deployment_id,
                                   trigger=payloads.get(delivery.seq), trigger_type="webhook",
@@ -354,33 +329,20 @@ class Dispatcher:
                 pass
 
     async def _wait_until_reachable(self) -> None:
-        from prefect.client.orchestration import get_client
-
         delay = 0.2
-        while True:
-            try:
-                async with get_client() as client:
-                    if (await client.api_healthcheck()) is None:
-                        return
-            except Exception:
-                pass
+        while not await prefect_events.reachable(self.prefect):
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.max_backoff)
 
 
-async def _runs_by_delivery(client: Any, workflow_id: str, since: Any) -> dict[str, str]:
+async def _runs_by_delivery(prefect: PrefectClient, workflow_id: str, since: Any) -> dict[str, str]:
     """Flow runs of the workflow started by a webhook since ``since``, by delivery id."""
-    from prefect.client.schemas.filters import (
-        FlowRunFilter, FlowRunFilterExpectedStartTime, FlowRunFilterTags,
-    )
-
-    flt = FlowRunFilter(tags=FlowRunFilterTags(all_=[f"workflow:{workflow_id}"]),
-                        expected_start_time=FlowRunFilterExpectedStartTime(
-                            after_=since - timedelta(seconds=60)))
+    flt = prefect_runs.run_filter(tags=[workflow_tag(workflow_id)],
+                                  expected_after=since - timedelta(seconds=60))
     found: dict[str, str] = {}
     offset = 0
     while True:
-        page = await client.read_flow_runs(flow_run_filter=flt, limit=200, offset=offset)
+        page = await prefect_runs.read_runs(prefect, flt, limit=200, offset=offset)
         for run in page:
             trigger = (run.parameters or {}).get("trigger")
             if isinstance(trigger, dict) and isinstance(trigger.get("delivery_id"), str):

@@ -27,7 +27,7 @@ from typing import Any, Mapping, Sequence
 
 from pydantic import ValidationError
 
-from flows.nodes.trigger_webhook import WebhookSignature
+from flows import WebhookSignature
 
 DEFAULT_HMAC_HEADER = "X-Signature-256"
 TIMESTAMP_HEADER = "X-Gorax-Timestamp"

@@ -17,6 +17,8 @@ from sqlalchemy import update
 from api.db.base import utcnow
 from api.db.engine import Database
 from api.errors import GatewayTimeout
+from api.prefect import PrefectClient
+from api.services.executions import run_output, start_run, status_of, wait_for_run
 from api.webhooks.models import NewDelivery, WebhookDelivery
 
 log = logging.getLogger("gorax.webhooks.sync")
@@ -31,19 +33,14 @@ async def _set(db: Database, delivery: WebhookDelivery | NewDelivery, **values: 
         await session.commit()
 
 
-async def respond_after_run(db: Database, delivery: WebhookDelivery | NewDelivery, deployment_id: str,
-                            timeout: float, requeue: Callable[[], None]) -> JSONResponse:
+async def respond_after_run(db: Database, prefect: PrefectClient, delivery: WebhookDelivery | NewDelivery,
+                            deployment_id: str, timeout: float, requeue: Callable[[], None]) -> JSONResponse:
     """Start the run of ``delivery``, wait up to ``timeout`` s, answer with its output."""
-    from prefect.client.orchestration import get_client
-
-    from api.services.executions import run_output, start_run, status_of, wait_for_run
-
     try:
-        async with get_client() as client:
-            run = await start_run(client, tenant_id=delivery.tenant_id,
-                                  workflow_id=delivery.workflow_id, deployment_id=deployment_id,
-                                  trigger=delivery.payload, trigger_type="webhook",
-                                  parameters={"trigger_node": delivery.node_id})
+        run = await start_run(prefect, tenant_id=delivery.tenant_id,
+                              workflow_id=delivery.workflow_id, deployment_id=deployment_id,
+                              trigger=delivery.payload, trigger_type="webhook",
+                              parameters={"trigger_node": delivery.node_id})
     except Exception as exc:
         log.warning("starting a run for delivery %s failed (%s); queued for dispatch",
                     delivery.id, type(exc).__name__)
@@ -53,9 +50,8 @@ async def respond_after_run(db: Database, delivery: WebhookDelivery | NewDeliver
     await _set(db, delivery, status="dispatched", run_id=str(run.id), dispatched_at=utcnow(),
                attempts=1)
     try:
-        async with get_client() as client:
-            final = await wait_for_run(client, run.id, timeout)
-            output = await run_output(final)
+        final = await wait_for_run(prefect, run.id, timeout)
+        output = await run_output(final)
     except GatewayTimeout:
         return JSONResponse({"delivery_id": delivery.id, "execution_id": str(run.id)},
                             status_code=202)

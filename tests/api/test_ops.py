@@ -6,10 +6,12 @@ import base64
 from pathlib import Path
 
 import httpx
+from prefect.context import AsyncClientContext
 from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.config import ApiConfig
+from api.prefect import PrefectDep
 from tests.api.conftest import TenantHandle, make_settings
 from tests.conftest import PrefectServer
 from tests.peers import HttpPeer, PeerResponse
@@ -122,26 +124,27 @@ def test_unhandled_errors_become_the_error_body(sqlite_url: str, tmp_path: Path)
     assert response.headers["x-request-id"] == response.json()["error"]["request_id"]
 
 
-async def test_requests_share_one_prefect_client(prefect_server: PrefectServer, sqlite_url: str,
-                                                 tmp_path: Path) -> None:
-    # Prefect's get_client() in a route returns the app's client (no new HTTP client and TLS
-    # context per request), and a route's `async with get_client()` leaves it open.
+async def test_requests_get_the_apps_prefect_client_and_no_client_context(
+        prefect_server: PrefectServer, sqlite_url: str, tmp_path: Path) -> None:
+    # A route asks for the app's client (PrefectDep): the same one in every request, open for
+    # the app's life and closed with it. Prefect's own client context is left alone: code that
+    # wants the app's client is handed it, nothing is injected into Prefect's ContextVar.
     settings = make_settings(sqlite_url, prefect_api_url=prefect_server.api_url)
     app = create_app(settings, web_dist=tmp_path)
 
     @app.get("/client", include_in_schema=False)
-    async def client_id() -> dict[str, object]:
-        from prefect.client.orchestration import get_client
-
-        async with get_client() as prefect:
-            healthy = (await prefect.hello()).status_code == 200
-        return {"id": id(prefect), "healthy": healthy}
+    async def client_id(prefect: PrefectDep) -> dict[str, object]:
+        healthy = (await prefect.hello()).status_code == 200
+        return {"id": id(prefect), "healthy": healthy, "context": AsyncClientContext.get() is not None}
 
     with TestClient(app) as client:
         first, second = client.get("/client").json(), client.get("/client").json()
         assert first["healthy"] and second["healthy"]
-        assert first["id"] == second["id"] == id(app.state.gorax.prefect_clients.client)
-    assert app.state.gorax.prefect_clients is None  # closed with the app
+        assert first["id"] == second["id"] == id(app.state.gorax.prefect)
+        assert not first["context"] and not second["context"]
+        opened = app.state.gorax.prefect
+    assert app.state.gorax.prefect is None  # closed with the app
+    assert opened._closed
 
 
 def test_serves_the_editor_build_with_spa_fallback(tmp_path: Path, sqlite_url: str) -> None:

@@ -12,6 +12,7 @@ import pytest
 import websockets
 from pycrdt import Doc, Map
 
+from api.auth.permissions import Role
 from api.collab.graphdoc import apply_graph, doc_to_graph
 from api.collab.server import CollabLimits, CollabServer
 from tests.web.conftest import WebApi
@@ -247,3 +248,31 @@ async def _draft(workflow_id: str) -> dict | None:
     from api.collab import read_draft
 
     return await read_draft(workflow_id)
+
+
+async def test_without_an_authorizer_no_draft_opens(sqlite_url: str) -> None:
+    """An app whose collaboration server got no authorizer from create_app refuses every draft,
+    even of a workflow the principal's tenant owns: it never opens what nothing checked."""
+    from api.app import create_app
+    from api.db.engine import Database
+    from tests.api.conftest import ServerThread, make_settings, new_tenant
+
+    url = sqlite_url.replace(".db", "-noauth.db")
+    app = create_app(make_settings(url))
+    app.state.collab_hooks = None  # as an app assembled without create_app's wiring
+    thread = ServerThread(app).start()
+    database = Database(url)
+    try:
+        tenant = await new_tenant(database, thread.url)
+        async with tenant.client() as client:
+            created = await client.post("/api/v1/workflows", json={"name": "mine"})
+            assert created.status_code == 201, created.text
+        collab = thread.url.replace("http://", "ws://") + f"/api/v1/workflows/{created.json()['id']}/collab"
+        async with websockets.connect(f"{collab}?token={tenant.keys[Role.EDITOR]}") as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+        assert "cannot check workflows" in closed.value.rcvd.reason
+    finally:
+        thread.stop()
+        await database.dispose()

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
+from prefect.client.orchestration import get_client
 
 from api.db.engine import Database
 from api.models.workflows import Workflow
@@ -20,7 +21,7 @@ class Recording(Dispatcher):
     """A dispatcher whose Prefect is a list: what it would have posted, batch by batch."""
 
     def __init__(self, db: Database, posted: list[list[str]], **kwargs: Any) -> None:
-        super().__init__(db, **kwargs)
+        super().__init__(db, get_client(), **kwargs)  # never opened: nothing reaches Prefect
         self.posted = posted
 
     async def _post(self, deliveries: list[WebhookDelivery]) -> None:
@@ -124,7 +125,7 @@ async def test_events_carry_each_payload_as_stored(kind: str, tmp_path: Any) -> 
                                       .values(payload=payload, node_id='hook "1"'))
             await session.commit()
             rows = {r.id: r for r in (await session.execute(select(WebhookDelivery))).scalars()}
-        dispatcher = Dispatcher(db)
+        dispatcher = Dispatcher(db, get_client())  # reads the store only: the client is never opened
         pending = await dispatcher._pending()
         assert [p.id for p in pending] == ids
         events = json.loads(events_json(pending))

@@ -17,7 +17,6 @@ import pytest
 from api.app import create_app
 from api.config import ApiConfig
 from api.db.engine import Database
-from api.webhooks.automations import automation_name
 from api.webhooks.dispatcher import idempotency_key
 from tests.api.conftest import _SHARED_CONFIG, ServerThread, make_settings, new_tenant
 from tests.api.triggers.conftest import (
@@ -46,8 +45,8 @@ async def _automation(tenant_id: str, workflow_id: str) -> Any:
     from prefect.client.orchestration import get_client
 
     async with get_client() as client:
-        (automation,) = await client.read_automations_by_name(
-            automation_name(tenant_id, workflow_id, "open"))
+        (automation,) = [a for a in await client.read_automations()
+                         if a.description.endswith(f" open of workflow {workflow_id}")]
         return automation
 
 

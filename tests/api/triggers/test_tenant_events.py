@@ -132,15 +132,16 @@ async def test_automations_built_before_the_tenant_filter_get_it(
                    for spec in (related if isinstance(related, list) else [related]))
 
     async with get_client() as prefect:
-        mine = [a for a in await prefect.read_automations() if workflow_id in a.name]
+        mine = [a for a in await prefect.read_automations() if workflow_id in a.description]
         assert len(mine) == 2 and all(requires_tenant(a) and not a.enabled for a in mine)
         for automation in mine:  # as they were built before
             old = automation.model_dump(include=set(AutomationCore.model_fields) - {"owner_resource"})
             old["trigger"]["match_related"] = {}
             await prefect.update_automation(automation.id, AutomationCore.model_validate(old))
-        assert not any(requires_tenant(a) for a in await prefect.read_automations() if workflow_id in a.name)
+        assert not any(requires_tenant(a) for a in await prefect.read_automations()
+                       if workflow_id in a.description)
 
-        assert await require_tenants(tr_databases[sqlite_url]) >= 2
-        rebuilt = [a for a in await prefect.read_automations() if workflow_id in a.name]
+        assert await require_tenants(tr_databases[sqlite_url], prefect) >= 2
+        rebuilt = [a for a in await prefect.read_automations() if workflow_id in a.description]
         assert len(rebuilt) == 2 and all(requires_tenant(a) and not a.enabled for a in rebuilt)
         assert {a.id for a in rebuilt} == {a.id for a in mine}

@@ -233,18 +233,14 @@ async def test_anonymous_is_401(sq_tenant: TenantHandle) -> None:
 async def test_triggers_follow_publish_pause_resume_and_archive(sq_tenant: TenantHandle) -> None:
     from prefect.client.orchestration import get_client
 
-    from flows.deploy import deployment_name
-
     evented = graph("on-event", transform("a", "{{ trigger }}"))
     evented["nodes"][0] = {"id": "start", "type": "trigger.event", "position": {"x": 0, "y": 0},
                            "config": {"event": "acme.order.created"}}
     async with sq_tenant.client() as client, get_client() as prefect:
         wid = (await create(client, evented))["id"]
         await publish(client, wid)
-        prefix = deployment_name(sq_tenant.id, wid)
-
         async def automations() -> list[object]:
-            return [a for a in await prefect.read_automations() if a.name.startswith(prefix)]
+            return [a for a in await prefect.read_automations() if wid in a.description]
 
         assert [a.enabled for a in await automations()] == [True]
         await client.post(f"{API}/workflows/{wid}/pause")
@@ -261,3 +257,43 @@ async def test_a_number_no_store_keeps_exactly_is_refused_with_its_place(wf_tena
         response = await client.post(f"{API}/workflows", json={"name": "big", "graph": g})
     assert response.status_code == 400, response.text
     assert "graph.nodes[1].config.value.id" in response.json()["error"]["message"]
+
+
+async def test_the_deployment_is_named_and_described_for_people_and_keeps_its_name(
+        sq_tenant: TenantHandle) -> None:
+    from prefect.client.orchestration import get_client
+
+    evented = graph("Invoice run", transform("a", "{{ trigger }}"))
+    evented["nodes"][0] = {"id": "start", "type": "trigger.event", "position": {"x": 0, "y": 0},
+                           "config": {"event": "acme.invoice.created"}}
+    async with sq_tenant.client() as client, get_client() as prefect:
+        slug = (await client.get(f"{API}/auth/me")).json()["tenant"]["slug"]
+        created = await create(client, evented, description="Sends the invoices.")
+        wid = created["id"]
+        await publish(client, wid)
+
+        async def mine() -> tuple[list[Any], list[Any]]:
+            deployments = [d for d in await prefect.read_deployments() if f"workflow:{wid}" in d.tags]
+            automations = [a for a in await prefect.read_automations() if wid in a.description]
+            return deployments, automations
+
+        [deployment], [automation] = await mine()
+        assert deployment.name == f"{slug}--invoice-run-{wid[:8]}"
+        assert deployment.description == "Sends the invoices."
+        assert {f"tenant:{sq_tenant.id}", f"workflow:{wid}"} <= set(deployment.tags)
+        assert automation.name == f"{deployment.name}--trigger-start"
+
+        etag = (await client.get(f"{API}/workflows/{wid}")).headers["ETag"]
+        renamed = await client.put(f"{API}/workflows/{wid}", headers={"If-Match": etag},
+                                   json={"name": "Billing", "description": "Bills."})
+        assert renamed.status_code == 200, renamed.text
+        await publish(client, wid)
+        [again], [automation_again] = await mine()
+        assert (again.id, again.name) == (deployment.id, deployment.name)  # neither orphaned nor doubled
+        assert again.description == "Bills."
+        assert automation_again.id == automation.id
+
+        plain = await create(client, graph("plain", transform("a", 1)))
+        await publish(client, plain["id"])
+        [undescribed] = [d for d in await prefect.read_deployments() if f"workflow:{plain['id']}" in d.tags]
+        assert not undescribed.description  # none, not the text "None"

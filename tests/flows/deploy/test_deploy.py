@@ -1,9 +1,9 @@
-"""Deploying graphs: from code (idempotent), from prefect.yaml, and running on a real worker."""
+"""Deploying graphs from prefect.yaml and running them on a real worker (deploying from code:
+tests/api/prefect/test_deployments.py)."""
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import os
 import subprocess
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from flows.deploy import deploy_workflow, schedules_of
+from api.prefect.deployments import deploy_workflow, schedules_of
 from tests.examples import EXAMPLES_DIR
 from tests.flows.deploy.conftest import GoraxApi
 from tests.peers import PeerResponse
@@ -33,28 +33,6 @@ async def _deployment(name: str) -> Any:
 
     async with get_client() as client:
         return await client.read_deployment_by_name(name)
-
-
-async def test_deploy_is_idempotent_with_tags_queue_and_schedules(prefect_server: Any) -> None:
-    graph = _example("fan-out-join")
-    first = await deploy_workflow(graph, tenant="acme", workflow_id="health", version=1, paused=True)
-    assert first.name == "acme--health" and first.full_name == "run-graph/acme--health"
-    deployment = await _deployment("run-graph/acme--health")
-    assert {"tenant:acme", "workflow:health"} <= set(deployment.tags)
-    assert deployment.work_pool_name == "gorax" and deployment.work_queue_name == "tenant-acme"
-    assert deployment.parameters["graph"] == graph and deployment.parameters["tenant"] == "acme"
-    assert deployment.entrypoint == "flows/run_graph.py:run_graph"
-    [schedule] = deployment.schedules
-    assert schedule.schedule.cron == "*/5 * * * *" and schedule.schedule.timezone == "Europe/Berlin"
-    assert schedule.parameters == {"trigger_node": "start"}
-
-    changed = copy.deepcopy(graph)
-    changed["nodes"][0]["config"] = {"cron": "0 9 * * 1", "timezone": "UTC"}
-    again = await deploy_workflow(changed, tenant="acme", workflow_id="health", version=2, paused=True)
-    assert again.deployment_id == first.deployment_id  # updated in place, not duplicated
-    deployment = await _deployment("run-graph/acme--health")
-    assert [s.schedule.cron for s in deployment.schedules] == ["0 9 * * 1"]
-    assert deployment.version == "2"
 
 
 def _graph_step(entry: dict[str, Any]) -> dict[str, Any]:
@@ -123,7 +101,8 @@ async def _cancels(http_peer: Any) -> None:
         ],
         "edges": [{"source": "start", "target": "wait"}, {"source": "wait", "target": "after"}],
     }
-    deployed = await deploy_workflow(graph, tenant="acme", workflow_id="slow")
+    async with get_client() as client:
+        deployed = await deploy_workflow(client, graph, tenant="acme", workflow_id="slow", work_pool="gorax")
     flow_run = await run_deployment(deployed.full_name, timeout=0)
     async with get_client() as client:
         for _ in range(600):  # until the delay node is running

@@ -1,4 +1,4 @@
-"""``gorax run --local`` and its errors (the deployed path is covered by tests/flows/deploy)."""
+"""``gorax run --local`` and its errors (the deployed path is covered by tests/api/prefect)."""
 
 from __future__ import annotations
 
