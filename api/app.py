@@ -17,10 +17,10 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api.auth.secrets import signing_key, worker_token
+from api.auth.secrets import signing_key
 from api.auth.tokens import TokenSigner
 from api.bootstrap import bootstrap_first_tenant
-from api.config import ApiConfig
+from api.config import GoraxApiSettings, get_api_settings
 from api.db.engine import Database
 from api.direct import GoraxAPI
 from api.handlers import install_error_handlers
@@ -32,7 +32,7 @@ from api.routes import include_routers
 from api.services.credential_audit import CredentialAuditor
 from api.state import AppState
 from api.web import WEB_DIST, web_app
-from flows.settings import GoraxSettings, get_settings
+from flows.prefect_client import apply_prefect_settings
 
 log = logging.getLogger("gorax.api")
 
@@ -57,35 +57,36 @@ async def open_prefect_clients() -> Any:
     return clients
 
 
-def create_app(
-    settings: GoraxSettings | None = None,
-    config: ApiConfig | None = None,
-    *,
-    web_dist: Path = WEB_DIST,
-) -> FastAPI:
-    """Build the API app for ``settings`` (default: the process settings).
+def create_app(settings: GoraxApiSettings | None = None, *, web_dist: Path = WEB_DIST) -> FastAPI:
+    """Build the API app for ``settings`` (default: the process settings, from ``GORAX_*``).
 
-    ``config`` tunes the HTTP layer (default: from ``GORAX_*``); ``web_dist`` is the editor
-    build served at ``/`` when it contains ``index.html``.
+    ``settings.api`` tunes the HTTP layer; while the app runs, every Prefect client of the
+    process talks to ``settings.prefect``. ``web_dist`` is the editor build served at ``/`` when
+    it contains ``index.html``.
     """
-    settings = settings or get_settings()
-    config = config or ApiConfig()
+    settings = settings or get_api_settings()
+    config = settings.api
     configure_logging(settings.log_level, settings.log_max_line_bytes)
     metrics = Metrics()
     state = AppState(
         settings=settings,
         config=config,
         db=Database(settings.resolved_database_url),
-        signer=TokenSigner(signing_key(settings), config.access_token_ttl_seconds),
-        limiter=RateLimiter(config, settings.redis_url),
+        signer=TokenSigner(signing_key(config), config.access_token_ttl_seconds),
+        limiter=RateLimiter(config, config.redis_url),
         metrics=metrics,
-        worker_token=worker_token(settings, config.worker_token),
+        worker_token=settings.worker_token.get_secret_value() if settings.worker_token else None,
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Before any client is made; put back when the app ends (tests run several in a process).
+        restore_prefect_settings = apply_prefect_settings(settings.prefect)
         await state.db.migrate()
         state.prefect_clients = await open_prefect_clients()
+        if state.worker_token is None:
+            log.warning("GORAX_WORKER_TOKEN is not set: no worker can reach the internal routes, "
+                        "so runs cannot record human tasks")
         # Workers report credential uses as Prefect events; this writes them to the audit log.
         auditor = CredentialAuditor(state.db)
         await auditor.start()
@@ -109,6 +110,7 @@ def create_app(
             clients, state.prefect_clients = state.prefect_clients, None
             await clients.client.__aexit__(None, None, None)
             await state.db.dispose()
+            restore_prefect_settings()
 
     app = GoraxAPI(
         title="Gorax API",

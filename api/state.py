@@ -6,23 +6,24 @@ from dataclasses import dataclass
 from typing import Any
 
 from api.auth.tokens import TokenSigner
-from api.config import ApiConfig
+from api.config import ApiSettings, GoraxApiSettings
 from api.db.engine import Database
 from api.observability import Metrics
 from api.ratelimit import RateLimiter
-from flows.settings import GoraxSettings
 
 
 @dataclass
 class AppState:
     """Settings, database, token signer, rate limiter, metrics and the worker token."""
 
-    settings: GoraxSettings
-    config: ApiConfig
+    settings: GoraxApiSettings
+    #: The API's section of ``settings`` (``settings.api``), which most routes read.
+    config: ApiSettings
     db: Database
     signer: TokenSigner
     limiter: RateLimiter
     metrics: Metrics
-    worker_token: str
+    #: None when GORAX_WORKER_TOKEN is not set: no bearer token is then the worker's.
+    worker_token: str | None
     #: Prefect's ``AsyncClientContext`` every request shares (opened by the app's lifespan).
     prefect_clients: Any = None

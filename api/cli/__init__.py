@@ -11,8 +11,9 @@ import sys
 _COMMAND_MODULES = (
     "api.cli.stack",  # gorax up
     "api.cli.graphs",  # gorax validate / deploy / run
-    "api.cli.keys",  # gorax keys rotate
+    "api.cli.keys",  # gorax keys init / rotate
     "api.cli.identity",  # gorax tenants / users
+    "api.cli.settings",  # gorax settings
 )
 
 

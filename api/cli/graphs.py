@@ -97,7 +97,7 @@ def _deploy(args: argparse.Namespace) -> int:
     """Create or update the Prefect deployment of a graph file."""
     import asyncio
 
-    from api.cli.keys import _point_prefect_client
+    from api.cli.common import use_prefect
     from translator import GraphValidationError
 
     document = _graph_or_exit(args.file, "deploy")
@@ -106,7 +106,7 @@ def _deploy(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"gorax deploy: {exc}", file=sys.stderr)
         return 2
-    _point_prefect_client()
+    use_prefect()
     from flows.deploy import deploy_workflow
 
     try:
@@ -147,7 +147,7 @@ def _run(args: argparse.Namespace) -> int:
     """Run a graph file through Prefect and print its output as JSON."""
     import asyncio
 
-    from api.cli.keys import _point_prefect_client
+    from api.cli.common import use_prefect
     from translator import GraphValidationError
 
     document = _graph_or_exit(args.file, "run")
@@ -160,7 +160,7 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"gorax run: {exc}", file=sys.stderr)
         return 2
-    _point_prefect_client()
+    use_prefect()
     try:
         completed, outcome = asyncio.run(_run_graph(args, document, trigger, env))
     except GraphValidationError as exc:

@@ -105,7 +105,7 @@ async def read_execution(state: StateDep, execution_id: str = ExecutionId,
     async with _client() as client:
         run = await runs.get_run(client, tenant_id=principal.tenant_id, execution_id=execution_id)
         detail = await runs.execution_detail(
-            client, run, prefect_api_url=state.settings.effective_prefect_api_url)
+            client, run, prefect_api_url=state.settings.prefect.url)
     return ExecutionDetail(**detail)
 
 

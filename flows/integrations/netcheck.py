@@ -20,7 +20,7 @@ def allowed_networks_of(ctx: Any) -> list[Network]:
     """The networks a node may reach although they are private or loopback: the run's
     (``GORAX_HTTP_ALLOWED_NETWORKS`` plus the tenant's allow-list), else the operator's alone."""
     allowed = getattr(ctx, "allowed_networks", None)
-    return list(allowed) if allowed is not None else get_settings().allowed_networks
+    return list(allowed) if allowed is not None else get_settings().runtime.allowed_networks
 
 
 async def check_endpoint(url: str, integration: str, operation: str) -> None:
@@ -30,6 +30,7 @@ async def check_endpoint(url: str, integration: str, operation: str) -> None:
         raise IntegrationError(integration, operation, f"API URL {url!r} is not an absolute http(s) URL")
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        await resolve_checked(parts.hostname, port, allowed=get_settings().allowed_networks, allow_private=True)
+        allowed = get_settings().runtime.allowed_networks
+        await resolve_checked(parts.hostname, port, allowed=allowed, allow_private=True)
     except BlockedAddressError as exc:
         raise IntegrationError(integration, operation, f"API URL refused: {exc}") from None

@@ -11,12 +11,11 @@ from pathlib import Path
 
 from api.auth.tokens import TokenSigner
 from api.bootstrap import bootstrap_first_tenant
-from api.config import ApiConfig
 from api.db.engine import Database
 from api.services import auth as auth_service
 from api.services.api_keys import authenticate_api_key
 from api.services.audit import AuditContext
-from tests.api.conftest import make_settings
+from tests.api.conftest import api_settings, make_settings
 
 
 def _gorax(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -41,7 +40,7 @@ async def test_tenants_create_json_then_sign_in(sqlite_url: str) -> None:
     db = Database(sqlite_url)
     try:
         pair = await auth_service.login(
-            db, TokenSigner(b"k" * 32, 60), ApiConfig(), email=email,
+            db, TokenSigner(b"k" * 32, 60), api_settings(), email=email,
             password=result["password"], context=AuditContext.system("test"),
         )
         assert [(t.id, t.role) for t in pair.tenants] == [(result["tenant_id"], "admin")]

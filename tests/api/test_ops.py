@@ -9,8 +9,8 @@ import httpx
 from starlette.testclient import TestClient
 
 from api.app import create_app
-from api.config import ApiConfig
-from tests.api.conftest import TenantHandle, make_settings
+from flows.settings import PrefectSettings
+from tests.api.conftest import TenantHandle, api_settings, make_settings
 from tests.conftest import PrefectServer
 from tests.peers import HttpPeer, PeerResponse
 
@@ -18,7 +18,7 @@ from tests.peers import HttpPeer, PeerResponse
 async def test_health_and_readiness_against_real_prefect(
     prefect_server: PrefectServer, sqlite_url: str
 ) -> None:
-    settings = make_settings(sqlite_url, prefect_api_url=prefect_server.api_url)
+    settings = make_settings(sqlite_url, prefect=PrefectSettings(api_url=prefect_server.api_url))
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz")
@@ -46,8 +46,9 @@ def test_readiness_sends_prefect_basic_auth_and_reports_failures(
     http_peer: HttpPeer, sqlite_url: str
 ) -> None:
     http_peer.route("GET", "/api/health", PeerResponse(200, True))
-    settings = make_settings(sqlite_url, prefect_api_url=f"{http_peer.url}/api",
-                             prefect_auth_string="admin:s3cret")
+    settings = make_settings(
+        sqlite_url, prefect=PrefectSettings(api_url=f"{http_peer.url}/api", auth_string="admin:s3cret")
+    )
     with TestClient(create_app(settings)) as client:
         assert client.get("/readyz").status_code == 200
         sent = http_peer.received("GET", "/api/health")[-1].headers["authorization"]
@@ -88,7 +89,7 @@ async def test_cors_is_off_by_default(anon: httpx.AsyncClient) -> None:
 
 
 def test_cors_when_configured(sqlite_url: str) -> None:
-    app = create_app(make_settings(sqlite_url), ApiConfig(cors_origins="https://ok.example"))
+    app = create_app(make_settings(sqlite_url, api=api_settings(cors_origins="https://ok.example")))
     with TestClient(app) as client:
         allowed = client.options("/api/v1/auth/me", headers={
             "Origin": "https://ok.example", "Access-Control-Request-Method": "GET"})
@@ -126,7 +127,7 @@ async def test_requests_share_one_prefect_client(prefect_server: PrefectServer, 
                                                  tmp_path: Path) -> None:
     # Prefect's get_client() in a route returns the app's client (no new HTTP client and TLS
     # context per request), and a route's `async with get_client()` leaves it open.
-    settings = make_settings(sqlite_url, prefect_api_url=prefect_server.api_url)
+    settings = make_settings(sqlite_url, prefect=PrefectSettings(api_url=prefect_server.api_url))
     app = create_app(settings, web_dist=tmp_path)
 
     @app.get("/client", include_in_schema=False)
