@@ -40,6 +40,8 @@ from flows.prefect_client import apply_prefect_settings
 STOP_TIMEOUT_SECONDS = 8.0
 #: The embedded Prefect server's auth string, in the state directory.
 PREFECT_AUTH_FILE = "prefect-auth"
+#: What runs, for people and scripts (no Gorax process reads it).
+STACK_FILE = "stack.json"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -169,6 +171,7 @@ class Stack:
         self.prefect_api_url = settings.prefect.url
         self.prefect_ui_url = self.prefect_api_url.removesuffix("/api")
         self.api_url = f"http://{settings.stack.api_host}:{settings.stack.api_port}"
+        self.stack_file = self.state / STACK_FILE
         self._stopping = False
 
     # -- set-up -------------------------------------------------------------------------
@@ -274,7 +277,7 @@ class Stack:
             "prefect_auth_string": self.auth_string,
             "work_pool": self.settings.work_pool,
         }
-        path = self.settings.stack_file
+        path = self.stack_file
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -433,9 +436,9 @@ class Stack:
             except subprocess.TimeoutExpired:
                 pass
         try:
-            stack = json.loads(self.settings.stack_file.read_text())
+            stack = json.loads(self.stack_file.read_text())
             if stack.get("pid") == os.getpid():
-                self.settings.stack_file.unlink()
+                self.stack_file.unlink()
         except (FileNotFoundError, json.JSONDecodeError):
             pass
 

@@ -371,7 +371,9 @@ def _settings_or_default(settings: KeySettings | None) -> KeySettings:
 
 def _key_file(settings: KeySettings) -> Path:
     if settings.key_file is None:
-        raise KeyProviderError(f"the local key provider has no key file (GORAX_KEY_FILE); {_MISSING_KEY_HINT}")
+        raise KeyProviderError(
+            f"the local key provider has no key file (GORAX_KEY_FILE); {_MISSING_KEY_HINT}"
+        )
     return settings.key_file
 
 
@@ -400,7 +402,9 @@ def get_provider(settings: KeySettings | None = None) -> KeyProvider:
         return provider
 
 
-def provider_for(wrapped: WrappedKey, current: KeyProvider, settings: KeySettings | None = None) -> KeyProvider:
+def provider_for(
+    wrapped: WrappedKey, current: KeyProvider, settings: KeySettings | None = None
+) -> KeyProvider:
     """The provider that can unwrap ``wrapped``: the current one, or (while migrating from one
     provider to another) the key file, the environment's keys or KMS as the settings describe them."""
     if wrapped.provider == current.name:

@@ -10,8 +10,9 @@ nested here, and every variable keeps its flat ``GORAX_*`` name::
       .worker    flows.worker.settings.WorkerSettings      GORAX_WORKER_*
 
 The API's process extends this root with its own sections (``api.config``): flows must not
-import the API. Every process reads its own environment and nothing else: no setting falls
-back to a file another process wrote.
+import the API. Every process reads its own environment: no setting falls back to a file another
+process wrote (one exception, in the CLI: a ``gorax`` command run beside ``gorax up`` uses the
+auth string of its embedded Prefect server).
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ class PrefectSettings(BaseSettings):
         return user, password
 
 
-def _is_section(field: FieldInfo) -> bool:
+def is_section(field: FieldInfo) -> bool:
+    """True for a field that nests a section (which reads its own variables)."""
     return isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings)
 
 
@@ -88,7 +90,7 @@ class _OwnVariablesOnly(EnvSettingsSource):
     the editor's dev-server address) is never taken for the ``api`` section."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        if _is_section(field):
+        if is_section(field):
             return None, field_name, False
         return super().get_field_value(field, field_name)
 

@@ -18,6 +18,7 @@ from pydantic_core import PydanticUndefined
 from pydantic_settings import BaseSettings
 
 from api.config import GoraxApiSettings
+from flows.settings import is_section
 
 
 @dataclass(frozen=True)
@@ -37,15 +38,11 @@ def _names(cls: type[BaseSettings], name: str, field: FieldInfo) -> tuple[str, .
     return (f"{cls.model_config.get('env_prefix', '')}{name}".upper(),)
 
 
-def _is_section(field: FieldInfo) -> bool:
-    return isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings)
-
-
 def _sections(root: type[BaseSettings]) -> Iterator[tuple[str, str, type[BaseSettings]]]:
     """(path, title, class) of the root's own fields, then of each section."""
     yield "", "General", root
     for name, field in root.model_fields.items():
-        if _is_section(field):
+        if is_section(field):
             yield name, str(field.description or name).rstrip("."), field.annotation  # type: ignore[misc]
 
 
@@ -57,7 +54,7 @@ def settings_of(root: type[BaseSettings] = GoraxApiSettings) -> list[tuple[str, 
             Setting(_names(cls, name, field), f"{path}.{name}" if path else name,
                     None if field.default is PydanticUndefined else field.default, field.description or "")
             for name, field in cls.model_fields.items()
-            if not _is_section(field)
+            if not is_section(field)
         ]
         groups.append((title, rows))
     return groups

@@ -59,12 +59,15 @@ class RuntimeSettings(BaseSettings):
         description="How long an open circuit refuses calls before one trial call.",
     )
     slack_api_url: str | None = Field(
-        default=None, description="Slack's API base (a Slack-compatible server) when the credential names none."
+        default=None,
+        description="Slack's API base (a Slack-compatible server) when the credential names none.",
     )
     github_api_url: str | None = Field(
         default=None, description="GitHub's API base (GitHub Enterprise) when the credential names none."
     )
-    jira_api_url: str | None = Field(default=None, description="Jira's base URL when the credential names none.")
+    jira_api_url: str | None = Field(
+        default=None, description="Jira's base URL when the credential names none."
+    )
     pagerduty_api_url: str | None = Field(
         default=None, description="PagerDuty's Events API base when the credential names none."
     )

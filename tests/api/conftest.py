@@ -73,14 +73,19 @@ TEST_WORKER_TOKEN = "gxw_tests-" + uuid.uuid4().hex
 
 def api_settings(**fields: object) -> ApiSettings:
     """The API section of a test app: the tests' signing key, plus ``fields``."""
-    return ApiSettings(token_signing_key=TEST_SIGNING_KEY, **fields)  # type: ignore[arg-type]
+    return ApiSettings(**{"token_signing_key": TEST_SIGNING_KEY, **fields})  # type: ignore[arg-type]
 
 
-def make_settings(database_url: str, *, api: ApiSettings | None = None, **overrides: object) -> GoraxApiSettings:
-    """Settings for a test API with its own state directory."""
+def make_settings(
+    database_url: str, *, api: ApiSettings | None = None, **overrides: object
+) -> GoraxApiSettings:
+    """Settings for a test API with its own state directory (the tests' signing key and worker
+    token unless ``api`` or ``overrides`` say otherwise)."""
     home = session_dir() / f"api-{uuid.uuid4().hex[:8]}"
     overrides.setdefault("worker_token", TEST_WORKER_TOKEN)
-    return GoraxApiSettings(home=home, database_url=database_url, api=api or api_settings(), **overrides)  # type: ignore[arg-type]
+    return GoraxApiSettings(
+        home=home, database_url=database_url, api=api or api_settings(), **overrides  # type: ignore[arg-type]
+    )
 
 
 def session_prefect() -> PrefectSettings:

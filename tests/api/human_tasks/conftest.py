@@ -16,7 +16,9 @@ import pytest
 
 from api.app import create_app
 from api.db.engine import Database
-from tests.api.conftest import ServerThread, TenantHandle, api_settings, make_settings, new_tenant, session_prefect
+from tests.api.conftest import (
+    ServerThread, TenantHandle, api_settings, make_settings, new_tenant, session_prefect,
+)
 from tests.examples import load_example
 from tests.flows.worker.conftest import WorkerProcess
 from tests.peers import HttpPeer, PeerResponse, free_port

@@ -21,7 +21,9 @@ from prefect.client.orchestration import get_client
 
 from api.app import create_app
 from api.db.engine import Database
-from tests.api.conftest import ServerThread, TenantHandle, api_settings, make_settings, new_tenant, session_prefect
+from tests.api.conftest import (
+    ServerThread, TenantHandle, api_settings, make_settings, new_tenant, session_prefect,
+)
 from tests.api.human_tasks.conftest import add_smtp_credential, audit_events, wait_for
 
 pytestmark = pytest.mark.timeout(300)
