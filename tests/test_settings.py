@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from api.cli.settings import settings_markdown, settings_of
 from api.config import GoraxApiSettings
+from api.settings_reference import settings_markdown, settings_of
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("translator", "flows", "blocks", "api")
