@@ -94,7 +94,7 @@ def _show(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def current_values(settings: BaseModel) -> list[tuple[str, str]]:
+def current_values(settings: BaseSettings) -> list[tuple[str, str]]:
     """(variable, value) of every setting as ``settings`` holds it, secrets only as ``<set>``."""
     return [(row.names[0], _show(_current(settings, row.path)))
             for _, rows in settings_of(type(settings)) for row in rows]
