@@ -18,11 +18,11 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api.auth.secrets import signing_key, worker_token
+from api.auth.secrets import signing_key
 from api.auth.tokens import TokenSigner
 from api.bootstrap import bootstrap_first_tenant
 from api.collab import CollabHooks
-from api.config import ApiConfig
+from api.config import GoraxApiSettings, get_api_settings
 from api.db.engine import Database
 from api.direct import GoraxAPI
 from api.handlers import install_error_handlers
@@ -37,7 +37,7 @@ from api.services import workflows as workflow_service
 from api.services.credential_audit import CredentialAuditor
 from api.state import AppState
 from api.web import WEB_DIST, web_app
-from flows.settings import GoraxSettings, get_settings
+from flows.prefect_client import apply_prefect_settings
 
 log = logging.getLogger("gorax.api")
 
@@ -63,39 +63,40 @@ def collab_hooks(state: AppState) -> CollabHooks:
     return CollabHooks(authorize_workflow=authorize_workflow, load_seed=load_seed)
 
 
-def create_app(
-    settings: GoraxSettings | None = None,
-    config: ApiConfig | None = None,
-    *,
-    web_dist: Path = WEB_DIST,
-) -> FastAPI:
-    """Build the API app for ``settings`` (default: the process settings).
+def create_app(settings: GoraxApiSettings | None = None, *, web_dist: Path = WEB_DIST) -> FastAPI:
+    """Build the API app for ``settings`` (default: the process settings, from ``GORAX_*``).
 
-    ``config`` tunes the HTTP layer (default: from ``GORAX_*``); ``web_dist`` is the editor
-    build served at ``/`` when it contains ``index.html``.
+    ``settings.api`` tunes the HTTP layer; while the app runs, every Prefect client of the
+    process talks to ``settings.prefect``. ``web_dist`` is the editor build served at ``/`` when
+    it contains ``index.html``.
     """
-    settings = settings or get_settings()
-    config = config or ApiConfig()
+    settings = settings or get_api_settings()
+    config = settings.api
     configure_logging(settings.log_level, settings.log_max_line_bytes)
     metrics = Metrics()
     state = AppState(
         settings=settings,
         config=config,
         db=Database(settings.resolved_database_url),
-        signer=TokenSigner(signing_key(settings), config.access_token_ttl_seconds),
-        limiter=RateLimiter(config, settings.redis_url),
+        signer=TokenSigner(signing_key(config), config.access_token_ttl_seconds),
+        limiter=RateLimiter(config, config.redis_url),
         metrics=metrics,
-        worker_token=worker_token(settings, config.worker_token),
+        worker_token=settings.worker_token.get_secret_value() if settings.worker_token else None,
     )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Before any client is made; put back when the app ends (tests run several in a process).
+        restore_prefect_settings = apply_prefect_settings(settings.prefect)
         await state.db.migrate()
         prefect_stack = AsyncExitStack()
         state.prefect = await open_client(prefect_stack)
+        if state.worker_token is None:
+            log.warning("GORAX_WORKER_TOKEN is not set: no worker can reach the internal routes, "
+                        "so runs cannot record human tasks")
         # Prefect gets what this install needs (the work pool, block types) once it answers.
         setup = asyncio.create_task(keep_setting_up(
-            state.prefect, work_pool=settings.work_pool, worker_type=settings.worker_type,
+            state.prefect, work_pool=settings.work_pool, worker_type=settings.stack.worker_type,
             api_url=settings.effective_api_url, worker_token=state.worker_token))
         # Workers report credential uses as Prefect events; this writes them to the audit log.
         auditor = CredentialAuditor(state.db, state.prefect)
@@ -122,6 +123,7 @@ def create_app(
             state.prefect = None
             await prefect_stack.aclose()
             await state.db.dispose()
+            restore_prefect_settings()
 
     app = GoraxAPI(
         title="Gorax API",

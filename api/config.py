@@ -1,20 +1,29 @@
-"""API-only settings (token lifetimes, lockout, invitations, rate limits, size limits, CORS), read
-from ``GORAX_*``.
+"""The API process's settings: the Gorax settings root extended with the API's own sections.
 
-The shared :class:`flows.settings.GoraxSettings` holds what every process needs; what only the
-HTTP layer needs lives here so the API can tune it without touching the shared class.
+:class:`flows.settings.GoraxSettings` is the root every process builds (API, CLI, workers, runs).
+It lives in ``flows``, which must not import the API, so it cannot nest the API's section; the API
+subclasses it instead (:class:`GoraxApiSettings`), adding :class:`ApiSettings` (the HTTP layer)
+and :class:`StackSettings` (what ``gorax up`` starts). The API and the CLI get one object with
+every section (``settings.api.*``, ``settings.keys.*``...), and a worker never reads, nor fails
+on, a setting only the API has.
 """
 
 from __future__ import annotations
 
-from pydantic import Field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from flows.settings import GoraxSettings
 
-class ApiConfig(BaseSettings):
+
+class ApiSettings(BaseSettings):
     """HTTP-layer configuration. Each field is the variable ``GORAX_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="GORAX_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GORAX_", extra="ignore", hide_input_in_errors=True)
 
     access_token_ttl_seconds: int = Field(default=900, description="Lifetime of access tokens.")
     refresh_token_ttl_seconds: int = Field(
@@ -66,11 +75,50 @@ class ApiConfig(BaseSettings):
         description="Largest execution input, as JSON (Prefect's server stores at most 512 KiB "
         "of a run's parameters by default).",
     )
-    worker_token: str | None = Field(
+    redis_url: str | None = Field(default=None, description="Redis for shared rate limits (optional).")
+    token_signing_key: SecretStr | None = Field(
         default=None,
-        description="Token of the internal worker principal; default: generated in the state dir.",
+        description="Key that signs access tokens: 64 or more hex characters (32+ bytes), the same "
+        "on every replica. Or GORAX_TOKEN_SIGNING_KEY_FILE.",
+    )
+    token_signing_key_file: Path | None = Field(
+        default=None,
+        description="A file holding the token-signing key (a mounted secret); `gorax up` gives its API "
+        "`$GORAX_HOME/api-signing.key`, made on its first start.",
     )
 
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+class StackSettings(BaseSettings):
+    """What ``gorax up`` starts and where. Each field is the variable ``GORAX_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GORAX_", extra="ignore")
+
+    api_host: str = Field(default="127.0.0.1", description="Interface the API binds to.")
+    api_port: int = Field(default=8080, description="Port of the API and editor.")
+    worker_type: Literal["gorax", "process"] = Field(
+        default="gorax", description="Worker `gorax up` starts: warm in-process or process."
+    )
+
+
+class GoraxApiSettings(GoraxSettings):
+    """The API's and the CLI's settings: the Gorax root plus the API's sections."""
+
+    api: ApiSettings = Field(default_factory=ApiSettings, description="The HTTP API.")
+    stack: StackSettings = Field(default_factory=StackSettings, description="`gorax up`.")
+
+    @property
+    def effective_api_url(self) -> str:
+        """Where the API is reached (links in e-mails): GORAX_API_URL, else its host and port."""
+        if self.api_url:
+            return self.api_url.rstrip("/")
+        return f"http://{self.stack.api_host}:{self.stack.api_port}"
+
+
+@lru_cache(maxsize=1)
+def get_api_settings() -> GoraxApiSettings:
+    """The API process's settings (tests call ``get_api_settings.cache_clear()`` after changing env)."""
+    return GoraxApiSettings()

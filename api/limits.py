@@ -1,6 +1,6 @@
 """Size limits of what the API accepts: request bodies, graphs, variables and run inputs.
 
-Each limit is a setting of :class:`api.config.ApiConfig`. Past one, the answer is 413 (a body or
+Each limit is a setting of :class:`api.config.ApiSettings`. Past one, the answer is 413 (a body or
 a value too large) or 422 (a graph with too many nodes or edges), and its details name the
 limit, its value and what was sent, e.g. ``{"limit": "max_body_bytes", "max": 4194304,
 "sent": 52428800}``.
@@ -11,36 +11,30 @@ before any of the body is read, and a body without one is cut off once it passes
 
 from __future__ import annotations
 
-import functools
 import json
 from contextvars import ContextVar
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.config import ApiConfig
+from api.config import ApiSettings, get_api_settings
 from api.errors import BodyTooLarge, PayloadTooLarge, ValidationFailed, error_body
 from api.observability import request_id_var
 from translator.models import GraphLimits, LimitExceeded
 
 #: The public webhook receiver's paths: their bodies are held to each trigger's own
-#: ``max_body_bytes``, below :attr:`ApiConfig.webhook_max_body_bytes`.
+#: ``max_body_bytes``, below :attr:`ApiSettings.webhook_max_body_bytes`.
 WEBHOOK_PATH_PREFIX = "/webhook/"
 
-_config_var: ContextVar[ApiConfig | None] = ContextVar("gorax_limits", default=None)
+_config_var: ContextVar[ApiSettings | None] = ContextVar("gorax_limits", default=None)
 
 
-@functools.cache
-def _process_config() -> ApiConfig:
-    return ApiConfig()
-
-
-def current_limits() -> ApiConfig:
+def current_limits() -> ApiSettings:
     """The settings of the app serving this request (the process's ``GORAX_*`` outside one)."""
-    return _config_var.get() or _process_config()
+    return _config_var.get() or get_api_settings().api
 
 
-def body_limit(config: ApiConfig, path: str) -> tuple[str, int]:
+def body_limit(config: ApiSettings, path: str) -> tuple[str, int]:
     """The name and value of the body limit of a request to ``path``."""
     if path.startswith(WEBHOOK_PATH_PREFIX):
         return "webhook_max_body_bytes", config.webhook_max_body_bytes
@@ -58,7 +52,7 @@ class BodyLimitMiddleware:
     """Refuses request bodies past their limit while they are read, and makes the app's limits
     the current ones (:func:`current_limits`) for the request."""
 
-    def __init__(self, app: ASGIApp, config: ApiConfig) -> None:
+    def __init__(self, app: ASGIApp, config: ApiSettings) -> None:
         self.app = app
         self.config = config
 

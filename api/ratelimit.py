@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Protocol
 
-from api.config import ApiConfig
+from api.config import ApiSettings
 
 # Most specific first; the first match names the class of a path.
 _CLASSES: tuple[tuple[str, re.Pattern[str]], ...] = (
@@ -103,7 +103,7 @@ class RedisStore:
 class RateLimiter:
     """Counts requests per (subject, class) in fixed windows."""
 
-    def __init__(self, config: ApiConfig, redis_url: str | None = None) -> None:
+    def __init__(self, config: ApiSettings, redis_url: str | None = None) -> None:
         self.window = config.rate_limit_window_seconds
         self.limits = {
             "api": config.rate_limit_api,

@@ -3,6 +3,12 @@
 Every child runs in its own process group (so its own children stop with it) and is asked to
 die with its parent (``PR_SET_PDEATHSIG``), so neither Ctrl-C, SIGTERM nor a crash of the
 launcher leaves orphans. A child that exits on its own is restarted with a growing delay.
+
+The stack keeps its secrets in its state directory, made on the first start: the key-encryption
+key (local provider), the Prefect server's auth string and encryption key, the API's token-signing
+key and the worker token. It hands each child what it needs through the child's environment
+(``GORAX_WORKER_TOKEN``, ``GORAX_API_URL``, ``GORAX_TOKEN_SIGNING_KEY_FILE``...); no child reads
+another's files. ``stack.json`` records what runs, for people and scripts; no Gorax process reads it.
 """
 
 from __future__ import annotations
@@ -22,10 +28,20 @@ from pathlib import Path
 from typing import Callable, TextIO
 
 import httpx
+from pydantic import SecretStr
 
-from flows.settings import GoraxSettings
+from api.auth.secrets import SIGNING_KEY_FILE, WORKER_TOKEN_FILE, new_signing_key, new_worker_token
+from api.config import GoraxApiSettings
+from blocks.errors import KeyProviderError
+from blocks.keys import SERVER_KEY_FILE, prefect_server_encryption_key
+from blocks.providers import create_key_file
+from flows.prefect_client import apply_prefect_settings
 
 STOP_TIMEOUT_SECONDS = 8.0
+#: The embedded Prefect server's auth string, in the state directory.
+PREFECT_AUTH_FILE = "prefect-auth"
+#: What runs, for people and scripts (no Gorax process reads it).
+STACK_FILE = "stack.json"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -110,34 +126,52 @@ def _secret_file(path: Path, make: Callable[[], str]) -> str:
     return value
 
 
-def prefect_encryption_key(settings: GoraxSettings) -> str:
+def prefect_encryption_key(settings: GoraxApiSettings) -> str:
     """The Fernet key the Prefect server encrypts block data with, supplied by Gorax's key provider."""
-    from blocks.keys import prefect_server_encryption_key
-
-    return prefect_server_encryption_key(settings)
+    return prefect_server_encryption_key(settings.state_dir / SERVER_KEY_FILE, settings.keys)
 
 
-def prefect_auth_string(settings: GoraxSettings) -> str:
+def prefect_auth_string(settings: GoraxApiSettings) -> str:
     """``user:password`` guarding the embedded Prefect server (kept in the state directory)."""
     return _secret_file(
-        settings.state_dir / "prefect-auth", lambda: f"gorax:{secrets.token_urlsafe(24)}"
+        settings.state_dir / PREFECT_AUTH_FILE, lambda: f"gorax:{secrets.token_urlsafe(24)}"
     )
+
+
+def ensure_key_encryption_key(settings: GoraxApiSettings) -> str | None:
+    """Make the local key file on the stack's first start; returns the new KEK's id, if made.
+
+    Only a fresh state directory gets one: when the Prefect server's key (wrapped by the KEK)
+    is already there, a missing key file is lost, and a new one could open nothing.
+    """
+    keys = settings.keys
+    if keys.provider != "local" or keys.key_file is None or keys.key_file.exists():
+        return None
+    server_key = settings.state_dir / SERVER_KEY_FILE
+    if server_key.exists():
+        raise StackError(
+            f"key file {keys.key_file} is missing but {server_key} was wrapped with it: restore "
+            "it (or point GORAX_KEY_FILE at it); a new key could not open what the old one wrapped"
+        )
+    try:
+        return create_key_file(keys.key_file)
+    except KeyProviderError as exc:  # another `gorax up` made it a moment ago
+        raise StackError(str(exc)) from None
 
 
 class Stack:
     """Starts, watches and stops the embedded Gorax stack."""
 
-    def __init__(self, settings: GoraxSettings, out: TextIO = sys.stdout) -> None:
+    def __init__(self, settings: GoraxApiSettings, out: TextIO = sys.stdout) -> None:
         self.settings = settings
         self.out = out
         self.children: list[Child] = []
         self.state = settings.state_dir
-        self.embedded_prefect = not settings.prefect_api_url
-        self.prefect_api_url = (
-            settings.prefect_api_url or f"http://127.0.0.1:{settings.prefect_port}/api"
-        ).rstrip("/")
+        self.embedded_prefect = settings.prefect.embedded
+        self.prefect_api_url = settings.prefect.url
         self.prefect_ui_url = self.prefect_api_url.removesuffix("/api")
-        self.api_url = f"http://{settings.api_host}:{settings.api_port}"
+        self.api_url = f"http://{settings.stack.api_host}:{settings.stack.api_port}"
+        self.stack_file = self.state / STACK_FILE
         self._stopping = False
 
     # -- set-up -------------------------------------------------------------------------
@@ -146,10 +180,11 @@ class Stack:
 
     def _check_ports(self) -> None:
         busy = []
-        if port_in_use(self.settings.api_host, self.settings.api_port):
-            busy.append(f"{self.settings.api_port} (GORAX_API_PORT)")
-        if self.embedded_prefect and port_in_use("127.0.0.1", self.settings.prefect_port):
-            busy.append(f"{self.settings.prefect_port} (GORAX_PREFECT_PORT)")
+        stack = self.settings.stack
+        if port_in_use(stack.api_host, stack.api_port):
+            busy.append(f"{stack.api_port} (GORAX_API_PORT)")
+        if self.embedded_prefect and port_in_use("127.0.0.1", self.settings.prefect.port):
+            busy.append(f"{self.settings.prefect.port} (GORAX_PREFECT_PORT)")
         if busy:
             raise StackError(
                 f"port {' and '.join(busy)} already in use on 127.0.0.1: stop what listens "
@@ -157,6 +192,8 @@ class Stack:
             )
 
     def _base_env(self) -> dict[str, str]:
+        # A child's whole environment: this process's (the documented exception to "no
+        # os.environ outside settings modules": Popen takes all of it) plus what the stack sets.
         env = os.environ.copy()
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # children start much faster with byte-code
         env.update(
@@ -181,7 +218,23 @@ class Stack:
     def auth_string(self) -> str | None:
         if self.embedded_prefect:
             return prefect_auth_string(self.settings)
-        return self.settings.prefect_auth_string
+        auth = self.settings.prefect.auth_string
+        return auth.get_secret_value() if auth else None
+
+    def _worker_token(self) -> str:
+        """GORAX_WORKER_TOKEN, else the stack's own (made on the first start)."""
+        if self.settings.worker_token is not None:
+            return self.settings.worker_token.get_secret_value()
+        return _secret_file(self.state / WORKER_TOKEN_FILE, new_worker_token)
+
+    def _signing_key_env(self) -> dict[str, str]:
+        """The API's token-signing key: as configured, else the stack's own key file."""
+        api = self.settings.api
+        if api.token_signing_key is not None or api.token_signing_key_file is not None:
+            return {}  # the API child inherits the variable
+        path = self.state / SIGNING_KEY_FILE
+        _secret_file(path, new_signing_key)
+        return {"GORAX_TOKEN_SIGNING_KEY_FILE": str(path)}
 
     def _prefect_child(self) -> Child:
         env = self._base_env()
@@ -196,22 +249,25 @@ class Stack:
             }
         )
         argv = [sys.executable, "-m", "flows.prefect_server", "start", "--host", "127.0.0.1",
-                "--port", str(self.settings.prefect_port)]
+                "--port", str(self.settings.prefect.port)]
         return Child("prefect-server", argv, env, self.state / "logs" / "prefect-server.log")
 
     def _worker_child(self) -> Child:
-        worker_type = self.settings.worker_type
+        worker_type = self.settings.stack.worker_type
         if worker_type == "gorax" and not _gorax_worker_available():
             worker_type = "process"
         argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool",
                 self.settings.work_pool, "--type", worker_type, "--name", "gorax-embedded"]
-        return Child("worker", argv, self._base_env(), self.state / "logs" / "worker.log")
+        # What its runs need from the API: its address and the worker token.
+        env = {**self._base_env(), "GORAX_WORKER_TOKEN": self._worker_token()}
+        return Child("worker", argv, env, self.state / "logs" / "worker.log")
 
     def _api_child(self) -> Child:
+        stack = self.settings.stack
         argv = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                "--host", self.settings.api_host, "--port", str(self.settings.api_port),
-                "--no-access-log"]
-        return Child("api", argv, self._base_env(), self.state / "logs" / "api.log")
+                "--host", stack.api_host, "--port", str(stack.api_port), "--no-access-log"]
+        env = {**self._base_env(), "GORAX_WORKER_TOKEN": self._worker_token(), **self._signing_key_env()}
+        return Child("api", argv, env, self.state / "logs" / "api.log")
 
     def _write_stack_file(self) -> None:
         stack = {
@@ -224,7 +280,7 @@ class Stack:
             "prefect_auth_string": self.auth_string,
             "work_pool": self.settings.work_pool,
         }
-        path = self.settings.stack_file
+        path = self.stack_file
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -285,9 +341,13 @@ class Stack:
         self._check_ports()
         self.state.mkdir(parents=True, exist_ok=True)
         self._say(f"Gorax: starting the embedded stack (state in {self.state})")
-        os.environ.update(
-            {k: v for k, v in self._base_env().items() if k.startswith(("PREFECT_", "GORAX_"))}
-        )
+        kek = ensure_key_encryption_key(self.settings)
+        if kek:
+            self._say(f"  key-encryption key {kek} created in {self.settings.keys.key_file}")
+        auth = self.auth_string
+        apply_prefect_settings(self.settings.prefect.model_copy(
+            update={"api_url": self.prefect_api_url, "auth_string": SecretStr(auth) if auth else None}
+        ))
         if self.embedded_prefect:
             prefect = self._prefect_child()
             self.children.append(prefect)
@@ -364,9 +424,9 @@ class Stack:
             except subprocess.TimeoutExpired:
                 pass
         try:
-            stack = json.loads(self.settings.stack_file.read_text())
+            stack = json.loads(self.stack_file.read_text())
             if stack.get("pid") == os.getpid():
-                self.settings.stack_file.unlink()
+                self.stack_file.unlink()
         except (FileNotFoundError, json.JSONDecodeError):
             pass
 
@@ -379,7 +439,7 @@ def _gorax_worker_available() -> bool:
     )
 
 
-def run_stack(settings: GoraxSettings) -> int:
+def run_stack(settings: GoraxApiSettings) -> int:
     """Run the stack in the foreground until Ctrl-C or SIGTERM; return the exit code."""
     stack = Stack(settings)
 

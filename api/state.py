@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from api.auth.tokens import TokenSigner
-from api.config import ApiConfig
+from api.config import ApiSettings, GoraxApiSettings
 from api.db.engine import Database
 from api.observability import Metrics
 from api.prefect import PrefectClient
 from api.ratelimit import RateLimiter
-from flows.settings import GoraxSettings
 
 
 @dataclass
 class AppState:
     """Settings, database, token signer, rate limiter, metrics, the worker token and Prefect."""
 
-    settings: GoraxSettings
-    config: ApiConfig
+    settings: GoraxApiSettings
+    #: The API's section of ``settings`` (``settings.api``), which most routes read.
+    config: ApiSettings
     db: Database
     signer: TokenSigner
     limiter: RateLimiter
     metrics: Metrics
-    worker_token: str
+    #: None when GORAX_WORKER_TOKEN is not set: no bearer token is then the worker's.
+    worker_token: str | None
     #: The app's one Prefect client (opened by the app's lifespan; None before and after it).
     prefect: PrefectClient | None = None

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import base64
 import json
 import os
+import secrets
 import signal
 import socket
 import statistics
@@ -157,6 +159,9 @@ def start_prefect(timeout: float = 480, database: str = "sqlite") -> tuple[subpr
             _postgres_database() if database == "postgres" else f"sqlite+aiosqlite:///{home / 'prefect.db'}"),
         "PREFECT_LOGGING_LEVEL": "WARNING",
         "GORAX_HOME": str(home / "gorax"),
+        # The keys an operator gives every process: nothing makes them implicitly.
+        "GORAX_KEY_ENCRYPTION_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "GORAX_TOKEN_SIGNING_KEY": secrets.token_hex(32),
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "PYTHONUNBUFFERED": "1",
     })  # fmt: skip

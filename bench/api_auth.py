@@ -10,6 +10,7 @@ Run: .venv/bin/python bench/api_auth.py
 from __future__ import annotations
 
 import asyncio
+import secrets
 import sys
 import tempfile
 import threading
@@ -39,17 +40,16 @@ async def _timed(client: httpx.AsyncClient, method: str, path: str, n: int, **kw
 
 async def main() -> None:
     from api.app import create_app
-    from api.config import ApiConfig
+    from api.config import ApiSettings, GoraxApiSettings
     from api.db.engine import Database
     from api.services.identity import create_tenant_with_admin
-    from flows.settings import GoraxSettings
 
     home = Path(tempfile.mkdtemp(prefix="gorax-bench-api-"))
     url = f"sqlite+aiosqlite:///{home / 'gorax.db'}"
-    settings = GoraxSettings(home=home, database_url=url)
-    config = ApiConfig(rate_limit_api=10**9, rate_limit_auth=10**9)
+    api = ApiSettings(token_signing_key=secrets.token_hex(32), rate_limit_api=10**9, rate_limit_auth=10**9)
+    settings = GoraxApiSettings(home=home, database_url=url, api=api)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, config, web_dist=home),
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, web_dist=home),
                                            host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -36,11 +36,11 @@ async def _api(pool: str, home: Path) -> tuple[object, str, str]:
     from api.app import create_app
     from api.db.engine import Database
     from api.services.identity import create_tenant_with_admin
-    from flows.settings import GoraxSettings
+    from api.config import GoraxApiSettings
     from tests.peers import free_port
 
     url = f"sqlite+aiosqlite:///{home / 'gorax.db'}"
-    app = create_app(GoraxSettings(home=home / "gorax", database_url=url, work_pool=pool))
+    app = create_app(GoraxApiSettings(home=home / "gorax", database_url=url, work_pool=pool))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     threading.Thread(target=server.run, daemon=True).start()

@@ -18,15 +18,13 @@ import secrets
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel, Field
 
 from blocks.errors import CredentialInputError, KeyProviderError
 from blocks.providers import KeyProvider, WrappedKey, get_provider, provider_for
-
-if TYPE_CHECKING:
-    from flows.settings import GoraxSettings
+from blocks.settings import KeySettings
 
 KEYRING_PREFIX = "gorax_keyring__"
 KEYRING_TAG = "gorax-keyring"
@@ -236,21 +234,23 @@ async def list_keyrings() -> list[Keyring]:
             offset += 100
 
 
-def _rewrap(provider: KeyProvider, wrapped: WrappedKey, context: dict[str, str]) -> WrappedKey:
+def _rewrap(
+    provider: KeyProvider, wrapped: WrappedKey, context: dict[str, str], settings: KeySettings | None = None
+) -> WrappedKey:
     if wrapped.provider == provider.name:
         return provider.rewrap(wrapped, context)
     # Migrating between providers (local file -> KMS or back): unwrap with the old one.
-    return provider.wrap(provider_for(wrapped, provider).unwrap(wrapped, context), context)
+    return provider.wrap(provider_for(wrapped, provider, settings).unwrap(wrapped, context), context)
 
 
-async def rewrap_keyring(keyring: Keyring, provider: KeyProvider) -> int:
+async def rewrap_keyring(keyring: Keyring, provider: KeyProvider, settings: KeySettings | None = None) -> int:
     """Re-wrap one tenant's data keys under the provider's current KEK; returns how many changed."""
     changed = 0
     for key_id, entry in keyring.keys.items():
         if entry.provider == provider.name and entry.kek_id == provider.current_kek_id():
             continue
         context = _wrap_context(keyring.tenant_id, key_id)
-        wrapped = await asyncio.to_thread(_rewrap, provider, entry.wrapped_key(), context)
+        wrapped = await asyncio.to_thread(_rewrap, provider, entry.wrapped_key(), context, settings)
         keyring.keys[key_id] = DataKeyEntry(**wrapped.to_json(), created_at=entry.created_at)
         changed += 1
     if changed:
@@ -258,7 +258,9 @@ async def rewrap_keyring(keyring: Keyring, provider: KeyProvider) -> int:
     return changed
 
 
-async def rewrap_all(provider: KeyProvider) -> tuple[dict[str, int], dict[str, str]]:
+async def rewrap_all(
+    provider: KeyProvider, settings: KeySettings | None = None
+) -> tuple[dict[str, int], dict[str, str]]:
     """Re-wrap every tenant's data keys under the provider's current KEK.
 
     Returns ({tenant id: keys re-wrapped}, {tenant id: error}); one tenant failing (say, a key
@@ -268,7 +270,7 @@ async def rewrap_all(provider: KeyProvider) -> tuple[dict[str, int], dict[str, s
     failed: dict[str, str] = {}
     for keyring in await list_keyrings():
         try:
-            done[keyring.tenant_id] = await rewrap_keyring(keyring, provider)
+            done[keyring.tenant_id] = await rewrap_keyring(keyring, provider, settings)
         except KeyProviderError as exc:
             failed[keyring.tenant_id] = str(exc)
     return done, failed
@@ -305,18 +307,13 @@ def _write_private(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def prefect_server_encryption_key(settings: GoraxSettings | None = None) -> str:
+def prefect_server_encryption_key(path: Path, settings: KeySettings | None = None) -> str:
     """The Fernet key for ``PREFECT_SERVER_ENCRYPTION_KEY``, stable across restarts.
 
-    Generated once, stored in the state directory wrapped by the key provider (never in clear),
-    and re-wrapped by ``gorax keys rotate``.
+    Kept in ``path`` (the embedded stack's state directory) wrapped by the key provider (never in
+    clear): made on the embedded server's first start, re-wrapped by ``gorax keys rotate``.
     """
-    if settings is None:
-        from flows.settings import get_settings
-
-        settings = get_settings()
     provider = get_provider(settings)
-    path = settings.state_dir / SERVER_KEY_FILE
     if path.exists():
         try:
             wrapped = WrappedKey.from_json(json.loads(path.read_text()))
@@ -329,11 +326,10 @@ def prefect_server_encryption_key(settings: GoraxSettings | None = None) -> str:
     return base64.urlsafe_b64encode(raw).decode()
 
 
-def rewrap_server_key(settings: GoraxSettings, provider: KeyProvider) -> bool:
+def rewrap_server_key(path: Path, provider: KeyProvider, settings: KeySettings | None = None) -> bool:
     """Re-wrap the stored Prefect server key under the current KEK (False if none stored)."""
-    path = settings.state_dir / SERVER_KEY_FILE
     if not path.exists():
         return False
     wrapped = WrappedKey.from_json(json.loads(path.read_text()))
-    _write_private(path, _rewrap(provider, wrapped, _SERVER_KEY_CONTEXT).to_json())
+    _write_private(path, _rewrap(provider, wrapped, _SERVER_KEY_CONTEXT, settings).to_json())
     return True

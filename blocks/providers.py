@@ -1,11 +1,19 @@
-"""Key-encryption key (KEK) providers: a local key file and AWS KMS.
+"""Key-encryption key (KEK) providers: a local key file, a key from the environment, AWS KMS.
 
 A provider wraps and unwraps 32-byte data keys; the plaintext KEK never leaves it. Every wrap
-carries a context (tenant id, data key id, purpose) that must match on unwrap: the local
-provider feeds it to AES-GCM as associated data, KMS uses it as the encryption context.
+carries a context (tenant id, data key id, purpose) that must match on unwrap: the local and
+environment providers feed it to AES-GCM as associated data, KMS uses it as the encryption
+context.
 
-Provider calls are synchronous (file I/O or one KMS request); async callers use
-``asyncio.to_thread``. ``boto3`` is imported only when the KMS provider is first used.
+No provider ever makes a KEK on its own: a process that finds none fails, naming the setting.
+A key made behind the operator's back (a worker without the API's key file made one) wraps
+keys nobody else can open. Only :func:`create_key_file` makes one, called by ``gorax up``'s
+first start and ``gorax keys init``.
+
+Which provider a process uses comes from :class:`blocks.settings.KeySettings`, passed in or set
+once per process with :func:`use_settings`. Provider calls are synchronous (file I/O or one KMS
+request); async callers use ``asyncio.to_thread``. ``boto3`` is imported only when the KMS
+provider is first used.
 """
 
 from __future__ import annotations
@@ -19,15 +27,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from blocks.errors import KeyProviderError
-
-if TYPE_CHECKING:
-    from flows.settings import GoraxSettings
+from blocks.settings import KeySettings, env_kek_id
 
 KEY_FILE_NAME = "gorax-kek.json"
 
@@ -94,8 +100,78 @@ def _context_bytes(context: dict[str, str]) -> bytes:
     return json.dumps(sorted(context.items()), separators=(",", ":")).encode()
 
 
-class LocalKeyFileProvider(KeyProvider):
-    """KEKs in a JSON file (mode 0600) in the state directory, created on first use.
+_MISSING_KEY_HINT = (
+    "create it once with `gorax keys init` (`gorax up` does on its first start) and give every "
+    "process the same one (GORAX_KEY_FILE), or set GORAX_KEY_ENCRYPTION_KEY, or "
+    "GORAX_KEY_PROVIDER=aws-kms with GORAX_KMS_KEY_ID"
+)
+
+
+class _AesGcmProvider(KeyProvider):
+    """KEKs this process holds: AES-256-GCM wraps with the context as associated data."""
+
+    def _keys(self) -> dict[str, bytes]:
+        """Every KEK by id."""
+        raise NotImplementedError
+
+    def _where(self) -> str:
+        """Where the KEKs come from, for error messages."""
+        raise NotImplementedError
+
+    def _key(self, kek_id: str) -> bytes:
+        key = self._keys().get(kek_id)
+        if key is None:
+            raise KeyProviderError(
+                f"KEK {kek_id} is not in {self._where()}: the data key was wrapped with a "
+                "different key-encryption key than this process has"
+            )
+        return key
+
+    def wrap(self, plaintext: bytes, context: dict[str, str]) -> WrappedKey:
+        kek_id = self.current_kek_id()
+        nonce = secrets.token_bytes(12)
+        blob = nonce + AESGCM(self._key(kek_id)).encrypt(nonce, plaintext, _context_bytes(context))
+        return WrappedKey(self.name, kek_id, blob)
+
+    def unwrap(self, wrapped: WrappedKey, context: dict[str, str]) -> bytes:
+        self._check_provider(wrapped)
+        key = self._key(wrapped.kek_id)
+        try:
+            return AESGCM(key).decrypt(wrapped.blob[:12], wrapped.blob[12:], _context_bytes(context))
+        except InvalidTag as exc:
+            raise KeyProviderError(
+                f"data key wrapped under KEK {wrapped.kek_id} does not open with "
+                f"{self._where()} for context {context}: wrong key or altered wrapped key"
+            ) from exc
+
+
+def _new_key_entry() -> dict[str, str]:
+    return {
+        "key": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "created_at": datetime.now(timezone.utc).isoformat(),
+    }
+
+
+def create_key_file(path: Path) -> str:
+    """Make a new key file (mode 0600) with one fresh KEK; returns its id.
+
+    The one place a KEK is made: ``gorax keys init`` and ``gorax up``'s first start. An
+    existing file is never replaced (that would orphan every key it wrapped).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    kek_id = f"kek-{secrets.token_hex(6)}"
+    data = {"version": 1, "current": kek_id, "keys": {kek_id: _new_key_entry()}}
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyProviderError(f"key file {path} already exists; it was left as it is") from None
+    with os.fdopen(fd, "w") as handle:
+        json.dump(data, handle, indent=2)
+    return kek_id
+
+
+class LocalKeyFileProvider(_AesGcmProvider):
+    """KEKs in a JSON file (mode 0600), made by :func:`create_key_file`.
 
     The file keeps every KEK ever made so keys wrapped before a rotation still open; the
     ``current`` one wraps new keys.
@@ -108,11 +184,17 @@ class LocalKeyFileProvider(KeyProvider):
         self._lock = threading.Lock()
         self._cache: tuple[float, dict[str, Any]] | None = None
 
+    def _where(self) -> str:
+        return f"key file {self.path}"
+
     def _read(self) -> dict[str, Any]:
         with self._lock:
-            if not self.path.exists():
-                self._create()
-            stat = self.path.stat()
+            try:
+                stat = self.path.stat()
+            except FileNotFoundError:
+                raise KeyProviderError(
+                    f"no key-encryption key: key file {self.path} does not exist; {_MISSING_KEY_HINT}"
+                ) from None
             if stat.st_mode & 0o077:
                 raise KeyProviderError(
                     f"key file {self.path} is readable by others (mode {oct(stat.st_mode & 0o777)}); "
@@ -128,61 +210,19 @@ class LocalKeyFileProvider(KeyProvider):
             self._cache = (stat.st_mtime_ns, data)
             return data
 
-    def _create(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        data = {"version": 1, "current": "", "keys": {}}
-        self._add_key(data, None)
-        try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return  # another process created it first; use theirs
-        with os.fdopen(fd, "w") as handle:
-            json.dump(data, handle, indent=2)
-
-    @staticmethod
-    def _add_key(data: dict[str, Any], kek_id: str | None) -> str:
-        kek_id = kek_id or f"kek-{secrets.token_hex(6)}"
-        if kek_id in data["keys"]:
-            raise KeyProviderError(f"KEK {kek_id} already exists in the key file")
-        data["keys"][kek_id] = {
-            "key": base64.b64encode(secrets.token_bytes(32)).decode(),
-            "created_at": datetime.now(timezone.utc).isoformat(),
-        }
-        data["current"] = kek_id
-        return kek_id
-
-    def _key(self, kek_id: str) -> bytes:
-        entry = self._read()["keys"].get(kek_id)
-        if entry is None:
-            raise KeyProviderError(
-                f"KEK {kek_id} is not in key file {self.path}: this state directory holds a "
-                "different key file than the one that wrapped the data key"
-            )
-        return base64.b64decode(entry["key"])
+    def _keys(self) -> dict[str, bytes]:
+        return {kek_id: base64.b64decode(entry["key"]) for kek_id, entry in self._read()["keys"].items()}
 
     def current_kek_id(self) -> str:
         return str(self._read()["current"])
 
-    def wrap(self, plaintext: bytes, context: dict[str, str]) -> WrappedKey:
-        kek_id = self.current_kek_id()
-        nonce = secrets.token_bytes(12)
-        blob = nonce + AESGCM(self._key(kek_id)).encrypt(nonce, plaintext, _context_bytes(context))
-        return WrappedKey(self.name, kek_id, blob)
-
-    def unwrap(self, wrapped: WrappedKey, context: dict[str, str]) -> bytes:
-        self._check_provider(wrapped)
-        key = self._key(wrapped.kek_id)
-        try:
-            return AESGCM(key).decrypt(wrapped.blob[:12], wrapped.blob[12:], _context_bytes(context))
-        except InvalidTag as exc:
-            raise KeyProviderError(
-                f"data key wrapped under KEK {wrapped.kek_id} does not open with the key file "
-                f"{self.path} for context {context}: wrong key file or altered wrapped key"
-            ) from exc
-
     def rotate_kek(self, new_kek_id: str | None = None) -> str:
         data = json.loads(json.dumps(self._read()))
-        kek_id = self._add_key(data, new_kek_id)
+        kek_id = new_kek_id or f"kek-{secrets.token_hex(6)}"
+        if kek_id in data["keys"]:
+            raise KeyProviderError(f"KEK {kek_id} already exists in the key file")
+        data["keys"][kek_id] = _new_key_entry()
+        data["current"] = kek_id
         tmp = self.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -191,6 +231,41 @@ class LocalKeyFileProvider(KeyProvider):
         with self._lock:
             self._cache = None
         return kek_id
+
+
+class EnvKeyProvider(_AesGcmProvider):
+    """KEKs given in ``GORAX_KEY_ENCRYPTION_KEY``: the first wraps, every one unwraps.
+
+    For workers and replicas that get their secrets from the environment (a Kubernetes secret, a
+    work pool's job variables) rather than from a shared file.
+    """
+
+    name = "env"
+
+    def __init__(self, keys: list[bytes]) -> None:
+        if not keys:
+            raise KeyProviderError("GORAX_KEY_PROVIDER=env needs GORAX_KEY_ENCRYPTION_KEY")
+        self._by_id = {env_kek_id(key): key for key in keys}
+        self._current = env_kek_id(keys[0])
+
+    def _where(self) -> str:
+        return "GORAX_KEY_ENCRYPTION_KEY"
+
+    def _keys(self) -> dict[str, bytes]:
+        return self._by_id
+
+    def current_kek_id(self) -> str:
+        return self._current
+
+    def rotate_kek(self, new_kek_id: str | None = None) -> str:
+        # The keys are the operator's: a new one is put first in the variable, and rotation then
+        # re-wraps everything under it.
+        if new_kek_id and new_kek_id != self._current:
+            raise KeyProviderError(
+                "the env provider's keys come from GORAX_KEY_ENCRYPTION_KEY: put the new key first "
+                "there (keep the old one after it) and run the rotation again"
+            )
+        return self._current
 
 
 class AwsKmsProvider(KeyProvider):
@@ -270,42 +345,75 @@ class AwsKmsProvider(KeyProvider):
 
 _PROVIDERS: dict[tuple[Any, ...], KeyProvider] = {}
 _PROVIDERS_LOCK = threading.Lock()
+_default_settings: Callable[[], KeySettings] | None = None
 
 
-def get_provider(settings: GoraxSettings | None = None) -> KeyProvider:
+def use_settings(source: Callable[[], KeySettings]) -> None:
+    """Where this process's key settings come from when a caller passes none.
+
+    The settings root calls this once (``flows.settings``); a callable, so settings rebuilt later
+    (tests that change the environment) are followed.
+    """
+    global _default_settings
+    _default_settings = source
+
+
+def _settings_or_default(settings: KeySettings | None) -> KeySettings:
+    if settings is not None:
+        return settings
+    if _default_settings is None:
+        raise KeyProviderError(
+            "this process has no key settings: pass a KeySettings, or call "
+            "blocks.providers.use_settings() at start (importing flows.settings does)"
+        )
+    return _default_settings()
+
+
+def _key_file(settings: KeySettings) -> Path:
+    if settings.key_file is None:
+        raise KeyProviderError(
+            f"the local key provider has no key file (GORAX_KEY_FILE); {_MISSING_KEY_HINT}"
+        )
+    return settings.key_file
+
+
+def get_provider(settings: KeySettings | None = None) -> KeyProvider:
     """The key provider the settings select (one instance per configuration per process)."""
-    if settings is None:
-        from flows.settings import get_settings
-
-        settings = get_settings()
-    if settings.key_provider == "aws-kms":
+    settings = _settings_or_default(settings)
+    name = settings.provider
+    if name == "aws-kms":
         if not settings.kms_key_id:
             raise KeyProviderError("GORAX_KEY_PROVIDER=aws-kms needs GORAX_KMS_KEY_ID")
         cache_key: tuple[Any, ...] = ("aws-kms", settings.kms_key_id, settings.kms_endpoint_url)
+    elif name == "env":
+        cache_key = ("env", tuple(env_kek_id(key) for key in settings.encryption_keys()))
     else:
-        cache_key = ("local", str(settings.state_dir / KEY_FILE_NAME))
+        cache_key = ("local", str(_key_file(settings)))
     with _PROVIDERS_LOCK:
         provider = _PROVIDERS.get(cache_key)
         if provider is None:
-            if cache_key[0] == "aws-kms":
+            if name == "aws-kms":
                 provider = AwsKmsProvider(str(settings.kms_key_id), endpoint_url=settings.kms_endpoint_url)
+            elif name == "env":
+                provider = EnvKeyProvider(settings.encryption_keys())
             else:
-                provider = LocalKeyFileProvider(settings.state_dir / KEY_FILE_NAME)
+                provider = LocalKeyFileProvider(_key_file(settings))
             _PROVIDERS[cache_key] = provider
         return provider
 
 
-def provider_for(wrapped: WrappedKey, current: KeyProvider, settings: GoraxSettings | None = None) -> KeyProvider:
+def provider_for(
+    wrapped: WrappedKey, current: KeyProvider, settings: KeySettings | None = None
+) -> KeyProvider:
     """The provider that can unwrap ``wrapped``: the current one, or (while migrating from one
-    provider to the other) the local key file or KMS as the settings describe them."""
+    provider to another) the key file, the environment's keys or KMS as the settings describe them."""
     if wrapped.provider == current.name:
         return current
-    if settings is None:
-        from flows.settings import get_settings
-
-        settings = get_settings()
+    settings = _settings_or_default(settings)
     if wrapped.provider == LocalKeyFileProvider.name:
-        return LocalKeyFileProvider(settings.state_dir / KEY_FILE_NAME)
+        return LocalKeyFileProvider(_key_file(settings))
+    if wrapped.provider == EnvKeyProvider.name:
+        return EnvKeyProvider(settings.encryption_keys())
     if wrapped.provider == AwsKmsProvider.name:
         return AwsKmsProvider(wrapped.kek_id, endpoint_url=settings.kms_endpoint_url)
     raise KeyProviderError(f"unknown key provider {wrapped.provider!r} (KEK {wrapped.kek_id})")

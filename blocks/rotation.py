@@ -7,32 +7,33 @@ flight keep working.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 
 from blocks import keys
 from blocks.errors import CredentialNotFound
 from blocks.providers import get_provider
-
-if TYPE_CHECKING:
-    from flows.settings import GoraxSettings
+from blocks.settings import KeySettings
 
 
-async def rotate_kek(settings: GoraxSettings | None = None, *, new_kek_id: str | None = None) -> dict[str, Any]:
+async def rotate_kek(
+    settings: KeySettings, *, server_key_file: Path | None = None, new_kek_id: str | None = None
+) -> dict[str, Any]:
     """Make a new KEK current and re-wrap every tenant's data keys and the Prefect server key.
 
     Local provider: a new key is added to the key file (old ones stay to open stale wraps).
-    AWS KMS: ``new_kek_id`` switches to another KMS key; without it, keys are re-encrypted
-    under the same KMS key (picking up KMS's own backing-key rotation).
+    Env provider: the first key of ``GORAX_KEY_ENCRYPTION_KEY`` is current; whatever another one
+    wrapped is re-wrapped under it. AWS KMS: ``new_kek_id`` switches to another KMS key; without
+    it, keys are re-encrypted under the same KMS key (picking up KMS's own backing-key rotation).
+    ``server_key_file`` is the embedded Prefect server's wrapped key, if there is one.
     """
-    if settings is None:
-        from flows.settings import get_settings
-
-        settings = get_settings()
     provider = get_provider(settings)
     previous = provider.current_kek_id()
     current = await asyncio.to_thread(provider.rotate_kek, new_kek_id)
-    tenants, failed = await keys.rewrap_all(provider)
-    server_key = await asyncio.to_thread(keys.rewrap_server_key, settings, provider)
+    tenants, failed = await keys.rewrap_all(provider, settings)
+    server_key = server_key_file is not None and await asyncio.to_thread(
+        keys.rewrap_server_key, server_key_file, provider, settings
+    )
     return {
         "provider": provider.name,
         "previous_kek": previous,

@@ -145,7 +145,7 @@ def allowed_networks_of(ctx: Any) -> list[Network]:
     """The networks a node may reach although they are private or loopback: the run's
     (``GORAX_HTTP_ALLOWED_NETWORKS`` plus the tenant's allow-list), else the operator's alone."""
     allowed = getattr(ctx, "allowed_networks", None)
-    return list(allowed) if allowed is not None else get_settings().allowed_networks
+    return list(allowed) if allowed is not None else get_settings().runtime.allowed_networks
 
 
 # -- The client ------------------------------------------------------------------------------

@@ -169,7 +169,7 @@ async def run_graph(
         flow_run_id=flow_run_id,
         depth=depth,
         max_parallel=getattr(settings, "max_parallel", None) or 16,
-        allowed_networks=get_settings().allowed_networks + _networks(allowed_networks),
+        allowed_networks=get_settings().runtime.allowed_networks + _networks(allowed_networks),
         tenant_networks=list(allowed_networks or []),
         start_subrun=_start_subrun,
     )

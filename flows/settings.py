@@ -1,26 +1,104 @@
-"""Gorax settings: one pydantic-settings class, read from ``GORAX_*`` variables.
+"""The Gorax settings root: general settings plus one section per area, read from ``GORAX_*``.
 
-Every process (API, worker, CLI) builds the same :class:`GoraxSettings`. ``gorax up`` writes
-what it started to ``$GORAX_HOME/stack.json``; :func:`load_stack` reads it back so a later
-``gorax`` command with the same ``GORAX_HOME`` finds the running stack.
+Shaped like Prefect's ``Settings``: each section is defined beside the code that consumes it and
+nested here, and every variable keeps its flat ``GORAX_*`` name::
+
+    GoraxSettings                     home, database_url, work_pool, api_url, worker_token, log_*
+      .prefect   PrefectSettings      GORAX_PREFECT_*      (this module: every process's Prefect)
+      .keys      blocks.settings.KeySettings               GORAX_KEY_*, GORAX_KMS_*
+      .runtime   flows.runtime.settings.RuntimeSettings    networks, database nodes, rate limits
+      .worker    flows.worker.settings.WorkerSettings      GORAX_WORKER_*
+
+The API's process extends this root with its own sections (``api.config``): flows must not
+import the API. Every process reads its own environment: no setting falls back to a file another
+process wrote (one exception, in the CLI: a ``gorax`` command run beside ``gorax up`` uses the
+auth string of its embedded Prefect server).
 """
 
 from __future__ import annotations
 
-import ipaddress
-import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+
+from blocks import providers as key_providers
+from blocks.providers import KEY_FILE_NAME
+from blocks.settings import KeySettings
+from flows.runtime.settings import RuntimeSettings
+from flows.worker.settings import WorkerSettings
+
+
+class SettingMissing(RuntimeError):
+    """A setting a step needs is not set; the message names the variable and where it goes."""
+
+
+class PrefectSettings(BaseSettings):
+    """The Prefect server every Gorax process talks to. Each field is ``GORAX_PREFECT_<FIELD>``.
+
+    Prefect's own names (``PREFECT_API_URL``, ``PREFECT_API_AUTH_STRING``) are read too, after
+    Gorax's: a worker started the Prefect way is configured by the same one setting.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="GORAX_PREFECT_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
+
+    api_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GORAX_PREFECT_API_URL", "PREFECT_API_URL"),
+        description="The Prefect API of every Gorax process (API, CLI, workers, runs); Gorax sets "
+        "Prefect's client settings from it. Unset: the embedded server `gorax up` starts.",
+    )
+    auth_string: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("GORAX_PREFECT_AUTH_STRING", "PREFECT_API_AUTH_STRING"),
+        description="`user:password` for that Prefect server's basic auth (`gorax up` makes one for "
+        "its embedded server).",
+    )
+    port: int = Field(default=4200, description="Port of the embedded Prefect server.")
+
+    @property
+    def embedded(self) -> bool:
+        """True when no Prefect server is named: Gorax's own, started by ``gorax up``."""
+        return not self.api_url
+
+    @property
+    def url(self) -> str:
+        """The Prefect API URL, without a trailing slash."""
+        return (self.api_url or f"http://127.0.0.1:{self.port}/api").rstrip("/")
+
+    def basic_auth(self) -> tuple[str, str] | None:
+        """The auth string as an HTTP basic-auth pair (None without one)."""
+        raw = self.auth_string.get_secret_value() if self.auth_string else ""
+        if ":" not in raw:
+            return None
+        user, _, password = raw.partition(":")
+        return user, password
+
+
+def is_section(field: FieldInfo) -> bool:
+    """True for a field that nests a section (which reads its own variables)."""
+    return isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings)
+
+
+class _OwnVariablesOnly(EnvSettingsSource):
+    """The root's own variables. A section reads its variables itself, so ``GORAX_API`` (say,
+    the editor's dev-server address) is never taken for the ``api`` section."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if is_section(field):
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
 
 
 class GoraxSettings(BaseSettings):
-    """All Gorax configuration. Each field is the variable ``GORAX_<FIELD>``."""
+    """What every Gorax process needs. Each general field is the variable ``GORAX_<FIELD>``."""
 
-    model_config = SettingsConfigDict(env_prefix="GORAX_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="GORAX_", extra="ignore", hide_input_in_errors=True)
 
     home: Path = Field(default=Path(".gorax"), description="State directory (databases, keys, logs).")
     database_url: str | None = Field(
@@ -28,42 +106,16 @@ class GoraxSettings(BaseSettings):
         description="Gorax database; default sqlite+aiosqlite in the state directory. "
         "postgresql+asyncpg://... for production.",
     )
-    api_host: str = Field(default="127.0.0.1", description="Interface the API binds to.")
-    api_port: int = Field(default=8080, description="Port of the API and editor.")
-    prefect_port: int = Field(default=4200, description="Port of the embedded Prefect server.")
-    prefect_api_url: str | None = Field(
-        default=None, description="Use this external Prefect server instead of starting one."
-    )
-    prefect_auth_string: str | None = Field(
-        default=None, description="user:password for an external Prefect server's basic auth."
-    )
-    redis_url: str | None = Field(default=None, description="Redis for shared rate limits (optional).")
-    http_allowed_networks: str = Field(
-        default="",
-        description="Comma-separated CIDRs that outbound calls (HTTP requests, ...) may reach although they are "
-        "loopback/private/link-local (empty: none).",
-    )
-    db_allowed_directories: str = Field(
-        default="",
-        description="Comma-separated directories whose SQLite files database nodes may "
-        "open (empty: no SQLite files; Gorax's and Prefect's own never).",
-    )
-    db_protected_urls: str = Field(
-        default="",
-        description="Comma-separated database URLs no database node may reach, besides Gorax's "
-        "and Prefect's own (for a worker that does not share the API's environment).",
-    )
-    key_provider: Literal["local", "aws-kms"] = Field(
-        default="local", description="Key-encryption key provider: a local key file or AWS KMS."
-    )
-    kms_key_id: str | None = Field(default=None, description="AWS KMS key id or ARN (aws-kms provider).")
-    kms_endpoint_url: str | None = Field(default=None, description="AWS KMS endpoint override.")
-    worker_type: Literal["gorax", "process"] = Field(
-        default="gorax", description="Worker `gorax up` starts: warm in-process or process."
-    )
     work_pool: str = Field(default="gorax", description="Prefect work pool for Gorax runs.")
     api_url: str | None = Field(
-        default=None, description="Public base URL of the Gorax API (links in e-mails, workers)."
+        default=None,
+        description="Base URL of the Gorax API: where runs record human tasks (a worker needs it) "
+        "and what links in e-mails point at (default for the API: its host and port).",
+    )
+    worker_token: SecretStr | None = Field(
+        default=None,
+        description="Token of the internal worker principal: the API accepts it, runs send it "
+        "(`gorax up` makes one and gives it to both).",
     )
     log_level: str = Field(default="INFO", description="Log level of Gorax processes.")
     log_max_line_bytes: int = Field(
@@ -71,6 +123,30 @@ class GoraxSettings(BaseSettings):
         description="Longest log line a Gorax process writes (message and traceback are cut "
         "past it, with a marker of how much; at least 1,024; 0: no cap).",
     )
+
+    prefect: PrefectSettings = Field(default_factory=PrefectSettings, description="The Prefect server.")
+    keys: KeySettings = Field(default_factory=KeySettings, description="Credential encryption keys.")
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings, description="What runs may reach.")
+    worker: WorkerSettings = Field(default_factory=WorkerSettings, description="The warm worker.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _OwnVariablesOnly(settings_cls)
+
+    @model_validator(mode="after")
+    def _defaults_from_home(self) -> GoraxSettings:
+        # A section cannot see the root: what it defaults to inside the state directory is filled
+        # in here, as Prefect's root does for its paths under PREFECT_HOME.
+        if self.keys.key_file is None:
+            self.keys = self.keys.model_copy(update={"key_file": self.state_dir / KEY_FILE_NAME})
+        return self
 
     @property
     def state_dir(self) -> Path:
@@ -82,45 +158,32 @@ class GoraxSettings(BaseSettings):
             return self.database_url
         return f"sqlite+aiosqlite:///{self.state_dir / 'gorax.db'}"
 
-    @property
-    def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [
-            ipaddress.ip_network(part.strip(), strict=False)
-            for part in self.http_allowed_networks.split(",")
-            if part.strip()
-        ]
+    def required_api_url(self) -> str:
+        """``GORAX_API_URL`` without a trailing slash; a clear error where a run needs it unset."""
+        if not self.api_url:
+            raise SettingMissing(
+                "GORAX_API_URL is not set: a run reaches the Gorax API (to record a human task) at "
+                "that address. Give it to the worker's environment (the work pool's job variables)."
+            )
+        return self.api_url.rstrip("/")
 
-    @property
-    def db_directories(self) -> list[Path]:
-        """The directories of ``GORAX_DB_ALLOWED_DIRECTORIES``, resolved (symlinks followed)."""
-        return [Path(part.strip()).expanduser().resolve()
-                for part in self.db_allowed_directories.split(",") if part.strip()]
-
-    @property
-    def stack_file(self) -> Path:
-        return self.state_dir / "stack.json"
-
-    def load_stack(self) -> dict[str, Any]:
-        """What ``gorax up`` recorded for this state directory ({} when nothing is running)."""
-        try:
-            return json.loads(self.stack_file.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-
-    @property
-    def effective_prefect_api_url(self) -> str:
-        if self.prefect_api_url:
-            return self.prefect_api_url
-        return self.load_stack().get("prefect_api_url") or f"http://127.0.0.1:{self.prefect_port}/api"
-
-    @property
-    def effective_api_url(self) -> str:
-        if self.api_url:
-            return self.api_url.rstrip("/")
-        return self.load_stack().get("api_url") or f"http://{self.api_host}:{self.api_port}"
+    def required_worker_token(self) -> str:
+        """``GORAX_WORKER_TOKEN``; a clear error where a run needs it unset."""
+        if self.worker_token is None or not self.worker_token.get_secret_value():
+            raise SettingMissing(
+                "GORAX_WORKER_TOKEN is not set: a run authenticates to the Gorax API (to record a "
+                "human task) with the API's worker token. Give it to the worker's environment (the "
+                "work pool's job variables)."
+            )
+        return self.worker_token.get_secret_value()
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> GoraxSettings:
     """The process-wide settings (tests call ``get_settings.cache_clear()`` after changing env)."""
     return GoraxSettings()
+
+
+# blocks imports nothing of Gorax's: its key settings reach it from the root, once per process
+# (a callable, so settings rebuilt after ``get_settings.cache_clear()`` are followed).
+key_providers.use_settings(lambda: get_settings().keys)

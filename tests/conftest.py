@@ -73,6 +73,21 @@ os.environ.update(
 )
 os.environ.pop("GORAX_DATABASE_URL", None)
 os.environ.pop("GORAX_PREFECT_API_URL", None)
+for _name in ("GORAX_KEY_PROVIDER", "GORAX_KEY_FILE", "GORAX_KEY_ENCRYPTION_KEY", "GORAX_WORKER_TOKEN",
+              "GORAX_API_URL", "GORAX_TOKEN_SIGNING_KEY", "GORAX_TOKEN_SIGNING_KEY_FILE"):
+    os.environ.pop(_name, None)
+
+
+def _create_session_key() -> None:
+    """The session's key-encryption key, made once as an operator does (``gorax keys init``):
+    nothing makes one implicitly, and every process of the session shares this one."""
+    from blocks.providers import create_key_file
+    from flows.settings import get_settings
+
+    create_key_file(get_settings().keys.key_file)  # type: ignore[arg-type]
+
+
+_create_session_key()
 
 
 def session_dir() -> Path:

@@ -8,6 +8,7 @@ import queue
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -183,6 +184,48 @@ def test_up_creates_no_housekeeping_deployment_or_runs(running_stack):
     executions = httpx.get(f"http://127.0.0.1:{api_port}/api/v1/executions", timeout=30,
                            headers={"Authorization": f"Bearer {api_key}"})
     assert executions.status_code == 200 and executions.json()["items"] == []
+
+
+def _child_environment(stack_pid: int, marker: str) -> dict[str, str]:
+    """The environment of the child of ``gorax up`` whose command line holds ``marker``."""
+    for pid in _descendants(stack_pid):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            if marker.encode() not in argv:
+                continue
+            raw = Path(f"/proc/{pid}/environ").read_bytes()
+        except OSError:
+            continue
+        return dict(item.split("=", 1) for item in raw.decode().split("\0") if "=" in item)
+    raise AssertionError(f"no child of gorax up runs {marker!r}")
+
+
+def test_up_gives_its_children_what_they_need_through_their_environment(running_stack):
+    process, _, home, api_port, _ = running_stack
+    worker, api = _child_environment(process.pid, "worker"), _child_environment(process.pid, "uvicorn")
+    # The worker's runs reach the API with these, never with the API's files.
+    assert worker["GORAX_API_URL"] == f"http://127.0.0.1:{api_port}"
+    assert worker["GORAX_WORKER_TOKEN"].startswith("gxw_")
+    assert api["GORAX_WORKER_TOKEN"] == worker["GORAX_WORKER_TOKEN"]
+    assert api["GORAX_TOKEN_SIGNING_KEY_FILE"] == str(home / "api-signing.key")
+    assert "GORAX_TOKEN_SIGNING_KEY_FILE" not in worker
+    # The first start made the stack's key-encryption key, private.
+    assert stat.S_IMODE((home / "gorax-kek.json").stat().st_mode) == 0o600
+
+
+def test_the_first_start_makes_the_key_and_a_lost_one_is_not_replaced(tmp_path: Path) -> None:
+    from api.config import GoraxApiSettings
+    from api.stack import StackError, ensure_key_encryption_key
+    from blocks.keys import SERVER_KEY_FILE
+
+    settings = GoraxApiSettings(home=tmp_path)
+    assert ensure_key_encryption_key(settings) is not None
+    assert ensure_key_encryption_key(settings) is None  # a later start keeps it
+    (tmp_path / SERVER_KEY_FILE).write_text("{}")  # what the key wrapped
+    (tmp_path / "gorax-kek.json").unlink()
+    with pytest.raises(StackError, match="gorax-kek.json is missing but .*prefect-server-key.json was wrapped"):
+        ensure_key_encryption_key(settings)
+    assert not (tmp_path / "gorax-kek.json").exists()
 
 
 def test_busy_port_is_a_one_line_error(running_stack):

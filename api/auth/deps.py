@@ -126,7 +126,7 @@ async def _authenticate(state: AppState, request: Request) -> Principal:
         if scheme.lower() != "bearer" or not token:
             raise Unauthorized("Authorization must be 'Bearer <token>'",
                                details={"header": "Authorization"})
-        if hmac.compare_digest(token.encode(), state.worker_token.encode()):
+        if state.worker_token and hmac.compare_digest(token.encode(), state.worker_token.encode()):
             return Principal(kind="worker", id="worker", role=None,
                              tenant_id=request.headers.get(TENANT_HEADER))
         if token.startswith(api_key_service.KEY_PREFIX):

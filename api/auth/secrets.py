@@ -1,50 +1,63 @@
-"""Secrets the API keeps in the state directory: the token-signing key and the worker token.
+"""The API's secrets: the token-signing key and the worker token, both from settings.
 
-Both are generated on first use and written with mode 0600. ``GORAX_WORKER_TOKEN`` overrides
-the worker token (so workers on other machines can share it). Several API replicas must share
-the state directory, or the same files, to accept each other's access tokens.
+Each comes from the API's environment (``GORAX_TOKEN_SIGNING_KEY`` or a file named by
+``GORAX_TOKEN_SIGNING_KEY_FILE``; ``GORAX_WORKER_TOKEN``), so replicas and workers on other
+machines share them by configuration, not by sharing a disk. ``gorax up`` keeps its embedded
+stack's in its state directory (:data:`SIGNING_KEY_FILE`, :data:`WORKER_TOKEN_FILE`), made with
+the functions below on its first start, and gives them to what it starts.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-from pathlib import Path
 
-from flows.settings import GoraxSettings
+from api.config import ApiSettings
 
 SIGNING_KEY_FILE = "api-signing.key"
 WORKER_TOKEN_FILE = "worker.token"
+#: HMAC-SHA256 keys shorter than the hash's 32 bytes weaken it.
+MIN_SIGNING_KEY_BYTES = 32
 
 
-def _read_or_create(path: Path, make: callable) -> str:  # type: ignore[valid-type]
+class SecretSettingError(RuntimeError):
+    """A secret setting is missing or unusable; the message names the variable."""
+
+
+def new_signing_key() -> str:
+    """A fresh token-signing key as the settings hold it (hex)."""
+    return secrets.token_hex(MIN_SIGNING_KEY_BYTES)
+
+
+def new_worker_token() -> str:
+    """A fresh worker token."""
+    return "gxw_" + secrets.token_urlsafe(32)
+
+
+def _signing_key_text(settings: ApiSettings) -> tuple[str, str]:
+    """(the key's text, the variable it came from)."""
+    if settings.token_signing_key is not None:
+        return settings.token_signing_key.get_secret_value(), "GORAX_TOKEN_SIGNING_KEY"
+    path = settings.token_signing_key_file
+    if path is None:
+        raise SecretSettingError(
+            "the API has no token-signing key: set GORAX_TOKEN_SIGNING_KEY (64 or more hex "
+            "characters, the same on every replica) or GORAX_TOKEN_SIGNING_KEY_FILE (a file holding it)"
+        )
     try:
-        return path.read_text().strip()
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = make()
-    # O_EXCL: if two processes race, the loser reads the winner's value.
+        return path.read_text().strip(), f"GORAX_TOKEN_SIGNING_KEY_FILE ({path})"
+    except OSError as exc:
+        raise SecretSettingError(
+            f"GORAX_TOKEN_SIGNING_KEY_FILE: cannot read {path}: {exc.strerror or exc}"
+        ) from None
+
+
+def signing_key(settings: ApiSettings) -> bytes:
+    """The HMAC key that signs access tokens, from the API's settings."""
+    text, source = _signing_key_text(settings)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value)
-    return value
-
-
-def signing_key(settings: GoraxSettings) -> bytes:
-    """The HMAC key that signs access tokens (32 random bytes, hex in the state dir)."""
-    return bytes.fromhex(
-        _read_or_create(settings.state_dir / SIGNING_KEY_FILE, lambda: secrets.token_hex(32))
-    )
-
-
-def worker_token(settings: GoraxSettings, override: str | None = None) -> str:
-    """The bearer token of the internal worker principal."""
-    if override:
-        return override
-    return _read_or_create(
-        settings.state_dir / WORKER_TOKEN_FILE, lambda: "gxw_" + secrets.token_urlsafe(32)
-    )
+        key = bytes.fromhex(text)
+    except ValueError:
+        key = b""
+    if len(key) < MIN_SIGNING_KEY_BYTES:
+        raise SecretSettingError(f"{source}: the token-signing key must be 64 or more hex characters")
+    return key

@@ -12,8 +12,9 @@ _COMMAND_MODULES = (
     "api.cli.stack",  # gorax up
     "api.cli.setup",  # gorax setup
     "api.cli.graphs",  # gorax validate / deploy / run
-    "api.cli.keys",  # gorax keys rotate
+    "api.cli.keys",  # gorax keys init / rotate
     "api.cli.identity",  # gorax tenants / users
+    "api.cli.settings",  # gorax settings
 )
 
 

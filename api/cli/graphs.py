@@ -107,7 +107,7 @@ async def _deploy_graph(client: Any, document: Any, *, tenant: str, workflow: st
 
 
 async def _deploy_with_client(document: Any, **options: Any) -> Any:
-    # Imported once _point_prefect_client() has set Prefect's environment: Prefect reads its
+    # Imported once use_prefect() has pointed Prefect's settings at the server: Prefect reads its
     # settings when it is first imported.
     from api.prefect import open_client
 
@@ -117,7 +117,7 @@ async def _deploy_with_client(document: Any, **options: Any) -> Any:
 
 def _deploy(args: argparse.Namespace) -> int:
     """Create or update the Prefect deployment of a graph file."""
-    from api.cli.keys import _point_prefect_client
+    from api.cli.common import use_prefect
     from translator import GraphValidationError
 
     document = _graph_or_exit(args.file, "deploy")
@@ -126,7 +126,7 @@ def _deploy(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"gorax deploy: {exc}", file=sys.stderr)
         return 2
-    _point_prefect_client()
+    use_prefect()
     from api.prefect.deployments import WorkPoolMissing
 
     try:
@@ -194,7 +194,7 @@ async def _failure_lines(client: Any, flow_run: Any) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     """Run a graph file through Prefect and print its output as JSON."""
-    from api.cli.keys import _point_prefect_client
+    from api.cli.common import use_prefect
     from translator import GraphValidationError
 
     document = _graph_or_exit(args.file, "run")
@@ -207,7 +207,7 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"gorax run: {exc}", file=sys.stderr)
         return 2
-    _point_prefect_client()
+    use_prefect()
     from api.prefect.deployments import WorkPoolMissing
 
     try:

@@ -18,11 +18,11 @@ from api.errors import ApiError
 
 def _run(coro_factory: Callable[[Any], Awaitable[int]]) -> Callable[[argparse.Namespace], int]:
     def handler(args: argparse.Namespace) -> int:
+        from api.cli.common import cli_settings
         from api.db.engine import Database
-        from flows.settings import get_settings
 
         async def main() -> int:
-            db = Database(get_settings().resolved_database_url)
+            db = Database(cli_settings().resolved_database_url)
             try:
                 await db.migrate()
                 return await coro_factory((db, args))

@@ -1,11 +1,11 @@
-"""``gorax keys rotate``: re-wrap data keys under a new KEK, or re-seal a tenant's values."""
+"""``gorax keys init`` makes the local key-encryption key; ``gorax keys rotate`` re-wraps data keys
+under a new KEK, or re-seals a tenant's values."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
-import os
 import sys
 from typing import Any
 
@@ -15,6 +15,13 @@ def register(subparsers: Any) -> None:
     keys = subparsers.add_parser("keys", help="Manage credential encryption keys.")
     actions = keys.add_subparsers(dest="keys_command", metavar="ACTION")
     keys.set_defaults(handler=lambda args: keys.print_help() or 2)
+    init = actions.add_parser(
+        "init",
+        help="Create the local key file (GORAX_KEY_FILE, default $GORAX_HOME/gorax-kek.json) once.",
+        description="Create the local provider's key-encryption key. Nothing else creates one: "
+        "`gorax up` does this on its first start. An existing key file is left as it is.",
+    )
+    init.set_defaults(handler=_init)
     rotate = actions.add_parser(
         "rotate",
         help="Re-wrap every tenant data key under a new key-encryption key "
@@ -35,27 +42,34 @@ def register(subparsers: Any) -> None:
     rotate.set_defaults(handler=_rotate)
 
 
-def _point_prefect_client() -> None:
-    """Talk to the Prefect server of this state directory unless PREFECT_API_URL says otherwise."""
-    from flows.settings import get_settings
+def _init(args: argparse.Namespace) -> int:
+    from api.cli.common import cli_settings
+    from blocks.errors import KeyProviderError
+    from blocks.providers import create_key_file
 
-    settings = get_settings()
-    if "PREFECT_API_URL" not in os.environ:
-        os.environ["PREFECT_API_URL"] = settings.effective_prefect_api_url
-    if "PREFECT_API_AUTH_STRING" not in os.environ:
-        auth = settings.prefect_auth_string
-        auth_file = settings.state_dir / "prefect-auth"
-        if not auth and auth_file.exists():
-            auth = auth_file.read_text().strip()
-        if auth:
-            os.environ["PREFECT_API_AUTH_STRING"] = auth
+    keys = cli_settings().keys
+    if keys.provider != "local" or keys.key_file is None:
+        print(f"gorax keys init: the {keys.provider} provider's key is kept outside Gorax "
+              "(GORAX_KEY_ENCRYPTION_KEY or AWS KMS); there is no key file to create", file=sys.stderr)
+        return 2
+    try:
+        kek = create_key_file(keys.key_file)
+    except KeyProviderError as exc:
+        print(f"gorax keys init: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps({"provider": "local", "key_file": str(keys.key_file), "kek": kek}))
+    return 0
 
 
 async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from api.cli.common import use_prefect
     from blocks import keys, rotation
 
+    settings = use_prefect()
     if not args.data_key:
-        return [await rotation.rotate_kek(new_kek_id=args.new_kms_key_id)]
+        server_key_file = settings.state_dir / keys.SERVER_KEY_FILE
+        return [await rotation.rotate_kek(settings.keys, server_key_file=server_key_file,
+                                          new_kek_id=args.new_kms_key_id)]
     tenants = [args.tenant] if args.tenant else [k.tenant_id for k in await keys.list_keyrings()]
     return [await rotation.rotate_data_key(tenant, drop_old=args.drop_old) for tenant in tenants]
 
@@ -69,7 +83,6 @@ def _rotate(args: argparse.Namespace) -> int:
     if args.drop_old and not args.data_key:
         print("gorax keys rotate: --drop-old goes with --data-key", file=sys.stderr)
         return 2
-    _point_prefect_client()
     try:
         results = asyncio.run(_run(args))
     except CredentialError as exc:

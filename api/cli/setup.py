@@ -12,31 +12,27 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 
-async def _setup() -> Any:
-    # Imported once _point_prefect_client() has set Prefect's environment: Prefect reads its
-    # settings when it is first imported.
-    from api.auth.secrets import worker_token
-    from api.config import ApiConfig
+async def _setup(settings: Any) -> Any:
+    # Imported once use_prefect() has pointed Prefect's settings at the server: Prefect reads
+    # its settings when it is first imported.
     from api.prefect import open_client
     from api.prefect.setup import setup_prefect
-    from flows.settings import get_settings
 
-    settings = get_settings()
+    token = settings.worker_token.get_secret_value() if settings.worker_token else None
     async with AsyncExitStack() as stack:
         client = await open_client(stack)
         return await setup_prefect(
-            client, work_pool=settings.work_pool, worker_type=settings.worker_type,
-            api_url=settings.effective_api_url,
-            worker_token=worker_token(settings, ApiConfig().worker_token))
+            client, work_pool=settings.work_pool, worker_type=settings.stack.worker_type,
+            api_url=settings.effective_api_url, worker_token=token)
 
 
 def _run(args: argparse.Namespace) -> int:
     """Set Prefect up; exit 1 naming the reason when Prefect cannot be reached or refuses."""
-    from api.cli.keys import _point_prefect_client
+    from api.cli.common import use_prefect
 
-    _point_prefect_client()
+    settings = use_prefect()
     try:
-        report = asyncio.run(_setup())
+        report = asyncio.run(_setup(settings))
     except Exception as exc:  # Prefect unreachable or refusing: say which, and what was asked
         print(f"gorax setup: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1

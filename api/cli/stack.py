@@ -6,10 +6,10 @@ import argparse
 
 
 def _up(args: argparse.Namespace) -> int:
+    from api.config import get_api_settings
     from api.stack import run_stack
-    from flows.settings import GoraxSettings
 
-    return run_stack(GoraxSettings())
+    return run_stack(get_api_settings())
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -104,7 +104,7 @@ async def _read_or_create(client: PrefectClient, name: str, worker_type: str,
 
 
 async def ensure_pool(client: PrefectClient, name: str, worker_type: str, *, api_url: str,
-                      worker_token: str) -> PoolReport:
+                      worker_token: str | None) -> PoolReport:
     """Make work pool ``name`` exist (of ``worker_type`` when it is new) with the ``env`` its runs
     need; idempotent. An existing pool keeps its type (Prefect cannot change it)."""
     report = PoolReport(name=name, type=worker_type)
@@ -117,11 +117,14 @@ async def ensure_pool(client: PrefectClient, name: str, worker_type: str, *, api
         report.notes.append("the gorax worker reads GORAX_API_URL and GORAX_WORKER_TOKEN from its "
                             "own environment")
         return report
-    block = await _save_worker_token(client, name, worker_token)
-    changed = _with_env(pool.base_job_template or _default_template(pool.type), {
-        "GORAX_API_URL": api_url,
-        "GORAX_WORKER_TOKEN": f"{{{{ prefect.blocks.secret.{block} }}}}",
-    })
+    env = {"GORAX_API_URL": api_url}
+    if worker_token is None:
+        report.notes.append("GORAX_WORKER_TOKEN is not set here: runs of this pool cannot record "
+                            "human tasks until it is (set it and run gorax setup again)")
+    else:
+        block = await _save_worker_token(client, name, worker_token)
+        env["GORAX_WORKER_TOKEN"] = f"{{{{ prefect.blocks.secret.{block} }}}}"
+    changed = _with_env(pool.base_job_template or _default_template(pool.type), env)
     if changed is not None:
         await client.update_work_pool(name, WorkPoolUpdate(base_job_template=changed))
         report.updated = True

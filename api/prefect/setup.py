@@ -10,6 +10,8 @@ only starts the API is set up too. Nothing else creates any of it: not publishin
 
 from __future__ import annotations
 
+from typing import Any
+
 import asyncio
 import logging
 from dataclasses import dataclass, field
@@ -60,7 +62,7 @@ async def retire_deployments(client: PrefectClient) -> list[str]:
 
 
 async def setup_prefect(client: PrefectClient, *, work_pool: str, worker_type: str, api_url: str,
-                        worker_token: str) -> SetupReport:
+                        worker_token: str | None) -> SetupReport:
     """Set up Prefect for Gorax (idempotent); ``worker_type`` falls back to ``process`` when the
     gorax worker is not installed here."""
     pool = await ensure_pool(client, work_pool, available_type(worker_type), api_url=api_url,
@@ -69,7 +71,7 @@ async def setup_prefect(client: PrefectClient, *, work_pool: str, worker_type: s
     return SetupReport(pool=pool, block_types=block_types, retired=await retire_deployments(client))
 
 
-async def keep_setting_up(client: PrefectClient, *, retry_seconds: float = 5.0, **options: str) -> None:
+async def keep_setting_up(client: PrefectClient, *, retry_seconds: float = 5.0, **options: Any) -> None:
     """:func:`setup_prefect` once, retried while Prefect cannot be reached (an API's start)."""
     while True:
         try:

@@ -97,8 +97,7 @@ async def read_execution(state: StateDep, prefect: PrefectDep, execution_id: str
                          principal: Principal = Requires(Permission.EXECUTION_READ)) -> ExecutionDetail:
     """One execution with input, output, steps (masked) and its Prefect UI link."""
     run = await runs.get_run(prefect, tenant_id=principal.tenant_id, execution_id=execution_id)
-    detail = await runs.execution_detail(
-        prefect, run, prefect_api_url=state.settings.effective_prefect_api_url)
+    detail = await runs.execution_detail(prefect, run, prefect_api_url=state.settings.prefect.url)
     return ExecutionDetail(**detail)
 
 

@@ -30,7 +30,7 @@ from api.services.human_task_timer import HumanTaskTimer
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state.gorax
-    timer = HumanTaskTimer(state.db, prefect_of(app), link_key=signing_key(state.settings),
+    timer = HumanTaskTimer(state.db, prefect_of(app), link_key=signing_key(state.config),
                            api_url=state.settings.effective_api_url)
     app.state.human_task_timer = timer
     await timer.start()
@@ -174,7 +174,7 @@ async def open_human_task_link(
     _: None = Public(),
 ) -> RedirectResponse:
     """Follow an e-mailed link: a genuine, unexpired link leads to the decision page."""
-    if not service.verify_link(signing_key(state.settings), task_id, expires, signature):
+    if not service.verify_link(signing_key(state.config), task_id, expires, signature):
         raise NotFound("this link is invalid or has expired", details={"human_task_id": task_id})
     return RedirectResponse(f"/inbox?task={task_id}", status_code=302)
 
@@ -200,6 +200,6 @@ async def record_human_task(
         await session.commit()
     if created:
         wake_timer(request)
-        await service.send_notices(db, notices, link_key=signing_key(state.settings),
+        await service.send_notices(db, notices, link_key=signing_key(state.config),
                                    api_url=state.settings.effective_api_url)
     return _view(task)

@@ -11,7 +11,6 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from api.auth.deps import Public, StateDep
-from flows.settings import GoraxSettings
 
 ROOT = True
 router = APIRouter(tags=["ops"])
@@ -28,15 +27,6 @@ class Readiness(BaseModel):
 
     status: str = Field(description="'ok' when every check passed, else 'unavailable'.")
     checks: dict[str, str] = Field(description="Per dependency: 'ok' or the error.")
-
-
-def prefect_auth(settings: GoraxSettings) -> tuple[str, str] | None:
-    """Basic-auth pair for Prefect from settings or the stack file, if configured."""
-    raw = settings.prefect_auth_string or settings.load_stack().get("prefect_auth_string")
-    if not raw or ":" not in raw:
-        return None
-    user, _, password = raw.partition(":")
-    return user, password
 
 
 @router.get("/healthz", response_model=Health, dependencies=[Public()])
@@ -60,9 +50,10 @@ async def readyz(state: StateDep) -> JSONResponse:
             return f"error: {type(exc).__name__}"
 
     async def prefect() -> str:
-        url = state.settings.effective_prefect_api_url.rstrip("/") + "/health"
+        prefect_settings = state.settings.prefect
+        url = f"{prefect_settings.url}/health"
         try:
-            async with httpx.AsyncClient(timeout=5, auth=prefect_auth(state.settings)) as client:
+            async with httpx.AsyncClient(timeout=5, auth=prefect_settings.basic_auth()) as client:
                 response = await client.get(url)
             return "ok" if response.status_code == 200 else f"error: HTTP {response.status_code}"
         except httpx.HTTPError as exc:

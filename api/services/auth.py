@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.passwords import verify_password
 from api.auth.tokens import TokenSigner, digest, new_secret
-from api.config import ApiConfig
+from api.config import ApiSettings
 from api.db.base import new_id, utcnow
 from api.db.engine import Database
 from api.errors import BadRequest, Unauthorized
@@ -75,7 +75,7 @@ async def _audit_all(
 
 
 async def _issue(
-    session: AsyncSession, signer: TokenSigner, config: ApiConfig, user: User, family_id: str
+    session: AsyncSession, signer: TokenSigner, config: ApiSettings, user: User, family_id: str
 ) -> tuple[str, str]:
     refresh = new_secret()
     session.add(
@@ -88,7 +88,7 @@ async def _issue(
 
 
 async def verify_credentials(
-    db: Database, session: AsyncSession, config: ApiConfig, *, email: str, password: str,
+    db: Database, session: AsyncSession, config: ApiSettings, *, email: str, password: str,
     context: AuditContext,
 ) -> tuple[User, list[TenantRole]]:
     """The user these credentials are of, with their tenants; one answer for every failure.
@@ -146,7 +146,7 @@ async def verify_credentials(
 
 
 async def start_session(
-    session: AsyncSession, signer: TokenSigner, config: ApiConfig, user: User,
+    session: AsyncSession, signer: TokenSigner, config: ApiSettings, user: User,
     tenants: list[TenantRole],
 ) -> TokenPair:
     """A new sign-in (refresh family) for ``user``, added to ``session`` (the caller commits)."""
@@ -156,7 +156,7 @@ async def start_session(
 
 
 async def login(
-    db: Database, signer: TokenSigner, config: ApiConfig, *, email: str, password: str,
+    db: Database, signer: TokenSigner, config: ApiSettings, *, email: str, password: str,
     context: AuditContext,
 ) -> TokenPair:
     """Check e-mail and password (:func:`verify_credentials`) and start a sign-in."""
@@ -170,7 +170,7 @@ async def login(
 
 
 async def refresh(
-    db: Database, signer: TokenSigner, config: ApiConfig, *, refresh_token: str,
+    db: Database, signer: TokenSigner, config: ApiSettings, *, refresh_token: str,
     context: AuditContext,
 ) -> TokenPair:
     """Exchange a refresh token for a new pair; a reused token revokes its whole family."""

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.passwords import hash_password
 from api.auth.permissions import Role
 from api.auth.tokens import TokenSigner, digest, new_secret
-from api.config import ApiConfig
+from api.config import ApiSettings
 from api.db.base import new_id, utcnow
 from api.db.engine import Database
 from api.errors import Conflict, NotFound
@@ -221,7 +221,7 @@ async def accept_as(
 
 
 async def accept_with_token(
-    db: Database, signer: TokenSigner, config: ApiConfig, *, token: str, password: str,
+    db: Database, signer: TokenSigner, config: ApiSettings, *, token: str, password: str,
     name: str, context: AuditContext,
 ) -> TokenPair:
     """Accept the invitation ``token`` names and sign in: with the password of the invited

@@ -13,13 +13,13 @@ struggling provider and keeps the hot path free of a network round trip. Thresho
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 
 from flows.errors import CircuitOpenError
+from flows.settings import get_settings
 
 State = Literal["closed", "open", "half_open"]
 
@@ -94,11 +94,12 @@ def breaker_for(integration: str, tenant: str | None) -> CircuitBreaker:
     with _registry_lock:
         breaker = _breakers.get(key)
         if breaker is None:
+            settings = get_settings().runtime
             breaker = _breakers[key] = CircuitBreaker(
                 integration,
                 key[1],
-                failure_threshold=int(os.environ.get("GORAX_CIRCUIT_FAILURE_THRESHOLD", "5")),
-                cooldown_seconds=float(os.environ.get("GORAX_CIRCUIT_COOLDOWN_SECONDS", "30")),
+                failure_threshold=settings.circuit_failure_threshold,
+                cooldown_seconds=settings.circuit_cooldown_seconds,
             )
         return breaker
 

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import SecretBytes, SecretStr
 
 from flows.errors import IntegrationError
+from flows.settings import get_settings
 from translator.nodetypes import NodeContext
 
 
@@ -68,9 +69,7 @@ def api_base(block: Any, provider: str, default: str) -> str:
     Deliberately not a node setting: a workflow editor must not be able to send a stored token
     to another host by editing a node.
     """
-    import os
-
     from_block = field(block, "base_url", "api_url", "url")
     if from_block:
         return str(from_block)
-    return os.environ.get(f"GORAX_{provider.upper()}_API_URL") or default
+    return get_settings().runtime.provider_api_url(provider) or default

@@ -162,7 +162,8 @@ def _operator_urls() -> list[URL]:
     """The URLs of ``GORAX_DB_PROTECTED_URLS``; one that cannot be read refuses every database
     node (it could have named any of them)."""
     urls = []
-    for index, raw in enumerate(part.strip() for part in get_settings().db_protected_urls.split(",")):
+    entries = get_settings().runtime.db_protected_urls.split(",")
+    for index, raw in enumerate(part.strip() for part in entries):
         if not raw:
             continue
         try:
@@ -242,7 +243,7 @@ def _check_file(resolved: Path, given: str) -> None:
         resolved.is_relative_to(directory) for directory in directories
     ):
         raise _refused(f"SQLite file {given!r} belongs to Gorax or Prefect; workflows can never open it")
-    allowed = get_settings().db_directories
+    allowed = get_settings().runtime.db_directories
     if not allowed:
         raise _refused(f"SQLite file {given!r} refused: SQLite files are opened only inside "
                        "GORAX_DB_ALLOWED_DIRECTORIES, which is empty")

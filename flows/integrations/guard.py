@@ -57,7 +57,7 @@ def _masked(exc: IntegrationError, secrets: list[str]) -> IntegrationError:
 
 def endpoint_networks() -> list[Network]:
     """The networks an integration's API may be on although loopback: the operator's."""
-    return get_settings().allowed_networks
+    return get_settings().runtime.allowed_networks
 
 
 async def check_endpoint(url: str, integration: str, operation: str) -> Destination:

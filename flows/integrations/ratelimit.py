@@ -13,9 +13,8 @@ entirely (a worker without a Prefect API, e.g. a quick local check).
 
 from __future__ import annotations
 
-import os
-
 from flows.errors import IntegrationError
+from flows.settings import get_settings
 
 PREFIX = "gorax-rate-"
 
@@ -31,11 +30,12 @@ async def acquire(provider: str, operation: str = "call") -> None:
     Waits at most ``GORAX_RATE_LIMIT_WAIT_SECONDS`` (default 300), then fails the call with a
     retryable :class:`IntegrationError` naming the limit.
     """
-    if os.environ.get("GORAX_RATE_LIMITS", "on").lower() in ("off", "0", "false"):
+    settings = get_settings().runtime
+    if not settings.rate_limits:
         return
     from prefect.concurrency.asyncio import AcquireConcurrencySlotTimeoutError, rate_limit
 
-    wait = float(os.environ.get("GORAX_RATE_LIMIT_WAIT_SECONDS", "300"))
+    wait = settings.rate_limit_wait_seconds
     name = rate_limit_name(provider)
     try:
         await rate_limit(name, occupy=1, timeout_seconds=wait, strict=False)

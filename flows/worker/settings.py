@@ -1,4 +1,4 @@
-"""Settings of the warm worker, read from ``GORAX_WORKER_*`` variables."""
+"""The warm worker's settings section (``GoraxSettings.worker``), read from ``GORAX_WORKER_*``."""
 
 from __future__ import annotations
 

@@ -28,11 +28,11 @@ from prefect.exceptions import InfrastructureNotFound
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
 from flows.logcap import install_line_cap
+from flows.prefect_client import apply_prefect_settings
 from flows.settings import get_settings
 from flows.warmup import start_warm_up
 from flows.worker.engine import EngineThread, RunHandle, RunOutcome, execute_flow_run
 from flows.worker.loader import FlowLoader
-from flows.worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -71,7 +71,9 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
     _documentation_url = "https://github.com/gorax/gorax#scaling-out"
 
     def __init__(self, work_pool_name: str, *args: Any, limit: int | None = None, **kwargs: Any):
-        self._gorax = WorkerSettings()
+        settings = get_settings()
+        apply_prefect_settings(settings.prefect)  # before the base worker makes its client
+        self._gorax = settings.worker
         super().__init__(work_pool_name, *args, limit=limit or self._gorax.limit, **kwargs)
         self._named = bool(kwargs.get("name") or (len(args) >= 2 and args[1]))
         self._engine = EngineThread()
@@ -93,10 +95,10 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
         printer: Callable[..., None] = print,
     ) -> None:
         """Start polling; the poll interval is short unless PREFECT_WORKER_QUERY_SECONDS is set."""
-        from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, temporary_settings
+        from prefect.settings import PREFECT_WORKER_QUERY_SECONDS, get_current_settings, temporary_settings
 
         updates = {}
-        if "PREFECT_WORKER_QUERY_SECONDS" not in os.environ:
+        if "query_seconds" not in get_current_settings().worker.model_fields_set:
             updates[PREFECT_WORKER_QUERY_SECONDS] = self._gorax.poll_seconds
         with temporary_settings(updates=updates):
             await super().start(run_once=run_once, with_healthcheck=with_healthcheck, printer=printer)

@@ -15,10 +15,10 @@ import uvicorn
 
 from api.app import create_app
 from api.auth.permissions import Role
-from api.config import ApiConfig
+from api.config import ApiSettings, GoraxApiSettings
 from api.db.engine import Database
 from api.services.identity import create_tenant_with_admin
-from flows.settings import GoraxSettings
+from flows.settings import PrefectSettings
 from tests.conftest import session_dir
 from tests.peers import free_port
 
@@ -58,7 +58,7 @@ class ApiServer:
 
     url: str
     database_url: str
-    settings: GoraxSettings
+    settings: GoraxApiSettings
     app: object
     dialect: str = field(init=False)
 
@@ -66,15 +66,36 @@ class ApiServer:
         self.dialect = "postgresql" if self.database_url.startswith("postgresql") else "sqlite"
 
 
-def make_settings(database_url: str, **overrides: object) -> GoraxSettings:
-    """Settings for a test API with its own state directory."""
+#: The test APIs' token-signing key and worker token (every test API accepts the same worker).
+TEST_SIGNING_KEY = "5e" * 32
+TEST_WORKER_TOKEN = "gxw_tests-" + uuid.uuid4().hex
+
+
+def api_settings(**fields: object) -> ApiSettings:
+    """The API section of a test app: the tests' signing key, plus ``fields``."""
+    return ApiSettings(**{"token_signing_key": TEST_SIGNING_KEY, **fields})  # type: ignore[arg-type]
+
+
+def make_settings(
+    database_url: str, *, api: ApiSettings | None = None, **overrides: object
+) -> GoraxApiSettings:
+    """Settings for a test API with its own state directory (the tests' signing key and worker
+    token unless ``api`` or ``overrides`` say otherwise)."""
     home = session_dir() / f"api-{uuid.uuid4().hex[:8]}"
-    return GoraxSettings(home=home, database_url=database_url, **overrides)
+    overrides.setdefault("worker_token", TEST_WORKER_TOKEN)
+    return GoraxApiSettings(
+        home=home, database_url=database_url, api=api or api_settings(), **overrides  # type: ignore[arg-type]
+    )
+
+
+def session_prefect() -> PrefectSettings:
+    """The session's Prefect server, as a settings section."""
+    return PrefectSettings(api_url=os.environ["PREFECT_API_URL"])
 
 
 # Generous limits for the shared server; the rate-limit tests start their own.
-_SHARED_CONFIG = ApiConfig(rate_limit_api=100_000, rate_limit_auth=100_000,
-                           rate_limit_execute=100_000, rate_limit_credentials=100_000)
+_SHARED_CONFIG = api_settings(rate_limit_api=100_000, rate_limit_auth=100_000,
+                              rate_limit_execute=100_000, rate_limit_credentials=100_000)
 
 
 @pytest.fixture(scope="session")
@@ -84,8 +105,8 @@ def api_server(database_url: str) -> Iterator[ApiServer]:
     It points at the session's Prefect server; tests that reach Prefect through other areas'
     routes (the role matrix, schema fuzzing) request the ``prefect_server`` fixture to start it.
     """
-    settings = make_settings(database_url, prefect_api_url=os.environ["PREFECT_API_URL"])
-    app = create_app(settings, _SHARED_CONFIG)
+    settings = make_settings(database_url, api=_SHARED_CONFIG, prefect=session_prefect())
+    app = create_app(settings)
     thread = ServerThread(app).start()
     yield ApiServer(thread.url, database_url, settings, app)
     thread.stop()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import stat
 import subprocess
 import sys
 import uuid
@@ -11,12 +13,11 @@ from pathlib import Path
 
 from api.auth.tokens import TokenSigner
 from api.bootstrap import bootstrap_first_tenant
-from api.config import ApiConfig
 from api.db.engine import Database
 from api.services import auth as auth_service
 from api.services.api_keys import authenticate_api_key
 from api.services.audit import AuditContext
-from tests.api.conftest import make_settings
+from tests.api.conftest import api_settings, make_settings
 
 
 def _gorax(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -41,7 +42,7 @@ async def test_tenants_create_json_then_sign_in(sqlite_url: str) -> None:
     db = Database(sqlite_url)
     try:
         pair = await auth_service.login(
-            db, TokenSigner(b"k" * 32, 60), ApiConfig(), email=email,
+            db, TokenSigner(b"k" * 32, 60), api_settings(), email=email,
             password=result["password"], context=AuditContext.system("test"),
         )
         assert [(t.id, t.role) for t in pair.tenants] == [(result["tenant_id"], "admin")]
@@ -58,3 +59,20 @@ async def test_bootstrap_creates_the_first_tenant_once(tmp_path: Path) -> None:
     assert first is not None and set(first) == {"tenant_id", "email", "password", "api_key"}
     assert first["api_key"].startswith("gx_") and first["password"]
     assert await bootstrap_first_tenant(settings) is None
+
+
+def test_keys_init_makes_the_key_file_once(tmp_path: Path) -> None:
+    env = {"GORAX_HOME": str(tmp_path)}
+    made = _gorax(env, "keys", "init")
+    assert made.returncode == 0, made.stderr
+    key_file = tmp_path / "gorax-kek.json"
+    assert json.loads(made.stdout) == {"provider": "local", "key_file": str(key_file),
+                                       "kek": json.loads(key_file.read_text())["current"]}
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    before = key_file.read_text()
+    again = _gorax(env, "keys", "init")
+    assert again.returncode == 1 and "already exists; it was left as it is" in again.stderr
+    assert key_file.read_text() == before
+    elsewhere = _gorax({**env, "GORAX_KEY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode()},
+                       "keys", "init")
+    assert elsewhere.returncode == 2 and "kept outside Gorax" in elsewhere.stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -12,10 +11,9 @@ import httpx
 import pytest
 
 from api.app import create_app
-from api.config import ApiConfig
 from api.db.engine import Database
 from tests.api.conftest import (
-    _SHARED_CONFIG, ApiServer, ServerThread, TenantHandle, make_settings, new_tenant,
+    _SHARED_CONFIG, ApiServer, ServerThread, TenantHandle, make_settings, new_tenant, session_prefect,
 )
 
 SMALL = {"max_body_bytes": 64 * 1024, "webhook_max_body_bytes": 256 * 1024,
@@ -26,8 +24,8 @@ SMALL = {"max_body_bytes": 64 * 1024, "webhook_max_body_bytes": 256 * 1024,
 @pytest.fixture(scope="module")
 def small_api(sqlite_url: str) -> Iterator[ApiServer]:
     """An API whose limits are small enough to pass cheaply."""
-    settings = make_settings(sqlite_url, prefect_api_url=os.environ["PREFECT_API_URL"])
-    app = create_app(settings, ApiConfig(**{**_SHARED_CONFIG.model_dump(), **SMALL}))
+    settings = make_settings(sqlite_url, api=_SHARED_CONFIG.model_copy(update=SMALL), prefect=session_prefect())
+    app = create_app(settings)
     thread = ServerThread(app).start()
     yield ApiServer(thread.url, sqlite_url, settings, app)
     thread.stop()

@@ -10,9 +10,9 @@ from prefect.context import AsyncClientContext
 from starlette.testclient import TestClient
 
 from api.app import create_app
-from api.config import ApiConfig
 from api.prefect import PrefectDep
-from tests.api.conftest import TenantHandle, make_settings
+from flows.settings import PrefectSettings
+from tests.api.conftest import TenantHandle, api_settings, make_settings
 from tests.conftest import PrefectServer
 from tests.peers import HttpPeer, PeerResponse
 
@@ -20,7 +20,7 @@ from tests.peers import HttpPeer, PeerResponse
 async def test_health_and_readiness_against_real_prefect(
     prefect_server: PrefectServer, sqlite_url: str
 ) -> None:
-    settings = make_settings(sqlite_url, prefect_api_url=prefect_server.api_url)
+    settings = make_settings(sqlite_url, prefect=PrefectSettings(api_url=prefect_server.api_url))
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
         ready = client.get("/readyz")
@@ -48,8 +48,9 @@ def test_readiness_sends_prefect_basic_auth_and_reports_failures(
     http_peer: HttpPeer, sqlite_url: str
 ) -> None:
     http_peer.route("GET", "/api/health", PeerResponse(200, True))
-    settings = make_settings(sqlite_url, prefect_api_url=f"{http_peer.url}/api",
-                             prefect_auth_string="admin:s3cret")
+    settings = make_settings(
+        sqlite_url, prefect=PrefectSettings(api_url=f"{http_peer.url}/api", auth_string="admin:s3cret")
+    )
     with TestClient(create_app(settings)) as client:
         assert client.get("/readyz").status_code == 200
         sent = http_peer.received("GET", "/api/health")[-1].headers["authorization"]
@@ -90,7 +91,7 @@ async def test_cors_is_off_by_default(anon: httpx.AsyncClient) -> None:
 
 
 def test_cors_when_configured(sqlite_url: str) -> None:
-    app = create_app(make_settings(sqlite_url), ApiConfig(cors_origins="https://ok.example"))
+    app = create_app(make_settings(sqlite_url, api=api_settings(cors_origins="https://ok.example")))
     with TestClient(app) as client:
         allowed = client.options("/api/v1/auth/me", headers={
             "Origin": "https://ok.example", "Access-Control-Request-Method": "GET"})
@@ -129,7 +130,7 @@ async def test_requests_get_the_apps_prefect_client_and_no_client_context(
     # A route asks for the app's client (PrefectDep): the same one in every request, open for
     # the app's life and closed with it. Prefect's own client context is left alone: code that
     # wants the app's client is handed it, nothing is injected into Prefect's ContextVar.
-    settings = make_settings(sqlite_url, prefect_api_url=prefect_server.api_url)
+    settings = make_settings(sqlite_url, prefect=PrefectSettings(api_url=prefect_server.api_url))
     app = create_app(settings, web_dist=tmp_path)
 
     @app.get("/client", include_in_schema=False)

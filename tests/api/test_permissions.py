@@ -94,9 +94,8 @@ async def test_denials_are_audited(tenant: TenantHandle) -> None:
 
 async def test_worker_principal_reaches_internal_routes_only(api_server: ApiServer,
                                                             tenant: TenantHandle) -> None:
-    from api.auth.secrets import worker_token
-
-    token = worker_token(api_server.settings)
+    assert api_server.settings.worker_token is not None
+    token = api_server.settings.worker_token.get_secret_value()
     async with httpx.AsyncClient(base_url=api_server.url,
                                  headers={"Authorization": f"Bearer {token}"}) as worker:
         me = await worker.get("/api/v1/internal/whoami", headers={"X-Tenant-ID": tenant.id})

@@ -13,10 +13,9 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.auth.deps import Public, enforce_tenant_rate_limit
-from api.config import ApiConfig
 from api.db.engine import Database
 from api.ratelimit import RateLimiter, route_class
-from tests.api.conftest import ServerThread, make_settings, new_tenant
+from tests.api.conftest import ServerThread, api_settings, make_settings, new_tenant
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -24,8 +23,8 @@ REDIS_URL = "redis://127.0.0.1:6379/0"
 @pytest.fixture(scope="module")
 def limited_server(sqlite_url: str) -> Iterator[str]:
     """An API whose tenants may make 4 API calls and 2 sign-in attempts per window."""
-    config = ApiConfig(rate_limit_api=6, rate_limit_auth=2, rate_limit_window_seconds=3600)
-    thread = ServerThread(create_app(make_settings(sqlite_url), config)).start()
+    api = api_settings(rate_limit_api=6, rate_limit_auth=2, rate_limit_window_seconds=3600)
+    thread = ServerThread(create_app(make_settings(sqlite_url, api=api))).start()
     yield thread.url
     thread.stop()
 
@@ -78,7 +77,7 @@ def test_route_classes_follow_appendix_d() -> None:
 
 
 async def test_redis_counters_are_shared_between_replicas() -> None:
-    config = ApiConfig(rate_limit_execute=2)
+    config = api_settings(rate_limit_execute=2)
     replicas = [RateLimiter(config, REDIS_URL), RateLimiter(config, REDIS_URL)]
     subject = f"tenant:{uuid.uuid4()}"
     path = "/api/v1/workflows/w1/execute"
@@ -92,9 +91,8 @@ async def test_redis_counters_are_shared_between_replicas() -> None:
 
 
 async def test_redis_backed_server(sqlite_url: str) -> None:
-    settings = make_settings(sqlite_url, redis_url=REDIS_URL)
-    config = ApiConfig(rate_limit_auth=1, rate_limit_window_seconds=3600)
-    thread = ServerThread(create_app(settings, config)).start()
+    api = api_settings(redis_url=REDIS_URL, rate_limit_auth=1, rate_limit_window_seconds=3600)
+    thread = ServerThread(create_app(make_settings(sqlite_url, api=api))).start()
     try:
         # A fresh address-like key per run is impossible (all from 127.0.0.1), so the Redis key
         # may already hold counts from an earlier run; what matters is that the 2nd call is 429.
@@ -115,9 +113,8 @@ def test_public_route_can_charge_the_tenant(sqlite_url: str, tmp_path: Path) -> 
         await enforce_tenant_rate_limit(request, tenant_id=f"t-{token}")
         return {}
 
-    app = create_app(make_settings(sqlite_url),
-                     ApiConfig(rate_limit_webhook=2, rate_limit_window_seconds=3600),
-                     web_dist=tmp_path)
+    api = api_settings(rate_limit_webhook=2, rate_limit_window_seconds=3600)
+    app = create_app(make_settings(sqlite_url, api=api), web_dist=tmp_path)
     app.include_router(router)
     with TestClient(app) as client:
         codes = [client.post("/webhook/probe/a").status_code for _ in range(3)]

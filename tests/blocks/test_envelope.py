@@ -11,7 +11,7 @@ import pytest
 from blocks import envelope
 from blocks.envelope import SealContext
 from blocks.errors import KeyProviderError, SealedValueError
-from blocks.providers import LocalKeyFileProvider
+from blocks.providers import LocalKeyFileProvider, create_key_file
 from tests.blocks.test_randomness import in_forked_child
 
 KEY = os.urandom(32)
@@ -73,6 +73,7 @@ def test_malformed_values_are_named(token: str, message: str) -> None:
 
 
 def test_local_key_file_created_private_and_rotation_keeps_old_wraps(tmp_path) -> None:
+    create_key_file(tmp_path / "state" / "kek.json")
     provider = LocalKeyFileProvider(tmp_path / "state" / "kek.json")
     context = {"gorax_tenant": "t1", "gorax_data_key": "dk-1"}
     key, wrapped = provider.generate_data_key(context)
@@ -90,6 +91,8 @@ def test_local_key_file_created_private_and_rotation_keeps_old_wraps(tmp_path) -
 
 
 def test_wrong_key_file_fails_clearly(tmp_path) -> None:
+    create_key_file(tmp_path / "a.json")
+    create_key_file(tmp_path / "b.json")
     mine, theirs = LocalKeyFileProvider(tmp_path / "a.json"), LocalKeyFileProvider(tmp_path / "b.json")
     _, wrapped = mine.generate_data_key({"t": "1"})
     with pytest.raises(KeyProviderError, match="is not in key file .*b.json"):

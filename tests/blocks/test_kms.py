@@ -57,8 +57,9 @@ async def test_credentials_and_server_key_under_kms(
         assert {e.provider for e in keyring.keys.values()} == {"aws-kms"}
         assert (await load_credential("llm", **tenant.kw)).api_key.get_secret_value() == "sk-kms-1"
 
-        server_key = keys.prefect_server_encryption_key()
-        assert keys.prefect_server_encryption_key() == server_key
+        server_key_file = tmp_path / keys.SERVER_KEY_FILE
+        server_key = keys.prefect_server_encryption_key(server_key_file)
+        assert keys.prefect_server_encryption_key(server_key_file) == server_key
 
         keyring = await keys.read_keyring(tenant.id)
         assert keyring is not None
@@ -67,7 +68,7 @@ async def test_credentials_and_server_key_under_kms(
         assert after is not None and second in after.keys[after.current].kek_id
         keys.forget_cached_keys()
         assert (await load_credential("llm", **tenant.kw)).api_key.get_secret_value() == "sk-kms-1"
-        assert keys.prefect_server_encryption_key() == server_key
+        assert keys.prefect_server_encryption_key(server_key_file) == server_key
     finally:
         await keys.delete_keyring(tenant.id)  # other tests' rotations must not need this moto
         get_settings.cache_clear()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from blocks import keys, service
 from blocks.loader import load_credential
-from blocks.providers import KEY_FILE_NAME
+from blocks.providers import KEY_FILE_NAME, create_key_file
+from blocks.settings import KeySettings
 from flows.settings import get_settings
 from tests.blocks.conftest import Tenant, new_tenant
 from tests.peers import HttpPeer
@@ -53,7 +54,8 @@ async def test_kek_rotation_rewraps_every_tenant(prefect_server, http_peer: Http
     first, second = new_tenant(), new_tenant()
     await service.create_credential("gh", "http-auth", {"token": "tok-first-1"}, **first.kw)
     await service.create_credential("gh", "http-auth", {"token": "tok-second-2"}, **second.kw)
-    server_key = keys.prefect_server_encryption_key()
+    server_key_file = get_settings().state_dir / keys.SERVER_KEY_FILE
+    server_key = keys.prefect_server_encryption_key(server_key_file)
     assert await read_secret("gh", first.id, http_peer) == "tok-first-1"
     before = await keys.read_keyring(first.id)
     assert before is not None
@@ -73,7 +75,7 @@ async def test_kek_rotation_rewraps_every_tenant(prefect_server, http_peer: Http
         if tenant is first:  # same data key, new wrapping
             assert keyring.current == before.current
             assert keyring.keys[keyring.current].wrapped != before.keys[before.current].wrapped
-    assert keys.prefect_server_encryption_key() == server_key
+    assert keys.prefect_server_encryption_key(server_key_file) == server_key
     key_file = get_settings().state_dir / KEY_FILE_NAME
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert set(json.loads(key_file.read_text())["keys"]) >= {report["kek"], report["previous_kek"]}
@@ -114,12 +116,12 @@ async def test_cli_refuses_tenant_without_data_key() -> None:
 def test_prefect_server_key_is_a_stable_fernet_key_stored_wrapped(tmp_path) -> None:
     from cryptography.fernet import Fernet
 
-    from flows.settings import GoraxSettings
-
-    settings = GoraxSettings(home=tmp_path)
-    key = keys.prefect_server_encryption_key(settings)
+    settings = KeySettings(key_file=tmp_path / KEY_FILE_NAME)
+    create_key_file(tmp_path / KEY_FILE_NAME)
+    path = tmp_path / keys.SERVER_KEY_FILE
+    key = keys.prefect_server_encryption_key(path, settings)
     Fernet(key)  # a valid Fernet key
-    stored = (tmp_path / keys.SERVER_KEY_FILE).read_text()
+    stored = path.read_text()
     assert key not in stored and base64.urlsafe_b64decode(key).hex() not in stored
-    assert stat.S_IMODE((tmp_path / keys.SERVER_KEY_FILE).stat().st_mode) == 0o600
-    assert keys.prefect_server_encryption_key(GoraxSettings(home=tmp_path)) == key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert keys.prefect_server_encryption_key(path, KeySettings(key_file=tmp_path / KEY_FILE_NAME)) == key

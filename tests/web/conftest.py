@@ -13,9 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from api.config import ApiConfig
-from flows.settings import GoraxSettings
-from tests.conftest import session_dir
+from api.config import GoraxApiSettings
 
 COLLAB_PATH = "/api/v1/workflows/{workflow_id}/collab"
 
@@ -34,7 +32,7 @@ class WebApi:
 
     url: str
     app: Any
-    settings: GoraxSettings
+    settings: GoraxApiSettings
     tenant_id: str
     users: dict[str, User]
 
@@ -82,13 +80,10 @@ def web_api(sqlite_url: str, prefect_server: Any) -> Iterator[WebApi]:
     from api.services.audit import AuditContext
     from api.services.identity import add_member, create_tenant_with_admin
     from api.db.engine import Database
-    from tests.api.conftest import ServerThread
+    from tests.api.conftest import _SHARED_CONFIG, ServerThread, make_settings
 
-    settings = GoraxSettings(home=session_dir() / f"web-{uuid.uuid4().hex[:6]}", database_url=sqlite_url,
-                             work_pool=f"web-{uuid.uuid4().hex[:6]}")
-    config = ApiConfig(rate_limit_api=100_000, rate_limit_auth=100_000,
-                       rate_limit_execute=100_000, rate_limit_credentials=100_000)
-    app = create_app(settings, config)
+    settings = make_settings(sqlite_url, api=_SHARED_CONFIG, work_pool=f"web-{uuid.uuid4().hex[:6]}")
+    app = create_app(settings)
     _mount_collab(app)
     thread = ServerThread(app).start()
 

@@ -15,9 +15,10 @@ import httpx
 import pytest
 
 from api.app import create_app
-from api.config import ApiConfig
 from api.db.engine import Database
-from tests.api.conftest import ServerThread, TenantHandle, make_settings, new_tenant
+from tests.api.conftest import (
+    ServerThread, TenantHandle, api_settings, make_settings, new_tenant, session_prefect,
+)
 from tests.examples import load_example
 from tests.flows.worker.conftest import WorkerProcess
 from tests.peers import HttpPeer, PeerResponse, free_port
@@ -38,10 +39,10 @@ async def pool(prefect_server: Any) -> str:
 
 @pytest.fixture(scope="package")
 def api(pool: str, sqlite_url: str):
-    settings = make_settings(sqlite_url.replace(".db", "-ht.db"), work_pool=pool,
-                             prefect_api_url=os.environ["PREFECT_API_URL"])
-    config = ApiConfig(worker_token=WORKER_TOKEN, rate_limit_api=100_000, rate_limit_execute=100_000)
-    thread = ServerThread(create_app(settings, config)).start()
+    settings = make_settings(sqlite_url.replace(".db", "-ht.db"), work_pool=pool, worker_token=WORKER_TOKEN,
+                             api=api_settings(rate_limit_api=100_000, rate_limit_execute=100_000),
+                             prefect=session_prefect())
+    thread = ServerThread(create_app(settings)).start()
     thread.settings = settings  # type: ignore[attr-defined]
     yield thread
     thread.stop()

@@ -9,7 +9,6 @@ escalation steps act.
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -21,9 +20,10 @@ from prefect import flow
 from prefect.client.orchestration import get_client
 
 from api.app import create_app
-from api.config import ApiConfig
 from api.db.engine import Database
-from tests.api.conftest import ServerThread, TenantHandle, make_settings, new_tenant
+from tests.api.conftest import (
+    ServerThread, TenantHandle, api_settings, make_settings, new_tenant, session_prefect,
+)
 from tests.api.human_tasks.conftest import add_smtp_credential, audit_events, wait_for
 
 pytestmark = pytest.mark.timeout(300)
@@ -36,8 +36,9 @@ def _waiting_run() -> None:
 
 
 def _replica(database_url: str) -> ServerThread:
-    settings = make_settings(database_url, prefect_api_url=os.environ["PREFECT_API_URL"])
-    return ServerThread(create_app(settings, ApiConfig(worker_token=TOKEN, rate_limit_api=100_000))).start()
+    settings = make_settings(database_url, api=api_settings(rate_limit_api=100_000), worker_token=TOKEN,
+                             prefect=session_prefect())
+    return ServerThread(create_app(settings)).start()
 
 
 @pytest.fixture

@@ -128,8 +128,8 @@ def tr_servers(tr_pool: str) -> Iterator[Any]:
 
     def start(url: str) -> ApiServer:
         if url not in servers:
-            settings = make_settings(url, work_pool=tr_pool)
-            app = create_app(settings, _SHARED_CONFIG)
+            settings = make_settings(url, api=_SHARED_CONFIG, work_pool=tr_pool)
+            app = create_app(settings)
             threads.append(ServerThread(app).start())
             servers[url] = ApiServer(threads[-1].url, url, settings, app)
         return servers[url]

@@ -26,6 +26,8 @@ import pytest
 
 from api.db.engine import Database
 from api.services.identity import create_tenant_with_admin
+from blocks.providers import create_key_file
+from tests.api.conftest import TEST_SIGNING_KEY, TEST_WORKER_TOKEN
 from tests.conftest import PrefectServer, _pg_admin, session_dir
 from tests.peers import free_port
 from tests.api.triggers.conftest import graph, hook, signed
@@ -36,6 +38,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def _api_process(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """An API process configured as a replica of the test APIs: their signing key and worker token."""
+    env = {"GORAX_TOKEN_SIGNING_KEY": TEST_SIGNING_KEY, "GORAX_WORKER_TOKEN": TEST_WORKER_TOKEN, **env}
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
@@ -89,6 +93,7 @@ async def test_500_deliveries_while_prefect_is_down_make_500_runs() -> None:
                 "GORAX_HOME": str(home / "gorax"),
                 "GORAX_DATABASE_URL": f"sqlite+aiosqlite:///{home / 'gorax.db'}",
                 "GORAX_RATE_LIMIT_WEBHOOK": "100000"})
+    create_key_file(home / "gorax" / "gorax-kek.json")  # as `gorax keys init` does
     own = {k: env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL",
                                  "PREFECT_SERVER_DATABASE_CONNECTION_URL")}
     prefect = PrefectServer(prefect_port, home / "prefect")

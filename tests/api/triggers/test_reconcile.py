@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from api.app import create_app
-from api.config import ApiConfig
+from api.config import ApiSettings
 from api.db.engine import Database
 from api.webhooks.dispatcher import idempotency_key
 from tests.api.conftest import _SHARED_CONFIG, ServerThread, make_settings, new_tenant
@@ -31,8 +31,8 @@ async def quick_api(tr_pool: str, tmp_path: Any) -> Any:
     """An API on a database of its own whose dispatcher gives an event 1.5 s to start a run."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'reconcile.db'}"
     config = _SHARED_CONFIG.model_copy(update={"webhook_resend_after_seconds": RESEND_AFTER})
-    assert isinstance(config, ApiConfig)
-    thread = ServerThread(create_app(make_settings(url, work_pool=tr_pool), config)).start()
+    assert isinstance(config, ApiSettings)
+    thread = ServerThread(create_app(make_settings(url, api=config, work_pool=tr_pool))).start()
     database = Database(url)
     try:
         yield await new_tenant(database, thread.url)

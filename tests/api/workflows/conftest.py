@@ -54,8 +54,8 @@ def wf_servers(wf_pool: str) -> Iterator[dict[str, ApiServer]]:
 
     def start(url: str) -> ApiServer:
         if url not in servers:
-            settings = make_settings(url, work_pool=wf_pool)
-            app = create_app(settings, _SHARED_CONFIG)
+            settings = make_settings(url, api=_SHARED_CONFIG, work_pool=wf_pool)
+            app = create_app(settings)
             threads.append(ServerThread(app).start())
             servers[url] = ApiServer(threads[-1].url, url, settings, app)
         return servers[url]

@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from api.app import create_app
-from api.config import ApiConfig
 from api.db.engine import Database
 from tests.api.conftest import (
     _SHARED_CONFIG, ApiServer, ServerThread, TenantHandle, make_settings, new_tenant,
@@ -22,9 +21,9 @@ MARKER = "PAYLOAD-THAT-MUST-NOT-BE-LOGGED-"
 @pytest.fixture(scope="module")
 def roomy_api(wf_pool: str, sqlite_url: str) -> Iterator[ApiServer]:
     """An API that lets inputs larger than Prefect's 512 KiB of run parameters through."""
-    settings = make_settings(sqlite_url, work_pool=wf_pool)
-    config = ApiConfig(**{**_SHARED_CONFIG.model_dump(), "max_input_bytes": 4 * 1024 * 1024})
-    app = create_app(settings, config)
+    api = _SHARED_CONFIG.model_copy(update={"max_input_bytes": 4 * 1024 * 1024})
+    settings = make_settings(sqlite_url, api=api, work_pool=wf_pool)
+    app = create_app(settings)
     thread = ServerThread(app).start()
     yield ApiServer(thread.url, sqlite_url, settings, app)
     thread.stop()

@@ -23,7 +23,7 @@ import pytest
 from api.app import create_app
 from api.db.engine import Database
 from api.services.identity import create_tenant_with_admin
-from tests.api.conftest import ServerThread, make_settings
+from tests.api.conftest import ServerThread, make_settings, session_prefect
 from tests.conftest import session_dir
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -111,7 +111,7 @@ def gorax_api(prefect_server: Any) -> Iterator[GoraxApi]:
     """The Gorax API the graphs of ``prefect.yaml`` are deployed for (tenant ``default``)."""
     database_url = f"sqlite+aiosqlite:///{session_dir() / f'deploy-{uuid.uuid4().hex[:8]}.db'}"
     created = asyncio.run(_default_tenant(database_url))
-    settings = make_settings(database_url, prefect_api_url=os.environ["PREFECT_API_URL"])
+    settings = make_settings(database_url, prefect=session_prefect())
     server = ServerThread(create_app(settings)).start()
     yield GoraxApi(server.url, created["tenant_id"], created["api_key"])
     server.stop()

@@ -15,6 +15,7 @@ from typing import Any, Iterator
 import pytest
 
 from flows.integrations import reset_breakers
+from flows.settings import get_settings
 from tests.flows.integrations.peers import OpenAIPeer, SlackPeer
 from tests.peers import free_port
 
@@ -43,20 +44,29 @@ class NodeTestContext:
         return self._logger
 
 
+def set_env(monkeypatch: pytest.MonkeyPatch, **values: str) -> None:
+    """Set ``GORAX_*`` variables for this test and have the settings read them again (the
+    autouse fixture has them read once more after the test, when monkeypatch restores them)."""
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+
+
 @pytest.fixture(autouse=True)
 def _integration_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Fresh breakers per test. Rate limits (a Prefect API round trip per call) are off unless a
     test asks for ``prefect_server``: test_ratelimit.py and the end-to-end run cover them."""
-    monkeypatch.setenv("GORAX_RATE_LIMITS", "off")
+    set_env(monkeypatch, GORAX_RATE_LIMITS="off")
     reset_breakers()
     yield
     reset_breakers()
+    get_settings.cache_clear()
 
 
 @pytest.fixture
 def slack_peer(monkeypatch: pytest.MonkeyPatch) -> Iterator[SlackPeer]:
     peer = SlackPeer().start()
-    monkeypatch.setenv("GORAX_SLACK_API_URL", f"{peer.url}/api/")
+    set_env(monkeypatch, GORAX_SLACK_API_URL=f"{peer.url}/api/")
     yield peer
     peer.stop()
 

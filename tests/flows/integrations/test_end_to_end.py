@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from flows.integrations import ensure_rate_limit, rate_limit_name
-from tests.flows.integrations.conftest import TEXTRACT_LINES
+from tests.flows.integrations.conftest import TEXTRACT_LINES, set_env
 from tests.flows.integrations.peers import OpenAIPeer
 
 SCHEMA = {
@@ -73,7 +73,7 @@ async def test_document_to_rows(prefect_server: Any, moto_endpoint: str, aws_cre
     from blocks.service import create_credential
     from flows.run_graph import run_graph
 
-    monkeypatch.setenv("GORAX_RATE_LIMITS", "on")
+    set_env(monkeypatch, GORAX_RATE_LIMITS="on")
     await ensure_rate_limit("llm", burst=50, per_second=10)
     await _sql(postgres_url, "CREATE TABLE IF NOT EXISTS invoices (number TEXT, vendor TEXT, total NUMERIC(12,2), "
                              "currency TEXT, source TEXT)")

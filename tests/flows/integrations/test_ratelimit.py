@@ -10,13 +10,12 @@ from blocks.types import GitHubToken
 from flows.errors import CircuitOpenError, IntegrationError
 from flows.integrations import ensure_rate_limit, rate_limit_name
 from flows.nodes.github import GitHubCreateComment
-from tests.flows.integrations.conftest import NodeTestContext
+from tests.flows.integrations.conftest import NodeTestContext, set_env
 from tests.flows.integrations.peers import GitHubPeer
 
 
 async def test_calls_beyond_the_burst_wait_then_fail_unsent(prefect_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GORAX_RATE_LIMITS", "on")
-    monkeypatch.setenv("GORAX_RATE_LIMIT_WAIT_SECONDS", "1")
+    set_env(monkeypatch, GORAX_RATE_LIMITS="on", GORAX_RATE_LIMIT_WAIT_SECONDS="1")
     # Two slots, refilled so slowly that none comes back during the test.
     await ensure_rate_limit("github", burst=2, per_second=0.001)
     peer = GitHubPeer().start()

@@ -11,7 +11,7 @@ from flows.errors import CircuitOpenError, IntegrationError
 from flows.nodes.github import GitHubAddLabel, GitHubCreateComment, GitHubCreateIssue
 from flows.nodes.jira import JiraAddComment, JiraCreateIssue, JiraSearch, JiraTransitionIssue
 from flows.nodes.pagerduty import PagerDutyAcknowledge, PagerDutyCreateIncident, PagerDutyResolve
-from tests.flows.integrations.conftest import NodeTestContext
+from tests.flows.integrations.conftest import NodeTestContext, set_env
 from tests.flows.integrations.peers import FailingPeer, GitHubPeer, JiraPeer, PagerDutyPeer
 
 
@@ -127,8 +127,7 @@ async def test_pagerduty_trigger_acknowledge_resolve() -> None:
 
 
 async def test_circuit_opens_per_tenant_after_repeated_server_errors(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GORAX_CIRCUIT_FAILURE_THRESHOLD", "3")
-    monkeypatch.setenv("GORAX_CIRCUIT_COOLDOWN_SECONDS", "3600")
+    set_env(monkeypatch, GORAX_CIRCUIT_FAILURE_THRESHOLD="3", GORAX_CIRCUIT_COOLDOWN_SECONDS="3600")
     down = FailingPeer(503, {"message": "Service Unavailable"}).start()
     try:
         config = GitHubCreateIssue.Config(credential="gh", repository="acme/api", title="t")

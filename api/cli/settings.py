@@ -1,0 +1,31 @@
+"""``gorax settings``: every ``GORAX_*`` variable this process sees, or (``--markdown``) the
+configuration reference the README holds."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _settings(args: argparse.Namespace) -> int:
+    from api.settings_reference import current_values, settings_markdown
+
+    if args.markdown:
+        print(settings_markdown(), end="")
+        return 0
+    from api.cli.common import cli_settings
+
+    for name, value in current_values(cli_settings()):
+        print(f"{name}={value}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``gorax settings`` to the CLI."""
+    parser = subparsers.add_parser(
+        "settings",
+        help="show every GORAX_* setting (--markdown: the reference table)",
+        description="Print the value of every GORAX_* setting this process sees (secrets only as "
+        "<set>), or with --markdown the configuration reference generated from the settings classes.",
+    )
+    parser.add_argument("--markdown", action="store_true", help="print the reference as Markdown tables")
+    parser.set_defaults(handler=_settings)
