@@ -4,7 +4,7 @@ A node failure is a :class:`~flows.errors.RunError` whose message already names 
 the attempt and the (masked) reason, raised without its cause so that no secret reaches a log.
 The traceback Prefect logs with it shows only Prefect's and Gorax's own frames, once per task
 and again for the flow: :class:`NodeTracebackFilter` leaves the one-line message and drops that
-traceback (``show_tracebacks(True)`` keeps it). Other exceptions keep theirs.
+traceback (inside ``with show_tracebacks(True)`` it is kept). Other exceptions keep theirs.
 """
 
 from __future__ import annotations
@@ -31,10 +31,16 @@ _STATUS = re.compile(r"(?:answered|with HTTP) (?P<status>\d{3})")
 _show_tracebacks = False
 
 
-def show_tracebacks(show: bool) -> None:
-    """Keep (True) or drop (False, the default) the tracebacks of node failures in run logs."""
+@contextmanager
+def show_tracebacks(show: bool) -> Iterator[None]:
+    """Keep (True) or drop (False, the default) the tracebacks of node failures in run logs,
+    while the block runs."""
     global _show_tracebacks
-    _show_tracebacks = show
+    before, _show_tracebacks = _show_tracebacks, show
+    try:
+        yield
+    finally:
+        _show_tracebacks = before
 
 
 class NodeTracebackFilter(logging.Filter):

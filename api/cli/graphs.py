@@ -147,35 +147,35 @@ async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any,
     """(True, the run's result), or (False, the lines that say why it failed); in-process or
     through the deployment."""
     from api.prefect import open_client, runs
-    from flows import node_failures, quiet_console, show_tracebacks
+    from flows import quiet_console, show_tracebacks
     from flows.run_graph import run_graph
 
-    show_tracebacks(args.verbose)
-    async with AsyncExitStack() as stack:
-        client = await open_client(stack)
-        if args.local:
-            # The run's logs stay in Prefect (the UI, `prefect flow-run logs`); --verbose shows them here.
-            with nullcontext() if args.verbose else quiet_console():
-                state = await run_graph(graph=document, trigger=trigger, env=env, tenant=args.tenant,
-                                        return_state=True)
-            if state.is_completed():
-                return True, await state.result()
-            flow_run = await runs.read_run(client, state.state_details.flow_run_id)
-        else:
-            deployed = await _deploy_graph(client, document, tenant=args.tenant, workflow=args.workflow)
-            started = await runs.start_run(client, str(deployed.deployment_id), tags=[],
-                                           parameters={"trigger": trigger, "env": env})
-            flow_run = await runs.wait_for_final(client, started.id, args.timeout)
+    with show_tracebacks(args.verbose):
+        async with AsyncExitStack() as stack:
+            client = await open_client(stack)
+            if args.local:
+                # The run's logs stay in Prefect (the UI, `prefect flow-run logs`); --verbose shows them here.
+                with nullcontext() if args.verbose else quiet_console():
+                    state = await run_graph(graph=document, trigger=trigger, env=env, tenant=args.tenant,
+                                            return_state=True)
+                if state.is_completed():
+                    return True, await state.result()
+                flow_run = await runs.read_run(client, state.state_details.flow_run_id)
+            else:
+                deployed = await _deploy_graph(client, document, tenant=args.tenant, workflow=args.workflow)
+                started = await runs.start_run(client, str(deployed.deployment_id), tags=[],
+                                               parameters={"trigger": trigger, "env": env})
+                flow_run = await runs.wait_for_final(client, started.id, args.timeout)
+                if flow_run is None or flow_run.state is None:
+                    return False, [f"flow run {started.id} did not finish within {args.timeout}s"]
+                if args.verbose:
+                    for line in await runs.read_log_lines(client, flow_run.id):
+                        print(line, file=sys.stderr)
+                if flow_run.state.is_completed():
+                    return True, await runs.read_result(flow_run)
             if flow_run is None or flow_run.state is None:
-                return False, [f"flow run {started.id} did not finish within {args.timeout}s"]
-            if args.verbose:
-                for line in await runs.read_log_lines(client, flow_run.id):
-                    print(line, file=sys.stderr)
-            if flow_run.state.is_completed():
-                return True, await runs.read_result(flow_run)
-        if flow_run is None or flow_run.state is None:
-            return False, [f"{state.name}: {state.message}"]
-        return False, await _failure_lines(client, flow_run)
+                return False, [f"{state.name}: {state.message}"]
+            return False, await _failure_lines(client, flow_run)
 
 
 async def _failure_lines(client: Any, flow_run: Any) -> list[str]:

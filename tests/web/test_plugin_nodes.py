@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prefect.client.orchestration import get_client
 
-from flows.naming import FLOW_NAME, deployment_name
+from flows.published import published_deployment
 from tests.web.conftest import Session, WebApi
 
 pytestmark = pytest.mark.browser
@@ -66,10 +66,8 @@ async def test_plugin_types_in_catalogue_editor_deploy_and_run(sign_in: Any, web
         published = await api.post(f"/workflows/{workflow_id}/publish", json={"message": "v1"})
         assert published.status_code == 201, published.text
 
+    deployment_id = await published_deployment(web_api.tenant_id, workflow_id)
     async with get_client() as client:
-        deployment = await client.read_deployment_by_name(
-            f"{FLOW_NAME}/{deployment_name(web_api.tenant_id, workflow_id)}")
-        deployment_id = deployment.id
         schedules = await client.read_deployment_schedules(deployment_id)
         assert [(s.slug, s.schedule.interval.total_seconds()) for s in schedules] == [("trigger-tick", 600.0)]
         # The run a schedule makes: the tick trigger fired.

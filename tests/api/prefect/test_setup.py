@@ -19,7 +19,7 @@ from api.app import create_app
 from api.cli import main
 from api.prefect.pools import worker_token_block
 from api.prefect.setup import setup_prefect
-from flows.settings import get_settings
+from api.config import StackSettings, get_api_settings
 from tests.api.conftest import make_settings
 
 API_URL = "http://gorax-api.internal:8080"
@@ -94,7 +94,7 @@ async def test_the_api_sets_prefect_up_when_it_starts(prefect: PrefectClient, sq
                                                      tmp_path: Path) -> None:
     pool = _pool_name()
     settings = make_settings(sqlite_url.replace(".db", "-setup.db"), work_pool=pool,
-                             worker_type="process", api_url=API_URL)
+                             stack=StackSettings(worker_type="process"), api_url=API_URL)
     with TestClient(create_app(settings, web_dist=tmp_path)):
         for _ in range(120):
             try:
@@ -115,14 +115,15 @@ async def test_gorax_setup_says_what_it_did(prefect: PrefectClient, monkeypatch:
     monkeypatch.setenv("GORAX_WORK_POOL", pool)
     monkeypatch.setenv("GORAX_WORKER_TYPE", "process")
     monkeypatch.setenv("GORAX_HOME", str(tmp_path))
-    get_settings.cache_clear()
+    token = "gxw_setup-" + uuid.uuid4().hex
+    monkeypatch.setenv("GORAX_WORKER_TOKEN", token)
+    get_api_settings.cache_clear()
     try:
         assert await asyncio.to_thread(main, ["setup"]) == 0
         assert await asyncio.to_thread(main, ["setup"]) == 0
     finally:
-        get_settings.cache_clear()
+        get_api_settings.cache_clear()
     out = capsys.readouterr().out.splitlines()
     assert out[0] == f"work pool {pool!r} (type process): created"
     assert f"work pool {pool!r} (type process): already set up" in out
-    token = (tmp_path / "worker.token").read_text().strip()
     assert (await _run_env(prefect, pool))["GORAX_WORKER_TOKEN"] == token
