@@ -57,11 +57,16 @@ _FILTER = NodeTracebackFilter()
 
 
 def install_traceback_filter() -> None:
-    """Filter Prefect's run loggers in this process (idempotent)."""
+    """Filter Prefect's run loggers in this process (idempotent).
+
+    The filter goes first: a later filter (the secret redactor) renders the traceback into the
+    record's text and clears its ``exc_info``, after which a node failure could not be told apart.
+    """
     for name in RUN_LOGGERS:
         logger = logging.getLogger(name)
-        if _FILTER not in logger.filters:
-            logger.addFilter(_FILTER)
+        if _FILTER in logger.filters:
+            logger.removeFilter(_FILTER)
+        logger.filters.insert(0, _FILTER)
 
 
 @contextmanager

@@ -96,10 +96,16 @@ def test_a_failed_run_prints_one_line_per_failed_node_with_a_hint(tmp_path: Path
 
 
 async def test_prefect_keeps_the_failure_of_a_node_without_its_traceback(http_peer: Any) -> None:
-    """What ``prefect flow-run logs`` and the Prefect UI show of a run: the node's one-line error."""
+    """What ``prefect flow-run logs`` and the Prefect UI show of a run: the node's one-line error.
+
+    With a secret registered (any earlier run that loaded a credential), the redactor rendered the
+    traceback into the record before it could be dropped, and the traceback was back.
+    """
+    from blocks.redact import register_secret
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
+    register_secret("a-secret-some-earlier-run-loaded")
     http_peer.route("GET", "/notify", PeerResponse(503, {"error": "down"}))
     graph = {**FAILING, "nodes": [FAILING["nodes"][0], FAILING["nodes"][3]],
              "edges": [{"source": "start", "target": "notify"}]}
