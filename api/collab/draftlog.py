@@ -1,9 +1,9 @@
 """Drafts in the database: each workflow's document as the Yjs updates every replica appended.
 
 The rows of a workflow, applied in any order and any number of times, make its document (Yjs
-updates commute and are idempotent), so replicas append without coordinating. When a workflow
-has more than ``compact_after`` rows, the rows read are replaced by their merge; a row appended
-meanwhile is not among them and stays.
+updates commute and are idempotent), so replicas append without coordinating. Compaction
+replaces the rows it read by their merge; a row appended meanwhile is not among them and stays.
+Reads never write: a request that holds SQLite's write lock may read a draft.
 """
 
 from __future__ import annotations
@@ -19,12 +19,14 @@ from api.models.drafts import DraftUpdate
 class DraftLog:
     """Reads and appends the draft updates of workflows, in tenant-scoped transactions."""
 
-    def __init__(self, database: Database, *, compact_after: int = 64) -> None:
+    def __init__(self, database: Database) -> None:
         self.database = database
-        self.compact_after = compact_after
 
     async def load(self, *, tenant_id: str, workflow_id: str) -> list[bytes]:
         """Every stored update of the workflow's draft (empty when it has none)."""
+        return [data for _seq, data in await self._rows(tenant_id, workflow_id)]
+
+    async def _rows(self, tenant_id: str, workflow_id: str) -> list[tuple[int, bytes]]:
         async with self.database.tenant_scope(tenant_id=tenant_id) as session:
             rows = (
                 await session.execute(
@@ -33,12 +35,15 @@ class DraftLog:
                     .order_by(DraftUpdate.seq)
                 )
             ).all()
-        updates = [bytes(row.data) for row in rows]
-        if len(rows) > self.compact_after:
-            merged = merge_updates(*updates)
-            await self._replace(tenant_id, workflow_id, [row.seq for row in rows], merged)
-            return [merged]
-        return updates
+        return [(row.seq, bytes(row.data)) for row in rows]
+
+    async def compact(self, *, tenant_id: str, workflow_id: str) -> int:
+        """Replace the workflow's rows by their merge; the number of rows there were."""
+        rows = await self._rows(tenant_id, workflow_id)
+        if len(rows) > 1:
+            merged = merge_updates(*(data for _seq, data in rows))
+            await self._replace(tenant_id, workflow_id, [seq for seq, _data in rows], merged)
+        return len(rows)
 
     async def append(self, *, tenant_id: str, workflow_id: str, update: bytes) -> None:
         """Store one update (committed when this returns)."""

@@ -50,14 +50,16 @@ class RedisRelay:
         self._connected = asyncio.Event()
         #: Channels whose subscription Redis confirmed, by channel.
         self._confirmed: dict[str, asyncio.Event] = {}
+        self._resyncs: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._listen())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        for task in (self._task, *self._resyncs):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (self._task, *self._resyncs) if t is not None), return_exceptions=True)
         await self._close_pubsub()
         await self._redis.aclose()
 
@@ -107,6 +109,7 @@ class RedisRelay:
             self._pubsub = None
 
     async def _listen(self) -> None:
+        delay = self._retry_seconds
         while True:
             try:
                 self._pubsub = self._redis.pubsub()
@@ -114,7 +117,10 @@ class RedisRelay:
                 await self._pubsub.subscribe(f"{CHANNEL_PREFIX}replica:{self.origin.hex()}")
                 if self._channels:
                     await self._pubsub.subscribe(*self._channels)
+                if self._pubsub.connection is not None:
+                    self._pubsub.connection.register_connect_callback(self._reconnected)
                 self._connected.set()
+                delay = self._retry_seconds
                 await self._on_resync()
                 while True:
                     message = await self._pubsub.get_message(timeout=5.0)
@@ -131,7 +137,25 @@ class RedisRelay:
             except Exception:
                 log.exception("the draft relay failed; reconnecting")
             await self._close_pubsub()
-            await asyncio.sleep(self._retry_seconds)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+
+    async def _reconnected(self, _connection: object) -> None:
+        # redis-py reconnects a subscription by itself and subscribes again (its own callback
+        # runs before this one): whatever was published meanwhile never reaches us.
+        log.info("the draft relay reconnected to Redis; catching up from the database")
+        self._confirmed.clear()
+        task = asyncio.get_running_loop().create_task(self._resync_when_subscribed(set(self._channels)))
+        self._resyncs.add(task)
+        task.add_done_callback(self._resyncs.discard)
+
+    async def _resync_when_subscribed(self, channels: set[str]) -> None:
+        events = [self._confirmed.setdefault(channel, asyncio.Event()) for channel in channels]
+        try:
+            await asyncio.wait_for(asyncio.gather(*(e.wait() for e in events)), 5)
+        except TimeoutError:
+            log.warning("the draft relay's subscriptions were not confirmed; catching up anyway")
+        await self._on_resync()
 
     def _confirm(self, channel: bytes | str) -> None:
         name = channel.decode() if isinstance(channel, bytes) else channel

@@ -26,7 +26,12 @@ from api.auth.deps import _authenticate
 from api.auth.permissions import Permission
 from api.collab import store
 from api.collab.server import (
-    CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED, CollabHooks, CollabLimits, CollabServer,
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_FOUND,
+    CLOSE_UNAUTHORIZED,
+    CollabHooks,
+    CollabLimits,
+    CollabServer,
     check_workflow_id,
 )
 from api.errors import ApiError, Forbidden, NotFound, Unauthorized

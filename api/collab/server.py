@@ -68,6 +68,8 @@ class CollabLimits:
     update_burst: int = 300
     #: Longest wait between retries of storing a change while the database fails.
     max_retry_seconds: float = 5.0
+    #: Rows a draft may gather in the database before a room merges them into one.
+    compact_after: int = 64
 
 
 SeedLoader = Callable[[str], Awaitable[dict[str, Any] | None]]
@@ -202,6 +204,8 @@ class Room:
         self._stored.set()
         self._writer: asyncio.Task[None] | None = None
         self._applying_stored = False
+        #: Rows this draft has in the database, as far as this room knows.
+        self.stored_rows = 0
         self._subscription = room.ydoc.observe(self._changed)
 
     @property
@@ -253,7 +257,18 @@ class Room:
                 continue
             del self._pending[: len(batch)]
             delay = 0.1
+            self.stored_rows += 1
+            if self.stored_rows > self.server.limits.compact_after:
+                await self._compact()
         self._stored.set()
+
+    async def _compact(self) -> None:
+        try:
+            await self.server.log.compact(tenant_id=self.tenant_id, workflow_id=self.workflow_id)
+        except Exception:
+            # Only the next read is slower; the rows are all still there.
+            log.exception("compacting a draft failed", extra={"workflow_id": self.workflow_id})
+        self.stored_rows = 1
 
     async def flush(self) -> None:
         """Return once every change made so far is in the database (and relayed)."""
@@ -380,6 +395,7 @@ class CollabServer:
             self._ws.rooms[workflow_id] = yroom
             await self._ws.start_room(yroom)
             room = Room(self, tenant_id, workflow_id, yroom)
+            room.stored_rows = len(updates)
             self._rooms[workflow_id] = room
             for update in self._opening[workflow_id]:
                 room.apply_stored(update)

@@ -13,6 +13,7 @@ from pycrdt import Doc, Map
 
 from api.auth.permissions import Role
 from api.collab import read_draft, write_draft
+from api.collab.draftlog import DraftLog
 from api.collab.graphdoc import apply_graph, doc_to_graph
 from api.collab.server import CollabLimits, CollabServer
 from api.db.engine import Database
@@ -168,6 +169,25 @@ async def test_documents_survive_a_restart(web_api: WebApi, sqlite_url: str) -> 
         await database.dispose()
     assert graph["nodes"][1]["config"]["late"] is True
     assert {**graph, "nodes": graph["nodes"][:1]} == {**GRAPH, "nodes": GRAPH["nodes"][:1]}
+
+
+async def test_a_draft_compacts_and_keeps_every_edit(web_api: WebApi, sqlite_url: str) -> None:
+    wf = _wf(web_api)
+    database = Database(sqlite_url)
+    draft_log = DraftLog(database)
+    try:
+        async with CollabServer(database, CollabLimits(compact_after=3)) as server:
+            room = await server.room(wf, web_api.tenant_id)
+            apply_graph(room.doc, GRAPH)
+            for i in range(10):
+                _set_config(room.doc, "shape", f"k{i}", i)
+                await room.flush()
+            assert len(await draft_log.load(tenant_id=web_api.tenant_id, workflow_id=wf)) <= 4
+        async with CollabServer(database) as again:
+            graph = await again.read(wf, web_api.tenant_id)
+    finally:
+        await database.dispose()
+    assert graph["nodes"][1]["config"] == {"value": "{{ trigger }}", **{f"k{i}": i for i in range(10)}}
 
 
 async def test_rooms_opened_at_once_do_not_deadlock(web_api: WebApi, sqlite_url: str) -> None:
