@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import anyio
 import httpx
@@ -188,6 +189,24 @@ async def test_a_draft_compacts_and_keeps_every_edit(web_api: WebApi, sqlite_url
     finally:
         await database.dispose()
     assert graph["nodes"][1]["config"] == {"value": "{{ trigger }}", **{f"k{i}": i for i in range(10)}}
+
+
+async def test_a_draft_file_of_an_older_install_is_imported(web_api: WebApi, sqlite_url: str, tmp_path: Path) -> None:
+    wf = _wf(web_api)
+    old = Doc()
+    apply_graph(old, {**GRAPH, "name": "from the file"})
+    (tmp_path / f"{wf}.ydoc").write_bytes(old.get_update())
+    database = Database(sqlite_url)
+    try:
+        # Drafts made before the file moved to the database have no rows yet.
+        await DraftLog(database).delete(tenant_id=web_api.tenant_id, workflow_id=wf)
+        async with CollabServer(database, legacy_directory=tmp_path) as server:
+            assert (await server.read(wf, web_api.tenant_id)) == {**GRAPH, "name": "from the file"}
+        assert not (tmp_path / f"{wf}.ydoc").exists() and (tmp_path / f"{wf}.ydoc.imported").exists()
+        async with CollabServer(database) as again:
+            assert (await again.read(wf, web_api.tenant_id))["name"] == "from the file"
+    finally:
+        await database.dispose()
 
 
 async def test_rooms_opened_at_once_do_not_deadlock(web_api: WebApi, sqlite_url: str) -> None:
