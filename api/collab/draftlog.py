@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.engine import Database
 from api.models.drafts import DraftUpdate
+from api.models.workflows import Workflow
 
 
 class DraftLog:
@@ -67,6 +68,11 @@ class DraftLog:
                     DraftUpdate.seq.in_(seqs),
                 )
             )
+
+    async def tenant_of(self, workflow_id: str) -> str | None:
+        """The tenant of a workflow (None when it does not exist), read across tenants."""
+        async with self.database.system_scope() as session:
+            return (await session.execute(select(Workflow.tenant_id).where(Workflow.id == workflow_id))).scalar()
 
     async def delete(self, *, tenant_id: str, workflow_id: str) -> None:
         """Forget the workflow's draft."""

@@ -295,7 +295,7 @@ class CollabServer:
         self.seed = seed
         #: Checks that a principal may open a workflow's draft (None: nobody may).
         self.authorize = authorize
-        #: Where drafts were kept as files before they moved to the database (imported once).
+        #: Where drafts were kept as files before they moved to the database (imported on start).
         self.legacy_directory = legacy_directory
         self.relay = RedisRelay(redis_url, self._relayed, self._resync) if redis_url else None
         self._ws = WebsocketServer(rooms_ready=True, auto_clean_rooms=False, exception_handler=exception_logger, log=log)
@@ -308,6 +308,7 @@ class CollabServer:
     async def __aenter__(self) -> CollabServer:
         #: The loop the rooms run on (callers from other threads submit work to it).
         self.loop = asyncio.get_running_loop()
+        await self._import_draft_files()
         await self._ws.__aenter__()
         if self.relay is not None:
             await self.relay.start()
@@ -326,19 +327,31 @@ class CollabServer:
         await self._ws.__aexit__(None, None, None)
 
     async def load(self, tenant_id: str, workflow_id: str) -> list[bytes]:
-        """The stored updates of a draft (a draft file of an older install is imported first)."""
-        updates = await self.log.load(tenant_id=tenant_id, workflow_id=workflow_id)
-        if updates or self.legacy_directory is None:
-            return updates
-        path = self.legacy_directory / f"{check_workflow_id(workflow_id)}.ydoc"
-        try:
-            state = path.read_bytes()
-        except FileNotFoundError:
-            return updates
-        await self.log.append(tenant_id=tenant_id, workflow_id=workflow_id, update=state)
-        path.rename(path.with_suffix(".ydoc.imported"))
-        log.info("imported a draft file into the database", extra={"workflow_id": workflow_id})
-        return [state]
+        """The stored updates of a draft (never writes: a request may hold SQLite's write lock)."""
+        return await self.log.load(tenant_id=tenant_id, workflow_id=workflow_id)
+
+    async def _import_draft_files(self) -> None:
+        """Store the draft files an older version kept in ``legacy_directory`` (once: an imported
+        file is renamed), for the workflows whose draft the database does not hold yet."""
+        if self.legacy_directory is None or not self.legacy_directory.is_dir():
+            return
+        for path in sorted(self.legacy_directory.glob("*.ydoc")):
+            workflow_id = path.stem
+            try:
+                tenant_id = await self.log.tenant_of(workflow_id)
+                if tenant_id is None:
+                    continue  # a workflow deleted since
+                if await self.log.load(tenant_id=tenant_id, workflow_id=workflow_id):
+                    # Another replica's file came first; merging a second history could
+                    # bring back what was changed since.
+                    log.warning("a draft file was not imported: the database has the draft",
+                                extra={"workflow_id": workflow_id, "path": str(path)})
+                    continue
+                await self.log.append(tenant_id=tenant_id, workflow_id=workflow_id, update=path.read_bytes())
+                path.rename(path.with_suffix(".ydoc.imported"))
+                log.info("imported a draft file into the database", extra={"workflow_id": workflow_id})
+            except Exception:
+                log.exception("importing a draft file failed", extra={"path": str(path)})
 
     async def store_update(self, tenant_id: str, workflow_id: str, update: bytes) -> None:
         """Append an update to the database, then relay it to the other replicas."""

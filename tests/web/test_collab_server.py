@@ -200,8 +200,10 @@ async def test_a_draft_file_of_an_older_install_is_imported(web_api: WebApi, sql
     try:
         # Drafts made before the file moved to the database have no rows yet.
         await DraftLog(database).delete(tenant_id=web_api.tenant_id, workflow_id=wf)
+        (tmp_path / "not-a-workflow.ydoc").write_bytes(old.get_update())
         async with CollabServer(database, legacy_directory=tmp_path) as server:
             assert (await server.read(wf, web_api.tenant_id)) == {**GRAPH, "name": "from the file"}
+        assert (tmp_path / "not-a-workflow.ydoc").exists()
         assert not (tmp_path / f"{wf}.ydoc").exists() and (tmp_path / f"{wf}.ydoc.imported").exists()
         async with CollabServer(database) as again:
             assert (await again.read(wf, web_api.tenant_id))["name"] == "from the file"
