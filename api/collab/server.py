@@ -35,6 +35,7 @@ from anyio import Lock
 from pycrdt import Channel, Doc, TransactionEvent, YMessageType, YSyncMessageType, merge_updates
 from pycrdt.websocket import WebsocketServer, YRoom, exception_logger
 from sqlalchemy import event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -248,6 +249,12 @@ class Room:
             batch = list(self._pending)
             try:
                 await self.server.store_update(self.tenant_id, self.workflow_id, merge_updates(*batch))
+            except IntegrityError:
+                # The workflow is gone (deleted with its tenant): there is nothing to store into.
+                log.error("draft changes of a deleted workflow were dropped",
+                          extra={"workflow_id": self.workflow_id, "updates": len(batch)})
+                del self._pending[: len(batch)]
+                continue
             except Exception:
                 # Kept queued: an edit is never dropped because the database blinked.
                 log.exception("storing a draft change failed; retrying",
