@@ -165,7 +165,9 @@ class GuardedChannel(Channel):
             if not data:
                 continue  # text frames are not part of the Yjs protocol
             if len(data) > self._limits.max_message_bytes:
-                await self._close(CLOSE_TOO_LARGE, f"message of {len(data)} bytes is over the {self._limits.max_message_bytes} limit")
+                await self._close(
+                    CLOSE_TOO_LARGE, f"message of {len(data)} bytes is over the {self._limits.max_message_bytes} limit"
+                )
                 raise StopAsyncIteration()
             if not _is_document_update(data):
                 return data
@@ -251,14 +253,15 @@ class Room:
                 await self.server.store_update(self.tenant_id, self.workflow_id, merge_updates(*batch))
             except IntegrityError:
                 # The workflow is gone (deleted with its tenant): there is nothing to store into.
-                log.error("draft changes of a deleted workflow were dropped",
-                          extra={"workflow_id": self.workflow_id, "updates": len(batch)})
+                log.error(
+                    "draft changes of a deleted workflow were dropped",
+                    extra={"workflow_id": self.workflow_id, "updates": len(batch)},
+                )
                 del self._pending[: len(batch)]
                 continue
             except Exception:
                 # Kept queued: an edit is never dropped because the database blinked.
-                log.exception("storing a draft change failed; retrying",
-                              extra={"workflow_id": self.workflow_id})
+                log.exception("storing a draft change failed; retrying", extra={"workflow_id": self.workflow_id})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.server.limits.max_retry_seconds)
                 continue
@@ -293,9 +296,16 @@ class CollabServer:
     """Rooms of workflow drafts over pycrdt-websocket, stored in ``database``, relayed through
     Redis at ``redis_url`` to the other replicas when one is given."""
 
-    def __init__(self, database: Database, limits: CollabLimits | None = None, seed: SeedLoader | None = None,
-                 authorize: WorkflowAuthorizer | None = None, *, redis_url: str | None = None,
-                 legacy_directory: Path | None = None) -> None:
+    def __init__(
+        self,
+        database: Database,
+        limits: CollabLimits | None = None,
+        seed: SeedLoader | None = None,
+        authorize: WorkflowAuthorizer | None = None,
+        *,
+        redis_url: str | None = None,
+        legacy_directory: Path | None = None,
+    ) -> None:
         self.log = DraftLog(database)
         self.limits = limits or CollabLimits()
         #: Loads a workflow's stored graph for a document that has never held one.
@@ -305,7 +315,9 @@ class CollabServer:
         #: Where drafts were kept as files before they moved to the database (imported on start).
         self.legacy_directory = legacy_directory
         self.relay = RedisRelay(redis_url, self._relayed, self._resync) if redis_url else None
-        self._ws = WebsocketServer(rooms_ready=True, auto_clean_rooms=False, exception_handler=exception_logger, log=log)
+        self._ws = WebsocketServer(
+            rooms_ready=True, auto_clean_rooms=False, exception_handler=exception_logger, log=log
+        )
         self._rooms: dict[str, Room] = {}
         #: Relayed updates of rooms being opened, applied once the room exists.
         self._opening: dict[str, list[bytes]] = {}
@@ -325,8 +337,10 @@ class CollabServer:
         try:
             await asyncio.wait_for(self.flush(), timeout=30)
         except TimeoutError:
-            log.error("draft changes could not be stored before shutdown",
-                      extra={"workflows": [r.workflow_id for r in self._rooms.values() if r._pending]})
+            log.error(
+                "draft changes could not be stored before shutdown",
+                extra={"workflows": [r.workflow_id for r in self._rooms.values() if r._pending]},
+            )
         if self._publishing:
             await asyncio.gather(*self._publishing, return_exceptions=True)
         if self.relay is not None:
@@ -351,8 +365,10 @@ class CollabServer:
                 if await self.log.load(tenant_id=tenant_id, workflow_id=workflow_id):
                     # Another replica's file came first; merging a second history could
                     # bring back what was changed since.
-                    log.warning("a draft file was not imported: the database has the draft",
-                                extra={"workflow_id": workflow_id, "path": str(path)})
+                    log.warning(
+                        "a draft file was not imported: the database has the draft",
+                        extra={"workflow_id": workflow_id, "path": str(path)},
+                    )
                     continue
                 await self.log.append(tenant_id=tenant_id, workflow_id=workflow_id, update=path.read_bytes())
                 path.rename(path.with_suffix(".ydoc.imported"))
@@ -456,8 +472,9 @@ class CollabServer:
         doc, _ = await self._document(workflow_id, tenant_id)
         return doc_to_graph(doc) if is_initialized(doc) else None
 
-    async def write(self, workflow_id: str, tenant_id: str, graph: dict[str, Any], *,
-                    session: AsyncSession | None = None) -> None:
+    async def write(
+        self, workflow_id: str, tenant_id: str, graph: dict[str, Any], *, session: AsyncSession | None = None
+    ) -> None:
         """Replace the draft with ``graph``: only the differences are stored and travel to the
         editors of every replica.
 
@@ -479,8 +496,9 @@ class CollabServer:
         if change != _EMPTY_UPDATE:
             await self.store_update(tenant_id, workflow_id, change)
 
-    async def _write_in(self, session: AsyncSession, current: Doc, workflow_id: str, tenant_id: str,
-                        graph: dict[str, Any]) -> None:
+    async def _write_in(
+        self, session: AsyncSession, current: Doc, workflow_id: str, tenant_id: str, graph: dict[str, Any]
+    ) -> None:
         draft: Doc = Doc()
         draft.apply_update(current.get_update())
         before = draft.get_state()

@@ -37,8 +37,9 @@ class Replicas:
         self.servers: list[ApiServer] = []
 
     def start(self) -> ApiServer:
-        settings = make_settings(self.database_url, work_pool=self.work_pool,
-                                 api=_SHARED_CONFIG.model_copy(update={"redis_url": REDIS_URL}))
+        settings = make_settings(
+            self.database_url, work_pool=self.work_pool, api=_SHARED_CONFIG.model_copy(update={"redis_url": REDIS_URL})
+        )
         app = create_app(settings)
         thread = ServerThread(app).start()
         self.threads.append(thread)
@@ -79,8 +80,9 @@ def collab_url(server: ApiServer, workflow_id: str, token: str) -> str:
 
 
 def client(tenant: TenantHandle, server: ApiServer) -> httpx.AsyncClient:
-    return httpx.AsyncClient(base_url=server.url + API, timeout=60,
-                             headers={"Authorization": f"Bearer {tenant.keys[Role.ADMIN]}"})
+    return httpx.AsyncClient(
+        base_url=server.url + API, timeout=60, headers={"Authorization": f"Bearer {tenant.keys[Role.ADMIN]}"}
+    )
 
 
 async def eventually(check: Callable[[], Any], what: str, timeout: float) -> float:
@@ -121,29 +123,35 @@ async def test_an_editor_on_one_replica_is_seen_on_the_other_within_two_seconds(
     token = tenant.keys[Role.EDITOR]
     async with client(tenant, one) as api_one, client(tenant, two) as api_two:
         wf = await new_workflow(api_one, "live")
-        async with yclient(collab_url(one, wf, token)) as (editor_one, _), \
-                yclient(collab_url(two, wf, token)) as (editor_two, _):
+        async with (
+            yclient(collab_url(one, wf, token)) as (editor_one, _),
+            yclient(collab_url(two, wf, token)) as (editor_two, _),
+        ):
             set_config(editor_one, "shape", "value", "typed on one")
             took = await eventually(
                 lambda: doc_to_graph(editor_two)["nodes"][1]["config"]["value"] == "typed on one",
-                "the editor on replica two receives the edit", 2)
+                "the editor on replica two receives the edit",
+                2,
+            )
             assert took < 2
             took = await eventually(
-                lambda: _rest_value(api_two, wf, "typed on one"), "replica two's REST read has the edit", 2)
+                lambda: _rest_value(api_two, wf, "typed on one"), "replica two's REST read has the edit", 2
+            )
             assert took < 2
             # And back: what replica two's editor types reaches replica one's editor.
             set_config(editor_two, "shape", "note", "typed on two")
-            await eventually(lambda: doc_to_graph(editor_one)["nodes"][1]["config"].get("note") == "typed on two",
-                             "the editor on replica one receives the edit", 2)
+            await eventually(
+                lambda: doc_to_graph(editor_one)["nodes"][1]["config"].get("note") == "typed on two",
+                "the editor on replica one receives the edit",
+                2,
+            )
 
 
 async def _rest_value(api: httpx.AsyncClient, workflow_id: str, value: str) -> bool:
     return (await rest_graph(api, workflow_id))["nodes"][1]["config"]["value"] == value
 
 
-async def test_a_rest_edit_on_one_replica_is_what_the_other_publishes(
-    replicas: Replicas, tenant: TenantHandle
-) -> None:
+async def test_a_rest_edit_on_one_replica_is_what_the_other_publishes(replicas: Replicas, tenant: TenantHandle) -> None:
     one, two = replicas.servers[:2]
     token = tenant.keys[Role.EDITOR]
     async with client(tenant, one) as api_one, client(tenant, two) as api_two:
@@ -152,8 +160,9 @@ async def test_a_rest_edit_on_one_replica_is_what_the_other_publishes(
             # Replica one has the room open; the REST edit goes through replica two.
             read = await api_two.get(f"/workflows/{wf}")
             edited = graph("publish", transform("shape", "edited over REST on two"))
-            put = await api_two.put(f"/workflows/{wf}", json={"graph": edited},
-                                    headers={"If-Match": read.headers["ETag"]})
+            put = await api_two.put(
+                f"/workflows/{wf}", json={"graph": edited}, headers={"If-Match": read.headers["ETag"]}
+            )
             assert put.status_code == 200, put.text
             published = await api_one.post(f"/workflows/{wf}/publish", json={"message": "from one"})
             assert published.status_code == 201, published.text
@@ -182,8 +191,9 @@ async def test_concurrent_edits_on_both_replicas_converge_and_none_is_lost(
                 for i in range(25):
                     with doc.transaction():
                         nodes = doc.get("nodes", type=Map)
-                        nodes[f"{prefix}{i}"] = Map({"type": "data.transform", "__i": 10 + i,
-                                                     "config": Map({"value": i})})
+                        nodes[f"{prefix}{i}"] = Map(
+                            {"type": "data.transform", "__i": 10 + i, "config": Map({"value": i})}
+                        )
                         nodes["shape"]["config"][f"{prefix}{i}"] = i  # one node, both replicas
                     await anyio.sleep(0.005)
 
@@ -223,9 +233,7 @@ async def test_a_restarted_replica_loads_the_latest_draft(replicas: Replicas, te
     replicas.stop(len(replicas.servers) - 1)
 
 
-async def test_an_update_the_relay_missed_arrives_after_it_reconnects(
-    replicas: Replicas, tenant: TenantHandle
-) -> None:
+async def test_an_update_the_relay_missed_arrives_after_it_reconnects(replicas: Replicas, tenant: TenantHandle) -> None:
     """An update stored while the relay did not carry it (a replica's publish failed, or Redis
     dropped the subscription) reaches the editors once the subscription is back."""
     one, two = replicas.servers[:2]
@@ -246,10 +254,14 @@ async def test_an_update_the_relay_missed_arrives_after_it_reconnects(
             assert doc_to_graph(editor)["nodes"][1]["config"]["value"] == 1  # nothing carried it
 
             collab = two.app.state.collab  # type: ignore[attr-defined]
-            await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(
-                collab.relay._pubsub.connection.disconnect(), collab.loop))
-            await eventually(lambda: doc_to_graph(editor)["nodes"][1]["config"]["value"] == "missed by the relay",
-                             "the editor gets the missed update after the reconnect", 10)
+            await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(collab.relay._pubsub.connection.disconnect(), collab.loop)
+            )
+            await eventually(
+                lambda: doc_to_graph(editor)["nodes"][1]["config"]["value"] == "missed by the relay",
+                "the editor gets the missed update after the reconnect",
+                10,
+            )
     finally:
         await database.dispose()
 
