@@ -75,7 +75,7 @@ class ApiSettings(BaseSettings):
         description="Largest execution input, as JSON (Prefect's server stores at most 512 KiB "
         "of a run's parameters by default).",
     )
-    redis_url: str | None = Field(default=None, description="Redis for shared rate limits (optional).")
+    redis_url: str | None = Field(default=None, description="Redis for shared rate limits and for relaying draft edits between API replicas (optional; set it when running several).")
     token_signing_key: SecretStr | None = Field(
         default=None,
         description="Key that signs access tokens: 64 or more hex characters (32+ bytes), the same "

@@ -3,7 +3,7 @@
 - ``api.collab.routes.router``: ``WS /workflows/{id}/collab`` with its lifespan (mount it with
   the other route modules under ``/api/v1``).
 - :func:`read_draft` / :func:`write_draft`: what the REST draft endpoints call, so REST and the
-  editors share one document.
+  editors of every replica share one document, stored in the database and relayed through Redis.
 - :mod:`api.collab.graphdoc`: the document layout and its conversion to ``gorax/graph@1``.
 - :class:`CollabHooks`: who may open a draft and how a new document is seeded, given by
   ``create_app`` (this package imports nothing of the services).

@@ -26,7 +26,12 @@ from api.auth.deps import _authenticate
 from api.auth.permissions import Permission
 from api.collab import store
 from api.collab.server import (
-    CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHORIZED, CollabHooks, CollabLimits, CollabServer,
+    CLOSE_FORBIDDEN,
+    CLOSE_NOT_FOUND,
+    CLOSE_UNAUTHORIZED,
+    CollabHooks,
+    CollabLimits,
+    CollabServer,
     check_workflow_id,
 )
 from api.errors import ApiError, Forbidden, NotFound, Unauthorized
@@ -96,19 +101,21 @@ async def authorize(websocket: WebSocket, workflow_id: str) -> CollabAccess:
 
 @asynccontextmanager
 async def collab_lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Run the collaboration rooms for the app's lifetime (documents under the state dir), with
-    the hooks ``create_app`` gave (``app.state.collab_hooks``)."""
+    """Run the collaboration rooms for the app's lifetime, with the hooks ``create_app`` gave
+    (``app.state.collab_hooks``): drafts in the app's database, relayed to the other replicas
+    through the API's Redis when one is set."""
     state = getattr(app.state, "gorax", None)
-    if state is not None:
-        directory = state.settings.state_dir / "collab"
-    else:
-        from flows.settings import get_settings
-
-        directory = get_settings().state_dir / "collab"
+    if state is None:
+        # Drafts live in the app's database: an app without create_app's state has none.
+        log.warning("collaboration is off: the app has no Gorax state (build it with create_app)")
+        yield
+        return
     hooks: CollabHooks | None = getattr(app.state, "collab_hooks", None)
-    server = CollabServer(directory, getattr(app.state, "collab_limits", None) or CollabLimits(),
+    server = CollabServer(state.db, getattr(app.state, "collab_limits", None) or CollabLimits(),
                           seed=hooks.load_seed if hooks else None,
-                          authorize=hooks.authorize_workflow if hooks else None)
+                          authorize=hooks.authorize_workflow if hooks else None,
+                          redis_url=state.config.redis_url,
+                          legacy_directory=state.settings.state_dir / "collab")
     async with server:
         store.set_server(server)
         app.state.collab = server
@@ -137,4 +144,4 @@ async def collaborate(websocket: WebSocket, workflow_id: str) -> None:
         await websocket.close(code=code, reason=str(exc)[:120])
         return
     server: CollabServer = websocket.app.state.collab
-    await server.serve(websocket, workflow_id, can_write=access.can_write)
+    await server.serve(websocket, workflow_id, access.principal.tenant_id, can_write=access.can_write)

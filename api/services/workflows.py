@@ -2,8 +2,8 @@
 
 Every function takes ``tenant_id`` keyword-only and filters on it; a workflow of another tenant
 is :class:`~api.errors.NotFound`. The draft graph lives in the collaboration document
-(:mod:`api.collab`) when one exists; the ``graph`` column keeps the REST copy, which seeds a new
-document. A workflow's ETag is a hash of what a client sees, so an editor's live change to the
+(:mod:`api.collab`: stored in the database, shared by every API replica) when one exists; the
+``graph`` column keeps the REST copy, which seeds a new document. A workflow's ETag is a hash of what a client sees, so an editor's live change to the
 draft also makes an older ETag stale. Publishing and deployment are in
 :mod:`api.services.publishing`.
 """
@@ -39,15 +39,17 @@ def empty_graph(name: str, description: str = "") -> dict[str, Any]:
 
 
 async def read_current_graph(workflow: Workflow) -> dict[str, Any]:
-    """The draft: the collaboration document when it holds one, else the stored REST copy."""
-    draft = await read_draft(workflow.id)
+    """The draft: the collaboration document when it holds one (with what every replica stored),
+    else the stored REST copy."""
+    draft = await read_draft(workflow.id, tenant_id=workflow.tenant_id)
     return draft if draft is not None else copy.deepcopy(workflow.graph)
 
 
-async def _write_through(workflow_id: str, graph: dict[str, Any]) -> None:
-    """Make the collaboration document hold ``graph`` so connected editors see the REST write."""
+async def _write_through(session: AsyncSession, workflow: Workflow, graph: dict[str, Any]) -> None:
+    """Make the collaboration document hold ``graph``, in the session's transaction; connected
+    editors (on every replica) see it when the transaction commits."""
     try:
-        await write_draft(workflow_id, graph)
+        await write_draft(workflow.id, graph, tenant_id=workflow.tenant_id, session=session)
     except ValueError as exc:
         raise BadRequest(f"graph cannot be stored as a draft: {exc}",
                          details={"field": "graph"}) from exc
@@ -95,7 +97,7 @@ async def create_workflow(
     await audit.record(session, tenant_id=tenant_id, action="workflow.create", context=context,
                        resource_type="workflow", resource_id=workflow.id,
                        after={"name": name, "tags": workflow.tags})
-    await _write_through(workflow.id, graph)
+    await _write_through(session, workflow, graph)
     return workflow
 
 
@@ -122,7 +124,7 @@ async def update_workflow(
             setattr(workflow, key, changes[key])
     if changes.get("graph") is not None:
         workflow.graph = copy.deepcopy(changes["graph"])
-        await _write_through(workflow.id, workflow.graph)
+        await _write_through(session, workflow, workflow.graph)
     workflow.updated_at = utcnow()
     await audit.record(session, tenant_id=tenant_id, action="workflow.update", context=context,
                        resource_type="workflow", resource_id=workflow.id, before=before,
@@ -140,7 +142,7 @@ async def restore_draft(session: AsyncSession, *, tenant_id: str, workflow: Work
     """
     before = await read_current_graph(workflow)
     workflow.graph = copy.deepcopy(version.graph)
-    await _write_through(workflow.id, workflow.graph)
+    await _write_through(session, workflow, workflow.graph)
     workflow.updated_at = utcnow()
     await audit.record(session, tenant_id=tenant_id, action="workflow.draft_restore", context=context,
                        resource_type="workflow", resource_id=workflow.id,

@@ -13,8 +13,11 @@ import websockets
 from pycrdt import Doc, Map
 
 from api.auth.permissions import Role
+from api.collab import read_draft, write_draft
+from api.collab.draftlog import DraftLog
 from api.collab.graphdoc import apply_graph, doc_to_graph
 from api.collab.server import CollabLimits, CollabServer
+from api.db.engine import Database
 from tests.web.conftest import WebApi
 from tests.web.yclient import yclient
 
@@ -66,20 +69,16 @@ async def test_two_editors_converge_and_rest_reads_the_result(web_api: WebApi) -
         merged = doc_to_graph(a)
         assert merged["name"] == "renamed by b"
         assert merged["nodes"][1]["config"] == {"value": "{{ trigger.a }}", "note": "from b"}
-        from api.collab import read_draft
-
-        await eventually(lambda: web_api.on_loop(read_draft(wf)) == merged, "REST sees the merged draft")
+        await eventually(lambda: web_api.on_loop(read_draft(wf, tenant_id=web_api.tenant_id)) == merged, "REST sees the merged draft")
 
 
 async def test_rest_writes_reach_connected_editors(web_api: WebApi) -> None:
-    from api.collab import write_draft
-
     wf = _wf(web_api)
     async with yclient(web_api.collab_url(wf, web_api.users["editor"].api_key)) as (doc, _):
-        web_api.on_loop(write_draft(wf, GRAPH))
+        web_api.on_loop(write_draft(wf, GRAPH, tenant_id=web_api.tenant_id))
         await eventually(lambda: doc_to_graph(doc) == GRAPH, "the editor receives the REST write")
         changed = {**GRAPH, "description": "via REST"}
-        web_api.on_loop(write_draft(wf, changed))
+        web_api.on_loop(write_draft(wf, changed, tenant_id=web_api.tenant_id))
         await eventually(lambda: doc_to_graph(doc).get("description") == "via REST", "second write arrives")
 
 
@@ -95,9 +94,7 @@ async def test_viewer_reads_but_cannot_change(web_api: WebApi) -> None:
         # A later editor change still reaches everyone; the viewer's never reaches the server.
         _set_config(editor, "shape", "marker", 1)
         await eventually(lambda: doc_to_graph(viewer)["nodes"][-1]["config"].get("marker") == 1, "editor change arrives")
-        from api.collab import read_draft
-
-        server_graph = web_api.on_loop(read_draft(wf))
+        server_graph = web_api.on_loop(read_draft(wf, tenant_id=web_api.tenant_id))
         assert server_graph["nodes"][1]["config"]["value"] == "{{ trigger }}"
         assert [n["id"] for n in server_graph["nodes"]] == ["start", "shape"]
         assert doc_to_graph(editor)["nodes"][1]["config"]["value"] == "{{ trigger }}"
@@ -152,38 +149,85 @@ async def test_document_size_limit(web_api: WebApi) -> None:
             _set_config(doc, "shape", "blob", "x" * 30_000)
             await eventually(lambda: ws.close_code is not None, "the oversized update is refused")
             assert ws.close_code == 4413
-        from api.collab import read_draft
-
-        stored = web_api.on_loop(read_draft(wf))
+        stored = web_api.on_loop(read_draft(wf, tenant_id=web_api.tenant_id))
         assert stored == GRAPH  # the graph arrived; the oversized change did not
     finally:
         server.limits = saved
 
 
-async def test_documents_survive_a_restart(tmp_path: Path) -> None:
-    async with CollabServer(tmp_path) as server:
-        await server.write("wf1", GRAPH)
-        room = await server.room("wf1")
-        _set_config(room.doc, "shape", "late", True)  # saved shortly after, or on shutdown
-    assert (tmp_path / "wf1.ydoc").is_file()
-    async with CollabServer(tmp_path) as again:
-        graph = await again.read("wf1")
+async def test_documents_survive_a_restart(web_api: WebApi, sqlite_url: str) -> None:
+    """A change queued in a room is stored by shutdown; a new server reads it back from the database."""
+    wf = _wf(web_api)
+    database = Database(sqlite_url)
+    try:
+        async with CollabServer(database) as server:
+            await server.write(wf, web_api.tenant_id, GRAPH)
+            room = await server.room(wf, web_api.tenant_id)
+            _set_config(room.doc, "shape", "late", True)  # stored in the background, or on shutdown
+        async with CollabServer(database) as again:
+            graph = await again.read(wf, web_api.tenant_id)
+    finally:
+        await database.dispose()
     assert graph["nodes"][1]["config"]["late"] is True
     assert {**graph, "nodes": graph["nodes"][:1]} == {**GRAPH, "nodes": GRAPH["nodes"][:1]}
 
 
-async def test_rooms_opened_at_once_do_not_deadlock(tmp_path: Path) -> None:
-    async with CollabServer(tmp_path) as server:
-        rooms = []
+async def test_a_draft_compacts_and_keeps_every_edit(web_api: WebApi, sqlite_url: str) -> None:
+    wf = _wf(web_api)
+    database = Database(sqlite_url)
+    draft_log = DraftLog(database)
+    try:
+        async with CollabServer(database, CollabLimits(compact_after=3)) as server:
+            room = await server.room(wf, web_api.tenant_id)
+            apply_graph(room.doc, GRAPH)
+            for i in range(10):
+                _set_config(room.doc, "shape", f"k{i}", i)
+                await room.flush()
+            assert len(await draft_log.load(tenant_id=web_api.tenant_id, workflow_id=wf)) <= 4
+        async with CollabServer(database) as again:
+            graph = await again.read(wf, web_api.tenant_id)
+    finally:
+        await database.dispose()
+    assert graph["nodes"][1]["config"] == {"value": "{{ trigger }}", **{f"k{i}": i for i in range(10)}}
 
-        async def open_room() -> None:
-            rooms.append(await server.room("same"))
 
-        with anyio.fail_after(10):
-            async with anyio.create_task_group() as tg:
-                for _ in range(8):
-                    tg.start_soon(open_room)
-        assert len({id(r) for r in rooms}) == 1
+async def test_a_draft_file_of_an_older_install_is_imported(web_api: WebApi, sqlite_url: str, tmp_path: Path) -> None:
+    wf = _wf(web_api)
+    old = Doc()
+    apply_graph(old, {**GRAPH, "name": "from the file"})
+    (tmp_path / f"{wf}.ydoc").write_bytes(old.get_update())
+    database = Database(sqlite_url)
+    try:
+        # Drafts made before the file moved to the database have no rows yet.
+        await DraftLog(database).delete(tenant_id=web_api.tenant_id, workflow_id=wf)
+        (tmp_path / "not-a-workflow.ydoc").write_bytes(old.get_update())
+        async with CollabServer(database, legacy_directory=tmp_path) as server:
+            assert (await server.read(wf, web_api.tenant_id)) == {**GRAPH, "name": "from the file"}
+        assert (tmp_path / "not-a-workflow.ydoc").exists()
+        assert not (tmp_path / f"{wf}.ydoc").exists() and (tmp_path / f"{wf}.ydoc.imported").exists()
+        async with CollabServer(database) as again:
+            assert (await again.read(wf, web_api.tenant_id))["name"] == "from the file"
+    finally:
+        await database.dispose()
+
+
+async def test_rooms_opened_at_once_do_not_deadlock(web_api: WebApi, sqlite_url: str) -> None:
+    wf = _wf(web_api)
+    database = Database(sqlite_url)
+    try:
+        async with CollabServer(database) as server:
+            rooms = []
+
+            async def open_room() -> None:
+                rooms.append(await server.room(wf, web_api.tenant_id))
+
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as tg:
+                    for _ in range(8):
+                        tg.start_soon(open_room)
+            assert len({id(r) for r in rooms}) == 1
+    finally:
+        await database.dispose()
 
 
 async def test_offline_edits_merge_on_reconnect(web_api: WebApi) -> None:
@@ -221,11 +265,11 @@ async def test_rollback_makes_the_draft_the_old_version_for_connected_editors(we
                                  timeout=120) as api:
         async with yclient(web_api.collab_url(wf, web_api.users["editor"].api_key)) as (doc, _):
             apply_graph(doc, v1)
-            await eventually(lambda: (web_api.on_loop(_draft(wf)) or {}).get("name") == "rollback",
+            await eventually(lambda: (web_api.on_loop(_draft(web_api, wf)) or {}).get("name") == "rollback",
                              "the server has v1")
             assert (await api.post(f"/workflows/{wf}/publish", json={"message": "v1"})).status_code == 201
             _set_config(doc, "shape", "value", "{{ trigger.v2 }}")
-            await eventually(lambda: web_api.on_loop(_draft(wf))["nodes"][1]["config"]["value"] == "{{ trigger.v2 }}",
+            await eventually(lambda: web_api.on_loop(_draft(web_api, wf))["nodes"][1]["config"]["value"] == "{{ trigger.v2 }}",
                              "the server has v2")
             assert (await api.post(f"/workflows/{wf}/publish", json={"message": "v2"})).status_code == 201
 
@@ -244,10 +288,8 @@ async def test_rollback_makes_the_draft_the_old_version_for_connected_editors(we
         assert f"{entry['actor_type']}:{entry['actor_id']}" == rolled.json()["author"]
 
 
-async def _draft(workflow_id: str) -> dict | None:
-    from api.collab import read_draft
-
-    return await read_draft(workflow_id)
+async def _draft(web_api: WebApi, workflow_id: str) -> dict | None:
+    return await read_draft(workflow_id, tenant_id=web_api.tenant_id)
 
 
 async def test_without_an_authorizer_no_draft_opens(sqlite_url: str) -> None:
