@@ -97,8 +97,9 @@ class StepWriter:
     returns only once its records are readable.
     """
 
-    def __init__(self, flow_run_id: UUID | None, *, interval: float = 0.5, max_records: int = 200,
-                 max_bytes: int = 1024 * 1024) -> None:
+    def __init__(
+        self, flow_run_id: UUID | None, *, interval: float = 0.5, max_records: int = 200, max_bytes: int = 1024 * 1024
+    ) -> None:
         self.flow_run_id = flow_run_id
         self.interval = interval
         self.max_records = max_records
@@ -111,7 +112,7 @@ class StepWriter:
         self._flusher: asyncio.Task[None] | None = None
         self._client: Any = None
 
-    async def __aenter__(self) -> "StepWriter":
+    async def __aenter__(self) -> StepWriter:
         self._client = get_client()
         await self._client.__aenter__()
         self._flusher = asyncio.create_task(self._flush_periodically())
@@ -145,7 +146,7 @@ class StepWriter:
         while not self._closing:
             try:
                 await asyncio.wait_for(self._full.wait(), timeout=self.interval)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._full.clear()
             if self._closing:  # the rest is written by the close, in order
@@ -192,9 +193,7 @@ async def write_summary(records: list[StepRecord], *, title: str) -> None:
             "type": r.type,
             "status": r.status,
             "attempts": r.attempts,
-            "seconds": round((r.ended_at - r.started_at).total_seconds(), 3)
-            if r.started_at and r.ended_at
-            else None,
+            "seconds": round((r.ended_at - r.started_at).total_seconds(), 3) if r.started_at and r.ended_at else None,
             "error": (r.error or {}).get("message", "")[:200],
         }
         for r in sorted(records, key=_start_key)

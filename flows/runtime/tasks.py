@@ -10,8 +10,9 @@ key is the same key, so a node whose result is only found by Prefect still does 
 from __future__ import annotations
 
 import functools
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from prefect import task
 from prefect.results import ResultStore
@@ -32,9 +33,7 @@ class NodeCall:
     attempt's outcome, error and time.
     """
 
-    def __init__(
-        self, execute: Callable[["NodeCall"], Awaitable[dict[str, Any]]], *, label: str, cache_key: str
-    ) -> None:
+    def __init__(self, execute: Callable[[NodeCall], Awaitable[dict[str, Any]]], *, label: str, cache_key: str) -> None:
         self._execute = execute
         self.label = label
         self.cache_key = cache_key
@@ -47,7 +46,7 @@ class NodeCall:
 
     async def __call__(self) -> dict[str, Any]:
         self.attempts += 1
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         if self.started_at is None:
             self.started_at = now
         self.history.append(StepAttempt(attempt=self.attempts, status="running", started_at=now))
@@ -55,7 +54,7 @@ class NodeCall:
 
     def attempt_ended(self, status: str, error: str | None = None) -> None:
         """Close the current attempt with ``status`` (and the masked ``error``)."""
-        self.ended_at = datetime.now(timezone.utc)
+        self.ended_at = datetime.now(UTC)
         attempt = self.history[-1]
         attempt.status, attempt.error = status, error
         if attempt.started_at is not None:
@@ -73,6 +72,7 @@ class NodeCall:
                 attempt.error = f"exceeded its timeout of {timeout:g} seconds" if timeout else "timed out"
         if self.history and self.history[-1].status == "timed_out":
             self.history[-1].error = message
+
 
 # Sealed: a node output may carry a secret (an API echoing a token) into result storage.
 @task(persist_result=True, result_serializer=SealedJSONSerializer())
@@ -104,8 +104,7 @@ def node_storage() -> Any:
 @functools.cache
 def _node_results() -> ResultStore:
     # Not kept in memory: a body reads each key once, before the node would run.
-    return ResultStore(result_storage=node_storage(), serializer=SealedJSONSerializer(),
-                       cache_result_in_memory=False)
+    return ResultStore(result_storage=node_storage(), serializer=SealedJSONSerializer(), cache_result_in_memory=False)
 
 
 async def stored_result(cache_key: str) -> dict[str, Any] | None:

@@ -14,7 +14,12 @@ from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRun
 
 from flows.runtime.steps import STEP_ARTIFACT_TYPE, read_steps
 from tests.api.human_tasks.conftest import (
-    approval_graph, execution_status, open_task, publish, start_run, steps_by_node,
+    approval_graph,
+    execution_status,
+    open_task,
+    publish,
+    start_run,
+    steps_by_node,
 )
 from tests.flows.graphs.conftest import task_runs
 from tests.peers import PeerResponse
@@ -27,13 +32,16 @@ MANUAL = {"id": "start", "type": "trigger.manual", "position": {"x": 0, "y": 0}}
 def _graph(*nodes: dict[str, Any]) -> dict[str, Any]:
     """A chain from a manual trigger through ``nodes``."""
     chain = [MANUAL, *nodes]
-    return {"format": "gorax/graph@1", "name": f"steps-{uuid.uuid4().hex[:6]}", "nodes": chain,
-            "edges": [{"source": a["id"], "target": b["id"]} for a, b in zip(chain, chain[1:])]}
+    return {
+        "format": "gorax/graph@1",
+        "name": f"steps-{uuid.uuid4().hex[:6]}",
+        "nodes": chain,
+        "edges": [{"source": a["id"], "target": b["id"]} for a, b in zip(chain, chain[1:])],
+    }
 
 
 def _transform(node_id: str, value: Any) -> dict[str, Any]:
-    return {"id": node_id, "type": "data.transform", "position": {"x": 0, "y": 100},
-            "config": {"value": value}}
+    return {"id": node_id, "type": "data.transform", "position": {"x": 0, "y": 100}, "config": {"value": value}}
 
 
 async def _final_run(run_id: uuid.UUID, timeout: float = 120) -> Any:
@@ -62,11 +70,16 @@ async def test_steps_are_all_stored_when_the_final_state_is_visible(tenant, work
         assert [s.node_id for s in steps] == ["start"] + [f"n{i}" for i in range(12)]
         # Stored before the run's final state, not after it.
         async with get_client() as client:
-            artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(
-                flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
-                type=ArtifactFilterType(any_=[STEP_ARTIFACT_TYPE])))
+            artifacts = await client.read_artifacts(
+                artifact_filter=ArtifactFilter(
+                    flow_run_id=ArtifactFilterFlowRunId(any_=[run_id]),
+                    type=ArtifactFilterType(any_=[STEP_ARTIFACT_TYPE]),
+                )
+            )
         assert artifacts and all(a.created <= run.end_time for a in artifacts), (
-            [a.created for a in artifacts], run.end_time)
+            [a.created for a in artifacts],
+            run.end_time,
+        )
         # The API reads them the same way, at once.
         detail = (await admin.get(f"/api/v1/executions/{run_id}")).json()
         assert len(detail["steps"]) == 13
@@ -88,7 +101,13 @@ async def test_a_resumed_run_keeps_the_records_and_task_runs_of_the_nodes_before
     for record in await read_steps(execution_id, latest=False):
         records.setdefault(record.node_id, []).append(record)
     assert {node: len(found) for node, found in records.items()} == {
-        "request": 1, "log_request": 1, "approve": 1, "grant": 1, "explain": 1, "done": 1}
+        "request": 1,
+        "log_request": 1,
+        "approve": 1,
+        "grant": 1,
+        "explain": 1,
+        "done": 1,
+    }
     for node in ("request", "log_request", "approve"):
         [record] = records[node]
         assert record.status == "completed" and record.attempts >= 1, record
@@ -103,8 +122,9 @@ async def test_a_resumed_run_keeps_the_records_and_task_runs_of_the_nodes_before
     # Prefect shows each node's task run once.
     runs = await task_runs(uuid.UUID(execution_id), 6)
     names = Counter(tr.name for tr in runs)
-    assert names == Counter({"request": 1, "log_request": 1, "Manager approval": 1, "grant": 1,
-                             "explain": 1, "done": 1}), names
+    assert names == Counter(
+        {"request": 1, "log_request": 1, "Manager approval": 1, "grant": 1, "explain": 1, "done": 1}
+    ), names
     by_name = {tr.name: tr.id for tr in runs}
     assert approve.task_run_id == by_name["Manager approval"]
     assert records["log_request"][0].task_run_id == by_name["log_request"]
@@ -117,15 +137,20 @@ async def test_a_resumed_run_keeps_the_records_and_task_runs_of_the_nodes_before
 
 
 async def test_every_attempt_keeps_its_error_and_time(tenant, worker, iam):
-    answers = iter([PeerResponse(503, {"busy": True}), PeerResponse(503, {"busy": True}),
-                    PeerResponse(200, {"ok": 1})])
+    answers = iter([PeerResponse(503, {"busy": True}), PeerResponse(503, {"busy": True}), PeerResponse(200, {"ok": 1})])
     iam.route("GET", "/flaky", lambda _req: next(answers))
-    call = {"id": "call", "type": "http.request", "position": {"x": 0, "y": 100},
-            "config": {"url": f"{iam.url}/flaky"}, "retry": {"attempts": 3, "delay_seconds": 0}}
+    call = {
+        "id": "call",
+        "type": "http.request",
+        "position": {"x": 0, "y": 100},
+        "config": {"url": f"{iam.url}/flaky"},
+        "retry": {"attempts": 3, "delay_seconds": 0},
+    }
     async with tenant.client() as admin:
         workflow_id = await publish(admin, _graph(call))
-        response = await admin.post(f"/api/v1/workflows/{workflow_id}/execute",
-                                    json={"input": {}, "wait": True, "timeout_seconds": 120})
+        response = await admin.post(
+            f"/api/v1/workflows/{workflow_id}/execute", json={"input": {}, "wait": True, "timeout_seconds": 120}
+        )
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "completed", response.json()
         execution_id = response.json()["execution_id"]
