@@ -3,13 +3,15 @@
 It compiles the graph (translator), then runs each node as a Prefect task run named after the
 node, concurrently where the graph allows (``settings.max_parallel``), with the node's retry,
 timeout and ``on_error`` policy. The result is the last result node's value, else the outputs
-of the last nodes that ran. Step records go to artifacts (see :mod:`flows.runtime.steps`).
+of the last nodes that ran. Step records go to artifacts (see :mod:`flows.runtime.steps`),
+all stored before the flow returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
@@ -26,13 +28,15 @@ from flows.naming import FLOW_NAME
 from flows.published import published_deployment
 from flows.runtime.executor import Level, RunState, cache_prefix, level_result
 from flows.runtime.secrets import preload_credentials
-from flows.runtime.steps import StepWriter, close_writer, write_summary
+from flows.runtime.steps import StepWriter, read_steps, write_summary
 from flows.runtime.tasks import node_storage
 from flows.settings import get_settings
 from flows.variables import tenant_env
 from translator import compile_graph
 from translator.nodetypes import TriggerType
 from translator.plan import Plan, PlanNode
+
+logger = logging.getLogger("gorax.run")
 
 
 def _graph_name(parameters: dict[str, Any]) -> str:
@@ -172,8 +176,11 @@ async def run_graph(
         allowed_networks=get_settings().runtime.allowed_networks + _networks(allowed_networks),
         tenant_networks=list(allowed_networks or []),
         start_subrun=_start_subrun,
+        resumed=not _first_attempt(),
     )
-    await preload_credentials(run, plan, resumed=not _first_attempt())
+    await preload_credentials(run, plan, resumed=run.resumed)
+    if run.resumed and flow_run_id is not None:
+        await _remember_earlier_steps(run, flow_run_id)
     level = Level(run, plan, outer_steps={}, fired_trigger=fired)
     timeout = getattr(settings, "timeout_seconds", None)
     writer = StepWriter(flow_run_id)
@@ -190,10 +197,18 @@ async def run_graph(
             # Masked here, where the secrets are known: Prefect persists this, the API returns it.
             return mask(level_result(plan, outcomes))
         finally:
-            # The last step records and the summary table go out together (two API calls at once;
-            # in the warm worker the step records go on while Prefect records the final state).
-            await asyncio.gather(close_writer(writer), _summary(run.records, plan.name),
+            # Stored before the body returns, so a run's records are all readable once its final
+            # state is; the last step records and the summary table go out together.
+            await asyncio.gather(writer.__aexit__(None, None, None), _summary(run.records, plan.name),
                                  return_exceptions=True)
+
+
+async def _remember_earlier_steps(run: RunState, flow_run_id: Any) -> None:
+    """The records earlier runs of this body stored: their nodes are not recorded again."""
+    try:
+        run.remember(await read_steps(flow_run_id, latest=False))
+    except Exception as exc:  # noqa: BLE001 - without them, nodes that do not run again are recorded "cached"
+        logger.warning("the step records of this run's earlier attempts could not be read: %s", mask(str(exc)))
 
 
 def _first_attempt() -> bool:

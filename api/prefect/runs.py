@@ -118,14 +118,9 @@ async def read_result(run: FlowRun) -> Any:
     return await run.state.aresult(raise_on_failure=False)
 
 
-async def read_run_steps(client: PrefectClient, run: FlowRun, *,
-                         wait_for_last: bool = True) -> list[StepRecord]:
-    """The step records the run left (``wait_for_last``: waiting briefly for the last ones of a
-    run that just ended)."""
-    ended_at = None
-    if wait_for_last and run.state is not None and run.state.is_final():
-        ended_at = run.end_time or run.state.timestamp
-    return await read_steps(run.id, client=client, ended_at=ended_at)
+async def read_run_steps(client: PrefectClient, run: FlowRun) -> list[StepRecord]:
+    """The step records the run left (all of them once its final state is visible)."""
+    return await read_steps(run.id, client=client)
 
 
 async def read_log_lines(client: PrefectClient, run_id: UUID, *, limit: int = 200) -> list[str]:

@@ -74,7 +74,7 @@ async def execution_analytics(client: PrefectClient, *, tenant_id: str, since: d
     recent = []
     by_id = {str(run.id): run for run in runs}
     for item in failed[:MAX_FAILED_DETAIL]:
-        steps = await prefect_runs.read_run_steps(client, by_id[item["id"]], wait_for_last=False)
+        steps = await prefect_runs.read_run_steps(client, by_id[item["id"]])
         bad = [s for s in steps if s.status in ("failed", "timed_out")]
         for step in bad:
             by_node[(item["workflow_id"], step.node_id)] += 1

@@ -91,6 +91,7 @@ def step_of(record: Any) -> dict[str, Any]:
         "duration_ms": _ms(record.started_at, record.ended_at),
         "iteration": record.iteration, "input": record.input, "output": record.output,
         "error": record.error,
+        "attempt_history": [attempt.model_dump() for attempt in record.attempt_history],
     }
 
 

@@ -5,19 +5,22 @@ and at least one incoming edge is live; with no live edge it is skipped (dead-pa
 A node whose join rule is ``any`` runs at its first live input. Nodes that hold a slot take one
 of ``max_parallel``; containers do not, so a body never waits on its own loop. A node that
 returns :class:`~translator.nodetypes.Suspend` suspends the flow run until its input arrives.
+
+When the flow body runs again in the same flow run (a resume, a flow retry), a node that
+completed before takes its stored result and is neither run again (no second task run) nor
+recorded again (its first record stands); only the nodes that run now are recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from collections.abc import Awaitable, Callable, Mapping
-
-from prefect.context import FlowRunContext
+from prefect.context import FlowRunContext, TaskRunContext
 from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from pydantic import BaseModel
 
@@ -31,6 +34,7 @@ from flows.runtime.tasks import (
     NodeCall,
     marker_task,
     node_task,
+    stored_result,
 )
 from translator.errors import UNKNOWN_VARIABLE, ExpressionError
 from translator.nodetypes import Routed, Suspend
@@ -76,6 +80,10 @@ class RunState:
     tenant_networks: list[str] = field(default_factory=list)
     writer: StepWriter | None = None
     records: list[StepRecord] = field(default_factory=list)
+    #: The body ran before in this flow run: completed nodes take their stored results.
+    resumed: bool = False
+    #: The records earlier runs of the body stored, by (node id, loop path).
+    earlier: dict[tuple[str, tuple[int, ...]], StepRecord] = field(default_factory=dict)
     credentials: dict[str, Any] = field(default_factory=dict)
     slots: asyncio.Semaphore = field(init=False)
     start_subrun: SubrunStarter | None = None
@@ -87,6 +95,11 @@ class RunState:
         self.records.append(record)
         if self.writer is not None:
             self.writer.submit(record)
+
+    def remember(self, records: list[StepRecord]) -> None:
+        """Take the records earlier runs of this body stored (each node keeps its first)."""
+        for record in records:
+            self.earlier.setdefault((record.node_id, tuple(record.iteration)), record)
 
 
 def cache_prefix(flow_run_id: Any) -> str:
@@ -114,7 +127,7 @@ def _reason(node_id: str, exc: BaseException) -> str:
     """The masked message of ``exc``, without a repeated "node '<id>'" prefix."""
     text = mask(str(exc)) or type(exc).__name__
     prefix = f"node '{node_id}'"
-    return text[len(prefix):].lstrip(" :") if text.startswith(prefix) else text
+    return text[len(prefix) :].lstrip(" :") if text.startswith(prefix) else text
 
 
 class Level:
@@ -241,16 +254,28 @@ class Level:
             raise failure
         return self.outcomes
 
+    def _earlier(self, node: PlanNode, status: str | None = None) -> StepRecord | None:
+        """The record an earlier run of this body stored for ``node`` here (with that status)."""
+        record = self.run.earlier.get((node.id, self.path))
+        return record if record is not None and status in (None, record.status) else None
+
     async def _skip(self, node: PlanNode) -> Outcome:
+        if self._earlier(node, "skipped") is not None:
+            return Outcome(status="skipped")  # marked and recorded when the body first ran
         label = _label(node, self.path)
-        now = datetime.now(timezone.utc)
-        state = await marker_task(node)(
-            label, SKIPPED, "no live input: this path was not taken", return_state=True
-        )
+        now = datetime.now(UTC)
+        state = await marker_task(node)(label, SKIPPED, "no live input: this path was not taken", return_state=True)
         self.run.record(
-            StepRecord(node_id=node.id, name=label, type=node.type, status="skipped",
-                       started_at=now, ended_at=now, iteration=list(self.path),
-                       task_run_id=state.state_details.task_run_id)
+            StepRecord(
+                node_id=node.id,
+                name=label,
+                type=node.type,
+                status="skipped",
+                started_at=now,
+                ended_at=now,
+                iteration=list(self.path),
+                task_run_id=state.state_details.task_run_id,
+            )
         )
         return Outcome(status="skipped")
 
@@ -271,15 +296,28 @@ class Level:
             output = next(iter(inputs.values()))
         else:
             output = inputs
-        now = datetime.now(timezone.utc)
+        if self._earlier(node, "disabled") is not None:
+            return Outcome(status="disabled", output=output)
+        now = datetime.now(UTC)
         state = await marker_task(node)(
-            label, DISABLED, "disabled: input passed through", {"output": output, "handles": None},
+            label,
+            DISABLED,
+            "disabled: input passed through",
+            {"output": output, "handles": None},
             return_state=True,
         )
         self.run.record(
-            StepRecord(node_id=node.id, name=label, type=node.type, status="disabled",
-                       started_at=now, ended_at=now, iteration=list(self.path),
-                       output=capped(mask(output)), task_run_id=state.state_details.task_run_id)
+            StepRecord(
+                node_id=node.id,
+                name=label,
+                type=node.type,
+                status="disabled",
+                started_at=now,
+                ended_at=now,
+                iteration=list(self.path),
+                output=capped(mask(output)),
+                task_run_id=state.state_details.task_run_id,
+            )
         )
         return Outcome(status="disabled", output=output)
 
@@ -289,44 +327,76 @@ class Level:
 
     async def _run_node(self, node: PlanNode) -> Outcome:
         label = _label(node, self.path)
+        if self.run.resumed:
+            envelope = await stored_result(self.cache_key(node))
+            if envelope is not None:
+                return await self._stored(node, label, envelope)
         scope = self.scope()
         inputs = self.inputs_of(node)
         level = self
 
         async def execute(call: NodeCall) -> dict[str, Any]:
-            if call.started_at is None:
-                call.started_at = datetime.now(timezone.utc)
             try:
-                ctx = NodeRunContext(run=level.run, node=node, scope=scope, inputs=inputs, label=label,
-                                     path=level.path, runtime=_NodeRuntime(level, node))
+                ctx = NodeRunContext(
+                    run=level.run,
+                    node=node,
+                    scope=scope,
+                    inputs=inputs,
+                    label=label,
+                    path=level.path,
+                    runtime=_NodeRuntime(level, node),
+                )
                 await ctx.load_credentials()
                 config = node.render_config(ctx.scope)
                 call.input = config.model_dump(mode="json", by_alias=True)
                 result = await node.node_type().run(config, ctx)
-            except (NodeFailed, asyncio.CancelledError):
+            except NodeFailed as exc:
+                call.attempt_ended("failed", _reason(node.id, exc))
                 raise
             except Exception as exc:
+                reason = _reason(node.id, exc)
+                call.attempt_ended("failed", reason)
                 # Masked and unchained: a traceback must not carry a secret into the logs.
                 raise NodeFailed(
-                    f"node '{node.id}' attempt {call.attempts}: {_reason(node.id, exc)}",
-                    node_id=node.id, attempt=call.attempts, kind=type(exc).__name__,
+                    f"node '{node.id}' attempt {call.attempts}: {reason}",
+                    node_id=node.id,
+                    attempt=call.attempts,
+                    kind=type(exc).__name__,
                     fails_run=_is_setup_error(exc),
                 ) from None
-            finally:
-                call.ended_at = datetime.now(timezone.utc)
+            except BaseException:  # cancelled, or cut off by its timeout
+                call.attempt_ended("cancelled")
+                raise
             if isinstance(result, Routed):
+                call.attempt_ended("completed")
                 return {"output": result.output, "handles": list(result.handles)}
             if isinstance(result, Suspend):
-                return {"output": None, "handles": None, "suspend": {"key": result.key, "data": dict(result.data)}}
+                call.attempt_ended("suspended")
+                return {
+                    "output": None,
+                    "handles": None,
+                    "suspend": {"key": result.key, "data": dict(result.data)},
+                    "step": _suspended_step(call),
+                }
+            call.attempt_ended("completed")
             return {"output": result, "handles": None}
 
         call = NodeCall(execute, label=label, cache_key=self.cache_key(node))
         state = await node_task(node)(call, return_state=True)
-        ended = call.ended_at or datetime.now(timezone.utc)
+        if state.name == "TimedOut":
+            call.timed_out(mask(state.message or "timed out"), node.timeout_seconds)
+        ended = call.ended_at or datetime.now(UTC)
         record = StepRecord(
-            node_id=node.id, name=label, type=node.type, status="completed",
-            attempts=call.attempts, started_at=call.started_at or ended, ended_at=ended,
-            iteration=list(self.path), input=capped(mask(call.input)),
+            node_id=node.id,
+            name=label,
+            type=node.type,
+            status="completed",
+            attempts=call.attempts,
+            started_at=call.started_at or ended,
+            ended_at=ended,
+            iteration=list(self.path),
+            input=capped(mask(call.input)),
+            attempt_history=call.history,
             task_run_id=state.state_details.task_run_id,
         )
         if state.is_completed():
@@ -340,34 +410,86 @@ class Level:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:
+                    record.ended_at = datetime.now(UTC)
                     return self._failed(node, record, exc, call.attempts)
+                record.ended_at = datetime.now(UTC)
             record.status = "cached" if state.name == "Cached" else "completed"
             record.output = capped(mask(output))
             record.handles = handles
             self.run.record(record)
-            return Outcome(status=record.status, output=output,
-                           handles=tuple(handles) if handles is not None else None)
+            return Outcome(status=record.status, output=output, handles=tuple(handles) if handles is not None else None)
         if state.is_cancelled() or state.is_cancelling():
             record.status = "cancelled"
             self.run.record(record)
             raise asyncio.CancelledError(f"node '{node.id}' was cancelled")
-        exc = await state.result(raise_on_failure=False)
-        return self._failed(node, record, exc if isinstance(exc, BaseException) else None,
-                            call.attempts, state)
+        raised = await state.result(raise_on_failure=False)
+        return self._failed(node, record, raised if isinstance(raised, BaseException) else None, call.attempts, state)
+
+    async def _stored(self, node: PlanNode, label: str, envelope: dict[str, Any]) -> Outcome:
+        """A node that completed in an earlier run of this body: its stored result, no task run.
+
+        Its record from then stands. A node that suspended the run finishes now, with the input
+        that resumed it, and is recorded now (with the attempt it made then); a node whose
+        first record was lost (a crash before it was stored) is recorded as ``cached``.
+        """
+        output, handles = envelope["output"], envelope.get("handles")
+        earlier = self._earlier(node)
+        if envelope.get("suspend"):
+            step = envelope.get("step") or {}
+            record = StepRecord(
+                node_id=node.id,
+                name=label,
+                type=node.type,
+                status="completed",
+                attempts=step.get("attempts", 0),
+                started_at=step.get("started_at") or datetime.now(UTC),
+                iteration=list(self.path),
+                input=capped(mask(step.get("input"))),
+                attempt_history=step.get("attempt_history") or [],
+                task_run_id=step.get("task_run_id"),
+            )
+            try:
+                output, handles = await self._resume(node, envelope["suspend"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                record.ended_at = datetime.now(UTC)
+                return self._failed(node, record, exc, record.attempts)
+            record.ended_at = datetime.now(UTC)
+        else:
+            now = datetime.now(UTC)
+            record = StepRecord(
+                node_id=node.id,
+                name=label,
+                type=node.type,
+                status="cached",
+                started_at=now,
+                ended_at=now,
+                iteration=list(self.path),
+            )
+        if earlier is None:
+            record.output = capped(mask(output))
+            record.handles = handles
+            self.run.record(record)
+        return Outcome(status="completed", output=output, handles=tuple(handles) if handles is not None else None)
 
     async def _resume(self, node: PlanNode, suspend: dict[str, Any]) -> tuple[Any, list[str] | None]:
         """Wait for the input a suspended node asked for; its output and handles."""
         model = node.node_type.suspends_for
         if model is None:
             raise RunError(f"node '{node.id}' asked to suspend, but its type declares no input", node_id=node.id)
+        if self.run.writer is not None:
+            # Stored before the run is suspended: its body may start again on another worker.
+            await self.run.writer.flush()
         received = await wait_for_input(suspend["key"], model)
         result = await node.node_type().resumed(suspend.get("data") or {}, received)
         if isinstance(result, Routed):
             return result.output, list(result.handles)
         return result, None
 
-    def _failed(self, node: PlanNode, record: StepRecord, exc: BaseException | None, attempts: int,
-                state: Any = None) -> Outcome:
+    def _failed(
+        self, node: PlanNode, record: StepRecord, exc: BaseException | None, attempts: int, state: Any = None
+    ) -> Outcome:
         """Record a failed node and apply its ``on_error`` policy (raises for ``fail``)."""
         error = _error_info(node.id, exc, state, attempts)
         record.status = "timed_out" if state is not None and state.name == "TimedOut" else "failed"
@@ -377,20 +499,39 @@ class Level:
         if node.on_error == "continue" and not setup_error:
             return Outcome(status=record.status, output={"error": error}, continued=True)
         if node.on_error == "route" and not setup_error:
-            return Outcome(status=record.status, output={"error": error}, handles=("error",),
-                           main=False, continued=True)
+            return Outcome(
+                status=record.status, output={"error": error}, handles=("error",), main=False, continued=True
+            )
         if setup_error and node.on_error in ("continue", "route"):
             raise NodeFailed(
-                f"{error['message']} (a tenant variable that is not defined fails the run whatever "
-                f"on_error says)", node_id=node.id, attempt=attempts,
-                kind=error["type"], fails_run=True,
+                f"{error['message']} (a tenant variable that is not defined fails the run whatever on_error says)",
+                node_id=node.id,
+                attempt=attempts,
+                kind=error["type"],
+                fails_run=True,
             )
         if isinstance(exc, NodeFailed) and exc.node_id == node.id:
             raise exc
         raise NodeFailed(
-            f"node '{node.id}' failed: {error['message']}", node_id=node.id,
-            attempt=attempts, kind=error["type"], fails_run=setup_error,
+            f"node '{node.id}' failed: {error['message']}",
+            node_id=node.id,
+            attempt=attempts,
+            kind=error["type"],
+            fails_run=setup_error,
         )
+
+
+def _suspended_step(call: NodeCall) -> dict[str, Any]:
+    """What the record of a node that suspended the run needs when the run is resumed."""
+    context = TaskRunContext.get()
+    task_run_id = context.task_run.id if context is not None else None
+    return {
+        "attempts": call.attempts,
+        "started_at": call.started_at.isoformat() if call.started_at else None,
+        "input": call.input,
+        "attempt_history": [attempt.model_dump(mode="json") for attempt in call.history],
+        "task_run_id": str(task_run_id) if task_run_id else None,
+    }
 
 
 def _is_setup_error(exc: BaseException) -> bool:
@@ -411,16 +552,17 @@ class _NodeRuntime:
         body = self._level.plan.bodies.get(self._node.id)
         return body is not None and bool(body.nodes)
 
-    async def run_body(self, *, loop: Mapping[str, Any], index: int,
-                       steps: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    async def run_body(
+        self, *, loop: Mapping[str, Any], index: int, steps: Mapping[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
         body = self._level.plan.bodies[self._node.id]
-        level = Level(self._level.run, body, outer_steps=dict(steps), loop=dict(loop),
-                      path=self._level.path + (index,))
+        level = Level(self._level.run, body, outer_steps=dict(steps), loop=dict(loop), path=self._level.path + (index,))
         outcomes = await level.execute()
         return last_output(body, outcomes), level.steps()
 
-    async def run_workflow(self, *, graph: dict[str, Any] | None, workflow: str | None,
-                           parameters: dict[str, Any], wait: bool) -> Any:
+    async def run_workflow(
+        self, *, graph: dict[str, Any] | None, workflow: str | None, parameters: dict[str, Any], wait: bool
+    ) -> Any:
         start = self._level.run.start_subrun
         if start is None:
             raise RunError(f"node '{self._node.id}': this run cannot start sub-runs", node_id=self._node.id)
@@ -446,8 +588,9 @@ def last_output(plan: Plan, outcomes: dict[str, Outcome]) -> Any:
 
 def level_result(plan: Plan, outcomes: dict[str, Outcome]) -> Any:
     """A run's result: the value of the last result node that ran, else :func:`last_output`."""
-    outputs = [nid for nid in plan.order if plan.nodes[nid].node_type.is_result
-               and nid in outcomes and outcomes[nid].ran]
+    outputs = [
+        nid for nid in plan.order if plan.nodes[nid].node_type.is_result and nid in outcomes and outcomes[nid].ran
+    ]
     if outputs:
         return outcomes[outputs[-1]].output
     return last_output(plan, outcomes)

@@ -1,20 +1,25 @@
 """The Prefect tasks a node runs as, and how a node's policy becomes Prefect task options.
 
 Each node is one task run named after the node (``<node> [i]`` in loops). Results are persisted
-with a cache key per (flow run, node, loop iteration): when the flow body runs again in the same
-flow run (a flow retry, a resume after a pause, a crash and restart) a node that completed
-returns its stored result instead of running again.
+under a key per (flow run, node, loop iteration): when the flow body runs again in the same flow
+run (a flow retry, a resume after a pause, a crash and restart) the executor takes a completed
+node's result from there (:func:`stored_result`) instead of running it again; the task's cache
+key is the same key, so a node whose result is only found by Prefect still does not run twice.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from prefect import task
-
-from blocks.results import SealedJSONSerializer
+from prefect.results import ResultStore
 from prefect.states import Completed
+
+from blocks.results import SealedJSONSerializer, node_result_storage
+from flows.runtime.steps import StepAttempt
 
 #: Names of the Completed states of nodes that did not run; the Prefect UI shows them as such.
 SKIPPED = "Skipped"
@@ -22,23 +27,51 @@ DISABLED = "Disabled"
 
 
 class NodeCall:
-    """One execution of a node: an opaque object to Prefect (its parameters are not traversed)."""
+    """One execution of a node: an opaque object to Prefect (its parameters are not traversed).
 
-    def __init__(
-        self, execute: Callable[["NodeCall"], Awaitable[dict[str, Any]]], *, label: str, cache_key: str
-    ) -> None:
+    Each call is one attempt (Prefect calls again for a retry); ``history`` keeps every
+    attempt's outcome, error and time.
+    """
+
+    def __init__(self, execute: Callable[[NodeCall], Awaitable[dict[str, Any]]], *, label: str, cache_key: str) -> None:
         self._execute = execute
         self.label = label
         self.cache_key = cache_key
         self.attempts = 0
-        self.started_at: Any = None
-        self.ended_at: Any = None
+        self.started_at: datetime | None = None
+        self.ended_at: datetime | None = None
         self.input: Any = None
         self.error: BaseException | None = None
+        self.history: list[StepAttempt] = []
 
     async def __call__(self) -> dict[str, Any]:
         self.attempts += 1
+        now = datetime.now(UTC)
+        if self.started_at is None:
+            self.started_at = now
+        self.history.append(StepAttempt(attempt=self.attempts, status="running", started_at=now))
         return await self._execute(self)
+
+    def attempt_ended(self, status: str, error: str | None = None) -> None:
+        """Close the current attempt with ``status`` (and the masked ``error``)."""
+        self.ended_at = datetime.now(UTC)
+        attempt = self.history[-1]
+        attempt.status, attempt.error = status, error
+        if attempt.started_at is not None:
+            attempt.duration_ms = int((self.ended_at - attempt.started_at).total_seconds() * 1000)
+
+    def timed_out(self, message: str, timeout: float | None) -> None:
+        """Prefect stopped the node on its timeout: an attempt it cut off reads ``timed_out``.
+
+        A node sees a timeout as a cancellation; a cancelled attempt that was retried can only
+        have been one (a cancelled run is not retried). ``message`` is the last attempt's error.
+        """
+        for attempt in self.history:
+            if attempt.status == "cancelled":
+                attempt.status = "timed_out"
+                attempt.error = f"exceeded its timeout of {timeout:g} seconds" if timeout else "timed out"
+        if self.history and self.history[-1].status == "timed_out":
+            self.history[-1].error = message
 
 
 # Sealed: a node output may carry a secret (an API echoing a token) into result storage.
@@ -65,9 +98,28 @@ def _call_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
 @functools.cache
 def node_storage() -> Any:
     """The node result storage of this process (created once)."""
-    from blocks.results import node_result_storage
-
     return node_result_storage(bundled=True)
+
+
+@functools.cache
+def _node_results() -> ResultStore:
+    # Not kept in memory: a body reads each key once, before the node would run.
+    return ResultStore(result_storage=node_storage(), serializer=SealedJSONSerializer(), cache_result_in_memory=False)
+
+
+async def stored_result(cache_key: str) -> dict[str, Any] | None:
+    """The envelope a node stored under ``cache_key`` in an earlier run of this flow body, if any.
+
+    Read the way Prefect reads a task's cached result (its result record under the key), from
+    the storage node tasks write to; None when there is none or it cannot be read (the node
+    then runs as a task again).
+    """
+    try:
+        record = await _node_results().aread(cache_key)
+    except Exception:  # missing or unreadable: the node runs again
+        return None
+    envelope = record.result
+    return envelope if isinstance(envelope, dict) and "output" in envelope else None
 
 
 #: Task objects by policy: building one costs about as much as running it, so nodes with the

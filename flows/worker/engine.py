@@ -177,8 +177,6 @@ async def execute_flow_run(flow: "Flow[..., Any]", flow_run: "FlowRun", handle: 
 
     from prefect._flow_run_suspension import register_flow_run_suspension_request
 
-    from flows.runtime.steps import deferred_step_writes
-
     shared = await _shared_clients()
     shared.install()
     engine = _WarmFlowRunEngine(flow=flow, parameters=parameters, flow_run=flow_run)
@@ -188,11 +186,10 @@ async def execute_flow_run(flow: "Flow[..., Any]", flow_run: "FlowRun", handle: 
         with register_flow_run_suspension_request(flow_run.id, engine._get_flow_run_suspension_request()):
             await shared.observer.watch_flow_run_id(flow_run.id)
             try:
-                async with deferred_step_writes():
-                    async with engine.start():
-                        while engine.is_running():
-                            async with engine.run_context():
-                                await engine.call_flow_fn()
+                async with engine.start():
+                    while engine.is_running():
+                        async with engine.run_context():
+                            await engine.call_flow_fn()
             finally:
                 shared.observer.remove_in_flight_flow_run_id(flow_run.id)
     except asyncio.CancelledError:

@@ -156,7 +156,7 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
         """Prefect's submission, minus runs whose previous execution here still holds their slot.
 
         A run that suspended (a human task) is Paused in Prefect while its execution here is
-        still finishing (its last step records go out after the final state); a decision in that
+        still finishing (its node results are stored on the way out); a decision in that
         moment schedules it again, and taking a second slot for the same run makes Prefect's
         limiter raise, which stopped the worker. Such a run is left for the poll after the slot
         is released (the end of its execution wakes one).

@@ -31,6 +31,13 @@ async def test_retries_with_growing_delays(http_peer) -> None:
     assert len(http_peer.received("GET", "/flaky")) == 3
     step = next(s for s in await read_steps(flow_run_id) if s.node_id == "call")
     assert step.attempts == 3 and step.status == "completed"
+    # Each attempt is kept: its outcome, masked error, start and duration.
+    history = step.attempt_history
+    assert [(a.attempt, a.status) for a in history] == [(1, "failed"), (2, "failed"), (3, "completed")]
+    assert "answered 500" in history[0].error and "answered 502" in history[1].error
+    assert history[2].error is None
+    assert history[0].started_at < history[1].started_at < history[2].started_at
+    assert all(a.duration_ms is not None and a.duration_ms >= 0 for a in history)
     # The delays Prefect scheduled: each AwaitingRetry state is scheduled later than the last.
     call_run = next(tr for tr in await task_runs(flow_run_id, 2) if tr.name == "call")
     waits = [
@@ -53,6 +60,24 @@ async def test_timeout_ends_the_node_timed_out() -> None:
     assert "after" not in runs
     step = next(s for s in await read_steps(flow_run_id) if s.node_id == "wait")
     assert step.status == "timed_out" and step.error["node_id"] == "wait"
+    [attempt] = step.attempt_history
+    assert attempt.status == "timed_out" and "exceeded timeout of 0.5" in attempt.error
+    assert attempt.duration_ms >= 400
+
+
+async def test_each_attempt_cut_off_by_the_timeout_reads_timed_out() -> None:
+    g = graph(
+        [MANUAL, {"id": "wait", "type": "control.delay", "config": {"seconds": 30}, "timeout_seconds": 0.3,
+                  "retry": {"attempts": 1, "delay_seconds": 0}}],
+        [("start", "wait")],
+    )
+    state, flow_run_id = await run(g)
+    assert state.is_failed()
+    step = next(s for s in await read_steps(flow_run_id) if s.node_id == "wait")
+    assert step.status == "timed_out" and step.attempts == 2
+    assert [a.status for a in step.attempt_history] == ["timed_out", "timed_out"]
+    assert "timeout of 0.3 seconds" in step.attempt_history[0].error
+    assert "exceeded timeout of 0.3" in step.attempt_history[1].error
 
 
 async def test_side_effect_once_when_the_flow_body_runs_twice(http_peer) -> None:
@@ -74,10 +99,20 @@ async def test_side_effect_once_when_the_flow_body_runs_twice(http_peer) -> None
     assert len(http_peer.received("POST", "/flaky")) == 2  # the body ran twice
     assert len(http_peer.received("POST", "/charge")) == 1  # the side effect happened once
     flow_run_id = state.state_details.flow_run_id
-    steps = [s for s in await read_steps(flow_run_id, latest=False) if s.node_id == "charge"]
-    assert sorted(s.status for s in steps) == ["cached", "completed"]
+    # The second body took charge's stored result: no second task run, no second record.
+    records = await read_steps(flow_run_id, latest=False)
+    by_node: dict[str, list[Any]] = {}
+    for record in records:
+        by_node.setdefault(record.node_id, []).append(record)
+    assert [s.status for s in by_node["start"]] == ["completed"]
+    [charge] = by_node["charge"]
+    assert charge.status == "completed" and charge.attempts == 1 and charge.input["method"] == "POST"
+    assert charge.ended_at > charge.started_at
+    # flaky ran in both bodies (it failed the first time): one record each, the last one completed.
+    assert [s.status for s in by_node["flaky"]] == ["failed", "completed"]
+    names = [tr.name for tr in await task_runs(flow_run_id, 5)]
+    assert sorted(names) == ["charge", "done", "flaky", "flaky", "start"]
     latest = {s.node_id: s for s in await read_steps(flow_run_id)}
-    assert latest["charge"].status == "completed" and latest["charge"].input["method"] == "POST"
     assert latest["flaky"].status == "completed" and latest["flaky"].attempts == 1
 
 
