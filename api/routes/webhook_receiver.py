@@ -39,7 +39,7 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     prefect = prefect_of(app)
     dispatcher = Dispatcher(app.state.gorax.db, prefect,
-                            resend_after=app.state.gorax.config.webhook_resend_after_seconds)
+                            link_for=app.state.gorax.config.webhook_repair_after_seconds)
     app.state.webhook_dispatcher = dispatcher
     await dispatcher.start()
     # Automations built before triggers required their tenant get that filter now.
