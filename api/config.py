@@ -50,8 +50,8 @@ class ApiSettings(BaseSettings):
                                       "GORAX_WEBHOOK_RESEND_AFTER_SECONDS"),
         description="A dispatched webhook delivery whose event started no run in this many seconds "
         "is left to `gorax webhooks repair` (its default --older-than): the dispatcher stops "
-        "looking for its run. Past Prefect's 30 minutes of remembering an event id, so a repair "
-        "reposts only events Prefect no longer holds.",
+        "looking for its run. Past the 30 minutes Prefect remembers an event id, so Prefect "
+        "evaluates a repost even of an event it saw before its automation was loaded.",
     )
     rate_limit_window_seconds: int = Field(default=60, description="Rate-limit window length.")
     invitation_ttl_seconds: int = Field(

@@ -116,7 +116,7 @@ class ReceiverParams(BaseModel):
     timeout: float = Field(default=30, gt=0, le=300, description="Seconds to wait with wait=true.")
 
     @classmethod
-    def of(cls, request: Request) -> "ReceiverParams":
+    def of(cls, request: Request) -> ReceiverParams:
         """The request's parameters; a bad one is a 422 naming it (``query.timeout``)."""
         values = {"token": request.path_params.get("token", "")}
         if request.scope.get("query_string"):

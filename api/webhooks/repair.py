@@ -129,7 +129,7 @@ def _candidates(older_than: float, tenant_id: str | None, limit: int) -> Any:
         .order_by(d.seq)
         .limit(limit)
     )
-    return query.where(d.tenant_id == tenant_id) if tenant_id else query
+    return query if tenant_id is None else query.where(d.tenant_id == tenant_id)
 
 
 async def repair(

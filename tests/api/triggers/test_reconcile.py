@@ -255,3 +255,33 @@ async def test_a_repair_while_another_holds_the_lock_does_nothing(
         report = await repair(pg, client, older_than=HOUR, tenant_id=pg_tenant.id)
     assert report.reposted == [lost.id] and not report.busy
     await eventually(lambda: _runs_of(workflow_id, lost.id), timeout=120)
+
+
+async def test_an_admin_repairs_their_own_tenants_deliveries_through_the_api(
+    pg_tenant: TenantHandle, pg: Database, tr_servers: Any, tr_databases: dict[str, Database], postgres_url: str
+) -> None:
+    workflow_id, first = await _workflow_with_a_run(pg_tenant)
+    lost = await _lost(pg, first, age=2 * HOUR)
+    other = await _tenant(tr_servers, tr_databases, postgres_url)
+    async with api_client(other) as client:  # another tenant's admin sees none of it
+        seen = await client.post("/api/v1/webhooks/repair", json={"dry_run": True})
+        assert seen.status_code == 200, seen.text
+        assert seen.json()["checked"] == 0
+    async with api_client(pg_tenant, "editor") as client:
+        assert (await client.post("/api/v1/webhooks/repair", json={})).status_code == 403
+    async with api_client(pg_tenant) as client:
+        bad = await client.post("/api/v1/webhooks/repair", json={"older_than_seconds": -1})
+        assert bad.status_code == 422, bad.text
+        dry = await client.post("/api/v1/webhooks/repair", json={"dry_run": True})
+        assert dry.status_code == 200 and dry.json()["reposted"] == [lost.id], dry.text
+        assert await _runs_of(workflow_id, lost.id) == []
+        done = await client.post("/api/v1/webhooks/repair", json={"older_than_seconds": HOUR})
+        assert done.status_code == 200 and done.json()["reposted"] == [lost.id], done.text
+    await eventually(lambda: _runs_of(workflow_id, lost.id), timeout=120)
+    async with pg.tenant_scope(tenant_id=pg_tenant.id) as session:
+        (event,) = (
+            await session.execute(
+                select(AuditEvent).where(AuditEvent.tenant_id == pg_tenant.id, AuditEvent.action == "webhook.repair")
+            )
+        ).scalars()
+    assert event.actor_type != "system" and event.details["reposted"] == [lost.id]
