@@ -28,7 +28,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, cast, or_, select, update
+from sqlalchemy import Table, Text, and_, bindparam, cast, or_, select, update
 
 from api.db.base import utcnow
 from api.db.engine import Database
@@ -271,7 +271,7 @@ async def find_runs(prefect: PrefectClient, deliveries: list[Any]) -> dict[int, 
 
 async def link_runs(db: Database, runs: dict[int, str]) -> None:
     """Record each delivery's run (by the delivery's seq)."""
-    table = WebhookDelivery.__table__
+    table: Table = WebhookDelivery.__table__  # type: ignore[assignment]  # declared as a FromClause
     statement = (update(table).where(table.c.seq == bindparam("b_seq"))
                  .values(run_id=bindparam("b_run")))
     params = [{"b_seq": seq, "b_run": run_id} for seq, run_id in runs.items()]
