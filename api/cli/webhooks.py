@@ -48,8 +48,8 @@ def _seconds(value: str) -> float:
         seconds = float(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--older-than: {value!r} is not a number of seconds") from None
-    if seconds < 0:
-        raise argparse.ArgumentTypeError(f"--older-than: {value!r} is negative")
+    if not 0 <= seconds <= 10 * 366 * 24 * 3600:  # NaN fails both comparisons
+        raise argparse.ArgumentTypeError(f"--older-than: {value!r} is not between 0 and ten years of seconds")
     return seconds
 
 

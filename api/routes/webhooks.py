@@ -24,7 +24,7 @@ from api.services import audit
 from api.webhooks import credential_stamps, service
 from api.webhooks.automations import new_token
 from api.webhooks.models import Webhook, WebhookDelivery
-from api.webhooks.repair import repair
+from api.webhooks.repair import MAX_AGE, repair
 from api.webhooks.secrets_cache import secret_cache
 from api.webhooks.signatures import SignatureConfig, SignatureError, scheme_of, sign
 
@@ -220,7 +220,7 @@ class RepairRequest(BaseModel):
     """What to repair: deliveries dispatched longer ago than ``older_than_seconds`` without a run."""
 
     older_than_seconds: float | None = Field(
-        default=None, ge=0, description="Only deliveries dispatched longer ago than this "
+        default=None, ge=0, le=MAX_AGE, description="Only deliveries dispatched longer ago than this "
         "(default GORAX_WEBHOOK_REPAIR_AFTER_SECONDS).")
     dry_run: bool = Field(default=False, description="Report what would be done; change and post nothing.")
 

@@ -47,6 +47,8 @@ from api.webhooks.models import WebhookDelivery
 
 log = logging.getLogger("gorax.webhooks.repair")
 
+#: The oldest age a repair takes (ten years, in seconds).
+MAX_AGE = 10 * 366 * 24 * 3600.0
 #: The advisory lock every repair takes (PostgreSQL).
 LOCK_KEY = "gorax:webhook-repair"
 #: Delivery ids an audit event lists per outcome; the counts are always complete.
@@ -144,8 +146,8 @@ async def repair(
 ) -> RepairReport:
     """Repair deliveries dispatched over ``older_than`` seconds ago without a run (only
     ``tenant_id``'s when given, at most ``limit``); see the module's docstring."""
-    if older_than < 0:
-        raise ValueError(f"older_than must be 0 or more seconds, not {older_than}")
+    if not 0 <= older_than <= MAX_AGE:
+        raise ValueError(f"older_than must be between 0 and {MAX_AGE:g} seconds, not {older_than}")
     report = RepairReport(older_than=older_than, dry_run=dry_run)
     async with _exclusive(db) as held:
         if not held:
