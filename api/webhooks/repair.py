@@ -155,20 +155,10 @@ async def repair(
             return report
         async with db.system_scope() as session:
             rows = list((await session.execute(_candidates(older_than, tenant_id, limit))).all())
-            workflows = (
-                {
-                    row.id: row
-                    for row in (
-                        await session.execute(
-                            select(Workflow.id, Workflow.status, Workflow.deployment_id).where(
-                                Workflow.id.in_({r.workflow_id for r in rows})
-                            )
-                        )
-                    ).all()
-                }
-                if rows
-                else {}
+            query = select(Workflow.id, Workflow.status, Workflow.deployment_id).where(
+                Workflow.id.in_({row.workflow_id for row in rows})
             )
+            workflows = {workflow.id: workflow for workflow in (await session.execute(query)).all()}
         report.checked = len(rows)
         if not rows:
             return report
