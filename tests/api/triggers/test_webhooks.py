@@ -14,7 +14,15 @@ import pytest
 
 from tests.api.conftest import TenantHandle
 from tests.api.triggers.conftest import (
-    add_secret, api_client, eventually, flow_runs, graph, hook, publish_new, signed, stripe_body,
+    add_secret,
+    api_client,
+    eventually,
+    flow_runs,
+    graph,
+    hook,
+    publish_new,
+    signed,
+    stripe_body,
     webhook_urls,
 )
 
