@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from flows.settings import GoraxSettings
@@ -44,11 +44,14 @@ class ApiSettings(BaseSettings):
     rate_limit_auth: int = Field(
         default=60, description="Sign-in/refresh requests/minute per client address."
     )
-    webhook_resend_after_seconds: float = Field(
-        default=600.0, gt=0,
-        description="A dispatched webhook delivery whose event started no run in this many "
-        "seconds (times its attempts) is run directly from the deployment. Longer than Prefect "
-        "can take to turn a backlog of events into runs: a shorter wait can run one twice.",
+    webhook_repair_after_seconds: float = Field(
+        default=3600.0, ge=0,
+        validation_alias=AliasChoices("GORAX_WEBHOOK_REPAIR_AFTER_SECONDS",
+                                      "GORAX_WEBHOOK_RESEND_AFTER_SECONDS"),
+        description="A dispatched webhook delivery whose event started no run in this many seconds "
+        "is left to `gorax webhooks repair` (its default --older-than): the dispatcher stops "
+        "looking for its run. Past the 30 minutes Prefect remembers an event id, so Prefect "
+        "evaluates a repost even of an event it saw before its automation was loaded.",
     )
     rate_limit_window_seconds: int = Field(default=60, description="Rate-limit window length.")
     invitation_ttl_seconds: int = Field(

@@ -15,6 +15,7 @@ _COMMAND_MODULES = (
     "api.cli.keys",  # gorax keys init / rotate
     "api.cli.identity",  # gorax tenants / users
     "api.cli.settings",  # gorax settings
+    "api.cli.webhooks",  # gorax webhooks repair
 )
 
 

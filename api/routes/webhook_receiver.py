@@ -39,7 +39,7 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     prefect = prefect_of(app)
     dispatcher = Dispatcher(app.state.gorax.db, prefect,
-                            resend_after=app.state.gorax.config.webhook_resend_after_seconds)
+                            link_for=app.state.gorax.config.webhook_repair_after_seconds)
     app.state.webhook_dispatcher = dispatcher
     await dispatcher.start()
     # Automations built before triggers required their tenant get that filter now.
@@ -116,7 +116,7 @@ class ReceiverParams(BaseModel):
     timeout: float = Field(default=30, gt=0, le=300, description="Seconds to wait with wait=true.")
 
     @classmethod
-    def of(cls, request: Request) -> "ReceiverParams":
+    def of(cls, request: Request) -> ReceiverParams:
         """The request's parameters; a bad one is a 422 naming it (``query.timeout``)."""
         values = {"token": request.path_params.get("token", "")}
         if request.scope.get("query_string"):

@@ -1,4 +1,5 @@
-"""Webhook management: list, read, rotate, delivery history, replay and test deliveries."""
+"""Webhook management: list, read, rotate, delivery history, replay and test deliveries, and the
+admins' repair of deliveries whose event started no run."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from fastapi import Body, APIRouter, Path, Query, Request, status
+from fastapi import APIRouter, Body, Path, Query, Request, status
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
@@ -15,12 +16,15 @@ from api.auth.deps import AuditCtx, Requires, StateDep, TenantSession
 from api.auth.permissions import Permission
 from api.auth.principal import Principal
 from api.db.base import new_id, utcnow
-from api.errors import BadRequest, NotFound
+from api.errors import BadRequest, Conflict, NotFound
+from api.prefect import PrefectDep
+from api.routes.webhook_receiver import outcome_response, wake_dispatcher
 from api.schemas import Page
 from api.services import audit
 from api.webhooks import credential_stamps, service
 from api.webhooks.automations import new_token
 from api.webhooks.models import Webhook, WebhookDelivery
+from api.webhooks.repair import MAX_AGE, repair
 from api.webhooks.secrets_cache import secret_cache
 from api.webhooks.signatures import SignatureConfig, SignatureError, scheme_of, sign
 
@@ -171,8 +175,6 @@ async def replay_delivery(request: Request, state: StateDep, session: TenantSess
                        context=context, resource_type="webhook", resource_id=webhook.id,
                        details={"event_id": event_id, "delivery_id": fresh.id})
     await session.commit()
-    from api.routes.webhook_receiver import wake_dispatcher
-
     wake_dispatcher(request)
     return {"delivery_id": fresh.id, "replay_of": event_id}
 
@@ -182,8 +184,6 @@ async def test_webhook(request: Request, state: StateDep, session: TenantSession
                        body: TestDelivery | None = Body(default=None), webhook_id: str = WebhookId,
                        principal: Principal = Requires(Permission.WEBHOOK_MANAGE)) -> Any:
     """Sign a sample body with the webhook's secret and deliver it like a sender would."""
-    from api.routes.webhook_receiver import outcome_response, wake_dispatcher
-
     webhook = await _get(session, principal.tenant_id or "", webhook_id)
     sample = body.body if body else {"test": True}
     msg_id = f"test_{new_id()}"
@@ -214,3 +214,28 @@ async def test_webhook(request: Request, state: StateDep, session: TenantSession
     if outcome.status == "accepted":
         wake_dispatcher(request)
     return outcome_response(outcome)
+
+
+class RepairRequest(BaseModel):
+    """What to repair: deliveries dispatched longer ago than ``older_than_seconds`` without a run."""
+
+    older_than_seconds: float | None = Field(
+        default=None, ge=0, le=MAX_AGE, description="Only deliveries dispatched longer ago than this "
+        "(default GORAX_WEBHOOK_REPAIR_AFTER_SECONDS).")
+    dry_run: bool = Field(default=False, description="Report what would be done; change and post nothing.")
+
+
+@router.post("/repair")
+async def repair_deliveries(state: StateDep, prefect: PrefectDep, context: AuditCtx,
+                            body: RepairRequest | None = Body(default=None),
+                            principal: Principal = Requires(Permission.SETTINGS_MANAGE)) -> dict[str, Any]:
+    """Post again the event of each of the tenant's deliveries dispatched long ago without a run
+    (``gorax webhooks repair`` for one tenant): 409 while another repair runs."""
+    request = body or RepairRequest()
+    older_than = (state.config.webhook_repair_after_seconds if request.older_than_seconds is None
+                  else request.older_than_seconds)
+    report = await repair(state.db, prefect, older_than=older_than, dry_run=request.dry_run,
+                          tenant_id=principal.tenant_id or "", context=context)
+    if report.busy:
+        raise Conflict("another webhook repair is running; try again when it is done")
+    return report.as_dict()

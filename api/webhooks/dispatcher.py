@@ -3,27 +3,21 @@
 One background task per API process (started by the webhook router's lifespan). It reads
 accepted deliveries by ``seq``, posts them as one batch to Prefect's ``/events`` endpoint and
 marks them dispatched only after Prefect acknowledged the batch. While Prefect is unreachable
-it retries with backoff; nothing is skipped, so order holds. The delivery id is the event id:
-Prefect's triggers skip an event id they have already seen and a run created by an automation
-carries an idempotency key, so a batch sent twice (a crash between acknowledge and commit)
-starts no second run.
+it retries with backoff; nothing is skipped, so order holds.
 
-Prefect acknowledges an event before its automation consumers have seen it: it reaches no
-trigger when none is subscribed yet (just after a restart) or when the triggers service has not
-yet loaded the automation (a workflow published or resumed a moment before; on SQLite Prefect
-loads a changed automation in a task after the commit). So the dispatcher also *reconciles*:
-dispatched deliveries get the id of the run their event started; one without a run after
-``resend_after`` seconds (times its attempts) is run directly from the workflow's deployment,
-with the delivery's id in the run's idempotency key, up to ``max_attempts`` times. Sending
-the event again would do nothing: Prefect drops an event id it has seen (its publisher for
-five minutes, its triggers for longer), and a new id would let every attempt start a run of
-its own. Deliveries of a paused workflow wait, without using attempts, until it is resumed.
+A delivery reaches a run by one route only: its event, then the workflow's automation, then
+the run. The event id is the delivery's id (:func:`event_id`), so a batch sent twice (a crash
+between acknowledge and commit) or an event posted again by ``gorax webhooks repair``
+(:mod:`api.webhooks.repair`) is the *same* event: Prefect's event publisher drops an id it took
+in the last five minutes, and its triggers service drops one it evaluated in the last thirty
+(in memory, among its last 10,000 events; in Redis, all), so it starts one run.
 
-The wait is long (ten minutes) because Prefect gives no sign that it has *finished* with an
-event: after an outage, 500 events took 76 s to become runs here, and a 60 s wait ran five of
-them a second time (their automation runs came after the direct ones). A lost event is rare (a
-restart, or a delivery in the moment after a publish or resume); a doubled run is not what a
-webhook sender asked for.
+The dispatcher also *links*: a dispatched delivery gets the id of the run its event started
+(the run's ``trigger.delivery_id`` parameter), which the delivery history shows. It never
+starts a run itself: a delivery whose event started none (a rare loss, e.g. an event taken by
+Prefect just after it restarted, before its triggers subscribed) stays dispatched without a run
+until an operator runs the repair, which checks for its run again under a lock and posts the
+same event once more (docs/adr/0001-webhook-route.md).
 """
 
 from __future__ import annotations
@@ -34,16 +28,14 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, cast, or_, select, update
+from sqlalchemy import Table, Text, and_, bindparam, cast, or_, select, update
 
 from api.db.base import utcnow
 from api.db.engine import Database
-from api.models.workflows import Workflow
 from api.prefect import PrefectClient
 from api.prefect import events as prefect_events
 from api.prefect import runs as prefect_runs
 from api.prefect.automations import tenant_related
-from api.services.executions import start_run
 from api.webhooks.batching import writer_for
 from api.webhooks.models import WebhookDelivery
 from flows import workflow_tag
@@ -53,9 +45,10 @@ log = logging.getLogger("gorax.webhooks.dispatcher")
 EVENT_NAME = "gorax.webhook.received"
 
 
-def idempotency_key(delivery_id: str) -> str:
-    """The idempotency key of a run started directly for a delivery: one run per delivery."""
-    return f"gorax-webhook-delivery:{delivery_id}"
+def event_id(delivery_id: str) -> str:
+    """The id of a delivery's Prefect event: the delivery's own id (a UUID), the same each time
+    the event is posted, so Prefect treats a repost as the event it already has."""
+    return delivery_id
 
 
 def workflow_resource(workflow_id: str) -> str:
@@ -85,7 +78,7 @@ def events_json(deliveries: list[Any]) -> bytes:
             })
             labels = about[key] = f'"resource": {resource}, "related": {json.dumps([tenant_related(d.tenant_id)])}'
         payload = d.payload if d.payload not in (None, "null") else "{}"
-        parts.append(f'{{"id": {json.dumps(d.id)}, "occurred": "{d.received_at.isoformat()}", '
+        parts.append(f'{{"id": {json.dumps(event_id(d.id))}, "occurred": "{d.received_at.isoformat()}", '
                      f'"event": "{EVENT_NAME}", {labels}, "payload": {payload}}}')
     return ("[" + ", ".join(parts) + "]").encode()
 
@@ -94,8 +87,8 @@ class Dispatcher:
     """Sends accepted deliveries to Prefect; :meth:`wake` after storing one."""
 
     def __init__(self, db: Database, prefect: PrefectClient, *, batch_size: int = 200,
-                 max_backoff: float = 5.0, recover_grace: float = 2.0, resend_after: float = 600.0,
-                 max_attempts: int = 5, coalesce: float = 0.02) -> None:
+                 max_backoff: float = 5.0, recover_grace: float = 2.0, link_for: float = 3600.0,
+                 coalesce: float = 0.02) -> None:
         self.db = db
         # The app's client: one for the dispatcher's life, as building one (a TLS context each)
         # cost more CPU than a post under a steady stream of deliveries.
@@ -105,10 +98,11 @@ class Dispatcher:
         # After an outage, Prefect answers HTTP before its event consumers have subscribed;
         # events posted in that gap would reach no trigger. Wait this long once it is back.
         self.recover_grace = recover_grace
-        self.resend_after = resend_after
+        # A delivery dispatched longer ago than this without a run is the repair's to look at
+        # (webhook_repair_after_seconds): the loop stops asking Prefect for its run.
+        self.link_for = link_for
         self.reconcile_every = 3.0
         self.coalesce = coalesce
-        self.max_attempts = max_attempts
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self.sent = 0
@@ -197,98 +191,23 @@ class Dispatcher:
         return len(pending)
 
     async def reconcile(self) -> int:
-        """Link dispatched deliveries to their runs; run directly those whose run never appeared."""
+        """Link deliveries dispatched in the last ``link_for`` seconds to the runs their events
+        started; returns how many were linked. Starts no run."""
         d = WebhookDelivery
         async with self.db.system_scope() as session:
             # Not whole deliveries (headers, raw body): this runs every few seconds while runs
             # are being created, on the process receiving deliveries.
             rows = list((await session.execute(
-                select(d.seq, d.id, d.tenant_id, d.workflow_id, d.node_id, d.received_at,
-                       d.dispatched_at, d.attempts)
-                .where(d.status == "dispatched", d.run_id.is_(None), d.attempts < self.max_attempts)
+                select(d.seq, d.id, d.workflow_id, d.received_at)
+                .where(d.status == "dispatched", d.run_id.is_(None),
+                       d.dispatched_at > utcnow() - timedelta(seconds=self.link_for))
                 .order_by(d.seq).limit(2000))).all())
         if not rows:
             return 0
-        by_workflow: dict[str, list[Any]] = {}
-        for row in rows:
-            by_workflow.setdefault(row.workflow_id, []).append(row)
-        linked: dict[int, str] = {}
-        for workflow_id, deliveries in by_workflow.items():
-            runs = await _runs_by_delivery(self.prefect, workflow_id,
-                                           min(row.received_at for row in deliveries))
-            for row in deliveries:
-                if row.id in runs:
-                    linked[row.seq] = runs[row.id]
-        now = utcnow()
-        due = [row for row in rows if row.seq not in linked and row.dispatched_at is not None
-               # Backs off per attempt: a busy Prefect is slow, not necessarily deaf.
-               and now - row.dispatched_at > timedelta(seconds=self.resend_after * max(1, row.attempts))]
-        started, counted = await self._run_directly(due) if due else ({}, [])
-        linked.update(started)
-        table = WebhookDelivery.__table__
-        statements: list[tuple[Any, Any]] = []
+        linked = await find_runs(self.prefect, rows)
         if linked:
-            statements.append((update(table).where(table.c.seq == bindparam("b_seq"))
-                               .values(run_id=bindparam("b_run")),
-                               [{"b_seq": seq, "b_run": run_id} for seq, run_id in linked.items()]))
-        if counted:
-            statements.append((update(table).where(table.c.seq.in_(counted))
-                               .values(dispatched_at=now, attempts=table.c.attempts + 1), None))
-        if not statements:
-            return 0
-
-        def write(conn: Any) -> None:
-            for statement, params in statements:
-                conn.execute(statement, params)
-
-        if self.db.dialect == "sqlite":
-            await writer_for(self.db).execute(write)  # type: ignore[union-attr]
-        else:
-            async with self.db.system_scope() as session:
-                for statement, params in statements:
-                    await session.execute(statement, params)
-                await session.commit()
+            await link_runs(self.db, linked)
         return len(linked)
-
-    async def _run_directly(self, due: list[Any]) -> tuple[dict[int, str], list[int]]:
-        """Start the run of each delivery in ``due`` from its workflow's deployment.
-
-        Returns the runs started (by seq) and the seqs whose attempt counts (started, or
-        without a deployment to run). Deliveries of a paused workflow are left as they are.
-        """
-        async with self.db.system_scope() as session:
-            workflows = {row.id: row for row in (await session.execute(
-                select(Workflow.id, Workflow.status, Workflow.deployment_id)
-                .where(Workflow.id.in_({d.workflow_id for d in due})))).all()}
-            payloads = dict((await session.execute(
-                select(WebhookDelivery.seq, WebhookDelivery.payload)
-                .where(WebhookDelivery.seq.in_([d.seq for d in due])))).all())
-        started: dict[int, str] = {}
-        counted: list[int] = []
-        waiting = 0
-        for delivery in due:
-            workflow = workflows.get(delivery.workflow_id)
-            if workflow is not None and workflow.status == "paused":
-                waiting += 1
-                continue
-            counted.append(delivery.seq)
-            if workflow is None or workflow.status != "active" or not workflow.deployment_id:
-                continue
-            run = await start_run(self.prefect, tenant_id=delivery.tenant_id,
-                                  workflow_id=delivery.workflow_id,
-                                  deployment_id=workflow.deployment_id,
-                                  trigger=payloads.get(delivery.seq), trigger_type="webhook",
-                                  parameters={"trigger_node": delivery.node_id},
-                                  idempotency_key=idempotency_key(delivery.id))
-            started[delivery.seq] = str(run.id)
-        if started or len(counted) > len(started):
-            log.warning("%d webhook deliveries started no run from their event; ran %d directly "
-                        "from the deployment (%d without one to run)", len(counted),
-                        len(started), len(counted) - len(started))
-        if waiting:
-            log.info("%d webhook deliveries without a run wait for their workflow to be resumed",
-                     waiting)
-        return started, counted
 
     async def _run(self) -> None:
         backoff = 0.2
@@ -325,7 +244,7 @@ class Dispatcher:
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
 
     async def _wait_until_reachable(self) -> None:
@@ -335,8 +254,40 @@ class Dispatcher:
             delay = min(delay * 2, self.max_backoff)
 
 
+async def find_runs(prefect: PrefectClient, deliveries: list[Any]) -> dict[int, str]:
+    """The runs the events of ``deliveries`` (rows with ``seq``, ``id``, ``workflow_id`` and
+    ``received_at``) started, by the delivery's seq."""
+    by_workflow: dict[str, list[Any]] = {}
+    for row in deliveries:
+        by_workflow.setdefault(row.workflow_id, []).append(row)
+    found: dict[int, str] = {}
+    for workflow_id, rows in by_workflow.items():
+        runs = await _runs_by_delivery(prefect, workflow_id, min(row.received_at for row in rows))
+        for row in rows:
+            if row.id in runs:
+                found[row.seq] = runs[row.id]
+    return found
+
+
+async def link_runs(db: Database, runs: dict[int, str]) -> None:
+    """Record each delivery's run (by the delivery's seq)."""
+    table: Table = WebhookDelivery.__table__  # type: ignore[assignment]  # declared as a FromClause
+    statement = (update(table).where(table.c.seq == bindparam("b_seq"))
+                 .values(run_id=bindparam("b_run")))
+    params = [{"b_seq": seq, "b_run": run_id} for seq, run_id in runs.items()]
+    if db.dialect == "sqlite":
+        # Through the delivery writer's connection: no lock fight with the receiver.
+        await writer_for(db).execute(lambda conn: conn.execute(statement, params))  # type: ignore[union-attr]
+        return
+    async with db.system_scope() as session:
+        await session.execute(statement, params)
+        await session.commit()
+
+
 async def _runs_by_delivery(prefect: PrefectClient, workflow_id: str, since: Any) -> dict[str, str]:
-    """Flow runs of the workflow started by a webhook since ``since``, by delivery id."""
+    """Flow runs of the workflow started by a webhook since ``since``, by delivery id (the
+    automation passes the event's payload, whose ``delivery_id`` names the delivery, as the
+    run's ``trigger`` parameter)."""
     flt = prefect_runs.run_filter(tags=[workflow_tag(workflow_id)],
                                   expected_after=since - timedelta(seconds=60))
     found: dict[str, str] = {}

@@ -14,7 +14,15 @@ import pytest
 
 from tests.api.conftest import TenantHandle
 from tests.api.triggers.conftest import (
-    add_secret, api_client, eventually, flow_runs, graph, hook, publish_new, signed, stripe_body,
+    add_secret,
+    api_client,
+    eventually,
+    flow_runs,
+    graph,
+    hook,
+    publish_new,
+    signed,
+    stripe_body,
     webhook_urls,
 )
 
@@ -156,8 +164,8 @@ async def test_filter_size_method_type_token_and_rotation(tr_tenant: TenantHandl
         assert paused.status_code == 409 and "paused" in paused.json()["error"]["message"]
         assert (await client.post(f"/api/v1/workflows/{workflow_id}/resume")).status_code == 200
         # Prefect's triggers service takes up the re-enabled automation in a task after the
-        # commit; an event in that moment starts no run, and the dispatcher runs its delivery
-        # directly only ten minutes later (test_reconcile.py covers that path). Not this test's.
+        # commit; an event in that moment starts no run, and only `gorax webhooks repair`
+        # posts it again (test_reconcile.py covers that path). Not this test's.
         await asyncio.sleep(2)
         assert (await client.post(rotated.json()["url"], json={"kind": "keep"})).status_code == 202
 
