@@ -8,12 +8,11 @@ returns its stored result instead of running again.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Awaitable, Callable
 
 from prefect import task
 
-from blocks.results import SealedJSONSerializer
+from blocks.results import SealedJSONSerializer, node_result_storage
 from prefect.states import Completed
 
 #: Names of the Completed states of nodes that did not run; the Prefect UI shows them as such.
@@ -62,11 +61,9 @@ def _call_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
     return parameters["call"].cache_key
 
 
-@functools.cache
 def node_storage() -> Any:
-    """The node result storage of this process (created once)."""
-    from blocks.results import node_result_storage
-
+    """The node result storage of this process: the shared one once the worker settled it
+    (``GORAX_RESULTS_URL``), else the local storage path."""
     return node_result_storage(bundled=True)
 
 
@@ -97,9 +94,9 @@ def node_task(node: Any) -> Any:
         if jitter:
             options["retry_jitter_factor"] = jitter
         task = run_node.with_options(**options)
-        # Set after construction: Prefect asks for a server-side block so that other processes
-        # can read a result; node results are only read back by the flow run that wrote them
-        # (a retry or resume of it, on this machine), from the same local storage path.
+        # Set after construction: Prefect's constructor asks for a server-side block. Node
+        # results are only read back by the flow run that wrote them (a retry or resume of it):
+        # from the shared result storage when there is one, else from the local storage path.
         task.result_storage = node_storage()
         _TASKS[key] = task
     return task
