@@ -9,6 +9,7 @@ loads from Prefect. A result that cannot be read is an error naming the run, nev
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -155,6 +156,12 @@ async def test_a_result_stored_by_a_worker_on_another_disk_is_read_by_the_api(
         hooked = await client.post(hooks[0]["url"], json={"n": 1}, timeout=180)
         assert hooked.status_code == 200, hooked.text
         assert hooked.json() == expected
+
+        # The worker's disk is gone (its host replaced): the API still answers both outputs.
+        shutil.rmtree(remote_worker.root / "prefect" / "storage", ignore_errors=True)
+        for run_id in (execution_id, hooked.headers["X-Gorax-Execution-ID"]):
+            again = await client.get(f"{API}/executions/{run_id}")
+            assert again.status_code == 200 and again.json()["output"] == expected, again.text
 
     # The results are in the bucket under the prefix, sealed; the node results of each run are
     # one segment object beside them. Nothing went to the worker's own disk.
