@@ -127,8 +127,8 @@ class S3ResultStorage(WritableFileSystem, _BundledStorage):
     async def read_path(self, path: str) -> bytes:
         return await self.aread_path(path)
 
-    async def write_path(self, path: str, content: bytes) -> str:
-        return await self.awrite_path(path, content)
+    async def write_path(self, path: str, content: bytes) -> None:
+        await self.awrite_path(path, content)
 
 
 def _document_name(storage: S3ResultStorage) -> str:
