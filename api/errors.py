@@ -14,6 +14,7 @@
     ├── RateLimited (429 RATE_LIMITED)
     ├── Unavailable (503 UNAVAILABLE)
     ├── BadGateway (502 BAD_GATEWAY)
+    │   └── ResultUnavailable (502 RESULT_UNAVAILABLE)
     └── GatewayTimeout (504 TIMEOUT)
 
     BodyTooLarge (413 PAYLOAD_TOO_LARGE): a Starlette HTTPException, see its docstring
@@ -105,6 +106,12 @@ class BadGateway(ApiError):
 
     status_code = 502
     code = "BAD_GATEWAY"
+
+
+class ResultUnavailable(BadGateway):
+    """A run completed but its result cannot be read from result storage (502): never answered as null."""
+
+    code = "RESULT_UNAVAILABLE"
 
 
 class GatewayTimeout(ApiError):

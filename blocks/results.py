@@ -17,13 +17,16 @@ import os
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, AsyncIterator, ClassVar
+from typing import Any, ClassVar
 
-from pydantic import Field, PrivateAttr
 from prefect.filesystems import LocalFileSystem
+from prefect.logging import get_run_logger
 from prefect.serializers import JSONSerializer
+from prefect.settings import get_current_settings
+from pydantic import Field, PrivateAttr
 
 from blocks import envelope, keys
 
@@ -89,13 +92,14 @@ class _RunResults:
     resume after a pause, a restart after a crash). Writing one small file per node cost ~1 ms
     a node in the worker (each open, write and close gives up the GIL and waits to get it back
     behind Prefect's event and log threads), more than the rest of a node's overhead; so the
-    results of a run go to disk together, as one segment file per flush
-    (``gorax-<flow run>.results-<n>``, written atomically): when the body ends or pauses, and
-    during a long run at most every :data:`FLUSH_SECONDS`.
+    results of a run are stored together, as one segment per flush (``gorax-<flow run>.results-<n>``
+    beside where the single results would be; a file written atomically, or one object): when
+    the body ends or pauses, and during a long run at most every :data:`FLUSH_SECONDS`.
     """
 
-    def __init__(self, base: Path, prefix: str, fresh: bool) -> None:
-        self.base = base
+    def __init__(self, store: _BundledStorage, prefix: str, fresh: bool) -> None:
+        self.store = store
+        self.location = store._location()
         self.prefix = prefix
         self.fresh = fresh
         self.unsaved: dict[str, bytes] = {}
@@ -104,8 +108,8 @@ class _RunResults:
         self.flushed_at = time.monotonic()
         self._flushing = asyncio.Lock()
 
-    def _segment(self, number: int) -> Path:
-        return self.base / f"{self.prefix.rstrip('-')}.results-{number}"
+    def _segment(self, number: int) -> str:
+        return f"{self.prefix.rstrip('-')}.results-{number}"
 
     def load(self) -> dict[str, bytes]:
         """Every stored result of this run (read once; earlier segments first)."""
@@ -113,14 +117,14 @@ class _RunResults:
             saved: dict[str, bytes] = {}
             number = 0
             while True:
-                try:
-                    document = json.loads(self._segment(number).read_bytes())
-                    saved.update({name: text.encode("latin-1") for name, text in document["results"].items()})
-                except FileNotFoundError:
+                content = self.store._read_segment(self._segment(number))
+                if content is None:
                     break
+                try:
+                    document = json.loads(content)
+                    saved.update({name: text.encode("latin-1") for name, text in document["results"].items()})
                 except (ValueError, KeyError, TypeError, AttributeError):
-                    number += 1  # unreadable: its nodes run again; later segments still count
-                    continue
+                    pass  # unreadable: its nodes run again; later segments still count
                 number += 1
             self.saved, self.segments = saved, number
         return self.saved
@@ -132,7 +136,7 @@ class _RunResults:
         return found
 
     async def flush(self, *, in_thread: bool = False) -> None:
-        """Store what is not stored yet as the next segment (a temp file renamed into place).
+        """Store what is not stored yet as the next segment.
 
         One flush at a time: the batch is taken and the segment number chosen on the event loop,
         so results written while a segment is on its way (parallel nodes) go in the next one.
@@ -144,12 +148,17 @@ class _RunResults:
             self.load()  # how many segments there are
             batch, self.unsaved = self.unsaved, {}
             self.flushed_at = time.monotonic()
-            target = self._segment(self.segments)
+            name = self._segment(self.segments)
+            document = {
+                "format": "gorax/node-results@1",
+                "results": {key: content.decode("latin-1") for key, content in batch.items()},
+            }
+            content = json.dumps(document, separators=(",", ":")).encode()
             try:
                 if in_thread:
-                    await asyncio.to_thread(_store_segment, target, batch)
+                    await asyncio.to_thread(self.store._write_segment, name, content)
                 else:
-                    _store_segment(target, batch)
+                    self.store._write_segment(name, content)
             except BaseException:
                 self.unsaved = {**batch, **self.unsaved}
                 raise
@@ -161,12 +170,62 @@ class _RunResults:
         return self._flushing.locked()
 
 
-def _store_segment(target: Path, batch: dict[str, bytes]) -> None:
-    document = {"format": "gorax/node-results@1",
-                "results": {name: content.decode("latin-1") for name, content in batch.items()}}
+class _BundledStorage:
+    """What a result storage block adds to keep a run's node results together (a mixin).
+
+    The block says where segments go (:meth:`_location`, :meth:`_read_segment`,
+    :meth:`_write_segment`) and passes a key through :meth:`_bundled_read` and
+    :meth:`_bundled_write` before storing it alone. ``_bundled`` is the block's private flag.
+    """
+
+    _bundled: bool
+
+    def _location(self) -> str:
+        """Where the keys without a directory live (a directory, ``s3://bucket/prefix``)."""
+        raise NotImplementedError
+
+    def _read_segment(self, name: str) -> bytes | None:
+        """The segment ``name`` at :meth:`_location`; None when there is none."""
+        raise NotImplementedError
+
+    def _write_segment(self, name: str, content: bytes) -> None:
+        """Store the segment ``name`` at :meth:`_location`, whole or not at all."""
+        raise NotImplementedError
+
+    def _bundle_for(self, location: str, name: str) -> _RunResults | None:
+        """The collecting run a key at ``location``/``name`` belongs to, if any."""
+        if self._bundled and _runs:
+            for prefix, run in _runs.items():
+                if name.startswith(prefix) and run.location == location:
+                    return run
+        return None
+
+    async def _bundled_read(self, location: str, name: str, missing: str) -> bytes | None:
+        run = self._bundle_for(location, name)
+        if run is None:
+            return None
+        found = run.get(name)
+        if found is None and run.fresh:
+            raise ValueError(missing)
+        return found
+
+    async def _bundled_write(self, location: str, name: str, content: bytes) -> bool:
+        run = self._bundle_for(location, name)
+        if run is None:
+            return False
+        run.unsaved[name] = content
+        if time.monotonic() - run.flushed_at > FLUSH_SECONDS and not run.flushing:
+            # A failed periodic flush leaves the batch to the one at the end, which logs it.
+            with contextlib.suppress(Exception):
+                await run.flush(in_thread=True)
+        return True
+
+
+def _store_file(target: Path, content: bytes) -> None:
+    """Write ``target`` atomically (a temp file renamed into place)."""
     temp = target.with_name(target.name + f".{os.getpid()}.tmp")
     try:
-        _write_file(temp, json.dumps(document, separators=(",", ":")).encode())
+        _write_file(temp, content)
         os.replace(temp, target)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -181,17 +240,8 @@ _runs: dict[str, _RunResults] = {}
 _begun: OrderedDict[str, None] = OrderedDict()
 
 
-def _run_of(full: Path) -> _RunResults | None:
-    if _runs:
-        name = full.name
-        for prefix, run in _runs.items():
-            if name.startswith(prefix) and full.parent == run.base:
-                return run
-    return None
-
-
 @contextlib.asynccontextmanager
-async def node_results(storage: "NodeResultStorage", prefix: str, *, first_attempt: bool) -> AsyncIterator[None]:
+async def node_results(storage: _BundledStorage, prefix: str, *, first_attempt: bool) -> AsyncIterator[None]:
     """Collect the node results of one run of a flow body (cache keys starting with ``prefix``).
 
     ``first_attempt``: the flow run has never run its body before (Prefect counts one run and
@@ -204,7 +254,7 @@ async def node_results(storage: "NodeResultStorage", prefix: str, *, first_attem
     _begun[prefix] = None
     while len(_begun) > 4096:
         _begun.popitem(last=False)
-    run = _RunResults(Path(storage._base()), prefix, fresh=first)
+    run = _RunResults(storage, prefix, fresh=first)
     _runs[prefix] = run
     try:
         yield
@@ -213,14 +263,16 @@ async def node_results(storage: "NodeResultStorage", prefix: str, *, first_attem
         try:
             await run.flush(in_thread=len(run.unsaved) > 64)
         except Exception as exc:  # noqa: BLE001 - the run's own outcome stands
-            from prefect.logging import get_run_logger
-
             with contextlib.suppress(Exception):
-                get_run_logger().warning("%d node result(s) could not be stored (a retry of this run "
-                                         "repeats those nodes): %s: %s", len(run.unsaved), type(exc).__name__, exc)
+                get_run_logger().warning(
+                    "%d node result(s) could not be stored (a retry of this run repeats those nodes): %s: %s",
+                    len(run.unsaved),
+                    type(exc).__name__,
+                    exc,
+                )
 
 
-class NodeResultStorage(LocalFileSystem):
+class NodeResultStorage(LocalFileSystem, _BundledStorage):
     """Local result storage for node results: Prefect's local file system, minus its per-call cost.
 
     Every node of a run persists its (sealed) result and looks up its cache key before running.
@@ -253,15 +305,23 @@ class NodeResultStorage(LocalFileSystem):
             raise ValueError(f"Provided path {full} is outside of the base path {base}.")
         return Path(full)
 
+    def _location(self) -> str:
+        return self._base()
+
+    def _read_segment(self, name: str) -> bytes | None:
+        try:
+            return Path(self._base(), name).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def _write_segment(self, name: str, content: bytes) -> None:
+        _store_file(Path(self._base(), name), content)
+
     async def aread_path(self, path: str) -> bytes:
         full = self._resolve_path(path)
-        run = _run_of(full) if self._bundled else None
-        if run is not None:
-            found = run.get(full.name)
-            if found is not None:
-                return found
-            if run.fresh:
-                raise ValueError(f"Path {full} does not exist.")
+        found = await self._bundled_read(str(full.parent), full.name, f"Path {full} does not exist.")
+        if found is not None:
+            return found
         try:
             size = os.stat(full).st_size
             if size > self.inline_bytes:
@@ -275,13 +335,8 @@ class NodeResultStorage(LocalFileSystem):
 
     async def awrite_path(self, path: str, content: bytes) -> str:
         full = self._resolve_path(path)
-        run = _run_of(full) if self._bundled else None
-        if run is not None:
-            run.unsaved[full.name] = content
-            if time.monotonic() - run.flushed_at > FLUSH_SECONDS and not run.flushing:
-                # A failed periodic flush leaves the batch to the one at the end, which logs it.
-                with contextlib.suppress(Exception):
-                    await run.flush(in_thread=True)
+        if await self._bundled_write(str(full.parent), full.name, content):
+            pass
         elif len(content) > self.inline_bytes:
             await asyncio.to_thread(_write_file, full, content)
         else:
@@ -289,15 +344,39 @@ class NodeResultStorage(LocalFileSystem):
         return str(full)
 
 
-def node_result_storage(*, bundled: bool = False) -> NodeResultStorage:
-    """Where node results go: Prefect's local storage path (``PREFECT_LOCAL_STORAGE_PATH``).
+#: The result storage every process reads, when this process has one (see :func:`use_shared_storage`).
+_shared: _BundledStorage | None = None
+_shared_bundled: Any = None
+_local: dict[tuple[str, bool], NodeResultStorage] = {}
+
+
+def use_shared_storage(storage: _BundledStorage | None) -> None:
+    """Store this process's node results in ``storage`` (a saved block every process can read;
+    None: Prefect's local storage path again)."""
+    global _shared, _shared_bundled
+    _shared, _shared_bundled = storage, None
+
+
+def node_result_storage(*, bundled: bool = False) -> Any:
+    """Where node results go: the shared storage this process was given, else Prefect's local
+    storage path (``PREFECT_LOCAL_STORAGE_PATH``).
 
     ``bundled``: the results of a run collected by :func:`node_results` are stored together
     when its body ends (node results, read back only by a later run of the same flow body;
     never a flow's result, which other processes read as soon as the run is Completed).
     """
-    from prefect.settings import get_current_settings
-
-    storage = NodeResultStorage(basepath=str(get_current_settings().results.local_storage_path))
-    storage._bundled = bundled
-    return storage
+    global _shared_bundled
+    if _shared is not None:
+        if not bundled:
+            return _shared
+        if _shared_bundled is None:  # one copy per shared storage: callers key stores by it
+            storage: Any = _shared.model_copy()  # type: ignore[attr-defined]
+            storage._bundled = True
+            _shared_bundled = storage
+        return _shared_bundled
+    basepath = str(get_current_settings().results.local_storage_path)
+    local = _local.get((basepath, bundled))
+    if local is None:
+        local = _local[(basepath, bundled)] = NodeResultStorage(basepath=basepath)
+        local._bundled = bundled
+    return local

@@ -8,6 +8,7 @@ nested here, and every variable keeps its flat ``GORAX_*`` name::
       .keys      blocks.settings.KeySettings               GORAX_KEY_*, GORAX_KMS_*
       .runtime   flows.runtime.settings.RuntimeSettings    networks, database nodes, rate limits
       .worker    flows.worker.settings.WorkerSettings      GORAX_WORKER_*
+      .results   ResultSettings       GORAX_RESULTS_*      (this module: where every process's run results are)
 
 The API's process extends this root with its own sections (``api.config``): flows must not
 import the API. Every process reads its own environment: no setting falls back to a file another
@@ -21,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -80,6 +81,47 @@ class PrefectSettings(BaseSettings):
         return user, password
 
 
+class ResultSettings(BaseSettings):
+    """Where run results are stored. Each field is ``GORAX_RESULTS_<FIELD>``.
+
+    Every process that writes or reads results (workers, API replicas) needs the same value:
+    the API answers a run's output from where its worker stored it.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GORAX_RESULTS_", extra="ignore", hide_input_in_errors=True)
+
+    url: str = Field(
+        default="local",
+        description="Where run results are stored: `local` (Prefect's local storage path: one machine, "
+        "as `gorax up` runs) or `s3://bucket/prefix` (read by API replicas and workers on any host, "
+        "with the AWS credentials of each one's environment).",
+    )
+    endpoint_url: str | None = Field(
+        default=None, description="Endpoint of an S3-compatible store (MinIO, ...) for an `s3://` results URL."
+    )
+    region: str | None = Field(default=None, description="Region of the results bucket (unset: the AWS environment's).")
+
+    @field_validator("url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        value = value.strip()
+        if value == "local":
+            return value
+        if not value.startswith("s3://") or not value[len("s3://") :].split("/", 1)[0]:
+            raise ValueError(f"GORAX_RESULTS_URL must be `local` or `s3://bucket/prefix`, not {value!r}")
+        return value
+
+    @property
+    def remote(self) -> bool:
+        """True when results go to shared storage rather than this machine's disk."""
+        return self.url != "local"
+
+    def s3_location(self) -> tuple[str, str]:
+        """``(bucket, prefix)`` of an ``s3://`` URL (the prefix without slashes at its ends)."""
+        bucket, _, prefix = self.url[len("s3://") :].partition("/")
+        return bucket, prefix.strip("/")
+
+
 def is_section(field: FieldInfo) -> bool:
     """True for a field that nests a section (which reads its own variables)."""
     return isinstance(field.annotation, type) and issubclass(field.annotation, BaseSettings)
@@ -119,7 +161,8 @@ class GoraxSettings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Log level of Gorax processes.")
     log_max_line_bytes: int = Field(
-        default=8192, ge=0,
+        default=8192,
+        ge=0,
         description="Longest log line a Gorax process writes (message and traceback are cut "
         "past it, with a marker of how much; at least 1,024; 0: no cap).",
     )
@@ -128,6 +171,7 @@ class GoraxSettings(BaseSettings):
     keys: KeySettings = Field(default_factory=KeySettings, description="Credential encryption keys.")
     runtime: RuntimeSettings = Field(default_factory=RuntimeSettings, description="What runs may reach.")
     worker: WorkerSettings = Field(default_factory=WorkerSettings, description="The warm worker.")
+    results: ResultSettings = Field(default_factory=ResultSettings, description="Run results.")
 
     @classmethod
     def settings_customise_sources(

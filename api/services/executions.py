@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from api.errors import BadRequest, Conflict, GatewayTimeout, NotFound
+from api.errors import BadRequest, Conflict, GatewayTimeout, NotFound, ResultUnavailable
 from api.prefect import FlowRun, PrefectClient, runs
 from api.prefect.variables import read_tenant_variables
 from flows import tenant_tag, workflow_tag
@@ -116,13 +116,24 @@ async def get_run(client: PrefectClient, *, tenant_id: str, execution_id: str) -
 
 
 async def run_output(run: FlowRun) -> Any:
-    """The run's result when it completed (None otherwise or when it cannot be read)."""
+    """The run's result when it completed (None otherwise, or when the run returned none).
+
+    A completed run whose stored result cannot be read (deleted, stored on another machine's
+    disk, storage unreachable, sealed under a key this process lacks) is ResultUnavailable.
+    """
     if run.state is None or run.state.type.value != "COMPLETED":
         return None
+    if run.state.data is None:
+        return None  # the run ended without a result (a trigger filtered it): nothing was stored
     try:
         return await runs.read_result(run)
-    except Exception:  # result storage unreadable from the API: the steps still tell the story
-        return None
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"
+        if getattr(run.state.data, "storage_block_id", False) is None:
+            reason += (" (it was stored on the local disk of the worker that ran it: give every "
+                       "process the same shared GORAX_RESULTS_URL)")
+        raise ResultUnavailable(f"the result of execution {run.id} cannot be read: {reason}",
+                                details={"execution_id": str(run.id), "reason": reason}) from exc
 
 
 async def execution_detail(client: PrefectClient, run: FlowRun, *, prefect_api_url: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from sqlalchemy import update
 
 from api.db.base import utcnow
 from api.db.engine import Database
-from api.errors import GatewayTimeout
+from api.errors import GatewayTimeout, ResultUnavailable
 from api.prefect import PrefectClient
 from api.services.executions import run_output, start_run, status_of, wait_for_run
 from api.webhooks.models import NewDelivery, WebhookDelivery
@@ -51,7 +51,6 @@ async def respond_after_run(db: Database, prefect: PrefectClient, delivery: Webh
                attempts=1)
     try:
         final = await wait_for_run(prefect, run.id, timeout)
-        output = await run_output(final)
     except GatewayTimeout:
         return JSONResponse({"delivery_id": delivery.id, "execution_id": str(run.id)},
                             status_code=202)
@@ -63,6 +62,12 @@ async def respond_after_run(db: Database, prefect: PrefectClient, delivery: Webh
                                        "details": {"execution_id": str(run.id),
                                                    "delivery_id": delivery.id}}},
                             status_code=502)
+    try:
+        output = await run_output(final)
+    except ResultUnavailable as exc:
+        return JSONResponse({"error": {"code": exc.code, "message": exc.message,
+                                       "details": {**exc.details, "delivery_id": delivery.id}}},
+                            status_code=exc.status_code)
     return JSONResponse(jsonable_encoder(output), status_code=200,
                         headers={"X-Gorax-Execution-ID": str(run.id),
                                  "X-Gorax-Delivery-ID": delivery.id})

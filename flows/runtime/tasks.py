@@ -9,7 +9,6 @@ key is the same key, so a node whose result is only found by Prefect still does 
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -95,16 +94,25 @@ def _call_cache_key(_context: Any, parameters: dict[str, Any]) -> str:
     return parameters["call"].cache_key
 
 
-@functools.cache
 def node_storage() -> Any:
-    """The node result storage of this process (created once)."""
+    """The node result storage of this process: the shared one once the worker settled it
+    (``GORAX_RESULTS_URL``), else the local storage path."""
     return node_result_storage(bundled=True)
 
 
-@functools.cache
+_stores: dict[int, ResultStore] = {}
+
+
 def _node_results() -> ResultStore:
-    # Not kept in memory: a body reads each key once, before the node would run.
-    return ResultStore(result_storage=node_storage(), serializer=SealedJSONSerializer(), cache_result_in_memory=False)
+    # One store per storage (the worker may settle a shared one after start-up). Not kept in
+    # memory: a body reads each key once, before the node would run.
+    storage = node_storage()
+    store = _stores.get(id(storage))
+    if store is None:
+        store = _stores[id(storage)] = ResultStore(
+            result_storage=storage, serializer=SealedJSONSerializer(), cache_result_in_memory=False
+        )
+    return store
 
 
 async def stored_result(cache_key: str) -> dict[str, Any] | None:
@@ -149,9 +157,9 @@ def node_task(node: Any) -> Any:
         if jitter:
             options["retry_jitter_factor"] = jitter
         task = run_node.with_options(**options)
-        # Set after construction: Prefect asks for a server-side block so that other processes
-        # can read a result; node results are only read back by the flow run that wrote them
-        # (a retry or resume of it, on this machine), from the same local storage path.
+        # Set after construction: Prefect's constructor asks for a server-side block. Node
+        # results are only read back by the flow run that wrote them (a retry or resume of it):
+        # from the shared result storage when there is one, else from the local storage path.
         task.result_storage = node_storage()
         _TASKS[key] = task
     return task

@@ -17,7 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from prefect.settings import get_current_settings
+
+from blocks.results import node_result_storage, use_shared_storage
+from blocks.s3results import saved_s3_result_storage
 from flows.errors import FlowLoadError
+from flows.settings import get_settings
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
@@ -66,16 +71,27 @@ class FlowLoader:
     async def _settle_result_storage(self, client: PrefectClient, flow: Flow[..., Any]) -> None:
         """Name the flow's result storage once, instead of Prefect looking it up for every run.
 
-        Without one, Prefect asks the server for its default result storage at the start of each
-        run, through a new client (about 40 ms here, mostly building a TLS context). When neither
-        the settings nor the server name a default, that default is the local storage path: the
-        worker sets exactly that on the flow, once. A configured default is left to Prefect.
+        With ``GORAX_RESULTS_URL`` naming shared storage, the flow's results and its nodes' go
+        there (a block saved in Prefect, so whoever reads a result finds it by id): the API
+        answers a run's output from it, a resumed run on another worker finds its nodes' results.
+        Otherwise, without a storage of its own, Prefect asks the server for its default result
+        storage at the start of each run, through a new client (about 40 ms here, mostly building
+        a TLS context). When neither the settings nor the server name a default, that default is
+        the local storage path: the worker sets exactly that on the flow, once. A configured
+        default is left to Prefect.
         """
         if flow.result_storage is not None:
             return
+        results = get_settings().results
+        if results.remote:
+            bucket, prefix = results.s3_location()
+            storage = await saved_s3_result_storage(
+                bucket=bucket, prefix=prefix, endpoint_url=results.endpoint_url, region_name=results.region
+            )
+            use_shared_storage(storage)
+            flow.result_storage = storage
+            return
         if self._local_results is None:
-            from prefect.settings import get_current_settings
-
             local = get_current_settings().results.default_storage_block is None
             if local:
                 try:
@@ -85,8 +101,6 @@ class FlowLoader:
                     local = False
             self._local_results = local
         if self._local_results:
-            from blocks.results import node_result_storage
-
             # Set after construction: Prefect's constructor wants a saved block for this; the
             # local path is what its own default resolves to here.
             flow.result_storage = node_result_storage()
@@ -169,9 +183,7 @@ def _import_flow(key: str, deployment: str) -> Flow[..., Any]:
     except FlowLoadError:
         raise
     except Exception as exc:
-        raise FlowLoadError(
-            f"deployment {deployment}: cannot import {key}: {type(exc).__name__}: {exc}"
-        ) from exc
+        raise FlowLoadError(f"deployment {deployment}: cannot import {key}: {type(exc).__name__}: {exc}") from exc
     if not isinstance(flow, Flow):
         raise FlowLoadError(f"deployment {deployment}: {key} is not a Prefect flow")
     return flow
