@@ -9,9 +9,11 @@ flow run, not a new one: a node that completed before the crash returns its stor
 results are keyed by flow run), so a webhook delivery's work is neither dropped nor done twice.
 A run that crashed while it was being cancelled stays as it is.
 
-Idempotent: every worker of the pool may see the same crash, and each proposes the same
-transition, identified by the crashed state's id (Prefect rejects a transition it has already
-made, ``PreventDuplicateTransitions``); a run no longer Crashed is left alone.
+Idempotent: every worker of the pool may see the same crash. A worker first claims it, by
+creating the Prefect Variable ``gorax_rerun_<crashed state id>`` (a name the server holds once:
+a second create is refused), then reads the run's current state and proposes the rerun only if
+the run is still in that crashed state, then releases the claim. A worker that claims after the
+release reads a run that has moved on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from prefect.client.schemas.actions import VariableCreate
 from prefect.client.schemas.filters import (
     FlowRunFilter,
     FlowRunFilterEndTime,
@@ -31,39 +34,56 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from prefect.states import AwaitingRetry
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
     from prefect.client.schemas.objects import FlowRun
 
-#: Namespace of the transition ids of reruns (derived from the crashed state's id).
-_RERUN_NAMESPACE = uuid.UUID("5f0c3a52-6a53-4c1e-9d43-7b0f6a0c2d11")
+#: Prefix of the Variables that claim a crash while one worker sets its run to run again.
+CLAIM_PREFIX = "gorax_rerun_"
 _PAGE = 200
 
 
 async def rerun_if_allowed(client: PrefectClient, flow_run: FlowRun, *, crash_retries: int) -> str | None:
-    """Set ``flow_run`` (as read just now) to run again if the rule allows; the reason if it did."""
+    """Set ``flow_run`` to run again if the rule allows; the reason if this call did."""
     state = flow_run.state
     if state is None or state.type != StateType.CRASHED or flow_run.deployment_id is None:
         return None
-    history = sorted(await client.read_flow_run_states(flow_run.id), key=lambda s: s.timestamp)
-    crashes = [i for i, s in enumerate(history) if s.type == StateType.CRASHED]
-    if not crashes or history[crashes[-1]].id != state.id:
+    claim = f"{CLAIM_PREFIX}{state.id.hex}"
+    try:
+        await client.create_variable(VariableCreate(name=claim, value=str(flow_run.id)))
+    except ObjectAlreadyExists:
+        return None  # another worker is on it
+    try:
+        return await _rerun_claimed(client, flow_run.id, state.id, crash_retries)
+    finally:
+        try:
+            await client.delete_variable_by_name(claim)
+        except ObjectNotFound:
+            pass
+
+
+async def _rerun_claimed(
+    client: PrefectClient, flow_run_id: uuid.UUID, crash_id: uuid.UUID, crash_retries: int
+) -> str | None:
+    flow_run = await client.read_flow_run(flow_run_id)
+    if flow_run.state is None or flow_run.state.id != crash_id:
         return None  # it moved on since it was read
-    before = history[crashes[-1] - 1] if crashes[-1] > 0 else None
+    history = sorted(await client.read_flow_run_states(flow_run_id), key=lambda s: s.timestamp)
+    crashes = [i for i, s in enumerate(history) if s.type == StateType.CRASHED]
+    before = history[crashes[-1] - 1] if crashes and crashes[-1] > 0 else None
     if before is not None and before.type in (StateType.CANCELLING, StateType.CANCELLED):
         return None
     allowed = max(crash_retries, int(flow_run.empirical_policy.retries or 0))
     if len(crashes) > allowed:
         return None
-    reason = f"Running again after a crash ({len(crashes)} of {allowed}): {state.message or 'no message'}"
+    message = flow_run.state.message or "no message"
+    reason = f"Running again after a crash ({len(crashes)} of {allowed}): {message}"
     rerun = AwaitingRetry(scheduled_time=datetime.now(UTC), message=reason[:2000])
-    rerun.state_details.transition_id = uuid.uuid5(_RERUN_NAMESPACE, str(state.id))
-    result = await client.set_flow_run_state(flow_run.id, rerun)
-    if result.status != SetStateStatus.ACCEPT:
-        return None
-    return reason
+    result = await client.set_flow_run_state(flow_run_id, rerun)
+    return reason if result.status == SetStateStatus.ACCEPT else None
 
 
 async def crashed_runs(client: PrefectClient, pool: str, *, since_seconds: float) -> list[FlowRun]:
