@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prefect.client.schemas.actions import VariableCreate
 from prefect.client.schemas.filters import (
@@ -39,7 +39,7 @@ from prefect.states import AwaitingRetry
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
-    from prefect.client.schemas.objects import FlowRun
+    from prefect.client.schemas.objects import FlowRun, State
 
 #: Prefix of the Variables that claim a crash while one worker sets its run to run again.
 CLAIM_PREFIX = "gorax_rerun_"
@@ -81,7 +81,7 @@ async def _rerun_claimed(
         return None
     message = flow_run.state.message or "no message"
     reason = f"Running again after a crash ({len(crashes)} of {allowed}): {message}"
-    rerun = AwaitingRetry(scheduled_time=datetime.now(UTC), message=reason[:2000])
+    rerun: State[Any] = AwaitingRetry(scheduled_time=datetime.now(UTC), message=reason[:2000])
     result = await client.set_flow_run_state(flow_run_id, rerun)
     return reason if result.status == SetStateStatus.ACCEPT else None
 

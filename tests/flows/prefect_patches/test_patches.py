@@ -7,6 +7,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from datetime import UTC
 
 import pytest
 import sqlalchemy as sa
@@ -143,14 +144,14 @@ async def _stored_events(tmp_path, name: str, batches) -> list[tuple]:
 
 
 async def test_sqlite_event_inserts_store_what_prefects_own_do(tmp_path, monkeypatch):
-    from datetime import datetime, timezone
+    from datetime import datetime
     from uuid import uuid4
 
     from prefect.server.events.schemas.events import Event
     from prefect.server.events.storage import database as storage
 
     def event(n: int, **extra):
-        return Event(id=uuid4(), occurred=datetime(2026, 12, 3, 12, 0, n, tzinfo=timezone.utc),
+        return Event(id=uuid4(), occurred=datetime(2026, 12, 3, 12, 0, n, tzinfo=UTC),
                      event=f"gorax.test.{n}", resource={"prefect.resource.id": f"gorax.workflow.{n}", "k": "v"},
                      payload={"n": n, "text": "é\u2603", "nested": {"list": [1, None, True]}}, **extra).receive()
 
@@ -172,9 +173,9 @@ async def test_sqlite_event_inserts_store_what_prefects_own_do(tmp_path, monkeyp
 async def test_the_task_run_recorder_decodes_only_task_run_events() -> None:
     """Prefect's recorder decodes every event and drops all but ``prefect.task-run.*``; with the
     patch it drops the others by the name in the message's attributes, before decoding."""
-    from pydantic import ValidationError
     from prefect.server.services import task_run_recorder as recorder
     from prefect.server.utilities.messaging.memory import MemoryMessage
+    from pydantic import ValidationError
 
     undecodable = b"not an event"
     own = recorder.consumer

@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ class WorkerProcess:
         self.log_path = session_dir() / f"worker-{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "WorkerProcess":
+    def start(self) -> WorkerProcess:
         env = os.environ.copy()
         env["GORAX_WORKER_PRELOAD"] = "tests.flows.worker.sample_flows"
         env["GORAX_WORKER_SHUTDOWN_GRACE_SECONDS"] = "1"
@@ -43,7 +44,7 @@ class WorkerProcess:
             )
         return self
 
-    async def started(self, deadline: float = 120) -> "WorkerProcess":
+    async def started(self, deadline: float = 120) -> WorkerProcess:
         """Wait until the worker polls (its log says so); fail if it exits first."""
         for _ in range(int(deadline * 10)):
             if "started!" in self.log():

@@ -11,7 +11,6 @@ from prefect.states import Cancelling
 from tests.flows.worker.conftest import (
     FINAL,
     WorkerProcess,
-    create_pool,
     deploy,
     start_run,
     wait_for_state,
