@@ -65,7 +65,7 @@ async def retire_deployments(client: PrefectClient) -> list[str]:
 
 
 async def setup_prefect(client: PrefectClient, *, work_pool: str, worker_type: str, api_url: str,
-                        worker_token: str | None, dead_after_seconds: float = 90.0) -> SetupReport:
+                        worker_token: str | None, dead_after_seconds: float = 600.0) -> SetupReport:
     """Set up Prefect for Gorax (idempotent); ``worker_type`` falls back to ``process`` when the
     gorax worker is not installed here; ``dead_after_seconds`` is GORAX_WORKER_DEAD_AFTER_SECONDS."""
     pool = await ensure_pool(client, work_pool, available_type(worker_type), api_url=api_url,

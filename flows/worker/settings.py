@@ -38,16 +38,18 @@ class WorkerSettings(BaseSettings):
         "run finds them warm (missing modules are skipped with a warning).",
     )
     heartbeat_seconds: int = Field(
-        default=30,
+        default=180,
         ge=30,
-        description="Seconds between the heartbeats of each flow run the worker executes "
-        "(Prefect's flow-run heartbeat, at least 30; PREFECT_FLOWS_HEARTBEAT_FREQUENCY, when set, wins).",
+        description="Seconds between the heartbeats of each flow run the worker executes (Prefect's "
+        "flow-run heartbeat, at least 30; PREFECT_FLOWS_HEARTBEAT_FREQUENCY, when set, wins).",
     )
     dead_after_seconds: float = Field(
-        default=90.0,
+        default=600.0,
         gt=30,
-        description="A running flow run without a heartbeat for this long is marked Crashed "
-        "(the automation `gorax setup` makes; longer than the heartbeat interval).",
+        description="A flow run heard from, then without a heartbeat for this long, is marked "
+        "Crashed (the automation `gorax setup` makes). It applies to every run of the Prefect "
+        "server: keep it above every heartbeat interval there (Prefect's default is 180 s); "
+        "lower both together for faster detection.",
     )
     crash_retries: int = Field(
         default=1,

@@ -23,8 +23,9 @@ FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 class WorkerProcess:
     """One ``prefect worker start`` subprocess with its log file."""
 
-    def __init__(self, pool: str, name: str, worker_type: str = "gorax") -> None:
+    def __init__(self, pool: str, name: str, worker_type: str = "gorax", env: dict[str, str] | None = None) -> None:
         self.pool = pool
+        self.env = env or {}
         self.name = name
         self.worker_type = worker_type
         self.log_path = session_dir() / f"worker-{name}.log"
@@ -35,11 +36,28 @@ class WorkerProcess:
         env["GORAX_WORKER_PRELOAD"] = "tests.flows.worker.sample_flows"
         env["GORAX_WORKER_SHUTDOWN_GRACE_SECONDS"] = "1"
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.env)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "worker", "start", "--pool", self.pool,
-                 "--type", self.worker_type, "--name", self.name, "--limit", "10"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "worker",
+                    "start",
+                    "--pool",
+                    self.pool,
+                    "--type",
+                    self.worker_type,
+                    "--name",
+                    self.name,
+                    "--limit",
+                    "10",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         return self

@@ -18,8 +18,9 @@ from api.prefect.dead_runs import dead_run_automation, ensure_dead_run_automatio
 from flows.worker.recovery import CLAIM_PREFIX, crashed_runs, rerun_if_allowed
 from tests.flows.worker.conftest import WorkerProcess, create_pool, deploy, start_run, wait_for_state
 
-#: The automation's window in these tests (Prefect's heartbeat is every 30 s at least).
+#: The automation's window in these tests, and the workers' heartbeat (Prefect's shortest).
 DEAD_AFTER = 45.0
+HEARTBEAT = {"GORAX_WORKER_HEARTBEAT_SECONDS": "30"}
 
 
 async def test_the_automation_is_made_once_and_follows_the_setting(prefect_server: Any) -> None:
@@ -82,8 +83,8 @@ async def test_a_killed_workers_run_ends_crashed_by_heartbeat_and_runs_again_els
 ) -> None:
     pool = await create_pool()
     name = f"gorax-test-dead-runs-{pool}"
-    first = WorkerProcess(pool, f"{pool}-first")
-    second = WorkerProcess(pool, f"{pool}-second")
+    first = WorkerProcess(pool, f"{pool}-first", env=HEARTBEAT)
+    second = WorkerProcess(pool, f"{pool}-second", env=HEARTBEAT)
     async with get_client() as client:
         await ensure_dead_run_automation(client, DEAD_AFTER, name=name)
         try:
