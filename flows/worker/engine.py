@@ -11,7 +11,9 @@ flow). The loop keeps one Prefect async client and one sync client open in a roo
 entered through Prefect's public context managers; every run starts in a copy of that context,
 where Prefect's engine finds the clients instead of building its own (a client builds a TLS
 context, tens of milliseconds of CPU). The Prefect settings the worker asks for (the flow-run
-heartbeat) are applied there the same way, with ``temporary_settings``.
+heartbeat) are applied there the same way, with ``temporary_settings``. Prefect's engine still
+starts its own suspension observer for each deployment run (a thread with a loop, a client and an
+events websocket, waited for at the run's start): the public function offers no way to share one.
 """
 
 from __future__ import annotations

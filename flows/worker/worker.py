@@ -10,7 +10,10 @@ It extends Prefect's ``BaseWorker`` through its documented surface only: ``setup
 ``run``, ``kill_infrastructure`` and the public polling method ``get_and_submit_flow_runs``;
 states are set with the public client. Runs are picked up by a short poll and, sooner, when
 Prefect's event stream announces a scheduled run in the pool. Cancelling a run interrupts it:
-Prefect's engine records the interruption as a crash, then the worker sets the run Cancelled.
+Prefect's engine records the interruption as a crash, then the worker sets the run Cancelled
+(the engine reports a cancellation only on an intent its process-wide control channel carries,
+``prefect._internal.control_listener``, which cannot single out one of many runs in a process;
+there is no public per-run equivalent, so the run's history shows Crashed before Cancelled).
 A run that raises or dies with a BaseException ends Crashed and the worker carries on.
 
 Each run sends Prefect's flow-run heartbeat (``GORAX_WORKER_HEARTBEAT_SECONDS``); a run whose
