@@ -226,7 +226,8 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
         return GoraxWorkerResult(status_code=0, identifier=str(flow_run.id))
 
     async def _settle(self, flow_run: FlowRun, handle: RunHandle, outcome: RunOutcome, logger: Any) -> None:
-        if handle.cancel_requested:
+        if handle.cancel_requested and outcome.state_type in (None, "CRASHED"):
+            # The engine recorded the interruption as a crash; a run that ended before it keeps its end.
             await self._set_cancelled(flow_run.id, "Flow run was cancelled.")
             return
         if outcome.state_type is not None:
