@@ -148,9 +148,9 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
         """Let running flows finish for a grace period, crash the rest, then disconnect."""
         self._stopping = True
         self._background.cancel()
+        if self._loops is not None:  # its task group must exit in the scope it was entered in
+            await self._loops.aclose()
         with anyio.CancelScope(shield=True):
-            if self._loops is not None:
-                await self._loops.aclose()
             await self._drain()
         await super().teardown(*exc_info)
         self._engine.stop()
