@@ -97,7 +97,8 @@ def create_app(settings: GoraxApiSettings | None = None, *, web_dist: Path = WEB
         # Prefect gets what this install needs (the work pool, block types) once it answers.
         setup = asyncio.create_task(keep_setting_up(
             state.prefect, work_pool=settings.work_pool, worker_type=settings.stack.worker_type,
-            api_url=settings.effective_api_url, worker_token=state.worker_token))
+            api_url=settings.effective_api_url, worker_token=state.worker_token,
+            dead_after_seconds=settings.worker.dead_after_seconds))
         # Workers report credential uses as Prefect events; this writes them to the audit log.
         auditor = CredentialAuditor(state.db, state.prefect)
         await auditor.start()

@@ -248,7 +248,10 @@ class Stack:
                 "PREFECT_UI_API_URL": self.prefect_api_url,
             }
         )
-        argv = [sys.executable, "-m", "flows.prefect_server", "start", "--host", "127.0.0.1",
+        # Stock `prefect server start`, unless server patches are opted in (GORAX_PREFECT_PATCHES):
+        # then Prefect's same command through the launcher that applies them.
+        command = ["flows.prefect_server"] if self.settings.prefect.patches.strip() else ["prefect", "server"]
+        argv = [sys.executable, "-m", *command, "start", "--host", "127.0.0.1",
                 "--port", str(self.settings.prefect.port)]
         return Child("prefect-server", argv, env, self.state / "logs" / "prefect-server.log")
 

@@ -10,9 +10,8 @@ deployed by ``deploy_workflow``):
 
 Both workers poll every 2 s, so the difference is what each does once it has a run.
 Goal: p95 < 1.5 s warm. Runs once with the Prefect server on SQLite (the embedded default) and
-once on PostgreSQL. The server is started as ``gorax up`` starts it (``flows.prefect_server``):
-with Prefect's own DEFERRED SQLite transactions, a busy server answered 503 (database locked)
-and Prefect's client retried two seconds later, which was the SQLite tail.
+once on PostgreSQL. The server runs the patches ``GORAX_PREFECT_PATCHES`` selects (none: stock,
+as ``gorax up`` runs it); run it with and without to compare (``flows/prefect_patches``).
 
 Run: .venv/bin/python bench/latency.py [--warm 12] [--process 3]
 """

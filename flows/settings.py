@@ -61,6 +61,13 @@ class PrefectSettings(BaseSettings):
         "its embedded server).",
     )
     port: int = Field(default=4200, description="Port of the embedded Prefect server.")
+    patches: str = Field(
+        default="",
+        description="Prefect server patches to apply, comma-separated (`sqlite-immediate`, "
+        "`shallow-copies`, `sqlite-event-inserts`, `task-run-recorder`) or `all`; empty: the stock "
+        "`prefect server start`. Each switches itself off outside the Prefect versions it was "
+        "tested with (see flows/prefect_patches).",
+    )
 
     @property
     def embedded(self) -> bool:

@@ -23,7 +23,8 @@ async def _setup(settings: Any) -> Any:
         client = await open_client(stack)
         return await setup_prefect(
             client, work_pool=settings.work_pool, worker_type=settings.stack.worker_type,
-            api_url=settings.effective_api_url, worker_token=token)
+            api_url=settings.effective_api_url, worker_token=token,
+            dead_after_seconds=settings.worker.dead_after_seconds)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from prefect.client.orchestration import PrefectClient
 from prefect.exceptions import ObjectNotFound
 
+from api.prefect.dead_runs import DEAD_RUN_AUTOMATION, ensure_dead_run_automation
 from api.prefect.pools import PoolReport, available_type, ensure_pool
 from blocks.catalog import register_gorax_block_types
 
@@ -36,6 +37,7 @@ class SetupReport:
     pool: PoolReport
     block_types: list[str] = field(default_factory=list)
     retired: list[str] = field(default_factory=list)
+    dead_runs: str = "not set up"
 
     def lines(self) -> list[str]:
         """The report for a person."""
@@ -45,6 +47,7 @@ class SetupReport:
         lines += [f"  {note}" for note in pool.notes]
         lines.append(f"credential block types registered: {', '.join(self.block_types) or 'none'}")
         lines += [f"removed the deployment {name!r} of an earlier version" for name in self.retired]
+        lines.append(f"automation {DEAD_RUN_AUTOMATION!r} (runs without a heartbeat end Crashed): {self.dead_runs}")
         return lines
 
 
@@ -62,13 +65,14 @@ async def retire_deployments(client: PrefectClient) -> list[str]:
 
 
 async def setup_prefect(client: PrefectClient, *, work_pool: str, worker_type: str, api_url: str,
-                        worker_token: str | None) -> SetupReport:
+                        worker_token: str | None, dead_after_seconds: float = 600.0) -> SetupReport:
     """Set up Prefect for Gorax (idempotent); ``worker_type`` falls back to ``process`` when the
-    gorax worker is not installed here."""
+    gorax worker is not installed here; ``dead_after_seconds`` is GORAX_WORKER_DEAD_AFTER_SECONDS."""
     pool = await ensure_pool(client, work_pool, available_type(worker_type), api_url=api_url,
                              worker_token=worker_token)
     block_types = await register_gorax_block_types()
-    return SetupReport(pool=pool, block_types=block_types, retired=await retire_deployments(client))
+    return SetupReport(pool=pool, block_types=block_types, retired=await retire_deployments(client),
+                       dead_runs=await ensure_dead_run_automation(client, dead_after_seconds))
 
 
 async def keep_setting_up(client: PrefectClient, *, retry_seconds: float = 5.0, **options: Any) -> None:

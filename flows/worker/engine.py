@@ -5,17 +5,33 @@ cancellations while flows compute; Prefect's engine only installs its SIGTERM br
 main thread, so a flow never swaps the worker's own signal handling; and a flow that raises
 ``SystemExit`` or ``KeyboardInterrupt`` (which asyncio re-raises out of its loop) is contained
 by :func:`_contained` before it can reach the loop.
+
+Each run is Prefect's public ``run_flow_async`` (``run_flow_sync`` in a thread for a sync
+flow). The loop keeps one Prefect async client and one sync client open in a root context,
+entered through Prefect's public context managers; every run starts in a copy of that context,
+where Prefect's engine finds the clients instead of building its own (a client builds a TLS
+context, tens of milliseconds of CPU). The Prefect settings the worker asks for (the flow-run
+heartbeat) are applied there the same way, with ``temporary_settings``. Prefect's engine still
+starts its own suspension observer for each deployment run (a thread with a loop, a client and an
+events websocket, waited for at the run's start): the public function offers no way to share one.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import contextvars
 import threading
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prefect.context import AsyncClientContext, SyncClientContext
+from prefect.exceptions import Pause
+from prefect.flow_engine import run_flow_async, run_flow_sync
+from prefect.settings import temporary_settings
+from prefect.utilities.callables import get_call_parameters, parameters_to_args_kwargs
+
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -26,8 +42,8 @@ if TYPE_CHECKING:
 class RunOutcome:
     """How one flow run ended inside the worker."""
 
-    #: Final Prefect state type the engine reached ("COMPLETED", "FAILED", "CRASHED",
-    #: "CANCELLED", ...), or None when the engine stopped before reaching one.
+    #: Final Prefect state type the engine returned ("COMPLETED", "FAILED", "CRASHED",
+    #: "CANCELLED", "PAUSED", ...), or None when it raised instead (the server has the state).
     state_type: str | None
     #: Set when the run ended by a BaseException or an engine error: what happened, one line.
     error: str | None = None
@@ -48,7 +64,7 @@ class RunHandle:
         return await asyncio.wrap_future(self._future)
 
     def cancel(self) -> None:
-        """Ask the run to stop; the engine reports it Cancelled (idempotent, thread-safe)."""
+        """Interrupt the run because it was cancelled (idempotent, thread-safe)."""
         self.cancel_requested = True
         self._loop.call_soon_threadsafe(self._cancel_task)
 
@@ -67,42 +83,70 @@ class RunHandle:
 
 
 class EngineThread:
-    """One daemon thread with an asyncio loop that runs every flow of the worker."""
+    """One daemon thread with an asyncio loop that runs every flow of the worker.
 
-    def __init__(self, name: str = "gorax-engine") -> None:
+    ``prefect_settings`` are Prefect settings every run sees (e.g. the heartbeat frequency).
+    """
+
+    def __init__(self, name: str = "gorax-engine", prefect_settings: Mapping[Any, Any] | None = None) -> None:
         self._name = name
+        self._prefect_settings = dict(prefect_settings or {})
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._root: contextvars.Context | None = None
+        self._release: asyncio.Event | None = None
+        self._holder: asyncio.Task[None] | None = None
         self._lock = threading.Lock()
 
-    def _ensure_running(self) -> asyncio.AbstractEventLoop:
+    def _ensure_running(self) -> tuple[asyncio.AbstractEventLoop, contextvars.Context]:
         with self._lock:
-            if self._thread is not None and self._thread.is_alive() and self._loop is not None:
-                return self._loop
-            ready = threading.Event()
+            if (
+                self._thread is not None
+                and self._thread.is_alive()
+                and self._loop is not None
+                and self._root is not None
+            ):
+                return self._loop, self._root
             loop = asyncio.new_event_loop()
+            ready: concurrent.futures.Future[contextvars.Context] = concurrent.futures.Future()
 
             def _serve() -> None:
                 asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
+                self._release = asyncio.Event()
+                # A fresh context: nothing of the worker's own Prefect context leaks into runs.
+                self._holder = loop.create_task(self._hold_root(ready), context=contextvars.Context())
                 loop.run_forever()
 
             self._loop = loop
             self._thread = threading.Thread(target=_serve, name=self._name, daemon=True)
             self._thread.start()
-            ready.wait()
-            return loop
+            self._root = ready.result()
+            return loop, self._root
 
-    def submit(self, make_coro: Callable[[RunHandle], Awaitable[RunOutcome]]) -> RunHandle:
-        """Start ``make_coro(handle)`` on the engine loop, in a fresh context."""
-        loop = self._ensure_running()
+    async def _hold_root(self, ready: concurrent.futures.Future[contextvars.Context]) -> None:
+        """Keep the shared clients (and settings) entered until :meth:`stop`; hand out the context."""
+        try:
+            with temporary_settings(updates=self._prefect_settings):
+                async with AsyncClientContext():
+                    with SyncClientContext():
+                        ready.set_result(contextvars.copy_context())
+                        assert self._release is not None
+                        await self._release.wait()
+        except BaseException as exc:  # noqa: BLE001 - reported to the thread waiting for it
+            if not ready.done():
+                ready.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    def submit(self, make_coro: Callable[[], Awaitable[RunOutcome]]) -> RunHandle:
+        """Start ``make_coro()`` on the engine loop, in a copy of the root context."""
+        loop, root = self._ensure_running()
         handle = RunHandle(loop)
 
         def _start() -> None:
-            # A fresh context: nothing of the worker's own Prefect context leaks into runs.
-            task = loop.create_task(_contained(make_coro(handle)), context=contextvars.Context())
+            task = loop.create_task(_contained(make_coro()), context=root.copy())
             handle._task = task
-            if handle.cancel_requested:
+            if handle.cancel_requested or handle.stopped:
                 task.cancel()
             task.add_done_callback(lambda done: _settle(handle._future, done))
 
@@ -110,20 +154,31 @@ class EngineThread:
         return handle
 
     def stop(self) -> None:
-        """Stop the loop (runs still on it are abandoned; cancel them first)."""
+        """Close the shared clients and stop the loop (cancel the runs still on it first)."""
         with self._lock:
-            if self._loop is not None and self._thread is not None and self._thread.is_alive():
-                self._loop.call_soon_threadsafe(self._loop.stop)
-                self._thread.join(timeout=5)
-            self._loop = None
-            self._thread = None
+            loop, thread, holder = self._loop, self._thread, self._holder
+            if loop is not None and thread is not None and thread.is_alive():
+                if self._release is not None and holder is not None:
+                    closed = asyncio.run_coroutine_threadsafe(self._close(holder), loop)
+                    try:
+                        closed.result(timeout=5)
+                    except Exception:  # noqa: BLE001 - stopping anyway
+                        pass
+                loop.call_soon_threadsafe(loop.stop)
+                thread.join(timeout=5)
+            self._loop = self._thread = self._root = self._holder = self._release = None
+
+    async def _close(self, holder: asyncio.Task[None]) -> None:
+        assert self._release is not None
+        self._release.set()
+        await asyncio.wait({holder}, timeout=4)
 
 
 async def _contained(coro: Awaitable[RunOutcome]) -> RunOutcome:
     try:
         return await coro
     except asyncio.CancelledError:
-        return RunOutcome(state_type=None, error="cancelled before the flow started")
+        return RunOutcome(state_type=None, error="interrupted")
     except BaseException as exc:  # noqa: BLE001 - a flow must never take the engine loop down
         return RunOutcome(state_type=None, error=f"{type(exc).__name__}: {exc}")
 
@@ -132,142 +187,33 @@ def _settle(future: concurrent.futures.Future[RunOutcome], task: asyncio.Task[Ru
     if future.done():
         return
     if task.cancelled():
-        future.set_result(RunOutcome(state_type=None, error="cancelled"))
+        future.set_result(RunOutcome(state_type=None, error="interrupted"))
     else:
         future.set_result(task.result())
 
 
-async def execute_flow_run(flow: "Flow[..., Any]", flow_run: "FlowRun", handle: RunHandle) -> RunOutcome:
-    """Run an existing flow run of ``flow`` with Prefect's async engine, in this process.
+async def execute_flow_run(flow: Flow[..., Any], flow_run: FlowRun) -> RunOutcome:
+    """Run an existing flow run of ``flow`` with Prefect's engine, in this process.
 
-    Cancellation through ``handle`` ends the run Cancelled (not Crashed); a BaseException from
-    the flow ends it Crashed; either way the outcome is returned, never raised.
+    Returns the final state's type; when the engine raises instead (the run was interrupted, or
+    the flow raised a BaseException, which the engine records as a crash), the outcome carries
+    no state and the error: the server holds whatever the engine reported.
     """
-    from prefect.exceptions import Pause
-    from prefect.flow_engine import AsyncFlowRunEngine
-    from prefect.utilities.callables import get_call_parameters, parameters_to_args_kwargs
-
-    class _WarmFlowRunEngine(AsyncFlowRunEngine):  # type: ignore[type-arg]
-        @contextlib.contextmanager
-        def setup_flow_run_suspension_request(self) -> Iterator[Any]:
-            # Registered and watched for the whole run by execute_flow_run (shared observer).
-            request = self._get_flow_run_suspension_request()
-            request.raise_if_requested()
-            yield request
-
-        async def handle_crash(self, exc: BaseException) -> None:
-            # Prefect reads a cancelled task as a crash; here it is the cancellation the
-            # worker delivered, so report it the way a cancelled process run ends.
-            if handle.cancel_requested and isinstance(exc, asyncio.CancelledError):
-                await self.handle_cancellation(exc)
-                return
-            await super().handle_crash(exc)
-
     args, kwargs = parameters_to_args_kwargs(flow.fn, flow_run.parameters or {})
     parameters = get_call_parameters(flow.fn, args, kwargs)
-
-    if not flow.isasync:
-        # A sync flow would block every other run on this loop: give it a thread.
-        from prefect.flow_engine import run_flow_sync
-
-        state = await asyncio.to_thread(
-            run_flow_sync, flow, flow_run=flow_run, parameters=parameters, return_type="state"
-        )
-        return RunOutcome(state_type=state.type.value)  # type: ignore[union-attr]
-
-    from prefect._flow_run_suspension import register_flow_run_suspension_request
-
-    shared = await _shared_clients()
-    shared.install()
-    engine = _WarmFlowRunEngine(flow=flow, parameters=parameters, flow_run=flow_run)
     try:
-        # As Prefect's engine does for a deployment's run, on the shared observer: a run that
-        # is suspended from outside (its state set to Suspended) stops here.
-        with register_flow_run_suspension_request(flow_run.id, engine._get_flow_run_suspension_request()):
-            await shared.observer.watch_flow_run_id(flow_run.id)
-            try:
-                async with engine.start():
-                    while engine.is_running():
-                        async with engine.run_context():
-                            await engine.call_flow_fn()
-            finally:
-                shared.observer.remove_in_flight_flow_run_id(flow_run.id)
-    except asyncio.CancelledError:
-        pass
+        if not flow.isasync:
+            # A sync flow would block every other run on this loop: give it a thread.
+            state = await asyncio.to_thread(
+                run_flow_sync, flow, flow_run=flow_run, parameters=parameters, return_type="state"
+            )
+        else:
+            state = await run_flow_async(flow, flow_run=flow_run, parameters=parameters, return_type="state")
     except Pause as exc:
         # Suspended (e.g. waiting for a human decision): the server already holds the Paused
         # state and resubmits the run when it is resumed; nothing crashed.
         paused = getattr(exc, "state", None)
         return RunOutcome(state_type=paused.type.value if paused is not None else "PAUSED")
     except BaseException as exc:  # noqa: BLE001 - reported through the outcome
-        state = _engine_state(engine)
-        return RunOutcome(state_type=state, error=f"{type(exc).__name__}: {exc}")
-    return RunOutcome(state_type=_engine_state(engine))
-
-
-class _SharedClients:
-    """What every async flow run on one engine loop shares instead of building its own.
-
-    For each run Prefect's engine opens a new async client, resolves the flow's result storage
-    through a new sync client, and starts a suspension observer: a thread with its own event
-    loop, client and events websocket, while the engine loop waits for it to be ready. Each new
-    client builds a TLS context (~40 ms of CPU here, holding the GIL), so every run on the loop
-    stalled several times at each other run's start. Here one async client, one sync client
-    and one observer (Prefect's, which watches many flow runs by id) serve every run: the
-    clients are made current in each run's context, where Prefect's ``get_client`` finds them.
-    """
-
-    def __init__(self) -> None:
-        from prefect._internal.observers import FlowRunSuspendingObserver
-        from prefect.context import AsyncClientContext, SyncClientContext
-
-        self.observer = FlowRunSuspendingObserver(on_suspended=_suspended)
-        self.async_clients = AsyncClientContext()
-        self.sync_clients = SyncClientContext()
-
-    async def open(self) -> None:
-        """Open them, in a context of their own (they become current only where installed)."""
-        await self.observer.__aenter__()
-        await self.async_clients.__aenter__()
-        self.sync_clients.__enter__()
-
-    def install(self) -> None:
-        """Make the shared clients current in this run's context."""
-        from prefect.context import AsyncClientContext, SyncClientContext
-
-        AsyncClientContext.__var__.set(self.async_clients)
-        SyncClientContext.__var__.set(self.sync_clients)
-
-
-def _suspended(flow_run_id: Any, state: Any) -> None:
-    from prefect._flow_run_suspension import mark_flow_run_suspension_requested
-
-    mark_flow_run_suspension_requested(flow_run_id, state)
-
-
-_shared: dict[asyncio.AbstractEventLoop, _SharedClients] = {}
-_shared_lock: dict[asyncio.AbstractEventLoop, asyncio.Lock] = {}
-
-
-async def _shared_clients() -> _SharedClients:
-    """The running engine loop's :class:`_SharedClients` (opened on first use)."""
-    loop = asyncio.get_running_loop()
-    shared = _shared.get(loop)
-    if shared is not None:
-        return shared
-    async with _shared_lock.setdefault(loop, asyncio.Lock()):
-        if loop not in _shared:
-            fresh = _SharedClients()
-            await loop.create_task(fresh.open(), context=contextvars.Context())
-            _shared[loop] = fresh
-    return _shared[loop]
-
-
-def _engine_state(engine: Any) -> str | None:
-    try:
-        state = engine.state
-    except Exception:  # noqa: BLE001 - no state yet
-        return None
-    if state is None or not state.is_final():
-        return None
-    return state.type.value
+        return RunOutcome(state_type=None, error=f"{type(exc).__name__}: {exc}".rstrip(": "))
+    return RunOutcome(state_type=state.type.value if state is not None else None)  # type: ignore[union-attr]

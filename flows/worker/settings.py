@@ -37,3 +37,30 @@ class WorkerSettings(BaseSettings):
         description="Comma-separated modules imported when the worker starts, so the first "
         "run finds them warm (missing modules are skipped with a warning).",
     )
+    heartbeat_seconds: int = Field(
+        default=180,
+        ge=30,
+        description="Seconds between the heartbeats of each flow run the worker executes (Prefect's "
+        "flow-run heartbeat, at least 30; PREFECT_FLOWS_HEARTBEAT_FREQUENCY, when set, wins).",
+    )
+    dead_after_seconds: float = Field(
+        default=600.0,
+        gt=30,
+        description="A flow run heard from, then without a heartbeat for this long, is marked "
+        "Crashed (the automation `gorax setup` makes). It applies to every run of the Prefect "
+        "server: keep it above every heartbeat interval there (Prefect's default is 180 s); "
+        "lower both together for faster detection.",
+    )
+    crash_retries: int = Field(
+        default=1,
+        ge=0,
+        le=10,
+        description="How many times a run that crashed (its worker died, or its heartbeat stopped) "
+        "runs again, as the same flow run, unless its flow sets more retries; 0: never.",
+    )
+    crash_lookback_seconds: float = Field(
+        default=3600.0,
+        gt=0,
+        description="On start, a worker reruns the crashed runs of its pool that ended within "
+        "this many seconds (crashes while no worker of the pool was running).",
+    )

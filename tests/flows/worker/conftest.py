@@ -7,8 +7,9 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 
@@ -22,28 +23,46 @@ FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 class WorkerProcess:
     """One ``prefect worker start`` subprocess with its log file."""
 
-    def __init__(self, pool: str, name: str, worker_type: str = "gorax") -> None:
+    def __init__(self, pool: str, name: str, worker_type: str = "gorax", env: dict[str, str] | None = None) -> None:
         self.pool = pool
+        self.env = env or {}
         self.name = name
         self.worker_type = worker_type
         self.log_path = session_dir() / f"worker-{name}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> "WorkerProcess":
+    def start(self) -> WorkerProcess:
         env = os.environ.copy()
         env["GORAX_WORKER_PRELOAD"] = "tests.flows.worker.sample_flows"
         env["GORAX_WORKER_SHUTDOWN_GRACE_SECONDS"] = "1"
         env["PYTHONUNBUFFERED"] = "1"
+        env.update(self.env)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "worker", "start", "--pool", self.pool,
-                 "--type", self.worker_type, "--name", self.name, "--limit", "10"],
-                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "worker",
+                    "start",
+                    "--pool",
+                    self.pool,
+                    "--type",
+                    self.worker_type,
+                    "--name",
+                    self.name,
+                    "--limit",
+                    "10",
+                ],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         return self
 
-    async def started(self, deadline: float = 120) -> "WorkerProcess":
+    async def started(self, deadline: float = 120) -> WorkerProcess:
         """Wait until the worker polls (its log says so); fail if it exits first."""
         for _ in range(int(deadline * 10)):
             if "started!" in self.log():

@@ -77,3 +77,14 @@ async def steps(count: int = 100, seconds: float = 0.1) -> int:
     for i in range(count):
         await step(i)
     return count
+
+
+@flow
+async def waits_first_time(marker: str, seconds: float = 600.0) -> str:
+    """Waits ``seconds`` the first time it runs (it writes ``marker``), returns at once after."""
+    if os.path.exists(marker):
+        return "again"
+    with open(marker, "w") as handle:
+        handle.write("started")
+    await asyncio.sleep(seconds)
+    return "first"

@@ -1,4 +1,4 @@
-"""The Prefect server launcher: SQLite transactions that read, then write, wait instead of failing."""
+"""The opt-in Prefect server patches: what each changes, and the guard that switches them off."""
 
 from __future__ import annotations
 
@@ -7,12 +7,23 @@ import sqlite3
 import subprocess
 import sys
 import threading
+from datetime import UTC
 
 import pytest
 import sqlalchemy as sa
 from prefect.server.database.configurations import AioSqliteConfiguration
 
-from flows.prefect_server import cached_sqlite_event_inserts, immediate_sqlite_transactions, shallow_message_copies
+from flows.prefect_patches import (
+    PATCHES,
+    TESTED_PREFECT,
+    UnknownPatch,
+    apply_patches,
+    selected,
+    shallow_copies,
+    sqlite_event_inserts,
+    sqlite_immediate,
+    task_run_recorder,
+)
 
 
 async def _read_then_write(path) -> tuple[str | None, list[str]]:
@@ -58,7 +69,7 @@ async def _read_then_write(path) -> tuple[str | None, list[str]]:
 
 
 async def test_prefect_default_fails_a_read_then_write_another_connection_overtook(tmp_path, monkeypatch):
-    """What the launcher mends: Prefect's DEFERRED transaction is refused, busy timeout or not."""
+    """What the patch mends: Prefect's DEFERRED transaction is refused, busy timeout or not."""
     monkeypatch.setattr(AioSqliteConfiguration, "begin_transaction", AioSqliteConfiguration.begin_transaction)
     error, rows = await _read_then_write(tmp_path / "deferred.db")
     assert error == "database is locked"  # the API's 503, retried by the client 2 s later
@@ -67,8 +78,8 @@ async def test_prefect_default_fails_a_read_then_write_another_connection_overto
 
 async def test_immediate_transactions_wait_for_the_lock_and_both_writes_land(tmp_path, monkeypatch):
     monkeypatch.setattr(AioSqliteConfiguration, "begin_transaction", AioSqliteConfiguration.begin_transaction)
-    immediate_sqlite_transactions()
-    immediate_sqlite_transactions()  # idempotent: still one layer
+    sqlite_immediate.apply()
+    sqlite_immediate.apply()  # idempotent: still one layer
     assert AioSqliteConfiguration.begin_transaction._gorax_immediate
     error, rows = await _read_then_write(tmp_path / "immediate.db")
     assert error is None
@@ -87,8 +98,8 @@ async def test_each_subscriber_gets_its_own_message_without_a_deep_copy(monkeypa
     from prefect.server.utilities.messaging import memory
 
     monkeypatch.setattr(memory.Topic, "publish", memory.Topic.publish)
-    shallow_message_copies()
-    shallow_message_copies()  # idempotent
+    shallow_copies.apply()
+    shallow_copies.apply()  # idempotent
     topic = memory.Topic("gorax-test-topic")
     first, second = topic.subscribe(), topic.subscribe()
     data = b'{"event": "gorax.webhook.received"}'
@@ -133,14 +144,14 @@ async def _stored_events(tmp_path, name: str, batches) -> list[tuple]:
 
 
 async def test_sqlite_event_inserts_store_what_prefects_own_do(tmp_path, monkeypatch):
-    from datetime import datetime, timezone
+    from datetime import datetime
     from uuid import uuid4
 
     from prefect.server.events.schemas.events import Event
     from prefect.server.events.storage import database as storage
 
     def event(n: int, **extra):
-        return Event(id=uuid4(), occurred=datetime(2026, 12, 3, 12, 0, n, tzinfo=timezone.utc),
+        return Event(id=uuid4(), occurred=datetime(2026, 12, 3, 12, 0, n, tzinfo=UTC),
                      event=f"gorax.test.{n}", resource={"prefect.resource.id": f"gorax.workflow.{n}", "k": "v"},
                      payload={"n": n, "text": "é\u2603", "nested": {"list": [1, None, True]}}, **extra).receive()
 
@@ -151,8 +162,8 @@ async def test_sqlite_event_inserts_store_what_prefects_own_do(tmp_path, monkeyp
     batches = [first, again, []]
     monkeypatch.setattr(storage, "_write_sqlite_events", storage._write_sqlite_events)
     prefects = await _stored_events(tmp_path, "prefect.db", batches)
-    cached_sqlite_event_inserts()
-    cached_sqlite_event_inserts()  # idempotent
+    sqlite_event_inserts.apply()
+    sqlite_event_inserts.apply()  # idempotent
     assert storage._write_sqlite_events._gorax_cached
     ours = await _stored_events(tmp_path, "gorax.db", batches)
     assert len(prefects) == 5 + 4 + 2 + 1  # events, then one resource row each plus two related
@@ -161,12 +172,10 @@ async def test_sqlite_event_inserts_store_what_prefects_own_do(tmp_path, monkeyp
 
 async def test_the_task_run_recorder_decodes_only_task_run_events() -> None:
     """Prefect's recorder decodes every event and drops all but ``prefect.task-run.*``; with the
-    launcher it drops the others by the name in the message's attributes, before decoding."""
-    from pydantic import ValidationError
+    patch it drops the others by the name in the message's attributes, before decoding."""
     from prefect.server.services import task_run_recorder as recorder
     from prefect.server.utilities.messaging.memory import MemoryMessage
-
-    from flows.prefect_server import task_run_events_to_the_recorder
+    from pydantic import ValidationError
 
     undecodable = b"not an event"
     own = recorder.consumer
@@ -174,8 +183,8 @@ async def test_the_task_run_recorder_decodes_only_task_run_events() -> None:
         async with own(write_batch_size=10, flush_every=60) as handler:
             with pytest.raises(ValidationError):  # Prefect's own: decoded whatever its name
                 await handler(MemoryMessage(undecodable, {"event": "gorax.webhook.received"}))
-        task_run_events_to_the_recorder()
-        task_run_events_to_the_recorder()  # idempotent
+        task_run_recorder.apply()
+        task_run_recorder.apply()  # idempotent
         assert recorder.consumer is not own and recorder.consumer._gorax_filtered
         async with recorder.consumer(write_batch_size=10, flush_every=60) as handler:
             await handler(MemoryMessage(undecodable, {"event": "gorax.webhook.received"}))
@@ -185,3 +194,57 @@ async def test_the_task_run_recorder_decodes_only_task_run_events() -> None:
                     await handler(MemoryMessage(undecodable, attributes))
     finally:
         recorder.consumer = own
+
+
+def test_the_patches_are_tested_on_the_installed_prefect() -> None:
+    import prefect
+
+    assert prefect.__version__ in TESTED_PREFECT
+
+
+@pytest.mark.parametrize("version", ["3.8.7", "3.9.0", "4.0.0"])
+def test_outside_the_tested_range_every_patch_switches_itself_off_with_a_warning(
+    version, monkeypatch, caplog
+) -> None:
+    from prefect.server.utilities.messaging import memory
+
+    monkeypatch.setattr(AioSqliteConfiguration, "begin_transaction", AioSqliteConfiguration.begin_transaction)
+    monkeypatch.setattr(memory.Topic, "publish", memory.Topic.publish)
+    stock = AioSqliteConfiguration.begin_transaction
+    with caplog.at_level("WARNING", logger="gorax.prefect_patches"):
+        assert apply_patches("all", prefect_version=version) == []
+    assert AioSqliteConfiguration.begin_transaction is stock
+    assert not getattr(memory.Topic.publish, "_gorax_shallow", False)
+    warning = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert version in warning and "switched off" in warning and "sqlite-immediate" in warning
+
+
+def test_inside_the_range_the_selected_patches_apply(monkeypatch) -> None:
+    from prefect.server.utilities.messaging import memory
+
+    monkeypatch.setattr(AioSqliteConfiguration, "begin_transaction", AioSqliteConfiguration.begin_transaction)
+    monkeypatch.setattr(memory.Topic, "publish", memory.Topic.publish)
+    assert apply_patches(" sqlite-immediate ", prefect_version="3.8.8") == ["sqlite-immediate"]
+    assert AioSqliteConfiguration.begin_transaction._gorax_immediate
+    assert not getattr(memory.Topic.publish, "_gorax_shallow", False)  # not selected
+
+
+def test_the_selection_names_what_it_does_not_know() -> None:
+    assert selected("") == [] and selected(" , ") == []
+    assert selected("all") == list(PATCHES)
+    assert selected("task-run-recorder,shallow-copies") == ["shallow-copies", "task-run-recorder"]
+    with pytest.raises(UnknownPatch, match="GORAX_PREFECT_PATCHES: unknown patch sqlite-fast"):
+        selected("sqlite-fast,shallow-copies")
+
+
+@pytest.mark.parametrize(("patches", "command"), [("", ["prefect", "server"]), ("all", ["flows.prefect_server"])])
+def test_gorax_up_runs_the_stock_server_unless_patches_are_opted_in(tmp_path, patches, command) -> None:
+    from api.config import GoraxApiSettings
+    from api.stack import Stack, ensure_key_encryption_key
+    from flows.settings import PrefectSettings
+
+    settings = GoraxApiSettings(home=tmp_path, prefect=PrefectSettings(patches=patches))
+    ensure_key_encryption_key(settings)
+    argv = Stack(settings)._prefect_child().argv
+    assert argv[1:2 + len(command)] == ["-m", *command]
+    assert argv[2 + len(command)] == "start"
