@@ -22,6 +22,7 @@ from flows import net
 from flows.errors import BlockedAddressError, IntegrationError, RunError
 from flows.integrations import JsonApi, check_endpoint
 from flows.net import check_address, send
+from flows.settings import get_settings
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
 
@@ -115,10 +116,18 @@ async def test_a_name_is_resolved_once_and_the_checked_address_is_the_one_connec
     assert http_peer.received("GET", "/who")[0].headers["host"] == f"rebind.test:{port}"
 
 
-async def test_integration_calls_go_to_the_address_their_api_url_was_checked_at(
-    http_peer, resolver: _Resolver, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def rate_limits_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No rate-limit round trip to Prefect: the settings read again with the variable, and after."""
     monkeypatch.setenv("GORAX_RATE_LIMITS", "off")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+async def test_integration_calls_go_to_the_address_their_api_url_was_checked_at(
+    http_peer, resolver: _Resolver, rate_limits_off: None
+) -> None:
     resolver.answers["api.rebind.test"] = [("127.0.0.1",), ("127.0.0.2",)]
     port = int(http_peer.url.rsplit(":", 1)[1])
     api = JsonApi("rebind", f"http://api.rebind.test:{port}", tenant="acme", headers={}, secrets=[])

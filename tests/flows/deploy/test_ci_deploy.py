@@ -20,6 +20,7 @@ import pytest
 import yaml
 
 from flows.deploy_steps import DeployStepError, graph_deployment, resolve_tenant
+from flows.settings import get_settings
 from tests.flows.deploy.conftest import GoraxApi
 from tests.flows.worker.conftest import WorkerProcess, create_pool
 from tests.peers import PeerResponse
@@ -143,3 +144,17 @@ def test_an_invalid_graph_is_refused_naming_node_and_field(gorax_api: GoraxApi, 
         graph_deployment("broken.json", "default", api_url=gorax_api.url, api_key=gorax_api.api_key)
     with pytest.raises(DeployStepError, match="graph file 'missing.json' not found"):
         graph_deployment("missing.json", "default", api_url=gorax_api.url, api_key=gorax_api.api_key)
+
+
+def test_without_an_api_address_the_step_says_which_setting_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(PROJECT_ROOT / "deployments" / "loop-over-items.json", tmp_path / "graph.json")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GORAX_API_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(DeployStepError, match="set GORAX_API_URL"):
+            graph_deployment("graph.json", "default", api_key="gx_unused")
+    finally:
+        get_settings.cache_clear()
