@@ -6,9 +6,11 @@ import httpx
 import pytest
 
 from api.auth.permissions import ROLE_PERMISSIONS, Permission, Role
+from api.auth.principal import Principal
+from api.errors import Forbidden
 from tests.api.conftest import ApiServer, TenantHandle
-from tests.conftest import PrefectServer
 from tests.api.permission_matrix import declared_rules
+from tests.conftest import PrefectServer
 
 # Bodies that pass validation far enough to reach a handler are not needed: the access rule
 # runs before the body is read, and an allowed role only has to get past it.
@@ -20,6 +22,19 @@ def test_every_route_declares_exactly_one_access_rule(api_server: ApiServer) -> 
     assert not problems, "routes without a single Requires(...)/Public():\n" + "\n".join(problems)
     paths = {(r.method, r.path) for r in rules}
     assert ("GET", "/api/v1/audit") in paths and ("POST", "/api/v1/auth/login") in paths
+
+
+def test_a_tenant_route_gets_the_tenant_or_refuses() -> None:
+    member = Principal(kind="api_key", id="k1", tenant_id="t1", role=Role.VIEWER)
+    assert member.required_tenant_id() == "t1"
+    worker = Principal(kind="worker", id="w1", tenant_id=None, role=None)
+    with pytest.raises(Forbidden, match="belongs to no tenant"):
+        worker.required_tenant_id()
+
+
+def test_roles_and_permissions_read_as_their_values() -> None:
+    assert f"{Role.ADMIN}" == str(Role.ADMIN) == "admin"
+    assert str(Permission.WORKFLOW_READ) == "workflow:read"
 
 
 def test_matrix_follows_the_prd() -> None:
