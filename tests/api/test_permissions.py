@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import APIRouter, FastAPI
 
+from api.auth.deps import Public, Requires
 from api.auth.permissions import ROLE_PERMISSIONS, Permission, Role
 from api.auth.principal import Principal
 from api.errors import Forbidden
@@ -71,8 +73,10 @@ async def test_each_role_gets_exactly_its_routes(
             )
             allowed = rule.permission in ROLE_PERMISSIONS[role]
             if response.status_code == 401 or denied == allowed or response.status_code >= 500:
-                mismatches.append(f"{rule.method} {rule.path}: {response.status_code} "
-                                  f"(permission {rule.permission.value}, allowed={allowed})")
+                mismatches.append(
+                    f"{rule.method} {rule.path}: {response.status_code} "
+                    f"(permission {rule.permission.value}, allowed={allowed})"
+                )
     assert not mismatches, "\n".join(mismatches)
 
 
@@ -82,8 +86,7 @@ async def test_account_routes_take_signed_in_users_only(
     rules, _ = declared_rules(api_server.app)
     account = [rule for rule in rules if rule.permission is Permission.ACCOUNT]
     assert ("GET", "/api/v1/auth/invitations") in {(r.method, r.path) for r in account}
-    signed_in = await anon.post("/api/v1/auth/login",
-                                json={"email": tenant.email, "password": tenant.password})
+    signed_in = await anon.post("/api/v1/auth/login", json={"email": tenant.email, "password": tenant.password})
     user = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
     mismatches = []
     async with tenant.client(Role.ADMIN) as admin_key:
@@ -107,26 +110,18 @@ async def test_denials_are_audited(tenant: TenantHandle) -> None:
     assert event["details"]["permission"] == "member:read"
 
 
-async def test_worker_principal_reaches_internal_routes_only(api_server: ApiServer,
-                                                            tenant: TenantHandle) -> None:
+async def test_worker_principal_reaches_internal_routes_only(api_server: ApiServer, tenant: TenantHandle) -> None:
     assert api_server.settings.worker_token is not None
     token = api_server.settings.worker_token.get_secret_value()
-    async with httpx.AsyncClient(base_url=api_server.url,
-                                 headers={"Authorization": f"Bearer {token}"}) as worker:
+    async with httpx.AsyncClient(base_url=api_server.url, headers={"Authorization": f"Bearer {token}"}) as worker:
         me = await worker.get("/api/v1/internal/whoami", headers={"X-Tenant-ID": tenant.id})
-        assert me.status_code == 200 and me.json() == {"principal": "worker:worker",
-                                                       "tenant_id": tenant.id}
-        assert (await worker.get("/api/v1/members", headers={"X-Tenant-ID": tenant.id})
-                ).status_code == 403
+        assert me.status_code == 200 and me.json() == {"principal": "worker:worker", "tenant_id": tenant.id}
+        assert (await worker.get("/api/v1/members", headers={"X-Tenant-ID": tenant.id})).status_code == 403
     async with tenant.client() as admin:
         assert (await admin.get("/api/v1/internal/whoami")).status_code == 403
 
 
 def test_a_route_without_a_declaration_is_reported() -> None:
-    from fastapi import APIRouter, FastAPI
-
-    from api.auth.deps import Public, Requires
-
     app = FastAPI()
     router = APIRouter(prefix="/api/v1/things")
 
