@@ -53,8 +53,7 @@ def collab_hooks(state: AppState) -> CollabHooks:
 
     async def authorize_workflow(principal: Any, workflow_id: str) -> None:
         async with state.db.tenant_scope(tenant_id=principal.tenant_id) as session:
-            await workflow_service.get_workflow(session, tenant_id=principal.tenant_id,
-                                                workflow_id=workflow_id)
+            await workflow_service.get_workflow(session, tenant_id=principal.tenant_id, workflow_id=workflow_id)
 
     async def load_seed(workflow_id: str) -> dict[str, Any] | None:
         async with state.db.system_scope() as session:
@@ -92,13 +91,21 @@ def create_app(settings: GoraxApiSettings | None = None, *, web_dist: Path = WEB
         prefect_stack = AsyncExitStack()
         state.prefect = await open_client(prefect_stack)
         if state.worker_token is None:
-            log.warning("GORAX_WORKER_TOKEN is not set: no worker can reach the internal routes, "
-                        "so runs cannot record human tasks")
+            log.warning(
+                "GORAX_WORKER_TOKEN is not set: no worker can reach the internal routes, "
+                "so runs cannot record human tasks"
+            )
         # Prefect gets what this install needs (the work pool, block types) once it answers.
-        setup = asyncio.create_task(keep_setting_up(
-            state.prefect, work_pool=settings.work_pool, worker_type=settings.stack.worker_type,
-            api_url=settings.effective_api_url, worker_token=state.worker_token,
-            dead_after_seconds=settings.worker.dead_after_seconds))
+        setup = asyncio.create_task(
+            keep_setting_up(
+                state.prefect,
+                work_pool=settings.work_pool,
+                worker_type=settings.stack.worker_type,
+                api_url=settings.effective_api_url,
+                worker_token=state.worker_token,
+                dead_after_seconds=settings.worker.dead_after_seconds,
+            )
+        )
         # Workers report credential uses as Prefect events; this writes them to the audit log.
         auditor = CredentialAuditor(state.db, state.prefect)
         await auditor.start()
@@ -147,8 +154,7 @@ def create_app(settings: GoraxApiSettings | None = None, *, web_dist: Path = WEB
             allow_credentials=True,
             allow_methods=["*"],
             allow_headers=["*"],
-            expose_headers=["X-Request-ID", "ETag", "X-RateLimit-Limit",
-                            "X-RateLimit-Remaining", "X-RateLimit-Reset"],
+            expose_headers=["X-Request-ID", "ETag", "X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"],
         )
     # Added last so it is outermost: ids, headers and the 500 body cover everything.
     app.add_middleware(RequestContextMiddleware, metrics=metrics)

@@ -45,13 +45,16 @@ class _DirectRoute:
 
     def add(self, context: RouteContext) -> None:
         dependant = context.dependant
-        rules = access_rules_of(dependant)
-        parameters = list(inspect.signature(context.endpoint).parameters)
+        rules = [rule for rule in access_rules_of(dependant) if isinstance(rule, PublicAccess)]
+        endpoint = context.endpoint
+        parameters = list(inspect.signature(endpoint).parameters) if endpoint is not None else []
         others = [d.call for d in dependant.dependencies if not isinstance(d.call, PublicAccess)]
         if len(parameters) != 1 or others or not rules:
-            raise TypeError(f"{context.path} cannot be served directly: a direct route takes only "
-                            f"the request and declares only Public() (it takes {parameters}, "
-                            f"declares {rules} and depends on {others})")
+            raise TypeError(
+                f"{context.path} cannot be served directly: a direct route takes only "
+                f"the request and declares only Public() (it takes {parameters}, "
+                f"declares {rules} and depends on {others})"
+            )
         for method in context.methods or ():
             self.methods[method] = (context, rules)
 
@@ -61,12 +64,13 @@ class _DirectRoute:
             return None
         path, root = scope["path"], scope.get("root_path")
         if root and path.startswith(root):  # as Starlette matches: below the mount point
-            path = path[len(root):]
+            path = path[len(root) :]
         matched = self.path_regex.match(path)
         if matched is None:
             return None
-        scope["path_params"] = {name: self.param_convertors[name].convert(value)
-                                for name, value in matched.groupdict().items()}
+        scope["path_params"] = {
+            name: self.param_convertors[name].convert(value) for name, value in matched.groupdict().items()
+        }
         return found
 
 
@@ -96,9 +100,10 @@ class GoraxAPI(FastAPI):
         the direct path in the app's user middleware. Done on the first request."""
         routes: dict[str, _DirectRoute] = {}
         for context in iter_route_contexts(self.routes):
-            if getattr(context.endpoint, "__gorax_direct__", False):
-                route = routes.setdefault(context.path_format, _DirectRoute(
-                    context.path_regex, context.param_convertors))
+            if getattr(context.endpoint, "__gorax_direct__", False) and context.path_format is not None:
+                route = routes.setdefault(
+                    context.path_format, _DirectRoute(context.path_regex, context.param_convertors)
+                )
                 route.add(context)
         app: ASGIApp = self._serve_direct
         for cls, args, kwargs in reversed(self.user_middleware):

@@ -131,8 +131,9 @@ class BodyTooLarge(StarletteHTTPException):
         if declared:
             message = f"the request body is {sent:,} bytes; at most {allowed:,} are allowed ({limit})"
         else:
-            message = (f"the request body is over {allowed:,} bytes, the most allowed ({limit}); "
-                       f"it was refused after {sent:,}")
+            message = (
+                f"the request body is over {allowed:,} bytes, the most allowed ({limit}); it was refused after {sent:,}"
+            )
         super().__init__(413, message, headers={"Connection": "close"})
 
 
@@ -151,9 +152,7 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def error_body(
-    code: str, message: str, details: dict[str, Any] | None, request_id: str | None
-) -> dict[str, Any]:
+def error_body(code: str, message: str, details: dict[str, Any] | None, request_id: str | None) -> dict[str, Any]:
     """The JSON error body as a dict."""
     return {
         "error": {

@@ -21,18 +21,33 @@ from sqlalchemy.exc import DataError, StatementError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.errors import (
-    ApiError, BadGateway, BodyTooLarge, Conflict, NotFound, PayloadTooLarge, Unavailable,
-    ValidationFailed, error_body,
+    ApiError,
+    BadGateway,
+    BodyTooLarge,
+    Conflict,
+    NotFound,
+    PayloadTooLarge,
+    Unavailable,
+    ValidationFailed,
+    error_body,
 )
 from api.observability import request_id_var
 
 log = logging.getLogger("gorax.api")
 
 _HTTP_CODES = {
-    400: "VALIDATION_ERROR", 401: "UNAUTHORIZED", 403: "FORBIDDEN", 404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED", 409: "CONFLICT", 412: "PRECONDITION_FAILED",
-    413: "PAYLOAD_TOO_LARGE", 415: "UNSUPPORTED_MEDIA_TYPE", 422: "VALIDATION_ERROR",
-    429: "RATE_LIMITED", 504: "TIMEOUT",
+    400: "VALIDATION_ERROR",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    412: "PRECONDITION_FAILED",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+    504: "TIMEOUT",
 }
 #: How much of an error body of Prefect's is read for its messages, and how many are kept.
 _UPSTREAM_HEAD = 64 * 1024
@@ -40,19 +55,23 @@ _UPSTREAM_PROBLEMS = 5
 _MSG = re.compile(r'"msg"\s*:\s*"((?:[^"\\]|\\.){0,300})')
 
 
-def _response(status: int, code: str, message: str, details: dict[str, Any] | None,
-              headers: dict[str, str] | None = None) -> JSONResponse:
+def _response(
+    status: int, code: str, message: str, details: dict[str, Any] | None, headers: dict[str, str] | None = None
+) -> JSONResponse:
     return JSONResponse(
-        error_body(code, message, details, request_id_var.get()), status_code=status,
+        error_body(code, message, details, request_id_var.get()),
+        status_code=status,
         headers=headers or None,
     )
 
 
 def _unstorable() -> JSONResponse:
     return _response(
-        400, "VALIDATION_ERROR",
+        400,
+        "VALIDATION_ERROR",
         "a value cannot be stored: it is too long or contains characters that are not allowed "
-        "(NUL, unpaired surrogates)", {},
+        "(NUL, unpaired surrogates)",
+        {},
     )
 
 
@@ -60,12 +79,14 @@ def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     errors = []
     for err in exc.errors():
         loc = [str(part) for part in err.get("loc", ())]
-        errors.append({
-            "field": loc[-1] if loc else None,
-            "path": ".".join(loc),
-            "code": err.get("type", "invalid"),
-            "message": err.get("msg", "invalid value"),
-        })
+        errors.append(
+            {
+                "field": loc[-1] if loc else None,
+                "path": ".".join(loc),
+                "code": err.get("type", "invalid"),
+                "message": err.get("msg", "invalid value"),
+            }
+        )
     return errors
 
 
@@ -83,9 +104,13 @@ def _upstream_problems(response: httpx.Response) -> list[str]:
             return [_short(content.decode("utf-8", "replace"))] if content else []
         if isinstance(body, dict) and isinstance(body.get("exception_detail"), list):
             return [
-                _short(".".join(str(p) for p in item.get("loc", ()) if p != "body") + ": "
-                       + str(item.get("msg", "invalid")))
-                for item in body["exception_detail"][:_UPSTREAM_PROBLEMS] if isinstance(item, dict)
+                _short(
+                    ".".join(str(p) for p in item.get("loc", ()) if p != "body")
+                    + ": "
+                    + str(item.get("msg", "invalid"))
+                )
+                for item in body["exception_detail"][:_UPSTREAM_PROBLEMS]
+                if isinstance(item, dict)
             ]
         detail = body.get("detail") if isinstance(body, dict) else None
         return [_short(str(detail))] if detail else []
@@ -111,8 +136,9 @@ def prefect_error(exc: httpx.HTTPStatusError) -> ApiError:
         return ValidationFailed(f"Prefect refused the request as invalid{said}", details=details)
     if upstream == 429:
         retry = exc.response.headers.get("retry-after")
-        return Unavailable("Prefect is busy; retry later", details=details,
-                           headers={"Retry-After": retry} if retry else None)
+        return Unavailable(
+            "Prefect is busy; retry later", details=details, headers={"Retry-After": retry} if retry else None
+        )
     # 401/403 (Gorax's own credentials for Prefect), 5xx: not the client's doing.
     return BadGateway(f"Prefect answered {upstream} to {where}", details=details)
 
@@ -128,9 +154,7 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         errors = _validation_errors(exc)
         first = errors[0] if errors else {}
-        message = f"invalid request: {first.get('path')}: {first.get('message')}" if errors else (
-            "invalid request"
-        )
+        message = f"invalid request: {first.get('path')}: {first.get('message')}" if errors else ("invalid request")
         return _response(422, "VALIDATION_ERROR", message, {"errors": errors})
 
     # JSON may carry text no database can store (unpaired surrogates, NUL on PostgreSQL, values
@@ -149,29 +173,32 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(BodyTooLarge)
     async def _body_too_large(_: Request, exc: BodyTooLarge) -> JSONResponse:
-        return _response(413, PayloadTooLarge.code, str(exc.detail), exc.details,
-                         dict(exc.headers or {}))
+        return _response(413, PayloadTooLarge.code, str(exc.detail), exc.details, dict(exc.headers or {}))
 
     @app.exception_handler(httpx.HTTPStatusError)
     async def _upstream_status(request: Request, exc: httpx.HTTPStatusError) -> JSONResponse:
         error = prefect_error(exc)
         # Status and place only: the response echoes the request, the request may be huge.
-        log.warning("Prefect answered an error", extra={
-            "upstream_status": exc.response.status_code, "upstream": exc.request.url.path,
-            "path": request.url.path, "status": error.status_code})
-        return _response(error.status_code, error.code, error.message, error.details,
-                         error.headers)
+        log.warning(
+            "Prefect answered an error",
+            extra={
+                "upstream_status": exc.response.status_code,
+                "upstream": exc.request.url.path,
+                "path": request.url.path,
+                "status": error.status_code,
+            },
+        )
+        return _response(error.status_code, error.code, error.message, error.details, error.headers)
 
     @app.exception_handler(httpx.TransportError)
     async def _upstream_unreachable(request: Request, exc: httpx.TransportError) -> JSONResponse:
-        log.warning("Prefect cannot be reached", extra={"error": type(exc).__name__,
-                                                         "path": request.url.path})
-        return _response(503, Unavailable.code, "Prefect cannot be reached right now; retry later",
-                         {"error": type(exc).__name__})
+        log.warning("Prefect cannot be reached", extra={"error": type(exc).__name__, "path": request.url.path})
+        return _response(
+            503, Unavailable.code, "Prefect cannot be reached right now; retry later", {"error": type(exc).__name__}
+        )
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500
-                               else "BAD_REQUEST")
+        code = _HTTP_CODES.get(exc.status_code, "INTERNAL_ERROR" if exc.status_code >= 500 else "BAD_REQUEST")
         message = exc.detail if isinstance(exc.detail, str) else code.lower().replace("_", " ")
         return _response(exc.status_code, code, message, {}, dict(exc.headers or {}))

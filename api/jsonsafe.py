@@ -26,8 +26,10 @@ def unstorable(value: Any, path: str, *, numbers: bool = True) -> str | None:
         return None
     if isinstance(value, (int, float)):
         if numbers and (value != value or abs(value) > MAX_SAFE_NUMBER):  # NaN, infinite or too large
-            return (f"{path}: {value!r} is outside the numbers that can be stored "
-                    f"(-{MAX_SAFE_NUMBER} to {MAX_SAFE_NUMBER}); send it as a string")
+            return (
+                f"{path}: {value!r} is outside the numbers that can be stored "
+                f"(-{MAX_SAFE_NUMBER} to {MAX_SAFE_NUMBER}); send it as a string"
+            )
         return None
     if isinstance(value, dict):
         for key, item in value.items():

@@ -69,8 +69,7 @@ class BodyLimitMiddleware:
                 return
             # The server delivers no more than a declared length: only a body without one
             # (chunked) needs counting.
-            await self.app(scope, receive if declared is not None else
-                           _counting(receive, name, limit), send)
+            await self.app(scope, receive if declared is not None else _counting(receive, name, limit), send)
         finally:
             _config_var.reset(token)
 
@@ -92,14 +91,19 @@ def _counting(receive: Receive, name: str, limit: int) -> Receive:
 
 
 async def _refuse(send: Send, exc: BodyTooLarge) -> None:
-    body = json.dumps(
-        error_body(PayloadTooLarge.code, exc.detail, exc.details, request_id_var.get())
-    ).encode()
+    body = json.dumps(error_body(PayloadTooLarge.code, exc.detail, exc.details, request_id_var.get())).encode()
     # The unread body would follow on this connection: close it after the answer.
-    await send({"type": "http.response.start", "status": exc.status_code,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": exc.status_code,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -119,10 +123,15 @@ def check_graph(graph: Any, *, field: str = "graph") -> None:
     """:class:`ValidationFailed` (422) when ``graph`` has more nodes or edges than allowed."""
     over = graph_limit_exceeded(graph)
     if over is not None:
-        raise ValidationFailed(over.message, details={
-            "limit": over.limit, "max": over.allowed, "sent": over.sent,
-            "field": f"{field}.{over.path}",
-        })
+        raise ValidationFailed(
+            over.message,
+            details={
+                "limit": over.limit,
+                "max": over.allowed,
+                "sent": over.sent,
+                "field": f"{field}.{over.path}",
+            },
+        )
 
 
 def json_size(value: Any) -> int:

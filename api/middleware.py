@@ -55,8 +55,9 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        incoming = next((value for name, value in scope.get("headers") or ()
-                         if name == b"x-request-id"), b"").decode("latin-1")
+        incoming = next((value for name, value in scope.get("headers") or () if name == b"x-request-id"), b"").decode(
+            "latin-1"
+        )
         request_id = incoming if _INCOMING_ID.match(incoming) else f"req_{token_hex(8)}"
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -94,8 +95,11 @@ class RequestContextMiddleware:
                     log.info(
                         "request",
                         extra={
-                            "method": scope["method"], "path": scope.get("path"), "route": template,
-                            "status": status["code"], "duration_ms": round(elapsed * 1000, 2),
+                            "method": scope["method"],
+                            "path": scope.get("path"),
+                            "route": template,
+                            "status": status["code"],
+                            "duration_ms": round(elapsed * 1000, 2),
                             "actor": principal.actor if principal else None,
                             "tenant_id": principal.tenant_id if principal else None,
                         },
@@ -111,10 +115,12 @@ def _route_template(scope: Scope) -> str:
 
 
 async def _send_500(send: Send, request_id: str) -> None:
-    body = json.dumps(
-        error_body("INTERNAL_ERROR", "internal server error", {}, request_id)
-    ).encode()
-    await send({"type": "http.response.start", "status": 500,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    body = json.dumps(error_body("INTERNAL_ERROR", "internal server error", {}, request_id)).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 500,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})

@@ -6,15 +6,13 @@ import contextvars
 import json
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from flows.logcap import cap_text, install_line_cap, line_cap
 
-request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "gorax_request_id", default=None
-)
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("gorax_request_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):
@@ -29,7 +27,7 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         payload: dict[str, object] = {
-            "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(),
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -49,12 +47,14 @@ class JsonFormatter(logging.Formatter):
 
     def _fit(self, payload: dict[str, object]) -> str:
         """The line with its long values cut to fair shares of the room, still one JSON object."""
-        values = {k: v if isinstance(v, str) or k in self._KEEP else json.dumps(v, default=str)
-                  for k, v in payload.items()}
+        values = {
+            k: v if isinstance(v, str) or k in self._KEEP else json.dumps(v, default=str) for k, v in payload.items()
+        }
         texts = {k: str(v) for k, v in values.items() if k not in self._KEEP}
         sizes = {k: len(json.dumps(text)) for k, text in texts.items()}
         fixed = len(json.dumps({k: values[k] for k in self._KEEP if k in values})) + sum(
-            len(json.dumps(k)) + 2 for k in texts)
+            len(json.dumps(k)) + 2 for k in texts
+        )
         room = self.max_bytes - fixed
         for _ in range(4):
             for key, share in _shares(sizes, room).items():
@@ -64,8 +64,11 @@ class JsonFormatter(logging.Formatter):
             if len(line) <= self.max_bytes:
                 return line
             room -= len(line) - self.max_bytes
-        return json.dumps({k: values[k] for k in self._KEEP if k in values}
-                          | {"msg": cap_text(str(payload["msg"]), self.max_bytes // 8)}, default=str)
+        return json.dumps(
+            {k: values[k] for k in self._KEEP if k in values}
+            | {"msg": cap_text(str(payload["msg"]), self.max_bytes // 8)},
+            default=str,
+        )
 
 
 def _shares(sizes: dict[str, int], room: int) -> dict[str, int]:
@@ -105,12 +108,16 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "gorax_http_requests_total", "HTTP requests by route and status",
-            ["method", "route", "status"], registry=self.registry,
+            "gorax_http_requests_total",
+            "HTTP requests by route and status",
+            ["method", "route", "status"],
+            registry=self.registry,
         )
         self.latency = Histogram(
-            "gorax_http_request_duration_seconds", "HTTP request latency by route",
-            ["method", "route"], registry=self.registry,
+            "gorax_http_request_duration_seconds",
+            "HTTP request latency by route",
+            ["method", "route"],
+            registry=self.registry,
         )
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

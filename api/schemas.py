@@ -106,9 +106,9 @@ class OpenInvitationPublic(BaseModel):
 class InvitationAccept(BaseModel):
     token: str = Field(max_length=200, description="The invitation's token.")
     password: str = Field(
-        min_length=10, max_length=1024,
-        description="The invited address's password; for an address without an account, the "
-        "new account's password.",
+        min_length=10,
+        max_length=1024,
+        description="The invited address's password; for an address without an account, the new account's password.",
     )
     name: str = Field(default="", max_length=200, description="Your name, for a new account.")
 

@@ -48,8 +48,12 @@ def settings_of(root: type[BaseSettings] = GoraxApiSettings) -> list[tuple[str, 
     groups = []
     for path, title, cls in _sections(root):
         rows = [
-            Setting(_names(cls, name, field), f"{path}.{name}" if path else name,
-                    None if field.default is PydanticUndefined else field.default, field.description or "")
+            Setting(
+                _names(cls, name, field),
+                f"{path}.{name}" if path else name,
+                None if field.default is PydanticUndefined else field.default,
+                field.description or "",
+            )
             for name, field in cls.model_fields.items()
             if not is_section(field)
         ]
@@ -96,5 +100,6 @@ def _show(value: Any) -> str:
 
 def current_values(settings: BaseSettings) -> list[tuple[str, str]]:
     """(variable, value) of every setting as ``settings`` holds it, secrets only as ``<set>``."""
-    return [(row.names[0], _show(_current(settings, row.path)))
-            for _, rows in settings_of(type(settings)) for row in rows]
+    return [
+        (row.names[0], _show(_current(settings, row.path))) for _, rows in settings_of(type(settings)) for row in rows
+    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 from api.auth.tokens import TokenSigner
 from api.config import ApiSettings, GoraxApiSettings
 from api.db.engine import Database

@@ -11,8 +11,7 @@ from starlette.types import Scope
 
 WEB_DIST = Path(__file__).resolve().parent.parent / "web" / "dist"
 # Paths that belong to the API: never answered with the editor's index.html.
-_API_PREFIXES = ("/api/", "/webhook/", "/docs", "/redoc", "/openapi.json", "/metrics",
-                 "/healthz", "/readyz")
+_API_PREFIXES = ("/api/", "/webhook/", "/docs", "/redoc", "/openapi.json", "/metrics", "/healthz", "/readyz")
 
 
 class SpaStaticFiles(StaticFiles):

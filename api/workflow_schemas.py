@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationInfo
 
+from api.errors import BadRequest
+from api.jsonsafe import unstorable
 from flows.variables import NAME_PATTERN
 
 _TAG = r"^[A-Za-z0-9_.:\- ]{1,50}$"
@@ -86,8 +89,6 @@ class VersionPublic(BaseModel):
 
 
 def _storable(value: Any, info: ValidationInfo) -> Any:
-    from api.jsonsafe import unstorable
-
     if (problem := unstorable(value, info.field_name or "value")) is not None:
         raise ValueError(problem)
     return value
@@ -164,8 +165,9 @@ class ExecutionResult(BaseModel):
 
 
 #: A variable's value.
-VariableValue = Annotated[StorableJson, Field(
-    description="Any JSON value (numbers within ±(2^53 - 1), no NUL characters).")]
+VariableValue = Annotated[
+    StorableJson, Field(description="Any JSON value (numbers within ±(2^53 - 1), no NUL characters).")
+]
 
 
 class VariableCreate(BaseModel):
@@ -194,14 +196,9 @@ class CredentialUpdate(BaseModel):
 
 def check_tags(tags: list[str] | None) -> list[str] | None:
     """Tags as stored: non-empty, no quotes or wildcards (they are matched inside JSON text)."""
-    import re
-
-    from api.errors import BadRequest
-
     if tags is None:
         return None
     for i, tag in enumerate(tags):
         if not isinstance(tag, str) or not re.match(_TAG, tag):
-            raise BadRequest(f"tags[{i}]: use 1-50 letters, digits, spaces and _.:-",
-                             details={"field": f"tags.{i}"})
+            raise BadRequest(f"tags[{i}]: use 1-50 letters, digits, spaces and _.:-", details={"field": f"tags.{i}"})
     return list(dict.fromkeys(tags))

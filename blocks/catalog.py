@@ -10,8 +10,8 @@ plugin package's module can be one too) and the collections' types Gorax offers 
 from __future__ import annotations
 
 import typing
-from functools import lru_cache
-from typing import Any
+from functools import cache, lru_cache
+from typing import Any, TypeGuard
 
 from prefect.blocks.core import Block, UnknownBlockType
 from prefect.plugins import load_prefect_collections
@@ -30,14 +30,14 @@ class CredentialTypeInfo(BaseModel):
     description: str
     secret_fields: list[str] = Field(description="Fields that are sealed and never returned.")
     fields_schema: dict[str, Any] = Field(
-        description="JSON schema of the values; secret properties carry ``\"secret\": true``."
+        description='JSON schema of the values; secret properties carry ``"secret": true``.'
     )
 
 
 @lru_cache(maxsize=1)
 def _own_types() -> tuple[type[GoraxCredential], ...]:
     load_prefect_collections()  # imports every installed collection, which registers its Blocks
-    registered = get_registry_for_type(Block) or {}
+    registered: dict[str, type[Block]] = get_registry_for_type(Block) or {}
     return tuple(cls for cls in registered.values() if issubclass(cls, GoraxCredential))
 
 
@@ -68,7 +68,7 @@ def _lookup(slug: str) -> type[Block] | None:
         return None
 
 
-def is_credential_type(slug: str | None) -> bool:
+def is_credential_type(slug: str | None) -> TypeGuard[str]:
     """Whether ``slug`` is a credential type Gorax offers: a stored Block of another type is no credential."""
     if not slug:
         return False
@@ -78,13 +78,11 @@ def is_credential_type(slug: str | None) -> bool:
     return cls is not None and issubclass(cls, GoraxCredential)
 
 
-@lru_cache(maxsize=None)
+@cache
 def block_class(slug: str) -> type[Block]:
     """The Block class of credential type ``slug``, as Prefect looks it up."""
     if not is_credential_type(slug):
-        raise CredentialInputError(
-            f"unknown credential type {slug!r}; known types: {', '.join(type_slugs())}"
-        )
+        raise CredentialInputError(f"unknown credential type {slug!r}; known types: {', '.join(type_slugs())}")
     cls = _lookup(slug)
     if cls is None:
         raise CredentialInputError(
@@ -99,7 +97,7 @@ def _is_secret_annotation(annotation: Any) -> bool:
     return any(_is_secret_annotation(arg) for arg in typing.get_args(annotation))
 
 
-@lru_cache(maxsize=None)
+@cache
 def secret_fields(slug: str) -> tuple[str, ...]:
     """Top-level fields of ``slug`` that are sealed."""
     cls = block_class(slug)

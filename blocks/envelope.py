@@ -75,9 +75,7 @@ def parse(token: str, where: SealContext) -> SealedValue:
         raise SealedValueError(f"{where.describe()}: sealed value has {len(parts)} parts, expected 4")
     _, version, key_id, encoded = parts
     if version != VERSION:
-        raise SealedValueError(
-            f"{where.describe()}: sealed format {version!r} is not supported (expected {VERSION!r})"
-        )
+        raise SealedValueError(f"{where.describe()}: sealed format {version!r} is not supported (expected {VERSION!r})")
     if not _KEY_ID.match(key_id):
         raise SealedValueError(f"{where.describe()}: sealed value has a malformed key id")
     try:
@@ -104,9 +102,7 @@ def open_sealed(sealed: SealedValue, *, key: bytes, where: SealContext) -> str:
     """Open a parsed sealed value; raises SealedValueError when authentication fails."""
     nonce, ciphertext = sealed.payload[:NONCE_BYTES], sealed.payload[NONCE_BYTES:]
     try:
-        plaintext = AESGCM(key).decrypt(
-            nonce, ciphertext, where.associated_data(sealed.version, sealed.key_id)
-        )
+        plaintext = AESGCM(key).decrypt(nonce, ciphertext, where.associated_data(sealed.version, sealed.key_id))
     except InvalidTag as exc:
         raise SealedValueError(
             f"{where.describe()} failed authentication under data key {sealed.key_id!r}: "

@@ -16,10 +16,13 @@ import os
 import re
 import secrets
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import VariableCreate, VariableUpdate
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 from pydantic import BaseModel, Field
 
 from blocks.errors import CredentialInputError, KeyProviderError
@@ -77,8 +80,6 @@ def _wrap_context(tenant_id: str, key_id: str) -> dict[str, str]:
 
 async def read_keyring(tenant_id: str) -> Keyring | None:
     """The tenant's keyring, or None when the tenant has sealed nothing yet."""
-    from prefect.client.orchestration import get_client
-
     async with get_client() as client:
         variable = await client.read_variable_by_name(keyring_variable_name(tenant_id))
     if variable is None:
@@ -88,10 +89,6 @@ async def read_keyring(tenant_id: str) -> Keyring | None:
 
 async def _write_keyring(keyring: Keyring, *, create: bool) -> bool:
     """Store the keyring; with ``create`` returns False when someone else created it first."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import VariableCreate, VariableUpdate
-    from prefect.exceptions import ObjectAlreadyExists
-
     name = keyring_variable_name(keyring.tenant_id)
     value = keyring.model_dump(mode="json")
     async with get_client() as client:
@@ -107,9 +104,7 @@ async def _write_keyring(keyring: Keyring, *, create: bool) -> bool:
 
 def _new_entry(provider: KeyProvider, tenant_id: str, key_id: str) -> tuple[bytes, DataKeyEntry]:
     key, wrapped = provider.generate_data_key(_wrap_context(tenant_id, key_id))
-    entry = DataKeyEntry(
-        **wrapped.to_json(), created_at=datetime.now(timezone.utc).isoformat(timespec="seconds")
-    )
+    entry = DataKeyEntry(**wrapped.to_json(), created_at=datetime.now(UTC).isoformat(timespec="seconds"))
     return key, entry
 
 
@@ -212,8 +207,6 @@ async def retire_data_keys(*, tenant_id: str, keep: set[str]) -> list[str]:
 
 async def list_keyrings() -> list[Keyring]:
     """Every tenant keyring in the Prefect server."""
-    from prefect.client.orchestration import get_client
-
     keyrings: list[Keyring] = []
     async with get_client() as client:
         offset = 0
@@ -225,9 +218,7 @@ async def list_keyrings() -> list[Keyring]:
             )
             page = response.json()
             keyrings += [
-                Keyring.model_validate(item["value"])
-                for item in page
-                if item["name"].startswith(KEYRING_PREFIX)
+                Keyring.model_validate(item["value"]) for item in page if item["name"].startswith(KEYRING_PREFIX)
             ]
             if len(page) < 100:
                 return keyrings
@@ -281,9 +272,6 @@ async def delete_keyring(tenant_id: str) -> bool:
 
     For deleting a tenant; returns False when it had none.
     """
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
     for cached in [k for k in _by_id if k[0] == tenant_id]:
         del _by_id[cached]
     _slugs.pop(tenant_id, None)

@@ -16,11 +16,14 @@ from __future__ import annotations
 import inspect
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from prefect.blocks.core import Block
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import BlockDocument
 from pydantic import SecretStr
 
 from blocks import keys
@@ -41,7 +44,7 @@ class CredentialResolution:
     name: str
     type: str
     fields: tuple[str, ...]
-    at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 Listener = Callable[[CredentialResolution], "Awaitable[None] | None"]
@@ -80,9 +83,7 @@ def _register_derived(block: Block) -> None:
                 register_secret(value.split(" ", 1)[-1])
 
 
-async def load_credential(
-    name: str, *, tenant_id: str, tenant_slug: str | None = None
-) -> Block:
+async def load_credential(name: str, *, tenant_id: str, tenant_slug: str | None = None) -> Block:
     """The tenant's credential ``name`` as an unsealed, usable Block instance.
 
     ``tenant_slug`` is looked up from the tenant's keyring when not given.
@@ -92,8 +93,6 @@ async def load_credential(
         tenant_slug = await keys.tenant_slug_of(tenant_id)
         if tenant_slug is None:
             raise CredentialNotFound(f"credential {name!r} not found: tenant {tenant_id} has no credentials")
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.objects import BlockDocument
 
     document_name = block_document_name(tenant_slug, name)
     async with get_client() as client:
@@ -114,9 +113,7 @@ async def load_credential(
     for value in plaintexts.values():
         register_secret(value)
     _register_derived(block)
-    await _announce(
-        CredentialResolution(tenant_id, tenant_slug, name, slug, tuple(sorted(plaintexts)))
-    )
+    await _announce(CredentialResolution(tenant_id, tenant_slug, name, slug, tuple(sorted(plaintexts))))
     return block
 
 

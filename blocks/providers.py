@@ -24,10 +24,11 @@ import os
 import secrets
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -148,7 +149,7 @@ class _AesGcmProvider(KeyProvider):
 def _new_key_entry() -> dict[str, str]:
     return {
         "key": base64.b64encode(secrets.token_bytes(32)).decode(),
-        "created_at": datetime.now(timezone.utc).isoformat(),
+        "created_at": datetime.now(UTC).isoformat(),
     }
 
 
@@ -282,15 +283,16 @@ class AwsKmsProvider(KeyProvider):
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3  # lazy: only KMS deployments pay for importing boto3
+            # boto3 costs most of a second to import and only KMS deployments need it; this module
+            # is loaded wherever settings are (node discovery too), so it loads on first use.
+            import boto3  # noqa: PLC0415
 
-            self._client = boto3.client(
-                "kms", endpoint_url=self.endpoint_url, region_name=self.region or None
-            )
+            self._client = boto3.client("kms", endpoint_url=self.endpoint_url, region_name=self.region or None)
         return self._client
 
     def _call(self, operation: str, **kwargs: Any) -> dict[str, Any]:
-        from botocore.exceptions import BotoCoreError, ClientError
+        # botocore comes with boto3: loaded on first use for the same reason.
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
 
         try:
             return getattr(self.client, operation)(**kwargs)
@@ -307,9 +309,7 @@ class AwsKmsProvider(KeyProvider):
         return self.key_id
 
     def generate_data_key(self, context: dict[str, str]) -> tuple[bytes, WrappedKey]:
-        response = self._call(
-            "generate_data_key", KeyId=self.key_id, KeySpec="AES_256", EncryptionContext=context
-        )
+        response = self._call("generate_data_key", KeyId=self.key_id, KeySpec="AES_256", EncryptionContext=context)
         return response["Plaintext"], WrappedKey(self.name, response["KeyId"], response["CiphertextBlob"])
 
     def wrap(self, plaintext: bytes, context: dict[str, str]) -> WrappedKey:
@@ -318,9 +318,7 @@ class AwsKmsProvider(KeyProvider):
 
     def unwrap(self, wrapped: WrappedKey, context: dict[str, str]) -> bytes:
         self._check_provider(wrapped)
-        response = self._call(
-            "decrypt", CiphertextBlob=wrapped.blob, KeyId=wrapped.kek_id, EncryptionContext=context
-        )
+        response = self._call("decrypt", CiphertextBlob=wrapped.blob, KeyId=wrapped.kek_id, EncryptionContext=context)
         return response["Plaintext"]
 
     def rewrap(self, wrapped: WrappedKey, context: dict[str, str]) -> WrappedKey:
@@ -371,9 +369,7 @@ def _settings_or_default(settings: KeySettings | None) -> KeySettings:
 
 def _key_file(settings: KeySettings) -> Path:
     if settings.key_file is None:
-        raise KeyProviderError(
-            f"the local key provider has no key file (GORAX_KEY_FILE); {_MISSING_KEY_HINT}"
-        )
+        raise KeyProviderError(f"the local key provider has no key file (GORAX_KEY_FILE); {_MISSING_KEY_HINT}")
     return settings.key_file
 
 
@@ -402,9 +398,7 @@ def get_provider(settings: KeySettings | None = None) -> KeyProvider:
         return provider
 
 
-def provider_for(
-    wrapped: WrappedKey, current: KeyProvider, settings: KeySettings | None = None
-) -> KeyProvider:
+def provider_for(wrapped: WrappedKey, current: KeyProvider, settings: KeySettings | None = None) -> KeyProvider:
     """The provider that can unwrap ``wrapped``: the current one, or (while migrating from one
     provider to another) the key file, the environment's keys or KMS as the settings describe them."""
     if wrapped.provider == current.name:

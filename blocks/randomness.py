@@ -37,7 +37,7 @@ class RandomPool:
             if self._offset + count > len(self._buffer):
                 self._buffer = os.urandom(self.chunk)
                 self._offset = 0
-            out = self._buffer[self._offset:self._offset + count]
+            out = self._buffer[self._offset : self._offset + count]
             self._offset += count
             return out
 

@@ -19,7 +19,8 @@ import base64
 import json
 import logging
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 MASK = "***"
@@ -165,9 +166,7 @@ def install_log_filter(logger_names: tuple[str, ...] = ("", "prefect")) -> Redac
     Filters on a logger only see records logged on it, so the filter goes on the handlers too
     (those see records propagated from child loggers). Safe to call more than once.
     """
-    names = set(logger_names) | {
-        name for name in logging.root.manager.loggerDict if name.startswith("prefect.")
-    }
+    names = set(logger_names) | {name for name in logging.root.manager.loggerDict if name.startswith("prefect.")}
     for name in names:
         logger = logging.getLogger(name)
         if _installed not in logger.filters:

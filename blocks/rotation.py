@@ -9,10 +9,17 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.objects import BlockDocument
 
 from blocks import keys
+from blocks.catalog import block_class
 from blocks.errors import CredentialNotFound
 from blocks.providers import get_provider
+from blocks.sealing import open_block, seal_block
+from blocks.service import list_credentials
 from blocks.settings import KeySettings
 
 
@@ -57,20 +64,13 @@ async def rotate_data_key(tenant: str, *, drop_old: bool = False) -> dict[str, A
     With ``drop_old``, the previous data keys are removed from the keyring afterwards (a run
     that read a credential just before the re-seal may then fail to open it: use when idle).
     """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.objects import BlockDocument
-
-    from blocks.catalog import block_class
-    from blocks.sealing import open_block, seal_block
-    from blocks.service import list_credentials
-
     keyring = await _find_keyring(tenant)
     tenant_id, tenant_slug = keyring.tenant_id, keyring.tenant_slug
     key_id, _ = await keys.add_data_key(tenant_id=tenant_id)
     resealed = []
     for info in await list_credentials(tenant_id=tenant_id, tenant_slug=tenant_slug):
         async with get_client() as client:
-            document = await client.read_block_document(info.id, include_secrets=True)
+            document = await client.read_block_document(UUID(info.id), include_secrets=True)
         cls = block_class(info.type)
         stored = cls._from_block_document(BlockDocument.model_validate(document.model_dump()))
         opened, _ = await open_block(stored, info.type, tenant_id=tenant_id, name=info.name)
@@ -78,5 +78,10 @@ async def rotate_data_key(tenant: str, *, drop_old: bool = False) -> dict[str, A
         await sealed.asave(document.name, overwrite=True)
         resealed.append(info.name)
     dropped = await keys.retire_data_keys(tenant_id=tenant_id, keep={key_id}) if drop_old else []
-    return {"tenant_id": tenant_id, "tenant_slug": tenant_slug, "data_key": key_id,
-            "resealed": resealed, "dropped_keys": dropped}
+    return {
+        "tenant_id": tenant_id,
+        "tenant_slug": tenant_slug,
+        "data_key": key_id,
+        "resealed": resealed,
+        "dropped_keys": dropped,
+    }

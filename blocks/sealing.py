@@ -44,7 +44,7 @@ def credential_name(tenant_slug: str, document_name: str) -> str | None:
     prefix = f"{tenant_slug}{SEPARATOR}"
     if not document_name.startswith(prefix):
         return None
-    return document_name[len(prefix):].replace("-", "_")
+    return document_name[len(prefix) :].replace("-", "_")
 
 
 def _validation_details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -142,8 +142,7 @@ async def open_block(
         where = envelope.SealContext(str(tenant_id), name, field)
         value = getattr(block, field, None)
         if isinstance(value, list):
-            update[field] = [await opened(item, where, f"{field}[{index}]")
-                             for index, item in enumerate(value)]
+            update[field] = [await opened(item, where, f"{field}[{index}]") for index, item in enumerate(value)]
         elif value is not None:
             update[field] = await opened(value, where, field)
     return block.model_copy(update=update), plaintexts

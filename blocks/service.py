@@ -10,6 +10,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectAlreadyExists
 from pydantic import BaseModel
 
 from blocks.catalog import block_class, is_credential_type, register_block_types
@@ -51,8 +53,6 @@ def _info(document: dict[str, Any], tenant_slug: str) -> CredentialInfo | None:
 
 
 async def _filter_documents(body: dict[str, Any]) -> list[dict[str, Any]]:
-    from prefect.client.orchestration import get_client
-
     async with get_client() as client:
         response = await client.request("POST", "/block_documents/filter", json=body)
     return response.json()
@@ -116,8 +116,6 @@ async def create_credential(
     name: str, type_slug: str, values: dict[str, Any], *, tenant_id: str, tenant_slug: str
 ) -> CredentialInfo:
     """Validate, seal and store a new credential; CredentialInputError if the name is taken."""
-    from prefect.exceptions import ObjectAlreadyExists
-
     check_name(name)
     document_name = block_document_name(tenant_slug, name)
     if isinstance(values, dict):
@@ -157,8 +155,6 @@ async def update_credential(
 
 async def delete_credential(ref: str | UUID, *, tenant_id: str, tenant_slug: str) -> CredentialInfo:
     """Delete a credential by id or name; what it was."""
-    from prefect.client.orchestration import get_client
-
     document = await _find_document(ref, tenant_slug=tenant_slug, include_secrets=False)
     info = _info(document, tenant_slug)
     assert info is not None

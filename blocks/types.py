@@ -40,7 +40,7 @@ class GoraxCredential(Block, ABC):
 
     @classmethod
     def _example(cls) -> str:
-        variable = cls._block_type_slug.replace("-", "_")
+        variable = cls.get_block_type_slug().replace("-", "_")
         return (
             f"A stored {cls._block_type_name} keeps its secrets sealed in Prefect: `load` returns them "
             f"sealed, and using one raises an error. A Gorax run opens them for the credential's tenant "
@@ -51,9 +51,9 @@ class GoraxCredential(Block, ABC):
             f'{variable} = await load_credential("NAME", tenant_id="TENANT_ID")  # secrets opened\n```'
         )
 
-    def __init_subclass__(cls, **kwargs: object) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._documentation_url = f"{_DOCS}{cls._block_type_slug}"  # type: ignore[assignment]
+        cls._documentation_url = f"{_DOCS}{cls.get_block_type_slug()}"  # type: ignore[assignment]
         cls._code_example = cls._example()
 
 
@@ -87,9 +87,7 @@ class HttpAuth(GoraxCredential):
     username: str | None = Field(default=None, description="User name (scheme basic).")
     password: SecretStr | None = Field(default=None, description="Password (scheme basic).")
     api_key: SecretStr | None = Field(default=None, description="API key value (scheme api_key).")
-    api_key_name: str = Field(
-        default="X-API-Key", description="Header or query parameter that carries the API key."
-    )
+    api_key_name: str = Field(default="X-API-Key", description="Header or query parameter that carries the API key.")
     api_key_in: Literal["header", "query"] = Field(
         default="header", description="Where the API key goes: a header or a query parameter."
     )
@@ -178,8 +176,10 @@ class WebhookSecret(GoraxCredential):
     @model_validator(mode="after")
     def _some_secret(self) -> WebhookSecret:
         if self.secrets and self.secret is not None:
-            raise ValueError("give the signing secrets as the list 'secrets' only ('secret' is the "
-                             "one-value form of blocks saved before it)")
+            raise ValueError(
+                "give the signing secrets as the list 'secrets' only ('secret' is the "
+                "one-value form of blocks saved before it)"
+            )
         if not self.secrets and self.secret is None:
             raise ValueError("'secrets' needs at least one signing secret")
         empty = [str(index) for index, item in enumerate(self.secrets) if not item.get_secret_value()]
@@ -222,9 +222,7 @@ class PagerDutyKey(GoraxCredential):
     _block_type_slug = "pagerduty-key"
 
     routing_key: SecretStr = Field(description="Events API v2 routing key.")
-    api_url: str = Field(
-        default="https://events.pagerduty.com/v2/enqueue", description="Events API endpoint."
-    )
+    api_url: str = Field(default="https://events.pagerduty.com/v2/enqueue", description="Events API endpoint.")
 
 
 class LlmProvider(GoraxCredential):

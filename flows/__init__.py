@@ -26,11 +26,17 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from flows.failures import node_failures, quiet_console, show_tracebacks
     from flows.naming import (
-        DEFAULT_TENANT, ENTRYPOINT, FLOW_NAME, deployment_name, slug, tenant_tag, work_queue_name,
+        DEFAULT_TENANT,
+        ENTRYPOINT,
+        FLOW_NAME,
+        deployment_name,
+        slug,
+        tenant_tag,
+        work_queue_name,
         workflow_tag,
     )
-    from flows.failures import node_failures, quiet_console, show_tracebacks
     from flows.nodes.trigger_webhook import WebhookSignature
     from flows.runtime.credential_uses import CREDENTIAL_USED
     from flows.runtime.steps import StepRecord, read_steps
@@ -62,10 +68,26 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
-    "CREDENTIAL_USED", "DEFAULT_TENANT", "ENTRYPOINT", "FLOW_NAME", "StepRecord", "VARIABLE_NAME_PATTERN",
-    "WebhookSignature", "deployment_name", "read_steps", "slug", "tenant_tag", "variable_entry",
-    "variable_name", "variable_payload", "variable_prefix", "work_queue_name", "workflow_tag",
-    "node_failures", "quiet_console", "show_tracebacks",
+    "CREDENTIAL_USED",
+    "DEFAULT_TENANT",
+    "ENTRYPOINT",
+    "FLOW_NAME",
+    "StepRecord",
+    "VARIABLE_NAME_PATTERN",
+    "WebhookSignature",
+    "deployment_name",
+    "read_steps",
+    "slug",
+    "tenant_tag",
+    "variable_entry",
+    "variable_name",
+    "variable_payload",
+    "variable_prefix",
+    "work_queue_name",
+    "workflow_tag",
+    "node_failures",
+    "quiet_console",
+    "show_tracebacks",
 ]
 
 

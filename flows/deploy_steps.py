@@ -51,8 +51,8 @@ def graph_deployment(
     """Read and validate ``graph``, resolve ``tenant``: what the deployment's fields are templated from.
 
     Returns ``graph`` (the document), ``tenant_id``, ``tenant_slug``, ``workflow``, ``tags``,
-    ``work_queue`` and ``description``. ``api_url`` defaults to ``GORAX_API_URL`` (or the
-    running ``gorax up`` stack).
+    ``work_queue`` and ``description``. ``api_url`` defaults to ``GORAX_API_URL``; without
+    either the step refuses, naming both.
     """
     document = _read_graph(graph)
     try:
@@ -60,7 +60,13 @@ def graph_deployment(
     except GraphValidationError as exc:
         problems = "\n".join(f"  {graph}: {error}" for error in exc.errors)
         raise DeployStepError(f"{graph} has {len(exc.errors)} problem(s); nothing was deployed:\n{problems}") from None
-    found = resolve_tenant(tenant, api_url=api_url or get_settings().effective_api_url, api_key=api_key)
+    api_url = api_url or get_settings().api_url
+    if not api_url:
+        raise DeployStepError(
+            f"tenant {tenant!r}: set GORAX_API_URL (or the step's api_url) to the Gorax API's address: "
+            "the deploy checks the tenant with it"
+        )
+    found = resolve_tenant(tenant, api_url=api_url, api_key=api_key)
     workflow_id = workflow or plan.name
     return {
         "graph": document,
@@ -82,7 +88,9 @@ def _read_graph(graph: str) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise DeployStepError(f"graph file {graph!r} cannot be read: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise DeployStepError(f"graph file {graph!r} is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}") from None
+        raise DeployStepError(
+            f"graph file {graph!r} is not JSON: line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
     if not isinstance(document, dict):
         raise DeployStepError(f"graph file {graph!r} holds {type(document).__name__}, not a graph object")
     return document

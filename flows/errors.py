@@ -49,8 +49,9 @@ class NodeFailed(RunError):
     not defined), so it fails the run whatever the node's ``on_error`` says.
     """
 
-    def __init__(self, message: str, *, node_id: str, attempt: int | None = None, kind: str = "",
-                 fails_run: bool = False) -> None:
+    def __init__(
+        self, message: str, *, node_id: str, attempt: int | None = None, kind: str = "", fails_run: bool = False
+    ) -> None:
         self.attempt = attempt
         self.kind = kind
         self.fails_run = fails_run

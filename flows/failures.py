@@ -79,7 +79,7 @@ def quiet_console() -> Iterator[None]:
     try:
         yield
     finally:
-        for handler, level in zip(handlers, levels):
+        for handler, level in zip(handlers, levels, strict=True):
             handler.setLevel(level)
 
 
@@ -134,13 +134,14 @@ def hint(kind: str, reason: str) -> str:
     variable = _VARIABLE.search(reason)
     if variable:
         name = variable.group("name")
-        return (f"define the variable {name} in the run's tenant, or pass it: "
-                f"gorax run --var {name}=VALUE")
+        return f"define the variable {name} in the run's tenant, or pass it: gorax run --var {name}=VALUE"
     if kind == "TimedOut":
         return "raise the node's timeout_seconds, or check why the service is slow"
     if kind == "BlockedAddressError":
-        return ("the address is loopback, private or link-local: allow its network with "
-                "GORAX_HTTP_ALLOWED_NETWORKS or the tenant's allow-list")
+        return (
+            "the address is loopback, private or link-local: allow its network with "
+            "GORAX_HTTP_ALLOWED_NETWORKS or the tenant's allow-list"
+        )
     if kind == "CredentialsUnavailable":
         return "create the credential in the run's tenant, or correct its name in the node"
     if kind in ("ExpressionError", "ConfigError"):

@@ -35,9 +35,8 @@ def cap_text(text: str, max_bytes: int) -> str:
     # The marker takes at most 40 bytes (" ... [12,345,678,901 bytes cut] ... ").
     room = max(0, max_bytes - 40)
     head = encoded[: room - room // 3].decode("utf-8", "ignore")
-    tail = encoded[len(encoded) - room // 3:].decode("utf-8", "ignore") if room // 3 else ""
-    cut = len(encoded) - len(head.encode("utf-8", "surrogatepass")) - len(
-        tail.encode("utf-8", "surrogatepass"))
+    tail = encoded[len(encoded) - room // 3 :].decode("utf-8", "ignore") if room // 3 else ""
+    cut = len(encoded) - len(head.encode("utf-8", "surrogatepass")) - len(tail.encode("utf-8", "surrogatepass"))
     return f"{head} ... [{cut:,} bytes cut] ... {tail}"
 
 

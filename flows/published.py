@@ -25,7 +25,8 @@ async def published_deployment(tenant: str | None, workflow: str) -> UUID:
         found = await client.read_deployments(
             flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
             deployment_filter=DeploymentFilter(
-                tags=DeploymentFilterTags(all_=[tenant_tag(tenant), workflow_tag(workflow)])),
+                tags=DeploymentFilterTags(all_=[tenant_tag(tenant), workflow_tag(workflow)])
+            ),
             limit=2,
         )
     if not found:

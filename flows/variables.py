@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from prefect.client.orchestration import get_client
+
 #: Names usable as ``env.<NAME>`` in CEL.
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
 _NAME = re.compile(NAME_PATTERN)
@@ -46,8 +48,6 @@ def variable_entry(tenant_id: str, stored_name: str, stored_value: Any) -> tuple
 
 async def read_tenant_variables(tenant_id: str, *, client: Any = None) -> dict[str, Any]:
     """Every variable of the tenant: ``{name: value}`` (names in their original case)."""
-    from prefect.client.orchestration import get_client
-
     prefix = variable_prefix(tenant_id)
     found: dict[str, Any] = {}
     owned = client is None
@@ -58,7 +58,8 @@ async def read_tenant_variables(tenant_id: str, *, client: Any = None) -> dict[s
         offset = 0
         while True:
             response = await client.request(
-                "POST", "/variables/filter",
+                "POST",
+                "/variables/filter",
                 json={"variables": {"name": {"like_": prefix}}, "offset": offset, "limit": 200},
             )
             page = response.json()

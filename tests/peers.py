@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 
 def free_port() -> int:
@@ -71,8 +73,6 @@ class HttpPeer:
                     peer.requests.append(request)
                 response = peer._dispatch(request)
                 if response.delay:
-                    import time
-
                     time.sleep(response.delay)
                 payload = response.body
                 if isinstance(payload, (bytes, bytearray)):
@@ -104,9 +104,7 @@ class HttpPeer:
         return f"http://127.0.0.1:{self.port}"
 
     def route(self, method: str, path: str, handler: Handler | PeerResponse) -> None:
-        self._routes[(method.upper(), path)] = (
-            handler if callable(handler) else (lambda _req, r=handler: r)
-        )
+        self._routes[(method.upper(), path)] = handler if callable(handler) else (lambda _req, r=handler: r)
 
     def _dispatch(self, request: RecordedRequest) -> PeerResponse:
         path = request.path.split("?", 1)[0]
@@ -120,11 +118,10 @@ class HttpPeer:
             return [
                 r
                 for r in self.requests
-                if (method is None or r.method == method)
-                and (path is None or r.path.split("?", 1)[0] == path)
+                if (method is None or r.method == method) and (path is None or r.path.split("?", 1)[0] == path)
             ]
 
-    def start(self) -> "HttpPeer":
+    def start(self) -> HttpPeer:
         self._thread.start()
         return self
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncpg
 import httpx
 import pytest
 
@@ -24,8 +25,6 @@ def test_prefect_server_answers(prefect_server):
 @pytest.mark.postgres
 async def test_postgres_fixture_is_a_dedicated_database(postgres_url):
     """Tests never touch the shared `postgres` database: each session gets its own."""
-    import asyncpg
-
     name = postgres_url.rsplit("/", 1)[1]
     assert name.startswith("gorax_test_") and name != "postgres"
     conn = await asyncpg.connect(postgres_url.replace("+asyncpg", ""))

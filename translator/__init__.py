@@ -1,5 +1,7 @@
 """The translator: ``gorax/graph@1`` documents -> validated, compiled Plans. Pure: no I/O.
 
+Usage::
+
     errors = validate_graph(document)          # [] when valid; every problem otherwise
     plan = compile_graph(document)             # raises GraphValidationError
     config = plan.nodes["notify"].render_config(scope)
@@ -73,4 +75,4 @@ __all__ = [
     "compile_template",
     "graph_json_schema",
     "validate_graph",
-]  # fmt: skip
+]

@@ -29,9 +29,10 @@ BINDING_MACROS = frozenset({"map", "filter", "all", "exists", "exists_one"})
 MACROS = BINDING_MACROS | {"has", "dyn"}
 #: Pass-through grammar rules: with a single child they add nothing to the expression.
 _WRAPPERS = frozenset(
-    {"expr", "conditionalor", "conditionaland", "relation", "addition", "multiplication",
-     "unary", "member", "primary", "paren_expr"}
-)  # fmt: skip
+    """
+    expr conditionalor conditionaland relation addition multiplication unary member primary paren_expr
+    """.split()
+)
 
 
 class FunctionError(CELEvalError):
@@ -434,16 +435,15 @@ class _BudgetedEvaluator(Evaluator):
         return self.function_eval(name, args)
 
 
-def evaluate(tree: lark.Tree, context: dict[str, Any], *, max_steps: int, seconds: float,
-             max_bytes: int = 1_000_000) -> Any:
+def evaluate(
+    tree: lark.Tree, context: dict[str, Any], *, max_steps: int, seconds: float, max_bytes: int = 1_000_000
+) -> Any:
     """Evaluate a parsed expression; raises CELEvalError, LimitExceeded or RecursionError.
 
     Functions that work on long strings charge their work to the same step budget, and refuse
     results larger than ``max_bytes``.
     """
-    activation = Activation(
-        package=None, annotations=_env().annotations, functions=EXTRA_FUNCTIONS
-    )
+    activation = Activation(package=None, annotations=_env().annotations, functions=EXTRA_FUNCTIONS)
     budget = _Budget(max_steps, seconds)
     evaluator = _BudgetedEvaluator(tree, activation, budget)
     token = _strings.METER.set(Meter(max_bytes, budget.charge))

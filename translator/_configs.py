@@ -10,7 +10,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from translator.nodetypes import NodeType
 from translator._cel import type_name
 from translator.errors import ExpressionError, GraphError
 from translator.expressions import (
@@ -20,6 +19,7 @@ from translator.expressions import (
     compile_template,
 )
 from translator.models import GRAPH_FORMAT
+from translator.nodetypes import NodeType
 
 CREDENTIAL_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _ANY_KEY = object()  # "name.*": any key of a map
@@ -56,7 +56,7 @@ def _matches(path: Path, patterns: tuple[tuple[object, ...], ...]) -> bool:
     for pattern in patterns:
         if len(pattern) != len(path):
             continue
-        for want, have in zip(pattern, path):
+        for want, have in zip(pattern, path, strict=True):
             if want is _ANY_KEY:
                 if not isinstance(have, str):
                     break
@@ -137,8 +137,14 @@ def _analyse_string(node_id: str, path: Path, value: str, result: ConfigAnalysis
         rules.credentials and _matches(path, rules.credentials)
     ):
         if "{{" in value:
-            result.errors.append(_error(node_id, display_path(path), "invalid_credential",
-                f"a credential is named literally, not with a template ({value!r})"))  # fmt: skip
+            result.errors.append(
+                _error(
+                    node_id,
+                    display_path(path),
+                    "invalid_credential",
+                    f"a credential is named literally, not with a template ({value!r})",
+                )
+            )
         elif not CREDENTIAL_NAME.match(value):
             result.errors.append(_error(node_id, display_path(path), "invalid_credential", credential_hint(value)))
         else:
@@ -159,8 +165,14 @@ def _analyse_string(node_id: str, path: Path, value: str, result: ConfigAnalysis
             for expression in template.expressions:
                 result.uses.append((where, "{{ " + expression.source + " }}", expression, False))
     except ExpressionError as exc:
-        result.errors.append(_error(node_id, where, exc.code if exc.code != "expression_error"
-                                    else "expression_syntax", f"{exc.expression}: {exc.message}"))  # fmt: skip
+        result.errors.append(
+            _error(
+                node_id,
+                where,
+                exc.code if exc.code != "expression_error" else "expression_syntax",
+                f"{exc.expression}: {exc.message}",
+            )
+        )
 
 
 def credential_hint(name: str) -> str:
@@ -224,6 +236,9 @@ def validate_config(node_id: str, node_type: type[NodeType], config: dict[str, A
     except ValidationError as exc:
         return pydantic_errors(node_id, exc, lenient=True, fields=config_fields(node_type))
     except Exception as exc:  # noqa: BLE001 - a plugin's validator broke: say so, never crash validation
-        return [_error(node_id, "config", "invalid_config",
-                       f"node type {node_type.type} could not check this config: {exc}")]  # fmt: skip
+        return [
+            _error(
+                node_id, "config", "invalid_config", f"node type {node_type.type} could not check this config: {exc}"
+            )
+        ]
     return []

@@ -11,18 +11,41 @@ from translator._cel import SCOPE_NAMES, FunctionError, source_of
 from translator.errors import UNKNOWN_VARIABLE
 
 _OPERATORS = {
-    "addition_add": "+", "addition_sub": "-", "multiplication_mul": "*",
-    "multiplication_div": "/", "multiplication_mod": "%", "relation_lt": "<",
-    "relation_le": "<=", "relation_gt": ">", "relation_ge": ">=", "relation_eq": "==",
-    "relation_ne": "!=", "relation_in": "in", "unary_not": "!", "unary_neg": "-",
-}  # fmt: skip
+    "addition_add": "+",
+    "addition_sub": "-",
+    "multiplication_mul": "*",
+    "multiplication_div": "/",
+    "multiplication_mod": "%",
+    "relation_lt": "<",
+    "relation_le": "<=",
+    "relation_gt": ">",
+    "relation_ge": ">=",
+    "relation_eq": "==",
+    "relation_ne": "!=",
+    "relation_in": "in",
+    "unary_not": "!",
+    "unary_neg": "-",
+}
 _CEL_TYPE = re.compile(r"<class '(?:celpy\.celtypes\.(\w+?)(?:Type)?|(\w+))'>")
 _TYPE_WORDS = {
-    "String": "a string", "Int": "an int", "Uint": "an unsigned int", "Double": "a double",
-    "Bool": "a bool", "Bytes": "bytes", "List": "a list", "Map": "a map", "NoneType": "null",
-    "Timestamp": "a timestamp", "Duration": "a duration", "str": "a string", "int": "an int",
-    "float": "a double", "bool": "a bool", "dict": "a map", "list": "a list",
-}  # fmt: skip
+    "String": "a string",
+    "Int": "an int",
+    "Uint": "an unsigned int",
+    "Double": "a double",
+    "Bool": "a bool",
+    "Bytes": "bytes",
+    "List": "a list",
+    "Map": "a map",
+    "NoneType": "null",
+    "Timestamp": "a timestamp",
+    "Duration": "a duration",
+    "str": "a string",
+    "int": "an int",
+    "float": "a double",
+    "bool": "a bool",
+    "dict": "a map",
+    "list": "a list",
+}
 
 
 def _types(message: str) -> list[str]:

@@ -6,9 +6,7 @@ import heapq
 from collections.abc import Iterable, Mapping, Sequence
 
 
-def topological_order(
-    nodes: Sequence[str], successors: Mapping[str, Sequence[str]]
-) -> tuple[list[str], list[str]]:
+def topological_order(nodes: Sequence[str], successors: Mapping[str, Sequence[str]]) -> tuple[list[str], list[str]]:
     """Kahn's algorithm, ties broken by ``nodes`` order. Returns (order, nodes left in or behind cycles)."""
     position = {node: i for i, node in enumerate(nodes)}
     indegree = dict.fromkeys(nodes, 0)

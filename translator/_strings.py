@@ -221,8 +221,15 @@ def join(items: Any, separator: Any = "") -> str:
 
 
 _ESCAPES = {
-    "\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\v": "\\v",
-    "\\": "\\\\", '"': '\\"',
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+    "\\": "\\\\",
+    '"': '\\"',
 }
 _QUOTE_TABLE = str.maketrans(_ESCAPES)
 
@@ -346,11 +353,28 @@ def _special_float(value: float) -> str:
 
 
 _TYPE_NAMES = {
-    "StringType": "string", "IntType": "int", "UintType": "uint", "DoubleType": "double", "BoolType": "bool",
-    "BytesType": "bytes", "ListType": "list", "MapType": "map", "NoneType": "null_type",
-    "TimestampType": "google.protobuf.Timestamp", "DurationType": "google.protobuf.Duration", "TypeType": "type",
-    "str": "string", "int": "int", "float": "double", "bool": "bool", "bytes": "bytes", "bytearray": "bytes",
-    "list": "list", "dict": "map", "datetime": "google.protobuf.Timestamp", "timedelta": "google.protobuf.Duration",
+    "StringType": "string",
+    "IntType": "int",
+    "UintType": "uint",
+    "DoubleType": "double",
+    "BoolType": "bool",
+    "BytesType": "bytes",
+    "ListType": "list",
+    "MapType": "map",
+    "NoneType": "null_type",
+    "TimestampType": "google.protobuf.Timestamp",
+    "DurationType": "google.protobuf.Duration",
+    "TypeType": "type",
+    "str": "string",
+    "int": "int",
+    "float": "double",
+    "bool": "bool",
+    "bytes": "bytes",
+    "bytearray": "bytes",
+    "list": "list",
+    "dict": "map",
+    "datetime": "google.protobuf.Timestamp",
+    "timedelta": "google.protobuf.Duration",
 }
 
 

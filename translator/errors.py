@@ -94,9 +94,7 @@ class ExpressionError(TranslatorError):
 
     def located(self, *, node_id: str | None, path: str) -> ExpressionError:
         """The same error, placed at a node's config path."""
-        return ExpressionError(
-            self.message, expression=self.expression, node_id=node_id, path=path, code=self.code
-        )
+        return ExpressionError(self.message, expression=self.expression, node_id=node_id, path=path, code=self.code)
 
     def __str__(self) -> str:
         parts = []

@@ -47,9 +47,11 @@ DEFAULT_LIMITS = Limits()
 
 # Keywords and literals: a "path" made of them is not a path.
 _RESERVED = frozenset(
-    {"true", "false", "null", "in", "as", "break", "const", "continue", "else", "for",
-     "function", "if", "import", "let", "package", "namespace", "return", "var", "void", "while"}
-)  # fmt: skip
+    """
+    true false null in as break const continue else for function if import let package namespace
+    return var void while
+    """.split()
+)
 _PATH = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*", re.ASCII)
 
 
@@ -108,14 +110,17 @@ class Expression:
                 )
             return _cel.to_json(value, limits.max_result_bytes)
         except CELEvalError as exc:
-            raise ExpressionError(explain(exc, self.source), expression=self.source,
-                                  code=error_code(exc, self.source)) from exc
+            raise ExpressionError(
+                explain(exc, self.source), expression=self.source, code=error_code(exc, self.source)
+            ) from exc
         except LimitExceeded as exc:
-            raise ExpressionError(f"{exc}; simplify the expression", expression=self.source,
-                                  code="expression_limit") from exc  # fmt: skip
+            raise ExpressionError(
+                f"{exc}; simplify the expression", expression=self.source, code="expression_limit"
+            ) from exc
         except RecursionError as exc:
-            raise ExpressionError("the expression nests too deeply", expression=self.source,
-                                  code="expression_limit") from exc  # fmt: skip
+            raise ExpressionError(
+                "the expression nests too deeply", expression=self.source, code="expression_limit"
+            ) from exc
         except ValueError as exc:
             raise ExpressionError(str(exc), expression=self.source) from exc
 
@@ -129,8 +134,7 @@ class Expression:
             base = ".".join(path[:depth])
             if isinstance(value, dict):
                 if key not in value:
-                    raise ExpressionError(missing_key(base, key), expression=self.source,
-                                          code=missing_key_code(base))
+                    raise ExpressionError(missing_key(base, key), expression=self.source, code=missing_key_code(base))
                 value = value[key]
             else:
                 raise ExpressionError(
@@ -273,11 +277,9 @@ def _compile_cached(text: str) -> Expression:
     try:
         tree = _cel.parse(text)
     except CELParseError as exc:
-        raise ExpressionError(_syntax_message(exc, text), expression=text,
-                              code="expression_syntax") from exc  # fmt: skip
+        raise ExpressionError(_syntax_message(exc, text), expression=text, code="expression_syntax") from exc
     except RecursionError as exc:
-        raise ExpressionError("the expression nests too deeply", expression=text,
-                              code="expression_limit") from exc  # fmt: skip
+        raise ExpressionError("the expression nests too deeply", expression=text, code="expression_limit") from exc
     return Expression(text, tree, None)
 
 
@@ -344,9 +346,13 @@ def merge_references(expressions: Any) -> References:
         steps_dynamic |= refs.steps_dynamic
         credentials_dynamic |= refs.credentials_dynamic
     return References(
-        frozenset(roots), frozenset(steps), steps_dynamic, frozenset(credentials),
-        credentials_dynamic, frozenset(functions),
-    )  # fmt: skip
+        frozenset(roots),
+        frozenset(steps),
+        steps_dynamic,
+        frozenset(credentials),
+        credentials_dynamic,
+        frozenset(functions),
+    )
 
 
 def clear_cache() -> None:

@@ -15,23 +15,19 @@ MAX_DESCRIPTION_CHARS: Final = 5000
 #: Keys React Flow (or the editor around it) puts on nodes and edges; the engine ignores them.
 #: Any other unknown key is an error, so a typo such as ``retyr`` is never dropped silently.
 EDITOR_NODE_KEYS = frozenset(
-    {
-        "width", "height", "selected", "dragging", "measured", "positionAbsolute", "data",
-        "style", "className", "hidden", "draggable", "selectable", "connectable", "deletable",
-        "dragHandle", "zIndex", "extent", "expandParent", "ariaLabel", "focusable", "resizing",
-        "sourcePosition", "targetPosition", "origin", "handles", "initialWidth",
-        "initialHeight", "parentNode", "domAttributes", "ariaRole",
-    }
-)  # fmt: skip
+    """
+    width height selected dragging measured positionAbsolute data style className hidden draggable selectable
+    connectable deletable dragHandle zIndex extent expandParent ariaLabel focusable resizing sourcePosition
+    targetPosition origin handles initialWidth initialHeight parentNode domAttributes ariaRole
+    """.split()
+)
 EDITOR_EDGE_KEYS = frozenset(
-    {
-        "type", "animated", "selected", "style", "className", "hidden", "deletable",
-        "focusable", "selectable", "interactionWidth", "zIndex", "label", "labelStyle",
-        "labelShowBg", "labelBgStyle", "labelBgPadding", "labelBgBorderRadius", "markerStart",
-        "markerEnd", "pathOptions", "data", "targetHandle", "reconnectable", "ariaLabel",
-        "sourceNode", "targetNode", "domAttributes", "ariaRole",
-    }
-)  # fmt: skip
+    """
+    type animated selected style className hidden deletable focusable selectable interactionWidth zIndex label
+    labelStyle labelShowBg labelBgStyle labelBgPadding labelBgBorderRadius markerStart markerEnd pathOptions data
+    targetHandle reconnectable ariaLabel sourceNode targetNode domAttributes ariaRole
+    """.split()
+)
 EDITOR_GRAPH_KEYS = frozenset({"viewport"})
 
 
@@ -72,9 +68,7 @@ class RetryPolicy(_Strict):
 class GraphSettings(_Strict):
     """Run-wide settings."""
 
-    timeout_seconds: float | None = Field(
-        None, gt=0, description="The whole run's timeout (the Prefect flow timeout)."
-    )
+    timeout_seconds: float | None = Field(None, gt=0, description="The whole run's timeout (the Prefect flow timeout).")
     max_parallel: int = Field(16, ge=1, le=1024, description="Nodes running at once, at most.")
 
 
@@ -92,11 +86,11 @@ class Node(_Strict):
     id: str = Field(pattern=NODE_ID_PATTERN, description="Unique id; `steps.<id>` in expressions.")
     type: str = Field(min_length=1, max_length=100, description="Registered node type slug.")
     version: int | None = Field(None, ge=1, description="Node type version (default: newest).")
-    name: str | None = Field(
-        None, max_length=MAX_NAME_CHARS, description="Human label (default: the id)."
-    )
+    name: str | None = Field(None, max_length=MAX_NAME_CHARS, description="Human label (default: the id).")
     position: Position | None = None
-    parent_id: str | None = Field(None, alias="parentId", description="The node whose body this node belongs to (a loop).")
+    parent_id: str | None = Field(
+        None, alias="parentId", description="The node whose body this node belongs to (a loop)."
+    )
     config: dict[str, Any] = Field(default_factory=dict, description="The node type's settings.")
     retry: RetryPolicy | None = None
     timeout_seconds: float | None = Field(None, gt=0, description="The Prefect task timeout.")
@@ -185,8 +179,7 @@ class GraphLimits(BaseModel):
         """The first limit ``graph`` (a raw document) is past, or None."""
         if not isinstance(graph, dict):
             return None
-        for path, limit, allowed in (("nodes", "max_nodes", self.max_nodes),
-                                     ("edges", "max_edges", self.max_edges)):
+        for path, limit, allowed in (("nodes", "max_nodes", self.max_nodes), ("edges", "max_edges", self.max_edges)):
             items = graph.get(path)
             if isinstance(items, list) and len(items) > allowed:
                 return LimitExceeded(limit=limit, allowed=allowed, sent=len(items), path=path)

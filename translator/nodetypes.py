@@ -159,9 +159,7 @@ def check_cron(expression: str) -> str:
         return expression
     fields = text.split()
     if len(fields) != 5:
-        raise ValueError(
-            f"cron {expression!r} must have 5 fields (minute hour day month weekday), not {len(fields)}"
-        )
+        raise ValueError(f"cron {expression!r} must have 5 fields (minute hour day month weekday), not {len(fields)}")
     for index, label in enumerate(_CRON_FIELDS):
         alone = ["*"] * 5
         alone[index] = fields[index]
@@ -203,8 +201,9 @@ class TriggerSource:
 class Runtime(Protocol):
     """What the runtime does for container nodes (implemented in ``flows/``)."""
 
-    async def run_body(self, *, loop: Mapping[str, Any], index: int,
-                       steps: Mapping[str, Any]) -> tuple[Any, dict[str, Any]]:
+    async def run_body(
+        self, *, loop: Mapping[str, Any], index: int, steps: Mapping[str, Any]
+    ) -> tuple[Any, dict[str, Any]]:
         """Run the node's body once with ``loop`` in scope; its result and the body's steps."""
         ...
 
@@ -212,8 +211,9 @@ class Runtime(Protocol):
         """Whether the node has a non-empty body."""
         ...
 
-    async def run_workflow(self, *, graph: dict[str, Any] | None, workflow: str | None,
-                           parameters: dict[str, Any], wait: bool) -> Any:
+    async def run_workflow(
+        self, *, graph: dict[str, Any] | None, workflow: str | None, parameters: dict[str, Any], wait: bool
+    ) -> Any:
         """Run an inline graph or a published workflow of the tenant as a sub-run.
 
         With ``wait`` the sub-run's result, else ``{"flow_run_id": ...}``."""
@@ -331,8 +331,7 @@ class NodeType:
             "description": cls.description,
             "outputs": list(cls.outputs),
             "handles_from": cls.handles_from,
-            "handles_default": list(handles_at({}, cls.handles_from, cls.default_config()))
-            if cls.handles_from else [],
+            "handles_default": list(handles_at({}, cls.handles_from, cls.default_config())) if cls.handles_from else [],
             "join": cls.join,
             "has_body": cls.has_body,
             "is_trigger": cls.is_trigger(),
@@ -367,8 +366,11 @@ class TriggerType(NodeType):
 
     @classmethod
     def describe(cls) -> dict[str, Any]:
-        return {**super().describe(), "fires_by_default": cls.fires_by_default,
-                "receives_webhooks": cls.receives_webhooks}
+        return {
+            **super().describe(),
+            "fires_by_default": cls.fires_by_default,
+            "receives_webhooks": cls.receives_webhooks,
+        }
 
     @classmethod
     def schedules(cls, config: Any) -> list[ScheduleSpec]:
@@ -443,8 +445,7 @@ class NodeRegistry:
         for attr in ("type", "display_name", "category", "description"):
             if not getattr(node_type, attr, None):
                 raise RegistryError(
-                    f"node type {node_type.__qualname__} from {source or node_type.__module__} "
-                    f"does not set {attr!r}"
+                    f"node type {node_type.__qualname__} from {source or node_type.__module__} does not set {attr!r}"
                 )
         if node_type.category == "trigger" and not node_type.is_trigger():
             raise RegistryError(

@@ -8,18 +8,18 @@ and never compiles anything that arrives at run time.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from translator.nodetypes import NodeRegistry, NodeType
 from translator._configs import Path, config_fields, display_path, pydantic_errors
 from translator.errors import ConfigError, ExpressionError, GraphValidationError
 from translator.expressions import Expression, Template
 from translator.models import Graph, GraphSettings, RetryPolicy
+from translator.nodetypes import NodeRegistry, NodeType
 from translator.validate import Analysis, analyse, gc_paused
 
 
@@ -75,17 +75,14 @@ class PlanNode:
         expression = self.expressions.get(key)
         if expression is None:
             known = ", ".join(sorted(self.expressions)) or "none"
-            raise LookupError(
-                f"node '{self.id}' has no bare-CEL field {field_path!r} (its fields: {known})"
-            )
+            raise LookupError(f"node '{self.id}' has no bare-CEL field {field_path!r} (its fields: {known})")
         try:
             return expression.evaluate(scope)
         except ExpressionError as exc:
             raise exc.located(node_id=self.id, path=f"config.{key}") from exc
 
 
-def _render(value: Any, path: Path, templates: Mapping[Path, Template], scope: dict[str, Any],
-            node_id: str) -> Any:  # fmt: skip
+def _render(value: Any, path: Path, templates: Mapping[Path, Template], scope: dict[str, Any], node_id: str) -> Any:
     if isinstance(value, dict):
         return {k: _render(v, (*path, k), templates, scope, node_id) for k, v in value.items()}
     if isinstance(value, list):
@@ -129,9 +126,9 @@ class Plan:
     def reads(self, root: str) -> bool:
         """Whether any expression of the graph (loop bodies included) reads ``root`` (``env``...)."""
         for node in self.walk():
-            for compiled in (*node.templates.values(), *node.expressions.values()):
-                if root in compiled.references.roots:
-                    return True
+            compiled: tuple[Template | Expression, ...] = (*node.templates.values(), *node.expressions.values())
+            if any(root in each.references.roots for each in compiled):
+                return True
         return False
 
     def find(self, node_id: str) -> PlanNode | None:
@@ -197,9 +194,7 @@ def _level(level: str | None, analysis: Analysis, nodes: dict[str, PlanNode], gr
     order = tuple(analysis.orders.get(level, ()))
     members = {node_id: nodes[node_id] for node_id in order}
     bodies = {
-        node_id: _level(node_id, analysis, nodes, graph)
-        for node_id in order
-        if nodes[node_id].node_type.has_body
+        node_id: _level(node_id, analysis, nodes, graph) for node_id in order if nodes[node_id].node_type.has_body
     }
     return Plan(
         name=graph.name,

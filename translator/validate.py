@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from translator.nodetypes import NodeRegistry, NodeType, get_registry
 from translator import _cel
 from translator._configs import (
     CREDENTIAL_NAME,
@@ -25,6 +24,7 @@ from translator._graphs import ancestor_masks, cycles, topological_order
 from translator.errors import GraphError
 from translator.expressions import Expression
 from translator.models import GRAPH_FORMAT, Edge, Graph, GraphSettings, Node
+from translator.nodetypes import NodeRegistry, NodeType, get_registry
 
 _HEADER_FIELDS = ("format", "name", "description", "settings")
 _TOP_LEVEL = {*_HEADER_FIELDS, "nodes", "edges", "viewport"}
@@ -51,11 +51,10 @@ class Analysis:
         names = sorted({t.type for t in self.registry.all() if wanted(t)})
         return " or ".join([", ".join(names[:-1]), names[-1]]) if len(names) > 1 else "".join(names)
 
-    def add(self, code: str, message: str, *, node_id: str | None = None,
-            edge_id: str | None = None, path: str = "") -> None:  # fmt: skip
-        self.errors.append(
-            GraphError(node_id=node_id, edge_id=edge_id, path=path, code=code, message=message)
-        )
+    def add(
+        self, code: str, message: str, *, node_id: str | None = None, edge_id: str | None = None, path: str = ""
+    ) -> None:
+        self.errors.append(GraphError(node_id=node_id, edge_id=edge_id, path=path, code=code, message=message))
 
     def graph(self) -> Graph:
         """The validated document as a model (only meaningful without errors)."""
@@ -173,8 +172,7 @@ def _check_nodes(raw_nodes: list[Any], registry: NodeRegistry, result: Analysis)
                 result.level_of.setdefault(raw_id, None)  # it exists: edges to it are not "missing"
             continue
         if node.id in result.nodes:
-            result.add("duplicate_node_id", f"another node already has the id '{node.id}'",
-                       node_id=node.id, path="id")  # fmt: skip
+            result.add("duplicate_node_id", f"another node already has the id '{node.id}'", node_id=node.id, path="id")
             continue
         result.nodes[node.id] = node
         node_type = registry.get(node.type, node.version)
@@ -182,11 +180,19 @@ def _check_nodes(raw_nodes: list[Any], registry: NodeRegistry, result: Analysis)
             versions = registry.versions(node.type)
             if versions:
                 listed = ", ".join(str(v) for v in versions)
-                result.add("unknown_node_version", f"node type {node.type!r} has no version "
-                           f"{node.version} (registered: {listed})", node_id=node.id, path="version")  # fmt: skip
+                result.add(
+                    "unknown_node_version",
+                    f"node type {node.type!r} has no version {node.version} (registered: {listed})",
+                    node_id=node.id,
+                    path="version",
+                )
             else:
-                result.add("unknown_node_type", f"unknown node type {node.type!r}"
-                           + _suggest(node.type, known_types), node_id=node.id, path="type")  # fmt: skip
+                result.add(
+                    "unknown_node_type",
+                    f"unknown node type {node.type!r}" + _suggest(node.type, known_types),
+                    node_id=node.id,
+                    path="type",
+                )
             continue
         result.node_types[node.id] = node_type
         result.errors.extend(validate_config(node.id, node_type, node.config))
@@ -218,20 +224,25 @@ def _check_edges(raw_edges: list[Any], result: Analysis) -> list[tuple[int, Edge
             continue
         link = (edge.source, edge.source_handle, edge.target)
         if edge.id is not None and edge.id in seen_ids:
-            result.add("duplicate_edge_id", f"another edge already has the id '{edge.id}'",
-                       **_edge_place(edge, index, None, "id"))  # fmt: skip
+            result.add(
+                "duplicate_edge_id",
+                f"another edge already has the id '{edge.id}'",
+                **_edge_place(edge, index, None, "id"),
+            )
             continue
         if link in seen_links:
-            result.add("duplicate_edge", f"the edge {edge.key} is drawn twice",
-                       **_edge_place(edge, index, None, ""))  # fmt: skip
+            result.add("duplicate_edge", f"the edge {edge.key} is drawn twice", **_edge_place(edge, index, None, ""))
             continue
         if edge.id is not None:
             seen_ids.add(edge.id)
         seen_links.add(link)
         missing = [(end, getattr(edge, end)) for end in ("source", "target") if getattr(edge, end) not in known]
         for end, node_id in missing:
-            result.add("missing_node", f"the edge's {end} '{node_id}' is not a node of this graph"
-                       + _suggest(node_id, list(result.nodes)), **_edge_place(edge, index, None, end))  # fmt: skip
+            result.add(
+                "missing_node",
+                f"the edge's {end} '{node_id}' is not a node of this graph" + _suggest(node_id, list(result.nodes)),
+                **_edge_place(edge, index, None, end),
+            )
         if not missing and edge.source in result.nodes and edge.target in result.nodes:
             edges.append((index, edge))
     return edges
@@ -245,16 +256,21 @@ def _check_parents(result: Analysis) -> None:
             continue
         parent_type = result.node_types.get(parent)
         if parent not in result.nodes:
-            result.add("invalid_parent", f"parentId '{parent}' is not a node of this graph",
-                       node_id=node.id, path="parentId")  # fmt: skip
+            result.add(
+                "invalid_parent", f"parentId '{parent}' is not a node of this graph", node_id=node.id, path="parentId"
+            )
             parent = None
         elif parent == node.id:
             result.add("invalid_parent", "a node cannot be its own parent", node_id=node.id, path="parentId")
             parent = None
         elif parent_type is not None and not parent_type.has_body:
             containers = result.type_names(lambda t: t.has_body) or "no"
-            result.add("invalid_parent", f"parentId '{parent}' is a {parent_type.type} node; only "
-                       f"{containers} nodes have bodies", node_id=node.id, path="parentId")  # fmt: skip
+            result.add(
+                "invalid_parent",
+                f"parentId '{parent}' is a {parent_type.type} node; only {containers} nodes have bodies",
+                node_id=node.id,
+                path="parentId",
+            )
             parent = None
         if parent is None:
             result.misplaced.add(node.id)
@@ -265,8 +281,7 @@ def _check_parents(result: Analysis) -> None:
         while (parent := result.level_of.get(chain[-1])) is not None:
             if parent in chain:
                 names = " -> ".join(chain[chain.index(parent) :] + [parent])
-                result.add("invalid_parent", f"loops are nested in a circle: {names}",
-                           node_id=parent, path="parentId")  # fmt: skip
+                result.add("invalid_parent", f"loops are nested in a circle: {names}", node_id=parent, path="parentId")
                 result.level_of[parent] = None
                 result.misplaced.add(parent)
                 break
@@ -288,13 +303,21 @@ def _check_levels(edges: list[tuple[int, Edge]], result: Analysis) -> None:
         source_type = result.node_types.get(edge.source)
         target_type = result.node_types.get(edge.target)
         if source_level != target_level:
-            result.add("edge_crosses_loop", f"the edge from '{edge.source}' ({_level_name(source_level)}) "
-                       f"to '{edge.target}' ({_level_name(target_level)}) crosses a loop boundary; "
-                       "connect to or from the loop node instead", **_edge_place(edge, index, None, ""))  # fmt: skip
+            result.add(
+                "edge_crosses_loop",
+                f"the edge from '{edge.source}' ({_level_name(source_level)}) "
+                f"to '{edge.target}' ({_level_name(target_level)}) crosses a loop boundary; "
+                "connect to or from the loop node instead",
+                **_edge_place(edge, index, None, ""),
+            )
             continue
         if target_type is not None and target_type.is_trigger():
-            result.add("trigger_has_incoming", f"trigger '{edge.target}' cannot have incoming edges "
-                       f"(this one comes from '{edge.source}')", node_id=edge.target, path="")  # fmt: skip
+            result.add(
+                "trigger_has_incoming",
+                f"trigger '{edge.target}' cannot have incoming edges (this one comes from '{edge.source}')",
+                node_id=edge.target,
+                path="",
+            )
             continue
         _check_handle(index, edge, source_type, result)
         successors.setdefault(edge.source, []).append(edge.target)
@@ -303,29 +326,41 @@ def _check_levels(edges: list[tuple[int, Edge]], result: Analysis) -> None:
     triggers = [n for n in level_nodes[None] if _is_trigger(result, n)]
     if not triggers and (result.nodes or not result.level_of):  # nodes that failed say why
         kinds = result.type_names(lambda t: t.is_trigger())
-        result.add("no_trigger", f"the workflow has no trigger node ({kinds}), so nothing can start it",
-                   path="nodes")  # fmt: skip
+        result.add("no_trigger", f"the workflow has no trigger node ({kinds}), so nothing can start it", path="nodes")
     for level, members in level_nodes.items():
         order, stuck = topological_order(members, successors)
         result.orders[level] = order
         for cycle in cycles(stuck, successors):
             path = " -> ".join(cycle)
             loops = result.type_names(lambda t: t.has_body) or "loop"
-            result.add("cycle", f"these nodes form a cycle: {path}; repeat work with a {loops} "
-                       "node instead", node_id=cycle[0])  # fmt: skip
+            result.add(
+                "cycle", f"these nodes form a cycle: {path}; repeat work with a {loops} node instead", node_id=cycle[0]
+            )
     for loop_id, node_type in result.node_types.items():
         if node_type.has_body and not level_nodes.get(loop_id):
-            result.add("empty_loop", f"loop '{loop_id}' has no body: set parentId: '{loop_id}' on "
-                       "the nodes it repeats", node_id=loop_id)  # fmt: skip
+            result.add(
+                "empty_loop",
+                f"loop '{loop_id}' has no body: set parentId: '{loop_id}' on the nodes it repeats",
+                node_id=loop_id,
+            )
     for node_id in result.nodes:
         level = result.level_of.get(node_id)
         if _is_trigger(result, node_id) and level is not None:
-            result.add("trigger_in_loop", "a trigger cannot be inside a loop body", node_id=node_id,
-                       path="parentId")  # fmt: skip
-        elif level is None and node_id not in incoming and node_id in result.node_types and triggers \
-                and not _is_trigger(result, node_id) and node_id not in result.misplaced:  # fmt: skip
-            result.add("unreachable_node", f"node '{node_id}' has no incoming edge and is not a "
-                       "trigger, so it never runs; connect it to the nodes before it", node_id=node_id)  # fmt: skip
+            result.add("trigger_in_loop", "a trigger cannot be inside a loop body", node_id=node_id, path="parentId")
+        elif (
+            level is None
+            and node_id not in incoming
+            and node_id in result.node_types
+            and triggers
+            and not _is_trigger(result, node_id)
+            and node_id not in result.misplaced
+        ):
+            result.add(
+                "unreachable_node",
+                f"node '{node_id}' has no incoming edge and is not a "
+                "trigger, so it never runs; connect it to the nodes before it",
+                node_id=node_id,
+            )
 
 
 def _is_trigger(result: Analysis, node_id: str) -> bool:
@@ -341,9 +376,12 @@ def _check_handle(index: int, edge: Edge, source_type: type[NodeType] | None, re
     routes_errors = source.on_error == "route"
     if handle == "error":
         if not routes_errors:
-            result.add("invalid_handle", f"the edge leaves '{edge.source}' by its 'error' output, "
-                       f"but '{edge.source}' has on_error: {source.on_error!r}; set on_error: 'route'",
-                       **_edge_place(edge, index, None, "sourceHandle"))  # fmt: skip
+            result.add(
+                "invalid_handle",
+                f"the edge leaves '{edge.source}' by its 'error' output, "
+                f"but '{edge.source}' has on_error: {source.on_error!r}; set on_error: 'route'",
+                **_edge_place(edge, index, None, "sourceHandle"),
+            )
         return
     try:
         handles = tuple(source_type.handles_for(source.config))
@@ -357,8 +395,11 @@ def _check_handle(index: int, edge: Edge, source_type: type[NodeType] | None, re
         hint = f"its outputs are {listed}"
     else:
         hint = "it has a single output; remove sourceHandle"
-    result.add("invalid_handle", f"'{edge.source}' ({source_type.type}) has no output {handle!r}: {hint}",
-               **_edge_place(edge, index, None, "sourceHandle"))  # fmt: skip
+    result.add(
+        "invalid_handle",
+        f"'{edge.source}' ({source_type.type}) has no output {handle!r}: {hint}",
+        **_edge_place(edge, index, None, "sourceHandle"),
+    )
 
 
 def _check_references(result: Analysis) -> None:
@@ -398,8 +439,12 @@ def _check_references(result: Analysis) -> None:
             for code, message in _static_issues(expression, bare):
                 result.add(code, f"{source}: {message}", node_id=node_id, path=path)
             if level is None and "loop" in refs.roots and not (is_loop and bare):
-                result.add("loop_outside_body", f"{source}: loop.item and loop.index exist only "
-                           "inside a loop body", node_id=node_id, path=path)  # fmt: skip
+                result.add(
+                    "loop_outside_body",
+                    f"{source}: loop.item and loop.index exist only inside a loop body",
+                    node_id=node_id,
+                    path=path,
+                )
             for step in refs.steps:
                 if allowed is None or step not in bit or not allowed >> bit[step] & 1:
                     _check_step(result, node_id, step, allowed, bit, source, {"node_id": node_id, "path": path})
@@ -419,8 +464,9 @@ def _static_issues(expression: Expression, bare: bool) -> tuple[tuple[str, str],
         message = "name the credential literally, as credentials.<name>.<field> or credentials['<name>'].<field>"
         issues.append(("invalid_credential", message))
     for name in sorted(refs.functions - _cel.KNOWN_FUNCTIONS):
-        issues.append(("unknown_function", f"there is no function '{name}'"
-                       + _suggest(name, sorted(_cel.KNOWN_FUNCTIONS))))  # fmt: skip
+        issues.append(
+            ("unknown_function", f"there is no function '{name}'" + _suggest(name, sorted(_cel.KNOWN_FUNCTIONS)))
+        )
     if not bare:  # bare-CEL fields may have names their node type binds (a switch's `value`)
         for name in sorted(refs.roots - _cel.KNOWN_IDENTS):
             message = f"'{name}' is not defined; use trigger, steps, loop, env, credentials, workflow or run"
@@ -429,14 +475,23 @@ def _static_issues(expression: Expression, bare: bool) -> tuple[tuple[str, str],
     return cache[bare]
 
 
-def _check_step(result: Analysis, node_id: str, step: str, allowed: int | None, bit: dict[str, int],
-                source: str, place: dict[str, Any]) -> None:  # fmt: skip
+def _check_step(
+    result: Analysis,
+    node_id: str,
+    step: str,
+    allowed: int | None,
+    bit: dict[str, int],
+    source: str,
+    place: dict[str, Any],
+) -> None:
     if step not in bit:
-        result.add("unknown_step", f"{source}: node '{node_id}' reads steps.{step}, but there is no "
-                   f"node '{step}'" + _suggest(step, list(bit)), **place)  # fmt: skip
+        result.add(
+            "unknown_step",
+            f"{source}: node '{node_id}' reads steps.{step}, but there is no node '{step}'" + _suggest(step, list(bit)),
+            **place,
+        )
     elif step == node_id:
-        result.add("step_not_upstream", f"{source}: node '{node_id}' reads its own output "
-                   f"steps.{step}", **place)  # fmt: skip
+        result.add("step_not_upstream", f"{source}: node '{node_id}' reads its own output steps.{step}", **place)
     elif allowed is not None and not allowed >> bit[step] & 1:
         step_level = result.level_of.get(step)
         enclosing = []
@@ -445,13 +500,24 @@ def _check_step(result: Analysis, node_id: str, step: str, allowed: int | None, 
             enclosing.append(level)
             level = result.level_of.get(level)
         if step in enclosing:
-            result.add("step_not_upstream", f"{source}: node '{node_id}' reads steps.{step}, but it "
-                       f"runs inside loop '{step}', whose output exists only after every iteration; "
-                       "use loop.item, loop.index or the body's own steps", **place)  # fmt: skip
+            result.add(
+                "step_not_upstream",
+                f"{source}: node '{node_id}' reads steps.{step}, but it "
+                f"runs inside loop '{step}', whose output exists only after every iteration; "
+                "use loop.item, loop.index or the body's own steps",
+                **place,
+            )
         elif step_level is not None and step_level not in enclosing:
-            result.add("step_not_upstream", f"{source}: node '{node_id}' reads steps.{step}, but "
-                       f"{step} runs inside loop '{step_level}'; read steps.{step_level}, the list of "
-                       "its iterations' results", **place)  # fmt: skip
+            result.add(
+                "step_not_upstream",
+                f"{source}: node '{node_id}' reads steps.{step}, but "
+                f"{step} runs inside loop '{step_level}'; read steps.{step_level}, the list of "
+                "its iterations' results",
+                **place,
+            )
         else:
-            result.add("step_not_upstream", f"{source}: node '{node_id}' reads steps.{step}, but "
-                       f"{step} does not run before {node_id}", **place)  # fmt: skip
+            result.add(
+                "step_not_upstream",
+                f"{source}: node '{node_id}' reads steps.{step}, but {step} does not run before {node_id}",
+                **place,
+            )

@@ -15,8 +15,8 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import APIKeyCookie, HTTPBearer
 from fastapi.dependencies.models import Dependant
+from fastapi.security import APIKeyCookie, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.permissions import Permission, Role
@@ -30,6 +30,7 @@ from api.services import api_keys as api_key_service
 from api.services import audit
 from api.services import auth as auth_service
 from api.services.audit import AuditContext
+from api.services.identity import get_tenant_by_ref
 from api.state import AppState
 
 SESSION_COOKIE = "gorax_session"
@@ -88,17 +89,19 @@ async def _user_principal(
     if wanted:
         chosen = next((t for t in tenants if wanted in (t.id, t.slug)), None)
         if chosen is None:
-            raise Forbidden(
-                f"not a member of tenant {wanted!r}", details={"header": TENANT_HEADER}
-            )
+            raise Forbidden(f"not a member of tenant {wanted!r}", details={"header": TENANT_HEADER})
     elif tenants:
         chosen = tenants[0]
     return Principal(
-        kind="user", id=user.id, email=user.email, name=user.name,
+        kind="user",
+        id=user.id,
+        email=user.email,
+        name=user.name,
         tenant_id=chosen.id if chosen else None,
         role=Role(chosen.role) if chosen else None,
         memberships=tuple((t.id, t.role) for t in tenants),
-        via_cookie=via_cookie, session_id=family_id,
+        via_cookie=via_cookie,
+        session_id=family_id,
     )
 
 
@@ -108,13 +111,9 @@ async def _api_key_principal(state: AppState, request: Request, token: str) -> P
         key_id, tenant_id, role = key.id, key.tenant_id, key.role
         wanted = request.headers.get(TENANT_HEADER)
         if wanted and wanted != tenant_id:
-            from api.services.identity import get_tenant_by_ref
-
             tenant = await get_tenant_by_ref(session, wanted)
             if tenant is None or tenant.id != tenant_id:
-                raise Forbidden(
-                    "API key belongs to another tenant", details={"header": TENANT_HEADER}
-                )
+                raise Forbidden("API key belongs to another tenant", details={"header": TENANT_HEADER})
     return Principal(kind="api_key", id=key_id, tenant_id=tenant_id, role=Role(role))
 
 
@@ -124,11 +123,9 @@ async def _authenticate(state: AppState, request: Request) -> Principal:
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
-            raise Unauthorized("Authorization must be 'Bearer <token>'",
-                               details={"header": "Authorization"})
+            raise Unauthorized("Authorization must be 'Bearer <token>'", details={"header": "Authorization"})
         if state.worker_token and hmac.compare_digest(token.encode(), state.worker_token.encode()):
-            return Principal(kind="worker", id="worker", role=None,
-                             tenant_id=request.headers.get(TENANT_HEADER))
+            return Principal(kind="worker", id="worker", role=None, tenant_id=request.headers.get(TENANT_HEADER))
         if token.startswith(api_key_service.KEY_PREFIX):
             return await _api_key_principal(state, request, token)
         if looks_like_jwt(token):
@@ -155,18 +152,22 @@ async def _rate_limit(state: AppState, request: Request, subject: str) -> None:
     request.state.rate_limit = decision
     if not decision.allowed:
         # The X-RateLimit-* and Retry-After headers come from the middleware (request.state).
-        raise RateLimited("rate limit exceeded; retry later",
-                          details={"limit": decision.limit, "reset": decision.reset})
+        raise RateLimited(
+            "rate limit exceeded; retry later", details={"limit": decision.limit, "reset": decision.reset}
+        )
 
 
 # Declared only so OpenAPI (and /docs' "Authorize") shows how to authenticate; the header and
 # cookie are parsed by _authenticate, which also handles API keys and the worker token.
 _bearer_scheme = HTTPBearer(
-    auto_error=False, scheme_name="bearer",
+    auto_error=False,
+    scheme_name="bearer",
     description="Access token, API key (gx_<prefix>_<secret>) or worker token.",
 )
 _cookie_scheme = APIKeyCookie(
-    name=SESSION_COOKIE, auto_error=False, scheme_name="session",
+    name=SESSION_COOKIE,
+    auto_error=False,
+    scheme_name="session",
     description="Browser session; writes also need the X-CSRF-Token header.",
 )
 
@@ -200,30 +201,30 @@ class AccessRule:
 class PermissionCheck(AccessRule):
     """Dependency that requires the principal to hold one permission in its tenant."""
 
+    permission: Permission
+
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
     def __repr__(self) -> str:
         return f"Requires({self.permission.value})"
 
-    async def __call__(
-        self, request: Request, principal: Principal = Depends(current_principal)
-    ) -> Principal:
-        if (principal.kind != "worker" and principal.tenant_id is None
-                and self.permission is not Permission.ACCOUNT):
+    async def __call__(self, request: Request, principal: Principal = Depends(current_principal)) -> Principal:
+        if principal.kind != "worker" and principal.tenant_id is None and self.permission is not Permission.ACCOUNT:
             raise Forbidden("no tenant: the user belongs to no tenant")
         if not principal.can(self.permission):
             if principal.tenant_id:
                 await audit.record_now(
-                    get_state(request).db, tenant_id=principal.tenant_id,
-                    action="authz.denied", context=audit_context(request), outcome="denied",
-                    details={"permission": self.permission.value, "method": request.method,
-                             "path": request.url.path},
+                    get_state(request).db,
+                    tenant_id=principal.tenant_id,
+                    action="authz.denied",
+                    context=audit_context(request),
+                    outcome="denied",
+                    details={"permission": self.permission.value, "method": request.method, "path": request.url.path},
                 )
             raise Forbidden(
                 f"{self.permission.value} is required",
-                details={"permission": self.permission.value,
-                         "role": principal.role.value if principal.role else None},
+                details={"permission": self.permission.value, "role": principal.role.value if principal.role else None},
             )
         return principal
 
@@ -287,7 +288,16 @@ async def tenant_session(
 TenantSession = Annotated[AsyncSession, Depends(tenant_session)]
 
 __all__ = [
-    "AccessRule", "AuditCtx", "CurrentPrincipal", "DatabaseDep", "Public", "Requires",
-    "StateDep", "TenantSession", "access_rules_of", "audit_context", "current_principal",
+    "AccessRule",
+    "AuditCtx",
+    "CurrentPrincipal",
+    "DatabaseDep",
+    "Public",
+    "Requires",
+    "StateDep",
+    "TenantSession",
+    "access_rules_of",
+    "audit_context",
+    "current_principal",
     "enforce_tenant_rate_limit",
 ]

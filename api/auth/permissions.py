@@ -8,10 +8,10 @@ invitations) goes with being signed in as that user, not with a role.
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     """A member's role in a tenant."""
 
     ADMIN = "admin"
@@ -20,7 +20,7 @@ class Role(str, Enum):
     VIEWER = "viewer"
 
 
-class Permission(str, Enum):
+class Permission(StrEnum):
     """What a route needs. Routes declare exactly one through ``Requires(Permission.X)``."""
 
     WORKFLOW_READ = "workflow:read"

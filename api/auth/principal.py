@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from api.auth.permissions import Permission, Role, role_allows
+from api.errors import Forbidden
 
 PrincipalKind = Literal["user", "api_key", "worker"]
 
@@ -35,6 +36,13 @@ class Principal:
         if permission is Permission.INTERNAL or self.role is None:
             return False
         return role_allows(self.role, permission)
+
+    def required_tenant_id(self) -> str:
+        """The principal's tenant; Forbidden without one (``Requires`` of a tenant permission
+        lets no such principal through, so routes behind it always get a tenant)."""
+        if self.tenant_id is None:
+            raise Forbidden("no tenant: the principal belongs to no tenant")
+        return self.tenant_id
 
     @property
     def actor(self) -> str:

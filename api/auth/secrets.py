@@ -46,9 +46,7 @@ def _signing_key_text(settings: ApiSettings) -> tuple[str, str]:
     try:
         return path.read_text().strip(), f"GORAX_TOKEN_SIGNING_KEY_FILE ({path})"
     except OSError as exc:
-        raise SecretSettingError(
-            f"GORAX_TOKEN_SIGNING_KEY_FILE: cannot read {path}: {exc.strerror or exc}"
-        ) from None
+        raise SecretSettingError(f"GORAX_TOKEN_SIGNING_KEY_FILE: cannot read {path}: {exc.strerror or exc}") from None
 
 
 def signing_key(settings: ApiSettings) -> bytes:

@@ -34,7 +34,12 @@ class TokenSigner:
         self.ttl_seconds = ttl_seconds
 
     def issue(
-        self, *, user_id: str, family_id: str, kind: str = "access", ttl: int | None = None,
+        self,
+        *,
+        user_id: str,
+        family_id: str,
+        kind: str = "access",
+        ttl: int | None = None,
         csrf: str | None = None,
     ) -> str:
         """A signed token for ``user_id``: ``access`` (bearer) or ``session`` (cookie, CSRF-bound)."""
@@ -66,8 +71,10 @@ class TokenSigner:
             raise Unauthorized(f"invalid or expired {kind} token") from exc
         claims = decoded.claims
         return AccessClaims(
-            user_id=str(claims["sub"]), family_id=str(claims.get("fam", "")),
-            expires_at=int(claims["exp"]), csrf=claims.get("csrf"),
+            user_id=str(claims["sub"]),
+            family_id=str(claims.get("fam", "")),
+            expires_at=int(claims["exp"]),
+            csrf=claims.get("csrf"),
         )
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import DateTime, ForeignKey, MetaData, String, TypeDecorator
+from sqlalchemy import CursorResult, DateTime, ForeignKey, MetaData, Result, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 
 from blocks.randomness import uuid4
@@ -27,7 +27,12 @@ def new_id() -> str:
 
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
+
+
+def affected_rows(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched (SQLAlchemy types ``session.execute`` as a plain Result)."""
+    return int(cast(CursorResult[Any], result).rowcount or 0)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -41,14 +46,14 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTCDateTime column")
-        return value.astimezone(timezone.utc)
+        return value.astimezone(UTC)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -66,6 +71,4 @@ class TenantScoped:
 
     @declared_attr
     def tenant_id(cls) -> Mapped[str]:  # noqa: N805 - declared_attr convention
-        return mapped_column(
-            String(36), ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False
-        )
+        return mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"), index=True, nullable=False)

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
@@ -103,7 +103,6 @@ class Database:
         that runs on a thread of its own; the caller disposes of it)."""
         if self.dialect != "sqlite":
             raise ValueError("a synchronous engine is only made for SQLite")
-        from sqlalchemy import create_engine
 
         engine = create_engine(make_url(self.url).set(drivername="sqlite"))
         _configure_sqlite(engine)
@@ -134,8 +133,9 @@ class Database:
 
 
 def _upgrade(sync_connection: Any) -> None:
-    from alembic import command
-    from alembic.config import Config
+    # alembic is a noticeable import that only a migration needs (the CLI opens databases too).
+    from alembic import command  # noqa: PLC0415
+    from alembic.config import Config  # noqa: PLC0415
 
     config = Config(str(_MIGRATIONS_DIR / "alembic.ini"))
     config.set_main_option("script_location", str(_MIGRATIONS_DIR))

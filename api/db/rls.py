@@ -17,10 +17,7 @@ from typing import Any
 
 APP_ROLE = "gorax_app"
 
-_POLICY = (
-    "tenant_id = current_setting('app.tenant_id', true) "
-    "OR current_setting('app.system', true) = 'on'"
-)
+_POLICY = "tenant_id = current_setting('app.tenant_id', true) OR current_setting('app.system', true) = 'on'"
 
 
 def is_postgres(op: Any) -> bool:
@@ -67,6 +64,4 @@ def enable_tenant_rls(op: Any, table: str, *, append_only: bool = False) -> None
     grant_table(op, table, append_only=append_only)
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-    op.execute(
-        f"CREATE POLICY tenant_isolation ON {table} USING ({_POLICY}) WITH CHECK ({_POLICY})"
-    )
+    op.execute(f"CREATE POLICY tenant_isolation ON {table} USING ({_POLICY}) WITH CHECK ({_POLICY})")

@@ -19,8 +19,7 @@ class CredentialUse(TenantScoped, Base):
 
     __tablename__ = "credential_uses"
     __table_args__ = (
-        UniqueConstraint("tenant_id", "flow_run_id", "credential", "node_id",
-                         name="uq_credential_uses_use"),
+        UniqueConstraint("tenant_id", "flow_run_id", "credential", "node_id", name="uq_credential_uses_use"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

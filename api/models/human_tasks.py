@@ -20,9 +20,7 @@ class HumanTask(TenantScoped, Base):
     """
 
     __tablename__ = "human_tasks"
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "flow_run_id", "node_key", name="uq_human_tasks_run_node"),
-    )
+    __table_args__ = (UniqueConstraint("tenant_id", "flow_run_id", "node_key", name="uq_human_tasks_run_node"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     flow_run_id: Mapped[str] = mapped_column(String(36), index=True, nullable=False)

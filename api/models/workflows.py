@@ -27,17 +27,14 @@ class Workflow(TenantScoped, Base):
     deployment_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True,
-                                                 nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True, nullable=False)
 
 
 class WorkflowVersion(TenantScoped, Base):
     """One published, immutable graph of a workflow."""
 
     __tablename__ = "workflow_versions"
-    __table_args__ = (
-        UniqueConstraint("workflow_id", "number", name="uq_workflow_versions_workflow_number"),
-    )
+    __table_args__ = (UniqueConstraint("workflow_id", "number", name="uq_workflow_versions_workflow_number"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workflow_id: Mapped[str] = mapped_column(

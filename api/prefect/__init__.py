@@ -23,5 +23,4 @@ from prefect.events.schemas.automations import AutomationCore
 
 from api.prefect.client import PrefectDep, get_prefect, open_client, prefect_of
 
-__all__ = ["AutomationCore", "FlowRun", "PrefectClient", "PrefectDep", "get_prefect", "open_client",
-           "prefect_of"]
+__all__ = ["AutomationCore", "FlowRun", "PrefectClient", "PrefectDep", "get_prefect", "open_client", "prefect_of"]

@@ -30,19 +30,40 @@ def tenant_related(tenant_id: str) -> dict[str, str]:
     return {"prefect.resource.id": f"prefect.tag.{tenant_tag(tenant_id)}", "prefect.resource.role": "tag"}
 
 
-def automation_of(spec: AutomationSpec, *, name: str, description: str, tenant_id: str,
-                  deployment_id: str, trigger_node: str, enabled: bool) -> AutomationCore:
+def automation_of(
+    spec: AutomationSpec,
+    *,
+    name: str,
+    description: str,
+    tenant_id: str,
+    deployment_id: str,
+    trigger_node: str,
+    enabled: bool,
+) -> AutomationCore:
     """The automation that runs the deployment when the trigger's event (of the tenant) arrives.
 
     It passes no ``env``: the run reads the tenant's variables when it starts, so a variable
     changed after publishing is seen by the next run.
     """
-    trigger = EventTrigger(expect=set(spec.expect), match=dict(spec.match),
-                           match_related=[tenant_related(tenant_id)], posture=Posture.Reactive, threshold=1)
+    trigger = EventTrigger(
+        expect=set(spec.expect),
+        match=dict(spec.match),
+        match_related=[tenant_related(tenant_id)],
+        posture=Posture.Reactive,
+        threshold=1,
+    )
     return AutomationCore(
-        name=name, description=description, enabled=enabled, trigger=trigger,
-        actions=[RunDeployment(source="selected", deployment_id=UUID(deployment_id),
-                               parameters={"trigger": spec.trigger, "trigger_node": trigger_node})],
+        name=name,
+        description=description,
+        enabled=enabled,
+        trigger=trigger,
+        actions=[
+            RunDeployment(
+                source="selected",
+                deployment_id=UUID(deployment_id),
+                parameters={"trigger": spec.trigger, "trigger_node": trigger_node},
+            )
+        ],
     )
 
 
@@ -60,8 +81,11 @@ def requires_tenant(automation: Any) -> bool:
     """Whether the automation only matches events related to a tenant's tag."""
     related = getattr(automation.trigger, "match_related", None)
     specs = related if isinstance(related, list) else [related]
-    return any(str(getattr(spec, "root", {}).get("prefect.resource.id", "")).startswith("prefect.tag.tenant:")
-               for spec in specs if spec is not None)
+    return any(
+        str(getattr(spec, "root", {}).get("prefect.resource.id", "")).startswith("prefect.tag.tenant:")
+        for spec in specs
+        if spec is not None
+    )
 
 
 async def automations_of(client: PrefectClient, deployment_id: str) -> dict[str, Automation]:
@@ -75,8 +99,7 @@ async def automations_of(client: PrefectClient, deployment_id: str) -> dict[str,
     return found
 
 
-async def sync_automations(client: PrefectClient, deployment_id: str,
-                           wanted: dict[str, AutomationCore]) -> None:
+async def sync_automations(client: PrefectClient, deployment_id: str, wanted: dict[str, AutomationCore]) -> None:
     """Make the deployment's trigger automations exactly ``wanted`` (by trigger node)."""
     current = await automations_of(client, deployment_id)
     for node, automation in wanted.items():
@@ -106,8 +129,7 @@ async def delete_automations(client: PrefectClient, deployment_id: str) -> None:
 
 async def tenantless_automations(client: PrefectClient) -> list[Automation]:
     """Trigger automations built before automations required their tenant."""
-    return [a for a in await client.read_automations()
-            if trigger_node_of(a) is not None and not requires_tenant(a)]
+    return [a for a in await client.read_automations() if trigger_node_of(a) is not None and not requires_tenant(a)]
 
 
 def deployment_of(automation: Any) -> str | None:

@@ -28,7 +28,13 @@ from prefect.exceptions import ObjectNotFound
 from prefect.utilities.callables import parameter_schema
 
 from flows import (
-    DEFAULT_TENANT, ENTRYPOINT, FLOW_NAME, deployment_name, slug, tenant_tag, work_queue_name,
+    DEFAULT_TENANT,
+    ENTRYPOINT,
+    FLOW_NAME,
+    deployment_name,
+    slug,
+    tenant_tag,
+    work_queue_name,
     workflow_tag,
 )
 from flows.run_graph import run_graph
@@ -63,7 +69,9 @@ def schedules_of(plan: Plan) -> list[DeploymentScheduleCreate]:
             suffix = f"-{index}" if index else ""
             schedules.append(
                 DeploymentScheduleCreate(
-                    schedule=prefect_schedule(spec), active=spec.active, slug=f"trigger-{node.id}{suffix}",
+                    schedule=prefect_schedule(spec),
+                    active=spec.active,
+                    slug=f"trigger-{node.id}{suffix}",
                     parameters={"trigger_node": node.id},
                 )
             )
@@ -136,7 +144,10 @@ async def deploy_workflow(
     queue = work_queue_name(tenant)
     schedules = schedules_of(plan)
     parameters: dict[str, Any] = {
-        "graph": graph, "tenant": tenant, "workflow_id": workflow, "workflow_version": version,
+        "graph": graph,
+        "tenant": tenant,
+        "workflow_id": workflow,
+        "workflow_version": version,
     }
     if env:
         parameters["env"] = env
@@ -167,12 +178,17 @@ async def deploy_workflow(
         if exc.response.status_code == 404:
             raise WorkPoolMissing(
                 f"work pool {work_pool!r} does not exist in Prefect: run `gorax setup` (the API "
-                f"also sets it up when it starts)") from exc
+                f"also sets it up when it starts)"
+            ) from exc
         raise
     await _replace_schedules(client, deployment_id, schedules)
     return DeployedWorkflow(
-        deployment_id=deployment_id, name=name, full_name=f"{FLOW_NAME}/{name}",
-        work_pool=work_pool, work_queue=queue, schedules=len(schedules),
+        deployment_id=deployment_id,
+        name=name,
+        full_name=f"{FLOW_NAME}/{name}",
+        work_pool=work_pool,
+        work_queue=queue,
+        schedules=len(schedules),
     )
 
 

@@ -15,7 +15,10 @@ from prefect.client.orchestration import PrefectClient
 from prefect.events import Event
 from prefect.events.clients import get_events_subscriber
 from prefect.events.filters import (
-    EventAnyResourceFilter, EventFilter, EventNameFilter, EventOccurredFilter,
+    EventAnyResourceFilter,
+    EventFilter,
+    EventNameFilter,
+    EventOccurredFilter,
 )
 from prefect.settings import PREFECT_API_URL
 
@@ -32,8 +35,9 @@ async def post_events(client: PrefectClient, events_json: bytes) -> None:
     nothing; a stored webhook delivery must be marked sent only once Prefect has taken it, so
     the batch is posted and its answer checked.
     """
-    response = await client.request("POST", "/events", content=events_json,
-                                    headers={"Content-Type": "application/json"})
+    response = await client.request(
+        "POST", "/events", content=events_json, headers={"Content-Type": "application/json"}
+    )
     response.raise_for_status()
 
 

@@ -87,40 +87,42 @@ async def _save_worker_token(client: PrefectClient, pool: str, token: str) -> st
     return name
 
 
-async def _read_or_create(client: PrefectClient, name: str, worker_type: str,
-                          report: PoolReport) -> WorkPool:
+async def _read_or_create(client: PrefectClient, name: str, worker_type: str, report: PoolReport) -> WorkPool:
     try:
         return await client.read_work_pool(name)
     except ObjectNotFound:
         pass
     try:
-        await client.create_work_pool(WorkPoolCreate(
-            name=name, type=worker_type, description=_DESCRIPTION,
-            base_job_template=_default_template(worker_type)))
+        await client.create_work_pool(
+            WorkPoolCreate(
+                name=name, type=worker_type, description=_DESCRIPTION, base_job_template=_default_template(worker_type)
+            )
+        )
         report.created = True
     except ObjectAlreadyExists:  # a worker or another API made it a moment ago
         pass
     return await client.read_work_pool(name)
 
 
-async def ensure_pool(client: PrefectClient, name: str, worker_type: str, *, api_url: str,
-                      worker_token: str | None) -> PoolReport:
+async def ensure_pool(
+    client: PrefectClient, name: str, worker_type: str, *, api_url: str, worker_token: str | None
+) -> PoolReport:
     """Make work pool ``name`` exist (of ``worker_type`` when it is new) with the ``env`` its runs
     need; idempotent. An existing pool keeps its type (Prefect cannot change it)."""
     report = PoolReport(name=name, type=worker_type)
     pool = await _read_or_create(client, name, worker_type, report)
     report.type = pool.type
     if pool.type != worker_type:
-        report.notes.append(f"the pool exists with type {pool.type!r} (wanted {worker_type!r}); "
-                            f"it is kept")
+        report.notes.append(f"the pool exists with type {pool.type!r} (wanted {worker_type!r}); it is kept")
     if pool.type == WARM_WORKER_TYPE:
-        report.notes.append("the gorax worker reads GORAX_API_URL and GORAX_WORKER_TOKEN from its "
-                            "own environment")
+        report.notes.append("the gorax worker reads GORAX_API_URL and GORAX_WORKER_TOKEN from its own environment")
         return report
     env = {"GORAX_API_URL": api_url}
     if worker_token is None:
-        report.notes.append("GORAX_WORKER_TOKEN is not set here: runs of this pool cannot record "
-                            "human tasks until it is (set it and run gorax setup again)")
+        report.notes.append(
+            "GORAX_WORKER_TOKEN is not set here: runs of this pool cannot record "
+            "human tasks until it is (set it and run gorax setup again)"
+        )
     else:
         block = await _save_worker_token(client, name, worker_token)
         env["GORAX_WORKER_TOKEN"] = f"{{{{ prefect.blocks.secret.{block} }}}}"
@@ -129,6 +131,7 @@ async def ensure_pool(client: PrefectClient, name: str, worker_type: str, *, api
         await client.update_work_pool(name, WorkPoolUpdate(base_job_template=changed))
         report.updated = True
     elif not (pool.base_job_template or {}).get("variables"):
-        report.notes.append("its job template has no env variable: set GORAX_API_URL and "
-                            "GORAX_WORKER_TOKEN in the workers' environment")
+        report.notes.append(
+            "its job template has no env variable: set GORAX_API_URL and GORAX_WORKER_TOKEN in the workers' environment"
+        )
     return report

@@ -25,7 +25,7 @@ def node_of(schedule: DeploymentSchedule) -> str | None:
     """The trigger node a schedule trigger's schedule belongs to (its slug is
     ``trigger-<node id>[-<n>]``; node ids hold no ``-``)."""
     slug = schedule.slug or ""
-    return slug[len("trigger-"):].split("-")[0] if slug.startswith("trigger-") else None
+    return slug[len("trigger-") :].split("-")[0] if slug.startswith("trigger-") else None
 
 
 async def read_schedules(client: PrefectClient, deployment_id: str) -> list[DeploymentSchedule]:
@@ -33,21 +33,36 @@ async def read_schedules(client: PrefectClient, deployment_id: str) -> list[Depl
     return await client.read_deployment_schedules(UUID(deployment_id))
 
 
-async def add_schedule(client: PrefectClient, deployment_id: str, spec: ScheduleSpec,
-                       node_id: str | None) -> DeploymentSchedule:
+async def add_schedule(
+    client: PrefectClient, deployment_id: str, spec: ScheduleSpec, node_id: str | None
+) -> DeploymentSchedule:
     """A new schedule of the deployment, starting its runs from ``node_id`` (when given)."""
-    created = await client.create_deployment_schedules(UUID(deployment_id), [
-        DeploymentScheduleCreate(schedule=prefect_schedule(spec), active=spec.active,
-                                 parameters={"trigger_node": node_id} if node_id else {})])
+    created = await client.create_deployment_schedules(
+        UUID(deployment_id),
+        [
+            DeploymentScheduleCreate(
+                schedule=prefect_schedule(spec),
+                active=spec.active,
+                parameters={"trigger_node": node_id} if node_id else {},
+            )
+        ],
+    )
     return created[0]
 
 
-async def change_schedule(client: PrefectClient, deployment_id: str, schedule_id: UUID, *,
-                          spec: ScheduleSpec | None = None, active: bool | None = None) -> None:
+async def change_schedule(
+    client: PrefectClient,
+    deployment_id: str,
+    schedule_id: UUID,
+    *,
+    spec: ScheduleSpec | None = None,
+    active: bool | None = None,
+) -> None:
     """Change when a schedule fires (``spec``, its ``active`` too) or only whether it is active."""
     if spec is not None:
-        await client.update_deployment_schedule(UUID(deployment_id), schedule_id,
-                                                schedule=prefect_schedule(spec), active=spec.active)
+        await client.update_deployment_schedule(
+            UUID(deployment_id), schedule_id, schedule=prefect_schedule(spec), active=spec.active
+        )
     else:
         await client.update_deployment_schedule(UUID(deployment_id), schedule_id, active=active)
 
@@ -71,10 +86,16 @@ async def queue_runs_now(client: PrefectClient, deployment_id: str) -> None:
     schedule is active anyway and its scheduler catches up: that is logged, not raised.
     """
     try:
-        response = await client.request("POST", "/deployments/{id}/schedule",  # type: ignore[arg-type]
-                                        path_params={"id": deployment_id},
-                                        json={"min_runs": 3, "max_runs": 10})
+        response = await client.request(
+            "POST",
+            "/deployments/{id}/schedule",  # type: ignore[arg-type]
+            path_params={"id": deployment_id},
+            json={"min_runs": 3, "max_runs": 10},
+        )
         response.raise_for_status()
     except Exception as exc:
-        log.warning("re-queueing the runs of deployment %s failed (%s); Prefect's scheduler "
-                    "will create them", deployment_id, type(exc).__name__)
+        log.warning(
+            "re-queueing the runs of deployment %s failed (%s); Prefect's scheduler will create them",
+            deployment_id,
+            type(exc).__name__,
+        )

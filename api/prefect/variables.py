@@ -31,8 +31,9 @@ async def _variables_named_like(client: PrefectClient, pattern: str) -> list[Var
     found: list[Variable] = []
     flt = VariableFilter(name=VariableFilterName(like_=pattern)).model_dump(mode="json", exclude_unset=True)
     while True:
-        response = await client.request("POST", "/variables/filter",
-                                        json={"variables": flt, "offset": len(found), "limit": _PAGE})
+        response = await client.request(
+            "POST", "/variables/filter", json={"variables": flt, "offset": len(found), "limit": _PAGE}
+        )
         page = _VARIABLES.validate_python(response.json())
         found += page
         if len(page) < _PAGE:
@@ -55,8 +56,7 @@ async def read_variable(client: PrefectClient, stored_name: str) -> Any:
     return None if variable is None else variable.value
 
 
-async def write_variable(client: PrefectClient, stored_name: str, name: str, value: Any, *,
-                         exists: bool) -> None:
+async def write_variable(client: PrefectClient, stored_name: str, name: str, value: Any, *, exists: bool) -> None:
     """Store variable ``name`` (``value``) as the Prefect Variable ``stored_name``."""
     payload = variable_payload(name, value)
     if exists:

@@ -35,8 +35,9 @@ async def execution_analytics(
 ) -> dict[str, Any]:
     """Runs per interval, success rate, p50/p95 duration, failures by workflow and node."""
     _check(since, until)
-    return await analytics.execution_analytics(prefect, tenant_id=principal.tenant_id,
-                                               since=since, until=until, interval=interval)
+    return await analytics.execution_analytics(
+        prefect, tenant_id=principal.required_tenant_id(), since=since, until=until, interval=interval
+    )
 
 
 @router.get("/workflows")
@@ -48,5 +49,6 @@ async def workflow_analytics(
 ) -> dict[str, Any]:
     """Per workflow counts, success rate and durations."""
     _check(since, until)
-    return await analytics.workflow_analytics(prefect, tenant_id=principal.tenant_id,
-                                              since=since, until=until)
+    return await analytics.workflow_analytics(
+        prefect, tenant_id=principal.required_tenant_id(), since=since, until=until
+    )

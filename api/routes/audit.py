@@ -38,8 +38,14 @@ async def list_audit(
         if value is not None and value.tzinfo is None:
             raise BadRequest(f"{name} needs a timezone", details={"field": name})
     events = await audit.list_events(
-        session, tenant_id=principal.tenant_id, actor=actor, action=action,
-        resource_type=resource_type, since=since, until=until, before_seq=before_seq,
+        session,
+        tenant_id=principal.required_tenant_id(),
+        actor=actor,
+        action=action,
+        resource_type=resource_type,
+        since=since,
+        until=until,
+        before_seq=before_seq,
         limit=limit + 1,
     )
     page = events[:limit]
@@ -48,8 +54,9 @@ async def list_audit(
 
 
 @router.get("/verify", response_model=AuditVerification)
-async def verify_audit(session: TenantSession,
-                       principal: Principal = Requires(Permission.AUDIT_READ)) -> AuditVerification:
+async def verify_audit(
+    session: TenantSession, principal: Principal = Requires(Permission.AUDIT_READ)
+) -> AuditVerification:
     """Recompute the tenant's hash chain; reports the first tampered event."""
-    broken = await audit.verify_chain(session, tenant_id=principal.tenant_id)
+    broken = await audit.verify_chain(session, tenant_id=principal.required_tenant_id())
     return AuditVerification(valid=broken is None, broken_at_seq=broken)

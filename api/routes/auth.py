@@ -7,14 +7,27 @@ import secrets
 from fastapi import APIRouter, Path, Response, status
 
 from api.auth.deps import (
-    CSRF_COOKIE, SESSION_COOKIE, AuditCtx, Public, Requires, StateDep,
+    CSRF_COOKIE,
+    SESSION_COOKIE,
+    AuditCtx,
+    Public,
+    Requires,
+    StateDep,
 )
 from api.auth.permissions import Permission, Role
 from api.auth.principal import Principal
 from api.models.identity import Tenant, User
 from api.schemas import (
-    InvitationAccept, LoginRequest, MeResponse, OpenInvitationPublic, Page, RefreshRequest,
-    TenantMembershipPublic, TenantPublic, TokenResponse, UserPublic,
+    InvitationAccept,
+    LoginRequest,
+    MeResponse,
+    OpenInvitationPublic,
+    Page,
+    RefreshRequest,
+    TenantMembershipPublic,
+    TenantPublic,
+    TokenResponse,
+    UserPublic,
 )
 from api.services import auth as auth_service
 from api.services import invitations
@@ -26,19 +39,14 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 def _set_session_cookies(response: Response, state: StateDep, pair: TokenPair) -> None:
     csrf = secrets.token_urlsafe(24)
     ttl = min(state.config.refresh_token_ttl_seconds, 24 * 3600)
-    session = state.signer.issue(
-        user_id=pair.user.id, family_id=pair.family_id, kind="session", ttl=ttl, csrf=csrf
-    )
+    session = state.signer.issue(user_id=pair.user.id, family_id=pair.family_id, kind="session", ttl=ttl, csrf=csrf)
     secure = state.config.cookie_secure
-    response.set_cookie(SESSION_COOKIE, session, max_age=ttl, httponly=True, samesite="lax",
-                        secure=secure, path="/")
-    response.set_cookie(CSRF_COOKIE, csrf, max_age=ttl, httponly=False, samesite="lax",
-                        secure=secure, path="/")
+    response.set_cookie(SESSION_COOKIE, session, max_age=ttl, httponly=True, samesite="lax", secure=secure, path="/")
+    response.set_cookie(CSRF_COOKIE, csrf, max_age=ttl, httponly=False, samesite="lax", secure=secure, path="/")
 
 
 def _membership(tenant: TenantRole) -> TenantMembershipPublic:
-    return TenantMembershipPublic(id=tenant.id, slug=tenant.slug, name=tenant.name,
-                                  role=Role(tenant.role))
+    return TenantMembershipPublic(id=tenant.id, slug=tenant.slug, name=tenant.name, role=Role(tenant.role))
 
 
 def _token_response(pair: TokenPair) -> TokenResponse:
@@ -52,32 +60,38 @@ def _token_response(pair: TokenPair) -> TokenResponse:
 
 
 @router.post("/login", response_model=TokenResponse, dependencies=[Public()])
-async def login(body: LoginRequest, response: Response, state: StateDep,
-                context: AuditCtx) -> TokenResponse:
+async def login(body: LoginRequest, response: Response, state: StateDep, context: AuditCtx) -> TokenResponse:
     """Sign in with e-mail and password; also sets the browser session and CSRF cookies."""
-    pair = await auth_service.login(state.db, state.signer, state.config, email=body.email,
-                                    password=body.password, context=context)
+    pair = await auth_service.login(
+        state.db, state.signer, state.config, email=body.email, password=body.password, context=context
+    )
     _set_session_cookies(response, state, pair)
     return _token_response(pair)
 
 
 @router.post("/refresh", response_model=TokenResponse, dependencies=[Public()])
-async def refresh(body: RefreshRequest, response: Response, state: StateDep,
-                  context: AuditCtx) -> TokenResponse:
+async def refresh(body: RefreshRequest, response: Response, state: StateDep, context: AuditCtx) -> TokenResponse:
     """Exchange a refresh token for a new pair; reusing an old one ends the session."""
-    pair = await auth_service.refresh(state.db, state.signer, state.config,
-                                      refresh_token=body.refresh_token, context=context)
+    pair = await auth_service.refresh(
+        state.db, state.signer, state.config, refresh_token=body.refresh_token, context=context
+    )
     _set_session_cookies(response, state, pair)
     return _token_response(pair)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
-async def logout(state: StateDep, context: AuditCtx,
-                 principal: Principal = Requires(Permission.AUTHENTICATED)) -> Response:
+async def logout(
+    state: StateDep, context: AuditCtx, principal: Principal = Requires(Permission.AUTHENTICATED)
+) -> Response:
     """End the current sign-in (its tokens and cookie stop working) and clear the cookies."""
     if principal.kind == "user" and principal.session_id:
-        await auth_service.logout(state.db, user_id=principal.id, family_id=principal.session_id,
-                                  tenant_id=principal.tenant_id, context=context)
+        await auth_service.logout(
+            state.db,
+            user_id=principal.id,
+            family_id=principal.session_id,
+            tenant_id=principal.tenant_id,
+            context=context,
+        )
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(CSRF_COOKIE, path="/")
@@ -85,14 +99,11 @@ async def logout(state: StateDep, context: AuditCtx,
 
 
 @router.get("/me", response_model=MeResponse)
-async def me(state: StateDep,
-             principal: Principal = Requires(Permission.AUTHENTICATED)) -> MeResponse:
+async def me(state: StateDep, principal: Principal = Requires(Permission.AUTHENTICATED)) -> MeResponse:
     """Who is calling, in which tenant, with which role, and their other tenants."""
     async with state.db.system_scope() as session:
         user = await session.get(User, principal.id) if principal.kind == "user" else None
-        ids = [tid for tid, _ in principal.memberships] or (
-            [principal.tenant_id] if principal.tenant_id else []
-        )
+        ids = [tid for tid, _ in principal.memberships] or ([principal.tenant_id] if principal.tenant_id else [])
         tenants = {t.id: t for t in [await session.get(Tenant, tid) for tid in ids] if t}
     roles = dict(principal.memberships)
     current = tenants.get(principal.tenant_id or "")
@@ -101,9 +112,12 @@ async def me(state: StateDep,
         principal=principal.actor,
         tenant=TenantPublic(id=current.id, slug=current.slug, name=current.name) if current else None,
         role=principal.role,
-        tenants=[TenantMembershipPublic(id=t.id, slug=t.slug, name=t.name,
-                                        role=Role(roles.get(t.id, principal.role or "viewer")))
-                 for t in tenants.values()],
+        tenants=[
+            TenantMembershipPublic(
+                id=t.id, slug=t.slug, name=t.name, role=Role(roles.get(t.id, principal.role or "viewer"))
+            )
+            for t in tenants.values()
+        ],
     )
 
 
@@ -113,22 +127,33 @@ async def my_invitations(
 ) -> Page[OpenInvitationPublic]:
     """The signed-in user's pending invitations (with or without a tenant of their own)."""
     found = await invitations.open_for(state.db, email=principal.email or "")
-    items = [OpenInvitationPublic(id=i.id, role=Role(i.tenant.role), created_at=i.created_at,
-                                  expires_at=i.expires_at,
-                                  tenant=TenantPublic(id=i.tenant.id, slug=i.tenant.slug,
-                                                      name=i.tenant.name))
-             for i in found]
+    items = [
+        OpenInvitationPublic(
+            id=i.id,
+            role=Role(i.tenant.role),
+            created_at=i.created_at,
+            expires_at=i.expires_at,
+            tenant=TenantPublic(id=i.tenant.id, slug=i.tenant.slug, name=i.tenant.name),
+        )
+        for i in found
+    ]
     return Page(items=items, total=len(items))
 
 
 @router.post("/invitations/accept", response_model=TokenResponse, dependencies=[Public()])
-async def accept_invitation_with_token(body: InvitationAccept, response: Response,
-                                       state: StateDep, context: AuditCtx) -> TokenResponse:
+async def accept_invitation_with_token(
+    body: InvitationAccept, response: Response, state: StateDep, context: AuditCtx
+) -> TokenResponse:
     """Accept an invitation with its token and sign in: with the invited address's password,
     or, when the address has no account yet, registering one with this password and name."""
     pair = await invitations.accept_with_token(
-        state.db, state.signer, state.config, token=body.token, password=body.password,
-        name=body.name, context=context,
+        state.db,
+        state.signer,
+        state.config,
+        token=body.token,
+        password=body.password,
+        name=body.name,
+        context=context,
     )
     _set_session_cookies(response, state, pair)
     return _token_response(pair)
@@ -136,11 +161,13 @@ async def accept_invitation_with_token(body: InvitationAccept, response: Respons
 
 @router.post("/invitations/{invitation_id}/accept", response_model=TenantMembershipPublic)
 async def accept_invitation(
-    state: StateDep, context: AuditCtx, invitation_id: str = Path(max_length=64),
+    state: StateDep,
+    context: AuditCtx,
+    invitation_id: str = Path(max_length=64),
     principal: Principal = Requires(Permission.ACCOUNT),
 ) -> TenantMembershipPublic:
     """Accept one of the signed-in user's pending invitations; returns the new membership."""
-    joined = await invitations.accept_as(state.db, invitation_id=invitation_id,
-                                         user_id=principal.id, email=principal.email or "",
-                                         context=context)
+    joined = await invitations.accept_as(
+        state.db, invitation_id=invitation_id, user_id=principal.id, email=principal.email or "", context=context
+    )
     return _membership(joined)

@@ -17,7 +17,10 @@ from api.schemas import Page
 from api.services import audit
 from api.webhooks import credential_stamps
 from api.workflow_schemas import CredentialCreate, CredentialUpdate
+from blocks import catalog
+from blocks import service as credential_service
 from blocks.catalog import CredentialTypeInfo
+from blocks.errors import CredentialInputError, CredentialNotFound
 from blocks.service import CredentialInfo
 
 router = APIRouter(tags=["credentials"])
@@ -34,8 +37,6 @@ async def _slug(session: AsyncSession, tenant_id: str) -> str:
 @asynccontextmanager
 async def _credential_errors() -> AsyncIterator[None]:
     """Map the credential service's errors to the API's (404, 422 with field details)."""
-    from blocks.errors import CredentialInputError, CredentialNotFound
-
     try:
         yield
     except CredentialNotFound as exc:
@@ -47,68 +48,102 @@ async def _credential_errors() -> AsyncIterator[None]:
 @router.get("/credential-types", response_model=list[CredentialTypeInfo])
 async def credential_types(principal: Principal = Requires(Permission.CREDENTIAL_READ)) -> list[CredentialTypeInfo]:
     """Every credential type with its field schema (secret fields flagged)."""
-    from blocks.catalog import credential_types as types
-
-    return types()
+    return catalog.credential_types()
 
 
 @router.get("/credentials", response_model=Page[CredentialInfo])
-async def list_credentials(session: TenantSession,
-                           principal: Principal = Requires(Permission.CREDENTIAL_READ)) -> Page[CredentialInfo]:
+async def list_credentials(
+    session: TenantSession, principal: Principal = Requires(Permission.CREDENTIAL_READ)
+) -> Page[CredentialInfo]:
     """The tenant's credentials: name, type, field names (never values)."""
-    from blocks.service import list_credentials as listing
-
-    items = await listing(tenant_id=principal.tenant_id,
-                          tenant_slug=await _slug(session, principal.tenant_id))
+    items = await credential_service.list_credentials(
+        tenant_id=principal.required_tenant_id(), tenant_slug=await _slug(session, principal.required_tenant_id())
+    )
     return Page(items=items, total=len(items))
 
 
 @router.post("/credentials", response_model=CredentialInfo, status_code=status.HTTP_201_CREATED)
-async def create_credential(body: CredentialCreate, session: TenantSession, context: AuditCtx,
-                            principal: Principal = Requires(Permission.CREDENTIAL_MANAGE)) -> CredentialInfo:
+async def create_credential(
+    body: CredentialCreate,
+    session: TenantSession,
+    context: AuditCtx,
+    principal: Principal = Requires(Permission.CREDENTIAL_MANAGE),
+) -> CredentialInfo:
     """Validate, seal and store a credential."""
-    from blocks.service import create_credential as create
-
     async with _credential_errors():
-        info = await create(body.name, body.type, body.values, tenant_id=principal.tenant_id,
-                            tenant_slug=await _slug(session, principal.tenant_id))
-    await credential_stamps.bump(session, tenant_id=principal.tenant_id, name=info.name)
-    await audit.record(session, tenant_id=principal.tenant_id, action="credential.create",
-                       context=context, resource_type="credential", resource_id=info.id,
-                       details={"name": info.name, "type": info.type, "fields": info.fields})
+        info = await credential_service.create_credential(
+            body.name,
+            body.type,
+            body.values,
+            tenant_id=principal.required_tenant_id(),
+            tenant_slug=await _slug(session, principal.required_tenant_id()),
+        )
+    await credential_stamps.bump(session, tenant_id=principal.required_tenant_id(), name=info.name)
+    await audit.record(
+        session,
+        tenant_id=principal.required_tenant_id(),
+        action="credential.create",
+        context=context,
+        resource_type="credential",
+        resource_id=info.id,
+        details={"name": info.name, "type": info.type, "fields": info.fields},
+    )
     await session.commit()
     return info
 
 
 @router.put("/credentials/{ref}", response_model=CredentialInfo)
-async def update_credential(body: CredentialUpdate, session: TenantSession, context: AuditCtx,
-                            ref: str = CredentialRef,
-                            principal: Principal = Requires(Permission.CREDENTIAL_MANAGE)) -> CredentialInfo:
+async def update_credential(
+    body: CredentialUpdate,
+    session: TenantSession,
+    context: AuditCtx,
+    ref: str = CredentialRef,
+    principal: Principal = Requires(Permission.CREDENTIAL_MANAGE),
+) -> CredentialInfo:
     """Replace values; fields left out keep their stored value."""
-    from blocks.service import update_credential as update
-
     async with _credential_errors():
-        info = await update(ref, body.values, tenant_id=principal.tenant_id,
-                            tenant_slug=await _slug(session, principal.tenant_id))
+        info = await credential_service.update_credential(
+            ref,
+            body.values,
+            tenant_id=principal.required_tenant_id(),
+            tenant_slug=await _slug(session, principal.required_tenant_id()),
+        )
     # Committed with the audit entry: from then on every replica's deliveries use the new value.
-    await credential_stamps.bump(session, tenant_id=principal.tenant_id, name=info.name)
-    await audit.record(session, tenant_id=principal.tenant_id, action="credential.update",
-                       context=context, resource_type="credential", resource_id=info.id,
-                       details={"name": info.name, "fields": sorted(body.values)})
+    await credential_stamps.bump(session, tenant_id=principal.required_tenant_id(), name=info.name)
+    await audit.record(
+        session,
+        tenant_id=principal.required_tenant_id(),
+        action="credential.update",
+        context=context,
+        resource_type="credential",
+        resource_id=info.id,
+        details={"name": info.name, "fields": sorted(body.values)},
+    )
     await session.commit()
     return info
 
 
 @router.delete("/credentials/{ref}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_credential(session: TenantSession, context: AuditCtx, ref: str = CredentialRef,
-                            principal: Principal = Requires(Permission.CREDENTIAL_MANAGE)) -> None:
+async def delete_credential(
+    session: TenantSession,
+    context: AuditCtx,
+    ref: str = CredentialRef,
+    principal: Principal = Requires(Permission.CREDENTIAL_MANAGE),
+) -> None:
     """Delete a credential."""
-    from blocks.service import delete_credential as delete
-
     async with _credential_errors():
-        info = await delete(ref, tenant_id=principal.tenant_id,
-                            tenant_slug=await _slug(session, principal.tenant_id))
-    await credential_stamps.bump(session, tenant_id=principal.tenant_id, name=info.name)
-    await audit.record(session, tenant_id=principal.tenant_id, action="credential.delete",
-                       context=context, resource_type="credential", resource_id=ref)
+        info = await credential_service.delete_credential(
+            ref,
+            tenant_id=principal.required_tenant_id(),
+            tenant_slug=await _slug(session, principal.required_tenant_id()),
+        )
+    await credential_stamps.bump(session, tenant_id=principal.required_tenant_id(), name=info.name)
+    await audit.record(
+        session,
+        tenant_id=principal.required_tenant_id(),
+        action="credential.delete",
+        context=context,
+        resource_type="credential",
+        resource_id=ref,
+    )
     await session.commit()

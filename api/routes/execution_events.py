@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from api.auth.deps import _authenticate
+from api.auth.permissions import Permission
 from api.auth.principal import Principal
+from api.collab.routes import _HandshakeView, _same_origin
+from api.errors import ApiError, Forbidden, NotFound, Unauthorized
 from api.prefect import get_prefect
+from api.services.executions import get_run
+from api.services.run_events import node_events
 
 router = APIRouter(tags=["executions"])
 
@@ -20,10 +26,6 @@ CLOSE_NOT_FOUND = 4404
 
 
 async def _principal(websocket: WebSocket) -> Principal:
-    from api.auth.deps import _authenticate
-    from api.collab.routes import _HandshakeView, _same_origin
-    from api.errors import Forbidden
-
     view = _HandshakeView(websocket)
     if view.cookies and not _same_origin(websocket):
         raise Forbidden("cross-origin connection refused", details={"header": "Origin"})
@@ -33,11 +35,6 @@ async def _principal(websocket: WebSocket) -> Principal:
 @router.websocket("/executions/{execution_id}/events")
 async def execution_events(websocket: WebSocket, execution_id: str) -> None:
     """Stream ``{node_id, status, at, ...}`` per node state change, then ``{type: "run", status}``."""
-    from api.auth.permissions import Permission
-    from api.errors import ApiError, NotFound, Unauthorized
-    from api.services.executions import get_run
-    from api.services.run_events import node_events
-
     await websocket.accept()
     try:
         principal = await _principal(websocket)
@@ -49,8 +46,13 @@ async def execution_events(websocket: WebSocket, execution_id: str) -> None:
         async for message in node_events(run, client=prefect):
             await websocket.send_json(message)
     except ApiError as exc:
-        code = (CLOSE_UNAUTHORIZED if isinstance(exc, Unauthorized)
-                else CLOSE_NOT_FOUND if isinstance(exc, NotFound) else CLOSE_FORBIDDEN)
+        code = (
+            CLOSE_UNAUTHORIZED
+            if isinstance(exc, Unauthorized)
+            else CLOSE_NOT_FOUND
+            if isinstance(exc, NotFound)
+            else CLOSE_FORBIDDEN
+        )
         await websocket.close(code=code, reason=exc.message[:120])
         return
     except WebSocketDisconnect:

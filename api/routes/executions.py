@@ -20,7 +20,11 @@ from api.services import executions as runs
 from api.services import workflows as workflow_service
 from api.services.human_tasks import cancel_for_run as cancel_human_tasks
 from api.workflow_schemas import (
-    ExecuteRequest, ExecutionDetail, ExecutionResult, ExecutionStarted, ExecutionSummary,
+    ExecuteRequest,
+    ExecutionDetail,
+    ExecutionResult,
+    ExecutionStarted,
+    ExecutionSummary,
     StepPublic,
 )
 
@@ -33,43 +37,70 @@ def _aware(name: str, value: datetime | None) -> None:
         raise BadRequest(f"{name} needs a timezone", details={"field": name})
 
 
-@router.post("/workflows/{workflow_id}/execute", response_model=ExecutionResult,
-             status_code=status.HTTP_200_OK,
-             responses={202: {"model": ExecutionStarted}, 504: {"description": "Still running"}})
+@router.post(
+    "/workflows/{workflow_id}/execute",
+    response_model=ExecutionResult,
+    status_code=status.HTTP_200_OK,
+    responses={202: {"model": ExecutionStarted}, 504: {"description": "Still running"}},
+)
 async def execute_workflow(
-    body: ExecuteRequest, session: TenantSession, context: AuditCtx, prefect: PrefectDep,
+    body: ExecuteRequest,
+    session: TenantSession,
+    context: AuditCtx,
+    prefect: PrefectDep,
     workflow_id: str = Path(max_length=64),
     principal: Principal = Requires(Permission.EXECUTION_RUN),
 ) -> Any:
     """Run the published workflow: 202 with the id, or with ``wait`` 200 with output and steps
     (504 naming the execution when it does not finish within ``timeout_seconds``)."""
-    tenant_id = principal.tenant_id
+    tenant_id = principal.required_tenant_id()
     check_json_size(body.input, limit="max_input_bytes", field="input")
-    workflow = await workflow_service.get_workflow(session, tenant_id=tenant_id,
-                                                   workflow_id=workflow_id)
+    workflow = await workflow_service.get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
     if workflow.status == "archived" or not workflow.deployment_id:
-        raise Conflict("the workflow has no published, deployed version to run",
-                       details={"workflow_id": workflow_id, "status": workflow.status})
+        raise Conflict(
+            "the workflow has no published, deployed version to run",
+            details={"workflow_id": workflow_id, "status": workflow.status},
+        )
     graph = None
     if body.version is not None and body.version != workflow.latest_version:
-        graph = (await workflow_service.get_version(session, tenant_id=tenant_id,
-                                                    workflow_id=workflow_id,
-                                                    number=body.version)).graph
-    run = await runs.start_run(prefect, tenant_id=tenant_id, workflow_id=workflow_id,
-                               deployment_id=workflow.deployment_id, trigger=body.input,
-                               trigger_type="manual", graph=graph, version=body.version)
-    await audit.record(session, tenant_id=tenant_id, action="workflow.execute",
-                       context=context, resource_type="workflow", resource_id=workflow_id,
-                       details={"execution_id": str(run.id), "version": body.version})
+        graph = (
+            await workflow_service.get_version(
+                session, tenant_id=tenant_id, workflow_id=workflow_id, number=body.version
+            )
+        ).graph
+    run = await runs.start_run(
+        prefect,
+        tenant_id=tenant_id,
+        workflow_id=workflow_id,
+        deployment_id=workflow.deployment_id,
+        trigger=body.input,
+        trigger_type="manual",
+        graph=graph,
+        version=body.version,
+    )
+    await audit.record(
+        session,
+        tenant_id=tenant_id,
+        action="workflow.execute",
+        context=context,
+        resource_type="workflow",
+        resource_id=workflow_id,
+        details={"execution_id": str(run.id), "version": body.version},
+    )
     await session.commit()
     if not body.wait:
-        return JSONResponse(ExecutionStarted(execution_id=str(run.id)).model_dump(),
-                            status_code=status.HTTP_202_ACCEPTED)
+        return JSONResponse(
+            ExecutionStarted(execution_id=str(run.id)).model_dump(), status_code=status.HTTP_202_ACCEPTED
+        )
     final = await runs.wait_for_run(prefect, run.id, body.timeout_seconds)
     detail = await runs.execution_detail(prefect, final, prefect_api_url="")
-    return ExecutionResult(execution_id=str(run.id), status=detail["status"],
-                           output=detail["output"], error=detail["error"],
-                           steps=[StepPublic(**s) for s in detail["steps"]])
+    return ExecutionResult(
+        execution_id=str(run.id),
+        status=detail["status"],
+        output=detail["output"],
+        error=detail["error"],
+        steps=[StepPublic(**s) for s in detail["steps"]],
+    )
 
 
 @router.get("/executions", response_model=Page[ExecutionSummary])
@@ -87,54 +118,87 @@ async def list_executions(
     _aware("since", since)
     _aware("until", until)
     items, next_cursor, total = await runs.list_runs(
-        prefect, tenant_id=principal.tenant_id, workflow_id=workflow_id, status=status_,
-        since=since, until=until, limit=limit, cursor=cursor)
+        prefect,
+        tenant_id=principal.required_tenant_id(),
+        workflow_id=workflow_id,
+        status=status_,
+        since=since,
+        until=until,
+        limit=limit,
+        cursor=cursor,
+    )
     return Page(items=[ExecutionSummary(**i) for i in items], next_cursor=next_cursor, total=total)
 
 
 @router.get("/executions/{execution_id}", response_model=ExecutionDetail)
-async def read_execution(state: StateDep, prefect: PrefectDep, execution_id: str = ExecutionId,
-                         principal: Principal = Requires(Permission.EXECUTION_READ)) -> ExecutionDetail:
+async def read_execution(
+    state: StateDep,
+    prefect: PrefectDep,
+    execution_id: str = ExecutionId,
+    principal: Principal = Requires(Permission.EXECUTION_READ),
+) -> ExecutionDetail:
     """One execution with input, output, steps (masked) and its Prefect UI link."""
-    run = await runs.get_run(prefect, tenant_id=principal.tenant_id, execution_id=execution_id)
+    run = await runs.get_run(prefect, tenant_id=principal.required_tenant_id(), execution_id=execution_id)
     detail = await runs.execution_detail(prefect, run, prefect_api_url=state.settings.prefect.url)
     return ExecutionDetail(**detail)
 
 
 @router.get("/executions/{execution_id}/steps", response_model=list[StepPublic])
 async def read_execution_steps(
-    prefect: PrefectDep, execution_id: str = ExecutionId,
+    prefect: PrefectDep,
+    execution_id: str = ExecutionId,
     principal: Principal = Requires(Permission.EXECUTION_READ),
 ) -> list[StepPublic]:
     """The execution's steps in start order."""
-    steps = await runs.read_execution_steps(prefect, tenant_id=principal.tenant_id,
-                                            execution_id=execution_id)
+    steps = await runs.read_execution_steps(
+        prefect, tenant_id=principal.required_tenant_id(), execution_id=execution_id
+    )
     return [StepPublic(**s) for s in steps]
 
 
 @router.post("/executions/{execution_id}/cancel", response_model=ExecutionSummary)
-async def cancel_execution(session: TenantSession, context: AuditCtx, prefect: PrefectDep,
-                           execution_id: str = ExecutionId,
-                           principal: Principal = Requires(Permission.EXECUTION_RUN)) -> ExecutionSummary:
+async def cancel_execution(
+    session: TenantSession,
+    context: AuditCtx,
+    prefect: PrefectDep,
+    execution_id: str = ExecutionId,
+    principal: Principal = Requires(Permission.EXECUTION_RUN),
+) -> ExecutionSummary:
     """Cancel a pending or running execution (409 when it already finished)."""
-    run = await runs.cancel_run(prefect, tenant_id=principal.tenant_id, execution_id=execution_id)
+    run = await runs.cancel_run(prefect, tenant_id=principal.required_tenant_id(), execution_id=execution_id)
     # A run waiting for people: its open human tasks are cancelled with it.
-    await cancel_human_tasks(session, tenant_id=principal.tenant_id, flow_run_id=str(run.id))
-    await audit.record(session, tenant_id=principal.tenant_id, action="execution.cancel",
-                       context=context, resource_type="execution", resource_id=execution_id)
+    await cancel_human_tasks(session, tenant_id=principal.required_tenant_id(), flow_run_id=str(run.id))
+    await audit.record(
+        session,
+        tenant_id=principal.required_tenant_id(),
+        action="execution.cancel",
+        context=context,
+        resource_type="execution",
+        resource_id=execution_id,
+    )
     await session.commit()
     return ExecutionSummary(**runs.summary_of(run))
 
 
-@router.post("/executions/{execution_id}/retry", response_model=ExecutionStarted,
-             status_code=status.HTTP_202_ACCEPTED)
-async def retry_execution(session: TenantSession, context: AuditCtx, response: Response,
-                          prefect: PrefectDep, execution_id: str = ExecutionId,
-                          principal: Principal = Requires(Permission.EXECUTION_RUN)) -> ExecutionStarted:
+@router.post("/executions/{execution_id}/retry", response_model=ExecutionStarted, status_code=status.HTTP_202_ACCEPTED)
+async def retry_execution(
+    session: TenantSession,
+    context: AuditCtx,
+    response: Response,
+    prefect: PrefectDep,
+    execution_id: str = ExecutionId,
+    principal: Principal = Requires(Permission.EXECUTION_RUN),
+) -> ExecutionStarted:
     """A new execution of the same version with the same trigger input."""
-    run = await runs.retry_run(prefect, tenant_id=principal.tenant_id, execution_id=execution_id)
-    await audit.record(session, tenant_id=principal.tenant_id, action="execution.retry",
-                       context=context, resource_type="execution", resource_id=str(run.id),
-                       details={"retry_of": execution_id})
+    run = await runs.retry_run(prefect, tenant_id=principal.required_tenant_id(), execution_id=execution_id)
+    await audit.record(
+        session,
+        tenant_id=principal.required_tenant_id(),
+        action="execution.retry",
+        context=context,
+        resource_type="execution",
+        resource_id=str(run.id),
+        details={"retry_of": execution_id},
+    )
     await session.commit()
     return ExecutionStarted(execution_id=str(run.id))

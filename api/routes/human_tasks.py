@@ -30,8 +30,9 @@ from api.services.human_task_timer import HumanTaskTimer
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = app.state.gorax
-    timer = HumanTaskTimer(state.db, prefect_of(app), link_key=signing_key(state.config),
-                           api_url=state.settings.effective_api_url)
+    timer = HumanTaskTimer(
+        state.db, prefect_of(app), link_key=signing_key(state.config), api_url=state.settings.effective_api_url
+    )
     app.state.human_task_timer = timer
     await timer.start()
     try:
@@ -128,49 +129,80 @@ async def list_human_tasks(
     principal: Principal = Requires(Permission.HUMAN_TASK_READ),
 ) -> Page[HumanTaskPublic]:
     """My tasks (every task of the tenant for admins), newest first."""
-    tasks = await service.list_tasks(session, tenant_id=principal.tenant_id, principal=principal,
-                                     status=status, workflow_id=workflow_id, limit=limit)
+    tasks = await service.list_tasks(
+        session,
+        tenant_id=principal.required_tenant_id(),
+        principal=principal,
+        status=status,
+        workflow_id=workflow_id,
+        limit=limit,
+    )
     return Page(items=[_view(task) for task in tasks], total=len(tasks))
 
 
 @router.get("/human-tasks/{task_id}", response_model=HumanTaskPublic)
 async def get_human_task(
-    task_id: str, session: TenantSession, context: AuditCtx,
+    task_id: str,
+    session: TenantSession,
+    context: AuditCtx,
     principal: Principal = Requires(Permission.HUMAN_TASK_READ),
 ) -> HumanTaskPublic:
     """One task with the data it shows (assignees and admins; every view is audited)."""
-    task = await service.get_task(session, tenant_id=principal.tenant_id, task_id=task_id)
+    task = await service.get_task(session, tenant_id=principal.required_tenant_id(), task_id=task_id)
     if not service.can_view(task, principal):
-        raise Forbidden("only assignees and admins may open this task",
-                        details={"human_task_id": task_id})
-    await audit.record(session, tenant_id=principal.tenant_id, action="human_task.view",
-                       context=context, resource_type="human_task", resource_id=task.id,
-                       details={"title": task.title, "data": task.snapshot, "status": task.status})
+        raise Forbidden("only assignees and admins may open this task", details={"human_task_id": task_id})
+    await audit.record(
+        session,
+        tenant_id=principal.required_tenant_id(),
+        action="human_task.view",
+        context=context,
+        resource_type="human_task",
+        resource_id=task.id,
+        details={"title": task.title, "data": task.snapshot, "status": task.status},
+    )
     await session.commit()
     return _view(task)
 
 
 @router.post("/human-tasks/{task_id}/decide", response_model=HumanTaskPublic)
 async def decide_human_task(
-    task_id: str, body: HumanTaskDecide, session: TenantSession, context: AuditCtx,
-    db: DatabaseDep, prefect: PrefectDep, request: Request,
+    task_id: str,
+    body: HumanTaskDecide,
+    session: TenantSession,
+    context: AuditCtx,
+    db: DatabaseDep,
+    prefect: PrefectDep,
+    request: Request,
     principal: Principal = Requires(Permission.HUMAN_TASK_DECIDE),
 ) -> HumanTaskPublic:
     """Decide once (403 for non-assignees, 409 when already decided); the run then resumes."""
-    task = await service.decide(session, db=db, context=context, tenant_id=principal.tenant_id,
-                                task_id=task_id, principal=principal, value=body.value,
-                                comment=body.comment)
+    task = await service.decide(
+        session,
+        db=db,
+        context=context,
+        tenant_id=principal.required_tenant_id(),
+        task_id=task_id,
+        principal=principal,
+        value=body.value,
+        comment=body.comment,
+    )
     await session.commit()
-    if not await service.hand_over(db, prefect, tenant_id=principal.tenant_id, task_id=task.id):
+    if not await service.hand_over(db, prefect, tenant_id=principal.required_tenant_id(), task_id=task.id):
         wake_timer(request)  # the run was not paused yet: the timer offers the decision again
     return _view(task)
 
 
-@router.get("/human-tasks/{task_id}/open", response_class=RedirectResponse, status_code=302,
-            responses={302: {"description": "To the decision page"}})
+@router.get(
+    "/human-tasks/{task_id}/open",
+    response_class=RedirectResponse,
+    status_code=302,
+    responses={302: {"description": "To the decision page"}},
+)
 async def open_human_task_link(
-    task_id: str, state: StateDep,
-    expires: int = Query(ge=0), signature: str = Query(pattern="^[0-9a-f]{64}$"),
+    task_id: str,
+    state: StateDep,
+    expires: int = Query(ge=0),
+    signature: str = Query(pattern="^[0-9a-f]{64}$"),
     _: None = Public(),
 ) -> RedirectResponse:
     """Follow an e-mailed link: a genuine, unexpired link leads to the decision page."""
@@ -182,24 +214,34 @@ async def open_human_task_link(
 # -- internal: the worker's calls -----------------------------------------------------------------
 @router.post("/internal/human-tasks", response_model=HumanTaskPublic)
 async def record_human_task(
-    body: HumanTaskCreate, db: DatabaseDep, state: StateDep, request: Request,
+    body: HumanTaskCreate,
+    db: DatabaseDep,
+    state: StateDep,
+    request: Request,
     principal: Principal = Requires(Permission.INTERNAL),
 ) -> HumanTaskPublic:
     """Record the task of a suspended run's approval node (idempotent) and notify assignees."""
     notices = []
     async with db.tenant_scope(tenant_id=body.tenant_id) as session:
-        task, created = await service.create_task(session, tenant_id=body.tenant_id,
-                                                  request=body.model_dump(mode="json"))
+        task, created = await service.create_task(
+            session, tenant_id=body.tenant_id, request=body.model_dump(mode="json")
+        )
         if created:
             notice = service.notify(task, who=task.assignees, reason="assigned")
             notices = [notice] if notice is not None else []
-            await audit.record(session, tenant_id=body.tenant_id, action="human_task.create",
-                               context=AuditContext(actor_type="worker", actor_id=principal.id),
-                               resource_type="human_task", resource_id=task.id,
-                               details={"execution_id": task.flow_run_id, "node_id": task.node_id})
+            await audit.record(
+                session,
+                tenant_id=body.tenant_id,
+                action="human_task.create",
+                context=AuditContext(actor_type="worker", actor_id=principal.id),
+                resource_type="human_task",
+                resource_id=task.id,
+                details={"execution_id": task.flow_run_id, "node_id": task.node_id},
+            )
         await session.commit()
     if created:
         wake_timer(request)
-        await service.send_notices(db, notices, link_key=signing_key(state.config),
-                                   api_url=state.settings.effective_api_url)
+        await service.send_notices(
+            db, notices, link_key=signing_key(state.config), api_url=state.settings.effective_api_url
+        )
     return _view(task)

@@ -36,7 +36,9 @@ async def healthz() -> Health:
 
 
 @router.get(
-    "/readyz", response_model=Readiness, dependencies=[Public()],
+    "/readyz",
+    response_model=Readiness,
+    dependencies=[Public()],
     responses={503: {"model": Readiness, "description": "A dependency is unavailable"}},
 )
 async def readyz(state: StateDep) -> JSONResponse:
@@ -67,11 +69,11 @@ async def readyz(state: StateDep) -> JSONResponse:
 
 
 @router.get(
-    "/metrics", dependencies=[Public()], response_class=PlainTextResponse,
+    "/metrics",
+    dependencies=[Public()],
+    response_class=PlainTextResponse,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 async def metrics(state: StateDep) -> PlainTextResponse:
     """Request counts and latencies by route and status, in Prometheus text format."""
-    return PlainTextResponse(
-        generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST
-    )
+    return PlainTextResponse(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -26,7 +26,7 @@ def parse_key(key: str) -> tuple[str, str] | None:
     """``(prefix, secret)`` of a well-formed key, else None."""
     if not key.startswith(KEY_PREFIX):
         return None
-    parts = key[len(KEY_PREFIX):].split("_", 1)
+    parts = key[len(KEY_PREFIX) :].split("_", 1)
     if len(parts) != 2 or not parts[0] or not parts[1]:
         return None
     return parts[0], parts[1]
@@ -53,16 +53,29 @@ async def create_api_key(
     prefix = secrets.token_hex(6)
     secret = new_secret()
     key = ApiKey(
-        tenant_id=tenant_id, name=name.strip(), prefix=prefix, secret_hash=digest(secret),
-        role=Role(role).value, created_by=created_by, expires_at=expires_at,
+        tenant_id=tenant_id,
+        name=name.strip(),
+        prefix=prefix,
+        secret_hash=digest(secret),
+        role=Role(role).value,
+        created_by=created_by,
+        expires_at=expires_at,
     )
     session.add(key)
     await session.flush()
     await audit.record(
-        session, tenant_id=tenant_id, action="api_key.created", context=context,
-        resource_type="api_key", resource_id=key.id,
-        after={"name": key.name, "prefix": prefix, "role": key.role,
-               "expires_at": expires_at.isoformat() if expires_at else None},
+        session,
+        tenant_id=tenant_id,
+        action="api_key.created",
+        context=context,
+        resource_type="api_key",
+        resource_id=key.id,
+        after={
+            "name": key.name,
+            "prefix": prefix,
+            "role": key.role,
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        },
     )
     return key, f"{KEY_PREFIX}{prefix}_{secret}"
 
@@ -77,23 +90,24 @@ async def list_api_keys(session: AsyncSession, *, tenant_id: str) -> list[ApiKey
     return list(rows.scalars())
 
 
-async def revoke_api_key(
-    session: AsyncSession, *, tenant_id: str, key_id: str, context: AuditContext
-) -> None:
+async def revoke_api_key(session: AsyncSession, *, tenant_id: str, key_id: str, context: AuditContext) -> None:
     """Revoke a key; it stops working at once."""
     key = (
         await session.execute(
-            select(ApiKey).where(
-                ApiKey.tenant_id == tenant_id, ApiKey.id == key_id, ApiKey.revoked_at.is_(None)
-            )
+            select(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
         )
     ).scalar_one_or_none()
     if key is None:
         raise NotFound(f"API key {key_id!r} not found", details={"api_key_id": key_id})
     key.revoked_at = utcnow()
     await audit.record(
-        session, tenant_id=tenant_id, action="api_key.revoked", context=context,
-        resource_type="api_key", resource_id=key.id, before={"name": key.name, "prefix": key.prefix},
+        session,
+        tenant_id=tenant_id,
+        action="api_key.revoked",
+        context=context,
+        resource_type="api_key",
+        resource_id=key.id,
+        before={"name": key.name, "prefix": key.prefix},
     )
     await session.commit()
 

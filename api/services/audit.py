@@ -84,9 +84,7 @@ async def record(
     """Append an event in the caller's transaction (the caller commits with its change)."""
     if session.bind.dialect.name == "postgresql":
         # One appender per tenant chain at a time; released when the transaction ends.
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"audit:{tenant_id}"}
-        )
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"audit:{tenant_id}"})
     last = (
         await session.execute(
             select(AuditEvent.seq, AuditEvent.hash)
@@ -153,8 +151,7 @@ async def list_events(
         query = query.where(AuditEvent.actor_id == actor.split(":", 1)[-1])
     if action:
         query = query.where(
-            AuditEvent.action.startswith(action[:-1]) if action.endswith("*")
-            else AuditEvent.action == action
+            AuditEvent.action.startswith(action[:-1]) if action.endswith("*") else AuditEvent.action == action
         )
     if resource_type:
         query = query.where(AuditEvent.resource_type == resource_type)
@@ -176,11 +173,7 @@ async def verify_chain(session: AsyncSession, *, tenant_id: str) -> int | None:
         select(AuditEvent).where(AuditEvent.tenant_id == tenant_id).order_by(AuditEvent.seq)
     )
     async for event in rows:
-        if (
-            event.seq != expected_seq
-            or event.prev_hash != expected_prev
-            or _event_hash(event) != event.hash
-        ):
+        if event.seq != expected_seq or event.prev_hash != expected_prev or _event_hash(event) != event.hash:
             return event.seq
         expected_prev = event.hash
         expected_seq += 1

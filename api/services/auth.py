@@ -15,14 +15,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.passwords import verify_password
 from api.auth.tokens import TokenSigner, digest, new_secret
 from api.config import ApiSettings
-from api.db.base import new_id, utcnow
+from api.db.base import affected_rows, new_id, utcnow
 from api.db.engine import Database
 from api.errors import BadRequest, Unauthorized
 from api.models.identity import Membership, RefreshToken, Tenant, User
 from api.services import audit
 from api.services.audit import AuditContext
 from api.services.identity import normalize_email
-
 
 #: The one answer to a failed sign-in, whatever the reason.
 SIGN_IN_FAILED = "invalid e-mail or password"
@@ -62,15 +61,26 @@ async def memberships_of(session: AsyncSession, user_id: str) -> list[TenantRole
 
 
 async def _audit_all(
-    db: Database, tenants: list[TenantRole], action: str, user: User, context: AuditContext,
-    outcome: str = "success", details: dict | None = None,
+    db: Database,
+    tenants: list[TenantRole],
+    action: str,
+    user: User,
+    context: AuditContext,
+    outcome: str = "success",
+    details: dict | None = None,
 ) -> None:
     # The acting party of a sign-in is the user it names, whether or not it succeeded.
     context = replace(context, actor_type="user", actor_id=user.id)
     for tenant in tenants:
         await audit.record_now(
-            db, tenant_id=tenant.id, action=action, context=context, resource_type="user",
-            resource_id=user.id, outcome=outcome, details=details,
+            db,
+            tenant_id=tenant.id,
+            action=action,
+            context=context,
+            resource_type="user",
+            resource_id=user.id,
+            outcome=outcome,
+            details=details,
         )
 
 
@@ -80,7 +90,9 @@ async def _issue(
     refresh = new_secret()
     session.add(
         RefreshToken(
-            family_id=family_id, user_id=user.id, token_hash=digest(refresh),
+            family_id=family_id,
+            user_id=user.id,
+            token_hash=digest(refresh),
             expires_at=utcnow() + timedelta(seconds=config.refresh_token_ttl_seconds),
         )
     )
@@ -88,7 +100,12 @@ async def _issue(
 
 
 async def verify_credentials(
-    db: Database, session: AsyncSession, config: ApiSettings, *, email: str, password: str,
+    db: Database,
+    session: AsyncSession,
+    config: ApiSettings,
+    *,
+    email: str,
+    password: str,
     context: AuditContext,
 ) -> tuple[User, list[TenantRole]]:
     """The user these credentials are of, with their tenants; one answer for every failure.
@@ -112,14 +129,22 @@ async def verify_credentials(
     now = utcnow()
     tenants = await memberships_of(session, user.id)
     if user.locked_until is not None and user.locked_until > now:
-        await _audit_all(db, tenants, "auth.login_failed", user, context, "denied",
-                         {"reason": "locked", "locked_until": user.locked_until.isoformat()})
+        await _audit_all(
+            db,
+            tenants,
+            "auth.login_failed",
+            user,
+            context,
+            "denied",
+            {"reason": "locked", "locked_until": user.locked_until.isoformat()},
+        )
         raise Unauthorized(SIGN_IN_FAILED)
     if not ok or not user.is_active:
         # Increment in SQL so concurrent guesses cannot overwrite each other's count.
         failures = (
             await session.execute(
-                update(User).where(User.id == user.id)
+                update(User)
+                .where(User.id == user.id)
                 .values(failed_logins=User.failed_logins + 1)
                 .returning(User.failed_logins)
                 .execution_options(synchronize_session=False)
@@ -128,15 +153,14 @@ async def verify_credentials(
         locked = failures >= config.login_max_failures
         if locked:
             await session.execute(
-                update(User).where(User.id == user.id)
-                .values(failed_logins=0,
-                        locked_until=now + timedelta(seconds=config.lockout_seconds))
+                update(User)
+                .where(User.id == user.id)
+                .values(failed_logins=0, locked_until=now + timedelta(seconds=config.lockout_seconds))
                 .execution_options(synchronize_session=False)
             )
         await session.commit()
         reason = "bad_password" if not ok else "inactive"
-        await _audit_all(db, tenants, "auth.login_failed", user, context, "denied",
-                         {"reason": reason})
+        await _audit_all(db, tenants, "auth.login_failed", user, context, "denied", {"reason": reason})
         if locked:
             await _audit_all(db, tenants, "auth.locked", user, context, "denied")
         raise Unauthorized(SIGN_IN_FAILED)
@@ -146,7 +170,10 @@ async def verify_credentials(
 
 
 async def start_session(
-    session: AsyncSession, signer: TokenSigner, config: ApiSettings, user: User,
+    session: AsyncSession,
+    signer: TokenSigner,
+    config: ApiSettings,
+    user: User,
     tenants: list[TenantRole],
 ) -> TokenPair:
     """A new sign-in (refresh family) for ``user``, added to ``session`` (the caller commits)."""
@@ -156,13 +183,17 @@ async def start_session(
 
 
 async def login(
-    db: Database, signer: TokenSigner, config: ApiSettings, *, email: str, password: str,
+    db: Database,
+    signer: TokenSigner,
+    config: ApiSettings,
+    *,
+    email: str,
+    password: str,
     context: AuditContext,
 ) -> TokenPair:
     """Check e-mail and password (:func:`verify_credentials`) and start a sign-in."""
     async with db.system_scope() as session:
-        user, tenants = await verify_credentials(db, session, config, email=email,
-                                                 password=password, context=context)
+        user, tenants = await verify_credentials(db, session, config, email=email, password=password, context=context)
         pair = await start_session(session, signer, config, user, tenants)
         await session.commit()
     await _audit_all(db, tenants, "auth.login", user, context)
@@ -170,15 +201,17 @@ async def login(
 
 
 async def refresh(
-    db: Database, signer: TokenSigner, config: ApiSettings, *, refresh_token: str,
+    db: Database,
+    signer: TokenSigner,
+    config: ApiSettings,
+    *,
+    refresh_token: str,
     context: AuditContext,
 ) -> TokenPair:
     """Exchange a refresh token for a new pair; a reused token revokes its whole family."""
     async with db.system_scope() as session:
         row = (
-            await session.execute(
-                select(RefreshToken).where(RefreshToken.token_hash == digest(refresh_token))
-            )
+            await session.execute(select(RefreshToken).where(RefreshToken.token_hash == digest(refresh_token)))
         ).scalar_one_or_none()
         if row is None:
             raise Unauthorized("invalid refresh token")
@@ -190,20 +223,20 @@ async def refresh(
             await session.commit()
             if reused and user is not None:
                 tenants = await memberships_of(session, user.id)
-                await _audit_all(db, tenants, "auth.refresh_reused", user, context, "denied",
-                                 {"family_id": row.family_id})
+                await _audit_all(
+                    db, tenants, "auth.refresh_reused", user, context, "denied", {"family_id": row.family_id}
+                )
             raise Unauthorized("refresh token already used; the session has been revoked")
         if row.expires_at <= now or user is None or not user.is_active:
             raise Unauthorized("refresh token expired")
         # Compare-and-set, so two concurrent refreshes with one token cannot both succeed.
         claimed = await session.execute(
             update(RefreshToken)
-            .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None),
-                   RefreshToken.revoked_at.is_(None))
+            .where(RefreshToken.id == row.id, RefreshToken.used_at.is_(None), RefreshToken.revoked_at.is_(None))
             .values(used_at=now)
             .execution_options(synchronize_session=False)
         )
-        if claimed.rowcount != 1:
+        if affected_rows(claimed) != 1:
             await session.rollback()
             raise Unauthorized("refresh token already used")
         access, new_refresh = await _issue(session, signer, config, user, row.family_id)
@@ -234,12 +267,12 @@ async def family_revoked(session: AsyncSession, family_id: str) -> bool:
     return row is not None
 
 
-async def logout(db: Database, *, user_id: str, family_id: str, tenant_id: str | None,
-                 context: AuditContext) -> None:
+async def logout(db: Database, *, user_id: str, family_id: str, tenant_id: str | None, context: AuditContext) -> None:
     """End a sign-in: its refresh tokens, access tokens and session cookie stop working."""
     async with db.system_scope() as session:
         await revoke_family(session, family_id)
         await session.commit()
     if tenant_id:
-        await audit.record_now(db, tenant_id=tenant_id, action="auth.logout", context=context,
-                               resource_type="user", resource_id=user_id)
+        await audit.record_now(
+            db, tenant_id=tenant_id, action="auth.logout", context=context, resource_type="user", resource_id=user_id
+        )

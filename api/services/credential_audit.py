@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.db.base import utcnow
+from api.db.base import affected_rows, utcnow
 from api.db.engine import Database
 from api.models.credential_uses import CredentialUse
 from api.models.identity import Tenant
@@ -59,7 +59,7 @@ class Use:
 def use_of_event(event: Any) -> Use | None:
     """The use a ``gorax.credential.used`` event reports (None, logged, when it is malformed)."""
     payload = event.payload if isinstance(event.payload, dict) else {}
-    fields = {name: payload.get(name) for name in _LIMITS}
+    fields: dict[str, Any] = {name: payload.get(name) for name in _LIMITS}
     if not all(isinstance(value, str) and 0 < len(value) <= _LIMITS[name] for name, value in fields.items()):
         log.warning("credential-use event %s is malformed: %r", event.id, payload)
         return None
@@ -72,11 +72,23 @@ async def record_uses(session: AsyncSession, uses: list[Use]) -> None:
         return
     dialect = session.bind.dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    rows = [{"id": str(uuid.uuid4()), "tenant_id": u.tenant_id, "flow_run_id": u.flow_run_id,
-             "credential": u.credential, "credential_type": u.credential_type, "node_id": u.node_id,
-             "used_at": u.used_at} for u in uses]
-    await session.execute(insert(CredentialUse).values(rows).on_conflict_do_nothing(
-        index_elements=["tenant_id", "flow_run_id", "credential", "node_id"]))
+    rows = [
+        {
+            "id": str(uuid.uuid4()),
+            "tenant_id": u.tenant_id,
+            "flow_run_id": u.flow_run_id,
+            "credential": u.credential,
+            "credential_type": u.credential_type,
+            "node_id": u.node_id,
+            "used_at": u.used_at,
+        }
+        for u in uses
+    ]
+    await session.execute(
+        insert(CredentialUse)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["tenant_id", "flow_run_id", "credential", "node_id"])
+    )
 
 
 async def store_events(db: Database, events: list[Any]) -> int:
@@ -85,13 +97,16 @@ async def store_events(db: Database, events: list[Any]) -> int:
     if not uses:
         return 0
     async with db.system_scope() as session:
-        known = set((await session.execute(
-            select(Tenant.id).where(Tenant.id.in_({u.tenant_id for u in uses}))
-        )).scalars())
+        known = set(
+            (await session.execute(select(Tenant.id).where(Tenant.id.in_({u.tenant_id for u in uses})))).scalars()
+        )
         for use in uses:
             if use.tenant_id not in known:
-                log.warning("credential use of run %s names tenant %s, which is not in this database",
-                            use.flow_run_id, use.tenant_id)
+                log.warning(
+                    "credential use of run %s names tenant %s, which is not in this database",
+                    use.flow_run_id,
+                    use.tenant_id,
+                )
         await record_uses(session, [u for u in uses if u.tenant_id in known])
         await session.commit()
     return sum(1 for u in uses if u.tenant_id in known)
@@ -105,7 +120,7 @@ async def latest_use(db: Database) -> datetime | None:
 
 # -- writing the audit entries ------------------------------------------------------------
 def _tag(run: Any, prefix: str) -> str | None:
-    return next((tag[len(prefix):] for tag in (run.tags or []) if tag.startswith(prefix)), None)
+    return next((tag[len(prefix) :] for tag in (run.tags or []) if tag.startswith(prefix)), None)
 
 
 def _settled(run: Any, oldest: datetime, *, now: datetime, grace: float, max_pending: float) -> bool:
@@ -119,18 +134,27 @@ def _settled(run: Any, oldest: datetime, *, now: datetime, grace: float, max_pen
     return state.timestamp <= now - timedelta(seconds=grace)
 
 
-async def audit_settled(db: Database, prefect: PrefectClient, *, now: datetime | None = None,
-                        grace: float = 5.0, max_pending: float = 600.0, batch: int = 200) -> int:
+async def audit_settled(
+    db: Database,
+    prefect: PrefectClient,
+    *,
+    now: datetime | None = None,
+    grace: float = 5.0,
+    max_pending: float = 600.0,
+    batch: int = 200,
+) -> int:
     """Write the audit entries of runs whose uses are complete; how many entries."""
     now = now or utcnow()
     async with db.system_scope() as session:
-        pending = (await session.execute(
-            select(CredentialUse.tenant_id, CredentialUse.flow_run_id, func.min(CredentialUse.used_at))
-            .where(CredentialUse.audited_at.is_(None))
-            .group_by(CredentialUse.tenant_id, CredentialUse.flow_run_id)
-            .order_by(func.min(CredentialUse.used_at))
-            .limit(batch)
-        )).all()
+        pending = (
+            await session.execute(
+                select(CredentialUse.tenant_id, CredentialUse.flow_run_id, func.min(CredentialUse.used_at))
+                .where(CredentialUse.audited_at.is_(None))
+                .group_by(CredentialUse.tenant_id, CredentialUse.flow_run_id)
+                .order_by(func.min(CredentialUse.used_at))
+                .limit(batch)
+            )
+        ).all()
     if not pending:
         return 0
     runs = await prefect_runs.read_runs_by_id(prefect, {run_id for _, run_id, _ in pending})
@@ -144,32 +168,49 @@ async def audit_settled(db: Database, prefect: PrefectClient, *, now: datetime |
 
 async def _audit_run(db: Database, *, tenant_id: str, run_id: str, run: Any, now: datetime) -> int:
     async with db.tenant_scope(tenant_id=tenant_id) as session:
-        claimed = (await session.execute(
-            update(CredentialUse)
-            .where(CredentialUse.tenant_id == tenant_id, CredentialUse.flow_run_id == run_id,
-                   CredentialUse.audited_at.is_(None))
-            .values(audited_at=now)
-            .returning(CredentialUse.credential, CredentialUse.credential_type,
-                       CredentialUse.node_id, CredentialUse.used_at)
-            .execution_options(synchronize_session=False)
-        )).all()
+        claimed = (
+            await session.execute(
+                update(CredentialUse)
+                .where(
+                    CredentialUse.tenant_id == tenant_id,
+                    CredentialUse.flow_run_id == run_id,
+                    CredentialUse.audited_at.is_(None),
+                )
+                .values(audited_at=now)
+                .returning(
+                    CredentialUse.credential,
+                    CredentialUse.credential_type,
+                    CredentialUse.node_id,
+                    CredentialUse.used_at,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        ).all()
         owner = _tag(run, "tenant:") if run is not None else tenant_id
         if claimed and owner != tenant_id:
             # Only someone who can write to Prefect can send such an event; it is no use of
             # this tenant's credentials.
-            log.warning("credential uses of run %s name tenant %s, but the run belongs to %s: not audited",
-                        run_id, tenant_id, owner)
+            log.warning(
+                "credential uses of run %s name tenant %s, but the run belongs to %s: not audited",
+                run_id,
+                tenant_id,
+                owner,
+            )
             claimed = []
         by_credential: dict[str, list[Any]] = defaultdict(list)
         for row in claimed:
             by_credential[row.credential].append(row)
         for credential, rows in sorted(by_credential.items()):
             await audit.record(
-                session, tenant_id=tenant_id, action="credential.used",
+                session,
+                tenant_id=tenant_id,
+                action="credential.used",
                 context=AuditContext(actor_type="run", actor_id=run_id),
-                resource_type="credential", resource_id=credential,
+                resource_type="credential",
+                resource_id=credential,
                 details={
-                    "credential": credential, "type": rows[0].credential_type,
+                    "credential": credential,
+                    "type": rows[0].credential_type,
                     "execution_id": run_id,
                     "workflow_id": _tag(run, "workflow:") if run is not None else None,
                     "nodes": sorted({row.node_id for row in rows}),
@@ -184,19 +225,29 @@ async def prune(db: Database, *, audited_before: datetime) -> int:
     """Forget uses audited before ``audited_before`` (Prefect will not report them again)."""
     async with db.system_scope() as session:
         result = await session.execute(
-            delete(CredentialUse).where(CredentialUse.audited_at < audited_before)
-            .execution_options(synchronize_session=False))
+            delete(CredentialUse)
+            .where(CredentialUse.audited_at < audited_before)
+            .execution_options(synchronize_session=False)
+        )
         await session.commit()
-    return int(result.rowcount or 0)
+    return affected_rows(result)
 
 
 # -- the background job ---------------------------------------------------------------------
 class CredentialAuditor:
     """Follows Prefect's ``gorax.credential.used`` events and writes settled runs' entries."""
 
-    def __init__(self, db: Database, prefect: PrefectClient, *, settle_every: float = 3.0,
-                 grace: float = 5.0, max_pending: float = 600.0, catch_up: float = 600.0,
-                 keep: float = 86400.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        prefect: PrefectClient,
+        *,
+        settle_every: float = 3.0,
+        grace: float = 5.0,
+        max_pending: float = 600.0,
+        catch_up: float = 600.0,
+        keep: float = 86400.0,
+    ) -> None:
         self.db = db
         self.prefect = prefect
         self.settle_every = settle_every
@@ -213,8 +264,10 @@ class CredentialAuditor:
         if not prefect_events.server_configured():
             log.warning("no Prefect API URL: credential uses are not audited")
             return
-        self._tasks = [asyncio.create_task(self._follow(), name="gorax-credential-uses"),
-                       asyncio.create_task(self._settle(), name="gorax-credential-audit")]
+        self._tasks = [
+            asyncio.create_task(self._follow(), name="gorax-credential-uses"),
+            asyncio.create_task(self._settle(), name="gorax-credential-audit"),
+        ]
 
     async def stop(self) -> None:
         """Stop; uses not yet written stay stored for the next start."""
@@ -258,5 +311,4 @@ class CredentialAuditor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("writing credential-use audit entries failed (again in %.0fs): %s",
-                            self.settle_every, exc)
+                log.warning("writing credential-use audit entries failed (again in %.0fs): %s", self.settle_every, exc)

@@ -47,8 +47,17 @@ class GraphDiff(BaseModel):
     @property
     def empty(self) -> bool:
         """Whether the graphs are the same apart from node positions."""
-        return not any((self.nodes_added, self.nodes_removed, self.nodes_changed, self.edges_added,
-                        self.edges_removed, self.edges_changed, self.graph_changes))
+        return not any(
+            (
+                self.nodes_added,
+                self.nodes_removed,
+                self.nodes_changed,
+                self.edges_added,
+                self.edges_removed,
+                self.edges_changed,
+                self.graph_changes,
+            )
+        )
 
 
 def _leaf_changes(before: Any, after: Any, path: str = "") -> list[FieldChange]:
@@ -60,8 +69,11 @@ def _leaf_changes(before: Any, after: Any, path: str = "") -> list[FieldChange]:
         return changes
     if before is _MISSING and after is _MISSING or before == after:
         return []
-    return [FieldChange(path=path, before=None if before is _MISSING else before,
-                        after=None if after is _MISSING else after)]
+    return [
+        FieldChange(
+            path=path, before=None if before is _MISSING else before, after=None if after is _MISSING else after
+        )
+    ]
 
 
 def edge_key(edge: dict[str, Any]) -> str:

@@ -62,11 +62,15 @@ def apply_due(task: HumanTask, now: datetime) -> _Actions:
         task.escalation_done = index + 1
         _escalate(task, index, step, f"nobody decided within {_duration(after)}", actions)
     if task.status == "open" and task.expires_at is not None and task.expires_at <= now:
-        tasks.record_decision(task, value=None, comment="expired", decided_by=tasks.SYSTEM_TIMEOUT,
-                              status="expired")
+        tasks.record_decision(task, value=None, comment="expired", decided_by=tasks.SYSTEM_TIMEOUT, status="expired")
         timeout = (task.expires_at - task.created_at).total_seconds()
-        actions.entries.append({"action": "human_task.expire", "after": {"status": "expired"},
-                                "details": {"reason": f"nobody decided within the timeout ({_duration(timeout)})"}})
+        actions.entries.append(
+            {
+                "action": "human_task.expire",
+                "after": {"status": "expired"},
+                "details": {"reason": f"nobody decided within the timeout ({_duration(timeout)})"},
+            }
+        )
     task.due_at = tasks.next_due(task)
     return actions
 
@@ -84,19 +88,32 @@ def _escalate(task: HumanTask, index: int, step: dict[str, Any], reason: str, ac
         notice = tasks.notify(task, who=told, reason="escalation")
         if notice is not None:
             actions.notices.append(notice)
-        actions.entries.append({
-            "action": "human_task.escalate", "after": {"assignees": task.assignees, "viewers": task.viewers},
-            "details": {"reason": reason, "step": index, "notified": notified, "assigned": assigned},
-        })
+        actions.entries.append(
+            {
+                "action": "human_task.escalate",
+                "after": {"assignees": task.assignees, "viewers": task.viewers},
+                "details": {"reason": reason, "step": index, "notified": notified, "assigned": assigned},
+            }
+        )
     if step.get("decide"):
-        tasks.record_decision(task, value=step["decide"], decided_by=tasks.SYSTEM_TIMEOUT,
-                              comment="decided automatically: nobody decided in time")
-        actions.entries.append({"action": "human_task.decide", "after": {"decision": step["decide"]},
-                                "details": {"reason": reason, "step": index}})
+        tasks.record_decision(
+            task,
+            value=step["decide"],
+            decided_by=tasks.SYSTEM_TIMEOUT,
+            comment="decided automatically: nobody decided in time",
+        )
+        actions.entries.append(
+            {
+                "action": "human_task.decide",
+                "after": {"decision": step["decide"]},
+                "details": {"reason": reason, "step": index},
+            }
+        )
 
 
-async def act(db: Database, prefect: PrefectClient, *, tenant_id: str, task_id: str, now: datetime,
-              link_key: bytes, api_url: str) -> bool:
+async def act(
+    db: Database, prefect: PrefectClient, *, tenant_id: str, task_id: str, now: datetime, link_key: bytes, api_url: str
+) -> bool:
     """Do what is due on one task; False when another process (or person) got there first."""
     async with db.tenant_scope(tenant_id=tenant_id) as session:
         task = await tasks.get_task(session, tenant_id=tenant_id, task_id=task_id)
@@ -114,11 +131,16 @@ async def act(db: Database, prefect: PrefectClient, *, tenant_id: str, task_id: 
         except StaleDataError:
             return False
         for entry in actions.entries:
-            await audit.record(session, tenant_id=tenant_id, context=SYSTEM, resource_type="human_task",
-                               resource_id=task.id, after=entry["after"],
-                               details={**entry["details"], "title": task.title,
-                                        "execution_id": task.flow_run_id},
-                               action=entry["action"])
+            await audit.record(
+                session,
+                tenant_id=tenant_id,
+                context=SYSTEM,
+                resource_type="human_task",
+                resource_id=task.id,
+                after=entry["after"],
+                details={**entry["details"], "title": task.title, "execution_id": task.flow_run_id},
+                action=entry["action"],
+            )
         await session.commit()
     await tasks.send_notices(db, actions.notices, link_key=link_key, api_url=api_url)
     if hand_over:
@@ -132,19 +154,25 @@ async def earliest_due(db: Database) -> datetime | None:
         return (await session.execute(select(func.min(HumanTask.due_at)))).scalar()
 
 
-async def fire_due(db: Database, prefect: PrefectClient, *, now: datetime, link_key: bytes,
-                   api_url: str, batch: int = 100) -> tuple[int, int]:
+async def fire_due(
+    db: Database, prefect: PrefectClient, *, now: datetime, link_key: bytes, api_url: str, batch: int = 100
+) -> tuple[int, int]:
     """Act on every task due at ``now``; (acted, failed)."""
     async with db.system_scope() as session:
-        due = (await session.execute(
-            select(HumanTask.tenant_id, HumanTask.id).where(HumanTask.due_at <= now)
-            .order_by(HumanTask.due_at).limit(batch)
-        )).all()
+        due = (
+            await session.execute(
+                select(HumanTask.tenant_id, HumanTask.id)
+                .where(HumanTask.due_at <= now)
+                .order_by(HumanTask.due_at)
+                .limit(batch)
+            )
+        ).all()
     acted = failed = 0
     for tenant_id, task_id in due:
         try:
-            acted += await act(db, prefect, tenant_id=tenant_id, task_id=task_id, now=now,
-                               link_key=link_key, api_url=api_url)
+            acted += await act(
+                db, prefect, tenant_id=tenant_id, task_id=task_id, now=now, link_key=link_key, api_url=api_url
+            )
         except Exception:
             failed += 1
             log.exception("acting on human task %s failed", task_id)
@@ -154,13 +182,14 @@ async def fire_due(db: Database, prefect: PrefectClient, *, now: datetime, link_
 async def reconcile(db: Database, prefect: PrefectClient, *, batch: int = 200) -> int:
     """Cancel the open tasks whose runs ended or no longer exist; how many."""
     async with db.system_scope() as session:
-        open_tasks = (await session.execute(
-            select(HumanTask.tenant_id, HumanTask.id, HumanTask.flow_run_id)
-            .where(HumanTask.status == "open")
-        )).all()
+        open_tasks = (
+            await session.execute(
+                select(HumanTask.tenant_id, HumanTask.id, HumanTask.flow_run_id).where(HumanTask.status == "open")
+            )
+        ).all()
     cancelled = 0
     for start in range(0, len(open_tasks), batch):
-        chunk = open_tasks[start:start + batch]
+        chunk = open_tasks[start : start + batch]
         found = await prefect_runs.read_runs_by_id(prefect, {run_id for _, _, run_id in chunk})
         states = {run_id: run.state.type.value if run.state else None for run_id, run in found.items()}
         for tenant_id, task_id, run_id in chunk:
@@ -180,11 +209,17 @@ async def _cancel(db: Database, *, tenant_id: str, task_id: str, run_state: str)
             await session.flush()
         except StaleDataError:
             return 0
-        reason = ("the run no longer exists" if run_state == "DELETED"
-                  else f"the run ended ({run_state.lower()})")
-        await audit.record(session, tenant_id=tenant_id, action="human_task.cancel", context=SYSTEM,
-                           resource_type="human_task", resource_id=task.id, after={"status": "cancelled"},
-                           details={"reason": reason, "title": task.title, "execution_id": task.flow_run_id})
+        reason = "the run no longer exists" if run_state == "DELETED" else f"the run ended ({run_state.lower()})"
+        await audit.record(
+            session,
+            tenant_id=tenant_id,
+            action="human_task.cancel",
+            context=SYSTEM,
+            resource_type="human_task",
+            resource_id=task.id,
+            after={"status": "cancelled"},
+            details={"reason": reason, "title": task.title, "execution_id": task.flow_run_id},
+        )
         await session.commit()
     return 1
 
@@ -192,8 +227,16 @@ async def _cancel(db: Database, *, tenant_id: str, task_id: str, run_state: str)
 class HumanTaskTimer:
     """Sleeps until the next due task (or :meth:`wake`), then acts on what is due."""
 
-    def __init__(self, db: Database, prefect: PrefectClient, *, link_key: bytes, api_url: str,
-                 max_sleep: float = 30.0, reconcile_every: float = 60.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        prefect: PrefectClient,
+        *,
+        link_key: bytes,
+        api_url: str,
+        max_sleep: float = 30.0,
+        reconcile_every: float = 60.0,
+    ) -> None:
         self.db = db
         self.prefect = prefect
         self.link_key = link_key
@@ -238,7 +281,7 @@ class HumanTaskTimer:
             if delay > 0:
                 try:
                     await asyncio.wait_for(self._wakeup.wait(), timeout=delay)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def _turn(self, until_reconcile: float) -> float:
@@ -246,8 +289,7 @@ class HumanTaskTimer:
         now = utcnow()
         due = await earliest_due(self.db)
         if due is not None and due <= now + timedelta(milliseconds=1):
-            _, failed = await fire_due(self.db, self.prefect, now=now, link_key=self.link_key,
-                                       api_url=self.api_url)
+            _, failed = await fire_due(self.db, self.prefect, now=now, link_key=self.link_key, api_url=self.api_url)
             return 1.0 if failed else 0.0  # a task that keeps failing must not spin the loop
         delay = self.max_sleep if due is None else (due - now).total_seconds()
         return max(0.0, min(delay, self.max_sleep, until_reconcile))

@@ -27,7 +27,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from api.auth.permissions import Role
 from api.auth.principal import Principal
-from api.db.base import utcnow
+from api.db.base import affected_rows, utcnow
 from api.db.engine import Database
 from api.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from api.models.human_tasks import HumanTask
@@ -109,9 +109,7 @@ def _names(entries: list[str], principal: Principal) -> bool:
         if entry.startswith("role:"):
             if principal.role is not None and principal.role.value == entry[5:]:
                 return True
-        elif principal.kind == "user" and entry.lower() in {
-            (principal.email or "").lower(), principal.id.lower()
-        }:
+        elif principal.kind == "user" and entry.lower() in {(principal.email or "").lower(), principal.id.lower()}:
             return True
     return False
 
@@ -127,8 +125,13 @@ def can_view(task: HumanTask, principal: Principal) -> bool:
 
 
 async def list_tasks(
-    session: AsyncSession, *, tenant_id: str, principal: Principal, status: str | None,
-    workflow_id: str | None, limit: int,
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    principal: Principal,
+    status: str | None,
+    workflow_id: str | None,
+    limit: int,
 ) -> list[HumanTask]:
     """The tasks the principal may see (every task of the tenant for admins), newest first."""
     query = select(HumanTask).where(HumanTask.tenant_id == tenant_id)
@@ -143,9 +146,7 @@ async def list_tasks(
 
 async def get_task(session: AsyncSession, *, tenant_id: str, task_id: str) -> HumanTask:
     task = (
-        await session.execute(
-            select(HumanTask).where(HumanTask.tenant_id == tenant_id, HumanTask.id == task_id)
-        )
+        await session.execute(select(HumanTask).where(HumanTask.tenant_id == tenant_id, HumanTask.id == task_id))
     ).scalar_one_or_none()
     if task is None:
         raise NotFound(f"human task {task_id!r} not found", details={"human_task_id": task_id})
@@ -182,8 +183,15 @@ def public(task: HumanTask) -> dict[str, Any]:
 
 # -- deciding ---------------------------------------------------------------------------------
 async def decide(
-    session: AsyncSession, *, db: Database, context: AuditContext, tenant_id: str, task_id: str,
-    principal: Principal, value: str, comment: str | None,
+    session: AsyncSession,
+    *,
+    db: Database,
+    context: AuditContext,
+    tenant_id: str,
+    task_id: str,
+    principal: Principal,
+    value: str,
+    comment: str | None,
 ) -> HumanTask:
     """Record and audit a person's decision (flushed; the caller commits).
 
@@ -193,8 +201,7 @@ async def decide(
     """
     task = await get_task(session, tenant_id=tenant_id, task_id=task_id)
     if not is_assignee(task, principal):
-        await _refuse(db, context, task, value, outcome="denied",
-                      reason="not an assignee of this task")
+        await _refuse(db, context, task, value, outcome="denied", reason="not an assignee of this task")
         raise Forbidden(
             "only an assignee of this task may decide it",
             details={"human_task_id": task_id, "assignees": task.assignees},
@@ -206,8 +213,16 @@ async def decide(
     if value not in values:
         raise ValidationFailed(
             f"value {value!r} is not an option of this task ({', '.join(values)})",
-            details={"errors": [{"field": "value", "path": "value", "code": "not_an_option",
-                                 "message": f"choose one of {', '.join(values)}"}]},
+            details={
+                "errors": [
+                    {
+                        "field": "value",
+                        "path": "value",
+                        "code": "not_an_option",
+                        "message": f"choose one of {', '.join(values)}",
+                    }
+                ]
+            },
         )
     record_decision(task, value=value, comment=comment, decided_by=principal.email or principal.actor)
     try:
@@ -216,12 +231,15 @@ async def decide(
         # Decided, escalated or cancelled by someone else since it was read.
         await session.rollback()
         task = await get_task(session, tenant_id=tenant_id, task_id=task_id)
-        await _refuse(db, context, task, value, outcome="conflict",
-                      reason=f"the task was {task.status} meanwhile")
+        await _refuse(db, context, task, value, outcome="conflict", reason=f"the task was {task.status} meanwhile")
         raise _ended(task) from None
     await audit.record(
-        session, tenant_id=tenant_id, action="human_task.decide", context=context,
-        resource_type="human_task", resource_id=task.id,
+        session,
+        tenant_id=tenant_id,
+        action="human_task.decide",
+        context=context,
+        resource_type="human_task",
+        resource_id=task.id,
         after={"decision": task.decision, "comment": task.comment},
         details={"title": task.title, "data": task.snapshot, "execution_id": task.flow_run_id},
     )
@@ -231,23 +249,33 @@ async def decide(
 def _ended(task: HumanTask) -> Conflict:
     return Conflict(
         f"human task {task.id} is already {task.status}",
-        details={"human_task_id": task.id, "status": task.status, "decision": task.decision,
-                 "decided_by": task.decided_by},
+        details={
+            "human_task_id": task.id,
+            "status": task.status,
+            "decision": task.decision,
+            "decided_by": task.decided_by,
+        },
     )
 
 
-async def _refuse(db: Database, context: AuditContext, task: HumanTask, value: str, *,
-                  outcome: str, reason: str) -> None:
+async def _refuse(
+    db: Database, context: AuditContext, task: HumanTask, value: str, *, outcome: str, reason: str
+) -> None:
     await audit.record_now(
-        db, tenant_id=task.tenant_id, action="human_task.decide", context=context,
-        resource_type="human_task", resource_id=task.id, outcome=outcome,
-        details={"reason": reason, "value": value, "status": task.status,
-                 "execution_id": task.flow_run_id},
+        db,
+        tenant_id=task.tenant_id,
+        action="human_task.decide",
+        context=context,
+        resource_type="human_task",
+        resource_id=task.id,
+        outcome=outcome,
+        details={"reason": reason, "value": value, "status": task.status, "execution_id": task.flow_run_id},
     )
 
 
-def record_decision(task: HumanTask, *, value: str | None, comment: str | None, decided_by: str,
-                    status: str = "decided") -> None:
+def record_decision(
+    task: HumanTask, *, value: str | None, comment: str | None, decided_by: str, status: str = "decided"
+) -> None:
     """Close the task with ``value`` (None when it expired); what is left is handing it over."""
     task.status = status
     task.decision = value
@@ -318,12 +346,11 @@ async def cancel_for_run(session: AsyncSession, *, tenant_id: str, flow_run_id: 
     now = utcnow()
     result = await session.execute(
         update(HumanTask)
-        .where(HumanTask.tenant_id == tenant_id, HumanTask.flow_run_id == flow_run_id,
-               HumanTask.status == "open")
+        .where(HumanTask.tenant_id == tenant_id, HumanTask.flow_run_id == flow_run_id, HumanTask.status == "open")
         .values(status="cancelled", resumed_at=now, due_at=None, version=HumanTask.version + 1)
         .execution_options(synchronize_session=False)
     )
-    return int(result.rowcount or 0)
+    return affected_rows(result)
 
 
 # -- links --------------------------------------------------------------------------------------
@@ -358,8 +385,7 @@ class Notice:
 
 def notify(task: HumanTask, *, who: list[str], reason: str) -> Notice | None:
     """Note a notification of ``who`` (the inbox shows the task); the e-mail to send, if any."""
-    entry: dict[str, Any] = {"at": utcnow().isoformat(), "reason": reason, "to": list(who),
-                             "channels": ["inbox"]}
+    entry: dict[str, Any] = {"at": utcnow().isoformat(), "reason": reason, "to": list(who), "channels": ["inbox"]}
     task.notifications = [*task.notifications, entry]
     if "email" in task.channels and task.email_credential:
         return Notice(task.tenant_id, task.id, len(task.notifications) - 1, tuple(who), reason)
@@ -375,11 +401,16 @@ async def send_notices(db: Database, notices: list[Notice], *, link_key: bytes, 
         outcome: dict[str, Any]
         used: str | None = None
         try:
-            server = await notifications.load_mail_server(tenant_id=task.tenant_id,
-                                                          credential=task.email_credential or "")
+            server = await notifications.load_mail_server(
+                tenant_id=task.tenant_id, credential=task.email_credential or ""
+            )
             used = str(getattr(server, "block_type_slug", "smtp-server"))
-            await notifications.send_email(server, to=addresses, subject=_subject(task, notice.reason),
-                                           text=_mail_text(task, link_key=link_key, api_url=api_url))
+            await notifications.send_email(
+                server,
+                to=addresses,
+                subject=_subject(task, notice.reason),
+                text=_mail_text(task, link_key=link_key, api_url=api_url),
+            )
             outcome = {"channels": ["inbox", "email"], "emailed": addresses}
         except Exception as exc:
             outcome = {"email_error": str(exc)[:300]}
@@ -394,13 +425,14 @@ def _subject(task: HumanTask, reason: str) -> str:
 def _mail_text(task: HumanTask, *, link_key: bytes, api_url: str) -> str:
     expires, signature = sign_link(link_key, task.id)
     link = f"{api_url}/api/v1/human-tasks/{task.id}/open?expires={expires}&signature={signature}"
-    return (f"{task.title}\n\n{task.description or ''}\n\nWorkflow: {task.workflow_name}\n"
-            f"Options: {', '.join(o['label'] for o in task.options)}\n\n"
-            f"Decide here (sign-in required): {link}\n")
+    return (
+        f"{task.title}\n\n{task.description or ''}\n\nWorkflow: {task.workflow_name}\n"
+        f"Options: {', '.join(o['label'] for o in task.options)}\n\n"
+        f"Decide here (sign-in required): {link}\n"
+    )
 
 
-async def _note_outcome(db: Database, notice: Notice, outcome: dict[str, Any], *,
-                        credential_type: str | None) -> None:
+async def _note_outcome(db: Database, notice: Notice, outcome: dict[str, Any], *, credential_type: str | None) -> None:
     for _ in range(3):
         async with db.tenant_scope(tenant_id=notice.tenant_id) as session:
             task = await get_task(session, tenant_id=notice.tenant_id, task_id=notice.task_id)
@@ -409,10 +441,19 @@ async def _note_outcome(db: Database, notice: Notice, outcome: dict[str, Any], *
             task.notifications = entries
             if credential_type is not None:
                 # The API unsealed the tenant's SMTP credential for the run's approval node.
-                await credential_audit.record_uses(session, [credential_audit.Use(
-                    tenant_id=task.tenant_id, flow_run_id=task.flow_run_id,
-                    credential=task.email_credential or "", credential_type=credential_type,
-                    node_id=task.node_id, used_at=utcnow())])
+                await credential_audit.record_uses(
+                    session,
+                    [
+                        credential_audit.Use(
+                            tenant_id=task.tenant_id,
+                            flow_run_id=task.flow_run_id,
+                            credential=task.email_credential or "",
+                            credential_type=credential_type,
+                            node_id=task.node_id,
+                            used_at=utcnow(),
+                        )
+                    ],
+                )
             try:
                 await session.commit()
                 return

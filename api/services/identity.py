@@ -14,7 +14,7 @@ from api.auth.permissions import Role
 from api.db.engine import Database
 from api.errors import BadRequest, Conflict, NotFound
 from api.models.identity import Membership, Tenant, User
-from api.services import audit
+from api.services import api_keys, audit
 from api.services.audit import AuditContext
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
@@ -47,9 +47,7 @@ class MemberView:
 
 async def get_tenant_by_ref(session: AsyncSession, ref: str) -> Tenant | None:
     """A tenant by id or slug."""
-    return (
-        await session.execute(select(Tenant).where((Tenant.id == ref) | (Tenant.slug == ref)))
-    ).scalar_one_or_none()
+    return (await session.execute(select(Tenant).where((Tenant.id == ref) | (Tenant.slug == ref)))).scalar_one_or_none()
 
 
 async def create_tenant(session: AsyncSession, *, name: str, slug: str | None = None) -> Tenant:
@@ -70,9 +68,7 @@ async def create_tenant(session: AsyncSession, *, name: str, slug: str | None = 
     return tenant
 
 
-async def ensure_user(
-    session: AsyncSession, *, email: str, name: str = ""
-) -> tuple[User, str | None]:
+async def ensure_user(session: AsyncSession, *, email: str, name: str = "") -> tuple[User, str | None]:
     """The user with ``email``, created with a one-time password if new (returned once)."""
     email = normalize_email(email)
     user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
@@ -93,8 +89,6 @@ async def create_tenant_with_admin(
     Returns ``{tenant_id, email, password, api_key}``; ``password`` is None when the user
     already existed (they keep their password).
     """
-    from api.services import api_keys  # local: api_keys imports this module's helpers
-
     async with db.system_scope() as session:
         tenant = await create_tenant(session, name=name, slug=slug)
         user, password = await ensure_user(session, email=admin_email, name=admin_name)
@@ -104,13 +98,21 @@ async def create_tenant_with_admin(
     context = AuditContext.system("cli")
     async with db.tenant_scope(tenant_id=tenant_id) as session:
         await audit.record(
-            session, tenant_id=tenant_id, action="tenant.created", context=context,
-            resource_type="tenant", resource_id=tenant_id,
+            session,
+            tenant_id=tenant_id,
+            action="tenant.created",
+            context=context,
+            resource_type="tenant",
+            resource_id=tenant_id,
             after={"name": name, "admin": email},
         )
         _, key = await api_keys.create_api_key(
-            session, tenant_id=tenant_id, name="admin (bootstrap)", role=Role.ADMIN,
-            created_by=user_id, context=context,
+            session,
+            tenant_id=tenant_id,
+            name="admin (bootstrap)",
+            role=Role.ADMIN,
+            created_by=user_id,
+            context=context,
         )
         await session.commit()
     return {"tenant_id": tenant_id, "email": email, "password": password, "api_key": key}
@@ -130,17 +132,13 @@ async def list_members(session: AsyncSession, *, tenant_id: str) -> list[MemberV
         .where(Membership.tenant_id == tenant_id)
         .order_by(Membership.created_at, User.email)
     )
-    return [
-        MemberView(user.id, user.email, user.name, m.role, m.created_at) for m, user in rows.all()
-    ]
+    return [MemberView(user.id, user.email, user.name, m.role, m.created_at) for m, user in rows.all()]
 
 
 async def _membership(session: AsyncSession, *, tenant_id: str, user_id: str) -> Membership:
     membership = (
         await session.execute(
-            select(Membership).where(
-                Membership.tenant_id == tenant_id, Membership.user_id == user_id
-            )
+            select(Membership).where(Membership.tenant_id == tenant_id, Membership.user_id == user_id)
         )
     ).scalar_one_or_none()
     if membership is None:
@@ -161,16 +159,19 @@ async def _admin_count(session: AsyncSession, *, tenant_id: str) -> int:
 
 
 async def add_member(
-    session: AsyncSession, *, tenant_id: str, email: str, role: Role, name: str = "",
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    email: str,
+    role: Role,
+    name: str = "",
     context: AuditContext,
 ) -> tuple[MemberView, str | None]:
     """Add ``email`` to the tenant (creating the user if new); returns a one-time password if created."""
     user, password = await ensure_user(session, email=email, name=name)
     existing = (
         await session.execute(
-            select(Membership.id).where(
-                Membership.tenant_id == tenant_id, Membership.user_id == user.id
-            )
+            select(Membership.id).where(Membership.tenant_id == tenant_id, Membership.user_id == user.id)
         )
     ).first()
     if existing:
@@ -179,8 +180,12 @@ async def add_member(
     session.add(membership)
     await session.flush()
     await audit.record(
-        session, tenant_id=tenant_id, action="member.added", context=context,
-        resource_type="member", resource_id=user.id,
+        session,
+        tenant_id=tenant_id,
+        action="member.added",
+        context=context,
+        resource_type="member",
+        resource_id=user.id,
         after={"email": user.email, "role": membership.role, "user_created": password is not None},
     )
     await session.commit()
@@ -194,14 +199,17 @@ async def change_role(
     """Change a member's role; the last admin cannot be demoted."""
     membership = await _membership(session, tenant_id=tenant_id, user_id=user_id)
     old = membership.role
-    if old == Role.ADMIN.value and role != Role.ADMIN and await _admin_count(
-        session, tenant_id=tenant_id
-    ) <= 1:
+    if old == Role.ADMIN.value and role != Role.ADMIN and await _admin_count(session, tenant_id=tenant_id) <= 1:
         raise Conflict("the last admin cannot be demoted", details={"user_id": user_id})
     membership.role = Role(role).value
     await audit.record(
-        session, tenant_id=tenant_id, action="member.role_changed", context=context,
-        resource_type="member", resource_id=user_id, before={"role": old},
+        session,
+        tenant_id=tenant_id,
+        action="member.role_changed",
+        context=context,
+        resource_type="member",
+        resource_id=user_id,
+        before={"role": old},
         after={"role": membership.role},
     )
     await session.commit()
@@ -210,17 +218,20 @@ async def change_role(
     return MemberView(user.id, user.email, user.name, membership.role, membership.created_at)
 
 
-async def remove_member(
-    session: AsyncSession, *, tenant_id: str, user_id: str, context: AuditContext
-) -> None:
+async def remove_member(session: AsyncSession, *, tenant_id: str, user_id: str, context: AuditContext) -> None:
     """Remove a member from the tenant (the user remains); the last admin cannot be removed."""
     membership = await _membership(session, tenant_id=tenant_id, user_id=user_id)
     if membership.role == Role.ADMIN.value and await _admin_count(session, tenant_id=tenant_id) <= 1:
         raise Conflict("the last admin cannot be removed", details={"user_id": user_id})
     await session.delete(membership)
     await audit.record(
-        session, tenant_id=tenant_id, action="member.removed", context=context,
-        resource_type="member", resource_id=user_id, before={"role": membership.role},
+        session,
+        tenant_id=tenant_id,
+        action="member.removed",
+        context=context,
+        resource_type="member",
+        resource_id=user_id,
+        before={"role": membership.role},
     )
     await session.commit()
 
@@ -229,9 +240,7 @@ async def set_password(db: Database, *, email: str, password: str | None = None)
     """Set (or generate) a user's password and clear any lockout; returns the password."""
     password = password or generate_password()
     async with db.system_scope() as session:
-        user = (
-            await session.execute(select(User).where(User.email == normalize_email(email)))
-        ).scalar_one_or_none()
+        user = (await session.execute(select(User).where(User.email == normalize_email(email)))).scalar_one_or_none()
         if user is None:
             raise NotFound(f"no user with e-mail {email!r}", details={"email": email})
         user.password_hash = hash_password(password)

@@ -22,14 +22,18 @@ from api.auth.passwords import hash_password
 from api.auth.permissions import Role
 from api.auth.tokens import TokenSigner, digest, new_secret
 from api.config import ApiSettings
-from api.db.base import new_id, utcnow
+from api.db.base import affected_rows, new_id, utcnow
 from api.db.engine import Database
 from api.errors import Conflict, NotFound
 from api.models.identity import Invitation, Membership, Tenant, User
 from api.services import audit
 from api.services.audit import AuditContext
 from api.services.auth import (
-    TenantRole, TokenPair, memberships_of, start_session, verify_credentials,
+    TenantRole,
+    TokenPair,
+    memberships_of,
+    start_session,
+    verify_credentials,
 )
 from api.services.identity import normalize_email
 
@@ -61,17 +65,27 @@ class OpenInvitation:
 
 
 def _view(invitation: Invitation) -> InvitationView:
-    return InvitationView(invitation.id, invitation.email, invitation.role, invitation.invited_by,
-                          invitation.created_at, invitation.expires_at)
+    return InvitationView(
+        invitation.id,
+        invitation.email,
+        invitation.role,
+        invitation.invited_by,
+        invitation.created_at,
+        invitation.expires_at,
+    )
 
 
 def _pending(now: datetime) -> tuple:
-    return (Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None),
-            Invitation.expires_at > now)
+    return (Invitation.accepted_at.is_(None), Invitation.revoked_at.is_(None), Invitation.expires_at > now)
 
 
 async def invite(
-    session: AsyncSession, *, tenant_id: str, email: str, role: Role, ttl_seconds: int,
+    session: AsyncSession,
+    *,
+    tenant_id: str,
+    email: str,
+    role: Role,
+    ttl_seconds: int,
     context: AuditContext,
 ) -> tuple[InvitationView, str]:
     """Invite ``email`` to the tenant as ``role``; returns the invitation and its token.
@@ -81,7 +95,8 @@ async def invite(
     """
     email = normalize_email(email)
     member = await session.execute(
-        select(Membership.id).join(User, User.id == Membership.user_id)
+        select(Membership.id)
+        .join(User, User.id == Membership.user_id)
         .where(Membership.tenant_id == tenant_id, User.email == email)
     )
     if member.first() is not None:
@@ -95,18 +110,25 @@ async def invite(
     )
     token = TOKEN_PREFIX + new_secret()
     invitation = Invitation(
-        tenant_id=tenant_id, email=email, role=Role(role).value, token_hash=digest(token),
-        invited_by=f"{context.actor_type}:{context.actor_id}", created_at=now,
+        tenant_id=tenant_id,
+        email=email,
+        role=Role(role).value,
+        token_hash=digest(token),
+        invited_by=f"{context.actor_type}:{context.actor_id}",
+        created_at=now,
         expires_at=now + timedelta(seconds=ttl_seconds),
     )
     session.add(invitation)
     await session.flush()
     await audit.record(
-        session, tenant_id=tenant_id, action="invitation.created", context=context,
-        resource_type="invitation", resource_id=invitation.id,
-        after={"email": email, "role": invitation.role,
-               "expires_at": invitation.expires_at.isoformat()},
-        details={"replaced": replaced.rowcount} if replaced.rowcount else None,
+        session,
+        tenant_id=tenant_id,
+        action="invitation.created",
+        context=context,
+        resource_type="invitation",
+        resource_id=invitation.id,
+        after={"email": email, "role": invitation.role, "expires_at": invitation.expires_at.isoformat()},
+        details={"replaced": affected_rows(replaced)} if affected_rows(replaced) else None,
     )
     await session.commit()
     return _view(invitation), token
@@ -122,23 +144,25 @@ async def list_pending(session: AsyncSession, *, tenant_id: str) -> list[Invitat
     return [_view(invitation) for invitation in rows.scalars()]
 
 
-async def revoke(
-    session: AsyncSession, *, tenant_id: str, invitation_id: str, context: AuditContext
-) -> None:
+async def revoke(session: AsyncSession, *, tenant_id: str, invitation_id: str, context: AuditContext) -> None:
     """Withdraw a pending invitation; its token stops working (NotFound if none is pending)."""
     invitation = (
         await session.execute(
-            select(Invitation).where(Invitation.tenant_id == tenant_id,
-                                     Invitation.id == invitation_id, *_pending(utcnow()))
+            select(Invitation).where(
+                Invitation.tenant_id == tenant_id, Invitation.id == invitation_id, *_pending(utcnow())
+            )
         )
     ).scalar_one_or_none()
     if invitation is None:
-        raise NotFound(f"no pending invitation {invitation_id!r}",
-                       details={"invitation_id": invitation_id})
+        raise NotFound(f"no pending invitation {invitation_id!r}", details={"invitation_id": invitation_id})
     invitation.revoked_at = utcnow()
     await audit.record(
-        session, tenant_id=tenant_id, action="invitation.revoked", context=context,
-        resource_type="invitation", resource_id=invitation.id,
+        session,
+        tenant_id=tenant_id,
+        action="invitation.revoked",
+        context=context,
+        resource_type="invitation",
+        resource_id=invitation.id,
         before={"email": invitation.email, "role": invitation.role},
     )
     await session.commit()
@@ -154,9 +178,12 @@ async def open_for(db: Database, *, email: str) -> list[OpenInvitation]:
             .order_by(Invitation.created_at)
         )
         return [
-            OpenInvitation(invitation.id,
-                           TenantRole(tenant.id, tenant.slug, tenant.name, invitation.role),
-                           invitation.created_at, invitation.expires_at)
+            OpenInvitation(
+                invitation.id,
+                TenantRole(tenant.id, tenant.slug, tenant.name, invitation.role),
+                invitation.created_at,
+                invitation.expires_at,
+            )
             for invitation, tenant in rows.all()
         ]
 
@@ -170,7 +197,7 @@ async def _claim(session: AsyncSession, invitation: Invitation, user_id: str) ->
         .values(accepted_at=utcnow(), accepted_by=user_id)
         .execution_options(synchronize_session=False)
     )
-    if claimed.rowcount != 1:
+    if affected_rows(claimed) != 1:
         await session.rollback()
         raise NotFound(_GONE)
 
@@ -178,36 +205,36 @@ async def _claim(session: AsyncSession, invitation: Invitation, user_id: str) ->
 async def _join(session: AsyncSession, invitation: Invitation, user_id: str) -> None:
     """The invited membership (kept as it is when the user is a member already)."""
     member = await session.execute(
-        select(Membership.id).where(Membership.tenant_id == invitation.tenant_id,
-                                    Membership.user_id == user_id)
+        select(Membership.id).where(Membership.tenant_id == invitation.tenant_id, Membership.user_id == user_id)
     )
     if member.first() is None:
-        session.add(Membership(tenant_id=invitation.tenant_id, user_id=user_id,
-                               role=invitation.role))
+        session.add(Membership(tenant_id=invitation.tenant_id, user_id=user_id, role=invitation.role))
         await session.flush()
 
 
-async def _audit_accepted(db: Database, invitation: Invitation, user_id: str,
-                          context: AuditContext, *, account_created: bool) -> None:
+async def _audit_accepted(
+    db: Database, invitation: Invitation, user_id: str, context: AuditContext, *, account_created: bool
+) -> None:
     await audit.record_now(
-        db, tenant_id=invitation.tenant_id, action="invitation.accepted",
+        db,
+        tenant_id=invitation.tenant_id,
+        action="invitation.accepted",
         context=replace(context, actor_type="user", actor_id=user_id),
-        resource_type="invitation", resource_id=invitation.id,
+        resource_type="invitation",
+        resource_id=invitation.id,
         after={"email": invitation.email, "role": invitation.role, "user_id": user_id},
         details={"account_created": account_created},
     )
 
 
-async def accept_as(
-    db: Database, *, invitation_id: str, user_id: str, email: str, context: AuditContext
-) -> TenantRole:
+async def accept_as(db: Database, *, invitation_id: str, user_id: str, email: str, context: AuditContext) -> TenantRole:
     """Accept one of the signed-in user's own pending invitations; returns the membership."""
     async with db.system_scope() as session:
         row = (
             await session.execute(
-                select(Invitation, Tenant).join(Tenant, Tenant.id == Invitation.tenant_id)
-                .where(Invitation.id == invitation_id, Invitation.email == email,
-                       *_pending(utcnow()))
+                select(Invitation, Tenant)
+                .join(Tenant, Tenant.id == Invitation.tenant_id)
+                .where(Invitation.id == invitation_id, Invitation.email == email, *_pending(utcnow()))
             )
         ).first()
         if row is None:
@@ -221,41 +248,43 @@ async def accept_as(
 
 
 async def accept_with_token(
-    db: Database, signer: TokenSigner, config: ApiSettings, *, token: str, password: str,
-    name: str, context: AuditContext,
+    db: Database,
+    signer: TokenSigner,
+    config: ApiSettings,
+    *,
+    token: str,
+    password: str,
+    name: str,
+    context: AuditContext,
 ) -> TokenPair:
     """Accept the invitation ``token`` names and sign in: with the password of the invited
     address's account, or by registering that account with ``password`` when it has none."""
     async with db.system_scope() as session:
         invitation = (
-            await session.execute(
-                select(Invitation).where(Invitation.token_hash == digest(token),
-                                         *_pending(utcnow()))
-            )
+            await session.execute(select(Invitation).where(Invitation.token_hash == digest(token), *_pending(utcnow())))
         ).scalar_one_or_none()
         if invitation is None:
             raise NotFound(_GONE)
-        user = (
-            await session.execute(select(User).where(User.email == invitation.email))
-        ).scalar_one_or_none()
+        user = (await session.execute(select(User).where(User.email == invitation.email))).scalar_one_or_none()
         created = user is None
         if user is None:
             # Claimed before the account is made: a concurrent registration through the same
             # token finds the invitation taken instead of the address.
-            user = User(id=new_id(), email=invitation.email, name=name.strip(),
-                        password_hash=hash_password(password))
+            user = User(id=new_id(), email=invitation.email, name=name.strip(), password_hash=hash_password(password))
             await _claim(session, invitation, user.id)
             session.add(user)
             try:
                 await session.flush()
             except IntegrityError:
                 await session.rollback()
-                raise Conflict("an account with this address was just made; sign in, then "
-                               "accept the invitation") from None
+                raise Conflict(
+                    "an account with this address was just made; sign in, then accept the invitation"
+                ) from None
         else:
             # The same checks, lockout and answer as signing in.
-            user, _ = await verify_credentials(db, session, config, email=invitation.email,
-                                               password=password, context=context)
+            user, _ = await verify_credentials(
+                db, session, config, email=invitation.email, password=password, context=context
+            )
             await _claim(session, invitation, user.id)
         await _join(session, invitation, user.id)
         tenants = await memberships_of(session, user.id)

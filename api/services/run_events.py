@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from api.prefect import FlowRun, PrefectClient
@@ -23,9 +23,15 @@ from blocks.redact import mask
 
 _ITERATION = re.compile(r"( \[\d+\])+$")
 _STATUS = {
-    "SCHEDULED": "pending", "PENDING": "pending", "RUNNING": "running",
-    "COMPLETED": "completed", "FAILED": "failed", "CANCELLED": "cancelled",
-    "CANCELLING": "cancelled", "CRASHED": "crashed", "PAUSED": "paused",
+    "SCHEDULED": "pending",
+    "PENDING": "pending",
+    "RUNNING": "running",
+    "COMPLETED": "completed",
+    "FAILED": "failed",
+    "CANCELLED": "cancelled",
+    "CANCELLING": "cancelled",
+    "CRASHED": "crashed",
+    "PAUSED": "paused",
 }
 #: How often the run's own state is checked, in case its final event is older than the replay.
 _POLL_SECONDS = 2.0
@@ -58,8 +64,10 @@ def node_message(event: Any, labels: dict[str, str]) -> dict[str, Any] | None:
     state_type = resource.get("prefect.state-type")
     state_name = resource.get("prefect.state-name")
     message: dict[str, Any] = {
-        "node_id": labels.get(base, base), "name": label,
-        "status": _event_status(state_type, state_name), "at": event.occurred.isoformat(),
+        "node_id": labels.get(base, base),
+        "name": label,
+        "status": _event_status(state_type, state_name),
+        "at": event.occurred.isoformat(),
     }
     state = (event.payload or {}).get("validated_state") or {}
     run_count = (event.payload or {}).get("task_run", {}).get("run_count")
@@ -74,13 +82,13 @@ async def node_events(run: FlowRun, *, client: PrefectClient) -> AsyncIterator[d
     """Every node state change of ``run`` in order, then the run's final status."""
     labels = node_ids_by_label((run.parameters or {}).get("graph"))
     flow_resource = f"prefect.flow-run.{run.id}"
-    since = (run.created or run.expected_start_time) - timedelta(minutes=1)
+    since = (run.created or run.expected_start_time or datetime.now(UTC)) - timedelta(minutes=1)
     async with prefect_events.follow(prefect_events.of_run(run.id, since=since)) as subscriber:
         stream = subscriber.__aiter__()
         while True:
             try:
                 event = await asyncio.wait_for(stream.__anext__(), timeout=_POLL_SECONDS)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 current = await prefect_runs.read_run(client, run.id)
                 if current is not None and current.state is not None and current.state.type.value in FINAL_TYPES:
                     yield {"type": "run", "status": status_of(current.state)}
@@ -91,8 +99,7 @@ async def node_events(run: FlowRun, *, client: PrefectClient) -> AsyncIterator[d
             if event.event.startswith("prefect.flow-run.") and str(event.resource.id) == flow_resource:
                 state_type = event.resource.get("prefect.state-type")
                 if state_type in FINAL_TYPES:
-                    yield {"type": "run", "status": _event_status(
-                        state_type, event.resource.get("prefect.state-name"))}
+                    yield {"type": "run", "status": _event_status(state_type, event.resource.get("prefect.state-name"))}
                     return
                 continue
             message = node_message(event, labels)

@@ -10,7 +10,7 @@ keyword-only and audits in the caller's transaction.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -44,10 +44,15 @@ def _public(workflow_id: str, schedule: Any, next_runs: tuple[datetime, ...] = (
     spec = schedule.schedule
     interval = getattr(spec, "interval", None)
     return Schedule(
-        id=str(schedule.id), workflow_id=workflow_id, node_id=prefect_schedules.node_of(schedule),
+        id=str(schedule.id),
+        workflow_id=workflow_id,
+        node_id=prefect_schedules.node_of(schedule),
         cron=getattr(spec, "cron", None),
         interval_seconds=int(interval.total_seconds()) if interval else None,
-        timezone=getattr(spec, "timezone", None) or "UTC", active=schedule.active, next_runs=next_runs)
+        timezone=getattr(spec, "timezone", None) or "UTC",
+        active=schedule.active,
+        next_runs=next_runs,
+    )
 
 
 async def _workflows(session: AsyncSession, tenant_id: str, workflow_id: str | None = None) -> list[Workflow]:
@@ -57,8 +62,9 @@ async def _workflows(session: AsyncSession, tenant_id: str, workflow_id: str | N
     return list((await session.execute(query)).scalars())
 
 
-async def _find(prefect: PrefectClient, session: AsyncSession, tenant_id: str,
-                schedule_id: str) -> tuple[Workflow, Any]:
+async def _find(
+    prefect: PrefectClient, session: AsyncSession, tenant_id: str, schedule_id: str
+) -> tuple[Workflow, Any]:
     for workflow in await _workflows(session, tenant_id):
         for schedule in await prefect_schedules.read_schedules(prefect, str(workflow.deployment_id)):
             if str(schedule.id) == schedule_id:
@@ -66,8 +72,9 @@ async def _find(prefect: PrefectClient, session: AsyncSession, tenant_id: str,
     raise NotFound(f"schedule {schedule_id!r} not found", details={"schedule_id": schedule_id})
 
 
-async def list_schedules(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str,
-                         workflow_id: str | None = None) -> list[Schedule]:
+async def list_schedules(
+    session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, workflow_id: str | None = None
+) -> list[Schedule]:
     """Every schedule of the tenant's published workflows (of one, with ``workflow_id``)."""
     items = []
     for workflow in await _workflows(session, tenant_id, workflow_id):
@@ -76,17 +83,23 @@ async def list_schedules(session: AsyncSession, prefect: PrefectClient, *, tenan
     return items
 
 
-async def get_schedule(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str,
-                       schedule_id: str) -> Schedule:
+async def get_schedule(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, schedule_id: str) -> Schedule:
     """One schedule with its next runs."""
     workflow, schedule = await _find(prefect, session, tenant_id, schedule_id)
     upcoming = await prefect_schedules.upcoming_runs(prefect, str(workflow.deployment_id))
     return _public(workflow.id, schedule, tuple(upcoming))
 
 
-async def create_schedule(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str,
-                          workflow_id: str, node_id: str | None, spec: ScheduleSpec,
-                          context: AuditContext) -> Schedule:
+async def create_schedule(
+    session: AsyncSession,
+    prefect: PrefectClient,
+    *,
+    tenant_id: str,
+    workflow_id: str,
+    node_id: str | None,
+    spec: ScheduleSpec,
+    context: AuditContext,
+) -> Schedule:
     """Add a schedule to a published workflow (republishing keeps only the graph's own)."""
     found = await _workflows(session, tenant_id, workflow_id)
     if not found:
@@ -95,34 +108,67 @@ async def create_schedule(session: AsyncSession, prefect: PrefectClient, *, tena
     if node_id is not None and not any(n.get("id") == node_id for n in workflow.graph.get("nodes", [])):
         raise BadRequest(f"the workflow has no node {node_id!r}", details={"field": "node_id"})
     created = await prefect_schedules.add_schedule(prefect, str(workflow.deployment_id), spec, node_id)
-    await audit.record(session, tenant_id=workflow.tenant_id, action="schedule.create",
-                       context=context, resource_type="schedule", resource_id=str(created.id),
-                       details={"workflow_id": workflow.id})
+    await audit.record(
+        session,
+        tenant_id=workflow.tenant_id,
+        action="schedule.create",
+        context=context,
+        resource_type="schedule",
+        resource_id=str(created.id),
+        details={"workflow_id": workflow.id},
+    )
     return _public(workflow.id, created)
 
 
-async def update_schedule(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str,
-                          schedule_id: str, spec: ScheduleSpec, context: AuditContext) -> Schedule:
+async def update_schedule(
+    session: AsyncSession,
+    prefect: PrefectClient,
+    *,
+    tenant_id: str,
+    schedule_id: str,
+    spec: ScheduleSpec,
+    context: AuditContext,
+) -> Schedule:
     """Change when a schedule fires (and whether it is active)."""
     workflow, schedule = await _find(prefect, session, tenant_id, schedule_id)
     await prefect_schedules.change_schedule(prefect, str(workflow.deployment_id), schedule.id, spec=spec)
     workflow, schedule = await _find(prefect, session, tenant_id, schedule_id)
-    await audit.record(session, tenant_id=workflow.tenant_id, action="schedule.update",
-                       context=context, resource_type="schedule", resource_id=schedule_id)
+    await audit.record(
+        session,
+        tenant_id=workflow.tenant_id,
+        action="schedule.update",
+        context=context,
+        resource_type="schedule",
+        resource_id=schedule_id,
+    )
     return _public(workflow.id, schedule)
 
 
-async def delete_schedule(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str,
-                          schedule_id: str, context: AuditContext) -> None:
+async def delete_schedule(
+    session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, schedule_id: str, context: AuditContext
+) -> None:
     """Remove a schedule (its queued runs go with it)."""
     workflow, schedule = await _find(prefect, session, tenant_id, schedule_id)
     await prefect_schedules.delete_schedule(prefect, str(workflow.deployment_id), schedule.id)
-    await audit.record(session, tenant_id=workflow.tenant_id, action="schedule.delete",
-                       context=context, resource_type="schedule", resource_id=schedule_id)
+    await audit.record(
+        session,
+        tenant_id=workflow.tenant_id,
+        action="schedule.delete",
+        context=context,
+        resource_type="schedule",
+        resource_id=schedule_id,
+    )
 
 
-async def set_active(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str,
-                     schedule_id: str, active: bool, context: AuditContext) -> Schedule:
+async def set_active(
+    session: AsyncSession,
+    prefect: PrefectClient,
+    *,
+    tenant_id: str,
+    schedule_id: str,
+    active: bool,
+    context: AuditContext,
+) -> Schedule:
     """Pause or resume a schedule; a resumed one's upcoming runs are queued again at once
     (Prefect drops a schedule's queued runs when it is paused)."""
     workflow, schedule = await _find(prefect, session, tenant_id, schedule_id)
@@ -130,25 +176,41 @@ async def set_active(session: AsyncSession, prefect: PrefectClient, *, tenant_id
     if active and workflow.status != "paused":
         await prefect_schedules.queue_runs_now(prefect, str(workflow.deployment_id))
     workflow, schedule = await _find(prefect, session, tenant_id, schedule_id)
-    await audit.record(session, tenant_id=workflow.tenant_id, context=context,
-                       action="schedule.resume" if active else "schedule.pause",
-                       resource_type="schedule", resource_id=schedule_id)
+    await audit.record(
+        session,
+        tenant_id=workflow.tenant_id,
+        context=context,
+        action="schedule.resume" if active else "schedule.pause",
+        resource_type="schedule",
+        resource_id=schedule_id,
+    )
     return _public(workflow.id, schedule)
 
 
-async def trigger_schedule(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str,
-                           schedule_id: str, context: AuditContext) -> str:
+async def trigger_schedule(
+    session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, schedule_id: str, context: AuditContext
+) -> str:
     """Run the schedule's workflow now, as if the schedule had fired; the execution id."""
     workflow, schedule = await _find(prefect, session, tenant_id, schedule_id)
     # Prefect may hand the schedule back without its parameters: fall back to the graph's
     # (first) schedule trigger, so the run starts from a schedule node, not the manual one.
     node = (schedule.parameters or {}).get("trigger_node") or prefect_schedules.node_of(schedule)
-    run = await start_run(prefect, tenant_id=workflow.tenant_id, workflow_id=workflow.id,
-                          deployment_id=str(workflow.deployment_id), trigger_type="schedule",
-                          trigger={"scheduled_at": datetime.now(timezone.utc).isoformat(),
-                                   "schedule_id": schedule_id, "manual": True},
-                          parameters={"trigger_node": node} if node else None)
-    await audit.record(session, tenant_id=workflow.tenant_id, action="schedule.trigger",
-                       context=context, resource_type="schedule", resource_id=schedule_id,
-                       details={"execution_id": str(run.id)})
+    run = await start_run(
+        prefect,
+        tenant_id=workflow.tenant_id,
+        workflow_id=workflow.id,
+        deployment_id=str(workflow.deployment_id),
+        trigger_type="schedule",
+        trigger={"scheduled_at": datetime.now(UTC).isoformat(), "schedule_id": schedule_id, "manual": True},
+        parameters={"trigger_node": node} if node else None,
+    )
+    await audit.record(
+        session,
+        tenant_id=workflow.tenant_id,
+        action="schedule.trigger",
+        context=context,
+        resource_type="schedule",
+        resource_id=schedule_id,
+        details={"execution_id": str(run.id)},
+    )
     return str(run.id)

@@ -28,16 +28,14 @@ async def list_variables(client: PrefectClient, *, tenant_id: str) -> dict[str, 
     return await prefect_variables.read_tenant_variables(client, tenant_id)
 
 
-async def set_variable(client: PrefectClient, *, tenant_id: str, name: str, value: Any,
-                       create: bool) -> None:
+async def set_variable(client: PrefectClient, *, tenant_id: str, name: str, value: Any, create: bool) -> None:
     """Create (Conflict if it exists, in any letter case) or replace (NotFound if missing);
     a value past ``max_variable_bytes`` is refused before it reaches Prefect."""
     check_json_size(value, limit="max_variable_bytes", field="value")
     stored = _name_of(tenant_id, name)
     existing = await prefect_variables.read_variable(client, stored)
     if create and existing is not None:
-        raise Conflict(f"variable {_stored_name(existing) or name!r} already exists",
-                       details={"field": "name"})
+        raise Conflict(f"variable {_stored_name(existing) or name!r} already exists", details={"field": "name"})
     if not create and (existing is None or _stored_name(existing) != name):
         raise NotFound(f"variable {name!r} not found", details={"name": name})
     await prefect_variables.write_variable(client, stored, name, value, exists=existing is not None)

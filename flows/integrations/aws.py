@@ -11,13 +11,21 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from flows.errors import IntegrationError
 from flows.integrations import credentials as creds
 from flows.integrations.guard import guarded
 from translator.nodetypes import NodeContext
 
-_THROTTLING = {"Throttling", "ThrottlingException", "TooManyRequestsException", "RequestLimitExceeded",
-               "SlowDown", "ProvisionedThroughputExceededException"}
+_THROTTLING = {
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "ProvisionedThroughputExceededException",
+}
 
 
 class AwsSession:
@@ -45,10 +53,9 @@ class AwsSession:
 
     async def call(self, service: str, operation: str, **kwargs: Any) -> dict[str, Any]:
         """``client(service).<operation>(**kwargs)`` in a thread, guarded and with clear errors."""
-        from botocore.exceptions import ClientError
-
         integration = f"aws-{service}"
         async with guarded(integration, operation, tenant=self.tenant, secrets=self.secrets):
+
             def invoke() -> dict[str, Any]:  # off the event loop, client creation included
                 return getattr(self.client(service), _snake(operation))(**kwargs)
 

@@ -37,9 +37,7 @@ def required(block: Any, integration: str, credential: str, *names: str) -> Any:
     """Like :func:`field`, but a missing value is an error naming the credential and field."""
     value = field(block, *names)
     if value is None:
-        raise IntegrationError(
-            integration, "load credential", f"credential {credential!r} has no {names[0]!r}"
-        )
+        raise IntegrationError(integration, "load credential", f"credential {credential!r} has no {names[0]!r}")
     return value
 
 

@@ -24,9 +24,10 @@ import os
 import socket
 import sqlite3
 import ssl
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any
 
 import aiosqlite
 import asyncpg
@@ -78,12 +79,15 @@ async def database_target(raw_url: str, *, allowed: Iterable[Network]) -> Databa
 
 # -- PostgreSQL ------------------------------------------------------------------------------
 
+
 def _ssl_option(url: URL) -> Any:
     options = dict(url.query)
     unknown = sorted(set(options) - {"ssl", "sslmode"})
     if unknown:
-        raise _refused(f"database URL option(s) {', '.join(unknown)} are not supported "
-                       "(only ssl / sslmode): they could choose another host or socket")
+        raise _refused(
+            f"database URL option(s) {', '.join(unknown)} are not supported "
+            "(only ssl / sslmode): they could choose another host or socket"
+        )
     mode = options.get("ssl") or options.get("sslmode")
     if isinstance(mode, tuple):
         raise _refused("the database URL's ssl option is given more than once")
@@ -98,8 +102,9 @@ class _NamedTLSContext(ssl.SSLContext):
 
     server_name: str = ""
 
-    def wrap_bio(self, incoming: Any, outgoing: Any, server_side: bool = False,
-                 server_hostname: Any = None, session: Any = None) -> Any:
+    def wrap_bio(
+        self, incoming: Any, outgoing: Any, server_side: bool = False, server_hostname: Any = None, session: Any = None
+    ) -> Any:
         return super().wrap_bio(incoming, outgoing, server_side, self.server_name or server_hostname, session)
 
 
@@ -116,8 +121,9 @@ def _tls(mode: str | None, host: str) -> Any:
 async def _postgres_target(url: URL, allowed: list[Network]) -> DatabaseTarget:
     host = url.host or ""
     if not host or host.startswith("/") or "," in host:
-        raise _refused("the database URL needs one network host (Unix sockets and host lists "
-                       "are not reachable from a workflow)")
+        raise _refused(
+            "the database URL needs one network host (Unix sockets and host lists are not reachable from a workflow)"
+        )
     mode = _ssl_option(url)
     port = url.port or 5432
     user = url.username or getpass.getuser()
@@ -128,18 +134,24 @@ async def _postgres_target(url: URL, allowed: list[Network]) -> DatabaseTarget:
         raise _refused(f"database host refused: {exc}") from None
     for protected in _protected_urls():
         if await _same_postgres(protected, address, port, database):
-            raise _refused(f"database {database!r} on {host}:{port} is {protected.what}; "
-                           "workflows can never reach it")
+            raise _refused(f"database {database!r} on {host}:{port} is {protected.what}; workflows can never reach it")
     tls = _tls(mode, host)
     # Every connection parameter is explicit: nothing comes from the worker's PG* environment.
-    options = {"host": str(address), "port": port, "user": user, "database": database,
-               "password": url.password or "", "ssl": tls}
+    options = {
+        "host": str(address),
+        "port": port,
+        "user": user,
+        "database": database,
+        "password": url.password or "",
+        "ssl": tls,
+    }
 
     async def connect() -> Any:
         return await asyncpg.connect(**options)
 
-    return DatabaseTarget("postgresql+asyncpg://", connect, host, postgres=True,
-                          secrets=(url.password,) if url.password else ())
+    return DatabaseTarget(
+        "postgresql+asyncpg://", connect, host, postgres=True, secrets=(url.password,) if url.password else ()
+    )
 
 
 @dataclass(frozen=True)
@@ -169,8 +181,10 @@ def _operator_urls() -> list[URL]:
         try:
             urls.append(make_url(raw))
         except ArgumentError:
-            raise _refused(f"GORAX_DB_PROTECTED_URLS entry {index + 1} is not a database URL; "
-                           "database nodes stay closed until it is fixed") from None
+            raise _refused(
+                f"GORAX_DB_PROTECTED_URLS entry {index + 1} is not a database URL; "
+                "database nodes stay closed until it is fixed"
+            ) from None
     return urls
 
 
@@ -201,6 +215,7 @@ async def _same_postgres(protected: _Protected, address: IPAddress, port: int, d
 
 
 # -- SQLite ----------------------------------------------------------------------------------
+
 
 def _protected_paths() -> tuple[list[Path], list[Path]]:
     """(directories, database files) no node may open."""
@@ -245,8 +260,12 @@ def _check_file(resolved: Path, given: str) -> None:
         raise _refused(f"SQLite file {given!r} belongs to Gorax or Prefect; workflows can never open it")
     allowed = get_settings().runtime.db_directories
     if not allowed:
-        raise _refused(f"SQLite file {given!r} refused: SQLite files are opened only inside "
-                       "GORAX_DB_ALLOWED_DIRECTORIES, which is empty")
+        raise _refused(
+            f"SQLite file {given!r} refused: SQLite files are opened only inside "
+            "GORAX_DB_ALLOWED_DIRECTORIES, which is empty"
+        )
     if not any(resolved.is_relative_to(directory) for directory in allowed):
-        raise _refused(f"SQLite file {given!r} refused: it is not inside GORAX_DB_ALLOWED_DIRECTORIES "
-                       "(judged after following symlinks and '..')")
+        raise _refused(
+            f"SQLite file {given!r} refused: it is not inside GORAX_DB_ALLOWED_DIRECTORIES "
+            "(judged after following symlinks and '..')"
+        )

@@ -24,7 +24,7 @@ class EmailTemplate(BaseModel):
     html: str | None = Field(default=None, description="HTML body (Jinja, autoescaped).")
 
     @model_validator(mode="after")
-    def _has_body(self) -> "EmailTemplate":
+    def _has_body(self) -> EmailTemplate:
         if not self.text and not self.html:
             raise ValueError("a template needs 'text' or 'html'")
         return self
@@ -39,19 +39,18 @@ def template_variable_name(tenant: str | None, name: str) -> str:
 
 async def save_email_template(tenant: str | None, name: str, template: EmailTemplate) -> None:
     """Create or replace ``tenant``'s template ``name``."""
-    from prefect.variables import Variable
+    # Node discovery imports this module and must not load Prefect (tests/test_node_contract.py).
+    from prefect.variables import Variable  # noqa: PLC0415
 
-    await Variable.aset(
-        template_variable_name(tenant, name), template.model_dump(exclude_none=True), overwrite=True
-    )
+    await Variable.aset(template_variable_name(tenant, name), template.model_dump(exclude_none=True), overwrite=True)
 
 
 async def load_email_template(tenant: str | None, name: str) -> EmailTemplate:
     """``tenant``'s template ``name``; ``LookupError`` naming the Variable if there is none."""
-    from prefect.variables import Variable
+    from prefect.variables import Variable  # noqa: PLC0415  (node discovery must not load Prefect)
 
     variable = template_variable_name(tenant, name)
-    value = await Variable.aget(variable, default=None)
+    value = await Variable.aget(variable)
     if value is None:
         raise LookupError(f"e-mail template {name!r} does not exist (Prefect Variable {variable!r})")
     return EmailTemplate.model_validate(value)
@@ -59,8 +58,9 @@ async def load_email_template(tenant: str | None, name: str) -> EmailTemplate:
 
 def render_email_template(template: EmailTemplate, values: dict[str, Any]) -> dict[str, str | None]:
     """``{subject, text, html}`` rendered with ``values``; a missing name is an error naming it."""
-    from jinja2 import StrictUndefined, TemplateError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
+    # Jinja's sandbox is a noticeable import and only the e-mail nodes use it: loaded on first use.
+    from jinja2 import StrictUndefined, TemplateError  # noqa: PLC0415
+    from jinja2.sandbox import ImmutableSandboxedEnvironment  # noqa: PLC0415
 
     plain = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
     escaped = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=True)

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Iterable
+from typing import Any
 from urllib.parse import urlsplit
 
 from blocks.redact import mask_with
@@ -31,10 +32,24 @@ _MAX_PROVIDER_MESSAGE = 500
 #: Exception class names that mean "could not reach the service" across httpx, aiohttp,
 #: botocore, smtplib and the standard library (matched by name: those libraries load lazily).
 _NETWORK_ERRORS = {
-    "ConnectError", "ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "ReadError",
-    "RemoteProtocolError", "EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
-    "ClientConnectorError", "ServerDisconnectedError", "SMTPServerDisconnected",
-    "SMTPConnectError", "ConnectionError", "TimeoutError", "APIConnectionError", "Timeout",
+    "ConnectError",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "WriteTimeout",
+    "PoolTimeout",
+    "ReadError",
+    "RemoteProtocolError",
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ClientConnectorError",
+    "ServerDisconnectedError",
+    "SMTPServerDisconnected",
+    "SMTPConnectError",
+    "ConnectionError",
+    "TimeoutError",
+    "APIConnectionError",
+    "Timeout",
 }
 
 

@@ -49,8 +49,14 @@ class JsonApi:
         endpoint = await check_endpoint(self.base_url, self.integration, operation)
         async with guarded(self.integration, operation, tenant=self.tenant, secrets=self.secrets):
             reply = await send(
-                method, self.base_url + path, allowed=endpoint_networks(), allow_private=True,
-                headers=self.headers, params=params, json=json, timeout=self.timeout_seconds,
+                method,
+                self.base_url + path,
+                allowed=endpoint_networks(),
+                allow_private=True,
+                headers=self.headers,
+                params=params,
+                json=json,
+                timeout=self.timeout_seconds,
                 checked=endpoint,
             )
             body: Any = None
@@ -66,7 +72,8 @@ class JsonApi:
                     reply.reason or "error response",
                     status=reply.status,
                     provider_message=provider_message(body),
-                    retryable=reply.status >= 500 or reply.status == 429
+                    retryable=reply.status >= 500
+                    or reply.status == 429
                     # GitHub's rate limit answers 403 with no requests left.
                     or (reply.status == 403 and reply.headers.get("x-ratelimit-remaining") == "0"),
                 )

@@ -33,7 +33,8 @@ async def acquire(provider: str, operation: str = "call") -> None:
     settings = get_settings().runtime
     if not settings.rate_limits:
         return
-    from prefect.concurrency.asyncio import AcquireConcurrencySlotTimeoutError, rate_limit
+    # Node discovery imports this module and must not load Prefect (tests/test_node_contract.py).
+    from prefect.concurrency.asyncio import AcquireConcurrencySlotTimeoutError, rate_limit  # noqa: PLC0415
 
     wait = settings.rate_limit_wait_seconds
     name = rate_limit_name(provider)
@@ -47,12 +48,13 @@ async def acquire(provider: str, operation: str = "call") -> None:
 
 async def ensure_rate_limit(provider: str, *, burst: int, per_second: float) -> None:
     """Create or update ``provider``'s limit: ``burst`` slots refilled at ``per_second``."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import (
+    # Node discovery must not load Prefect, as in acquire().
+    from prefect.client.orchestration import get_client  # noqa: PLC0415
+    from prefect.client.schemas.actions import (  # noqa: PLC0415
         GlobalConcurrencyLimitCreate,
         GlobalConcurrencyLimitUpdate,
     )
-    from prefect.exceptions import ObjectNotFound
+    from prefect.exceptions import ObjectNotFound  # noqa: PLC0415
 
     name = rate_limit_name(provider)
     async with get_client() as client:
@@ -60,9 +62,7 @@ async def ensure_rate_limit(provider: str, *, burst: int, per_second: float) -> 
             await client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
             await client.create_global_concurrency_limit(
-                GlobalConcurrencyLimitCreate(
-                    name=name, limit=burst, slot_decay_per_second=per_second, active=True
-                )
+                GlobalConcurrencyLimitCreate(name=name, limit=burst, slot_decay_per_second=per_second, active=True)
             )
             return
         await client.update_global_concurrency_limit(

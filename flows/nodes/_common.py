@@ -41,9 +41,7 @@ def parse_duration(value: str | float | int) -> timedelta:
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
     if not text or pos != len(text):
-        raise ValueError(
-            f"duration {value!r} is not understood: use seconds or text like '90s', '5m', '1h30m', '2d'"
-        )
+        raise ValueError(f"duration {value!r} is not understood: use seconds or text like '90s', '5m', '1h30m', '2d'")
     return timedelta(seconds=total)
 
 

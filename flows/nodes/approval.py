@@ -64,7 +64,7 @@ class Escalation(BaseModel):
         return check_duration(value) or value
 
     @model_validator(mode="after")
-    def _acts(self) -> "Escalation":
+    def _acts(self) -> Escalation:
         if not self.notify and not self.assign and self.decide is None:
             raise ValueError("an escalation needs 'notify', 'assign' or 'decide'")
         return self
@@ -84,6 +84,13 @@ def _default_options() -> list[ApprovalOption]:
     return [ApprovalOption(label="Approve", value="approved"), ApprovalOption(label="Reject", value="rejected")]
 
 
+Channel = Literal["inbox", "email", "slack"]
+
+
+def _inbox_only() -> list[Channel]:
+    return ["inbox"]
+
+
 class HumanApproval(NodeType):
     type = "human.approval"
     version = 1
@@ -97,20 +104,16 @@ class HumanApproval(NodeType):
     class Config(NodeConfig):
         title: str = Field(min_length=1, description="What is asked; templates allowed.")
         description: str | None = Field(default=None, description="Details shown with the task.")
-        assignees: list[str] = Field(
-            min_length=1, description="Who may decide: user emails or 'role:<role>'."
-        )
+        assignees: list[str] = Field(min_length=1, description="Who may decide: user emails or 'role:<role>'.")
         options: list[ApprovalOption] = Field(
             default_factory=_default_options, min_length=1, description="The choices; values are output handles."
         )
-        timeout: str | None = Field(
-            default=None, description="How long to wait before the task expires, e.g. '48h'."
-        )
+        timeout: str | None = Field(default=None, description="How long to wait before the task expires, e.g. '48h'.")
         escalation: list[Escalation] = Field(
             default_factory=list, description="Reminders and automatic decisions, in time order."
         )
-        channels: list[Literal["inbox", "email", "slack"]] = Field(
-            default_factory=lambda: ["inbox"], description="Where assignees are told about the task."
+        channels: list[Channel] = Field(
+            default_factory=_inbox_only, description="Where assignees are told about the task."
         )
         email_credential: str | None = Field(
             default=None, description="SMTP credential used when 'email' is a channel."
@@ -122,7 +125,7 @@ class HumanApproval(NodeType):
             return check_duration(value)
 
         @model_validator(mode="after")
-        def _consistent(self) -> "HumanApproval.Config":
+        def _consistent(self) -> HumanApproval.Config:
             values = [o.value for o in self.options]
             dupes = sorted({v for v in values if values.count(v) > 1})
             if dupes:
@@ -154,8 +157,12 @@ class HumanApproval(NodeType):
             "options": [o.model_dump() for o in config.options],
             "timeout_seconds": parse_duration(config.timeout).total_seconds() if config.timeout else None,
             "escalation": [
-                {"after_seconds": parse_duration(step.after).total_seconds(), "notify": step.notify,
-                 "assign": step.assign, "decide": step.decide}
+                {
+                    "after_seconds": parse_duration(step.after).total_seconds(),
+                    "notify": step.notify,
+                    "assign": step.assign,
+                    "decide": step.decide,
+                }
                 for step in config.escalation
             ],
             "channels": list(config.channels),

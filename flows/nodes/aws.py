@@ -87,8 +87,14 @@ class S3GetObject(_AwsNode):
                 raise IntegrationError(
                     "aws-s3", "GetObject", f"{where} is not {config.decode.upper()} ({exc}); use decode 'base64'"
                 ) from None
-        return {"bucket": config.bucket, "key": config.key, "content": content,
-                "content_type": got.get("ContentType"), "size": len(data), "etag": got.get("ETag")}
+        return {
+            "bucket": config.bucket,
+            "key": config.key,
+            "content": content,
+            "content_type": got.get("ContentType"),
+            "size": len(data),
+            "etag": got.get("ETag"),
+        }
 
 
 class S3PutObject(_AwsNode):
@@ -107,7 +113,7 @@ class S3PutObject(_AwsNode):
         metadata: dict[str, str] = Field(default_factory=dict, description="User metadata (x-amz-meta-*).")
 
         @model_validator(mode="after")
-        def _one_content(self) -> "S3PutObject.Config":
+        def _one_content(self) -> S3PutObject.Config:
             given = [n for n in ("content", "content_base64", "json_content") if getattr(self, n) is not None]
             if len(given) != 1:
                 raise ValueError("set exactly one of 'content', 'content_base64', 'json_content'")
@@ -122,10 +128,22 @@ class S3PutObject(_AwsNode):
         else:
             body, ctype = (config.content or "").encode(), "text/plain; charset=utf-8"
         aws = await aws_session(ctx, config.credential, self.credential_types)
-        put = await aws.call("s3", "PutObject", Bucket=config.bucket, Key=config.key, Body=body,
-                             ContentType=config.content_type or ctype, Metadata=config.metadata)
-        return {"bucket": config.bucket, "key": config.key, "etag": put.get("ETag"),
-                "version_id": put.get("VersionId"), "size": len(body)}
+        put = await aws.call(
+            "s3",
+            "PutObject",
+            Bucket=config.bucket,
+            Key=config.key,
+            Body=body,
+            ContentType=config.content_type or ctype,
+            Metadata=config.metadata,
+        )
+        return {
+            "bucket": config.bucket,
+            "key": config.key,
+            "etag": put.get("ETag"),
+            "version_id": put.get("VersionId"),
+            "size": len(body),
+        }
 
 
 class LambdaInvoke(_AwsNode):
@@ -148,8 +166,11 @@ class LambdaInvoke(_AwsNode):
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Output: ``{status_code, payload, function_error, executed_version}``."""
         aws = await aws_session(ctx, config.credential, self.credential_types)
-        kwargs: dict[str, Any] = {"FunctionName": config.function_name, "InvocationType": config.invocation_type,
-                                  "Payload": json.dumps(config.payload).encode()}
+        kwargs: dict[str, Any] = {
+            "FunctionName": config.function_name,
+            "InvocationType": config.invocation_type,
+            "Payload": json.dumps(config.payload).encode(),
+        }
         if config.qualifier:
             kwargs["Qualifier"] = config.qualifier
         answer = await aws.call("lambda", "Invoke", **kwargs)
@@ -161,10 +182,18 @@ class LambdaInvoke(_AwsNode):
         error = answer.get("FunctionError")
         if error and config.fail_on_function_error:
             detail = payload.get("errorMessage") if isinstance(payload, dict) else payload
-            raise IntegrationError("aws-lambda", "Invoke", f"function {config.function_name} raised ({error})",
-                                   provider_message=str(detail)[:500])
-        return {"status_code": answer.get("StatusCode"), "payload": payload, "function_error": error,
-                "executed_version": answer.get("ExecutedVersion")}
+            raise IntegrationError(
+                "aws-lambda",
+                "Invoke",
+                f"function {config.function_name} raised ({error})",
+                provider_message=str(detail)[:500],
+            )
+        return {
+            "status_code": answer.get("StatusCode"),
+            "payload": payload,
+            "function_error": error,
+            "executed_version": answer.get("ExecutedVersion"),
+        }
 
 
 class SqsSendMessage(_AwsNode):
@@ -187,10 +216,18 @@ class SqsSendMessage(_AwsNode):
         url = config.queue
         if not url.startswith(("https://", "http://")):
             url = (await aws.call("sqs", "GetQueueUrl", QueueName=config.queue))["QueueUrl"]
-        sent = await aws.call("sqs", "SendMessage", QueueUrl=url, MessageBody=_as_text(config.body), **_set(
-            DelaySeconds=config.delay_seconds, MessageAttributes=_string_attributes(config.attributes),
-            MessageGroupId=config.message_group_id, MessageDeduplicationId=config.deduplication_id,
-        ))
+        sent = await aws.call(
+            "sqs",
+            "SendMessage",
+            QueueUrl=url,
+            MessageBody=_as_text(config.body),
+            **_set(
+                DelaySeconds=config.delay_seconds,
+                MessageAttributes=_string_attributes(config.attributes),
+                MessageGroupId=config.message_group_id,
+                MessageDeduplicationId=config.deduplication_id,
+            ),
+        )
         return {"message_id": sent["MessageId"], "sequence_number": sent.get("SequenceNumber"), "queue_url": url}
 
 
@@ -210,10 +247,17 @@ class SnsPublish(_AwsNode):
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Output: ``{message_id}``."""
         aws = await aws_session(ctx, config.credential, self.credential_types)
-        published = await aws.call("sns", "Publish", TopicArn=config.topic_arn, Message=_as_text(config.message), **_set(
-            Subject=config.subject, MessageAttributes=_string_attributes(config.attributes),
-            MessageGroupId=config.message_group_id,
-        ))
+        published = await aws.call(
+            "sns",
+            "Publish",
+            TopicArn=config.topic_arn,
+            Message=_as_text(config.message),
+            **_set(
+                Subject=config.subject,
+                MessageAttributes=_string_attributes(config.attributes),
+                MessageGroupId=config.message_group_id,
+            ),
+        )
         return {"message_id": published["MessageId"]}
 
 
@@ -231,7 +275,7 @@ class TextractDetectText(_AwsNode):
         )
 
         @model_validator(mode="after")
-        def _one_source(self) -> "TextractDetectText.Config":
+        def _one_source(self) -> TextractDetectText.Config:
             from_s3 = self.bucket is not None or self.key is not None
             if from_s3 == (self.document_base64 is not None):
                 raise ValueError("set either 'bucket' and 'key' or 'document_base64'")
@@ -251,5 +295,9 @@ class TextractDetectText(_AwsNode):
         lines = [b.get("Text", "") for b in blocks if b.get("BlockType") == "LINE"]
         words = sum(1 for b in blocks if b.get("BlockType") == "WORD")
         pages = found.get("DocumentMetadata", {}).get("Pages")
-        return {"text": "\n".join(lines), "lines": lines, "words": words,
-                "pages": pages if isinstance(pages, int) else None}
+        return {
+            "text": "\n".join(lines),
+            "lines": lines,
+            "words": words,
+            "pages": pages if isinstance(pages, int) else None,
+        }

@@ -13,6 +13,7 @@ import json
 import re
 from typing import Any
 
+from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer
 from pydantic import Field
 
 from flows.errors import SandboxError
@@ -51,15 +52,14 @@ class CodeJavaScript(NodeType):
 
     class Config(NodeConfig):
         code: str = Field(
-            min_length=1, max_length=200_000,
+            min_length=1,
+            max_length=200_000,
             description="Body of `function (input) { ... }`; `return` a JSON-serialisable value.",
         )
         input: Any = Field(default=None, description="Value passed as `input` (e.g. '{{ steps.fetch.body }}').")
         timeout_seconds: float = Field(default=5, gt=0, le=60, description="Wall-clock limit of the run.")
         memory_mb: int = Field(default=64, ge=8, le=512, description="Hard limit of the isolate's heap, in MB.")
-        max_output_bytes: int = Field(
-            default=5 * _MB, ge=1, le=50 * _MB, description="Largest JSON output accepted."
-        )
+        max_output_bytes: int = Field(default=5 * _MB, ge=1, le=50 * _MB, description="Largest JSON output accepted.")
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """The code's return value (JSON round-tripped)."""
@@ -71,7 +71,7 @@ class CodeJavaScript(NodeType):
                 asyncio.to_thread(_evaluate, source, config.timeout_seconds, config.memory_mb * _MB),
                 timeout=config.timeout_seconds + 10,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise SandboxError("javascript", "run code", f"did not stop within {config.timeout_seconds}s") from None
         if len(raw) > config.max_output_bytes:
             raise SandboxError(
@@ -81,8 +81,6 @@ class CodeJavaScript(NodeType):
 
 
 def _evaluate(source: str, timeout_seconds: float, max_memory: int) -> str:
-    from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer
-
     with MiniRacer() as isolate:
         try:
             result = isolate.eval(source, timeout_sec=timeout_seconds, max_memory=max_memory)
@@ -92,9 +90,7 @@ def _evaluate(source: str, timeout_seconds: float, max_memory: int) -> str:
             isolate.eval("0")
             raise SandboxError("javascript", "run code", f"timed out after {timeout_seconds}s") from None
         except JSOOMException:
-            raise SandboxError(
-                "javascript", "run code", f"memory limit of {max_memory // _MB} MB reached"
-            ) from None
+            raise SandboxError("javascript", "run code", f"memory limit of {max_memory // _MB} MB reached") from None
         except JSEvalException as exc:
             if isolate.was_hard_memory_limit_reached():
                 raise SandboxError(

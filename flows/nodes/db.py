@@ -75,14 +75,14 @@ class _SqlNode(NodeType):
     async def _run_sql(
         self, ctx: NodeContext, config: _SqlConfig, parameters: dict[str, Any] | list[dict[str, Any]], max_rows: int
     ) -> dict[str, Any]:
-        # SQLAlchemy, asyncpg and aiosqlite load only when a database node runs: the node
-        # catalogue is imported by the translator, which needs none of them.
-        from sqlalchemy import text
-        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
-        from sqlalchemy.ext.asyncio import create_async_engine
-        from sqlalchemy.pool import NullPool
+        # SQLAlchemy, asyncpg and aiosqlite (dbguard imports them) load only when a database node
+        # runs: the node catalogue is imported by the translator, which needs none of them.
+        from sqlalchemy import text  # noqa: PLC0415
+        from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError  # noqa: PLC0415
+        from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415
+        from sqlalchemy.pool import NullPool  # noqa: PLC0415
 
-        from flows.integrations.dbguard import database_target
+        from flows.integrations.dbguard import database_target  # noqa: PLC0415
 
         block = await creds.load(ctx, config.credential, "database", self.credential_types)
         raw = creds.required(block, "database", config.credential, "url")
@@ -99,12 +99,16 @@ class _SqlNode(NodeType):
                         self._statement(engine, text(config.sql), parameters, max_rows, postgres, config),
                         timeout=config.timeout_seconds + (5 if postgres else 0),
                     )
-                except asyncio.TimeoutError:
-                    raise IntegrationError("database", operation, f"timed out after {config.timeout_seconds}s") from None
+                except TimeoutError:
+                    raise IntegrationError(
+                        "database", operation, f"timed out after {config.timeout_seconds}s"
+                    ) from None
                 except DBAPIError as exc:
                     message = str(exc.orig).strip() or type(exc.orig).__name__
                     raise IntegrationError(
-                        "database", operation, message.splitlines()[0],
+                        "database",
+                        operation,
+                        message.splitlines()[0],
                         retryable=isinstance(exc, (OperationalError, InterfaceError)) and "timeout" not in message,
                     ) from None
                 except SQLAlchemyError as exc:  # e.g. a :name without a value
@@ -112,9 +116,10 @@ class _SqlNode(NodeType):
         finally:
             await engine.dispose()
 
-    async def _statement(self, engine: Any, statement: Any, parameters: Any, max_rows: int, postgres: bool,
-                         config: _SqlConfig) -> dict[str, Any]:
-        from sqlalchemy import text
+    async def _statement(
+        self, engine: Any, statement: Any, parameters: Any, max_rows: int, postgres: bool, config: _SqlConfig
+    ) -> dict[str, Any]:
+        from sqlalchemy import text  # noqa: PLC0415  (loaded when a database node runs, as above)
 
         async with engine.connect() as conn:
             if postgres:
@@ -131,8 +136,12 @@ class _SqlNode(NodeType):
                     result = await conn.execute(statement, parameters)
                     # Drivers differ on executemany's rowcount (asyncpg: -1): report what ran.
                     rowcount = result.rowcount if result.rowcount >= 0 else None
-                    out: dict[str, Any] = {"rowcount": rowcount, "executed": len(parameters), "rows": [],
-                                           "truncated": False}
+                    out: dict[str, Any] = {
+                        "rowcount": rowcount,
+                        "executed": len(parameters),
+                        "rows": [],
+                        "truncated": False,
+                    }
                 elif self.read_only:  # stream, so a huge result is never held in memory
                     stream = await conn.stream(statement, parameters)
                     columns = list(stream.keys())
@@ -184,7 +193,7 @@ class DbExecute(_SqlNode):
         max_rows: int = Field(default=1000, ge=1, le=100_000, description="Most RETURNING rows returned.")
 
         @model_validator(mode="after")
-        def _one_kind(self) -> "DbExecute.Config":
+        def _one_kind(self) -> DbExecute.Config:
             if self.parameters_list is not None and self.parameters:
                 raise ValueError("set 'parameters' or 'parameters_list', not both")
             if self.parameters_list is not None and not self.parameters_list:

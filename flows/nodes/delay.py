@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -24,9 +24,7 @@ class Delay(NodeType):
 
     class Config(NodeConfig):
         seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS, description="Seconds to wait.")
-        duration: str | None = Field(
-            default=None, description="Time to wait as text: '90s', '5m', '1h30m', '2d'."
-        )
+        duration: str | None = Field(default=None, description="Time to wait as text: '90s', '5m', '1h30m', '2d'.")
         until: str | None = Field(
             default=None,
             description="ISO 8601 time to wait for (with an offset; UTC when none), may be a template.",
@@ -45,7 +43,7 @@ class Delay(NodeType):
             return value
 
         @model_validator(mode="after")
-        def _exactly_one(self) -> "Delay.Config":
+        def _exactly_one(self) -> Delay.Config:
             given = [k for k in ("seconds", "duration", "until") if getattr(self, k) is not None]
             if len(given) != 1:
                 raise ValueError("set exactly one of 'seconds', 'duration' and 'until'")
@@ -55,7 +53,7 @@ class Delay(NodeType):
         """Sleep; the output says how long."""
         if config.until is not None:
             target = _parse_time(config.until)
-            wait = max(0.0, (target - datetime.now(timezone.utc)).total_seconds())
+            wait = max(0.0, (target - datetime.now(UTC)).total_seconds())
         elif config.duration is not None:
             wait = parse_duration(config.duration).total_seconds()
         else:
@@ -71,4 +69,4 @@ def _parse_time(value: str) -> datetime:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
         raise ValueError(f"'until' {value!r} is not an ISO 8601 time") from exc
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -83,7 +83,9 @@ class GitHubAddLabel(_GitHubNode):
         """Output: ``{issue_number, labels}`` with every label the issue now has."""
         api, repo = await self._api(ctx, config)
         labels = await api.call(
-            "POST", f"{repo}/issues/{config.issue_number}/labels", json={"labels": config.labels},
+            "POST",
+            f"{repo}/issues/{config.issue_number}/labels",
+            json={"labels": config.labels},
             operation="add labels",
         )
         return {"issue_number": config.issue_number, "labels": [label["name"] for label in labels]}
@@ -103,7 +105,9 @@ class GitHubCreateComment(_GitHubNode):
         """Output: ``{id, url}`` of the comment."""
         api, repo = await self._api(ctx, config)
         comment = await api.call(
-            "POST", f"{repo}/issues/{config.issue_number}/comments", json={"body": config.body},
+            "POST",
+            f"{repo}/issues/{config.issue_number}/comments",
+            json={"body": config.body},
             operation="create comment",
         )
         return {"id": comment["id"], "url": comment.get("html_url")}

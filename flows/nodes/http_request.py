@@ -65,13 +65,13 @@ class HttpRequest(NodeType):
             "Loopback, link-local and cloud-metadata addresses stay refused unless the operator "
             "allows their network (GORAX_HTTP_ALLOWED_NETWORKS).",
         )
-        fail_on_status: bool = Field(
-            default=True, description="Fail the node (and retry it) on a 4xx/5xx response."
-        )
+        fail_on_status: bool = Field(default=True, description="Fail the node (and retry it) on a 4xx/5xx response.")
 
         @model_validator(mode="after")
-        def _one_body(self) -> "HttpRequest.Config":
-            bodies = [n for n, v in (("json", self.json_body), ("form", self.form), ("body", self.body)) if v is not None]
+        def _one_body(self) -> HttpRequest.Config:
+            bodies = [
+                n for n, v in (("json", self.json_body), ("form", self.form), ("body", self.body)) if v is not None
+            ]
             if len(bodies) > 1:
                 raise ValueError(f"set at most one body: {', '.join(bodies)} given")
             return self
@@ -102,12 +102,16 @@ class HttpRequest(NodeType):
             max_bytes=config.max_response_bytes,
             origin_headers=credential_headers,
         )
-        result = {"status": reply.status, "headers": dict(reply.headers.items()),
-                  "body": _decode(reply.content, reply.headers.get("content-type", ""))}
+        result = {
+            "status": reply.status,
+            "headers": dict(reply.headers.items()),
+            "body": _decode(reply.content, reply.headers.get("content-type", "")),
+        }
         if config.fail_on_status and reply.status >= 400:
             preview = reply.content[:300].decode("utf-8", "replace")
-            raise HttpStatusError(f"{reply.method} {reply.url} answered {reply.status}: {preview}",
-                                  node_id=ctx.node_id, response=result)
+            raise HttpStatusError(
+                f"{reply.method} {reply.url} answered {reply.status}: {preview}", node_id=ctx.node_id, response=result
+            )
         return result
 
 

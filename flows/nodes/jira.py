@@ -103,7 +103,8 @@ class JiraTransitionIssue(_JiraNode):
         if match is None:
             names = ", ".join(f"{t.get('name')} ({t.get('id')})" for t in available) or "none"
             raise IntegrationError(
-                "jira", "transition issue",
+                "jira",
+                "transition issue",
                 f"issue {config.issue} has no transition {config.transition!r}; available: {names}",
             )
         await api.call("POST", path, json={"transition": {"id": str(match["id"])}}, operation="transition issue")
@@ -124,7 +125,9 @@ class JiraAddComment(_JiraNode):
         """Output: ``{id, issue}``."""
         api = await self._api(ctx, config)
         comment = await api.call(
-            "POST", f"/rest/api/2/issue/{quote(config.issue, safe='')}/comment", json={"body": config.body},
+            "POST",
+            f"/rest/api/2/issue/{quote(config.issue, safe='')}/comment",
+            json={"body": config.body},
             operation="add comment",
         )
         return {"id": comment["id"], "issue": config.issue}
@@ -147,12 +150,12 @@ class JiraSearch(_JiraNode):
         """Output: ``{issues: [{id, key, fields}], count}``."""
         api = await self._api(ctx, config)
         found = await api.call(
-            "POST", "/rest/api/3/search/jql",
+            "POST",
+            "/rest/api/3/search/jql",
             json={"jql": config.jql, "fields": config.fields, "maxResults": config.max_results},
             operation="search",
         )
         issues = [
-            {"id": i.get("id"), "key": i.get("key"), "fields": i.get("fields", {})}
-            for i in found.get("issues", [])
+            {"id": i.get("id"), "key": i.get("key"), "fields": i.get("fields", {})} for i in found.get("issues", [])
         ][: config.max_results]
         return {"issues": issues, "count": len(issues)}

@@ -34,7 +34,8 @@ class Message(NodeConfig):
 class _LlmConfig(NodeConfig):
     credential: str = Field(min_length=1, description="Name of the LLM provider credential.")
     model: str | None = Field(
-        default=None, description="Model, e.g. 'gpt-4o-mini' or 'anthropic/claude-3-5-haiku'; default: the credential's."
+        default=None,
+        description="Model, e.g. 'gpt-4o-mini' or 'anthropic/claude-3-5-haiku'; default: the credential's.",
     )
     max_tokens: int | None = Field(default=None, ge=1, le=200_000, description="Most tokens in the answer.")
     timeout_seconds: float = Field(default=120, gt=0, le=900, description="Time limit of one model call.")
@@ -44,10 +45,12 @@ class _LlmNode(NodeType):
     category = "ai"
     credential_types = ("llm-provider",)
 
-    async def _complete(self, ctx: NodeContext, config: _LlmConfig, messages: list[dict[str, str]],
-                        **options: Any) -> dict[str, Any]:
+    async def _complete(
+        self, ctx: NodeContext, config: _LlmConfig, messages: list[dict[str, str]], **options: Any
+    ) -> dict[str, Any]:
         """One completion: ``{content, model, finish_reason, usage}``."""
-        import litellm
+        # litellm takes seconds to import: only an LLM node or the worker's warm-up pays for it.
+        import litellm  # noqa: PLC0415
 
         litellm.suppress_debug_info = True  # its "Give Feedback" banner goes to stdout
         block = await creds.load(ctx, config.credential, "llm", self.credential_types)
@@ -66,8 +69,14 @@ class _LlmNode(NodeType):
         async with guarded("llm", f"completion with {model}", tenant=ctx.tenant_id, secrets=[api_key]):
             try:
                 response = await litellm.acompletion(
-                    model=model, messages=messages, api_key=api_key, api_base=api_base,
-                    timeout=config.timeout_seconds, max_retries=0, drop_params=True, **options,
+                    model=model,
+                    messages=messages,
+                    api_key=api_key,
+                    api_base=api_base,
+                    timeout=config.timeout_seconds,
+                    max_retries=0,
+                    drop_params=True,
+                    **options,
                 )
             except Exception as exc:
                 # litellm maps every provider's errors onto its own classes, which carry the status.
@@ -91,7 +100,10 @@ class _LlmNode(NodeType):
 #: The model of the warm-up call (flows.warmup): its answer comes from memory, never a provider.
 _WARM_UP_MODEL = "openai/gpt-4o-mini"
 _WARM_UP_ANSWER = {
-    "id": "warm-up", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
+    "id": "warm-up",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "gpt-4o-mini",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
 }
@@ -105,20 +117,26 @@ def warm_up() -> None:
     sent anywhere.
     """
     # Heavy optional imports (litellm alone takes seconds): only a warm-up or an LLM node pays them.
-    import httpx
-    import litellm
-    import openai
-    from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER
+    import httpx  # noqa: PLC0415
+    import litellm  # noqa: PLC0415
+    import openai  # noqa: PLC0415
+    from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER  # noqa: PLC0415
 
     litellm.suppress_debug_info = True
     transport = httpx.MockTransport(lambda _request: httpx.Response(200, json=_WARM_UP_ANSWER))
 
     async def complete() -> None:
         async with httpx.AsyncClient(transport=transport) as http_client:
-            client = openai.AsyncOpenAI(api_key="warm-up", base_url="http://warm-up.invalid/v1",
-                                        http_client=http_client, max_retries=0)
-            await litellm.acompletion(model=_WARM_UP_MODEL, messages=[{"role": "user", "content": "ok"}],
-                                      client=client, max_retries=0, drop_params=True)
+            client = openai.AsyncOpenAI(
+                api_key="warm-up", base_url="http://warm-up.invalid/v1", http_client=http_client, max_retries=0
+            )
+            await litellm.acompletion(
+                model=_WARM_UP_MODEL,
+                messages=[{"role": "user", "content": "ok"}],
+                client=client,
+                max_retries=0,
+                drop_params=True,
+            )
         # litellm logs each call through a queue bound to the loop it last ran on: drain it here,
         # so the first real call (on a run's loop) finds nothing of this one to carry over.
         # Best effort: a run's call on another loop at the same moment takes the queue over.
@@ -132,7 +150,11 @@ def _llm_error(model: str, exc: Exception) -> IntegrationError:
     status = getattr(exc, "status_code", None)
     message = str(getattr(exc, "message", None) or exc)
     return IntegrationError(
-        "llm", f"completion with {model}", type(exc).__name__, status=status, provider_message=message[:500],
+        "llm",
+        f"completion with {model}",
+        type(exc).__name__,
+        status=status,
+        provider_message=message[:500],
         retryable=status is None or status >= 500 or status == 429,
     )
 
@@ -164,9 +186,7 @@ class LlmExtract(_LlmNode):
 
     class Config(_LlmConfig):
         text: str = Field(description="The text to extract from (e.g. '{{ steps.ocr.text }}').")
-        json_schema: dict[str, Any] = Field(
-            alias="schema", description="JSON Schema the extracted value must satisfy."
-        )
+        json_schema: dict[str, Any] = Field(alias="schema", description="JSON Schema the extracted value must satisfy.")
         instructions: str | None = Field(default=None, description="Extra guidance for the model.")
         max_attempts: int = Field(default=3, ge=1, le=5, description="Model calls before giving up on invalid JSON.")
         model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -174,8 +194,9 @@ class LlmExtract(_LlmNode):
         @field_validator("json_schema")
         @classmethod
         def _valid_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
-            from jsonschema import Draft202012Validator
-            from jsonschema.exceptions import SchemaError
+            # jsonschema is a noticeable import that node discovery need not pay: loaded on first use.
+            from jsonschema import Draft202012Validator  # noqa: PLC0415
+            from jsonschema.exceptions import SchemaError  # noqa: PLC0415
 
             try:
                 Draft202012Validator.check_schema(value)
@@ -185,7 +206,7 @@ class LlmExtract(_LlmNode):
 
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Output: ``{data, attempts, model, usage}``; ``data`` validates against the schema."""
-        from jsonschema import Draft202012Validator
+        from jsonschema import Draft202012Validator  # noqa: PLC0415  (loaded on first use, as above)
 
         validator = Draft202012Validator(config.json_schema)
         system = (
@@ -197,8 +218,7 @@ class LlmExtract(_LlmNode):
         usage = {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}
         problem = ""
         for attempt in range(1, config.max_attempts + 1):
-            answer = await self._complete(ctx, config, messages, temperature=0,
-                                          response_format={"type": "json_object"})
+            answer = await self._complete(ctx, config, messages, temperature=0, response_format={"type": "json_object"})
             for key in usage:
                 usage[key] += answer["usage"][key]
             data, problem = _parse(answer["content"], validator)

@@ -33,15 +33,13 @@ class Loop(NodeType):
             description="while: bare CEL checked before each iteration; `loop.index` and the last "
             "iteration's `steps` are in scope.",
         )
-        concurrency: int = Field(
-            default=1, ge=1, le=64, description="foreach: how many iterations run at once."
-        )
+        concurrency: int = Field(default=1, ge=1, le=64, description="foreach: how many iterations run at once.")
         max_iterations: int = Field(
             default=1000, ge=1, le=100000, description="Upper bound on iterations; more is an error."
         )
 
         @model_validator(mode="after")
-        def _mode_fields(self) -> "Loop.Config":
+        def _mode_fields(self) -> Loop.Config:
             if self.mode == "foreach":
                 if self.items is None:
                     raise ValueError("mode 'foreach' needs 'items'")
@@ -72,9 +70,7 @@ async def _foreach(config: Loop.Config, ctx: NodeContext) -> list[Any]:
     if not isinstance(items, list):
         raise ValueError(f"loop '{ctx.node_id}': items must be a list, got {type(items).__name__}")
     if len(items) > config.max_iterations:
-        raise ValueError(
-            f"loop '{ctx.node_id}': {len(items)} items exceed max_iterations ({config.max_iterations})"
-        )
+        raise ValueError(f"loop '{ctx.node_id}': {len(items)} items exceed max_iterations ({config.max_iterations})")
     gate = asyncio.Semaphore(config.concurrency)
     steps = dict(ctx.scope["steps"])
 
@@ -97,15 +93,12 @@ async def _while(config: Loop.Config, ctx: NodeContext) -> list[Any]:
     while True:
         holds = ctx.evaluate("condition", {"steps": steps, "loop": {"index": index}})
         if not isinstance(holds, bool):
-            raise ValueError(
-                f"loop '{ctx.node_id}': condition yielded {type(holds).__name__} {holds!r}, not a bool"
-            )
+            raise ValueError(f"loop '{ctx.node_id}': condition yielded {type(holds).__name__} {holds!r}, not a bool")
         if not holds:
             return results
         if index >= config.max_iterations:
             raise ValueError(
-                f"loop '{ctx.node_id}': reached max_iterations ({config.max_iterations}) "
-                "while its condition still held"
+                f"loop '{ctx.node_id}': reached max_iterations ({config.max_iterations}) while its condition still held"
             )
         result, steps = await ctx.runtime.run_body(loop={"index": index}, index=index, steps=steps)
         results.append(result)

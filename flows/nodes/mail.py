@@ -15,6 +15,7 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
 
+import aiosmtplib
 from pydantic import Field, model_validator
 
 from flows.errors import IntegrationError
@@ -36,7 +37,7 @@ class Attachment(NodeConfig):
     content_type: str | None = Field(default=None, description="MIME type; guessed from the file name if unset.")
 
     @model_validator(mode="after")
-    def _one_content(self) -> "Attachment":
+    def _one_content(self) -> Attachment:
         if (self.content is None) == (self.content_base64 is None):
             raise ValueError("set exactly one of 'content' and 'content_base64'")
         return self
@@ -59,7 +60,7 @@ class _Recipients(NodeConfig):
     attachments: list[Attachment] = Field(default_factory=list, description="Files to attach.")
 
     @model_validator(mode="after")
-    def _addresses(self) -> "_Recipients":
+    def _addresses(self) -> _Recipients:
         for field_name in ("to", "cc", "bcc"):
             for index, address in enumerate(getattr(self, field_name)):
                 if not re.match(_ADDRESS, address):
@@ -74,8 +75,6 @@ class _EmailNode(NodeType):
     async def _send(
         self, ctx: NodeContext, config: _Recipients, subject: str, text: str | None, html: str | None
     ) -> dict[str, Any]:
-        import aiosmtplib
-
         block = await creds.load(ctx, config.credential, "email", self.credential_types)
         host = creds.required(block, "email", config.credential, "host")
         port = int(creds.field(block, "port", default=587))
@@ -102,9 +101,13 @@ class _EmailNode(NodeType):
             total += len(data)
             if total > _MAX_ATTACHMENT_BYTES:
                 raise IntegrationError("email", "send", f"attachments exceed {_MAX_ATTACHMENT_BYTES} bytes")
-            ctype = attachment.content_type or mimetypes.guess_type(attachment.filename)[0] or "application/octet-stream"
+            ctype = (
+                attachment.content_type or mimetypes.guess_type(attachment.filename)[0] or "application/octet-stream"
+            )
             maintype, _, subtype = ctype.partition("/")
-            message.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=attachment.filename)
+            message.add_attachment(
+                data, maintype=maintype, subtype=subtype or "octet-stream", filename=attachment.filename
+            )
 
         recipients = [*config.to, *config.cc, *config.bcc]
         async with guarded("email", f"send via {host}:{port}", tenant=ctx.tenant_id, secrets=[password]):
@@ -122,8 +125,11 @@ class _EmailNode(NodeType):
                 )
             except aiosmtplib.SMTPResponseException as exc:
                 raise IntegrationError(
-                    "email", f"send via {host}:{port}", "the SMTP server refused",
-                    provider_message=f"{exc.code} {exc.message}", retryable=exc.code >= 400 and exc.code < 500,
+                    "email",
+                    f"send via {host}:{port}",
+                    "the SMTP server refused",
+                    provider_message=f"{exc.code} {exc.message}",
+                    retryable=exc.code >= 400 and exc.code < 500,
                 ) from None
         return {
             "message_id": message["Message-ID"],
@@ -144,7 +150,7 @@ class EmailSend(_EmailNode):
         html: str | None = Field(default=None, description="HTML body.")
 
         @model_validator(mode="after")
-        def _has_body(self) -> "EmailSend.Config":
+        def _has_body(self) -> EmailSend.Config:
             if not self.text and not self.html:
                 raise ValueError("set 'text' or 'html'")
             return self

@@ -32,11 +32,16 @@ class _PagerDutyNode(NodeType):
         block = await creds.load(ctx, credential, "pagerduty", self.credential_types)
         key = creds.required(block, "pagerduty", credential, "routing_key", "integration_key", "api_key", "key")
         api = JsonApi(
-            "pagerduty", creds.api_base(block, "pagerduty", _EVENTS_API),
-            tenant=ctx.tenant_id, headers={}, secrets=[key],
+            "pagerduty",
+            creds.api_base(block, "pagerduty", _EVENTS_API),
+            tenant=ctx.tenant_id,
+            headers={},
+            secrets=[key],
         )
         answer = await api.call(
-            "POST", "", json={"routing_key": key, "event_action": self.action, **event},
+            "POST",
+            "",
+            json={"routing_key": key, "event_action": self.action, **event},
             operation=f"{self.action} event",
         )
         return {"status": answer.get("status"), "dedup_key": answer.get("dedup_key"), "message": answer.get("message")}

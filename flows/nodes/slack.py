@@ -6,7 +6,7 @@ The credential is prefect-slack's ``SlackCredentials`` (a bot token). The API ro
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from pydantic import Field, model_validator
 
@@ -24,8 +24,9 @@ class _SlackNode(NodeType):
 
     async def _call(self, ctx: NodeContext, credential: str, method: str, **kwargs: Any) -> dict[str, Any]:
         """Call one Slack Web API method; Slack's ``ok: false`` becomes an IntegrationError."""
-        from slack_sdk.errors import SlackApiError
-        from slack_sdk.web.async_client import AsyncWebClient
+        # slack_sdk's async client costs about half a second to import; only Slack nodes need it.
+        from slack_sdk.errors import SlackApiError  # noqa: PLC0415
+        from slack_sdk.web.async_client import AsyncWebClient  # noqa: PLC0415
 
         block = await creds.load(ctx, credential, "slack", self.credential_types)
         token = creds.required(block, "slack", credential, "token")
@@ -45,7 +46,8 @@ class _SlackNode(NodeType):
                     provider_message=provider_message(exc.response.data),
                     retryable=status >= 500 or status == 429,
                 ) from None
-        return dict(response.data)
+        # Web API methods answer JSON; slack_sdk types ``data`` as bytes too for file downloads.
+        return dict(cast(dict[str, Any], response.data))
 
 
 class _MessageContent(NodeConfig):
@@ -54,7 +56,7 @@ class _MessageContent(NodeConfig):
     blocks: list[dict[str, Any]] | None = Field(default=None, description="Block Kit blocks.")
 
     @model_validator(mode="after")
-    def _has_content(self) -> "_MessageContent":
+    def _has_content(self) -> _MessageContent:
         if not self.text and not self.blocks:
             raise ValueError("set 'text' or 'blocks'")
         return self
@@ -81,7 +83,9 @@ class SlackSendMessage(_SlackNode):
         """Output: ``{channel, ts, message}`` of the posted message."""
         extra = {"thread_ts": config.thread_ts} if config.thread_ts else {}
         data = await self._call(
-            ctx, config.credential, "chat.postMessage",
+            ctx,
+            config.credential,
+            "chat.postMessage",
             json={"channel": config.channel, **config.content(), **extra},
         )
         return _message_output(data)
@@ -130,7 +134,9 @@ class SlackAddReaction(_SlackNode):
         """Output: ``{channel, ts, name}``."""
         name = config.name.strip(":")
         await self._call(
-            ctx, config.credential, "reactions.add",
+            ctx,
+            config.credential,
+            "reactions.add",
             params={"channel": config.channel, "timestamp": config.ts, "name": name},
         )
         return {"channel": config.channel, "ts": config.ts, "name": name}
@@ -149,7 +155,9 @@ class SlackUpdateMessage(_SlackNode):
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Output: ``{channel, ts, message}`` as Slack returns them."""
         data = await self._call(
-            ctx, config.credential, "chat.update",
+            ctx,
+            config.credential,
+            "chat.update",
             json={"channel": config.channel, "ts": config.ts, **config.content()},
         )
         return _message_output(data)

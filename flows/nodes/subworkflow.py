@@ -34,7 +34,7 @@ class Subworkflow(NodeType):
         )
 
         @model_validator(mode="after")
-        def _one_target(self) -> "Subworkflow.Config":
+        def _one_target(self) -> Subworkflow.Config:
             if (self.workflow is None) == (self.graph is None):
                 raise ValueError("set exactly one of 'workflow' and 'graph'")
             return self
@@ -55,5 +55,6 @@ class Subworkflow(NodeType):
             "depth": depth,
             "allowed_networks": ctx.tenant_networks or None,
         }
-        return await ctx.runtime.run_workflow(graph=config.graph, workflow=config.workflow,
-                                              parameters=parameters, wait=config.wait)
+        return await ctx.runtime.run_workflow(
+            graph=config.graph, workflow=config.workflow, parameters=parameters, wait=config.wait
+        )

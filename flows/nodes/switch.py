@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Union
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -11,7 +11,7 @@ from flows.nodes._common import HANDLE_PATTERN
 from translator.nodetypes import NodeConfig, NodeContext, NodeType, Routed, handle_text
 
 _HANDLE = re.compile(HANDLE_PATTERN)
-CaseValue = Union[str, int, float, bool]
+CaseValue = str | int | float | bool
 
 
 class Switch(NodeType):
@@ -36,7 +36,7 @@ class Switch(NodeType):
         )
 
         @model_validator(mode="after")
-        def _check(self) -> "Switch.Config":
+        def _check(self) -> Switch.Config:
             keys = _case_keys(self.cases)
             if not keys:
                 raise ValueError("'cases' is empty: give at least one case")
@@ -47,9 +47,7 @@ class Switch(NodeType):
                 if key == "default":
                     raise ValueError("'default' is reserved for the output taken when no case matches")
                 if not _HANDLE.match(key):
-                    raise ValueError(
-                        f"case {key!r} cannot name an output: use letters, digits, '_', '-', '.'"
-                    )
+                    raise ValueError(f"case {key!r} cannot name an output: use letters, digits, '_', '-', '.'")
                 if key in seen:
                     raise ValueError(f"case {key!r} appears twice")
                 seen.add(key)

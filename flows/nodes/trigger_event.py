@@ -27,15 +27,14 @@ class EventTrigger(TriggerType):
             default_factory=dict,
             description="Resource labels the event must carry, e.g. {'prefect.resource.id': 'github.repo.*'}.",
         )
-        filter: str | None = Field(
-            default=None, description="Bare CEL over `trigger` (the event); false: no run."
-        )
+        filter: str | None = Field(default=None, description="Bare CEL over `trigger` (the event); false: no run.")
 
     @classmethod
     def automation(cls, config: Config, source: TriggerSource) -> AutomationSpec:
         """The named event (the API scopes it to the tenant's own events)."""
-        return AutomationSpec(expect=(config.event,), match=dict(config.resource), trigger="{{ event }}",
-                              narrowed_by="resource")
+        return AutomationSpec(
+            expect=(config.event,), match=dict(config.resource), trigger="{{ event }}", narrowed_by="resource"
+        )
 
     @classmethod
     def rejects(cls, config: Config, trigger: Any, evaluate: Callable[[str, dict[str, Any]], Any]) -> str | None:

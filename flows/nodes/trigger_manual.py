@@ -26,7 +26,8 @@ class ManualTrigger(TriggerType):
         @classmethod
         def _valid_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
             if value is not None:
-                import jsonschema
+                # jsonschema is a noticeable import that node discovery need not pay.
+                import jsonschema  # noqa: PLC0415
 
                 jsonschema.validators.validator_for(value).check_schema(value)
             return value
@@ -35,13 +36,11 @@ class ManualTrigger(TriggerType):
         """Check the trigger input against ``input_schema`` and pass it on."""
         data = ctx.scope.get("trigger")
         if config.input_schema is not None:
-            import jsonschema
+            import jsonschema  # noqa: PLC0415  (loaded on first use, as above)
 
             validator = jsonschema.validators.validator_for(config.input_schema)(config.input_schema)
             problems = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
             if problems:
-                details = "; ".join(
-                    f"{'/'.join(map(str, p.absolute_path)) or '(root)'}: {p.message}" for p in problems
-                )
+                details = "; ".join(f"{'/'.join(map(str, p.absolute_path)) or '(root)'}: {p.message}" for p in problems)
                 raise ValueError(f"run input does not match the input schema of {ctx.node_id!r}: {details}")
         return data

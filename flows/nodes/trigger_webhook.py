@@ -25,9 +25,7 @@ class WebhookSignature(BaseModel):
         default=None,
         description="Header carrying the signature (default per scheme, e.g. X-Signature-256 for hmac-sha256).",
     )
-    prefix: str | None = Field(
-        default=None, description="Text before the signature in the header, e.g. 'sha256='."
-    )
+    prefix: str | None = Field(default=None, description="Text before the signature in the header, e.g. 'sha256='.")
     tolerance_seconds: int = Field(
         default=300,
         ge=1,
@@ -48,10 +46,17 @@ class WebhookSignature(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _secret_needed(self) -> "WebhookSignature":
+    def _secret_needed(self) -> WebhookSignature:
         if self.scheme != "none" and not self.secret:
             raise ValueError(f"scheme {self.scheme!r} needs 'secret' (a credential name)")
         return self
+
+
+HttpMethod = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def _post_only() -> list[HttpMethod]:
+    return ["POST"]
 
 
 class WebhookTrigger(TriggerType):
@@ -74,16 +79,14 @@ class WebhookTrigger(TriggerType):
             description="Bare CEL over `trigger` (body, headers, query, method); deliveries for which "
             "it is false are acknowledged but start no run.",
         )
-        methods: list[Literal["GET", "POST", "PUT", "PATCH", "DELETE"]] = Field(
-            default_factory=lambda: ["POST"], min_length=1, description="HTTP methods accepted."
+        methods: list[HttpMethod] = Field(
+            default_factory=_post_only, min_length=1, description="HTTP methods accepted."
         )
         content_types: list[str] = Field(
             default_factory=lambda: ["application/json"],
             description="Accepted Content-Type values (media type only, e.g. application/json).",
         )
-        max_body_bytes: int = Field(
-            default=1048576, ge=1, le=10485760, description="Largest body accepted, in bytes."
-        )
+        max_body_bytes: int = Field(default=1048576, ge=1, le=10485760, description="Largest body accepted, in bytes.")
         respond: Literal["immediately", "after_run"] = Field(
             default="immediately",
             description="Answer 202 at once, or wait for the run and answer with its output.",

@@ -19,8 +19,17 @@ class NodeRunContext:
     bound to this node and its level by the executor.
     """
 
-    def __init__(self, *, run: Any, node: PlanNode, scope: dict[str, Any], inputs: dict[str, Any],
-                 label: str, path: tuple[int, ...], runtime: Runtime) -> None:
+    def __init__(
+        self,
+        *,
+        run: Any,
+        node: PlanNode,
+        scope: dict[str, Any],
+        inputs: dict[str, Any],
+        label: str,
+        path: tuple[int, ...],
+        runtime: Runtime,
+    ) -> None:
         self._run = run
         self.node = node
         self.node_id: str = node.id
@@ -50,9 +59,13 @@ class NodeRunContext:
         if name not in cache:
             cache[name] = await load_credential(name, tenant_id=self.tenant_id, node_id=self.node_id)
         credential = cache[name]
-        report_use(flow_run_id=self._run.flow_run_id, tenant_id=self.tenant_id, credential=name,
-                   credential_type=str(getattr(credential, "block_type_slug", None) or "unknown"),
-                   node_id=self.node_id)
+        report_use(
+            flow_run_id=self._run.flow_run_id,
+            tenant_id=self.tenant_id,
+            credential=name,
+            credential_type=str(getattr(credential, "block_type_slug", None) or "unknown"),
+            node_id=self.node_id,
+        )
         return credential
 
     async def load_credentials(self) -> None:

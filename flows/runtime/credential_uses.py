@@ -35,27 +35,33 @@ def use_id(flow_run_id: Any, credential: str, node_id: str) -> uuid.UUID:
     return uuid.uuid5(_NAMESPACE, f"{flow_run_id}/{credential}/{node_id}")
 
 
-def report_use(*, flow_run_id: Any, tenant_id: str | None, credential: str, credential_type: str,
-               node_id: str) -> None:
+def report_use(*, flow_run_id: Any, tenant_id: str | None, credential: str, credential_type: str, node_id: str) -> None:
     """Emit the use of ``credential`` by ``node_id`` in this run (once per run and node)."""
     if flow_run_id is None or not tenant_id:
         return  # a run outside Prefect, or without a tenant, has nobody to answer to
     event_id = use_id(flow_run_id, credential, node_id)
     if event_id in _SENT:
         return
-    payload = {"tenant_id": tenant_id, "flow_run_id": str(flow_run_id), "credential": credential,
-               "credential_type": credential_type, "node_id": node_id}
+    payload = {
+        "tenant_id": tenant_id,
+        "flow_run_id": str(flow_run_id),
+        "credential": credential,
+        "credential_type": credential_type,
+        "node_id": node_id,
+    }
     emitted = emit_event(
         event=CREDENTIAL_USED,
-        resource={"prefect.resource.id": f"gorax.credential.{tenant_id}.{credential}",
-                  "prefect.resource.name": credential, "gorax.tenant": tenant_id,
-                  "gorax.credential-type": credential_type},
+        resource={
+            "prefect.resource.id": f"gorax.credential.{tenant_id}.{credential}",
+            "prefect.resource.name": credential,
+            "gorax.tenant": tenant_id,
+            "gorax.credential-type": credential_type,
+        },
         payload=payload,
         id=event_id,
     )
     if emitted is None:
-        log.warning("the use of credential %r by node %r was not reported: Prefect events are off",
-                    credential, node_id)
+        log.warning("the use of credential %r by node %r was not reported: Prefect events are off", credential, node_id)
     _SENT[event_id] = None  # said once, either way
     if len(_SENT) > _SENT_LIMIT:
         _SENT.popitem(last=False)

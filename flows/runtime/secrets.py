@@ -12,8 +12,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flows.runtime.credentials import load_credential
 from flows.errors import CredentialsUnavailable
+from flows.runtime.credentials import load_credential
 
 logger = logging.getLogger("gorax.run")
 
@@ -33,5 +33,4 @@ async def preload_credentials(run: Any, plan: Any, *, resumed: bool) -> None:
             run.credentials[name] = await load_credential(name, tenant_id=run.tenant_id, node_id="run")
         except CredentialsUnavailable as exc:
             # Deleted since the node used it: its values cannot be known here any more.
-            logger.warning("credential %r of this resumed run cannot be loaded to mask its values: %s",
-                           name, exc)
+            logger.warning("credential %r of this resumed run cannot be loaded to mask its values: %s", name, exc)

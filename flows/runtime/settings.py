@@ -46,16 +46,19 @@ class RuntimeSettings(BaseSettings):
         "(`off`: never, e.g. a worker without a Prefect API).",
     )
     rate_limit_wait_seconds: float = Field(
-        default=300.0, ge=0,
+        default=300.0,
+        ge=0,
         description="Longest wait for a rate-limit slot; past it the call fails, retryably, unsent.",
     )
     circuit_failure_threshold: int = Field(
-        default=5, ge=1,
+        default=5,
+        ge=1,
         description="Consecutive service failures (5xx, 429, network) of an integration, per tenant, "
         "that open its circuit.",
     )
     circuit_cooldown_seconds: float = Field(
-        default=30.0, ge=0,
+        default=30.0,
+        ge=0,
         description="How long an open circuit refuses calls before one trial call.",
     )
     slack_api_url: str | None = Field(
@@ -65,9 +68,7 @@ class RuntimeSettings(BaseSettings):
     github_api_url: str | None = Field(
         default=None, description="GitHub's API base (GitHub Enterprise) when the credential names none."
     )
-    jira_api_url: str | None = Field(
-        default=None, description="Jira's base URL when the credential names none."
-    )
+    jira_api_url: str | None = Field(default=None, description="Jira's base URL when the credential names none.")
     pagerduty_api_url: str | None = Field(
         default=None, description="PagerDuty's Events API base when the credential names none."
     )

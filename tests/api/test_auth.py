@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from api.db.engine import Database
@@ -29,11 +31,9 @@ async def test_login_returns_tokens_and_me_describes_the_principal(
     assert body["token_type"] == "bearer" and body["expires_in"] > 0
     assert body["user"]["email"] == tenant.email
     assert body["tenants"] == [
-        {"id": tenant.id, "slug": body["tenants"][0]["slug"], "name": body["tenants"][0]["name"],
-         "role": "admin"}
+        {"id": tenant.id, "slug": body["tenants"][0]["slug"], "name": body["tenants"][0]["name"], "role": "admin"}
     ]
-    me = await anon.get("/api/v1/auth/me",
-                        headers={"Authorization": f"Bearer {body['access_token']}"})
+    me = await anon.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
     assert me.json()["tenant"]["id"] == tenant.id and me.json()["role"] == "admin"
     assert me.json()["user"]["email"] == tenant.email
@@ -42,8 +42,7 @@ async def test_login_returns_tokens_and_me_describes_the_principal(
     assert login_events[0]["ip"] == "127.0.0.1"
 
 
-async def test_wrong_password_is_401_and_audited(anon: httpx.AsyncClient,
-                                                 tenant: TenantHandle) -> None:
+async def test_wrong_password_is_401_and_audited(anon: httpx.AsyncClient, tenant: TenantHandle) -> None:
     response = await _login(anon, tenant.email, "not-the-password")
     assert response.status_code == 401
     error = response.json()["error"]
@@ -55,24 +54,20 @@ async def test_wrong_password_is_401_and_audited(anon: httpx.AsyncClient,
     assert failed[0]["outcome"] == "denied"
 
 
-async def test_refresh_rotates_and_reuse_revokes_the_family(
-    anon: httpx.AsyncClient, tenant: TenantHandle
-) -> None:
+async def test_refresh_rotates_and_reuse_revokes_the_family(anon: httpx.AsyncClient, tenant: TenantHandle) -> None:
     first = (await _login(anon, tenant.email, tenant.password)).json()
     second = await anon.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert second.status_code == 200, second.text
     pair = second.json()
     assert pair["refresh_token"] != first["refresh_token"]
-    me = await anon.get("/api/v1/auth/me",
-                        headers={"Authorization": f"Bearer {pair['access_token']}"})
+    me = await anon.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
     assert me.status_code == 200
     # The old refresh token comes back: someone copied it. The whole sign-in ends.
     reuse = await anon.post("/api/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
     assert reuse.status_code == 401
     newest = await anon.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]})
     assert newest.status_code == 401
-    me = await anon.get("/api/v1/auth/me",
-                        headers={"Authorization": f"Bearer {pair['access_token']}"})
+    me = await anon.get("/api/v1/auth/me", headers={"Authorization": f"Bearer {pair['access_token']}"})
     assert me.status_code == 401
     assert (await _actions(tenant, "auth.refresh_reused"))[0]["outcome"] == "denied"
     assert await _actions(tenant, "auth.refresh")
@@ -102,8 +97,7 @@ async def test_lockout_after_repeated_failures_answers_like_a_wrong_password(
     # The right password of a locked account, a wrong one, and an unknown address: one answer,
     # so an attacker learns neither that the account exists nor that it is locked.
     unknown = await _login(anon, "nobody-at-all@nowhere.test", tenant.password)
-    assert _answer(locked) == _answer(unknown) == (
-        401, "UNAUTHORIZED", "invalid e-mail or password", {})
+    assert _answer(locked) == _answer(unknown) == (401, "UNAUTHORIZED", "invalid e-mail or password", {})
     assert "locked" not in locked.text
     assert await _actions(tenant, "auth.locked")
     reasons = [e["details"]["reason"] for e in await _actions(tenant, "auth.login_failed")]
@@ -113,9 +107,7 @@ async def test_lockout_after_repeated_failures_answers_like_a_wrong_password(
     assert (await _login(anon, tenant.email, password)).status_code == 200
 
 
-async def test_cookie_session_requires_csrf_header_on_writes(
-    api_server: ApiServer, tenant: TenantHandle
-) -> None:
+async def test_cookie_session_requires_csrf_header_on_writes(api_server: ApiServer, tenant: TenantHandle) -> None:
     async with httpx.AsyncClient(base_url=api_server.url, timeout=30) as browser:
         response = await _login(browser, tenant.email, tenant.password)
         assert response.status_code == 200
@@ -143,18 +135,14 @@ async def test_user_in_two_tenants_selects_with_header(
     anon: httpx.AsyncClient, tenant: TenantHandle, other_tenant: TenantHandle
 ) -> None:
     async with other_tenant.client() as admin:
-        invited = await admin.post("/api/v1/members/invitations",
-                                   json={"email": tenant.email, "role": "viewer"})
+        invited = await admin.post("/api/v1/members/invitations", json={"email": tenant.email, "role": "viewer"})
     assert invited.status_code == 201, invited.text
     access = (await _login(anon, tenant.email, tenant.password)).json()["access_token"]
     signed_in = {"Authorization": f"Bearer {access}"}
-    accepted = await anon.post(f"/api/v1/auth/invitations/{invited.json()['id']}/accept",
-                               headers=signed_in)
+    accepted = await anon.post(f"/api/v1/auth/invitations/{invited.json()['id']}/accept", headers=signed_in)
     assert accepted.status_code == 200, accepted.text
     pair = (await _login(anon, tenant.email, tenant.password)).json()
-    assert {t["id"]: t["role"] for t in pair["tenants"]} == {
-        tenant.id: "admin", other_tenant.id: "viewer"
-    }
+    assert {t["id"]: t["role"] for t in pair["tenants"]} == {tenant.id: "admin", other_tenant.id: "viewer"}
     headers = {"Authorization": f"Bearer {pair['access_token']}"}
     default = await anon.get("/api/v1/auth/me", headers=headers)
     assert default.json()["tenant"]["id"] == tenant.id
@@ -176,10 +164,7 @@ async def test_bad_credentials_are_401(anon: httpx.AsyncClient) -> None:
 async def test_concurrent_refreshes_with_one_token_yield_one_pair(
     anon: httpx.AsyncClient, tenant: TenantHandle
 ) -> None:
-    import asyncio
-
     pair = (await _login(anon, tenant.email, tenant.password)).json()
     body = {"refresh_token": pair["refresh_token"]}
-    results = await asyncio.gather(*(anon.post("/api/v1/auth/refresh", json=body)
-                                     for _ in range(3)))
+    results = await asyncio.gather(*(anon.post("/api/v1/auth/refresh", json=body) for _ in range(3)))
     assert sorted(r.status_code for r in results) == [200, 401, 401]

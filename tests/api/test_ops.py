@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import base64
+import gc
 from pathlib import Path
 
 import httpx
 from prefect.context import AsyncClientContext
 from starlette.testclient import TestClient
 
-from api.app import create_app
+from api.app import GC_THRESHOLDS, create_app
 from api.prefect import PrefectDep
 from flows.settings import PrefectSettings
 from tests.api.conftest import TenantHandle, api_settings, make_settings
@@ -17,9 +18,7 @@ from tests.conftest import PrefectServer
 from tests.peers import HttpPeer, PeerResponse
 
 
-async def test_health_and_readiness_against_real_prefect(
-    prefect_server: PrefectServer, sqlite_url: str
-) -> None:
+async def test_health_and_readiness_against_real_prefect(prefect_server: PrefectServer, sqlite_url: str) -> None:
     settings = make_settings(sqlite_url, prefect=PrefectSettings(api_url=prefect_server.api_url))
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").json() == {"status": "ok"}
@@ -29,10 +28,6 @@ async def test_health_and_readiness_against_real_prefect(
 
 
 def test_started_api_freezes_what_it_loaded_and_collects_less_often(sqlite_url: str) -> None:
-    import gc
-
-    from api.app import GC_THRESHOLDS
-
     previous = gc.get_threshold()
     gc.set_threshold(700, 10, 10)
     try:
@@ -44,9 +39,7 @@ def test_started_api_freezes_what_it_loaded_and_collects_less_often(sqlite_url: 
         gc.set_threshold(*previous)
 
 
-def test_readiness_sends_prefect_basic_auth_and_reports_failures(
-    http_peer: HttpPeer, sqlite_url: str
-) -> None:
+def test_readiness_sends_prefect_basic_auth_and_reports_failures(http_peer: HttpPeer, sqlite_url: str) -> None:
     http_peer.route("GET", "/api/health", PeerResponse(200, True))
     settings = make_settings(
         sqlite_url, prefect=PrefectSettings(api_url=f"{http_peer.url}/api", auth_string="admin:s3cret")
@@ -58,16 +51,16 @@ def test_readiness_sends_prefect_basic_auth_and_reports_failures(
         http_peer.route("GET", "/api/health", PeerResponse(500, {"no": 1}))
         down = client.get("/readyz")
         assert down.status_code == 503
-        assert down.json() == {"status": "unavailable",
-                               "checks": {"database": "ok", "prefect": "error: HTTP 500"}}
+        assert down.json() == {"status": "unavailable", "checks": {"database": "ok", "prefect": "error: HTTP 500"}}
 
 
 async def test_error_body_request_id_and_security_headers(anon: httpx.AsyncClient) -> None:
     missing = await anon.get("/api/v1/no-such-thing", headers={"X-Request-ID": "abc-123"})
     assert missing.status_code == 404
     assert missing.headers["x-request-id"] == "abc-123"
-    assert missing.json() == {"error": {"code": "NOT_FOUND", "message": "Not Found",
-                                        "details": {}, "request_id": "abc-123"}}
+    assert missing.json() == {
+        "error": {"code": "NOT_FOUND", "message": "Not Found", "details": {}, "request_id": "abc-123"}
+    }
     invalid = await anon.post("/api/v1/auth/login", json={"email": "a@b.test"})
     assert invalid.status_code == 422
     error = invalid.json()["error"]
@@ -80,26 +73,27 @@ async def test_error_body_request_id_and_security_headers(anon: httpx.AsyncClien
     assert headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in headers["content-security-policy"]
     # A hostile request id is replaced, not echoed.
-    odd = await anon.get("/healthz", headers={"X-Request-ID": "x\" onload=1"})
+    odd = await anon.get("/healthz", headers={"X-Request-ID": 'x" onload=1'})
     assert odd.headers["x-request-id"].startswith("req_")
 
 
 async def test_cors_is_off_by_default(anon: httpx.AsyncClient) -> None:
-    preflight = await anon.options("/api/v1/auth/me", headers={
-        "Origin": "https://evil.example", "Access-Control-Request-Method": "GET"})
+    preflight = await anon.options(
+        "/api/v1/auth/me", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "GET"}
+    )
     assert "access-control-allow-origin" not in preflight.headers
 
 
 def test_cors_when_configured(sqlite_url: str) -> None:
     app = create_app(make_settings(sqlite_url, api=api_settings(cors_origins="https://ok.example")))
     with TestClient(app) as client:
-        allowed = client.options("/api/v1/auth/me", headers={
-            "Origin": "https://ok.example", "Access-Control-Request-Method": "GET"})
+        allowed = client.options(
+            "/api/v1/auth/me", headers={"Origin": "https://ok.example", "Access-Control-Request-Method": "GET"}
+        )
         assert allowed.headers["access-control-allow-origin"] == "https://ok.example"
 
 
-async def test_metrics_count_requests_by_route_and_status(anon: httpx.AsyncClient,
-                                                          tenant: TenantHandle) -> None:
+async def test_metrics_count_requests_by_route_and_status(anon: httpx.AsyncClient, tenant: TenantHandle) -> None:
     async with tenant.client() as admin:
         await admin.get("/api/v1/members")
     await anon.get("/api/v1/members")
@@ -126,7 +120,8 @@ def test_unhandled_errors_become_the_error_body(sqlite_url: str, tmp_path: Path)
 
 
 async def test_requests_get_the_apps_prefect_client_and_no_client_context(
-        prefect_server: PrefectServer, sqlite_url: str, tmp_path: Path) -> None:
+    prefect_server: PrefectServer, sqlite_url: str, tmp_path: Path
+) -> None:
     # A route asks for the app's client (PrefectDep): the same one in every request, open for
     # the app's life and closed with it. Prefect's own client context is left alone: code that
     # wants the app's client is handed it, nothing is injected into Prefect's ContextVar.

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from fastapi import APIRouter, FastAPI
 
+from api.auth.deps import Public, Requires
 from api.auth.permissions import ROLE_PERMISSIONS, Permission, Role
+from api.auth.principal import Principal
+from api.errors import Forbidden
 from tests.api.conftest import ApiServer, TenantHandle
-from tests.conftest import PrefectServer
 from tests.api.permission_matrix import declared_rules
+from tests.conftest import PrefectServer
 
 # Bodies that pass validation far enough to reach a handler are not needed: the access rule
 # runs before the body is read, and an allowed role only has to get past it.
@@ -20,6 +24,19 @@ def test_every_route_declares_exactly_one_access_rule(api_server: ApiServer) -> 
     assert not problems, "routes without a single Requires(...)/Public():\n" + "\n".join(problems)
     paths = {(r.method, r.path) for r in rules}
     assert ("GET", "/api/v1/audit") in paths and ("POST", "/api/v1/auth/login") in paths
+
+
+def test_a_tenant_route_gets_the_tenant_or_refuses() -> None:
+    member = Principal(kind="api_key", id="k1", tenant_id="t1", role=Role.VIEWER)
+    assert member.required_tenant_id() == "t1"
+    worker = Principal(kind="worker", id="w1", tenant_id=None, role=None)
+    with pytest.raises(Forbidden, match="belongs to no tenant"):
+        worker.required_tenant_id()
+
+
+def test_roles_and_permissions_read_as_their_values() -> None:
+    assert f"{Role.ADMIN}" == str(Role.ADMIN) == "admin"
+    assert str(Permission.WORKFLOW_READ) == "workflow:read"
 
 
 def test_matrix_follows_the_prd() -> None:
@@ -56,8 +73,10 @@ async def test_each_role_gets_exactly_its_routes(
             )
             allowed = rule.permission in ROLE_PERMISSIONS[role]
             if response.status_code == 401 or denied == allowed or response.status_code >= 500:
-                mismatches.append(f"{rule.method} {rule.path}: {response.status_code} "
-                                  f"(permission {rule.permission.value}, allowed={allowed})")
+                mismatches.append(
+                    f"{rule.method} {rule.path}: {response.status_code} "
+                    f"(permission {rule.permission.value}, allowed={allowed})"
+                )
     assert not mismatches, "\n".join(mismatches)
 
 
@@ -67,8 +86,7 @@ async def test_account_routes_take_signed_in_users_only(
     rules, _ = declared_rules(api_server.app)
     account = [rule for rule in rules if rule.permission is Permission.ACCOUNT]
     assert ("GET", "/api/v1/auth/invitations") in {(r.method, r.path) for r in account}
-    signed_in = await anon.post("/api/v1/auth/login",
-                                json={"email": tenant.email, "password": tenant.password})
+    signed_in = await anon.post("/api/v1/auth/login", json={"email": tenant.email, "password": tenant.password})
     user = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
     mismatches = []
     async with tenant.client(Role.ADMIN) as admin_key:
@@ -92,26 +110,18 @@ async def test_denials_are_audited(tenant: TenantHandle) -> None:
     assert event["details"]["permission"] == "member:read"
 
 
-async def test_worker_principal_reaches_internal_routes_only(api_server: ApiServer,
-                                                            tenant: TenantHandle) -> None:
+async def test_worker_principal_reaches_internal_routes_only(api_server: ApiServer, tenant: TenantHandle) -> None:
     assert api_server.settings.worker_token is not None
     token = api_server.settings.worker_token.get_secret_value()
-    async with httpx.AsyncClient(base_url=api_server.url,
-                                 headers={"Authorization": f"Bearer {token}"}) as worker:
+    async with httpx.AsyncClient(base_url=api_server.url, headers={"Authorization": f"Bearer {token}"}) as worker:
         me = await worker.get("/api/v1/internal/whoami", headers={"X-Tenant-ID": tenant.id})
-        assert me.status_code == 200 and me.json() == {"principal": "worker:worker",
-                                                       "tenant_id": tenant.id}
-        assert (await worker.get("/api/v1/members", headers={"X-Tenant-ID": tenant.id})
-                ).status_code == 403
+        assert me.status_code == 200 and me.json() == {"principal": "worker:worker", "tenant_id": tenant.id}
+        assert (await worker.get("/api/v1/members", headers={"X-Tenant-ID": tenant.id})).status_code == 403
     async with tenant.client() as admin:
         assert (await admin.get("/api/v1/internal/whoami")).status_code == 403
 
 
 def test_a_route_without_a_declaration_is_reported() -> None:
-    from fastapi import APIRouter, FastAPI
-
-    from api.auth.deps import Public, Requires
-
     app = FastAPI()
     router = APIRouter(prefix="/api/v1/things")
 

@@ -8,8 +8,8 @@ import sys
 
 import pytest
 from prefect.blocks.core import Block
+from prefect.client.orchestration import get_client
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
-
 from pydantic import SecretStr
 
 from blocks.catalog import (
@@ -61,8 +61,7 @@ def test_http_auth_builds_headers_and_params() -> None:
 
 def test_a_prefect_process_finds_gorax_types_through_the_collections_entry_point() -> None:
     # A process that never imported Gorax (a Prefect worker loading a Block) asks Prefect alone.
-    code = ("from prefect.blocks.core import Block; "
-            "print(Block.get_block_class_from_key('http-auth').__module__)")
+    code = "from prefect.blocks.core import Block; print(Block.get_block_class_from_key('http-auth').__module__)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "blocks.types"
 
@@ -88,8 +87,6 @@ def test_a_plugin_credential_type_is_offered_from_its_collection_alone() -> None
 
 
 async def test_types_are_registered_with_prefect(prefect_server) -> None:
-    from prefect.client.orchestration import get_client
-
     await register_block_types()
     async with get_client() as client:
         schemas = await client.read_block_schemas()
@@ -101,8 +98,6 @@ async def test_types_are_registered_with_prefect(prefect_server) -> None:
 async def test_prefect_load_returns_the_stored_block_sealed_and_its_use_is_refused(tenant: Tenant) -> None:
     """The code example the Prefect UI shows loads the block with ``Block.load``: its secrets stay
     sealed, and the block refuses to use one (it sent ``Bearer gorax:...`` as the token)."""
-    from prefect.client.orchestration import get_client
-
     await create_credential("api", "http-auth", {"scheme": "bearer", "token": "t0k-plain"}, **tenant.kw)
     document_name = block_document_name(tenant.slug, "api")
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+import boto3
 import pytest
 
-from blocks import keys, rotation, service
+from blocks import keys, service
 from blocks.errors import KeyProviderError
 from blocks.loader import load_credential
 from blocks.providers import AwsKmsProvider
 from flows.settings import get_settings
 from tests.blocks.conftest import Tenant
+from tests.peers import free_port
 
 
 def _new_kms_key(endpoint: str) -> str:
-    import boto3
-
     return boto3.client("kms", endpoint_url=endpoint).create_key()["KeyMetadata"]["KeyId"]
 
 
@@ -33,8 +33,6 @@ def test_provider_wraps_with_context_and_reencrypts(moto_kms_url: str) -> None:
 
 
 def test_unreachable_kms_is_a_clear_error() -> None:
-    from tests.peers import free_port
-
     provider = AwsKmsProvider("alias/none", endpoint_url=f"http://127.0.0.1:{free_port()}")
     provider.client.meta.config.retries = {"max_attempts": 0}
     with pytest.raises(KeyProviderError, match="AWS KMS generate_data_key failed"):
@@ -51,7 +49,9 @@ async def test_credentials_and_server_key_under_kms(
     monkeypatch.setenv("GORAX_KMS_ENDPOINT_URL", moto_kms_url)
     get_settings.cache_clear()
     try:
-        await service.create_credential("llm", "llm-provider", {"provider": "openai", "api_key": "sk-kms-1"}, **tenant.kw)
+        await service.create_credential(
+            "llm", "llm-provider", {"provider": "openai", "api_key": "sk-kms-1"}, **tenant.kw
+        )
         keyring = await keys.read_keyring(tenant.id)
         assert keyring is not None
         assert {e.provider for e in keyring.keys.values()} == {"aws-kms"}

@@ -14,9 +14,11 @@ import base64
 from pathlib import Path
 
 import httpx
-import pytest
+from prefect.logging.handlers import APILogHandler
 
 from blocks import service
+from flows.run_graph import run_graph
+from flows.runtime.tasks import run_node
 from tests.blocks.conftest import Tenant
 from tests.conftest import session_dir
 from tests.peers import HttpPeer, PeerResponse
@@ -28,9 +30,6 @@ SECRETS = (HEADER_SECRET, URL_SECRET, ERROR_SECRET)
 
 
 def _runtime_seals_results() -> bool:
-    from flows.run_graph import run_graph
-    from flows.runtime.tasks import run_node
-
     serializers = (run_node.result_serializer, run_graph.result_serializer)
     return all(getattr(s, "type", s) == "gorax-sealed-json" for s in serializers)
 
@@ -53,12 +52,18 @@ def _graph(peer: HttpPeer) -> dict:
         "name": "leak-scan",
         "nodes": [
             {"id": "start", "type": "trigger.manual", "config": {}},
-            {"id": "by_header", "type": "http.request",
-             "config": {"url": f"{peer.url}/echo", "credential": "api"}},
-            {"id": "by_url", "type": "http.request",
-             "config": {"url": f"{peer.url}/echo?key={{{{ credentials.urlkey.api_key }}}}"}},
-            {"id": "by_error", "type": "http.request", "on_error": "continue",
-             "config": {"url": f"{peer.url}/fail?token={{{{ credentials.errkey.api_key }}}}"}},
+            {"id": "by_header", "type": "http.request", "config": {"url": f"{peer.url}/echo", "credential": "api"}},
+            {
+                "id": "by_url",
+                "type": "http.request",
+                "config": {"url": f"{peer.url}/echo?key={{{{ credentials.urlkey.api_key }}}}"},
+            },
+            {
+                "id": "by_error",
+                "type": "http.request",
+                "on_error": "continue",
+                "config": {"url": f"{peer.url}/fail?token={{{{ credentials.errkey.api_key }}}}"},
+            },
         ],
         "edges": [
             {"source": "start", "target": "by_header"},
@@ -91,19 +96,12 @@ def test_runtime_persists_sealed_results() -> None:
 
 
 async def test_no_secret_left_anywhere(prefect_server, tenant: Tenant, http_peer: HttpPeer, capfd) -> None:
-    from flows.run_graph import run_graph
-    from prefect.logging.handlers import APILogHandler
-
     http_peer.route("GET", "/echo", lambda req: PeerResponse(200, {"saw": dict(req.headers), "path": req.path}))
     # The failure answer echoes the request, so the node's error message carries the secret.
     http_peer.route("GET", "/fail", lambda req: PeerResponse(500, f"cannot serve {req.path}"))
     await service.create_credential("api", "http-auth", {"token": HEADER_SECRET}, **tenant.kw)
-    await service.create_credential(
-        "urlkey", "http-auth", {"scheme": "api_key", "api_key": URL_SECRET}, **tenant.kw
-    )
-    await service.create_credential(
-        "errkey", "http-auth", {"scheme": "api_key", "api_key": ERROR_SECRET}, **tenant.kw
-    )
+    await service.create_credential("urlkey", "http-auth", {"scheme": "api_key", "api_key": URL_SECRET}, **tenant.kw)
+    await service.create_credential("errkey", "http-auth", {"scheme": "api_key", "api_key": ERROR_SECRET}, **tenant.kw)
 
     state = await run_graph(graph=_graph(http_peer), tenant=tenant.id, return_state=True)
     flow_run_id = str(state.state_details.flow_run_id)

@@ -7,6 +7,12 @@ import io
 import logging
 from urllib.parse import quote
 
+from prefect import flow, get_run_logger
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+from prefect.logging.handlers import APILogHandler
+from prefect.runtime import flow_run
+
 from blocks.redact import RedactingFilter, install_log_filter, mask, register_secret
 
 SECRET = "hunter2/with+chars=&more"
@@ -54,18 +60,12 @@ def test_filter_masks_message_args_and_traceback() -> None:
 
 
 async def test_prefect_run_logs_reach_the_api_masked(prefect_server) -> None:
-    from prefect import flow, get_run_logger
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-    from prefect.logging.handlers import APILogHandler
-
     register_secret(SECRET)
 
     @flow(name="gorax-redact-check")
     async def leaky() -> str:
         install_log_filter()
         get_run_logger().info("token is %s", SECRET)
-        from prefect.runtime import flow_run
 
         return flow_run.id
 

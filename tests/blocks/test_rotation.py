@@ -10,10 +10,13 @@ import stat
 import sys
 from pathlib import Path
 
+from cryptography.fernet import Fernet
+
 from blocks import keys, service
 from blocks.loader import load_credential
 from blocks.providers import KEY_FILE_NAME, create_key_file
 from blocks.settings import KeySettings
+from flows.run_graph import run_graph
 from flows.settings import get_settings
 from tests.blocks.conftest import Tenant, new_tenant
 from tests.peers import HttpPeer
@@ -22,8 +25,11 @@ from tests.peers import HttpPeer
 async def _gorax(*args: str) -> tuple[int, str, str]:
     """Run the real ``gorax`` CLI in its own process, as an operator would."""
     process = await asyncio.create_subprocess_exec(
-        str(Path(sys.executable).parent / "gorax"), *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=os.environ.copy(),
+        str(Path(sys.executable).parent / "gorax"),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=os.environ.copy(),
     )
     out, err = await process.communicate()
     return process.returncode or 0, out.decode(), err.decode()
@@ -32,8 +38,6 @@ async def _gorax(*args: str) -> tuple[int, str, str]:
 async def read_secret(name: str, tenant_id: str, peer: HttpPeer) -> str:
     """Run a workflow whose http.request authenticates with credential ``name``; returns the
     bearer token the peer received."""
-    from flows.run_graph import run_graph
-
     before = len(peer.requests)
     graph = {
         "format": "gorax/graph@1",
@@ -84,9 +88,7 @@ async def test_kek_rotation_rewraps_every_tenant(prefect_server, http_peer: Http
 async def test_data_key_rotation_reseals_one_tenant(prefect_server, tenant: Tenant, http_peer: HttpPeer) -> None:
     other = new_tenant()
     await service.create_credential("gh", "http-auth", {"token": "tok-rot-1"}, **tenant.kw)
-    await service.create_credential(
-        "db", "database-url", {"url": "postgresql://u:pw-rot@127.0.0.1/db"}, **tenant.kw
-    )
+    await service.create_credential("db", "database-url", {"url": "postgresql://u:pw-rot@127.0.0.1/db"}, **tenant.kw)
     await service.create_credential("gh", "http-auth", {"token": "tok-other"}, **other.kw)
     old = await keys.read_keyring(tenant.id)
     other_before = await keys.read_keyring(other.id)
@@ -114,8 +116,6 @@ async def test_cli_refuses_tenant_without_data_key() -> None:
 
 
 def test_prefect_server_key_is_a_stable_fernet_key_stored_wrapped(tmp_path) -> None:
-    from cryptography.fernet import Fernet
-
     settings = KeySettings(key_file=tmp_path / KEY_FILE_NAME)
     create_key_file(tmp_path / KEY_FILE_NAME)
     path = tmp_path / keys.SERVER_KEY_FILE

@@ -12,6 +12,7 @@ from blocks.catalog import credential_types
 from blocks.errors import CredentialInputError, CredentialNotFound, SealedValueError
 from blocks.loader import add_resolution_listener, load_credential, resolution_counts
 from blocks.redact import mask
+from blocks.types import GitHubToken
 from tests.blocks.conftest import Tenant, new_tenant
 
 TOKEN = "ghp_s3cret-token-value-0001"
@@ -20,17 +21,13 @@ TOKEN = "ghp_s3cret-token-value-0001"
 async def _raw_documents(api_url: str) -> str:
     """Everything Prefect's API returns about block documents, secrets included."""
     async with httpx.AsyncClient() as client:
-        response = await client.post(
-            f"{api_url}/block_documents/filter", json={"include_secrets": True, "limit": 200}
-        )
+        response = await client.post(f"{api_url}/block_documents/filter", json={"include_secrets": True, "limit": 200})
     response.raise_for_status()
     return response.text
 
 
 async def test_create_seals_before_prefect_and_loader_unseals(prefect_server, tenant: Tenant) -> None:
-    info = await service.create_credential(
-        "gh", "github-token", {"token": TOKEN}, **tenant.kw
-    )
+    info = await service.create_credential("gh", "github-token", {"token": TOKEN}, **tenant.kw)
     assert (info.name, info.type, info.fields) == ("gh", "github-token", ["api_url", "token"])
     stored = await _raw_documents(prefect_server.api_url)
     assert f"{tenant.slug}--gh" in stored
@@ -58,7 +55,8 @@ async def test_listing_uses_exact_prefix_and_never_values(prefect_server) -> Non
 
 async def test_update_keeps_omitted_secrets_and_reseals_new_ones(prefect_server, tenant: Tenant) -> None:
     created = await service.create_credential(
-        "jira", "jira-credentials",
+        "jira",
+        "jira-credentials",
         {"base_url": "http://127.0.0.1:9/jira", "email": "a@example.com", "api_token": "jira-tok-1"},
         **tenant.kw,
     )
@@ -102,9 +100,14 @@ async def test_bad_input_names_the_field_and_echoes_no_value(prefect_server, ten
 
 async def test_aws_and_slack_are_sealed_and_usable(prefect_server, tenant: Tenant) -> None:
     await service.create_credential(
-        "aws", "aws-credentials",
-        {"aws_access_key_id": "AKIATEST", "aws_secret_access_key": "aws-secret-xyz",
-         "aws_session_token": "aws-session-abc", "region_name": "us-east-1"},
+        "aws",
+        "aws-credentials",
+        {
+            "aws_access_key_id": "AKIATEST",
+            "aws_secret_access_key": "aws-secret-xyz",
+            "aws_session_token": "aws-session-abc",
+            "region_name": "us-east-1",
+        },
         **tenant.kw,
     )
     await service.create_credential("slack", "slack-credentials", {"token": "xoxb-slack-123"}, **tenant.kw)
@@ -139,8 +142,6 @@ async def test_each_resolution_is_counted_and_announced(prefect_server, tenant: 
 
 
 async def test_unsealed_value_saved_outside_gorax_is_refused(prefect_server, tenant: Tenant) -> None:
-    from blocks.types import GitHubToken
-
     await service.create_credential("first", "github-token", {"token": "tok-first"}, **tenant.kw)
     await GitHubToken(token="plain-token").asave(f"{tenant.slug}--sneaky")
     with pytest.raises(SealedValueError, match="stored unsealed"):
@@ -149,8 +150,18 @@ async def test_unsealed_value_saved_outside_gorax_is_refused(prefect_server, ten
 
 def test_credential_types_flag_secret_fields() -> None:
     types = {t.slug: t for t in credential_types()}
-    assert set(types) >= {"http-auth", "smtp-server", "webhook-secret", "github-token", "jira-credentials",
-                          "pagerduty-key", "llm-provider", "database-url", "aws-credentials", "slack-credentials"}
+    assert set(types) >= {
+        "http-auth",
+        "smtp-server",
+        "webhook-secret",
+        "github-token",
+        "jira-credentials",
+        "pagerduty-key",
+        "llm-provider",
+        "database-url",
+        "aws-credentials",
+        "slack-credentials",
+    }
     aws = types["aws-credentials"]
     assert aws.secret_fields == ["aws_secret_access_key", "aws_session_token"]
     assert aws.fields_schema["properties"]["aws_secret_access_key"]["secret"] is True

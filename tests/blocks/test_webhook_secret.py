@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import BlockDocumentCreate
 from pydantic import ValidationError
 
 from blocks import service
@@ -22,9 +24,11 @@ def test_secrets_are_a_list_each_used_whole() -> None:
     assert WebhookSecret(secrets=GITHUB_EXAMPLE).signing_secrets() == (GITHUB_EXAMPLE,)
     # The form before the list: one value, read whole.
     assert WebhookSecret(secret=GITHUB_EXAMPLE).signing_secrets() == (GITHUB_EXAMPLE,)
-    for values, message in (({}, "needs at least one signing secret"),
-                            ({"secrets": ["a", ""]}, r"item\(s\) 1 are empty"),
-                            ({"secrets": ["a"], "secret": "b"}, "as the list 'secrets' only")):
+    for values, message in (
+        ({}, "needs at least one signing secret"),
+        ({"secrets": ["a", ""]}, r"item\(s\) 1 are empty"),
+        ({"secrets": ["a"], "secret": "b"}, "as the list 'secrets' only"),
+    ):
         with pytest.raises(ValidationError, match=message):
             WebhookSecret(**values)
     schema = describe("webhook-secret")
@@ -33,15 +37,13 @@ def test_secrets_are_a_list_each_used_whole() -> None:
 
 
 async def test_each_secret_is_sealed_and_a_block_of_the_old_form_still_loads(
-        prefect_server: object, tenant: Tenant) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import BlockDocumentCreate
-
-    await service.create_credential("hook", "webhook-secret", {"secrets": [GITHUB_EXAMPLE, "second"]},
-                                    **tenant.kw)
+    prefect_server: object, tenant: Tenant
+) -> None:
+    await service.create_credential("hook", "webhook-secret", {"secrets": [GITHUB_EXAMPLE, "second"]}, **tenant.kw)
     async with get_client() as client:
-        stored = await client.read_block_document_by_name(block_document_name(tenant.slug, "hook"),
-                                                          "webhook-secret", include_secrets=True)
+        stored = await client.read_block_document_by_name(
+            block_document_name(tenant.slug, "hook"), "webhook-secret", include_secrets=True
+        )
     sealed = stored.data["secrets"]
     assert len(sealed) == 2 and all(item.startswith("gorax:v1:") for item in sealed)
     assert GITHUB_EXAMPLE not in str(stored.data)
@@ -53,10 +55,15 @@ async def test_each_secret_is_sealed_and_a_block_of_the_old_form_still_loads(
     old = await seal_block(WebhookSecret(secret=GITHUB_EXAMPLE), "webhook-secret", name="legacy", **tenant.kw)
     async with get_client() as client:
         block_type = await client.read_block_type_by_slug("webhook-secret")
-        schema = (await client.get_most_recent_block_schema_for_block_type(block_type.id))
-        await client.create_block_document(BlockDocumentCreate(
-            name=block_document_name(tenant.slug, "legacy"), block_type_id=block_type.id,
-            block_schema_id=schema.id, data={"secret": old.secret.get_secret_value()}))
+        schema = await client.get_most_recent_block_schema_for_block_type(block_type.id)
+        await client.create_block_document(
+            BlockDocumentCreate(
+                name=block_document_name(tenant.slug, "legacy"),
+                block_type_id=block_type.id,
+                block_schema_id=schema.id,
+                data={"secret": old.secret.get_secret_value()},
+            )
+        )
     legacy = await load_credential("legacy", tenant_id=tenant.id)
     assert legacy.signing_secrets() == (GITHUB_EXAMPLE,)  # one item, spaces and all
 
@@ -68,5 +75,4 @@ async def test_each_secret_is_sealed_and_a_block_of_the_old_form_still_loads(
     with pytest.raises(CredentialInputError, match="reserved for sealed data"):
         await service.update_credential("legacy", {"secrets": ["gorax:v1:dk:AAAA"]}, **tenant.kw)
     with pytest.raises(CredentialInputError, match="reserved for sealed data"):
-        await service.create_credential("other", "webhook-secret", {"secrets": ["gorax:v1:dk:AAAA"]},
-                                        **tenant.kw)
+        await service.create_credential("other", "webhook-secret", {"secrets": ["gorax:v1:dk:AAAA"]}, **tenant.kw)

@@ -22,15 +22,23 @@ from flows import net
 from flows.errors import BlockedAddressError, IntegrationError, RunError
 from flows.integrations import JsonApi, check_endpoint
 from flows.net import check_address, send
+from flows.settings import get_settings
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
 
 
 @pytest.mark.parametrize(
     ("address", "reason"),
-    [("169.254.169.254", "metadata"), ("10.0.0.1", "private"), ("192.168.1.1", "private"),
-     ("169.254.1.1", "link-local"), ("::1", "loopback"), ("::ffff:127.0.0.1", "loopback"),
-     ("0.0.0.0", "reserved"), ("fd00:ec2::254", "metadata")],
+    [
+        ("169.254.169.254", "metadata"),
+        ("10.0.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("169.254.1.1", "link-local"),
+        ("::1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("0.0.0.0", "reserved"),
+        ("fd00:ec2::254", "metadata"),
+    ],
 )
 def test_guard_refuses_internal_addresses(address: str, reason: str) -> None:
     with pytest.raises(BlockedAddressError, match=reason):
@@ -49,10 +57,15 @@ def test_allow_private_opens_private_networks_only() -> None:
 # IPv6 addresses that carry a blocked IPv4 address: 6to4 (2002::/16), Teredo (2001::/32, the
 # client is the inverted last 32 bits), NAT64 (64:ff9b::/96), IPv4-compatible and -mapped.
 _CARRIERS = [
-    ("2002:a9fe:a9fe::1", "metadata"), ("2002:7f00:2::1", "loopback"),
-    ("2002:a00:1::1", "private"), ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"),
-    ("2001:0:4136:e378:8000:63bf:5601:5601", "metadata"), ("64:ff9b::a9fe:a9fe", "metadata"),
-    ("64:ff9b::7f00:1", "loopback"), ("::a9fe:a9fe", "metadata"), ("::ffff:a9fe:a9fe", "metadata"),
+    ("2002:a9fe:a9fe::1", "metadata"),
+    ("2002:7f00:2::1", "loopback"),
+    ("2002:a00:1::1", "private"),
+    ("2001:0:4136:e378:8000:63bf:80ff:fffe", "loopback"),
+    ("2001:0:4136:e378:8000:63bf:5601:5601", "metadata"),
+    ("64:ff9b::a9fe:a9fe", "metadata"),
+    ("64:ff9b::7f00:1", "loopback"),
+    ("::a9fe:a9fe", "metadata"),
+    ("::ffff:a9fe:a9fe", "metadata"),
 ]
 
 
@@ -115,10 +128,18 @@ async def test_a_name_is_resolved_once_and_the_checked_address_is_the_one_connec
     assert http_peer.received("GET", "/who")[0].headers["host"] == f"rebind.test:{port}"
 
 
-async def test_integration_calls_go_to_the_address_their_api_url_was_checked_at(
-    http_peer, resolver: _Resolver, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def rate_limits_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No rate-limit round trip to Prefect: the settings read again with the variable, and after."""
     monkeypatch.setenv("GORAX_RATE_LIMITS", "off")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+async def test_integration_calls_go_to_the_address_their_api_url_was_checked_at(
+    http_peer, resolver: _Resolver, rate_limits_off: None
+) -> None:
     resolver.answers["api.rebind.test"] = [("127.0.0.1",), ("127.0.0.2",)]
     port = int(http_peer.url.rsplit(":", 1)[1])
     api = JsonApi("rebind", f"http://api.rebind.test:{port}", tenant="acme", headers={}, secrets=[])
@@ -145,7 +166,7 @@ async def test_a_url_must_be_http_or_https_and_name_a_host() -> None:
 
 def _certificates(directory: Path) -> tuple[Path, Path, Path]:
     """A throwaway CA, and a server certificate it signed for ``peer.test``: (ca, cert, key)."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     span = (now - datetime.timedelta(minutes=5), now + datetime.timedelta(hours=1))
 
     def build(subject: str, key: Any, issuer: str, issuer_key: Any, *, ca: bool) -> x509.Certificate:
@@ -169,8 +190,11 @@ def _certificates(directory: Path) -> tuple[Path, Path, Path]:
     paths = directory / "ca.pem", directory / "server.pem", directory / "server.key"
     paths[0].write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     paths[1].write_bytes(server_cert.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(server_key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    paths[2].write_bytes(
+        server_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return paths
 
 

@@ -8,8 +8,8 @@ from typing import Any, Literal
 import pytest
 from pydantic import BaseModel, Field
 
-from translator.nodetypes import EmptyConfig, NodeConfig, NodeRegistry, NodeType, TriggerType
 from translator import compile_expression
+from translator.nodetypes import EmptyConfig, NodeConfig, NodeRegistry, NodeType, TriggerType
 
 # Build cel-python's parser now: it raises the recursion limit once, outside any hypothesis test.
 compile_expression("trigger.warm == 1")
@@ -170,22 +170,38 @@ BASE: dict[str, Any] = {
     "format": "gorax/graph@1",
     "name": "notify",
     "nodes": [
-        {"id": "hook", "type": "trigger.webhook", "position": {"x": 0, "y": 0},
-         "config": {"filter": "trigger.body.env == 'prod'"}},
+        {
+            "id": "hook",
+            "type": "trigger.webhook",
+            "position": {"x": 0, "y": 0},
+            "config": {"filter": "trigger.body.env == 'prod'"},
+        },
         {"id": "ok", "type": "control.condition", "config": {"expression": "trigger.body.status == 'success'"}},
-        {"id": "enrich", "type": "http.request",
-         "config": {"url": "{{ env.API }}/repos/{{ trigger.body.repo }}", "credential": "github"}},
-        {"id": "notify", "type": "http.request", "name": "Tell the team",
-         "config": {"method": "POST", "url": "{{ env.CHAT }}", "json": {"text": "{{ steps.enrich.body.name }} ok"},
-                    "headers": {"Authorization": "Bearer {{ credentials.chat.token }}"}},
-         "retry": {"attempts": 3, "delay_seconds": 1, "backoff": "exponential"}, "timeout_seconds": 10},
+        {
+            "id": "enrich",
+            "type": "http.request",
+            "config": {"url": "{{ env.API }}/repos/{{ trigger.body.repo }}", "credential": "github"},
+        },
+        {
+            "id": "notify",
+            "type": "http.request",
+            "name": "Tell the team",
+            "config": {
+                "method": "POST",
+                "url": "{{ env.CHAT }}",
+                "json": {"text": "{{ steps.enrich.body.name }} ok"},
+                "headers": {"Authorization": "Bearer {{ credentials.chat.token }}"},
+            },
+            "retry": {"attempts": 3, "delay_seconds": 1, "backoff": "exponential"},
+            "timeout_seconds": 10,
+        },
     ],
     "edges": [
         {"id": "e1", "source": "hook", "target": "ok"},
         {"id": "e2", "source": "ok", "sourceHandle": "true", "target": "enrich"},
         {"id": "e3", "source": "enrich", "target": "notify"},
     ],
-}  # fmt: skip
+}
 
 
 def base_graph() -> dict[str, Any]:

@@ -50,5 +50,7 @@ def test_unreadable_and_non_json_files(tmp_path: Path, capsys) -> None:
 
 def test_installed_command(tmp_path: Path) -> None:
     gorax = Path(sys.executable).with_name("gorax")
-    done = subprocess.run([str(gorax), "validate", EXAMPLE, "--json"], capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [str(gorax), "validate", EXAMPLE, "--json"], capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0 and json.loads(done.stdout) == []

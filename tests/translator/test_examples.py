@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from translator.nodetypes import load_registry
-from translator import compile_graph, validate_graph
 from tests.examples import EXAMPLES_DIR
+from translator import compile_graph, validate_graph
+from translator.nodetypes import load_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json")) + sorted((ROOT / "deployments").glob("*.json"))
@@ -57,8 +57,10 @@ def test_loop_example_plan(real_registry) -> None:
     plan = compile_graph(document, registry=real_registry)
     assert plan.bodies["each"].order == ("lookup", "verdict")
     assert plan.bodies["each"].last_nodes == ("verdict",)
-    verdict = plan.bodies["each"].nodes["verdict"].render_config(
-        {"loop": {"item": "1.2.3.4", "index": 0}, "steps": {"lookup": {"body": {"score": 90}}}}
+    verdict = (
+        plan.bodies["each"]
+        .nodes["verdict"]
+        .render_config({"loop": {"item": "1.2.3.4", "index": 0}, "steps": {"lookup": {"body": {"score": 90}}}})
     )
     assert verdict.value == {"indicator": "1.2.3.4", "malicious": True}
 

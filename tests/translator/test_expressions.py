@@ -12,13 +12,22 @@ import pytest
 from translator import ExpressionError, Limits, compile_expression, compile_template
 
 SCOPE: dict[str, Any] = {
-    "trigger": {"body": {"repo": "gorax", "status": "success", "count": 3, "ratio": 0.5,
-                         "tags": ["a", "b"], "nested": {"deep": {"x": 1}}, "none": None}},
+    "trigger": {
+        "body": {
+            "repo": "gorax",
+            "status": "success",
+            "count": 3,
+            "ratio": 0.5,
+            "tags": ["a", "b"],
+            "nested": {"deep": {"x": 1}},
+            "none": None,
+        }
+    },
     "steps": {"fetch": {"status": 200, "body": {"items": [1, 2, 3]}}},
     "env": {"API": "http://127.0.0.1:9"},
     "workflow": {"id": "w1", "name": "demo", "version": 2},
     "run": {"id": "r1"},
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(
@@ -37,12 +46,15 @@ SCOPE: dict[str, Any] = {
         ("{{ trigger.body.count > 2 ? 'many' : 'few' }}", "many"),
         ("{{ 'x' }}{{ 'y' }}", "xy"),
         ("{{ env.API }}/items/{{ trigger.body.count }}", "http://127.0.0.1:9/items/3"),
-        ("tags: {{ trigger.body.tags }} ok: {{ true }} n: {{ trigger.body.none }}", 'tags: ["a", "b"] ok: true n: null'),
+        (
+            "tags: {{ trigger.body.tags }} ok: {{ true }} n: {{ trigger.body.none }}",
+            'tags: ["a", "b"] ok: true n: null',
+        ),
         ("no templates here", "no templates here"),
         ("{{ '}}' + \"{{\" }}", "}}{{"),
         ("{{ workflow.name }}-{{ run.id }}", "demo-r1"),
     ],
-)  # fmt: skip
+)
 def test_templates_render_typed_values(text: str, expected: Any) -> None:
     assert compile_template(text).evaluate(SCOPE) == expected
 
@@ -66,7 +78,7 @@ def test_whole_template_keeps_the_type_and_mixed_text_is_a_string() -> None:
         ("size(uuid())", 36),
         ("now() > timestamp('2020-01-01T00:00:00Z')", True),
     ],
-)  # fmt: skip
+)
 def test_extra_functions(text: str, expected: Any) -> None:
     assert compile_expression(text).evaluate(SCOPE) == expected
 
@@ -97,7 +109,7 @@ def test_now_and_uuid_are_json() -> None:
         ("{{ nosuch(1) }}", "there is no function 'nosuch'"),
         ("{{ int('abc') }}", "int() cannot convert its argument"),
     ],
-)  # fmt: skip
+)
 def test_evaluation_errors_are_plain_sentences(text: str, message: str) -> None:
     with pytest.raises(ExpressionError) as caught:
         compile_template(text).evaluate(SCOPE)
@@ -169,11 +181,21 @@ def test_compiled_once_per_source_text() -> None:
 
 
 @pytest.mark.parametrize(
-    "path", ["trigger.body.repo", "trigger.body.nested.deep", "steps.fetch.body.items", "trigger.body.tags.x",
-             "trigger.body.nope", "steps.nope.x", "loop.item", "trigger.body.repo.x"]
-)  # fmt: skip
+    "path",
+    [
+        "trigger.body.repo",
+        "trigger.body.nested.deep",
+        "steps.fetch.body.items",
+        "trigger.body.tags.x",
+        "trigger.body.nope",
+        "steps.nope.x",
+        "loop.item",
+        "trigger.body.repo.x",
+    ],
+)
 def test_plain_paths_behave_as_full_cel(path: str) -> None:
     """A dotted path takes a fast route; wrapping it in parentheses forces the CEL evaluator."""
+
     def outcome(text: str) -> Any:
         try:
             return ("ok", compile_expression(text).evaluate(SCOPE))

@@ -36,8 +36,11 @@ def test_plan_of_a_straight_graph(registry) -> None:
 
 def test_render_config_resolves_templates_then_validates(registry) -> None:
     notify = compile_graph(base_graph(), registry=registry).nodes["notify"]
-    scope = {"env": {"CHAT": "http://127.0.0.1:1/hook"}, "steps": {"enrich": {"body": {"name": "gorax"}}},
-             "credentials": {"chat": {"token": "t0k"}}}  # fmt: skip
+    scope = {
+        "env": {"CHAT": "http://127.0.0.1:1/hook"},
+        "steps": {"enrich": {"body": {"name": "gorax"}}},
+        "credentials": {"chat": {"token": "t0k"}},
+    }
     config = notify.render_config(scope)
     assert isinstance(config, Http.Config)
     assert config.url == "http://127.0.0.1:1/hook" and config.json_body == {"text": "gorax ok"}
@@ -48,15 +51,20 @@ def test_render_config_resolves_templates_then_validates(registry) -> None:
 def test_render_config_errors_name_node_and_path(registry) -> None:
     notify = compile_graph(base_graph(), registry=registry).nodes["notify"]
     with pytest.raises(ExpressionError) as caught:
-        notify.render_config({"env": {"CHAT": "x"}, "steps": {"enrich": {"body": {}}}, "credentials": {"chat": {"token": "t"}}})
+        notify.render_config(
+            {"env": {"CHAT": "x"}, "steps": {"enrich": {"body": {}}}, "credentials": {"chat": {"token": "t"}}}
+        )
     assert str(caught.value) == (
         "node 'notify' config.json.text: {{ steps.enrich.body.name }}: steps.enrich.body has no key 'name'"
     )
     graph = base_graph()
     node(graph, "notify")["config"]["timeout_seconds"] = "{{ env.TIMEOUT }}"
     notify = compile_graph(graph, registry=registry).nodes["notify"]
-    scope = {"env": {"CHAT": "x", "TIMEOUT": "soon"}, "steps": {"enrich": {"body": {"name": "n"}}},
-             "credentials": {"chat": {"token": "t"}}}  # fmt: skip
+    scope = {
+        "env": {"CHAT": "x", "TIMEOUT": "soon"},
+        "steps": {"enrich": {"body": {"name": "n"}}},
+        "credentials": {"chat": {"token": "t"}},
+    }
     with pytest.raises(ConfigError) as config_error:
         notify.render_config(scope)
     assert config_error.value.node_id == "notify"
@@ -89,16 +97,22 @@ def test_loop_bodies_are_sub_plans(registry) -> None:
     assert plan.nodes["each"].render_config({"steps": {"enrich": {"body": {"items": [{"url": "u"}]}}}}).items == [
         {"url": "u"}
     ]
-    assert body.nodes["fetch"].render_config({"loop": {"item": {"url": "http://127.0.0.1:2"}}}).url == "http://127.0.0.1:2"
+    assert (
+        body.nodes["fetch"].render_config({"loop": {"item": {"url": "http://127.0.0.1:2"}}}).url == "http://127.0.0.1:2"
+    )
 
 
 def test_nested_loops(registry) -> None:
     graph = loop_graph()
     graph["nodes"] += [
         {"id": "inner", "type": "control.loop", "parentId": "each", "config": {"items": "{{ loop.item.parts }}"}},
-        {"id": "part", "type": "data.transform", "parentId": "inner",
-         "config": {"value": "{{ [loop.item, steps.fetch.status, steps.enrich.status] }}"}},
-    ]  # fmt: skip
+        {
+            "id": "part",
+            "type": "data.transform",
+            "parentId": "inner",
+            "config": {"value": "{{ [loop.item, steps.fetch.status, steps.enrich.status] }}"},
+        },
+    ]
     graph["edges"].append({"source": "fetch", "target": "inner"})
     plan = compile_graph(graph, registry=registry)
     assert plan.bodies["each"].bodies["inner"].order == ("part",)
@@ -136,10 +150,17 @@ def test_disabled_and_error_routes(registry) -> None:
 
 def test_switch_cases_see_the_names_the_runtime_binds(registry) -> None:
     graph = base_graph()
-    graph["nodes"].append({"id": "route", "type": "control.switch",
-                           "config": {"value": "trigger.body.p", "cases": {"high": "value > 5", "v1.2": "value == 1"}}})
-    graph["edges"] += [{"source": "hook", "target": "route"},
-                       {"source": "route", "sourceHandle": "high", "target": "notify"}]  # fmt: skip
+    graph["nodes"].append(
+        {
+            "id": "route",
+            "type": "control.switch",
+            "config": {"value": "trigger.body.p", "cases": {"high": "value > 5", "v1.2": "value == 1"}},
+        }
+    )
+    graph["edges"] += [
+        {"source": "hook", "target": "route"},
+        {"source": "route", "sourceHandle": "high", "target": "notify"},
+    ]
     route = compile_graph(graph, registry=registry).nodes["route"]
     value = route.evaluate("value", {"trigger": {"body": {"p": 7}}})
     assert route.evaluate("cases.high", {"trigger": {}, "value": value}) is True
@@ -160,7 +181,11 @@ def test_errors_survive_pickling(registry) -> None:
     node(graph := base_graph(), "notify")["config"]["timeout_seconds"] = "{{ env.T }}"
     with pytest.raises(ConfigError) as config:
         compile_graph(graph, registry=registry).nodes["notify"].render_config(
-            {"env": {"CHAT": "x", "T": "soon"}, "steps": {"enrich": {"body": {"name": "n"}}}, "credentials": {"chat": {"token": "t"}}}
+            {
+                "env": {"CHAT": "x", "T": "soon"},
+                "steps": {"enrich": {"body": {"name": "n"}}},
+                "credentials": {"chat": {"token": "t"}},
+            }
         )
     for error in (invalid.value, expression.value, config.value):
         copy = pickle.loads(pickle.dumps(error))

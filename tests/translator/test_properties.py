@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.translator.conftest import base_graph, loop_graph, make_registry
 from tests.examples import EXAMPLES_DIR
+from tests.translator.conftest import base_graph, loop_graph, make_registry
 from translator import (
     ExpressionError,
     GraphError,
@@ -34,16 +33,27 @@ json_values = st.recursive(
 IDS = ["a", "b", "c", "d", "e", "hook", "each", "Bad Id", ""]
 TYPES = [t.type for t in REGISTRY.all()] + ["nope.nope", ""]
 SNIPPETS = [
-    "{{ trigger.body.x }}", "{{ steps.a.out }}", "{{ steps.b }}", "{{ loop.item }}", "{{ 1 + }}",
-    "{{ credentials.pager.token }}", "{{ credentials[env.X] }}", "x {{ env.Y }} y", "{{ nope(1) }}",
-    "{{", "}}", "{{ '}}' }}", "trigger.body.ok == true", "steps.c.n > 1", "plain",
-]  # fmt: skip
+    "{{ trigger.body.x }}",
+    "{{ steps.a.out }}",
+    "{{ steps.b }}",
+    "{{ loop.item }}",
+    "{{ 1 + }}",
+    "{{ credentials.pager.token }}",
+    "{{ credentials[env.X] }}",
+    "x {{ env.Y }} y",
+    "{{ nope(1) }}",
+    "{{",
+    "}}",
+    "{{ '}}' }}",
+    "trigger.body.ok == true",
+    "steps.c.n > 1",
+    "plain",
+]
 configs = st.dictionaries(
-    st.sampled_from(["url", "value", "expression", "items", "credential", "condition", "cases", "title",
-                     "options", "filter", "mode", "extra"]),
+    st.sampled_from("url value expression items credential condition cases title options filter mode extra".split()),
     st.sampled_from(SNIPPETS) | json_values,
     max_size=4,
-)  # fmt: skip
+)
 nodes = st.fixed_dictionaries(
     {"id": st.sampled_from(IDS), "type": st.sampled_from(TYPES)},
     optional={
@@ -57,14 +67,20 @@ nodes = st.fixed_dictionaries(
 )
 edges = st.fixed_dictionaries(
     {"source": st.sampled_from(IDS), "target": st.sampled_from(IDS)},
-    optional={"id": st.sampled_from(["e1", "e2", "e3"]),
-              "sourceHandle": st.sampled_from(["true", "false", "error", "default", "x"])},
-)  # fmt: skip
+    optional={
+        "id": st.sampled_from(["e1", "e2", "e3"]),
+        "sourceHandle": st.sampled_from(["true", "false", "error", "default", "x"]),
+    },
+)
 graphs = st.fixed_dictionaries(
-    {"format": st.just("gorax/graph@1"), "name": st.just("g"),
-     "nodes": st.lists(nodes, max_size=8), "edges": st.lists(edges, max_size=10)},
+    {
+        "format": st.just("gorax/graph@1"),
+        "name": st.just("g"),
+        "nodes": st.lists(nodes, max_size=8),
+        "edges": st.lists(edges, max_size=10),
+    },
     optional={"settings": st.dictionaries(st.sampled_from(["max_parallel", "timeout_seconds"]), json_values)},
-)  # fmt: skip
+)
 
 
 def _check(document: Any) -> None:
@@ -114,8 +130,9 @@ def _mutate(document: dict[str, Any], data: st.DataObject) -> dict[str, Any]:
             target.pop(data.draw(st.sampled_from(sorted(target))))
         elif kind == "add_edge":
             ids = [n.get("id") for n in document["nodes"]]
-            document["edges"].append({"source": data.draw(st.sampled_from(ids)),
-                                      "target": data.draw(st.sampled_from(ids))})  # fmt: skip
+            document["edges"].append(
+                {"source": data.draw(st.sampled_from(ids)), "target": data.draw(st.sampled_from(ids))}
+            )
         elif kind == "dup_node":
             document["nodes"].append(copy.deepcopy(data.draw(st.sampled_from(document["nodes"]))))
         elif kind == "reparent" and "source" not in target:
@@ -132,10 +149,62 @@ def test_mutated_graphs(document: dict[str, Any], data: st.DataObject) -> None:
     _check(_mutate(document, data))
 
 
-CEL_PIECES = ["trigger", "steps", ".", "a", "[", "]", "(", ")", "{", "}", "'x'", '"y"', "1", "2.5", "-", "+",
-              "*", "/", "%", "==", "!=", "<", ">=", "&&", "||", "!", "?", ":", ",", "in", "true", "null",
-              "has", "size", "map", "filter", "all", "exists", "lower", "json_decode", "b'z'", "1u", "0x1F",
-              "\\", " ", "{{", "}}", "dyn", "int", "string", "duration", "timestamp", "'1s'", "type"]  # fmt: skip
+CEL_PIECES = [
+    "trigger",
+    "steps",
+    ".",
+    "a",
+    "[",
+    "]",
+    "(",
+    ")",
+    "{",
+    "}",
+    "'x'",
+    '"y"',
+    "1",
+    "2.5",
+    "-",
+    "+",
+    "*",
+    "/",
+    "%",
+    "==",
+    "!=",
+    "<",
+    ">=",
+    "&&",
+    "||",
+    "!",
+    "?",
+    ":",
+    ",",
+    "in",
+    "true",
+    "null",
+    "has",
+    "size",
+    "map",
+    "filter",
+    "all",
+    "exists",
+    "lower",
+    "json_decode",
+    "b'z'",
+    "1u",
+    "0x1F",
+    "\\",
+    " ",
+    "{{",
+    "}}",
+    "dyn",
+    "int",
+    "string",
+    "duration",
+    "timestamp",
+    "'1s'",
+    "type",
+]
 
 
 @SETTINGS

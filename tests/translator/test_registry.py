@@ -10,9 +10,9 @@ import jsonschema
 import pytest
 
 import translator.nodetypes as registry_module
-from translator.nodetypes import NodeRegistry, NodeType, RegistryError, load_registry
 from tests.translator.conftest import Condition, EchoV1, EchoV2, base_graph, loop_graph
 from translator import graph_json_schema
+from translator.nodetypes import NodeRegistry, NodeType, RegistryError, load_registry
 
 
 def test_versions_stay_registered(registry: NodeRegistry) -> None:
@@ -54,8 +54,9 @@ def _entry_points(*values: str) -> Any:
 
 
 def test_entry_points_name_classes_or_modules(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(registry_module, "entry_points",
-                        _entry_points("tests.translator.conftest:EchoV1", "flows.nodes"))  # fmt: skip
+    monkeypatch.setattr(
+        registry_module, "entry_points", _entry_points("tests.translator.conftest:EchoV1", "flows.nodes")
+    )
     loaded = load_registry()
     assert loaded.get("demo.echo") is EchoV1 and loaded.get("http.request") is not None
 

@@ -13,11 +13,19 @@ from typing import Any
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
 
 from api.app import create_app
 from api.db.engine import Database
 from tests.api.conftest import (
-    ServerThread, TenantHandle, api_settings, make_settings, new_tenant, session_prefect,
+    ServerThread,
+    TenantHandle,
+    api_settings,
+    make_settings,
+    new_tenant,
+    session_prefect,
 )
 from tests.examples import load_example
 from tests.flows.worker.conftest import WorkerProcess
@@ -28,9 +36,6 @@ WORKER_TOKEN = "gxw_human-tasks-" + uuid.uuid4().hex
 
 @pytest.fixture(scope="package")
 async def pool(prefect_server: Any) -> str:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-
     name = f"gorax-ht-{uuid.uuid4().hex[:8]}"
     async with get_client() as client:
         await client.create_work_pool(WorkPoolCreate(name=name, type="gorax"))
@@ -39,9 +44,13 @@ async def pool(prefect_server: Any) -> str:
 
 @pytest.fixture(scope="package")
 def api(pool: str, sqlite_url: str):
-    settings = make_settings(sqlite_url.replace(".db", "-ht.db"), work_pool=pool, worker_token=WORKER_TOKEN,
-                             api=api_settings(rate_limit_api=100_000, rate_limit_execute=100_000),
-                             prefect=session_prefect())
+    settings = make_settings(
+        sqlite_url.replace(".db", "-ht.db"),
+        work_pool=pool,
+        worker_token=WORKER_TOKEN,
+        api=api_settings(rate_limit_api=100_000, rate_limit_execute=100_000),
+        prefect=session_prefect(),
+    )
     thread = ServerThread(create_app(settings)).start()
     thread.settings = settings  # type: ignore[attr-defined]
     yield thread
@@ -94,8 +103,6 @@ class Mailbox:
     """A loopback SMTP server that keeps what it receives."""
 
     def __init__(self) -> None:
-        from aiosmtpd.controller import Controller
-
         self.messages: list[Any] = []
         mailbox = self
 
@@ -117,10 +124,14 @@ def mailbox():
 
 
 async def add_smtp_credential(client: httpx.AsyncClient, port: int, name: str = "mail") -> None:
-    created = await client.post("/api/v1/credentials", json={
-        "name": name, "type": "smtp-server",
-        "values": {"host": "127.0.0.1", "port": port, "security": "none",
-                   "from_address": "gorax@example.test"}})
+    created = await client.post(
+        "/api/v1/credentials",
+        json={
+            "name": name,
+            "type": "smtp-server",
+            "values": {"host": "127.0.0.1", "port": port, "security": "none", "from_address": "gorax@example.test"},
+        },
+    )
     assert created.status_code == 201, created.text
 
 
@@ -128,11 +139,15 @@ def approval_graph(**approval_changes: Any) -> dict[str, Any]:
     """The shared access-approval example with a counted http.request before the approval."""
     graph = load_example("access-approval")
     graph["name"] = f"access-approval-{uuid.uuid4().hex[:6]}"
-    graph["nodes"].insert(1, {
-        "id": "log_request", "type": "http.request", "position": {"x": 0, "y": 75},
-        "config": {"method": "POST", "url": "{{ env.IAM_URL }}/requests",
-                   "json": {"user": "{{ trigger.user }}"}},
-    })
+    graph["nodes"].insert(
+        1,
+        {
+            "id": "log_request",
+            "type": "http.request",
+            "position": {"x": 0, "y": 75},
+            "config": {"method": "POST", "url": "{{ env.IAM_URL }}/requests", "json": {"user": "{{ trigger.user }}"}},
+        },
+    )
     for node in graph["nodes"]:
         if node["id"] == "approve":
             node["config"].update(approval_changes)
@@ -151,12 +166,14 @@ async def publish(client: httpx.AsyncClient, graph: dict[str, Any]) -> str:
     return workflow_id
 
 
-async def start_run(client: httpx.AsyncClient, graph: dict[str, Any], iam_url: str,
-                    run_input: dict[str, Any] | None = None) -> str:
+async def start_run(
+    client: httpx.AsyncClient, graph: dict[str, Any], iam_url: str, run_input: dict[str, Any] | None = None
+) -> str:
     await client.post("/api/v1/variables", json={"name": "IAM_URL", "value": iam_url})
     workflow_id = await publish(client, graph)
-    response = await client.post(f"/api/v1/workflows/{workflow_id}/execute",
-                                 json={"input": run_input or {"user": "ada", "system": "billing"}})
+    response = await client.post(
+        f"/api/v1/workflows/{workflow_id}/execute", json={"input": run_input or {"user": "ada", "system": "billing"}}
+    )
     assert response.status_code == 202, response.text
     return response.json()["execution_id"]
 
@@ -172,15 +189,24 @@ async def wait_for(what: str, probe, timeout: float = 120, interval: float = 0.3
         await asyncio.sleep(interval)
 
 
-async def open_task(client: httpx.AsyncClient, execution_id: str, *, node_id: str | None = None,
-                    exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+async def open_task(
+    client: httpx.AsyncClient, execution_id: str, *, node_id: str | None = None, exclude: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """The open task of the run (of ``node_id``; not one of the ``exclude`` ids) once it exists."""
+
     async def probe() -> Any:
         response = await client.get("/api/v1/human-tasks", params={"status": "open"})
         assert response.status_code == 200, response.text
-        return next((t for t in response.json()["items"] if t["execution_id"] == execution_id
-                     and (node_id is None or t["node_id"] == node_id) and t["id"] not in exclude),
-                    None)
+        return next(
+            (
+                t
+                for t in response.json()["items"]
+                if t["execution_id"] == execution_id
+                and (node_id is None or t["node_id"] == node_id)
+                and t["id"] not in exclude
+            ),
+            None,
+        )
 
     return await wait_for("the human task", probe)
 
@@ -218,11 +244,13 @@ async def member_client(admin: httpx.AsyncClient, role: str) -> tuple[str, httpx
     invited = await admin.post("/api/v1/members/invitations", json={"email": email, "role": role})
     assert invited.status_code == 201, invited.text
     async with httpx.AsyncClient(base_url=str(admin.base_url), timeout=30) as anon:
-        joined = await anon.post("/api/v1/auth/invitations/accept",
-                                 json={"token": invited.json()["token"], "password": password})
+        joined = await anon.post(
+            "/api/v1/auth/invitations/accept", json={"token": invited.json()["token"], "password": password}
+        )
         assert joined.status_code == 200, joined.text
         signed_in = await anon.post("/api/v1/auth/login", json={"email": email, "password": password})
     assert signed_in.status_code == 200, signed_in.text
     token = signed_in.json()["access_token"]
-    return email, httpx.AsyncClient(base_url=str(admin.base_url), timeout=30,
-                                    headers={"Authorization": f"Bearer {token}"})
+    return email, httpx.AsyncClient(
+        base_url=str(admin.base_url), timeout=30, headers={"Authorization": f"Bearer {token}"}
+    )

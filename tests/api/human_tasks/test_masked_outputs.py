@@ -15,8 +15,10 @@ import uuid
 from typing import Any
 
 import httpx
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId, LogFilter, LogFilterFlowRunId
 
-from tests.api.human_tasks.conftest import execution_status, open_task, start_worker, wait_for
+from tests.api.human_tasks.conftest import execution_status, open_task, start_worker
 from tests.peers import HttpPeer, PeerResponse, RecordedRequest
 
 TOKEN = f"tok-{uuid.uuid4().hex}"
@@ -34,9 +36,13 @@ def _deny(request: RecordedRequest) -> PeerResponse:
 
 
 def _call(node_id: str, path: str, **extra: Any) -> dict[str, Any]:
-    return {"id": node_id, "type": "http.request", "position": {"x": 0, "y": 100},
-            "config": {"method": "POST", "url": "{{ env.PEER_URL }}" + path,
-                       "credential": "peer_token", "json": {"n": 1}}, **extra}
+    return {
+        "id": node_id,
+        "type": "http.request",
+        "position": {"x": 0, "y": 100},
+        "config": {"method": "POST", "url": "{{ env.PEER_URL }}" + path, "credential": "peer_token", "json": {"n": 1}},
+        **extra,
+    }
 
 
 def _node(node_id: str, type_: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -44,20 +50,31 @@ def _node(node_id: str, type_: str, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _graph(name: str, nodes: list[dict[str, Any]], edges: list[tuple[str, str]]) -> dict[str, Any]:
-    return {"format": "gorax/graph@1", "name": f"{name}-{uuid.uuid4().hex[:6]}", "nodes": nodes,
-            "edges": [{"id": f"e{i}", "source": s, "target": t} for i, (s, t) in enumerate(edges)]}
+    return {
+        "format": "gorax/graph@1",
+        "name": f"{name}-{uuid.uuid4().hex[:6]}",
+        "nodes": nodes,
+        "edges": [{"id": f"e{i}", "source": s, "target": t} for i, (s, t) in enumerate(edges)],
+    }
 
 
 def echo_graph() -> dict[str, Any]:
     """Manual and webhook triggers, the echo, a call whose error quotes the header, the output."""
-    return _graph("echo", [
-        _node("start", "trigger.manual", {}),
-        _node("hook", "trigger.webhook", {"signature": {"scheme": "none"}, "respond": "after_run"}),
-        _call("call", "/echo"),
-        _call("deny", "/deny", on_error="continue"),
-        _node("out", "control.output", {"value": {"echo": "{{ steps.call.body }}",
-                                                  "error": "{{ steps.deny.error.message }}"}}),
-    ], [("start", "call"), ("hook", "call"), ("call", "deny"), ("deny", "out")])
+    return _graph(
+        "echo",
+        [
+            _node("start", "trigger.manual", {}),
+            _node("hook", "trigger.webhook", {"signature": {"scheme": "none"}, "respond": "after_run"}),
+            _call("call", "/echo"),
+            _call("deny", "/deny", on_error="continue"),
+            _node(
+                "out",
+                "control.output",
+                {"value": {"echo": "{{ steps.call.body }}", "error": "{{ steps.deny.error.message }}"}},
+            ),
+        ],
+        [("start", "call"), ("hook", "call"), ("call", "deny"), ("deny", "out")],
+    )
 
 
 def assert_masked(what: str, data: Any) -> None:
@@ -76,26 +93,23 @@ async def _publish(client: httpx.AsyncClient, graph: dict[str, Any]) -> str:
 
 
 async def _logs(flow_run_id: str) -> list[str]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-
     async with get_client() as client:
         logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[uuid.UUID(flow_run_id)])))
     return [log.message for log in logs]
 
 
 async def _child_runs(parent_id: str) -> list[Any]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterParentFlowRunId
-
     async with get_client() as client:
-        return await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[uuid.UUID(parent_id)])))
+        return await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[uuid.UUID(parent_id)]))
+        )
 
 
 async def _setup(client: httpx.AsyncClient, peer: HttpPeer) -> None:
-    response = await client.post("/api/v1/credentials", json={
-        "name": "peer_token", "type": "http-auth", "values": {"scheme": "bearer", "token": TOKEN}})
+    response = await client.post(
+        "/api/v1/credentials",
+        json={"name": "peer_token", "type": "http-auth", "values": {"scheme": "bearer", "token": TOKEN}},
+    )
     assert response.status_code == 201, response.text
     response = await client.post("/api/v1/variables", json={"name": "PEER_URL", "value": peer.url})
     assert response.status_code in (200, 201), response.text
@@ -114,8 +128,11 @@ async def test_echoed_credential_is_masked_at_every_exit(tenant, pool, api) -> N
             echo_id = await _publish(admin, echo_graph())
 
             # The synchronous answer, the execution's detail and its steps.
-            response = await admin.post(f"/api/v1/workflows/{echo_id}/execute",
-                                        json={"input": {}, "wait": True, "timeout_seconds": 120}, timeout=150)
+            response = await admin.post(
+                f"/api/v1/workflows/{echo_id}/execute",
+                json={"input": {}, "wait": True, "timeout_seconds": 120},
+                timeout=150,
+            )
             assert response.status_code == 200, response.text
             answer = response.json()
             assert answer["status"] == "completed", answer
@@ -128,8 +145,7 @@ async def test_echoed_credential_is_masked_at_every_exit(tenant, pool, api) -> N
             detail = (await admin.get(f"/api/v1/executions/{run_id}")).json()
             assert detail["output"]["echo"]["auth"] == "Bearer ***"
             assert_masked("GET /executions/{id}", detail)
-            assert_masked("GET /executions/{id}/steps",
-                          (await admin.get(f"/api/v1/executions/{run_id}/steps")).json())
+            assert_masked("GET /executions/{id}/steps", (await admin.get(f"/api/v1/executions/{run_id}/steps")).json())
             messages = await _logs(run_id)
             assert any("***" in m for m in messages), messages
             assert_masked("the run's logs", messages)
@@ -142,14 +158,21 @@ async def test_echoed_credential_is_masked_at_every_exit(tenant, pool, api) -> N
             assert_masked("the webhook's after_run answer", hooked.text)
 
             # A parent whose sub-workflow runs the echo: the sub-workflow's own result and the parent's.
-            parent = _graph("parent", [
-                _node("start", "trigger.manual", {}),
-                _node("sub", "control.subworkflow", {"workflow": echo_id}),
-                _node("out", "control.output", {"value": "{{ steps.sub }}"}),
-            ], [("start", "sub"), ("sub", "out")])
+            parent = _graph(
+                "parent",
+                [
+                    _node("start", "trigger.manual", {}),
+                    _node("sub", "control.subworkflow", {"workflow": echo_id}),
+                    _node("out", "control.output", {"value": "{{ steps.sub }}"}),
+                ],
+                [("start", "sub"), ("sub", "out")],
+            )
             parent_id = await _publish(admin, parent)
-            response = await admin.post(f"/api/v1/workflows/{parent_id}/execute",
-                                        json={"input": {}, "wait": True, "timeout_seconds": 150}, timeout=180)
+            response = await admin.post(
+                f"/api/v1/workflows/{parent_id}/execute",
+                json={"input": {}, "wait": True, "timeout_seconds": 150},
+                timeout=180,
+            )
             assert response.status_code == 200, response.text
             assert response.json()["output"]["echo"]["auth"] == "Bearer ***"
             assert_masked("the parent's answer", response.json())
@@ -159,13 +182,20 @@ async def test_echoed_credential_is_masked_at_every_exit(tenant, pool, api) -> N
             assert_masked("the sub-workflow's result", child_detail)
 
             # A human task shows the echo; the run resumes on a worker that never loaded the token.
-            ask = _graph("ask", [
-                _node("start", "trigger.manual", {}),
-                _call("call", "/echo"),
-                _node("approve", "human.approval", {"title": "Token {{ steps.call.body.auth }}?",
-                                                    "assignees": ["role:admin"]}),
-                _node("out", "control.output", {"value": "{{ steps.call.body }}"}),
-            ], [("start", "call"), ("call", "approve"), ("approve", "out")])
+            ask = _graph(
+                "ask",
+                [
+                    _node("start", "trigger.manual", {}),
+                    _call("call", "/echo"),
+                    _node(
+                        "approve",
+                        "human.approval",
+                        {"title": "Token {{ steps.call.body.auth }}?", "assignees": ["role:admin"]},
+                    ),
+                    _node("out", "control.output", {"value": "{{ steps.call.body }}"}),
+                ],
+                [("start", "call"), ("call", "approve"), ("approve", "out")],
+            )
             ask_id = await _publish(admin, ask)
             response = await admin.post(f"/api/v1/workflows/{ask_id}/execute", json={"input": {}})
             assert response.status_code == 202, response.text

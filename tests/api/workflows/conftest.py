@@ -8,11 +8,18 @@ from typing import Any
 
 import httpx
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
 
 from api.app import create_app
 from api.db.engine import Database
 from tests.api.conftest import (
-    _SHARED_CONFIG, ApiServer, ServerThread, TenantHandle, make_settings, new_tenant,
+    _SHARED_CONFIG,
+    ApiServer,
+    ServerThread,
+    TenantHandle,
+    make_settings,
+    new_tenant,
 )
 from tests.flows.worker.conftest import WorkerProcess
 
@@ -23,23 +30,27 @@ def graph(name: str, *nodes: dict[str, Any], edges: list[dict[str, Any]] | None 
     """A gorax/graph@1 document starting with a manual trigger; edges chain the nodes by default."""
     all_nodes = [MANUAL, *nodes]
     if edges is None:
-        edges = [{"id": f"e{i}", "source": a["id"], "target": b["id"]}
-                 for i, (a, b) in enumerate(zip(all_nodes, all_nodes[1:]))]
+        edges = [
+            {"id": f"e{i}", "source": a["id"], "target": b["id"]}
+            for i, (a, b) in enumerate(zip(all_nodes, all_nodes[1:]))
+        ]
     return {"format": "gorax/graph@1", "name": name, "nodes": all_nodes, "edges": edges}
 
 
 def transform(node_id: str, value: Any, **extra: Any) -> dict[str, Any]:
     """A data.transform node."""
-    return {"id": node_id, "type": "data.transform", "position": {"x": 0, "y": 100},
-            "config": {"value": value}, **extra}
+    return {
+        "id": node_id,
+        "type": "data.transform",
+        "position": {"x": 0, "y": 100},
+        "config": {"value": value},
+        **extra,
+    }
 
 
 @pytest.fixture(scope="session")
 async def wf_pool(prefect_server: Any) -> str:
     """A work pool of type gorax that only these tests deploy to."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-
     name = f"gorax-wf-{uuid.uuid4().hex[:8]}"
     async with get_client() as client:
         await client.create_work_pool(WorkPoolCreate(name=name, type="gorax"))
@@ -102,22 +113,21 @@ async def wf_worker(wf_pool: str) -> AsyncIterator[WorkerProcess]:
 
 
 @pytest.fixture
-async def run_tenant(wf_servers: Any, wf_databases: dict[str, Database], sqlite_url: str,
-                     wf_worker: WorkerProcess) -> TenantHandle:
+async def run_tenant(
+    wf_servers: Any, wf_databases: dict[str, Database], sqlite_url: str, wf_worker: WorkerProcess
+) -> TenantHandle:
     """A tenant on the SQLite API with a worker running (execution tests run once)."""
     return await _tenant(wf_servers, wf_databases, sqlite_url)
 
 
 @pytest.fixture
-async def sq_tenant(wf_servers: Any, wf_databases: dict[str, Database],
-                    sqlite_url: str) -> TenantHandle:
+async def sq_tenant(wf_servers: Any, wf_databases: dict[str, Database], sqlite_url: str) -> TenantHandle:
     """A tenant on the SQLite API, for tests whose database part is covered elsewhere."""
     return await _tenant(wf_servers, wf_databases, sqlite_url)
 
 
 @pytest.fixture
-async def sq_other(wf_servers: Any, wf_databases: dict[str, Database],
-                   sqlite_url: str) -> TenantHandle:
+async def sq_other(wf_servers: Any, wf_databases: dict[str, Database], sqlite_url: str) -> TenantHandle:
     """A second tenant on the SQLite API."""
     return await _tenant(wf_servers, wf_databases, sqlite_url)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from api.auth.permissions import Role
+from flows.variables import tenant_env
 from tests.api.conftest import TenantHandle
 
 API = "/api/v1"
@@ -19,8 +20,7 @@ async def test_variables_crud_case_and_isolation(sq_tenant: TenantHandle, sq_oth
         assert bad.status_code == 422
         # A number PostgreSQL's jsonb would turn into one Prefect cannot read back: refused, with
         # the place inside the value named.
-        huge = await editor.post(f"{API}/variables",
-                                 json={"name": "HUGE", "value": {"limits": [1, 1e30]}})
+        huge = await editor.post(f"{API}/variables", json={"name": "HUGE", "value": {"limits": [1, 1e30]}})
         assert huge.status_code == 422 and "value.limits[1]" in huge.text
         # Text jsonb cannot hold at all (a NUL character): refused here, not after Prefect's
         # 503s and its client's retries.
@@ -29,8 +29,7 @@ async def test_variables_crud_case_and_isolation(sq_tenant: TenantHandle, sq_oth
         updated = await editor.put(f"{API}/variables/API_URL", json={"value": "http://b"})
         assert updated.status_code == 200
         listed = (await viewer.get(f"{API}/variables")).json()["items"]
-        assert listed == [{"name": "API_URL", "value": "http://b"},
-                          {"name": "LIMITS", "value": {"max": 3}}]
+        assert listed == [{"name": "API_URL", "value": "http://b"}, {"name": "LIMITS", "value": {"max": 3}}]
         assert (await viewer.post(f"{API}/variables", json={"name": "X", "value": 1})).status_code == 403
         assert (await editor.put(f"{API}/variables/NOPE", json={"value": 1})).status_code == 404
         assert (await editor.put(f"{API}/variables/api_url", json={"value": 1})).status_code == 404
@@ -39,8 +38,6 @@ async def test_variables_crud_case_and_isolation(sq_tenant: TenantHandle, sq_oth
         assert (await intruder.get(f"{API}/variables")).json()["items"] == []
         assert (await intruder.put(f"{API}/variables/API_URL", json={"value": "evil"})).status_code == 404
         assert (await intruder.delete(f"{API}/variables/API_URL")).status_code == 404
-
-    from flows.variables import tenant_env
 
     assert await tenant_env(sq_tenant.id) == {"API_URL": "http://b", "LIMITS": {"max": 3}}
     async with sq_tenant.client() as admin:
@@ -54,12 +51,16 @@ async def test_credentials_never_return_values(sq_tenant: TenantHandle, sq_other
         types = (await editor.get(f"{API}/credential-types")).json()
         http_auth = next(t for t in types if t["slug"] == "http-auth")
         assert "token" in http_auth["secret_fields"]
-        created = await editor.post(f"{API}/credentials", json={
-            "name": "crm", "type": "http-auth", "values": {"scheme": "bearer", "token": secret}})
+        created = await editor.post(
+            f"{API}/credentials",
+            json={"name": "crm", "type": "http-auth", "values": {"scheme": "bearer", "token": secret}},
+        )
         assert created.status_code == 201, created.text
         assert secret not in created.text and "token" in created.json()["fields"]
-        dup = await editor.post(f"{API}/credentials", json={
-            "name": "crm", "type": "http-auth", "values": {"scheme": "bearer", "token": secret}})
+        dup = await editor.post(
+            f"{API}/credentials",
+            json={"name": "crm", "type": "http-auth", "values": {"scheme": "bearer", "token": secret}},
+        )
         assert dup.status_code == 422
         unknown = await editor.post(f"{API}/credentials", json={"name": "x", "type": "nope", "values": {}})
         assert unknown.status_code == 422

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from uuid import UUID
 
 import httpx
+from prefect.client.orchestration import get_client
 
 from api.auth.permissions import Role
 from tests.api.conftest import TenantHandle
@@ -27,14 +29,14 @@ async def test_create_read_update_with_etags(wf_tenant: TenantHandle) -> None:
         assert etag == read.json()["etag"] == created["etag"]
 
         changed = graph("orders", transform("shape", {"n": "{{ trigger.n + 1 }}"}))
-        ok = await client.put(f"{API}/workflows/{wid}", json={"graph": changed, "name": "Orders"},
-                              headers={"If-Match": etag})
+        ok = await client.put(
+            f"{API}/workflows/{wid}", json={"graph": changed, "name": "Orders"}, headers={"If-Match": etag}
+        )
         assert ok.status_code == 200, ok.text
         assert ok.headers["ETag"] != etag and ok.json()["name"] == "Orders"
         assert ok.json()["graph"]["nodes"][1]["config"]["value"]["n"] == "{{ trigger.n + 1 }}"
 
-        stale = await client.put(f"{API}/workflows/{wid}", json={"name": "Lost"},
-                                 headers={"If-Match": etag})
+        stale = await client.put(f"{API}/workflows/{wid}", json={"name": "Lost"}, headers={"If-Match": etag})
         assert stale.status_code == 412
         assert stale.json()["error"]["code"] == "PRECONDITION_FAILED"
         assert stale.json()["error"]["details"]["etag"] == ok.headers["ETag"]
@@ -50,8 +52,9 @@ async def test_rest_draft_writes_through_to_the_collaboration_document(
     async with wf_tenant.client() as client:
         created = await create(client, g)
         g["nodes"][1]["config"]["value"] = 2
-        response = await client.put(f"{API}/workflows/{created['id']}", json={"graph": g},
-                                    headers={"If-Match": created["etag"]})
+        response = await client.put(
+            f"{API}/workflows/{created['id']}", json={"graph": g}, headers={"If-Match": created["etag"]}
+        )
         assert response.status_code == 200
     # The live room of this API (on the server's own event loop) holds the change.
     collab = wf_servers(database_url).app.state.collab
@@ -83,9 +86,11 @@ async def test_list_search_filter_and_paginate(wf_tenant: TenantHandle) -> None:
 
 
 async def test_publish_invalid_graph_lists_node_ids(wf_tenant: TenantHandle) -> None:
-    broken = graph("broken", {"id": "fetch", "type": "http.request", "position": {"x": 0, "y": 0},
-                              "config": {"method": "GET"}},
-                   {"id": "ghost", "type": "no.such.type", "position": {"x": 0, "y": 0}, "config": {}})
+    broken = graph(
+        "broken",
+        {"id": "fetch", "type": "http.request", "position": {"x": 0, "y": 0}, "config": {"method": "GET"}},
+        {"id": "ghost", "type": "no.such.type", "position": {"x": 0, "y": 0}, "config": {}},
+    )
     async with wf_tenant.client() as client:
         wid = (await create(client, broken))["id"]
         response = await client.post(f"{API}/workflows/{wid}/publish", json={})
@@ -109,16 +114,13 @@ async def test_versions_diff_and_rollback(wf_tenant: TenantHandle) -> None:
         v2 = graph("versions", transform("a", {"x": 2}), transform("c", "new"))
         current = await client.get(f"{API}/workflows/{wid}")
         assert current.json()["status"] == "active" and current.json()["version"] == 1
-        await client.put(f"{API}/workflows/{wid}", json={"graph": v2},
-                         headers={"If-Match": current.headers["ETag"]})
+        await client.put(f"{API}/workflows/{wid}", json={"graph": v2}, headers={"If-Match": current.headers["ETag"]})
         assert (await publish(client, wid, "second"))["number"] == 2
 
         diff = (await client.get(f"{API}/workflows/{wid}/versions/1/diff/2")).json()
         assert diff["nodes_added"] == ["c"] and diff["nodes_removed"] == ["b"]
-        assert diff["nodes_changed"] == [{"id": "a", "changes": [
-            {"path": "config.value.x", "before": 1, "after": 2}]}]
-        assert diff["edges_changed"] == [{"id": "e1", "changes": [
-            {"path": "target", "before": "b", "after": "c"}]}]
+        assert diff["nodes_changed"] == [{"id": "a", "changes": [{"path": "config.value.x", "before": 1, "after": 2}]}]
+        assert diff["edges_changed"] == [{"id": "e1", "changes": [{"path": "target", "before": "b", "after": "c"}]}]
 
         rolled = await client.post(f"{API}/workflows/{wid}/versions/1/rollback")
         assert rolled.status_code == 201 and rolled.json()["number"] == 3
@@ -164,18 +166,22 @@ async def test_roles_viewer_reads_editor_writes(wf_tenant: TenantHandle) -> None
         assert denied.json()["error"]["details"]["permission"] == "workflow:publish"
 
 
-async def test_other_tenants_workflows_are_404_everywhere(wf_tenant: TenantHandle,
-                                                          wf_other: TenantHandle) -> None:
+async def test_other_tenants_workflows_are_404_everywhere(wf_tenant: TenantHandle, wf_other: TenantHandle) -> None:
     async with wf_tenant.client() as owner:
         created = await create(owner, graph("private", transform("a", 1)))
         await publish(owner, created["id"])
     wid = created["id"]
     calls = [
-        ("GET", f"/workflows/{wid}", None), ("PUT", f"/workflows/{wid}", {"name": "x"}),
-        ("DELETE", f"/workflows/{wid}", None), ("POST", f"/workflows/{wid}/clone", {}),
-        ("GET", f"/workflows/{wid}/export", None), ("POST", f"/workflows/{wid}/validate", {}),
-        ("POST", f"/workflows/{wid}/publish", {}), ("POST", f"/workflows/{wid}/pause", None),
-        ("POST", f"/workflows/{wid}/resume", None), ("GET", f"/workflows/{wid}/versions", None),
+        ("GET", f"/workflows/{wid}", None),
+        ("PUT", f"/workflows/{wid}", {"name": "x"}),
+        ("DELETE", f"/workflows/{wid}", None),
+        ("POST", f"/workflows/{wid}/clone", {}),
+        ("GET", f"/workflows/{wid}/export", None),
+        ("POST", f"/workflows/{wid}/validate", {}),
+        ("POST", f"/workflows/{wid}/publish", {}),
+        ("POST", f"/workflows/{wid}/pause", None),
+        ("POST", f"/workflows/{wid}/resume", None),
+        ("GET", f"/workflows/{wid}/versions", None),
         ("GET", f"/workflows/{wid}/versions/1", None),
         ("GET", f"/workflows/{wid}/versions/1/diff/1", None),
         ("POST", f"/workflows/{wid}/versions/1/rollback", None),
@@ -183,8 +189,7 @@ async def test_other_tenants_workflows_are_404_everywhere(wf_tenant: TenantHandl
     ]
     async with wf_other.client() as intruder:
         for method, path, body in calls:
-            response = await intruder.request(method, API + path, json=body,
-                                              headers={"If-Match": created["etag"]})
+            response = await intruder.request(method, API + path, json=body, headers={"If-Match": created["etag"]})
             assert response.status_code == 404, f"{method} {path}: {response.status_code}"
         assert wid not in {w["id"] for w in (await intruder.get(f"{API}/workflows")).json()["items"]}
     async with wf_tenant.client() as owner:
@@ -192,13 +197,13 @@ async def test_other_tenants_workflows_are_404_everywhere(wf_tenant: TenantHandl
 
 
 async def test_pause_and_resume_the_deployment(sq_tenant: TenantHandle) -> None:
-    from uuid import UUID
-
-    from prefect.client.orchestration import get_client
-
     scheduled = graph("cron", transform("a", 1))
-    scheduled["nodes"][0] = {"id": "start", "type": "trigger.schedule", "position": {"x": 0, "y": 0},
-                             "config": {"cron": "0 3 * * *", "timezone": "UTC"}}
+    scheduled["nodes"][0] = {
+        "id": "start",
+        "type": "trigger.schedule",
+        "position": {"x": 0, "y": 0},
+        "config": {"cron": "0 3 * * *", "timezone": "UTC"},
+    }
     async with sq_tenant.client() as client:
         wid = (await create(client, scheduled))["id"]
         await publish(client, wid)
@@ -231,14 +236,17 @@ async def test_anonymous_is_401(sq_tenant: TenantHandle) -> None:
 
 
 async def test_triggers_follow_publish_pause_resume_and_archive(sq_tenant: TenantHandle) -> None:
-    from prefect.client.orchestration import get_client
-
     evented = graph("on-event", transform("a", "{{ trigger }}"))
-    evented["nodes"][0] = {"id": "start", "type": "trigger.event", "position": {"x": 0, "y": 0},
-                           "config": {"event": "acme.order.created"}}
+    evented["nodes"][0] = {
+        "id": "start",
+        "type": "trigger.event",
+        "position": {"x": 0, "y": 0},
+        "config": {"event": "acme.order.created"},
+    }
     async with sq_tenant.client() as client, get_client() as prefect:
         wid = (await create(client, evented))["id"]
         await publish(client, wid)
+
         async def automations() -> list[object]:
             return [a for a in await prefect.read_automations() if wid in a.description]
 
@@ -259,13 +267,14 @@ async def test_a_number_no_store_keeps_exactly_is_refused_with_its_place(wf_tena
     assert "graph.nodes[1].config.value.id" in response.json()["error"]["message"]
 
 
-async def test_the_deployment_is_named_and_described_for_people_and_keeps_its_name(
-        sq_tenant: TenantHandle) -> None:
-    from prefect.client.orchestration import get_client
-
+async def test_the_deployment_is_named_and_described_for_people_and_keeps_its_name(sq_tenant: TenantHandle) -> None:
     evented = graph("Invoice run", transform("a", "{{ trigger }}"))
-    evented["nodes"][0] = {"id": "start", "type": "trigger.event", "position": {"x": 0, "y": 0},
-                           "config": {"event": "acme.invoice.created"}}
+    evented["nodes"][0] = {
+        "id": "start",
+        "type": "trigger.event",
+        "position": {"x": 0, "y": 0},
+        "config": {"event": "acme.invoice.created"},
+    }
     async with sq_tenant.client() as client, get_client() as prefect:
         slug = (await client.get(f"{API}/auth/me")).json()["tenant"]["slug"]
         created = await create(client, evented, description="Sends the invoices.")
@@ -284,8 +293,9 @@ async def test_the_deployment_is_named_and_described_for_people_and_keeps_its_na
         assert automation.name == f"{deployment.name}--trigger-start"
 
         etag = (await client.get(f"{API}/workflows/{wid}")).headers["ETag"]
-        renamed = await client.put(f"{API}/workflows/{wid}", headers={"If-Match": etag},
-                                   json={"name": "Billing", "description": "Bills."})
+        renamed = await client.put(
+            f"{API}/workflows/{wid}", headers={"If-Match": etag}, json={"name": "Billing", "description": "Bills."}
+        )
         assert renamed.status_code == 200, renamed.text
         await publish(client, wid)
         [again], [automation_again] = await mine()

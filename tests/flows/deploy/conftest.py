@@ -14,11 +14,15 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import WorkPoolCreate
+from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from api.app import create_app
 from api.db.engine import Database
@@ -32,10 +36,6 @@ POOL = "gorax"
 
 async def _pool_type() -> str:
     """The ``gorax`` pool's type, creating it as a process pool when it does not exist."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
-
     async with get_client() as client:
         try:
             return (await client.read_work_pool(POOL)).type
@@ -48,8 +48,6 @@ async def _pool_type() -> str:
 
 
 async def _worker_online(name: str) -> bool:
-    from prefect.client.orchestration import get_client
-
     async with get_client() as client:
         workers = await client.read_workers_for_work_pool(POOL)
     return any(w.name == name for w in workers)
@@ -63,9 +61,10 @@ def gorax_worker(prefect_server: Any) -> Iterator[str]:
     log_path = session_dir() / "flows-worker.log"
     log = open(log_path, "ab")
     process = subprocess.Popen(
-        [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", pool_type,
-         "--name", name],
-        cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
+        [sys.executable, "-m", "prefect", "worker", "start", "--pool", POOL, "--type", pool_type, "--name", name],
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         # Poll for runs every second rather than every 10 s: fewer idle seconds per test run.
         env={**os.environ, "PREFECT_WORKER_QUERY_SECONDS": "1"},
         start_new_session=True,

@@ -12,14 +12,19 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
 import yaml
+from prefect.client.orchestration import get_client
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
 
 from flows.deploy_steps import DeployStepError, graph_deployment, resolve_tenant
+from flows.settings import get_settings
 from tests.flows.deploy.conftest import GoraxApi
 from tests.flows.worker.conftest import WorkerProcess, create_pool
 from tests.peers import PeerResponse
@@ -47,8 +52,13 @@ def _checkout(root: Path, pool: str, *, tenant: str = "default") -> Path:
 async def _prefect_deploy(checkout: Path, api: GoraxApi, *names: str) -> subprocess.CompletedProcess[str]:
     selection = [arg for name in names for arg in ("--name", name)] or ["--all"]
     return await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *selection],
-        cwd=checkout, env=api.deploy_env(), capture_output=True, text=True, timeout=240,
+        subprocess.run,
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", *selection],
+        cwd=checkout,
+        env=api.deploy_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 
@@ -65,9 +75,6 @@ async def warm_pool(prefect_server: Any) -> AsyncIterator[str]:
 async def test_a_run_executes_the_deployed_graph_after_the_checkout_is_gone(
     warm_pool: str, gorax_api: GoraxApi, http_peer: Any, tmp_path: Path
 ) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
-
     checkout = _checkout(tmp_path / "checkout", warm_pool)
     # The commit CI deploys changed the graph: the worker's own copy of the file is older.
     path = checkout / "deployments" / "loop-over-items.json"
@@ -83,7 +90,8 @@ async def test_a_run_executes_the_deployed_graph_after_the_checkout_is_gone(
     http_peer.route("GET", "/indicators/x1", PeerResponse(200, {"score": 80}))
     http_peer.route("GET", "/indicators/x2", PeerResponse(200, {"score": 5}))
     flow_run = await run_deployment(
-        ENRICH, parameters={"trigger": {"indicators": ["x1", "x2"]}, "env": {"INTEL_URL": http_peer.url}},
+        ENRICH,
+        parameters={"trigger": {"indicators": ["x1", "x2"]}, "env": {"INTEL_URL": http_peer.url}},
         timeout=180,
     )
     assert flow_run.state.is_completed(), flow_run.state
@@ -97,18 +105,14 @@ async def test_a_run_executes_the_deployed_graph_after_the_checkout_is_gone(
     assert f"tenant:{gorax_api.tenant_id}" in deployment.tags
     assert deployment.work_queue_name == f"tenant-{gorax_api.tenant_id}"
     assert deployment.pull_steps == [] and deployment.entrypoint == "flows.run_graph.run_graph"
-    async with httpx.AsyncClient(base_url=gorax_api.url, timeout=30,
-                                 headers={"Authorization": f"Bearer {gorax_api.api_key}"}) as api:
+    async with httpx.AsyncClient(
+        base_url=gorax_api.url, timeout=30, headers={"Authorization": f"Bearer {gorax_api.api_key}"}
+    ) as api:
         response = await api.get(f"/api/v1/executions/{flow_run.id}")
     assert response.status_code == 200, response.text
 
 
-async def test_an_unknown_tenant_is_refused_at_deploy_time(
-    warm_pool: str, gorax_api: GoraxApi, tmp_path: Path
-) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.exceptions import ObjectNotFound
-
+async def test_an_unknown_tenant_is_refused_at_deploy_time(warm_pool: str, gorax_api: GoraxApi, tmp_path: Path) -> None:
     checkout = _checkout(tmp_path / "checkout", warm_pool, tenant="no-such-tenant")
     config = yaml.safe_load((checkout / "prefect.yaml").read_text())
     name = f"refused-{uuid.uuid4().hex[:6]}"
@@ -133,8 +137,9 @@ def test_the_tenant_is_a_slug_or_an_id_of_the_key(gorax_api: GoraxApi) -> None:
         resolve_tenant("default", api_url=gorax_api.url, api_key="gx_not_a_key")
 
 
-def test_an_invalid_graph_is_refused_naming_node_and_field(gorax_api: GoraxApi, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_invalid_graph_is_refused_naming_node_and_field(
+    gorax_api: GoraxApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     graph = json.loads((PROJECT_ROOT / "deployments" / "loop-over-items.json").read_text())
     graph["nodes"][2]["config"]["method"] = "FETCH"
     (tmp_path / "broken.json").write_text(json.dumps(graph))
@@ -143,3 +148,17 @@ def test_an_invalid_graph_is_refused_naming_node_and_field(gorax_api: GoraxApi, 
         graph_deployment("broken.json", "default", api_url=gorax_api.url, api_key=gorax_api.api_key)
     with pytest.raises(DeployStepError, match="graph file 'missing.json' not found"):
         graph_deployment("missing.json", "default", api_url=gorax_api.url, api_key=gorax_api.api_key)
+
+
+def test_without_an_api_address_the_step_says_which_setting_to_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copy(PROJECT_ROOT / "deployments" / "loop-over-items.json", tmp_path / "graph.json")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("GORAX_API_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(DeployStepError, match="set GORAX_API_URL"):
+            graph_deployment("graph.json", "default", api_key="gx_unused")
+    finally:
+        get_settings.cache_clear()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +12,10 @@ from typing import Any
 
 import pytest
 import yaml
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.deployments import run_deployment
+from prefect.states import Cancelling
 
 from api.prefect.deployments import deploy_workflow, schedules_of
 from tests.examples import EXAMPLES_DIR
@@ -29,16 +32,15 @@ def _example(name: str) -> dict[str, Any]:
 
 
 async def _deployment(name: str) -> Any:
-    from prefect.client.orchestration import get_client
-
     async with get_client() as client:
         return await client.read_deployment_by_name(name)
 
 
 def _graph_step(entry: dict[str, Any]) -> dict[str, Any]:
     """The inputs of a prefect.yaml deployment's graph build step."""
-    [step] = [s["flows.deploy_steps.graph_deployment"] for s in entry["build"]
-              if "flows.deploy_steps.graph_deployment" in s]
+    [step] = [
+        s["flows.deploy_steps.graph_deployment"] for s in entry["build"] if "flows.deploy_steps.graph_deployment" in s
+    ]
     return step
 
 
@@ -51,17 +53,19 @@ def test_prefect_yaml_schedules_agree_with_the_graphs() -> None:
         assert found == wanted, entry["name"]
 
 
-async def test_deploy_all_run_on_the_worker_and_cancel(gorax_worker: str, gorax_api: GoraxApi,
-                                                        http_peer: Any) -> None:
+async def test_deploy_all_run_on_the_worker_and_cancel(gorax_worker: str, gorax_api: GoraxApi, http_peer: Any) -> None:
     """``prefect deploy --all`` works; a deployed graph runs on the worker; cancelling stops nodes.
 
     The two flow runs go to the worker at once: a process worker needs many seconds per run.
     """
-    from prefect.client.orchestration import get_client
-
     result = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
-        cwd=PROJECT_ROOT, env=gorax_api.deploy_env(), capture_output=True, text=True, timeout=240,
+        subprocess.run,
+        [sys.executable, "-m", "prefect", "--no-prompt", "deploy", "--all"],
+        cwd=PROJECT_ROOT,
+        env=gorax_api.deploy_env(),
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     health = await _deployment("run-graph/default--service-health")
@@ -73,8 +77,6 @@ async def test_deploy_all_run_on_the_worker_and_cancel(gorax_worker: str, gorax_
 
 
 async def _runs_deployed_graph(http_peer: Any) -> None:
-    from prefect.deployments import run_deployment
-
     http_peer.route("GET", "/indicators/x1", PeerResponse(200, {"score": 80}))
     http_peer.route("GET", "/indicators/x2", PeerResponse(200, {"score": 5}))
     flow_run = await run_deployment(
@@ -88,12 +90,9 @@ async def _runs_deployed_graph(http_peer: Any) -> None:
 
 
 async def _cancels(http_peer: Any) -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.deployments import run_deployment
-    from prefect.states import Cancelling
-
     graph = {
-        "format": "gorax/graph@1", "name": "slow",
+        "format": "gorax/graph@1",
+        "name": "slow",
         "nodes": [
             {"id": "start", "type": "trigger.manual", "config": {}},
             {"id": "wait", "type": "control.delay", "config": {"seconds": 300}},
@@ -123,6 +122,4 @@ async def _cancels(http_peer: Any) -> None:
 
 
 def _by_id(flow_run_id: Any) -> Any:
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
     return FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from flows.run_graph import run_graph
 from tests.examples import EXAMPLES_DIR
 
 EXAMPLES = EXAMPLES_DIR
@@ -30,9 +33,6 @@ async def task_runs(flow_run_id: Any, count: int | None = None, wait: float = 60
     Task run states reach the API through events, a moment after the run ends: with ``count``,
     wait until that many task runs are there and all are final.
     """
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
     deadline = asyncio.get_running_loop().time() + wait
     async with get_client() as client:
         while True:
@@ -41,7 +41,8 @@ async def task_runs(flow_run_id: Any, count: int | None = None, wait: float = 60
             while True:
                 batch = await client.read_task_runs(
                     flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-                    limit=200, offset=offset,
+                    limit=200,
+                    offset=offset,
                 )
                 runs += batch
                 if len(batch) < 200:
@@ -57,7 +58,5 @@ async def task_runs(flow_run_id: Any, count: int | None = None, wait: float = 60
 
 async def run(graph: dict[str, Any], **parameters: Any) -> tuple[Any, Any]:
     """Run a graph in-process; returns (final state, flow run id)."""
-    from flows.run_graph import run_graph
-
     state = await run_graph(graph=graph, return_state=True, **parameters)
     return state, state.state_details.flow_run_id

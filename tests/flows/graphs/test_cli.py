@@ -10,16 +10,25 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
 from api.cli import main
+from blocks.redact import register_secret
 from tests.flows.graphs.conftest import run
 from tests.peers import PeerResponse
 
 GRAPH = {
-    "format": "gorax/graph@1", "name": "hello",
+    "format": "gorax/graph@1",
+    "name": "hello",
     "nodes": [
         {"id": "start", "type": "trigger.manual", "config": {}},
-        {"id": "greet", "type": "data.transform", "name": "Greet",
-         "config": {"value": {"text": "hello {{ trigger.who }} from {{ env.PLACE }}"}}},
+        {
+            "id": "greet",
+            "type": "data.transform",
+            "name": "Greet",
+            "config": {"value": {"text": "hello {{ trigger.who }} from {{ env.PLACE }}"}},
+        },
     ],
     "edges": [{"source": "start", "target": "greet"}],
 }
@@ -53,12 +62,18 @@ def test_run_refuses_bad_arguments_and_invalid_graphs(tmp_path: Path, capsys: An
 
 
 FAILING = {
-    "format": "gorax/graph@1", "name": "failing",
+    "format": "gorax/graph@1",
+    "name": "failing",
     "nodes": [
         {"id": "start", "type": "trigger.manual", "config": {}},
         {"id": "each", "type": "control.loop", "config": {"mode": "foreach", "items": "{{ trigger.items }}"}},
-        {"id": "lookup", "type": "http.request", "parentId": "each",
-         "config": {"url": "{{ env.INTEL_URL }}/{{ loop.item }}"}, "retry": {"attempts": 1, "delay_seconds": 0}},
+        {
+            "id": "lookup",
+            "type": "http.request",
+            "parentId": "each",
+            "config": {"url": "{{ env.INTEL_URL }}/{{ loop.item }}"},
+            "retry": {"attempts": 1, "delay_seconds": 0},
+        },
         {"id": "notify", "type": "http.request", "config": {"url": "PEER/notify"}},
     ],
     "edges": [{"source": "start", "target": "each"}, {"source": "start", "target": "notify"}],
@@ -67,8 +82,13 @@ FAILING = {
 
 def _gorax_run(path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     gorax = str(Path(sys.executable).parent / "gorax")
-    return subprocess.run([gorax, "run", str(path), "--local", "--input", '{"items": ["x1", "x2"]}', *extra],
-                          env=os.environ.copy(), capture_output=True, text=True, timeout=240)
+    return subprocess.run(
+        [gorax, "run", str(path), "--local", "--input", '{"items": ["x1", "x2"]}', *extra],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
 
 
 def test_a_failed_run_prints_one_line_per_failed_node_with_a_hint(tmp_path: Path, http_peer: Any) -> None:
@@ -85,8 +105,9 @@ def test_a_failed_run_prints_one_line_per_failed_node_with_a_hint(tmp_path: Path
     lookup = next(line for line in lines if "node 'lookup'" in line)
     assert lookup.startswith("  node 'lookup' [0, 1] failed after 2 attempts: config.url: ")
     assert "env has no key 'INTEL_URL'" in lookup
-    assert lookup.endswith("(hint: define the variable INTEL_URL in the run's tenant, or pass it: "
-                           "gorax run --var INTEL_URL=VALUE)")
+    assert lookup.endswith(
+        "(hint: define the variable INTEL_URL in the run's tenant, or pass it: gorax run --var INTEL_URL=VALUE)"
+    )
     notify = next(line for line in lines if "node 'notify'" in line)
     assert "answered 503" in notify and "(hint: the service failed or is busy" in notify
 
@@ -101,14 +122,13 @@ async def test_prefect_keeps_the_failure_of_a_node_without_its_traceback(http_pe
     With a secret registered (any earlier run that loaded a credential), the redactor rendered the
     traceback into the record before it could be dropped, and the traceback was back.
     """
-    from blocks.redact import register_secret
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
-
     register_secret("a-secret-some-earlier-run-loaded")
     http_peer.route("GET", "/notify", PeerResponse(503, {"error": "down"}))
-    graph = {**FAILING, "nodes": [FAILING["nodes"][0], FAILING["nodes"][3]],
-             "edges": [{"source": "start", "target": "notify"}]}
+    graph = {
+        **FAILING,
+        "nodes": [FAILING["nodes"][0], FAILING["nodes"][3]],
+        "edges": [{"source": "start", "target": "notify"}],
+    }
     state, flow_run_id = await run(json.loads(json.dumps(graph).replace("PEER", http_peer.url)))
     assert state.is_failed()
     async with get_client() as client:
@@ -118,6 +138,7 @@ async def test_prefect_keeps_the_failure_of_a_node_without_its_traceback(http_pe
             if len(errors) >= 2:  # the task's failure and the flow's
                 break
             await asyncio.sleep(0.2)
-    assert len(errors) >= 2 and all("notify" in log.message and "answered 503" in log.message
-                                    for log in errors), [log.message for log in errors]
+    assert len(errors) >= 2 and all("notify" in log.message and "answered 503" in log.message for log in errors), [
+        log.message for log in errors
+    ]
     assert not [log.message for log in logs if "Traceback" in log.message]

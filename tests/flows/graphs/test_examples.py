@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.flows.graphs.conftest import example, run, task_runs
-from tests.peers import PeerResponse
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
 
 from flows.runtime.steps import read_steps
+from tests.flows.graphs.conftest import example, run, task_runs
+from tests.peers import PeerResponse
 
 
 async def test_loop_over_items(http_peer) -> None:
@@ -52,9 +54,9 @@ async def test_fan_out_join(http_peer) -> None:
 
 
 async def _tables(flow_run_id: Any) -> list[Any]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
-
     async with get_client() as client:
-        return await client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]), type=ArtifactFilterType(any_=["table"])))
+        return await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]), type=ArtifactFilterType(any_=["table"])
+            )
+        )

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect.client.orchestration import get_client
+
+from flows.run_graph import run_graph
+from flows.runtime.steps import read_steps
 from tests.flows.graphs.conftest import run, task_runs
 from tests.flows.graphs.test_semantics import MANUAL, graph, transform
 from tests.peers import PeerResponse
 
-from flows.runtime.steps import read_steps
-
 
 async def _states(task_run_id: Any) -> list[Any]:
-    from prefect.client.orchestration import get_client
-
     async with get_client() as client:
         return await client.read_task_run_states(task_run_id)
 
@@ -22,8 +22,15 @@ async def test_retries_with_growing_delays(http_peer) -> None:
     answers = iter([PeerResponse(500), PeerResponse(502), PeerResponse(200, {"ok": 1})])
     http_peer.route("GET", "/flaky", lambda _req: next(answers))
     g = graph(
-        [MANUAL, {"id": "call", "type": "http.request", "config": {"url": f"{http_peer.url}/flaky"},
-                  "retry": {"attempts": 3, "delay_seconds": 0.2, "backoff": "exponential"}}],
+        [
+            MANUAL,
+            {
+                "id": "call",
+                "type": "http.request",
+                "config": {"url": f"{http_peer.url}/flaky"},
+                "retry": {"attempts": 3, "delay_seconds": 0.2, "backoff": "exponential"},
+            },
+        ],
         [("start", "call")],
     )
     state, flow_run_id = await run(g)
@@ -42,15 +49,19 @@ async def test_retries_with_growing_delays(http_peer) -> None:
     call_run = next(tr for tr in await task_runs(flow_run_id, 2) if tr.name == "call")
     waits = [
         (s.state_details.scheduled_time - s.timestamp).total_seconds()
-        for s in await _states(call_run.id) if s.name == "AwaitingRetry"
+        for s in await _states(call_run.id)
+        if s.name == "AwaitingRetry"
     ]
     assert len(waits) == 2 and waits[1] > waits[0] > 0.1
 
 
 async def test_timeout_ends_the_node_timed_out() -> None:
     g = graph(
-        [MANUAL, {"id": "wait", "type": "control.delay", "config": {"seconds": 30}, "timeout_seconds": 0.5},
-         transform("after", "never")],
+        [
+            MANUAL,
+            {"id": "wait", "type": "control.delay", "config": {"seconds": 30}, "timeout_seconds": 0.5},
+            transform("after", "never"),
+        ],
         [("start", "wait"), ("wait", "after")],
     )
     state, flow_run_id = await run(g)
@@ -82,15 +93,15 @@ async def test_each_attempt_cut_off_by_the_timeout_reads_timed_out() -> None:
 
 async def test_side_effect_once_when_the_flow_body_runs_twice(http_peer) -> None:
     """A flow retry re-runs the body in the same flow run: completed nodes come from their cache."""
-    from flows.run_graph import run_graph
-
     outcomes = iter([PeerResponse(500), PeerResponse(200, {"fine": True})])
     http_peer.route("POST", "/flaky", lambda _req: next(outcomes))
     g = graph(
-        [MANUAL,
-         {"id": "charge", "type": "http.request", "config": {"method": "POST", "url": f"{http_peer.url}/charge"}},
-         {"id": "flaky", "type": "http.request", "config": {"method": "POST", "url": f"{http_peer.url}/flaky"}},
-         {"id": "done", "type": "control.output", "config": {"value": "{{ steps.charge.status }}"}}],
+        [
+            MANUAL,
+            {"id": "charge", "type": "http.request", "config": {"method": "POST", "url": f"{http_peer.url}/charge"}},
+            {"id": "flaky", "type": "http.request", "config": {"method": "POST", "url": f"{http_peer.url}/flaky"}},
+            {"id": "done", "type": "control.output", "config": {"value": "{{ steps.charge.status }}"}},
+        ],
         [("start", "charge"), ("charge", "flaky"), ("flaky", "done")],
     )
     state = await run_graph.with_options(retries=1, retry_delay_seconds=0)(graph=g, return_state=True)
@@ -120,8 +131,7 @@ def _nested(levels: int, max_depth: int = 5) -> dict[str, Any]:
     inner: dict[str, Any] = graph([MANUAL, transform("leaf", "depth reached")], [("start", "leaf")])
     for _ in range(levels):
         inner = graph(
-            [MANUAL, {"id": "sub", "type": "control.subworkflow",
-                      "config": {"graph": inner, "max_depth": max_depth}}],
+            [MANUAL, {"id": "sub", "type": "control.subworkflow", "config": {"graph": inner, "max_depth": max_depth}}],
             [("start", "sub")],
         )
     return inner
@@ -153,10 +163,16 @@ async def test_a_tenant_variable_that_is_not_defined_fails_the_run_despite_on_er
     completed with ``{"healthy": 0}``."""
     http_peer.route("GET", "/health", PeerResponse(503))
     g = graph(
-        [MANUAL,
-         {"id": "check", "type": "http.request", "config": {"url": "{{ env.SERVICE_URL }}/health"},
-          "on_error": "continue"},
-         transform("summary", "{{ {'healthy': has(steps.check.error) ? 0 : 1} }}")],
+        [
+            MANUAL,
+            {
+                "id": "check",
+                "type": "http.request",
+                "config": {"url": "{{ env.SERVICE_URL }}/health"},
+                "on_error": "continue",
+            },
+            transform("summary", "{{ {'healthy': has(steps.check.error) ? 0 : 1} }}"),
+        ],
         [("start", "check"), ("check", "summary")],
     )
     state, flow_run_id = await run(g, tenant="tenant-without-variables")

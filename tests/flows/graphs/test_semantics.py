@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
+
+import flows.variables
+from flows.runtime.steps import read_steps
+from flows.settings import get_settings
 from tests.flows.graphs.conftest import run, task_runs
 from tests.peers import PeerResponse
-
-from flows.runtime.steps import read_steps
 
 
 def graph(nodes: list[dict[str, Any]], edges: list[tuple], **settings: Any) -> dict[str, Any]:
@@ -17,9 +21,7 @@ def graph(nodes: list[dict[str, Any]], edges: list[tuple], **settings: Any) -> d
         "name": "t",
         "settings": settings,
         "nodes": [{"config": {}, **n} for n in nodes],
-        "edges": [
-            {"source": e[0], "target": e[1], **({"sourceHandle": e[2]} if len(e) > 2 else {})} for e in edges
-        ],
+        "edges": [{"source": e[0], "target": e[1], **({"sourceHandle": e[2]} if len(e) > 2 else {})} for e in edges],
     }
 
 
@@ -32,15 +34,26 @@ def transform(node_id: str, value: Any, **extra: Any) -> dict[str, Any]:
 
 async def test_condition_routes_and_dead_path_is_skipped(http_peer) -> None:
     g = graph(
-        [MANUAL,
-         {"id": "ok", "type": "control.condition", "config": {"expression": "trigger.n > 1"}},
-         transform("yes", "big {{ trigger.n }}"),
-         {"id": "call", "type": "http.request", "name": "Call peer", "config": {"url": f"{http_peer.url}/no"}},
-         transform("after_call", "{{ steps.call.status }}"),
-         {"id": "done", "type": "control.output",
-          "config": {"value": {"yes": "{{ steps.yes }}", "called": "{{ has(steps.call) }}"}}}],
-        [("start", "ok"), ("ok", "yes", "true"), ("ok", "call", "false"), ("call", "after_call"),
-         ("yes", "done"), ("after_call", "done")],
+        [
+            MANUAL,
+            {"id": "ok", "type": "control.condition", "config": {"expression": "trigger.n > 1"}},
+            transform("yes", "big {{ trigger.n }}"),
+            {"id": "call", "type": "http.request", "name": "Call peer", "config": {"url": f"{http_peer.url}/no"}},
+            transform("after_call", "{{ steps.call.status }}"),
+            {
+                "id": "done",
+                "type": "control.output",
+                "config": {"value": {"yes": "{{ steps.yes }}", "called": "{{ has(steps.call) }}"}},
+            },
+        ],
+        [
+            ("start", "ok"),
+            ("ok", "yes", "true"),
+            ("ok", "call", "false"),
+            ("call", "after_call"),
+            ("yes", "done"),
+            ("after_call", "done"),
+        ],
     )
     state, flow_run_id = await run(g, trigger={"n": 5})
     assert await state.result() == {"yes": "big 5", "called": False}
@@ -56,10 +69,12 @@ async def test_condition_routes_and_dead_path_is_skipped(http_peer) -> None:
 async def test_error_route_and_failure_naming_the_node(http_peer) -> None:
     http_peer.route("GET", "/fail", PeerResponse(500, {"oops": 1}))
     g = graph(
-        [MANUAL,
-         {"id": "call", "type": "http.request", "config": {"url": f"{http_peer.url}/fail"}, "on_error": "route"},
-         transform("handled", "{{ steps.call.error.node_id }}"),
-         transform("normal", "not reached")],
+        [
+            MANUAL,
+            {"id": "call", "type": "http.request", "config": {"url": f"{http_peer.url}/fail"}, "on_error": "route"},
+            transform("handled", "{{ steps.call.error.node_id }}"),
+            transform("normal", "not reached"),
+        ],
         [("start", "call"), ("call", "handled", "error"), ("call", "normal")],
     )
     state, flow_run_id = await run(g)
@@ -78,20 +93,44 @@ async def test_error_route_and_failure_naming_the_node(http_peer) -> None:
 
 async def test_switch_merge_any_disabled_and_while_loop() -> None:
     g = graph(
-        [MANUAL,
-         {"id": "level", "type": "control.switch",
-          "config": {"cases": {"high": "trigger.n > 10", "mid": "trigger.n > 3"}}},
-         transform("high", "H"), transform("mid", "M"), transform("other", "D"),
-         {"id": "first", "type": "control.merge", "config": {"mode": "any"}},
-         transform("off", "never", disabled=True),
-         {"id": "count", "type": "control.loop",
-          "config": {"mode": "while", "condition": "loop.index < 3", "max_iterations": 10}},
-         transform("sq", "{{ loop.index * loop.index }}", parentId="count"),
-         {"id": "done", "type": "control.output",
-          "config": {"value": {"merged": "{{ steps.first }}", "off": "{{ steps.off }}", "squares": "{{ steps.count }}"}}}],
-        [("start", "level"), ("level", "high", "high"), ("level", "mid", "mid"), ("level", "other", "default"),
-         ("high", "first"), ("mid", "first"), ("other", "first"), ("first", "off"), ("off", "count"),
-         ("count", "done")],
+        [
+            MANUAL,
+            {
+                "id": "level",
+                "type": "control.switch",
+                "config": {"cases": {"high": "trigger.n > 10", "mid": "trigger.n > 3"}},
+            },
+            transform("high", "H"),
+            transform("mid", "M"),
+            transform("other", "D"),
+            {"id": "first", "type": "control.merge", "config": {"mode": "any"}},
+            transform("off", "never", disabled=True),
+            {
+                "id": "count",
+                "type": "control.loop",
+                "config": {"mode": "while", "condition": "loop.index < 3", "max_iterations": 10},
+            },
+            transform("sq", "{{ loop.index * loop.index }}", parentId="count"),
+            {
+                "id": "done",
+                "type": "control.output",
+                "config": {
+                    "value": {"merged": "{{ steps.first }}", "off": "{{ steps.off }}", "squares": "{{ steps.count }}"}
+                },
+            },
+        ],
+        [
+            ("start", "level"),
+            ("level", "high", "high"),
+            ("level", "mid", "mid"),
+            ("level", "other", "default"),
+            ("high", "first"),
+            ("mid", "first"),
+            ("other", "first"),
+            ("first", "off"),
+            ("off", "count"),
+            ("count", "done"),
+        ],
     )
     state, flow_run_id = await run(g, trigger={"n": 5})
     assert state.is_completed(), state.message
@@ -102,9 +141,11 @@ async def test_switch_merge_any_disabled_and_while_loop() -> None:
 
 async def test_loop_limits_and_expression_errors_name_the_node() -> None:
     g = graph(
-        [MANUAL,
-         {"id": "each", "type": "control.loop", "config": {"items": "{{ trigger.items }}", "max_iterations": 2}},
-         transform("inner", "{{ loop.item }}", parentId="each")],
+        [
+            MANUAL,
+            {"id": "each", "type": "control.loop", "config": {"items": "{{ trigger.items }}", "max_iterations": 2}},
+            transform("inner", "{{ loop.item }}", parentId="each"),
+        ],
         [("start", "each")],
     )
     state, _ = await run(g, trigger={"items": [1, 2, 3]})
@@ -115,8 +156,10 @@ async def test_loop_limits_and_expression_errors_name_the_node() -> None:
 
 async def test_two_hundred_nodes() -> None:
     nodes = [MANUAL] + [transform(f"n{i}", f"{{{{ trigger.base + {i} }}}}") for i in range(197)]
-    nodes += [{"id": "join", "type": "control.merge", "config": {}},
-              {"id": "done", "type": "control.output", "config": {"value": "{{ steps.join.size() }}"}}]
+    nodes += [
+        {"id": "join", "type": "control.merge", "config": {}},
+        {"id": "done", "type": "control.output", "config": {"value": "{{ steps.join.size() }}"}},
+    ]
     edges = [("start", f"n{i}") for i in range(197)] + [(f"n{i}", "join") for i in range(197)] + [("join", "done")]
     state, flow_run_id = await run(graph(nodes, edges, max_parallel=32), trigger={"base": 1})
     assert state.is_completed(), state.message
@@ -125,24 +168,24 @@ async def test_two_hundred_nodes() -> None:
     assert len(steps) == 200 and {s.status for s in steps} == {"completed"}
     assert all(s.task_run_id for s in steps)
     # Step records are stored in batches, not one artifact (one API call) per node.
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterType
 
     async with get_client() as client:
-        artifacts = await client.read_artifacts(artifact_filter=ArtifactFilter(
-            flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]),
-            type=ArtifactFilterType(any_=["gorax-step"])))
+        artifacts = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[flow_run_id]), type=ArtifactFilterType(any_=["gorax-step"])
+            )
+        )
     assert 1 <= len(artifacts) <= 20, len(artifacts)
 
 
 async def test_ssrf_guard_and_the_tenant_allow_list(http_peer, monkeypatch) -> None:
-    from flows.settings import get_settings
-
     monkeypatch.setenv("GORAX_HTTP_ALLOWED_NETWORKS", "")
     get_settings.cache_clear()
     try:
-        g = graph([MANUAL, {"id": "call", "type": "http.request", "config": {"url": f"{http_peer.url}/in"}}],
-                  [("start", "call")])
+        g = graph(
+            [MANUAL, {"id": "call", "type": "http.request", "config": {"url": f"{http_peer.url}/in"}}],
+            [("start", "call")],
+        )
         state, _ = await run(g)
         assert state.is_failed() and "node 'call'" in state.message and "loopback" in state.message
         assert http_peer.received() == []
@@ -155,8 +198,6 @@ async def test_ssrf_guard_and_the_tenant_allow_list(http_peer, monkeypatch) -> N
 
 
 async def test_the_tenants_variables_are_read_only_for_a_graph_that_reads_env(monkeypatch) -> None:
-    import flows.variables
-
     reads: list[str] = []
 
     async def read(tenant_id: str, **_: Any) -> dict[str, Any]:
@@ -169,9 +210,11 @@ async def test_the_tenants_variables_are_read_only_for_a_graph_that_reads_env(mo
     assert state.is_completed(), state.message
     assert await state.result() == "Ada" and reads == []
     in_loop = graph(
-        [MANUAL,
-         {"id": "each", "type": "control.loop", "config": {"items": "{{ trigger.items }}"}},
-         transform("inner", "{{ loop.item }} in {{ env.PLACE }}", parentId="each")],
+        [
+            MANUAL,
+            {"id": "each", "type": "control.loop", "config": {"items": "{{ trigger.items }}"}},
+            transform("inner", "{{ loop.item }} in {{ env.PLACE }}", parentId="each"),
+        ],
         [("start", "each")],
     )
     state, _ = await run(in_loop, trigger={"items": ["a"]}, tenant="t-env")

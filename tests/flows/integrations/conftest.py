@@ -9,11 +9,16 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+import httpx
 import pytest
+from prefect_aws import AwsCredentials
+from prefect_aws.client_parameters import AwsClientParameters
 
+from blocks.types import LlmProvider
 from flows.integrations import reset_breakers
 from flows.settings import get_settings
 from tests.flows.integrations.peers import OpenAIPeer, SlackPeer
@@ -26,8 +31,9 @@ TEXTRACT_LINES = ["INVOICE INV-2041", "Acme Supplies Ltd", "Total due: 1,250.00 
 class NodeTestContext:
     """Implements ``translator.nodetypes.NodeContext`` over Blocks built by the test."""
 
-    def __init__(self, credentials: dict[str, Any] | None = None, *, tenant_id: str = "acme",
-                 node_id: str = "node") -> None:
+    def __init__(
+        self, credentials: dict[str, Any] | None = None, *, tenant_id: str = "acme", node_id: str = "node"
+    ) -> None:
         self.credentials = credentials or {}
         self.tenant_id = tenant_id
         self.node_id = node_id
@@ -75,8 +81,10 @@ def _textract_blocks(lines: list[str]) -> list[dict[str, Any]]:
     blocks: list[dict[str, Any]] = [{"BlockType": "PAGE", "Id": "page-1"}]
     for index, line in enumerate(lines):
         blocks.append({"BlockType": "LINE", "Id": f"line-{index}", "Text": line, "Confidence": 99.0})
-        blocks += [{"BlockType": "WORD", "Id": f"w-{index}-{n}", "Text": w, "Confidence": 99.0}
-                   for n, w in enumerate(line.split())]
+        blocks += [
+            {"BlockType": "WORD", "Id": f"w-{index}-{n}", "Text": w, "Confidence": 99.0}
+            for n, w in enumerate(line.split())
+        ]
     return blocks
 
 
@@ -84,17 +92,26 @@ def _textract_blocks(lines: list[str]) -> list[dict[str, Any]]:
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real ``moto_server`` subprocess on a free loopback port (Lambda without Docker,
     Textract answers seeded with :data:`TEXTRACT_LINES`)."""
-    import httpx
-
     work = tmp_path_factory.mktemp("moto")
     seeded = work / "textract-blocks.json"
     seeded.write_text(json.dumps(_textract_blocks(TEXTRACT_LINES)))
     port = free_port()
     log = open(work / "moto.log", "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.flows.integrations.moto_launcher", str(seeded), "-H", "127.0.0.1",
-         "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, cwd=Path(__file__).parents[3], env=os.environ.copy(),
+        [
+            sys.executable,
+            "-m",
+            "tests.flows.integrations.moto_launcher",
+            str(seeded),
+            "-H",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=Path(__file__).parents[3],
+        env=os.environ.copy(),
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -122,12 +139,11 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def aws_credentials(moto_endpoint: str) -> Any:
     """prefect-aws ``AwsCredentials`` pointed at the moto server."""
-    from prefect_aws import AwsCredentials
-    from prefect_aws.client_parameters import AwsClientParameters
-
     return AwsCredentials(
-        aws_access_key_id="AKIATESTKEY000000001", aws_secret_access_key="moto-secret-key-do-not-log-0123",
-        region_name="us-east-1", aws_client_parameters=AwsClientParameters(endpoint_url=moto_endpoint),
+        aws_access_key_id="AKIATESTKEY000000001",
+        aws_secret_access_key="moto-secret-key-do-not-log-0123",
+        region_name="us-east-1",
+        aws_client_parameters=AwsClientParameters(endpoint_url=moto_endpoint),
     )
 
 
@@ -142,7 +158,6 @@ def llm_peer() -> Iterator[OpenAIPeer]:
 @pytest.fixture
 def llm_credential(llm_peer: OpenAIPeer) -> Any:
     """Gorax's LLM provider Block pointed at :func:`llm_peer`."""
-    from blocks.types import LlmProvider
-
-    return LlmProvider(provider="openai", api_key=OpenAIPeer.KEY, api_base=f"{llm_peer.url}/v1",
-                       default_model="gpt-4o-mini")
+    return LlmProvider(
+        provider="openai", api_key=OpenAIPeer.KEY, api_base=f"{llm_peer.url}/v1", default_model="gpt-4o-mini"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 from urllib.parse import parse_qsl
@@ -33,8 +34,7 @@ class SlackPeer(HttpPeer):
         super().__init__()
         self.messages: list[dict[str, Any]] = []
         self.reactions: list[dict[str, Any]] = []
-        for method in ("chat.postMessage", "chat.update", "reactions.add", "conversations.open",
-                       "users.lookupByEmail"):
+        for method in ("chat.postMessage", "chat.update", "reactions.add", "conversations.open", "users.lookupByEmail"):
             self.route("*", f"/api/{method}", lambda req, m=method: self._answer(m, req))
 
     def _answer(self, method: str, req: RecordedRequest) -> PeerResponse:
@@ -43,7 +43,9 @@ class SlackPeer(HttpPeer):
         f = request_fields(req)
         if method == "users.lookupByEmail":
             user = self.USERS.get(f.get("email", ""))
-            return PeerResponse(200, {"ok": True, "user": {"id": user}} if user else {"ok": False, "error": "users_not_found"})
+            return PeerResponse(
+                200, {"ok": True, "user": {"id": user}} if user else {"ok": False, "error": "users_not_found"}
+            )
         if method == "conversations.open":
             return PeerResponse(200, {"ok": True, "channel": {"id": "D0DM"}})
         channel = self.CHANNELS.get(f.get("channel", ""))
@@ -105,8 +107,15 @@ class GitHubPeer(HttpPeer):
             return _bad(422, {"message": "Validation Failed", "errors": [{"field": "title", "code": "missing_field"}]})
         number = len(self.issues) + 1
         self.issues[number] = {**body, "labels": [{"name": n} for n in body.get("labels", [])]}
-        return PeerResponse(201, {"number": number, "id": 1000 + number, "state": "open",
-                                  "html_url": f"https://github.test/acme/api/issues/{number}"})
+        return PeerResponse(
+            201,
+            {
+                "number": number,
+                "id": 1000 + number,
+                "state": "open",
+                "html_url": f"https://github.test/acme/api/issues/{number}",
+            },
+        )
 
     def _labels(self, number: int, req: RecordedRequest) -> PeerResponse:
         if (bad := self._checked(req)) is not None:
@@ -132,7 +141,6 @@ class JiraPeer(HttpPeer):
 
     def __init__(self) -> None:
         super().__init__()
-        import base64
 
         self.auth = "Basic " + base64.b64encode(f"{self.EMAIL}:{self.TOKEN}".encode()).decode()
         self.created: list[dict[str, Any]] = []
@@ -176,8 +184,10 @@ class JiraPeer(HttpPeer):
         if (bad := self._denied(req)) is not None:
             return bad
         self.searches.append(req.json())
-        issues = [{"id": "10001", "key": "OPS-1", "fields": {"summary": "disk full"}},
-                  {"id": "10002", "key": "OPS-2", "fields": {"summary": "cert expiring"}}]
+        issues = [
+            {"id": "10001", "key": "OPS-1", "fields": {"summary": "disk full"}},
+            {"id": "10002", "key": "OPS-2", "fields": {"summary": "cert expiring"}},
+        ]
         return PeerResponse(200, {"issues": issues[: req.json()["maxResults"]], "isLast": True})
 
 
@@ -207,8 +217,14 @@ class PagerDutyPeer(HttpPeer):
         if errors:
             return _bad(400, {"status": "invalid event", "message": "Event object is invalid", "errors": errors})
         self.events.append(event)
-        return PeerResponse(202, {"status": "success", "message": "Event processed",
-                                  "dedup_key": event.get("dedup_key") or f"dk-{len(self.events)}"})
+        return PeerResponse(
+            202,
+            {
+                "status": "success",
+                "message": "Event processed",
+                "dedup_key": event.get("dedup_key") or f"dk-{len(self.events)}",
+            },
+        )
 
 
 class OpenAIPeer(HttpPeer):
@@ -228,8 +244,16 @@ class OpenAIPeer(HttpPeer):
 
     def _complete(self, req: RecordedRequest) -> PeerResponse:
         if req.headers.get("authorization") != f"Bearer {self.KEY}":
-            return _bad(401, {"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
-                                        "code": "invalid_api_key"}})
+            return _bad(
+                401,
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+            )
         body = req.json()
         self.chats.append(body)
         if not self.answers:
@@ -239,9 +263,18 @@ class OpenAIPeer(HttpPeer):
             return _bad(*answer)
         prompt = sum(len(m["content"].split()) for m in body["messages"])
         completion = len(answer.split())
-        return PeerResponse(200, {
-            "id": f"chatcmpl-{len(self.chats)}", "object": "chat.completion", "created": 1700000000,
-            "model": body["model"],
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion},
-        })
+        return PeerResponse(
+            200,
+            {
+                "id": f"chatcmpl-{len(self.chats)}",
+                "object": "chat.completion",
+                "created": 1700000000,
+                "model": body["model"],
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+                "usage": {
+                    "prompt_tokens": prompt,
+                    "completion_tokens": completion,
+                    "total_tokens": prompt + completion,
+                },
+            },
+        )

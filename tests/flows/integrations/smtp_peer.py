@@ -12,23 +12,24 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from tests.peers import free_port
 
 
 def self_signed_cert(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 (and its key), written to ``directory``."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=1))
@@ -62,22 +63,35 @@ class SmtpPeer:
                 parsed = message_from_bytes(envelope.content, policy=policy.default)
                 assert isinstance(parsed, EmailMessage)
                 peer.messages.append(
-                    {"from": envelope.mail_from, "rcpt": list(envelope.rcpt_tos), "message": parsed,
-                     "tls": session.ssl is not None}
+                    {
+                        "from": envelope.mail_from,
+                        "rcpt": list(envelope.rcpt_tos),
+                        "message": parsed,
+                        "tls": session.ssl is not None,
+                    }
                 )
                 return "250 OK"
 
         def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
-            ok = isinstance(data, LoginPassword) and data.login.decode() == self.USER \
+            ok = (
+                isinstance(data, LoginPassword)
+                and data.login.decode() == self.USER
                 and data.password.decode() == self.PASSWORD
+            )
             return AuthResult(success=ok, handled=False)
 
         self.controller = Controller(
-            Handler(), hostname="127.0.0.1", port=self.port, tls_context=context, require_starttls=True,
-            authenticator=authenticator, auth_required=True, auth_require_tls=True,
+            Handler(),
+            hostname="127.0.0.1",
+            port=self.port,
+            tls_context=context,
+            require_starttls=True,
+            authenticator=authenticator,
+            auth_required=True,
+            auth_require_tls=True,
         )
 
-    def start(self) -> "SmtpPeer":
+    def start(self) -> SmtpPeer:
         self.controller.start()
         return self
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
 import pytest
@@ -54,8 +55,6 @@ def test_success_resets_the_count() -> None:
 
 
 def test_masking_covers_encodings_and_provider_shapes() -> None:
-    import base64
-
     secret = "s3cr3t/token+value"
     text = f"a {secret} b {base64.b64encode(secret.encode()).decode()} c s3cr3t%2Ftoken%2Bvalue"
     assert mask_with(text, [secret]) == "a *** b *** c ***"

@@ -6,17 +6,28 @@ stays unread and unchanged.
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import ipaddress
 import os
+import ssl
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from prefect.settings import get_current_settings
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from api.db.engine import Database
 from api.services.identity import create_tenant_with_admin
 from blocks.types import DatabaseUrl
 from flows.errors import IntegrationError
+from flows.integrations.dbguard import _tls
 from flows.nodes.db import DbExecute, DbQuery
 from flows.settings import get_settings
 from tests.flows.integrations.conftest import NodeTestContext
@@ -58,8 +69,6 @@ async def _gorax_database(url: str) -> str:
 
 
 async def _user_names(url: str) -> list[str]:
-    from sqlalchemy import text
-
     db = Database(url)
     try:
         async with db.system_scope() as session:
@@ -69,7 +78,8 @@ async def _user_names(url: str) -> list[str]:
 
 
 async def test_gorax_sqlite_database_is_refused_even_inside_an_allowed_directory(
-        tmp_path: Path, configure: Configure) -> None:
+    tmp_path: Path, configure: Configure
+) -> None:
     allowed = tmp_path / "allowed"
     allowed.mkdir()
     gorax_url = f"sqlite+aiosqlite:///{allowed / 'gorax.db'}"
@@ -80,8 +90,7 @@ async def test_gorax_sqlite_database_is_refused_even_inside_an_allowed_directory
         with pytest.raises(IntegrationError, match="belongs to Gorax or Prefect"):
             await _query(url)
         with pytest.raises(IntegrationError, match="belongs to Gorax or Prefect"):
-            await DbExecute().run(DbExecute.Config(credential="db", sql="UPDATE users SET name = 'owned'"),
-                                  _ctx(url))
+            await DbExecute().run(DbExecute.Config(credential="db", sql="UPDATE users SET name = 'owned'"), _ctx(url))
     assert await _user_names(gorax_url) == before
 
     # The default database in the state directory, and anything else there (the key file).
@@ -94,16 +103,13 @@ async def test_gorax_sqlite_database_is_refused_even_inside_an_allowed_directory
 
 
 async def test_prefect_sqlite_home_is_refused(tmp_path: Path, configure: Configure) -> None:
-    from prefect.settings import get_current_settings
-
     prefect_home = Path(get_current_settings().home)
     configure(db_allowed_directories=str(prefect_home.parent))
     with pytest.raises(IntegrationError, match="belongs to Gorax or Prefect"):
         await _query(f"sqlite:///{prefect_home / 'prefect.db'}", "SELECT 1")
 
 
-async def test_sqlite_files_outside_the_allowed_directories_are_refused(tmp_path: Path,
-                                                                         configure: Configure) -> None:
+async def test_sqlite_files_outside_the_allowed_directories_are_refused(tmp_path: Path, configure: Configure) -> None:
     allowed, outside = tmp_path / "allowed", tmp_path / "outside"
     allowed.mkdir()
     outside.mkdir()
@@ -152,7 +158,6 @@ async def test_loopback_postgres_needs_an_allow_list_entry(postgres_url: str, co
     # The tenant's allow-list (the run's networks) opens it as well.
     configure(http_allowed_networks="")
     ctx = _ctx(url)
-    import ipaddress
 
     ctx.allowed_networks = [ipaddress.ip_network("127.0.0.1/32")]  # type: ignore[attr-defined]
     got = await DbQuery().run(DbQuery.Config(credential="db", sql="SELECT 2 AS two"), ctx)
@@ -160,11 +165,14 @@ async def test_loopback_postgres_needs_an_allow_list_entry(postgres_url: str, co
 
 
 async def test_gorax_and_prefect_postgres_databases_are_refused_with_an_allow_list_entry(
-        postgres_url: str, configure: Configure) -> None:
+    postgres_url: str, configure: Configure
+) -> None:
     gorax = make_url(postgres_url)
     # Gorax names its server "localhost"; a node aiming at 127.0.0.1 or 127.0.0.2 reaches the same one.
-    configure(database_url=gorax.set(host="localhost").render_as_string(hide_password=False),
-              http_allowed_networks="127.0.0.0/8")
+    configure(
+        database_url=gorax.set(host="localhost").render_as_string(hide_password=False),
+        http_allowed_networks="127.0.0.0/8",
+    )
     email = await _gorax_database(postgres_url)
     before = await _user_names(postgres_url)
     for host in ("127.0.0.1", "127.0.0.2"):
@@ -172,8 +180,12 @@ async def test_gorax_and_prefect_postgres_databases_are_refused_with_an_allow_li
         with pytest.raises(IntegrationError, match="is Gorax's own database"):
             await _query(url)
         with pytest.raises(IntegrationError, match="is Gorax's own database"):
-            await DbExecute().run(DbExecute.Config(credential="db", sql="UPDATE users SET name = 'owned' "
-                                                   "WHERE email = :e", parameters={"e": email}), _ctx(url))
+            await DbExecute().run(
+                DbExecute.Config(
+                    credential="db", sql="UPDATE users SET name = 'owned' WHERE email = :e", parameters={"e": email}
+                ),
+                _ctx(url),
+            )
     assert await _user_names(postgres_url) == before
 
     prefect = os.environ["PREFECT_SERVER_DATABASE_CONNECTION_URL"].replace("+asyncpg", "")
@@ -190,36 +202,31 @@ async def test_gorax_and_prefect_postgres_databases_are_refused_with_an_allow_li
 
 def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
     """A certificate for ``name`` (and its key), self-signed."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
-            .not_valid_after(now + datetime.timedelta(hours=1))
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
 async def test_verify_full_checks_the_url_host_name_while_connecting_to_the_address(tmp_path: Path) -> None:
     """asyncpg hands the address as TLS server name; the guard's context checks the URL's name."""
-    import asyncio
-    import ssl
-
-    from flows.integrations.dbguard import _tls
-
     cert, key = _self_signed(tmp_path, "db.example.test")
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     server_context.load_cert_chain(cert, key)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from typing import Any
 
 import pytest
 
+from flows import warmup
 from flows.errors import IntegrationError
-from flows.nodes.llm import LlmChat, LlmExtract
+from flows.nodes.llm import LlmChat, LlmExtract, warm_up
 from tests.flows.integrations.conftest import NodeTestContext
 from tests.flows.integrations.peers import OpenAIPeer
 
@@ -23,9 +26,12 @@ INVOICE_SCHEMA = {
 async def test_chat_returns_content_and_usage(llm_peer: OpenAIPeer, llm_credential: Any) -> None:
     llm_peer.answers.append("Paris.")
     out = await LlmChat().run(
-        LlmChat.Config(credential="llm", temperature=0.2, max_tokens=20,
-                       messages=[{"role": "system", "content": "Be brief."},
-                                 {"role": "user", "content": "Capital of France?"}]),
+        LlmChat.Config(
+            credential="llm",
+            temperature=0.2,
+            max_tokens=20,
+            messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Capital of France?"}],
+        ),
         NodeTestContext({"llm": llm_credential}),
     )
     assert out["content"] == "Paris." and out["finish_reason"] == "stop"
@@ -67,15 +73,19 @@ async def test_extract_gives_up_after_max_attempts(llm_peer: OpenAIPeer, llm_cre
 async def test_provider_errors_are_named_and_the_key_masked(llm_peer: OpenAIPeer, llm_credential: Any) -> None:
     bad_key = llm_credential.model_copy(update={"api_key": "sk-wrong-key-should-not-appear"})
     with pytest.raises(IntegrationError) as info:
-        await LlmChat().run(LlmChat.Config(credential="llm", messages=[{"role": "user", "content": "hi"}]),
-                            NodeTestContext({"llm": bad_key}))
+        await LlmChat().run(
+            LlmChat.Config(credential="llm", messages=[{"role": "user", "content": "hi"}]),
+            NodeTestContext({"llm": bad_key}),
+        )
     assert info.value.status == 401 and "Incorrect API key" in str(info.value)
     assert "sk-wrong-key-should-not-appear" not in str(info.value)
 
     llm_peer.answers.append((503, {"error": {"message": "overloaded", "type": "server_error"}}))
     with pytest.raises(IntegrationError) as info:
-        await LlmChat().run(LlmChat.Config(credential="llm", messages=[{"role": "user", "content": "hi"}]),
-                            NodeTestContext({"llm": llm_credential}))
+        await LlmChat().run(
+            LlmChat.Config(credential="llm", messages=[{"role": "user", "content": "hi"}]),
+            NodeTestContext({"llm": llm_credential}),
+        )
     assert info.value.status == 503 and info.value.retryable and "overloaded" in str(info.value)
 
 
@@ -87,10 +97,6 @@ def test_invalid_schema_is_a_config_error() -> None:
 async def test_warm_up_sends_nothing_and_the_next_call_works(llm_peer: OpenAIPeer, llm_credential: Any) -> None:
     """The worker's background warm-up answers its one completion in memory (on a loop of its
     own); a node's call on the run's loop afterwards goes to the provider as usual."""
-    import asyncio
-
-    from flows.nodes.llm import warm_up
-
     await asyncio.to_thread(warm_up)
     assert llm_peer.received() == []
     llm_peer.answers.append("Paris.")
@@ -102,10 +108,6 @@ async def test_warm_up_sends_nothing_and_the_next_call_works(llm_peer: OpenAIPee
 
 
 def test_the_worker_warms_up_in_the_background_once() -> None:
-    import threading
-
-    from flows import warmup
-
     warmup.start_warm_up()
     warmup.start_warm_up()
     threads = [t for t in threading.enumerate() if t.name == "gorax-warm-up"]

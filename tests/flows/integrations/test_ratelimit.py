@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from prefect.client.orchestration import get_client
 
 from blocks.types import GitHubToken
 from flows.errors import CircuitOpenError, IntegrationError
@@ -14,7 +15,9 @@ from tests.flows.integrations.conftest import NodeTestContext, set_env
 from tests.flows.integrations.peers import GitHubPeer
 
 
-async def test_calls_beyond_the_burst_wait_then_fail_unsent(prefect_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_calls_beyond_the_burst_wait_then_fail_unsent(
+    prefect_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     set_env(monkeypatch, GORAX_RATE_LIMITS="on", GORAX_RATE_LIMIT_WAIT_SECONDS="1")
     # Two slots, refilled so slowly that none comes back during the test.
     await ensure_rate_limit("github", burst=2, per_second=0.001)
@@ -30,7 +33,6 @@ async def test_calls_beyond_the_burst_wait_then_fail_unsent(prefect_server: Any,
         assert len(peer.comments) == 2  # the third call was never sent
     finally:
         peer.stop()
-        from prefect.client.orchestration import get_client
 
         async with get_client() as client:
             await client.delete_global_concurrency_limit_by_name(rate_limit_name("github"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -11,8 +11,10 @@ from flows.errors import CircuitOpenError, IntegrationError
 from flows.nodes.github import GitHubAddLabel, GitHubCreateComment, GitHubCreateIssue
 from flows.nodes.jira import JiraAddComment, JiraCreateIssue, JiraSearch, JiraTransitionIssue
 from flows.nodes.pagerduty import PagerDutyAcknowledge, PagerDutyCreateIncident, PagerDutyResolve
+from flows.settings import get_settings
 from tests.flows.integrations.conftest import NodeTestContext, set_env
 from tests.flows.integrations.peers import FailingPeer, GitHubPeer, JiraPeer, PagerDutyPeer
+from tests.peers import HttpPeer, PeerResponse
 
 
 @pytest.fixture(scope="module")
@@ -29,8 +31,9 @@ def _gh_ctx(peer_url: str, token: str = GitHubPeer.TOKEN) -> NodeTestContext:
 async def test_github_issue_label_comment(github: GitHubPeer) -> None:
     ctx = _gh_ctx(github.url)
     issue = await GitHubCreateIssue().run(
-        GitHubCreateIssue.Config(credential="gh", repository="acme/api", title="Deploy failed",
-                                 body="see logs", labels=["deploy"]),
+        GitHubCreateIssue.Config(
+            credential="gh", repository="acme/api", title="Deploy failed", body="see logs", labels=["deploy"]
+        ),
         ctx,
     )
     assert issue["number"] == 1 and issue["url"].endswith("/issues/1")
@@ -69,8 +72,14 @@ async def test_jira_create_transition_comment_search() -> None:
             {"jira": JiraCredentials(base_url=peer.url, email=JiraPeer.EMAIL, api_token=JiraPeer.TOKEN)}
         )
         created = await JiraCreateIssue().run(
-            JiraCreateIssue.Config(credential="jira", project="OPS", summary="Disk full", issue_type="Bug",
-                                   labels=["infra"], priority="High"),
+            JiraCreateIssue.Config(
+                credential="jira",
+                project="OPS",
+                summary="Disk full",
+                issue_type="Bug",
+                labels=["infra"],
+                priority="High",
+            ),
             ctx,
         )
         assert created == {"id": "10001", "key": "OPS-1", "url": f"{peer.url}/browse/OPS-1"}
@@ -106,8 +115,9 @@ async def test_pagerduty_trigger_acknowledge_resolve() -> None:
             {"pd": PagerDutyKey(routing_key=PagerDutyPeer.ROUTING_KEY, api_url=f"{peer.url}/v2/enqueue")}
         )
         opened = await PagerDutyCreateIncident().run(
-            PagerDutyCreateIncident.Config(credential="pd", summary="API down", source="api-1",
-                                           severity="critical", details={"region": "eu"}),
+            PagerDutyCreateIncident.Config(
+                credential="pd", summary="API down", source="api-1", severity="critical", details={"region": "eu"}
+            ),
             ctx,
         )
         assert opened["status"] == "success" and opened["dedup_key"] == "dk-1"
@@ -117,7 +127,9 @@ async def test_pagerduty_trigger_acknowledge_resolve() -> None:
             assert out["dedup_key"] == "dk-1"
         assert [e["event_action"] for e in peer.events] == ["trigger", "acknowledge", "resolve"]
 
-        bad = NodeTestContext({"pd": PagerDutyKey(routing_key="wrong-routing-key-123", api_url=f"{peer.url}/v2/enqueue")})
+        bad = NodeTestContext(
+            {"pd": PagerDutyKey(routing_key="wrong-routing-key-123", api_url=f"{peer.url}/v2/enqueue")}
+        )
         with pytest.raises(IntegrationError) as info:
             await PagerDutyResolve().run(PagerDutyResolve.Config(credential="pd", dedup_key="dk-1"), bad)
         assert info.value.status == 400 and "'routing_key' is invalid" in str(info.value)
@@ -148,20 +160,24 @@ async def test_circuit_opens_per_tenant_after_repeated_server_errors(monkeypatch
 
 
 async def test_api_urls_at_metadata_or_unallowed_loopback_are_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    from flows.settings import get_settings
-
     peer = JiraPeer().start()
     config = JiraSearch.Config(credential="jira", jql="project = OPS")
     try:
-        metadata = NodeTestContext({"jira": JiraCredentials(base_url="http://169.254.169.254/latest",
-                                                            email=JiraPeer.EMAIL, api_token=JiraPeer.TOKEN)})
+        metadata = NodeTestContext(
+            {
+                "jira": JiraCredentials(
+                    base_url="http://169.254.169.254/latest", email=JiraPeer.EMAIL, api_token=JiraPeer.TOKEN
+                )
+            }
+        )
         with pytest.raises(IntegrationError, match="API URL refused.*169.254.169.254"):
             await JiraSearch().run(config, metadata)
 
         monkeypatch.setenv("GORAX_HTTP_ALLOWED_NETWORKS", "")
         get_settings.cache_clear()
-        loopback = NodeTestContext({"jira": JiraCredentials(base_url=peer.url, email=JiraPeer.EMAIL,
-                                                            api_token=JiraPeer.TOKEN)})
+        loopback = NodeTestContext(
+            {"jira": JiraCredentials(base_url=peer.url, email=JiraPeer.EMAIL, api_token=JiraPeer.TOKEN)}
+        )
         with pytest.raises(IntegrationError, match="API URL refused.*127.0.0.1"):
             await JiraSearch().run(config, loopback)
         assert peer.requests == []
@@ -171,11 +187,12 @@ async def test_api_urls_at_metadata_or_unallowed_loopback_are_refused(monkeypatc
 
 
 async def test_github_rate_limit_403_is_retryable() -> None:
-    from tests.peers import HttpPeer, PeerResponse
-
     peer = HttpPeer().start()
-    peer.route("POST", "/repos/acme/api/issues", PeerResponse(
-        403, {"message": "API rate limit exceeded"}, headers={"x-ratelimit-remaining": "0"}))
+    peer.route(
+        "POST",
+        "/repos/acme/api/issues",
+        PeerResponse(403, {"message": "API rate limit exceeded"}, headers={"x-ratelimit-remaining": "0"}),
+    )
     try:
         with pytest.raises(IntegrationError, match="API rate limit exceeded") as info:
             await GitHubCreateIssue().run(

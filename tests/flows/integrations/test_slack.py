@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prefect.blocks.system import Secret
 from prefect_slack import SlackCredentials
 
 from flows.errors import IntegrationError
@@ -18,8 +19,12 @@ def _ctx(token: str = SlackPeer.TOKEN) -> NodeTestContext:
 async def test_send_message_update_and_react(slack_peer: SlackPeer) -> None:
     ctx = _ctx()
     sent = await SlackSendMessage().run(
-        SlackSendMessage.Config(credential="team_slack", channel="#deployments", text="shipped v1",
-                                blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*v1*"}}]),
+        SlackSendMessage.Config(
+            credential="team_slack",
+            channel="#deployments",
+            text="shipped v1",
+            blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*v1*"}}],
+        ),
         ctx,
     )
     assert sent["channel"] == "C0DEPLOY" and sent["ts"]
@@ -66,8 +71,6 @@ async def test_slack_error_names_call_and_reason_without_the_token(slack_peer: S
 
 
 async def test_wrong_credential_type_is_refused(slack_peer: SlackPeer) -> None:
-    from prefect.blocks.system import Secret
-
     ctx = NodeTestContext({"team_slack": Secret(value="nope")})
     with pytest.raises(IntegrationError, match="takes slack-credentials"):
         await SlackSendMessage().run(
