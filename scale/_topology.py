@@ -225,6 +225,20 @@ class Topology:
         if self.redis_db < 0:
             raise SystemExit(f"no empty Redis database among {REDIS_DATABASES.start}-{REDIS_DATABASES.stop - 1}")
 
+    def event_backlog(self) -> dict[str, int]:
+        """Entries each of Prefect's Redis consumer groups has yet to read, per stream and group."""
+        client = redis.Redis(host=REDIS_HOST, port=REDIS_PORT, db=self.redis_db, decode_responses=True)
+        backlog = {}
+        try:
+            for stream in ("events", "actions"):
+                if not client.exists(stream):
+                    continue
+                for group in client.xinfo_groups(stream):
+                    backlog[f"{stream}/{group['name']}"] = int(group.get("lag") or 0)
+        finally:
+            client.close()
+        return backlog
+
     def drop_databases(self) -> None:
         for name in (self.prefect_db, self.gorax_db):
             subprocess.run(
@@ -264,7 +278,6 @@ class Topology:
             "PREFECT_REDIS_MESSAGING_PORT": str(REDIS_PORT),
             "PREFECT_REDIS_MESSAGING_DB": str(self.redis_db),
             "PREFECT_SERVER_DOCKET_URL": self.redis_url,
-            "PREFECT_SERVER_DOCKET_NAME": f"gorax-scale-{self.run_id}",
             "PREFECT_SERVER_API_AUTH_STRING": self.prefect_auth,
             # Every server must open the block data another one sealed.
             "PREFECT_SERVER_ENCRYPTION_KEY": self.prefect_key,

@@ -331,6 +331,7 @@ class Scale:
             return runs if done and set(accepted) <= with_run else None
 
         runs = await wait_for(settled, WAIT_SECONDS, every=3) or await _runs(prefect, workflow_id)
+        backlog = self.top.event_backlog()
         cpu_spent = self.cpu(self.top.prefect_processes()) - cpu_before
 
         by_delivery: dict[str, list[Any]] = {}
@@ -372,6 +373,7 @@ class Scale:
         self.record(t, "lost (accepted deliveries with no run)", lost)
         self.record(t, "stuck (runs not final at the end)", stuck)
         self.record(t, "deliveries by status (Gorax API)", statuses)
+        self.record(t, "Prefect events not yet read at the end, per Redis consumer group", backlog)
         self.record(t, "webhook accept p50 (ms)", (_pct(latencies, 50) or 0) * 1000)
         self.record(t, "webhook accept p95 (ms)", (_pct(latencies, 95) or 0) * 1000)
         self.record(t, "delivery -> running p50 (s)", _pct(to_running, 50) or 0.0)
@@ -450,6 +452,7 @@ class Scale:
 
         runs = await wait_for(completed, WAIT_SECONDS, every=3) or await _runs(prefect, workflow_id)
         finished = Counter(r.state.type.value if r.state else "NONE" for r in runs)
+        backlog = self.top.event_backlog()
         t = "approvals"
         self.record(t, "executions started (202)", APPROVALS - sum(failed.values()))
         self.record(t, "execute refused", dict(failed) or 0)
@@ -463,6 +466,7 @@ class Scale:
         self.record(t, "decide all, then completed (s)", time.monotonic() - decide_started)
         self.record(t, "completed", finished.get("COMPLETED", 0))
         self.record(t, "runs by final state", dict(finished))
+        self.record(t, "Prefect events not yet read at the end, per Redis consumer group", backlog)
         for name, mib in memory.items():
             self.record(t, f"RSS while held: {name} (MiB)", mib)
         lost = APPROVALS - states.get("PAUSED", 0)
