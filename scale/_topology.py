@@ -43,6 +43,9 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 REDIS_HOST, REDIS_PORT = "127.0.0.1", 6379
 #: Logical Redis databases the harness may take (the first empty one); the tests use 0.
 REDIS_DATABASES = range(8, 16)
+#: PostgreSQL connections the topology may hold: 3 Prefect processes x (5 + 5), 2 Gorax APIs x
+#: (5 + 10), the CLI and the harness.
+CONNECTIONS_NEEDED = 65
 TICKS = os.sysconf("SC_CLK_TCK")
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -209,6 +212,14 @@ class Topology:
     async def create_databases(self) -> None:
         conn = await asyncpg.connect(PG_ADMIN, timeout=5)
         try:
+            # Every process holds a pool: refuse rather than starve whoever else uses the server.
+            limit = int(await conn.fetchval("SHOW max_connections"))
+            used = int(await conn.fetchval("SELECT count(*) FROM pg_stat_activity"))
+            if limit - used < CONNECTIONS_NEEDED:
+                raise SystemExit(
+                    f"PostgreSQL has {limit - used} of max_connections={limit} free; the topology "
+                    f"needs about {CONNECTIONS_NEEDED} (is another scale run going?)"
+                )
             for name in (self.prefect_db, self.gorax_db):
                 await conn.execute(f'CREATE DATABASE "{name}"')
         finally:

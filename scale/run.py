@@ -50,6 +50,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterTags,
 )
 from prefect.context import refresh_global_settings_context
+from prefect.exceptions import PrefectHTTPStatusError
 
 from api.webhooks.signatures import SignatureConfig, sign
 
@@ -156,12 +157,23 @@ def _signed(body: bytes) -> dict[str, str]:
 
 
 # -- reading Prefect and the Gorax API ---------------------------------------------------------
+async def _retrying(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """A Prefect read, tried again on a server error or a dropped connection (3 tries)."""
+    for attempt in range(3):
+        try:
+            return await call(*args, **kwargs)
+        except (PrefectHTTPStatusError, httpx.TransportError) as exc:
+            if attempt == 2 or (isinstance(exc, PrefectHTTPStatusError) and exc.response.status_code < 500):
+                raise
+            await asyncio.sleep(2)
+
+
 async def _runs(prefect: Any, workflow_id: str) -> list[Any]:
     """Every flow run of the workflow, from the Prefect API (pages of 200)."""
     flt = FlowRunFilter(tags=FlowRunFilterTags(all_=[f"workflow:{workflow_id}"]))
     found: list[Any] = []
     while True:
-        page = await prefect.read_flow_runs(flow_run_filter=flt, limit=200, offset=len(found))
+        page = await _retrying(prefect.read_flow_runs, flow_run_filter=flt, limit=200, offset=len(found))
         found += page
         if len(page) < 200:
             return found
@@ -185,7 +197,7 @@ async def _crashed_then_retried(prefect: Any, runs: list[Any]) -> tuple[int, int
 
     async def crashed_once(run: Any) -> bool:
         async with gate:
-            states = await prefect.read_flow_run_states(run.id)
+            states = await _retrying(prefect.read_flow_run_states, run.id)
         return any(s.type.value == "CRASHED" for s in states)
 
     flags = await asyncio.gather(*(crashed_once(r) for r in runs))
@@ -199,11 +211,30 @@ class Scale:
     def __init__(self, topology: Topology) -> None:
         self.top = topology
         self.figures: dict[str, list[tuple[str, str]]] = {}
+        self.killed: set[str] = set()
+        self.exits: Counter[str] = Counter()
 
     def record(self, table: str, figure: str, value: Any) -> None:
-        text = f"{value:.3g}" if isinstance(value, float) else str(value)
+        if isinstance(value, float):
+            text = f"{value:.3g}"
+        elif isinstance(value, dict):
+            text = ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+        else:
+            text = str(value)
         self.figures.setdefault(table, []).append((figure, text))
         _say(f"  {figure}: {text}")
+
+    async def supervise(self) -> None:
+        """Restart a process that exits on its own, as a process manager would (not the worker
+        killed on purpose); each exit is counted in the figures."""
+        while True:
+            await asyncio.sleep(2)
+            for name, machine in self.top.machines.items():
+                if machine.running or machine.process is None or name in self.killed:
+                    continue
+                self.exits[name] += 1
+                _say(f"  {name} exited on its own ({machine.process.returncode}); restarting it:\n{machine.tail(4)}")
+                machine.start()
 
     def client(self, api: str, key: str) -> httpx.AsyncClient:
         return httpx.AsyncClient(
@@ -289,6 +320,7 @@ class Scale:
                     break
                 await asyncio.sleep(0.5)
             running_at_kill.append(len(running))
+            self.killed.add("worker-a")
             self.workers["worker-a"].kill(signal.SIGKILL)
             _say(f"  SIGKILL worker-a after {sent} sent ({len(running)} of its runs running); starting worker-c")
             self.workers["worker-c"] = await asyncio.to_thread(
@@ -336,7 +368,7 @@ class Scale:
 
         by_delivery: dict[str, list[Any]] = {}
         for run in runs:
-            delivery = (run.parameters.get("trigger") or {}).get("delivery_id")
+            delivery = str((run.parameters.get("trigger") or {}).get("delivery_id"))
             by_delivery.setdefault(delivery, []).append(run)
         states = Counter(r.state.type.value if r.state else "NONE" for r in runs)
         duplicates = sum(len(v) - 1 for k, v in by_delivery.items() if k in accepted and len(v) > 1)
@@ -458,7 +490,13 @@ class Scale:
         self.record(t, "execute refused", dict(failed) or 0)
         self.record(t, "runs paused at the approval (Prefect)", states.get("PAUSED", 0))
         self.record(t, "runs by state while held", dict(states))
-        self.record(t, "time to hold all (first execute to all paused, s)", held)
+        self.record(
+            t,
+            "time to hold them (first execute to all paused, s)"
+            if states.get("PAUSED", 0) >= APPROVALS
+            else "not all paused after (s)",
+            held,
+        )
         self.record(t, "inbox total on the first page (GET /human-tasks?status=open)", inbox_first_page)
         self.record(t, "open tasks found paging the inbox", open_seen)
         self.record(t, "decided", decided)
@@ -523,11 +561,15 @@ async def main() -> int:
             get_client() as prefect,
         ):
             ok = True
+            supervisor = asyncio.create_task(scale.supervise())
             if WEBHOOKS:
                 ok = await scale.webhooks([one, two], prefect) and ok
             if APPROVALS:
                 ok = await scale.approvals([one, two], prefect) and ok
+            supervisor.cancel()
+            scale.record("topology", "processes that exited on their own (restarted)", dict(scale.exits))
     except BaseException:
+        ok = False
         for machine in top.machines.values():
             if not machine.running and machine.process is not None and machine.name != "worker-a":
                 _say(f"{machine.name} exited ({machine.process.returncode}):\n{machine.tail()}")
