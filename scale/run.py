@@ -72,6 +72,7 @@ APPROVALS = _int("SCALE_APPROVALS", 1000)
 CONCURRENCY = _int("SCALE_CONCURRENCY", 20)
 WAIT_SECONDS = _int("SCALE_WAIT_SECONDS", 300)
 WORKER_LIMIT = _int("SCALE_WORKER_LIMIT", 50)
+IDLE_SECONDS = 20
 RESULTS = Path(os.environ["SCALE_RESULTS"]) if os.environ.get("SCALE_RESULTS") else None
 BENCH_RESULTS = ROOT / "bench" / "RESULTS.md"
 SECTION = re.compile(r"<!-- scale:begin -->\n.*?<!-- scale:end -->\n?", re.S)
@@ -300,7 +301,12 @@ class Scale:
         kill_at = WEBHOOKS // 2
         killed = asyncio.Event()
         running_at_kill: list[int] = []
+        # What the Prefect processes burn with nothing to do (their loops), to tell it apart.
+        idle_start, idle_cpu = time.monotonic(), self.cpu(self.top.prefect_processes())
+        await asyncio.sleep(IDLE_SECONDS)
+        idle_rate = (self.cpu(self.top.prefect_processes()) - idle_cpu) / (time.monotonic() - idle_start)
         cpu_before = self.cpu(self.top.prefect_processes())
+        phase_start = time.monotonic()
         started = time.monotonic()
 
         async def kill_and_replace() -> None:
@@ -365,6 +371,7 @@ class Scale:
         runs = await wait_for(settled, WAIT_SECONDS, every=3) or await _runs(prefect, workflow_id)
         backlog = self.top.event_backlog()
         cpu_spent = self.cpu(self.top.prefect_processes()) - cpu_before
+        above_idle = cpu_spent - idle_rate * (time.monotonic() - phase_start)
 
         by_delivery: dict[str, list[Any]] = {}
         for run in runs:
@@ -415,6 +422,10 @@ class Scale:
         )
         self.record(t, "Prefect processes' CPU per run (ms; 2 APIs + services)", cpu_spent / max(1, len(runs)) * 1000)
         self.record(t, "Prefect processes' CPU, whole phase (s)", cpu_spent)
+        self.record(
+            t, f"Prefect processes' CPU idle, before the phase (% of a core, {IDLE_SECONDS} s)", idle_rate * 100
+        )
+        self.record(t, "Prefect processes' CPU per run above idle (ms)", above_idle / max(1, len(runs)) * 1000)
         return duplicates == 0 and lost == 0 and stuck == 0
 
     async def approvals(self, apis: list[httpx.AsyncClient], prefect: Any) -> bool:
