@@ -14,7 +14,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # Byte-code caching matters: without it every subprocess re-compiles Prefect and alembic.
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: up test test-soak install web bench lint clean
+.PHONY: up test test-soak test-scale install web bench lint clean
 
 up: install $(if $(wildcard web/package.json),$(WEB_DIST))
 	$(VENV)/bin/gorax up
@@ -24,6 +24,12 @@ test: install $(TEST_PLUGIN) $(if $(wildcard web/package.json),$(WEB_DIST))
 
 test-soak: install
 	$(PY) -m pytest -m soak $(PYTEST_ARGS)
+
+# The production topology on 127.0.0.1 (docs/operations.md): 2 Prefect APIs + services on
+# PostgreSQL and Redis, 2 Gorax APIs, 2 workers; 1,000 webhooks, a killed worker, 1,000 approvals.
+test-scale: install
+	$(UV) pip install --python $(PY) -q 'prefect-redis>=0.3,<0.4'
+	$(PY) scale/run.py
 
 install: $(STAMP)
 
