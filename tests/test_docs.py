@@ -20,6 +20,7 @@ _INLINE_CODE = re.compile(r"`[^`\n]*`")
 _LINK = re.compile(r"\[[^\]\n]*\]\(([^)\s]+)\)")
 _HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.M)
 _OUTSIDE = re.compile(r"\.\./shared|(?<![\w.~-])/work/|(?<![\w./-])shared/[\w.-]+\.md")
+_JSON_BLOCK = re.compile(r"^```json\n(.*?)^```", re.M | re.S)
 _SNIPPET = re.compile(r"^```(?:python|toml)\n# (\S+)\n(.*?)^```", re.M | re.S)
 
 
@@ -109,6 +110,18 @@ def test_snippets_match_their_source() -> None:
 def test_the_readme_example_graph_is_valid() -> None:
     document = json.loads((ROOT / "docs" / "examples" / "hello.json").read_text())
     assert validate_graph(document) == []
+
+
+def test_graphs_shown_in_the_docs_are_valid() -> None:
+    # The plugin's types (docs/nodes.md) are there: `make test` installs tests/plugin.
+    graphs = [
+        (doc.relative_to(ROOT), json.loads(block))
+        for doc in doc_files()
+        for block in _JSON_BLOCK.findall(doc.read_text())
+        if '"gorax/graph@1"' in block
+    ]
+    assert len(graphs) >= 2
+    assert [(doc, validate_graph(graph)) for doc, graph in graphs if validate_graph(graph)] == []
 
 
 @pytest.fixture
