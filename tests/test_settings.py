@@ -1,5 +1,5 @@
 """The settings root: nothing reads the environment behind it, every variable keeps its name, and
-the README's configuration reference is the one the settings classes generate."""
+docs/configuration.md's settings reference is the one the settings classes generate."""
 
 from __future__ import annotations
 
@@ -104,10 +104,10 @@ def test_a_variable_reaches_its_section(monkeypatch: pytest.MonkeyPatch) -> None
     assert settings.keys.key_file == Path("/tmp/gorax-settings-test/gorax-kek.json")
 
 
-def test_the_readme_configuration_reference_is_generated() -> None:
-    readme = (ROOT / "README.md").read_text()
-    match = re.search(r"<!-- settings:begin -->\n(.*?)<!-- settings:end -->", readme, re.S)
-    assert match, "README.md lost its <!-- settings:begin/end --> markers"
+def test_the_configuration_reference_is_generated() -> None:
+    reference = (ROOT / "docs" / "configuration.md").read_text()
+    match = re.search(r"<!-- settings:begin -->\n(.*?)<!-- settings:end -->", reference, re.S)
+    assert match, "docs/configuration.md lost its <!-- settings:begin/end --> markers"
     assert match.group(1).strip() == settings_markdown().strip(), (
-        "the README's configuration reference is out of date: replace it with `gorax settings --markdown`"
+        "docs/configuration.md's settings reference is out of date: replace it with `gorax settings --markdown`"
     )
