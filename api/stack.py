@@ -23,9 +23,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, TextIO
+from typing import TextIO
 
 import httpx
 from pydantic import SecretStr
@@ -133,9 +134,7 @@ def prefect_encryption_key(settings: GoraxApiSettings) -> str:
 
 def prefect_auth_string(settings: GoraxApiSettings) -> str:
     """``user:password`` guarding the embedded Prefect server (kept in the state directory)."""
-    return _secret_file(
-        settings.state_dir / PREFECT_AUTH_FILE, lambda: f"gorax:{secrets.token_urlsafe(24)}"
-    )
+    return _secret_file(settings.state_dir / PREFECT_AUTH_FILE, lambda: f"gorax:{secrets.token_urlsafe(24)}")
 
 
 def ensure_key_encryption_key(settings: GoraxApiSettings) -> str | None:
@@ -187,8 +186,7 @@ class Stack:
             busy.append(f"{self.settings.prefect.port} (GORAX_PREFECT_PORT)")
         if busy:
             raise StackError(
-                f"port {' and '.join(busy)} already in use on 127.0.0.1: stop what listens "
-                f"there or choose another port"
+                f"port {' and '.join(busy)} already in use on 127.0.0.1: stop what listens there or choose another port"
             )
 
     def _base_env(self) -> dict[str, str]:
@@ -251,24 +249,53 @@ class Stack:
         # Stock `prefect server start`, unless server patches are opted in (GORAX_PREFECT_PATCHES):
         # then Prefect's same command through the launcher that applies them.
         command = ["flows.prefect_server"] if self.settings.prefect.patches.strip() else ["prefect", "server"]
-        argv = [sys.executable, "-m", *command, "start", "--host", "127.0.0.1",
-                "--port", str(self.settings.prefect.port)]
+        argv = [
+            sys.executable,
+            "-m",
+            *command,
+            "start",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.settings.prefect.port),
+        ]
         return Child("prefect-server", argv, env, self.state / "logs" / "prefect-server.log")
 
     def _worker_child(self) -> Child:
         worker_type = self.settings.stack.worker_type
         if worker_type == "gorax" and not _gorax_worker_available():
             worker_type = "process"
-        argv = [sys.executable, "-m", "prefect", "worker", "start", "--pool",
-                self.settings.work_pool, "--type", worker_type, "--name", "gorax-embedded"]
+        argv = [
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            self.settings.work_pool,
+            "--type",
+            worker_type,
+            "--name",
+            "gorax-embedded",
+        ]
         # What its runs need from the API: its address and the worker token.
         env = {**self._base_env(), "GORAX_WORKER_TOKEN": self._worker_token()}
         return Child("worker", argv, env, self.state / "logs" / "worker.log")
 
     def _api_child(self) -> Child:
         stack = self.settings.stack
-        argv = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory",
-                "--host", stack.api_host, "--port", str(stack.api_port), "--no-access-log"]
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--host",
+            stack.api_host,
+            "--port",
+            str(stack.api_port),
+            "--no-access-log",
+        ]
         env = {**self._base_env(), "GORAX_WORKER_TOKEN": self._worker_token(), **self._signing_key_env()}
         return Child("api", argv, env, self.state / "logs" / "api.log")
 
@@ -292,8 +319,7 @@ class Stack:
         tmp.replace(path)
 
     # -- readiness ----------------------------------------------------------------------
-    def _wait_until(self, what: str, probe: Callable[[], bool], child: Child | None,
-                    timeout: float) -> None:
+    def _wait_until(self, what: str, probe: Callable[[], bool], child: Child | None, timeout: float) -> None:
         started = time.monotonic()
         last_note = 0.0
         while True:
@@ -303,10 +329,7 @@ class Stack:
                 self._say(f"  {what}: ready ({time.monotonic() - started:.1f}s)")
                 return
             if child is not None and not child.running:
-                raise StackError(
-                    f"{child.name} exited while starting (log {child.log_path}):\n"
-                    f"{child.log_tail()}"
-                )
+                raise StackError(f"{child.name} exited while starting (log {child.log_path}):\n{child.log_tail()}")
             elapsed = time.monotonic() - started
             if elapsed > timeout:
                 raise StackError(f"{what} not ready after {timeout:.0f}s (see {self.state / 'logs'})")
@@ -348,9 +371,11 @@ class Stack:
         if kek:
             self._say(f"  key-encryption key {kek} created in {self.settings.keys.key_file}")
         auth = self.auth_string
-        apply_prefect_settings(self.settings.prefect.model_copy(
-            update={"api_url": self.prefect_api_url, "auth_string": SecretStr(auth) if auth else None}
-        ))
+        apply_prefect_settings(
+            self.settings.prefect.model_copy(
+                update={"api_url": self.prefect_api_url, "auth_string": SecretStr(auth) if auth else None}
+            )
+        )
         if self.embedded_prefect:
             prefect = self._prefect_child()
             self.children.append(prefect)

@@ -112,8 +112,10 @@ class ExecutionStarted(BaseModel):
 
 class StepAttemptPublic(BaseModel):
     attempt: int = Field(description="1 for the first try, 2 for the first retry, and so on.")
-    status: str = Field(description="completed, failed, timed_out, cancelled, or suspended (the node "
-                                    "asked for input and the run waited for it).")
+    status: str = Field(
+        description="completed, failed, timed_out, cancelled, or suspended (the node "
+        "asked for input and the run waited for it)."
+    )
     error: str | None = Field(default=None, description="Why the try failed (secrets masked).")
     started_at: datetime | None = None
     duration_ms: int | None = None
@@ -133,7 +135,8 @@ class StepPublic(BaseModel):
     output: Any = None
     error: dict[str, Any] | None = None
     attempt_history: list[StepAttemptPublic] = Field(
-        default_factory=list, description="Every attempt of the node, in order, with its error and time.")
+        default_factory=list, description="Every attempt of the node, in order, with its error and time."
+    )
 
 
 class ExecutionSummary(BaseModel):

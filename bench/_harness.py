@@ -25,8 +25,9 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -93,8 +94,9 @@ def process_tree(root: int) -> list[int]:
 def spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """A child in its own process group, stopped when this script exits."""
     with open(log_path, "ab") as log:
-        child = subprocess.Popen(argv, cwd=ROOT, env=env or os.environ.copy(), stdout=log,
-                                 stderr=subprocess.STDOUT, start_new_session=True)
+        child = subprocess.Popen(
+            argv, cwd=ROOT, env=env or os.environ.copy(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
     _CHILDREN.append(child)
     return child
 
@@ -123,8 +125,11 @@ def _postgres_database() -> str:
 
     def drop() -> None:  # at exit no new thread may start: psql does it
         _stop_children()
-        subprocess.run(["psql", admin, "-q", "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
-                       check=False, capture_output=True)
+        subprocess.run(
+            ["psql", admin, "-q", "-c", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'],
+            check=False,
+            capture_output=True,
+        )
 
     atexit.register(drop)
     return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
@@ -165,8 +170,10 @@ def start_prefect(timeout: float = 480, database: str = "sqlite") -> tuple[subpr
         "LITELLM_LOCAL_MODEL_COST_MAP": "True",
         "PYTHONUNBUFFERED": "1",
     })  # fmt: skip
-    server = spawn([sys.executable, "-m", "flows.prefect_server", "start", "--host", "127.0.0.1",
-                    "--port", str(port)], home / "server.log")
+    server = spawn(
+        [sys.executable, "-m", "flows.prefect_server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        home / "server.log",
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.poll() is not None:
@@ -188,13 +195,31 @@ async def create_pool(name: str, worker_type: str) -> None:
         await client.create_work_pool(WorkPoolCreate(name=name, type=worker_type))
 
 
-async def start_worker(pool: str, worker_type: str, home: Path, limit: int = 20,
-                       env: dict[str, str] | None = None, timeout: float = 480) -> subprocess.Popen[bytes]:
+async def start_worker(
+    pool: str, worker_type: str, home: Path, limit: int = 20, env: dict[str, str] | None = None, timeout: float = 480
+) -> subprocess.Popen[bytes]:
     """``prefect worker start`` for ``pool``; returns once it polls."""
     log_path = home / f"worker-{pool}.log"
     child_env = {**os.environ, **(env or {})}
-    worker = spawn([sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type",
-                    worker_type, "--name", f"bench-{pool}", "--limit", str(limit)], log_path, child_env)
+    worker = spawn(
+        [
+            sys.executable,
+            "-m",
+            "prefect",
+            "worker",
+            "start",
+            "--pool",
+            pool,
+            "--type",
+            worker_type,
+            "--name",
+            f"bench-{pool}",
+            "--limit",
+            str(limit),
+        ],
+        log_path,
+        child_env,
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if "started!" in log_path.read_text(errors="replace"):
@@ -236,8 +261,7 @@ def chain_graph(name: str, count: int, node_type: str, config: dict[str, Any]) -
     edges = []
     previous = "start"
     for i in range(1, count + 1):
-        nodes.append({"id": f"n{i}", "type": node_type, "position": {"x": 0, "y": 100 * i},
-                      "config": dict(config)})
+        nodes.append({"id": f"n{i}", "type": node_type, "position": {"x": 0, "y": 100 * i}, "config": dict(config)})
         edges.append({"id": f"e{i}", "source": previous, "target": f"n{i}"})
         previous = f"n{i}"
     return {"format": "gorax/graph@1", "name": name, "nodes": nodes, "edges": edges}
@@ -279,14 +303,25 @@ def pct(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (k - low)
 
 
-def report(bench: str, metric: str, unit: str, samples: list[float],
-           baseline: list[float] | None = None, baseline_label: str = "", goal: str = "",
-           note: str = "") -> None:
+def report(
+    bench: str,
+    metric: str,
+    unit: str,
+    samples: list[float],
+    baseline: list[float] | None = None,
+    baseline_label: str = "",
+    goal: str = "",
+    note: str = "",
+) -> None:
     """Print one figure for people and a RESULT line for run_all."""
-    line = f"{metric}: median {statistics.median(samples):.4g} {unit} " \
-           f"(p95 {pct(samples, 95):.4g}, min {min(samples):.4g}, max {max(samples):.4g}, n={len(samples)})"
+    line = (
+        f"{metric}: median {statistics.median(samples):.4g} {unit} "
+        f"(p95 {pct(samples, 95):.4g}, min {min(samples):.4g}, max {max(samples):.4g}, n={len(samples)})"
+    )
     if baseline:
-        ratio = statistics.median(samples) / statistics.median(baseline) if statistics.median(baseline) else float("nan")
+        ratio = (
+            statistics.median(samples) / statistics.median(baseline) if statistics.median(baseline) else float("nan")
+        )
         line += f" | {baseline_label}: median {statistics.median(baseline):.4g} {unit} -> {ratio:.2f}x"
     if goal:
         line += f" | goal {goal}"

@@ -27,8 +27,7 @@ from bench._harness import _free_port, load_note, report  # noqa: E402
 N = 200
 
 
-async def _timed(client: httpx.AsyncClient, method: str, path: str, n: int, **kwargs: object
-                 ) -> list[float]:
+async def _timed(client: httpx.AsyncClient, method: str, path: str, n: int, **kwargs: object) -> list[float]:
     samples = []
     for _ in range(n):
         started = time.perf_counter()
@@ -49,8 +48,9 @@ async def main() -> None:
     api = ApiSettings(token_signing_key=secrets.token_hex(32), rate_limit_api=10**9, rate_limit_auth=10**9)
     settings = GoraxApiSettings(home=home, database_url=url, api=api)
     port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, web_dist=home),
-                                           host="127.0.0.1", port=port, log_level="error"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings, web_dist=home), host="127.0.0.1", port=port, log_level="error")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -62,24 +62,33 @@ async def main() -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
         baseline = await _timed(client, "GET", "/healthz", N)
         key = {"Authorization": f"Bearer {created['api_key']}"}
-        login = await _timed(client, "POST", "/api/v1/auth/login", 10,
-                             json={"email": created["email"], "password": created["password"]})
-        token = (await client.post("/api/v1/auth/login", json={
-            "email": created["email"], "password": created["password"]})).json()["access_token"]
+        login = await _timed(
+            client, "POST", "/api/v1/auth/login", 10, json={"email": created["email"], "password": created["password"]}
+        )
+        token = (
+            await client.post("/api/v1/auth/login", json={"email": created["email"], "password": created["password"]})
+        ).json()["access_token"]
         bearer = {"Authorization": f"Bearer {token}"}
         with_key = await _timed(client, "GET", "/api/v1/auth/me", N, headers=key)
         with_token = await _timed(client, "GET", "/api/v1/auth/me", N, headers=bearer)
-        audited = await _timed(client, "POST", "/api/v1/api-keys", 50, headers=key,
-                               json={"name": "b", "role": "viewer"})
+        audited = await _timed(
+            client, "POST", "/api/v1/api-keys", 50, headers=key, json={"name": "b", "role": "viewer"}
+        )
     server.should_exit = True
     thread.join(10)
     label = "GET /healthz (no auth, no DB)"
     report("api_auth", "GET /auth/me with an API key", "ms", with_key, baseline, label)
     report("api_auth", "GET /auth/me with an access token", "ms", with_token, baseline, label)
-    report("api_auth", "POST /api-keys (write + hash-chained audit event)", "ms", audited,
-           baseline, label)
-    report("api_auth", "POST /auth/login (scrypt N=2^15)", "ms", login, baseline, label,
-           note="deliberately slow: password hashing")
+    report("api_auth", "POST /api-keys (write + hash-chained audit event)", "ms", audited, baseline, label)
+    report(
+        "api_auth",
+        "POST /auth/login (scrypt N=2^15)",
+        "ms",
+        login,
+        baseline,
+        label,
+        note="deliberately slow: password hashing",
+    )
 
 
 if __name__ == "__main__":

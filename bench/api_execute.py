@@ -23,7 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _harness import (  # noqa: E402
-    chain_graph, create_pool, load_note, report, start_prefect, start_worker, wait_final,
+    chain_graph,
+    create_pool,
+    load_note,
+    report,
+    start_prefect,
+    start_worker,
+    wait_final,
 )
 
 
@@ -34,9 +40,9 @@ async def _api(pool: str, home: Path) -> tuple[object, str, str]:
     import uvicorn
 
     from api.app import create_app
+    from api.config import GoraxApiSettings
     from api.db.engine import Database
     from api.services.identity import create_tenant_with_admin
-    from api.config import GoraxApiSettings
     from tests.peers import free_port
 
     url = f"sqlite+aiosqlite:///{home / 'gorax.db'}"
@@ -64,8 +70,10 @@ async def main(runs: int) -> None:
     await start_worker(pool, "gorax", home)
     server, base, key = await _api(pool, home)
     graph = chain_graph("api-bench", 1, "data.transform", {"value": {"ok": True}})
-    async with httpx.AsyncClient(base_url=f"{base}/api/v1", timeout=120,
-                                 headers={"Authorization": f"Bearer {key}"}) as api, get_client() as client:
+    async with (
+        httpx.AsyncClient(base_url=f"{base}/api/v1", timeout=120, headers={"Authorization": f"Bearer {key}"}) as api,
+        get_client() as client,
+    ):
         wid = (await api.post("/workflows", json={"name": "api-bench", "graph": graph})).json()["id"]
         assert (await api.post(f"/workflows/{wid}/publish", json={})).status_code == 201
         body = {"input": {}, "wait": True, "timeout_seconds": 60}
@@ -90,8 +98,14 @@ async def main(runs: int) -> None:
             start = time.perf_counter()
             assert (await api.get("/executions", params={"limit": 50})).status_code == 200
             listing.append((time.perf_counter() - start) * 1000)
-    report("api_execute", "POST /execute wait=true round trip", "s", through_api, direct,
-           "create deployment run + poll with the Prefect client")
+    report(
+        "api_execute",
+        "POST /execute wait=true round trip",
+        "s",
+        through_api,
+        direct,
+        "create deployment run + poll with the Prefect client",
+    )
     report("api_execute", "GET /executions/{id} (run, steps, output)", "ms", detail)
     report("api_execute", "GET /executions (page of 50)", "ms", listing)
     server.should_exit = True  # type: ignore[attr-defined]

@@ -103,8 +103,14 @@ async def _setup(database_url: str, workflows: int) -> tuple[str, list[str]]:
         ids = [new_id() for _ in range(workflows)]
         async with database.tenant_scope(tenant_id=created["tenant_id"]) as session:
             for workflow_id in ids:
-                session.add(Workflow(id=workflow_id, tenant_id=created["tenant_id"], name="bench",
-                                     graph={"format": "gorax/graph@1", "nodes": [], "edges": []}))
+                session.add(
+                    Workflow(
+                        id=workflow_id,
+                        tenant_id=created["tenant_id"],
+                        name="bench",
+                        graph={"format": "gorax/graph@1", "nodes": [], "edges": []},
+                    )
+                )
             await session.commit()
     finally:
         await database.dispose()
@@ -112,9 +118,15 @@ async def _setup(database_url: str, workflows: int) -> tuple[str, list[str]]:
 
 
 async def _measure(url: str | list[str], clients: int, edits: int) -> list[float]:
-    graph = {"format": "gorax/graph@1", "name": "bench", "nodes": [
-        {"id": f"n{i}", "type": "data.transform", "position": {"x": 0, "y": i * 100}, "config": {"value": 0}}
-        for i in range(clients)], "edges": []}
+    graph = {
+        "format": "gorax/graph@1",
+        "name": "bench",
+        "nodes": [
+            {"id": f"n{i}", "type": "data.transform", "position": {"x": 0, "y": i * 100}, "config": {"value": 0}}
+            for i in range(clients)
+        ],
+        "edges": [],
+    }
     docs = [Doc() for _ in range(clients)]
     events: list[asyncio.Event] = [asyncio.Event() for _ in range(clients)]
     wanted: dict[str, Any] = {}
@@ -134,6 +146,7 @@ async def _measure(url: str | list[str], clients: int, edits: int) -> list[float
             node = nodes.get(key[0])
             if node is not None and node["config"].get("value") == key[1]:
                 events[i].set()
+
         return on_change
 
     latencies: list[float] = []
@@ -195,13 +208,22 @@ def main() -> None:
     args = parser.parse_args()
     print(f"edit propagation to all other clients, {args.clients} clients, {args.edits} edits")
     with _Serve(_bare_app()) as bare:
-        _report("baseline: bare pycrdt-websocket", asyncio.run(_measure(f"ws://127.0.0.1:{bare.port}/room", args.clients, args.edits)))
+        _report(
+            "baseline: bare pycrdt-websocket",
+            asyncio.run(_measure(f"ws://127.0.0.1:{bare.port}/room", args.clients, args.edits)),
+        )
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
         tenant_id, (single, shared) = asyncio.run(_setup(url, 2))
         with _Serve(_gorax_app(url, tenant_id)) as gorax:
-            _report("gorax collab (guard + database)", asyncio.run(_measure(f"ws://127.0.0.1:{gorax.port}/collab/{single}", args.clients, args.edits)))
-        with _Serve(_gorax_app(url, tenant_id, args.redis)) as one, _Serve(_gorax_app(url, tenant_id, args.redis)) as two:
+            _report(
+                "gorax collab (guard + database)",
+                asyncio.run(_measure(f"ws://127.0.0.1:{gorax.port}/collab/{single}", args.clients, args.edits)),
+            )
+        with (
+            _Serve(_gorax_app(url, tenant_id, args.redis)) as one,
+            _Serve(_gorax_app(url, tenant_id, args.redis)) as two,
+        ):
             urls = [f"ws://127.0.0.1:{server.port}/collab/{shared}" for server in (one, two)]
             _report("gorax collab, 2 replicas (+ Redis)", asyncio.run(_measure(urls, args.clients, args.edits)))
 

@@ -68,8 +68,14 @@ def bench_mask() -> None:
         for form in forms:
             out = out.replace(form, "***")
 
-    report(BENCH, "mask 10KB text, 30 secrets", "us", _time(lambda: redactor.mask(text), 300),
-           _time(replace, 300), "str.replace per encoded form")
+    report(
+        BENCH,
+        "mask 10KB text, 30 secrets",
+        "us",
+        _time(lambda: redactor.mask(text), 300),
+        _time(replace, 300),
+        "str.replace per encoded form",
+    )
 
 
 async def bench_load() -> None:

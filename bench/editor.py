@@ -27,11 +27,17 @@ from fastapi import FastAPI, WebSocket  # noqa: E402
 
 from api.collab.server import CollabServer  # noqa: E402
 from api.web import WEB_DIST, web_app  # noqa: E402
-from translator.nodetypes import get_registry  # noqa: E402
 from tests.peers import free_port  # noqa: E402
+from translator.nodetypes import get_registry  # noqa: E402
 
-BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run"]
+BROWSER_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TYPES = ["http.request", "data.transform", "control.condition", "slack.send_message", "control.merge"]
 
 
@@ -40,10 +46,24 @@ def make_graph(n: int) -> dict[str, Any]:
     nodes = [{"id": "start", "type": "trigger.manual", "position": {"x": 0, "y": 0}, "config": {}}]
     for i in range(1, n):
         t = TYPES[i % len(TYPES)]
-        config: dict[str, Any] = {"expression": "trigger.ok"} if t == "control.condition" else {"value": f"{{{{ steps.n{i - 1} }}}}"} if t == "data.transform" else {}
-        nodes.append({"id": f"n{i}", "type": t, "position": {"x": (i % 40) * 260, "y": (i // 40) * 160}, "config": config})
-    edges = [{"source": nodes[i - 1]["id"], "target": nodes[i]["id"],
-              **({"sourceHandle": "true"} if nodes[i - 1]["type"] == "control.condition" else {})} for i in range(1, n)]
+        config: dict[str, Any] = (
+            {"expression": "trigger.ok"}
+            if t == "control.condition"
+            else {"value": f"{{{{ steps.n{i - 1} }}}}"}
+            if t == "data.transform"
+            else {}
+        )
+        nodes.append(
+            {"id": f"n{i}", "type": t, "position": {"x": (i % 40) * 260, "y": (i // 40) * 160}, "config": config}
+        )
+    edges = [
+        {
+            "source": nodes[i - 1]["id"],
+            "target": nodes[i]["id"],
+            **({"sourceHandle": "true"} if nodes[i - 1]["type"] == "control.condition" else {}),
+        }
+        for i in range(1, n)
+    ]
     return {"format": "gorax/graph@1", "name": f"bench-{n}", "nodes": nodes, "edges": edges}
 
 
@@ -58,9 +78,12 @@ def bench_app(directory: Path, graphs: dict[str, dict[str, Any]]) -> FastAPI:
             yield
 
     app = FastAPI(lifespan=lifespan)
-    me = {"user": {"id": "u1", "email": "bench@gorax.test", "name": "Bench"},
-          "tenant": {"id": "t1", "slug": "bench", "name": "Bench"}, "role": "admin",
-          "tenants": [{"id": "t1", "slug": "bench", "name": "Bench", "role": "admin"}]}
+    me = {
+        "user": {"id": "u1", "email": "bench@gorax.test", "name": "Bench"},
+        "tenant": {"id": "t1", "slug": "bench", "name": "Bench"},
+        "role": "admin",
+        "tenants": [{"id": "t1", "slug": "bench", "name": "Bench", "role": "admin"}],
+    }
     catalogue = get_registry().catalogue()
 
     @app.get("/api/v1/auth/me")
@@ -73,8 +96,13 @@ def bench_app(directory: Path, graphs: dict[str, dict[str, Any]]) -> FastAPI:
 
     @app.get("/api/v1/workflows/{workflow_id}")
     async def workflow(workflow_id: str) -> dict[str, Any]:
-        return {"id": workflow_id, "name": workflow_id, "status": "draft", "version": None,
-                "graph": graphs[workflow_id]}
+        return {
+            "id": workflow_id,
+            "name": workflow_id,
+            "status": "draft",
+            "version": None,
+            "graph": graphs[workflow_id],
+        }
 
     @app.websocket("/api/v1/workflows/{workflow_id}/collab")
     async def collab(websocket: WebSocket, workflow_id: str) -> None:
@@ -115,8 +143,10 @@ async def measure(page: Any, url: str, workflow_id: str, n: int) -> tuple[float,
 def _line(name: str, first: float, gaps: list[float]) -> str:
     q = statistics.quantiles(gaps, n=100)
     slow = sum(1 for g in gaps if g > 33.4)
-    return (f"{name:<12} first render {first:8.0f} ms | pan frames p50 {statistics.median(gaps):6.1f} ms "
-            f"p95 {q[94]:6.1f} ms max {max(gaps):6.1f} ms | >33 ms: {slow}/{len(gaps)}")
+    return (
+        f"{name:<12} first render {first:8.0f} ms | pan frames p50 {statistics.median(gaps):6.1f} ms "
+        f"p95 {q[94]:6.1f} ms max {max(gaps):6.1f} ms | >33 ms: {slow}/{len(gaps)}"
+    )
 
 
 async def run(n: int) -> None:
@@ -125,7 +155,9 @@ async def run(n: int) -> None:
     graphs = {"baseline": make_graph(10), "large": make_graph(n)}
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
-        server = uvicorn.Server(uvicorn.Config(bench_app(Path(tmp), graphs), host="127.0.0.1", port=port, log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(bench_app(Path(tmp), graphs), host="127.0.0.1", port=port, log_level="warning")
+        )
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
         while not server.started:
@@ -134,7 +166,7 @@ async def run(n: int) -> None:
         try:
             async with async_playwright() as p:
                 browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=BROWSER_ARGS)
-                print(f"editor in headless Chromium, 1280x800, software rendering")
+                print("editor in headless Chromium, 1280x800, software rendering")
                 for workflow_id, count in (("baseline", 10), ("large", n)):
                     page = await browser.new_page(viewport={"width": 1280, "height": 800})
                     first, gaps = await measure(page, url, workflow_id, count)

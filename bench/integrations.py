@@ -18,8 +18,9 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,9 +63,9 @@ async def _time(fn: Callable[[], Awaitable[Any]], reps: int) -> list[float]:
 
 async def main(reps: int) -> None:
     import httpx
+    from _harness import load_note, report
     from py_mini_racer import MiniRacer
 
-    from _harness import load_note, report
     from flows.integrations import JsonApi
     from flows.nodes.code import CodeJavaScript
     from flows.nodes.http_request import HttpRequest

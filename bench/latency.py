@@ -27,8 +27,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
-    chain_graph, create_pool, deploy_graph, load_note, per_database, report, seconds, start_prefect,
-    start_worker, wait_final,
+    chain_graph,
+    create_pool,
+    deploy_graph,
+    load_note,
+    per_database,
+    report,
+    seconds,
+    start_prefect,
+    start_worker,
+    wait_final,
 )
 
 GOAL = "p95 < 1.5 s warm"
@@ -60,7 +68,8 @@ async def _event(client, deployment_id: uuid.UUID, resource: str, count: int) ->
     from prefect.events import emit_event
 
     existing = await client.read_flow_runs(
-        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+    )
     seen = {r.id for r in existing}
     out = []
     for _ in range(count):
@@ -69,15 +78,17 @@ async def _event(client, deployment_id: uuid.UUID, resource: str, count: int) ->
         run = None
         for _ in range(600):  # the automation creates the run a moment later
             runs = await client.read_flow_runs(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])))
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id]))
+            )
             fresh = [r for r in runs if r.id not in seen]
             if fresh:
                 run = fresh[0]
                 break
             await asyncio.sleep(0.1)
         if run is None:  # an overloaded server's automations lag: keep what was measured
-            print(f"  the automation created no run within 60 s ({resource}); "
-                  f"{len(out)} event samples kept", flush=True)
+            print(
+                f"  the automation created no run within 60 s ({resource}); {len(out)} event samples kept", flush=True
+            )
             break
         seen.add(run.id)
         (run,) = await wait_final(client, [run.id])
@@ -134,8 +145,15 @@ async def main(warm_count: int, process_count: int, database: str) -> None:
         report("latency", f"{label}, p50{on}", "s", warm, process, "process worker", note="warm gorax worker")
         report("latency", f"{label}, p95{on}", "s", [_p95(warm)], [_p95(process)], "process worker", GOAL)
     for index, label in ((0, "manual: created -> picked up (Pending)"), (1, "manual: Pending -> flow running")):
-        report("latency", label + on, "s", [p[index] for p in phases["gorax"]],
-               [p[index] for p in phases["process"]], "process worker", note="warm gorax worker")
+        report(
+            "latency",
+            label + on,
+            "s",
+            [p[index] for p in phases["gorax"]],
+            [p[index] for p in phases["process"]],
+            "process worker",
+            note="warm gorax worker",
+        )
 
 
 def _p95(values: list[float]) -> float:
@@ -148,8 +166,12 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--warm", type=int, default=12, help="manual runs on the warm worker")
     parser.add_argument("--process", type=int, default=3, help="manual runs on the process worker")
-    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both",
-                        help="the Prefect server's database (both: one process each, in turn)")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres", "both"],
+        default="both",
+        help="the Prefect server's database (both: one process each, in turn)",
+    )
     args = parser.parse_args()
     if not per_database(__file__, ["--warm", str(args.warm), "--process", str(args.process)], args.database):
         asyncio.run(main(args.warm, args.process, args.database))

@@ -33,7 +33,10 @@ sys.path.insert(0, str(ROOT))
 from bench._harness import load_note, report  # noqa: E402
 
 ANSWER = {
-    "id": "bench", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
+    "id": "bench",
+    "object": "chat.completion",
+    "created": 0,
+    "model": "gpt-4o-mini",
     "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}],
     "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
 }
@@ -58,8 +61,15 @@ async def _call(api_base: str) -> float:
     import litellm  # on first use, as the LLM node imports it
 
     litellm.suppress_debug_info = True
-    await litellm.acompletion(model="openai/gpt-4o-mini", messages=[{"role": "user", "content": "hi"}],
-                              api_key="bench", api_base=api_base, timeout=60, max_retries=0, drop_params=True)
+    await litellm.acompletion(
+        model="openai/gpt-4o-mini",
+        messages=[{"role": "user", "content": "hi"}],
+        api_key="bench",
+        api_base=api_base,
+        timeout=60,
+        max_retries=0,
+        drop_params=True,
+    )
     return time.perf_counter() - started
 
 
@@ -84,8 +94,14 @@ def child(mode: str, api_base: str) -> None:
 
 def _sample(mode: str, api_base: str) -> dict[str, float]:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    result = subprocess.run([sys.executable, __file__, "--child", mode, api_base], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, __file__, "--child", mode, api_base],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if result.returncode != 0:
         raise SystemExit(f"{mode} sample failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -102,14 +118,36 @@ def main(reps: int) -> None:
         warm.append(_sample("warm", api_base))
     server.shutdown()
     later = [s["second"] for s in cold + warm]
-    report("llm_warmup", "first LLM call in a fresh worker, litellm imported on first use", "s",
-           [s["first"] for s in cold], later, "a later call")
-    report("llm_warmup", "first LLM call in a fresh worker after the background warm-up", "s",
-           [s["first"] for s in warm], later, "a later call")
-    report("llm_warmup", "worker start held up by start_warm_up()", "ms",
-           [s["start_blocked"] * 1000 for s in warm], note="starts a daemon thread")
-    report("llm_warmup", "background warm-up (imports + one in-memory completion)", "s",
-           [s["warm_up"] for s in warm], note="runs while the worker already takes runs")
+    report(
+        "llm_warmup",
+        "first LLM call in a fresh worker, litellm imported on first use",
+        "s",
+        [s["first"] for s in cold],
+        later,
+        "a later call",
+    )
+    report(
+        "llm_warmup",
+        "first LLM call in a fresh worker after the background warm-up",
+        "s",
+        [s["first"] for s in warm],
+        later,
+        "a later call",
+    )
+    report(
+        "llm_warmup",
+        "worker start held up by start_warm_up()",
+        "ms",
+        [s["start_blocked"] * 1000 for s in warm],
+        note="starts a daemon thread",
+    )
+    report(
+        "llm_warmup",
+        "background warm-up (imports + one in-memory completion)",
+        "s",
+        [s["warm_up"] for s in warm],
+        note="runs while the worker already takes runs",
+    )
 
 
 if __name__ == "__main__":

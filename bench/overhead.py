@@ -25,8 +25,17 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
-    chain_graph, create_pool, deploy_flow, deploy_graph, load_note, per_database, report, seconds,
-    start_prefect, start_worker, wait_final,
+    chain_graph,
+    create_pool,
+    deploy_flow,
+    deploy_graph,
+    load_note,
+    per_database,
+    report,
+    seconds,
+    start_prefect,
+    start_worker,
+    wait_final,
 )
 
 GOAL = "<= 1.15x hand-written"
@@ -50,9 +59,7 @@ async def _node_task_runs(client, run_id, expected: int, timeout: float = 60):
 
     deadline = time.monotonic() + timeout
     while True:
-        tasks = await client.read_task_runs(
-            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])), limit=200
-        )
+        tasks = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])), limit=200)
         # Gorax names a node's task run after the node (n1..nN); Prefect names fibo_task-<id>.
         tasks = [t for t in tasks if t.start_time and t.end_time and _NODE_RUN.match(t.name)]
         if len(tasks) >= expected:
@@ -74,9 +81,15 @@ async def _measure(client, deployment_id, reps: int, node_tasks: int, parameters
         tasks = await _node_task_runs(client, run.id, node_tasks)
         durations = [seconds(t.start_time, t.end_time) for t in tasks]
         gaps = [seconds(a.end_time, b.start_time) for a, b in zip(tasks, tasks[1:])]
-        out.append((seconds(run.start_time, run.end_time), statistics.median(durations),
-                    statistics.median(gaps) if gaps else 0.0,
-                    seconds(run.start_time, tasks[0].start_time), seconds(tasks[-1].end_time, run.end_time)))
+        out.append(
+            (
+                seconds(run.start_time, run.end_time),
+                statistics.median(durations),
+                statistics.median(gaps) if gaps else 0.0,
+                seconds(run.start_time, tasks[0].start_time),
+                seconds(tasks[-1].end_time, run.end_time),
+            )
+        )
     return out
 
 
@@ -94,8 +107,9 @@ async def main(reps: int, heavy_reps: int, database: str = "sqlite") -> None:
         for label, count, n, shape_reps in shapes:
             if not shape_reps:
                 continue
-            graph_id = await deploy_graph(pool, chain_graph(f"fibo-{count}-{n}", count, "bench.fibo", {"n": n}),
-                                          f"fibo-{count}-{n}")
+            graph_id = await deploy_graph(
+                pool, chain_graph(f"fibo-{count}-{n}", count, "bench.fibo", {"n": n}), f"fibo-{count}-{n}"
+            )
             hand_id = await deploy_flow(pool, "fibo_chain", {"tasks": count, "n": n})
             if n < 25:  # one unmeasured run each: the first run imports code and fills caches
                 await _measure(client, graph_id, 1, count)
@@ -108,28 +122,70 @@ async def main(reps: int, heavy_reps: int, database: str = "sqlite") -> None:
             label += on
             per_task = lambda rows: [(row[0] - count * compute) / count * 1000 for row in rows]  # noqa: E731
             if n < 25:  # with seconds of compute per task, the subtraction is only noise
-                report("overhead", f"{label}: per-task overhead", "ms", per_task(gorax), per_task(hand),
-                       "hand-written Prefect flow", GOAL, note=f"fibo({n}) computes in {compute * 1000:.3g} ms here")
-            report("overhead", f"{label}: flow run time", "s", [r[0] for r in gorax], [r[0] for r in hand],
-                   "hand-written Prefect flow", GOAL if n == 33 else "")
-            report("overhead", f"{label}: task run duration", "ms", [r[1] * 1000 for r in gorax],
-                   [r[1] * 1000 for r in hand], "hand-written Prefect flow")
-            report("overhead", f"{label}: gap between task runs", "ms", [r[2] * 1000 for r in gorax],
-                   [r[2] * 1000 for r in hand], "hand-written Prefect flow")
+                report(
+                    "overhead",
+                    f"{label}: per-task overhead",
+                    "ms",
+                    per_task(gorax),
+                    per_task(hand),
+                    "hand-written Prefect flow",
+                    GOAL,
+                    note=f"fibo({n}) computes in {compute * 1000:.3g} ms here",
+                )
+            report(
+                "overhead",
+                f"{label}: flow run time",
+                "s",
+                [r[0] for r in gorax],
+                [r[0] for r in hand],
+                "hand-written Prefect flow",
+                GOAL if n == 33 else "",
+            )
+            report(
+                "overhead",
+                f"{label}: task run duration",
+                "ms",
+                [r[1] * 1000 for r in gorax],
+                [r[1] * 1000 for r in hand],
+                "hand-written Prefect flow",
+            )
+            report(
+                "overhead",
+                f"{label}: gap between task runs",
+                "ms",
+                [r[2] * 1000 for r in gorax],
+                [r[2] * 1000 for r in hand],
+                "hand-written Prefect flow",
+            )
             # The fixed part of a run: what happens before the first node and after the last.
-            report("overhead", f"{label}: flow start to first node", "ms", [r[3] * 1000 for r in gorax],
-                   [r[3] * 1000 for r in hand], "hand-written Prefect flow")
-            report("overhead", f"{label}: last node to flow end", "ms", [r[4] * 1000 for r in gorax],
-                   [r[4] * 1000 for r in hand], "hand-written Prefect flow")
+            report(
+                "overhead",
+                f"{label}: flow start to first node",
+                "ms",
+                [r[3] * 1000 for r in gorax],
+                [r[3] * 1000 for r in hand],
+                "hand-written Prefect flow",
+            )
+            report(
+                "overhead",
+                f"{label}: last node to flow end",
+                "ms",
+                [r[4] * 1000 for r in gorax],
+                [r[4] * 1000 for r in hand],
+                "hand-written Prefect flow",
+            )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=12, help="measured runs per side, 40 x fibo(10)")
     parser.add_argument("--heavy-reps", type=int, default=3, help="measured runs per side, 10 x fibo(33)")
-    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both",
-                        help="the Prefect server's database (both: one process each, in turn)")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres", "both"],
+        default="both",
+        help="the Prefect server's database (both: one process each, in turn)",
+    )
     args = parser.parse_args()
-    if not per_database(__file__, ["--reps", str(args.reps), "--heavy-reps", str(args.heavy_reps)],
-                        args.database):
+    if not per_database(__file__, ["--reps", str(args.reps), "--heavy-reps", str(args.heavy_reps)], args.database):
         asyncio.run(main(args.reps, args.heavy_reps, args.database))

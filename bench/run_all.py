@@ -19,7 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -48,8 +48,14 @@ def run(script: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     lines: list[str] = []
     try:
-        process = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env, text=True,
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            [sys.executable, str(script)],
+            cwd=ROOT,
+            env=env,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         assert process.stdout is not None
         deadline = started + TIMEOUT
         for line in process.stdout:
@@ -67,13 +73,18 @@ def run(script: Path) -> dict[str, Any]:
     for line in lines:
         if line.startswith("RESULT "):
             try:
-                results.append(json.loads(line[len("RESULT "):]))
+                results.append(json.loads(line[len("RESULT ") :]))
                 continue
             except json.JSONDecodeError:
                 pass
         output.append(line)
-    return {"name": script.stem, "code": code, "seconds": time.monotonic() - started,
-            "results": results, "output": output}
+    return {
+        "name": script.stem,
+        "code": code,
+        "seconds": time.monotonic() - started,
+        "results": results,
+        "output": output,
+    }
 
 
 def _versions() -> list[tuple[str, str]]:
@@ -84,8 +95,9 @@ def _versions() -> list[tuple[str, str]]:
         except PackageNotFoundError:
             pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
-                                capture_output=True, check=True).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True, capture_output=True, check=True
+        ).stdout.strip()
         out.append(("gorax commit", commit))
     except (OSError, subprocess.CalledProcessError):
         pass
@@ -99,8 +111,11 @@ def _machine(load_before: float) -> list[tuple[str, str]]:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-        mem_kb = next(int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
-                      if line.startswith("MemTotal"))
+        mem_kb = next(
+            int(line.split()[1])
+            for line in Path("/proc/meminfo").read_text().splitlines()
+            if line.startswith("MemTotal")
+        )
         memory = f"{mem_kb / 1024 / 1024:.1f} GiB"
     except (OSError, StopIteration, ValueError):
         memory = "unknown"
@@ -108,8 +123,11 @@ def _machine(load_before: float) -> list[tuple[str, str]]:
         ("system", f"{platform.system()} {platform.release()} {platform.machine()}"),
         ("cpu", f"{cpu}, {os.cpu_count()} logical CPUs"),
         ("memory", memory),
-        ("load average", f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
-                         "(other processes share the machine: compare against the baselines)"),
+        (
+            "load average",
+            f"{load_before:.1f} before, {os.getloadavg()[0]:.1f} after "
+            "(other processes share the machine: compare against the baselines)",
+        ),
     ]
 
 
@@ -126,19 +144,24 @@ def _row(result: dict[str, Any]) -> str:
     ratio = f"{median / base_median:.2f}x" if base_median else ""
     base = f"{_fmt(base_median)} ({result.get('baseline_label', '')})" if base_median is not None else ""
     note = "; ".join(filter(None, [result.get("goal") and f"goal {result['goal']}", result.get("note")]))
-    return (f"| {result['bench']} | {result['metric']} | {_fmt(median)} {result['unit']} | {spread} "
-            f"| {base} | {ratio} | {note} |")
+    return (
+        f"| {result['bench']} | {result['metric']} | {_fmt(median)} {result['unit']} | {spread} "
+        f"| {base} | {ratio} | {note} |"
+    )
 
 
 def write_results(runs: list[dict[str, Any]], load_before: float, path: Path) -> None:
     """bench/RESULTS.md: machine, versions, the figures table, each script's output."""
-    when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# Benchmark results ({when})", "", "Written by `make bench` (bench/run_all.py).", ""]
     lines += ["## Machine", ""] + [f"- {k}: {v}" for k, v in _machine(load_before)] + [""]
     lines += ["## Versions", ""] + [f"- {k}: {v}" for k, v in _versions()] + [""]
-    lines += ["## Figures", "",
-              "| bench | figure | Gorax median | spread | baseline median (same run) | ratio | goal / note |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Figures",
+        "",
+        "| bench | figure | Gorax median | spread | baseline median (same run) | ratio | goal / note |",
+        "|---|---|---|---|---|---|---|",
+    ]
     lines += [_row(result) for run_ in runs for result in run_["results"]]
     lines += [""]
     for run_ in runs:

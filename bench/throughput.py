@@ -17,15 +17,25 @@ import asyncio
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _harness import (  # noqa: E402
-    chain_graph, cpu_seconds, create_pool, deploy_flow, deploy_graph, load_note, per_database, process_tree,
-    report, start_prefect, start_worker,
+    chain_graph,
+    cpu_seconds,
+    create_pool,
+    deploy_flow,
+    deploy_graph,
+    load_note,
+    per_database,
+    process_tree,
+    report,
+    start_prefect,
+    start_worker,
 )
+
 
 async def _count(client, path: str, body: dict) -> int:
     response = await client._client.post(path, json=body)
@@ -35,9 +45,12 @@ async def _count(client, path: str, body: dict) -> int:
 
 async def _side(client, deployment_id, backlog: int, window: float, warmup: float, server_pid: int):
     """Keep ``backlog`` runs queued or running; return (runs/s, task runs/s, server CPU %)."""
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterStateType
-    from prefect.client.schemas.filters import FlowRunFilterState
-
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
     from prefect.exceptions import PrefectHTTPStatusError
 
     created: list = []
@@ -50,10 +63,10 @@ async def _side(client, deployment_id, backlog: int, window: float, warmup: floa
     while True:
         now = time.monotonic()
         if window_start is None and now - start >= warmup:
-            window_start = datetime.now(timezone.utc)
+            window_start = datetime.now(UTC)
             cpu_start = sum(cpu_seconds(p) for p in pids)
         if window_start is not None and now - start >= warmup + window:
-            window_end = datetime.now(timezone.utc)
+            window_end = datetime.now(UTC)
             cpu = sum(cpu_seconds(p) for p in pids) - cpu_start
             break
         busy = await client.count_flow_runs(flow_run_filter=FlowRunFilter(
@@ -92,16 +105,22 @@ async def _side(client, deployment_id, backlog: int, window: float, warmup: floa
         id=FlowRunFilterId(any_=created), state=FlowRunFilterState(type=FlowRunFilterStateType(
             any_=["FAILED", "CRASHED"]))))  # fmt: skip
     if failed:
-        print(f"  {failed} runs failed or crashed (an overloaded Prefect server answers 503 to the "
-              f"worker's submission calls; Prefect then crashes the run)", flush=True)
+        print(
+            f"  {failed} runs failed or crashed (an overloaded Prefect server answers 503 to the "
+            f"worker's submission calls; Prefect then crashes the run)",
+            flush=True,
+        )
     if refused:
         print(f"  the Prefect server refused {refused} run creations (503) during the window", flush=True)
     # Drain: stop feeding and let the backlog finish before the other side starts.
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        if not await client.count_flow_runs(flow_run_filter=FlowRunFilter(
+        if not await client.count_flow_runs(
+            flow_run_filter=FlowRunFilter(
                 id=FlowRunFilterId(any_=created),
-                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=open_states)))):
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=open_states)),
+            )
+        ):
             break
         await asyncio.sleep(1)
     return flows_done / span, tasks_done / span, 100 * cpu / span, failed
@@ -114,11 +133,19 @@ async def main(window: float, limit: int, database: str) -> None:
 
     pool = "bench-throughput"
     await create_pool(pool, "gorax")
-    await start_worker(pool, "gorax", home, limit=limit,
-                       env={"GORAX_WORKER_PRELOAD": "flows.run_graph,bench._flows",
-                            "PREFECT_LOGGING_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING")})
-    graph_id = await deploy_graph(pool, chain_graph("throughput", 9, "data.transform",
-                                                    {"value": {"ok": True}}), "throughput")
+    await start_worker(
+        pool,
+        "gorax",
+        home,
+        limit=limit,
+        env={
+            "GORAX_WORKER_PRELOAD": "flows.run_graph,bench._flows",
+            "PREFECT_LOGGING_LEVEL": os.environ.get("BENCH_WORKER_LOG_LEVEL", "WARNING"),
+        },
+    )
+    graph_id = await deploy_graph(
+        pool, chain_graph("throughput", 9, "data.transform", {"value": {"ok": True}}), "throughput"
+    )
     hand_id = await deploy_flow(pool, "transform_chain", {"tasks": 10})
     print(f"  server ({database}) and worker up; {window:.0f} s per side", flush=True)
     async with get_client() as client:
@@ -126,23 +153,53 @@ async def main(window: float, limit: int, database: str) -> None:
         gorax = await _side(client, graph_id, 2 * limit, window, 5, server.pid)
     note = f"Prefect on {database}, worker limit {limit}, {window:.0f} s window"
     label = f" (Prefect on {database})"
-    report("throughput", "10-node workflow runs per second" + label, "runs/s", [gorax[0]], [hand[0]],
-           "hand-written Prefect flow", note=note)
-    report("throughput", "task runs per second recorded by the Prefect server" + label, "tasks/s",
-           [gorax[1]], [hand[1]], "hand-written Prefect flow", note=note)
-    report("throughput", "runs failed or crashed (server overload)" + label, "runs", [gorax[3]], [hand[3]],
-           "hand-written Prefect flow")
-    report("throughput", "Prefect server CPU during the window" + label, "% of one core", [gorax[2]], [hand[2]],
-           "hand-written Prefect flow",
-           note="near 100% means the single Prefect server process is the ceiling")
+    report(
+        "throughput",
+        "10-node workflow runs per second" + label,
+        "runs/s",
+        [gorax[0]],
+        [hand[0]],
+        "hand-written Prefect flow",
+        note=note,
+    )
+    report(
+        "throughput",
+        "task runs per second recorded by the Prefect server" + label,
+        "tasks/s",
+        [gorax[1]],
+        [hand[1]],
+        "hand-written Prefect flow",
+        note=note,
+    )
+    report(
+        "throughput",
+        "runs failed or crashed (server overload)" + label,
+        "runs",
+        [gorax[3]],
+        [hand[3]],
+        "hand-written Prefect flow",
+    )
+    report(
+        "throughput",
+        "Prefect server CPU during the window" + label,
+        "% of one core",
+        [gorax[2]],
+        [hand[2]],
+        "hand-written Prefect flow",
+        note="near 100% means the single Prefect server process is the ceiling",
+    )
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=45, help="measured window per side")
     parser.add_argument("--limit", type=int, default=8, help="the warm worker's concurrent runs")
-    parser.add_argument("--database", choices=["sqlite", "postgres", "both"], default="both",
-                        help="the Prefect server's database (both: one process each, in turn)")
+    parser.add_argument(
+        "--database",
+        choices=["sqlite", "postgres", "both"],
+        default="both",
+        help="the Prefect server's database (both: one process each, in turn)",
+    )
     args = parser.parse_args()
     if not per_database(__file__, ["--seconds", str(args.seconds), "--limit", str(args.limit)], args.database):
         asyncio.run(main(args.seconds, args.limit, args.database))

@@ -13,9 +13,9 @@ import random
 import time
 from typing import Any
 
-from translator.nodetypes import get_registry
 from translator import Graph, compile_expression, compile_graph, validate_graph
 from translator.expressions import clear_cache
+from translator.nodetypes import get_registry
 
 
 def generate(size: int, seed: int = 7) -> dict[str, Any]:
@@ -45,8 +45,10 @@ def generate(size: int, seed: int = 7) -> dict[str, Any]:
                 "id": f"{{{{ steps.{parent}.body.id }}}}" if parent != "hook" else "{{ trigger.body.id }}",
                 "label": "item {{ trigger.body.repo }}"}}}  # fmt: skip
         elif kind < 0.85 and parent != "hook":
-            node = {"type": "control.condition",
-                    "config": {"expression": f"steps.{parent}.status == 200 && trigger.body.kind != 'test'"}}
+            node = {
+                "type": "control.condition",
+                "config": {"expression": f"steps.{parent}.status == 200 && trigger.body.kind != 'test'"},
+            }
         elif kind < 0.93 or len(nodes) > size - 3:
             node = {"type": "control.merge", "config": {"mode": "all"}}
         else:
@@ -69,11 +71,24 @@ def generate(size: int, seed: int = 7) -> dict[str, Any]:
                 edges.append(extra)
         top.append(node_id)
         if node["type"] == "control.loop":
-            nodes.append({"id": f"{node_id}_get", "type": "http.request", "parentId": node_id,
-                          "config": {"url": "{{ env.API_URL }}/things/{{ loop.item }}"}})
-            nodes.append({"id": f"{node_id}_keep", "type": "data.transform", "parentId": node_id,
-                          "config": {"value": {"item": "{{ loop.item }}",
-                                               "ok": f"{{{{ steps.{node_id}_get.status == 200 }}}}"}}})
+            nodes.append(
+                {
+                    "id": f"{node_id}_get",
+                    "type": "http.request",
+                    "parentId": node_id,
+                    "config": {"url": "{{ env.API_URL }}/things/{{ loop.item }}"},
+                }
+            )
+            nodes.append(
+                {
+                    "id": f"{node_id}_keep",
+                    "type": "data.transform",
+                    "parentId": node_id,
+                    "config": {
+                        "value": {"item": "{{ loop.item }}", "ok": f"{{{{ steps.{node_id}_get.status == 200 }}}}"}
+                    },
+                }
+            )
             edges.append({"source": f"{node_id}_get", "target": f"{node_id}_keep"})
     return {"format": "gorax/graph@1", "name": f"bench-{size}", "nodes": nodes, "edges": edges}
 
@@ -110,8 +125,10 @@ def main() -> None:
         counts.append((size, *_expression_counts(document, registry)))
     print()
     for size, paths, parsed in counts:
-        print(f"{size:>6} nodes: {paths} distinct expressions resolved as plain paths, "
-              f"{parsed} parsed by cel-python (the cold-run cost)")
+        print(
+            f"{size:>6} nodes: {paths} distinct expressions resolved as plain paths, "
+            f"{parsed} parsed by cel-python (the cold-run cost)"
+        )
     sources = [f"steps.n{i}.status == 200 && trigger.body.kind != 'test'" for i in range(300)]
     clear_cache()
     start = time.process_time()

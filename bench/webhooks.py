@@ -28,7 +28,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _harness import (  # noqa: E402
-    cpu_seconds, create_pool, load_note, process_tree, report, spawn, start_prefect, start_worker,
+    cpu_seconds,
+    create_pool,
+    load_note,
+    process_tree,
+    report,
+    spawn,
+    start_prefect,
+    start_worker,
 )
 
 SECRET = "whsec_" + base64.b64encode(b"bench-secret-bench-secret-bench!").decode()
@@ -44,12 +51,20 @@ SCHEME = {"scheme": "standard-webhooks", "secret": "bench_hook"}
 
 
 def _graph(name: str) -> dict[str, Any]:
-    return {"format": "gorax/graph@1", "name": name, "nodes": [
-        {"id": "hook", "type": "trigger.webhook", "position": {"x": 0, "y": 0},
-         "config": {"signature": SCHEME}},
-        {"id": "out", "type": "control.output", "position": {"x": 0, "y": 100},
-         "config": {"value": "{{ trigger.body }}"}}],
-        "edges": [{"id": "e1", "source": "hook", "target": "out"}]}
+    return {
+        "format": "gorax/graph@1",
+        "name": name,
+        "nodes": [
+            {"id": "hook", "type": "trigger.webhook", "position": {"x": 0, "y": 0}, "config": {"signature": SCHEME}},
+            {
+                "id": "out",
+                "type": "control.output",
+                "position": {"x": 0, "y": 100},
+                "config": {"value": "{{ trigger.body }}"},
+            },
+        ],
+        "edges": [{"id": "e1", "source": "hook", "target": "out"}],
+    }
 
 
 def _signed(body: bytes) -> dict[str, str]:
@@ -69,15 +84,37 @@ async def _api(home: Path, pool: str) -> tuple[str, str, int]:
 
     port = free_port()
     url = f"sqlite+aiosqlite:///{home / 'gorax.db'}"
-    env = {**os.environ, "GORAX_DATABASE_URL": url, "GORAX_WORK_POOL": pool,
-           "GORAX_RATE_LIMIT_WEBHOOK": "100000000", "GORAX_RATE_LIMIT_API": "100000000",
-           # The intake workflow has no automation (its deliveries are to be stored, not run):
-           # the dispatcher must not run them directly from the deployment a minute later.
-           "GORAX_WEBHOOK_RESEND_AFTER_SECONDS": "86400", "GORAX_LOG_LEVEL": "WARNING"}
-    api = spawn([sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-           "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
-           "--timeout-keep-alive", "120"],
-          home / "api.log", env)
+    env = {
+        **os.environ,
+        "GORAX_DATABASE_URL": url,
+        "GORAX_WORK_POOL": pool,
+        "GORAX_RATE_LIMIT_WEBHOOK": "100000000",
+        "GORAX_RATE_LIMIT_API": "100000000",
+        # The intake workflow has no automation (its deliveries are to be stored, not run):
+        # the dispatcher must not run them directly from the deployment a minute later.
+        "GORAX_WEBHOOK_RESEND_AFTER_SECONDS": "86400",
+        "GORAX_LOG_LEVEL": "WARNING",
+    }
+    api = spawn(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "api.app:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            "--timeout-keep-alive",
+            "120",
+        ],
+        home / "api.log",
+        env,
+    )
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient() as client:
         for _ in range(600):
@@ -93,8 +130,9 @@ async def _api(home: Path, pool: str) -> tuple[str, str, int]:
     return base, created["api_key"], api.pid
 
 
-async def _load(client: Any, method: str, url: str, requests: list[tuple[bytes, dict[str, str]]],
-                concurrency: int, expect: int) -> tuple[float, list[float]]:
+async def _load(
+    client: Any, method: str, url: str, requests: list[tuple[bytes, dict[str, str]]], concurrency: int, expect: int
+) -> tuple[float, list[float]]:
     import httpx
 
     latencies: list[float] = []
@@ -112,7 +150,8 @@ async def _load(client: Any, method: str, url: str, requests: list[tuple[bytes, 
                 response = await client.request(method, url, content=body or None, headers=headers)
             latencies.append((time.perf_counter() - start) * 1000)
             if response.status_code != expect and not (
-                    response.status_code == 200 and response.json().get("duplicate")):
+                response.status_code == 200 and response.json().get("duplicate")
+            ):
                 raise SystemExit(f"{url}: {response.status_code} {response.text}")
 
     start = time.perf_counter()
@@ -136,8 +175,15 @@ def _percentile_ms(output: str, pct: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
-def _wrk_figures(home: Path, base: str, intake: str, concurrency: int, seconds: int = 10,
-                 processes: dict[str, int] | None = None, situation: str = "") -> None:
+def _wrk_figures(
+    home: Path,
+    base: str,
+    intake: str,
+    concurrency: int,
+    seconds: int = 10,
+    processes: dict[str, int] | None = None,
+    situation: str = "",
+) -> None:
     """The same intake driven by wrk (C, one thread): the server's figure, not the client's.
 
     Every request is a distinct pre-signed delivery (read by ``bench/_webhook_wrk.lua``), so each
@@ -154,8 +200,10 @@ def _wrk_figures(home: Path, base: str, intake: str, concurrency: int, seconds: 
         for n in range(100_000):  # more than 10 s of the fastest intake seen here (~4,700/s)
             body = json.dumps({"n": n, "pad": "x" * 200})
             headers = sign(config, body.encode(), SECRET, msg_id=f"wrk-{n}-{uuid.uuid4().hex[:8]}")
-            out.write("\t".join((headers["webhook-id"], headers["webhook-timestamp"],
-                                 headers["webhook-signature"], body)) + "\n")
+            out.write(
+                "\t".join((headers["webhook-id"], headers["webhook-timestamp"], headers["webhook-signature"], body))
+                + "\n"
+            )
     script = str(Path(__file__).resolve().parent / "_webhook_wrk.lua")
     common = ["-t1", f"-c{concurrency}", f"-d{seconds}s", "--latency", "--timeout", "10s"]
     trees = {label: process_tree(pid) for label, pid in (processes or {}).items()}
@@ -163,24 +211,48 @@ def _wrk_figures(home: Path, base: str, intake: str, concurrency: int, seconds: 
     started = time.monotonic()
     hooked = _wrk([*common, "-s", script, intake, "--", str(path), "1"])
     elapsed = time.monotonic() - started
-    cpu_share = {label: (sum(cpu_seconds(p) for p in pids) - cpu_before[label]) / elapsed * 100
-                 for label, pids in trees.items()}
+    cpu_share = {
+        label: (sum(cpu_seconds(p) for p in pids) - cpu_before[label]) / elapsed * 100 for label, pids in trees.items()
+    }
     counts = dict(re.findall(r"(\w+)=(\d+)", next(l for l in hooked.splitlines() if l.startswith("WRK"))))
     if int(counts["exhausted"]) or int(counts["other"]):
-        print(f"  wrk: {counts['other']} answers other than 202, {counts['exhausted']} requests past "
-              f"the prepared deliveries", flush=True)
+        print(
+            f"  wrk: {counts['other']} answers other than 202, {counts['exhausted']} requests past "
+            f"the prepared deliveries",
+            flush=True,
+        )
     healthz = _wrk([*common, base + "/healthz"])
     base_rate = float(re.search(r"Requests/sec:\s+([\d.]+)", healthz).group(1))
     rate = int(counts["accepted"]) / seconds
     note = f"wrk, 1 thread, {concurrency} connections, {seconds} s"
-    report("webhooks", f"accepted deliveries per second (signed, stored; wrk){situation}", "req/s", [rate],
-           [base_rate], "GET /healthz (wrk)", goal=">= 2000 req/s", note=note)
+    report(
+        "webhooks",
+        f"accepted deliveries per second (signed, stored; wrk){situation}",
+        "req/s",
+        [rate],
+        [base_rate],
+        "GET /healthz (wrk)",
+        goal=">= 2000 req/s",
+        note=note,
+    )
     for pct in ("50", "99"):
-        report("webhooks", f"delivery latency p{pct} (signed, stored, 202; wrk){situation}", "ms",
-               [int(counts[f"p{pct}_us"]) / 1000], [_percentile_ms(healthz, pct)],
-               "GET /healthz (wrk)", note=note)
-    report("webhooks", f"delivery latency p95 (signed, stored, 202; wrk){situation}", "ms",
-           [int(counts["p95_us"]) / 1000], goal="p95 < 25 ms", note=note)
+        report(
+            "webhooks",
+            f"delivery latency p{pct} (signed, stored, 202; wrk){situation}",
+            "ms",
+            [int(counts[f"p{pct}_us"]) / 1000],
+            [_percentile_ms(healthz, pct)],
+            "GET /healthz (wrk)",
+            note=note,
+        )
+    report(
+        "webhooks",
+        f"delivery latency p95 (signed, stored, 202; wrk){situation}",
+        "ms",
+        [int(counts["p95_us"]) / 1000],
+        goal="p95 < 25 ms",
+        note=note,
+    )
     for label, share in cpu_share.items():
         report("webhooks", f"{label} CPU during the wrk intake{situation}", "% of one core", [share], note=note)
 
@@ -191,9 +263,11 @@ async def _drained(api: Any, webhook_id: str, timeout: float = 900) -> None:
     The webhook-to-running figure is for a delivery that does not queue behind thousands of
     others (the dispatcher sends in arrival order).
     """
+
     async def waiting() -> int:
-        page = (await api.get(f"/api/v1/webhooks/{webhook_id}/events",
-                              params={"status": "accepted", "limit": 1})).json()
+        page = (
+            await api.get(f"/api/v1/webhooks/{webhook_id}/events", params={"status": "accepted", "limit": 1})
+        ).json()
         return int(page["total"])
 
     backlog, start = await waiting(), time.perf_counter()
@@ -205,8 +279,13 @@ async def _drained(api: Any, webhook_id: str, timeout: float = 900) -> None:
         raise SystemExit(f"{left} of {backlog} deliveries still undispatched after {timeout:.0f} s")
     if backlog:
         elapsed = time.perf_counter() - start
-        report("webhooks", "backlog dispatched to Prefect as events", "events/s", [backlog / elapsed],
-               note=f"{backlog} accepted deliveries waiting after the intake runs, {elapsed:.0f} s")
+        report(
+            "webhooks",
+            "backlog dispatched to Prefect as events",
+            "events/s",
+            [backlog / elapsed],
+            note=f"{backlog} accepted deliveries waiting after the intake runs, {elapsed:.0f} s",
+        )
 
 
 async def _running_at(client: Any, find: Any, timeout: float = 300) -> datetime:
@@ -232,10 +311,14 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
     worker = await start_worker(pool, "gorax", home)
     base, key, api_pid = await _api(home, pool)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"},
-                                 timeout=120, limits=limits) as api, get_client() as prefect:
-        response = await api.post("/api/v1/credentials", json={
-            "name": "bench_hook", "type": "webhook-secret", "values": {"secrets": [SECRET]}})
+    async with (
+        httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120, limits=limits) as api,
+        get_client() as prefect,
+    ):
+        response = await api.post(
+            "/api/v1/credentials",
+            json={"name": "bench_hook", "type": "webhook-secret", "values": {"secrets": [SECRET]}},
+        )
         assert response.status_code == 201, response.text
         ids = {}
         for name in ("intake", "latency"):
@@ -250,26 +333,54 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
                 await prefect.delete_automation(automation.id)
 
         intake = hooks[ids["intake"]]
-        signed = [(body, _signed(body)) for body in
-                  (json.dumps({"n": n, "pad": "x" * 200}).encode() for n in range(requests))]
+        signed = [
+            (body, _signed(body)) for body in (json.dumps({"n": n, "pad": "x" * 200}).encode() for n in range(requests))
+        ]
         await _load(api, "POST", intake, signed[:100], concurrency, 202)  # warm-up
         rate, latencies = await _load(api, "POST", intake, signed[100:], concurrency, 202)
-        base_rate, base_lat = await _load(api, "GET", "/healthz", [(b"", {})] * len(signed[100:]),
-                                          concurrency, 200)
-        client_note = ("Python client on the same cores: bounded by the client; the wrk figures "
-                       "below are the server's" if shutil.which("wrk") else "")
-        report("webhooks", "accepted deliveries per second (signed, stored)", "req/s", [rate],
-               [base_rate], "GET /healthz", goal=">= 2000 req/s",
-               note=f"concurrency {concurrency}, n={len(latencies)}; {client_note}".rstrip("; "))
-        report("webhooks", "delivery latency (signed, stored, 202)", "ms", latencies, base_lat,
-               "GET /healthz", goal="p95 < 25 ms", note=client_note)
+        base_rate, base_lat = await _load(api, "GET", "/healthz", [(b"", {})] * len(signed[100:]), concurrency, 200)
+        client_note = (
+            "Python client on the same cores: bounded by the client; the wrk figures below are the server's"
+            if shutil.which("wrk")
+            else ""
+        )
+        report(
+            "webhooks",
+            "accepted deliveries per second (signed, stored)",
+            "req/s",
+            [rate],
+            [base_rate],
+            "GET /healthz",
+            goal=">= 2000 req/s",
+            note=f"concurrency {concurrency}, n={len(latencies)}; {client_note}".rstrip("; "),
+        )
+        report(
+            "webhooks",
+            "delivery latency (signed, stored, 202)",
+            "ms",
+            latencies,
+            base_lat,
+            "GET /healthz",
+            goal="p95 < 25 ms",
+            note=client_note,
+        )
         if shutil.which("wrk"):
-            _wrk_figures(home, base, intake, concurrency, processes={
-                "Gorax API process": api_pid,
-                "Prefect server (digesting the dispatched events)": server.pid})
+            _wrk_figures(
+                home,
+                base,
+                intake,
+                concurrency,
+                processes={
+                    "Gorax API process": api_pid,
+                    "Prefect server (digesting the dispatched events)": server.pid,
+                },
+            )
         else:
-            print("  wrk is not installed (apt-get install wrk): the figures above are bounded by "
-                  "the Python load generator sharing the machine", flush=True)
+            print(
+                "  wrk is not installed (apt-get install wrk): the figures above are bounded by "
+                "the Python load generator sharing the machine",
+                flush=True,
+            )
 
         await _drained(api, hook_ids[ids["intake"]])
         deployment = next(d for d in await prefect.read_deployments() if f"workflow:{ids['latency']}" in d.tags)
@@ -277,8 +388,10 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
         via_hook, direct = [], []
         for n in range(runs + 1):
             body = json.dumps({"n": n}).encode()
-            sent = datetime.now(timezone.utc)
-            delivery = (await api.post(hooks[ids["latency"]], content=body, headers=_signed(body))).json()["delivery_id"]
+            sent = datetime.now(UTC)
+            delivery = (await api.post(hooks[ids["latency"]], content=body, headers=_signed(body))).json()[
+                "delivery_id"
+            ]
 
             async def by_delivery() -> Any:
                 for run in await prefect.read_flow_runs(flow_run_filter=flt, limit=50):
@@ -287,14 +400,17 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
                 return None
 
             hook_latency = (await _running_at(prefect, by_delivery) - sent).total_seconds()
-            sent = datetime.now(timezone.utc)
+            sent = datetime.now(UTC)
             created = await prefect.create_flow_run_from_deployment(deployment.id, parameters={"trigger": {}})
-            direct_latency = (await _running_at(prefect, lambda: prefect.read_flow_run(created.id)) - sent).total_seconds()
+            direct_latency = (
+                await _running_at(prefect, lambda: prefect.read_flow_run(created.id)) - sent
+            ).total_seconds()
             if n:  # the first pair warms the worker
                 via_hook.append(hook_latency)
                 direct.append(direct_latency)
-        report("webhooks", "webhook to flow running", "s", via_hook, direct,
-               "create_flow_run_from_deployment to running")
+        report(
+            "webhooks", "webhook to flow running", "s", via_hook, direct, "create_flow_run_from_deployment to running"
+        )
 
         if shutil.which("wrk"):
             # The receive path alone: with the Prefect server down, deliveries are stored and
@@ -302,9 +418,14 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(30)
             await asyncio.sleep(1)
-            _wrk_figures(home, base, intake, concurrency, processes={
-                "Gorax API process": api_pid, "Gorax worker (Prefect unreachable)": worker.pid},
-                situation=", Prefect server down (deliveries wait)")
+            _wrk_figures(
+                home,
+                base,
+                intake,
+                concurrency,
+                processes={"Gorax API process": api_pid, "Gorax worker (Prefect unreachable)": worker.pid},
+                situation=", Prefect server down (deliveries wait)",
+            )
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
@@ -99,15 +99,20 @@ def _trigger_config(node: PlanNode) -> Any:
     return node.node_type.Config.model_validate(dict(node.config))
 
 
-async def _start_subrun(*, graph: dict[str, Any] | None, workflow: str | None,
-                        parameters: dict[str, Any], wait: bool) -> Any:
+async def _start_subrun(
+    *, graph: dict[str, Any] | None, workflow: str | None, parameters: dict[str, Any], wait: bool
+) -> Any:
     """A sub-workflow: an inline graph as a subflow, or the tenant's published workflow's deployment."""
     if graph is not None:
         return await run_graph(graph=graph, **parameters)
     assert workflow is not None
     deployment = await published_deployment(parameters.get("tenant"), workflow)
-    flow_run = await run_deployment(name=deployment, parameters={**parameters, "workflow_id": workflow},
-                                    timeout=None if wait else 0, as_subflow=True)
+    flow_run = await run_deployment(
+        name=deployment,
+        parameters={**parameters, "workflow_id": workflow},
+        timeout=None if wait else 0,
+        as_subflow=True,
+    )
     if not wait:
         return {"flow_run_id": str(flow_run.id)}
     state = flow_run.state
@@ -119,8 +124,13 @@ async def _start_subrun(*, graph: dict[str, Any] | None, workflow: str | None,
     return await state.result()
 
 
-@flow(name=FLOW_NAME, flow_run_name=_flow_run_name, persist_result=True, result_serializer=SealedJSONSerializer(),
-      validate_parameters=False)
+@flow(
+    name=FLOW_NAME,
+    flow_run_name=_flow_run_name,
+    persist_result=True,
+    result_serializer=SealedJSONSerializer(),
+    validate_parameters=False,
+)
 async def run_graph(
     graph: dict[str, Any] | None = None,
     trigger: Any = None,
@@ -148,7 +158,7 @@ async def run_graph(
     plan = compile_graph(_checked_graph(graph))
     fired = _fired_trigger(plan, trigger_node)
     flow_run_id = current_flow_run.id
-    started = current_flow_run.scheduled_start_time or datetime.now(timezone.utc)
+    started = current_flow_run.scheduled_start_time or datetime.now(UTC)
     if fired is not None:
         fired_node = plan.nodes[fired]
         fired_type, fired_config = _trigger_type(fired_node), _trigger_config(fired_node)
@@ -167,8 +177,7 @@ async def run_graph(
         trigger=trigger,
         env=dict(env) if env is not None else None,
         workflow={"id": workflow_id or plan.name, "name": plan.name, "version": workflow_version},
-        run={"id": str(flow_run_id) if flow_run_id else None,
-             "started_at": datetime.now(timezone.utc).isoformat()},
+        run={"id": str(flow_run_id) if flow_run_id else None, "started_at": datetime.now(UTC).isoformat()},
         tenant_id=tenant,
         flow_run_id=flow_run_id,
         depth=depth,
@@ -199,8 +208,9 @@ async def run_graph(
         finally:
             # Stored before the body returns, so a run's records are all readable once its final
             # state is; the last step records and the summary table go out together.
-            await asyncio.gather(writer.__aexit__(None, None, None), _summary(run.records, plan.name),
-                                 return_exceptions=True)
+            await asyncio.gather(
+                writer.__aexit__(None, None, None), _summary(run.records, plan.name), return_exceptions=True
+            )
 
 
 async def _remember_earlier_steps(run: RunState, flow_run_id: Any) -> None:

@@ -13,8 +13,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import AsyncIterator, Iterator
 
 import pytest
 
@@ -73,8 +73,15 @@ os.environ.update(
 )
 os.environ.pop("GORAX_DATABASE_URL", None)
 os.environ.pop("GORAX_PREFECT_API_URL", None)
-for _name in ("GORAX_KEY_PROVIDER", "GORAX_KEY_FILE", "GORAX_KEY_ENCRYPTION_KEY", "GORAX_WORKER_TOKEN",
-              "GORAX_API_URL", "GORAX_TOKEN_SIGNING_KEY", "GORAX_TOKEN_SIGNING_KEY_FILE"):
+for _name in (
+    "GORAX_KEY_PROVIDER",
+    "GORAX_KEY_FILE",
+    "GORAX_KEY_ENCRYPTION_KEY",
+    "GORAX_WORKER_TOKEN",
+    "GORAX_API_URL",
+    "GORAX_TOKEN_SIGNING_KEY",
+    "GORAX_TOKEN_SIGNING_KEY_FILE",
+):
     os.environ.pop(_name, None)
 
 
@@ -111,11 +118,28 @@ class PrefectServer:
         self.home.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "flows.prefect_server", "start", "--host", "127.0.0.1",
-             "--port", str(self.port), "--no-services"]
+            [
+                sys.executable,
+                "-m",
+                "flows.prefect_server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-services",
+            ]
             if os.environ.get("GORAX_TEST_PREFECT_NO_SERVICES")
-            else [sys.executable, "-m", "flows.prefect_server", "start", "--host", "127.0.0.1",
-                  "--port", str(self.port)],
+            else [
+                sys.executable,
+                "-m",
+                "flows.prefect_server",
+                "start",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=os.environ.copy(),
@@ -174,7 +198,6 @@ def http_peer() -> Iterator[HttpPeer]:
     peer = HttpPeer().start()
     yield peer
     peer.stop()
-
 
 
 async def _pg_admin(sql: str) -> None:

@@ -47,8 +47,12 @@ def python_slug_literals(root: Path = ROOT) -> list[str]:
             tree = ast.parse(path.read_text(), filename=str(path))
             docstrings = _docstring_nodes(tree)
             for node in ast.walk(tree):
-                if (isinstance(node, ast.Constant) and isinstance(node.value, str)
-                        and id(node) not in docstrings and pattern.search(node.value)):
+                if (
+                    isinstance(node, ast.Constant)
+                    and isinstance(node.value, str)
+                    and id(node) not in docstrings
+                    and pattern.search(node.value)
+                ):
                     found.append(f"{path.relative_to(root)}:{node.lineno}: {node.value[:80]!r}")
     return found
 
@@ -89,8 +93,10 @@ def test_the_rule_finds_a_slug(tmp_path: Path) -> None:
 def test_discovering_node_types_imports_no_prefect() -> None:
     # The translator validates graphs in processes that never run them (``gorax validate``, the
     # editor's checks): finding the node types must stay cheap, Prefect (seconds to import) aside.
-    probe = ("import sys; from translator.nodetypes import get_registry; get_registry(); "
-             "heavy = [m for m in ('prefect', 'litellm', 'boto3', 'sqlalchemy') if m in sys.modules]; "
-             "print(heavy); sys.exit(1 if heavy else 0)")
+    probe = (
+        "import sys; from translator.nodetypes import get_registry; get_registry(); "
+        "heavy = [m for m in ('prefect', 'litellm', 'boto3', 'sqlalchemy') if m in sys.modules]; "
+        "print(heavy); sys.exit(1 if heavy else 0)"
+    )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -26,8 +26,13 @@ def _env(home: Path, prefect: str) -> dict[str, str]:
     """A process environment whose Gorax setting names ``prefect`` and whose Prefect variable
     names a server that is not there."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API_", "GORAX_"))}
-    env.update({"GORAX_HOME": str(home), "GORAX_PREFECT_API_URL": prefect,
-                "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"})
+    env.update(
+        {
+            "GORAX_HOME": str(home),
+            "GORAX_PREFECT_API_URL": prefect,
+            "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api",
+        }
+    )
     return env
 
 
@@ -52,23 +57,34 @@ def test_the_cli_talks_to_the_prefect_of_its_setting(http_peer: HttpPeer, tmp_pa
     http_peer.route("GET", "/api/csrf-token", PeerResponse(404, {"detail": "Not Found"}))
     http_peer.route("POST", "/api/variables/filter", PeerResponse(200, []))
     create_key_file(tmp_path / "gorax-kek.json")
-    result = subprocess.run([str(BIN / "gorax"), "keys", "rotate"],
-                            env=_env(tmp_path, f"{http_peer.url}/api"), capture_output=True, text=True,
-                            timeout=300)
+    result = subprocess.run(
+        [str(BIN / "gorax"), "keys", "rotate"],
+        env=_env(tmp_path, f"{http_peer.url}/api"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["tenants"] == {}
     assert http_peer.received("POST", "/api/variables/filter")
 
 
 def test_the_warm_worker_points_prefect_at_its_setting(tmp_path: Path) -> None:
-    script = ("import asyncio\n"
-              "from prefect.settings import get_current_settings\n"
-              "from flows.worker.worker import GoraxWorker\n"
-              "async def main():\n"
-              "    GoraxWorker('any-pool', name='settings-check')\n"
-              "    print(get_current_settings().api.url)\n"
-              "asyncio.run(main())\n")
-    result = subprocess.run([sys.executable, "-c", script], env=_env(tmp_path, "http://127.0.0.1:9/api"),
-                            capture_output=True, text=True, timeout=300)
+    script = (
+        "import asyncio\n"
+        "from prefect.settings import get_current_settings\n"
+        "from flows.worker.worker import GoraxWorker\n"
+        "async def main():\n"
+        "    GoraxWorker('any-pool', name='settings-check')\n"
+        "    print(get_current_settings().api.url)\n"
+        "asyncio.run(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=_env(tmp_path, "http://127.0.0.1:9/api"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "http://127.0.0.1:9/api"

@@ -61,8 +61,12 @@ def _environment_uses(tree: ast.AST) -> list[int]:
         elif isinstance(node, ast.ImportFrom) and node.module == "os":
             lines += [node.lineno for alias in node.names if alias.name in _ENVIRONMENT_NAMES]
     for node in ast.walk(tree):
-        if (isinstance(node, ast.Attribute) and node.attr in _ENVIRONMENT_NAMES
-                and isinstance(node.value, ast.Name) and node.value.id in os_names):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr in _ENVIRONMENT_NAMES
+            and isinstance(node.value, ast.Name)
+            and node.value.id in os_names
+        ):
             lines.append(node.lineno)
     return sorted(lines)
 

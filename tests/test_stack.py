@@ -145,7 +145,10 @@ def test_prefect_cli_sees_the_gorax_pool(running_stack):
     )
     result = subprocess.run(
         [sys.executable, "-m", "prefect", "work-pool", "ls"],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 0, result.stderr
     assert "gorax" in result.stdout
@@ -181,8 +184,9 @@ def test_up_creates_no_housekeeping_deployment_or_runs(running_stack):
     assert _stack_prefect(home, "/flow_runs/filter") == []
     assert _stack_prefect(home, "/automations/filter") == []
     api_key = re.search(r"API key\s+(gx_\S+)", output).group(1)
-    executions = httpx.get(f"http://127.0.0.1:{api_port}/api/v1/executions", timeout=30,
-                           headers={"Authorization": f"Bearer {api_key}"})
+    executions = httpx.get(
+        f"http://127.0.0.1:{api_port}/api/v1/executions", timeout=30, headers={"Authorization": f"Bearer {api_key}"}
+    )
     assert executions.status_code == 200 and executions.json()["items"] == []
 
 
@@ -232,8 +236,11 @@ def test_busy_port_is_a_one_line_error(running_stack):
     _, _, _, api_port, _ = running_stack
     home = session_dir() / "stack-busy"
     result = subprocess.run(
-        [GORAX, "up"], env=_stack_env(home, api_port, free_port()),
-        capture_output=True, text=True, timeout=60,
+        [GORAX, "up"],
+        env=_stack_env(home, api_port, free_port()),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 1
     errors = [line for line in result.stderr.splitlines() if line.strip()]

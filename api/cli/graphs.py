@@ -27,8 +27,8 @@ def _load(path: str) -> tuple[Any, str | None]:
 
 def _validate(args: argparse.Namespace) -> int:
     """Exit 0 with a one-line summary when the graph is valid, else 1 with every error."""
-    from translator.nodetypes import RegistryError
     from translator import GraphError, validate_graph
+    from translator.nodetypes import RegistryError
 
     document, problem = _load(args.file)
     if problem is not None:
@@ -95,15 +95,30 @@ def _validation_failed(command: str, path: str, exc: Any) -> int:
     return 1
 
 
-async def _deploy_graph(client: Any, document: Any, *, tenant: str, workflow: str | None,
-                        version: int | None = None, env: dict[str, str] | None = None) -> Any:
+async def _deploy_graph(
+    client: Any,
+    document: Any,
+    *,
+    tenant: str,
+    workflow: str | None,
+    version: int | None = None,
+    env: dict[str, str] | None = None,
+) -> Any:
     """Deploy a graph file's graph to the configured work pool."""
     from api.prefect.deployments import deploy_workflow
     from flows.settings import get_settings
 
     description = document.get("description") if isinstance(document.get("description"), str) else None
-    return await deploy_workflow(client, document, tenant=tenant, workflow_id=workflow, version=version,
-                                 env=env, description=description, work_pool=get_settings().work_pool)
+    return await deploy_workflow(
+        client,
+        document,
+        tenant=tenant,
+        workflow_id=workflow,
+        version=version,
+        env=env,
+        description=description,
+        work_pool=get_settings().work_pool,
+    )
 
 
 async def _deploy_with_client(document: Any, **options: Any) -> Any:
@@ -130,20 +145,22 @@ def _deploy(args: argparse.Namespace) -> int:
     from api.prefect.deployments import WorkPoolMissing
 
     try:
-        deployed = asyncio.run(_deploy_with_client(document, tenant=args.tenant, workflow=args.workflow,
-                                                   version=args.version, env=env))
+        deployed = asyncio.run(
+            _deploy_with_client(document, tenant=args.tenant, workflow=args.workflow, version=args.version, env=env)
+        )
     except GraphValidationError as exc:
         return _validation_failed("deploy", args.file, exc)
     except WorkPoolMissing as exc:
         print(f"gorax deploy: {exc}", file=sys.stderr)
         return 1
-    print(f"deployed {deployed.full_name} ({deployed.deployment_id}) to pool {deployed.work_pool}, "
-          f"queue {deployed.work_queue}, {deployed.schedules} schedule(s)")
+    print(
+        f"deployed {deployed.full_name} ({deployed.deployment_id}) to pool {deployed.work_pool}, "
+        f"queue {deployed.work_queue}, {deployed.schedules} schedule(s)"
+    )
     return 0
 
 
-async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any,
-                     env: dict[str, str]) -> tuple[bool, Any]:
+async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any, env: dict[str, str]) -> tuple[bool, Any]:
     """(True, the run's result), or (False, the lines that say why it failed); in-process or
     through the deployment."""
     from api.prefect import open_client, runs
@@ -156,15 +173,17 @@ async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any,
             if args.local:
                 # The run's logs stay in Prefect (the UI, `prefect flow-run logs`); --verbose shows them here.
                 with nullcontext() if args.verbose else quiet_console():
-                    state = await run_graph(graph=document, trigger=trigger, env=env, tenant=args.tenant,
-                                            return_state=True)
+                    state = await run_graph(
+                        graph=document, trigger=trigger, env=env, tenant=args.tenant, return_state=True
+                    )
                 if state.is_completed():
                     return True, await state.result()
                 flow_run = await runs.read_run(client, state.state_details.flow_run_id)
             else:
                 deployed = await _deploy_graph(client, document, tenant=args.tenant, workflow=args.workflow)
-                started = await runs.start_run(client, str(deployed.deployment_id), tags=[],
-                                               parameters={"trigger": trigger, "env": env})
+                started = await runs.start_run(
+                    client, str(deployed.deployment_id), tags=[], parameters={"trigger": trigger, "env": env}
+                )
                 flow_run = await runs.wait_for_final(client, started.id, args.timeout)
                 if flow_run is None or flow_run.state is None:
                     return False, [f"flow run {started.id} did not finish within {args.timeout}s"]
@@ -254,6 +273,9 @@ def _register_runtime(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--workflow", help="workflow id (default: the graph's name)")
     run.add_argument("--local", action="store_true", help="run in this process against the Prefect server")
     run.add_argument("--timeout", type=float, default=600, help="seconds to wait for a deployed run (default 600)")
-    run.add_argument("--verbose", action="store_true",
-                     help="show the run's logs, with tracebacks (a failed run otherwise prints one line per failed node)")
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show the run's logs, with tracebacks (a failed run otherwise prints one line per failed node)",
+    )
     run.set_defaults(handler=_run)

@@ -43,7 +43,10 @@ async def _tenants_create(ctx: Any) -> int:
 
     db, args = ctx
     result = await create_tenant_with_admin(
-        db, name=args.name, admin_email=args.admin, admin_name=args.admin_name or "",
+        db,
+        name=args.name,
+        admin_email=args.admin,
+        admin_name=args.admin_name or "",
         slug=args.slug,
     )
     if args.json:
@@ -89,14 +92,26 @@ async def _users_add(ctx: Any) -> int:
         return 1
     async with db.tenant_scope(tenant_id=tenant.id) as session:
         member, password = await add_member(
-            session, tenant_id=tenant.id, email=args.email, role=Role(args.role),
-            name=args.name or "", context=AuditContext.system("cli"),
+            session,
+            tenant_id=tenant.id,
+            email=args.email,
+            role=Role(args.role),
+            name=args.name or "",
+            context=AuditContext.system("cli"),
         )
-    result = {"tenant_id": tenant.id, "user_id": member.user_id, "email": member.email,
-              "role": member.role, "password": password}
-    print(json.dumps(result) if args.json else
-          f"{member.email} is {member.role} in {tenant.slug}"
-          + (f"; one-time password: {password}" if password else ""))
+    result = {
+        "tenant_id": tenant.id,
+        "user_id": member.user_id,
+        "email": member.email,
+        "role": member.role,
+        "password": password,
+    }
+    print(
+        json.dumps(result)
+        if args.json
+        else f"{member.email} is {member.role} in {tenant.slug}"
+        + (f"; one-time password: {password}" if password else "")
+    )
     return 0
 
 
@@ -105,8 +120,11 @@ async def _users_set_password(ctx: Any) -> int:
 
     db, args = ctx
     password = await set_password(db, email=args.email, password=None)
-    print(json.dumps({"email": args.email, "password": password}) if args.json
-          else f"new password for {args.email}: {password}   (lockout cleared)")
+    print(
+        json.dumps({"email": args.email, "password": password})
+        if args.json
+        else f"new password for {args.email}: {password}   (lockout cleared)"
+    )
     return 0
 
 
@@ -119,8 +137,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     create.add_argument("--admin", required=True, metavar="EMAIL", help="Admin's e-mail")
     create.add_argument("--admin-name", help="Admin's display name")
     create.add_argument("--slug", help="URL slug (default: from the name)")
-    create.add_argument("--json", action="store_true",
-                        help="Print {tenant_id, email, password, api_key} as JSON")
+    create.add_argument("--json", action="store_true", help="Print {tenant_id, email, password, api_key} as JSON")
     create.set_defaults(handler=_run(_tenants_create))
     listing = tenant_cmds.add_parser("list", help="List tenants")
     listing.add_argument("--json", action="store_true")

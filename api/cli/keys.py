@@ -49,8 +49,11 @@ def _init(args: argparse.Namespace) -> int:
 
     keys = cli_settings().keys
     if keys.provider != "local" or keys.key_file is None:
-        print(f"gorax keys init: the {keys.provider} provider's key is kept outside Gorax "
-              "(GORAX_KEY_ENCRYPTION_KEY or AWS KMS); there is no key file to create", file=sys.stderr)
+        print(
+            f"gorax keys init: the {keys.provider} provider's key is kept outside Gorax "
+            "(GORAX_KEY_ENCRYPTION_KEY or AWS KMS); there is no key file to create",
+            file=sys.stderr,
+        )
         return 2
     try:
         kek = create_key_file(keys.key_file)
@@ -68,8 +71,9 @@ async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
     settings = use_prefect()
     if not args.data_key:
         server_key_file = settings.state_dir / keys.SERVER_KEY_FILE
-        return [await rotation.rotate_kek(settings.keys, server_key_file=server_key_file,
-                                          new_kek_id=args.new_kms_key_id)]
+        return [
+            await rotation.rotate_kek(settings.keys, server_key_file=server_key_file, new_kek_id=args.new_kms_key_id)
+        ]
     tenants = [args.tenant] if args.tenant else [k.tenant_id for k in await keys.list_keyrings()]
     return [await rotation.rotate_data_key(tenant, drop_old=args.drop_old) for tenant in tenants]
 
@@ -92,7 +96,8 @@ def _rotate(args: argparse.Namespace) -> int:
         print(json.dumps(result, sort_keys=True))
     failed = [tenant for result in results for tenant in result.get("failed", {})]
     if failed:
-        print(f"gorax keys rotate: {len(failed)} tenant keyring(s) not re-wrapped: {', '.join(failed)}",
-              file=sys.stderr)
+        print(
+            f"gorax keys rotate: {len(failed)} tenant keyring(s) not re-wrapped: {', '.join(failed)}", file=sys.stderr
+        )
         return 1
     return 0

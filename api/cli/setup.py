@@ -22,9 +22,13 @@ async def _setup(settings: Any) -> Any:
     async with AsyncExitStack() as stack:
         client = await open_client(stack)
         return await setup_prefect(
-            client, work_pool=settings.work_pool, worker_type=settings.stack.worker_type,
-            api_url=settings.effective_api_url, worker_token=token,
-            dead_after_seconds=settings.worker.dead_after_seconds)
+            client,
+            work_pool=settings.work_pool,
+            worker_type=settings.stack.worker_type,
+            api_url=settings.effective_api_url,
+            worker_token=token,
+            dead_after_seconds=settings.worker.dead_after_seconds,
+        )
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -16,6 +16,12 @@ from api.collab.server import CollabHooks, CollabLimits, CollabServer
 from api.collab.store import delete_draft, read_draft, write_draft
 
 __all__ = [
-    "CollabHooks", "CollabLimits", "CollabServer", "apply_graph", "delete_draft", "doc_to_graph",
-    "read_draft", "write_draft",
+    "CollabHooks",
+    "CollabLimits",
+    "CollabServer",
+    "apply_graph",
+    "delete_draft",
+    "doc_to_graph",
+    "read_draft",
+    "write_draft",
 ]

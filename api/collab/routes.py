@@ -93,8 +93,9 @@ async def authorize(websocket: WebSocket, workflow_id: str) -> CollabAccess:
     server: CollabServer | None = getattr(websocket.app.state, "collab", None)
     if server is None or server.authorize is None:
         # Never open a draft that nothing checked belongs to the principal's tenant.
-        raise Forbidden("collaboration cannot check workflows here: no draft can be opened",
-                        details={"workflow_id": workflow_id})
+        raise Forbidden(
+            "collaboration cannot check workflows here: no draft can be opened", details={"workflow_id": workflow_id}
+        )
     await server.authorize(principal, workflow_id)
     return CollabAccess(principal=principal, can_write=principal.can(Permission.WORKFLOW_EDIT))
 
@@ -111,11 +112,14 @@ async def collab_lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
         return
     hooks: CollabHooks | None = getattr(app.state, "collab_hooks", None)
-    server = CollabServer(state.db, getattr(app.state, "collab_limits", None) or CollabLimits(),
-                          seed=hooks.load_seed if hooks else None,
-                          authorize=hooks.authorize_workflow if hooks else None,
-                          redis_url=state.config.redis_url,
-                          legacy_directory=state.settings.state_dir / "collab")
+    server = CollabServer(
+        state.db,
+        getattr(app.state, "collab_limits", None) or CollabLimits(),
+        seed=hooks.load_seed if hooks else None,
+        authorize=hooks.authorize_workflow if hooks else None,
+        redis_url=state.config.redis_url,
+        legacy_directory=state.settings.state_dir / "collab",
+    )
     async with server:
         store.set_server(server)
         app.state.collab = server
@@ -137,8 +141,10 @@ async def collaborate(websocket: WebSocket, workflow_id: str) -> None:
         access = await authorize(websocket, workflow_id)
     except (ApiError, ValueError) as exc:
         code = (
-            CLOSE_UNAUTHORIZED if isinstance(exc, Unauthorized)
-            else CLOSE_NOT_FOUND if isinstance(exc, (NotFound, ValueError))
+            CLOSE_UNAUTHORIZED
+            if isinstance(exc, Unauthorized)
+            else CLOSE_NOT_FOUND
+            if isinstance(exc, (NotFound, ValueError))
             else CLOSE_FORBIDDEN
         )
         await websocket.close(code=code, reason=str(exc)[:120])

@@ -21,8 +21,19 @@ from prefect.events.schemas.automations import AutomationCore, EventTrigger, Pos
 DEAD_RUN_AUTOMATION = "gorax-dead-runs"
 HEARTBEAT = "prefect.flow-run.heartbeat"
 #: States after which a run sends no more heartbeats, legitimately.
-_QUIET_STATES = ("Completed", "Failed", "Cancelled", "Crashed", "Cancelling", "Paused", "Suspended",
-                 "Scheduled", "AwaitingRetry", "Late", "Pending")
+_QUIET_STATES = (
+    "Completed",
+    "Failed",
+    "Cancelled",
+    "Crashed",
+    "Cancelling",
+    "Paused",
+    "Suspended",
+    "Scheduled",
+    "AwaitingRetry",
+    "Late",
+    "Pending",
+)
 
 
 def dead_run_automation(within_seconds: float, *, name: str = DEAD_RUN_AUTOMATION) -> AutomationCore:
@@ -39,15 +50,18 @@ def dead_run_automation(within_seconds: float, *, name: str = DEAD_RUN_AUTOMATIO
             threshold=1,
             within=timedelta(seconds=within_seconds),
         ),
-        actions=[ChangeFlowRunState(
-            state=StateType.CRASHED,
-            message=f"No heartbeat for {within_seconds:.0f}s: the worker running it is gone.",
-        )],
+        actions=[
+            ChangeFlowRunState(
+                state=StateType.CRASHED,
+                message=f"No heartbeat for {within_seconds:.0f}s: the worker running it is gone.",
+            )
+        ],
     )
 
 
-async def ensure_dead_run_automation(client: PrefectClient, within_seconds: float, *,
-                                     name: str = DEAD_RUN_AUTOMATION) -> str:
+async def ensure_dead_run_automation(
+    client: PrefectClient, within_seconds: float, *, name: str = DEAD_RUN_AUTOMATION
+) -> str:
     """Create or update the automation (idempotent); what was done, for the setup report."""
     wanted = dead_run_automation(within_seconds, name=name)
     existing = await client.read_automations_by_name(name)

@@ -13,19 +13,25 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import blocks.results  # noqa: F401 - registers the sealed serializer runs persist their results with
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
-    FlowRunFilter, FlowRunFilterExpectedStartTime, FlowRunFilterId, FlowRunFilterState,
-    FlowRunFilterStateName, FlowRunFilterStateType, FlowRunFilterTags,
+    FlowRunFilter,
+    FlowRunFilterExpectedStartTime,
+    FlowRunFilterId,
+    FlowRunFilterState,
+    FlowRunFilterStateName,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+    LogFilter,
+    LogFilterFlowRunId,
 )
 from prefect.client.schemas.objects import FlowRun, State, StateType
 from prefect.client.schemas.responses import SetStateStatus
-from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.client.schemas.sorting import FlowRunSort, LogSort
 from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
+import blocks.results  # noqa: F401 - registers the sealed serializer runs persist their results with
 from flows import StepRecord, read_steps
 
 #: State types a run ends in.
@@ -38,9 +44,15 @@ class DeploymentGone(LookupError):
     """The deployment a run was asked of no longer exists (its workflow was archived)."""
 
 
-def run_filter(*, tags: list[str], state_types: list[str] | None = None,
-               state_names: list[str] | None = None, since: datetime | None = None,
-               until: datetime | None = None, expected_after: datetime | None = None) -> FlowRunFilter:
+def run_filter(
+    *,
+    tags: list[str],
+    state_types: list[str] | None = None,
+    state_names: list[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    expected_after: datetime | None = None,
+) -> FlowRunFilter:
     """Runs carrying every tag of ``tags``, in those states, expected to start in that range."""
     flt = FlowRunFilter(tags=FlowRunFilterTags(all_=tags))
     if state_names:
@@ -48,8 +60,7 @@ def run_filter(*, tags: list[str], state_types: list[str] | None = None,
     elif state_types:
         flt.state = FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType(t) for t in state_types]))
     if since or until or expected_after:
-        flt.expected_start_time = FlowRunFilterExpectedStartTime(after_=since or expected_after,
-                                                                 before_=until)
+        flt.expected_start_time = FlowRunFilterExpectedStartTime(after_=since or expected_after, before_=until)
     return flt
 
 
@@ -61,11 +72,11 @@ async def read_run(client: PrefectClient, run_id: UUID) -> FlowRun | None:
         return None
 
 
-async def read_runs(client: PrefectClient, flt: FlowRunFilter, *, limit: int = PAGE,
-                    offset: int = 0) -> list[FlowRun]:
+async def read_runs(client: PrefectClient, flt: FlowRunFilter, *, limit: int = PAGE, offset: int = 0) -> list[FlowRun]:
     """One page of matching runs, newest (expected start) first."""
-    return await client.read_flow_runs(flow_run_filter=flt, sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-                                       limit=limit, offset=offset)
+    return await client.read_flow_runs(
+        flow_run_filter=flt, sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit, offset=offset
+    )
 
 
 async def count_runs(client: PrefectClient, flt: FlowRunFilter) -> int:
@@ -78,20 +89,28 @@ async def read_runs_by_id(client: PrefectClient, run_ids: Iterable[str]) -> dict
     ids = sorted({str(i) for i in run_ids})
     found: dict[str, FlowRun] = {}
     for start in range(0, len(ids), PAGE):
-        chunk = [uuid.UUID(i) for i in ids[start:start + PAGE]]
-        runs = await client.read_flow_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)),
-                                           limit=len(chunk))
+        chunk = [uuid.UUID(i) for i in ids[start : start + PAGE]]
+        runs = await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=chunk)), limit=len(chunk)
+        )
         found.update((str(run.id), run) for run in runs)
     return found
 
 
-async def start_run(client: PrefectClient, deployment_id: str, *, parameters: dict[str, Any],
-                    tags: list[str], idempotency_key: str | None = None) -> FlowRun:
+async def start_run(
+    client: PrefectClient,
+    deployment_id: str,
+    *,
+    parameters: dict[str, Any],
+    tags: list[str],
+    idempotency_key: str | None = None,
+) -> FlowRun:
     """A new run of the deployment (with an idempotency key, Prefect answers the run it already
     created under that key); DeploymentGone when the deployment does not exist."""
     try:
         return await client.create_flow_run_from_deployment(
-            UUID(deployment_id), parameters=parameters, tags=tags, idempotency_key=idempotency_key)
+            UUID(deployment_id), parameters=parameters, tags=tags, idempotency_key=idempotency_key
+        )
     except ObjectNotFound as exc:
         raise DeploymentGone(f"deployment {deployment_id} does not exist") from exc
 
@@ -125,8 +144,9 @@ async def read_run_steps(client: PrefectClient, run: FlowRun) -> list[StepRecord
 
 async def read_log_lines(client: PrefectClient, run_id: UUID, *, limit: int = 200) -> list[str]:
     """The run's log lines as Prefect holds them, oldest first (a deployed run logs on its worker)."""
-    logs = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])),
-                                  sort=LogSort.TIMESTAMP_ASC, limit=limit)
+    logs = await client.read_logs(
+        LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id])), sort=LogSort.TIMESTAMP_ASC, limit=limit
+    )
     return [f"{log.timestamp:%H:%M:%S} | {log.name} - {log.message}" for log in logs]
 
 

@@ -10,11 +10,10 @@ only starts the API is set up too. Nothing else creates any of it: not publishin
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from prefect.client.orchestration import PrefectClient
 from prefect.exceptions import ObjectNotFound
@@ -64,15 +63,25 @@ async def retire_deployments(client: PrefectClient) -> list[str]:
     return retired
 
 
-async def setup_prefect(client: PrefectClient, *, work_pool: str, worker_type: str, api_url: str,
-                        worker_token: str | None, dead_after_seconds: float = 600.0) -> SetupReport:
+async def setup_prefect(
+    client: PrefectClient,
+    *,
+    work_pool: str,
+    worker_type: str,
+    api_url: str,
+    worker_token: str | None,
+    dead_after_seconds: float = 600.0,
+) -> SetupReport:
     """Set up Prefect for Gorax (idempotent); ``worker_type`` falls back to ``process`` when the
     gorax worker is not installed here; ``dead_after_seconds`` is GORAX_WORKER_DEAD_AFTER_SECONDS."""
-    pool = await ensure_pool(client, work_pool, available_type(worker_type), api_url=api_url,
-                             worker_token=worker_token)
+    pool = await ensure_pool(client, work_pool, available_type(worker_type), api_url=api_url, worker_token=worker_token)
     block_types = await register_gorax_block_types()
-    return SetupReport(pool=pool, block_types=block_types, retired=await retire_deployments(client),
-                       dead_runs=await ensure_dead_run_automation(client, dead_after_seconds))
+    return SetupReport(
+        pool=pool,
+        block_types=block_types,
+        retired=await retire_deployments(client),
+        dead_runs=await ensure_dead_run_automation(client, dead_after_seconds),
+    )
 
 
 async def keep_setting_up(client: PrefectClient, *, retry_seconds: float = 5.0, **options: Any) -> None:

@@ -38,8 +38,7 @@ _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     prefect = prefect_of(app)
-    dispatcher = Dispatcher(app.state.gorax.db, prefect,
-                            link_for=app.state.gorax.config.webhook_repair_after_seconds)
+    dispatcher = Dispatcher(app.state.gorax.db, prefect, link_for=app.state.gorax.config.webhook_repair_after_seconds)
     app.state.webhook_dispatcher = dispatcher
     await dispatcher.start()
     # Automations built before triggers required their tenant get that filter now.
@@ -65,8 +64,9 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refused with 413 as soon as it passes ``limit`` bytes."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"the body is {declared} bytes; this webhook accepts at most {limit}",
-                              details={"limit": limit})
+        raise PayloadTooLarge(
+            f"the body is {declared} bytes; this webhook accepts at most {limit}", details={"limit": limit}
+        )
     chunks, size = [], 0
     while True:  # the ASGI messages themselves: Starlette's stream() is an async generator
         message = await request.receive()
@@ -82,8 +82,7 @@ async def read_body(request: Request, limit: int) -> bytes:
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"the body is over {limit} bytes, the most this webhook accepts",
-                           details={"limit": limit})
+    return PayloadTooLarge(f"the body is over {limit} bytes, the most this webhook accepts", details={"limit": limit})
 
 
 def _max_body(webhook: Any) -> int:
@@ -97,11 +96,13 @@ def _direct(webhook: Any, deployment_id: str | None, wait: bool) -> bool:
 def outcome_response(outcome: service.Outcome) -> JSONResponse:
     """The answer for a stored delivery (202 accepted, 200 duplicate or filtered)."""
     if outcome.status == "duplicate":
-        return JSONResponse({"delivery_id": outcome.original_id or outcome.delivery.id,
-                             "duplicate": True}, status_code=200)
+        return JSONResponse(
+            {"delivery_id": outcome.original_id or outcome.delivery.id, "duplicate": True}, status_code=200
+        )
     if outcome.status == "filtered":
-        return JSONResponse({"delivery_id": outcome.delivery.id, "filtered": True,
-                             "reason": outcome.delivery.reason}, status_code=200)
+        return JSONResponse(
+            {"delivery_id": outcome.delivery.id, "filtered": True, "reason": outcome.delivery.reason}, status_code=200
+        )
     return JSONResponse({"delivery_id": outcome.delivery.id}, status_code=202)
 
 
@@ -127,16 +128,26 @@ class ReceiverParams(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            raise RequestValidationError([
-                {**error, "loc": ("path" if error["loc"][0] == "token" else "query", *error["loc"])}
-                for error in exc.errors(include_url=False)]) from None
+            raise RequestValidationError(
+                [
+                    {**error, "loc": ("path" if error["loc"][0] == "token" else "query", *error["loc"])}
+                    for error in exc.errors(include_url=False)
+                ]
+            ) from None
 
 
 def _openapi_parameters() -> list[dict[str, Any]]:
     schema = ReceiverParams.model_json_schema()["properties"]
-    return [{"name": name, "in": "path" if name == "token" else "query", "required": name == "token",
-             "description": schema[name].pop("description"), "schema": schema[name]}
-            for name in ("token", "wait", "timeout")]
+    return [
+        {
+            "name": name,
+            "in": "path" if name == "token" else "query",
+            "required": name == "token",
+            "description": schema[name].pop("description"),
+            "schema": schema[name],
+        }
+        for name in ("token", "wait", "timeout")
+    ]
 
 
 @direct
@@ -158,25 +169,37 @@ async def receive_webhook(request: Request) -> JSONResponse:
                 raise _too_large(_max_body(webhook))
         try:
             outcome = await service.receive(
-                db, webhook, method=request.method, headers=headers,
+                db,
+                webhook,
+                method=request.method,
+                headers=headers,
                 query=dict(request.query_params) if request.scope.get("query_string") else {},
                 body=body,
-                direct=_direct(webhook, deployment_id, wait), recheck=fresh)
+                direct=_direct(webhook, deployment_id, wait),
+                recheck=fresh,
+            )
             break
         except service.StaleWebhook:
             if fresh:
                 raise
     direct = _direct(webhook, deployment_id, wait)
     if outcome.status == "accepted" and direct and deployment_id:
-        return await respond_after_run(db, get_prefect(request), outcome.delivery, deployment_id,
-                                       timeout, lambda: wake_dispatcher(request))
+        return await respond_after_run(
+            db, get_prefect(request), outcome.delivery, deployment_id, timeout, lambda: wake_dispatcher(request)
+        )
     if outcome.status == "accepted":
         wake_dispatcher(request)
     return outcome_response(outcome)
 
 
 for _method in _METHODS:  # one route per method so each has its own OpenAPI operation id
-    router.add_api_route("/webhook/{token}", receive_webhook, methods=[_method], status_code=202,
-                         response_model=dict[str, Any], dependencies=[Public()],
-                         operation_id=f"receive_webhook_{_method.lower()}",
-                         openapi_extra={"parameters": _openapi_parameters()})
+    router.add_api_route(
+        "/webhook/{token}",
+        receive_webhook,
+        methods=[_method],
+        status_code=202,
+        response_model=dict[str, Any],
+        dependencies=[Public()],
+        operation_id=f"receive_webhook_{_method.lower()}",
+        openapi_extra={"parameters": _openapi_parameters()},
+    )

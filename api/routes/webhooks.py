@@ -74,11 +74,16 @@ class TestDelivery(BaseModel):
 def _public(webhook: Webhook, request: Request) -> WebhookPublic:
     base = str(request.base_url).rstrip("/")
     return WebhookPublic(
-        id=webhook.id, workflow_id=webhook.workflow_id, node_id=webhook.node_id,
+        id=webhook.id,
+        workflow_id=webhook.workflow_id,
+        node_id=webhook.node_id,
         url=f"{base}/webhook/{webhook.token}",
         scheme=scheme_of(webhook.config.get("signature")),
-        active=webhook.active, respond=webhook.config.get("respond", "immediately"),
-        created_at=webhook.created_at, updated_at=webhook.updated_at)
+        active=webhook.active,
+        respond=webhook.config.get("respond", "immediately"),
+        created_at=webhook.created_at,
+        updated_at=webhook.updated_at,
+    )
 
 
 def _body_text(body: bytes) -> str:
@@ -91,24 +96,38 @@ def _body_text(body: bytes) -> str:
 def _delivery(d: WebhookDelivery) -> DeliveryPublic:
     headers = {k: v for k, v in d.headers.items() if k not in ("authorization", "cookie")}
     return DeliveryPublic(
-        id=d.id, status=d.status, reason=d.reason, external_id=d.external_id, method=d.method,
-        headers=headers, query=d.query, body=_body_text(d.body), payload=d.payload,
-        replay_of=d.replay_of, run_id=d.run_id, received_at=d.received_at,
-        dispatched_at=d.dispatched_at)
+        id=d.id,
+        status=d.status,
+        reason=d.reason,
+        external_id=d.external_id,
+        method=d.method,
+        headers=headers,
+        query=d.query,
+        body=_body_text(d.body),
+        payload=d.payload,
+        replay_of=d.replay_of,
+        run_id=d.run_id,
+        received_at=d.received_at,
+        dispatched_at=d.dispatched_at,
+    )
 
 
 async def _get(session: Any, tenant_id: str, webhook_id: str) -> Webhook:
-    webhook = (await session.execute(select(Webhook).where(
-        Webhook.tenant_id == tenant_id, Webhook.id == webhook_id))).scalar_one_or_none()
+    webhook = (
+        await session.execute(select(Webhook).where(Webhook.tenant_id == tenant_id, Webhook.id == webhook_id))
+    ).scalar_one_or_none()
     if webhook is None:
         raise NotFound(f"webhook {webhook_id!r} not found", details={"webhook_id": webhook_id})
     return webhook
 
 
 @router.get("", response_model=Page[WebhookPublic])
-async def list_webhooks(request: Request, session: TenantSession,
-                        workflow_id: str | None = Query(default=None, max_length=64),
-                        principal: Principal = Requires(Permission.WEBHOOK_READ)) -> Page[WebhookPublic]:
+async def list_webhooks(
+    request: Request,
+    session: TenantSession,
+    workflow_id: str | None = Query(default=None, max_length=64),
+    principal: Principal = Requires(Permission.WEBHOOK_READ),
+) -> Page[WebhookPublic]:
     """The tenant's webhooks (one per published webhook trigger node)."""
     query = select(Webhook).where(Webhook.tenant_id == principal.tenant_id)
     if workflow_id:
@@ -118,28 +137,43 @@ async def list_webhooks(request: Request, session: TenantSession,
 
 
 @router.get("/{webhook_id}", response_model=WebhookPublic)
-async def get_webhook(request: Request, session: TenantSession, webhook_id: str = WebhookId,
-                      principal: Principal = Requires(Permission.WEBHOOK_READ)) -> WebhookPublic:
+async def get_webhook(
+    request: Request,
+    session: TenantSession,
+    webhook_id: str = WebhookId,
+    principal: Principal = Requires(Permission.WEBHOOK_READ),
+) -> WebhookPublic:
     """One webhook with its URL and signature scheme."""
     return _public(await _get(session, principal.tenant_id or "", webhook_id), request)
 
 
 @router.post("/{webhook_id}/rotate", response_model=WebhookPublic)
-async def rotate_webhook(request: Request, session: TenantSession, context: AuditCtx,
-                         webhook_id: str = WebhookId,
-                         principal: Principal = Requires(Permission.WEBHOOK_MANAGE)) -> WebhookPublic:
+async def rotate_webhook(
+    request: Request,
+    session: TenantSession,
+    context: AuditCtx,
+    webhook_id: str = WebhookId,
+    principal: Principal = Requires(Permission.WEBHOOK_MANAGE),
+) -> WebhookPublic:
     """Give the webhook a new URL token; the old URL stops working at once."""
     webhook = await _get(session, principal.tenant_id or "", webhook_id)
     webhook.token, webhook.updated_at = new_token(), utcnow()
-    await audit.record(session, tenant_id=webhook.tenant_id, action="webhook.rotate",
-                       context=context, resource_type="webhook", resource_id=webhook.id)
+    await audit.record(
+        session,
+        tenant_id=webhook.tenant_id,
+        action="webhook.rotate",
+        context=context,
+        resource_type="webhook",
+        resource_id=webhook.id,
+    )
     await session.commit()
     return _public(webhook, request)
 
 
 @router.get("/{webhook_id}/events", response_model=Page[DeliveryPublic])
 async def list_deliveries(
-    session: TenantSession, webhook_id: str = WebhookId,
+    session: TenantSession,
+    webhook_id: str = WebhookId,
     status_: str | None = Query(default=None, alias="status", pattern="^(" + "|".join(STATUSES) + ")$"),
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, max_length=20, pattern="^[0-9]+$"),
@@ -147,42 +181,59 @@ async def list_deliveries(
 ) -> Page[DeliveryPublic]:
     """Deliveries of the webhook, newest first: verdict, dispatch and run."""
     webhook = await _get(session, principal.tenant_id or "", webhook_id)
-    where = [WebhookDelivery.tenant_id == webhook.tenant_id,
-             WebhookDelivery.webhook_id == webhook.id]
+    where = [WebhookDelivery.tenant_id == webhook.tenant_id, WebhookDelivery.webhook_id == webhook.id]
     if status_:
         where.append(WebhookDelivery.status == status_)
-    total = (await session.execute(select(func.count()).select_from(WebhookDelivery)
-                                   .where(*where))).scalar_one()
+    total = (await session.execute(select(func.count()).select_from(WebhookDelivery).where(*where))).scalar_one()
     if cursor:
         where.append(WebhookDelivery.seq < int(cursor))
-    rows = list((await session.execute(select(WebhookDelivery).where(*where)
-                                       .order_by(WebhookDelivery.seq.desc())
-                                       .limit(limit + 1))).scalars())
+    rows = list(
+        (
+            await session.execute(
+                select(WebhookDelivery).where(*where).order_by(WebhookDelivery.seq.desc()).limit(limit + 1)
+            )
+        ).scalars()
+    )
     next_cursor = str(rows[limit - 1].seq) if len(rows) > limit else None
     return Page(items=[_delivery(d) for d in rows[:limit]], next_cursor=next_cursor, total=total)
 
 
 @router.post("/{webhook_id}/events/{event_id}/replay", status_code=status.HTTP_202_ACCEPTED)
-async def replay_delivery(request: Request, state: StateDep, session: TenantSession,
-                          context: AuditCtx, webhook_id: str = WebhookId,
-                          event_id: str = Path(max_length=64),
-                          principal: Principal = Requires(Permission.WEBHOOK_MANAGE)) -> dict[str, Any]:
+async def replay_delivery(
+    request: Request,
+    state: StateDep,
+    session: TenantSession,
+    context: AuditCtx,
+    webhook_id: str = WebhookId,
+    event_id: str = Path(max_length=64),
+    principal: Principal = Requires(Permission.WEBHOOK_MANAGE),
+) -> dict[str, Any]:
     """Deliver a stored delivery again (a new delivery id, so a new run)."""
     webhook = await _get(session, principal.tenant_id or "", webhook_id)
-    fresh = await service.replay(state.db, tenant_id=webhook.tenant_id, webhook_id=webhook.id,
-                                 delivery_id_=event_id)
-    await audit.record(session, tenant_id=webhook.tenant_id, action="webhook.replay",
-                       context=context, resource_type="webhook", resource_id=webhook.id,
-                       details={"event_id": event_id, "delivery_id": fresh.id})
+    fresh = await service.replay(state.db, tenant_id=webhook.tenant_id, webhook_id=webhook.id, delivery_id_=event_id)
+    await audit.record(
+        session,
+        tenant_id=webhook.tenant_id,
+        action="webhook.replay",
+        context=context,
+        resource_type="webhook",
+        resource_id=webhook.id,
+        details={"event_id": event_id, "delivery_id": fresh.id},
+    )
     await session.commit()
     wake_dispatcher(request)
     return {"delivery_id": fresh.id, "replay_of": event_id}
 
 
 @router.post("/{webhook_id}/test")
-async def test_webhook(request: Request, state: StateDep, session: TenantSession,
-                       body: TestDelivery | None = Body(default=None), webhook_id: str = WebhookId,
-                       principal: Principal = Requires(Permission.WEBHOOK_MANAGE)) -> Any:
+async def test_webhook(
+    request: Request,
+    state: StateDep,
+    session: TenantSession,
+    body: TestDelivery | None = Body(default=None),
+    webhook_id: str = WebhookId,
+    principal: Principal = Requires(Permission.WEBHOOK_MANAGE),
+) -> Any:
     """Sign a sample body with the webhook's secret and deliver it like a sender would."""
     webhook = await _get(session, principal.tenant_id or "", webhook_id)
     sample = body.body if body else {"test": True}
@@ -198,16 +249,23 @@ async def test_webhook(request: Request, state: StateDep, session: TenantSession
     if signature.scheme != "none":
         try:
             name = signature.secret or ""
-            secret = (await secret_cache.get(webhook.tenant_id, name, read_stamp=credential_stamps.reader(
-                state.db, tenant_id=webhook.tenant_id, name=name))).values[0]  # signed with the first
+            secret = (
+                await secret_cache.get(
+                    webhook.tenant_id,
+                    name,
+                    read_stamp=credential_stamps.reader(state.db, tenant_id=webhook.tenant_id, name=name),
+                )
+            ).values[0]  # signed with the first
         except Exception as exc:
-            raise BadRequest(f"the signing secret cannot be read: {exc}",
-                             details={"field": "signature.secret"}) from None
+            raise BadRequest(
+                f"the signing secret cannot be read: {exc}", details={"field": "signature.secret"}
+            ) from None
     headers = {k.lower(): v for k, v in sign(signature, raw, secret, msg_id=msg_id).items()}
     headers["content-type"] = "application/json"
     try:
-        outcome = await service.receive(state.db, webhook, method=webhook.config.get("methods", ["POST"])[0],
-                                        headers=headers, query={}, body=raw)
+        outcome = await service.receive(
+            state.db, webhook, method=webhook.config.get("methods", ["POST"])[0], headers=headers, query={}, body=raw
+        )
     except service.StaleWebhook:
         await service.find_by_token(state.db, webhook.token, fresh=True)  # 404 retired, 409 paused
         raise
@@ -220,22 +278,36 @@ class RepairRequest(BaseModel):
     """What to repair: deliveries dispatched longer ago than ``older_than_seconds`` without a run."""
 
     older_than_seconds: float | None = Field(
-        default=None, ge=0, le=MAX_AGE, description="Only deliveries dispatched longer ago than this "
-        "(default GORAX_WEBHOOK_REPAIR_AFTER_SECONDS).")
+        default=None,
+        ge=0,
+        le=MAX_AGE,
+        description="Only deliveries dispatched longer ago than this (default GORAX_WEBHOOK_REPAIR_AFTER_SECONDS).",
+    )
     dry_run: bool = Field(default=False, description="Report what would be done; change and post nothing.")
 
 
 @router.post("/repair")
-async def repair_deliveries(state: StateDep, prefect: PrefectDep, context: AuditCtx,
-                            body: RepairRequest | None = Body(default=None),
-                            principal: Principal = Requires(Permission.SETTINGS_MANAGE)) -> dict[str, Any]:
+async def repair_deliveries(
+    state: StateDep,
+    prefect: PrefectDep,
+    context: AuditCtx,
+    body: RepairRequest | None = Body(default=None),
+    principal: Principal = Requires(Permission.SETTINGS_MANAGE),
+) -> dict[str, Any]:
     """Post again the event of each of the tenant's deliveries dispatched long ago without a run
     (``gorax webhooks repair`` for one tenant): 409 while another repair runs."""
     request = body or RepairRequest()
-    older_than = (state.config.webhook_repair_after_seconds if request.older_than_seconds is None
-                  else request.older_than_seconds)
-    report = await repair(state.db, prefect, older_than=older_than, dry_run=request.dry_run,
-                          tenant_id=principal.tenant_id or "", context=context)
+    older_than = (
+        state.config.webhook_repair_after_seconds if request.older_than_seconds is None else request.older_than_seconds
+    )
+    report = await repair(
+        state.db,
+        prefect,
+        older_than=older_than,
+        dry_run=request.dry_run,
+        tenant_id=principal.tenant_id or "",
+        context=context,
+    )
     if report.busy:
         raise Conflict("another webhook repair is running; try again when it is done")
     return report.as_dict()

@@ -22,12 +22,17 @@ from flows import tenant_tag, workflow_tag
 
 #: Prefect state type -> the API's status vocabulary.
 _STATUS = {
-    "SCHEDULED": "pending", "PENDING": "pending", "RUNNING": "running",
-    "COMPLETED": "completed", "FAILED": "failed", "CANCELLED": "cancelled",
-    "CANCELLING": "cancelled", "CRASHED": "crashed", "PAUSED": "paused",
+    "SCHEDULED": "pending",
+    "PENDING": "pending",
+    "RUNNING": "running",
+    "COMPLETED": "completed",
+    "FAILED": "failed",
+    "CANCELLED": "cancelled",
+    "CANCELLING": "cancelled",
+    "CRASHED": "crashed",
+    "PAUSED": "paused",
 }
-STATUSES = ("pending", "running", "completed", "failed", "cancelled", "crashed", "paused",
-            "timed_out")
+STATUSES = ("pending", "running", "completed", "failed", "cancelled", "crashed", "paused", "timed_out")
 FINAL_TYPES = runs.FINAL_TYPES
 
 
@@ -44,15 +49,14 @@ def status_of(state: Any) -> str:
 
 def _state_types_for(status: str) -> list[str]:
     if status not in STATUSES:
-        raise BadRequest(f"unknown status {status!r}; use one of {', '.join(STATUSES)}",
-                         details={"field": "status"})
+        raise BadRequest(f"unknown status {status!r}; use one of {', '.join(STATUSES)}", details={"field": "status"})
     if status == "timed_out":
         return ["FAILED"]
     return [t for t, s in _STATUS.items() if s == status]
 
 
 def _tag_value(tags: list[str], prefix: str) -> str | None:
-    return next((t[len(prefix):] for t in tags if t.startswith(prefix)), None)
+    return next((t[len(prefix) :] for t in tags if t.startswith(prefix)), None)
 
 
 def _ms(start: datetime | None, end: datetime | None) -> int | None:
@@ -64,10 +68,13 @@ def summary_of(run: Any) -> dict[str, Any]:
     parameters = run.parameters or {}
     state = run.state
     error = state.message if state is not None and state.type.value in ("FAILED", "CRASHED") else None
-    trigger_type = _tag_value(run.tags, "trigger:") or ("schedule" if run.auto_scheduled else
-                                                      "automation" if run.created_by and
-                                                      run.created_by.type == "AUTOMATION"
-                                                      else "manual")
+    trigger_type = _tag_value(run.tags, "trigger:") or (
+        "schedule"
+        if run.auto_scheduled
+        else "automation"
+        if run.created_by and run.created_by.type == "AUTOMATION"
+        else "manual"
+    )
     return {
         "id": str(run.id),
         "workflow_id": _tag_value(run.tags, "workflow:") or parameters.get("workflow_id"),
@@ -85,11 +92,17 @@ def summary_of(run: Any) -> dict[str, Any]:
 def step_of(record: Any) -> dict[str, Any]:
     """The API form of a runtime step record (already masked and size-capped by the runtime)."""
     return {
-        "node_id": record.node_id, "name": record.name, "type": record.type,
-        "status": record.status, "attempts": record.attempts,
-        "started_at": record.started_at, "ended_at": record.ended_at,
+        "node_id": record.node_id,
+        "name": record.name,
+        "type": record.type,
+        "status": record.status,
+        "attempts": record.attempts,
+        "started_at": record.started_at,
+        "ended_at": record.ended_at,
         "duration_ms": _ms(record.started_at, record.ended_at),
-        "iteration": record.iteration, "input": record.input, "output": record.output,
+        "iteration": record.iteration,
+        "input": record.input,
+        "output": record.output,
         "error": record.error,
         "attempt_history": [attempt.model_dump() for attempt in record.attempt_history],
     }
@@ -110,8 +123,7 @@ async def get_run(client: PrefectClient, *, tenant_id: str, execution_id: str) -
         raise NotFound(f"execution {execution_id!r} not found") from None
     run = await runs.read_run(client, run_id)
     if run is None or tenant_tag(tenant_id) not in (run.tags or []):
-        raise NotFound(f"execution {execution_id!r} not found",
-                       details={"execution_id": execution_id})
+        raise NotFound(f"execution {execution_id!r} not found", details={"execution_id": execution_id})
     return run
 
 
@@ -130,31 +142,45 @@ async def run_output(run: FlowRun) -> Any:
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
         if getattr(run.state.data, "storage_block_id", False) is None:
-            reason += (" (it was stored on the local disk of the worker that ran it: give every "
-                       "process the same shared GORAX_RESULTS_URL)")
-        raise ResultUnavailable(f"the result of execution {run.id} cannot be read: {reason}",
-                                details={"execution_id": str(run.id), "reason": reason}) from exc
+            reason += (
+                " (it was stored on the local disk of the worker that ran it: give every "
+                "process the same shared GORAX_RESULTS_URL)"
+            )
+        raise ResultUnavailable(
+            f"the result of execution {run.id} cannot be read: {reason}",
+            details={"execution_id": str(run.id), "reason": reason},
+        ) from exc
 
 
 async def execution_detail(client: PrefectClient, run: FlowRun, *, prefect_api_url: str) -> dict[str, Any]:
     """Summary plus input, output, steps and the Prefect UI link."""
     steps = await runs.read_run_steps(client, run)
-    return {**summary_of(run), "input": (run.parameters or {}).get("trigger"),
-            "output": await run_output(run), "steps": [step_of(s) for s in steps],
-            "prefect_url": prefect_run_url(prefect_api_url, run.id)}
+    return {
+        **summary_of(run),
+        "input": (run.parameters or {}).get("trigger"),
+        "output": await run_output(run),
+        "steps": [step_of(s) for s in steps],
+        "prefect_url": prefect_run_url(prefect_api_url, run.id),
+    }
 
 
-async def read_execution_steps(client: PrefectClient, *, tenant_id: str,
-                               execution_id: str) -> list[dict[str, Any]]:
+async def read_execution_steps(client: PrefectClient, *, tenant_id: str, execution_id: str) -> list[dict[str, Any]]:
     """The step records of one of the tenant's runs."""
     run = await get_run(client, tenant_id=tenant_id, execution_id=execution_id)
     return [step_of(s) for s in await runs.read_run_steps(client, run)]
 
 
 async def start_run(
-    client: PrefectClient, *, tenant_id: str, workflow_id: str, deployment_id: str,
-    trigger: Any, trigger_type: str, graph: dict[str, Any] | None = None,
-    version: int | None = None, parameters: dict[str, Any] | None = None,
+    client: PrefectClient,
+    *,
+    tenant_id: str,
+    workflow_id: str,
+    deployment_id: str,
+    trigger: Any,
+    trigger_type: str,
+    graph: dict[str, Any] | None = None,
+    version: int | None = None,
+    parameters: dict[str, Any] | None = None,
     idempotency_key: str | None = None,
 ) -> FlowRun:
     """Create a flow run of the workflow's deployment with the tenant's variables as ``env``.
@@ -169,16 +195,16 @@ async def start_run(
     if graph is not None:
         params.update(graph=graph, workflow_version=version)
     tags = [tenant_tag(tenant_id), workflow_tag(workflow_id), f"trigger:{trigger_type}", "gorax"]
-    return await runs.start_run(client, deployment_id, parameters=params, tags=tags,
-                                idempotency_key=idempotency_key)
+    return await runs.start_run(client, deployment_id, parameters=params, tags=tags, idempotency_key=idempotency_key)
 
 
 async def wait_for_run(client: PrefectClient, run_id: UUID, timeout: float) -> FlowRun:
     """The run once it is final; GatewayTimeout naming the execution when it is not in time."""
     run = await runs.wait_for_final(client, run_id, timeout)
     if run is None:
-        raise GatewayTimeout(f"execution {run_id} did not finish within {timeout:g} seconds",
-                             details={"execution_id": str(run_id)})
+        raise GatewayTimeout(
+            f"execution {run_id} did not finish within {timeout:g} seconds", details={"execution_id": str(run_id)}
+        )
     return run
 
 
@@ -204,23 +230,39 @@ def _offset_of(cursor: str | None) -> int:
     raise BadRequest("cursor is not valid", details={"field": "cursor"})
 
 
-def run_filter(*, tenant_id: str, workflow_id: str | None = None, status: str | None = None,
-               since: datetime | None = None, until: datetime | None = None) -> Any:
+def run_filter(
+    *,
+    tenant_id: str,
+    workflow_id: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Any:
     """A Prefect flow run filter on the tenant tag (plus workflow, status and time range)."""
     tags = [tenant_tag(tenant_id)] + ([workflow_tag(workflow_id)] if workflow_id else [])
     return runs.run_filter(
-        tags=tags, state_types=_state_types_for(status) if status else None,
-        state_names=["TimedOut"] if status == "timed_out" else None, since=since, until=until)
+        tags=tags,
+        state_types=_state_types_for(status) if status else None,
+        state_names=["TimedOut"] if status == "timed_out" else None,
+        since=since,
+        until=until,
+    )
 
 
-async def list_runs(client: PrefectClient, *, tenant_id: str, workflow_id: str | None = None,
-                    status: str | None = None, since: datetime | None = None,
-                    until: datetime | None = None, limit: int = 50,
-                    cursor: str | None = None) -> tuple[list[dict[str, Any]], str | None, int]:
+async def list_runs(
+    client: PrefectClient,
+    *,
+    tenant_id: str,
+    workflow_id: str | None = None,
+    status: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> tuple[list[dict[str, Any]], str | None, int]:
     """A page of the tenant's executions, newest first, and the total matching."""
     offset = _offset_of(cursor)
-    flt = run_filter(tenant_id=tenant_id, workflow_id=workflow_id, status=status,
-                     since=since, until=until)
+    flt = run_filter(tenant_id=tenant_id, workflow_id=workflow_id, status=status, since=since, until=until)
     # Prefect pages are at most 200 (the API's own maximum): whether more follow comes from the count.
     page = await runs.read_runs(client, flt, limit=limit, offset=offset)
     total = await runs.count_runs(client, flt)
@@ -233,26 +275,33 @@ async def cancel_run(client: PrefectClient, *, tenant_id: str, execution_id: str
     run = await get_run(client, tenant_id=tenant_id, execution_id=execution_id)
     kind = run.state.type.value if run.state else "SCHEDULED"
     if kind in FINAL_TYPES or kind == "CANCELLING":
-        raise Conflict(f"execution {execution_id} is already {status_of(run.state)}",
-                       details={"execution_id": execution_id})
+        raise Conflict(
+            f"execution {execution_id} is already {status_of(run.state)}", details={"execution_id": execution_id}
+        )
     # A scheduled or suspended run has no process to stop: it is cancelled at once.
-    return await runs.cancel_run(client, run.id, at_once=kind in ("SCHEDULED", "PENDING", "PAUSED"),
-                                 message="Cancelled through the Gorax API")
+    return await runs.cancel_run(
+        client, run.id, at_once=kind in ("SCHEDULED", "PENDING", "PAUSED"), message="Cancelled through the Gorax API"
+    )
 
 
 async def retry_run(client: PrefectClient, *, tenant_id: str, execution_id: str) -> FlowRun:
     """A new run with the same parameters (same version graph and trigger input)."""
     run = await get_run(client, tenant_id=tenant_id, execution_id=execution_id)
     if run.deployment_id is None:
-        raise Conflict("this execution has no deployment to run again",
-                       details={"execution_id": execution_id})
+        raise Conflict("this execution has no deployment to run again", details={"execution_id": execution_id})
     parameters = dict(run.parameters or {})
     workflow_id = _tag_value(run.tags, "workflow:") or parameters.get("workflow_id") or ""
     try:
-        return await start_run(client, tenant_id=tenant_id, workflow_id=workflow_id,
-                               deployment_id=str(run.deployment_id),
-                               trigger=parameters.get("trigger"), trigger_type="retry",
-                               parameters=parameters)
+        return await start_run(
+            client,
+            tenant_id=tenant_id,
+            workflow_id=workflow_id,
+            deployment_id=str(run.deployment_id),
+            trigger=parameters.get("trigger"),
+            trigger_type="retry",
+            parameters=parameters,
+        )
     except runs.DeploymentGone:
-        raise Conflict("the workflow's deployment is gone (archived); it cannot run again",
-                       details={"execution_id": execution_id}) from None
+        raise Conflict(
+            "the workflow's deployment is gone (archived); it cannot run again", details={"execution_id": execution_id}
+        ) from None

@@ -23,13 +23,16 @@ from api.errors import ApiError, BadRequest, Conflict, ValidationFailed
 from api.limits import graph_limit_exceeded
 from api.models.identity import Tenant
 from api.models.workflows import Workflow, WorkflowVersion
-from api.prefect import PrefectClient
+from api.prefect import PrefectClient, deployments
 from api.prefect import automations as prefect_automations
-from api.prefect import deployments
 from api.services import audit
 from api.services.audit import AuditContext
 from api.services.workflows import (
-    get_version, get_workflow, last_version_number, read_current_graph, restore_draft,
+    get_version,
+    get_workflow,
+    last_version_number,
+    read_current_graph,
+    restore_draft,
 )
 from api.webhooks import automations
 from translator import GraphError, GraphValidationError, Plan, compile_graph, validate_graph
@@ -78,8 +81,7 @@ def compile_checked(graph: Any) -> Plan:
         raise _invalid([error.to_dict() for error in exc.errors]) from None
 
 
-async def _deployment_name(session: AsyncSession, prefect: PrefectClient, workflow: Workflow, *,
-                           tenant_id: str) -> str:
+async def _deployment_name(session: AsyncSession, prefect: PrefectClient, workflow: Workflow, *, tenant_id: str) -> str:
     """The name the workflow's deployment has (a rename keeps it), else a new readable one."""
     current = await deployments.deployment_name_of(prefect, workflow.deployment_id)
     if current is not None:
@@ -88,42 +90,79 @@ async def _deployment_name(session: AsyncSession, prefect: PrefectClient, workfl
     return deployments.readable_name(tenant.slug if tenant else tenant_id, workflow.name, workflow.id)
 
 
-async def _deploy(session: AsyncSession, prefect: PrefectClient, workflow: Workflow,
-                  graph: dict[str, Any], plan: Plan, number: int, *, tenant_id: str,
-                  work_pool: str) -> deployments.DeployedWorkflow:
+async def _deploy(
+    session: AsyncSession,
+    prefect: PrefectClient,
+    workflow: Workflow,
+    graph: dict[str, Any],
+    plan: Plan,
+    number: int,
+    *,
+    tenant_id: str,
+    work_pool: str,
+) -> deployments.DeployedWorkflow:
     try:
         return await deployments.deploy_workflow(
-            prefect, graph, plan=plan, tenant=tenant_id, workflow_id=workflow.id,
+            prefect,
+            graph,
+            plan=plan,
+            tenant=tenant_id,
+            workflow_id=workflow.id,
             name=await _deployment_name(session, prefect, workflow, tenant_id=tenant_id),
-            description=workflow.description or None, version=number, work_pool=work_pool,
-            paused=workflow.status == "paused")
+            description=workflow.description or None,
+            version=number,
+            work_pool=work_pool,
+            paused=workflow.status == "paused",
+        )
     except deployments.WorkPoolMissing as exc:
-        raise DeployFailed(f"deploying version {number} to Prefect failed: {exc}",
-                           details={"workflow_id": workflow.id, "work_pool": work_pool}) from exc
+        raise DeployFailed(
+            f"deploying version {number} to Prefect failed: {exc}",
+            details={"workflow_id": workflow.id, "work_pool": work_pool},
+        ) from exc
     except Exception as exc:  # Prefect down or refusing: nothing is stored (the caller rolls back)
         log.exception("deploying workflow %s failed", workflow.id)
-        raise DeployFailed(f"deploying version {number} to Prefect failed: {type(exc).__name__}",
-                           details={"workflow_id": workflow.id}) from exc
+        raise DeployFailed(
+            f"deploying version {number} to Prefect failed: {type(exc).__name__}", details={"workflow_id": workflow.id}
+        ) from exc
 
 
-async def _sync_triggers(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str,
-                         workflow: Workflow, deployment_name: str, plan: Plan) -> None:
+async def _sync_triggers(
+    session: AsyncSession,
+    prefect: PrefectClient,
+    *,
+    tenant_id: str,
+    workflow: Workflow,
+    deployment_name: str,
+    plan: Plan,
+) -> None:
     """Make webhook endpoints and Prefect automations match the newly deployed graph."""
     try:
-        await automations.sync_triggers(session, prefect, tenant_id=tenant_id, workflow=workflow,
-                                        deployment_name=deployment_name, plan=plan)
+        await automations.sync_triggers(
+            session, prefect, tenant_id=tenant_id, workflow=workflow, deployment_name=deployment_name, plan=plan
+        )
     except ApiError:
         raise
     except Exception as exc:
         log.exception("syncing the triggers of workflow %s failed", workflow.id)
-        raise DeployFailed(f"syncing the triggers of workflow {workflow.id} failed: "
-                           f"{type(exc).__name__}", details={"workflow_id": workflow.id}) from exc
+        raise DeployFailed(
+            f"syncing the triggers of workflow {workflow.id} failed: {type(exc).__name__}",
+            details={"workflow_id": workflow.id},
+        ) from exc
 
 
 async def publish_graph(
-    session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, workflow: Workflow,
-    graph: dict[str, Any], message: str, author: str | None, context: AuditContext, work_pool: str,
-    action: str = "workflow.publish", details: dict[str, Any] | None = None,
+    session: AsyncSession,
+    prefect: PrefectClient,
+    *,
+    tenant_id: str,
+    workflow: Workflow,
+    graph: dict[str, Any],
+    message: str,
+    author: str | None,
+    context: AuditContext,
+    work_pool: str,
+    action: str = "workflow.publish",
+    details: dict[str, Any] | None = None,
 ) -> WorkflowVersion:
     """Validate ``graph``, store it as the next version and deploy it (in the caller's transaction)."""
     if workflow.status == "archived":
@@ -131,80 +170,141 @@ async def publish_graph(
     plan = compile_checked(graph)
     automations.check_triggers(plan, workflow.id)  # before anything is deployed
     number = await last_version_number(session, tenant_id=tenant_id, workflow_id=workflow.id) + 1
-    version = WorkflowVersion(id=new_id(), tenant_id=tenant_id, workflow_id=workflow.id,
-                              number=number, graph=copy.deepcopy(graph), message=message,
-                              author=author, created_at=utcnow())
+    version = WorkflowVersion(
+        id=new_id(),
+        tenant_id=tenant_id,
+        workflow_id=workflow.id,
+        number=number,
+        graph=copy.deepcopy(graph),
+        message=message,
+        author=author,
+        created_at=utcnow(),
+    )
     session.add(version)
     try:
         await session.flush()
     except IntegrityError as exc:
-        raise Conflict("another publish of this workflow happened at the same time; retry",
-                       details={"workflow_id": workflow.id}) from exc
-    deployed = await _deploy(session, prefect, workflow, graph, plan, number, tenant_id=tenant_id,
-                             work_pool=work_pool)
+        raise Conflict(
+            "another publish of this workflow happened at the same time; retry", details={"workflow_id": workflow.id}
+        ) from exc
+    deployed = await _deploy(session, prefect, workflow, graph, plan, number, tenant_id=tenant_id, work_pool=work_pool)
     workflow.deployment_id = str(deployed.deployment_id)
     workflow.latest_version = number
-    await _sync_triggers(session, prefect, tenant_id=tenant_id, workflow=workflow,
-                         deployment_name=deployed.name, plan=plan)
+    await _sync_triggers(
+        session, prefect, tenant_id=tenant_id, workflow=workflow, deployment_name=deployed.name, plan=plan
+    )
     if workflow.status == "draft":
         workflow.status = "active"
     workflow.updated_at = utcnow()
-    await audit.record(session, tenant_id=tenant_id, action=action, context=context,
-                       resource_type="workflow", resource_id=workflow.id,
-                       details={"version": number, "message": message, **(details or {})})
+    await audit.record(
+        session,
+        tenant_id=tenant_id,
+        action=action,
+        context=context,
+        resource_type="workflow",
+        resource_id=workflow.id,
+        details={"version": number, "message": message, **(details or {})},
+    )
     return version
 
 
 async def publish_workflow(
-    session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, workflow_id: str,
-    message: str, author: str | None, context: AuditContext, work_pool: str,
+    session: AsyncSession,
+    prefect: PrefectClient,
+    *,
+    tenant_id: str,
+    workflow_id: str,
+    message: str,
+    author: str | None,
+    context: AuditContext,
+    work_pool: str,
 ) -> WorkflowVersion:
     """Publish the current draft as the next version."""
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
     graph = await read_current_graph(workflow)
-    return await publish_graph(session, prefect, tenant_id=tenant_id, workflow=workflow, graph=graph,
-                               message=message, author=author, context=context,
-                               work_pool=work_pool)
+    return await publish_graph(
+        session,
+        prefect,
+        tenant_id=tenant_id,
+        workflow=workflow,
+        graph=graph,
+        message=message,
+        author=author,
+        context=context,
+        work_pool=work_pool,
+    )
 
 
 async def rollback_workflow(
-    session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, workflow_id: str,
-    number: int, author: str | None, context: AuditContext, work_pool: str,
+    session: AsyncSession,
+    prefect: PrefectClient,
+    *,
+    tenant_id: str,
+    workflow_id: str,
+    number: int,
+    author: str | None,
+    context: AuditContext,
+    work_pool: str,
 ) -> WorkflowVersion:
     """Publish version ``number``'s graph again as the newest version; the draft becomes it too."""
     old = await get_version(session, tenant_id=tenant_id, workflow_id=workflow_id, number=number)
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
-    version = await publish_graph(session, prefect, tenant_id=tenant_id, workflow=workflow, graph=old.graph,
-                                  message=f"Rollback to version {number}", author=author,
-                                  context=context, work_pool=work_pool, action="workflow.rollback",
-                                  details={"from_version": number, "draft": f"restored to version {number}"})
-    await restore_draft(session, tenant_id=tenant_id, workflow=workflow, version=old, context=context,
-                        reason=f"rollback to version {number}, published as version {version.number}")
+    version = await publish_graph(
+        session,
+        prefect,
+        tenant_id=tenant_id,
+        workflow=workflow,
+        graph=old.graph,
+        message=f"Rollback to version {number}",
+        author=author,
+        context=context,
+        work_pool=work_pool,
+        action="workflow.rollback",
+        details={"from_version": number, "draft": f"restored to version {number}"},
+    )
+    await restore_draft(
+        session,
+        tenant_id=tenant_id,
+        workflow=workflow,
+        version=old,
+        context=context,
+        reason=f"rollback to version {number}, published as version {version.number}",
+    )
     return version
 
 
 async def set_paused(
-    session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, workflow_id: str,
-    paused: bool, context: AuditContext,
+    session: AsyncSession,
+    prefect: PrefectClient,
+    *,
+    tenant_id: str,
+    workflow_id: str,
+    paused: bool,
+    context: AuditContext,
 ) -> Workflow:
     """Pause or resume the workflow's schedules and triggers."""
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
     if workflow.status == "archived":
-        raise BadRequest("an archived workflow cannot be paused or resumed",
-                         details={"field": "status"})
+        raise BadRequest("an archived workflow cannot be paused or resumed", details={"field": "status"})
     if workflow.deployment_id:
         await deployments.set_paused(prefect, workflow.deployment_id, paused=paused)
         await prefect_automations.set_enabled(prefect, workflow.deployment_id, enabled=not paused)
     workflow.status = "paused" if paused else ("active" if workflow.latest_version else "draft")
     workflow.updated_at = utcnow()
-    await audit.record(session, tenant_id=tenant_id, context=context,
-                       action="workflow.pause" if paused else "workflow.resume",
-                       resource_type="workflow", resource_id=workflow.id)
+    await audit.record(
+        session,
+        tenant_id=tenant_id,
+        context=context,
+        action="workflow.pause" if paused else "workflow.resume",
+        resource_type="workflow",
+        resource_id=workflow.id,
+    )
     return workflow
 
 
-async def archive_workflow(session: AsyncSession, prefect: PrefectClient, *, tenant_id: str,
-                           workflow_id: str, context: AuditContext) -> Workflow:
+async def archive_workflow(
+    session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, workflow_id: str, context: AuditContext
+) -> Workflow:
     """Archive: versions and run history stay; the deployment and its automations go."""
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
     if workflow.deployment_id:
@@ -214,6 +314,12 @@ async def archive_workflow(session: AsyncSession, prefect: PrefectClient, *, ten
     workflow.deployment_id = None
     workflow.status = "archived"
     workflow.updated_at = utcnow()
-    await audit.record(session, tenant_id=tenant_id, action="workflow.archive", context=context,
-                       resource_type="workflow", resource_id=workflow.id)
+    await audit.record(
+        session,
+        tenant_id=tenant_id,
+        action="workflow.archive",
+        context=context,
+        resource_type="workflow",
+        resource_id=workflow.id,
+    )
     return workflow

@@ -83,11 +83,12 @@ class Version:
     secret: tuple[str, str | None] | None = None
 
     @classmethod
-    def of(cls, webhook: Webhook, secret: tuple[str, str | None] | None = None) -> "Version":
+    def of(cls, webhook: Webhook, secret: tuple[str, str | None] | None = None) -> Version:
         return cls(webhook.id, webhook.token, webhook.updated_at, secret)
 
-    def current_in(self, webhooks: set[tuple[str, str, datetime]],
-                   stamps: dict[tuple[str, str], str | None], tenant_id: str) -> bool:
+    def current_in(
+        self, webhooks: set[tuple[str, str, datetime]], stamps: dict[tuple[str, str], str | None], tenant_id: str
+    ) -> bool:
         """Whether the webhook is one of ``webhooks`` and the secret's stamp still ``stamps``'s."""
         if (self.webhook_id, self.token, self.updated_at) not in webhooks:
             return False
@@ -187,8 +188,7 @@ class SqliteDeliveryWriter:
         self._queue.put(entry)  # before the check below: a thread about to stop sees it
         with self._lock:
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="gorax-delivery-writer",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name="gorax-delivery-writer", daemon=True)
                 self._thread.start()
 
     def _run(self) -> None:
@@ -235,8 +235,9 @@ class SqliteDeliveryWriter:
             else:
                 self.batches += bool(items)
                 self.rows += len(fresh)
-                _answer_threadsafe(fresh, stale, [(future, None, result) for (_work, future), result
-                                                  in zip(works, results)])
+                _answer_threadsafe(
+                    fresh, stale, [(future, None, result) for (_work, future), result in zip(works, results)]
+                )
                 return
         self._one_by_one(conn, entries)
 
@@ -303,8 +304,7 @@ def _take_out_stale(conn: Any, items: list[_Item], dialect: str) -> tuple[list[_
         current = item.version is None or item.version.current_in(webhooks, stamps, item.row.tenant_id)
         (fresh if current else stale).append(item)
     if stale:
-        conn.execute(delete(WebhookDelivery).where(
-            WebhookDelivery.id.in_([item.row.id for item in stale])))
+        conn.execute(delete(WebhookDelivery).where(WebhookDelivery.id.in_([item.row.id for item in stale])))
     return fresh, stale
 
 
@@ -319,14 +319,18 @@ class _SqliteStatements:
     def __init__(self, dialect: Any) -> None:
         table = WebhookDelivery.__table__
         self.names = [column.key for column in _COLUMNS]
-        self.insert = (f"INSERT INTO {table.name} ({', '.join(c.name for c in _COLUMNS)}) "
-                       f"VALUES ({', '.join('?' for _ in _COLUMNS)})")
+        self.insert = (
+            f"INSERT INTO {table.name} ({', '.join(c.name for c in _COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
+        )
         self.binds = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in _COLUMNS]
 
     def row(self, item: _Item) -> tuple[Any, ...]:
         values = _values(item.row)
-        return tuple(value if bind is None or value is None else bind(value)
-                     for value, bind in zip((values[name] for name in self.names), self.binds))
+        return tuple(
+            value if bind is None or value is None else bind(value)
+            for value, bind in zip((values[name] for name in self.names), self.binds)
+        )
 
 
 _sqlite_statements: dict[Any, _SqliteStatements] = {}
@@ -356,12 +360,16 @@ def _current_stamps(conn: Any, items: list[_Item], dialect: str) -> dict[tuple[s
     Read after the webhooks (whose rows PostgreSQL then holds shared): a credential change
     locks those rows first, so it waits for this batch or this batch sees its stamp.
     """
-    pairs = {(item.row.tenant_id, item.version.secret[0]) for item in items
-             if item.version is not None and item.version.secret is not None}
+    pairs = {
+        (item.row.tenant_id, item.version.secret[0])
+        for item in items
+        if item.version is not None and item.version.secret is not None
+    }
     if not pairs:
         return {}
-    rows = conn.execute(_stamps_statement(dialect), {"tenants": sorted({t for t, _ in pairs}),
-                                                      "names": sorted({n for _, n in pairs})})
+    rows = conn.execute(
+        _stamps_statement(dialect), {"tenants": sorted({t for t, _ in pairs}), "names": sorted({n for _, n in pairs})}
+    )
     return {(tenant_id, name): stamp for tenant_id, name, stamp in rows}
 
 
@@ -371,10 +379,15 @@ def _versions_statement(dialect: str) -> Any:
     once per dialect (its compiled form is cached; building it per batch was not)."""
     from api.models.workflows import Workflow
 
-    query = (select(Webhook.id, Webhook.token, Webhook.updated_at)
-             .join(Workflow, Workflow.id == Webhook.workflow_id)
-             .where(Webhook.id.in_(bindparam("ids", expanding=True)), Webhook.active.is_(True),
-                    Workflow.status.not_in(("paused", "archived"))))
+    query = (
+        select(Webhook.id, Webhook.token, Webhook.updated_at)
+        .join(Workflow, Workflow.id == Webhook.workflow_id)
+        .where(
+            Webhook.id.in_(bindparam("ids", expanding=True)),
+            Webhook.active.is_(True),
+            Workflow.status.not_in(("paused", "archived")),
+        )
+    )
     if dialect == "postgresql":
         # A rotation or pause waits for this batch instead of slipping in before its commit.
         query = query.with_for_update(read=True, of=Webhook)
@@ -386,25 +399,31 @@ def _stamps_statement(dialect: str) -> Any:
     """Stamps of the bound ``names`` of the bound ``tenants`` (built once per dialect)."""
     return select(CredentialStamp.tenant_id, CredentialStamp.name, CredentialStamp.stamp).where(
         CredentialStamp.tenant_id.in_(bindparam("tenants", expanding=True)),
-        CredentialStamp.name.in_(bindparam("names", expanding=True)))
+        CredentialStamp.name.in_(bindparam("names", expanding=True)),
+    )
 
 
 _Outcome = tuple[asyncio.Future[Any], BaseException | None, Any]  # future, error, result
 
 
 def _outcomes(fresh: list[_Item], stale: list[_Item]) -> list[_Outcome]:
-    return [(item.future, StaleWebhook(
-        "the webhook changed while this delivery was checked; deliver it again",
-        headers={"Retry-After": "1"}), None) for item in stale] + [(item.future, None, None)
-                                                                    for item in fresh]
+    return [
+        (
+            item.future,
+            StaleWebhook(
+                "the webhook changed while this delivery was checked; deliver it again", headers={"Retry-After": "1"}
+            ),
+            None,
+        )
+        for item in stale
+    ] + [(item.future, None, None) for item in fresh]
 
 
 def _answer(fresh: list[_Item], stale: list[_Item]) -> None:
     _settle_all(_outcomes(fresh, stale))
 
 
-def _answer_threadsafe(fresh: list[_Item], stale: list[_Item],
-                       results: list[_Outcome] | None = None) -> None:
+def _answer_threadsafe(fresh: list[_Item], stale: list[_Item], results: list[_Outcome] | None = None) -> None:
     """:func:`_answer` from the writer thread: one wake-up of each waiting loop per batch (a
     wake-up per row was a system call each, and the GIL handed back and forth with it), with
     the ``results`` of work done in the same transaction."""
@@ -439,8 +458,7 @@ def _settle(future: asyncio.Future[Any], exc: BaseException | None, result: Any 
         future.set_exception(exc)
 
 
-_writers: "weakref.WeakKeyDictionary[Database, DeliveryWriter | SqliteDeliveryWriter]" = (
-    weakref.WeakKeyDictionary())
+_writers: weakref.WeakKeyDictionary[Database, DeliveryWriter | SqliteDeliveryWriter] = weakref.WeakKeyDictionary()
 
 
 def writer_for(db: Database) -> DeliveryWriter | SqliteDeliveryWriter:

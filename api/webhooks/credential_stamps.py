@@ -28,8 +28,11 @@ StampReader = Callable[[], Awaitable[str | None]]
 
 async def read(session: AsyncSession, *, tenant_id: str, name: str) -> str | None:
     """The current stamp of the tenant's credential ``name`` (None: never changed through the API)."""
-    return (await session.execute(select(CredentialStamp.stamp).where(
-        CredentialStamp.tenant_id == tenant_id, CredentialStamp.name == name))).scalar_one_or_none()
+    return (
+        await session.execute(
+            select(CredentialStamp.stamp).where(CredentialStamp.tenant_id == tenant_id, CredentialStamp.name == name)
+        )
+    ).scalar_one_or_none()
 
 
 def reader(db: Database, *, tenant_id: str, name: str) -> StampReader:
@@ -60,5 +63,7 @@ async def bump(session: AsyncSession, *, tenant_id: str, name: str) -> None:
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
     values = {"stamp": new_id(), "changed_at": utcnow()}
     await session.execute(
-        insert(CredentialStamp).values(id=new_id(), tenant_id=tenant_id, name=name, **values)
-        .on_conflict_do_update(index_elements=["tenant_id", "name"], set_=values))
+        insert(CredentialStamp)
+        .values(id=new_id(), tenant_id=tenant_id, name=name, **values)
+        .on_conflict_do_update(index_elements=["tenant_id", "name"], set_=values)
+    )

@@ -70,25 +70,37 @@ def events_json(deliveries: list[Any]) -> bytes:
         key = (d.workflow_id, d.node_id, d.webhook_id, d.tenant_id)
         labels = about.get(key)
         if labels is None:
-            resource = json.dumps({
-                "prefect.resource.id": workflow_resource(d.workflow_id),
-                "gorax.trigger-node": d.node_id,
-                "gorax.webhook": d.webhook_id,
-                "gorax.tenant": d.tenant_id,
-            })
+            resource = json.dumps(
+                {
+                    "prefect.resource.id": workflow_resource(d.workflow_id),
+                    "gorax.trigger-node": d.node_id,
+                    "gorax.webhook": d.webhook_id,
+                    "gorax.tenant": d.tenant_id,
+                }
+            )
             labels = about[key] = f'"resource": {resource}, "related": {json.dumps([tenant_related(d.tenant_id)])}'
         payload = d.payload if d.payload not in (None, "null") else "{}"
-        parts.append(f'{{"id": {json.dumps(event_id(d.id))}, "occurred": "{d.received_at.isoformat()}", '
-                     f'"event": "{EVENT_NAME}", {labels}, "payload": {payload}}}')
+        parts.append(
+            f'{{"id": {json.dumps(event_id(d.id))}, "occurred": "{d.received_at.isoformat()}", '
+            f'"event": "{EVENT_NAME}", {labels}, "payload": {payload}}}'
+        )
     return ("[" + ", ".join(parts) + "]").encode()
 
 
 class Dispatcher:
     """Sends accepted deliveries to Prefect; :meth:`wake` after storing one."""
 
-    def __init__(self, db: Database, prefect: PrefectClient, *, batch_size: int = 200,
-                 max_backoff: float = 5.0, recover_grace: float = 2.0, link_for: float = 3600.0,
-                 coalesce: float = 0.02) -> None:
+    def __init__(
+        self,
+        db: Database,
+        prefect: PrefectClient,
+        *,
+        batch_size: int = 200,
+        max_backoff: float = 5.0,
+        recover_grace: float = 2.0,
+        link_for: float = 3600.0,
+        coalesce: float = 0.02,
+    ) -> None:
         self.db = db
         # The app's client: one for the dispatcher's life, as building one (a TLS context each)
         # cost more CPU than a post under a steady stream of deliveries.
@@ -129,13 +141,31 @@ class Dispatcher:
         d = WebhookDelivery
         # The columns an event needs, as plain rows: loading whole deliveries (headers, raw
         # body) as ORM objects cost more CPU than posting them. The payload stays JSON text.
-        query = (select(d.seq, d.id, d.received_at, d.tenant_id, d.workflow_id, d.node_id,
-                        d.webhook_id, cast(d.payload, Text).label("payload")).where(or_(
-            WebhookDelivery.status == "accepted",
-            # A synchronous delivery whose process died before starting its run.
-            and_(WebhookDelivery.status == "direct", WebhookDelivery.run_id.is_(None),
-                 WebhookDelivery.received_at < utcnow() - timedelta(seconds=60))))
-            .order_by(WebhookDelivery.seq).limit(self.batch_size))
+        query = (
+            select(
+                d.seq,
+                d.id,
+                d.received_at,
+                d.tenant_id,
+                d.workflow_id,
+                d.node_id,
+                d.webhook_id,
+                cast(d.payload, Text).label("payload"),
+            )
+            .where(
+                or_(
+                    WebhookDelivery.status == "accepted",
+                    # A synchronous delivery whose process died before starting its run.
+                    and_(
+                        WebhookDelivery.status == "direct",
+                        WebhookDelivery.run_id.is_(None),
+                        WebhookDelivery.received_at < utcnow() - timedelta(seconds=60),
+                    ),
+                )
+            )
+            .order_by(WebhookDelivery.seq)
+            .limit(self.batch_size)
+        )
         if self.db.dialect == "postgresql":
             # Several API replicas may dispatch: each claims rows no other one holds.
             query = query.with_for_update(skip_locked=True)
@@ -147,16 +177,19 @@ class Dispatcher:
             # On the delivery writer's thread and connection: one hand-off instead of an
             # async session's (aiosqlite's thread and the ORM) on the loop receiving deliveries.
             return await writer_for(self.db).execute(  # type: ignore[union-attr]
-                lambda conn: list(conn.execute(query).all()))
+                lambda conn: list(conn.execute(query).all())
+            )
         async with self.db.system_scope() as session:
             return list((await session.execute(query)).all())
 
     def _mark_statement(self, deliveries: list[Any]) -> Any:
-        return (update(WebhookDelivery)
-                .where(WebhookDelivery.seq.in_([d.seq for d in deliveries]),
-                       WebhookDelivery.status.in_(("accepted", "direct")))
-                .values(status="dispatched", dispatched_at=utcnow(),
-                        attempts=WebhookDelivery.attempts + 1))
+        return (
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.seq.in_([d.seq for d in deliveries]), WebhookDelivery.status.in_(("accepted", "direct"))
+            )
+            .values(status="dispatched", dispatched_at=utcnow(), attempts=WebhookDelivery.attempts + 1)
+        )
 
     async def _post(self, deliveries: list[Any]) -> None:
         await prefect_events.post_events(self.prefect, events_json(deliveries))
@@ -197,11 +230,20 @@ class Dispatcher:
         async with self.db.system_scope() as session:
             # Not whole deliveries (headers, raw body): this runs every few seconds while runs
             # are being created, on the process receiving deliveries.
-            rows = list((await session.execute(
-                select(d.seq, d.id, d.workflow_id, d.received_at)
-                .where(d.status == "dispatched", d.run_id.is_(None),
-                       d.dispatched_at > utcnow() - timedelta(seconds=self.link_for))
-                .order_by(d.seq).limit(2000))).all())
+            rows = list(
+                (
+                    await session.execute(
+                        select(d.seq, d.id, d.workflow_id, d.received_at)
+                        .where(
+                            d.status == "dispatched",
+                            d.run_id.is_(None),
+                            d.dispatched_at > utcnow() - timedelta(seconds=self.link_for),
+                        )
+                        .order_by(d.seq)
+                        .limit(2000)
+                    )
+                ).all()
+            )
         if not rows:
             return 0
         linked = await find_runs(self.prefect, rows)
@@ -235,8 +277,9 @@ class Dispatcher:
             except Exception as exc:
                 self.failures += 1
                 if not outage:
-                    log.warning("dispatching webhook deliveries failed (%s: %s); retrying",
-                                type(exc).__name__, str(exc)[:300])
+                    log.warning(
+                        "dispatching webhook deliveries failed (%s: %s); retrying", type(exc).__name__, str(exc)[:300]
+                    )
                 outage = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.max_backoff)
@@ -272,8 +315,7 @@ async def find_runs(prefect: PrefectClient, deliveries: list[Any]) -> dict[int, 
 async def link_runs(db: Database, runs: dict[int, str]) -> None:
     """Record each delivery's run (by the delivery's seq)."""
     table: Table = WebhookDelivery.__table__  # type: ignore[assignment]  # declared as a FromClause
-    statement = (update(table).where(table.c.seq == bindparam("b_seq"))
-                 .values(run_id=bindparam("b_run")))
+    statement = update(table).where(table.c.seq == bindparam("b_seq")).values(run_id=bindparam("b_run"))
     params = [{"b_seq": seq, "b_run": run_id} for seq, run_id in runs.items()]
     if db.dialect == "sqlite":
         # Through the delivery writer's connection: no lock fight with the receiver.
@@ -288,8 +330,7 @@ async def _runs_by_delivery(prefect: PrefectClient, workflow_id: str, since: Any
     """Flow runs of the workflow started by a webhook since ``since``, by delivery id (the
     automation passes the event's payload, whose ``delivery_id`` names the delivery, as the
     run's ``trigger`` parameter)."""
-    flt = prefect_runs.run_filter(tags=[workflow_tag(workflow_id)],
-                                  expected_after=since - timedelta(seconds=60))
+    flt = prefect_runs.run_filter(tags=[workflow_tag(workflow_id)], expected_after=since - timedelta(seconds=60))
     found: dict[str, str] = {}
     offset = 0
     while True:

@@ -15,9 +15,7 @@ class Webhook(TenantScoped, Base):
     """The public endpoint of one webhook trigger node, with the node's published config."""
 
     __tablename__ = "webhooks"
-    __table_args__ = (
-        UniqueConstraint("workflow_id", "node_id", name="uq_webhooks_workflow_node"),
-    )
+    __table_args__ = (UniqueConstraint("workflow_id", "node_id", name="uq_webhooks_workflow_node"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     workflow_id: Mapped[str] = mapped_column(
@@ -94,9 +92,7 @@ class CredentialStamp(TenantScoped, Base):
     delivery is committed only if that stamp is still the current one."""
 
     __tablename__ = "credential_stamps"
-    __table_args__ = (
-        UniqueConstraint("tenant_id", "name", name="uq_credential_stamps_tenant_name"),
-    )
+    __table_args__ = (UniqueConstraint("tenant_id", "name", name="uq_credential_stamps_tenant_name"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(String(100), nullable=False)

@@ -68,8 +68,9 @@ class SecretCache:
         async with asyncio.timeout(self.load_timeout):
             return await self._load(*key)
 
-    async def get(self, tenant_id: str, name: str, *, read_stamp: StampReader | None = None,
-                  recheck: bool = False) -> SigningSecret:
+    async def get(
+        self, tenant_id: str, name: str, *, read_stamp: StampReader | None = None, recheck: bool = False
+    ) -> SigningSecret:
         """The secret: the cached one (refreshed in the background once older than ``ttl``),
         else read now under the stamp ``read_stamp`` gives (read first: a change between the
         two reads leaves an older stamp, which only makes the value be read again).
@@ -84,8 +85,7 @@ class SecretCache:
         cached = self._values.get(key)
         if cached is not None and self._usable(cached[1], recheck, current):
             if time.monotonic() - cached[0] >= self.ttl and key not in self._refreshing:
-                self._refreshing[key] = asyncio.get_running_loop().create_task(
-                    self._refresh(key, cached[1]))
+                self._refreshing[key] = asyncio.get_running_loop().create_task(self._refresh(key, cached[1]))
             return cached[1]
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
@@ -101,8 +101,7 @@ class SecretCache:
                     self._values.pop(key, None)
                 if isinstance(exc, SecretUnavailable):
                     raise
-                raise SecretUnavailable(
-                    f"credential {name!r} cannot be read: {type(exc).__name__}") from exc
+                raise SecretUnavailable(f"credential {name!r} cannot be read: {type(exc).__name__}") from exc
             secret = SigningSecret(value, stamp)
             self._values[key] = (time.monotonic(), secret)
             return secret
@@ -121,8 +120,7 @@ class SecretCache:
         except Exception as exc:
             cached = self._values.get(key)
             if cached is not None:
-                log.warning("reading credential %r failed (%s); using the cached value",
-                            key[1], type(exc).__name__)
+                log.warning("reading credential %r failed (%s); using the cached value", key[1], type(exc).__name__)
                 # Tried again retry_after seconds from now, not on the next request.
                 self._values[key] = (time.monotonic() - self.ttl + self.retry_after, cached[1])
         else:

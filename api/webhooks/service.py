@@ -12,8 +12,9 @@ import json
 import logging
 import time
 import weakref
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 from urllib.parse import parse_qs
 
 from sqlalchemy import or_, select
@@ -24,7 +25,7 @@ from api.db.engine import Database
 from api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized, Unavailable
 from api.jsonsafe import unstorable
 from api.webhooks import credential_stamps
-from api.webhooks.batching import StaleWebhook, Version, writer_for
+from api.webhooks.batching import Version, writer_for
 from api.webhooks.models import NewDelivery, Webhook, WebhookDelivery
 from api.webhooks.secrets_cache import SecretUnavailable, SigningSecret, secret_cache
 from api.webhooks.signatures import SignatureConfig, SignatureError, delivery_id, verify
@@ -68,15 +69,17 @@ async def _lookup(db: Database, token: str) -> tuple[Webhook, str | None]:
     from api.models.workflows import Workflow
 
     async with db.system_scope() as session:
-        row = (await session.execute(
-            select(Webhook, Workflow.status, Workflow.deployment_id)
-            .join(Workflow, Workflow.id == Webhook.workflow_id)
-            .where(Webhook.token == token))).one_or_none()
+        row = (
+            await session.execute(
+                select(Webhook, Workflow.status, Workflow.deployment_id)
+                .join(Workflow, Workflow.id == Webhook.workflow_id)
+                .where(Webhook.token == token)
+            )
+        ).one_or_none()
     if row is None or not row[0].active or row[1] == "archived":
         raise NotFound("no webhook at this URL")
     if row[1] == "paused":
-        raise Conflict("the workflow is paused; deliver again after it is resumed",
-                       headers={"Retry-After": "60"})
+        raise Conflict("the workflow is paused; deliver again after it is resumed", headers={"Retry-After": "60"})
     return row[0], row[2]
 
 
@@ -110,7 +113,7 @@ class WebhookDirectory:
         self._entries.pop(token, None)
 
 
-_directories: "weakref.WeakKeyDictionary[Database, WebhookDirectory]" = weakref.WeakKeyDictionary()
+_directories: weakref.WeakKeyDictionary[Database, WebhookDirectory] = weakref.WeakKeyDictionary()
 
 
 async def find_by_token(db: Database, token: str, *, fresh: bool = False) -> tuple[Webhook, str | None]:
@@ -168,17 +171,25 @@ def _deeper_than(value: Any, limit: int) -> bool:
 
 def _too_deep() -> BadRequest:
     # The message names the limit, never the body: nothing of the payload reaches a log line.
-    return BadRequest(f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep; "
-                      f"at most {MAX_JSON_DEPTH} are accepted",
-                      details={"field": "body", "limit": MAX_JSON_DEPTH})
+    return BadRequest(
+        f"the body nests arrays and objects more than {MAX_JSON_DEPTH} levels deep; "
+        f"at most {MAX_JSON_DEPTH} are accepted",
+        details={"field": "body", "limit": MAX_JSON_DEPTH},
+    )
 
 
 def trigger_input(delivery: WebhookDelivery | NewDelivery, parsed: Any) -> dict[str, Any]:
     """The ``trigger`` scope of the run: body, headers, query, method and the delivery."""
     headers = {k: v for k, v in delivery.headers.items() if k not in _PRIVATE_HEADERS}
-    return {"body": parsed, "headers": headers, "query": delivery.query,
-            "method": delivery.method, "delivery_id": delivery.id,
-            "webhook_id": delivery.webhook_id, "received_at": delivery.received_at.isoformat()}
+    return {
+        "body": parsed,
+        "headers": headers,
+        "query": delivery.query,
+        "method": delivery.method,
+        "delivery_id": delivery.id,
+        "webhook_id": delivery.webhook_id,
+        "received_at": delivery.received_at.isoformat(),
+    }
 
 
 def _filter_passes(expression: str | None, trigger: dict[str, Any]) -> tuple[bool, str | None]:
@@ -192,14 +203,31 @@ def _filter_passes(expression: str | None, trigger: dict[str, Any]) -> tuple[boo
         return False, f"filter failed: {exc}"
 
 
-def _new_delivery(webhook: Webhook, *, method: str, headers: dict[str, str],
-                  query: dict[str, Any], body: bytes, status: str,
-                  reason: str | None = None) -> NewDelivery:
+def _new_delivery(
+    webhook: Webhook,
+    *,
+    method: str,
+    headers: dict[str, str],
+    query: dict[str, Any],
+    body: bytes,
+    status: str,
+    reason: str | None = None,
+) -> NewDelivery:
     return NewDelivery(
-        id=new_id(), tenant_id=webhook.tenant_id, webhook_id=webhook.id,
-        workflow_id=webhook.workflow_id, node_id=webhook.node_id, status=status, reason=reason,
-        method=method, headers=headers, query=query, body=body, attempts=0,
-        received_at=utcnow())
+        id=new_id(),
+        tenant_id=webhook.tenant_id,
+        webhook_id=webhook.id,
+        workflow_id=webhook.workflow_id,
+        node_id=webhook.node_id,
+        status=status,
+        reason=reason,
+        method=method,
+        headers=headers,
+        query=query,
+        body=body,
+        attempts=0,
+        received_at=utcnow(),
+    )
 
 
 async def _store(db: Database, delivery: NewDelivery, version: Version) -> None:
@@ -214,15 +242,27 @@ async def _original(db: Database, webhook: Webhook, delivery: NewDelivery) -> tu
     if delivery.dedupe_key:
         keys.append(WebhookDelivery.dedupe_key == delivery.dedupe_key)
     async with db.tenant_scope(tenant_id=webhook.tenant_id) as session:
-        row = (await session.execute(
-            select(WebhookDelivery.id, WebhookDelivery.dedupe_key)
-            .where(WebhookDelivery.tenant_id == webhook.tenant_id,
-                   WebhookDelivery.webhook_id == webhook.id, or_(*keys))
-            .limit(1))).one_or_none() if keys else None
+        row = (
+            (
+                await session.execute(
+                    select(WebhookDelivery.id, WebhookDelivery.dedupe_key)
+                    .where(
+                        WebhookDelivery.tenant_id == webhook.tenant_id,
+                        WebhookDelivery.webhook_id == webhook.id,
+                        or_(*keys),
+                    )
+                    .limit(1)
+                )
+            ).one_or_none()
+            if keys
+            else None
+        )
     if row is not None and delivery.dedupe_key and row.dedupe_key == delivery.dedupe_key:
         return row.id, f"delivery id {delivery.dedupe_key!r} was received before"
-    return (row.id if row is not None else None,
-            "the same signed delivery was received before (a replay; its delivery id is not signed)")
+    return (
+        row.id if row is not None else None,
+        "the same signed delivery was received before (a replay; its delivery id is not signed)",
+    )
 
 
 @dataclass(frozen=True)
@@ -238,16 +278,28 @@ async def _signing_secret(db: Database, webhook: Webhook, name: str, *, recheck:
     """The webhook's signing secret from the cache (503 with Retry-After when unreadable)."""
     try:
         return await secret_cache.get(
-            webhook.tenant_id, name, recheck=recheck,
-            read_stamp=credential_stamps.reader(db, tenant_id=webhook.tenant_id, name=name))
+            webhook.tenant_id,
+            name,
+            recheck=recheck,
+            read_stamp=credential_stamps.reader(db, tenant_id=webhook.tenant_id, name=name),
+        )
     except SecretUnavailable as exc:
         log.warning("webhook %s: %s", webhook.id, exc)
-        raise Unavailable("the signing secret cannot be read right now; retry later",
-                          headers={"Retry-After": "5"}) from None
+        raise Unavailable(
+            "the signing secret cannot be read right now; retry later", headers={"Retry-After": "5"}
+        ) from None
 
 
-async def _verified(db: Database, webhook: Webhook, *, method: str, headers: dict[str, str],
-                    query: dict[str, Any], body: bytes, recheck: bool) -> _Verified:
+async def _verified(
+    db: Database,
+    webhook: Webhook,
+    *,
+    method: str,
+    headers: dict[str, str],
+    query: dict[str, Any],
+    body: bytes,
+    recheck: bool,
+) -> _Verified:
     """The request checked against the webhook's signature settings; one that fails is stored
     as ``bad_signature`` and answered 401 with the reason. ``recheck``: the secret's change
     stamp is compared with the current one first (see :meth:`SecretCache.get`)."""
@@ -263,16 +315,36 @@ async def _verified(db: Database, webhook: Webhook, *, method: str, headers: dic
     except SignatureError as exc:
         # Stored against the secret it failed with: if that was changed meanwhile, the request
         # is checked again with the new one (a newly added secret verifies at once).
-        await _store(db, _new_delivery(webhook, method=method, headers=headers, query=query,
-                                       body=body, status="bad_signature", reason=exc.reason), version)
-        raise Unauthorized(f"signature rejected: {exc.reason}",
-                           details={"header": exc.header} if exc.header else {}) from None
+        await _store(
+            db,
+            _new_delivery(
+                webhook,
+                method=method,
+                headers=headers,
+                query=query,
+                body=body,
+                status="bad_signature",
+                reason=exc.reason,
+            ),
+            version,
+        )
+        raise Unauthorized(
+            f"signature rejected: {exc.reason}", details={"header": exc.header} if exc.header else {}
+        ) from None
     return _Verified(signature, replay_key, version)
 
 
-async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[str, str],
-                  query: dict[str, Any], body: bytes, direct: bool = False,
-                  recheck: bool = False) -> Outcome:
+async def receive(
+    db: Database,
+    webhook: Webhook,
+    *,
+    method: str,
+    headers: dict[str, str],
+    query: dict[str, Any],
+    body: bytes,
+    direct: bool = False,
+    recheck: bool = False,
+) -> Outcome:
     """Check one request against the webhook's config and store the result.
 
     ``headers`` have lower-case names. Raises 401 (signature), 405, 415, 400 or 503; a
@@ -282,19 +354,21 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
     """
     config = webhook.config
     if method not in config.get("methods", ["POST"]):
-        raise MethodNotAllowed(f"this webhook accepts {', '.join(config.get('methods', ['POST']))}",
-                               details={"method": method})
+        raise MethodNotAllowed(
+            f"this webhook accepts {', '.join(config.get('methods', ['POST']))}", details={"method": method}
+        )
     media = media_type(headers)
     allowed = [c.lower() for c in config.get("content_types", ["application/json"])]
     if body and media not in allowed:
-        raise UnsupportedMediaType(f"content type {media or '(none)'!r} is not accepted; "
-                                   f"send one of {', '.join(allowed)}",
-                                   details={"header": "Content-Type"})
-    checked = await _verified(db, webhook, method=method, headers=headers, query=query, body=body,
-                              recheck=recheck)
+        raise UnsupportedMediaType(
+            f"content type {media or '(none)'!r} is not accepted; send one of {', '.join(allowed)}",
+            details={"header": "Content-Type"},
+        )
+    checked = await _verified(db, webhook, method=method, headers=headers, query=query, body=body, recheck=recheck)
     parsed = parse_body(body, media)
-    delivery = _new_delivery(webhook, method=method, headers=headers, query=query, body=body,
-                             status="direct" if direct else "accepted")
+    delivery = _new_delivery(
+        webhook, method=method, headers=headers, query=query, body=body, status="direct" if direct else "accepted"
+    )
     delivery.external_id = delivery_id(checked.signature, headers, body)
     trigger = trigger_input(delivery, parsed)
     # A sender's big numbers are kept as sent; text with a NUL character could not be stored
@@ -312,8 +386,9 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
         await _store(db, delivery, checked.version)
     except IntegrityError:
         original, why = await _original(db, webhook, delivery)
-        duplicate = _new_delivery(webhook, method=method, headers=headers, query=query,
-                                  body=body, status="duplicate", reason=why)
+        duplicate = _new_delivery(
+            webhook, method=method, headers=headers, query=query, body=body, status="duplicate", reason=why
+        )
         duplicate.external_id, duplicate.replay_of = delivery.external_id, original
         await _store(db, duplicate, checked.version)
         return Outcome(duplicate, webhook, "duplicate", original_id=original)
@@ -323,20 +398,38 @@ async def receive(db: Database, webhook: Webhook, *, method: str, headers: dict[
 async def replay(db: Database, *, tenant_id: str, webhook_id: str, delivery_id_: str) -> WebhookDelivery:
     """Queue a stored delivery again as a new delivery (a new event id, hence a new run)."""
     async with db.tenant_scope(tenant_id=tenant_id) as session:
-        old = (await session.execute(select(WebhookDelivery).where(
-            WebhookDelivery.tenant_id == tenant_id, WebhookDelivery.webhook_id == webhook_id,
-            WebhookDelivery.id == delivery_id_))).scalar_one_or_none()
+        old = (
+            await session.execute(
+                select(WebhookDelivery).where(
+                    WebhookDelivery.tenant_id == tenant_id,
+                    WebhookDelivery.webhook_id == webhook_id,
+                    WebhookDelivery.id == delivery_id_,
+                )
+            )
+        ).scalar_one_or_none()
         if old is None:
-            raise NotFound(f"delivery {delivery_id_!r} not found",
-                           details={"event_id": delivery_id_})
+            raise NotFound(f"delivery {delivery_id_!r} not found", details={"event_id": delivery_id_})
         if old.payload is None:
-            raise Conflict(f"delivery {delivery_id_} was {old.status}; only accepted deliveries "
-                           "can be replayed", details={"status": old.status})
+            raise Conflict(
+                f"delivery {delivery_id_} was {old.status}; only accepted deliveries can be replayed",
+                details={"status": old.status},
+            )
         fresh = WebhookDelivery(
-            id=new_id(), tenant_id=tenant_id, webhook_id=old.webhook_id,
-            workflow_id=old.workflow_id, node_id=old.node_id, status="accepted",
-            reason=f"replay of {old.id}", method=old.method, headers=old.headers,
-            query=old.query, body=old.body, replay_of=old.id, attempts=0, received_at=utcnow())
+            id=new_id(),
+            tenant_id=tenant_id,
+            webhook_id=old.webhook_id,
+            workflow_id=old.workflow_id,
+            node_id=old.node_id,
+            status="accepted",
+            reason=f"replay of {old.id}",
+            method=old.method,
+            headers=old.headers,
+            query=old.query,
+            body=old.body,
+            replay_of=old.id,
+            attempts=0,
+            received_at=utcnow(),
+        )
         fresh.payload = {**old.payload, "delivery_id": fresh.id, "replay_of": old.id}
         session.add(fresh)
         await session.commit()

@@ -22,8 +22,9 @@ import hashlib
 import hmac
 import json
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -54,7 +55,7 @@ class SignatureConfig:
     tolerance_seconds: int = 300
 
     @classmethod
-    def from_config(cls, signature: Mapping[str, Any] | None) -> "SignatureConfig":
+    def from_config(cls, signature: Mapping[str, Any] | None) -> SignatureConfig:
         """From the node config's ``signature`` object, read by the node type's own model so
         its defaults apply here as they did when the workflow was validated (a ``signature``
         without ``scheme`` is Standard Webhooks, not "none"). Settings that no longer validate
@@ -69,9 +70,15 @@ class SignatureConfig:
             message = error["msg"].removeprefix("Value error, ")
             raise SignatureError(
                 f"the webhook's signature settings are invalid ({where}: {message}); correct "
-                "the trigger and publish the workflow again") from None
-        return cls(scheme=model.scheme, secret=model.secret, header=model.header,
-                   prefix=model.prefix, tolerance_seconds=model.tolerance_seconds)
+                "the trigger and publish the workflow again"
+            ) from None
+        return cls(
+            scheme=model.scheme,
+            secret=model.secret,
+            header=model.header,
+            prefix=model.prefix,
+            tolerance_seconds=model.tolerance_seconds,
+        )
 
 
 def scheme_of(signature: Mapping[str, Any] | None) -> str:
@@ -92,13 +99,11 @@ def _check_timestamp(value: str, tolerance: int, header: str, now: float | None)
         raise SignatureError(f"{header} is not a unix timestamp", header=header) from None
     skew = abs((now if now is not None else time.time()) - stamp)
     if skew > tolerance:
-        raise SignatureError(
-            f"timestamp is {int(skew)} s away from now; the tolerance is {tolerance} s",
-            header=header)
+        raise SignatureError(f"timestamp is {int(skew)} s away from now; the tolerance is {tolerance} s", header=header)
 
 
 def _standard_key(secret: str) -> bytes:
-    raw = secret[len("whsec_"):] if secret.startswith("whsec_") else secret
+    raw = secret[len("whsec_") :] if secret.startswith("whsec_") else secret
     try:
         return base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):
@@ -115,15 +120,17 @@ def _standard_headers(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
         msg_id, stamp, sent = (headers.get(f"{prefix}-{part}") for part in _STANDARD_PARTS)
         if msg_id and stamp and sent:
             return prefix, msg_id, stamp, sent
-    svix_only = (any(headers.get(f"svix-{part}") for part in _STANDARD_PARTS)
-                 and not any(headers.get(f"webhook-{part}") for part in _STANDARD_PARTS))
+    svix_only = any(headers.get(f"svix-{part}") for part in _STANDARD_PARTS) and not any(
+        headers.get(f"webhook-{part}") for part in _STANDARD_PARTS
+    )
     prefix = "svix" if svix_only else "webhook"
     missing = next(f"{prefix}-{part}" for part in _STANDARD_PARTS if not headers.get(f"{prefix}-{part}"))
     raise SignatureError(f"header {missing} is missing", header=missing)
 
 
-def _verify_standard(headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
-                     config: SignatureConfig, now: float | None) -> bytes:
+def _verify_standard(
+    headers: Mapping[str, str], body: bytes, secrets: Sequence[str], config: SignatureConfig, now: float | None
+) -> bytes:
     prefix, msg_id, stamp, sent = _standard_headers(headers)
     _check_timestamp(stamp, config.tolerance_seconds, f"{prefix}-timestamp", now)
     content = f"{msg_id}.{stamp}.".encode() + body
@@ -143,15 +150,16 @@ def _verify_standard(headers: Mapping[str, str], body: bytes, secrets: Sequence[
     return content
 
 
-def _verify_hmac(headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
-                 config: SignatureConfig, now: float | None) -> bytes:
+def _verify_hmac(
+    headers: Mapping[str, str], body: bytes, secrets: Sequence[str], config: SignatureConfig, now: float | None
+) -> bytes:
     header = config.header or DEFAULT_HMAC_HEADER
     sent = headers.get(header.lower())
     if not sent:
         raise SignatureError(f"header {header} is missing", header=header)
     prefix = config.prefix if config.prefix is not None else "sha256="
     if prefix and sent.startswith(prefix):
-        sent = sent[len(prefix):]
+        sent = sent[len(prefix) :]
     elif prefix and config.prefix is not None:
         raise SignatureError(f"{header} does not start with {prefix!r}", header=header)
     content = body
@@ -160,14 +168,14 @@ def _verify_hmac(headers: Mapping[str, str], body: bytes, secrets: Sequence[str]
         _check_timestamp(stamp, config.tolerance_seconds, TIMESTAMP_HEADER, now)
         content = stamp.strip().encode() + b"." + body
     given = sent.strip().lower().encode()
-    if not any(hmac.compare_digest(_hmac(key.encode(), content).hex().encode(), given)
-               for key in secrets):
+    if not any(hmac.compare_digest(_hmac(key.encode(), content).hex().encode(), given) for key in secrets):
         raise SignatureError("signature does not match", header=header)
     return content
 
 
-def _verify_stripe(headers: Mapping[str, str], body: bytes, secrets: Sequence[str],
-                   config: SignatureConfig, now: float | None) -> bytes:
+def _verify_stripe(
+    headers: Mapping[str, str], body: bytes, secrets: Sequence[str], config: SignatureConfig, now: float | None
+) -> bytes:
     header = config.header or "Stripe-Signature"
     sent = headers.get(header.lower())
     if not sent:
@@ -189,12 +197,17 @@ def _verify_stripe(headers: Mapping[str, str], body: bytes, secrets: Sequence[st
     return content
 
 
-_VERIFIERS = {"standard-webhooks": _verify_standard, "hmac-sha256": _verify_hmac,
-              "stripe": _verify_stripe}
+_VERIFIERS = {"standard-webhooks": _verify_standard, "hmac-sha256": _verify_hmac, "stripe": _verify_stripe}
 
 
-def verify(config: SignatureConfig, headers: Mapping[str, str], body: bytes,
-           secrets: str | Sequence[str] | None, *, now: float | None = None) -> str | None:
+def verify(
+    config: SignatureConfig,
+    headers: Mapping[str, str],
+    body: bytes,
+    secrets: str | Sequence[str] | None,
+    *,
+    now: float | None = None,
+) -> str | None:
     """Raise :class:`SignatureError` unless ``body`` is signed per ``config`` with one of
     ``secrets`` (one text is one secret, never split); else the delivery's replay key (None for
     scheme ``none``).
@@ -238,19 +251,25 @@ def delivery_id(config: SignatureConfig, headers: Mapping[str, str], body: bytes
     return None
 
 
-def sign(config: SignatureConfig, body: bytes, key: str, *, msg_id: str,
-         timestamp: int | None = None) -> dict[str, str]:
+def sign(
+    config: SignatureConfig, body: bytes, key: str, *, msg_id: str, timestamp: int | None = None
+) -> dict[str, str]:
     """Headers that sign ``body`` per ``config`` with the one secret ``key`` (the test route
     and the tests use this)."""
     stamp = int(timestamp if timestamp is not None else time.time())
     if config.scheme == "standard-webhooks":
         mac = _hmac(_standard_key(key), f"{msg_id}.{stamp}.".encode() + body)
-        return {"webhook-id": msg_id, "webhook-timestamp": str(stamp),
-                "webhook-signature": "v1," + base64.b64encode(mac).decode()}
+        return {
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": "v1," + base64.b64encode(mac).decode(),
+        }
     if config.scheme == "hmac-sha256":
         prefix = config.prefix if config.prefix is not None else "sha256="
-        return {config.header or DEFAULT_HMAC_HEADER: prefix + _hmac(key.encode(), body).hex(),
-                "X-Gorax-Delivery-ID": msg_id}
+        return {
+            config.header or DEFAULT_HMAC_HEADER: prefix + _hmac(key.encode(), body).hex(),
+            "X-Gorax-Delivery-ID": msg_id,
+        }
     if config.scheme == "stripe":
         mac = _hmac(key.encode(), f"{stamp}.".encode() + body).hex()
         return {config.header or "Stripe-Signature": f"t={stamp},v1={mac}"}

@@ -32,7 +32,6 @@ from prefect.flow_engine import run_flow_async, run_flow_sync
 from prefect.settings import temporary_settings
 from prefect.utilities.callables import get_call_parameters, parameters_to_args_kwargs
 
-
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
     from prefect.flows import Flow

@@ -30,11 +30,17 @@ class ServerThread:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning",
-                           lifespan="on", access_log=False,
-                           # Several servers share this process, each on a loop in its own
-                           # thread: the standard loop (uvloop has crashed here, in a thread).
-                           loop="asyncio")
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                access_log=False,
+                # Several servers share this process, each on a loop in its own
+                # thread: the standard loop (uvloop has crashed here, in a thread).
+                loop="asyncio",
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 
@@ -76,15 +82,16 @@ def api_settings(**fields: object) -> ApiSettings:
     return ApiSettings(**{"token_signing_key": TEST_SIGNING_KEY, **fields})  # type: ignore[arg-type]
 
 
-def make_settings(
-    database_url: str, *, api: ApiSettings | None = None, **overrides: object
-) -> GoraxApiSettings:
+def make_settings(database_url: str, *, api: ApiSettings | None = None, **overrides: object) -> GoraxApiSettings:
     """Settings for a test API with its own state directory (the tests' signing key and worker
     token unless ``api`` or ``overrides`` say otherwise)."""
     home = session_dir() / f"api-{uuid.uuid4().hex[:8]}"
     overrides.setdefault("worker_token", TEST_WORKER_TOKEN)
     return GoraxApiSettings(
-        home=home, database_url=database_url, api=api or api_settings(), **overrides  # type: ignore[arg-type]
+        home=home,
+        database_url=database_url,
+        api=api or api_settings(),
+        **overrides,  # type: ignore[arg-type]
     )
 
 
@@ -94,8 +101,9 @@ def session_prefect() -> PrefectSettings:
 
 
 # Generous limits for the shared server; the rate-limit tests start their own.
-_SHARED_CONFIG = api_settings(rate_limit_api=100_000, rate_limit_auth=100_000,
-                              rate_limit_execute=100_000, rate_limit_credentials=100_000)
+_SHARED_CONFIG = api_settings(
+    rate_limit_api=100_000, rate_limit_auth=100_000, rate_limit_execute=100_000, rate_limit_credentials=100_000
+)
 
 
 @pytest.fixture(scope="session")
@@ -141,8 +149,9 @@ async def new_tenant(db: Database, base_url: str) -> TenantHandle:
     tag = uuid.uuid4().hex[:8]
     created = await create_tenant_with_admin(db, name=f"T {tag}", admin_email=f"admin-{tag}@t.test")
     keys = {Role.ADMIN: created["api_key"]}
-    async with httpx.AsyncClient(base_url=base_url, timeout=30,
-                                 headers={"Authorization": f"Bearer {created['api_key']}"}) as c:
+    async with httpx.AsyncClient(
+        base_url=base_url, timeout=30, headers={"Authorization": f"Bearer {created['api_key']}"}
+    ) as c:
         for role in (Role.EDITOR, Role.OPERATOR, Role.VIEWER):
             response = await c.post("/api/v1/api-keys", json={"name": role.value, "role": role.value})
             assert response.status_code == 201, response.text
@@ -167,5 +176,3 @@ async def anon(api_server: ApiServer) -> AsyncIterator[httpx.AsyncClient]:
     """An unauthenticated client of the shared server."""
     async with httpx.AsyncClient(base_url=api_server.url, timeout=30) as client:
         yield client
-
-

@@ -10,20 +10,20 @@ from api.db.engine import Database
 from tests.api.conftest import ApiServer, TenantHandle
 
 
-async def test_member_lifecycle_is_audited_with_before_and_after(
-    tenant: TenantHandle, anon: httpx.AsyncClient
-) -> None:
+async def test_member_lifecycle_is_audited_with_before_and_after(tenant: TenantHandle, anon: httpx.AsyncClient) -> None:
     async with tenant.client() as admin:
-        invited = await admin.post("/api/v1/members/invitations",
-                                   json={"email": "New.Person@Example.test", "role": "editor"})
+        invited = await admin.post(
+            "/api/v1/members/invitations", json={"email": "New.Person@Example.test", "role": "editor"}
+        )
         assert invited.status_code == 201, invited.text
-        joined = await anon.post("/api/v1/auth/invitations/accept", json={
-            "token": invited.json()["token"], "password": "a long new password", "name": "New"})
+        joined = await anon.post(
+            "/api/v1/auth/invitations/accept",
+            json={"token": invited.json()["token"], "password": "a long new password", "name": "New"},
+        )
         assert joined.status_code == 200, joined.text
         email, user_id = joined.json()["user"]["email"], joined.json()["user"]["id"]
         assert email == "new.person@example.test"
-        again = await admin.post("/api/v1/members/invitations", json={"email": email,
-                                                                      "role": "viewer"})
+        again = await admin.post("/api/v1/members/invitations", json={"email": email, "role": "viewer"})
         assert again.status_code == 409
         changed = await admin.patch(f"/api/v1/members/{user_id}", json={"role": "operator"})
         assert changed.status_code == 200 and changed.json()["role"] == "operator"
@@ -43,8 +43,7 @@ async def test_member_lifecycle_is_audited_with_before_and_after(
 
 async def test_last_admin_cannot_be_removed(tenant: TenantHandle) -> None:
     async with tenant.client() as admin:
-        me = next(m for m in (await admin.get("/api/v1/members")).json()["items"]
-                  if m["email"] == tenant.email)
+        me = next(m for m in (await admin.get("/api/v1/members")).json()["items"] if m["email"] == tenant.email)
         response = await admin.delete(f"/api/v1/members/{me['user_id']}")
         assert response.status_code == 409
         demote = await admin.patch(f"/api/v1/members/{me['user_id']}", json={"role": "viewer"})
@@ -71,22 +70,18 @@ async def test_filters_and_pagination(tenant: TenantHandle) -> None:
         assert all(e["action"].startswith("api_key.") for e in prefixed["items"])
         bad = await admin.get("/api/v1/audit", params={"cursor": "abc"})
         assert bad.status_code == 400
-        future = (await admin.get("/api/v1/audit",
-                                  params={"since": "2999-01-01T00:00:00Z"})).json()
+        future = (await admin.get("/api/v1/audit", params={"since": "2999-01-01T00:00:00Z"})).json()
         assert future["items"] == []
 
 
-async def test_tampering_breaks_the_hash_chain(api_server: ApiServer, db: Database,
-                                               tenant: TenantHandle) -> None:
+async def test_tampering_breaks_the_hash_chain(api_server: ApiServer, db: Database, tenant: TenantHandle) -> None:
     async with tenant.client() as admin:
         await admin.post("/api/v1/api-keys", json={"name": "x", "role": "viewer"})
-        assert (await admin.get("/api/v1/audit/verify")).json() == {"valid": True,
-                                                                    "broken_at_seq": None}
+        assert (await admin.get("/api/v1/audit/verify")).json() == {"valid": True, "broken_at_seq": None}
     # Tamper as the database owner (the app role itself cannot update audit rows).
     statement = "UPDATE audit_events SET action = 'nothing.happened' WHERE tenant_id = $1 AND seq = 2"
     if api_server.dialect == "postgresql":
-        conn = await asyncpg.connect(api_server.database_url.replace("postgresql+asyncpg",
-                                                                     "postgresql"))
+        conn = await asyncpg.connect(api_server.database_url.replace("postgresql+asyncpg", "postgresql"))
         try:
             await conn.execute(statement, tenant.id)
         finally:
@@ -95,5 +90,4 @@ async def test_tampering_breaks_the_hash_chain(api_server: ApiServer, db: Databa
         async with db.engine.begin() as conn:
             await conn.execute(sa.text(statement.replace("$1", ":t")), {"t": tenant.id})
     async with tenant.client() as admin:
-        assert (await admin.get("/api/v1/audit/verify")).json() == {"valid": False,
-                                                                    "broken_at_seq": 2}
+        assert (await admin.get("/api/v1/audit/verify")).json() == {"valid": False, "broken_at_seq": 2}

@@ -22,8 +22,7 @@ from tests.api.conftest import api_settings, make_settings
 
 def _gorax(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     gorax = str(Path(sys.executable).parent / "gorax")
-    return subprocess.run([gorax, *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run([gorax, *args], env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
 
 
 async def test_tenants_create_json_then_sign_in(sqlite_url: str) -> None:
@@ -35,15 +34,18 @@ async def test_tenants_create_json_then_sign_in(sqlite_url: str) -> None:
     assert created.returncode == 0, created.stderr
     result = json.loads(created.stdout)
     assert set(result) == {"tenant_id", "email", "password", "api_key"}
-    added = _gorax(env, "users", "add", f"op-{email}", "--tenant", result["tenant_id"],
-                   "--role", "operator", "--json")
+    added = _gorax(env, "users", "add", f"op-{email}", "--tenant", result["tenant_id"], "--role", "operator", "--json")
     assert added.returncode == 0, added.stderr
     assert json.loads(added.stdout)["role"] == "operator"
     db = Database(sqlite_url)
     try:
         pair = await auth_service.login(
-            db, TokenSigner(b"k" * 32, 60), api_settings(), email=email,
-            password=result["password"], context=AuditContext.system("test"),
+            db,
+            TokenSigner(b"k" * 32, 60),
+            api_settings(),
+            email=email,
+            password=result["password"],
+            context=AuditContext.system("test"),
         )
         assert [(t.id, t.role) for t in pair.tenants] == [(result["tenant_id"], "admin")]
         async with db.system_scope() as session:
@@ -66,13 +68,15 @@ def test_keys_init_makes_the_key_file_once(tmp_path: Path) -> None:
     made = _gorax(env, "keys", "init")
     assert made.returncode == 0, made.stderr
     key_file = tmp_path / "gorax-kek.json"
-    assert json.loads(made.stdout) == {"provider": "local", "key_file": str(key_file),
-                                       "kek": json.loads(key_file.read_text())["current"]}
+    assert json.loads(made.stdout) == {
+        "provider": "local",
+        "key_file": str(key_file),
+        "kek": json.loads(key_file.read_text())["current"],
+    }
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     before = key_file.read_text()
     again = _gorax(env, "keys", "init")
     assert again.returncode == 1 and "already exists; it was left as it is" in again.stderr
     assert key_file.read_text() == before
-    elsewhere = _gorax({**env, "GORAX_KEY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode()},
-                       "keys", "init")
+    elsewhere = _gorax({**env, "GORAX_KEY_ENCRYPTION_KEY": base64.b64encode(os.urandom(32)).decode()}, "keys", "init")
     assert elsewhere.returncode == 2 and "kept outside Gorax" in elsewhere.stderr

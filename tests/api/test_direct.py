@@ -29,8 +29,9 @@ async def probe(request: Request) -> JSONResponse:
         raise RuntimeError("a bug")
     body = await request.body()
     seen.append({"scope_route": request.scope["fastapi"]["effective_route_context"].path_format})
-    return JSONResponse({"token": request.path_params["token"], "method": request.method,
-                         "body": body.decode()}, status_code=202)
+    return JSONResponse(
+        {"token": request.path_params["token"], "method": request.method, "body": body.decode()}, status_code=202
+    )
 
 
 async def fastapi_only(token: str) -> dict[str, str]:
@@ -49,14 +50,12 @@ def _app(*routes: tuple[str, Any, list[str], list[Any]]) -> GoraxAPI:
 
 
 def _client(app: GoraxAPI) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
-                             base_url="http://t")
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, raise_app_exceptions=False), base_url="http://t")
 
 
 async def test_a_direct_route_is_answered_like_any_other() -> None:
     public = [Public(limit_by_address=False)]
-    app = _app(("/hook/{token}", probe, ["POST", "PUT"], public),
-               ("/hook/{token}", fastapi_only, ["GET"], public))
+    app = _app(("/hook/{token}", probe, ["POST", "PUT"], public), ("/hook/{token}", fastapi_only, ["GET"], public))
     seen.clear()
     async with _client(app) as client:
         answer = await client.post("/in/hook/abc", content=b"x" * 70_000)
@@ -94,8 +93,11 @@ def test_a_route_that_needs_solving_cannot_be_direct() -> None:
     async def with_dependency(request: Request) -> JSONResponse:
         return JSONResponse({})
 
-    for endpoint, dependencies in ((with_param, [Public()]), (with_dependency, [Public(), Depends(extra)]),
-                                   (probe, [])):
+    for endpoint, dependencies in (
+        (with_param, [Public()]),
+        (with_dependency, [Public(), Depends(extra)]),
+        (probe, []),
+    ):
         app = _app(("/hook/{token}", endpoint, ["POST"], dependencies))
         with pytest.raises(TypeError, match=r"/in/hook/\{token\} cannot be served directly"):
             app.build_direct_routes()

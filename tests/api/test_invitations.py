@@ -51,19 +51,15 @@ async def test_inviting_answers_alike_for_accounts_and_strangers_and_grants_noth
     assert existing.json()["token"].startswith("gxi_")
     # The invited user is no member until they accept.
     assert other_tenant.email not in await _members(tenant)
-    me = await anon.get("/api/v1/auth/me",
-                        headers=await _sign_in(anon, other_tenant.email, other_tenant.password))
+    me = await anon.get("/api/v1/auth/me", headers=await _sign_in(anon, other_tenant.email, other_tenant.password))
     assert [t["id"] for t in me.json()["tenants"]] == [other_tenant.id]
     created = await _audit(tenant, "invitation.created")
-    assert {e["after"]["email"] for e in created} == {other_tenant.email,
-                                                      stranger.json()["email"]}
+    assert {e["after"]["email"] for e in created} == {other_tenant.email, stranger.json()["email"]}
 
 
-async def test_adding_a_member_by_e_mail_is_gone(tenant: TenantHandle,
-                                                 other_tenant: TenantHandle) -> None:
+async def test_adding_a_member_by_e_mail_is_gone(tenant: TenantHandle, other_tenant: TenantHandle) -> None:
     async with tenant.client() as admin:
-        response = await admin.post("/api/v1/members",
-                                    json={"email": other_tenant.email, "role": "admin"})
+        response = await admin.post("/api/v1/members", json={"email": other_tenant.email, "role": "admin"})
     assert response.status_code == 405
     assert other_tenant.email not in await _members(tenant)
 
@@ -74,8 +70,7 @@ async def test_a_user_sees_and_accepts_invitations_after_signing_in(
     invited = (await _invite(tenant, other_tenant.email, "operator")).json()
     headers = await _sign_in(anon, other_tenant.email, other_tenant.password)
     pending = (await anon.get("/api/v1/auth/invitations", headers=headers)).json()["items"]
-    assert [(i["id"], i["tenant"]["id"], i["role"]) for i in pending] == [
-        (invited["id"], tenant.id, "operator")]
+    assert [(i["id"], i["tenant"]["id"], i["role"]) for i in pending] == [(invited["id"], tenant.id, "operator")]
     accepted = await anon.post(f"/api/v1/auth/invitations/{invited['id']}/accept", headers=headers)
     assert accepted.status_code == 200, accepted.text
     assert accepted.json()["id"] == tenant.id and accepted.json()["role"] == "operator"
@@ -99,13 +94,12 @@ async def test_an_invitation_to_someone_else_cannot_be_accepted(
     assert other_tenant.email not in await _members(tenant)
 
 
-async def test_a_new_user_registers_through_the_invitation(
-    anon: httpx.AsyncClient, tenant: TenantHandle
-) -> None:
+async def test_a_new_user_registers_through_the_invitation(anon: httpx.AsyncClient, tenant: TenantHandle) -> None:
     email = _address()
     token = (await _invite(tenant, email.upper(), "viewer")).json()["token"]
-    joined = await anon.post("/api/v1/auth/invitations/accept",
-                             json={"token": token, "password": PASSWORD, "name": "Ivy"})
+    joined = await anon.post(
+        "/api/v1/auth/invitations/accept", json={"token": token, "password": PASSWORD, "name": "Ivy"}
+    )
     assert joined.status_code == 200, joined.text
     body = joined.json()
     assert body["user"]["email"] == email and body["user"]["name"] == "Ivy"
@@ -113,8 +107,7 @@ async def test_a_new_user_registers_through_the_invitation(
     assert "gorax_session=" in joined.headers.get("set-cookie", "")
     me = await anon.get("/api/v1/auth/me", headers=await _sign_in(anon, email, PASSWORD))
     assert me.json()["tenant"]["id"] == tenant.id and me.json()["role"] == "viewer"
-    reused = await anon.post("/api/v1/auth/invitations/accept",
-                             json={"token": token, "password": PASSWORD})
+    reused = await anon.post("/api/v1/auth/invitations/accept", json={"token": token, "password": PASSWORD})
     assert reused.status_code == 404
     event = (await _audit(tenant, "invitation.accepted"))[0]
     assert event["actor_id"] == body["user"]["id"]
@@ -125,13 +118,11 @@ async def test_the_token_of_an_existing_account_needs_its_password(
     anon: httpx.AsyncClient, tenant: TenantHandle, other_tenant: TenantHandle
 ) -> None:
     token = (await _invite(tenant, other_tenant.email)).json()["token"]
-    wrong = await anon.post("/api/v1/auth/invitations/accept",
-                            json={"token": token, "password": "not their password"})
+    wrong = await anon.post("/api/v1/auth/invitations/accept", json={"token": token, "password": "not their password"})
     assert wrong.status_code == 401
     assert wrong.json()["error"]["message"] == "invalid e-mail or password"
     assert other_tenant.email not in await _members(tenant)
-    right = await anon.post("/api/v1/auth/invitations/accept",
-                            json={"token": token, "password": other_tenant.password})
+    right = await anon.post("/api/v1/auth/invitations/accept", json={"token": token, "password": other_tenant.password})
     assert right.status_code == 200, right.text
     assert {t["id"] for t in right.json()["tenants"]} == {tenant.id, other_tenant.id}
     # The account kept its password.
@@ -152,23 +143,22 @@ async def test_revoked_replaced_and_expired_invitations_cannot_be_accepted(
         assert (await admin.delete(f"/api/v1/members/invitations/{second['id']}")).status_code == 204
         assert (await admin.delete(f"/api/v1/members/invitations/{second['id']}")).status_code == 404
     for token in (first["token"], second["token"]):
-        response = await anon.post("/api/v1/auth/invitations/accept",
-                                   json={"token": token, "password": PASSWORD})
+        response = await anon.post("/api/v1/auth/invitations/accept", json={"token": token, "password": PASSWORD})
         assert response.status_code == 404, token
     third = (await _invite(tenant, email)).json()
     async with db.system_scope() as session:
-        await session.execute(sa.text("UPDATE invitations SET expires_at = :at WHERE id = :id"),
-                              {"at": utcnow() - timedelta(seconds=1), "id": third["id"]})
+        await session.execute(
+            sa.text("UPDATE invitations SET expires_at = :at WHERE id = :id"),
+            {"at": utcnow() - timedelta(seconds=1), "id": third["id"]},
+        )
         await session.commit()
-    expired = await anon.post("/api/v1/auth/invitations/accept",
-                              json={"token": third["token"], "password": PASSWORD})
+    expired = await anon.post("/api/v1/auth/invitations/accept", json={"token": third["token"], "password": PASSWORD})
     assert expired.status_code == 404
     revoked = await _audit(tenant, "invitation.revoked")
     assert revoked[0]["resource_id"] == second["id"] and revoked[0]["before"]["email"] == email
 
 
-async def test_invitations_stay_in_their_tenant(tenant: TenantHandle,
-                                                other_tenant: TenantHandle) -> None:
+async def test_invitations_stay_in_their_tenant(tenant: TenantHandle, other_tenant: TenantHandle) -> None:
     invited = (await _invite(tenant, _address())).json()
     async with other_tenant.client() as theirs:
         listed = (await theirs.get("/api/v1/members/invitations")).json()["items"]
@@ -176,8 +166,7 @@ async def test_invitations_stay_in_their_tenant(tenant: TenantHandle,
         gone = await theirs.delete(f"/api/v1/members/invitations/{invited['id']}")
         assert gone.status_code == 404
     async with tenant.client() as mine:
-        assert invited["id"] in {i["id"] for i in
-                                 (await mine.get("/api/v1/members/invitations")).json()["items"]}
+        assert invited["id"] in {i["id"] for i in (await mine.get("/api/v1/members/invitations")).json()["items"]}
 
 
 async def test_a_user_without_a_tenant_can_still_accept_invitations(
@@ -185,8 +174,7 @@ async def test_a_user_without_a_tenant_can_still_accept_invitations(
 ) -> None:
     email = _address()
     token = (await _invite(tenant, email)).json()["token"]
-    joined = (await anon.post("/api/v1/auth/invitations/accept",
-                              json={"token": token, "password": PASSWORD})).json()
+    joined = (await anon.post("/api/v1/auth/invitations/accept", json={"token": token, "password": PASSWORD})).json()
     async with tenant.client() as admin:
         assert (await admin.delete(f"/api/v1/members/{joined['user']['id']}")).status_code == 204
     invited = (await _invite(other_tenant, email, "viewer")).json()

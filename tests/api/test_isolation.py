@@ -22,8 +22,7 @@ async def test_foreign_ids_are_not_found(tenant: TenantHandle, other_tenant: Ten
             assert response.json()["error"]["code"] == "NOT_FOUND"
         for member in their_members:
             user_id = member["user_id"]
-            assert (await mine.patch(f"/api/v1/members/{user_id}", json={"role": "viewer"})
-                    ).status_code == 404
+            assert (await mine.patch(f"/api/v1/members/{user_id}", json={"role": "viewer"})).status_code == 404
             assert (await mine.delete(f"/api/v1/members/{user_id}")).status_code == 404
         mine_listed = {k["id"] for k in (await mine.get("/api/v1/api-keys")).json()["items"]}
         assert not mine_listed & {k["id"] for k in their_keys}
@@ -34,8 +33,7 @@ async def test_foreign_ids_are_not_found(tenant: TenantHandle, other_tenant: Ten
         assert (await theirs.get("/api/v1/api-keys")).status_code == 200
 
 
-async def test_api_key_cannot_switch_tenant(tenant: TenantHandle,
-                                            other_tenant: TenantHandle) -> None:
+async def test_api_key_cannot_switch_tenant(tenant: TenantHandle, other_tenant: TenantHandle) -> None:
     async with tenant.client() as mine:
         response = await mine.get("/api/v1/members", headers={"X-Tenant-ID": other_tenant.id})
     assert response.status_code == 403
@@ -57,8 +55,10 @@ async def test_unfiltered_query_under_rls_returns_no_foreign_rows(
         # Inserting a row for another tenant is refused by the policy's WITH CHECK.
         with pytest.raises(Exception, match="row-level security"):
             await session.execute(
-                text("INSERT INTO memberships (id, tenant_id, user_id, role, created_at) "
-                     "SELECT 'x', :t, user_id, 'admin', now() FROM memberships LIMIT 1"),
+                text(
+                    "INSERT INTO memberships (id, tenant_id, user_id, role, created_at) "
+                    "SELECT 'x', :t, user_id, 'admin', now() FROM memberships LIMIT 1"
+                ),
                 {"t": other_tenant.id},
             )
         await session.rollback()
@@ -78,12 +78,8 @@ async def test_app_role_is_not_superuser(api_server: ApiServer) -> None:
     dsn = api_server.database_url.replace("postgresql+asyncpg", "postgresql")
     conn = await asyncpg.connect(dsn)
     try:
-        row = await conn.fetchrow(
-            "SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'gorax_app'"
-        )
-        forced = await conn.fetchval(
-            "SELECT relforcerowsecurity FROM pg_class WHERE relname = 'audit_events'"
-        )
+        row = await conn.fetchrow("SELECT rolsuper, rolbypassrls FROM pg_roles WHERE rolname = 'gorax_app'")
+        forced = await conn.fetchval("SELECT relforcerowsecurity FROM pg_class WHERE relname = 'audit_events'")
     finally:
         await conn.close()
     assert row is not None and not row["rolsuper"] and not row["rolbypassrls"] and forced

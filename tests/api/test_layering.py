@@ -27,8 +27,9 @@ def _modules(under: Path) -> list[Path]:
 
 
 def _offending(paths: list[Path], bad: object) -> list[str]:
-    return [f"{p.relative_to(API.parent)}:{line} imports {name}"
-            for p in paths for line, name in _imports(p) if bad(name)]  # type: ignore[operator]
+    return [
+        f"{p.relative_to(API.parent)}:{line} imports {name}" for p in paths for line, name in _imports(p) if bad(name)
+    ]  # type: ignore[operator]
 
 
 def test_only_the_gateway_imports_prefect() -> None:
@@ -43,10 +44,17 @@ def _private_of_flows(name: str) -> bool:
     return parts[1] in ("runtime", "nodes", "deploy") or any(p.startswith("_") for p in parts[1:])
 
 
-@pytest.mark.parametrize("name, private", [
-    ("flows", False), ("flows.read_steps", False), ("flows.settings", False),
-    ("flows.runtime.steps", True), ("flows.nodes.trigger_webhook", True), ("flows.nodes._common", True),
-])
+@pytest.mark.parametrize(
+    "name, private",
+    [
+        ("flows", False),
+        ("flows.read_steps", False),
+        ("flows.settings", False),
+        ("flows.runtime.steps", True),
+        ("flows.nodes.trigger_webhook", True),
+        ("flows.nodes._common", True),
+    ],
+)
 def test_what_counts_as_private_to_flows(name: str, private: bool) -> None:
     assert _private_of_flows(name) is private
 

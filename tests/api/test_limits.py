@@ -13,12 +13,23 @@ import pytest
 from api.app import create_app
 from api.db.engine import Database
 from tests.api.conftest import (
-    _SHARED_CONFIG, ApiServer, ServerThread, TenantHandle, make_settings, new_tenant, session_prefect,
+    _SHARED_CONFIG,
+    ApiServer,
+    ServerThread,
+    TenantHandle,
+    make_settings,
+    new_tenant,
+    session_prefect,
 )
 
-SMALL = {"max_body_bytes": 64 * 1024, "webhook_max_body_bytes": 256 * 1024,
-         "graph_max_nodes": 5, "graph_max_edges": 4, "max_variable_bytes": 100,
-         "max_input_bytes": 100}
+SMALL = {
+    "max_body_bytes": 64 * 1024,
+    "webhook_max_body_bytes": 256 * 1024,
+    "graph_max_nodes": 5,
+    "graph_max_edges": 4,
+    "max_variable_bytes": 100,
+    "max_input_bytes": 100,
+}
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +56,12 @@ def _nodes(count: int) -> list[dict[str, Any]]:
 
 
 def _graph(nodes: int, edges: int = 0) -> dict[str, Any]:
-    return {"format": "gorax/graph@1", "name": "big", "nodes": _nodes(nodes),
-            "edges": [{"source": "n0", "target": "n1"} for _ in range(edges)]}
+    return {
+        "format": "gorax/graph@1",
+        "name": "big",
+        "nodes": _nodes(nodes),
+        "edges": [{"source": "n0", "target": "n1"} for _ in range(edges)],
+    }
 
 
 async def _raw(server: ApiServer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -66,8 +81,10 @@ async def test_a_declared_body_past_the_limit_is_refused_before_it_is_read(
     small_api: ApiServer,
 ) -> None:
     reader, writer = await _raw(small_api)
-    writer.write(b"POST /api/v1/workflows HTTP/1.1\r\nHost: gorax\r\n"
-                 b"Content-Type: application/json\r\nContent-Length: 52428800\r\n\r\n")
+    writer.write(
+        b"POST /api/v1/workflows HTTP/1.1\r\nHost: gorax\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 52428800\r\n\r\n"
+    )
     await writer.drain()
     # Not a byte of the 50 MB is sent: the answer comes from the headers alone.
     status, headers, body = await asyncio.wait_for(_read_response(reader), 10)
@@ -80,8 +97,10 @@ async def test_a_declared_body_past_the_limit_is_refused_before_it_is_read(
 
 async def test_a_chunked_body_is_cut_off_at_the_limit(small_api: ApiServer) -> None:
     reader, writer = await _raw(small_api)
-    writer.write(b"POST /api/v1/workflows HTTP/1.1\r\nHost: gorax\r\n"
-                 b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    writer.write(
+        b"POST /api/v1/workflows HTTP/1.1\r\nHost: gorax\r\n"
+        b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
     # 80 KiB of a body that never ends (no last chunk): the answer cannot wait for its end.
     chunk = b"x" * 16384
     for _ in range(5):
@@ -97,8 +116,7 @@ async def test_a_chunked_body_is_cut_off_at_the_limit(small_api: ApiServer) -> N
 
 async def test_an_honest_body_past_the_limit_gets_413(small_tenant: TenantHandle) -> None:
     async with small_tenant.client() as client:
-        response = await client.post("/api/v1/workflows",
-                                     json={"name": "big", "description": "x" * 70_000})
+        response = await client.post("/api/v1/workflows", json={"name": "big", "description": "x" * 70_000})
     assert response.status_code == 413
     assert response.json()["error"]["details"]["limit"] == "max_body_bytes"
 
@@ -120,21 +138,22 @@ async def test_graphs_past_the_node_and_edge_limits_are_refused_with_the_limit(
         nodes = await client.post("/api/v1/workflows", json={"name": "w", "graph": _graph(6)})
         assert nodes.status_code == 422
         assert nodes.json()["error"]["details"] == {
-            "limit": "graph_max_nodes", "max": 5, "sent": 6, "field": "graph.nodes"}
+            "limit": "graph_max_nodes",
+            "max": 5,
+            "sent": 6,
+            "field": "graph.nodes",
+        }
         edges = await client.post("/api/v1/workflows/import", json=_graph(2, edges=5))
         assert edges.status_code == 422
         assert edges.json()["error"]["details"]["limit"] == "graph_max_edges"
         created = await client.post("/api/v1/workflows", json={"name": "w", "graph": _graph(5)})
         assert created.status_code == 201, created.text
         wid, etag = created.json()["id"], created.headers["etag"]
-        grown = await client.put(f"/api/v1/workflows/{wid}", json={"graph": _graph(7)},
-                                 headers={"If-Match": etag})
+        grown = await client.put(f"/api/v1/workflows/{wid}", json={"graph": _graph(7)}, headers={"If-Match": etag})
         assert grown.status_code == 422 and grown.json()["error"]["details"]["sent"] == 7
-        checked = await client.post(f"/api/v1/workflows/{wid}/validate",
-                                    json={"graph": _graph(6)})
+        checked = await client.post(f"/api/v1/workflows/{wid}/validate", json={"graph": _graph(6)})
         assert checked.json()["valid"] is False
-        assert [(e["code"], e["path"]) for e in checked.json()["errors"]] == [
-            ("graph_too_large", "nodes")]
+        assert [(e["code"], e["path"]) for e in checked.json()["errors"]] == [("graph_too_large", "nodes")]
         assert "graph_max_nodes" in checked.json()["errors"][0]["message"]
 
 
@@ -142,10 +161,10 @@ async def test_graph_text_fields_have_lengths(small_tenant: TenantHandle) -> Non
     graph = {**_graph(1), "description": "d" * 5001}
     async with small_tenant.client() as client:
         created = await client.post("/api/v1/workflows", json={"name": "w"})
-        checked = await client.post(f"/api/v1/workflows/{created.json()['id']}/validate",
-                                    json={"graph": graph})
-    assert [(e["code"], e["path"]) for e in checked.json()["errors"]
-            if e["path"] == "description"] == [("invalid_field", "description")]
+        checked = await client.post(f"/api/v1/workflows/{created.json()['id']}/validate", json={"graph": graph})
+    assert [(e["code"], e["path"]) for e in checked.json()["errors"] if e["path"] == "description"] == [
+        ("invalid_field", "description")
+    ]
 
 
 async def test_default_graph_limit_is_2000_nodes(tenant: TenantHandle) -> None:
@@ -153,7 +172,11 @@ async def test_default_graph_limit_is_2000_nodes(tenant: TenantHandle) -> None:
         response = await client.post("/api/v1/workflows", json={"name": "w", "graph": _graph(2001)})
     assert response.status_code == 422
     assert response.json()["error"]["details"] == {
-        "limit": "graph_max_nodes", "max": 2000, "sent": 2001, "field": "graph.nodes"}
+        "limit": "graph_max_nodes",
+        "max": 2000,
+        "sent": 2001,
+        "field": "graph.nodes",
+    }
 
 
 async def test_variables_and_inputs_past_their_limits_never_reach_prefect(
@@ -163,11 +186,14 @@ async def test_variables_and_inputs_past_their_limits_never_reach_prefect(
         variable = await client.post("/api/v1/variables", json={"name": "big", "value": "v" * 120})
         assert variable.status_code == 413
         assert variable.json()["error"]["details"] == {
-            "limit": "max_variable_bytes", "max": 100, "sent": 122, "field": "value"}
+            "limit": "max_variable_bytes",
+            "max": 100,
+            "sent": 122,
+            "field": "value",
+        }
         replaced = await client.put("/api/v1/variables/big", json={"value": ["v" * 60] * 2})
         assert replaced.status_code == 413
-        run = await client.post("/api/v1/workflows/no-such-workflow/execute",
-                                json={"input": {"text": "i" * 100}})
+        run = await client.post("/api/v1/workflows/no-such-workflow/execute", json={"input": {"text": "i" * 100}})
         assert run.status_code == 413
         assert run.json()["error"]["details"]["limit"] == "max_input_bytes"
         assert run.json()["error"]["details"]["sent"] == len('{"text":""}') + 100

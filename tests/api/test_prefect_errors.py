@@ -17,17 +17,23 @@ _ECHO = "ECHOED-PAYLOAD-" * 10_000  # what Prefect sends back of a refused reque
 
 def _refusal(status: int, body: object, **headers: str) -> httpx.HTTPStatusError:
     request = httpx.Request("POST", "http://prefect.test/api/flow_runs/")
-    response = httpx.Response(status, request=request, headers=headers,
-                              content=json.dumps(body).encode())
+    response = httpx.Response(status, request=request, headers=headers, content=json.dumps(body).encode())
     return httpx.HTTPStatusError(f"Client error '{status}'", request=request, response=response)
 
 
 def _validation_body(echo: str) -> dict:
-    return {"exception_message": "Invalid request received.",
-            "exception_detail": [{"type": "value_error", "loc": ["body", "parameters"],
-                                  "msg": "Flow run parameters must be less than 524,288 bytes",
-                                  "input": {"trigger": echo}}],
-            "request_body": {"parameters": {"trigger": echo}}}
+    return {
+        "exception_message": "Invalid request received.",
+        "exception_detail": [
+            {
+                "type": "value_error",
+                "loc": ["body", "parameters"],
+                "msg": "Flow run parameters must be less than 524,288 bytes",
+                "input": {"trigger": echo},
+            }
+        ],
+        "request_body": {"parameters": {"trigger": echo}},
+    }
 
 
 @pytest.mark.parametrize("echo", ["small", _ECHO], ids=["small", "large"])
@@ -39,10 +45,20 @@ def test_prefect_refusing_what_was_sent_is_a_422_with_its_reason_only(echo: str)
     assert "ECHOED" not in json.dumps(error.details) + error.message
 
 
-@pytest.mark.parametrize(("status", "kind"), [
-    (404, NotFound), (409, Conflict), (413, PayloadTooLarge), (400, ValidationFailed),
-    (429, Unavailable), (401, BadGateway), (403, BadGateway), (500, BadGateway), (503, BadGateway),
-])
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (404, NotFound),
+        (409, Conflict),
+        (413, PayloadTooLarge),
+        (400, ValidationFailed),
+        (429, Unavailable),
+        (401, BadGateway),
+        (403, BadGateway),
+        (500, BadGateway),
+        (503, BadGateway),
+    ],
+)
 def test_each_prefect_status_has_its_answer(status: int, kind: type) -> None:
     error = prefect_error(_refusal(status, {"detail": "said Prefect"}, **{"retry-after": "3"}))
     assert type(error) is kind
@@ -61,8 +77,7 @@ async def test_prefect_out_of_reach_is_a_503() -> None:
         async with httpx.AsyncClient() as client:  # nothing listens there
             (await client.get(dead)).raise_for_status()
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://gorax") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gorax") as client:
         response = await client.get("/probe")
     assert response.status_code == 503, response.text
     assert response.json()["error"]["code"] == "UNAVAILABLE"

@@ -59,9 +59,9 @@ async def test_tenant_limit_headers_and_429(limited_server: str, sqlite_url: str
 async def test_sign_in_is_limited_per_client_address(limited_server: str) -> None:
     async with httpx.AsyncClient(base_url=limited_server) as anon:
         statuses = [
-            (await anon.post("/api/v1/auth/login",
-                             json={"email": f"{uuid.uuid4().hex}@x.test", "password": "x"})
-             ).status_code
+            (
+                await anon.post("/api/v1/auth/login", json={"email": f"{uuid.uuid4().hex}@x.test", "password": "x"})
+            ).status_code
             for _ in range(3)
         ]
     assert statuses == [401, 401, 429]

@@ -19,25 +19,20 @@ _CHECKS = [
 ]
 
 
-def test_openapi_operations_behave(
-    api_server: ApiServer, tenant: TenantHandle, prefect_server: PrefectServer
-) -> None:
+def test_openapi_operations_behave(api_server: ApiServer, tenant: TenantHandle, prefect_server: PrefectServer) -> None:
     schema = schemathesis.openapi.from_url(f"{api_server.url}/openapi.json")
     headers = {"Authorization": f"Bearer {tenant.keys[next(iter(tenant.keys))]}"}
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
     for operation in operations:
-
         # /readyz answers 503 by contract when Prefect is away (it is, for this server).
         checks = _CHECKS[1:] if operation.path == "/readyz" else _CHECKS
 
-        @settings(max_examples=_EXAMPLES, deadline=None, database=None,
-                  suppress_health_check=list(HealthCheck))
+        @settings(max_examples=_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def run(case: schemathesis.Case) -> None:
-            case.call_and_validate(base_url=api_server.url, headers=headers, checks=checks,
-                                   timeout=30)
+            case.call_and_validate(base_url=api_server.url, headers=headers, checks=checks, timeout=30)
 
         try:
             run()

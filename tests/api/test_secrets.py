@@ -34,9 +34,10 @@ def test_replicas_given_the_same_key_file_accept_each_others_tokens(sqlite_url: 
 
 @pytest.mark.parametrize(
     ("fields", "message"),
-    [({"token_signing_key": "short"}, "GORAX_TOKEN_SIGNING_KEY: .*64 or more hex"),
-     ({"token_signing_key_file": Path("/nonexistent/signing.key")},
-      "GORAX_TOKEN_SIGNING_KEY_FILE: cannot read")],
+    [
+        ({"token_signing_key": "short"}, "GORAX_TOKEN_SIGNING_KEY: .*64 or more hex"),
+        ({"token_signing_key_file": Path("/nonexistent/signing.key")}, "GORAX_TOKEN_SIGNING_KEY_FILE: cannot read"),
+    ],
     ids=["too-short", "missing-file"],
 )
 def test_an_unusable_key_is_named(fields: dict, message: str) -> None:

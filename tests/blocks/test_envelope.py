@@ -44,8 +44,11 @@ def test_flipped_byte_fails() -> None:
 
 @pytest.mark.parametrize(
     "where",
-    [SealContext("tenant-2", "gh", "token"), SealContext("tenant-1", "gh", "password"),
-     SealContext("tenant-1", "other", "token")],
+    [
+        SealContext("tenant-2", "gh", "token"),
+        SealContext("tenant-1", "gh", "password"),
+        SealContext("tenant-1", "other", "token"),
+    ],
     ids=["other-tenant", "other-field", "other-credential"],
 )
 def test_moved_value_fails(where: SealContext) -> None:
@@ -63,9 +66,14 @@ def test_wrong_key_and_relabelled_key_id_fail() -> None:
 
 @pytest.mark.parametrize(
     ("token", "message"),
-    [("plain", "is not a sealed value"), ("gorax:v9:dk-1:AAAA", "format 'v9' is not supported"),
-     ("gorax:v1:dk-1:!!!", "not valid base64"), ("gorax:v1:dk-1:AAAA", "truncated"),
-     ("gorax:v1:dk 1:AAAA", "malformed key id"), ("gorax:v1:AAAA", "3 parts")],
+    [
+        ("plain", "is not a sealed value"),
+        ("gorax:v9:dk-1:AAAA", "format 'v9' is not supported"),
+        ("gorax:v1:dk-1:!!!", "not valid base64"),
+        ("gorax:v1:dk-1:AAAA", "truncated"),
+        ("gorax:v1:dk 1:AAAA", "malformed key id"),
+        ("gorax:v1:AAAA", "3 parts"),
+    ],
 )
 def test_malformed_values_are_named(token: str, message: str) -> None:
     with pytest.raises(SealedValueError, match=message):
@@ -110,7 +118,7 @@ def test_nonces_never_repeat_across_refills_and_a_forked_child() -> None:
 
     parent = nonces(1000)  # more than one pool's worth
     child = in_forked_child(lambda: b"".join(nonces(20)))
-    child_nonces = [child[i:i + envelope.NONCE_BYTES] for i in range(0, len(child), envelope.NONCE_BYTES)]
+    child_nonces = [child[i : i + envelope.NONCE_BYTES] for i in range(0, len(child), envelope.NONCE_BYTES)]
     after = nonces(20)  # the parent goes on from where it was
     assert len(child_nonces) == 20
     every = parent + child_nonces + after

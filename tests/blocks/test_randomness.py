@@ -48,6 +48,6 @@ def test_a_forked_child_never_repeats_its_parents_bytes() -> None:
     pool.take(16)  # the parent's buffer now holds bytes the child must not hand out
     child = in_forked_child(lambda: b"".join(pool.take(16) for _ in range(10)))
     parent = [pool.take(16) for _ in range(10)]
-    child_parts = [child[i:i + 16] for i in range(0, len(child), 16)]
+    child_parts = [child[i : i + 16] for i in range(0, len(child), 16)]
     assert len(child_parts) == 10
     assert not set(parent) & set(child_parts)

@@ -66,10 +66,10 @@ async def test_node_result_storage_round_trips_and_stays_inside_its_base(tmp_pat
 
 
 async def test_a_runs_node_results_are_stored_together_and_found_by_a_later_run(tmp_path: Path, monkeypatch) -> None:
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
     from blocks import results
     from blocks.results import node_result_storage, node_results
-
-    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
     with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: str(tmp_path)}):
         storage = node_result_storage(bundled=True)
@@ -115,9 +115,10 @@ async def test_a_runs_node_results_are_stored_together_and_found_by_a_later_run(
 
 async def test_results_written_while_a_segment_is_on_its_way_are_all_stored(tmp_path: Path, monkeypatch) -> None:
     # Parallel nodes of a long run: every write starts a flush on a thread while others go on.
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
     from blocks import results
     from blocks.results import node_result_storage, node_results
-    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
 
     with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: str(tmp_path)}):
         storage = node_result_storage(bundled=True)

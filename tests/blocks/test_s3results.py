@@ -61,7 +61,8 @@ async def test_an_unreachable_store_is_an_error_naming_the_object() -> None:
 
 
 async def test_a_runs_node_results_are_one_object_and_found_by_another_process(
-        s3: tuple[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    s3: tuple[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
     endpoint, client = s3
     storage = _storage(endpoint)
     storage._bundled = True

@@ -15,9 +15,7 @@ from tests.peers import HttpPeer, PeerResponse
 
 
 @pytest.fixture
-def state_with_stack_files(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, http_peer: HttpPeer
-) -> Iterator[Path]:
+def state_with_stack_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, http_peer: HttpPeer) -> Iterator[Path]:
     """A state directory as the API and ``gorax up`` used to leave it: a worker token file and a
     stack file naming the API (the peer); the environment names neither."""
     (tmp_path / "worker.token").write_text("gxw_from-the-api-disk")

@@ -20,14 +20,23 @@ pytestmark = pytest.mark.timeout(600)
 
 
 def _approval(node_id: str, title: str, **extra: Any) -> dict[str, Any]:
-    return {"id": node_id, "type": "human.approval", "position": {"x": 0, "y": 0},
-            "config": {"title": title, "assignees": ["role:admin"]}, **extra}
+    return {
+        "id": node_id,
+        "type": "human.approval",
+        "position": {"x": 0, "y": 0},
+        "config": {"title": title, "assignees": ["role:admin"]},
+        **extra,
+    }
 
 
 def _graph(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> dict[str, Any]:
     start = {"id": "start", "type": "trigger.manual", "position": {"x": 0, "y": 0}, "config": {}}
-    return {"format": "gorax/graph@1", "name": f"approval-ids-{uuid.uuid4().hex[:6]}",
-            "nodes": [start, *nodes], "edges": edges}
+    return {
+        "format": "gorax/graph@1",
+        "name": f"approval-ids-{uuid.uuid4().hex[:6]}",
+        "nodes": [start, *nodes],
+        "edges": edges,
+    }
 
 
 async def _run(admin: Any, graph: dict[str, Any]) -> str:
@@ -51,36 +60,57 @@ async def _decide_in_turn(admin: Any, execution_id: str, turns: list[tuple[str, 
 
 async def test_ids_with_underscores_and_digits_suspend_and_resume(tenant, worker):
     graph = _graph(
-        [_approval("check_2_b", "Check"), _approval("sign_off_1", "Sign off"),
-         {"id": "done", "type": "control.output", "position": {"x": 0, "y": 0},
-          "config": {"value": {"check": "{{ steps.check_2_b.decision }}",
-                               "final": "{{ steps.sign_off_1.decision }}"}}}],
-        [{"source": "start", "target": "check_2_b"},
-         {"source": "check_2_b", "sourceHandle": "rejected", "target": "sign_off_1"},
-         {"source": "sign_off_1", "sourceHandle": "approved", "target": "done"}],
+        [
+            _approval("check_2_b", "Check"),
+            _approval("sign_off_1", "Sign off"),
+            {
+                "id": "done",
+                "type": "control.output",
+                "position": {"x": 0, "y": 0},
+                "config": {
+                    "value": {"check": "{{ steps.check_2_b.decision }}", "final": "{{ steps.sign_off_1.decision }}"}
+                },
+            },
+        ],
+        [
+            {"source": "start", "target": "check_2_b"},
+            {"source": "check_2_b", "sourceHandle": "rejected", "target": "sign_off_1"},
+            {"source": "sign_off_1", "sourceHandle": "approved", "target": "done"},
+        ],
     )
     async with tenant.client() as admin:
         execution_id = await _run(admin, graph)
-        await _decide_in_turn(admin, execution_id, [("check_2_b", "Check", "rejected"),
-                                                    ("sign_off_1", "Sign off", "approved")])
+        await _decide_in_turn(
+            admin, execution_id, [("check_2_b", "Check", "rejected"), ("sign_off_1", "Sign off", "approved")]
+        )
         execution = await execution_status(admin, execution_id, "completed", "failed")
     assert execution["status"] == "completed", execution
     assert execution["output"] == {"check": "rejected", "final": "approved"}
     assert steps_by_node(execution)["sign_off_1"]["output"]["decision"] == "approved"
 
 
-@pytest.mark.xfail(strict=True, reason="an approval in a loop body runs inside the loop node's "
-                   "Prefect task, and Prefect cannot suspend a flow run from a task run")
+@pytest.mark.xfail(
+    strict=True,
+    reason="an approval in a loop body runs inside the loop node's "
+    "Prefect task, and Prefect cannot suspend a flow run from a task run",
+)
 async def test_approval_in_a_loop_body_suspends_per_iteration(tenant, worker):
     graph = _graph(
-        [{"id": "each_2", "type": "control.loop", "position": {"x": 0, "y": 0},
-          "config": {"mode": "foreach", "items": ["x", "y"]}},
-         _approval("check_2_b", "Check {{ loop.item }}", parentId="each_2")],
+        [
+            {
+                "id": "each_2",
+                "type": "control.loop",
+                "position": {"x": 0, "y": 0},
+                "config": {"mode": "foreach", "items": ["x", "y"]},
+            },
+            _approval("check_2_b", "Check {{ loop.item }}", parentId="each_2"),
+        ],
         [{"source": "start", "target": "each_2"}],
     )
     async with tenant.client() as admin:
         execution_id = await _run(admin, graph)
-        await _decide_in_turn(admin, execution_id, [("check_2_b", "Check x", "approved"),
-                                                    ("check_2_b", "Check y", "rejected")])
+        await _decide_in_turn(
+            admin, execution_id, [("check_2_b", "Check x", "approved"), ("check_2_b", "Check y", "rejected")]
+        )
         execution = await execution_status(admin, execution_id, "completed", "failed")
     assert execution["status"] == "completed", execution

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.api.human_tasks.conftest import (
-    approval_graph, audit_events, execution_status, member_client, open_task, start_run, wait_for,
+    approval_graph,
+    audit_events,
+    execution_status,
+    member_client,
+    open_task,
+    start_run,
+    wait_for,
 )
 
 pytestmark = pytest.mark.timeout(600)
@@ -16,8 +22,7 @@ async def test_escalation_assigns_deciders_and_shows_the_task_to_those_it_notifi
         operator_email, operator = await member_client(admin, "operator")
         viewer_email, viewer = await member_client(admin, "viewer")
         async with operator, viewer:
-            graph = approval_graph(escalation=[
-                {"after": "3s", "notify": [viewer_email], "assign": [operator_email]}])
+            graph = approval_graph(escalation=[{"after": "3s", "notify": [viewer_email], "assign": [operator_email]}])
             execution_id = await start_run(admin, graph, iam.url)
             task = await open_task(admin, execution_id)
             url = f"/api/v1/human-tasks/{task['id']}"
@@ -45,8 +50,7 @@ async def test_escalation_assigns_deciders_and_shows_the_task_to_those_it_notifi
             assert decided.status_code == 200, decided.text
             assert decided.json()["decided_by"] == operator_email
         execution = await execution_status(admin, execution_id, "completed", "failed")
-        entries = [e for e in await audit_events(admin, resource_type="human_task")
-                   if e["resource_id"] == task["id"]]
+        entries = [e for e in await audit_events(admin, resource_type="human_task") if e["resource_id"] == task["id"]]
     assert execution["output"] == {"decision": "approved"}
     [escalation] = [e for e in entries if e["action"] == "human_task.escalate"]
     assert escalation["details"]["assigned"] == [operator_email]

@@ -16,15 +16,20 @@ import pytest
 from api.auth.permissions import Role
 from tests.api.conftest import new_tenant
 from tests.api.human_tasks.conftest import (
-    add_smtp_credential, approval_graph, audit_events, execution_status, open_task, start_run,
-    start_worker, steps_by_node,
+    add_smtp_credential,
+    approval_graph,
+    audit_events,
+    execution_status,
+    open_task,
+    start_run,
+    start_worker,
+    steps_by_node,
 )
 
 pytestmark = pytest.mark.timeout(600)
 
 
-@pytest.mark.parametrize("choice, branch, other", [("approved", "grant", "explain"),
-                                                   ("rejected", "explain", "grant")])
+@pytest.mark.parametrize("choice, branch, other", [("approved", "grant", "explain"), ("rejected", "explain", "grant")])
 async def test_decision_resumes_the_run_on_its_branch(tenant, worker, iam, choice, branch, other):
     async with tenant.client() as admin, tenant.client(Role.OPERATOR) as operator:
         execution_id = await start_run(admin, approval_graph(), iam.url)
@@ -38,8 +43,9 @@ async def test_decision_resumes_the_run_on_its_branch(tenant, worker, iam, choic
         assert denied.status_code == 403, denied.text
         bad = await admin.post(f"/api/v1/human-tasks/{task['id']}/decide", json={"value": "maybe"})
         assert bad.status_code == 422 and "maybe" in bad.json()["error"]["message"]
-        decided = await admin.post(f"/api/v1/human-tasks/{task['id']}/decide",
-                                   json={"value": choice, "comment": "ok by me"})
+        decided = await admin.post(
+            f"/api/v1/human-tasks/{task['id']}/decide", json={"value": choice, "comment": "ok by me"}
+        )
         assert decided.status_code == 200, decided.text
         assert decided.json()["status"] == "decided"
         again = await admin.post(f"/api/v1/human-tasks/{task['id']}/decide", json={"value": choice})
@@ -83,8 +89,7 @@ async def test_worker_restart_while_suspended(tenant, pool, api, iam):
         second = start_worker(pool, api.url)
         try:
             await second.started()
-            response = await admin.post(f"/api/v1/human-tasks/{task['id']}/decide",
-                                        json={"value": "approved"})
+            response = await admin.post(f"/api/v1/human-tasks/{task['id']}/decide", json={"value": "approved"})
             assert response.status_code == 200, response.text
             execution = await execution_status(admin, execution_id, "completed", "failed")
         finally:
@@ -105,7 +110,8 @@ async def test_escalation_then_automatic_decision_on_time(tenant, worker, api, i
         await add_smtp_credential(admin, mailbox.port)
         graph = approval_graph(
             escalation=[{"after": "3s", "notify": [tenant.email]}, {"after": "5s", "decide": "rejected"}],
-            channels=["inbox", "email"], email_credential="mail",
+            channels=["inbox", "email"],
+            email_credential="mail",
         )
         execution_id = await start_run(admin, graph, iam.url)
         task = await open_task(admin, execution_id)
@@ -135,9 +141,9 @@ async def test_escalation_then_automatic_decision_on_time(tenant, worker, api, i
     recipients = [sorted(m.rcpt_tos) for m in mailbox.messages]
     assert [tenant.email] in recipients and len(recipients) == 2
     body = message_from_bytes(mailbox.messages[-1].content, policy=policy.default).get_content()
-    link = body[body.index("http"):].split()[0]
+    link = body[body.index("http") :].split()[0]
     # The link carries the API's public URL; follow its path on the test server.
-    link = api.url + link[link.index("/api/v1/"):]
+    link = api.url + link[link.index("/api/v1/") :]
     async with httpx.AsyncClient() as client:
         followed = await client.get(link, follow_redirects=False)
         forged = await client.get(link[:-4] + "0000", follow_redirects=False)
@@ -180,7 +186,8 @@ async def test_other_tenants_see_nothing(tenant, database, api, worker, iam):
         execution_id = await start_run(admin, approval_graph(), iam.url)
         task = await open_task(admin, execution_id)
         assert (await stranger.get(f"/api/v1/human-tasks/{task['id']}")).status_code == 404
-        assert (await stranger.post(f"/api/v1/human-tasks/{task['id']}/decide",
-                                    json={"value": "approved"})).status_code == 404
+        assert (
+            await stranger.post(f"/api/v1/human-tasks/{task['id']}/decide", json={"value": "approved"})
+        ).status_code == 404
         assert (await stranger.get("/api/v1/human-tasks")).json()["items"] == []
         await admin.post(f"/api/v1/executions/{execution_id}/cancel")

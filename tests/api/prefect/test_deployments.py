@@ -29,7 +29,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 PACKAGES = ("api", "blocks", "flows", "translator")
 
 DOUBLER = {
-    "format": "gorax/graph@1", "name": "doubler", "description": "Doubles n.",
+    "format": "gorax/graph@1",
+    "name": "doubler",
+    "description": "Doubles n.",
     "nodes": [
         {"id": "start", "type": "trigger.manual", "config": {}},
         {"id": "double", "type": "data.transform", "config": {"value": {"doubled": "{{ trigger.n * 2 }}"}}},
@@ -53,8 +55,16 @@ async def _pool(client: PrefectClient, kind: str = "process") -> str:
 async def test_deploy_is_idempotent_with_tags_queue_schedules_and_no_checkout(prefect: PrefectClient) -> None:
     pool = await _pool(prefect)
     graph = json.loads((EXAMPLES_DIR / "fan-out-join.json").read_text())
-    first = await deploy_workflow(prefect, graph, tenant="acme", workflow_id="health", version=1,
-                                  paused=True, work_pool=pool, description="Checks the services.")
+    first = await deploy_workflow(
+        prefect,
+        graph,
+        tenant="acme",
+        workflow_id="health",
+        version=1,
+        paused=True,
+        work_pool=pool,
+        description="Checks the services.",
+    )
     assert first.name == "acme--health" and first.full_name == "run-graph/acme--health"
     deployment = await prefect.read_deployment_by_name("run-graph/acme--health")
     assert {"tenant:acme", "workflow:health"} <= set(deployment.tags)
@@ -70,8 +80,9 @@ async def test_deploy_is_idempotent_with_tags_queue_schedules_and_no_checkout(pr
 
     changed = copy.deepcopy(graph)
     changed["nodes"][0]["config"] = {"cron": "0 9 * * 1", "timezone": "UTC"}
-    again = await deploy_workflow(prefect, changed, tenant="acme", workflow_id="health", version=2,
-                                  paused=True, work_pool=pool)
+    again = await deploy_workflow(
+        prefect, changed, tenant="acme", workflow_id="health", version=2, paused=True, work_pool=pool
+    )
     assert again.deployment_id == first.deployment_id  # updated in place, not duplicated
     deployment = await prefect.read_deployment_by_name("run-graph/acme--health")
     assert [s.schedule.cron for s in deployment.schedules] == ["0 9 * * 1"]
@@ -83,9 +94,13 @@ async def test_a_deployment_of_an_earlier_version_loses_its_checkout_path(prefec
     flow_id = await prefect.create_flow_from_name("run-graph")
     name = f"default--legacy-{uuid.uuid4().hex[:6]}"
     await prefect.create_deployment(
-        flow_id=flow_id, name=name, work_pool_name=pool, entrypoint="flows/run_graph.py:run_graph",
+        flow_id=flow_id,
+        name=name,
+        work_pool_name=pool,
+        entrypoint="flows/run_graph.py:run_graph",
         path="/srv/old-checkout",
-        pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": "/srv/old-checkout"}}])
+        pull_steps=[{"prefect.deployments.steps.set_working_directory": {"directory": "/srv/old-checkout"}}],
+    )
     deployed = await deploy_workflow(prefect, DOUBLER, workflow_id=name.split("--", 1)[1], work_pool=pool)
     deployment = await prefect.read_deployment(deployed.deployment_id)
     assert deployment.name == name
@@ -102,10 +117,13 @@ async def test_deploying_never_creates_a_work_pool(prefect: PrefectClient) -> No
 
 
 def test_readable_names_are_unique_per_workflow_and_safe() -> None:
-    assert readable_name("acme", "Invoice Approval", "3f2a1c9b-0000-4000-8000-000000000000") == \
-        "acme--invoice-approval-3f2a1c9b"
-    assert readable_name("acme", "Invoice Approval", "77aa0000-0000-4000-8000-000000000000") != \
+    assert (
         readable_name("acme", "Invoice Approval", "3f2a1c9b-0000-4000-8000-000000000000")
+        == "acme--invoice-approval-3f2a1c9b"
+    )
+    assert readable_name("acme", "Invoice Approval", "77aa0000-0000-4000-8000-000000000000") != readable_name(
+        "acme", "Invoice Approval", "3f2a1c9b-0000-4000-8000-000000000000"
+    )
     assert readable_name("acme", "!!!", "3f2a1c9b-0000") == "acme--workflow-3f2a1c9b"
     assert len(readable_name("acme", "x" * 500, "3f2a1c9b")) < 90
 
@@ -117,9 +135,23 @@ def _deploy_from(checkout: Path, graph_file: Path, pool: str, workflow: str) -> 
     """``gorax deploy`` run from ``checkout`` (the deploying machine's copy of Gorax)."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "GORAX_WORK_POOL": pool}
     result = subprocess.run(
-        [sys.executable, "-c", "import sys; from api.cli import main; sys.exit(main(sys.argv[1:]))",
-         "deploy", str(graph_file), "--tenant", "elsewhere", "--workflow", workflow],
-        cwd=checkout, env=env, capture_output=True, text=True, timeout=180)
+        [
+            sys.executable,
+            "-c",
+            "import sys; from api.cli import main; sys.exit(main(sys.argv[1:]))",
+            "deploy",
+            str(graph_file),
+            "--tenant",
+            "elsewhere",
+            "--workflow",
+            workflow,
+        ],
+        cwd=checkout,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "api/cli" not in result.stderr
 
@@ -130,9 +162,25 @@ def _start_worker(pool: str, directory: Path, log_path: Path) -> subprocess.Pope
     env["PREFECT_WORKER_QUERY_SECONDS"] = "1"
     with open(log_path, "ab") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "prefect", "worker", "start", "--pool", pool, "--type", "process",
-             "--name", f"elsewhere-{uuid.uuid4().hex[:6]}"],
-            cwd=directory, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "prefect",
+                "worker",
+                "start",
+                "--pool",
+                pool,
+                "--type",
+                "process",
+                "--name",
+                f"elsewhere-{uuid.uuid4().hex[:6]}",
+            ],
+            cwd=directory,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 async def _final(client: PrefectClient, run_id: Any, timeout: float = 240) -> Any:
@@ -146,14 +194,14 @@ async def _final(client: PrefectClient, run_id: Any, timeout: float = 240) -> An
 
 
 async def test_a_worker_elsewhere_runs_a_workflow_deployed_from_a_checkout_it_does_not_have(
-        prefect: PrefectClient, tmp_path: Path) -> None:
+    prefect: PrefectClient, tmp_path: Path
+) -> None:
     import blocks.results  # noqa: F401 - registers the serializer the run's result is sealed with
 
     pool = await _pool(prefect)
     deployer = tmp_path / "deploying-machine"
     for package in PACKAGES:
-        shutil.copytree(PROJECT_ROOT / package, deployer / package,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(PROJECT_ROOT / package, deployer / package, ignore=shutil.ignore_patterns("__pycache__"))
     graph_file = tmp_path / "doubler.json"
     graph_file.write_text(json.dumps(DOUBLER))
     workflow = f"doubler-{uuid.uuid4().hex[:6]}"

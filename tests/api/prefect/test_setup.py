@@ -17,9 +17,9 @@ from starlette.testclient import TestClient
 
 from api.app import create_app
 from api.cli import main
+from api.config import StackSettings, get_api_settings
 from api.prefect.pools import worker_token_block
 from api.prefect.setup import setup_prefect
-from api.config import StackSettings, get_api_settings
 from tests.api.conftest import make_settings
 
 API_URL = "http://gorax-api.internal:8080"
@@ -44,8 +44,9 @@ async def _run_env(client: PrefectClient, pool: str) -> dict[str, Any]:
 
 async def test_setup_makes_a_process_pool_whose_runs_can_reach_the_api(prefect: PrefectClient) -> None:
     pool = _pool_name()
-    report = await setup_prefect(prefect, work_pool=pool, worker_type="process", api_url=API_URL,
-                                 worker_token="gxw_first")
+    report = await setup_prefect(
+        prefect, work_pool=pool, worker_type="process", api_url=API_URL, worker_token="gxw_first"
+    )
     assert report.pool.created and report.pool.type == "process"
     assert "webhook-secret" in report.block_types
     env = await _run_env(prefect, pool)
@@ -55,25 +56,25 @@ async def test_setup_makes_a_process_pool_whose_runs_can_reach_the_api(prefect: 
     assert "gxw_first" not in str(template)
     assert worker_token_block(pool) in str(template)
 
-    again = await setup_prefect(prefect, work_pool=pool, worker_type="process", api_url=API_URL,
-                                worker_token="gxw_first")
+    again = await setup_prefect(
+        prefect, work_pool=pool, worker_type="process", api_url=API_URL, worker_token="gxw_first"
+    )
     assert not again.pool.created and not again.pool.updated
     assert again.lines()[0] == f"work pool {pool!r} (type process): already set up"
 
-    rotated = await setup_prefect(prefect, work_pool=pool, worker_type="process", api_url=API_URL,
-                                  worker_token="gxw_second")
+    rotated = await setup_prefect(
+        prefect, work_pool=pool, worker_type="process", api_url=API_URL, worker_token="gxw_second"
+    )
     assert not rotated.pool.updated  # the template still names the block, whose value changed
     assert (await _run_env(prefect, pool))["GORAX_WORKER_TOKEN"] == "gxw_second"
 
 
-async def test_setup_completes_a_pool_a_worker_made_and_keeps_what_an_operator_added(
-        prefect: PrefectClient) -> None:
+async def test_setup_completes_a_pool_a_worker_made_and_keeps_what_an_operator_added(prefect: PrefectClient) -> None:
     pool = _pool_name()
     template = ProcessWorker.get_default_base_job_template()
     template["variables"]["properties"]["env"]["default"] = {"HTTPS_PROXY": "http://proxy:3128"}
     await prefect.create_work_pool(WorkPoolCreate(name=pool, type="process", base_job_template=template))
-    report = await setup_prefect(prefect, work_pool=pool, worker_type="gorax", api_url=API_URL,
-                                 worker_token="gxw_t")
+    report = await setup_prefect(prefect, work_pool=pool, worker_type="gorax", api_url=API_URL, worker_token="gxw_t")
     assert report.pool.updated and not report.pool.created
     assert report.pool.type == "process" and "it is kept" in report.pool.notes[0]
     env = await _run_env(prefect, pool)
@@ -82,19 +83,21 @@ async def test_setup_completes_a_pool_a_worker_made_and_keeps_what_an_operator_a
 
 async def test_a_warm_worker_pool_gets_no_run_environment(prefect: PrefectClient) -> None:
     pool = _pool_name()
-    report = await setup_prefect(prefect, work_pool=pool, worker_type="gorax", api_url=API_URL,
-                                 worker_token="gxw_w")
+    report = await setup_prefect(prefect, work_pool=pool, worker_type="gorax", api_url=API_URL, worker_token="gxw_w")
     assert report.pool.created and report.pool.type == "gorax"
     assert any("own environment" in note for note in report.pool.notes)
     with pytest.raises(ObjectNotFound):
         await prefect.read_block_document_by_name(worker_token_block(pool), block_type_slug="secret")
 
 
-async def test_the_api_sets_prefect_up_when_it_starts(prefect: PrefectClient, sqlite_url: str,
-                                                     tmp_path: Path) -> None:
+async def test_the_api_sets_prefect_up_when_it_starts(prefect: PrefectClient, sqlite_url: str, tmp_path: Path) -> None:
     pool = _pool_name()
-    settings = make_settings(sqlite_url.replace(".db", "-setup.db"), work_pool=pool,
-                             stack=StackSettings(worker_type="process"), api_url=API_URL)
+    settings = make_settings(
+        sqlite_url.replace(".db", "-setup.db"),
+        work_pool=pool,
+        stack=StackSettings(worker_type="process"),
+        api_url=API_URL,
+    )
     with TestClient(create_app(settings, web_dist=tmp_path)):
         for _ in range(120):
             try:
@@ -109,8 +112,9 @@ async def test_the_api_sets_prefect_up_when_it_starts(prefect: PrefectClient, sq
     assert env["GORAX_API_URL"] == API_URL and env["GORAX_WORKER_TOKEN"].startswith("gxw_")
 
 
-async def test_gorax_setup_says_what_it_did(prefect: PrefectClient, monkeypatch: pytest.MonkeyPatch,
-                                            capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+async def test_gorax_setup_says_what_it_did(
+    prefect: PrefectClient, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
     pool = _pool_name()
     monkeypatch.setenv("GORAX_WORK_POOL", pool)
     monkeypatch.setenv("GORAX_WORKER_TYPE", "process")

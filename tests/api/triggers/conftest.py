@@ -23,20 +23,24 @@ from tests.peers import HttpPeer
 
 def api_client(tenant: TenantHandle, role: str = "admin") -> httpx.AsyncClient:
     """A client of the tenant with a timeout for a loaded machine (publishing deploys)."""
-    return httpx.AsyncClient(base_url=tenant.base_url, timeout=180,
-                             headers={"Authorization": f"Bearer {tenant.keys[role]}"})  # type: ignore[index]
+    return httpx.AsyncClient(
+        base_url=tenant.base_url, timeout=180, headers={"Authorization": f"Bearer {tenant.keys[role]}"}
+    )  # type: ignore[index]
 
 
 def hook(node_id: str, signature: dict[str, Any], **config: Any) -> dict[str, Any]:
     """A trigger.webhook node."""
-    return {"id": node_id, "type": "trigger.webhook", "position": {"x": 0, "y": 0},
-            "config": {"signature": signature, **config}}
+    return {
+        "id": node_id,
+        "type": "trigger.webhook",
+        "position": {"x": 0, "y": 0},
+        "config": {"signature": signature, **config},
+    }
 
 
 def output(value: Any = "{{ trigger.body }}") -> dict[str, Any]:
     """A control.output node."""
-    return {"id": "out", "type": "control.output", "position": {"x": 0, "y": 200},
-            "config": {"value": value}}
+    return {"id": "out", "type": "control.output", "position": {"x": 0, "y": 200}, "config": {"value": value}}
 
 
 def graph(name: str, triggers: list[dict[str, Any]], *rest: dict[str, Any]) -> dict[str, Any]:
@@ -46,8 +50,9 @@ def graph(name: str, triggers: list[dict[str, Any]], *rest: dict[str, Any]) -> d
     return {"format": "gorax/graph@1", "name": name, "nodes": nodes, "edges": edges}
 
 
-def signed(scheme: dict[str, Any], body: bytes, secret: str, *, msg_id: str | None = None,
-           timestamp: int | None = None) -> dict[str, str]:
+def signed(
+    scheme: dict[str, Any], body: bytes, secret: str, *, msg_id: str | None = None, timestamp: int | None = None
+) -> dict[str, str]:
     """Headers a sender using ``scheme`` would send."""
     config = SignatureConfig.from_config(scheme)
     headers = sign(config, body, secret, msg_id=msg_id or uuid.uuid4().hex, timestamp=timestamp)
@@ -60,12 +65,12 @@ def stripe_body(**fields: Any) -> bytes:
     return json.dumps({"id": f"evt_{uuid.uuid4().hex}", "type": "test", **fields}).encode()
 
 
-async def add_secret(client: httpx.AsyncClient, name: str, value: str,
-                     type_: str = "webhook-secret", field: str | None = None) -> None:
+async def add_secret(
+    client: httpx.AsyncClient, name: str, value: str, type_: str = "webhook-secret", field: str | None = None
+) -> None:
     """Store a credential through the API (a webhook secret as a list of one)."""
     values = {field: value} if field else {"secrets": [value]}
-    response = await client.post("/api/v1/credentials",
-                                 json={"name": name, "type": type_, "values": values})
+    response = await client.post("/api/v1/credentials", json={"name": name, "type": type_, "values": values})
     assert response.status_code == 201, response.text
 
 
@@ -92,8 +97,9 @@ async def flow_runs(workflow_id: str) -> list[Any]:
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterTags
 
     async with get_client() as client:
-        return await client.read_flow_runs(flow_run_filter=FlowRunFilter(
-            tags=FlowRunFilterTags(all_=[f"workflow:{workflow_id}"])), limit=200)
+        return await client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(tags=FlowRunFilterTags(all_=[f"workflow:{workflow_id}"])), limit=200
+        )
 
 
 async def eventually(check: Any, timeout: float = 60, interval: float = 0.5) -> Any:
@@ -186,7 +192,8 @@ async def tr_worker(tr_pool: str, chat_peer: HttpPeer) -> AsyncIterator[WorkerPr
 
 
 @pytest.fixture
-async def run_tenant(tr_servers: Any, tr_databases: dict[str, Database], sqlite_url: str,
-                     tr_worker: WorkerProcess) -> TenantHandle:
+async def run_tenant(
+    tr_servers: Any, tr_databases: dict[str, Database], sqlite_url: str, tr_worker: WorkerProcess
+) -> TenantHandle:
     """A tenant on the SQLite trigger API with the worker running."""
     return await _tenant(tr_servers, tr_databases, sqlite_url)

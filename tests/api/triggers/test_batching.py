@@ -30,10 +30,19 @@ async def test_concurrent_rows_share_commits_and_a_duplicate_fails_alone(kind: s
         assert isinstance(writer, SqliteDeliveryWriter if kind == "sqlite" else DeliveryWriter)
 
         def row(key: str) -> WebhookDelivery:
-            return WebhookDelivery(id=str(uuid.uuid4()), tenant_id=first.tenant_id,
-                                   webhook_id=first.webhook_id, workflow_id=first.workflow_id,
-                                   node_id="hook", status="accepted", method="POST", headers={},
-                                   query={}, body=b"{}", dedupe_key=key)
+            return WebhookDelivery(
+                id=str(uuid.uuid4()),
+                tenant_id=first.tenant_id,
+                webhook_id=first.webhook_id,
+                workflow_id=first.workflow_id,
+                node_id="hook",
+                status="accepted",
+                method="POST",
+                headers={},
+                query={},
+                body=b"{}",
+                dedupe_key=key,
+            )
 
         rows = [row(f"key-{n}") for n in range(200)]
         await asyncio.gather(*(writer.store(r) for r in rows))
@@ -52,13 +61,12 @@ async def test_concurrent_rows_share_commits_and_a_duplicate_fails_alone(kind: s
         rich = row("rich")
         rich.headers = {"content-type": "application/json", "x-note": "caf\u00e9 \u2603"}
         rich.query = {"a": ["1", "2"], "b": ""}
-        rich.body = b"\x00\xff{\"n\": 1}"
+        rich.body = b'\x00\xff{"n": 1}'
         rich.payload = {"body": {"n": 10**20, "s": "\u00fc", "none": None}, "list": [1.5, True]}
         rich.external_id, rich.reason, rich.replay_of = "ext-1", "why", first.id
         await writer.store(rich)
         async with db.system_scope() as session:
-            back = (await session.execute(select(WebhookDelivery).where(
-                WebhookDelivery.id == rich.id))).scalars().one()
+            back = (await session.execute(select(WebhookDelivery).where(WebhookDelivery.id == rich.id))).scalars().one()
         for column in WebhookDelivery.__table__.columns:
             if column.key != "seq":
                 assert getattr(back, column.key) == getattr(rich, column.key), column.key
@@ -71,12 +79,16 @@ async def test_concurrent_rows_share_commits_and_a_duplicate_fails_alone(kind: s
         current = Version.of(hook)
         old = Version(hook.id, "an-old-token", hook.updated_at)
         mixed = [row(f"v-{n}") for n in range(4)]
-        results = await asyncio.gather(*(writer.store(r, v) for r, v in zip(mixed, [current, old, current, old])),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(writer.store(r, v) for r, v in zip(mixed, [current, old, current, old])), return_exceptions=True
+        )
         assert [type(r) for r in results] == [type(None), StaleWebhook, type(None), StaleWebhook]
         async with db.system_scope() as session:
-            ids = set((await session.execute(select(WebhookDelivery.id).where(
-                WebhookDelivery.dedupe_key.like("v-%")))).scalars())
+            ids = set(
+                (
+                    await session.execute(select(WebhookDelivery.id).where(WebhookDelivery.dedupe_key.like("v-%")))
+                ).scalars()
+            )
         assert ids == {mixed[0].id, mixed[2].id}
     finally:
         await db.dispose()
@@ -108,17 +120,29 @@ async def test_sqlite_writer_commits_work_and_rows_queued_together_once(tmp_path
         assert isinstance(writer, SqliteDeliveryWriter)
 
         def row(key: str) -> WebhookDelivery:
-            return WebhookDelivery(id=str(uuid.uuid4()), tenant_id=first.tenant_id,
-                                   webhook_id=first.webhook_id, workflow_id=first.workflow_id,
-                                   node_id="hook", status="accepted", method="POST", headers={},
-                                   query={}, body=b"{}", dedupe_key=key)
+            return WebhookDelivery(
+                id=str(uuid.uuid4()),
+                tenant_id=first.tenant_id,
+                webhook_id=first.webhook_id,
+                workflow_id=first.workflow_id,
+                node_id="hook",
+                status="accepted",
+                method="POST",
+                headers={},
+                query={},
+                body=b"{}",
+                dedupe_key=key,
+            )
 
         def stored(conn: Any) -> int:
             return conn.execute(select(func.count()).select_from(WebhookDelivery)).scalar_one()
 
         def mark(conn: Any) -> int:
-            return conn.execute(update(WebhookDelivery).where(WebhookDelivery.id == first.id)
-                                .values(attempts=WebhookDelivery.attempts + 1)).rowcount
+            return conn.execute(
+                update(WebhookDelivery)
+                .where(WebhookDelivery.id == first.id)
+                .values(attempts=WebhookDelivery.attempts + 1)
+            ).rowcount
 
         def broken(conn: Any) -> None:
             conn.execute(text("SELECT * FROM no_such_table"))
@@ -134,16 +158,14 @@ async def test_sqlite_writer_commits_work_and_rows_queued_together_once(tmp_path
 
         # All fine: one commit; the read saw only rows committed before this cycle.
         rows = [row(f"a-{n}") for n in range(5)]
-        results = await cycle(writer.execute(stored), *(writer.store(r) for r in rows),
-                              writer.execute(mark))
+        results = await cycle(writer.execute(stored), *(writer.store(r) for r in rows), writer.execute(mark))
         assert results == [1, None, None, None, None, None, 1]
         assert len(commits) == 1
         assert await writer.execute(stored) == 6
 
         # A failing work: it alone fails; the rows and the other work are done.
         rows = [row(f"b-{n}") for n in range(3)]
-        results = await cycle(writer.execute(broken), *(writer.store(r) for r in rows),
-                              writer.execute(mark))
+        results = await cycle(writer.execute(broken), *(writer.store(r) for r in rows), writer.execute(mark))
         assert "no_such_table" in str(results[0])
         assert results[1:] == [None, None, None, 1]
         assert await writer.execute(stored) == 9
@@ -154,8 +176,9 @@ async def test_sqlite_writer_commits_work_and_rows_queued_together_once(tmp_path
         assert results[0] == 1 and results[1] is None and results[3] is None
         assert isinstance(results[2], IntegrityError)
         async with db.system_scope() as session:
-            attempts = (await session.execute(select(WebhookDelivery.attempts).where(
-                WebhookDelivery.id == first.id))).scalar_one()
+            attempts = (
+                await session.execute(select(WebhookDelivery.attempts).where(WebhookDelivery.id == first.id))
+            ).scalar_one()
             keys = set((await session.execute(select(WebhookDelivery.dedupe_key))).scalars())
         assert attempts == 3
         assert {"c-0", "c-2"} <= keys and len(keys) == 11

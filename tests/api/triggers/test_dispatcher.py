@@ -44,13 +44,24 @@ async def _deliveries(db: Database, count: int) -> list[str]:
         workflow = Workflow(tenant_id=tenant, name="hooked", graph={})
         session.add(workflow)
         await session.flush()
-        webhook = Webhook(tenant_id=tenant, workflow_id=workflow.id, node_id="hook",
-                          token=uuid.uuid4().hex, config={})
+        webhook = Webhook(tenant_id=tenant, workflow_id=workflow.id, node_id="hook", token=uuid.uuid4().hex, config={})
         session.add(webhook)
         await session.flush()
-        rows = [WebhookDelivery(tenant_id=tenant, webhook_id=webhook.id, workflow_id=workflow.id,
-                                node_id="hook", status="accepted", method="POST", headers={},
-                                query={}, body=b"{}", payload={"n": n}) for n in range(count)]
+        rows = [
+            WebhookDelivery(
+                tenant_id=tenant,
+                webhook_id=webhook.id,
+                workflow_id=workflow.id,
+                node_id="hook",
+                status="accepted",
+                method="POST",
+                headers={},
+                query={},
+                body=b"{}",
+                payload={"n": n},
+            )
+            for n in range(count)
+        ]
         session.add_all(rows)
         await session.commit()
         return [r.id for r in sorted(rows, key=lambda r: r.seq)]
@@ -116,29 +127,54 @@ async def test_events_carry_each_payload_as_stored(kind: str, tmp_path: Any) -> 
     try:
         await db.migrate()
         ids = await _deliveries(db, 4)
-        payloads = [{"body": {"s": "caf\u00e9 \u2603 \"quoted\" \\ </script>", "n": 10**20,
-                              "f": 1.5, "none": None, "list": [True, {}]}},
-                    {}, None, {"deep": [[[{"x": "\t\n\u0001"}]]]}]
+        payloads = [
+            {
+                "body": {
+                    "s": 'caf\u00e9 \u2603 "quoted" \\ </script>',
+                    "n": 10**20,
+                    "f": 1.5,
+                    "none": None,
+                    "list": [True, {}],
+                }
+            },
+            {},
+            None,
+            {"deep": [[[{"x": "\t\n\u0001"}]]]},
+        ]
         async with db.system_scope() as session:
             for delivery_id, payload in zip(ids, payloads):
-                await session.execute(update(WebhookDelivery).where(WebhookDelivery.id == delivery_id)
-                                      .values(payload=payload, node_id='hook "1"'))
+                await session.execute(
+                    update(WebhookDelivery)
+                    .where(WebhookDelivery.id == delivery_id)
+                    .values(payload=payload, node_id='hook "1"')
+                )
             await session.commit()
             rows = {r.id: r for r in (await session.execute(select(WebhookDelivery))).scalars()}
         dispatcher = Dispatcher(db, get_client())  # reads the store only: the client is never opened
         pending = await dispatcher._pending()
         assert [p.id for p in pending] == ids
         events = json.loads(events_json(pending))
-        assert events == [{
-            "id": delivery_id, "occurred": rows[delivery_id].received_at.isoformat(),
-            "event": EVENT_NAME,
-            "resource": {"prefect.resource.id": workflow_resource(rows[delivery_id].workflow_id),
-                         "gorax.trigger-node": 'hook "1"',
-                         "gorax.webhook": rows[delivery_id].webhook_id,
-                         "gorax.tenant": rows[delivery_id].tenant_id},
-            "related": [{"prefect.resource.id": f"prefect.tag.tenant:{rows[delivery_id].tenant_id}",
-                         "prefect.resource.role": "tag"}],
-            "payload": payload or {}} for delivery_id, payload in zip(ids, payloads)]
+        assert events == [
+            {
+                "id": delivery_id,
+                "occurred": rows[delivery_id].received_at.isoformat(),
+                "event": EVENT_NAME,
+                "resource": {
+                    "prefect.resource.id": workflow_resource(rows[delivery_id].workflow_id),
+                    "gorax.trigger-node": 'hook "1"',
+                    "gorax.webhook": rows[delivery_id].webhook_id,
+                    "gorax.tenant": rows[delivery_id].tenant_id,
+                },
+                "related": [
+                    {
+                        "prefect.resource.id": f"prefect.tag.tenant:{rows[delivery_id].tenant_id}",
+                        "prefect.resource.role": "tag",
+                    }
+                ],
+                "payload": payload or {},
+            }
+            for delivery_id, payload in zip(ids, payloads)
+        ]
     finally:
         await db.dispose()
         if pg_name:

@@ -6,7 +6,6 @@ import hashlib
 import hmac
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,10 +13,15 @@ import pytest
 from api.webhooks.dispatcher import tenant_related
 from tests.api.conftest import TenantHandle
 from tests.api.triggers.conftest import (
-    add_secret, api_client, eventually, flow_runs, publish_new, webhook_urls,
+    add_secret,
+    api_client,
+    eventually,
+    flow_runs,
+    publish_new,
+    webhook_urls,
 )
-from tests.peers import HttpPeer, PeerResponse
 from tests.examples import EXAMPLES_DIR
+from tests.peers import HttpPeer, PeerResponse
 
 EXAMPLE = EXAMPLES_DIR / "deployment-notifier.json"
 SECRET = "gh-notifier-secret"
@@ -26,27 +30,31 @@ SECRET = "gh-notifier-secret"
 def _github(body: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
     raw = json.dumps(body).encode()
     mac = hmac.new(SECRET.encode(), raw, hashlib.sha256).hexdigest()
-    return raw, {"X-Hub-Signature-256": f"sha256={mac}", "Content-Type": "application/json",
-                 "X-GitHub-Delivery": str(uuid.uuid4())}
+    return raw, {
+        "X-Hub-Signature-256": f"sha256={mac}",
+        "Content-Type": "application/json",
+        "X-GitHub-Delivery": str(uuid.uuid4()),
+    }
 
 
 @pytest.mark.timeout(900)  # a worker and deploys on a loaded machine
-async def test_deployment_notifier_end_to_end(run_tenant: TenantHandle, chat_peer: HttpPeer,
-                                              http_peer: HttpPeer) -> None:
-    chat_peer.route("POST", "/api/chat.postMessage",
-                    PeerResponse(200, {"ok": True, "channel": "C0DEPLOY", "ts": "1700000000.1"}))
+async def test_deployment_notifier_end_to_end(
+    run_tenant: TenantHandle, chat_peer: HttpPeer, http_peer: HttpPeer
+) -> None:
+    chat_peer.route(
+        "POST", "/api/chat.postMessage", PeerResponse(200, {"ok": True, "channel": "C0DEPLOY", "ts": "1700000000.1"})
+    )
     http_peer.route("POST", "/incidents", PeerResponse(201, {"id": "inc-1"}))
     g = json.loads(EXAMPLE.read_text())
     g["name"] = f"notifier-{uuid.uuid4().hex[:6]}"
     async with api_client(run_tenant) as client:
         await add_secret(client, "github_webhook", SECRET)
-        await add_secret(client, "team_slack", "xoxb-test-token", type_="slack-credentials",
-                         field="token")
-        response = await client.post("/api/v1/credentials", json={
-            "name": "pager", "type": "github-token", "values": {"token": "pager-token"}})
+        await add_secret(client, "team_slack", "xoxb-test-token", type_="slack-credentials", field="token")
+        response = await client.post(
+            "/api/v1/credentials", json={"name": "pager", "type": "github-token", "values": {"token": "pager-token"}}
+        )
         assert response.status_code == 201, response.text
-        response = await client.post("/api/v1/variables",
-                                     json={"name": "PAGER_URL", "value": http_peer.url})
+        response = await client.post("/api/v1/variables", json={"name": "PAGER_URL", "value": http_peer.url})
         assert response.status_code in (200, 201), response.text
         workflow_id = await publish_new(client, g)
         url = (await webhook_urls(client, workflow_id))["hook"]["url"]
@@ -76,8 +84,9 @@ async def test_deployment_notifier_end_to_end(run_tenant: TenantHandle, chat_pee
 
         failure = {"repo": "gorax", "sha": "def456", "environment": "staging", "status": "failure"}
         raw, headers = _github(failure)
-        response = await client.post(url, content=raw, headers=headers,
-                                     params={"wait": "true", "timeout": 90}, timeout=120)
+        response = await client.post(
+            url, content=raw, headers=headers, params={"wait": "true", "timeout": 90}, timeout=120
+        )
         assert response.status_code == 200, response.text
         assert response.json() == {"status": "failure", "announced": False}
         paged = http_peer.received("POST", "/incidents")
@@ -93,30 +102,62 @@ async def test_event_trigger_starts_a_run_from_a_prefect_event(run_tenant: Tenan
     from prefect.client.orchestration import get_client
 
     name = f"orders-{uuid.uuid4().hex[:6]}"
-    g = {"format": "gorax/graph@1", "name": name, "nodes": [
-        {"id": "on_order", "type": "trigger.event", "position": {"x": 0, "y": 0},
-         "config": {"event": f"{name}.created", "resource": {"prefect.resource.id": "acme.order.*"},
-                    "filter": "trigger.payload.total > 10"}},
-        {"id": "out", "type": "control.output", "position": {"x": 0, "y": 100},
-         "config": {"value": {"total": "{{ trigger.payload.total }}"}}}],
-        "edges": [{"id": "e1", "source": "on_order", "target": "out"}]}
+    g = {
+        "format": "gorax/graph@1",
+        "name": name,
+        "nodes": [
+            {
+                "id": "on_order",
+                "type": "trigger.event",
+                "position": {"x": 0, "y": 0},
+                "config": {
+                    "event": f"{name}.created",
+                    "resource": {"prefect.resource.id": "acme.order.*"},
+                    "filter": "trigger.payload.total > 10",
+                },
+            },
+            {
+                "id": "out",
+                "type": "control.output",
+                "position": {"x": 0, "y": 100},
+                "config": {"value": {"total": "{{ trigger.payload.total }}"}},
+            },
+        ],
+        "edges": [{"id": "e1", "source": "on_order", "target": "out"}],
+    }
     async with api_client(run_tenant) as client:
         workflow_id = await publish_new(client, g)
     # Events reach a tenant's trigger only when they carry its tenant (as Gorax's own do).
-    event = {"id": str(uuid.uuid4()), "occurred": "2026-01-01T00:00:00Z", "event": f"{name}.created",
-             "resource": {"prefect.resource.id": "acme.order.42"}, "payload": {"total": 42},
-             "related": [tenant_related(run_tenant.id)]}
+    event = {
+        "id": str(uuid.uuid4()),
+        "occurred": "2026-01-01T00:00:00Z",
+        "event": f"{name}.created",
+        "resource": {"prefect.resource.id": "acme.order.42"},
+        "payload": {"total": 42},
+        "related": [tenant_related(run_tenant.id)],
+    }
     other = {**event, "id": str(uuid.uuid4()), "resource": {"prefect.resource.id": "acme.invoice.1"}}
-    small = {**event, "id": str(uuid.uuid4()), "resource": {"prefect.resource.id": "acme.order.43"},
-             "payload": {"total": 5}}
+    small = {
+        **event,
+        "id": str(uuid.uuid4()),
+        "resource": {"prefect.resource.id": "acme.order.43"},
+        "payload": {"total": 5},
+    }
     nobodys = {**event, "id": str(uuid.uuid4()), "related": []}
     async with get_client() as prefect:
         import datetime as _dt
 
-        now = _dt.datetime.now(_dt.timezone.utc).isoformat()
-        response = await prefect.request("POST", "/events", json=[
-            {**other, "occurred": now}, {**event, "occurred": now}, {**small, "occurred": now},
-            {**nobodys, "occurred": now}])
+        now = _dt.datetime.now(_dt.UTC).isoformat()
+        response = await prefect.request(
+            "POST",
+            "/events",
+            json=[
+                {**other, "occurred": now},
+                {**event, "occurred": now},
+                {**small, "occurred": now},
+                {**nobodys, "occurred": now},
+            ],
+        )
         assert response.status_code == 204
 
     async def finished() -> Any:

@@ -28,9 +28,9 @@ from api.db.engine import Database
 from api.services.identity import create_tenant_with_admin
 from blocks.providers import create_key_file
 from tests.api.conftest import TEST_SIGNING_KEY, TEST_WORKER_TOKEN
+from tests.api.triggers.conftest import graph, hook, signed
 from tests.conftest import PrefectServer, _pg_admin, session_dir
 from tests.peers import free_port
-from tests.api.triggers.conftest import graph, hook, signed
 
 DELIVERIES = 500
 SECRET = "whsec_" + base64.b64encode(b"outage-secret-outage-secret-1234").decode()
@@ -42,9 +42,25 @@ def _api_process(port: int, env: dict[str, str], log: Path) -> subprocess.Popen[
     env = {"GORAX_TOKEN_SIGNING_KEY": TEST_SIGNING_KEY, "GORAX_WORKER_TOKEN": TEST_WORKER_TOKEN, **env}
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host",
-             "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "api.app:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 async def _wait_http(url: str, timeout: float = 180) -> None:
@@ -64,8 +80,9 @@ async def _count_runs(prefect_url: str, workflow_id: str) -> int:
     """Runs of the workflow (-1 while Prefect is too busy creating them to answer)."""
     try:
         async with httpx.AsyncClient(timeout=60) as client:
-            response = await client.post(f"{prefect_url}/flow_runs/count", json={
-                "flow_runs": {"tags": {"all_": [f"workflow:{workflow_id}"]}}})
+            response = await client.post(
+                f"{prefect_url}/flow_runs/count", json={"flow_runs": {"tags": {"all_": [f"workflow:{workflow_id}"]}}}
+            )
             response.raise_for_status()
             return int(response.json())
     except httpx.HTTPError:
@@ -87,15 +104,18 @@ async def test_500_deliveries_while_prefect_is_down_make_500_runs() -> None:
         await _pg_admin(f'CREATE DATABASE "{pg_name}"')
         prefect_db = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{pg_name}"
     env = os.environ.copy()
-    env.update({"PREFECT_HOME": str(home / "prefect"),
-                "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
-                "PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db,
-                "GORAX_HOME": str(home / "gorax"),
-                "GORAX_DATABASE_URL": f"sqlite+aiosqlite:///{home / 'gorax.db'}",
-                "GORAX_RATE_LIMIT_WEBHOOK": "100000"})
+    env.update(
+        {
+            "PREFECT_HOME": str(home / "prefect"),
+            "PREFECT_API_URL": f"http://127.0.0.1:{prefect_port}/api",
+            "PREFECT_SERVER_DATABASE_CONNECTION_URL": prefect_db,
+            "GORAX_HOME": str(home / "gorax"),
+            "GORAX_DATABASE_URL": f"sqlite+aiosqlite:///{home / 'gorax.db'}",
+            "GORAX_RATE_LIMIT_WEBHOOK": "100000",
+        }
+    )
     create_key_file(home / "gorax" / "gorax-kek.json")  # as `gorax keys init` does
-    own = {k: env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL",
-                                 "PREFECT_SERVER_DATABASE_CONNECTION_URL")}
+    own = {k: env[k] for k in ("PREFECT_HOME", "PREFECT_API_URL", "PREFECT_SERVER_DATABASE_CONNECTION_URL")}
     prefect = PrefectServer(prefect_port, home / "prefect")
 
     def start_prefect() -> None:
@@ -120,8 +140,10 @@ async def test_500_deliveries_while_prefect_is_down_make_500_runs() -> None:
         headers = {"Authorization": f"Bearer {created['api_key']}"}
         scheme = {"scheme": "standard-webhooks", "secret": "outage"}
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=180) as client:
-            response = await client.post("/api/v1/credentials", json={
-                "name": "outage", "type": "webhook-secret", "values": {"secrets": [SECRET]}})
+            response = await client.post(
+                "/api/v1/credentials",
+                json={"name": "outage", "type": "webhook-secret", "values": {"secrets": [SECRET]}},
+            )
             assert response.status_code == 201, response.text
             g = graph("outage", [hook("hook", scheme)])
             response = await client.post("/api/v1/workflows", json={"name": "outage", "graph": g})
@@ -160,10 +182,9 @@ async def test_500_deliveries_while_prefect_is_down_make_500_runs() -> None:
             print(f"\n{DELIVERIES} runs {time.monotonic() - back:.0f} s after Prefect came back")
             await asyncio.sleep(5)  # a late duplicate would show up here
             assert await settled() == DELIVERIES
-            waiting = (await client.get(f"/api/v1/webhooks", params={"workflow_id": workflow_id})).json()
+            waiting = (await client.get("/api/v1/webhooks", params={"workflow_id": workflow_id})).json()
             webhook_id = waiting["items"][0]["id"]
-            left = (await client.get(f"/api/v1/webhooks/{webhook_id}/events",
-                                     params={"status": "accepted"})).json()
+            left = (await client.get(f"/api/v1/webhooks/{webhook_id}/events", params={"status": "accepted"})).json()
             assert left["total"] == 0
     finally:
         api.terminate()

@@ -21,7 +21,13 @@ import pytest
 from api.observability import JsonFormatter
 from tests.api.conftest import TenantHandle
 from tests.api.triggers.conftest import (
-    add_secret, api_client, eventually, graph, hook, publish_new, webhook_urls,
+    add_secret,
+    api_client,
+    eventually,
+    graph,
+    hook,
+    publish_new,
+    webhook_urls,
 )
 from tests.api.triggers.test_outage import _api_process, _wait_http
 from tests.conftest import session_dir
@@ -58,10 +64,12 @@ def _nested(levels: int) -> bytes:
 
 
 async def test_a_deeply_nested_body_is_a_400_naming_the_limit_and_never_logged(
-        tr_tenant: TenantHandle, api_logs: _Records) -> None:
+    tr_tenant: TenantHandle, api_logs: _Records
+) -> None:
     async with api_client(tr_tenant) as client:
-        workflow_id = await publish_new(client, graph(f"deep-{uuid.uuid4().hex[:6]}",
-                                                      [hook("open", {"scheme": "none"})]))
+        workflow_id = await publish_new(
+            client, graph(f"deep-{uuid.uuid4().hex[:6]}", [hook("open", {"scheme": "none"})])
+        )
         webhook = (await webhook_urls(client, workflow_id))["open"]
         url = webhook["url"]
         json_type = {"Content-Type": "application/json"}
@@ -71,8 +79,9 @@ async def test_a_deeply_nested_body_is_a_400_naming_the_limit_and_never_logged(
             refused = await client.post(url, content=_nested(levels), headers=json_type)
             assert refused.status_code == 400, (levels, refused.text)
             error = refused.json()["error"]
-            assert error["message"] == ("the body nests arrays and objects more than 100 levels "
-                                        "deep; at most 100 are accepted")
+            assert error["message"] == (
+                "the body nests arrays and objects more than 100 levels deep; at most 100 are accepted"
+            )
             assert error["details"] == {"field": "body", "limit": 100}
         # Brackets inside strings are text, not nesting; 100 levels are fine.
         text = {"note": "[" * 500}
@@ -97,21 +106,29 @@ def _svix_headers(secret: str, msg_id: str, body: bytes) -> dict[str, str]:
     stamp = str(int(time.time()))
     key = base64.b64decode(secret.removeprefix("whsec_"))
     mac = hmac.new(key, f"{msg_id}.{stamp}.".encode() + body, hashlib.sha256).digest()
-    return {"svix-id": msg_id, "svix-timestamp": stamp,
-            "svix-signature": "v1," + base64.b64encode(mac).decode(),
-            "Content-Type": "application/json"}
+    return {
+        "svix-id": msg_id,
+        "svix-timestamp": stamp,
+        "svix-signature": "v1," + base64.b64encode(mac).decode(),
+        "Content-Type": "application/json",
+    }
 
 
-async def test_svix_headers_are_accepted_and_a_signature_without_scheme_is_verified(
-        tr_tenant: TenantHandle) -> None:
+async def test_svix_headers_are_accepted_and_a_signature_without_scheme_is_verified(tr_tenant: TenantHandle) -> None:
     secret = "whsec_" + base64.b64encode(b"svix-secret-svix-secret-svix-123").decode()
     async with api_client(tr_tenant) as client:
         await add_secret(client, "svix_secret", secret)
-        workflow_id = await publish_new(client, graph(f"svix-{uuid.uuid4().hex[:6]}", [
-            hook("svix", {"scheme": "standard-webhooks", "secret": "svix_secret"}),
-            # No scheme: validation reads it as standard-webhooks (the model's default).
-            hook("implicit", {"secret": "svix_secret"}),
-        ]))
+        workflow_id = await publish_new(
+            client,
+            graph(
+                f"svix-{uuid.uuid4().hex[:6]}",
+                [
+                    hook("svix", {"scheme": "standard-webhooks", "secret": "svix_secret"}),
+                    # No scheme: validation reads it as standard-webhooks (the model's default).
+                    hook("implicit", {"secret": "svix_secret"}),
+                ],
+            ),
+        )
         hooks = await webhook_urls(client, workflow_id)
         body = json.dumps({"type": "user.created"}).encode()
         headers = _svix_headers(secret, f"msg_{uuid.uuid4().hex}", body)
@@ -135,18 +152,19 @@ def _github_headers(secret: str, body: bytes, delivery: str, stamp: int | None =
     ``sha256=``; with ``X-Gorax-Timestamp``, of ``timestamp.body``) and an unsigned delivery id."""
     content = body if stamp is None else f"{stamp}.".encode() + body
     mac = hmac.new(secret.encode(), content, hashlib.sha256).hexdigest()
-    headers = {"X-Hub-Signature-256": f"sha256={mac}", "X-GitHub-Delivery": delivery,
-               "Content-Type": "application/json"}
+    headers = {
+        "X-Hub-Signature-256": f"sha256={mac}",
+        "X-GitHub-Delivery": delivery,
+        "Content-Type": "application/json",
+    }
     if stamp is not None:
         headers["X-Gorax-Timestamp"] = str(stamp)
     return headers
 
 
-async def test_a_replayed_hmac_delivery_under_a_new_delivery_id_is_a_duplicate(
-        tr_tenant: TenantHandle) -> None:
+async def test_a_replayed_hmac_delivery_under_a_new_delivery_id_is_a_duplicate(tr_tenant: TenantHandle) -> None:
     secret = "github-shared-secret"
-    scheme = {"scheme": "hmac-sha256", "header": "X-Hub-Signature-256", "prefix": "sha256=",
-              "secret": "gh_secret"}
+    scheme = {"scheme": "hmac-sha256", "header": "X-Hub-Signature-256", "prefix": "sha256=", "secret": "gh_secret"}
     async with api_client(tr_tenant) as client:
         await add_secret(client, "gh_secret", secret)
         workflow_id = await publish_new(client, graph(f"replay-{uuid.uuid4().hex[:6]}", [hook("gh", scheme)]))
@@ -158,9 +176,9 @@ async def test_a_replayed_hmac_delivery_under_a_new_delivery_id_is_a_duplicate(
         assert first.status_code == 202, first.text
         # Captured and sent again, each time under a fresh delivery id (which is not signed),
         # some of them at the same moment (one commit): not one is accepted.
-        replays = await asyncio.gather(*(
-            client.post(url, content=body, headers=_github_headers(secret, body, f"forged-{n}"))
-            for n in range(5)))
+        replays = await asyncio.gather(
+            *(client.post(url, content=body, headers=_github_headers(secret, body, f"forged-{n}")) for n in range(5))
+        )
         for replay in replays:
             assert replay.status_code == 200, replay.text
             assert replay.json() == {"delivery_id": first.json()["delivery_id"], "duplicate": True}
@@ -169,21 +187,21 @@ async def test_a_replayed_hmac_delivery_under_a_new_delivery_id_is_a_duplicate(
         timed = json.dumps({"action": "closed", "number": 1}).encode()
         second = await client.post(url, content=timed, headers=_github_headers(secret, timed, "d-2", stamp))
         assert second.status_code == 202, second.text
-        forged = await client.post(url, content=timed,
-                                   headers=_github_headers(secret, timed, "forged-x", stamp))
+        forged = await client.post(url, content=timed, headers=_github_headers(secret, timed, "forged-x", stamp))
         assert forged.json() == {"delivery_id": second.json()["delivery_id"], "duplicate": True}
         # A sender's own retry, signed again with a new timestamp, is still known by its id.
-        retry = await client.post(url, content=timed,
-                                  headers=_github_headers(secret, timed, "d-2", stamp + 1))
+        retry = await client.post(url, content=timed, headers=_github_headers(secret, timed, "d-2", stamp + 1))
         assert retry.json() == {"delivery_id": second.json()["delivery_id"], "duplicate": True}
 
         items = (await client.get(f"/api/v1/webhooks/{webhook['id']}/events")).json()["items"]
         kept = [d for d in items if d["status"] in ("accepted", "dispatched")]
-        assert sorted(d["id"] for d in kept) == sorted(
-            [first.json()["delivery_id"], second.json()["delivery_id"]])
+        assert sorted(d["id"] for d in kept) == sorted([first.json()["delivery_id"], second.json()["delivery_id"]])
         reasons = sorted(d["reason"] for d in items if d["status"] == "duplicate")
-        assert reasons == ["delivery id 'd-2' was received before"] + [
-            "the same signed delivery was received before (a replay; its delivery id is not signed)"] * 6
+        assert (
+            reasons
+            == ["delivery id 'd-2' was received before"]
+            + ["the same signed delivery was received before (a replay; its delivery id is not signed)"] * 6
+        )
 
 
 @pytest.fixture
@@ -205,10 +223,8 @@ async def replica(database_url: str, tr_tenant: TenantHandle) -> AsyncIterator[s
             process.kill()
 
 
-async def test_a_changed_secret_takes_effect_at_once_on_every_replica(
-        tr_tenant: TenantHandle, replica: str) -> None:
-    scheme = {"scheme": "hmac-sha256", "header": "X-Hub-Signature-256", "prefix": "sha256=",
-              "secret": "rotating"}
+async def test_a_changed_secret_takes_effect_at_once_on_every_replica(tr_tenant: TenantHandle, replica: str) -> None:
+    scheme = {"scheme": "hmac-sha256", "header": "X-Hub-Signature-256", "prefix": "sha256=", "secret": "rotating"}
     async with api_client(tr_tenant) as client, httpx.AsyncClient(timeout=60) as sender:
         await add_secret(client, "rotating", "old-secret")
         workflow_id = await publish_new(client, graph(f"rotate-{uuid.uuid4().hex[:6]}", [hook("gh", scheme)]))
@@ -226,8 +242,7 @@ async def test_a_changed_secret_takes_effect_at_once_on_every_replica(
         new = "It's a Secret to Everybody"  # GitHub's example: spaces are part of the secret
 
         async def rotate(*secrets: str) -> None:
-            changed = await client.put("/api/v1/credentials/rotating",
-                                       json={"values": {"secrets": list(secrets)}})
+            changed = await client.put("/api/v1/credentials/rotating", json={"values": {"secrets": list(secrets)}})
             assert changed.status_code == 200, changed.text
 
         # Both replicas know the old secret (the other one from a delivery of its own).

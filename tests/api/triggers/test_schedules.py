@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,12 +17,25 @@ ZONE = "Asia/Kolkata"  # UTC+05:30: a wrong timezone would be off by hours and a
 
 
 def _graph(cron: str) -> dict[str, Any]:
-    return {"format": "gorax/graph@1", "name": f"cron-{uuid.uuid4().hex[:6]}", "nodes": [
-        {"id": "tick", "type": "trigger.schedule", "position": {"x": 0, "y": 0},
-         "config": {"cron": cron, "timezone": ZONE}},
-        {"id": "out", "type": "control.output", "position": {"x": 0, "y": 100},
-         "config": {"value": "{{ trigger }}"}}],
-        "edges": [{"id": "e1", "source": "tick", "target": "out"}]}
+    return {
+        "format": "gorax/graph@1",
+        "name": f"cron-{uuid.uuid4().hex[:6]}",
+        "nodes": [
+            {
+                "id": "tick",
+                "type": "trigger.schedule",
+                "position": {"x": 0, "y": 0},
+                "config": {"cron": cron, "timezone": ZONE},
+            },
+            {
+                "id": "out",
+                "type": "control.output",
+                "position": {"x": 0, "y": 100},
+                "config": {"value": "{{ trigger }}"},
+            },
+        ],
+        "edges": [{"id": "e1", "source": "tick", "target": "out"}],
+    }
 
 
 async def _scheduled(workflow_id: str) -> list[Any]:
@@ -39,7 +52,11 @@ async def test_cron_in_timezone_pause_resume_crud_and_trigger(tr_tenant: TenantH
         assert len(listed["items"]) == 1
         schedule = listed["items"][0]
         assert (schedule["cron"], schedule["timezone"], schedule["node_id"], schedule["active"]) == (
-            cron, ZONE, "tick", True)
+            cron,
+            ZONE,
+            "tick",
+            True,
+        )
         sid = schedule["id"]
 
         paused = await client.post(f"/api/v1/schedules/{sid}/pause")
@@ -49,10 +66,11 @@ async def test_cron_in_timezone_pause_resume_crud_and_trigger(tr_tenant: TenantH
         assert resumed.status_code == 200 and resumed.json()["active"] is True
         runs = await eventually(lambda: _scheduled(workflow_id), timeout=120)
         first = min(r.expected_start_time for r in runs)
-        assert first == target.astimezone(timezone.utc), (first, target)
+        assert first == target.astimezone(UTC), (first, target)
         detail = (await client.get(f"/api/v1/schedules/{sid}")).json()
         assert detail["next_runs"] and datetime.fromisoformat(
-            detail["next_runs"][0].replace("Z", "+00:00")) == target.astimezone(timezone.utc)
+            detail["next_runs"][0].replace("Z", "+00:00")
+        ) == target.astimezone(UTC)
 
         now = await client.post(f"/api/v1/schedules/{sid}/trigger")
         assert now.status_code == 202, now.text
@@ -60,18 +78,19 @@ async def test_cron_in_timezone_pause_resume_crud_and_trigger(tr_tenant: TenantH
         assert manual and manual[0].parameters["trigger_node"] == "tick"
         assert "trigger:schedule" in manual[0].tags
 
-        created = await client.post("/api/v1/schedules", json={
-            "workflow_id": workflow_id, "interval_seconds": 3600, "node_id": "tick"})
+        created = await client.post(
+            "/api/v1/schedules", json={"workflow_id": workflow_id, "interval_seconds": 3600, "node_id": "tick"}
+        )
         assert created.status_code == 201, created.text
         extra = created.json()["id"]
         bad = await client.put(f"/api/v1/schedules/{extra}", json={"cron": "61 * * * *"})
         assert bad.status_code in (400, 422)
-        changed = await client.put(f"/api/v1/schedules/{extra}",
-                                   json={"cron": "0 9 * * 1", "timezone": "Europe/Paris"})
+        changed = await client.put(f"/api/v1/schedules/{extra}", json={"cron": "0 9 * * 1", "timezone": "Europe/Paris"})
         assert changed.status_code == 200 and changed.json()["cron"] == "0 9 * * 1"
         assert changed.json()["timezone"] == "Europe/Paris"
         assert (await client.delete(f"/api/v1/schedules/{extra}")).status_code == 204
         assert (await client.get(f"/api/v1/schedules/{extra}")).status_code == 404
-        viewer = await client.post(f"/api/v1/schedules/{sid}/pause",
-                                   headers={"Authorization": f"Bearer {tr_tenant.keys['viewer']}"})
+        viewer = await client.post(
+            f"/api/v1/schedules/{sid}/pause", headers={"Authorization": f"Bearer {tr_tenant.keys['viewer']}"}
+        )
         assert viewer.status_code == 403

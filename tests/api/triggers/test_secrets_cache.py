@@ -134,8 +134,7 @@ async def test_a_recheck_reads_the_secret_again_only_when_its_stamp_changed() ->
     cache.secrets["hook"], stamps.current = "whsec_two", "s2"
     assert (await cache.get("t", "hook", read_stamp=stamps.read)).values[0] == "whsec_one"  # cached
     # Many deliveries found their stamp outdated at once: the secret is read once.
-    again = await asyncio.gather(*(cache.get("t", "hook", read_stamp=stamps.read, recheck=True)
-                                   for _ in range(10)))
+    again = await asyncio.gather(*(cache.get("t", "hook", read_stamp=stamps.read, recheck=True) for _ in range(10)))
     assert {(s.values, s.stamp) for s in again} == {(("whsec_two",), "s2")}
     assert cache.reads == 2
 

@@ -68,12 +68,14 @@ def test_standard_webhooks_accepts_any_of_several_signatures_and_keys() -> None:
         verify(config, headers, BODY, STD_SECRET)
 
 
-@pytest.mark.parametrize(("headers", "message"), [
-    ({}, "webhook-id is missing"),
-    ({"webhook-id": "a", "webhook-timestamp": "soon", "webhook-signature": "v1,xx"}, "not a unix"),
-    ({"webhook-id": "a", "webhook-timestamp": "NOW", "webhook-signature": "v2,xx"},
-     "no v1 signature"),
-])
+@pytest.mark.parametrize(
+    ("headers", "message"),
+    [
+        ({}, "webhook-id is missing"),
+        ({"webhook-id": "a", "webhook-timestamp": "soon", "webhook-signature": "v1,xx"}, "not a unix"),
+        ({"webhook-id": "a", "webhook-timestamp": "NOW", "webhook-signature": "v2,xx"}, "no v1 signature"),
+    ],
+)
 def test_malformed_standard_headers_name_the_problem(headers: dict[str, str], message: str) -> None:
     if headers.get("webhook-timestamp") == "NOW":  # resolved at run time, not at collection
         headers = {**headers, "webhook-timestamp": str(int(time.time()))}
@@ -86,7 +88,7 @@ def test_hmac_prefix_and_missing_header() -> None:
     good = _lower(sign(config, BODY, "k", msg_id="m"))
     verify(config, good, BODY, "k")
     with pytest.raises(SignatureError, match="does not start with 'sha256='"):
-        verify(config, {"x-sig": good["x-sig"][len("sha256="):]}, BODY, "k")
+        verify(config, {"x-sig": good["x-sig"][len("sha256=") :]}, BODY, "k")
     with pytest.raises(SignatureError, match="header X-Sig is missing"):
         verify(config, {}, BODY, "k")
 
@@ -113,8 +115,11 @@ def _spec_signed(secret: str, msg_id: str, stamp: int, body: bytes) -> str:
 
 def test_svix_header_names_verify_and_name_the_delivery() -> None:
     stamp = int(time.time())
-    svix = {"svix-id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", "svix-timestamp": str(stamp),
-            "svix-signature": _spec_signed(STD_SECRET, "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", stamp, BODY)}
+    svix = {
+        "svix-id": "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W",
+        "svix-timestamp": str(stamp),
+        "svix-signature": _spec_signed(STD_SECRET, "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", stamp, BODY),
+    }
     config = SCHEMES["standard-webhooks"]
     verify(config, svix, BODY, STD_SECRET)
     assert delivery_id(config, svix, BODY) == "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
@@ -133,8 +138,9 @@ def test_tolerance_zero_is_refused_not_a_switch_that_turns_the_check_off() -> No
 
     from flows.nodes.trigger_webhook import WebhookSignature
 
-    with pytest.raises(ValidationError, match="the timestamp check that refuses replayed deliveries "
-                                              "cannot be turned off"):
+    with pytest.raises(
+        ValidationError, match="the timestamp check that refuses replayed deliveries cannot be turned off"
+    ):
         WebhookSignature(scheme="stripe", secret="s", tolerance_seconds=0)
     # A webhook published with 0 before the rule: its deliveries are refused with the reason.
     with pytest.raises(SignatureError, match=r"signature.tolerance_seconds: .*at least 1"):
@@ -162,13 +168,17 @@ def test_the_replay_key_is_the_digest_of_what_was_signed_whatever_the_unsigned_i
 
     config = SCHEMES["hmac-sha256"]
     mac = hmac.new(b"k", BODY, hashlib.sha256).hexdigest()
-    keys = {verify(config, {"x-hub-signature-256": f"sha256={mac}", "x-gorax-delivery-id": delivery},
-                   BODY, "k") for delivery in ("d-1", "d-2")}
+    keys = {
+        verify(config, {"x-hub-signature-256": f"sha256={mac}", "x-gorax-delivery-id": delivery}, BODY, "k")
+        for delivery in ("d-1", "d-2")
+    }
     assert keys == {hashlib.sha256(BODY).hexdigest()}
     stamp = str(int(time.time()))
     timed = hmac.new(b"k", f"{stamp}.".encode() + BODY, hashlib.sha256).hexdigest()
-    assert verify(config, {"x-hub-signature-256": f"sha256={timed}", "x-gorax-timestamp": stamp}, BODY,
-                  "k") == hashlib.sha256(f"{stamp}.".encode() + BODY).hexdigest()
+    assert (
+        verify(config, {"x-hub-signature-256": f"sha256={timed}", "x-gorax-timestamp": stamp}, BODY, "k")
+        == hashlib.sha256(f"{stamp}.".encode() + BODY).hexdigest()
+    )
     assert verify(SignatureConfig(scheme="none"), {}, BODY, None) is None
 
 
@@ -176,8 +186,7 @@ def test_a_secret_with_spaces_is_used_whole() -> None:
     # GitHub's documented example: the secret "It's a Secret to Everybody" signs "Hello, World!"
     # as below. Split on whitespace, it verified with none of the pieces.
     config = SignatureConfig(scheme="hmac-sha256", header="X-Hub-Signature-256")
-    headers = {"x-hub-signature-256":
-               "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"}
+    headers = {"x-hub-signature-256": "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17"}
     verify(config, headers, b"Hello, World!", "It's a Secret to Everybody")
     verify(config, headers, b"Hello, World!", ["rotated-out", "It's a Secret to Everybody"])
     with pytest.raises(SignatureError, match="does not match"):

@@ -22,8 +22,15 @@ async def test_a_direct_delivery_is_marked_with_its_run(kind: str, tmp_path: Any
         await _deliveries(db, 3)  # a tenant, workflow and webhook, and other deliveries around it
         async with db.system_scope() as session:
             webhook = (await session.execute(select(Webhook))).scalars().one()
-        outcome = await receive(db, webhook, method="POST", headers={"content-type": "application/json"},
-                                query={}, body=b'{"wait": true}', direct=True)
+        outcome = await receive(
+            db,
+            webhook,
+            method="POST",
+            headers={"content-type": "application/json"},
+            query={},
+            body=b'{"wait": true}',
+            direct=True,
+        )
         assert outcome.status == "accepted"
         await _set(db, outcome.delivery, status="dispatched", run_id="run-1")
         async with db.system_scope() as session:

@@ -18,26 +18,50 @@ import pytest
 from api.webhooks.dispatcher import EVENT_NAME, workflow_resource
 from tests.api.conftest import TenantHandle
 from tests.api.triggers.conftest import (
-    _tenant, api_client, eventually, flow_runs, hook, publish_new, webhook_urls,
+    _tenant,
+    api_client,
+    eventually,
+    flow_runs,
+    hook,
+    publish_new,
+    webhook_urls,
 )
 
 
 def _catch_all(name: str, event: str) -> dict[str, Any]:
     """A workflow run by every ``event`` it can see (no resource filter)."""
-    return {"format": "gorax/graph@1", "name": f"{name}-{uuid.uuid4().hex[:6]}", "nodes": [
-        {"id": "seen", "type": "trigger.event", "position": {"x": 0, "y": 0}, "config": {"event": event}},
-        {"id": "out", "type": "control.output", "position": {"x": 0, "y": 100},
-         "config": {"value": "{{ trigger.event }}"}}],
-        "edges": [{"id": "e1", "source": "seen", "target": "out"}]}
+    return {
+        "format": "gorax/graph@1",
+        "name": f"{name}-{uuid.uuid4().hex[:6]}",
+        "nodes": [
+            {"id": "seen", "type": "trigger.event", "position": {"x": 0, "y": 0}, "config": {"event": event}},
+            {
+                "id": "out",
+                "type": "control.output",
+                "position": {"x": 0, "y": 100},
+                "config": {"value": "{{ trigger.event }}"},
+            },
+        ],
+        "edges": [{"id": "e1", "source": "seen", "target": "out"}],
+    }
 
 
 def _failing_hook() -> dict[str, Any]:
     """A webhook workflow whose run fails (its call goes to a port nobody listens on)."""
-    return {"format": "gorax/graph@1", "name": f"source-{uuid.uuid4().hex[:6]}", "nodes": [
-        hook("hook", {"scheme": "none"}),
-        {"id": "call", "type": "http.request", "position": {"x": 0, "y": 100},
-         "config": {"method": "GET", "url": "http://127.0.0.1:9/nothing", "timeout_seconds": 5}}],
-        "edges": [{"id": "e1", "source": "hook", "target": "call"}]}
+    return {
+        "format": "gorax/graph@1",
+        "name": f"source-{uuid.uuid4().hex[:6]}",
+        "nodes": [
+            hook("hook", {"scheme": "none"}),
+            {
+                "id": "call",
+                "type": "http.request",
+                "position": {"x": 0, "y": 100},
+                "config": {"method": "GET", "url": "http://127.0.0.1:9/nothing", "timeout_seconds": 5},
+            },
+        ],
+        "edges": [{"id": "e1", "source": "hook", "target": "call"}],
+    }
 
 
 async def _final_runs(workflow_id: str) -> list[Any]:
@@ -46,7 +70,8 @@ async def _final_runs(workflow_id: str) -> list[Any]:
 
 @pytest.mark.timeout(900)  # deploys and a worker on a loaded machine
 async def test_a_tenants_event_triggers_never_see_another_tenants_events(
-        run_tenant: TenantHandle, tr_servers: Any, tr_databases: Any, sqlite_url: str) -> None:
+    run_tenant: TenantHandle, tr_servers: Any, tr_databases: Any, sqlite_url: str
+) -> None:
     from prefect.client.orchestration import get_client
 
     tenant_b = await _tenant(tr_servers, tr_databases, sqlite_url)
@@ -61,10 +86,13 @@ async def test_a_tenants_event_triggers_never_see_another_tenants_events(
 
         # An event naming A's workflow but carrying no tenant: nobody's, so it runs nothing.
         async with get_client() as prefect:
-            forged = {"id": str(uuid.uuid4()), "occurred": datetime.datetime.now(datetime.timezone.utc).isoformat(),
-                      "event": EVENT_NAME, "resource": {"prefect.resource.id": workflow_resource(source),
-                                                        "gorax.trigger-node": "hook"},
-                      "payload": {"body": {"forged": True}}}
+            forged = {
+                "id": str(uuid.uuid4()),
+                "occurred": datetime.datetime.now(datetime.UTC).isoformat(),
+                "event": EVENT_NAME,
+                "resource": {"prefect.resource.id": workflow_resource(source), "gorax.trigger-node": "hook"},
+                "payload": {"body": {"forged": True}},
+            }
             response = await prefect.request("POST", "/events", json=[forged])
             assert response.status_code == 204, response.text
         response = await a.post(url, json={"order": 42})
@@ -76,8 +104,9 @@ async def test_a_tenants_event_triggers_never_see_another_tenants_events(
         seen_hook = await eventually(lambda: _final_runs(a_hooks), timeout=180)
         assert [r.parameters["trigger"]["id"] for r in seen_hook] == [response.json()["delivery_id"]]
         seen_failure = await eventually(lambda: _final_runs(a_failures), timeout=180)
-        assert seen_failure[0].parameters["trigger"]["resource"]["prefect.resource.id"] == \
-            f"prefect.flow-run.{failed.id}"
+        assert (
+            seen_failure[0].parameters["trigger"]["resource"]["prefect.resource.id"] == f"prefect.flow-run.{failed.id}"
+        )
 
         # Prefect evaluated B's triggers on the same events; give them as long again to be sure.
         await asyncio.sleep(10)
@@ -87,7 +116,8 @@ async def test_a_tenants_event_triggers_never_see_another_tenants_events(
 
 
 async def test_a_trigger_that_would_start_itself_from_its_own_runs_is_refused(
-        tr_servers: Any, tr_databases: Any, sqlite_url: str) -> None:
+    tr_servers: Any, tr_databases: Any, sqlite_url: str
+) -> None:
     """Prefect refuses such an automation by itself; with the tenant filter its check cannot see
     it, so publishing does, before anything is deployed."""
     tenant = await _tenant(tr_servers, tr_databases, sqlite_url)
@@ -105,14 +135,16 @@ async def test_a_trigger_that_would_start_itself_from_its_own_runs_is_refused(
         # Narrowed to other runs, it publishes.
         g["nodes"][0]["config"]["resource"] = {"prefect.resource.name": "nightly-*"}
         current = await client.get(f"/api/v1/workflows/{workflow_id}")
-        await client.put(f"/api/v1/workflows/{workflow_id}", json={"graph": g},
-                         headers={"If-Match": current.headers["ETag"]})
+        await client.put(
+            f"/api/v1/workflows/{workflow_id}", json={"graph": g}, headers={"If-Match": current.headers["ETag"]}
+        )
         response = await client.post(f"/api/v1/workflows/{workflow_id}/publish", json={})
         assert response.status_code == 201, response.text
 
 
 async def test_automations_built_before_the_tenant_filter_get_it(
-        tr_servers: Any, tr_databases: Any, sqlite_url: str) -> None:
+    tr_servers: Any, tr_databases: Any, sqlite_url: str
+) -> None:
     from prefect.client.orchestration import get_client
     from prefect.events.schemas.automations import AutomationCore
 
@@ -128,8 +160,10 @@ async def test_automations_built_before_the_tenant_filter_get_it(
 
     def requires_tenant(automation: Any) -> bool:
         related = automation.trigger.match_related
-        return any(spec.root.get("prefect.resource.id") == f"prefect.tag.tenant:{tenant.id}"
-                   for spec in (related if isinstance(related, list) else [related]))
+        return any(
+            spec.root.get("prefect.resource.id") == f"prefect.tag.tenant:{tenant.id}"
+            for spec in (related if isinstance(related, list) else [related])
+        )
 
     async with get_client() as prefect:
         mine = [a for a in await prefect.read_automations() if workflow_id in a.description]
@@ -138,8 +172,7 @@ async def test_automations_built_before_the_tenant_filter_get_it(
             old = automation.model_dump(include=set(AutomationCore.model_fields) - {"owner_resource"})
             old["trigger"]["match_related"] = {}
             await prefect.update_automation(automation.id, AutomationCore.model_validate(old))
-        assert not any(requires_tenant(a) for a in await prefect.read_automations()
-                       if workflow_id in a.description)
+        assert not any(requires_tenant(a) for a in await prefect.read_automations() if workflow_id in a.description)
 
         assert await require_tenants(tr_databases[sqlite_url], prefect) >= 2
         rebuilt = [a for a in await prefect.read_automations() if workflow_id in a.description]

@@ -29,21 +29,34 @@ from tests.api.triggers.conftest import (
 pytestmark = pytest.mark.timeout(900)  # deploys and automation runs on a loaded machine
 
 STD = {"scheme": "standard-webhooks", "secret": "std_secret"}
-GH = {"scheme": "hmac-sha256", "header": "X-Hub-Signature-256", "prefix": "sha256=",
-      "secret": "gh_secret"}
+GH = {"scheme": "hmac-sha256", "header": "X-Hub-Signature-256", "prefix": "sha256=", "secret": "gh_secret"}
 STRIPE = {"scheme": "stripe", "secret": "stripe_secret"}
-SECRETS = {"std_secret": "whsec_" + base64.b64encode(b"k" * 32).decode(),
-           "gh_secret": "github-shared-secret", "stripe_secret": "whsec_stripe_plain"}
+SECRETS = {
+    "std_secret": "whsec_" + base64.b64encode(b"k" * 32).decode(),
+    "gh_secret": "github-shared-secret",
+    "stripe_secret": "whsec_stripe_plain",
+}
 
 
 async def _setup(tenant: TenantHandle, client: httpx.AsyncClient) -> tuple[str, dict[str, Any]]:
     for name, value in SECRETS.items():
         await add_secret(client, name, value)
-    g = graph(f"signed-{uuid.uuid4().hex[:6]}", [
-        hook("std", STD), hook("gh", GH), hook("stripe", STRIPE),
-        hook("open", {"scheme": "none"}, filter="trigger.body.kind == 'keep'", max_body_bytes=64,
-             content_types=["application/json", "text/plain"], methods=["POST", "PUT"]),
-    ])
+    g = graph(
+        f"signed-{uuid.uuid4().hex[:6]}",
+        [
+            hook("std", STD),
+            hook("gh", GH),
+            hook("stripe", STRIPE),
+            hook(
+                "open",
+                {"scheme": "none"},
+                filter="trigger.body.kind == 'keep'",
+                max_body_bytes=64,
+                content_types=["application/json", "text/plain"],
+                methods=["POST", "PUT"],
+            ),
+        ],
+    )
     workflow_id = await publish_new(client, g)
     return workflow_id, await webhook_urls(client, workflow_id)
 
@@ -76,8 +89,11 @@ async def test_every_scheme_valid_wrong_stale_and_replayed(tr_tenant: TenantHand
                 import hmac
 
                 mac = hmac.new(secret.encode(), f"{stale}.".encode() + body, hashlib.sha256).hexdigest()
-                old = {"X-Hub-Signature-256": f"sha256={mac}", "X-Gorax-Timestamp": str(stale),
-                       "Content-Type": "application/json"}
+                old = {
+                    "X-Hub-Signature-256": f"sha256={mac}",
+                    "X-Gorax-Timestamp": str(stale),
+                    "Content-Type": "application/json",
+                }
             else:
                 stale_body = stripe_body(scheme=node) if node == "stripe" else body
                 old = signed(scheme, stale_body, secret, timestamp=stale)
@@ -92,8 +108,9 @@ async def test_every_scheme_valid_wrong_stale_and_replayed(tr_tenant: TenantHand
 
         async def all_dispatched() -> bool:
             for node in ("std", "gh", "stripe"):
-                items = (await client.get(f"/api/v1/webhooks/{hooks[node]['id']}/events",
-                                          params={"status": "accepted"})).json()["items"]
+                items = (
+                    await client.get(f"/api/v1/webhooks/{hooks[node]['id']}/events", params={"status": "accepted"})
+                ).json()["items"]
                 if items:
                     return False
             return True
@@ -143,15 +160,20 @@ async def test_filter_size_method_type_token_and_rotation(tr_tenant: TenantHandl
         assert nul.status_code == 400 and "request.body.note" in nul.json()["error"]["message"]
         assert (await client.post(url.rsplit("/", 1)[0] + "/" + "z" * 43, json={})).status_code == 404
         # Bad parameters are named (and nothing is stored for them).
-        for bad_url, path in ((url + "?timeout=0", "query.timeout"), (url + "?wait=maybe", "query.wait"),
-                              (url.rsplit("/", 1)[0] + "/short", "path.token")):
+        for bad_url, path in (
+            (url + "?timeout=0", "query.timeout"),
+            (url + "?wait=maybe", "query.wait"),
+            (url.rsplit("/", 1)[0] + "/short", "path.token"),
+        ):
             refused = await client.post(bad_url, json={"kind": "keep"})
             assert refused.status_code == 422, refused.text
             assert [e["path"] for e in refused.json()["error"]["details"]["errors"]] == [path]
 
         history = (await client.get(f"/api/v1/webhooks/{webhook_id}/events")).json()
         assert sorted(d["status"] for d in history["items"]) in (
-            ["accepted", "filtered", "filtered"], ["dispatched", "filtered", "filtered"])
+            ["accepted", "filtered", "filtered"],
+            ["dispatched", "filtered", "filtered"],
+        )
         assert history["total"] == 3
 
         rotated = await client.post(f"/api/v1/webhooks/{webhook_id}/rotate")
@@ -169,11 +191,9 @@ async def test_filter_size_method_type_token_and_rotation(tr_tenant: TenantHandl
         await asyncio.sleep(2)
         assert (await client.post(rotated.json()["url"], json={"kind": "keep"})).status_code == 202
 
-        tested = await client.post(f"/api/v1/webhooks/{hooks['std']['id']}/test",
-                                   json={"body": {"hello": "test"}})
+        tested = await client.post(f"/api/v1/webhooks/{hooks['std']['id']}/test", json={"body": {"hello": "test"}})
         assert tested.status_code == 202, tested.text
-        replayed = await client.post(
-            f"/api/v1/webhooks/{webhook_id}/events/{kept.json()['delivery_id']}/replay")
+        replayed = await client.post(f"/api/v1/webhooks/{webhook_id}/events/{kept.json()['delivery_id']}/replay")
         assert replayed.status_code == 202, replayed.text
         assert replayed.json()["delivery_id"] != kept.json()["delivery_id"]
 
@@ -187,6 +207,7 @@ async def test_filter_size_method_type_token_and_rotation(tr_tenant: TenantHandl
         replay_run = [r for r in found if r.parameters["trigger"].get("replay_of")]
         assert replay_run and replay_run[0].parameters["trigger"]["body"] == {"kind": "keep"}
 
-        viewer = await client.post(f"/api/v1/webhooks/{webhook_id}/rotate",
-                                   headers={"Authorization": f"Bearer {tr_tenant.keys['viewer']}"})
+        viewer = await client.post(
+            f"/api/v1/webhooks/{webhook_id}/rotate", headers={"Authorization": f"Bearer {tr_tenant.keys['viewer']}"}
+        )
         assert viewer.status_code == 403

@@ -20,8 +20,12 @@ def _greeting_graph(name: str) -> dict[str, Any]:
     return graph(
         name,
         transform("shape", {"n": "{{ trigger.n * 2 }}", "hello": "{{ env.GREETING }}"}),
-        {"id": "done", "type": "control.output", "position": {"x": 0, "y": 200},
-         "config": {"value": {"doubled": "{{ steps.shape.n }}", "hello": "{{ steps.shape.hello }}"}}},
+        {
+            "id": "done",
+            "type": "control.output",
+            "position": {"x": 0, "y": 200},
+            "config": {"value": {"doubled": "{{ steps.shape.n }}", "hello": "{{ steps.shape.hello }}"}},
+        },
     )
 
 
@@ -31,8 +35,9 @@ async def _published(client: httpx.AsyncClient, g: dict[str, Any]) -> str:
     return wid
 
 
-async def _wait_status(client: httpx.AsyncClient, execution_id: str, wanted: set[str],
-                       deadline: float = 60) -> dict[str, Any]:
+async def _wait_status(
+    client: httpx.AsyncClient, execution_id: str, wanted: set[str], deadline: float = 60
+) -> dict[str, Any]:
     for _ in range(int(deadline * 4)):
         body = (await client.get(f"{API}/executions/{execution_id}")).json()
         if body["status"] in wanted:
@@ -41,16 +46,16 @@ async def _wait_status(client: httpx.AsyncClient, execution_id: str, wanted: set
     raise AssertionError(f"execution {execution_id} stayed {body['status']}")
 
 
-async def test_execute_with_wait_returns_output_and_steps(run_tenant: TenantHandle,
-                                                          sq_other: TenantHandle) -> None:
+async def test_execute_with_wait_returns_output_and_steps(run_tenant: TenantHandle, sq_other: TenantHandle) -> None:
     async with run_tenant.client() as client:
         created = await client.post(f"{API}/variables", json={"name": "GREETING", "value": "hi"})
         assert created.status_code == 201, created.text
         wid = await _published(client, _greeting_graph("greeter"))
         unstorable = await client.post(f"{API}/workflows/{wid}/execute", json={"input": {"n": "2\u00001"}})
         assert unstorable.status_code == 422 and "input.n" in unstorable.text
-        response = await client.post(f"{API}/workflows/{wid}/execute",
-                                     json={"input": {"n": 21}, "wait": True, "timeout_seconds": 90})
+        response = await client.post(
+            f"{API}/workflows/{wid}/execute", json={"input": {"n": 21}, "wait": True, "timeout_seconds": 90}
+        )
         assert response.status_code == 200, response.text
         result = response.json()
         assert result["status"] == "completed"
@@ -76,10 +81,12 @@ async def test_execute_with_wait_returns_output_and_steps(run_tenant: TenantHand
         assert again["trigger_type"] == "retry"
 
     async with sq_other.client() as intruder:
-        for method, path in (("GET", f"/executions/{execution_id}"),
-                             ("GET", f"/executions/{execution_id}/steps"),
-                             ("POST", f"/executions/{execution_id}/cancel"),
-                             ("POST", f"/executions/{execution_id}/retry")):
+        for method, path in (
+            ("GET", f"/executions/{execution_id}"),
+            ("GET", f"/executions/{execution_id}/steps"),
+            ("POST", f"/executions/{execution_id}/cancel"),
+            ("POST", f"/executions/{execution_id}/retry"),
+        ):
             assert (await intruder.request(method, API + path)).status_code == 404, path
         assert (await intruder.get(f"{API}/executions")).json()["total"] == 0
         variables = (await intruder.get(f"{API}/variables")).json()["items"]
@@ -96,8 +103,9 @@ async def test_pagination_filters_and_a_failed_run(run_tenant: TenantHandle) -> 
             response = await client.post(f"{API}/workflows/{ok_id}/execute", json={"input": i})
             assert response.status_code == 202
             started.append(response.json()["execution_id"])
-        failed = await client.post(f"{API}/workflows/{bad_id}/execute",
-                                   json={"input": {}, "wait": True, "timeout_seconds": 90})
+        failed = await client.post(
+            f"{API}/workflows/{bad_id}/execute", json={"input": {}, "wait": True, "timeout_seconds": 90}
+        )
         assert failed.status_code == 200 and failed.json()["status"] == "failed"
         boom = next(s for s in failed.json()["steps"] if s["node_id"] == "boom")
         assert boom["status"] == "failed" and "missing" in boom["error"]["message"]
@@ -128,14 +136,14 @@ async def test_pagination_filters_and_a_failed_run(run_tenant: TenantHandle) -> 
         assert stats["failures_by_node"] == [{"workflow_id": bad_id, "node_id": "boom", "failures": 1}]
         assert stats["recent_failures"][0]["node_id"] == "boom"
         assert stats["p50_ms"] is not None and stats["p95_ms"] >= stats["p50_ms"]
-        per_workflow = {w["workflow_id"]: w for w in
-                        (await client.get(f"{API}/analytics/workflows")).json()["items"]}
+        per_workflow = {w["workflow_id"]: w for w in (await client.get(f"{API}/analytics/workflows")).json()["items"]}
         assert per_workflow[ok_id]["completed"] == 3 and per_workflow[bad_id]["failed"] == 1
 
 
 async def test_cancel_a_running_execution(run_tenant: TenantHandle) -> None:
-    slow = graph("slow", {"id": "nap", "type": "control.delay", "position": {"x": 0, "y": 100},
-                          "config": {"seconds": 60}})
+    slow = graph(
+        "slow", {"id": "nap", "type": "control.delay", "position": {"x": 0, "y": 100}, "config": {"seconds": 60}}
+    )
     async with run_tenant.client(Role.OPERATOR) as operator, run_tenant.client() as admin:
         wid = await _published(admin, slow)
         started = await operator.post(f"{API}/workflows/{wid}/execute", json={"input": {}})
@@ -150,25 +158,27 @@ async def test_cancel_a_running_execution(run_tenant: TenantHandle) -> None:
 
 
 async def test_wait_times_out_with_the_execution_id(run_tenant: TenantHandle) -> None:
-    slow = graph("slow-wait", {"id": "nap", "type": "control.delay", "position": {"x": 0, "y": 100},
-                               "config": {"seconds": 30}})
+    slow = graph(
+        "slow-wait", {"id": "nap", "type": "control.delay", "position": {"x": 0, "y": 100}, "config": {"seconds": 30}}
+    )
     async with run_tenant.client() as client:
         wid = await _published(client, slow)
-        response = await client.post(f"{API}/workflows/{wid}/execute",
-                                     json={"wait": True, "timeout_seconds": 1})
+        response = await client.post(f"{API}/workflows/{wid}/execute", json={"wait": True, "timeout_seconds": 1})
         assert response.status_code == 504
         execution_id = response.json()["error"]["details"]["execution_id"]
         assert (await client.post(f"{API}/executions/{execution_id}/cancel")).status_code == 200
 
 
-async def test_events_websocket_delivers_node_states_in_order(run_tenant: TenantHandle,
-                                                              sq_other: TenantHandle) -> None:
-    chain = graph("chain", transform("first", 1), transform("second", "{{ steps.first + 1 }}"),
-                  transform("third", "{{ steps.second + 1 }}"))
+async def test_events_websocket_delivers_node_states_in_order(run_tenant: TenantHandle, sq_other: TenantHandle) -> None:
+    chain = graph(
+        "chain",
+        transform("first", 1),
+        transform("second", "{{ steps.first + 1 }}"),
+        transform("third", "{{ steps.second + 1 }}"),
+    )
     async with run_tenant.client() as client:
         wid = await _published(client, chain)
-        execution_id = (await client.post(f"{API}/workflows/{wid}/execute",
-                                          json={"input": {}})).json()["execution_id"]
+        execution_id = (await client.post(f"{API}/workflows/{wid}/execute", json={"input": {}})).json()["execution_id"]
     ws_url = run_tenant.base_url.replace("http://", "ws://")
     url = f"{ws_url}{API}/executions/{execution_id}/events?token={run_tenant.keys[Role.VIEWER]}"
     messages = []

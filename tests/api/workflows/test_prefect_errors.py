@@ -11,7 +11,12 @@ import pytest
 from api.app import create_app
 from api.db.engine import Database
 from tests.api.conftest import (
-    _SHARED_CONFIG, ApiServer, ServerThread, TenantHandle, make_settings, new_tenant,
+    _SHARED_CONFIG,
+    ApiServer,
+    ServerThread,
+    TenantHandle,
+    make_settings,
+    new_tenant,
 )
 from tests.api.workflows.conftest import create, graph, publish, transform
 

@@ -61,24 +61,42 @@ class RemoteWorker(WorkerProcess):
         for name in ("cwd", "gorax", "prefect"):
             (self.root / name).mkdir(parents=True, exist_ok=True)
         env = os.environ.copy()
-        env.update({
-            "GORAX_HOME": str(self.root / "gorax"),
-            "PREFECT_HOME": str(self.root / "prefect"),
-            # The key-encryption key every process of a deployment shares (not the API's disk:
-            # the operator's key file, as in production a mounted secret or GORAX_KEY_ENCRYPTION_KEY).
-            "GORAX_KEY_FILE": str(get_settings().keys.key_file),
-            "GORAX_RESULTS_URL": f"s3://{BUCKET}/{PREFIX}",
-            "GORAX_RESULTS_ENDPOINT_URL": self.endpoint,
-            "GORAX_WORKER_PRELOAD": "flows.run_graph",
-            "GORAX_WORKER_SHUTDOWN_GRACE_SECONDS": "1",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "GORAX_HOME": str(self.root / "gorax"),
+                "PREFECT_HOME": str(self.root / "prefect"),
+                # The key-encryption key every process of a deployment shares (not the API's disk:
+                # the operator's key file, as in production a mounted secret or GORAX_KEY_ENCRYPTION_KEY).
+                "GORAX_KEY_FILE": str(get_settings().keys.key_file),
+                "GORAX_RESULTS_URL": f"s3://{BUCKET}/{PREFIX}",
+                "GORAX_RESULTS_ENDPOINT_URL": self.endpoint,
+                "GORAX_WORKER_PRELOAD": "flows.run_graph",
+                "GORAX_WORKER_SHUTDOWN_GRACE_SECONDS": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.pop("PYTHONPATH", None)
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "prefect", "worker", "start", "--pool", self.pool,
-                 "--type", "gorax", "--name", self.name, "--limit", "10"],
-                cwd=self.root / "cwd", env=env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "prefect",
+                    "worker",
+                    "start",
+                    "--pool",
+                    self.pool,
+                    "--type",
+                    "gorax",
+                    "--name",
+                    self.name,
+                    "--limit",
+                    "10",
+                ],
+                cwd=self.root / "cwd",
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         return self
@@ -109,12 +127,19 @@ async def s3_tenant(remote_worker: RemoteWorker, sqlite_url: str) -> AsyncIterat
 
 
 def _graph(name: str, value: Any) -> dict[str, Any]:
-    hook = {"id": "hook", "type": "trigger.webhook", "position": {"x": 0, "y": 0},
-            "config": {"signature": {"scheme": "none"}, "respond": "after_run"}}
+    hook = {
+        "id": "hook",
+        "type": "trigger.webhook",
+        "position": {"x": 0, "y": 0},
+        "config": {"signature": {"scheme": "none"}, "respond": "after_run"},
+    }
     out = {"id": "done", "type": "control.output", "position": {"x": 0, "y": 200}, "config": {"value": value}}
     nodes = [MANUAL, hook, transform("shape", {"n": "{{ 6 * 7 }}", "secret": SECRET}), out]
-    edges = [{"id": "e0", "source": "start", "target": "shape"}, {"id": "e1", "source": "hook", "target": "shape"},
-             {"id": "e2", "source": "shape", "target": "done"}]
+    edges = [
+        {"id": "e0", "source": "start", "target": "shape"},
+        {"id": "e1", "source": "hook", "target": "shape"},
+        {"id": "e2", "source": "shape", "target": "done"},
+    ]
     return {"format": "gorax/graph@1", "name": f"{name}-{uuid.uuid4().hex[:6]}", "nodes": nodes, "edges": edges}
 
 
@@ -126,8 +151,9 @@ async def _published(client: httpx.AsyncClient, g: dict[str, Any]) -> str:
 
 
 async def _execute(client: httpx.AsyncClient, workflow_id: str) -> httpx.Response:
-    return await client.post(f"{API}/workflows/{workflow_id}/execute",
-                             json={"input": {}, "wait": True, "timeout_seconds": 120}, timeout=180)
+    return await client.post(
+        f"{API}/workflows/{workflow_id}/execute", json={"input": {}, "wait": True, "timeout_seconds": 120}, timeout=180
+    )
 
 
 def _objects(client: Any) -> dict[str, bytes]:
@@ -136,13 +162,15 @@ def _objects(client: Any) -> dict[str, bytes]:
 
 
 async def test_a_result_stored_by_a_worker_on_another_disk_is_read_by_the_api(
-        s3_tenant: TenantHandle, remote_worker: RemoteWorker, s3: tuple[str, Any]) -> None:
+    s3_tenant: TenantHandle, remote_worker: RemoteWorker, s3: tuple[str, Any]
+) -> None:
     client_s3 = s3[1]
     expected = {"n": 42, "secret": SECRET}
     async with s3_tenant.client() as client:
         client.timeout = httpx.Timeout(180)
-        workflow_id = await _published(client, _graph("shared", {"n": "{{ steps.shape.n }}",
-                                                                  "secret": "{{ steps.shape.secret }}"}))
+        workflow_id = await _published(
+            client, _graph("shared", {"n": "{{ steps.shape.n }}", "secret": "{{ steps.shape.secret }}"})
+        )
         response = await _execute(client, workflow_id)
         assert response.status_code == 200, response.text
         assert response.json()["status"] == "completed", response.text
@@ -176,7 +204,8 @@ async def test_a_result_stored_by_a_worker_on_another_disk_is_read_by_the_api(
 
 
 async def test_a_result_that_cannot_be_read_is_an_error_naming_the_run(
-        s3_tenant: TenantHandle, s3: tuple[str, Any]) -> None:
+    s3_tenant: TenantHandle, s3: tuple[str, Any]
+) -> None:
     client_s3 = s3[1]
     async with s3_tenant.client() as client:
         client.timeout = httpx.Timeout(180)

@@ -59,7 +59,8 @@ async def test_rest_draft_writes_through_to_the_collaboration_document(
     # The live room of this API (on the server's own event loop) holds the change.
     collab = wf_servers(database_url).app.state.collab
     draft = await asyncio.wrap_future(
-        asyncio.run_coroutine_threadsafe(collab.read(created["id"], wf_tenant.id), collab.loop))
+        asyncio.run_coroutine_threadsafe(collab.read(created["id"], wf_tenant.id), collab.loop)
+    )
     assert draft is not None and draft["nodes"][1]["config"] == {"value": 2}
 
 

@@ -78,8 +78,16 @@ async def test_timeout_ends_the_node_timed_out() -> None:
 
 async def test_each_attempt_cut_off_by_the_timeout_reads_timed_out() -> None:
     g = graph(
-        [MANUAL, {"id": "wait", "type": "control.delay", "config": {"seconds": 30}, "timeout_seconds": 0.3,
-                  "retry": {"attempts": 1, "delay_seconds": 0}}],
+        [
+            MANUAL,
+            {
+                "id": "wait",
+                "type": "control.delay",
+                "config": {"seconds": 30},
+                "timeout_seconds": 0.3,
+                "retry": {"attempts": 1, "delay_seconds": 0},
+            },
+        ],
         [("start", "wait")],
     )
     state, flow_run_id = await run(g)

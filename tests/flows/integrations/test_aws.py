@@ -13,7 +13,12 @@ import pytest
 
 from flows.errors import IntegrationError
 from flows.nodes.aws import (
-    LambdaInvoke, S3GetObject, S3PutObject, SnsPublish, SqsSendMessage, TextractDetectText,
+    LambdaInvoke,
+    S3GetObject,
+    S3PutObject,
+    SnsPublish,
+    SqsSendMessage,
+    TextractDetectText,
 )
 from tests.flows.integrations.conftest import TEXTRACT_LINES, NodeTestContext
 
@@ -37,8 +42,9 @@ async def test_s3_put_then_get_text_json_and_binary(aws_credentials: Any, ctx: N
     assert got["content"] == {"n": 1} and got["content_type"] == "application/json"
 
     blob = bytes(range(256))
-    await put.run(put.Config(credential="aws", bucket=bucket, key="b.bin",
-                             content_base64=base64.b64encode(blob).decode()), ctx)
+    await put.run(
+        put.Config(credential="aws", bucket=bucket, key="b.bin", content_base64=base64.b64encode(blob).decode()), ctx
+    )
     got = await get.run(get.Config(credential="aws", bucket=bucket, key="b.bin", decode="base64"), ctx)
     assert base64.b64decode(got["content"]) == blob
     with pytest.raises(IntegrationError, match="not TEXT.*use decode 'base64'"):
@@ -90,7 +96,10 @@ async def test_lambda_invoke(aws_credentials: Any, ctx: NodeTestContext) -> None
     with zipfile.ZipFile(archive, "w") as z:
         z.writestr("handler.py", "def handler(event, context):\n    return event\n")
     _client(aws_credentials, "lambda").create_function(
-        FunctionName="echo", Runtime="python3.11", Role=role, Handler="handler.handler",
+        FunctionName="echo",
+        Runtime="python3.11",
+        Role=role,
+        Handler="handler.handler",
         Code={"ZipFile": archive.getvalue()},
     )
     out = await LambdaInvoke().run(LambdaInvoke.Config(credential="aws", function_name="echo", payload={"a": [1]}), ctx)

@@ -9,24 +9,37 @@ from prefect_slack.credentials import SlackCredentials
 
 from blocks.catalog import block_class, type_slugs
 from blocks.types import DatabaseUrl, GitHubToken, JiraCredentials, LlmProvider, PagerDutyKey, SmtpServer
-from translator.nodetypes import load_registry
 from tests.examples import EXAMPLES_DIR
+from translator.nodetypes import load_registry
 
 #: Each integration node type and the Block class of the credential it takes.
 INTEGRATIONS = {
-    "slack.send_message": SlackCredentials, "slack.send_dm": SlackCredentials,
-    "slack.add_reaction": SlackCredentials, "slack.update_message": SlackCredentials,
-    "email.send": SmtpServer, "email.send_template": SmtpServer,
-    "github.create_issue": GitHubToken, "github.add_label": GitHubToken, "github.create_comment": GitHubToken,
-    "jira.create_issue": JiraCredentials, "jira.transition_issue": JiraCredentials,
-    "jira.add_comment": JiraCredentials, "jira.search": JiraCredentials,
-    "pagerduty.create_incident": PagerDutyKey, "pagerduty.acknowledge": PagerDutyKey,
+    "slack.send_message": SlackCredentials,
+    "slack.send_dm": SlackCredentials,
+    "slack.add_reaction": SlackCredentials,
+    "slack.update_message": SlackCredentials,
+    "email.send": SmtpServer,
+    "email.send_template": SmtpServer,
+    "github.create_issue": GitHubToken,
+    "github.add_label": GitHubToken,
+    "github.create_comment": GitHubToken,
+    "jira.create_issue": JiraCredentials,
+    "jira.transition_issue": JiraCredentials,
+    "jira.add_comment": JiraCredentials,
+    "jira.search": JiraCredentials,
+    "pagerduty.create_incident": PagerDutyKey,
+    "pagerduty.acknowledge": PagerDutyKey,
     "pagerduty.resolve": PagerDutyKey,
-    "aws.s3.get_object": AwsCredentials, "aws.s3.put_object": AwsCredentials, "aws.lambda.invoke": AwsCredentials,
-    "aws.sqs.send_message": AwsCredentials, "aws.sns.publish": AwsCredentials,
+    "aws.s3.get_object": AwsCredentials,
+    "aws.s3.put_object": AwsCredentials,
+    "aws.lambda.invoke": AwsCredentials,
+    "aws.sqs.send_message": AwsCredentials,
+    "aws.sns.publish": AwsCredentials,
     "aws.textract.detect_text": AwsCredentials,
-    "llm.chat": LlmProvider, "llm.extract": LlmProvider,
-    "db.query": DatabaseUrl, "db.execute": DatabaseUrl,
+    "llm.chat": LlmProvider,
+    "llm.extract": LlmProvider,
+    "db.query": DatabaseUrl,
+    "db.execute": DatabaseUrl,
     "code.javascript": None,
 }
 

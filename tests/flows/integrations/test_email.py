@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import base64
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -27,15 +27,26 @@ def smtp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmtpPeer]:
 def ctx(smtp: SmtpPeer, monkeypatch: pytest.MonkeyPatch) -> NodeTestContext:
     # The client verifies the server's certificate: trust the test CA, nothing is turned off.
     monkeypatch.setenv("SSL_CERT_FILE", str(smtp.cert))
-    block = SmtpServer(host="127.0.0.1", port=smtp.port, security="starttls", username=SmtpPeer.USER,
-                       password=SmtpPeer.PASSWORD, from_address="gorax@example.com")
+    block = SmtpServer(
+        host="127.0.0.1",
+        port=smtp.port,
+        security="starttls",
+        username=SmtpPeer.USER,
+        password=SmtpPeer.PASSWORD,
+        from_address="gorax@example.com",
+    )
     return NodeTestContext({"mail": block})
 
 
 async def test_send_with_cc_bcc_html_and_attachments(smtp: SmtpPeer, ctx: NodeTestContext) -> None:
     config = EmailSend.Config(
-        credential="mail", to=["ana@example.com"], cc=["ops@example.com"], bcc=["audit@example.com"],
-        subject="Weekly report", text="See attached.", html="<p>See <b>attached</b>.</p>",
+        credential="mail",
+        to=["ana@example.com"],
+        cc=["ops@example.com"],
+        bcc=["audit@example.com"],
+        subject="Weekly report",
+        text="See attached.",
+        html="<p>See <b>attached</b>.</p>",
         attachments=[
             {"filename": "report.csv", "content": "a,b\n1,2\n"},
             {"filename": "logo.png", "content_base64": base64.b64encode(b"\x89PNG...").decode()},
@@ -70,18 +81,26 @@ def test_bad_addresses_and_attachments_are_refused() -> None:
     with pytest.raises(ValueError, match=r"to\[1\]"):
         EmailSend.Config(credential="mail", to=["a@example.com", "not an address"], subject="s", text="t")
     with pytest.raises(ValueError, match="exactly one"):
-        EmailSend.Config(credential="mail", to=["a@example.com"], subject="s", text="t",
-                         attachments=[{"filename": "x"}])
+        EmailSend.Config(
+            credential="mail", to=["a@example.com"], subject="s", text="t", attachments=[{"filename": "x"}]
+        )
 
 
-async def test_send_template_per_tenant(prefect_server: Any, monkeypatch: pytest.MonkeyPatch,
-                                        smtp: SmtpPeer, ctx: NodeTestContext) -> None:
-    await save_email_template("acme", "welcome", EmailTemplate(
-        subject="Welcome, {{ name }}", text="Hi {{ name }}, your plan is {{ plan }}.",
-        html="<p>Hi {{ name }}</p>",
-    ))
-    config = EmailSendTemplate.Config(credential="mail", to=["bo@example.com"], template="welcome",
-                                      values={"name": "Bo <script>", "plan": "pro"})
+async def test_send_template_per_tenant(
+    prefect_server: Any, monkeypatch: pytest.MonkeyPatch, smtp: SmtpPeer, ctx: NodeTestContext
+) -> None:
+    await save_email_template(
+        "acme",
+        "welcome",
+        EmailTemplate(
+            subject="Welcome, {{ name }}",
+            text="Hi {{ name }}, your plan is {{ plan }}.",
+            html="<p>Hi {{ name }}</p>",
+        ),
+    )
+    config = EmailSendTemplate.Config(
+        credential="mail", to=["bo@example.com"], template="welcome", values={"name": "Bo <script>", "plan": "pro"}
+    )
     out = await EmailSendTemplate().run(config, ctx)
     assert out["template"] == "welcome"
     message = smtp.messages[-1]["message"]

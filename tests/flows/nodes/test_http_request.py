@@ -37,8 +37,14 @@ async def send_request(config: HttpRequest.Config, ctx: Ctx) -> Any:
 async def test_json_round_trip_with_query_headers_and_bearer(http_peer) -> None:
     http_peer.route("POST", "/items", PeerResponse(201, {"id": 7}, headers={"X-Trace": "t1"}))
     result = await send_request(
-        config(method="POST", url=f"{http_peer.url}/items", query={"a": [1, 2]},
-               headers={"X-Team": "ops"}, json={"name": "n"}, credential="api"),
+        config(
+            method="POST",
+            url=f"{http_peer.url}/items",
+            query={"a": [1, 2]},
+            headers={"X-Team": "ops"},
+            json={"name": "n"},
+            credential="api",
+        ),
         Ctx(credential=HttpAuth(scheme="bearer", token="tok-123456")),
     )
     assert result["status"] == 201 and result["body"] == {"id": 7}
@@ -80,9 +86,11 @@ async def test_redirects_bounded_and_checked(http_peer) -> None:
 
 @pytest.mark.parametrize(
     "auth",
-    [HttpAuth(scheme="bearer", token="tok-123456"),
-     HttpAuth(scheme="api_key", api_key="key-123456", api_key_name="X-Api-Key"),
-     HttpAuth(scheme="api_key", api_key="key-123456", api_key_name="key", api_key_in="query")],
+    [
+        HttpAuth(scheme="bearer", token="tok-123456"),
+        HttpAuth(scheme="api_key", api_key="key-123456", api_key_name="X-Api-Key"),
+        HttpAuth(scheme="api_key", api_key="key-123456", api_key_name="key", api_key_in="query"),
+    ],
     ids=["bearer", "api-key-header", "api-key-query"],
 )
 async def test_a_credential_never_follows_a_redirect_to_another_origin(http_peer, auth: HttpAuth) -> None:

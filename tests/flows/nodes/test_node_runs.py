@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,8 +12,8 @@ from flows.nodes.delay import Delay
 from flows.nodes.merge import Merge
 from flows.nodes.switch import Switch
 from flows.nodes.trigger_manual import ManualTrigger
-from translator.nodetypes import Routed
 from translator import compile_expression
+from translator.nodetypes import Routed
 
 
 class Ctx:
@@ -69,8 +69,8 @@ async def test_manual_trigger_checks_its_input_schema() -> None:
 
 async def test_delay_forms() -> None:
     assert await _run(Delay, {"duration": "10ms"}) == {"waited_seconds": 0.01}
-    past = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+    past = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     assert await _run(Delay, {"until": past}) == {"waited_seconds": 0}
-    far = (datetime.now(timezone.utc) + timedelta(days=30)).isoformat()
+    far = (datetime.now(UTC) + timedelta(days=30)).isoformat()
     with pytest.raises(ValueError, match="longer than"):
         await _run(Delay, {"until": far})

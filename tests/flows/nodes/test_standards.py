@@ -9,18 +9,29 @@ import pytest
 from pydantic import ValidationError
 
 from blocks.catalog import credential_types
-from translator.nodetypes import NodeType, load_registry
 from tests.examples import EXAMPLES_DIR
+from translator.nodetypes import NodeType, load_registry
 
 REGISTRY = load_registry()
 NODE_TYPES = REGISTRY.all()
 EXAMPLES = sorted(EXAMPLES_DIR.glob("*.json")) + sorted(Path("deployments").glob("*.json"))
 
 EXPECTED = {
-    "trigger.manual", "trigger.webhook", "trigger.schedule", "trigger.event",
-    "control.condition", "control.switch", "control.merge", "control.loop", "control.delay",
-    "control.subworkflow", "control.output", "data.transform", "http.request",
-    "human.approval", "slack.send_message",
+    "trigger.manual",
+    "trigger.webhook",
+    "trigger.schedule",
+    "trigger.event",
+    "control.condition",
+    "control.switch",
+    "control.merge",
+    "control.loop",
+    "control.delay",
+    "control.subworkflow",
+    "control.output",
+    "data.transform",
+    "http.request",
+    "human.approval",
+    "slack.send_message",
 }
 
 
@@ -38,6 +49,7 @@ def test_node_type_describes_itself(node_type: type[NodeType]) -> None:
     def fields(s: dict) -> None:
         for name, prop in s.get("properties", {}).items():
             assert prop.get("description"), f"{node_type.type}: field {name!r} has no description"
+
     fields(schema)
     for sub in schema.get("$defs", {}).values():
         fields(sub)
@@ -78,7 +90,11 @@ def test_switch_and_approval_handles() -> None:
         ("control.delay", {"seconds": 1, "duration": "1s"}, "exactly one"),
         ("control.subworkflow", {}, "exactly one"),
         ("http.request", {"url": "http://x", "json": {}, "body": "b"}, "at most one body"),
-        ("human.approval", {"title": "t", "assignees": ["a"], "escalation": [{"after": "1h", "decide": "maybe"}]}, "maybe"),
+        (
+            "human.approval",
+            {"title": "t", "assignees": ["a"], "escalation": [{"after": "1h", "decide": "maybe"}]},
+            "maybe",
+        ),
         ("slack.send_message", {"credential": "c", "channel": "#x"}, "text"),
     ],
 )
@@ -88,8 +104,9 @@ def test_bad_configs_say_what_is_wrong(slug: str, config: dict, needle: str) -> 
     assert needle in str(info.value)
 
 
-@pytest.mark.parametrize("node_type", [t for t in NODE_TYPES if t.credential_types],
-                         ids=lambda t: f"{t.type}@{t.version}")
+@pytest.mark.parametrize(
+    "node_type", [t for t in NODE_TYPES if t.credential_types], ids=lambda t: f"{t.type}@{t.version}"
+)
 def test_credential_types_name_credential_blocks(node_type: type[NodeType]) -> None:
     # Node types name credential types by slug (importing the Block classes would load Prefect
     # wherever graphs are only validated); each slug must be a credential Block Gorax offers.

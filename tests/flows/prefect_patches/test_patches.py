@@ -88,8 +88,9 @@ async def test_immediate_transactions_wait_for_the_lock_and_both_writes_land(tmp
 
 @pytest.mark.parametrize("argv", [["--help"], ["start", "--help"]])
 def test_launcher_is_prefects_server_command(argv):
-    out = subprocess.run([sys.executable, "-m", "flows.prefect_server", *argv],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "flows.prefect_server", *argv], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert ("--no-services" in out.stdout) if argv[0] == "start" else ("start" in out.stdout)
 
@@ -107,7 +108,9 @@ async def test_each_subscriber_gets_its_own_message_without_a_deep_copy(monkeypa
     await topic.publish(memory.MemoryMessage(data, {"id": "e2", "nested": {"a": [1]}}))
     a1, b1 = first._queue.get_nowait(), second._queue.get_nowait()
     assert a1 is not b1 and a1.attributes is not b1.attributes
-    assert (a1.data, a1.attributes, a1.retry_count) == (data, {"id": "e1"}, 0) == (b1.data, b1.attributes, b1.retry_count)
+    assert (
+        (a1.data, a1.attributes, a1.retry_count) == (data, {"id": "e1"}, 0) == (b1.data, b1.attributes, b1.retry_count)
+    )
     await first.retry(a1)  # one subscriber's retry is its own
     assert (a1.retry_count, b1.retry_count) == (1, 0)
     a1.attributes["id"] = "changed"
@@ -124,8 +127,10 @@ async def _stored_events(tmp_path, name: str, batches) -> list[tuple]:
     from prefect.server.events.storage.database import write_events
     from prefect.settings import PREFECT_SERVER_DATABASE_CONNECTION_URL, temporary_settings
 
-    with temporary_settings({PREFECT_SERVER_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{tmp_path / name}"}), \
-            temporary_database_interface():
+    with (
+        temporary_settings({PREFECT_SERVER_DATABASE_CONNECTION_URL: f"sqlite+aiosqlite:///{tmp_path / name}"}),
+        temporary_database_interface(),
+    ):
         db = provide_database_interface()
         assert db.database_config.connection_url.endswith(name)  # not the session's server database
         await db.create_db()
@@ -133,12 +138,22 @@ async def _stored_events(tmp_path, name: str, batches) -> list[tuple]:
             async with db.session_context(begin_transaction=True) as session:
                 await write_events(session, batch)
         async with db.session_context() as session:
-            events = (await session.execute(sa.text(
-                "SELECT id, event, resource_id, resource, related, related_resource_ids, payload, occurred "
-                "FROM events ORDER BY event, id"))).all()
-            resources = (await session.execute(sa.text(
-                "SELECT event_id, resource_id, resource_role, resource FROM event_resources "
-                "ORDER BY event_id, resource_id"))).all()
+            events = (
+                await session.execute(
+                    sa.text(
+                        "SELECT id, event, resource_id, resource, related, related_resource_ids, payload, occurred "
+                        "FROM events ORDER BY event, id"
+                    )
+                )
+            ).all()
+            resources = (
+                await session.execute(
+                    sa.text(
+                        "SELECT event_id, resource_id, resource_role, resource FROM event_resources "
+                        "ORDER BY event_id, resource_id"
+                    )
+                )
+            ).all()
         await (await db.engine()).dispose()
     return [tuple(row) for row in events] + [tuple(row) for row in resources]
 
@@ -151,12 +166,19 @@ async def test_sqlite_event_inserts_store_what_prefects_own_do(tmp_path, monkeyp
     from prefect.server.events.storage import database as storage
 
     def event(n: int, **extra):
-        return Event(id=uuid4(), occurred=datetime(2026, 12, 3, 12, 0, n, tzinfo=UTC),
-                     event=f"gorax.test.{n}", resource={"prefect.resource.id": f"gorax.workflow.{n}", "k": "v"},
-                     payload={"n": n, "text": "é\u2603", "nested": {"list": [1, None, True]}}, **extra).receive()
+        return Event(
+            id=uuid4(),
+            occurred=datetime(2026, 12, 3, 12, 0, n, tzinfo=UTC),
+            event=f"gorax.test.{n}",
+            resource={"prefect.resource.id": f"gorax.workflow.{n}", "k": "v"},
+            payload={"n": n, "text": "é\u2603", "nested": {"list": [1, None, True]}},
+            **extra,
+        ).receive()
 
-    related = [{"prefect.resource.id": "prefect.flow-run.1", "prefect.resource.role": "flow-run"},
-               {"prefect.resource.id": "prefect.tag.x", "prefect.resource.role": "tag"}]
+    related = [
+        {"prefect.resource.id": "prefect.flow-run.1", "prefect.resource.role": "flow-run"},
+        {"prefect.resource.id": "prefect.tag.x", "prefect.resource.role": "tag"},
+    ]
     first = [event(n) for n in range(3)] + [event(3, related=related)]
     again = [first[1], event(4)]  # an event already stored is skipped, the new one goes in
     batches = [first, again, []]
@@ -203,9 +225,7 @@ def test_the_patches_are_tested_on_the_installed_prefect() -> None:
 
 
 @pytest.mark.parametrize("version", ["3.8.7", "3.9.0", "4.0.0"])
-def test_outside_the_tested_range_every_patch_switches_itself_off_with_a_warning(
-    version, monkeypatch, caplog
-) -> None:
+def test_outside_the_tested_range_every_patch_switches_itself_off_with_a_warning(version, monkeypatch, caplog) -> None:
     from prefect.server.utilities.messaging import memory
 
     monkeypatch.setattr(AioSqliteConfiguration, "begin_transaction", AioSqliteConfiguration.begin_transaction)
@@ -246,5 +266,5 @@ def test_gorax_up_runs_the_stock_server_unless_patches_are_opted_in(tmp_path, pa
     settings = GoraxApiSettings(home=tmp_path, prefect=PrefectSettings(patches=patches))
     ensure_key_encryption_key(settings)
     argv = Stack(settings)._prefect_child().argv
-    assert argv[1:2 + len(command)] == ["-m", *command]
+    assert argv[1 : 2 + len(command)] == ["-m", *command]
     assert argv[2 + len(command)] == "start"

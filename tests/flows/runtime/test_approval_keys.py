@@ -11,6 +11,7 @@ from prefect.input.run_input import keyset_from_base_key
 from translator.models import NODE_ID_PATTERN
 from translator.nodetypes import input_key
 
+
 def suspend_key(node_id: str, path: tuple[int, ...] = ()) -> str:
     """The key an approval suspends its run with."""
     return input_key("approval", node_id, path)
@@ -46,17 +47,28 @@ def test_ids_of_letters_and_digits_keep_their_key() -> None:
 
 def test_ids_and_iterations_that_read_alike_get_different_keys() -> None:
     pairs = [
-        ("a_1", ()), ("a-1", ()), ("a.1", ()), ("a", (1,)), ("a1", ()), ("A_1", ()),
-        ("a_1", (2,)), ("a_1_2", ()), ("a", (1, 2)), ("a__1", ()), ("a_", (1,)), ("a", (11,)),
-        ("a_1", (1,)), ("a_11", ()), ("approve_2", (0,)), ("approve", (2, 0)),
+        ("a_1", ()),
+        ("a-1", ()),
+        ("a.1", ()),
+        ("a", (1,)),
+        ("a1", ()),
+        ("A_1", ()),
+        ("a_1", (2,)),
+        ("a_1_2", ()),
+        ("a", (1, 2)),
+        ("a__1", ()),
+        ("a_", (1,)),
+        ("a", (11,)),
+        ("a_1", (1,)),
+        ("a_11", ()),
+        ("approve_2", (0,)),
+        ("approve", (2, 0)),
     ]
     keys = [suspend_key(node_id, path) for node_id, path in pairs]
     assert len(set(keys)) == len(keys), keys
 
 
-@given(first=st.text(min_size=1, max_size=20), second=st.text(min_size=1, max_size=20),
-       path_a=PATHS, path_b=PATHS)
-def test_keys_are_distinct(first: str, second: str, path_a: tuple[int, ...],
-                           path_b: tuple[int, ...]) -> None:
+@given(first=st.text(min_size=1, max_size=20), second=st.text(min_size=1, max_size=20), path_a=PATHS, path_b=PATHS)
+def test_keys_are_distinct(first: str, second: str, path_a: tuple[int, ...], path_b: tuple[int, ...]) -> None:
     if (first, path_a) != (second, path_b):
         assert suspend_key(first, path_a) != suspend_key(second, path_b)

@@ -26,9 +26,7 @@ async def test_worker_type_is_registered_with_prefect() -> None:
     assert "process" in BaseWorker.get_all_available_worker_types()
 
 
-async def test_run_completes_inside_the_worker_process(
-    worker: WorkerProcess, pool_name: str, client: Any
-) -> None:
+async def test_run_completes_inside_the_worker_process(worker: WorkerProcess, pool_name: str, client: Any) -> None:
     deployment = await deploy(pool_name, "quick")
     run_id = await start_run(deployment, x=20)
     run = await wait_for_state(run_id, FINAL)
@@ -55,9 +53,7 @@ async def test_runs_execute_concurrently(worker: WorkerProcess, pool_name: str) 
     assert {r.infrastructure_pid for r in runs} == {str(worker.process.pid)}
 
 
-async def test_cancelling_a_running_flow_stops_it(
-    worker: WorkerProcess, pool_name: str, client: Any
-) -> None:
+async def test_cancelling_a_running_flow_stops_it(worker: WorkerProcess, pool_name: str, client: Any) -> None:
     deployment = await deploy(pool_name, "slow")
     run_id = await start_run(deployment, seconds=120.0)
     await wait_for_state(run_id, {"RUNNING"})
@@ -110,9 +106,7 @@ async def test_a_run_suspended_from_outside_stops_and_others_go_on(
     assert done.state.type.value == "COMPLETED", worker.log()
 
 
-async def test_crashing_runs_leave_the_worker_running(
-    worker: WorkerProcess, pool_name: str
-) -> None:
+async def test_crashing_runs_leave_the_worker_running(worker: WorkerProcess, pool_name: str) -> None:
     deployment = await deploy(pool_name, "crashing")
     exits = [await start_run(deployment, kind=kind) for kind in ("exit", "interrupt")]
     failing = await start_run(deployment, kind="error")
@@ -127,11 +121,10 @@ async def test_crashing_runs_leave_the_worker_running(
     assert (await wait_for_state(after, FINAL)).state.type.value == "COMPLETED"
 
 
-async def test_remote_code_deployment_is_refused_with_a_clear_message(
-    worker: WorkerProcess, pool_name: str
-) -> None:
+async def test_remote_code_deployment_is_refused_with_a_clear_message(worker: WorkerProcess, pool_name: str) -> None:
     deployment = await deploy(
-        pool_name, "quick",
+        pool_name,
+        "quick",
         pull_steps=[{"prefect.deployments.steps.git_clone": {"repository": "https://example.invalid/x.git"}}],
     )
     run = await wait_for_state(await start_run(deployment), FINAL)
