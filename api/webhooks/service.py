@@ -25,6 +25,7 @@ from api.db.engine import Database
 from api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized, Unavailable
 from api.jsonsafe import unstorable
 from api.webhooks import credential_stamps
+from api.webhooks.batching import StaleWebhook as StaleWebhook  # re-exported: the routes catch it here
 from api.webhooks.batching import Version, writer_for
 from api.webhooks.models import NewDelivery, Webhook, WebhookDelivery
 from api.webhooks.secrets_cache import SecretUnavailable, SigningSecret, secret_cache
