@@ -18,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.prefect.dead_runs import DEAD_RUN_AUTOMATION
 from tests.conftest import session_dir
 from tests.peers import free_port
 
@@ -178,11 +179,18 @@ def test_every_credential_type_is_in_prefects_block_catalogue(running_stack):
 
 def test_up_creates_no_housekeeping_deployment_or_runs(running_stack):
     """Nothing Gorax does on its own (timers, retries, reconciling) lands in users' run lists:
-    ``gorax up`` leaves Prefect with no deployment, no flow run and no automation."""
+    ``gorax up`` leaves Prefect with no deployment and no flow run; its one automation is the
+    dead-run detector, which starts no run."""
     _, output, home, api_port, _ = running_stack
     assert _stack_prefect(home, "/deployments/filter") == []
     assert _stack_prefect(home, "/flow_runs/filter") == []
-    assert _stack_prefect(home, "/automations/filter") == []
+    for _ in range(60):  # the API sets Prefect up in the background once it answers
+        automations = _stack_prefect(home, "/automations/filter")
+        if automations:
+            break
+        time.sleep(0.5)
+    assert [a["name"] for a in automations] == [DEAD_RUN_AUTOMATION]
+    assert all(action["type"] != "run-deployment" for action in automations[0]["actions"])
     api_key = re.search(r"API key\s+(gx_\S+)", output).group(1)
     executions = httpx.get(
         f"http://127.0.0.1:{api_port}/api/v1/executions", timeout=30, headers={"Authorization": f"Bearer {api_key}"}
