@@ -45,6 +45,7 @@ from sqlalchemy.exc import IntegrityError
 
 from api.db.engine import Database
 from api.errors import Unavailable
+from api.models.workflows import Workflow
 from api.webhooks.models import CredentialStamp, NewDelivery, Webhook, WebhookDelivery
 
 log = logging.getLogger("gorax.webhooks.writer")
@@ -236,7 +237,9 @@ class SqliteDeliveryWriter:
                 self.batches += bool(items)
                 self.rows += len(fresh)
                 _answer_threadsafe(
-                    fresh, stale, [(future, None, result) for (_work, future), result in zip(works, results)]
+                    fresh,
+                    stale,
+                    [(future, None, result) for (_work, future), result in zip(works, results, strict=True)],
                 )
                 return
         self._one_by_one(conn, entries)
@@ -329,7 +332,7 @@ class _SqliteStatements:
         values = _values(item.row)
         return tuple(
             value if bind is None or value is None else bind(value)
-            for value, bind in zip((values[name] for name in self.names), self.binds)
+            for value, bind in zip((values[name] for name in self.names), self.binds, strict=True)
         )
 
 
@@ -377,8 +380,6 @@ def _current_stamps(conn: Any, items: list[_Item], dialect: str) -> dict[tuple[s
 def _versions_statement(dialect: str) -> Any:
     """Active webhooks (workflow neither paused nor archived) among the bound ``ids``: built
     once per dialect (its compiled form is cached; building it per batch was not)."""
-    from api.models.workflows import Workflow
-
     query = (
         select(Webhook.id, Webhook.token, Webhook.updated_at)
         .join(Workflow, Workflow.id == Webhook.workflow_id)
