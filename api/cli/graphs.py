@@ -178,7 +178,8 @@ async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any, env:
                     )
                 if state.is_completed():
                     return True, await state.result()
-                flow_run = await runs.read_run(client, state.state_details.flow_run_id)
+                run_id = state.state_details.flow_run_id
+                flow_run = await runs.read_run(client, run_id) if run_id is not None else None
             else:
                 deployed = await _deploy_graph(client, document, tenant=args.tenant, workflow=args.workflow)
                 started = await runs.start_run(

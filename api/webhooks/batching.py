@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from api.db.engine import Database
@@ -53,7 +53,9 @@ log = logging.getLogger("gorax.webhooks.writer")
 #: Most rows in one transaction.
 MAX_BATCH = 500
 
-_COLUMNS = [c for c in WebhookDelivery.__table__.columns if c.key != "seq"]
+# SQLAlchemy declares a mapped class's __table__ a FromClause; a declarative class's is its Table.
+_TABLE: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+_COLUMNS = [c for c in _TABLE.columns if c.key != "seq"]
 
 
 def _values(row: WebhookDelivery | NewDelivery) -> dict[str, Any]:
@@ -294,7 +296,7 @@ def _write(conn: Any, items: list[_Item], dialect: str) -> tuple[list[_Item], li
     transaction holds the write lock from its first statement (a read first could not be
     upgraded after another commit), on PostgreSQL the check's share lock lasts until the commit.
     """
-    conn.execute(insert(WebhookDelivery.__table__), [_values(item.row) for item in items])
+    conn.execute(insert(_TABLE), [_values(item.row) for item in items])
     return _take_out_stale(conn, items, dialect)
 
 
@@ -302,7 +304,8 @@ def _take_out_stale(conn: Any, items: list[_Item], dialect: str) -> tuple[list[_
     """Delete the inserted rows whose webhook or secret is no longer current: (stored, stale)."""
     webhooks = _current_versions(conn, items, dialect)
     stamps = _current_stamps(conn, items, dialect)
-    fresh, stale = [], []
+    fresh: list[_Item] = []
+    stale: list[_Item] = []
     for item in items:
         current = item.version is None or item.version.current_in(webhooks, stamps, item.row.tenant_id)
         (fresh if current else stale).append(item)
@@ -320,10 +323,9 @@ class _SqliteStatements:
     """
 
     def __init__(self, dialect: Any) -> None:
-        table = WebhookDelivery.__table__
         self.names = [column.key for column in _COLUMNS]
         self.insert = (
-            f"INSERT INTO {table.name} ({', '.join(c.name for c in _COLUMNS)}) "
+            f"INSERT INTO {_TABLE.name} ({', '.join(c.name for c in _COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
         )
         self.binds = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in _COLUMNS]

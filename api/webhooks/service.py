@@ -26,6 +26,7 @@ from api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized, U
 from api.jsonsafe import unstorable
 from api.models.workflows import Workflow
 from api.webhooks import credential_stamps
+from api.webhooks.batching import StaleWebhook as StaleWebhook  # the routes catch it as service.StaleWebhook
 from api.webhooks.batching import Version, writer_for
 from api.webhooks.models import NewDelivery, Webhook, WebhookDelivery
 from api.webhooks.secrets_cache import SecretUnavailable, SigningSecret, secret_cache

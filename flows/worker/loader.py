@@ -169,6 +169,7 @@ def _module_name_for(path: Path) -> str | None:
 
 def _import_flow(key: str, deployment: str) -> Flow[..., Any]:
     target, attr = key.rsplit(":", 1)
+    flow: Any
     try:
         if target.endswith(".py"):
             module_name = _module_name_for(Path(target))
