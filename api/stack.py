@@ -25,6 +25,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import TextIO
 
@@ -32,6 +33,7 @@ import httpx
 from pydantic import SecretStr
 
 from api.auth.secrets import SIGNING_KEY_FILE, WORKER_TOKEN_FILE, new_signing_key, new_worker_token
+from api.bootstrap import bootstrap_first_tenant
 from api.config import GoraxApiSettings
 from blocks.errors import KeyProviderError
 from blocks.keys import SERVER_KEY_FILE, prefect_server_encryption_key
@@ -357,8 +359,6 @@ class Stack:
             return False
 
     def _bootstrap(self) -> dict | None:
-        from api.bootstrap import bootstrap_first_tenant
-
         return asyncio.run(bootstrap_first_tenant(self.settings))
 
     # -- life cycle ---------------------------------------------------------------------
@@ -460,8 +460,6 @@ class Stack:
 
 
 def _gorax_worker_available() -> bool:
-    from importlib.metadata import entry_points
-
     return any(ep.name == "gorax" for ep in entry_points(group="prefect.collections")) or any(
         ep.name == "gorax" for ep in entry_points(group="prefect.workers")
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import statistics
 import sys
 import tempfile
@@ -137,7 +138,7 @@ async def measure(page: Any, url: str, workflow_id: str, n: int) -> tuple[float,
         await page.wait_for_timeout(16)
     await page.mouse.up()
     frames = await page.evaluate("window.__frames")
-    return first_render, [b - a for a, b in zip(frames, frames[1:])]
+    return first_render, [b - a for a, b in itertools.pairwise(frames)]
 
 
 def _line(name: str, first: float, gaps: list[float]) -> str:

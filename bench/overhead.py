@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import re
 import statistics
 import sys
@@ -80,7 +81,7 @@ async def _measure(client, deployment_id, reps: int, node_tasks: int, parameters
             raise SystemExit(f"run {run.id} ended {run.state.type.value}: {run.state.message}")
         tasks = await _node_task_runs(client, run.id, node_tasks)
         durations = [seconds(t.start_time, t.end_time) for t in tasks]
-        gaps = [seconds(a.end_time, b.start_time) for a, b in zip(tasks, tasks[1:])]
+        gaps = [seconds(a.end_time, b.start_time) for a, b in itertools.pairwise(tasks)]
         out.append(
             (
                 seconds(run.start_time, run.end_time),
@@ -120,7 +121,10 @@ async def main(reps: int, heavy_reps: int, database: str = "sqlite") -> None:
                 hand += await _measure(client, hand_id, 1, count)
             compute = _compute_seconds(n, 50) if n < 25 else 0.0
             label += on
-            per_task = lambda rows: [(row[0] - count * compute) / count * 1000 for row in rows]  # noqa: E731
+
+            def per_task(rows: list, count: int = count, compute: float = compute) -> list[float]:
+                return [(row[0] - count * compute) / count * 1000 for row in rows]
+
             if n < 25:  # with seconds of compute per task, the subtraction is only noise
                 report(
                     "overhead",

@@ -214,7 +214,7 @@ def _wrk_figures(
     cpu_share = {
         label: (sum(cpu_seconds(p) for p in pids) - cpu_before[label]) / elapsed * 100 for label, pids in trees.items()
     }
-    counts = dict(re.findall(r"(\w+)=(\d+)", next(l for l in hooked.splitlines() if l.startswith("WRK"))))
+    counts = dict(re.findall(r"(\w+)=(\d+)", next(line for line in hooked.splitlines() if line.startswith("WRK"))))
     if int(counts["exhausted"]) or int(counts["other"]):
         print(
             f"  wrk: {counts['other']} answers other than 202, {counts['exhausted']} requests past "
@@ -393,7 +393,7 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
                 "delivery_id"
             ]
 
-            async def by_delivery() -> Any:
+            async def by_delivery(delivery: Any = delivery) -> Any:
                 for run in await prefect.read_flow_runs(flow_run_filter=flt, limit=50):
                     if (run.parameters.get("trigger") or {}).get("delivery_id") == delivery:
                         return run
@@ -403,7 +403,7 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
             sent = datetime.now(UTC)
             created = await prefect.create_flow_run_from_deployment(deployment.id, parameters={"trigger": {}})
             direct_latency = (
-                await _running_at(prefect, lambda: prefect.read_flow_run(created.id)) - sent
+                await _running_at(prefect, lambda created=created: prefect.read_flow_run(created.id)) - sent
             ).total_seconds()
             if n:  # the first pair warms the worker
                 via_hook.append(hook_latency)

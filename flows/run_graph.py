@@ -17,7 +17,7 @@ from typing import Any
 
 from prefect import flow
 from prefect.context import FlowRunContext
-from prefect.deployments import run_deployment
+from prefect.deployments import arun_deployment
 from prefect.runtime import flow_run as current_flow_run
 from prefect.states import Completed
 
@@ -107,7 +107,7 @@ async def _start_subrun(
         return await run_graph(graph=graph, **parameters)
     assert workflow is not None
     deployment = await published_deployment(parameters.get("tenant"), workflow)
-    flow_run = await run_deployment(
+    flow_run = await arun_deployment(
         name=deployment,
         parameters={**parameters, "workflow_id": workflow},
         timeout=None if wait else 0,

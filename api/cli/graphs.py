@@ -27,8 +27,9 @@ def _load(path: str) -> tuple[Any, str | None]:
 
 def _validate(args: argparse.Namespace) -> int:
     """Exit 0 with a one-line summary when the graph is valid, else 1 with every error."""
-    from translator import GraphError, validate_graph
-    from translator.nodetypes import RegistryError
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from translator import GraphError, validate_graph  # noqa: PLC0415
+    from translator.nodetypes import RegistryError  # noqa: PLC0415
 
     document, problem = _load(args.file)
     if problem is not None:
@@ -105,8 +106,9 @@ async def _deploy_graph(
     env: dict[str, str] | None = None,
 ) -> Any:
     """Deploy a graph file's graph to the configured work pool."""
-    from api.prefect.deployments import deploy_workflow
-    from flows.settings import get_settings
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from api.prefect.deployments import deploy_workflow  # noqa: PLC0415
+    from flows.settings import get_settings  # noqa: PLC0415
 
     description = document.get("description") if isinstance(document.get("description"), str) else None
     return await deploy_workflow(
@@ -122,9 +124,8 @@ async def _deploy_graph(
 
 
 async def _deploy_with_client(document: Any, **options: Any) -> Any:
-    # Imported once use_prefect() has pointed Prefect's settings at the server: Prefect reads its
-    # settings when it is first imported.
-    from api.prefect import open_client
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from api.prefect import open_client  # noqa: PLC0415
 
     async with AsyncExitStack() as stack:
         return await _deploy_graph(await open_client(stack), document, **options)
@@ -132,8 +133,10 @@ async def _deploy_with_client(document: Any, **options: Any) -> Any:
 
 def _deploy(args: argparse.Namespace) -> int:
     """Create or update the Prefect deployment of a graph file."""
-    from api.cli.common import use_prefect
-    from translator import GraphValidationError
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from api.cli.common import use_prefect  # noqa: PLC0415
+    from api.prefect.deployments import WorkPoolMissing  # noqa: PLC0415
+    from translator import GraphValidationError  # noqa: PLC0415
 
     document = _graph_or_exit(args.file, "deploy")
     try:
@@ -142,8 +145,6 @@ def _deploy(args: argparse.Namespace) -> int:
         print(f"gorax deploy: {exc}", file=sys.stderr)
         return 2
     use_prefect()
-    from api.prefect.deployments import WorkPoolMissing
-
     try:
         deployed = asyncio.run(
             _deploy_with_client(document, tenant=args.tenant, workflow=args.workflow, version=args.version, env=env)
@@ -163,9 +164,10 @@ def _deploy(args: argparse.Namespace) -> int:
 async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any, env: dict[str, str]) -> tuple[bool, Any]:
     """(True, the run's result), or (False, the lines that say why it failed); in-process or
     through the deployment."""
-    from api.prefect import open_client, runs
-    from flows import quiet_console, show_tracebacks
-    from flows.run_graph import run_graph
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from api.prefect import open_client, runs  # noqa: PLC0415
+    from flows import quiet_console, show_tracebacks  # noqa: PLC0415
+    from flows.run_graph import run_graph  # noqa: PLC0415
 
     with show_tracebacks(args.verbose):
         async with AsyncExitStack() as stack:
@@ -178,7 +180,8 @@ async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any, env:
                     )
                 if state.is_completed():
                     return True, await state.result()
-                flow_run = await runs.read_run(client, state.state_details.flow_run_id)
+                run_id = state.state_details.flow_run_id
+                flow_run = await runs.read_run(client, run_id) if run_id is not None else None
             else:
                 deployed = await _deploy_graph(client, document, tenant=args.tenant, workflow=args.workflow)
                 started = await runs.start_run(
@@ -199,8 +202,9 @@ async def _run_graph(args: argparse.Namespace, document: Any, trigger: Any, env:
 
 async def _failure_lines(client: Any, flow_run: Any) -> list[str]:
     """One line per failed node (reason and hint), else the run's own state message."""
-    from api.prefect import runs
-    from flows import node_failures
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from api.prefect import runs  # noqa: PLC0415
+    from flows import node_failures  # noqa: PLC0415
 
     state = flow_run.state
     try:
@@ -213,8 +217,10 @@ async def _failure_lines(client: Any, flow_run: Any) -> list[str]:
 
 def _run(args: argparse.Namespace) -> int:
     """Run a graph file through Prefect and print its output as JSON."""
-    from api.cli.common import use_prefect
-    from translator import GraphValidationError
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from api.cli.common import use_prefect  # noqa: PLC0415
+    from api.prefect.deployments import WorkPoolMissing  # noqa: PLC0415
+    from translator import GraphValidationError  # noqa: PLC0415
 
     document = _graph_or_exit(args.file, "run")
     try:
@@ -227,8 +233,6 @@ def _run(args: argparse.Namespace) -> int:
         print(f"gorax run: {exc}", file=sys.stderr)
         return 2
     use_prefect()
-    from api.prefect.deployments import WorkPoolMissing
-
     try:
         completed, outcome = asyncio.run(_run_graph(args, document, trigger, env))
     except GraphValidationError as exc:

@@ -9,6 +9,8 @@ import json
 import sys
 from typing import Any
 
+from blocks.errors import CredentialError, KeyProviderError
+
 
 def register(subparsers: Any) -> None:
     """Add ``gorax keys ...`` to the CLI."""
@@ -43,9 +45,9 @@ def register(subparsers: Any) -> None:
 
 
 def _init(args: argparse.Namespace) -> int:
-    from api.cli.common import cli_settings
-    from blocks.errors import KeyProviderError
-    from blocks.providers import create_key_file
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from api.cli.common import cli_settings  # noqa: PLC0415
+    from blocks.providers import create_key_file  # noqa: PLC0415
 
     keys = cli_settings().keys
     if keys.provider != "local" or keys.key_file is None:
@@ -65,8 +67,9 @@ def _init(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from api.cli.common import use_prefect
-    from blocks import keys, rotation
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from api.cli.common import use_prefect  # noqa: PLC0415
+    from blocks import keys, rotation  # noqa: PLC0415
 
     settings = use_prefect()
     if not args.data_key:
@@ -79,8 +82,6 @@ async def _run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def _rotate(args: argparse.Namespace) -> int:
-    from blocks.errors import CredentialError
-
     if args.tenant and not args.data_key:
         print("gorax keys rotate: --tenant goes with --data-key (a KEK rotation covers every tenant)", file=sys.stderr)
         return 2

@@ -7,12 +7,14 @@ import argparse
 
 
 def _settings(args: argparse.Namespace) -> int:
-    from api.settings_reference import current_values, settings_markdown
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from api.settings_reference import current_values, settings_markdown  # noqa: PLC0415
 
     if args.markdown:
         print(settings_markdown(), end="")
         return 0
-    from api.cli.common import cli_settings
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from api.cli.common import cli_settings  # noqa: PLC0415
 
     for name, value in current_values(cli_settings()):
         print(f"{name}={value}")

@@ -13,10 +13,9 @@ from typing import Any
 
 
 async def _setup(settings: Any) -> Any:
-    # Imported once use_prefect() has pointed Prefect's settings at the server: Prefect reads
-    # its settings when it is first imported.
-    from api.prefect import open_client
-    from api.prefect.setup import setup_prefect
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from api.prefect import open_client  # noqa: PLC0415
+    from api.prefect.setup import setup_prefect  # noqa: PLC0415
 
     token = settings.worker_token.get_secret_value() if settings.worker_token else None
     async with AsyncExitStack() as stack:
@@ -33,7 +32,8 @@ async def _setup(settings: Any) -> Any:
 
 def _run(args: argparse.Namespace) -> int:
     """Set Prefect up; exit 1 naming the reason when Prefect cannot be reached or refuses."""
-    from api.cli.common import use_prefect
+    # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    from api.cli.common import use_prefect  # noqa: PLC0415
 
     settings = use_prefect()
     try:

@@ -18,6 +18,8 @@ from typing import Any
 
 from pycrdt import Doc, Map
 
+from api.jsonsafe import unstorable
+
 GRAPH_FORMAT = "gorax/graph@1"
 ORDER_KEY = "__i"
 
@@ -51,7 +53,7 @@ def same_json(a: Any, b: Any) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(same_json(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same_json(x, y) for x, y in zip(a, b, strict=True))
     return a == b
 
 
@@ -160,8 +162,6 @@ def apply_graph(doc: Doc, graph: dict[str, Any], origin: Any = None) -> None:
     for i, edge in enumerate(edges_in):
         if not isinstance(edge, dict) or "source" not in edge or "target" not in edge:
             raise ValueError(f"edges[{i}] needs 'source' and 'target'")
-    from api.jsonsafe import unstorable
-
     if (problem := unstorable(graph, "graph")) is not None:
         raise ValueError(problem)
     meta, nodes, edges = _maps(doc)
@@ -186,7 +186,9 @@ def apply_graph(doc: Doc, graph: dict[str, Any], origin: Any = None) -> None:
                 nodes[node_id] = node_map
             _write_node(node_map, node, index)
 
-        wanted_edges = {key: {**edge, ORDER_KEY: i} for i, (key, edge) in enumerate(zip(edge_keys(edges_in), edges_in))}
+        wanted_edges = {
+            key: {**edge, ORDER_KEY: i} for i, (key, edge) in enumerate(zip(edge_keys(edges_in), edges_in, strict=True))
+        }
         for key in list(edges.keys()):
             if key not in wanted_edges:
                 del edges[key]

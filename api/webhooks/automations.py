@@ -55,7 +55,7 @@ def automation_name(deployment_name: str, node_id: str) -> str:
 _EVERY_RUN_EVENTS = frozenset(
     {"prefect.flow-run.Scheduled", "prefect.flow-run.Pending", "prefect.flow-run.Running", "prefect.flow-run.*"}
 )
-_ANY_FLOW_RUN = ({}, {"prefect.resource.id": "prefect.flow-run.*"})
+_ANY_FLOW_RUN: tuple[dict[str, str], ...] = ({}, {"prefect.resource.id": "prefect.flow-run.*"})
 
 
 def _spec_of(workflow_id: str, node: PlanNode) -> AutomationSpec | None:

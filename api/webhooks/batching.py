@@ -40,11 +40,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select
+from sqlalchemy import Table, bindparam, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from api.db.engine import Database
 from api.errors import Unavailable
+from api.models.workflows import Workflow
 from api.webhooks.models import CredentialStamp, NewDelivery, Webhook, WebhookDelivery
 
 log = logging.getLogger("gorax.webhooks.writer")
@@ -52,7 +53,9 @@ log = logging.getLogger("gorax.webhooks.writer")
 #: Most rows in one transaction.
 MAX_BATCH = 500
 
-_COLUMNS = [c for c in WebhookDelivery.__table__.columns if c.key != "seq"]
+# SQLAlchemy declares a mapped class's __table__ a FromClause; a declarative class's is its Table.
+_TABLE: Table = WebhookDelivery.__table__  # type: ignore[assignment]
+_COLUMNS = [c for c in _TABLE.columns if c.key != "seq"]
 
 
 def _values(row: WebhookDelivery | NewDelivery) -> dict[str, Any]:
@@ -236,7 +239,9 @@ class SqliteDeliveryWriter:
                 self.batches += bool(items)
                 self.rows += len(fresh)
                 _answer_threadsafe(
-                    fresh, stale, [(future, None, result) for (_work, future), result in zip(works, results)]
+                    fresh,
+                    stale,
+                    [(future, None, result) for (_work, future), result in zip(works, results, strict=True)],
                 )
                 return
         self._one_by_one(conn, entries)
@@ -291,7 +296,7 @@ def _write(conn: Any, items: list[_Item], dialect: str) -> tuple[list[_Item], li
     transaction holds the write lock from its first statement (a read first could not be
     upgraded after another commit), on PostgreSQL the check's share lock lasts until the commit.
     """
-    conn.execute(insert(WebhookDelivery.__table__), [_values(item.row) for item in items])
+    conn.execute(insert(_TABLE), [_values(item.row) for item in items])
     return _take_out_stale(conn, items, dialect)
 
 
@@ -299,7 +304,8 @@ def _take_out_stale(conn: Any, items: list[_Item], dialect: str) -> tuple[list[_
     """Delete the inserted rows whose webhook or secret is no longer current: (stored, stale)."""
     webhooks = _current_versions(conn, items, dialect)
     stamps = _current_stamps(conn, items, dialect)
-    fresh, stale = [], []
+    fresh: list[_Item] = []
+    stale: list[_Item] = []
     for item in items:
         current = item.version is None or item.version.current_in(webhooks, stamps, item.row.tenant_id)
         (fresh if current else stale).append(item)
@@ -317,10 +323,9 @@ class _SqliteStatements:
     """
 
     def __init__(self, dialect: Any) -> None:
-        table = WebhookDelivery.__table__
         self.names = [column.key for column in _COLUMNS]
         self.insert = (
-            f"INSERT INTO {table.name} ({', '.join(c.name for c in _COLUMNS)}) "
+            f"INSERT INTO {_TABLE.name} ({', '.join(c.name for c in _COLUMNS)}) "
             f"VALUES ({', '.join('?' for _ in _COLUMNS)})"
         )
         self.binds = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in _COLUMNS]
@@ -329,7 +334,7 @@ class _SqliteStatements:
         values = _values(item.row)
         return tuple(
             value if bind is None or value is None else bind(value)
-            for value, bind in zip((values[name] for name in self.names), self.binds)
+            for value, bind in zip((values[name] for name in self.names), self.binds, strict=True)
         )
 
 
@@ -377,8 +382,6 @@ def _current_stamps(conn: Any, items: list[_Item], dialect: str) -> dict[tuple[s
 def _versions_statement(dialect: str) -> Any:
     """Active webhooks (workflow neither paused nor archived) among the bound ``ids``: built
     once per dialect (its compiled form is cached; building it per batch was not)."""
-    from api.models.workflows import Workflow
-
     query = (
         select(Webhook.id, Webhook.token, Webhook.updated_at)
         .join(Workflow, Workflow.id == Webhook.workflow_id)

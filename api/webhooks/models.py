@@ -78,6 +78,29 @@ class NewDelivery:
     __slots__ = tuple(column.key for column in WebhookDelivery.__table__.columns)
     _columns: ClassVar[frozenset[str]] = frozenset(__slots__)
 
+    # The columns' types, for the type checker (declared only: the slots hold the values).
+    seq: int | None
+    id: str
+    tenant_id: str
+    webhook_id: str
+    workflow_id: str
+    node_id: str
+    external_id: str | None
+    dedupe_key: str | None
+    replay_key: str | None
+    status: str
+    reason: str | None
+    method: str
+    headers: dict[str, Any]
+    query: dict[str, Any]
+    body: bytes
+    payload: dict[str, Any] | None
+    replay_of: str | None
+    run_id: str | None
+    attempts: int
+    received_at: datetime
+    dispatched_at: datetime | None
+
     def __init__(self, **values: Any) -> None:
         unknown = values.keys() - self._columns
         if unknown:

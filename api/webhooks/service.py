@@ -24,12 +24,14 @@ from api.db.base import new_id, utcnow
 from api.db.engine import Database
 from api.errors import ApiError, BadRequest, Conflict, NotFound, Unauthorized, Unavailable
 from api.jsonsafe import unstorable
+from api.models.workflows import Workflow
 from api.webhooks import credential_stamps
-from api.webhooks.batching import StaleWebhook as StaleWebhook  # re-exported: the routes catch it here
+from api.webhooks.batching import StaleWebhook as StaleWebhook  # the routes catch it as service.StaleWebhook
 from api.webhooks.batching import Version, writer_for
 from api.webhooks.models import NewDelivery, Webhook, WebhookDelivery
 from api.webhooks.secrets_cache import SecretUnavailable, SigningSecret, secret_cache
 from api.webhooks.signatures import SignatureConfig, SignatureError, delivery_id, verify
+from translator import compile_expression
 
 log = logging.getLogger("gorax.webhooks")
 
@@ -67,8 +69,6 @@ class Outcome:
 
 
 async def _lookup(db: Database, token: str) -> tuple[Webhook, str | None]:
-    from api.models.workflows import Workflow
-
     async with db.system_scope() as session:
         row = (
             await session.execute(
@@ -196,8 +196,6 @@ def trigger_input(delivery: WebhookDelivery | NewDelivery, parsed: Any) -> dict[
 def _filter_passes(expression: str | None, trigger: dict[str, Any]) -> tuple[bool, str | None]:
     if not expression:
         return True, None
-    from translator import compile_expression
-
     try:
         return bool(compile_expression(expression).evaluate({"trigger": trigger})), None
     except Exception as exc:  # a broken filter is recorded on the delivery, never silent

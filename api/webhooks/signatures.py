@@ -271,6 +271,6 @@ def sign(
             "X-Gorax-Delivery-ID": msg_id,
         }
     if config.scheme == "stripe":
-        mac = _hmac(key.encode(), f"{stamp}.".encode() + body).hex()
-        return {config.header or "Stripe-Signature": f"t={stamp},v1={mac}"}
+        digest = _hmac(key.encode(), f"{stamp}.".encode() + body).hex()
+        return {config.header or "Stripe-Signature": f"t={stamp},v1={digest}"}
     return {"X-Gorax-Delivery-ID": msg_id}

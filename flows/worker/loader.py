@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from prefect.flows import Flow, load_flow_from_entrypoint
 from prefect.settings import get_current_settings
 
 from blocks.results import node_result_storage, use_shared_storage
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
     from prefect.client.schemas.objects import FlowRun
     from prefect.client.schemas.responses import DeploymentResponse
-    from prefect.flows import Flow
 
 #: Pull steps that only point at a local directory; anything else fetches code.
 _LOCAL_STEPS = ("set_working_directory",)
@@ -168,9 +168,8 @@ def _module_name_for(path: Path) -> str | None:
 
 
 def _import_flow(key: str, deployment: str) -> Flow[..., Any]:
-    from prefect.flows import Flow, load_flow_from_entrypoint
-
     target, attr = key.rsplit(":", 1)
+    flow: Any
     try:
         if target.endswith(".py"):
             module_name = _module_name_for(Path(target))

@@ -105,7 +105,8 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
         settings = get_settings()
         apply_prefect_settings(settings.prefect)  # before the base worker makes its client
         self._gorax = settings.worker
-        super().__init__(work_pool_name, *args, limit=limit or self._gorax.limit, **kwargs)
+        kwargs["limit"] = limit or self._gorax.limit
+        super().__init__(work_pool_name, *args, **kwargs)
         self._pool_name = work_pool_name
         self._log = logging.getLogger(f"gorax.worker.{self.name}")
         self._engine = EngineThread(prefect_settings=_heartbeat_settings(self._gorax.heartbeat_seconds))
