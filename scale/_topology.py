@@ -318,6 +318,9 @@ class Topology:
             "GORAX_RATE_LIMIT_API": "1000000",
             "GORAX_RATE_LIMIT_EXECUTE": "1000000",
             "GORAX_RATE_LIMIT_WEBHOOK": "1000000",
+            # A killed worker's runs are found by heartbeat within the run's bound.
+            "GORAX_WORKER_HEARTBEAT_SECONDS": "30",
+            "GORAX_WORKER_DEAD_AFTER_SECONDS": "90",
         }
         if api is not None:
             env["GORAX_API_URL"] = self.api_url(api)
@@ -337,6 +340,8 @@ class Topology:
             "GORAX_WORKER_TOKEN": self.worker_token,
             "GORAX_KEY_ENCRYPTION_KEY": self.kek,
             "GORAX_LOG_LEVEL": "WARNING",
+            "GORAX_WORKER_HEARTBEAT_SECONDS": "30",
+            "GORAX_WORKER_DEAD_AFTER_SECONDS": "90",
             "PREFECT_LOCAL_STORAGE_PATH": str(machine / "state" / "results"),
         }
 
