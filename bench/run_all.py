@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -150,6 +151,10 @@ def _row(result: dict[str, Any]) -> str:
     )
 
 
+#: A marked section of RESULTS.md written by another tool, kept as it is.
+_KEPT = re.compile(r"## [^\n]*\n\n<!-- (\w+):begin -->\n.*?<!-- \1:end -->\n?", re.S)
+
+
 def write_results(runs: list[dict[str, Any]], load_before: float, path: Path) -> None:
     """bench/RESULTS.md: machine, versions, the figures table, each script's output."""
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -163,13 +168,14 @@ def write_results(runs: list[dict[str, Any]], load_before: float, path: Path) ->
         "|---|---|---|---|---|---|---|",
     ]
     lines += [_row(result) for run_ in runs for result in run_["results"]]
-    lines += [""]
+    lines += ["", "## Scripts", "", "| script | status | seconds |", "|---|---|---|"]
     for run_ in runs:
         status = "ok" if run_["code"] == 0 else f"FAILED (exit {run_['code']})"
-        lines += [f"## {run_['name']} ({status}, {run_['seconds']:.0f} s)", "", "```"]
-        lines += run_["output"][-80:] or ["(no output)"]
-        lines += ["```", ""]
-    path.write_text("\n".join(lines))
+        lines += [f"| {run_['name']} | {status} | {run_['seconds']:.0f} |"]
+    lines += [""]
+    # Sections other tools keep here (`make test-scale`'s figures) survive a rewrite.
+    kept = _KEPT.findall(path.read_text()) if path.exists() else []
+    path.write_text("\n".join(lines) + "".join(f"\n{section}" for section in kept))
 
 
 def main() -> int:
