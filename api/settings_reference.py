@@ -1,5 +1,5 @@
 """The configuration reference, generated from the settings classes: every ``GORAX_*`` variable
-with its section, default and meaning (``gorax settings --markdown``; the README holds the same
+with its section, default and meaning (``gorax settings --markdown``; docs/configuration.md holds the same
 tables, and a test keeps the two in step)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """``gorax settings``: every ``GORAX_*`` variable this process sees, or (``--markdown``) the
-configuration reference the README holds."""
+configuration reference docs/configuration.md holds."""
 
 from __future__ import annotations
 
