@@ -145,39 +145,18 @@ async def main(reps: int, heavy_reps: int, database: str = "sqlite") -> None:
                 "hand-written Prefect flow",
                 GOAL if n == 33 else "",
             )
-            report(
-                "overhead",
-                f"{label}: task run duration",
-                "ms",
-                [r[1] * 1000 for r in gorax],
-                [r[1] * 1000 for r in hand],
-                "hand-written Prefect flow",
-            )
-            report(
-                "overhead",
-                f"{label}: gap between task runs",
-                "ms",
-                [r[2] * 1000 for r in gorax],
-                [r[2] * 1000 for r in hand],
-                "hand-written Prefect flow",
-            )
-            # The fixed part of a run: what happens before the first node and after the last.
-            report(
-                "overhead",
-                f"{label}: flow start to first node",
-                "ms",
-                [r[3] * 1000 for r in gorax],
-                [r[3] * 1000 for r in hand],
-                "hand-written Prefect flow",
-            )
-            report(
-                "overhead",
-                f"{label}: last node to flow end",
-                "ms",
-                [r[4] * 1000 for r in gorax],
-                [r[4] * 1000 for r in hand],
-                "hand-written Prefect flow",
-            )
+            # The fixed part of a run is what happens before the first node and after the last.
+            for column, figure in enumerate(
+                ("task run duration", "gap between task runs", "flow start to first node", "last node to flow end"), 1
+            ):
+                report(
+                    "overhead",
+                    f"{label}: {figure}",
+                    "ms",
+                    [r[column] * 1000 for r in gorax],
+                    [r[column] * 1000 for r in hand],
+                    "hand-written Prefect flow",
+                )
 
 
 if __name__ == "__main__":
