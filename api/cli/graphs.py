@@ -96,6 +96,15 @@ def _validation_failed(command: str, path: str, exc: Any) -> int:
     return 1
 
 
+def _prefect_unreachable(command: str, url: str, exc: Exception) -> int:
+    print(
+        f"gorax {command}: cannot reach the Prefect API at {url} ({exc or type(exc).__name__}); "
+        "start it with `gorax up`, or point GORAX_PREFECT_API_URL at a running server",
+        file=sys.stderr,
+    )
+    return 1
+
+
 async def _deploy_graph(
     client: Any,
     document: Any,
@@ -134,6 +143,8 @@ async def _deploy_with_client(document: Any, **options: Any) -> Any:
 def _deploy(args: argparse.Namespace) -> int:
     """Create or update the Prefect deployment of a graph file."""
     # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    import httpx  # noqa: PLC0415
+
     from api.cli.common import use_prefect  # noqa: PLC0415
     from api.prefect.deployments import WorkPoolMissing  # noqa: PLC0415
     from translator import GraphValidationError  # noqa: PLC0415
@@ -144,7 +155,7 @@ def _deploy(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"gorax deploy: {exc}", file=sys.stderr)
         return 2
-    use_prefect()
+    settings = use_prefect()
     try:
         deployed = asyncio.run(
             _deploy_with_client(document, tenant=args.tenant, workflow=args.workflow, version=args.version, env=env)
@@ -154,6 +165,8 @@ def _deploy(args: argparse.Namespace) -> int:
     except WorkPoolMissing as exc:
         print(f"gorax deploy: {exc}", file=sys.stderr)
         return 1
+    except httpx.TransportError as exc:
+        return _prefect_unreachable("deploy", settings.prefect.url, exc)
     print(
         f"deployed {deployed.full_name} ({deployed.deployment_id}) to pool {deployed.work_pool}, "
         f"queue {deployed.work_queue}, {deployed.schedules} schedule(s)"
@@ -218,6 +231,8 @@ async def _failure_lines(client: Any, flow_run: Any) -> list[str]:
 def _run(args: argparse.Namespace) -> int:
     """Run a graph file through Prefect and print its output as JSON."""
     # Imported when the command runs: `gorax --help` imports every command module and stays fast.
+    import httpx  # noqa: PLC0415
+
     from api.cli.common import use_prefect  # noqa: PLC0415
     from api.prefect.deployments import WorkPoolMissing  # noqa: PLC0415
     from translator import GraphValidationError  # noqa: PLC0415
@@ -232,7 +247,7 @@ def _run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"gorax run: {exc}", file=sys.stderr)
         return 2
-    use_prefect()
+    settings = use_prefect()
     try:
         completed, outcome = asyncio.run(_run_graph(args, document, trigger, env))
     except GraphValidationError as exc:
@@ -240,6 +255,8 @@ def _run(args: argparse.Namespace) -> int:
     except WorkPoolMissing as exc:
         print(f"gorax run: {exc}", file=sys.stderr)
         return 1
+    except httpx.TransportError as exc:
+        return _prefect_unreachable("run", settings.prefect.url, exc)
     if not completed:
         print("gorax run: the run failed:", file=sys.stderr)
         for line in outcome:

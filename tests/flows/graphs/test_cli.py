@@ -16,7 +16,7 @@ from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from api.cli import main
 from blocks.redact import register_secret
 from tests.flows.graphs.conftest import run
-from tests.peers import PeerResponse
+from tests.peers import PeerResponse, free_port
 
 GRAPH = {
     "format": "gorax/graph@1",
@@ -142,3 +142,17 @@ async def test_prefect_keeps_the_failure_of_a_node_without_its_traceback(http_pe
         log.message for log in errors
     ]
     assert not [log.message for log in logs if "Traceback" in log.message]
+
+
+def test_run_and_deploy_say_which_prefect_api_they_cannot_reach(tmp_path: Path) -> None:
+    """Without a Prefect server they ended in an httpx traceback."""
+    url = f"http://127.0.0.1:{free_port()}/api"
+    path = tmp_path / "hello.json"
+    path.write_text(json.dumps(GRAPH))
+    gorax = str(Path(sys.executable).parent / "gorax")
+    env = dict(os.environ, GORAX_PREFECT_API_URL=url, GORAX_HOME=str(tmp_path))
+    for command in ("run", "deploy"):
+        result = subprocess.run([gorax, command, str(path)], env=env, capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1
+        assert f"gorax {command}: cannot reach the Prefect API at {url}" in result.stderr
+        assert "Traceback" not in result.stderr
