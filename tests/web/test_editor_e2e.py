@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.peers import PeerResponse
 from tests.web.conftest import Session, WebApi
 
 pytestmark = pytest.mark.browser
@@ -227,4 +228,40 @@ async def test_keyboard_editing_and_export(sign_in: Any, web_api: WebApi) -> Non
     assert exported == _draft(web_api, workflow_id)
     assert [n["id"] for n in exported["nodes"]] == ["start", "shape"]
     assert exported["nodes"][1]["position"]["y"] > exported["nodes"][0]["position"]["y"]
+    assert not s.errors, s.errors
+
+
+async def test_run_view_lists_every_attempt_of_a_retried_step(
+    sign_in: Any, web_api: WebApi, web_worker: Any, http_peer: Any
+) -> None:
+    """The run view showed only an attempt count; each try's status and error were in the API alone."""
+    calls: list[int] = []
+
+    def flaky(_request: Any) -> PeerResponse:
+        calls.append(1)
+        return PeerResponse(503, {"error": "warming up"}) if len(calls) == 1 else PeerResponse(200, {"ok": True})
+
+    http_peer.route("GET", "/flaky", flaky)
+    graph = {"format": "gorax/graph@1", "name": "flaky", "nodes": [
+        {"id": "start", "type": "trigger.manual", "position": {"x": 0, "y": 0}, "config": {}},
+        {"id": "fetch", "type": "http.request", "position": {"x": 0, "y": 150},
+         "config": {"url": f"{http_peer.url}/flaky"}, "retry": {"attempts": 2, "delay_seconds": 0}}],
+        "edges": [{"source": "start", "target": "fetch"}]}
+    workflow_id = _create(web_api, graph)
+    with _api(web_api) as c:
+        assert c.post(f"/workflows/{workflow_id}/publish", json={"message": "v1"}).status_code == 201
+        done = c.post(f"/workflows/{workflow_id}/execute", json={"input": {}, "wait": True, "timeout_seconds": 120})
+        assert done.status_code == 200, done.text
+        execution_id = done.json()["execution_id"]
+
+    s: Session = await sign_in("viewer")
+    await s.page.goto(f"{web_api.url}/runs/{execution_id}")
+    await s.page.get_by_role("table", name="Steps").get_by_role("button", name="Details").last.click()
+    attempts = s.page.get_by_role("table", name="Attempts of fetch")
+    await attempts.wait_for()
+    rows = attempts.locator("tbody tr")
+    assert await rows.count() == 2
+    first, second = await rows.nth(0).inner_text(), await rows.nth(1).inner_text()
+    assert "failed" in first.lower() and "503" in first
+    assert "completed" in second.lower()
     assert not s.errors, s.errors

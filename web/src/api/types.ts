@@ -51,6 +51,14 @@ export interface Execution {
   error?: unknown;
 }
 
+export interface StepAttempt {
+  attempt: number;
+  status: string;
+  error?: string | null;
+  started_at?: string | null;
+  duration_ms?: number | null;
+}
+
 export interface Step {
   node_id: string;
   name?: string;
@@ -63,6 +71,7 @@ export interface Step {
   input?: unknown;
   output?: unknown;
   error?: unknown;
+  attempt_history?: StepAttempt[];
 }
 
 export interface ExecutionDetail extends Execution {

@@ -205,6 +205,30 @@ function StepRow({ step, open, onToggle }: { step: Step; open: boolean; onToggle
                 </div>
               )}
             </div>
+            {(step.attempt_history?.length ?? 0) > 1 && (
+              <table className="attempts" aria-label={`Attempts of ${step.node_id}`}>
+                <thead>
+                  <tr>
+                    <th>Attempt</th>
+                    <th>Status</th>
+                    <th>Duration</th>
+                    <th>Error</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {step.attempt_history!.map((a) => (
+                    <tr key={a.attempt}>
+                      <td>{a.attempt}</td>
+                      <td>
+                        <Status value={a.status} />
+                      </td>
+                      <td>{duration(a.duration_ms)}</td>
+                      <td>{a.error ?? "—"}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
           </td>
         </tr>
       )}
