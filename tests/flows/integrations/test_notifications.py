@@ -12,11 +12,13 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 
+from blocks.service import create_credential
 from blocks.types import SendGridApiKey, TwilioCredentials
 from flows.errors import IntegrationError
 from flows.nodes.aws import SesSendEmail, SnsSendSms
 from flows.nodes.sendgrid import SendGridSendEmail
 from flows.nodes.twilio import TwilioSendSms
+from flows.run_graph import run_graph
 from tests.flows.integrations.conftest import NodeTestContext, set_env
 from tests.flows.integrations.peers import FailingPeer, SendGridPeer, TwilioPeer
 from translator.validate import validate_graph
@@ -493,3 +495,90 @@ def test_templates_are_checked_after_rendering() -> None:
         {"credential": "c", "to": "{{ trigger.emails }}", "cc": ["{{ trigger.boss }}"], "subject": "s", "text": "t"},
     )
     assert validate_graph(graph) == []
+
+
+# --- end to end through a Prefect run -------------------------------------------------------
+
+NOTIFY_GRAPH: dict[str, Any] = {
+    "format": "gorax/graph@1",
+    "name": "on-call-page",
+    "nodes": [
+        {"id": "start", "type": "trigger.manual", "config": {}},
+        {
+            "id": "sms",
+            "type": "twilio.send_sms",
+            "name": "Text the on-call engineer",
+            "config": {
+                "credential": "twilio",
+                "to": "{{ trigger.phone }}",
+                "from": "+15005550006",
+                "body": "{{ trigger.service }} is down",
+            },
+        },
+        {
+            "id": "mail",
+            "type": "sendgrid.send_email",
+            "name": "Tell the team",
+            "config": {
+                "credential": "sendgrid",
+                "to": "{{ trigger.team }}",
+                "subject": "Paged about {{ trigger.service }}",
+                "text": "SMS {{ steps.sms.message_id }} is {{ steps.sms.status }}.",
+            },
+        },
+    ],
+    "edges": [{"source": "start", "target": "sms"}, {"source": "sms", "target": "mail"}],
+}
+
+
+async def test_a_run_pages_by_sms_then_mails_the_team(
+    prefect_server: Any, twilio: TwilioPeer, sendgrid: SendGridPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Sealed credentials of a fresh tenant, opened by the run; rate limits on, as in production.
+    set_env(monkeypatch, GORAX_RATE_LIMITS="on", GORAX_TWILIO_API_URL=twilio.url)
+    tenant_id, tenant_slug = str(uuid.uuid4()), f"notify{uuid.uuid4().hex[:8]}"
+    kw = {"tenant_id": tenant_id, "tenant_slug": tenant_slug}
+    await create_credential(
+        "twilio", "twilio-credentials", {"account_sid": TwilioPeer.ACCOUNT, "auth_token": TwilioPeer.TOKEN}, **kw
+    )
+    await create_credential(
+        "sendgrid",
+        "sendgrid-api-key",
+        {"api_key": SendGridPeer.KEY, "from_address": "pager@gorax.test", "api_url": sendgrid.url},
+        **kw,
+    )
+    texts, mails = len(twilio.messages), len(sendgrid.mails)
+
+    state = await run_graph(
+        graph=NOTIFY_GRAPH,
+        trigger={"phone": "+14155550123", "service": "billing-api", "team": ["ana@example.com", "ben@example.com"]},
+        tenant=tenant_id,
+        return_state=True,
+    )
+    assert state.is_completed(), state.message
+    sms_id = f"SM{texts + 1:032x}"
+    assert twilio.messages[texts:] == [{"To": "+14155550123", "Body": "billing-api is down", "From": "+15005550006"}]
+    assert sendgrid.mails[mails:] == [
+        {
+            "personalizations": [{"to": [{"email": "ana@example.com"}, {"email": "ben@example.com"}]}],
+            "from": {"email": "pager@gorax.test"},
+            "subject": "Paged about billing-api",
+            "content": [{"type": "text/plain", "value": f"SMS {sms_id} is queued."}],
+        }
+    ]
+    assert await state.result() == {
+        "message_id": f"sg-msg-{mails + 1}",
+        "status": "accepted",
+        "accepted": ["ana@example.com", "ben@example.com"],
+    }
+
+    # A number the run only learns at run time is checked then, and the step names the field.
+    state = await run_graph(
+        graph=NOTIFY_GRAPH,
+        trigger={"phone": "0415 555 0123", "service": "billing-api", "team": ["ana@example.com"]},
+        tenant=tenant_id,
+        return_state=True,
+    )
+    assert state.is_failed()
+    assert "config.to" in state.message and "not an E.164 phone number" in state.message, state.message
+    assert len(twilio.messages) == texts + 1
