@@ -102,11 +102,11 @@ class TwilioSendSms(NodeType):
             "POST", f"/2010-04-01/Accounts/{account}/Messages.json", data=form, operation="create message"
         )
         sent = reply.body if isinstance(reply.body, dict) else {}
-        segments = sent.get("num_segments")
+        segments = str(sent.get("num_segments"))
         return {
             "message_id": sent.get("sid"),
             "status": sent.get("status"),
             "to": sent.get("to", config.to),
             "from": sent.get("from", config.sender),
-            "segments": int(segments) if str(segments).isdigit() else None,
+            "segments": int(segments) if segments.isdigit() else None,
         }

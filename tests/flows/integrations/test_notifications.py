@@ -348,9 +348,13 @@ async def test_sns_sends_an_sms_with_its_attributes(aws_ctx: NodeTestContext, mo
     assert recorded["phone_number"] == "+14155550123" and recorded["message"] == "Your code is 4711"
 
 
-async def test_sns_sms_attributes_are_the_ones_aws_reads(aws_ctx: NodeTestContext) -> None:
+async def test_sns_sms_attributes_are_the_ones_aws_reads(aws_credentials: Any, aws_ctx: NodeTestContext) -> None:
+    # moto keeps no SMS attributes: record what boto3 is asked to send (prefect-aws caches the
+    # client per credential, so the node's calls go through this one).
     sent: list[dict[str, Any]] = []
-    session = await _session_recording(aws_ctx, sent)
+    aws_credentials.get_client("sns").meta.events.register(
+        "provide-client-params.sns.Publish", lambda params, **_: sent.append(dict(params))
+    )
     await SnsSendSms().run(
         SnsSendSms.Config(
             credential="aws",
@@ -361,25 +365,20 @@ async def test_sns_sms_attributes_are_the_ones_aws_reads(aws_ctx: NodeTestContex
             origination_number="+14155550100",
             max_price=0.25,
         ),
-        session,
+        aws_ctx,
     )
-    assert sent[-1]["MessageAttributes"] == {
-        "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "Gorax"},
-        "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Promotional"},
-        "AWS.MM.SMS.OriginationNumber": {"DataType": "String", "StringValue": "+14155550100"},
-        "AWS.SNS.SMS.MaxPrice": {"DataType": "String", "StringValue": "0.25000"},
+    assert sent[-1] == {
+        "PhoneNumber": "+4915112345678",
+        "Message": "hi",
+        "MessageAttributes": {
+            "AWS.SNS.SMS.SenderID": {"DataType": "String", "StringValue": "Gorax"},
+            "AWS.SNS.SMS.SMSType": {"DataType": "String", "StringValue": "Promotional"},
+            "AWS.MM.SMS.OriginationNumber": {"DataType": "String", "StringValue": "+14155550100"},
+            "AWS.SNS.SMS.MaxPrice": {"DataType": "String", "StringValue": "0.25000"},
+        },
     }
-    await SnsSendSms().run(SnsSendSms.Config(credential="aws", phone_number="+4915112345678", message="hi"), session)
-    assert "MessageAttributes" not in sent[-1]
-
-
-async def _session_recording(ctx: NodeTestContext, sent: list[dict[str, Any]]) -> NodeTestContext:
-    """A context whose AWS credential's SNS client records each Publish's parameters (boto3's
-    ``provide-client-params`` event), then sends it to moto as usual."""
-    block = ctx.credentials["aws"]
-    client = block.get_client("sns")
-    client.meta.events.register("provide-client-params.sns.Publish", lambda params, **_: sent.append(dict(params)))
-    return ctx
+    await SnsSendSms().run(SnsSendSms.Config(credential="aws", phone_number="+4915112345678", message="hi"), aws_ctx)
+    assert sent[-1] == {"PhoneNumber": "+4915112345678", "Message": "hi"}
 
 
 # --- config checks --------------------------------------------------------------------------
