@@ -225,6 +225,50 @@ class PagerDutyKey(GoraxCredential):
     api_url: str = Field(default="https://events.pagerduty.com/v2/enqueue", description="Events API endpoint.")
 
 
+class SendGridApiKey(GoraxCredential):
+    """A SendGrid API key (Mail Send permission), and the sender its e-mails come from by default."""
+
+    _block_type_name = "Gorax SendGrid API Key"
+    _block_type_slug = "sendgrid-api-key"
+
+    api_key: SecretStr = Field(description="SendGrid API key ('SG.' followed by the key).")
+    from_address: str | None = Field(
+        default=None, description="Verified sender address used when a node sets no 'from'."
+    )
+    from_name: str | None = Field(default=None, description="Sender name shown with the default sender address.")
+    api_url: str | None = Field(
+        default=None,
+        description="SendGrid API base URL (e.g. https://api.eu.sendgrid.com for EU regional "
+        "subusers); unset: GORAX_SENDGRID_API_URL, else https://api.sendgrid.com.",
+    )
+
+
+class TwilioCredentials(GoraxCredential):
+    """A Twilio account: its SID with the auth token, or with an API key SID and secret."""
+
+    _block_type_name = "Gorax Twilio Credentials"
+    _block_type_slug = "twilio-credentials"
+
+    account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$", description="Account SID ('AC' and 32 hex digits).")
+    auth_token: SecretStr | None = Field(default=None, description="Account auth token (or use an API key).")
+    api_key_sid: str | None = Field(
+        default=None, pattern=r"^SK[0-9a-fA-F]{32}$", description="API key SID ('SK' and 32 hex digits)."
+    )
+    api_key_secret: SecretStr | None = Field(default=None, description="API key secret (with api_key_sid).")
+    api_url: str | None = Field(
+        default=None, description="Twilio API base URL; unset: GORAX_TWILIO_API_URL, else https://api.twilio.com."
+    )
+
+    @model_validator(mode="after")
+    def _one_login(self) -> TwilioCredentials:
+        has_key = self.api_key_sid is not None or self.api_key_secret is not None
+        if has_key and (self.api_key_sid is None or self.api_key_secret is None):
+            raise ValueError("an API key needs both 'api_key_sid' and 'api_key_secret'")
+        if has_key == (self.auth_token is not None):
+            raise ValueError("set either 'auth_token' or 'api_key_sid' and 'api_key_secret'")
+        return self
+
+
 class LlmProvider(GoraxCredential):
     """An LLM provider account used through litellm."""
 

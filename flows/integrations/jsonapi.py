@@ -1,8 +1,10 @@
-"""A small JSON-over-HTTP client for REST integrations (GitHub, Jira, PagerDuty)."""
+"""A small JSON-over-HTTP client for REST integrations (GitHub, Jira, PagerDuty, SendGrid, Twilio)."""
 
 from __future__ import annotations
 
 import json as jsonlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flows.errors import IntegrationError
@@ -10,12 +12,22 @@ from flows.integrations.guard import check_endpoint, endpoint_networks, guarded,
 from flows.net import send
 
 
+@dataclass(frozen=True)
+class JsonReply:
+    """A 2xx answer: its status, decoded body (``None`` when empty) and headers."""
+
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+
 class JsonApi:
     """Calls one provider's REST API with fixed auth headers, under :func:`guarded`.
 
     ``secrets`` are masked in every error; ``base_url`` is the provider's API root (the public
     one by default, an enterprise install or a test peer when configured). Requests go through
-    :func:`flows.net.send`, to the address the base URL was checked at.
+    :func:`flows.net.send`, to the address the base URL was checked at. ``describe_error`` turns
+    an error body into the provider's message (by default :func:`provider_message`).
     """
 
     def __init__(
@@ -27,6 +39,7 @@ class JsonApi:
         headers: dict[str, str],
         secrets: list[str],
         timeout_seconds: float = 30,
+        describe_error: Callable[[Any], str | None] = provider_message,
     ) -> None:
         self.integration = integration
         self.base_url = base_url.rstrip("/")
@@ -34,6 +47,7 @@ class JsonApi:
         self.headers = {"Accept": "application/json", "User-Agent": "gorax", **headers}
         self.secrets = secrets
         self.timeout_seconds = timeout_seconds
+        self.describe_error = describe_error
 
     async def call(
         self,
@@ -45,6 +59,20 @@ class JsonApi:
         operation: str | None = None,
     ) -> Any:
         """Send one request; the decoded JSON body (or ``None`` for an empty one) on 2xx."""
+        reply = await self.request(method, path, json=json, params=params, operation=operation)
+        return reply.body
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        operation: str | None = None,
+    ) -> JsonReply:
+        """Send one request with a JSON or form (``data``) body; the whole answer on 2xx."""
         operation = operation or f"{method} {path}"
         endpoint = await check_endpoint(self.base_url, self.integration, operation)
         async with guarded(self.integration, operation, tenant=self.tenant, secrets=self.secrets):
@@ -56,6 +84,7 @@ class JsonApi:
                 headers=self.headers,
                 params=params,
                 json=json,
+                data=data,
                 timeout=self.timeout_seconds,
                 checked=endpoint,
             )
@@ -71,10 +100,10 @@ class JsonApi:
                     operation,
                     reply.reason or "error response",
                     status=reply.status,
-                    provider_message=provider_message(body),
+                    provider_message=self.describe_error(body),
                     retryable=reply.status >= 500
                     or reply.status == 429
                     # GitHub's rate limit answers 403 with no requests left.
                     or (reply.status == 403 and reply.headers.get("x-ratelimit-remaining") == "0"),
                 )
-            return body
+            return JsonReply(reply.status, body, reply.headers)

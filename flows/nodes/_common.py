@@ -50,3 +50,37 @@ def check_duration(value: str | None) -> str | None:
     if value is not None and not is_template(value):
         parse_duration(value)
     return value
+
+
+#: One e-mail address: a local part, ``@`` and a domain with a dot (no display name, no list).
+_EMAIL_ADDRESS = re.compile(r"[^@\s<>,;\"()\[\]]+@[^@\s<>,;\"()\[\]]+\.[^@\s<>,;\"()\[\].]+")
+#: E.164: ``+``, a country code not starting with 0, at most 15 digits in all.
+_E164 = re.compile(r"\+[1-9]\d{1,14}")
+#: An alphanumeric SMS sender id: 1 to 11 letters, digits or spaces, at least one letter.
+_SENDER_ID = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}")
+
+
+def check_email_address(value: str) -> str:
+    """Pydantic validator body: one e-mail address (or a template to check after rendering)."""
+    if not is_template(value) and not _EMAIL_ADDRESS.fullmatch(value):
+        raise ValueError(f"{value!r} is not an e-mail address (name@example.com)")
+    return value
+
+
+def check_phone_number(value: str) -> str:
+    """Pydantic validator body: a phone number in E.164 form (or a template)."""
+    if not is_template(value) and not _E164.fullmatch(value):
+        raise ValueError(f"{value!r} is not an E.164 phone number ('+' and country code, e.g. +14155550123)")
+    return value
+
+
+def check_sender_id(value: str) -> str:
+    """Pydantic validator body: an alphanumeric SMS sender id (or a template)."""
+    if not is_template(value) and not _SENDER_ID.fullmatch(value):
+        raise ValueError(f"{value!r} is not a sender id (1 to 11 letters, digits or spaces, at least one letter)")
+    return value
+
+
+def one_or_more(value: Any) -> Any:
+    """Pydantic before-validator body: a single value where a list is expected becomes a list of one."""
+    return [value] if isinstance(value, str) else value

@@ -1,5 +1,6 @@
 """AWS node types (boto3 through prefect-aws's ``AwsCredentials``): S3 objects, Lambda, SQS,
-SNS and Textract. The endpoint comes from the credential's client parameters."""
+SNS (topics and SMS), SES e-mail and Textract. The endpoint comes from the credential's client
+parameters."""
 
 from __future__ import annotations
 
@@ -7,15 +8,23 @@ import asyncio
 import base64
 import binascii
 import json
-from typing import Any, Literal
+from email.utils import formataddr
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, model_validator
 
 from flows.errors import IntegrationError
 from flows.integrations.aws import aws_session
+from flows.nodes._common import check_email_address, check_phone_number, check_sender_id, one_or_more
 from translator.nodetypes import NodeConfig, NodeContext, NodeType
 
 _MAX_OBJECT_BYTES = 50 * 1024 * 1024
+#: SES's limit of recipients (to, cc and bcc together) in one message.
+_MAX_SES_RECIPIENTS = 50
+
+_Address = Annotated[str, AfterValidator(check_email_address)]
+_Addresses = Annotated[list[_Address], BeforeValidator(one_or_more)]
+_PhoneNumber = Annotated[str, AfterValidator(check_phone_number)]
 
 
 class _AwsConfig(NodeConfig):
@@ -259,6 +268,107 @@ class SnsPublish(_AwsNode):
             ),
         )
         return {"message_id": published["MessageId"]}
+
+
+class SnsSendSms(_AwsNode):
+    type = "aws.sns.send_sms"
+    version = 1
+    display_name = "Send SMS (SNS)"
+    description = "Send a text message straight to a phone number through Amazon SNS."
+
+    class Config(_AwsConfig):
+        phone_number: _PhoneNumber = Field(description="Recipient phone number in E.164 form, e.g. +14155550123.")
+        message: str = Field(min_length=1, max_length=1600, description="Message text (at most 1600 characters).")
+        sender_id: Annotated[str, AfterValidator(check_sender_id)] | None = Field(
+            default=None, description="Alphanumeric sender id shown where the country supports it (1-11 characters)."
+        )
+        sms_type: Literal["Transactional", "Promotional"] | None = Field(
+            default=None,
+            description="Transactional (critical, best delivery) or Promotional (cheapest); unset: the account's.",
+        )
+        origination_number: _PhoneNumber | None = Field(
+            default=None, description="Number to send from (E.164), one registered to the account."
+        )
+        max_price: float | None = Field(
+            default=None, gt=0, description="Most to spend on this message, in USD; SNS does not send a dearer one."
+        )
+
+    async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
+        """Output: ``{message_id, status, phone_number}``; ``status`` is ``sent`` (SNS accepted it)."""
+        attributes = {
+            "AWS.SNS.SMS.SenderID": config.sender_id,
+            "AWS.SNS.SMS.SMSType": config.sms_type,
+            "AWS.MM.SMS.OriginationNumber": config.origination_number,
+            "AWS.SNS.SMS.MaxPrice": f"{config.max_price:.5f}" if config.max_price is not None else None,
+        }
+        aws = await aws_session(ctx, config.credential, self.credential_types)
+        published = await aws.call(
+            "sns",
+            "Publish",
+            PhoneNumber=config.phone_number,
+            Message=config.message,
+            **_set(MessageAttributes=_string_attributes({k: v for k, v in attributes.items() if v})),
+        )
+        return {"message_id": published["MessageId"], "status": "sent", "phone_number": config.phone_number}
+
+
+class SesSendEmail(_AwsNode):
+    type = "aws.ses.send_email"
+    version = 1
+    display_name = "Send e-mail (SES)"
+    description = "Send an e-mail (text and/or HTML) through Amazon SES from a verified identity."
+
+    class Config(_AwsConfig):
+        sender: _Address = Field(alias="from", description="Sender address: a verified SES identity (or its domain's).")
+        from_name: str | None = Field(default=None, max_length=200, description="Sender name shown to recipients.")
+        to: _Addresses = Field(min_length=1, description="Recipient addresses (one address or a list).")
+        cc: _Addresses = Field(default_factory=list, description="Copy addresses.")
+        bcc: _Addresses = Field(default_factory=list, description="Blind-copy addresses.")
+        reply_to: _Addresses = Field(default_factory=list, description="Reply-To addresses.")
+        subject: str = Field(min_length=1, max_length=998, description="Subject line.")
+        text: str | None = Field(default=None, description="Plain-text body.")
+        html: str | None = Field(default=None, description="HTML body.")
+        configuration_set: str | None = Field(
+            default=None, min_length=1, description="SES configuration set (event publishing, IP pool)."
+        )
+        tags: dict[str, str] = Field(default_factory=dict, description="Message tags for SES event publishing.")
+
+        @model_validator(mode="after")
+        def _complete(self) -> SesSendEmail.Config:
+            if not self.text and not self.html:
+                raise ValueError("set 'text' or 'html'")
+            count = len(self.to) + len(self.cc) + len(self.bcc)
+            if count > _MAX_SES_RECIPIENTS:
+                raise ValueError(f"{count} recipients in to, cc and bcc; SES takes at most {_MAX_SES_RECIPIENTS}")
+            return self
+
+    async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
+        """Output: ``{message_id, status, accepted}``; ``status`` is ``sent`` (SES accepted it)."""
+        destination = {"ToAddresses": config.to, **_set(CcAddresses=config.cc, BccAddresses=config.bcc)}
+        body = {
+            key: {"Data": value, "Charset": "UTF-8"}
+            for key, value in (("Text", config.text), ("Html", config.html))
+            if value
+        }
+        source = formataddr((config.from_name, config.sender)) if config.from_name else config.sender
+        aws = await aws_session(ctx, config.credential, self.credential_types)
+        sent = await aws.call(
+            "ses",
+            "SendEmail",
+            Source=source,
+            Destination=destination,
+            Message={"Subject": {"Data": config.subject, "Charset": "UTF-8"}, "Body": body},
+            **_set(
+                ReplyToAddresses=config.reply_to,
+                ConfigurationSetName=config.configuration_set,
+                Tags=[{"Name": k, "Value": v} for k, v in config.tags.items()],
+            ),
+        )
+        return {
+            "message_id": sent["MessageId"],
+            "status": "sent",
+            "accepted": [*config.to, *config.cc, *config.bcc],
+        }
 
 
 class TextractDetectText(_AwsNode):

@@ -72,6 +72,10 @@ class RuntimeSettings(BaseSettings):
     pagerduty_api_url: str | None = Field(
         default=None, description="PagerDuty's Events API base when the credential names none."
     )
+    sendgrid_api_url: str | None = Field(
+        default=None, description="SendGrid's API base (e.g. its EU region's) when the credential names none."
+    )
+    twilio_api_url: str | None = Field(default=None, description="Twilio's API base when the credential names none.")
 
     @property
     def allowed_networks(self) -> list[Network]:

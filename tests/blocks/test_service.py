@@ -157,6 +157,8 @@ def test_credential_types_flag_secret_fields() -> None:
         "github-token",
         "jira-credentials",
         "pagerduty-key",
+        "sendgrid-api-key",
+        "twilio-credentials",
         "llm-provider",
         "database-url",
         "aws-credentials",
@@ -166,3 +168,5 @@ def test_credential_types_flag_secret_fields() -> None:
     assert aws.secret_fields == ["aws_secret_access_key", "aws_session_token"]
     assert aws.fields_schema["properties"]["aws_secret_access_key"]["secret"] is True
     assert "secret" not in types["jira-credentials"].fields_schema["properties"]["email"]
+    assert types["sendgrid-api-key"].secret_fields == ["api_key"]
+    assert types["twilio-credentials"].secret_fields == ["auth_token", "api_key_secret"]

@@ -278,3 +278,109 @@ class OpenAIPeer(HttpPeer):
                 },
             },
         )
+
+
+class SendGridPeer(HttpPeer):
+    """SendGrid's v3 ``/v3/mail/send``: checks the bearer key and the message the way SendGrid
+    answers (401, 400 ``{"errors": [{message, field}]}``), accepts with 202, an empty body and the
+    message id in ``X-Message-Id``. Accepted messages are kept in ``mails``."""
+
+    KEY = "SG.test-key-0123456789.abcdefghijklmnop"
+    TEMPLATES = {"d-0123456789abcdef0123456789abcdef"}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mails: list[dict[str, Any]] = []
+        self.route("POST", "/v3/mail/send", self._send)
+
+    def _send(self, req: RecordedRequest) -> PeerResponse:
+        if req.headers.get("authorization") != f"Bearer {self.KEY}":
+            return _bad(
+                401,
+                {
+                    "errors": [
+                        {
+                            "message": "The provided authorization grant is invalid, expired, or revoked",
+                            "field": None,
+                            "help": None,
+                        }
+                    ]
+                },
+            )
+        if "application/json" not in req.headers.get("content-type", ""):
+            return _bad(415, {"errors": [{"message": "Content-Type should be application/json.", "field": None}]})
+        mail = req.json()
+        errors = []
+        if not (mail.get("from") or {}).get("email"):
+            errors.append({"message": "The from object must be provided for every email send.", "field": "from"})
+        if not mail.get("personalizations") or not mail["personalizations"][0].get("to"):
+            errors.append({"message": "The to array is required for all personalization objects", "field": "to"})
+        if mail.get("template_id") and mail["template_id"] not in self.TEMPLATES:
+            errors.append({"message": "The template_id must be a valid template ID.", "field": "template_id"})
+        if not mail.get("template_id"):
+            if not mail.get("subject"):
+                errors.append({"message": "The subject is required.", "field": "subject"})
+            if not mail.get("content"):
+                errors.append(
+                    {"message": "The content value must be a string at least one character", "field": "content"}
+                )
+        if errors:
+            return _bad(400, {"errors": errors})
+        self.mails.append(mail)
+        return PeerResponse(202, b"", headers={"X-Message-Id": f"sg-msg-{len(self.mails)}"})
+
+
+class TwilioPeer(HttpPeer):
+    """Twilio's ``POST /2010-04-01/Accounts/{sid}/Messages.json`` for one account: form body,
+    Basic auth with the auth token or an API key; errors as Twilio sends them
+    (``{"code", "message", "more_info", "status"}``). Sent messages are kept in ``messages``."""
+
+    ACCOUNT = "AC" + "0123456789abcdef" * 2
+    TOKEN = "twilio-auth-token-0123456789abcd"
+    KEY_SID = "SK" + "fedcba9876543210" * 2
+    KEY_SECRET = "twilio-key-secret-do-not-log-42"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[dict[str, str]] = []
+        self.route("POST", f"/2010-04-01/Accounts/{self.ACCOUNT}/Messages.json", self._create)
+
+    @staticmethod
+    def _error(status: int, code: int, message: str) -> PeerResponse:
+        more = f"https://www.twilio.com/docs/errors/{code}"
+        return _bad(status, {"code": code, "message": message, "more_info": more, "status": status})
+
+    def _create(self, req: RecordedRequest) -> PeerResponse:
+        logins = {
+            base64.b64encode(f"{self.ACCOUNT}:{self.TOKEN}".encode()).decode(),
+            base64.b64encode(f"{self.KEY_SID}:{self.KEY_SECRET}".encode()).decode(),
+        }
+        auth = req.headers.get("authorization", "")
+        if not auth.startswith("Basic ") or auth.removeprefix("Basic ") not in logins:
+            return self._error(401, 20003, "Authenticate")
+        if req.headers.get("content-type") != "application/x-www-form-urlencoded":
+            return self._error(400, 20001, "Unsupported content type")
+        form = dict(parse_qsl(req.body.decode()))
+        if form.get("To") == "+15005550009":  # Twilio's magic test number: cannot receive SMS
+            return self._error(400, 21614, "'To' number is not a valid mobile number")
+        if form.get("To") == "+15005550429":  # stands for Twilio's rate limit
+            return self._error(429, 20429, "Too Many Requests")
+        if not form.get("From") and not form.get("MessagingServiceSid"):
+            return self._error(400, 21603, "A 'From' phone number is required.")
+        self.messages.append(form)
+        sid = f"SM{len(self.messages):032x}"
+        return PeerResponse(
+            201,
+            {
+                "sid": sid,
+                "account_sid": self.ACCOUNT,
+                "to": form["To"],
+                "from": form.get("From"),
+                "messaging_service_sid": form.get("MessagingServiceSid"),
+                "body": form.get("Body"),
+                "status": "accepted" if form.get("MessagingServiceSid") else "queued",
+                "num_segments": "1",
+                "error_code": None,
+                "error_message": None,
+            },
+        )

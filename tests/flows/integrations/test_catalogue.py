@@ -8,7 +8,16 @@ from prefect_aws.credentials import AwsCredentials
 from prefect_slack.credentials import SlackCredentials
 
 from blocks.catalog import block_class, type_slugs
-from blocks.types import DatabaseUrl, GitHubToken, JiraCredentials, LlmProvider, PagerDutyKey, SmtpServer
+from blocks.types import (
+    DatabaseUrl,
+    GitHubToken,
+    JiraCredentials,
+    LlmProvider,
+    PagerDutyKey,
+    SendGridApiKey,
+    SmtpServer,
+    TwilioCredentials,
+)
 from tests.examples import EXAMPLES_DIR
 from translator.nodetypes import load_registry
 
@@ -36,6 +45,10 @@ INTEGRATIONS = {
     "aws.sqs.send_message": AwsCredentials,
     "aws.sns.publish": AwsCredentials,
     "aws.textract.detect_text": AwsCredentials,
+    "aws.ses.send_email": AwsCredentials,
+    "aws.sns.send_sms": AwsCredentials,
+    "sendgrid.send_email": SendGridApiKey,
+    "twilio.send_sms": TwilioCredentials,
     "llm.chat": LlmProvider,
     "llm.extract": LlmProvider,
     "db.query": DatabaseUrl,
