@@ -353,7 +353,9 @@ class _Importer:
 
     def inputs(self, node: _N8nNode) -> list[tuple[str, int]]:
         """The node's main inputs, without a loop's own body leading back to it."""
-        return sorted({(s, o) for s, o in node.upstream if not (node.name in self.loops and self.nodes[s].parent == node.id)})
+        return sorted(
+            {(s, o) for s, o in node.upstream if not (node.name in self.loops and self.nodes[s].parent == node.id)}
+        )
 
     def items_root(self, node: _N8nNode) -> str | None:
         """The CEL path of all the items the node's single input receives (a loop's list)."""
@@ -784,7 +786,9 @@ def _check_document(document: Any) -> dict[str, Any]:
                     if not isinstance(target, dict) or not isinstance(target.get("node"), str):
                         raise N8nImportError("a connection is an object with a 'node' name", at)
                     if target["node"] not in names:
-                        raise N8nImportError(f"the connection goes to {target['node']!r}, which is not a node", f"{at}.node")
+                        raise N8nImportError(
+                            f"the connection goes to {target['node']!r}, which is not a node", f"{at}.node"
+                        )
     return document
 
 
@@ -801,9 +805,10 @@ def _manual(imp: _Importer, node: _N8nNode, scope: Scope) -> tuple[Any, dict[str
 
 def _webhook(imp: _Importer, node: _N8nNode, scope: Scope) -> tuple[Any, dict[str, Any]]:
     p = node.params
-    method = str(p.get("httpMethod") or "GET").upper()
-    methods = p.get("httpMethod") if isinstance(p.get("httpMethod"), list) else [method]
-    allowed = [m.upper() for m in methods if str(m).upper() in ("GET", "POST", "PUT", "PATCH", "DELETE")]
+    raw_methods = p.get("httpMethod") or "GET"
+    methods = [str(m).upper() for m in (raw_methods if isinstance(raw_methods, list) else [raw_methods])]
+    method = ", ".join(methods)
+    allowed = [m for m in methods if m in ("GET", "POST", "PUT", "PATCH", "DELETE")]
     if not allowed:
         raise _Unmapped(f"HTTP method {method} is not one a Gorax webhook accepts")
     auth = p.get("authentication") or "none"
@@ -993,7 +998,14 @@ def _condition(imp: _Importer, left_raw: Any, right_raw: Any, kind: str, operati
     elif base in _STRING_FUNCTIONS:
         cel = f"{left}.{_STRING_FUNCTIONS[base]}({right})"
     elif base in ("lengthEquals", "lengthGt", "lengthLt", "lengthGte", "lengthLte", "lengthNotEquals"):
-        op = {"lengthEquals": "==", "lengthNotEquals": "!=", "lengthGt": ">", "lengthLt": "<", "lengthGte": ">=", "lengthLte": "<="}
+        op = {
+            "lengthEquals": "==",
+            "lengthNotEquals": "!=",
+            "lengthGt": ">",
+            "lengthLt": "<",
+            "lengthGte": ">=",
+            "lengthLte": "<=",
+        }
         cel = f"size({left}) {op[base]} {right}"
     else:
         raise Untranslatable(f"the {kind} operation {operation!r}")
@@ -1499,7 +1511,10 @@ def _chain(imp: _Importer, node: _N8nNode, scope: Scope) -> tuple[Any, dict[str,
     for item in ((p.get("messages") or {}).get("messageValues")) or []:
         if item.get("type") == "SystemMessagePromptTemplate":
             messages.insert(0, {"role": "system", "content": _text(imp, item.get("message"), scope)})
-    config: dict[str, Any] = {"credential": imp.credential(model_node, ("llm-provider",), for_node=node), "messages": messages}
+    config: dict[str, Any] = {
+        "credential": imp.credential(model_node, ("llm-provider",), for_node=node),
+        "messages": messages,
+    }
     model = _rl(model_node.params.get("model"))
     if isinstance(model, str) and model and not model.startswith("="):
         config["model"] = model

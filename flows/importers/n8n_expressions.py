@@ -50,7 +50,9 @@ _METHODS = {
     "indexOf": "indexOf",
 }
 _OPERATORS = {"===": "==", "!==": "!="}
-_PASS_OPERATORS = frozenset(["==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "%", "<", ">", "!", "?", ":", ",", "(", ")", "[", "]"])
+_PASS_OPERATORS = frozenset(
+    ["==", "!=", "<=", ">=", "&&", "||", "+", "-", "*", "/", "%", "<", ">", "!", "?", ":", ",", "(", ")", "[", "]"]
+)
 _REFUSED_OPERATORS = {
     "??": "the '??' operator (use has() in Gorax)",
     "?.": "optional chaining '?.' (use has() in Gorax)",
@@ -209,7 +211,7 @@ class _Translator:
                 self.take()
                 name = self.take()
                 if name.kind != "string":
-                    raise Untranslatable('$node[...] with a node name that is not a plain string')
+                    raise Untranslatable("$node[...] with a node name that is not a plain string")
                 self.expect("]")
                 node = _js_string(name.text)
             elif self.at("."):

@@ -15,7 +15,6 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from flows.nodes._common import HANDLE_PATTERN
-
 from translator.nodetypes import NodeConfig, NodeContext, NodeType, TriggerType
 
 
