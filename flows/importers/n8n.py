@@ -319,7 +319,10 @@ class _Importer:
                 if current == loop_name or current in seen:
                     continue
                 node = self.nodes[current]
-                if node.parent is not None or current in self.loops:
+                mapped = self._mapped_cache.get(current)
+                if node.parent is not None or current in self.loops or _looks_like_trigger(node):
+                    continue
+                if mapped is not None and mapped.is_trigger():
                     continue
                 seen.add(current)
                 node.parent = self.nodes[loop_name].id
@@ -423,6 +426,10 @@ class _Importer:
                 gorax_type, config = mapper[1](self, node, self._scope(node))
             except _Unmapped as exc:
                 reason = str(exc)
+                self._mapped_cache[node.name] = None
+            except (AttributeError, TypeError, ValueError, KeyError, IndexError) as exc:
+                # parameters of a shape this mapper does not know (another typeVersion, hand edits)
+                reason = f"its parameters are not in a form the importer knows ({type(exc).__name__}: {exc})"
                 self._mapped_cache[node.name] = None
             else:
                 out = {**base, "type": gorax_type.type, "config": config, **self._behaviour(node)}
@@ -536,10 +543,46 @@ class _Importer:
             if key in seen:
                 continue
             seen.add(key)
-            edge: dict[str, Any] = {"id": f"e{len(self.edges) + 1}", "source": source.id, "target": target.id}
+            edge: dict[str, Any] = {"id": _next_edge_id(self.edges), "source": source.id, "target": target.id}
             if handle is not None:
                 edge["sourceHandle"] = handle
             self.edges.append(edge)
+        self._break_cycles()
+
+    def _break_cycles(self) -> None:
+        """n8n lets a connection lead back to an earlier node (a retry loop); Gorax repeats work
+        with control.loop only. Each connection that closes a cycle is left out and noted."""
+        following: dict[str, list[dict[str, Any]]] = {}
+        for edge in self.edges:
+            following.setdefault(edge["source"], []).append(edge)
+        names = {n.id: n for n in self.nodes.values()}
+        state: dict[str, int] = {}  # 1: on the current path, 2: done
+        back: list[dict[str, Any]] = []
+        for start in [n["id"] for n in self.out_nodes]:
+            if start in state:
+                continue
+            stack = [(start, iter(following.get(start, [])))]
+            state[start] = 1
+            while stack:
+                current, edges = stack[-1]
+                edge = next(edges, None)
+                if edge is None:
+                    state[current] = 2
+                    stack.pop()
+                    continue
+                target = edge["target"]
+                if state.get(target) == 1:
+                    back.append(edge)
+                elif target not in state:
+                    state[target] = 1
+                    stack.append((target, iter(following.get(target, []))))
+        for edge in back:
+            self.edges.remove(edge)
+            self.note(
+                names[edge["target"]],
+                f"the connection from {names[edge['source']].name!r} leads back to this node (a cycle); "
+                "Gorax repeats work with a loop node, so it was not kept",
+            )
 
     def _handle(self, source: _N8nNode, output_index: int, out_node: dict[str, Any]) -> str | None:
         gorax = out_node["type"]
@@ -571,7 +614,7 @@ class _Importer:
         graph["nodes"].insert(0, {"id": trigger_id, "type": ManualTrigger.type, "name": "Manual trigger", "config": {}})
         for node in graph["nodes"][1:]:
             if node["id"] not in targets and not node.get("parentId"):
-                graph["edges"].append({"id": f"e{len(graph['edges']) + 1}", "source": trigger_id, "target": node["id"]})
+                graph["edges"].append({"id": _next_edge_id(graph["edges"]), "source": trigger_id, "target": node["id"]})
         self.report.notes.append(
             {"node_id": trigger_id, "message": "the n8n workflow has no trigger: a manual trigger was added"}
         )
@@ -592,16 +635,29 @@ class _Importer:
                     if _mark_field(node, error.path, error.message):
                         changed = True
                         continue
-                if node["type"] in (ImportPlaceholder.type, ImportPlaceholderTrigger.type):
+                if error.code == "trigger_has_incoming":
+                    dropped = [e for e in graph["edges"] if e["target"] == node["id"]]
+                    graph["edges"] = [e for e in graph["edges"] if e["target"] != node["id"]]
+                    if dropped:
+                        sources = ", ".join(sorted({e["source"] for e in dropped}))
+                        self.report.notes.append(
+                            {
+                                "node_id": node["id"],
+                                "message": f"a trigger takes no input: the connection from {sources} was not kept",
+                            }
+                        )
+                        changed = True
                     continue
-                if error.code == "unreachable_node":
-                    continue  # handled below
-                if error.code == "invalid_parent" and node.pop("parentId", None):
+                if error.code in ("invalid_parent", "trigger_in_loop") and node.pop("parentId", None):
                     self.report.notes.append(
                         {"node_id": node["id"], "message": f"it was in a loop that was not mapped: {error.message}"}
                     )
                     changed = True
                     continue
+                if node["type"] in (ImportPlaceholder.type, ImportPlaceholderTrigger.type):
+                    continue
+                if error.code == "unreachable_node":
+                    continue  # handled below
                 original = self.nodes.get(node.get("name", ""))
                 if original is None:
                     continue
@@ -647,7 +703,7 @@ class _Importer:
         for node in graph["nodes"]:
             if node["id"] in orphans:
                 node["disabled"] = True
-                graph["edges"].append({"id": f"e{len(graph['edges']) + 1}", "source": trigger, "target": node["id"]})
+                graph["edges"].append({"id": _next_edge_id(graph["edges"]), "source": trigger, "target": node["id"]})
                 self.report.notes.append(
                     {
                         "node_id": node["id"],
@@ -678,6 +734,14 @@ class _Marked(str):
         made.original = original
         made.reason = reason
         return made
+
+
+def _next_edge_id(edges: list[dict[str, Any]]) -> str:
+    taken = {e.get("id") for e in edges}
+    number = len(edges) + 1
+    while f"e{number}" in taken:
+        number += 1
+    return f"e{number}"
 
 
 def _marked(raw: str, reason: str) -> _Marked:

@@ -562,3 +562,38 @@ def test_malformed_input_names_the_json_path(document: Any, path: str) -> None:
 def test_fixture_dir_is_inside_the_repository() -> None:
     repo = Path(__file__).resolve().parents[3]
     assert N8N_FIXTURES.is_relative_to(repo)
+
+
+def test_odd_parameters_and_cycles_still_give_a_valid_draft() -> None:
+    """Hand-edited or other-version files: each node maps, or becomes a placeholder saying why;
+    connections that close a cycle are left out and noted; the draft always validates."""
+    import random  # noqa: PLC0415  (only this test draws)
+
+    types = [
+        "n8n-nodes-base.httpRequest", "n8n-nodes-base.if", "n8n-nodes-base.switch", "n8n-nodes-base.set",
+        "n8n-nodes-base.code", "n8n-nodes-base.wait", "n8n-nodes-base.scheduleTrigger", "n8n-nodes-base.slack",
+        "n8n-nodes-base.executeWorkflow", "n8n-nodes-base.postgres", "n8n-nodes-base.merge",
+        "n8n-nodes-base.splitInBatches", "n8n-nodes-base.emailSend", "n8n-nodes-base.awsS3",
+        "@n8n/n8n-nodes-langchain.chainLlm", "n8n-nodes-base.noOp", "n8n-nodes-base.webhook", "x.unknown",
+    ]  # fmt: skip
+    values = ["x", 5, [1], {"a": "b"}, None, True, "={{ $json.a }}", "={{ $('A').item.json }}"]
+    keys = ["options", "rule", "conditions", "rules", "assignments", "url", "jsCode", "amount", "values",
+            "resource", "operation", "mode", "text", "query", "workflowJson", "source", "resume", "method"]  # fmt: skip
+    draw = random.Random(7)
+    for _ in range(300):
+        nodes = [{"name": "A", "type": "n8n-nodes-base.manualTrigger"}] + [
+            {
+                "name": name,
+                "type": draw.choice(types),
+                "typeVersion": draw.choice([1, 2, 3, 3.4, 4.2]),
+                "parameters": {k: draw.choice(values) for k in draw.sample(keys, 5)},
+            }
+            for name in "BCDE"
+        ]
+        connections: dict[str, Any] = {}
+        for _ in range(6):
+            source, target = draw.choice("ABCDE"), draw.choice("ABCDE")
+            outputs = connections.setdefault(source, {"main": [[], []]})["main"]
+            outputs[draw.randint(0, 1)].append({"node": target, "type": "main", "index": 0})
+        result = import_n8n({"nodes": nodes, "connections": connections})
+        assert validate_graph(result.graph) == [], (nodes, connections)
