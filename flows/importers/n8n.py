@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -561,7 +561,7 @@ class _Importer:
         for start in [n["id"] for n in self.out_nodes]:
             if start in state:
                 continue
-            stack = [(start, iter(following.get(start, [])))]
+            stack: list[tuple[str, Iterator[dict[str, Any]]]] = [(start, iter(following.get(start, [])))]
             state[start] = 1
             while stack:
                 current, edges = stack[-1]
