@@ -561,7 +561,7 @@ class _Importer:
         for start in [n["id"] for n in self.out_nodes]:
             if start in state:
                 continue
-            stack: list[tuple[str, Iterator[dict[str, Any]]]] = [(start, iter(following.get(start, [])))]
+            stack: list[tuple[str, Iterator[dict[str, Any] | None]]] = [(start, iter(following.get(start, [])))]
             state[start] = 1
             while stack:
                 current, edges = stack[-1]
