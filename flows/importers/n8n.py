@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -561,21 +561,23 @@ class _Importer:
         for start in [n["id"] for n in self.out_nodes]:
             if start in state:
                 continue
-            stack: list[tuple[str, Iterator[dict[str, Any] | None]]] = [(start, iter(following.get(start, [])))]
+            stack: list[tuple[str, int]] = [(start, 0)]
             state[start] = 1
             while stack:
-                current, edges = stack[-1]
-                edge = next(edges, None)
-                if edge is None:
+                current, position = stack[-1]
+                leaving = following.get(current, [])
+                if position >= len(leaving):
                     state[current] = 2
                     stack.pop()
                     continue
+                stack[-1] = (current, position + 1)
+                edge = leaving[position]
                 target = edge["target"]
                 if state.get(target) == 1:
                     back.append(edge)
                 elif target not in state:
                     state[target] = 1
-                    stack.append((target, iter(following.get(target, []))))
+                    stack.append((target, 0))
         for edge in back:
             self.edges.remove(edge)
             self.note(
