@@ -49,7 +49,7 @@ async def import_n8n_workflow(
         result = import_n8n(document, name=name.strip() if name and name.strip() else None)
     except N8nImportError as exc:
         raise ValidationFailed(
-            f"not an n8n workflow: {exc.message}", details={"path": exc.path or "$", "field": exc.path or "$"}
+            f"not an n8n workflow: {exc}", details={"path": exc.path or "$", "field": exc.path or "$"}
         ) from None
     graph = result.graph
     tenant_id = principal.required_tenant_id()
