@@ -6,7 +6,7 @@ Slack, Send Email, GitHub, Jira, PagerDuty, Postgres, AWS S3, OpenAI and LLM cha
 n8n expressions to CEL (:mod:`flows.importers.n8n_expressions`). Whatever cannot be mapped is
 kept, never dropped:
 
-- a node becomes an ``import.placeholder`` (or, for a trigger, ``import.placeholder_trigger``)
+- a node becomes an imported placeholder (:mod:`flows.nodes.imported`; a trigger placeholder for a trigger)
   holding the original node JSON and the reason; the draft validates, publishing refuses it;
 - an expression keeps its original text, marked (``n8n-expression: ...`` with its braces
   spaced out so that Gorax does not read it as a template), and is listed with its node and
@@ -551,7 +551,7 @@ class _Importer:
 
     def _break_cycles(self) -> None:
         """n8n lets a connection lead back to an earlier node (a retry loop); Gorax repeats work
-        with control.loop only. Each connection that closes a cycle is left out and noted."""
+        with a loop node only. Each connection that closes a cycle is left out and noted."""
         following: dict[str, list[dict[str, Any]]] = {}
         for edge in self.edges:
             following.setdefault(edge["source"], []).append(edge)
@@ -1478,7 +1478,9 @@ def _postgres(imp: _Importer, node: _N8nNode, scope: Scope) -> tuple[Any, dict[s
     p = node.params
     operation = p.get("operation") or "insert"
     if operation != "executeQuery":
-        raise _Unmapped(f"Postgres {operation!r} is not mapped; write the SQL in a db.query or db.execute node")
+        raise _Unmapped(
+            f"Postgres {operation!r} is not mapped; write the SQL in a {DbQuery.type} or {DbExecute.type} node"
+        )
     sql = p.get("query")
     if not isinstance(sql, str) or sql.startswith("=") or "{{" in sql:
         raise _Unmapped("SQL with expressions in it is not mapped: Gorax takes values as :name parameters")
