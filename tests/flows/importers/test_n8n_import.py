@@ -9,11 +9,14 @@ small workflows written in n8n's export format below.
 from __future__ import annotations
 
 import copy
+import json
+import random
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from flows.deploy_steps import DeployStepError, graph_deployment
 from flows.importers.n8n import MARK, N8nImportError, import_n8n
 from flows.importers.n8n_expressions import Scope, Untranslatable, template, to_cel
 from flows.nodes.code import CodeJavaScript
@@ -567,8 +570,6 @@ def test_fixture_dir_is_inside_the_repository() -> None:
 def test_odd_parameters_and_cycles_still_give_a_valid_draft() -> None:
     """Hand-edited or other-version files: each node maps, or becomes a placeholder saying why;
     connections that close a cycle are left out and noted; the draft always validates."""
-    import random  # noqa: PLC0415  (only this test draws)
-
     types = [
         "n8n-nodes-base.httpRequest", "n8n-nodes-base.if", "n8n-nodes-base.switch", "n8n-nodes-base.set",
         "n8n-nodes-base.code", "n8n-nodes-base.wait", "n8n-nodes-base.scheduleTrigger", "n8n-nodes-base.slack",
@@ -597,3 +598,12 @@ def test_odd_parameters_and_cycles_still_give_a_valid_draft() -> None:
             outputs[draw.randint(0, 1)].append({"node": target, "type": "main", "index": 0})
         result = import_n8n({"nodes": nodes, "connections": connections})
         assert validate_graph(result.graph) == [], (nodes, connections)
+
+
+def test_deploying_a_graph_with_placeholders_from_git_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "imported.json"
+    path.write_text(json.dumps(import_n8n(n8n_file("AwsS3.file.upload.V2.workflow.json")).graph))
+    # refused before the tenant is looked up: no API is reached
+    with pytest.raises(DeployStepError) as caught:
+        graph_deployment(str(path), "default", api_url="http://127.0.0.1:9", api_key="gx_unused")
+    assert "not_publishable" in str(caught.value) and "move_binary_data" in str(caught.value)
