@@ -347,11 +347,11 @@ class _Importer:
             return f"steps.{node.id}.body"
         if mapped is CodeJavaScript:
             return f"steps.{node.id}[0]"
-        if mapped is Delay and not depth:
-            # n8n's Wait passes its items on; Gorax's delay outputs how long it waited.
+        if mapped in (Delay, Condition, Switch) and depth < 50:
+            # n8n's Wait, IF and Switch pass their items on; Gorax's output what they decided.
             main = self.inputs(node)
             if len(main) == 1 and self.nodes[main[0][0]].name not in self.loops:
-                return self._output_root(self.nodes[main[0][0]], depth=1)
+                return self._output_root(self.nodes[main[0][0]], depth=depth + 1)
         return f"steps.{node.id}"
 
     def inputs(self, node: _N8nNode) -> list[tuple[str, int]]:

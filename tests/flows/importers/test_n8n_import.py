@@ -23,7 +23,7 @@ from flows.nodes.code import CodeJavaScript
 from flows.nodes.condition import Condition
 from flows.nodes.delay import Delay
 from flows.nodes.http_request import HttpRequest
-from flows.nodes.imported import ImportPlaceholder
+from flows.nodes.imported import ImportPlaceholder, ImportPlaceholderTrigger
 from flows.nodes.loop import Loop
 from flows.nodes.merge import Merge
 from flows.nodes.slack import SlackSendMessage
@@ -607,3 +607,27 @@ def test_deploying_a_graph_with_placeholders_from_git_is_refused(tmp_path: Path)
     with pytest.raises(DeployStepError) as caught:
         graph_deployment(str(path), "default", api_url="http://127.0.0.1:9", api_key="gx_unused")
     assert "not_publishable" in str(caught.value) and "move_binary_data" in str(caught.value)
+
+
+def test_if_v2_number_conditions_and_its_two_outputs() -> None:
+    result = import_n8n(n8n_file("IfV2.number.json"))
+    nodes = nodes_of(result.graph)
+    # "or" of two number conditions; the right values are numbers, not text
+    assert nodes["if"]["config"] == {"expression": "((steps.code.count) == 1) || ((steps.code.count) > 10)"}
+    assert {("if", "true", "then"), ("if", "false", "else")} <= edges_of(result.graph)
+    # IF passes its items on in n8n: after it, $json is still the IF's input
+    assert nodes["then"]["config"] == {"value": "{{ steps.code }}"}
+    assert nodes["code"]["type"] == ImportPlaceholder.type  # n8n's own test-data node
+
+
+def test_an_unknown_trigger_becomes_a_trigger_placeholder() -> None:
+    result = import_n8n(n8n_file("Test_workflow_chat_partial_execution.json"))
+    nodes = nodes_of(result.graph)
+    trigger = nodes["when_chat_message_received"]
+    assert trigger["type"] == ImportPlaceholderTrigger.type
+    assert trigger["config"]["original_type"] == "@n8n/n8n-nodes-langchain.chatTrigger"
+    # raw JSON mode of Edit Fields
+    assert nodes["node_1"]["config"] == {"value": {"this_my_field_1": "value", "this_my_field_2": 1}}
+    assert ("when_chat_message_received", None, "node_1") in edges_of(result.graph)
+    blockers = compile_graph(result.graph).publish_blockers()
+    assert [b.node_id for b in blockers] == ["when_chat_message_received"]
