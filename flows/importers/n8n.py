@@ -29,6 +29,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flows.importers.n8n_expressions import Scope, Untranslatable, cel_string, operand, template
 from flows.nodes.aws import S3GetObject, S3PutObject
@@ -276,11 +277,34 @@ class _Importer:
             "nodes": self.out_nodes,
             "edges": self.edges,
         }
+        self._workflow_notes()
         self._ensure_trigger(graph)
         self._settle(graph)
         self._record_expressions(graph)
         self.report.credentials = sorted(self.credentials.values(), key=lambda c: c["name"])
         return ImportResult(graph=json.loads(json.dumps(graph)), report=self.report)
+
+    def _workflow_notes(self) -> None:
+        """What the export holds besides nodes and connections, and what became of it."""
+        pinned = self.document.get("pinData") or {}
+        if isinstance(pinned, dict) and pinned:
+            self.report.notes.append(
+                {
+                    "node_id": "(workflow)",
+                    "message": f"pinned test data of {', '.join(sorted(map(str, pinned)))} was not imported "
+                    "(Gorax runs take their input from the trigger)",
+                }
+            )
+        settings = self.document.get("settings") or {}
+        if isinstance(settings, dict):
+            if settings.get("errorWorkflow"):
+                self.report.notes.append(
+                    {
+                        "node_id": "(workflow)",
+                        "message": f"n8n ran error workflow {settings['errorWorkflow']!r} on failure; in Gorax, "
+                        "route a node's errors (on_error: route) or use a Prefect automation",
+                    }
+                )
 
     def _connections(self) -> list[tuple[_N8nNode, int, str, _N8nNode, int]]:
         """(source, output index, connection type, target, input index) for every connection."""
@@ -894,6 +918,21 @@ def _webhook(imp: _Importer, node: _N8nNode, scope: Scope) -> tuple[Any, dict[st
 
 
 def _schedule(imp: _Importer, node: _N8nNode, scope: Scope) -> tuple[Any, dict[str, Any]]:
+    kind, config = _schedule_rule(imp, node)
+    timezone = (imp.document.get("settings") or {}).get("timezone")
+    if isinstance(timezone, str) and timezone not in ("", "DEFAULT"):
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            imp.note(node, f"the workflow's timezone {timezone!r} is not one Gorax knows: the schedule runs in UTC")
+        else:
+            config["timezone"] = timezone
+    else:
+        imp.note(node, "n8n used its instance's timezone; the schedule runs in UTC: set config.timezone if needed")
+    return kind, config
+
+
+def _schedule_rule(imp: _Importer, node: _N8nNode) -> tuple[Any, dict[str, Any]]:
     intervals = ((node.params.get("rule") or {}).get("interval")) or [{}]
     if len(intervals) > 1:
         imp.note(node, f"n8n had {len(intervals)} schedule rules; only the first was imported")

@@ -631,3 +631,15 @@ def test_an_unknown_trigger_becomes_a_trigger_placeholder() -> None:
     assert ("when_chat_message_received", None, "node_1") in edges_of(result.graph)
     blockers = compile_graph(result.graph).publish_blockers()
     assert [b.node_id for b in blockers] == ["when_chat_message_received"]
+
+
+def test_schedules_take_the_workflow_timezone_and_pinned_data_is_reported() -> None:
+    document = n8n_file("Two_schedule_triggers.json")
+    document["settings"] = {"timezone": "Europe/Berlin"}
+    document["nodes"][1]["parameters"]["rule"]["interval"] = [
+        {"field": "hours", "hoursInterval": 2, "triggerAtMinute": 15}
+    ]
+    document["pinData"] = {"Edit Fields": [{"json": {"x": 1}}]}
+    result = import_n8n(document)
+    assert nodes_of(result.graph)["trigger_a"]["config"] == {"cron": "15 */2 * * *", "timezone": "Europe/Berlin"}
+    assert any(n["node_id"] == "(workflow)" and "Edit Fields" in n["message"] for n in result.report.notes)
