@@ -875,6 +875,9 @@ def _check_document(document: Any) -> dict[str, Any]:
                     at = f"{where}.{kind}[{output_index}][{target_index}]"
                     if not isinstance(target, dict) or not isinstance(target.get("node"), str):
                         raise N8nImportError("a connection is an object with a 'node' name", at)
+                    index = target.get("index", 0)
+                    if index is not None and (isinstance(index, bool) or not isinstance(index, int)):
+                        raise N8nImportError("a connection's 'index' is a whole number", f"{at}.index")
                     if target["node"] not in names:
                         raise N8nImportError(
                             f"the connection goes to {target['node']!r}, which is not a node", f"{at}.node"

@@ -554,6 +554,13 @@ def test_a_condition_that_does_not_translate_makes_a_placeholder_that_keeps_its_
             },
             'connections["A"].main[0][0].node',
         ),
+        (
+            {
+                "nodes": [{"name": "A", "type": "x"}],
+                "connections": {"A": {"main": [[{"node": "A", "index": "first"}]]}},
+            },
+            'connections["A"].main[0][0].index',
+        ),
     ],
 )
 def test_malformed_input_names_the_json_path(document: Any, path: str) -> None:
