@@ -57,6 +57,9 @@ def graph_deployment(
     document = _read_graph(graph)
     try:
         plan = compile_graph(document)
+        blockers = plan.publish_blockers()
+        if blockers:
+            raise GraphValidationError(blockers)
     except GraphValidationError as exc:
         problems = "\n".join(f"  {graph}: {error}" for error in exc.errors)
         raise DeployStepError(f"{graph} has {len(exc.errors)} problem(s); nothing was deployed:\n{problems}") from None

@@ -32,7 +32,7 @@ from flows.runtime.steps import StepWriter, read_steps, write_summary
 from flows.runtime.tasks import node_storage
 from flows.settings import get_settings
 from flows.variables import tenant_env
-from translator import compile_graph
+from translator import GraphValidationError, compile_graph
 from translator.nodetypes import TriggerType
 from translator.plan import Plan, PlanNode
 
@@ -156,6 +156,9 @@ async def run_graph(
     install_log_filter()
     install_traceback_filter()
     plan = compile_graph(_checked_graph(graph))
+    blockers = plan.publish_blockers()
+    if blockers:  # an imported placeholder: the run refuses before any node starts
+        raise GraphValidationError(blockers)
     fired = _fired_trigger(plan, trigger_node)
     flow_run_id = current_flow_run.id
     started = current_flow_run.scheduled_start_time or datetime.now(UTC)

@@ -26,6 +26,7 @@ Everything that makes a type special is declared here, as data or a hook, so tha
 - ``join``/``join_for``: whether it waits for every live input or runs at the first;
 - ``holds_slot``, ``has_body``, ``is_result``: scheduling, loop bodies, the run's result;
 - ``suspends_for`` and :meth:`NodeType.resumed`: waiting for input (a person's decision);
+- :meth:`NodeType.publish_blocker`: a node that may sit in a draft but never be published;
 - :class:`TriggerType`: schedules, automations, webhook endpoints, event filters.
 
 Node types are discovered through the ``gorax.nodes`` entry point group, which may name a
@@ -310,6 +311,12 @@ class NodeType:
     def join_for(cls, config: Mapping[str, Any]) -> JoinRule:
         """The join rule with this (raw) config; a type whose rule is a setting overrides this."""
         return cls.join
+
+    @classmethod
+    def publish_blocker(cls, config: Mapping[str, Any]) -> str | None:
+        """Why a graph holding this node (with this raw config) may be kept as a draft but not
+        published or run; None (the default): nothing stops it. An imported placeholder says so."""
+        return None
 
     @classmethod
     def default_config(cls) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from translator._configs import Path, config_fields, display_path, pydantic_errors
-from translator.errors import ConfigError, ExpressionError, GraphValidationError
+from translator.errors import ConfigError, ExpressionError, GraphError, GraphValidationError
 from translator.expressions import Expression, Template
 from translator.models import Graph, GraphSettings, RetryPolicy
 from translator.nodetypes import NodeRegistry, NodeType
@@ -130,6 +130,18 @@ class Plan:
             if any(root in each.references.roots for each in compiled):
                 return True
         return False
+
+    def publish_blockers(self) -> list[GraphError]:
+        """Why this graph cannot be published or run although it validates (empty: it can):
+        one ``not_publishable`` problem per node whose type says so (an imported placeholder)."""
+        problems = []
+        for node in self.walk():
+            reason = node.node_type.publish_blocker(node.config)
+            if reason:
+                problems.append(
+                    GraphError(node_id=node.id, path="type", code="not_publishable", message=f"{node.type}: {reason}")
+                )
+        return problems
 
     def find(self, node_id: str) -> PlanNode | None:
         """A node of this level or of any loop body inside it."""

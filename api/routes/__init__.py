@@ -26,6 +26,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.audit",
     "api.routes.internal",
     "api.routes.workflows",
+    "api.routes.imports",
     "api.routes.versions",
     "api.routes.executions",
     "api.routes.execution_events",

@@ -76,9 +76,13 @@ def compile_checked(graph: Any) -> Plan:
     if over is not None:
         raise _invalid([over])
     try:
-        return compile_graph(graph)
+        plan = compile_graph(graph)
     except GraphValidationError as exc:
         raise _invalid([error.to_dict() for error in exc.errors]) from None
+    blockers = plan.publish_blockers()
+    if blockers:
+        raise _invalid([error.to_dict() for error in blockers])
+    return plan
 
 
 async def _deployment_name(session: AsyncSession, prefect: PrefectClient, workflow: Workflow, *, tenant_id: str) -> str:

@@ -5,6 +5,7 @@ import type { Workflow } from "../api/types";
 import { emptyGraph, type Graph } from "../graph/types";
 import { ErrorBox, Loading, Modal, Status, useAction, useAsync, when } from "../components/common";
 import { can, useSession } from "../session";
+import { ImportN8n } from "./ImportN8n";
 
 export function WorkflowList() {
   const me = useSession((s) => s.me);
@@ -12,6 +13,7 @@ export function WorkflowList() {
   const [q, setQ] = useState("");
   const [status, setStatus] = useState("");
   const [creating, setCreating] = useState(false);
+  const [importingN8n, setImportingN8n] = useState(false);
   const search = useRef<HTMLInputElement>(null);
   const { data, error, loading } = useAsync(() => api<Page<Workflow>>("/workflows", { query: { q, status, limit: 100 } }), [q, status]);
   const [run, busy, actionError] = useAction();
@@ -49,6 +51,7 @@ export function WorkflowList() {
               Import JSON
               <input type="file" accept="application/json,.json" hidden onChange={(e) => e.target.files?.[0] && importFile(e.target.files[0])} />
             </label>
+            <button onClick={() => setImportingN8n(true)}>Import from n8n</button>
             <button className="primary" onClick={() => setCreating(true)}>
               New workflow
             </button>
@@ -109,6 +112,7 @@ export function WorkflowList() {
           </tbody>
         </table>
       )}
+      {importingN8n && <ImportN8n onClose={() => setImportingN8n(false)} onOpen={(id) => navigate(`/workflows/${id}`)} />}
       {creating && <CreateWorkflow onClose={() => setCreating(false)} onCreated={(id) => navigate(`/workflows/${id}`)} />}
     </section>
   );
