@@ -64,10 +64,10 @@ async def test_enrol_totp_sign_out_and_sign_in_with_a_code(browser: Any, web_api
         assert (await qr.get_attribute("src") or "").startswith("data:image/svg+xml")
         secret = await page.get_by_test_id("totp-secret").input_value()
         totp = pyotp.TOTP(secret)
-        await page.get_by_label("Code").fill("000000" if totp.now() != "000000" else "111111")
+        await page.get_by_label("Code", exact=True).fill("000000" if totp.now() != "000000" else "111111")
         await page.get_by_role("button", name="Confirm").click()
         await page.get_by_role("alert").get_by_text("wrong code").wait_for()
-        await page.get_by_label("Code").fill(totp.now())
+        await page.get_by_label("Code", exact=True).fill(totp.now())
         await page.get_by_role("button", name="Confirm").click()
         codes = page.get_by_test_id("recovery-codes").locator("li")
         await codes.first.wait_for()
@@ -81,7 +81,7 @@ async def test_enrol_totp_sign_out_and_sign_in_with_a_code(browser: Any, web_api
         await code_form.wait_for()
         assert await page.get_by_test_id("whoami").count() == 0
         # The next step's code: the one used to confirm cannot be used again.
-        await page.get_by_label("Code").fill(totp.at(time.time() + 30))
+        await page.get_by_label("Code", exact=True).fill(totp.at(time.time() + 30))
         await page.get_by_role("button", name="Verify").click()
         whoami = page.get_by_test_id("whoami")
         await whoami.wait_for()
