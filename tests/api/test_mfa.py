@@ -20,6 +20,8 @@ from api.db.engine import Database
 from api.models.identity import User
 from api.models.mfa import RecoveryCode, UserTotp
 from api.ratelimit import route_class
+from api.services.audit import AuditContext
+from api.services.identity import add_member
 from tests.api.conftest import ApiServer, TenantHandle
 
 pytestmark = pytest.mark.usefixtures("prefect_server")  # the sealing key lives in Prefect
@@ -293,3 +295,26 @@ async def test_secrets_never_in_responses_logs_audit_or_storage(
         )
     assert stored[0] and stored[0].startswith("gorax:v1:") and secret not in stored[0]
     assert len(stored) == 11 and not any(code in str(stored) for code in codes)
+
+
+async def test_the_strictest_policy_of_a_users_tenants_applies(
+    api_server: ApiServer, tenant: TenantHandle, other_tenant: TenantHandle, db: Database
+) -> None:
+    # The tenant's admin is also a viewer of another tenant, which requires MFA of viewers.
+    async with db.tenant_scope(tenant_id=other_tenant.id) as session:
+        await add_member(
+            session,
+            tenant_id=other_tenant.id,
+            email=tenant.email,
+            role=Role.VIEWER,
+            context=AuditContext.system("tests"),
+        )
+    assert "access_token" in (await _login(api_server, tenant.email, tenant.password)).json()
+    async with other_tenant.client() as admin:
+        put = await admin.put("/api/v1/tenant/mfa-policy", json={"mode": "roles", "roles": ["viewer"]})
+        assert put.status_code == 200 and put.json()["members_without_mfa"] == 1
+        slug = (await admin.get("/api/v1/auth/me")).json()["tenant"]["slug"]
+    step = (await _login(api_server, tenant.email, tenant.password)).json()
+    assert step["step"] == "enroll" and step["required_by"] == [slug]
+    # The tenant whose policy is off sees the challenge in its audit log too.
+    assert (await _actions(tenant, "auth.mfa_challenged"))[0]["details"]["required_by"] == [slug]
