@@ -10,6 +10,8 @@ export interface MfaChallenge {
   challenge: string;
   expires_in: number;
   required_by: string[];
+  /** Set here (not by the API): the sign-in accepted an invitation, so open the tenant joined. */
+  joined?: boolean;
 }
 
 type SignedIn = { tenants: { id: string }[] } | MfaChallenge;
@@ -58,7 +60,7 @@ export const useSession = create<SessionState>((set, get) => ({
   async acceptInvitation(token, password, name) {
     // Joins the inviting tenant and signs in, registering the account if the address has none.
     const res = await api<SignedIn>("/auth/invitations/accept", { body: { token, password, name } });
-    if ("mfa_required" in res) set({ mfa: res });
+    if ("mfa_required" in res) set({ mfa: { ...res, joined: true } });
     else await get().signedIn(res.tenants, true);
   },
   async logout() {

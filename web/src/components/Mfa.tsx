@@ -104,7 +104,7 @@ export function MfaSignIn({ challenge }: { challenge: MfaChallenge }) {
   if (done?.recovery_codes) {
     return (
       <div className="form signin-panel">
-        <RecoveryCodesView codes={done.recovery_codes} onDone={() => signedIn(done.tenants)} />
+        <RecoveryCodesView codes={done.recovery_codes} onDone={() => signedIn(done.tenants, challenge.joined)} />
       </div>
     );
   }
@@ -129,7 +129,7 @@ export function MfaSignIn({ challenge }: { challenge: MfaChallenge }) {
   }
   const submit = (e: FormEvent) => {
     e.preventDefault();
-    run(() => api<SignedIn>("/auth/mfa/verify", { body: { ...body, code: code.trim() } }).then((res) => signedIn(res.tenants)));
+    run(() => api<SignedIn>("/auth/mfa/verify", { body: { ...body, code: code.trim() } }).then((res) => signedIn(res.tenants, challenge.joined)));
   };
   return (
     <form onSubmit={submit} aria-label="Two-factor code">
