@@ -29,13 +29,28 @@ class ApiSettings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(default=30 * 24 * 3600, description="Lifetime of a refresh token family.")
     login_max_failures: int = Field(default=5, description="Failed sign-ins before lockout.")
     lockout_seconds: int = Field(default=900, description="How long a locked account stays locked.")
+    mfa_challenge_ttl_seconds: int = Field(
+        default=300,
+        gt=0,
+        description="How long the sign-in step that asks for an MFA code (or for enrolling one) can be completed.",
+    )
+    mfa_challenge_max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="Wrong codes one MFA sign-in step takes before it is void (sign in again); wrong codes "
+        "in a row across steps lock the user's MFA like wrong passwords do (GORAX_LOGIN_MAX_FAILURES, "
+        "GORAX_LOCKOUT_SECONDS).",
+    )
+    mfa_issuer: str = Field(
+        default="Gorax", min_length=1, description="Issuer name authenticator apps show beside a TOTP entry."
+    )
     cookie_secure: bool = Field(default=False, description="Mark session cookies Secure (set behind TLS).")
     cors_origins: str = Field(default="", description="Comma-separated origins allowed by CORS (empty: CORS off).")
     rate_limit_api: int = Field(default=1000, description="Requests/minute per tenant on /api/v1.")
     rate_limit_execute: int = Field(default=100, description="Executions/minute per tenant.")
     rate_limit_credentials: int = Field(default=50, description="Credential requests/minute.")
     rate_limit_webhook: int = Field(default=5000, description="Webhook deliveries/minute.")
-    rate_limit_auth: int = Field(default=60, description="Sign-in/refresh requests/minute per client address.")
+    rate_limit_auth: int = Field(default=60, description="Sign-in, refresh and MFA requests/minute per client address.")
     webhook_repair_after_seconds: float = Field(
         default=3600.0,
         ge=0,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -161,3 +161,84 @@ class AuditEventPublic(BaseModel):
 class AuditVerification(BaseModel):
     valid: bool
     broken_at_seq: int | None = Field(description="First event whose hash link is broken.")
+
+
+# --- MFA -------------------------------------------------------------------------------------
+
+_STRICT = ConfigDict(extra="forbid")
+_CODE = Field(
+    min_length=1,
+    max_length=32,
+    description="A 6-digit code from the authenticator app, or (where accepted) a recovery code.",
+)
+_CHALLENGE = Field(min_length=1, max_length=200, description="The challenge the sign-in answered.")
+
+
+class MfaChallengeResponse(BaseModel):
+    """What a password sign-in answers when a second step is needed: not a session."""
+
+    mfa_required: bool = True
+    step: str = Field(description="'verify': send a code to /auth/mfa/verify; 'enroll': set up TOTP first.")
+    challenge: str = Field(description="Single-use token for the second step (send it in the body).")
+    expires_in: int = Field(description="Seconds the challenge stays usable.")
+    required_by: list[str] = Field(description="Slugs of the tenants whose policy requires MFA of this user.")
+
+
+class MfaVerifyRequest(BaseModel):
+    model_config = _STRICT
+
+    challenge: str = _CHALLENGE
+    code: str = _CODE
+
+
+class MfaChallengeRequest(BaseModel):
+    model_config = _STRICT
+
+    challenge: str = _CHALLENGE
+
+
+class MfaCodeRequest(BaseModel):
+    model_config = _STRICT
+
+    code: str = _CODE
+
+
+class TotpEnrolment(BaseModel):
+    """A new TOTP secret, shown in this response only."""
+
+    secret: str = Field(description="Base32 secret, for typing into an authenticator app.")
+    otpauth_uri: str = Field(description="otpauth:// URI, what the QR code holds.")
+    qr_svg: str = Field(description="The QR code as an SVG data URI.")
+
+
+class RecoveryCodes(BaseModel):
+    recovery_codes: list[str] = Field(description="Single-use recovery codes, shown in this response only.")
+
+
+class EnrolledTokenResponse(TokenResponse):
+    recovery_codes: list[str] = Field(description="Single-use recovery codes, shown in this response only.")
+
+
+class MfaStatus(BaseModel):
+    totp_enabled: bool
+    totp_pending: bool = Field(description="Enrolment started, not yet confirmed with a code.")
+    confirmed_at: datetime | None
+    recovery_codes_left: int
+    required_by: list[str] = Field(description="Slugs of the tenants whose policy requires MFA of this user.")
+
+
+class MfaPolicyUpdate(BaseModel):
+    model_config = _STRICT
+
+    mode: Literal["off", "all", "roles"] = Field(
+        description="off: nobody; all: every member; roles: the members with one of roles."
+    )
+    roles: list[Role] = Field(default_factory=list, max_length=4, description="With mode 'roles' only.")
+
+
+class MfaPolicyPublic(BaseModel):
+    mode: str
+    roles: list[Role]
+    updated_at: datetime | None
+    updated_by: str | None
+    members_without_mfa: int = Field(description="Members the policy requires MFA of who have not enrolled.")

@@ -4,5 +4,17 @@ from __future__ import annotations
 
 from api.models.audit import AuditEvent
 from api.models.identity import ApiKey, Membership, RefreshToken, Tenant, User
+from api.models.mfa import MfaChallenge, RecoveryCode, TenantMfaPolicy, UserTotp
 
-__all__ = ["ApiKey", "AuditEvent", "Membership", "RefreshToken", "Tenant", "User"]
+__all__ = [
+    "ApiKey",
+    "AuditEvent",
+    "Membership",
+    "MfaChallenge",
+    "RecoveryCode",
+    "RefreshToken",
+    "Tenant",
+    "TenantMfaPolicy",
+    "User",
+    "UserTotp",
+]

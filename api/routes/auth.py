@@ -21,6 +21,7 @@ from api.schemas import (
     InvitationAccept,
     LoginRequest,
     MeResponse,
+    MfaChallengeResponse,
     OpenInvitationPublic,
     Page,
     RefreshRequest,
@@ -31,12 +32,12 @@ from api.schemas import (
 )
 from api.services import auth as auth_service
 from api.services import invitations
-from api.services.auth import TenantRole, TokenPair
+from api.services.auth import MfaPending, TenantRole, TokenPair
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-def _set_session_cookies(response: Response, state: StateDep, pair: TokenPair) -> None:
+def set_session_cookies(response: Response, state: StateDep, pair: TokenPair) -> None:
     csrf = secrets.token_urlsafe(24)
     ttl = min(state.config.refresh_token_ttl_seconds, 24 * 3600)
     session = state.signer.issue(user_id=pair.user.id, family_id=pair.family_id, kind="session", ttl=ttl, csrf=csrf)
@@ -49,7 +50,7 @@ def _membership(tenant: TenantRole) -> TenantMembershipPublic:
     return TenantMembershipPublic(id=tenant.id, slug=tenant.slug, name=tenant.name, role=Role(tenant.role))
 
 
-def _token_response(pair: TokenPair) -> TokenResponse:
+def token_response(pair: TokenPair) -> TokenResponse:
     return TokenResponse(
         access_token=pair.access_token,
         refresh_token=pair.refresh_token,
@@ -59,14 +60,32 @@ def _token_response(pair: TokenPair) -> TokenResponse:
     )
 
 
-@router.post("/login", response_model=TokenResponse, dependencies=[Public()])
-async def login(body: LoginRequest, response: Response, state: StateDep, context: AuditCtx) -> TokenResponse:
-    """Sign in with e-mail and password; also sets the browser session and CSRF cookies."""
-    pair = await auth_service.login(
+def _signed_in(
+    response: Response, state: StateDep, result: TokenPair | MfaPending
+) -> TokenResponse | MfaChallengeResponse:
+    """Tokens and cookies for a session; only the challenge (no token, no cookie) for an MFA step."""
+    if isinstance(result, MfaPending):
+        issued = result.challenge
+        return MfaChallengeResponse(
+            step=issued.purpose, challenge=issued.token, expires_in=issued.expires_in, required_by=issued.required_by
+        )
+    set_session_cookies(response, state, result)
+    return token_response(result)
+
+
+@router.post("/login", response_model=TokenResponse | MfaChallengeResponse, dependencies=[Public()])
+async def login(
+    body: LoginRequest, response: Response, state: StateDep, context: AuditCtx
+) -> TokenResponse | MfaChallengeResponse:
+    """Sign in with e-mail and password; also sets the browser session and CSRF cookies.
+
+    A user with TOTP on, or whom a tenant's policy requires MFA of, gets no session here but an
+    MFA challenge (``mfa_required``): ``step`` ``verify`` goes on at ``POST /auth/mfa/verify``,
+    ``enroll`` at ``POST /auth/mfa/enroll``."""
+    result = await auth_service.login(
         state.db, state.signer, state.config, email=body.email, password=body.password, context=context
     )
-    _set_session_cookies(response, state, pair)
-    return _token_response(pair)
+    return _signed_in(response, state, result)
 
 
 @router.post("/refresh", response_model=TokenResponse, dependencies=[Public()])
@@ -75,8 +94,8 @@ async def refresh(body: RefreshRequest, response: Response, state: StateDep, con
     pair = await auth_service.refresh(
         state.db, state.signer, state.config, refresh_token=body.refresh_token, context=context
     )
-    _set_session_cookies(response, state, pair)
-    return _token_response(pair)
+    set_session_cookies(response, state, pair)
+    return token_response(pair)
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
@@ -140,13 +159,14 @@ async def my_invitations(
     return Page(items=items, total=len(items))
 
 
-@router.post("/invitations/accept", response_model=TokenResponse, dependencies=[Public()])
+@router.post("/invitations/accept", response_model=TokenResponse | MfaChallengeResponse, dependencies=[Public()])
 async def accept_invitation_with_token(
     body: InvitationAccept, response: Response, state: StateDep, context: AuditCtx
-) -> TokenResponse:
+) -> TokenResponse | MfaChallengeResponse:
     """Accept an invitation with its token and sign in: with the invited address's password,
-    or, when the address has no account yet, registering one with this password and name."""
-    pair = await invitations.accept_with_token(
+    or, when the address has no account yet, registering one with this password and name
+    (signing in may answer an MFA challenge, as ``/auth/login`` does)."""
+    result = await invitations.accept_with_token(
         state.db,
         state.signer,
         state.config,
@@ -155,8 +175,7 @@ async def accept_invitation_with_token(
         name=body.name,
         context=context,
     )
-    _set_session_cookies(response, state, pair)
-    return _token_response(pair)
+    return _signed_in(response, state, result)
 
 
 @router.post("/invitations/{invitation_id}/accept", response_model=TenantMembershipPublic)

@@ -1,7 +1,11 @@
-"""Sign-in with lockout, rotating refresh tokens with reuse detection, sign-out.
+"""Sign-in with lockout and a second factor, rotating refresh tokens with reuse detection,
+sign-out.
 
 A failed sign-in answers the same whatever the reason (no such account, wrong password,
-disabled, locked); only the audit log says which.
+disabled, locked); only the audit log says which. A password sign-in of a user with TOTP on, or
+whom a tenant's policy requires MFA of, hands out an MFA challenge instead of a session
+(:class:`MfaPending`); :func:`complete_mfa` (a code) or :func:`confirm_enrolment` (enrolling
+first) turns it into one. Refresh tokens keep working: MFA is asked at sign-in.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from api.db.base import affected_rows, new_id, utcnow
 from api.db.engine import Database
 from api.errors import BadRequest, Unauthorized
 from api.models.identity import Membership, RefreshToken, Tenant, User
-from api.services import audit
+from api.models.mfa import MfaChallenge
+from api.services import audit, mfa
 from api.services.audit import AuditContext
 from api.services.identity import normalize_email
 
@@ -47,6 +52,15 @@ class TokenPair:
     refresh_token: str
     family_id: str
     expires_in: int
+
+
+@dataclass(frozen=True)
+class MfaPending:
+    """A password sign-in that needs its second step: a challenge, not a session."""
+
+    user: User
+    tenants: list[TenantRole]
+    challenge: mfa.IssuedChallenge
 
 
 async def memberships_of(session: AsyncSession, user_id: str) -> list[TenantRole]:
@@ -182,6 +196,31 @@ async def start_session(
     return TokenPair(user, tenants, access, refresh, family_id, signer.ttl_seconds)
 
 
+def _pairs(tenants: list[TenantRole]) -> list[tuple[str, str]]:
+    return [(t.id, t.role) for t in tenants]
+
+
+async def begin_sign_in(
+    session: AsyncSession,
+    signer: TokenSigner,
+    config: ApiSettings,
+    user: User,
+    tenants: list[TenantRole],
+) -> TokenPair | MfaPending:
+    """After a good password: a session, or the MFA challenge the user's factor or their
+    tenants' policy calls for (added to ``session``; the caller commits)."""
+    challenge = await mfa.challenge_for(session, config, user_id=user.id, memberships=_pairs(tenants))
+    if challenge is not None:
+        return MfaPending(user, tenants, challenge)
+    return await start_session(session, signer, config, user, tenants)
+
+
+async def audit_challenge(db: Database, pending: MfaPending, context: AuditContext) -> None:
+    """Record that a password sign-in now waits for its second step."""
+    details = {"step": pending.challenge.purpose, "required_by": pending.challenge.required_by}
+    await _audit_all(db, pending.tenants, "auth.mfa_challenged", pending.user, context, details=details)
+
+
 async def login(
     db: Database,
     signer: TokenSigner,
@@ -190,14 +229,106 @@ async def login(
     email: str,
     password: str,
     context: AuditContext,
-) -> TokenPair:
-    """Check e-mail and password (:func:`verify_credentials`) and start a sign-in."""
+) -> TokenPair | MfaPending:
+    """Check e-mail and password (:func:`verify_credentials`) and start a sign-in, or hand out
+    its MFA challenge (:func:`begin_sign_in`)."""
     async with db.system_scope() as session:
         user, tenants = await verify_credentials(db, session, config, email=email, password=password, context=context)
+        result = await begin_sign_in(session, signer, config, user, tenants)
+        await session.commit()
+    if isinstance(result, MfaPending):
+        await audit_challenge(db, result, context)
+        return result
+    await _audit_all(db, tenants, "auth.login", user, context)
+    return result
+
+
+async def _challenge_user(
+    session: AsyncSession, token: str, purpose: str
+) -> tuple[MfaChallenge, User, list[TenantRole]]:
+    row = await mfa.load_challenge(session, token, purpose=purpose)
+    user = await session.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized(mfa.CHALLENGE_GONE, details={"field": "challenge"})
+    return row, user, await memberships_of(session, user.id)
+
+
+async def complete_mfa(
+    db: Database,
+    signer: TokenSigner,
+    config: ApiSettings,
+    *,
+    challenge: str,
+    code: str,
+    context: AuditContext,
+) -> TokenPair:
+    """The sign-in a ``verify`` challenge waits for, for a TOTP or recovery code."""
+    async with db.system_scope() as session:
+        row, user, tenants = await _challenge_user(session, challenge, mfa.PURPOSE_VERIFY)
+        method = await mfa.check_code(
+            db,
+            session,
+            config,
+            user_id=user.id,
+            code=code,
+            tenant_ids=[t.id for t in tenants],
+            context=context,
+            challenge=row,
+        )
+        await mfa.consume_challenge(session, row)
         pair = await start_session(session, signer, config, user, tenants)
         await session.commit()
-    await _audit_all(db, tenants, "auth.login", user, context)
+    if method == "recovery":
+        await _audit_all(db, tenants, "auth.mfa_recovery_used", user, context)
+    await _audit_all(db, tenants, "auth.login", user, context, details={"mfa": method})
     return pair
+
+
+async def enrol_with_challenge(
+    db: Database, config: ApiSettings, *, challenge: str, context: AuditContext
+) -> mfa.Enrolment:
+    """Start TOTP enrolment for the user an ``enroll`` challenge names (they have no session)."""
+    async with db.system_scope() as session:
+        _, user, tenants = await _challenge_user(session, challenge, mfa.PURPOSE_ENROLL)
+        return await mfa.begin_enrolment(
+            db,
+            session,
+            config,
+            user_id=user.id,
+            email=user.email,
+            tenant_ids=[t.id for t in tenants],
+            context=context,
+        )
+
+
+async def confirm_enrolment(
+    db: Database,
+    signer: TokenSigner,
+    config: ApiSettings,
+    *,
+    challenge: str,
+    code: str,
+    context: AuditContext,
+) -> tuple[TokenPair, list[str]]:
+    """Confirm the enrolment an ``enroll`` challenge started and sign in; with the recovery codes."""
+    async with db.system_scope() as session:
+        row, user, tenants = await _challenge_user(session, challenge, mfa.PURPOSE_ENROLL)
+        codes = await mfa.confirm_enrolment(
+            db,
+            session,
+            config,
+            user_id=user.id,
+            code=code,
+            tenant_ids=[t.id for t in tenants],
+            context=context,
+            challenge=row,
+        )
+        await mfa.consume_challenge(session, row)
+        pair = await start_session(session, signer, config, user, tenants)
+        await session.commit()
+    await _audit_all(db, tenants, "auth.mfa_confirmed", user, context, details={"method": "totp"})
+    await _audit_all(db, tenants, "auth.login", user, context, details={"mfa": "totp"})
+    return pair, codes
 
 
 async def refresh(

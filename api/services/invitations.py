@@ -29,10 +29,12 @@ from api.models.identity import Invitation, Membership, Tenant, User
 from api.services import audit
 from api.services.audit import AuditContext
 from api.services.auth import (
+    MfaPending,
     TenantRole,
     TokenPair,
+    audit_challenge,
+    begin_sign_in,
     memberships_of,
-    start_session,
     verify_credentials,
 )
 from api.services.identity import normalize_email
@@ -256,9 +258,10 @@ async def accept_with_token(
     password: str,
     name: str,
     context: AuditContext,
-) -> TokenPair:
+) -> TokenPair | MfaPending:
     """Accept the invitation ``token`` names and sign in: with the password of the invited
-    address's account, or by registering that account with ``password`` when it has none."""
+    address's account, or by registering that account with ``password`` when it has none.
+    Signing in may need its MFA step (:func:`api.services.auth.begin_sign_in`)."""
     async with db.system_scope() as session:
         invitation = (
             await session.execute(select(Invitation).where(Invitation.token_hash == digest(token), *_pending(utcnow())))
@@ -288,7 +291,9 @@ async def accept_with_token(
             await _claim(session, invitation, user.id)
         await _join(session, invitation, user.id)
         tenants = await memberships_of(session, user.id)
-        pair = await start_session(session, signer, config, user, tenants)
+        result = await begin_sign_in(session, signer, config, user, tenants)
         await session.commit()
     await _audit_accepted(db, invitation, user.id, context, account_created=created)
-    return pair
+    if isinstance(result, MfaPending):
+        await audit_challenge(db, result, context)
+    return result

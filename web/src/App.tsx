@@ -13,6 +13,7 @@ import { Credentials } from "./screens/Credentials";
 import { Webhooks } from "./screens/Webhooks";
 import { Admin } from "./screens/Admin";
 import { EditorScreen } from "./editor/EditorScreen";
+import { AccountSecurity } from "./components/Mfa";
 
 const SHORTCUTS: [string, string][] = [
   ["g d / g w / g r / g i", "Go to dashboard / workflows / runs / inbox"],
@@ -70,6 +71,7 @@ function Shell() {
         <NavLink to="/credentials">Credentials</NavLink>
         <NavLink to="/webhooks">Webhooks</NavLink>
         {can(me, "admin") && <NavLink to="/admin">Members &amp; keys</NavLink>}
+        <NavLink to="/security">Security</NavLink>
         <div className="spacer" />
         {me.tenants.length > 1 && (
           <label className="small">
@@ -108,6 +110,7 @@ function Shell() {
           <Route path="/credentials" element={<Credentials />} />
           <Route path="/webhooks" element={<Webhooks />} />
           <Route path="/admin" element={<Admin />} />
+          <Route path="/security" element={<AccountSecurity />} />
           <Route path="*" element={<Navigate to="/" />} />
         </Routes>
       </main>

@@ -3,9 +3,27 @@ import { create } from "zustand";
 import { api, setTenant } from "./api/client";
 import type { Me, Role } from "./api/types";
 
+/** What a password sign-in answers instead of a session when a second step is needed. */
+export interface MfaChallenge {
+  mfa_required: true;
+  step: "verify" | "enroll";
+  challenge: string;
+  expires_in: number;
+  required_by: string[];
+  /** Set here (not by the API): the sign-in accepted an invitation, so open the tenant joined. */
+  joined?: boolean;
+}
+
+type SignedIn = { tenants: { id: string }[] } | MfaChallenge;
+
 interface SessionState {
   me: Me | null;
   loading: boolean;
+  /** The pending MFA step of a sign-in (see components/MfaSignIn.tsx), or null. */
+  mfa: MfaChallenge | null;
+  /** Finish a sign-in once its session exists (after the MFA step). */
+  signedIn: (tenants: { id: string }[], last?: boolean) => Promise<void>;
+  cancelMfa: () => void;
   load: () => Promise<void>;
   login: (email: string, password: string) => Promise<void>;
   acceptInvitation: (token: string, password: string, name: string) => Promise<void>;
@@ -17,6 +35,15 @@ interface SessionState {
 export const useSession = create<SessionState>((set, get) => ({
   me: null,
   loading: true,
+  mfa: null,
+  async signedIn(tenants, last = false) {
+    if (tenants.length) setTenant(tenants[last ? tenants.length - 1 : 0].id);
+    set({ mfa: null });
+    await get().load();
+  },
+  cancelMfa() {
+    set({ mfa: null });
+  },
   async load() {
     try {
       const me = await api<Me>("/auth/me");
@@ -26,15 +53,15 @@ export const useSession = create<SessionState>((set, get) => ({
     }
   },
   async login(email, password) {
-    const res = await api<{ tenants: { id: string }[] }>("/auth/login", { body: { email, password } });
-    if (res.tenants?.length) setTenant(res.tenants[0].id);
-    await get().load();
+    const res = await api<SignedIn>("/auth/login", { body: { email, password } });
+    if ("mfa_required" in res) set({ mfa: res });
+    else await get().signedIn(res.tenants);
   },
   async acceptInvitation(token, password, name) {
     // Joins the inviting tenant and signs in, registering the account if the address has none.
-    const res = await api<{ tenants: { id: string }[] }>("/auth/invitations/accept", { body: { token, password, name } });
-    if (res.tenants?.length) setTenant(res.tenants[res.tenants.length - 1].id);
-    await get().load();
+    const res = await api<SignedIn>("/auth/invitations/accept", { body: { token, password, name } });
+    if ("mfa_required" in res) set({ mfa: { ...res, joined: true } });
+    else await get().signedIn(res.tenants, true);
   },
   async logout() {
     try {

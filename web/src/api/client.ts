@@ -105,7 +105,8 @@ export async function api<T = unknown>(path: string, options: RequestOptions = {
       body = { code: `HTTP_${res.status}`, message: res.statusText || `HTTP ${res.status}` };
     }
     body.request_id ??= res.headers.get("X-Request-ID");
-    if (res.status === 401 && !path.startsWith("/auth/login")) unauthorizedListeners.forEach((fn) => fn());
+    // A refused sign-in step (password, MFA code) is not a lost session.
+    if (res.status === 401 && !path.startsWith("/auth/login") && !path.startsWith("/auth/mfa/")) unauthorizedListeners.forEach((fn) => fn());
     throw new ApiError(res.status, body);
   }
   if (options.raw) return res as unknown as T;
