@@ -143,11 +143,20 @@ async def peers(
         ("slack", "slack-credentials", {"token": SlackPeer.TOKEN}),
         ("github", "github-token", {"token": GitHubPeer.TOKEN, "api_url": github.url}),
         ("jira", "jira-credentials", {"base_url": jira.url, "email": JiraPeer.EMAIL, "api_token": JiraPeer.TOKEN}),
-        ("pagerduty", "pagerduty-key", {"routing_key": PagerDutyPeer.ROUTING_KEY, "api_url": f"{pagerduty.url}/v2/enqueue"}),
+        (
+            "pagerduty",
+            "pagerduty-key",
+            {"routing_key": PagerDutyPeer.ROUTING_KEY, "api_url": f"{pagerduty.url}/v2/enqueue"},
+        ),
         (
             "llm",
             "llm-provider",
-            {"provider": "openai", "api_key": OpenAIPeer.KEY, "api_base": f"{llm.url}/v1", "default_model": "gpt-4o-mini"},
+            {
+                "provider": "openai",
+                "api_key": OpenAIPeer.KEY,
+                "api_base": f"{llm.url}/v1",
+                "default_model": "gpt-4o-mini",
+            },
         ),
         ("warehouse", "database-url", {"url": database}),
         (
@@ -301,7 +310,9 @@ async def setup_invoice(p: Peers) -> None:
     s3 = p.aws("s3")
     s3.create_bucket(Bucket="invoices-inbox")
     s3.put_object(Bucket="invoices-inbox", Key="scans/inv-2041.png", Body=b"\x89PNG\r\n\x1a\n...")
-    p.llm.answers.append(json.dumps({"invoice": "INV-2041", "vendor": "Acme Supplies Ltd", "total": 1250.0, "currency": "EUR"}))
+    p.llm.answers.append(
+        json.dumps({"invoice": "INV-2041", "vendor": "Acme Supplies Ltd", "total": 1250.0, "currency": "EUR"})
+    )
 
 
 async def check_invoice_to_database(p: Peers, result: Any) -> None:
@@ -333,7 +344,9 @@ async def setup_contract(p: Peers) -> None:
 
 async def check_contract_renewal_extraction(p: Peers, result: Any) -> None:
     assert "Master services agreement with Globex" in p.llm.chats[0]["messages"][-1]["content"]
-    assert await p.sql("SELECT * FROM contracts") == [("s3://contracts/2026/globex-msa.txt", "Globex", "2026-06-30", True)]
+    assert await p.sql("SELECT * FROM contracts") == [
+        ("s3://contracts/2026/globex-msa.txt", "Globex", "2026-06-30", True)
+    ]
     assert p.posted("#legal") == ["The contract with Globex renews automatically on 2026-06-30."]
 
 
@@ -352,7 +365,9 @@ async def check_weekly_sales_report(p: Peers, result: Any) -> None:
 
 
 async def setup_export(p: Peers) -> None:
-    await p.sql("INSERT INTO orders (customer, product, quantity, sender) VALUES ('Initech', 'Stapler', 3, 'x@i.example')")
+    await p.sql(
+        "INSERT INTO orders (customer, product, quantity, sender) VALUES ('Initech', 'Stapler', 3, 'x@i.example')"
+    )
 
 
 async def check_nightly_export_to_s3(p: Peers, result: Any) -> None:
