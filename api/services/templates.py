@@ -189,3 +189,23 @@ def category_counts(q: str | None = None) -> list[dict[str, Any]]:
         {"id": slug, "label": label, "count": sum(1 for t in hits if t.meta.category == slug)}
         for slug, label in CATEGORIES.items()
     ]
+
+
+def templates_markdown() -> str:
+    """The template list of docs/templates.md (between its ``templates:begin/end`` markers)."""
+    lines: list[str] = []
+    for slug, label in CATEGORIES.items():
+        members = [t for t in all_templates() if t.meta.category == slug]
+        if not members:
+            continue
+        lines += [f"### {label}", "", "| template | what it does | credentials | variables |", "|---|---|---|---|"]
+        for t in members:
+            creds = ", ".join(f"`{c.name}` ({' or '.join(c.types) or 'any type'})" for c in t.credentials) or "none"
+            variables = ", ".join(f"`{v}`" for v in t.variables) or "none"
+            lines.append(f"| **{t.meta.title}** (`{t.id}`) | {t.meta.description} | {creds} | {variables} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":  # regenerate the list: python -m api.services.templates
+    print(templates_markdown(), end="")
