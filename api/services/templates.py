@@ -22,7 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from translator import GRAPH_FORMAT, compile_graph
+from translator import GRAPH_FORMAT, Expression, compile_graph
+from translator import Template as CompiledTemplate
 from translator.errors import GraphValidationError
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
@@ -109,8 +110,9 @@ def _needs(graph: dict[str, Any], source: str) -> tuple[tuple[CredentialNeed, ..
     nodes_by_name: dict[str, set[str]] = {}
     for node in plan.walk():
         in_expressions: set[str] = set()
-        for compiled in (*node.templates.values(), *node.expressions.values()):
-            in_expressions |= set(compiled.references.credentials)
+        compiled: tuple[CompiledTemplate | Expression, ...] = (*node.templates.values(), *node.expressions.values())
+        for each in compiled:
+            in_expressions |= set(each.references.credentials)
         for name in node.credential_refs:
             nodes_by_name.setdefault(name, set()).add(node.id)
             if name in in_expressions:
