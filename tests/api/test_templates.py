@@ -156,3 +156,29 @@ async def test_blank_name_is_refused_naming_the_field(tenant: TenantHandle) -> N
         response = await client.post(f"{API}/templates/uptime-monitor/use", json={"name": "   "})
     assert response.status_code == 400
     assert response.json()["error"]["details"] == {"field": "name"}
+
+
+def test_template_operations_keep_to_their_schema(api_server: Any, tenant: TenantHandle) -> None:
+    """Schemathesis over the template routes only (the whole API is tests/api/test_schema_fuzz.py)."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from schemathesis import checks as st_checks
+
+    schema = schemathesis.openapi.from_url(f"{api_server.url}/openapi.json")
+    headers = {"Authorization": f"Bearer {tenant.keys[Role.ADMIN]}"}
+    checks = [
+        st_checks.not_a_server_error,
+        st_checks.status_code_conformance,
+        st_checks.content_type_conformance,
+        st_checks.response_schema_conformance,
+    ]
+    operations = [r.ok() for r in schema.get_all_operations() if r.ok().path.startswith(f"{API}/templates")]
+    assert len(operations) == 3
+    for operation in operations:
+
+        @settings(max_examples=10, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(case=operation.as_strategy())
+        def run(case: Any) -> None:
+            case.call_and_validate(base_url=api_server.url, headers=headers, checks=checks, timeout=30)
+
+        run()
