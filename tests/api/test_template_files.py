@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from api.services.templates import TemplateError, all_templates, load_template
@@ -95,3 +96,14 @@ def test_shipped_templates_use_only_registered_node_types_and_no_later_channel_n
     used = {t for template in templates for t in template.node_types}
     assert not {t for t in used if t.split(".")[0] in {"sendgrid", "twilio", "ses"}}
     assert not any("sns" in t for t in used)
+
+
+@pytest.mark.parametrize("template", all_templates(), ids=lambda t: t.id)
+def test_a_sample_payload_fits_its_trigger_input_schema(template: Any) -> None:
+    """A sample manual input is one the trigger accepts (the golden run bypasses the API's check)."""
+    trigger = next(n for n in template.meta.graph["nodes"] if n["id"] == template.trigger_node)
+    schema = trigger.get("config", {}).get("input_schema")
+    if schema is not None:
+        jsonschema.validate(template.meta.sample_trigger, schema)
+    else:
+        assert isinstance(template.meta.sample_trigger, dict) and template.meta.sample_trigger

@@ -35,6 +35,7 @@ from tests.flows.integrations.conftest import TEXTRACT_LINES, set_env
 from tests.flows.integrations.peers import GitHubPeer, JiraPeer, OpenAIPeer, PagerDutyPeer, SlackPeer
 from tests.flows.integrations.smtp_peer import SmtpPeer
 from tests.peers import HttpPeer, PeerResponse
+from translator import validate_graph
 
 TEMPLATES = {t.id: t for t in all_templates()}
 WORKER_TOKEN = "gxw_templates-" + uuid.uuid4().hex
@@ -183,8 +184,7 @@ async def peers(
         ),
         ("github_webhook", "webhook-secret", {"secret": "whsec-" + uuid.uuid4().hex}),
     ]
-    for name, kind, values in credentials:
-        await create_credential(name, kind, values, **scope)
+    await asyncio.gather(*(create_credential(name, kind, values, **scope) for name, kind, values in credentials))
     gorax.route(
         "POST",
         "/api/v1/internal/human-tasks",
@@ -530,6 +530,7 @@ async def _decide(p: Peers, decision: str) -> None:
 @pytest.mark.parametrize("template_id", sorted(TEMPLATES))
 async def test_template_runs_against_local_peers(template_id: str, env: Peers) -> None:
     template: Template = TEMPLATES[template_id]
+    assert validate_graph(template.graph()) == []
     setup, decision, check = GOLDEN[template_id]
     await setup(env)
     variables = {name: env.web.url for name in template.variables}
