@@ -182,7 +182,10 @@ async def peers(
                 "from_address": "workflows@example.com",
             },
         ),
-        ("github_webhook", "webhook-secret", {"secret": "whsec-" + uuid.uuid4().hex}),
+    ]
+    webhooks = ("github", "alerts", "support", "deploy", "uploads", "mail", "shop")
+    credentials += [
+        (f"{source}_webhook", "webhook-secret", {"secret": "whsec-" + uuid.uuid4().hex}) for source in webhooks
     ]
     await asyncio.gather(*(create_credential(name, kind, values, **scope) for name, kind, values in credentials))
     gorax.route(
