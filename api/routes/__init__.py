@@ -34,6 +34,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.analytics",
     "api.routes.variables",
     "api.routes.catalogue",
+    "api.routes.templates",
     "api.routes.credentials",
     "api.routes.webhooks",
     "api.routes.schedules",

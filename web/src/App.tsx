@@ -12,6 +12,7 @@ import { Inbox } from "./screens/Inbox";
 import { Credentials } from "./screens/Credentials";
 import { Webhooks } from "./screens/Webhooks";
 import { Admin } from "./screens/Admin";
+import { Templates } from "./screens/Templates";
 import { EditorScreen } from "./editor/EditorScreen";
 import { AccountSecurity } from "./components/Mfa";
 
@@ -66,6 +67,7 @@ function Shell() {
           Dashboard
         </NavLink>
         <NavLink to="/workflows">Workflows</NavLink>
+        <NavLink to="/templates">Templates</NavLink>
         <NavLink to="/runs">Runs</NavLink>
         <NavLink to="/inbox">Inbox</NavLink>
         <NavLink to="/credentials">Credentials</NavLink>
@@ -104,6 +106,7 @@ function Shell() {
           <Route path="/" element={<Dashboard />} />
           <Route path="/workflows" element={<WorkflowList />} />
           <Route path="/workflows/:id" element={<EditorScreen />} />
+          <Route path="/templates" element={<Templates />} />
           <Route path="/runs" element={<RunList />} />
           <Route path="/runs/:id" element={<RunView />} />
           <Route path="/inbox" element={<Inbox />} />

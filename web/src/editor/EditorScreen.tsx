@@ -9,6 +9,7 @@ import { layeredLayout } from "../graph/layout";
 import type { Graph, GraphNode, NodeTypeInfo } from "../graph/types";
 import { addEdge, addNode, applyGraph, docToGraph, draftMaps, freshNodeId } from "../graph/ydoc";
 import { can, useSession } from "../session";
+import { TemplateChecklist } from "../screens/Templates";
 import { Canvas } from "./Canvas";
 import { DraftSession, LOCAL } from "./collab";
 import { PublishDialog, RunBanner, RunDialog, validateDraft } from "./dialogs";
@@ -294,6 +295,7 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
         </button>
       </div>
       <ErrorBox error={error} onClose={() => setError(null)} />
+      <TemplateChecklist />
       {notice && (
         <div className="notice" role="status" onAnimationEnd={() => setNotice(null)}>
           {notice}
