@@ -25,8 +25,9 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+def _json(value: Any, compact: bool = True) -> str:
+    separators = (",", ":") if compact else (", ", ": ")
+    return json.dumps(value, separators=separators, ensure_ascii=False)
 
 
 def _b64(data: bytes) -> str:
@@ -67,8 +68,7 @@ def cel(expression: str, scope: dict[str, Any]) -> Any:
 
 def text(*parts: Any) -> str:
     """A string template's value: its parts joined, values that are not text as JSON."""
-    texts = [p if isinstance(p, str) else json.dumps(p) for p in parts]
-    return "".join(texts)
+    return "".join(p if isinstance(p, str) else _json(p, compact=False) for p in parts)
 
 
 def plain(value: Any) -> Any:

@@ -28,7 +28,7 @@ from typing import Any
 from translator.errors import TranslatorError
 from translator.expressions import Template
 from translator.models import Graph
-from translator.nodetypes import Ejected, NodeRegistry, input_key
+from translator.nodetypes import Ejected, NodeRegistry, block_name, input_key
 from translator.plan import Plan, PlanEdge, PlanNode, compile_graph
 
 HELPER_MODULE = "gorax_cel"
@@ -271,7 +271,8 @@ class _Ejector:
         label = f" ({node.name})" if node.name and node.name != node.id else ""
         lines.append(f'{_INDENT}"""{node.type} node {_doc(repr(node.id))}{_doc(label)}."""')
         if re.search(r"\bconfig\b", ejected.body):
-            lines += emit(_config_tree(dict(node.config), (), node.templates), 1, "config = ")
+            config = _with_block_names(dict(node.config), node.node_type.credential_fields)
+            lines += emit(_config_tree(config, (), node.templates), 1, "config = ")
         lines += [(_INDENT + line) if line else "" for line in ejected.body.strip("\n").splitlines()]
         return lines
 
@@ -493,8 +494,8 @@ class _Ejector:
                 for helper in ejected.helpers:
                     if helper.strip() not in (h.strip() for h in self.out.helpers):
                         self.out.helpers.append(helper.strip("\n"))
-                for block_type, block_name, holds in ejected.blocks:
-                    self.out.blocks[(block_type, block_name)] = holds
+                for block_type, named, holds in ejected.blocks:
+                    self.out.blocks[(block_type, named)] = holds
                 for note in ejected.notes:
                     self.out.notes.append(note if note.startswith(" ") else f"{node_id} ({node.type}): {note}")
                 if node_id in level.bodies:
@@ -504,7 +505,7 @@ class _Ejector:
         credentials = self._template_credentials()
         for credential, fields in credentials.items():
             holds = "a JSON object with " + (", ".join(sorted(fields)) if fields else "the fields the graph reads")
-            self.out.blocks[("Secret", credential)] = holds
+            self.out.blocks[("Secret", block_name(credential))] = holds
         body = self._flow_body(credentials)
         source = self._file(body)
         return EjectedFlow(
@@ -555,7 +556,10 @@ class _Ejector:
                     '"credentials": ',
                     _Seq(
                         "{",
-                        [_Pair(py_str(c) + ": ", f"Secret.load({py_str(c)}).get()") for c in sorted(credentials)],
+                        [
+                            _Pair(py_str(c) + ": ", f"Secret.load({py_str(block_name(c))}).get()")
+                            for c in sorted(credentials)
+                        ],
                         "}",
                     ),
                 )
@@ -669,6 +673,27 @@ class _Ejector:
         ]
         text = "\n".join(line.replace("\\", "\\\\").replace('"""', '\\"\\"\\"') for line in lines)
         return '"""' + text.rstrip() + '\n"""'
+
+
+def _with_block_names(config: dict[str, Any], fields: Sequence[str]) -> dict[str, Any]:
+    """The config with every credential name (``credential``, ``*_credential``, the type's
+    credential fields) replaced by the Block name it is loaded by."""
+
+    def walk(value: Any, path: str) -> Any:
+        if isinstance(value, dict):
+            out = {}
+            for key, item in value.items():
+                inner = f"{path}.{key}" if path else str(key)
+                named = key == "credential" or str(key).endswith("_credential") or inner in fields
+                literal = isinstance(item, str) and "{{" not in item
+                out[key] = block_name(item) if named and literal else walk(item, inner)
+            return out
+        if isinstance(value, list):
+            return [walk(item, path) for item in value]
+        return value
+
+    result: dict[str, Any] = walk(config, "")
+    return result
 
 
 _FAILED_HELPER = '''def failed(node_id: str, exc: Exception) -> dict[str, Any]:

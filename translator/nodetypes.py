@@ -234,6 +234,12 @@ class Ejected:
     in_flow: str | None = None
 
 
+def block_name(credential: str) -> str:
+    """The Prefect Block name an ejected flow loads a credential by (Prefect names allow only
+    lowercase letters, digits and ``-``)."""
+    return credential.lower().replace("_", "-")
+
+
 class Runtime(Protocol):
     """What the runtime does for container nodes (implemented in ``flows/``)."""
 

@@ -16,7 +16,7 @@ from pydantic import ConfigDict, Field, model_validator
 
 from flows.errors import HttpStatusError, RunError
 from flows.net import send
-from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, block_name
 
 
 class HttpRequest(NodeType):
@@ -86,7 +86,9 @@ class HttpRequest(NodeType):
             body='return http_request(config, Secret.load(config["credential"]).get())',
             imports=("import httpx", "from prefect.blocks.system import Secret"),
             helpers=(_EJECT_HELPER,),
-            blocks=(("Secret", str(config["credential"]), "a JSON object of the headers that authenticate"),),
+            blocks=(
+                ("Secret", block_name(str(config["credential"])), "a JSON object of the headers that authenticate"),
+            ),
         )
 
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from pydantic import ConfigDict, Field, field_validator
 from flows.errors import IntegrationError
 from flows.integrations import check_endpoint, guarded
 from flows.integrations import credentials as creds
-from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, block_name
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
@@ -82,7 +82,7 @@ def _ejected(config: Mapping[str, Any], body: str, *imports: str) -> Ejected:
         blocks=(
             (
                 "Secret",
-                str(config.get("credential")),
+                block_name(str(config.get("credential"))),
                 "a JSON object: provider, api_key, api_base, default_model",
             ),
         ),

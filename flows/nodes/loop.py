@@ -76,7 +76,7 @@ class Loop(NodeType):
         return Ejected(
             body=f"""items = config["items"]
 if not isinstance(items, list):
-    raise ValueError(f"items must be a list, got {{type(items).__name__}}")
+    raise TypeError(f"items must be a list, got {{type(items).__name__}}")
 if len(items) > {bound}:
     raise ValueError(f"{{len(items)}} items exceed max_iterations ({bound})")
 return items

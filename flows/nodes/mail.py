@@ -23,7 +23,7 @@ from flows.errors import IntegrationError
 from flows.integrations import credentials as creds
 from flows.integrations import guarded
 from flows.integrations.email_templates import load_email_template, render_email_template
-from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, block_name
 
 _ADDRESS = r"^[^@\s<>,;]+@[^@\s<>,;]+$|\{\{"
 _MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -210,7 +210,7 @@ class EmailSend(_EmailNode):
             blocks=(
                 (
                     "Secret",
-                    str(config.get("credential")),
+                    block_name(str(config.get("credential"))),
                     "a JSON object: host, port, security (starttls, ssl or none), username, password, from_address",
                 ),
             ),

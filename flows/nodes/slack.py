@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from flows.errors import IntegrationError
 from flows.integrations import check_endpoint, guarded, provider_message
 from flows.integrations import credentials as creds
-from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, block_name
 
 _SLACK_API = "https://slack.com/api/"
 
@@ -70,7 +70,7 @@ def _ejected(config: Mapping[str, Any], body: str) -> Ejected:
         body=body,
         imports=("import os", "from prefect_slack import SlackCredentials", "from slack_sdk import WebClient"),
         helpers=(_EJECT_HELPER,),
-        blocks=(("SlackCredentials", str(config.get("credential")), "the bot token (prefect-slack)"),),
+        blocks=(("SlackCredentials", block_name(str(config.get("credential"))), "the bot token (prefect-slack)"),),
         notes=("SLACK_API_URL, when set, replaces https://slack.com/api/ (a Slack-compatible server).",),
     )
 
