@@ -16,6 +16,7 @@ _COMMAND_MODULES = (
     "api.cli.identity",  # gorax tenants / users
     "api.cli.settings",  # gorax settings
     "api.cli.webhooks",  # gorax webhooks repair
+    "api.cli.eject",  # gorax eject
 )
 
 
