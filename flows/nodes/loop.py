@@ -62,7 +62,7 @@ class Loop(NodeType):
         """foreach: the task returns the items and the flow iterates them; while: the flow checks
         the condition before each iteration. Iterations run one after another."""
         bound = int(config.get("max_iterations", 1000))
-        notes = ()
+        notes: tuple[str, ...] = ()
         if int(config.get("concurrency", 1)) > 1:
             notes = (f"ran {config['concurrency']} iterations at once in Gorax; here they run in turn.",)
         if config.get("mode", "foreach") == "while":

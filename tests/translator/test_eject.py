@@ -74,7 +74,7 @@ def test_control_flow_reads_as_python() -> None:
     assert '@task(name="page", retries=5, retry_delay_seconds=[1, 2, 4, 8, 16], timeout_seconds=10)' in notifier
 
     fan_out = eject_graph(load_example("fan-out-join")).source
-    assert 'api_run = api.submit(snapshot)' in fan_out and 'steps["api"] = api_run.result()' in fan_out
+    assert "api_run = api.submit(snapshot)" in fan_out and 'steps["api"] = api_run.result()' in fan_out
     assert "except Exception as exc:  # on_error: continue" in fan_out
     assert "schedules=[Cron('*/5 * * * *', timezone='Europe/Berlin')]" in fan_out
     assert 'return steps.get("done")' in fan_out
