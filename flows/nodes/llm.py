@@ -43,7 +43,10 @@ class _LlmConfig(NodeConfig):
 
 
 _EJECT_HELPER = '''def llm_complete(
-    config: dict[str, Any], provider: dict[str, Any], messages: list[Any], **options: Any
+    config: dict[str, Any],
+    provider: dict[str, Any],
+    messages: list[Any],
+    **options: Any,
 ) -> dict[str, Any]:
     """One completion through litellm: {content, model, finish_reason, usage}."""
     model = config.get("model") or provider.get("default_model")
@@ -298,15 +301,17 @@ class LlmExtract(_LlmNode):
 
 
 _EJECT_EXTRACT = """schema = config["schema"]
-system = "Extract data from the user's text. Reply with only one JSON value, no prose, "
-system += "that satisfies this JSON Schema:\\n" + json.dumps(schema)
+system = "Extract data from the user's text. Reply with only one JSON value, "
+system += "no prose, that satisfies this JSON Schema:\\n" + json.dumps(schema)
 if config.get("instructions"):
     system += "\\n" + config["instructions"]
-messages = [{"role": "system", "content": system}, {"role": "user", "content": config["text"]}]
-problem = ""
-for attempt in range(1, config.get("max_attempts", 3) + 1):
+messages = [{"role": "system", "content": system}]
+messages.append({"role": "user", "content": config["text"]})
+attempts, problem = config.get("max_attempts", 3), ""
+for attempt in range(1, attempts + 1):
+    json_only = {"type": "json_object"}
     answer = llm_complete(
-        config, provider, messages, temperature=0, response_format={"type": "json_object"}
+        config, provider, messages, temperature=0, response_format=json_only
     )
     content = answer["content"].strip().removeprefix("```json").removesuffix("```")
     try:
@@ -315,12 +320,12 @@ for attempt in range(1, config.get("max_attempts", 3) + 1):
     except (ValueError, jsonschema.ValidationError) as exc:
         problem = str(exc).splitlines()[0]
         messages.append({"role": "assistant", "content": answer["content"]})
-        retry = f"That reply is invalid: {problem}. Reply with only the corrected JSON."
+        retry = f"That reply is invalid: {problem}. Reply with the corrected JSON."
         messages.append({"role": "user", "content": retry})
         continue
     model, usage = answer["model"], answer["usage"]
     return {"data": data, "attempts": attempt, "model": model, "usage": usage}
-raise RuntimeError(f"no valid JSON after {config.get('max_attempts', 3)} attempts: {problem}")
+raise RuntimeError(f"no valid JSON after {attempts} attempts: {problem}")
 """
 
 

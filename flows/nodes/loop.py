@@ -67,7 +67,7 @@ class Loop(NodeType):
             notes = (f"ran {config['concurrency']} iterations at once in Gorax; here they run in turn.",)
         if config.get("mode", "foreach") == "while":
             return Ejected(
-                body='"""Iterations follow in the flow, while the condition holds."""\nreturn None',
+                body="return None  # the flow runs the iterations while the condition holds",
                 iterates="while",
                 condition=str(config.get("condition")),
                 max_iterations=bound,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -44,9 +45,9 @@ class Subworkflow(NodeType):
     def eject(cls, config: Mapping[str, Any]) -> Ejected:
         """A clear TODO: the sub-workflow is ejected on its own, then called from here."""
         target = f"workflow {config['workflow']}" if config.get("workflow") else "the inline graph of this node"
-        message = f"TODO: eject {target} as its own flow and call it here with config['input']"
+        message = f"TODO: eject {target} as its own flow, then call that flow here with the input"
         return Ejected(
-            body=f"raise NotImplementedError(\n    {message!r}\n)\n".replace("'", '"'),
+            body=f"raise NotImplementedError(\n    {json.dumps(message)}\n)\n",
             notes=(
                 f"a sub-workflow ({target}): its task raises NotImplementedError until you call the",
                 "    ejected sub-flow there (a flow called from a flow is a Prefect subflow).",

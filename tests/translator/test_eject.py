@@ -163,3 +163,85 @@ def test_string_literals_are_written_as_ruff_writes_them() -> None:
     assert py_str("line\nnext\\") == '"line\\nnext\\\\"'
     for text in ("a 'b'", 'say "hi"', "line\nnext\\", "\x00é"):
         assert ast.literal_eval(py_str(text)) == text
+
+
+EVERY_FORM: dict[str, Any] = {
+    "format": "gorax/graph@1",
+    "name": "every form",
+    "nodes": [
+        {"id": "hand", "type": "trigger.manual", "config": {"input_schema": {"type": "object"}}},
+        {"id": "tick", "type": "trigger.schedule", "config": {"interval_seconds": 300}},
+        {"id": "heard", "type": "trigger.event", "config": {"event": "acme.*", "filter": "trigger.ok == true"}},
+        {"id": "post", "type": "slack.send_message", "config": {"credential": "chat", "channel": "#x", "text": "hi"}},
+        {"id": "dm", "type": "slack.send_dm", "config": {"credential": "chat", "user": "a@b.co", "text": "hi"}},
+        {
+            "id": "react",
+            "type": "slack.add_reaction",
+            "config": {"credential": "chat", "channel": "C1", "ts": "{{ steps.post.ts }}", "name": "eyes"},
+        },
+        {
+            "id": "edit",
+            "type": "slack.update_message",
+            "config": {"credential": "chat", "channel": "C1", "ts": "{{ steps.post.ts }}", "text": "done"},
+        },
+        {
+            "id": "ask",
+            "type": "llm.chat",
+            "config": {"credential": "model", "messages": [{"role": "user", "content": "{{ trigger.q }}"}]},
+        },
+        {
+            "id": "pull",
+            "type": "llm.extract",
+            "config": {"credential": "model", "text": "{{ steps.ask.content }}", "schema": {"type": "object"}},
+        },
+        {"id": "nap", "type": "control.delay", "config": {"duration": "1m30s"}},
+        {"id": "later", "type": "control.delay", "config": {"until": "{{ trigger.at }}"}},
+        {"id": "wait", "type": "control.delay", "config": {"seconds": 1}},
+        {"id": "child", "type": "control.subworkflow", "config": {"workflow": "wf-1", "input": "{{ trigger }}"}},
+        {"id": "call", "type": "http.request", "config": {"url": "https://example.com", "credential": "api_auth"}},
+        {"id": "gate", "type": "human.approval", "config": {"title": "Go?", "assignees": ["role:admin"]}},
+        {"id": "js", "type": "code.javascript", "config": {"code": "return 1;"}},
+    ],
+    "edges": [
+        {"source": "hand", "target": "post"},
+        {"source": "tick", "target": "post"},
+        {"source": "heard", "target": "post"},
+        {"source": "post", "target": "dm"},
+        {"source": "dm", "target": "react"},
+        {"source": "react", "target": "edit"},
+        {"source": "edit", "target": "ask"},
+        {"source": "ask", "target": "pull"},
+        {"source": "pull", "target": "nap"},
+        {"source": "nap", "target": "later"},
+        {"source": "later", "target": "wait"},
+        {"source": "wait", "target": "child"},
+        {"source": "child", "target": "call"},
+        {"source": "call", "target": "gate"},
+        {"source": "gate", "sourceHandle": "approved", "target": "js"},
+    ],
+}
+
+
+def test_every_ejected_node_type_writes_formatted_lint_clean_python(tmp_path: Path) -> None:
+    if not Path(RUFF).exists():
+        pytest.skip("ruff is not installed (make lint installs it)")
+    ejected = eject_graph(EVERY_FORM)
+    (tmp_path / ejected.helper_filename).write_text(ejected.helper_source)
+    (tmp_path / ejected.filename).write_text(ejected.source)
+    compile(ejected.source, ejected.filename, "exec")
+    formatted = _ruff("format", "--isolated", "--check", "--diff", ".", cwd=tmp_path)
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
+    linted = _ruff("check", "--isolated", "--select", "E,F,W,I", "--ignore", "E501", ".", cwd=tmp_path)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
+    source = ejected.source
+    assert 'trigger_node: str = "hand"' in source  # three triggers: the manual one fires by default
+    assert 'if trigger_node == "heard" and not cel(' in source
+    assert "schedules=[Interval(300)]" in source
+    assert "seconds = 90.0  # 1m30s" in source
+    assert "raise NotImplementedError" in source and "workflow wf-1" in source
+    assert {block[:2] for block in ejected.blocks} == {
+        ("SlackCredentials", "chat"),
+        ("Secret", "model"),
+        ("Secret", "api-auth"),
+    }
+    assert 'timeout = request["timeout_seconds"]' in source and '"timeout_seconds": 604800' in source

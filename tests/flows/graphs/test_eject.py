@@ -233,3 +233,105 @@ async def test_access_approval(http_peer: HttpPeer, tmp_path: Path, monkeypatch:
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[ejected_paused.id]))
         )
         assert done.state is not None and done.state.is_completed()
+
+
+MAIL_REPORT: dict[str, Any] = {
+    "format": "gorax/graph@1",
+    "name": "mail-report",
+    "nodes": [
+        {"id": "go", "type": "trigger.manual", "config": {}},
+        {
+            "id": "sum",
+            "type": "code.javascript",
+            "config": {"code": "return input.reduce((a, b) => a + b, 0);", "input": "{{ trigger.numbers }}"},
+        },
+        {"id": "size", "type": "control.switch", "config": {"cases": {"big": "steps.sum > 10", "small": "true"}}},
+        {"id": "count", "type": "control.loop", "config": {"mode": "while", "condition": "loop.index < 3"}},
+        {"id": "tick", "type": "data.transform", "parentId": "count", "config": {"value": "{{ loop.index * 2 }}"}},
+        {
+            "id": "mail",
+            "type": "email.send",
+            "config": {
+                "credential": "ops_mailer",
+                "to": ["ops@example.com"],
+                "subject": "Sum {{ steps.sum }}",
+                "text": "Ticks: {{ steps.count }}",
+            },
+        },
+        {"id": "quiet", "type": "data.transform", "config": {"value": "small"}},
+        {
+            "id": "done",
+            "type": "control.output",
+            "config": {
+                "value": {
+                    "sum": "{{ steps.sum }}",
+                    "case": "{{ steps.size.case }}",
+                    "ticks": "{{ has(steps.count) ? steps.count : [] }}",
+                    "accepted": "{{ has(steps.mail) ? steps.mail.accepted : [] }}",
+                }
+            },
+        },
+    ],
+    "edges": [
+        {"source": "go", "target": "sum"},
+        {"source": "sum", "target": "size"},
+        {"source": "size", "sourceHandle": "big", "target": "count"},
+        {"source": "size", "sourceHandle": "small", "target": "quiet"},
+        {"source": "count", "target": "mail"},
+        {"source": "mail", "target": "done"},
+        {"source": "quiet", "target": "done"},
+    ],
+}
+
+
+@pytest.mark.timeout(600)
+async def test_javascript_switch_while_loop_and_email(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.flows.integrations.smtp_peer import SmtpPeer  # noqa: PLC0415  (its certificate tooling)
+
+    smtp = SmtpPeer(tmp_path).start()
+    try:
+        server = {
+            "host": "127.0.0.1",
+            "port": smtp.port,
+            "security": "starttls",
+            "username": SmtpPeer.USER,
+            "password": SmtpPeer.PASSWORD,
+            "from_address": "gorax@example.com",
+        }
+        tenant_id, slug = str(uuid.uuid4()), f"ej{uuid.uuid4().hex[:8]}"
+        await create_credential("ops_mailer", "smtp-server", server, tenant_id=tenant_id, tenant_slug=slug)
+        await Secret(value=server).save("ops-mailer", overwrite=True)
+        monkeypatch.setenv("SSL_CERT_FILE", str(smtp.cert))  # both clients verify the test CA
+        results = {}
+        for numbers in ([4, 5, 6], [1, 2]):
+            gorax = await _gorax(MAIL_REPORT, trigger={"numbers": numbers}, tenant=tenant_id)
+            directory = tmp_path / f"run{len(numbers)}"
+            directory.mkdir()
+            ejected_file = eject_graph(MAIL_REPORT)
+            (directory / ejected_file.helper_filename).write_text(ejected_file.helper_source)
+            (directory / ejected_file.filename).write_text(ejected_file.source)
+            (directory / "runner.py").write_text(RUNNER)
+            child = {k: v for k, v in os.environ.items() if not k.startswith(("GORAX_", "PYTHONPATH"))}
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(directory / "runner.py"),
+                str(directory),
+                str(directory / ejected_file.filename),
+                "mail_report",
+                json.dumps({"numbers": numbers}),
+                "{}",
+                cwd=str(directory),
+                env=child,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            ejected = await _result(process)
+            assert ejected == gorax, (ejected, gorax)
+            results[sum(numbers)] = ejected
+        assert results[15] == {"sum": 15, "case": "big", "ticks": [0, 2, 4], "accepted": ["ops@example.com"]}
+        assert results[3] == {"sum": 3, "case": "small", "ticks": [], "accepted": []}  # no loop, no mail
+        mails = [m["message"] for m in smtp.messages]
+        assert [m["Subject"] for m in mails] == ["Sum 15", "Sum 15"]  # once through Gorax, once ejected
+        assert all(m.get_content().strip() == "Ticks: [0, 2, 4]" and msg["tls"] for m, msg in zip(mails, smtp.messages))
+    finally:
+        smtp.stop()
