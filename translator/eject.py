@@ -188,7 +188,10 @@ def python_name(node_id: str, taken: set[str]) -> str:
 _RESERVED_NAMES = frozenset(
     """
     Any RunInput Secret annotations cel config dataclass failed flow httpx inputs json main os
-    pause_flow_run result routes scope snapshot steps sys task text time trigger env
+    pause_flow_run result routes scope snapshot steps sys task text time trigger env trigger_node
+    index item arguments name exc UTC datetime jsonschema litellm smtplib ssl EmailMessage
+    make_msgid MiniRacer WebClient SlackCredentials http_request send_email slack_call
+    llm_complete run_javascript wait_for_decision ApprovalDecision Cron Interval
     """.split()
 )
 
@@ -214,7 +217,6 @@ class _Generated:
     notes: list[str] = field(default_factory=list)
     tasks: list[list[str]] = field(default_factory=list)
     uses_failed: bool = False
-    uses_routes: bool = False
 
 
 class _Ejector:
@@ -281,11 +283,9 @@ class _Ejector:
     def _edge_live(self, edge: PlanEdge, level: Plan, guards: dict[str, str | None], names: _Level) -> str:
         source = level.nodes[edge.source]
         if edge.handle:
-            self.out.uses_routes = True
             return f"{names.routes}.get({py_str(source.id)}) == {py_str(edge.handle)}"
         ran = "True" if guards.get(source.id) is None else f"{py_str(source.id)} in {names.steps}"
         if source.on_error == "route":
-            self.out.uses_routes = True
             failed = f"{names.routes}.get({py_str(source.id)}) != {py_str('error')}"
             return failed if ran == "True" else f"{ran} and {failed}"
         return ran
@@ -328,10 +328,20 @@ class _Ejector:
             keyword_ = "if"
             if previous is not None and _same_router(previous, guard) and lines:
                 keyword_ = "elif"
-            lines.append(f"{keyword_} {guard}:")
+            lines += self._condition(keyword_, guard)
             lines += [(_INDENT + line) if line else "" for line in body]
             previous = guard
         return lines
+
+    def _condition(self, keyword_: str, guard: str) -> list[str]:
+        """``if guard:`` as ruff writes it: on one line, else in parentheses, else one operand a line."""
+        pad = _INDENT * self.ind
+        if len(f"{pad}{keyword_} {guard}:") <= LINE:
+            return [f"{keyword_} {guard}:"]
+        if len(f"{pad}{_INDENT}{guard}") <= LINE:
+            return [f"{keyword_} (", f"{_INDENT}{guard}", "):"]
+        parts = guard.split(" or ")
+        return [f"{keyword_} (", f"{_INDENT}{parts[0]}", *(f"{_INDENT}or {p}" for p in parts[1:]), "):"]
 
     def _members(self, level: Plan, members: list[str], names: _Level, top: bool) -> list[str]:
         lines: list[str] = []
@@ -363,11 +373,18 @@ class _Ejector:
         return f"{name}({scope})"
 
     def _inputs(self, level: Plan, node: PlanNode, names: _Level) -> str:
-        sources = [e.source for e in node.incoming if e.source in level.nodes]
-        listed = ", ".join(py_str(s) for s in dict.fromkeys(sources))
-        if len(sources) == 1:
-            listed += ","
-        return f"{{name: {names.steps}[name] for name in ({listed}) if name in {names.steps}}}"
+        upstream = f"{self.names[node.id]}_upstream"
+        return f"{{name: {names.steps}[name] for name in {upstream} if name in {names.steps}}}"
+
+    def _upstream(self, level: Plan, node: PlanNode) -> list[str]:
+        """``<node>_upstream = (...)``: the upstream node ids whose outputs a node takes as inputs."""
+        if not self.ejected[node.id].takes_inputs:
+            return []
+        sources = [py_str(e.source) for e in node.incoming if e.source in level.nodes]
+        listed: Any = _Seq("(", list(dict.fromkeys(sources)), ")")
+        if len(listed.items) == 1:
+            listed = f"({listed.items[0]},)"
+        return self._emit(listed, 0, f"{self.names[node.id]}_upstream = ")
 
     def _wave(self, level: Plan, wave: list[str], names: _Level) -> list[str]:
         listed = ", ".join(wave[:-1]) + f" and {wave[-1]}"
@@ -377,6 +394,7 @@ class _Ejector:
         )
         for node_id in wave:
             node = level.nodes[node_id]
+            lines += self._upstream(level, node)
             lines += self._emit(
                 self._call(level, node, names, "snapshot", submit=True), 0, f"{self.names[node_id]}_run = "
             )
@@ -388,7 +406,6 @@ class _Ejector:
     def _store(self, node: PlanNode, call: Any, names: _Level, routed: bool = False) -> list[str]:
         target = f"{names.steps}[{py_str(node.id)}]"
         if routed:
-            self.out.uses_routes = True
             target += f", {names.routes}[{py_str(node.id)}]"
         if node.on_error == "fail":
             return self._emit(call, 0, f"{target} = ")
@@ -398,7 +415,6 @@ class _Ejector:
         lines.append(f"except Exception as exc:  # on_error: {node.on_error}")
         failed = f"failed({py_str(node.id)}, exc)"
         if node.on_error == "route":
-            self.out.uses_routes = True
             lines.append(
                 f"{_INDENT}{names.steps}[{py_str(node.id)}], {names.routes}[{py_str(node.id)}] = {failed}, "
                 f"{py_str('error')}"
@@ -420,9 +436,9 @@ class _Ejector:
             ]
         if ejected.iterates is not None:
             return lines + self._loop(level, node, names)
+        lines += self._upstream(level, node)
         call = self._call(level, node, names, names.scope)
         if ejected.in_flow is not None:
-            self.out.uses_routes = True
             text = (
                 ejected.in_flow.replace("{call}", _flat(call))
                 .replace("{steps}", names.steps)

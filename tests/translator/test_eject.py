@@ -245,3 +245,39 @@ def test_every_ejected_node_type_writes_formatted_lint_clean_python(tmp_path: Pa
         ("Secret", "api-auth"),
     }
     assert 'timeout = request["timeout_seconds"]' in source and '"timeout_seconds": 604800' in source
+
+
+def test_names_that_clash_and_long_conditions_stay_valid_and_formatted(tmp_path: Path) -> None:
+    if not Path(RUFF).exists():
+        pytest.skip("ruff is not installed (make lint installs it)")
+    branches = ["first_branch_with_a_long_name", "second_branch_with_a_long_name", "third_branch_long_name"]
+    graph: dict[str, Any] = {
+        "format": "gorax/graph@1",
+        "name": "json",
+        "nodes": [
+            {"id": "go", "type": "trigger.manual", "config": {}},
+            {"id": "pick", "type": "control.switch", "config": {"value": "trigger.n", "cases": [1, 2, 3]}},
+            *({"id": b, "type": "data.transform", "config": {"value": b}} for b in branches),
+            {"id": "json", "type": "control.merge", "config": {"mode": "any"}},
+            {"id": "http_request", "type": "control.output", "config": {"value": "{{ steps.json }}"}},
+        ],
+        "edges": [
+            {"source": "go", "target": "pick"},
+            *({"source": "pick", "sourceHandle": str(i + 1), "target": b} for i, b in enumerate(branches)),
+            *({"source": b, "target": "json"} for b in branches),
+            {"source": "json", "target": "http_request"},
+        ],
+    }
+    ejected = eject_graph(graph)
+    (tmp_path / ejected.helper_filename).write_text(ejected.helper_source)
+    (tmp_path / ejected.filename).write_text(ejected.source)
+    compile(ejected.source, ejected.filename, "exec")
+    # The flow, named after the workflow, and the node 'json' neither shadow the json module nor
+    # each other; the node 'http_request' does not shadow the helper of that name.
+    assert ejected.filename == "json_node.py" and "def json_node(trigger" in ejected.source
+    assert "def json_node_2(scope" in ejected.source and "def http_request_node(scope" in ejected.source
+    assert '    if (\n        "first_branch_with_a_long_name" in steps' in ejected.source
+    formatted = _ruff("format", "--isolated", "--check", "--diff", ".", cwd=tmp_path)
+    assert formatted.returncode == 0, formatted.stdout + formatted.stderr
+    linted = _ruff("check", "--isolated", "--select", "E,F,W,I", "--ignore", "E501", ".", cwd=tmp_path)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
