@@ -207,6 +207,8 @@ class _Level:
     routes: str
     scope: str
     depth: int = 0
+    #: The loop indexes in scope, outermost first (keys of inputs must differ per iteration).
+    indexes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -445,7 +447,7 @@ class _Ejector:
                 .replace("{routes}", names.routes)
                 .replace("{node}", py_str(node.id))
                 .replace("{name}", self.names[node.id])
-                .replace("{key}", py_str(input_key("input", node.id)))
+                .replace("{key}", _input_key(node.id, names.indexes))
             )
             return lines + text.strip("\n").splitlines()
         return lines + self._store(node, call, names, routed=ejected.routes)
@@ -456,7 +458,7 @@ class _Ejector:
         name = self.names[node.id]
         depth = names.depth
         index, item = ("index", "item") if depth == 0 else (f"index{depth + 1}", f"item{depth + 1}")
-        inner = _Level(f"{name}_steps", f"{name}_routes", f"{name}_scope", depth + 1)
+        inner = _Level(f"{name}_steps", f"{name}_routes", f"{name}_scope", depth + 1, (*names.indexes, index))
         lines: list[str] = []
         result = _last_output(body, inner.steps) if body is not None else "None"
         self.ind += 1
@@ -716,6 +718,14 @@ _FAILED_HELPER = '''def failed(node_id: str, exc: Exception) -> dict[str, Any]:
     """A failed node's output when its on_error lets the run go on (as in Gorax)."""
     error = {"node_id": node_id, "type": type(exc).__name__, "message": str(exc)}
     return {"error": error}'''
+
+
+def _input_key(node_id: str, indexes: tuple[str, ...]) -> str:
+    """The key of a node's run input: Prefect's form, one per loop iteration."""
+    key = input_key("input", node_id)
+    if not indexes:
+        return py_str(key)
+    return 'f"' + key + "".join(f"-{{{index}}}" for index in indexes) + '"'
 
 
 def _number(value: float) -> str:

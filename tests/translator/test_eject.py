@@ -281,3 +281,23 @@ def test_names_that_clash_and_long_conditions_stay_valid_and_formatted(tmp_path:
     assert formatted.returncode == 0, formatted.stdout + formatted.stderr
     linted = _ruff("check", "--isolated", "--select", "E,F,W,I", "--ignore", "E501", ".", cwd=tmp_path)
     assert linted.returncode == 0, linted.stdout + linted.stderr
+
+
+def test_an_approval_in_a_loop_waits_for_one_input_per_iteration() -> None:
+    graph: dict[str, Any] = {
+        "format": "gorax/graph@1",
+        "name": "each needs a yes",
+        "nodes": [
+            {"id": "go", "type": "trigger.manual", "config": {}},
+            {"id": "each", "type": "control.loop", "config": {"items": "{{ trigger.items }}"}},
+            {
+                "id": "ok",
+                "type": "human.approval",
+                "parentId": "each",
+                "config": {"title": "Ship {{ loop.item }}?", "assignees": ["role:admin"]},
+            },
+        ],
+        "edges": [{"source": "go", "target": "each"}],
+    }
+    source = eject_graph(graph).source
+    assert 'each_steps["ok"] = wait_for_decision(ok(each_scope), f"input-ok-{index}")' in source
