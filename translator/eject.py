@@ -558,7 +558,16 @@ class _Ejector:
         plan = self.plan
         top = _Level("steps", "routes", "scope")
         level_lines = self._level(plan, top, top=True)
-        lines = ["steps: dict[str, Any] = {}"]
+        lines: list[str] = []
+        for node_id in plan.triggers:
+            accepts = self.ejected[node_id].accepts
+            if accepts:
+                test: Any = _Seq("not cel(", [py_str(accepts), '{"trigger": trigger}'], ")")
+                if len(plan.triggers) > 1:
+                    test = f"trigger_node == {py_str(node_id)} and {_flat(test)}"
+                lines += self._emit(test, 0, "if ", ":")
+                lines.append(f"{_INDENT}return None  # Gorax starts no run when the filter of '{node_id}' is false")
+        lines.append("steps: dict[str, Any] = {}")
         if any(re.search(r"\broutes\b", line) for line in level_lines):
             lines.append("routes: dict[str, Any] = {}")
         scope_items: list[Any] = [
@@ -584,14 +593,6 @@ class _Ejector:
             )
         scope_items.append(_Pair('"workflow": ', _Seq("{", [_Pair('"name": ', py_str(plan.name))], "}")))
         lines += self._emit(_Seq("{", scope_items, "}"), 0, "scope = ")
-        for node_id in plan.triggers:
-            accepts = self.ejected[node_id].accepts
-            if accepts:
-                test: Any = _Seq("not cel(", [py_str(accepts), '{"trigger": trigger}'], ")")
-                if len(plan.triggers) > 1:
-                    test = f"trigger_node == {py_str(node_id)} and {_flat(test)}"
-                lines += self._emit(test, 0, "if ", ":")
-                lines.append(f"{_INDENT}return None  # Gorax starts no run when the filter of '{node_id}' is false")
         lines += level_lines
         lines += self._result(plan)
         return lines

@@ -108,7 +108,7 @@ class WebhookTrigger(TriggerType):
         signature = config.get("signature") or {}
         scheme = signature.get("scheme", "none")
         checked = (
-            f"signed ({scheme}, secret credential {signature.get('secret')!r})" if scheme != "none" else "unsigned"
+            f"signed with {scheme}, secret credential {signature.get('secret')!r}" if scheme != "none" else "unsigned"
         )
         return Ejected(
             body='return scope["trigger"]',
