@@ -199,6 +199,48 @@ class TriggerSource:
     workflow_resource: str
 
 
+@dataclass(frozen=True)
+class Ejected:
+    """How a node reads as plain Prefect code, for ``gorax eject`` (:mod:`translator.eject`).
+
+    ``body`` is the body of the node's ``@task`` function: ``config`` (the node's config, its
+    templates rendered through the ``gorax_cel`` helper), ``scope`` (``trigger``, ``steps``,
+    ``env``, ``loop``...) and, with ``takes_inputs``, ``inputs`` (the live upstream outputs by
+    node id) are in scope; it returns the node's output, or ``(output, handle)`` when ``routes``.
+    """
+
+    body: str
+    #: Import lines the body (or its helpers) needs, e.g. ``"import httpx"``.
+    imports: tuple[str, ...] = ()
+    #: Module-level source the body calls, shared by every node of the type (written once).
+    helpers: tuple[str, ...] = ()
+    #: Prefect Blocks the user must create: ``(block type, block name, what it holds)``.
+    blocks: tuple[tuple[str, str, str], ...] = ()
+    #: Lines for the file's header docstring (a schedule, a limit of the ejected form).
+    notes: tuple[str, ...] = ()
+    #: Whether the body returns ``(output, handle)`` and the edges leave by handle.
+    routes: bool = False
+    #: Whether the body reads ``inputs``.
+    takes_inputs: bool = False
+    #: A trigger's filter (bare CEL over ``trigger``): the flow returns at once when it is false.
+    accepts: str | None = None
+    #: A container's iteration: ``foreach`` (the body returns the items) or ``while``.
+    iterates: Literal["foreach", "while"] | None = None
+    #: ``while``: the bare CEL checked before each iteration; both: the iteration bound.
+    condition: str | None = None
+    max_iterations: int | None = None
+    #: Flow-body statements that replace the plain call, for a node that waits on the flow run
+    #: (an approval): ``{call}`` is the task call, ``{steps}``/``{routes}`` the maps to set and
+    #: ``{node}`` the node id as a literal.
+    in_flow: str | None = None
+
+
+def block_name(credential: str) -> str:
+    """The Prefect Block name an ejected flow loads a credential by (Prefect names allow only
+    lowercase letters, digits and ``-``)."""
+    return credential.lower().replace("_", "-")
+
+
 class Runtime(Protocol):
     """What the runtime does for container nodes (implemented in ``flows/``)."""
 
@@ -347,6 +389,11 @@ class NodeType:
             "credential_fields": list(cls.credential_fields),
             "config_schema": cls.Config.model_json_schema(),
         }
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected | None:
+        """This node (its raw config) as plain Prefect code; None: the type cannot be ejected."""
+        return None
 
     async def run(self, config: Any, ctx: NodeContext) -> Any:
         """The node's output, a :class:`Routed` output, or a :class:`Suspend` request."""

@@ -17,6 +17,7 @@ _COMMAND_MODULES = (
     "api.cli.settings",  # gorax settings
     "api.cli.webhooks",  # gorax webhooks repair
     "api.cli.imports",  # gorax import n8n
+    "api.cli.eject",  # gorax eject
 )
 
 

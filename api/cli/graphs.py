@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 
-def _load(path: str) -> tuple[Any, str | None]:
+def load_graph_file(path: str) -> tuple[Any, str | None]:
     """The parsed JSON of a file, or a message saying why it could not be read."""
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -31,7 +31,7 @@ def _validate(args: argparse.Namespace) -> int:
     from translator import GraphError, validate_graph  # noqa: PLC0415
     from translator.nodetypes import RegistryError  # noqa: PLC0415
 
-    document, problem = _load(args.file)
+    document, problem = load_graph_file(args.file)
     if problem is not None:
         errors = [GraphError(code="invalid_json", message=problem)]
     else:
@@ -82,7 +82,7 @@ def _vars(pairs: list[str] | None) -> dict[str, str]:
 
 
 def _graph_or_exit(path: str, command: str) -> Any:
-    document, problem = _load(path)
+    document, problem = load_graph_file(path)
     if problem is not None:
         print(f"gorax {command}: {problem}", file=sys.stderr)
         raise SystemExit(2)

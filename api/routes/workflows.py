@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+from fastapi.responses import PlainTextResponse
 
 from api.auth.deps import AuditCtx, Requires, StateDep, TenantSession
 from api.auth.permissions import Permission
@@ -14,7 +15,7 @@ from api.errors import BadRequest
 from api.models.workflows import Workflow
 from api.prefect import PrefectClient, PrefectDep
 from api.schemas import Page
-from api.services import executions, publishing
+from api.services import eject, executions, publishing
 from api.services import workflows as service
 from api.workflow_schemas import (
     LastRun,
@@ -243,6 +244,33 @@ async def export_workflow(
     workflow = await service.get_workflow(session, tenant_id=principal.required_tenant_id(), workflow_id=workflow_id)
     graph = await service.read_current_graph(workflow)
     return {"format": service.GRAPH_FORMAT, "name": workflow.name, "description": workflow.description, **graph}
+
+
+@router.get(
+    "/{workflow_id}/eject",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/x-python": {}}, "description": "The flow file, or its CEL helper."}},
+)
+async def eject_workflow(
+    session: TenantSession,
+    workflow_id: str = WorkflowId,
+    version: int | None = Query(default=None, ge=1, le=1_000_000, description="Version (default: published)."),
+    file: Literal["flow", "helper"] = Query(
+        default="flow", description="'flow': the flow file; 'helper': gorax_cel.py, written beside it."
+    ),
+    principal: Principal = Requires(Permission.WORKFLOW_READ),
+) -> PlainTextResponse:
+    """A version of the workflow as a Prefect flow file that runs without Gorax (docs/eject.md)."""
+    document = await eject.stored_document(
+        session, tenant_id=principal.required_tenant_id(), workflow_id=workflow_id, version=version
+    )
+    ejected = eject.eject_document(document)
+    name, text = (
+        (ejected.filename, ejected.source) if file == "flow" else (ejected.helper_filename, ejected.helper_source)
+    )
+    return PlainTextResponse(
+        text, media_type="text/x-python", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
 
 
 @router.post("/{workflow_id}/validate", response_model=ValidationResult)

@@ -12,7 +12,7 @@ from blocks.redact import mask
 from flows.errors import ApprovalExpired
 from flows.internal_api import post_internal
 from flows.nodes._common import HANDLE_PATTERN, check_duration, parse_duration
-from translator.nodetypes import NodeConfig, NodeContext, NodeType, Routed, Suspend, input_key
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, Routed, Suspend, input_key
 
 #: The tenant roles a task may name as ``role:<role>`` (the API's roles).
 ROLES = ("admin", "editor", "operator", "viewer")
@@ -84,6 +84,28 @@ def _default_options() -> list[ApprovalOption]:
     return [ApprovalOption(label="Approve", value="approved"), ApprovalOption(label="Reject", value="rejected")]
 
 
+#: How long an ejected approval without a timeout pauses its flow run (Prefect needs a bound).
+_EJECT_WAIT = 7 * 86400
+_EJECT_DECISION = '''class ApprovalDecision(RunInput):
+    """What resumes a paused approval: the option chosen, by whom, and why."""
+
+    decision: str
+    comment: str | None = None
+    decided_by: str = "unknown"'''
+_EJECT_WAIT_HELPER = '''def wait_for_decision(request: dict[str, Any], key: str) -> dict[str, Any]:
+    """Pause the flow run until a person resumes it with an ApprovalDecision."""
+    form = ApprovalDecision.with_initial_data(description=request["title"])
+    timeout = request["timeout_seconds"]
+    decision = pause_flow_run(wait_for_input=form, timeout=timeout, key=key)
+    if decision.decision not in request["options"]:
+        raise ValueError(f"{decision.decision!r} is not one of {request['options']}")
+    return {
+        "decision": decision.decision,
+        "comment": decision.comment,
+        "decided_by": decision.decided_by,
+        "decided_at": datetime.now(UTC).isoformat(),
+    }'''
+
 Channel = Literal["inbox", "email", "slack"]
 
 
@@ -138,6 +160,38 @@ class HumanApproval(NodeType):
             if "email" in self.channels and not self.email_credential:
                 raise ValueError("channel 'email' needs 'email_credential'")
             return self
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected | None:
+        """The task renders the question; the flow pauses (Prefect's ``pause_flow_run``) until a
+        person resumes it with a decision, the chosen option being the handle."""
+        timeout = config.get("timeout")
+        if isinstance(timeout, str) and "{{" in timeout:
+            return None  # a timeout computed at run time has no Python form yet
+        seconds = int(parse_duration(timeout).total_seconds()) if timeout else _EJECT_WAIT
+        options = config.get("options") or [o.model_dump() for o in _default_options()]
+        notes = [f"pauses the flow run for at most {seconds} s: resume it with an ApprovalDecision"]
+        notes.append("    (Prefect UI or resume_flow_run(run_id, run_input={...})); the pause times out")
+        notes.append("    as a failed run. Gorax's assignees, inbox, notifications and escalation are not ejected.")
+        body = f"""return {{
+    "title": config["title"],
+    "options": {[str(o.get("value")) for o in options]!r},
+    "timeout_seconds": {seconds},
+}}
+""".replace("'", '"')
+        return Ejected(
+            body=body,
+            imports=(
+                "from datetime import UTC, datetime",
+                "from prefect.flow_runs import pause_flow_run",
+                "from prefect.input import RunInput",
+            ),
+            helpers=(_EJECT_DECISION, _EJECT_WAIT_HELPER),
+            notes=tuple(notes),
+            in_flow="""{steps}[{node}] = wait_for_decision({call}, {key})
+{routes}[{node}] = {steps}[{node}]["decision"]
+""",
+        )
 
     async def run(self, config: HumanApproval.Config, ctx: NodeContext) -> Suspend:
         """Record the task (idempotent per run, node and iteration), then wait for a decision."""

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from py_mini_racer import JSEvalException, JSOOMException, JSTimeoutException, MiniRacer
 from pydantic import Field
 
 from flows.errors import SandboxError
-from translator.nodetypes import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 _MB = 1024 * 1024
 #: Wraps the user's function body. Input arrives as a JSON string literal (JSON is valid JS),
@@ -61,6 +62,15 @@ class CodeJavaScript(NodeType):
         memory_mb: int = Field(default=64, ge=8, le=512, description="Hard limit of the isolate's heap, in MB.")
         max_output_bytes: int = Field(default=5 * _MB, ge=1, le=50 * _MB, description="Largest JSON output accepted.")
 
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """The same V8 isolate through mini-racer (``pip install mini-racer``), on its own."""
+        return Ejected(
+            body="return run_javascript(config)",
+            imports=("import json", "from py_mini_racer import MiniRacer"),
+            helpers=(_EJECT_HELPER,),
+        )
+
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """The code's return value (JSON round-tripped)."""
         source = _WRAPPER.format(input_literal=json.dumps(json.dumps(config.input)), code=config.code)
@@ -78,6 +88,17 @@ class CodeJavaScript(NodeType):
                 "javascript", "run code", f"output is {len(raw)} bytes, over max_output_bytes {config.max_output_bytes}"
             )
         return json.loads(raw)
+
+
+_EJECT_HELPER = '''def run_javascript(config: dict[str, Any]) -> Any:
+    """Run a JavaScript function body in a V8 isolate: `input` in, the returned value out."""
+    source = "(function (input) {\\n" + config["code"] + "\\n})"
+    argument = json.dumps(config.get("input"))
+    call = f"JSON.stringify(({source})({argument}) ?? null)"
+    timeout = config.get("timeout_seconds", 5)
+    memory = config.get("memory_mb", 64) * 1024 * 1024
+    with MiniRacer() as isolate:
+        return json.loads(isolate.eval(call, timeout_sec=timeout, max_memory=memory))'''
 
 
 def _evaluate(source: str, timeout_seconds: float, max_memory: int) -> str:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import Field
 
-from translator.nodetypes import NodeConfig, NodeContext, NodeType, Routed
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, Routed
 
 
 class Condition(NodeType):
@@ -19,6 +22,18 @@ class Condition(NodeType):
     class Config(NodeConfig):
         expression: str = Field(
             min_length=1, description="Bare CEL that yields a bool, e.g. trigger.body.status == 'success'."
+        )
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """Evaluate the expression; the handle is ``true`` or ``false``."""
+        return Ejected(
+            body="""passed = cel(config["expression"], scope)
+if not isinstance(passed, bool):
+    raise TypeError(f"the expression yielded {passed!r}, not a bool")
+return {"result": passed}, "true" if passed else "false"
+""",
+            routes=True,
         )
 
     async def run(self, config: Config, ctx: NodeContext) -> Routed:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
 from flows.nodes._common import check_duration, is_template, parse_duration
-from translator.nodetypes import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 #: Longer waits belong to a schedule or an approval timeout, not a sleeping worker slot.
 MAX_DELAY_SECONDS = 7 * 86400
@@ -48,6 +49,28 @@ class Delay(NodeType):
             if len(given) != 1:
                 raise ValueError("set exactly one of 'seconds', 'duration' and 'until'")
             return self
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected | None:
+        """Sleep; the output says how long."""
+        if config.get("until") is not None:
+            wait = """until = datetime.fromisoformat(config["until"].replace("Z", "+00:00"))
+until = until if until.tzinfo else until.replace(tzinfo=UTC)
+seconds = max(0.0, (until - datetime.now(UTC)).total_seconds())
+"""
+            imports: tuple[str, ...] = ("import time", "from datetime import UTC, datetime")
+        elif config.get("duration") is not None:
+            if is_template(config["duration"]):
+                return None  # a duration computed at run time has no Python form yet
+            seconds = parse_duration(config["duration"]).total_seconds()
+            wait = f"seconds = {seconds!r}  # {config['duration']}\n"
+            imports = ("import time",)
+        else:
+            wait = 'seconds = float(config["seconds"])\n'
+            imports = ("import time",)
+        return Ejected(
+            body=wait + 'time.sleep(seconds)\nreturn {"waited_seconds": round(seconds, 3)}\n', imports=imports
+        )
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """Sleep; the output says how long."""

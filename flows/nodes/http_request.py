@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
 from flows.errors import HttpStatusError, RunError
 from flows.net import send
-from translator.nodetypes import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, block_name
 
 
 class HttpRequest(NodeType):
@@ -76,6 +77,20 @@ class HttpRequest(NodeType):
                 raise ValueError(f"set at most one body: {', '.join(bodies)} given")
             return self
 
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """httpx sends the request; an ``http-auth`` credential becomes a Secret Block of headers."""
+        if not config.get("credential"):
+            return Ejected(body="return http_request(config)", imports=("import httpx",), helpers=(_EJECT_HELPER,))
+        return Ejected(
+            body='return http_request(config, Secret.load(config["credential"]).get())',
+            imports=("import httpx", "from prefect.blocks.system import Secret"),
+            helpers=(_EJECT_HELPER,),
+            blocks=(
+                ("Secret", block_name(str(config["credential"])), "a JSON object of the headers that authenticate"),
+            ),
+        )
+
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Send the request; the output is ``{status, headers, body}``."""
         headers = dict(config.headers)
@@ -113,6 +128,33 @@ class HttpRequest(NodeType):
                 f"{reply.method} {reply.url} answered {reply.status}: {preview}", node_id=ctx.node_id, response=result
             )
         return result
+
+
+_EJECT_HELPER = '''def http_request(config: dict[str, Any], auth: dict[str, str] | None = None) -> Any:
+    """Send an HTTP request: {status, headers, body}, a JSON body decoded."""
+    response = httpx.request(
+        config.get("method", "GET"),
+        config["url"],
+        headers={**config.get("headers", {}), **(auth or {})},
+        params=config.get("query") or None,
+        json=config.get("json"),
+        data=config.get("form"),
+        content=config.get("body"),
+        timeout=config.get("timeout_seconds", 30),
+        follow_redirects=config.get("follow_redirects", True),
+    )
+    body: Any = response.text or None
+    if "json" in response.headers.get("content-type", ""):
+        body = response.json()
+    if response.status_code >= 400 and config.get("fail_on_status", True):
+        request = response.request
+        message = f"{request.method} {request.url} answered {response.status_code}"
+        raise RuntimeError(f"{message}: {response.text[:300]}")
+    return {
+        "status": response.status_code,
+        "headers": dict(response.headers),
+        "body": body,
+    }'''
 
 
 def _apply_credential(credential: Any, headers: dict[str, str], query: dict[str, Any]) -> None:

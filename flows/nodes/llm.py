@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
@@ -19,7 +20,7 @@ from pydantic import ConfigDict, Field, field_validator
 from flows.errors import IntegrationError
 from flows.integrations import check_endpoint, guarded
 from flows.integrations import credentials as creds
-from translator.nodetypes import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, block_name
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
@@ -39,6 +40,56 @@ class _LlmConfig(NodeConfig):
     )
     max_tokens: int | None = Field(default=None, ge=1, le=200_000, description="Most tokens in the answer.")
     timeout_seconds: float = Field(default=120, gt=0, le=900, description="Time limit of one model call.")
+
+
+_EJECT_HELPER = '''def llm_complete(
+    config: dict[str, Any],
+    provider: dict[str, Any],
+    messages: list[Any],
+    **options: Any,
+) -> dict[str, Any]:
+    """One completion through litellm: {content, model, finish_reason, usage}."""
+    model = config.get("model") or provider.get("default_model")
+    if provider.get("provider") and "/" not in model:
+        model = f"{provider['provider']}/{model}"
+    if config.get("max_tokens"):
+        options["max_tokens"] = config["max_tokens"]
+    response = litellm.completion(
+        model=model,
+        messages=messages,
+        api_key=provider.get("api_key"),
+        api_base=provider.get("api_base"),
+        timeout=config.get("timeout_seconds", 120),
+        drop_params=True,
+        **options,
+    )
+    choice, usage = response.choices[0], response.usage
+    return {
+        "content": choice.message.content or "",
+        "model": response.model,
+        "finish_reason": choice.finish_reason,
+        "usage": {
+            "prompt_tokens": usage.prompt_tokens,
+            "completion_tokens": usage.completion_tokens,
+            "total_tokens": usage.total_tokens,
+        },
+    }'''
+
+
+def _ejected(config: Mapping[str, Any], body: str, *imports: str) -> Ejected:
+    """An LLM node as plain code: litellm, with the provider credential as a Secret Block."""
+    return Ejected(
+        body='provider = Secret.load(config["credential"]).get()\n' + body,
+        imports=("import litellm", "from prefect.blocks.system import Secret", *imports),
+        helpers=(_EJECT_HELPER,),
+        blocks=(
+            (
+                "Secret",
+                block_name(str(config.get("credential"))),
+                "a JSON object: provider, api_key, api_base, default_model",
+            ),
+        ),
+    )
 
 
 class _LlmNode(NodeType):
@@ -169,6 +220,16 @@ class LlmChat(_LlmNode):
         messages: list[Message] = Field(min_length=1, description="The conversation, oldest first.")
         temperature: float | None = Field(default=None, ge=0, le=2, description="Sampling temperature.")
 
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """One completion with the messages."""
+        return _ejected(
+            config,
+            'options = {"temperature": config.get("temperature")}\n'
+            "options = {k: v for k, v in options.items() if v is not None}\n"
+            'return llm_complete(config, provider, config["messages"], **options)\n',
+        )
+
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Output: ``{content, model, finish_reason, usage}``."""
         options = {"temperature": config.temperature} if config.temperature is not None else {}
@@ -204,6 +265,11 @@ class LlmExtract(_LlmNode):
                 raise ValueError(f"schema is not a valid JSON Schema: {exc.message}") from None
             return value
 
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """Completions until the answer is JSON that fits the schema."""
+        return _ejected(config, _EJECT_EXTRACT, "import json", "import jsonschema")
+
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Output: ``{data, attempts, model, usage}``; ``data`` validates against the schema."""
         from jsonschema import Draft202012Validator  # noqa: PLC0415  (loaded on first use, as above)
@@ -232,6 +298,35 @@ class LlmExtract(_LlmNode):
         raise IntegrationError(
             "llm", "extract", f"no valid JSON after {config.max_attempts} attempts; last problem: {problem}"
         )
+
+
+_EJECT_EXTRACT = """schema = config["schema"]
+system = "Extract data from the user's text. Reply with only one JSON value, "
+system += "no prose, that satisfies this JSON Schema:\\n" + json.dumps(schema)
+if config.get("instructions"):
+    system += "\\n" + config["instructions"]
+messages = [{"role": "system", "content": system}]
+messages.append({"role": "user", "content": config["text"]})
+attempts, problem = config.get("max_attempts", 3), ""
+for attempt in range(1, attempts + 1):
+    json_only = {"type": "json_object"}
+    answer = llm_complete(
+        config, provider, messages, temperature=0, response_format=json_only
+    )
+    content = answer["content"].strip().removeprefix("```json").removesuffix("```")
+    try:
+        data = json.loads(content)
+        jsonschema.validate(data, schema)
+    except (ValueError, jsonschema.ValidationError) as exc:
+        problem = str(exc).splitlines()[0]
+        messages.append({"role": "assistant", "content": answer["content"]})
+        retry = f"That reply is invalid: {problem}. Reply with the corrected JSON."
+        messages.append({"role": "user", "content": retry})
+        continue
+    model, usage = answer["model"], answer["usage"]
+    return {"data": data, "attempts": attempt, "model": model, "usage": usage}
+raise RuntimeError(f"no valid JSON after {attempts} attempts: {problem}")
+"""
 
 
 def _parse(content: str, validator: Any) -> tuple[Any, str]:

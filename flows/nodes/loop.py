@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from translator.nodetypes import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 
 class Loop(NodeType):
@@ -55,6 +56,35 @@ class Loop(NodeType):
                 if self.concurrency != 1:
                     raise ValueError("'concurrency' applies to mode 'foreach' only (while is sequential)")
             return self
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """foreach: the task returns the items and the flow iterates them; while: the flow checks
+        the condition before each iteration. Iterations run one after another."""
+        bound = int(config.get("max_iterations", 1000))
+        notes: tuple[str, ...] = ()
+        if int(config.get("concurrency", 1)) > 1:
+            notes = (f"ran {config['concurrency']} iterations at once in Gorax; here they run in turn.",)
+        if config.get("mode", "foreach") == "while":
+            return Ejected(
+                body="return None  # the flow runs the iterations while the condition holds",
+                iterates="while",
+                condition=str(config.get("condition")),
+                max_iterations=bound,
+                notes=notes,
+            )
+        return Ejected(
+            body=f"""items = config["items"]
+if not isinstance(items, list):
+    raise TypeError(f"items must be a list, got {{type(items).__name__}}")
+if len(items) > {bound}:
+    raise ValueError(f"{{len(items)}} items exceed max_iterations ({bound})")
+return items
+""",
+            iterates="foreach",
+            max_iterations=bound,
+            notes=notes,
+        )
 
     async def run(self, config: Config, ctx: NodeContext) -> list[Any]:
         """Run the body per item or while the condition holds; the list of iteration results."""

@@ -11,6 +11,7 @@ import base64
 import binascii
 import mimetypes
 import re
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.utils import make_msgid
 from typing import Any
@@ -22,7 +23,7 @@ from flows.errors import IntegrationError
 from flows.integrations import credentials as creds
 from flows.integrations import guarded
 from flows.integrations.email_templates import load_email_template, render_email_template
-from translator.nodetypes import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, block_name
 
 _ADDRESS = r"^[^@\s<>,;]+@[^@\s<>,;]+$|\{\{"
 _MAX_ATTACHMENT_BYTES = 20 * 1024 * 1024
@@ -138,6 +139,42 @@ class _EmailNode(NodeType):
         }
 
 
+_EJECT_HELPER = '''def send_email(config: dict[str, Any], server: dict[str, Any]) -> dict[str, Any]:
+    """Send an e-mail through an SMTP server: {message_id, accepted, refused}."""
+    sender = server["from_address"]
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(config["to"])
+    if config.get("cc"):
+        message["Cc"] = ", ".join(config["cc"])
+    if config.get("reply_to"):
+        message["Reply-To"] = config["reply_to"]
+    message["Subject"] = config["subject"]
+    message["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
+    message.set_content(config.get("text") or "")
+    if config.get("html"):
+        message.add_alternative(config["html"], subtype="html")
+    recipients = [*config["to"], *config.get("cc", []), *config.get("bcc", [])]
+    host, port = server["host"], int(server.get("port", 587))
+    security = server.get("security", "starttls")
+    context = ssl.create_default_context()
+    if security == "ssl":
+        smtp = smtplib.SMTP_SSL(host, port, timeout=30, context=context)
+    else:
+        smtp = smtplib.SMTP(host, port, timeout=30)
+    with smtp:
+        if security == "starttls":
+            smtp.starttls(context=context)
+        if server.get("username"):
+            smtp.login(server["username"], server["password"])
+        refused = smtp.send_message(message, to_addrs=recipients)
+    return {
+        "message_id": message["Message-ID"],
+        "accepted": [r for r in recipients if r not in refused],
+        "refused": {r: str(reason) for r, reason in refused.items()},
+    }'''
+
+
 class EmailSend(_EmailNode):
     type = "email.send"
     version = 1
@@ -154,6 +191,30 @@ class EmailSend(_EmailNode):
             if not self.text and not self.html:
                 raise ValueError("set 'text' or 'html'")
             return self
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected | None:
+        """smtplib sends the message; the SMTP server credential becomes a Secret Block."""
+        if config.get("attachments"):
+            return None  # attachments have no Python form yet
+        return Ejected(
+            body='return send_email(config, Secret.load(config["credential"]).get())',
+            imports=(
+                "import smtplib",
+                "import ssl",
+                "from email.message import EmailMessage",
+                "from email.utils import make_msgid",
+                "from prefect.blocks.system import Secret",
+            ),
+            helpers=(_EJECT_HELPER,),
+            blocks=(
+                (
+                    "Secret",
+                    block_name(str(config.get("credential"))),
+                    "a JSON object: host, port, security (starttls, ssl or none), username, password, from_address",
+                ),
+            ),
+        )
 
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Output: ``{message_id, accepted, refused}``."""

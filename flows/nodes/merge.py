@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from translator.nodetypes import JoinRule, NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, JoinRule, NodeConfig, NodeContext, NodeType
 
 
 class Merge(NodeType):
@@ -27,6 +27,11 @@ class Merge(NodeType):
     def join_for(cls, config: Mapping[str, Any]) -> JoinRule:
         """``mode`` is the join rule."""
         return "any" if config.get("mode") == "any" else "all"
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """The upstream outputs by node id (the flow waited for them)."""
+        return Ejected(body="return inputs", takes_inputs=True)
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """A map from upstream node id to its output, for the inputs that arrived live."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
 
-from translator.nodetypes import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 
 class Output(NodeType):
@@ -19,6 +20,11 @@ class Output(NodeType):
 
     class Config(NodeConfig):
         value: Any = Field(default=None, description="The result: any JSON, with {{ }} templates.")
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """The rendered value (the flow returns it)."""
+        return Ejected(body='return config["value"]' if "value" in config else "return None")
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """The rendered value."""

@@ -6,6 +6,7 @@ The credential is prefect-slack's ``SlackCredentials`` (a bot token). The API ro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from pydantic import Field, model_validator
@@ -13,7 +14,7 @@ from pydantic import Field, model_validator
 from flows.errors import IntegrationError
 from flows.integrations import check_endpoint, guarded, provider_message
 from flows.integrations import credentials as creds
-from translator.nodetypes import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, block_name
 
 _SLACK_API = "https://slack.com/api/"
 
@@ -50,6 +51,30 @@ class _SlackNode(NodeType):
         return dict(cast(dict[str, Any], response.data))
 
 
+_EJECT_HELPER = '''def slack_call(credential: str, method: str, **arguments: Any) -> dict[str, Any]:
+    """Call a Slack Web API method with the bot token of a SlackCredentials Block."""
+    token = SlackCredentials.load(credential).token.get_secret_value()
+    base_url = os.environ.get("SLACK_API_URL", "https://slack.com/api/")
+    client = WebClient(token=token, base_url=base_url)
+    return dict(client.api_call(method, **arguments).data)'''
+_EJECT_CONTENT = 'content = {k: config[k] for k in ("text", "blocks") if config.get(k) is not None}\n'
+_EJECT_OUTPUT = (
+    'output = {"channel": data.get("channel"), "ts": data.get("ts")}\n'
+    'return {**output, "message": data.get("message")}\n'
+)
+
+
+def _ejected(config: Mapping[str, Any], body: str) -> Ejected:
+    """A Slack node as plain code: slack_sdk with a prefect-slack SlackCredentials Block."""
+    return Ejected(
+        body=body,
+        imports=("import os", "from prefect_slack import SlackCredentials", "from slack_sdk import WebClient"),
+        helpers=(_EJECT_HELPER,),
+        blocks=(("SlackCredentials", block_name(str(config.get("credential"))), "the bot token (prefect-slack)"),),
+        notes=("SLACK_API_URL, when set, replaces https://slack.com/api/ (a Slack-compatible server).",),
+    )
+
+
 class _MessageContent(NodeConfig):
     credential: str = Field(min_length=1, description="Name of the Slack credential (bot token).")
     text: str | None = Field(default=None, description="Message text (fallback text when blocks are set).")
@@ -79,6 +104,18 @@ class SlackSendMessage(_SlackNode):
         channel: str = Field(min_length=1, description="Channel name ('#deployments') or id.")
         thread_ts: str | None = Field(default=None, description="Reply in this thread (its ts).")
 
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """Post with ``chat.postMessage``."""
+        return _ejected(
+            config,
+            _EJECT_CONTENT
+            + 'extra = {"thread_ts": config["thread_ts"]} if config.get("thread_ts") else {}\n'
+            + 'message = {"channel": config["channel"], **content, **extra}\n'
+            + 'data = slack_call(config["credential"], "chat.postMessage", json=message)\n'
+            + _EJECT_OUTPUT,
+        )
+
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Output: ``{channel, ts, message}`` of the posted message."""
         extra = {"thread_ts": config.thread_ts} if config.thread_ts else {}
@@ -99,6 +136,25 @@ class SlackSendDm(_SlackNode):
 
     class Config(_MessageContent):
         user: str = Field(min_length=1, description="Slack user id ('U024BE7LH') or the user's e-mail address.")
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """Look the user up, open the DM, post."""
+        return _ejected(
+            config,
+            _EJECT_CONTENT
+            + 'user = config["user"]\n'
+            + 'if "@" in user:\n'
+            + '    lookup = {"http_verb": "GET", "params": {"email": user}}\n'
+            + '    found = slack_call(config["credential"], "users.lookupByEmail", **lookup)\n'
+            + '    user = found["user"]["id"]\n'
+            + 'where = {"users": user}\n'
+            + 'opened = slack_call(config["credential"], "conversations.open", params=where)\n'
+            + 'message = {"channel": opened["channel"]["id"], **content}\n'
+            + 'data = slack_call(config["credential"], "chat.postMessage", json=message)\n'
+            + 'output = {"channel": data.get("channel"), "ts": data.get("ts")}\n'
+            + 'return {**output, "message": data.get("message"), "user": user}\n',
+        )
 
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Opens (or reuses) the DM conversation, then posts. Output: ``{channel, ts, message, user}``."""
@@ -130,6 +186,17 @@ class SlackAddReaction(_SlackNode):
             min_length=1, pattern=r"^:?[a-z0-9_+\-']+:?$", description="Emoji name, e.g. 'white_check_mark'."
         )
 
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """``reactions.add``."""
+        return _ejected(
+            config,
+            'name = config["name"].strip(":")\n'
+            + 'where = {"channel": config["channel"], "timestamp": config["ts"], "name": name}\n'
+            + 'slack_call(config["credential"], "reactions.add", params=where)\n'
+            + 'return {"channel": config["channel"], "ts": config["ts"], "name": name}\n',
+        )
+
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Output: ``{channel, ts, name}``."""
         name = config.name.strip(":")
@@ -151,6 +218,17 @@ class SlackUpdateMessage(_SlackNode):
     class Config(_MessageContent):
         channel: str = Field(min_length=1, description="Channel id of the message.")
         ts: str = Field(min_length=1, description="Timestamp (ts) of the message to update.")
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """``chat.update``."""
+        return _ejected(
+            config,
+            _EJECT_CONTENT
+            + 'message = {"channel": config["channel"], "ts": config["ts"], **content}\n'
+            + 'data = slack_call(config["credential"], "chat.update", json=message)\n'
+            + _EJECT_OUTPUT,
+        )
 
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Output: ``{channel, ts, message}`` as Slack returns them."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field, model_validator
 
-from translator.nodetypes import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 
 class Subworkflow(NodeType):
@@ -38,6 +40,19 @@ class Subworkflow(NodeType):
             if (self.workflow is None) == (self.graph is None):
                 raise ValueError("set exactly one of 'workflow' and 'graph'")
             return self
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """A clear TODO: the sub-workflow is ejected on its own, then called from here."""
+        target = f"workflow {config['workflow']}" if config.get("workflow") else "the inline graph of this node"
+        message = f"TODO: eject {target} as its own flow, then call that flow here with the input"
+        return Ejected(
+            body=f"raise NotImplementedError(\n    {json.dumps(message)}\n)\n",
+            notes=(
+                f"a sub-workflow ({target}): its task raises NotImplementedError until you call the",
+                "    ejected sub-flow there (a flow called from a flow is a Prefect subflow).",
+            ),
+        )
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """Run the sub-workflow and return its result (or its run id when ``wait`` is false)."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field, model_validator
 
 from flows.nodes._common import HANDLE_PATTERN
-from translator.nodetypes import NodeConfig, NodeContext, NodeType, Routed, handle_text
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, Routed, handle_text
 
 _HANDLE = re.compile(HANDLE_PATTERN)
 CaseValue = str | int | float | bool
@@ -52,6 +53,23 @@ class Switch(NodeType):
                     raise ValueError(f"case {key!r} appears twice")
                 seen.add(key)
             return self
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """The first matching case is the handle, else ``default``."""
+        value = 'value = cel(config["value"], scope)\n' if config.get("value") is not None else "value = None\n"
+        if isinstance(config.get("cases"), list):
+            cases = """for case in config["cases"]:
+    if value == case and isinstance(value, bool) == isinstance(case, bool):
+        name = str(case).lower() if isinstance(case, bool) else str(case)
+        return {"case": name, "value": value}, name
+"""
+        else:
+            cases = """for name, expression in config["cases"].items():
+    if cel(expression, scope) is True:
+        return {"case": name, "value": value}, name
+"""
+        return Ejected(body=value + cases + 'return {"case": "default", "value": value}, "default"\n', routes=True)
 
     async def run(self, config: Config, ctx: NodeContext) -> Routed:
         """Pick the first matching case."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
 
-from translator.nodetypes import NodeConfig, NodeContext, NodeType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 
 class Transform(NodeType):
@@ -21,6 +22,11 @@ class Transform(NodeType):
             default=None,
             description="Any JSON; each string may hold {{ CEL }}; a string that is one template keeps its type.",
         )
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """The rendered value."""
+        return Ejected(body='return config["value"]' if "value" in config else "return None")
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """The rendered value."""

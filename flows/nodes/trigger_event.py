@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import Field
 
 from translator.errors import ExpressionError
-from translator.nodetypes import AutomationSpec, NodeConfig, NodeContext, TriggerSource, TriggerType
+from translator.nodetypes import AutomationSpec, Ejected, NodeConfig, NodeContext, TriggerSource, TriggerType
 
 
 class EventTrigger(TriggerType):
@@ -47,6 +47,18 @@ class EventTrigger(TriggerType):
         except ExpressionError as exc:
             return f"the filter failed: {exc}"
         return None if passed is True else f"the filter {config.filter!r} is {passed!r} for this event"
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """The event is the run input; the filter ends the run at once when false."""
+        return Ejected(
+            body='return scope["trigger"]',
+            accepts=config.get("filter"),
+            notes=(
+                f"starts on the Prefect event {config.get('event')!r} in Gorax: make a Prefect",
+                "    automation that runs the deployment with the event as `trigger`.",
+            ),
+        )
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """The event as the node's output."""

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field, field_validator
 
-from translator.nodetypes import NodeConfig, NodeContext, TriggerType
+from translator.nodetypes import Ejected, NodeConfig, NodeContext, TriggerType
 
 
 class ManualTrigger(TriggerType):
@@ -31,6 +32,16 @@ class ManualTrigger(TriggerType):
 
                 jsonschema.validators.validator_for(value).check_schema(value)
             return value
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """The run input, checked against the input schema when there is one."""
+        if config.get("input_schema") is None:
+            return Ejected(body='return scope["trigger"]')
+        return Ejected(
+            body='jsonschema.validate(scope["trigger"], config["input_schema"])\nreturn scope["trigger"]',
+            imports=("import jsonschema",),
+        )
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """Check the trigger input against ``input_schema`` and pass it on."""

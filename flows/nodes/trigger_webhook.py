@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from translator.nodetypes import AutomationSpec, NodeConfig, NodeContext, TriggerSource, TriggerType
+from translator.nodetypes import AutomationSpec, Ejected, NodeConfig, NodeContext, TriggerSource, TriggerType
 
 
 class WebhookSignature(BaseModel):
@@ -99,6 +100,23 @@ class WebhookTrigger(TriggerType):
             expect=(source.webhook_event,),
             match={"prefect.resource.id": source.workflow_resource, "gorax.trigger-node": source.node_id},
             trigger="{{ event.payload }}",
+        )
+
+    @classmethod
+    def eject(cls, config: Mapping[str, Any]) -> Ejected:
+        """The delivery is the run input; the filter ends the run at once when false."""
+        signature = config.get("signature") or {}
+        scheme = signature.get("scheme", "none")
+        checked = (
+            f"signed with {scheme}, secret credential {signature.get('secret')!r}" if scheme != "none" else "unsigned"
+        )
+        return Ejected(
+            body='return scope["trigger"]',
+            accepts=config.get("filter"),
+            notes=(
+                f"a webhook in Gorax ({checked}); here the delivery",
+                "    ({body, headers, query, method}) is the `trigger` parameter: verify it first.",
+            ),
         )
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:

@@ -200,6 +200,25 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
     URL.revokeObjectURL(a.href);
   };
 
+  /** The published version as a Prefect flow file and the CEL helper it imports (docs/eject.md). */
+  const ejectPython = async () => {
+    setError(null);
+    try {
+      for (const file of ["flow", "helper"]) {
+        const res = await api<Response>(`/workflows/${workflow.id}/eject`, { query: { file }, raw: true, headers: { Accept: "text/x-python" } });
+        const named = /filename="([^"]+)"/.exec(res.headers.get("Content-Disposition") ?? "");
+        const a = document.createElement("a");
+        a.href = URL.createObjectURL(new Blob([await res.text()], { type: "text/x-python" }));
+        a.download = named ? named[1] : `${file}.py`;
+        a.click();
+        URL.revokeObjectURL(a.href);
+      }
+      setNotice("Ejected the published version: the flow file and gorax_cel.py (keep them side by side)");
+    } catch (e) {
+      setError(e);
+    }
+  };
+
   const importJson = async (file: File) => {
     if (!session) return;
     try {
@@ -284,6 +303,9 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
         </button>
         <input ref={fileInput} type="file" accept=".json,application/json" hidden onChange={(e) => e.target.files?.[0] && importJson(e.target.files[0])} />
         <button onClick={exportJson}>Export</button>
+        <button onClick={ejectPython} title="Download the published version as a Prefect flow file">
+          Eject to Python
+        </button>
         <button onClick={validate} title="Validate (Ctrl+S)">
           Validate
         </button>
