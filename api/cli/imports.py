@@ -13,14 +13,14 @@ import json
 import sys
 from pathlib import Path
 
-from api.cli.graphs import _load
+from api.cli.graphs import load_graph_file
 
 
 def _import_n8n(args: argparse.Namespace) -> int:
     # Imported when the command runs: `gorax --help` imports every command module and stays fast.
     from flows.importers.n8n import N8nImportError, import_n8n  # noqa: PLC0415
 
-    document, problem = _load(args.file)
+    document, problem = load_graph_file(args.file)
     if problem is not None:
         print(f"gorax import n8n: {problem}", file=sys.stderr)
         return 2
