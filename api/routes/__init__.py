@@ -21,6 +21,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     # Early: routes are matched in this order, and deliveries are the busiest public path.
     "api.routes.webhook_receiver",
     "api.routes.auth",
+    "api.routes.sso",
     "api.routes.members",
     "api.routes.api_keys",
     "api.routes.audit",

@@ -17,8 +17,9 @@ from api.auth.tokens import TokenSigner, digest, new_secret
 from api.config import ApiSettings
 from api.db.base import affected_rows, new_id, utcnow
 from api.db.engine import Database
-from api.errors import BadRequest, Unauthorized
+from api.errors import BadRequest, Forbidden, Unauthorized
 from api.models.identity import Membership, RefreshToken, Tenant, User
+from api.models.sso import SsoConfig
 from api.services import audit
 from api.services.audit import AuditContext
 from api.services.identity import normalize_email
@@ -194,10 +195,40 @@ async def login(
     """Check e-mail and password (:func:`verify_credentials`) and start a sign-in."""
     async with db.system_scope() as session:
         user, tenants = await verify_credentials(db, session, config, email=email, password=password, context=context)
+        await _refuse_if_sso_only(db, session, user, tenants, context)
         pair = await start_session(session, signer, config, user, tenants)
         await session.commit()
     await _audit_all(db, tenants, "auth.login", user, context)
     return pair
+
+
+async def _refuse_if_sso_only(
+    db: Database, session: AsyncSession, user: User, tenants: list[TenantRole], context: AuditContext
+) -> None:
+    """Refuse a password sign-in when any of the user's tenants allows only SSO.
+
+    A session covers every tenant of the user, so the strictest tenant decides. Checked after
+    the password (a wrong one gets the usual answer, so this tells nothing to a guesser).
+    """
+    rows = await session.execute(
+        select(Tenant.slug)
+        .join(SsoConfig, SsoConfig.tenant_id == Tenant.id)
+        .where(
+            SsoConfig.tenant_id.in_([t.id for t in tenants]),
+            SsoConfig.enabled.is_(True),
+            SsoConfig.sso_only.is_(True),
+        )
+        .order_by(Tenant.slug)
+    )
+    slugs = [slug for (slug,) in rows.all()]
+    if not slugs:
+        return
+    await session.rollback()
+    await _audit_all(db, tenants, "auth.login_failed", user, context, "denied", {"reason": "sso_required"})
+    raise Forbidden(
+        f"tenant {slugs[0]!r} allows sign-in only by SSO: use 'Sign in with SSO'",
+        details={"reason": "sso_required", "tenants": slugs, "sso_start": f"/api/v1/auth/sso/{slugs[0]}/start"},
+    )
 
 
 async def refresh(
