@@ -195,20 +195,22 @@ async def login(
     """Check e-mail and password (:func:`verify_credentials`) and start a sign-in."""
     async with db.system_scope() as session:
         user, tenants = await verify_credentials(db, session, config, email=email, password=password, context=context)
-        await _refuse_if_sso_only(db, session, user, tenants, context)
-        pair = await start_session(session, signer, config, user, tenants)
-        await session.commit()
+        sso_only = await _sso_only_slugs(session, tenants)
+        if not sso_only:
+            pair = await start_session(session, signer, config, user, tenants)
+            await session.commit()
+    if sso_only:
+        await _audit_all(db, tenants, "auth.login_failed", user, context, "denied", {"reason": "sso_required"})
+        raise _sso_required(sso_only)
     await _audit_all(db, tenants, "auth.login", user, context)
     return pair
 
 
-async def _refuse_if_sso_only(
-    db: Database, session: AsyncSession, user: User, tenants: list[TenantRole], context: AuditContext
-) -> None:
-    """Refuse a password sign-in when any of the user's tenants allows only SSO.
+async def _sso_only_slugs(session: AsyncSession, tenants: list[TenantRole]) -> list[str]:
+    """Slugs of the user's tenants that allow sign-in only by SSO.
 
-    A session covers every tenant of the user, so the strictest tenant decides. Checked after
-    the password (a wrong one gets the usual answer, so this tells nothing to a guesser).
+    A session covers every tenant of the user, so one such tenant refuses the password sign-in.
+    Checked after the password (a wrong one gets the usual answer: this tells a guesser nothing).
     """
     rows = await session.execute(
         select(Tenant.slug)
@@ -220,12 +222,11 @@ async def _refuse_if_sso_only(
         )
         .order_by(Tenant.slug)
     )
-    slugs = [slug for (slug,) in rows.all()]
-    if not slugs:
-        return
-    await session.rollback()
-    await _audit_all(db, tenants, "auth.login_failed", user, context, "denied", {"reason": "sso_required"})
-    raise Forbidden(
+    return [slug for (slug,) in rows.all()]
+
+
+def _sso_required(slugs: list[str]) -> Forbidden:
+    return Forbidden(
         f"tenant {slugs[0]!r} allows sign-in only by SSO: use 'Sign in with SSO'",
         details={"reason": "sso_required", "tenants": slugs, "sso_start": f"/api/v1/auth/sso/{slugs[0]}/start"},
     )
