@@ -70,7 +70,8 @@ async def configure(tenant: TenantHandle, idp: LocalIdP, **fields: Any) -> SsoTe
         response = await admin.put("/api/v1/tenants/current/sso", json=body)
     assert response.status_code == 200, response.text
     config = response.json()
-    idp.add_client(CLIENT_ID, CLIENT_SECRET, redirect_uris=[config["callback_url"]])
+    known = idp.clients[CLIENT_ID].redirect_uris if CLIENT_ID in idp.clients else []
+    idp.add_client(CLIENT_ID, CLIENT_SECRET, redirect_uris=[*known, config["callback_url"]])
     return SsoTenant(tenant, await _slug(tenant), config)
 
 
