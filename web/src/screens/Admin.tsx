@@ -2,6 +2,7 @@ import { useState, type FormEvent } from "react";
 import { api, type Page } from "../api/client";
 import type { ApiKey, Invitation, Member, Role } from "../api/types";
 import { ErrorBox, Loading, useAction, useAsync, when } from "../components/common";
+import { SsoSettings } from "./AdminSso";
 
 const ROLES: Role[] = ["admin", "editor", "operator", "viewer"];
 
@@ -13,6 +14,7 @@ export function Admin() {
       </header>
       <Members />
       <ApiKeys />
+      <SsoSettings />
     </section>
   );
 }

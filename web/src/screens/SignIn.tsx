@@ -1,10 +1,16 @@
 import { useState, type FormEvent } from "react";
 import { ErrorBox, useAction } from "../components/common";
 import { useSession } from "../session";
+import { SsoSignIn } from "./SignInSso";
 
 export function SignIn() {
   const [invited, setInvited] = useState(false);
-  return <main className="signin">{invited ? <AcceptInvitation onBack={() => setInvited(false)} /> : <SignInForm onInvited={() => setInvited(true)} />}</main>;
+  return (
+    <main className="signin">
+      {invited ? <AcceptInvitation onBack={() => setInvited(false)} /> : <SignInForm onInvited={() => setInvited(true)} />}
+      {!invited && <SsoSignIn />}
+    </main>
+  );
 }
 
 function SignInForm({ onInvited }: { onInvited: () => void }) {
