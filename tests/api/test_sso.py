@@ -301,7 +301,9 @@ async def test_sso_only_refuses_password_sign_in_with_a_clear_message(
     tenant: TenantHandle, idp: LocalIdP, anon: httpx.AsyncClient
 ) -> None:
     _users(idp)
-    assert (await anon.post("/api/v1/auth/login", json={"email": tenant.email, "password": tenant.password})).status_code == 200
+    assert (
+        await anon.post("/api/v1/auth/login", json={"email": tenant.email, "password": tenant.password})
+    ).status_code == 200
     sso = await configure(tenant, idp, sso_only=True)
     refused = await anon.post("/api/v1/auth/login", json={"email": tenant.email, "password": tenant.password})
     assert refused.status_code == 403, refused.text
@@ -336,14 +338,20 @@ async def test_secrets_and_tokens_never_appear_in_responses_urls_logs_or_audit(
         # Changing other fields keeps the stored secret.
         kept = await admin.put(
             "/api/v1/tenants/current/sso",
-            json={"discovery_url": sso.config["discovery_url"], "client_id": CLIENT_ID, "allowed_domains": ["example.com"],
-                  "role_mapping": sso.config["role_mapping"]},
+            json={
+                "discovery_url": sso.config["discovery_url"],
+                "client_id": CLIENT_ID,
+                "allowed_domains": ["example.com"],
+                "role_mapping": sso.config["role_mapping"],
+            },
         )
         audit_page = await admin.get("/api/v1/audit", params={"limit": 100})
     assert got.status_code == 200 and CLIENT_SECRET not in got.text and got.json()["client_secret_set"] is True
     assert kept.status_code == 200, kept.text
     async with db.system_scope() as session:
-        sealed = (await session.execute(select(SsoConfig.client_secret_sealed).where(SsoConfig.tenant_id == tenant.id))).scalar_one()
+        sealed = (
+            await session.execute(select(SsoConfig.client_secret_sealed).where(SsoConfig.tenant_id == tenant.id))
+        ).scalar_one()
     assert sealed.startswith("gorax:v1:") and CLIENT_SECRET not in sealed
 
     outcome = await sign_in(browser_client, sso.slug, "u-ada")
@@ -405,8 +413,14 @@ async def test_invalid_configuration_names_the_field(tenant: TenantHandle, idp: 
         assert first.status_code == 400 and first.json()["error"]["details"]["field"] == "client_secret"
         bad = await admin.put(
             "/api/v1/tenants/current/sso",
-            json={"discovery_url": "ftp://x", "client_id": "x", "client_secret": "s", "role_mapping": {"g": "king"},
-                  "allowed_domains": ["not a domain"], "surprise": 1},
+            json={
+                "discovery_url": "ftp://x",
+                "client_id": "x",
+                "client_secret": "s",
+                "role_mapping": {"g": "king"},
+                "allowed_domains": ["not a domain"],
+                "surprise": 1,
+            },
         )
     assert bad.status_code == 422, bad.text
     text = bad.text
@@ -418,7 +432,10 @@ async def test_discovery_by_email_domain(tenant: TenantHandle, idp: LocalIdP, an
     domain = f"d{uuid.uuid4().hex[:8]}.example"
     sso = await configure(tenant, idp, allowed_domains=[domain])
     found = await anon.get("/api/v1/auth/sso/discover", params={"email": f"someone@{domain.upper()}"})
-    assert found.status_code == 200 and found.json() == {"tenant": sso.slug, "start_url": f"/api/v1/auth/sso/{sso.slug}/start"}
+    assert found.status_code == 200 and found.json() == {
+        "tenant": sso.slug,
+        "start_url": f"/api/v1/auth/sso/{sso.slug}/start",
+    }
     assert (await anon.get("/api/v1/auth/sso/discover", params={"email": "x@nowhere.example"})).status_code == 404
 
 
