@@ -213,7 +213,16 @@ def _refused(reason: str) -> RedirectResponse:
     return response
 
 
-@router.get("/auth/sso/{tenant_slug}/start", dependencies=[Public()])
+_TO_SIGN_IN = {303: {"description": "Refused: to the sign-in page with ?sso_error=<reason>"}}
+
+
+@router.get(
+    "/auth/sso/{tenant_slug}/start",
+    dependencies=[Public()],
+    status_code=status.HTTP_302_FOUND,
+    response_class=RedirectResponse,
+    responses={302: {"description": "To the provider's authorization endpoint"}, **_TO_SIGN_IN},
+)
 async def sso_start(
     request: Request,
     state: StateDep,
@@ -248,7 +257,13 @@ async def sso_start(
     return response
 
 
-@router.get("/auth/sso/{tenant_slug}/callback", dependencies=[Public()])
+@router.get(
+    "/auth/sso/{tenant_slug}/callback",
+    dependencies=[Public()],
+    status_code=status.HTTP_303_SEE_OTHER,
+    response_class=RedirectResponse,
+    responses={303: {"description": "Signed in: to the web app; refused: to the sign-in page with ?sso_error"}},
+)
 async def sso_callback(
     request: Request,
     state: StateDep,
