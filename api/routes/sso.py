@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from api.auth.deps import AuditCtx, Public, Requires, StateDep, TenantSession
 from api.auth.permissions import Permission, Role
 from api.auth.principal import Principal
-from api.errors import NotFound
+from api.errors import BadRequest, NotFound
 from api.models.identity import Tenant
 from api.routes.auth import _set_session_cookies
 from api.services import sso
@@ -197,7 +197,7 @@ async def discover(
     if email:
         try:
             domain = normalize_email(email).rsplit("@", 1)[-1]
-        except Exception:
+        except BadRequest:
             domain = None
     if not domain:
         raise NotFound("no SSO for this address", details={"query": "email"})

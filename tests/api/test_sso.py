@@ -18,11 +18,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from api.app import create_app
 from api.auth.permissions import Role
 from api.db.engine import Database
 from api.models.sso import SsoConfig
 from api.ratelimit import route_class
-from tests.api.conftest import ApiServer, TenantHandle, new_tenant
+from tests.api.conftest import ApiServer, ServerThread, TenantHandle, api_settings, make_settings, new_tenant
 from tests.idp import LocalIdP
 
 CLIENT_ID = "gorax-sso"
@@ -444,6 +445,22 @@ def test_sso_endpoints_count_against_the_sign_in_rate_limit() -> None:
     assert route_class("/api/v1/auth/sso/acme/callback") == "auth"
     assert route_class("/api/v1/auth/sso/discover") == "auth"
     assert route_class("/api/v1/auth/me") == "api"
+
+
+async def test_brute_force_on_the_sso_callback_is_rate_limited(sqlite_url: str) -> None:
+    api = api_settings(rate_limit_auth=3, rate_limit_window_seconds=3600)
+    thread = ServerThread(create_app(make_settings(sqlite_url, api=api))).start()
+    try:
+        async with httpx.AsyncClient(base_url=thread.url, timeout=30) as client:
+            statuses = [
+                (await client.get("/api/v1/auth/sso/acme/callback", params={"code": "c", "state": f"s{i}"})).status_code
+                for i in range(5)
+            ]
+            refused = await client.get("/api/v1/auth/sso/acme/start")
+    finally:
+        thread.stop()
+    assert statuses == [303, 303, 303, 429, 429]
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "RATE_LIMITED"
 
 
 async def test_unknown_tenant_or_unreachable_provider_lands_on_the_sign_in_page(
