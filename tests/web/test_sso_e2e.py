@@ -88,3 +88,34 @@ async def test_sign_in_with_sso_lands_in_the_app_signed_in(browser: Any, web_api
         finally:
             await context.close()
             assert (await admin.delete("/api/v1/tenants/current/sso")).status_code == 204
+
+
+async def test_an_admin_configures_sso_on_the_admin_page(sign_in: Any, web_api: WebApi) -> None:
+    admin = await sign_in("admin")
+    page = admin.page
+    headers = {"Authorization": f"Bearer {web_api.users['admin'].api_key}"}
+    async with httpx.AsyncClient(base_url=web_api.url, headers=headers) as api:
+        try:
+            await page.goto(web_api.url + "/admin")
+            form = page.get_by_role("form", name="Single sign-on settings")
+            await form.get_by_label("Discovery URL").fill("https://idp.example.com/.well-known/openid-configuration")
+            await form.get_by_label("Client ID").fill("gorax-admin-page")
+            await form.get_by_label("Client secret").fill("admin-page-secret")
+            await form.get_by_label("Allowed e-mail domains").fill("example.com, Example.org")
+            await form.get_by_label("Role mapping").fill("gorax-admins=admin\ngorax-editors=editor")
+            await form.get_by_label("SSO only").check()
+            await form.get_by_role("button", name="Save SSO settings").click()
+            await form.get_by_role("status").wait_for()
+            await page.get_by_text("Redirect URI to register at your provider").wait_for()
+            # The secret is write-only: the field is empty again and says a secret is stored.
+            secret = form.get_by_label("Client secret")
+            assert await secret.input_value() == ""
+            assert "stored" in (await secret.get_attribute("placeholder") or "")
+            saved = (await api.get("/api/v1/tenants/current/sso")).json()
+            assert saved["allowed_domains"] == ["example.com", "example.org"] and saved["sso_only"] is True
+            assert saved["role_mapping"] == {"gorax-admins": "admin", "gorax-editors": "editor"}
+            assert "admin-page-secret" not in str(saved)
+        finally:
+            # SSO-only would refuse the other browser tests' password sign-ins.
+            await api.delete("/api/v1/tenants/current/sso")
+    assert admin.errors == []
