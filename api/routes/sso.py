@@ -213,7 +213,9 @@ def _refused(reason: str) -> RedirectResponse:
     return response
 
 
-_TO_SIGN_IN = {303: {"description": "Refused: to the sign-in page with ?sso_error=<reason>"}}
+_TO_SIGN_IN: dict[int | str, dict[str, Any]] = {
+    303: {"description": "Refused: to the sign-in page with ?sso_error=<reason>"}
+}
 
 
 @router.get(
