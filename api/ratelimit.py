@@ -19,7 +19,7 @@ from api.config import ApiSettings
 _CLASSES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("execute", re.compile(r"^/api/v1/workflows/[^/]+/execute/?$")),
     ("credentials", re.compile(r"^/api/v1/credentials(/.*)?$")),
-    ("auth", re.compile(r"^/api/v1/auth/(login|refresh|invitations/accept|mfa(/.*)?)/?$")),
+    ("auth", re.compile(r"^/api/v1/auth/(login|refresh|invitations/accept|mfa(/.*)?|sso/.+)/?$")),
     ("webhook", re.compile(r"^/webhook/")),
     ("api", re.compile(r"^/api/v1/")),
 )

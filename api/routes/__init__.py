@@ -22,6 +22,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.webhook_receiver",
     "api.routes.auth",
     "api.routes.mfa",
+    "api.routes.sso",
     "api.routes.members",
     "api.routes.api_keys",
     "api.routes.audit",

@@ -21,9 +21,10 @@ from api.auth.tokens import TokenSigner, digest, new_secret
 from api.config import ApiSettings
 from api.db.base import affected_rows, new_id, utcnow
 from api.db.engine import Database
-from api.errors import BadRequest, Unauthorized
+from api.errors import BadRequest, Forbidden, Unauthorized
 from api.models.identity import Membership, RefreshToken, Tenant, User
 from api.models.mfa import MfaChallenge
+from api.models.sso import SsoConfig
 from api.services import audit, mfa
 from api.services.audit import AuditContext
 from api.services.identity import normalize_email
@@ -234,8 +235,13 @@ async def login(
     its MFA challenge (:func:`begin_sign_in`)."""
     async with db.system_scope() as session:
         user, tenants = await verify_credentials(db, session, config, email=email, password=password, context=context)
-        result = await begin_sign_in(session, signer, config, user, tenants)
-        await session.commit()
+        sso_only = await _sso_only_slugs(session, tenants)
+        if not sso_only:
+            result = await begin_sign_in(session, signer, config, user, tenants)
+            await session.commit()
+    if sso_only:
+        await _audit_all(db, tenants, "auth.login_failed", user, context, "denied", {"reason": "sso_required"})
+        raise _sso_required(sso_only)
     if isinstance(result, MfaPending):
         await audit_challenge(db, result, context)
         return result
@@ -329,6 +335,32 @@ async def confirm_enrolment(
     await _audit_all(db, tenants, "auth.mfa_confirmed", user, context, details={"method": "totp"})
     await _audit_all(db, tenants, "auth.login", user, context, details={"mfa": "totp"})
     return pair, codes
+
+
+async def _sso_only_slugs(session: AsyncSession, tenants: list[TenantRole]) -> list[str]:
+    """Slugs of the user's tenants that allow sign-in only by SSO.
+
+    A session covers every tenant of the user, so one such tenant refuses the password sign-in.
+    Checked after the password (a wrong one gets the usual answer: this tells a guesser nothing).
+    """
+    rows = await session.execute(
+        select(Tenant.slug)
+        .join(SsoConfig, SsoConfig.tenant_id == Tenant.id)
+        .where(
+            SsoConfig.tenant_id.in_([t.id for t in tenants]),
+            SsoConfig.enabled.is_(True),
+            SsoConfig.sso_only.is_(True),
+        )
+        .order_by(Tenant.slug)
+    )
+    return [slug for (slug,) in rows.all()]
+
+
+def _sso_required(slugs: list[str]) -> Forbidden:
+    return Forbidden(
+        f"tenant {slugs[0]!r} allows sign-in only by SSO: use 'Sign in with SSO'",
+        details={"reason": "sso_required", "tenants": slugs, "sso_start": f"/api/v1/auth/sso/{slugs[0]}/start"},
+    )
 
 
 async def refresh(

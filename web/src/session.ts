@@ -45,6 +45,12 @@ export const useSession = create<SessionState>((set, get) => ({
     set({ mfa: null });
   },
   async load() {
+    // After an SSO sign-in the API lands here with the tenant in the fragment (never sent anywhere).
+    const sso = /^#sso_tenant=([\w-]+)$/.exec(window.location.hash);
+    if (sso) {
+      setTenant(sso[1]);
+      history.replaceState(null, "", window.location.pathname + window.location.search);
+    }
     try {
       const me = await api<Me>("/auth/me");
       set({ me, loading: false });

@@ -1,7 +1,7 @@
 """Multi-factor authentication: TOTP factors, recovery codes, sign-in challenges, tenant policy.
 
 Revision ID: 0012_mfa
-Revises: 0009_shared_drafts
+Revises: 0011_sso
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from api.db.base import UTCDateTime
 from api.db.rls import enable_tenant_rls, grant_table
 
 revision = "0012_mfa"
-down_revision = "0009_shared_drafts"
+down_revision = "0011_sso"
 branch_labels = None
 depends_on = None
 

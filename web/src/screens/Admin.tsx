@@ -3,6 +3,7 @@ import { api, type Page } from "../api/client";
 import type { ApiKey, Invitation, Member, Role } from "../api/types";
 import { ErrorBox, Loading, useAction, useAsync, when } from "../components/common";
 import { MfaPolicy } from "../components/Mfa";
+import { SsoSettings } from "./AdminSso";
 
 const ROLES: Role[] = ["admin", "editor", "operator", "viewer"];
 
@@ -15,6 +16,7 @@ export function Admin() {
       <Members />
       <ApiKeys />
       <MfaPolicy />
+      <SsoSettings />
     </section>
   );
 }

@@ -2,12 +2,18 @@ import { useState, type FormEvent } from "react";
 import { ErrorBox, useAction } from "../components/common";
 import { MfaSignIn } from "../components/Mfa";
 import { useSession } from "../session";
+import { SsoSignIn } from "./SignInSso";
 
 export function SignIn() {
   const [invited, setInvited] = useState(false);
   const mfa = useSession((s) => s.mfa);
   if (mfa) return <main className="signin"><MfaSignIn challenge={mfa} /></main>;
-  return <main className="signin">{invited ? <AcceptInvitation onBack={() => setInvited(false)} /> : <SignInForm onInvited={() => setInvited(true)} />}</main>;
+  return (
+    <main className="signin">
+      {invited ? <AcceptInvitation onBack={() => setInvited(false)} /> : <SignInForm onInvited={() => setInvited(true)} />}
+      {!invited && <SsoSignIn />}
+    </main>
+  );
 }
 
 function SignInForm({ onInvited }: { onInvited: () => void }) {
