@@ -23,7 +23,7 @@ from api.auth.permissions import Permission, Role
 from api.auth.principal import Principal
 from api.errors import BadRequest, NotFound
 from api.models.identity import Tenant
-from api.routes.auth import _set_session_cookies
+from api.routes.auth import set_session_cookies
 from api.services import sso
 from api.services.identity import normalize_email
 
@@ -299,5 +299,5 @@ async def sso_callback(
     response = RedirectResponse(f"{done.next_path}#sso_tenant={done.tenant_id}", status_code=status.HTTP_303_SEE_OTHER)
     response.headers["Cache-Control"] = "no-store"
     response.delete_cookie(BROWSER_COOKIE, path=_COOKIE_PATH)
-    _set_session_cookies(response, state, done.pair)
+    set_session_cookies(response, state, done.pair)
     return response
