@@ -85,6 +85,11 @@ async def record(
     if session.bind.dialect.name == "postgresql":
         # One appender per tenant chain at a time; released when the transaction ends.
         await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"audit:{tenant_id}"})
+    elif session.bind.dialect.name == "sqlite":
+        # SQLite's driver opens the transaction only at the first write, so the read of the last
+        # event below could see a chain another appender extends before this insert: a write that
+        # changes nothing takes the database's write lock first (held until the caller commits).
+        await session.execute(text("UPDATE audit_events SET seq = seq WHERE 0"))
     last = (
         await session.execute(
             select(AuditEvent.seq, AuditEvent.hash)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import asyncpg
 import httpx
 import sqlalchemy as sa
 
 from api.db.engine import Database
+from api.services import audit
+from api.services.audit import AuditContext
 from tests.api.conftest import ApiServer, TenantHandle
 
 
@@ -91,3 +95,23 @@ async def test_tampering_breaks_the_hash_chain(api_server: ApiServer, db: Databa
             await conn.execute(sa.text(statement.replace("$1", ":t")), {"t": tenant.id})
     async with tenant.client() as admin:
         assert (await admin.get("/api/v1/audit/verify")).json() == {"valid": False, "broken_at_seq": 2}
+
+
+async def test_concurrent_appenders_extend_one_chain(db: Database, tenant: TenantHandle) -> None:
+    """On SQLite two requests auditing at once both took the same seq: one answered 500."""
+
+    async def append(n: int) -> None:
+        async with db.session(tenant_id=tenant.id) as session:
+            await audit.record(
+                session, tenant_id=tenant.id, action=f"test.concurrent_{n}", context=AuditContext.system()
+            )
+            await asyncio.sleep(0.05)  # the request's own work, before it commits
+            await session.commit()
+
+    await asyncio.gather(*(append(n) for n in range(6)))
+    async with tenant.client() as admin:
+        assert (await admin.get("/api/v1/audit/verify")).json() == {"valid": True, "broken_at_seq": None}
+        listed = (await admin.get("/api/v1/audit", params={"limit": 100})).json()["items"]
+    assert sorted(e["action"] for e in listed if e["action"].startswith("test.concurrent_")) == [
+        f"test.concurrent_{n}" for n in range(6)
+    ]
