@@ -33,6 +33,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.variables",
     "api.routes.catalogue",
     "api.routes.credentials",
+    "api.routes.oauth",
     "api.routes.webhooks",
     "api.routes.schedules",
     "api.routes.human_tasks",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from flows.errors import IntegrationError
@@ -15,7 +16,9 @@ class JsonApi:
 
     ``secrets`` are masked in every error; ``base_url`` is the provider's API root (the public
     one by default, an enterprise install or a test peer when configured). Requests go through
-    :func:`flows.net.send`, to the address the base URL was checked at.
+    :func:`flows.net.send`, to the address the base URL was checked at. ``on_unauthorized``
+    (an OAuth connection's refresh) gives new auth headers after a 401, and the call is sent
+    once more with them.
     """
 
     def __init__(
@@ -27,6 +30,7 @@ class JsonApi:
         headers: dict[str, str],
         secrets: list[str],
         timeout_seconds: float = 30,
+        on_unauthorized: Callable[[], Awaitable[dict[str, str] | None]] | None = None,
     ) -> None:
         self.integration = integration
         self.base_url = base_url.rstrip("/")
@@ -34,8 +38,31 @@ class JsonApi:
         self.headers = {"Accept": "application/json", "User-Agent": "gorax", **headers}
         self.secrets = secrets
         self.timeout_seconds = timeout_seconds
+        self.on_unauthorized = on_unauthorized
 
     async def call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        operation: str | None = None,
+    ) -> Any:
+        """Send one request; the decoded JSON body (or ``None`` for an empty one) on 2xx."""
+        try:
+            return await self._call_once(method, path, json=json, params=params, operation=operation)
+        except IntegrationError as exc:
+            if exc.status != 401 or self.on_unauthorized is None:
+                raise
+            headers = await self.on_unauthorized()
+            if not headers:
+                raise
+        self.headers.update(headers)
+        self.secrets = [*self.secrets, *(value.split(" ", 1)[-1] for value in headers.values())]
+        return await self._call_once(method, path, json=json, params=params, operation=operation)
+
+    async def _call_once(
         self,
         method: str,
         path: str,

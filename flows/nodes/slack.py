@@ -20,7 +20,7 @@ _SLACK_API = "https://slack.com/api/"
 
 class _SlackNode(NodeType):
     category = "slack"
-    credential_types = ("slack-credentials",)
+    credential_types = ("slack-credentials", "oauth2-connection")
 
     async def _call(self, ctx: NodeContext, credential: str, method: str, **kwargs: Any) -> dict[str, Any]:
         """Call one Slack Web API method; Slack's ``ok: false`` becomes an IntegrationError."""
@@ -51,7 +51,9 @@ class _SlackNode(NodeType):
 
 
 class _MessageContent(NodeConfig):
-    credential: str = Field(min_length=1, description="Name of the Slack credential (bot token).")
+    credential: str = Field(
+        min_length=1, description="Name of the Slack credential (bot token) or Slack OAuth connection."
+    )
     text: str | None = Field(default=None, description="Message text (fallback text when blocks are set).")
     blocks: list[dict[str, Any]] | None = Field(default=None, description="Block Kit blocks.")
 
@@ -123,7 +125,9 @@ class SlackAddReaction(_SlackNode):
     description = "Add an emoji reaction to a message."
 
     class Config(NodeConfig):
-        credential: str = Field(min_length=1, description="Name of the Slack credential (bot token).")
+        credential: str = Field(
+            min_length=1, description="Name of the Slack credential (bot token) or Slack OAuth connection."
+        )
         channel: str = Field(min_length=1, description="Channel id of the message.")
         ts: str = Field(min_length=1, description="Timestamp (ts) of the message, e.g. from slack.send_message.")
         name: str = Field(
