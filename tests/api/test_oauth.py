@@ -124,7 +124,9 @@ async def _audit(db: Database, tenant_id: str, prefix: str) -> list[AuditEvent]:
 
 
 async def _create(admin: httpx.AsyncClient, name: str, values: dict[str, Any]) -> dict[str, Any]:
-    created = await admin.post("/api/v1/credentials", json={"name": name, "type": "oauth2-connection", "values": values})
+    created = await admin.post(
+        "/api/v1/credentials", json={"name": name, "type": "oauth2-connection", "values": values}
+    )
     assert created.status_code == 201, created.text
     return created.json()
 
@@ -136,16 +138,14 @@ def _graph(name: str, url: str) -> dict[str, Any]:
         "nodes": [
             {"id": "start", "type": "trigger.manual", "config": {}},
             {"id": "me", "type": "http.request", "config": {"url": url, "credential": name}},
-            {"id": "out", "type": "output", "config": {"value": "{{ steps.me.body }}"}},
+            {"id": "out", "type": "control.output", "config": {"value": "{{ steps.me.body }}"}},
         ],
         "edges": [{"source": "start", "target": "me"}, {"source": "me", "target": "out"}],
     }
 
 
 async def _run(tenant: TenantHandle, name: str, idp: LocalIdP) -> Any:
-    return await run_graph(
-        graph=_graph(name, idp.url("/api/me")), trigger={}, tenant=tenant.id, return_state=True
-    )
+    return await run_graph(graph=_graph(name, idp.url("/api/me")), trigger={}, tenant=tenant.id, return_state=True)
 
 
 def _tokens(idp: LocalIdP) -> list[str]:
@@ -241,12 +241,13 @@ async def test_refresh_before_expiry_and_on_401(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO)
     idp.access_token_lifetime = 30  # within the 60 s margin: refreshed before use
     await _create(admin, "idp", _values(idp))
     await _connect(admin, idp, "idp")
     first = (await load_credential("idp", tenant_id=tenant.id)).access_token.get_secret_value()
 
+    idp.access_token_lifetime = 3600  # the refreshed token is good for the rest of the test
     state = await _run(tenant, "idp", idp)
     assert state.is_completed(), state.message
     assert (await state.result())["sub"] == "alice"
@@ -256,7 +257,6 @@ async def test_refresh_before_expiry_and_on_401(
     assert stored.refresh_token.get_secret_value() in idp.live_refresh_tokens(CLIENT_ID)  # the rotated one
 
     # A token that is still valid by the clock but refused by the provider: refreshed once, sent again.
-    idp.access_token_lifetime = 3600
     monkeypatch.setenv("GORAX_OAUTH_REFRESH_MARGIN_SECONDS", "0")
     get_settings.cache_clear()
     idp.revoke_all_access_tokens(CLIENT_ID)
@@ -272,19 +272,26 @@ async def test_refresh_before_expiry_and_on_401(
 
 
 async def test_concurrent_runs_make_one_refresh(admin: httpx.AsyncClient, tenant: TenantHandle, idp: LocalIdP) -> None:
-    idp.access_token_lifetime = 30
+    idp.access_token_lifetime = 30  # within the refresh margin
     await _create(admin, "idp", _values(idp))
     await _connect(admin, idp, "idp")
+    idp.access_token_lifetime = 3600
     idp.reset_counters()
-    states = await asyncio.gather(*(_run(tenant, "idp", idp) for _ in range(3)))
-    for state in states:
-        assert state.is_completed(), state.message
-    # Three runs, each finding the token about to expire: one refresh (a second would have
-    # used a rotated-away refresh token and been refused).
+    # Four runs loaded the credential (each its own copy, each about to expire) and need it now.
+    copies = [await load_credential("idp", tenant_id=tenant.id) for _ in range(4)]
+    await asyncio.gather(*(oauth.ensure_fresh(c, tenant_id=tenant.id, name="idp") for c in copies))
+    # One token request: the others waited for the lock, reloaded, and took the stored tokens (a
+    # second refresh would have sent a rotated-away refresh token and been refused).
     assert idp.token_requests["refresh_token"] == 1
+    assert len({c.access_token.get_secret_value() for c in copies}) == 1
+    assert copies[0].refresh_token.get_secret_value() in idp.live_refresh_tokens(CLIENT_ID)
     async with get_client() as client:
         limit = await client.read_global_concurrency_limit_by_name(oauth.lock_name(tenant.id, "idp"))
     assert limit.limit == 1
+    # And runs started together use the one fresh token.
+    states = await asyncio.gather(*(_run(tenant, "idp", idp) for _ in range(2)))
+    assert all(state.is_completed() for state in states)
+    assert idp.token_requests["refresh_token"] == 1
 
 
 async def test_revoked_refresh_token_needs_reconnection(
@@ -298,7 +305,12 @@ async def test_revoked_refresh_token_needs_reconnection(
             json={
                 "name": "alerts",
                 "type": "smtp-server",
-                "values": {"host": "127.0.0.1", "port": mailbox.port, "security": "none", "from_address": "gorax@t.test"},
+                "values": {
+                    "host": "127.0.0.1",
+                    "port": mailbox.port,
+                    "security": "none",
+                    "from_address": "gorax@t.test",
+                },
             },
         )
         assert mail.status_code == 201, mail.text
@@ -344,9 +356,7 @@ async def test_revoked_refresh_token_needs_reconnection(
         mailbox.controller.stop()
 
 
-async def test_connect_is_refused_for_other_types_and_grants(
-    admin: httpx.AsyncClient, idp: LocalIdP
-) -> None:
+async def test_connect_is_refused_for_other_types_and_grants(admin: httpx.AsyncClient, idp: LocalIdP) -> None:
     await admin.post(
         "/api/v1/credentials", json={"name": "plain", "type": "http-auth", "values": {"scheme": "bearer", "token": "t"}}
     )
