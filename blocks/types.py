@@ -310,6 +310,8 @@ class OAuth2Connection(GoraxCredential):
 
     _block_type_name = "Gorax OAuth 2.0 Connection"
     _block_type_slug = "oauth2-connection"
+    # The tokens, their expiry and the status are set by connecting and refreshing, not typed
+    # in: their schema says ``readOnly`` and the Credentials screen leaves them out of its form.
 
     provider: Literal["github", "slack", "google", "microsoft", "generic"] = Field(
         default="generic", description="Provider preset: fills the endpoints and scopes left empty."
@@ -334,11 +336,21 @@ class OAuth2Connection(GoraxCredential):
         description="SMTP credential that e-mails the tenant's admins when this connection needs "
         "reconnecting (the audit log records it either way).",
     )
-    access_token: SecretStr | None = Field(default=None, description="Access token (set by connecting).")
-    refresh_token: SecretStr | None = Field(default=None, description="Refresh token (set by connecting).")
-    expires_at: datetime | None = Field(default=None, description="When the access token expires (UTC).")
-    status: OAuthStatus = Field(default="not_connected", description="Whether the connection is usable.")
-    status_reason: str | None = Field(default=None, description="Why it needs reconnecting, when it does.")
+    access_token: SecretStr | None = Field(
+        default=None, json_schema_extra={"readOnly": True}, description="Access token (set by connecting)."
+    )
+    refresh_token: SecretStr | None = Field(
+        default=None, json_schema_extra={"readOnly": True}, description="Refresh token (set by connecting)."
+    )
+    expires_at: datetime | None = Field(
+        default=None, json_schema_extra={"readOnly": True}, description="When the access token expires (UTC)."
+    )
+    status: OAuthStatus = Field(
+        default="not_connected", json_schema_extra={"readOnly": True}, description="Whether the connection is usable."
+    )
+    status_reason: str | None = Field(
+        default=None, json_schema_extra={"readOnly": True}, description="Why it needs reconnecting, when it does."
+    )
 
     @model_validator(mode="before")
     @classmethod
