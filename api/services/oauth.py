@@ -32,8 +32,8 @@ from blocks.loader import load_credential
 from blocks.redact import mask
 from blocks.service import CredentialInfo, update_credential
 from blocks.types import OAuth2Connection
+from flows import oauth
 from flows.errors import IntegrationError
-from flows.integrations import oauth
 
 log = logging.getLogger("gorax.oauth")
 
@@ -46,7 +46,7 @@ def _hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
-async def load_connection(name: str, *, tenant_id: str, tenant_slug: str) -> OAuth2Connection:
+async def load_connection(name: str, *, tenant_id: str, tenant_slug: str | None) -> OAuth2Connection:
     """The tenant's OAuth connection ``name``, unsealed; CredentialInputError for another type."""
     block = await load_credential(name, tenant_id=tenant_id, tenant_slug=tenant_slug)
     if not isinstance(block, OAuth2Connection):

@@ -67,7 +67,7 @@ async def refresh_rejected(ctx: NodeContext, name: str, block: Any) -> bool:
     if not hasattr(block, "refresh_token") or not hasattr(block, "access_token"):
         return False
     # Node discovery imports this module and must not load Prefect (the refresh takes its lock).
-    from flows.integrations import oauth  # noqa: PLC0415
+    from flows import oauth  # noqa: PLC0415
 
     return await oauth.refresh_rejected(
         block, tenant_id=ctx.tenant_id, name=name, flow_run_id=getattr(ctx, "flow_run_id", None)

@@ -6,7 +6,7 @@ from typing import Any
 
 from prefect import get_run_logger
 
-from flows.integrations import oauth
+from flows import oauth
 from flows.runtime.credential_uses import report_use
 from flows.runtime.credentials import credential_fields, load_credential
 from translator.nodetypes import Runtime

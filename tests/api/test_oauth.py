@@ -22,7 +22,7 @@ from blocks import keys
 from blocks.loader import load_credential
 from blocks.sealing import block_document_name
 from blocks.types import OAuth2Connection
-from flows.integrations import oauth
+from flows import oauth
 from flows.run_graph import run_graph
 from flows.settings import get_settings
 from tests.api.conftest import TEST_WORKER_TOKEN, ApiServer, TenantHandle
