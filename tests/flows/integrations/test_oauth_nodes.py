@@ -14,8 +14,9 @@ from blocks.types import OAuth2Connection
 from flows import oauth
 from flows.errors import IntegrationError
 from flows.nodes.github import GitHubCreateIssue
+from flows.nodes.slack import SlackSendMessage
 from tests.flows.integrations.conftest import NodeTestContext
-from tests.flows.integrations.peers import GitHubPeer
+from tests.flows.integrations.peers import GitHubPeer, SlackPeer
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +85,22 @@ async def test_a_second_401_fails(github: GitHubPeer, monkeypatch: pytest.Monkey
         await GitHubCreateIssue().run(GitHubCreateIssue.Config(credential="gh", repository="acme/api", title="t"), ctx)
     assert info.value.status == 401 and calls == ["gh"]
     assert "gho_still_refused" not in str(info.value)
+
+
+async def test_slack_refreshes_once_when_the_token_is_refused(
+    slack_peer: SlackPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    async def refresh(block: Any, *, tenant_id: str | None, name: str, flow_run_id: str | None = None) -> bool:
+        asked.append(name)
+        block.access_token = SecretStr(SlackPeer.TOKEN)
+        return True
+
+    monkeypatch.setattr(oauth, "refresh_rejected", refresh)
+    connection = OAuth2Connection(
+        provider="slack", client_id="app", client_secret="s", access_token="xoxe-expired", status="connected"
+    )
+    ctx = NodeTestContext({"team": connection})
+    sent = await SlackSendMessage().run(SlackSendMessage.Config(credential="team", channel="C0DEPLOY", text="hi"), ctx)
+    assert sent["ts"] and asked == ["team"]
