@@ -18,6 +18,7 @@ from api.routes.credentials import CredentialRef, _credential_errors, _slug
 from api.services import oauth as service
 from api.services.audit import AuditContext
 from blocks import keys
+from blocks import service as credential_service
 from blocks.service import CredentialInfo
 from blocks.types import OAUTH_PROVIDERS
 
@@ -158,9 +159,10 @@ async def test_connection(
     tenant_id = principal.required_tenant_id()
     tenant_slug = await _slug(session, tenant_id)
     async with _credential_errors():
-        connection = await service.load_connection(ref, tenant_id=tenant_id, tenant_slug=tenant_slug)
+        name = (await credential_service.get_credential(ref, tenant_id=tenant_id, tenant_slug=tenant_slug)).name
+        connection = await service.load_connection(name, tenant_id=tenant_id, tenant_slug=tenant_slug)
         info = await service.test_client_credentials(
-            session, connection, tenant_id=tenant_id, tenant_slug=tenant_slug, name=ref, context=context
+            session, connection, tenant_id=tenant_id, tenant_slug=tenant_slug, name=name, context=context
         )
     await session.commit()
     return info

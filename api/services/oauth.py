@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -132,9 +133,12 @@ class CallbackOutcome:
 def tenant_of_state(state: str) -> str | None:
     """The tenant a ``state`` was issued for (its prefix), if it looks like one of ours."""
     tenant_id, dot, rest = state.partition(".")
-    if not dot or not rest or not 0 < len(tenant_id) <= 36:
+    if not dot or not rest:
         return None
-    return tenant_id
+    try:
+        return str(uuid.UUID(tenant_id)) if len(tenant_id) == 36 else None
+    except ValueError:
+        return None
 
 
 async def finish_connect(
