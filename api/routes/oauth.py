@@ -91,15 +91,15 @@ async def connect(
     """
     tenant_id = principal.required_tenant_id()
     async with _credential_errors():
-        connection = await service.load_connection(
-            ref, tenant_id=tenant_id, tenant_slug=await _slug(session, tenant_id)
-        )
+        tenant_slug = await _slug(session, tenant_id)
+        name = (await credential_service.get_credential(ref, tenant_id=tenant_id, tenant_slug=tenant_slug)).name
+        connection = await service.load_connection(name, tenant_id=tenant_id, tenant_slug=tenant_slug)
         ttl = state.settings.api.oauth_state_ttl_seconds
         started = await service.start_connect(
             session,
             connection,
             tenant_id=tenant_id,
-            name=ref,
+            name=name,
             context=context,
             redirect_uri=_redirect_uri(state, request),
             ttl_seconds=ttl,

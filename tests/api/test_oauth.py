@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -294,6 +296,60 @@ async def test_concurrent_runs_make_one_refresh(admin: httpx.AsyncClient, tenant
     assert idp.token_requests["refresh_token"] == 1
 
 
+#: One worker process: load the credential, say so, wait for "go", then make sure it is fresh.
+_WORKER = """
+import asyncio, sys
+from blocks.loader import load_credential
+from flows import oauth
+
+async def main() -> None:
+    name, tenant = sys.argv[1], sys.argv[2]
+    block = await load_credential(name, tenant_id=tenant)
+    print("loaded", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    await oauth.ensure_fresh(block, tenant_id=tenant, name=name)
+    print("fresh", block.expires_within(60), flush=True)
+
+asyncio.run(main())
+"""
+
+
+async def test_worker_processes_make_one_refresh(admin: httpx.AsyncClient, tenant: TenantHandle, idp: LocalIdP) -> None:
+    idp.access_token_lifetime = 30
+    await _create(admin, "idp", _values(idp))
+    await _connect(admin, idp, "idp")
+    idp.access_token_lifetime = 3600
+    idp.reset_counters()
+    workers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            _WORKER,
+            "idp",
+            tenant.id,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        )
+        for _ in range(2)
+    ]
+    # Both hold the about-to-expire token before either refreshes.
+    for worker in workers:
+        assert worker.stdout is not None
+        line = await asyncio.wait_for(worker.stdout.readline(), 120)
+        assert line.strip() == b"loaded", (await worker.stderr.read()).decode()[-2000:]  # type: ignore[union-attr]
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write(b"go\n")
+        await worker.stdin.drain()
+    outputs = [await asyncio.wait_for(worker.communicate(), 120) for worker in workers]
+    for worker, (out, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err.decode()[-2000:]
+        assert out.strip() == b"fresh False"
+    assert idp.token_requests["refresh_token"] == 1
+
+
 async def test_revoked_refresh_token_needs_reconnection(
     admin: httpx.AsyncClient, tenant: TenantHandle, idp: LocalIdP, db: Database
 ) -> None:
@@ -375,3 +431,15 @@ def test_presets_fill_the_endpoints() -> None:
     assert github.token_url == "https://github.com/login/oauth/access_token" and github.scopes
     with pytest.raises(ValueError, match="authorize_url, token_url"):
         OAuth2Connection(client_id="c")
+
+
+async def test_another_tenant_cannot_connect_or_test_it(
+    admin: httpx.AsyncClient, other_tenant: TenantHandle, idp: LocalIdP
+) -> None:
+    created = await _create(admin, "idp", _values(idp))
+    async with other_tenant.client() as other:
+        for ref in ("idp", created["id"]):
+            refused = await other.post(f"/api/v1/credentials/{ref}/oauth/connect")
+            assert refused.status_code == 404, refused.text
+            assert (await other.post(f"/api/v1/credentials/{ref}/oauth/test")).status_code == 404
+    assert idp.authorize_requests == 0 and sum(idp.token_requests.values()) == 0
