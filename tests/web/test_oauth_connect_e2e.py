@@ -54,14 +54,14 @@ async def test_connect_an_oauth_credential_in_the_browser(sign_in: Any, web_api:
     await page.get_by_role("button", name="Save").click()
 
     status = page.get_by_test_id("status-local_idp")
-    await status.wait_for()
+    await status.wait_for(timeout=60_000)  # saving seals and stores through Prefect: slow on a loaded machine
     assert await status.inner_text() == "not connected"
     await page.get_by_role("button", name="Connect", exact=True).click()
 
     # The provider's consent page, then back to the Credentials screen.
-    await page.get_by_role("heading", name="Sign in to Local IdP").wait_for()
+    await page.get_by_role("heading", name="Sign in to Local IdP").wait_for(timeout=60_000)
     await page.get_by_role("button", name="Allow").click()
-    await page.get_by_role("status").filter(has_text="is connected").wait_for()
+    await page.get_by_role("status").filter(has_text="is connected").wait_for(timeout=60_000)
     assert "oauth=connected" in page.url and "code=" not in page.url
     await page.get_by_test_id("status-local_idp").filter(has_text="connected").wait_for()
     assert await page.get_by_test_id("status-local_idp").inner_text() == "connected"
