@@ -102,7 +102,7 @@ class IdPUser:
 @dataclass
 class IdPClient:
     client_id: str
-    client_secret: str | None
+    client_secret: str | None = field(repr=False)
     redirect_uris: list[str]
     scopes: list[str]
     grant_types: list[str]
