@@ -64,6 +64,12 @@ class ApiSettings(BaseSettings):
     invitation_ttl_seconds: int = Field(
         default=7 * 24 * 3600, gt=0, description="How long an invitation to a tenant can be accepted."
     )
+    oauth_state_ttl_seconds: int = Field(
+        default=600,
+        ge=30,
+        le=3600,
+        description="How long an OAuth connect flow may take from Connect to the provider's callback.",
+    )
     max_body_bytes: int = Field(
         default=4 * 1024 * 1024,
         ge=1024,

@@ -10,8 +10,10 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from prefect.blocks.core import Block
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectAlreadyExists
+from prefect.utilities.dispatch import lookup_type
 from pydantic import BaseModel
 
 from blocks.catalog import block_class, is_credential_type, register_block_types
@@ -35,6 +37,15 @@ class CredentialInfo(BaseModel):
     created_at: datetime | None
     updated_at: datetime | None
     fields: list[str]
+    connection: dict[str, Any] | None = None
+
+
+def _registered_class(slug: str) -> type[Block] | None:
+    """The Block class of ``slug`` if this process has it already (never loads a collection)."""
+    try:
+        return lookup_type(Block, slug)
+    except KeyError:
+        return None
 
 
 def _info(document: dict[str, Any], tenant_slug: str) -> CredentialInfo | None:
@@ -42,13 +53,17 @@ def _info(document: dict[str, Any], tenant_slug: str) -> CredentialInfo | None:
     slug = (document.get("block_type") or {}).get("slug")
     if name is None or not is_credential_type(slug):
         return None
+    data = document.get("data") or {}
+    # A type with a connection state (OAuth) says what it is; never a value of a secret field.
+    public_status = getattr(_registered_class(slug), "public_status", None)
     return CredentialInfo(
         id=str(document["id"]),
         name=name,
         type=slug,
         created_at=document.get("created"),
         updated_at=document.get("updated"),
-        fields=sorted(k for k, v in (document.get("data") or {}).items() if v is not None),
+        fields=sorted(k for k, v in data.items() if v is not None),
+        connection=public_status(data) if callable(public_status) else None,
     )
 
 

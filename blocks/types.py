@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 from abc import ABC
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Literal
 
 from prefect.blocks.core import Block
@@ -288,6 +289,173 @@ class DatabaseUrl(GoraxCredential):
     _block_type_slug = "database-url"
 
     url: SecretStr = Field(description="Connection URL, e.g. postgresql://user:password@host/db.")
+
+
+@dataclass(frozen=True)
+class OAuthProvider:
+    """A provider preset: its endpoints, default scopes and how it wants the client to authenticate."""
+
+    label: str
+    authorize_url: str | None
+    token_url: str | None
+    revoke_url: str | None
+    scopes: str
+    #: How the client sends its secret to the token endpoint (authlib's names).
+    token_auth: str = "client_secret_basic"
+    #: Extra authorization-request parameters (a refresh token from Google needs offline access).
+    authorize_params: tuple[tuple[str, str], ...] = ()
+
+
+#: The OAuth 2.0 provider presets, the only place their endpoints and scopes are written.
+OAUTH_PROVIDERS: dict[str, OAuthProvider] = {
+    "github": OAuthProvider(
+        "GitHub",
+        "https://github.com/login/oauth/authorize",
+        "https://github.com/login/oauth/access_token",
+        None,
+        "repo read:user",
+        token_auth="client_secret_post",
+    ),
+    "slack": OAuthProvider(
+        "Slack",
+        "https://slack.com/oauth/v2/authorize",
+        "https://slack.com/api/oauth.v2.access",
+        "https://slack.com/api/auth.revoke",
+        "chat:write channels:read im:write users:read users:read.email",
+        token_auth="client_secret_post",
+    ),
+    "google": OAuthProvider(
+        "Google",
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        "https://oauth2.googleapis.com/token",
+        "https://oauth2.googleapis.com/revoke",
+        "openid email profile",
+        token_auth="client_secret_post",
+        authorize_params=(("access_type", "offline"), ("prompt", "consent")),
+    ),
+    "microsoft": OAuthProvider(
+        "Microsoft",
+        "https://login.microsoftonline.com/common/oauth2/v2.0/authorize",
+        "https://login.microsoftonline.com/common/oauth2/v2.0/token",
+        None,
+        "offline_access User.Read",
+        token_auth="client_secret_post",
+    ),
+    "generic": OAuthProvider("Other (generic OAuth 2.0)", None, None, None, ""),
+}
+
+OAuthStatus = Literal["not_connected", "connected", "needs_reconnection"]
+
+
+class OAuth2Connection(GoraxCredential):
+    """An OAuth 2.0 connection: tokens from the authorization-code flow (with PKCE) or the
+    client-credentials flow, refreshed before they expire. Nodes that take a bearer token
+    (http.request, Slack, GitHub, Jira) accept it."""
+
+    _block_type_name = "Gorax OAuth 2.0 Connection"
+    _block_type_slug = "oauth2-connection"
+    # The tokens, their expiry and the status are set by connecting and refreshing, not typed
+    # in: their schema says ``readOnly`` and the Credentials screen leaves them out of its form.
+
+    provider: Literal["github", "slack", "google", "microsoft", "generic"] = Field(
+        default="generic", description="Provider preset: fills the endpoints and scopes left empty."
+    )
+    grant: Literal["authorization_code", "client_credentials"] = Field(
+        default="authorization_code",
+        description="authorization_code: a person connects the account in the browser; "
+        "client_credentials: the application's own token, fetched with the client secret.",
+    )
+    client_id: str = Field(min_length=1, description="OAuth client (application) id registered at the provider.")
+    client_secret: SecretStr | None = Field(default=None, description="OAuth client secret (none for a public client).")
+    authorize_url: str | None = Field(default=None, description="Authorization endpoint (the preset's if empty).")
+    token_url: str | None = Field(default=None, description="Token endpoint (the preset's if empty).")
+    revoke_url: str | None = Field(default=None, description="Token revocation endpoint (optional).")
+    scopes: str | None = Field(default=None, description="Space-separated scopes (the preset's if empty).")
+    base_url: str | None = Field(
+        default=None,
+        description="API base URL the token is used with (Jira needs it; others default to the public API).",
+    )
+    alert_email_credential: str | None = Field(
+        default=None,
+        description="SMTP credential that e-mails the tenant's admins when this connection needs "
+        "reconnecting (the audit log records it either way).",
+    )
+    access_token: SecretStr | None = Field(
+        default=None, json_schema_extra={"readOnly": True}, description="Access token (set by connecting)."
+    )
+    refresh_token: SecretStr | None = Field(
+        default=None, json_schema_extra={"readOnly": True}, description="Refresh token (set by connecting)."
+    )
+    expires_at: datetime | None = Field(
+        default=None, json_schema_extra={"readOnly": True}, description="When the access token expires (UTC)."
+    )
+    status: OAuthStatus = Field(
+        default="not_connected", json_schema_extra={"readOnly": True}, description="Whether the connection is usable."
+    )
+    status_reason: str | None = Field(
+        default=None, json_schema_extra={"readOnly": True}, description="Why it needs reconnecting, when it does."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        preset = OAUTH_PROVIDERS.get(str(data.get("provider") or "generic"))
+        if preset is None:
+            return data
+        data = dict(data)
+        for name in ("authorize_url", "token_url", "revoke_url", "scopes"):
+            if data.get(name) in (None, ""):
+                data[name] = getattr(preset, name) or None
+        return data
+
+    @model_validator(mode="after")
+    def _endpoints(self) -> OAuth2Connection:
+        missing = ["token_url"] if not self.token_url else []
+        if self.grant == "authorization_code" and not self.authorize_url:
+            missing.insert(0, "authorize_url")
+        if self.grant == "client_credentials" and self.client_secret is None:
+            missing.append("client_secret")
+        if missing:
+            raise ValueError(f"provider {self.provider!r} with grant {self.grant!r} needs {', '.join(missing)}")
+        return self
+
+    @property
+    def preset(self) -> OAuthProvider:
+        """The provider preset (the generic one has no endpoints)."""
+        return OAUTH_PROVIDERS[self.provider]
+
+    @property
+    def token(self) -> SecretStr | None:
+        """The access token, under the name nodes that take a token read."""
+        return self.access_token
+
+    def expires_within(self, seconds: float) -> bool:
+        """Whether the access token is missing or expires within ``seconds`` (one without an
+        expiry never does)."""
+        if self.access_token is None:
+            return True
+        if self.expires_at is None:
+            return False
+        expires = self.expires_at if self.expires_at.tzinfo else self.expires_at.replace(tzinfo=UTC)
+        return expires <= datetime.now(UTC) + timedelta(seconds=seconds)
+
+    def apply_http_auth(self, headers: dict[str, str], query: dict[str, object]) -> None:
+        """Send the access token as a bearer token (the ``http.request`` hook)."""
+        headers["Authorization"] = f"Bearer {_secret(self.access_token) or ''}"
+
+    @classmethod
+    def public_status(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """What the API shows of a stored connection: its state, never a token."""
+        return {
+            "provider": data.get("provider"),
+            "grant": data.get("grant"),
+            "status": data.get("status") or "not_connected",
+            "status_reason": data.get("status_reason"),
+            "expires_at": data.get("expires_at"),
+            "scopes": data.get("scopes"),
+        }
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ and may change without notice.
   run goes in-process: :func:`quiet_console`, :func:`show_tracebacks`
 - what runs tell the API: :data:`CREDENTIAL_USED` (the credential-use event),
   :class:`WebhookSignature` (how a webhook trigger verifies its deliveries)
+- OAuth 2.0 connections' token requests and refreshes: the module ``flows.oauth`` (public; the
+  API builds authorization URLs and exchanges codes with it, runs keep tokens fresh)
 
 The package imports lazily, so ``import flows.settings`` (every process) loads no runtime.
 """

@@ -37,6 +37,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.catalogue",
     "api.routes.templates",
     "api.routes.credentials",
+    "api.routes.oauth",
     "api.routes.webhooks",
     "api.routes.schedules",
     "api.routes.human_tasks",

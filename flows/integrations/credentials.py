@@ -6,6 +6,7 @@ the ones it takes in ``credential_types``, by the class's slug.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from pydantic import SecretBytes, SecretStr
@@ -58,6 +59,33 @@ async def load(ctx: NodeContext, name: str, integration: str, accepted: tuple[st
             f"credential {name!r} is a {slug!r}; this node takes {', '.join(accepted)}",
         )
     return block
+
+
+async def refresh_rejected(ctx: NodeContext, name: str, block: Any) -> bool:
+    """The provider answered 401 to credential ``name``: for an OAuth connection, refresh its
+    access token once (the block is updated in place) and say whether to retry; other types: False."""
+    if not hasattr(block, "refresh_token") or not hasattr(block, "access_token"):
+        return False
+    # Node discovery imports this module and must not load Prefect (the refresh takes its lock).
+    from flows import oauth  # noqa: PLC0415
+
+    return await oauth.refresh_rejected(
+        block, tenant_id=ctx.tenant_id, name=name, flow_run_id=getattr(ctx, "flow_run_id", None)
+    )
+
+
+def bearer_refresher(ctx: NodeContext, name: str, block: Any) -> Callable[[], Awaitable[dict[str, str] | None]] | None:
+    """For an OAuth connection: what gives a :class:`~flows.integrations.JsonApi` a new bearer
+    header after a 401 (one refresh); None for other credential types."""
+    if not hasattr(block, "refresh_token") or not hasattr(block, "access_token"):
+        return None
+
+    async def refreshed() -> dict[str, str] | None:
+        if not await refresh_rejected(ctx, name, block):
+            return None
+        return {"Authorization": f"Bearer {plain(block.access_token)}"}
+
+    return refreshed
 
 
 def api_base(block: Any, provider: str, default: str) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json as jsonlib
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +28,8 @@ class JsonApi:
     one by default, an enterprise install or a test peer when configured). Requests go through
     :func:`flows.net.send`, to the address the base URL was checked at. ``describe_error`` turns
     an error body into the provider's message (by default :func:`provider_message`).
+    ``on_unauthorized`` (an OAuth connection's refresh) gives new auth headers after a 401, and
+    the request is sent once more with them.
     """
 
     def __init__(
@@ -40,6 +42,7 @@ class JsonApi:
         secrets: list[str],
         timeout_seconds: float = 30,
         describe_error: Callable[[Any], str | None] = provider_message,
+        on_unauthorized: Callable[[], Awaitable[dict[str, str] | None]] | None = None,
     ) -> None:
         self.integration = integration
         self.base_url = base_url.rstrip("/")
@@ -48,6 +51,7 @@ class JsonApi:
         self.secrets = secrets
         self.timeout_seconds = timeout_seconds
         self.describe_error = describe_error
+        self.on_unauthorized = on_unauthorized
 
     async def call(
         self,
@@ -73,6 +77,28 @@ class JsonApi:
         operation: str | None = None,
     ) -> JsonReply:
         """Send one request with a JSON or form (``data``) body; the whole answer on 2xx."""
+        try:
+            return await self._request_once(method, path, json=json, data=data, params=params, operation=operation)
+        except IntegrationError as exc:
+            if exc.status != 401 or self.on_unauthorized is None:
+                raise
+            headers = await self.on_unauthorized()
+            if not headers:
+                raise
+        self.headers.update(headers)
+        self.secrets = [*self.secrets, *(value.split(" ", 1)[-1] for value in headers.values())]
+        return await self._request_once(method, path, json=json, data=data, params=params, operation=operation)
+
+    async def _request_once(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any,
+        data: Mapping[str, Any] | None,
+        params: dict[str, Any] | None,
+        operation: str | None,
+    ) -> JsonReply:
         operation = operation or f"{method} {path}"
         endpoint = await check_endpoint(self.base_url, self.integration, operation)
         async with guarded(self.integration, operation, tenant=self.tenant, secrets=self.secrets):

@@ -20,13 +20,13 @@ _REPOSITORY = r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$|\{\{"
 
 
 class _GitHubConfig(NodeConfig):
-    credential: str = Field(min_length=1, description="Name of the GitHub token credential.")
+    credential: str = Field(min_length=1, description="Name of the GitHub token credential or GitHub OAuth connection.")
     repository: str = Field(pattern=_REPOSITORY, description="Repository as 'owner/name'.")
 
 
 class _GitHubNode(NodeType):
     category = "github"
-    credential_types = ("github-token",)
+    credential_types = ("github-token", "oauth2-connection")
 
     async def _api(self, ctx: NodeContext, config: _GitHubConfig) -> tuple[JsonApi, str]:
         block = await creds.load(ctx, config.credential, "github", self.credential_types)
@@ -41,6 +41,7 @@ class _GitHubNode(NodeType):
                 "X-GitHub-Api-Version": "2022-11-28",
             },
             secrets=[token],
+            on_unauthorized=creds.bearer_refresher(ctx, config.credential, block),
         )
         owner, _, name = config.repository.partition("/")
         return api, f"/repos/{quote(owner, safe='')}/{quote(name, safe='')}"

@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import ConfigDict, Field, model_validator
 
 from flows.errors import HttpStatusError, RunError
+from flows.integrations import credentials as creds
 from flows.net import send
 from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, block_name
 
@@ -25,7 +26,7 @@ class HttpRequest(NodeType):
     display_name = "HTTP request"
     category = "http"
     description = "Send an HTTP request; the output is {status, headers, body} with JSON bodies decoded."
-    credential_types = ("http-auth",)
+    credential_types = ("http-auth", "oauth2-connection")
 
     class Config(NodeConfig):
         model_config = ConfigDict(extra="forbid", populate_by_name=True)
@@ -47,7 +48,8 @@ class HttpRequest(NodeType):
         body: str | None = Field(default=None, description="A raw text body, sent as is.")
         credential: str | None = Field(
             default=None,
-            description="Name of an http-auth credential (bearer, basic or API key) applied to the request.",
+            description="Name of an http-auth credential (bearer, basic or API key) or an OAuth 2.0 "
+            "connection (bearer, refreshed on a 401 and sent again once) applied to the request.",
         )
         timeout_seconds: float = Field(
             default=30, gt=0, le=600, description="Connect and read timeout of one attempt, in seconds."
@@ -93,15 +95,35 @@ class HttpRequest(NodeType):
 
     async def run(self, config: Config, ctx: NodeContext) -> dict[str, Any]:
         """Send the request; the output is ``{status, headers, body}``."""
+        credential = await ctx.credential(config.credential) if config.credential else None
+        reply = await self._send(config, ctx, credential)
+        if reply.status == 401 and credential is not None and config.credential:
+            # An OAuth connection whose token the provider refused: refreshed once, sent once more.
+            if await creds.refresh_rejected(ctx, config.credential, credential):
+                reply = await self._send(config, ctx, credential)
+        result = {
+            "status": reply.status,
+            "headers": dict(reply.headers.items()),
+            "body": _decode(reply.content, reply.headers.get("content-type", "")),
+        }
+        if config.fail_on_status and reply.status >= 400:
+            preview = reply.content[:300].decode("utf-8", "replace")
+            raise HttpStatusError(
+                f"{reply.method} {reply.url} answered {reply.status}: {preview}", node_id=ctx.node_id, response=result
+            )
+        return result
+
+    async def _send(self, config: Config, ctx: NodeContext, credential: Any) -> Any:
+        """Send the request once, with ``credential``'s auth (if any) applied."""
         headers = dict(config.headers)
         query: dict[str, Any] = dict(config.query)
         credential_headers: list[str] = []
-        if config.credential:
+        if credential is not None:
             before = dict(headers)
-            _apply_credential(await ctx.credential(config.credential), headers, query)
+            _apply_credential(credential, headers, query)
             # What the credential set stays on its origin (flows.net drops it on a redirect away).
             credential_headers = [name for name, value in headers.items() if before.get(name) != value]
-        reply = await send(
+        return await send(
             config.method,
             config.url,
             allowed=ctx.allowed_networks,
@@ -117,17 +139,6 @@ class HttpRequest(NodeType):
             max_bytes=config.max_response_bytes,
             origin_headers=credential_headers,
         )
-        result = {
-            "status": reply.status,
-            "headers": dict(reply.headers.items()),
-            "body": _decode(reply.content, reply.headers.get("content-type", "")),
-        }
-        if config.fail_on_status and reply.status >= 400:
-            preview = reply.content[:300].decode("utf-8", "replace")
-            raise HttpStatusError(
-                f"{reply.method} {reply.url} answered {reply.status}: {preview}", node_id=ctx.node_id, response=result
-            )
-        return result
 
 
 _EJECT_HELPER = '''def http_request(config: dict[str, Any], auth: dict[str, str] | None = None) -> Any:
@@ -162,7 +173,10 @@ def _apply_credential(credential: Any, headers: dict[str, str], query: dict[str,
     hook = getattr(credential, "apply_http_auth", None)
     if not callable(hook):
         kind = getattr(credential, "block_type_slug", None) or type(credential).__name__
-        raise RunError(f"a {kind} credential cannot authenticate an HTTP request; use an http-auth credential")
+        raise RunError(
+            f"a {kind} credential cannot authenticate an HTTP request; use an http-auth credential "
+            "or an OAuth 2.0 connection"
+        )
     hook(headers, query)
 
 

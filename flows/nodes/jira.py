@@ -22,12 +22,14 @@ _ISSUE_KEY = r"^([A-Z][A-Z0-9_]+-\d+|\d+)$|\{\{"
 
 
 class _JiraConfig(NodeConfig):
-    credential: str = Field(min_length=1, description="Name of the Jira credential.")
+    credential: str = Field(
+        min_length=1, description="Name of the Jira credential or OAuth 2.0 connection (with its base_url)."
+    )
 
 
 class _JiraNode(NodeType):
     category = "jira"
-    credential_types = ("jira-credentials",)
+    credential_types = ("jira-credentials", "oauth2-connection")
 
     async def _api(self, ctx: NodeContext, config: _JiraConfig) -> JsonApi:
         block = await creds.load(ctx, config.credential, "jira", self.credential_types)
@@ -41,7 +43,15 @@ class _JiraNode(NodeType):
             auth, secrets = f"Basic {basic}", [token, basic]
         else:
             auth, secrets = f"Bearer {token}", [token]
-        return JsonApi("jira", base, tenant=ctx.tenant_id, headers={"Authorization": auth}, secrets=secrets)
+        return JsonApi(
+            "jira",
+            base,
+            tenant=ctx.tenant_id,
+            headers={"Authorization": auth},
+            secrets=secrets,
+            # An OAuth connection (never basic auth) refreshes once on a 401.
+            on_unauthorized=None if email else creds.bearer_refresher(ctx, config.credential, block),
+        )
 
 
 class JiraCreateIssue(_JiraNode):

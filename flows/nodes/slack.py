@@ -19,9 +19,13 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, blo
 _SLACK_API = "https://slack.com/api/"
 
 
+#: Slack's errors for a token it no longer takes (it answers them with HTTP 200 and ``ok: false``).
+_TOKEN_REFUSED = frozenset({"token_expired", "invalid_auth", "token_revoked"})
+
+
 class _SlackNode(NodeType):
     category = "slack"
-    credential_types = ("slack-credentials",)
+    credential_types = ("slack-credentials", "oauth2-connection")
 
     async def _call(self, ctx: NodeContext, credential: str, method: str, **kwargs: Any) -> dict[str, Any]:
         """Call one Slack Web API method; Slack's ``ok: false`` becomes an IntegrationError."""
@@ -30,23 +34,31 @@ class _SlackNode(NodeType):
         from slack_sdk.web.async_client import AsyncWebClient  # noqa: PLC0415
 
         block = await creds.load(ctx, credential, "slack", self.credential_types)
-        token = creds.required(block, "slack", credential, "token")
         base = creds.api_base(block, "slack", _SLACK_API)
         await check_endpoint(base, "slack", method)
-        client = AsyncWebClient(token=token, base_url=base.rstrip("/") + "/", timeout=30)
-        async with guarded("slack", method, tenant=ctx.tenant_id, secrets=[token]):
+        for attempt in (1, 2):
+            token = creds.required(block, "slack", credential, "token")
+            client = AsyncWebClient(token=token, base_url=base.rstrip("/") + "/", timeout=30)
             try:
-                response = await client.api_call(method, **kwargs)
-            except SlackApiError as exc:
-                status = exc.response.status_code
-                raise IntegrationError(
-                    "slack",
-                    method,
-                    "Slack refused the call",
-                    status=status,
-                    provider_message=provider_message(exc.response.data),
-                    retryable=status >= 500 or status == 429,
-                ) from None
+                async with guarded("slack", method, tenant=ctx.tenant_id, secrets=[token]):
+                    try:
+                        response = await client.api_call(method, **kwargs)
+                    except SlackApiError as exc:
+                        status = exc.response.status_code
+                        raise IntegrationError(
+                            "slack",
+                            method,
+                            "Slack refused the call",
+                            status=status,
+                            provider_message=provider_message(exc.response.data),
+                            retryable=status >= 500 or status == 429,
+                        ) from None
+                break
+            except IntegrationError as exc:
+                # An OAuth connection's token Slack no longer takes: refreshed once, called once more.
+                refused = exc.status == 401 or exc.provider_message in _TOKEN_REFUSED
+                if attempt == 2 or not refused or not await creds.refresh_rejected(ctx, credential, block):
+                    raise
         # Web API methods answer JSON; slack_sdk types ``data`` as bytes too for file downloads.
         return dict(cast(dict[str, Any], response.data))
 
@@ -76,7 +88,9 @@ def _ejected(config: Mapping[str, Any], body: str) -> Ejected:
 
 
 class _MessageContent(NodeConfig):
-    credential: str = Field(min_length=1, description="Name of the Slack credential (bot token).")
+    credential: str = Field(
+        min_length=1, description="Name of the Slack credential (bot token) or Slack OAuth connection."
+    )
     text: str | None = Field(default=None, description="Message text (fallback text when blocks are set).")
     blocks: list[dict[str, Any]] | None = Field(default=None, description="Block Kit blocks.")
 
@@ -179,7 +193,9 @@ class SlackAddReaction(_SlackNode):
     description = "Add an emoji reaction to a message."
 
     class Config(NodeConfig):
-        credential: str = Field(min_length=1, description="Name of the Slack credential (bot token).")
+        credential: str = Field(
+            min_length=1, description="Name of the Slack credential (bot token) or Slack OAuth connection."
+        )
         channel: str = Field(min_length=1, description="Channel id of the message.")
         ts: str = Field(min_length=1, description="Timestamp (ts) of the message, e.g. from slack.send_message.")
         name: str = Field(

@@ -6,6 +6,7 @@ from typing import Any
 
 from prefect import get_run_logger
 
+from flows import oauth
 from flows.runtime.credential_uses import report_use
 from flows.runtime.credentials import credential_fields, load_credential
 from translator.nodetypes import Runtime
@@ -59,6 +60,12 @@ class NodeRunContext:
         if name not in cache:
             cache[name] = await load_credential(name, tenant_id=self.tenant_id, node_id=self.node_id)
         credential = cache[name]
+        # An OAuth connection's access token is refreshed (in place, for the run) before use.
+        try:
+            await oauth.ensure_fresh(credential, tenant_id=str(self.tenant_id), name=name, flow_run_id=self.flow_run_id)
+        except oauth.NeedsReconnection as exc:
+            exc.node_id = self.node_id
+            raise
         report_use(
             flow_run_id=self._run.flow_run_id,
             tenant_id=self.tenant_id,

@@ -61,6 +61,16 @@ class RuntimeSettings(BaseSettings):
         ge=0,
         description="How long an open circuit refuses calls before one trial call.",
     )
+    oauth_refresh_margin_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="An OAuth access token that expires within this many seconds is refreshed before a node uses it.",
+    )
+    oauth_lock_wait_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="Longest wait for another worker's refresh of the same OAuth credential (its Prefect lock).",
+    )
     slack_api_url: str | None = Field(
         default=None,
         description="Slack's API base (a Slack-compatible server) when the credential names none.",

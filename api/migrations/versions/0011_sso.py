@@ -1,7 +1,7 @@
 """Single sign-on by OpenID Connect: per-tenant provider, linked identities, sign-ins in flight.
 
 Revision ID: 0011_sso
-Revises: 0009_shared_drafts
+Revises: 0010_oauth
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from api.db.base import UTCDateTime
 from api.db.rls import enable_tenant_rls
 
 revision = "0011_sso"
-down_revision = "0009_shared_drafts"
+down_revision = "0010_oauth"
 branch_labels = None
 depends_on = None
 

@@ -115,13 +115,24 @@ export interface Credential {
   created_at?: string;
   updated_at?: string;
   fields?: string[];
+  /** An OAuth 2.0 connection's state (never a token); null for other types. */
+  connection?: CredentialConnection | null;
+}
+
+export interface CredentialConnection {
+  provider?: string;
+  grant?: "authorization_code" | "client_credentials";
+  status: "not_connected" | "connected" | "needs_reconnection";
+  status_reason?: string | null;
+  expires_at?: string | null;
+  scopes?: string | null;
 }
 
 export interface CredentialType {
   type?: string;
   slug?: string;
   name?: string;
-  schema?: { properties?: Record<string, { type?: string; title?: string; description?: string; format?: string; writeOnly?: boolean; secret?: boolean }>; required?: string[]; secret_fields?: string[] };
+  schema?: { properties?: Record<string, { type?: string; title?: string; description?: string; format?: string; writeOnly?: boolean; readOnly?: boolean; secret?: boolean; enum?: string[]; default?: unknown }>; required?: string[]; secret_fields?: string[] };
   fields?: Record<string, unknown>;
   secret_fields?: string[];
   [key: string]: unknown;
