@@ -2,16 +2,12 @@
 right per-minute counts, p50/p95 per workflow and error budgets; the tenant's queue depth counts
 its waiting runs only; worker health tells a heartbeating worker from a stale one; webhook intake
 counts deliveries by verdict; SLOs are admin-only, audited and tenant-scoped.
-
-Prefect stamps a state with the server's clock, so a history of runs with chosen durations is
-seeded by creating real runs, driving them through Running to their final state, then setting
-their start and end times in Prefect's database.
+(Seeded runs: see tests/api/ops_seed.py.)
 """
 
 from __future__ import annotations
 
 import math
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -19,28 +15,22 @@ from typing import Any
 
 import httpx
 import pytest
-from prefect import flow
-from prefect.client.orchestration import PrefectClient, get_client
+from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
-from prefect.states import Completed, Failed, Late, Pending, Running, Scheduled
-from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import create_async_engine
+from prefect.states import Late, Pending, Scheduled
+from sqlalchemy import select
 
 from api.app import create_app
 from api.auth.permissions import Role
 from api.db.engine import Database
 from api.models import AuditEvent
 from api.webhooks.models import Webhook, WebhookDelivery
-from flows import slug, tenant_tag, work_queue_name, workflow_tag
+from flows import slug, tenant_tag, work_queue_name
 from tests.api.conftest import _SHARED_CONFIG, ApiServer, ServerThread, TenantHandle, make_settings, new_tenant
+from tests.api.ops_seed import prefect_sql, seed_flow, seed_runs
 from tests.api.workflows.conftest import create, graph, transform
 
 API = "/api/v1"
-
-
-@flow(name="ops-dashboard-seed")
-def _seed_flow() -> None:
-    """Never run: the flow the seeded runs belong to."""
 
 
 @pytest.fixture(scope="module")
@@ -99,35 +89,6 @@ async def ops_other(
     return await _tenant(ops_servers, ops_databases, database_url)
 
 
-async def _set_times(rows: list[tuple[Any, datetime, datetime]]) -> None:
-    """Give runs the start and end times of a seeded history (Prefect's database)."""
-    engine = create_async_engine(os.environ["PREFECT_SERVER_DATABASE_CONNECTION_URL"])
-    try:
-        async with engine.begin() as conn:
-            for run_id, start, end in rows:
-                await conn.execute(
-                    text("UPDATE flow_run SET start_time = :s, end_time = :e WHERE id = :id"),
-                    {"s": start, "e": end, "id": str(run_id) if engine.dialect.name == "sqlite" else run_id},
-                )
-    finally:
-        await engine.dispose()
-
-
-async def _seed_runs(
-    client: PrefectClient, tenant_id: str, workflow_id: str, outcomes: list[tuple[bool, float]], start: datetime
-) -> None:
-    """Finished runs of a workflow: (succeeded, duration in seconds) each, all started at ``start``."""
-    timed = []
-    for ok, seconds in outcomes:
-        run = await client.create_flow_run(
-            _seed_flow, tags=[tenant_tag(tenant_id), workflow_tag(workflow_id), "gorax"], state=Pending()
-        )
-        await client.set_flow_run_state(run.id, Running(), force=True)
-        await client.set_flow_run_state(run.id, Completed() if ok else Failed(message="boom"), force=True)
-        timed.append((run.id, start, start + timedelta(seconds=seconds)))
-    await _set_times(timed)
-
-
 def _nearest_rank(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[math.ceil(fraction * len(ordered)) - 1]
@@ -148,9 +109,9 @@ async def test_runs_durations_and_error_budgets(
     async with tenant.client() as admin, other.client() as foreign, get_client() as prefect:
         a_id, b_id = await _workflow(admin, "ops-a"), await _workflow(admin, "ops-b")
         foreign_id = await _workflow(foreign, "ops-foreign")
-        await _seed_runs(prefect, tenant.id, a_id, a_outcomes, started)
-        await _seed_runs(prefect, tenant.id, b_id, b_outcomes, started)
-        await _seed_runs(prefect, other.id, foreign_id, [(False, 1.0)] * 3, started)
+        await seed_runs(prefect, tenant.id, a_id, a_outcomes, started)
+        await seed_runs(prefect, tenant.id, b_id, b_outcomes, started)
+        await seed_runs(prefect, other.id, foreign_id, [(False, 1.0)] * 3, started)
 
         put = await admin.put(f"{API}/workflows/{a_id}/slo", json={"target": 0.9, "window_days": 7})
         assert put.status_code == 200, put.text
@@ -266,12 +227,12 @@ async def test_queue_depth_and_worker_health(
         )
         for state in states:
             await prefect.create_flow_run(
-                _seed_flow, tags=[tenant_tag(tenant.id)], state=state, work_pool_name=ops_pool, work_queue_name=queue
+                seed_flow, tags=[tenant_tag(tenant.id)], state=state, work_pool_name=ops_pool, work_queue_name=queue
             )
         # Another tenant's run in this queue and in its own is not counted.
         for name in (queue, work_queue_name(other.id)):
             await prefect.create_flow_run(
-                _seed_flow,
+                seed_flow,
                 tags=[tenant_tag(other.id)],
                 state=Scheduled(scheduled_time=soon),
                 work_pool_name=ops_pool,
@@ -279,15 +240,11 @@ async def test_queue_depth_and_worker_health(
             )
         await prefect.send_worker_heartbeat(ops_pool, fresh, heartbeat_interval_seconds=30)
         await prefect.send_worker_heartbeat(ops_pool, stale, heartbeat_interval_seconds=30)
-    engine = create_async_engine(os.environ["PREFECT_SERVER_DATABASE_CONNECTION_URL"])
-    try:
-        async with engine.begin() as conn:  # its last heartbeat was 10 minutes ago
-            await conn.execute(
-                text("UPDATE worker SET last_heartbeat_time = :t WHERE name = :n"),
-                {"t": datetime.now(UTC) - timedelta(minutes=10), "n": stale},
-            )
-    finally:
-        await engine.dispose()
+    # Its last heartbeat was 10 minutes ago.
+    await prefect_sql(
+        "UPDATE worker SET last_heartbeat_time = :t WHERE name = :n",
+        [{"t": datetime.now(UTC) - timedelta(minutes=10), "n": stale}],
+    )
 
     async with tenant.client(Role.OPERATOR) as operator:
         data = (await operator.get(f"{API}/ops/dashboard", params={"window": "1h"})).json()
