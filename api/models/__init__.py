@@ -5,6 +5,7 @@ from __future__ import annotations
 from api.models.audit import AuditEvent
 from api.models.identity import ApiKey, Membership, RefreshToken, Tenant, User
 from api.models.mfa import MfaChallenge, RecoveryCode, TenantMfaPolicy, UserTotp
+from api.models.slo import WorkflowSlo
 
 __all__ = [
     "ApiKey",
@@ -17,4 +18,5 @@ __all__ = [
     "TenantMfaPolicy",
     "User",
     "UserTotp",
+    "WorkflowSlo",
 ]

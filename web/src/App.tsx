@@ -6,6 +6,7 @@ import { Loading, Modal } from "./components/common";
 import { can, useSession } from "./session";
 import { SignIn } from "./screens/SignIn";
 import { Dashboard } from "./screens/Dashboard";
+import { Operations } from "./screens/Operations";
 import { WorkflowList } from "./screens/Workflows";
 import { RunList, RunView } from "./screens/Runs";
 import { Inbox } from "./screens/Inbox";
@@ -69,6 +70,7 @@ function Shell() {
         <NavLink to="/workflows">Workflows</NavLink>
         <NavLink to="/templates">Templates</NavLink>
         <NavLink to="/runs">Runs</NavLink>
+        <NavLink to="/operations">Operations</NavLink>
         <NavLink to="/inbox">Inbox</NavLink>
         <NavLink to="/credentials">Credentials</NavLink>
         <NavLink to="/webhooks">Webhooks</NavLink>
@@ -108,6 +110,7 @@ function Shell() {
           <Route path="/workflows/:id" element={<EditorScreen />} />
           <Route path="/templates" element={<Templates />} />
           <Route path="/runs" element={<RunList />} />
+          <Route path="/operations" element={<Operations />} />
           <Route path="/runs/:id" element={<RunView />} />
           <Route path="/inbox" element={<Inbox />} />
           <Route path="/credentials" element={<Credentials />} />
