@@ -13,6 +13,7 @@ Prefect.
 - :mod:`api.prefect.events`       send, follow and read events; Prefect's health
 - :mod:`api.prefect.pools`        the work pool and what its runs need
 - :mod:`api.prefect.setup`        what an install needs in Prefect (``gorax setup``)
+- :mod:`api.prefect.retention`    retention: delete old runs with their artifacts, strip step data
 """
 
 from __future__ import annotations
