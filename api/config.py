@@ -117,21 +117,27 @@ class ApiSettings(BaseSettings):
         default=0.2, ge=0, description="Pause between two retention batches, so pruning never hogs the databases."
     )
     retention_execution_days: int = Field(
-        default=30, ge=1, description="Default age in days after which a finished execution (its Prefect flow "
-        "run, logs and step records) is deleted; a tenant admin may choose up to the maximum."
+        default=30,
+        ge=1,
+        description="Default age in days after which a finished execution (its Prefect flow "
+        "run, logs and step records) is deleted; a tenant admin may choose up to the maximum.",
     )
     retention_execution_max_days: int = Field(
         default=365, ge=1, description="Longest execution age a tenant admin may choose."
     )
     retention_executions_per_workflow: int = Field(
-        default=10_000, ge=1, description="Default number of finished executions kept per workflow (oldest deleted first)."
+        default=10_000,
+        ge=1,
+        description="Default number of finished executions kept per workflow (oldest deleted first).",
     )
     retention_executions_per_workflow_max: int = Field(
         default=100_000, ge=1, description="Most executions per workflow a tenant admin may keep."
     )
     retention_step_data_days: int = Field(
-        default=7, ge=1, description="Default age in days after which the inputs and outputs of an execution's "
-        "steps are removed (the step records, status and errors stay until the execution goes)."
+        default=7,
+        ge=1,
+        description="Default age in days after which the inputs and outputs of an execution's "
+        "steps are removed (the step records, status and errors stay until the execution goes).",
     )
     retention_step_data_max_days: int = Field(
         default=365, ge=1, description="Longest step-data age a tenant admin may choose."
@@ -149,8 +155,10 @@ class ApiSettings(BaseSettings):
         default=100_000, ge=1, description="Most delivery records per webhook a tenant admin may keep."
     )
     retention_audit_days: int = Field(
-        default=730, ge=1, description="Default age in days after which audit events are pruned (the chain "
-        "stays verifiable from a kept anchor)."
+        default=730,
+        ge=1,
+        description="Default age in days after which audit events are pruned (the chain "
+        "stays verifiable from a kept anchor).",
     )
     retention_audit_min_days: int = Field(
         default=365, ge=1, description="Shortest audit-log age a tenant admin may choose (no maximum)."

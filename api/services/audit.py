@@ -220,18 +220,14 @@ async def prune_through(session: AsyncSession, *, tenant_id: str, seq: int) -> i
         )
         return int(removed.scalar_one())
     cut = (
-        await session.execute(
-            select(AuditEvent.hash).where(AuditEvent.tenant_id == tenant_id, AuditEvent.seq == seq)
-        )
+        await session.execute(select(AuditEvent.hash).where(AuditEvent.tenant_id == tenant_id, AuditEvent.seq == seq))
     ).scalar_one_or_none()
     head = (
         await session.execute(select(func.max(AuditEvent.seq)).where(AuditEvent.tenant_id == tenant_id))
     ).scalar_one()
     if cut is None or seq >= head:
         return 0
-    result = await session.execute(
-        delete(AuditEvent).where(AuditEvent.tenant_id == tenant_id, AuditEvent.seq <= seq)
-    )
+    result = await session.execute(delete(AuditEvent).where(AuditEvent.tenant_id == tenant_id, AuditEvent.seq <= seq))
     anchor = await session.get(AuditAnchor, tenant_id)
     if anchor is None:
         session.add(AuditAnchor(tenant_id=tenant_id, seq=seq, hash=cut, pruned_at=utcnow()))

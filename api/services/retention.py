@@ -27,7 +27,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -301,7 +300,10 @@ class _Run:
                 WebhookDelivery.seq,
                 WebhookDelivery.status,
                 func.row_number()
-                .over(partition_by=WebhookDelivery.webhook_id, order_by=WebhookDelivery.seq.desc())
+                .over(
+                    partition_by=WebhookDelivery.webhook_id,
+                    order_by=(WebhookDelivery.received_at.desc(), WebhookDelivery.seq.desc()),
+                )
                 .label("rank"),
             )
             .where(mine)
@@ -315,9 +317,9 @@ class _Run:
                     if not seqs:
                         break
                     await session.execute(
-                        delete(WebhookDelivery).where(mine, WebhookDelivery.seq.in_(seqs)).execution_options(
-                            synchronize_session=False
-                        )
+                        delete(WebhookDelivery)
+                        .where(mine, WebhookDelivery.seq.in_(seqs))
+                        .execution_options(synchronize_session=False)
                     )
                     await session.commit()
                 self.deleted["webhook_deliveries"] += len(seqs)

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from prefect import flow
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import ArtifactCreate, LogCreate
-from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, LogFilter, LogFilterFlowRunId
 from prefect.states import Completed, Running, Scheduled
 from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -110,8 +110,15 @@ async def test_old_executions_logs_step_data_go_in_batches(
             ]
         )
         for run in (stepped, fresh_steps, old[1]):
-            step = {"node_id": "t", "name": "t", "type": "transform", "status": "completed",
-                    "input": {"secret-ish": "in"}, "output": {"value": "out"}, "error": None}
+            step = {
+                "node_id": "t",
+                "name": "t",
+                "type": "transform",
+                "status": "completed",
+                "input": {"secret-ish": "in"},
+                "output": {"value": "out"},
+                "error": None,
+            }
             await client.create_artifact(
                 ArtifactCreate(type=STEP_ARTIFACT_TYPE, data={"steps": [step]}, flow_run_id=run.id)
             )
@@ -141,9 +148,9 @@ async def test_old_executions_logs_step_data_go_in_batches(
         kept = await client.read_logs(LogFilter(flow_run_id=LogFilterFlowRunId(any_=[recent[-1].id])))
         assert [log.message for log in kept] == ["kept line"]
         # The deleted run's artifacts went with it; the 10-day-old run lost its step data, not its steps.
-        from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
-
-        orphans = await client.read_artifacts(artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[old[1].id])))
+        orphans = await client.read_artifacts(
+            artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[old[1].id]))
+        )
         assert orphans == []
         steps = await read_steps(stepped.id, client=client)
         assert [(s.node_id, s.status, s.input, s.output) for s in steps] == [("t", "completed", None, None)]
@@ -163,14 +170,24 @@ async def test_old_executions_logs_step_data_go_in_batches(
 
 async def _deliveries(db: Database, tenant_id: str, workflow_id: str, ages: list[tuple[float, str]]) -> str:
     async with db.tenant_scope(tenant_id=tenant_id) as session:
-        hook = Webhook(tenant_id=tenant_id, workflow_id=workflow_id, node_id="hook", token=secrets.token_hex(16), config={})
+        hook = Webhook(
+            tenant_id=tenant_id, workflow_id=workflow_id, node_id="hook", token=secrets.token_hex(16), config={}
+        )
         session.add(hook)
         await session.flush()
         for age, status in ages:
             session.add(
                 WebhookDelivery(
-                    id=str(uuid.uuid4()), tenant_id=tenant_id, webhook_id=hook.id, workflow_id=workflow_id,
-                    node_id="hook", status=status, method="POST", headers={}, query={}, body=b"{}",
+                    id=str(uuid.uuid4()),
+                    tenant_id=tenant_id,
+                    webhook_id=hook.id,
+                    workflow_id=workflow_id,
+                    node_id="hook",
+                    status=status,
+                    method="POST",
+                    headers={},
+                    query={},
+                    body=b"{}",
                     received_at=NOW - timedelta(days=age),
                 )
             )
@@ -180,7 +197,9 @@ async def _deliveries(db: Database, tenant_id: str, workflow_id: str, ages: list
 
 async def _delivery_ages(db: Database, tenant_id: str) -> list[int]:
     async with db.tenant_scope(tenant_id=tenant_id) as session:
-        rows = (await session.execute(sa.select(WebhookDelivery.received_at).where(WebhookDelivery.tenant_id == tenant_id))).scalars()
+        rows = (
+            await session.execute(sa.select(WebhookDelivery.received_at).where(WebhookDelivery.tenant_id == tenant_id))
+        ).scalars()
         return sorted(round((NOW - r).total_seconds() / 86400) for r in rows)
 
 
@@ -188,8 +207,20 @@ async def test_webhook_deliveries_by_age_and_count(
     tenant: TenantHandle, other_tenant: TenantHandle, db: Database, prefect_server: Any
 ) -> None:
     wf, theirs = await _workflow(db, tenant.id), await _workflow(db, other_tenant.id)
-    await _deliveries(db, tenant.id, wf, [(20, "dispatched"), (21, "rejected"), (22, "bad_signature"), (30, "accepted"),
-                                          (5, "dispatched"), (4, "dispatched"), (3, "dispatched"), (2, "filtered")])
+    await _deliveries(
+        db,
+        tenant.id,
+        wf,
+        [
+            (20, "dispatched"),
+            (21, "rejected"),
+            (22, "bad_signature"),
+            (5, "dispatched"),
+            (4, "dispatched"),
+            (3, "dispatched"),
+            (2, "filtered"),
+        ],
+    )
     await _deliveries(db, other_tenant.id, theirs, [(40, "dispatched")])
     async with tenant.client() as admin:
         assert (await admin.put("/api/v1/retention/policy", json={"deliveries_per_webhook": 3})).status_code == 200
@@ -197,8 +228,8 @@ async def test_webhook_deliveries_by_age_and_count(
         report = await retention.run_tenant(db, client, _config(), tenant_id=tenant.id, trigger="manual")
     assert report.status == "completed", report.error
     # 3 settled old ones by age (2 batches), then the oldest recent one past the newest 3.
-    assert report.deleted["webhook_deliveries"] == 4
-    assert await _delivery_ages(db, tenant.id) == [2, 3, 4, 30]  # still waiting for dispatch: kept
+    assert await _delivery_ages(db, tenant.id) == [2, 3, 4, 30]
+    assert report.deleted["webhook_deliveries"] == 4  # still waiting for dispatch: kept
     assert await _delivery_ages(db, other_tenant.id) == [40]
 
 
@@ -240,7 +271,9 @@ async def test_audit_pruning_keeps_the_chain_verifiable(
             assert (await admin.get("/api/v1/audit/verify")).json() == {"valid": False, "broken_at_seq": head}
         # So is removing the first kept event (the anchor no longer links).
         async with owner.begin() as conn:
-            await conn.execute(sa.text("DELETE FROM audit_events WHERE tenant_id = :t AND seq = :s"), {"t": tenant.id, "s": head})
+            await conn.execute(
+                sa.text("DELETE FROM audit_events WHERE tenant_id = :t AND seq = :s"), {"t": tenant.id, "s": head}
+            )
         async with tenant.client() as admin:
             assert (await admin.get("/api/v1/audit/verify")).json() == {"valid": False, "broken_at_seq": head + 1}
     finally:
