@@ -228,8 +228,8 @@ async def test_webhook_deliveries_by_age_and_count(
         report = await retention.run_tenant(db, client, _config(), tenant_id=tenant.id, trigger="manual")
     assert report.status == "completed", report.error
     # 3 settled old ones by age (2 batches), then the oldest recent one past the newest 3.
-    assert await _delivery_ages(db, tenant.id) == [2, 3, 4, 30]
-    assert report.deleted["webhook_deliveries"] == 4  # still waiting for dispatch: kept
+    assert await _delivery_ages(db, tenant.id) == [2, 3, 4]
+    assert report.deleted["webhook_deliveries"] == 4
     assert await _delivery_ages(db, other_tenant.id) == [40]
 
 
@@ -288,6 +288,9 @@ async def test_app_role_prunes_audit_only_through_the_anchoring_function(
     async with db.tenant_scope(tenant_id=tenant.id) as session:
         with pytest.raises(Exception, match="permission denied"):
             await session.execute(sa.text("DELETE FROM audit_events WHERE tenant_id = :t"), {"t": tenant.id})
+    # The failed transaction did not give the pooled connection back as the login user.
+    async with db.tenant_scope(tenant_id=tenant.id) as session:
+        assert (await session.execute(sa.text("SELECT current_user"))).scalar() == "gorax_app"
     async with db.tenant_scope(tenant_id=tenant.id) as session:
         with pytest.raises(Exception, match="permission denied"):
             await session.execute(
