@@ -20,7 +20,7 @@ from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 
 from api.prefect.runs import FINAL_TYPES, PAGE, run_filter
-from flows.runtime.steps import STEP_ARTIFACT_TYPE
+from flows import STEP_ARTIFACT_TYPE
 
 #: The key a step artifact's data gets once its inputs and outputs are removed.
 PRUNED_KEY = "data_pruned_at"
@@ -87,7 +87,8 @@ async def strip_step_data(client: PrefectClient, run_ids: list[UUID], *, at: dat
         data = artifact.data
         if not isinstance(data, dict) or PRUNED_KEY in data:
             continue
-        steps = data.get("steps") if isinstance(data.get("steps"), list) else [data]
+        listed = data.get("steps")
+        steps: list[Any] = listed if isinstance(listed, list) else [data]
         stripped = [{**step, "input": None, "output": None} for step in steps if isinstance(step, dict)]
         new_data: dict[str, Any] = {"steps": stripped, PRUNED_KEY: at.isoformat()}
         await client.update_artifact(artifact.id, ArtifactUpdate(data=new_data))

@@ -23,8 +23,7 @@ from api.db.engine import Database
 from api.models.workflows import Workflow
 from api.services import retention
 from api.webhooks.models import Webhook, WebhookDelivery
-from flows import read_steps, tenant_tag, workflow_tag
-from flows.runtime.steps import STEP_ARTIFACT_TYPE
+from flows import STEP_ARTIFACT_TYPE, read_steps, tenant_tag, workflow_tag
 from tests.api.conftest import ApiServer, TenantHandle, api_settings
 
 pytestmark = pytest.mark.timeout(300)
