@@ -300,3 +300,30 @@ async def test_app_role_prunes_audit_only_through_the_anchoring_function(
     async with db.tenant_scope(tenant_id=tenant.id) as session:
         with pytest.raises(Exception, match="own transaction"):
             await session.execute(sa.text("SELECT gorax_prune_audit('someone-else', 1)"))
+
+
+async def test_one_sweep_and_one_run_per_tenant_at_a_time(
+    tenant: TenantHandle, db: Database, prefect_server: Any
+) -> None:
+    async with get_client() as client:
+        # Another replica is sweeping: this one does nothing.
+        async with retention.try_lock(db, "gorax:retention") as got:
+            assert got
+            assert await retention.run_all(db, client, _config()) is None
+        # A person's run for the tenant is going on: the API answers 409, the sweep skips the tenant.
+        async with retention.try_lock(db, f"gorax:retention:{tenant.id}") as got:
+            assert got
+            async with tenant.client() as admin:
+                busy = await admin.post("/api/v1/retention/runs")
+                assert busy.status_code == 409, busy.text
+            swept = await retention.run_all(db, client, _config())
+            assert swept is not None and tenant.id not in {r.tenant_id for r in swept}
+        swept = await retention.run_all(db, client, _config())
+    assert swept is not None and tenant.id in {r.tenant_id for r in swept}
+    assert all(r.trigger == "schedule" for r in swept)
+    async with tenant.client() as admin:
+        done = await admin.post("/api/v1/retention/runs")
+        assert done.status_code == 200 and done.json()["trigger"] == "manual"
+        # A scheduled run that deleted nothing writes no audit event; a person's run does.
+        pruned = (await admin.get("/api/v1/audit", params={"action": "retention.pruned"})).json()["items"]
+        assert len(pruned) == 1 and pruned[0]["actor_id"] != "retention"
