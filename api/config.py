@@ -110,6 +110,65 @@ class ApiSettings(BaseSettings):
         description="A file holding the token-signing key (a mounted secret); `gorax up` gives its API "
         "`$GORAX_HOME/api-signing.key`, made on its first start.",
     )
+    retention_interval_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="How often the retention job prunes every tenant's old data (0: never on its own; "
+        "admins can still run it). One API replica at a time runs it (a PostgreSQL advisory lock).",
+    )
+    retention_batch_size: int = Field(
+        default=100, ge=1, le=200, description="Most rows or flow runs the retention job deletes in one batch."
+    )
+    retention_batch_pause_seconds: float = Field(
+        default=0.2, ge=0, description="Pause between two retention batches, so pruning never hogs the databases."
+    )
+    retention_execution_days: int = Field(
+        default=30,
+        ge=1,
+        description="Default age in days after which a finished execution (its Prefect flow "
+        "run, logs and step records) is deleted; a tenant admin may choose up to the maximum.",
+    )
+    retention_execution_max_days: int = Field(
+        default=365, ge=1, description="Longest execution age a tenant admin may choose."
+    )
+    retention_executions_per_workflow: int = Field(
+        default=10_000,
+        ge=1,
+        description="Default number of finished executions kept per workflow (oldest deleted first).",
+    )
+    retention_executions_per_workflow_max: int = Field(
+        default=100_000, ge=1, description="Most executions per workflow a tenant admin may keep."
+    )
+    retention_step_data_days: int = Field(
+        default=7,
+        ge=1,
+        description="Default age in days after which the inputs and outputs of an execution's "
+        "steps are removed (the step records, status and errors stay until the execution goes).",
+    )
+    retention_step_data_max_days: int = Field(
+        default=365, ge=1, description="Longest step-data age a tenant admin may choose."
+    )
+    retention_delivery_days: int = Field(
+        default=14, ge=1, description="Default age in days after which a webhook delivery record is deleted."
+    )
+    retention_delivery_max_days: int = Field(
+        default=90, ge=1, description="Longest webhook-delivery age a tenant admin may choose."
+    )
+    retention_deliveries_per_webhook: int = Field(
+        default=10_000, ge=1, description="Default number of delivery records kept per webhook."
+    )
+    retention_deliveries_per_webhook_max: int = Field(
+        default=100_000, ge=1, description="Most delivery records per webhook a tenant admin may keep."
+    )
+    retention_audit_days: int = Field(
+        default=730,
+        ge=1,
+        description="Default age in days after which audit events are pruned (the chain "
+        "stays verifiable from a kept anchor).",
+    )
+    retention_audit_min_days: int = Field(
+        default=365, ge=1, description="Shortest audit-log age a tenant admin may choose (no maximum)."
+    )
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     )
     from flows.nodes.trigger_webhook import WebhookSignature
     from flows.runtime.credential_uses import CREDENTIAL_USED
-    from flows.runtime.steps import StepRecord, read_steps
+    from flows.runtime.steps import STEP_ARTIFACT_TYPE, StepRecord, read_steps
     from flows.variables import NAME_PATTERN as VARIABLE_NAME_PATTERN
     from flows.variables import variable_entry, variable_name, variable_payload, variable_prefix
 
@@ -57,6 +57,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "workflow_tag": ("flows.naming", "workflow_tag"),
     "read_steps": ("flows.runtime.steps", "read_steps"),
     "StepRecord": ("flows.runtime.steps", "StepRecord"),
+    "STEP_ARTIFACT_TYPE": ("flows.runtime.steps", "STEP_ARTIFACT_TYPE"),
     "CREDENTIAL_USED": ("flows.runtime.credential_uses", "CREDENTIAL_USED"),
     "VARIABLE_NAME_PATTERN": ("flows.variables", "NAME_PATTERN"),
     "variable_name": ("flows.variables", "variable_name"),
@@ -74,6 +75,7 @@ __all__ = [
     "DEFAULT_TENANT",
     "ENTRYPOINT",
     "FLOW_NAME",
+    "STEP_ARTIFACT_TYPE",
     "StepRecord",
     "VARIABLE_NAME_PATTERN",
     "WebhookSignature",

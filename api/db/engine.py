@@ -52,10 +52,11 @@ def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
 def _configure_postgres(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _set_role(dbapi_connection: Any, _record: Any) -> None:
-        # Drop to the non-superuser, non-owner role so RLS policies apply to the app.
-        cursor = dbapi_connection.cursor()
-        cursor.execute(f"SET ROLE {APP_ROLE}")
-        cursor.close()
+        # Drop to the non-superuser, non-owner role so RLS policies apply to the app. Run on the
+        # driver's connection, outside a transaction: through the adapter's cursor it ran in the
+        # connection's first transaction, and when that one rolled back (a statement failed) the
+        # role went back to the login user, which bypasses RLS and the audit log's privileges.
+        dbapi_connection.run_async(lambda conn: conn.execute(f"SET ROLE {APP_ROLE}"))
 
 
 class Database:

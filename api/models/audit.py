@@ -34,3 +34,16 @@ class AuditEvent(TenantScoped, Base):
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     prev_hash: Mapped[str] = mapped_column(String(64), nullable=False)
     hash: Mapped[str] = mapped_column(String(64), nullable=False)
+
+
+class AuditAnchor(TenantScoped, Base):
+    """Where a tenant's audit chain starts after retention pruned its oldest events: the ``seq``
+    and ``hash`` of the last pruned event. Verification expects event ``seq + 1`` to link to
+    ``hash``. On PostgreSQL only the pruning function writes it (the app role may only read)."""
+
+    __tablename__ = "audit_anchors"
+
+    tenant_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, nullable=False)
+    hash: Mapped[str] = mapped_column(String(64), nullable=False)
+    pruned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

@@ -14,6 +14,7 @@ Prefect.
 - :mod:`api.prefect.pools`        the work pool and what its runs need
 - :mod:`api.prefect.infra`        work queue depth and worker health (the operations dashboard)
 - :mod:`api.prefect.setup`        what an install needs in Prefect (``gorax setup``)
+- :mod:`api.prefect.retention`    retention: delete old runs with their artifacts, strip step data
 """
 
 from __future__ import annotations

@@ -42,6 +42,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.webhooks",
     "api.routes.schedules",
     "api.routes.human_tasks",
+    "api.routes.retention",
     "api.collab.routes",
 )
 

@@ -4,6 +4,11 @@ Each tenant has its own chain: event ``seq`` n stores ``prev_hash`` (event n-1's
 zeros) and ``hash = sha256(prev_hash + canonical JSON of the event)``. Changing, removing or
 reordering any stored event breaks every later hash, which :func:`verify_chain` reports.
 On PostgreSQL the app role cannot UPDATE or DELETE audit rows at all.
+
+Retention prunes a tenant's oldest events with :func:`prune_through` (on PostgreSQL through the
+``gorax_prune_audit`` function, the only way the app can delete them): the seq and hash of the
+last pruned event become the tenant's :class:`~api.models.audit.AuditAnchor`, and verification
+starts from it, so a change to any kept event (or a removed one) is still found.
 """
 
 from __future__ import annotations
@@ -14,13 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.base import new_id, utcnow
 from api.db.engine import Database
-from api.models.audit import AuditEvent
+from api.models.audit import AuditAnchor, AuditEvent
 
 GENESIS = "0" * 64
 
@@ -171,9 +176,14 @@ async def list_events(
 
 
 async def verify_chain(session: AsyncSession, *, tenant_id: str) -> int | None:
-    """The ``seq`` of the first event whose chain link is broken, or None when intact."""
-    expected_prev = GENESIS
-    expected_seq = 1
+    """The ``seq`` of the first event whose chain link is broken, or None when intact.
+
+    After pruning, the chain starts at the tenant's anchor: the first kept event must be
+    ``anchor.seq + 1`` and link to ``anchor.hash``.
+    """
+    anchor = await session.get(AuditAnchor, tenant_id)
+    expected_prev = anchor.hash if anchor else GENESIS
+    expected_seq = anchor.seq + 1 if anchor else 1
     rows = await session.stream_scalars(
         select(AuditEvent).where(AuditEvent.tenant_id == tenant_id).order_by(AuditEvent.seq)
     )
@@ -183,3 +193,50 @@ async def verify_chain(session: AsyncSession, *, tenant_id: str) -> int | None:
         expected_prev = event.hash
         expected_seq += 1
     return None
+
+
+async def prunable_through(session: AsyncSession, *, tenant_id: str, before: datetime) -> int | None:
+    """The highest seq that may be pruned for a cut-off: events older than ``before``, never the newest."""
+    head = (
+        await session.execute(select(func.max(AuditEvent.seq)).where(AuditEvent.tenant_id == tenant_id))
+    ).scalar_one_or_none()
+    if head is None:
+        return None
+    through = (
+        await session.execute(
+            select(func.max(AuditEvent.seq)).where(
+                AuditEvent.tenant_id == tenant_id, AuditEvent.at < before, AuditEvent.seq < head
+            )
+        )
+    ).scalar_one_or_none()
+    return int(through) if through is not None else None
+
+
+async def prune_through(session: AsyncSession, *, tenant_id: str, seq: int) -> int:
+    """Delete the tenant's events up to ``seq`` (never the newest) and anchor the chain at it.
+
+    Runs in the caller's transaction; returns how many events went.
+    """
+    if session.bind.dialect.name == "postgresql":
+        # Serialised with appenders of the same chain.
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"audit:{tenant_id}"})
+        removed = await session.execute(
+            text("SELECT gorax_prune_audit(:tenant, :seq)"), {"tenant": tenant_id, "seq": seq}
+        )
+        return int(removed.scalar_one())
+    cut = (
+        await session.execute(select(AuditEvent.hash).where(AuditEvent.tenant_id == tenant_id, AuditEvent.seq == seq))
+    ).scalar_one_or_none()
+    head = (
+        await session.execute(select(func.max(AuditEvent.seq)).where(AuditEvent.tenant_id == tenant_id))
+    ).scalar_one()
+    if cut is None or seq >= head:
+        return 0
+    result = await session.execute(delete(AuditEvent).where(AuditEvent.tenant_id == tenant_id, AuditEvent.seq <= seq))
+    anchor = await session.get(AuditAnchor, tenant_id)
+    if anchor is None:
+        session.add(AuditAnchor(tenant_id=tenant_id, seq=seq, hash=cut, pruned_at=utcnow()))
+    else:
+        anchor.seq, anchor.hash, anchor.pruned_at = seq, cut, utcnow()
+    await session.flush()
+    return int(getattr(result, "rowcount", 0) or 0)
