@@ -1,7 +1,7 @@
 """Service-level objectives per workflow (the operations dashboard's error budgets).
 
 Revision ID: 0017_slo
-Revises: 0012_mfa
+Revises: 0014_retention
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from api.db.base import UTCDateTime
 from api.db.rls import enable_tenant_rls
 
 revision = "0017_slo"
-down_revision = "0012_mfa"
+down_revision = "0014_retention"
 branch_labels = None
 depends_on = None
 
