@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from datetime import UTC, datetime
 from collections.abc import AsyncIterator
 from typing import Any
 from uuid import UUID
@@ -149,6 +150,14 @@ async def _run_final(client: PrefectClient, run_id: UUID) -> str | None:
     return None
 
 
+def _long_final(run: FlowRun) -> bool:
+    """Whether the run ended longer ago than any of its logs can take to arrive."""
+    if run.state is None or run.state.type.value not in FINAL_TYPES:
+        return False
+    ended = run.end_time or run.state.timestamp
+    return ended is not None and (datetime.now(UTC) - ended).total_seconds() > DRAIN_MAX_SECONDS
+
+
 async def follow_lines(client: PrefectClient, run: FlowRun, flt: LineFilter) -> AsyncIterator[dict[str, Any]]:
     """The run's matching lines: backlog, then live; ``{type: "end", status}`` once final and drained."""
     nodes = NodeNames(client, run)
@@ -167,6 +176,12 @@ async def follow_lines(client: PrefectClient, run: FlowRun, flt: LineFilter) -> 
             if len(page) < prefect_logs.PAGE:
                 return
 
+    if _long_final(run):  # nothing more is coming: the store has it all
+        async for line in stored():
+            if flt.matches(line):
+                yield {"type": "line", **public(line)}
+        yield {"type": "end", "status": status_of(run.state)}
+        return
     async with prefect_logs.follow_logs(run.id, level_ge=flt.level_ge) as subscriber:
         async for line in stored():
             if flt.matches(line):

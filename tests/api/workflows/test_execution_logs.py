@@ -27,7 +27,7 @@ def _deny(request: RecordedRequest) -> PeerResponse:
 
 
 def _talking_graph() -> dict[str, Any]:
-    """Logs at the start, waits, then a call whose error quotes the credential (logged as a warning)."""
+    """Logs at the start, waits, then a call whose error quotes the credential (logged as an error)."""
     return graph(
         f"talker-{uuid.uuid4().hex[:6]}",
         transform("talk", {"said": "hello"}),
@@ -138,7 +138,7 @@ async def test_live_logs_stream_while_running_then_end(run_tenant: TenantHandle,
     assert len(ids) == len(set(ids)), "a line was sent twice"
     assert {line["node_id"] for line in lines} >= {"talk", "nap", "deny"}, lines
     assert any(line["node_id"] is None for line in lines), "the run's own lines"
-    assert {line["level"] for line in lines} >= {"info", "warning"}
+    assert {line["level"] for line in lines} >= {"info", "error"}
     _assert_masked(lines)
     # The stream (backlog + live) holds exactly what Prefect stored, for both readers.
     assert sorted(ids) == sorted(line["id"] for line in stored)
