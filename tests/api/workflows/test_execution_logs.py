@@ -83,7 +83,8 @@ async def _stored(client: httpx.AsyncClient, execution_id: str, **params: Any) -
     cursor = None
     while True:
         response = await client.get(
-            f"{API}/executions/{execution_id}/logs", params={**params, "limit": 7, **({"cursor": cursor} if cursor else {})}
+            f"{API}/executions/{execution_id}/logs",
+            params={**params, "limit": 7, **({"cursor": cursor} if cursor else {})},
         )
         assert response.status_code == 200, response.text
         items += response.json()["items"]
