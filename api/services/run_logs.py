@@ -82,21 +82,26 @@ class LineFilter:
 
 
 class NodeNames:
-    """Task run id -> node id for one run, re-read when a log names a task run not yet known."""
+    """Task run id -> node id for one run, re-read when a log names a task run not yet known.
+
+    One read returns every task run so far, so a burst of new nodes costs one read; an id a
+    fresh read does not know either is not asked about again.
+    """
 
     def __init__(self, client: PrefectClient, run: FlowRun) -> None:
         self._client = client
         self._run_id = run.id
         self._labels = node_ids_by_label((run.parameters or {}).get("graph"))
         self._names: dict[UUID, str] = {}
-        self._read_at = 0.0
+        self._unknown: set[UUID] = set()
 
     async def node_of(self, task_run_id: UUID | None) -> str | None:
         if task_run_id is None:
             return None
-        if task_run_id not in self._names and time.monotonic() - self._read_at > 0.2:
+        if task_run_id not in self._names and task_run_id not in self._unknown:
             self._names = await prefect_logs.task_run_names(self._client, self._run_id)
-            self._read_at = time.monotonic()
+            if task_run_id not in self._names:
+                self._unknown.add(task_run_id)
         name = self._names.get(task_run_id)
         return node_id_of(name, self._labels) if name is not None else None
 

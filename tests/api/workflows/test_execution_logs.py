@@ -137,7 +137,9 @@ async def test_live_logs_stream_while_running_then_end(run_tenant: TenantHandle,
     lines = [m for m in messages if m["type"] == "line"]
     ids = [line["id"] for line in lines]
     assert len(ids) == len(set(ids)), "a line was sent twice"
-    assert {line["node_id"] for line in lines} >= {"talk", "nap", "deny"}, lines
+    assert {line["node_id"] for line in lines} >= {"talk", "nap", "deny"}, [
+        (line["node_id"], line["logger"], line["message"][:60]) for line in lines
+    ]
     assert any(line["node_id"] is None for line in lines), "the run's own lines"
     assert {line["level"] for line in lines} >= {"info", "error"}
     _assert_masked(lines)
