@@ -58,7 +58,10 @@ async def read_execution_logs(
     cursor: str | None = Query(default=None, max_length=20),
     principal: Principal = Requires(Permission.EXECUTION_READ),
 ) -> Page[LogLine]:
-    """The run's log lines, oldest first, filtered by level, text and node."""
+    """The run's log lines, oldest first, filtered by level, text and node (masked).
+
+    The same lines follow live on ``WS /api/v1/executions/{id}/logs/stream`` (same filters).
+    """
     if cursor is not None and (not cursor.isdigit() or len(cursor) > 12):
         raise BadRequest("cursor is not one this endpoint returned", details={"field": "cursor"})
     flt = run_logs.LineFilter(level=level, q=q, node=node)
