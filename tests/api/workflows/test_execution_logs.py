@@ -13,6 +13,7 @@ import httpx
 import websockets
 
 from api.auth.permissions import Role
+from api.services import run_logs
 from tests.api.conftest import TenantHandle
 from tests.api.workflows.conftest import create, graph, publish, transform
 from tests.peers import HttpPeer, PeerResponse, RecordedRequest
@@ -152,7 +153,7 @@ async def test_live_logs_stream_while_running_then_end(run_tenant: TenantHandle,
     assert elapsed < 60
 
 
-async def test_log_filters_on_the_page_and_the_socket(run_tenant: TenantHandle) -> None:
+async def test_log_filters_on_the_page_and_the_socket(run_tenant: TenantHandle, monkeypatch: Any) -> None:
     peer = HttpPeer().start()
     peer.route("POST", "/deny", _deny)
     try:
@@ -160,8 +161,12 @@ async def test_log_filters_on_the_page_and_the_socket(run_tenant: TenantHandle) 
             execution_id = await _start(client, peer)
             warnings = await _read_all(_ws(run_tenant, execution_id, "&level=warning"))
             everything = await _stored(client, execution_id)
+            # The run has ended "long ago" from here on: sockets get the store and the end at once.
+            monkeypatch.setattr(run_logs, "DRAIN_MAX_SECONDS", 0.0)
+            started = time.monotonic()
             talk = await _read_all(_ws(run_tenant, execution_id, "&node=talk"))
             searched = await _read_all(_ws(run_tenant, execution_id, "&q=BAD%20TOKEN"))
+            quick = time.monotonic() - started
             page_warnings = await _stored(client, execution_id, level="warning")
             page_search = await _stored(client, execution_id, q="bad token", node="deny")
             bad = await client.get(f"{API}/executions/{execution_id}/logs", params={"level": "loud"})
@@ -187,4 +192,6 @@ async def test_log_filters_on_the_page_and_the_socket(run_tenant: TenantHandle) 
     assert searched_lines and all("bad token" in m["message"].lower() for m in searched_lines)
     assert [m["id"] for m in page_search] == [m["id"] for m in searched_lines if m["node_id"] == "deny"]
     _assert_masked(searched_lines)
+    assert talk[-1] == searched[-1] == {"type": "end", "status": "completed"}
+    assert quick < 2 * run_logs.DRAIN_QUIET_SECONDS, "an ended run's sockets waited for a drain"
     assert bad.status_code == 400 and "level" in bad.text and "loud" in bad.text
