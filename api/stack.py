@@ -246,6 +246,9 @@ class Stack:
                 "PREFECT_SERVER_API_AUTH_STRING": self.auth_string or "",
                 "PREFECT_SERVER_ENCRYPTION_KEY": prefect_encryption_key(self.settings),
                 "PREFECT_UI_API_URL": self.prefect_api_url,
+                # Live logs: the API follows a run's logs on Prefect's log stream.
+                "PREFECT_SERVER_LOGS_STREAM_OUT_ENABLED": "true",
+                "PREFECT_SERVER_LOGS_STREAM_PUBLISHING_ENABLED": "true",
             }
         )
         # Stock `prefect server start`, unless server patches are opted in (GORAX_PREFECT_PATCHES):

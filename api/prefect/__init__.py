@@ -11,6 +11,7 @@ Prefect.
 - :mod:`api.prefect.schedules`    deployment schedules
 - :mod:`api.prefect.variables`    tenant variables as Prefect Variables
 - :mod:`api.prefect.events`       send, follow and read events; Prefect's health
+- :mod:`api.prefect.logs`         a flow run's logs: read, follow, name its task runs
 - :mod:`api.prefect.pools`        the work pool and what its runs need
 - :mod:`api.prefect.infra`        work queue depth and worker health (the operations dashboard)
 - :mod:`api.prefect.setup`        what an install needs in Prefect (``gorax setup``)

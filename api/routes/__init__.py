@@ -32,6 +32,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.versions",
     "api.routes.executions",
     "api.routes.execution_events",
+    "api.routes.execution_logs",
     "api.routes.analytics",
     "api.routes.ops_dashboard",
     "api.routes.variables",

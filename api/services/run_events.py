@@ -46,6 +46,12 @@ def node_ids_by_label(graph: Any) -> dict[str, str]:
     return labels
 
 
+def node_id_of(task_run_name: str, labels: dict[str, str]) -> str:
+    """The node id of a task run named ``task_run_name`` (its label, `` [i]`` per loop level)."""
+    base = _ITERATION.sub("", task_run_name)
+    return labels.get(base, base)
+
+
 def _event_status(state_type: str | None, state_name: str | None) -> str:
     if state_name == "TimedOut":
         return "timed_out"

@@ -14,6 +14,7 @@ import { Canvas } from "./Canvas";
 import { DraftSession, LOCAL } from "./collab";
 import { PublishDialog, RunBanner, RunDialog, validateDraft } from "./dialogs";
 import { subscribeExecution } from "./liveRun";
+import { RunLogs } from "../components/RunLogs";
 import { Palette } from "./Palette";
 import { Properties } from "./Properties";
 import { defaultsFor } from "./SchemaForm";
@@ -340,6 +341,11 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
         <Canvas onDropType={addAt} onSelection={onSelection} />
         <Properties selected={selectedNode} />
       </div>
+      {run && (
+        <div className="run-logs-dock" aria-label="Run logs panel">
+          <RunLogs key={run.id} executionId={run.id} compact />
+        </div>
+      )}
       {dialog === "publish" && (
         <PublishDialog
           workflowId={workflow.id}

@@ -6,6 +6,7 @@ import { Gantt } from "../components/charts";
 import { duration, ErrorBox, Json, Loading, Status, useAction, useAsync, when } from "../components/common";
 import { can, useSession } from "../session";
 import { subscribeExecution } from "../editor/liveRun";
+import { RunLogs } from "../components/RunLogs";
 
 const STATUSES = ["", "running", "completed", "failed", "cancelled", "crashed", "paused", "pending", "timed_out"];
 
@@ -132,6 +133,10 @@ export function RunView() {
       <div className="card">
         <h2>Timeline</h2>
         <Gantt steps={data.steps} />
+      </div>
+      <div className="card">
+        <h2>Logs</h2>
+        <RunLogs executionId={id} />
       </div>
       <div className="card">
         <h2>Steps</h2>
