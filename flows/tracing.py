@@ -57,9 +57,7 @@ def tracing_requested(environ: Mapping[str, str] | None = None) -> bool:
     exporter = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
     if exporter == "none" or env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
         return False
-    return bool(
-        exporter or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
-    )
+    return bool(exporter or env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
 
 
 def tracing_enabled() -> bool:
@@ -203,7 +201,7 @@ def client_span(name: str, attributes: Mapping[str, Any]) -> Iterator[Any]:
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-gorax-worker-token"}
 )
-_SECRET_FIELD = re.compile(r"pass(word|wd)?|secret|token|api[-_]?key|credential|private[-_]?key|auth|session|dsn")
+_SECRET_FIELD = re.compile(r"pass(word|wd)?|secret|token|api[-_]?key|credential|private[-_]?key|auth|session|cookie|dsn")
 FILTERED = "[Filtered]"
 
 
@@ -256,6 +254,8 @@ def configure_sentry(component: str) -> bool:
         include_local_variables=False,
         traces_sample_rate=None,
         trace_propagation_targets=[],
+        auto_session_tracking=False,
+        send_client_reports=False,
         integrations=[LoggingIntegration(level=logging.INFO, event_level=None)],
     )
     sentry_sdk.set_tag("gorax.component", component)
@@ -301,6 +301,21 @@ def _tag_trace(scope: Any) -> None:
     ids = current_ids()
     if ids is not None:
         scope.set_tag("trace_id", ids[0])
+
+
+def shut_down() -> None:
+    """Send what is held, then stop exporting traces and reporting errors in this process (a
+    process that ends, or a test that configured them)."""
+    global _provider, _sentry_on
+    if _provider is not None:
+        _provider.shutdown()
+        _provider = None
+    if _sentry_on:
+        import sentry_sdk  # noqa: PLC0415 - loaded by configure_sentry already
+
+        sentry_sdk.get_client().close(timeout=2)
+        sentry_sdk.init()  # a client without a DSN: nothing is sent
+        _sentry_on = False
 
 
 def flush_errors(timeout: float = 5.0) -> None:
