@@ -6,7 +6,7 @@ import contextvars
 import json
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -136,7 +136,7 @@ class Metrics:
 
 
 @contextmanager
-def server_span(scope: dict[str, Any]) -> Iterator[Any]:
+def server_span(scope: Mapping[str, Any]) -> Iterator[Any]:
     """The span of one HTTP request, under the trace context its ``traceparent`` header carries
     (None when traces are off)."""
     if not tracing.tracing_enabled():
@@ -155,7 +155,7 @@ def server_span(scope: dict[str, Any]) -> Iterator[Any]:
         yield span
 
 
-def _span_path(scope: dict[str, Any]) -> str:
+def _span_path(scope: Mapping[str, Any]) -> str:
     # A webhook's URL token is its credential: a span shows the route, never the token.
     path = str(scope.get("path", ""))
     return "/webhook/{token}" if path.startswith("/webhook/") else path

@@ -121,7 +121,7 @@ def current_traceparent() -> str | None:
     return carrier.get("traceparent")
 
 
-def run_labels() -> dict[str, str]:
+def run_labels() -> dict[str, Any]:
     """Flow-run labels that put a run started now under the current span (empty when none)."""
     traceparent = current_traceparent()
     return {TRACEPARENT_LABEL: traceparent} if traceparent else {}
@@ -201,7 +201,9 @@ def client_span(name: str, attributes: Mapping[str, Any]) -> Iterator[Any]:
 SECRET_HEADERS = frozenset(
     {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-gorax-worker-token"}
 )
-_SECRET_FIELD = re.compile(r"pass(word|wd)?|secret|token|api[-_]?key|credential|private[-_]?key|auth|session|cookie|dsn")
+_SECRET_FIELD = re.compile(
+    r"pass(word|wd)?|secret|token|api[-_]?key|credential|private[-_]?key|auth|session|cookie|dsn"
+)
 FILTERED = "[Filtered]"
 
 
