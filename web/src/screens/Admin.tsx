@@ -4,6 +4,7 @@ import type { ApiKey, Invitation, Member, Role } from "../api/types";
 import { ErrorBox, Loading, useAction, useAsync, when } from "../components/common";
 import { MfaPolicy } from "../components/Mfa";
 import { SsoSettings } from "./AdminSso";
+import { TelemetryStatus } from "../components/Telemetry";
 
 const ROLES: Role[] = ["admin", "editor", "operator", "viewer"];
 
@@ -17,6 +18,7 @@ export function Admin() {
       <ApiKeys />
       <MfaPolicy />
       <SsoSettings />
+      <TelemetryStatus />
     </section>
   );
 }
