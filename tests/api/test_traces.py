@@ -16,7 +16,6 @@ import time
 import uuid
 import zlib
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +23,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import WorkPoolCreate
+from starlette.routing import Mount
 
 from api.app import create_app
 from api.db.engine import Database
@@ -135,7 +135,7 @@ def _telemetry_env(otlp: HttpPeer, sentry: HttpPeer) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def traced(
-    prefect_server: Any, sqlite_url: str, receivers: tuple[HttpPeer, HttpPeer, HttpPeer], tmp_path_factory: Any
+    prefect_server: Any, sqlite_url: str, receivers: tuple[HttpPeer, HttpPeer, HttpPeer]
 ) -> AsyncIterator[tuple[ServerThread, Database]]:
     """An API and a worker with traces and Sentry on, on a work pool of their own."""
     otlp, sentry, _ = receivers
@@ -152,13 +152,15 @@ async def traced(
             api=api_settings(rate_limit_api=100_000, rate_limit_execute=100_000),
             prefect=session_prefect(),
         )
-        app = create_app(settings, web_dist=Path(tmp_path_factory.mktemp("no-web")))
+        app = create_app(settings)
 
         async def boom() -> None:
             raise RuntimeError(f"the upstream refused token {TOKEN}")
 
-        # An endpoint that fails unexpectedly (every real one handles its errors).
+        # An endpoint that fails unexpectedly (every real one handles its errors), before the
+        # web app's catch-all mount.
         app.add_api_route("/api/v1/test-boom", boom, methods=["GET"])
+        app.router.routes.sort(key=lambda r: isinstance(r, Mount) and r.path == "")
     finally:
         for key, value in saved.items():
             if value is None:
@@ -187,17 +189,13 @@ async def _publish(client: httpx.AsyncClient, graph: dict[str, Any]) -> str:
     return str(workflow_id)
 
 
-def _graph(name: str, url: str) -> dict[str, Any]:
+def _graph(name: str, url: str, trigger: str = "trigger.webhook") -> dict[str, Any]:
+    config = {"signature": {"scheme": "none"}} if trigger == "trigger.webhook" else {}
     return {
         "format": "gorax/graph@1",
         "name": f"{name}-{uuid.uuid4().hex[:6]}",
         "nodes": [
-            {
-                "id": "hook",
-                "type": "trigger.webhook",
-                "position": {"x": 0, "y": 0},
-                "config": {"signature": {"scheme": "none"}},
-            },
+            {"id": "hook", "type": trigger, "position": {"x": 0, "y": 0}, "config": config},
             {
                 "id": "call",
                 "type": "http.request",
@@ -368,3 +366,51 @@ def test_sentry_events_are_scrubbed() -> None:
     assert scrubbed["request"]["cookies"] == "[Filtered]"
     assert scrubbed["request"]["data"] == {"password": "[Filtered]", "name": "n", "nested": {"api_key": "[Filtered]"}}
     assert scrubbed["extra"]["pairs"] == [["authorization", "[Filtered]"], ["accept", "*/*"]]
+
+
+@pytest.mark.browser
+async def test_a_run_started_through_the_api_shows_its_trace_in_the_web_app(
+    traced: tuple[ServerThread, Database], receivers: tuple[HttpPeer, HttpPeer, HttpPeer]
+) -> None:
+    from playwright.async_api import async_playwright  # noqa: PLC0415 - browser tests only
+
+    otlp, _, target = receivers
+    target.route("POST", "/manual", PeerResponse(200, {"ok": True}))
+    tenant = await _tenant(traced)
+    trace_id = uuid.uuid4().hex
+    async with tenant.client() as admin:
+        workflow_id = await _publish(admin, _graph("manual", f"{target.url}/manual", trigger="trigger.manual"))
+        response = await admin.post(
+            f"/api/v1/workflows/{workflow_id}/execute",
+            json={"input": {}, "wait": True, "timeout_seconds": 120},
+            headers={"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
+            timeout=150,
+        )
+        assert response.status_code == 200, response.text
+        execution_id = response.json()["execution_id"]
+        # The run was created inside the request: its spans continue the caller's trace.
+        detail = (await admin.get(f"/api/v1/executions/{execution_id}")).json()
+        assert detail["trace_id"] == trace_id
+        assert target.received("POST", "/manual")[-1].headers["traceparent"].split("-")[1] == trace_id
+        await _eventually(
+            lambda: [s for s in _spans(otlp) if s["trace_id"] == trace_id and s["attributes"].get("gorax.node_id")]
+        )
+
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 800})
+            page.set_default_timeout(20_000)
+            await page.goto(tenant.base_url + "/")
+            await page.get_by_label("Email").fill(tenant.email)
+            await page.get_by_label("Password").fill(tenant.password)
+            await page.get_by_role("button", name="Sign in").click()
+            await page.get_by_test_id("whoami").wait_for()
+            await page.goto(f"{tenant.base_url}/runs/{execution_id}")
+            assert await page.get_by_test_id("trace-id").inner_text() == trace_id
+            assert await page.get_by_role("button", name="Copy trace id").is_visible()
+            await page.goto(f"{tenant.base_url}/admin")
+            assert "exported as gorax-api" in await page.get_by_test_id("telemetry-tracing").inner_text()
+            assert await page.get_by_test_id("telemetry-sentry").inner_text() == "on"
+        finally:
+            await browser.close()
