@@ -260,7 +260,8 @@ def configure_sentry(component: str) -> bool:
         send_client_reports=False,
         integrations=[LoggingIntegration(level=logging.INFO, event_level=None)],
     )
-    sentry_sdk.set_tag("gorax.component", component)
+    # On the global scope: runs execute on the worker's engine thread, outside this context.
+    sentry_sdk.get_global_scope().set_tag("gorax.component", component)
     _sentry_on = True
     log.info("errors are reported to Sentry", extra={"component": component})
     return True

@@ -322,6 +322,7 @@ async def test_errors_reach_sentry_without_secrets(
         assert exception["type"] == "RuntimeError"
         assert "***" in exception["value"]
         assert event["tags"]["request_id"] == response.headers["x-request-id"]
+        assert event["tags"]["gorax.component"] == "api"
 
         # A node that fails (nobody listens on port 9): the worker reports it, with its ids.
         workflow_id = await _publish(admin, _graph("failing", "http://127.0.0.1:9/nothing"))
