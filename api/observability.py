@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.semconv.attributes.http_attributes import HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE
+from opentelemetry.semconv.attributes.url_attributes import URL_PATH, URL_SCHEME
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -148,7 +150,7 @@ def server_span(scope: Mapping[str, Any]) -> Iterator[Any]:
         method,
         context=tracing.extract(headers),
         kind=SpanKind.SERVER,
-        attributes={"http.request.method": method, "url.path": _span_path(scope), "url.scheme": scope.get("scheme")},
+        attributes={HTTP_REQUEST_METHOD: method, URL_PATH: _span_path(scope), URL_SCHEME: scope.get("scheme")},
         record_exception=False,
         set_status_on_exception=False,
     ) as span:
@@ -165,10 +167,10 @@ def end_server_span(span: Any, *, route: str, status: int, tenant_id: str | None
     """Name a request's span after its route and record the status and tenant."""
     if span is None or not span.is_recording():
         return
-    method = span.attributes.get("http.request.method", "") if hasattr(span, "attributes") else ""
+    method = span.attributes.get(HTTP_REQUEST_METHOD, "") if hasattr(span, "attributes") else ""
     span.update_name(f"{method} {route}".strip())
-    span.set_attribute("http.route", route)
-    span.set_attribute("http.response.status_code", status)
+    span.set_attribute(HTTP_ROUTE, route)
+    span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status)
     if tenant_id:
         span.set_attribute("gorax.tenant_id", str(tenant_id))
     if status >= 500:

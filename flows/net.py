@@ -30,6 +30,9 @@ from functools import lru_cache
 from typing import Any
 
 import httpx
+from opentelemetry.semconv.attributes.http_attributes import HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
+from opentelemetry.semconv.attributes.url_attributes import URL_SCHEME
 
 from flows import tracing
 from flows.errors import BlockedAddressError, ResponseTooLarge, RunError
@@ -265,10 +268,10 @@ async def send(
     with tracing.client_span(
         f"HTTP {method.upper()}",
         {
-            "http.request.method": method.upper(),
-            "server.address": target.host,
-            "server.port": _port(target) if target.scheme in ("http", "https") else None,
-            "url.scheme": target.scheme,
+            HTTP_REQUEST_METHOD: method.upper(),
+            SERVER_ADDRESS: target.host,
+            SERVER_PORT: _port(target) if target.scheme in ("http", "https") else None,
+            URL_SCHEME: target.scheme,
         },
     ) as span:
         reply = await _send(
@@ -289,7 +292,7 @@ async def send(
             checked=checked,
         )
         if span.is_recording():
-            span.set_attribute("http.response.status_code", reply.status)
+            span.set_attribute(HTTP_RESPONSE_STATUS_CODE, reply.status)
         return reply
 
 

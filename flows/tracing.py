@@ -28,14 +28,15 @@ from typing import Any
 
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
-from prefect.telemetry.run_telemetry import LABELS_TRACEPARENT_KEY
 
 from blocks.redact import mask
 
 log = logging.getLogger("gorax.tracing")
 
-#: The run label Prefect's run telemetry takes a flow run's parent trace context from.
-TRACEPARENT_LABEL = LABELS_TRACEPARENT_KEY
+#: The run label Prefect's run telemetry takes a flow run's parent trace context from
+#: (``prefect.telemetry.run_telemetry.LABELS_TRACEPARENT_KEY``; named here so that loading the
+#: node types, which use this module, does not load Prefect).
+TRACEPARENT_LABEL = "__OTEL_TRACEPARENT"
 #: The ``trigger`` field a webhook delivery carries its trace context in (when tracing is on).
 TRIGGER_TRACEPARENT = "traceparent"
 

@@ -343,6 +343,12 @@ async def test_errors_reach_sentry_without_secrets(
     assert TOKEN not in _raw_envelopes(sentry)
 
 
+def test_the_run_label_is_the_one_prefects_run_telemetry_reads() -> None:
+    from prefect.telemetry.run_telemetry import LABELS_TRACEPARENT_KEY
+
+    assert tracing.TRACEPARENT_LABEL == LABELS_TRACEPARENT_KEY
+
+
 def test_nothing_is_configured_without_the_variables() -> None:
     assert not tracing.tracing_requested({})
     assert not tracing.tracing_requested({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"})
