@@ -236,9 +236,9 @@ def configure_sentry(component: str) -> bool:
     """Send errors to Sentry when ``SENTRY_DSN`` is set (idempotent); returns whether they are.
 
     ``SENTRY_ENVIRONMENT`` and ``SENTRY_RELEASE`` are read by the SDK. No performance tracing
-    (traces are OpenTelemetry's), no local variables, no personal data, no Sentry headers on
-    outbound requests; log records are breadcrumbs, not events (errors are reported where they
-    are handled).
+    (traces are OpenTelemetry's), no local variables, no personal data, no framework or client
+    patching (so no Sentry headers on outbound requests); log records are breadcrumbs, not events
+    (errors are reported where they are handled).
     """
     global _sentry_on
     if _sentry_on:
@@ -259,6 +259,9 @@ def configure_sentry(component: str) -> bool:
         trace_propagation_targets=[],
         auto_session_tracking=False,
         send_client_reports=False,
+        # No framework or client patching (FastAPI, httpx, boto3...): errors are reported
+        # where Gorax handles them, and nothing is added to a node's outbound requests.
+        auto_enabling_integrations=False,
         integrations=[LoggingIntegration(level=logging.INFO, event_level=None)],
     )
     # On the global scope: runs execute on the worker's engine thread, outside this context.
