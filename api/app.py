@@ -37,6 +37,7 @@ from api.services import workflows as workflow_service
 from api.services.credential_audit import CredentialAuditor
 from api.state import AppState
 from api.web import WEB_DIST, web_app
+from flows import tracing
 from flows.prefect_client import apply_prefect_settings
 
 log = logging.getLogger("gorax.api")
@@ -72,6 +73,9 @@ def create_app(settings: GoraxApiSettings | None = None, *, web_dist: Path = WEB
     settings = settings or get_api_settings()
     config = settings.api
     configure_logging(settings.log_level, settings.log_max_line_bytes)
+    # Off unless the standard OTEL_* variables and SENTRY_DSN ask for them.
+    tracing.configure_tracing("gorax-api")
+    tracing.configure_sentry("api")
     metrics = Metrics()
     state = AppState(
         settings=settings,

@@ -12,8 +12,9 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import error_body
-from api.observability import Metrics, request_id_var
+from api.observability import Metrics, end_server_span, request_id_var, server_span
 from blocks.randomness import token_hex
+from flows import tracing
 
 log = logging.getLogger("gorax.api")
 
@@ -60,6 +61,15 @@ class RequestContextMiddleware:
         )
         request_id = incoming if _INCOMING_ID.match(incoming) else f"req_{token_hex(8)}"
         token = request_id_var.set(request_id)
+        # The request's span continues the caller's W3C trace context (a no-op span when traces
+        # are off); it is named after the route once the router has matched one.
+        try:
+            with server_span(scope) as span:
+                await self._handle(scope, receive, send, request_id, span)
+        finally:
+            request_id_var.reset(token)
+
+    async def _handle(self, scope: Scope, receive: Receive, send: Send, request_id: str, span: Any) -> None:
         started = time.perf_counter()
         status = {"code": 500, "sent": False}
 
@@ -80,8 +90,9 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
-        except Exception:
+        except Exception as exc:
             log.exception("unhandled error", extra={"path": scope.get("path")})
+            tracing.report_exception(exc, {"request_id": request_id, "route": _route_template(scope)})
             if scope["type"] == "http" and not status["sent"]:
                 await _send_500(send_wrapper, request_id)
             status["code"] = 500
@@ -91,6 +102,12 @@ class RequestContextMiddleware:
                 template = _route_template(scope)
                 self.metrics.observe(scope["method"], template, status["code"], elapsed)
                 principal: Any = (scope.get("state") or {}).get("principal")
+                end_server_span(
+                    span,
+                    route=template,
+                    status=status["code"],
+                    tenant_id=principal.tenant_id if principal else None,
+                )
                 if log.isEnabledFor(logging.INFO):
                     log.info(
                         "request",
@@ -104,7 +121,6 @@ class RequestContextMiddleware:
                             "tenant_id": principal.tenant_id if principal else None,
                         },
                     )
-            request_id_var.reset(token)
 
 
 def _route_template(scope: Scope) -> str:

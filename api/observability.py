@@ -6,17 +6,25 @@ import contextvars
 import json
 import logging
 import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
+from opentelemetry.semconv.attributes.http_attributes import HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE, HTTP_ROUTE
+from opentelemetry.semconv.attributes.url_attributes import URL_PATH, URL_SCHEME
+from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from flows import tracing
 from flows.logcap import cap_text, install_line_cap, line_cap
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("gorax_request_id", default=None)
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line, with the current request id, at most ``max_bytes`` long."""
+    """One JSON object per line, with the current request id (and trace and span ids when a
+    trace is being recorded), at most ``max_bytes`` long."""
 
     _SKIP = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
     _KEEP = ("ts", "level", "logger", "request_id")
@@ -33,6 +41,9 @@ class JsonFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "request_id": getattr(record, "request_id", None) or request_id_var.get(),
         }
+        ids = tracing.current_ids()
+        if ids is not None:
+            payload["trace_id"], payload["span_id"] = ids
         for key, value in record.__dict__.items():
             if key not in self._SKIP and key != "request_id":
                 payload[key] = value
@@ -124,3 +135,43 @@ class Metrics:
         """Count one finished request."""
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route).observe(seconds)
+
+
+@contextmanager
+def server_span(scope: Mapping[str, Any]) -> Iterator[Any]:
+    """The span of one HTTP request, under the trace context its ``traceparent`` header carries
+    (None when traces are off)."""
+    if not tracing.tracing_enabled():
+        yield None
+        return
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope.get("headers") or ()}
+    method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
+    with tracing.tracer.start_as_current_span(
+        method,
+        context=tracing.extract(headers),
+        kind=SpanKind.SERVER,
+        attributes={HTTP_REQUEST_METHOD: method, URL_PATH: _span_path(scope), URL_SCHEME: scope.get("scheme")},
+        record_exception=False,
+        set_status_on_exception=False,
+    ) as span:
+        yield span
+
+
+def _span_path(scope: Mapping[str, Any]) -> str:
+    # A webhook's URL token is its credential: a span shows the route, never the token.
+    path = str(scope.get("path", ""))
+    return "/webhook/{token}" if path.startswith("/webhook/") else path
+
+
+def end_server_span(span: Any, *, route: str, status: int, tenant_id: str | None) -> None:
+    """Name a request's span after its route and record the status and tenant."""
+    if span is None or not span.is_recording():
+        return
+    method = span.attributes.get(HTTP_REQUEST_METHOD, "") if hasattr(span, "attributes") else ""
+    span.update_name(f"{method} {route}".strip())
+    span.set_attribute(HTTP_ROUTE, route)
+    span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status)
+    if tenant_id:
+        span.set_attribute("gorax.tenant_id", str(tenant_id))
+    if status >= 500:
+        span.set_status(Status(StatusCode.ERROR))

@@ -157,6 +157,10 @@ class ExecutionDetail(ExecutionSummary):
     output: Any = None
     steps: list[StepPublic]
     prefect_url: str
+    trace_id: str | None = Field(
+        default=None,
+        description="The OpenTelemetry trace id of the run's spans (32 hex digits); null when traces were off.",
+    )
 
 
 class ExecutionResult(BaseModel):

@@ -14,6 +14,8 @@ and may change without notice.
   :data:`VARIABLE_NAME_PATTERN`, :func:`variable_entry`, :func:`variable_payload`
 - a failed run's story in a line per node: :func:`node_failures`, and the console while a
   run goes in-process: :func:`quiet_console`, :func:`show_tracebacks`
+- traces and error tracking of every process (OpenTelemetry, Sentry): the module
+  :mod:`flows.tracing` (public)
 - what runs tell the API: :data:`CREDENTIAL_USED` (the credential-use event),
   :class:`WebhookSignature` (how a webhook trigger verifies its deliveries)
 - OAuth 2.0 connections' token requests and refreshes: the module ``flows.oauth`` (public; the

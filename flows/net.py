@@ -30,7 +30,11 @@ from functools import lru_cache
 from typing import Any
 
 import httpx
+from opentelemetry.semconv.attributes.http_attributes import HTTP_REQUEST_METHOD, HTTP_RESPONSE_STATUS_CODE
+from opentelemetry.semconv.attributes.server_attributes import SERVER_ADDRESS, SERVER_PORT
+from opentelemetry.semconv.attributes.url_attributes import URL_SCHEME
 
+from flows import tracing
 from flows.errors import BlockedAddressError, ResponseTooLarge, RunError
 from flows.settings import get_settings
 
@@ -255,9 +259,62 @@ async def send(
     ``origin_headers`` (besides Authorization, Proxy-Authorization and Cookie) are dropped when a
     redirect leaves the origin: give the headers a credential added. ``checked`` is a
     :class:`Destination` the caller checked already (used for requests on its origin).
+
+    The call is a client span of the current trace, and its ``traceparent`` goes out with
+    each request (when traces are on); the span names the host, never the path or query, which
+    may hold a credential.
     """
-    allowed = tuple(allowed)
     target = httpx.URL(url)
+    with tracing.client_span(
+        f"HTTP {method.upper()}",
+        {
+            HTTP_REQUEST_METHOD: method.upper(),
+            SERVER_ADDRESS: target.host,
+            SERVER_PORT: _port(target) if target.scheme in ("http", "https") else None,
+            URL_SCHEME: target.scheme,
+        },
+    ) as span:
+        reply = await _send(
+            method,
+            target,
+            allowed=tuple(allowed),
+            allow_private=allow_private,
+            headers=headers,
+            params=params,
+            json=json,
+            data=data,
+            content=content,
+            timeout=timeout,
+            follow_redirects=follow_redirects,
+            max_redirects=max_redirects,
+            max_bytes=max_bytes,
+            origin_headers=origin_headers,
+            checked=checked,
+        )
+        if span.is_recording():
+            span.set_attribute(HTTP_RESPONSE_STATUS_CODE, reply.status)
+        return reply
+
+
+async def _send(
+    method: str,
+    target: httpx.URL,
+    *,
+    allowed: tuple[Network, ...],
+    allow_private: bool,
+    headers: Mapping[str, str] | None,
+    params: Mapping[str, Any] | None,
+    json: Any,
+    data: Mapping[str, Any] | None,
+    content: bytes | None,
+    timeout: float,
+    follow_redirects: bool,
+    max_redirects: int,
+    max_bytes: int | None,
+    origin_headers: Collection[str],
+    checked: Destination | None,
+) -> Reply:
+    url = target
     sent_headers = dict(headers or {})
     body: dict[str, Any] = {k: v for k, v in (("json", json), ("data", data), ("content", content)) if v is not None}
     query = dict(params) if params else None
@@ -266,7 +323,9 @@ async def send(
         for hop in range(max_redirects + 1):
             if checked is None or not checked.serves(target):
                 checked = await check_url(target, allowed=allowed, allow_private=allow_private)
-            request = client.build_request(method, target, headers=sent_headers, params=query, **body)
+            outgoing = dict(sent_headers)
+            tracing.inject(outgoing)
+            request = client.build_request(method, target, headers=outgoing, params=query, **body)
             _pin(request, target, checked)
             response = await client.send(request, stream=True)
             try:

@@ -23,6 +23,7 @@ from prefect.states import Completed
 
 from blocks.redact import install_log_filter, mask
 from blocks.results import SealedJSONSerializer, node_results
+from flows import tracing
 from flows.failures import install_traceback_filter
 from flows.naming import FLOW_NAME
 from flows.published import published_deployment
@@ -189,6 +190,12 @@ async def run_graph(
         tenant_networks=list(allowed_networks or []),
         start_subrun=_start_subrun,
         resumed=not _first_attempt(),
+    )
+    # The flow run's span (Prefect's run telemetry) says whose run of what it is: ids only.
+    tracing.set_attributes(
+        tracing.run_attributes(
+            tenant_id=tenant, workflow_id=run.workflow["id"], version=workflow_version, run_id=flow_run_id
+        )
     )
     await preload_credentials(run, plan, resumed=run.resumed)
     if run.resumed and flow_run_id is not None:

@@ -32,7 +32,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
 import blocks.results  # noqa: F401 - registers the sealed serializer runs persist their results with
-from flows import StepRecord, read_steps
+from flows import StepRecord, read_steps, tracing
 
 #: State types a run ends in.
 FINAL_TYPES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
@@ -106,10 +106,15 @@ async def start_run(
     idempotency_key: str | None = None,
 ) -> FlowRun:
     """A new run of the deployment (with an idempotency key, Prefect answers the run it already
-    created under that key); DeploymentGone when the deployment does not exist."""
+    created under that key); DeploymentGone when the deployment does not exist. Started inside a
+    traced request, the run's spans continue the request's trace (its ``__OTEL_TRACEPARENT`` label)."""
     try:
         return await client.create_flow_run_from_deployment(
-            UUID(deployment_id), parameters=parameters, tags=tags, idempotency_key=idempotency_key
+            UUID(deployment_id),
+            parameters=parameters,
+            tags=tags,
+            idempotency_key=idempotency_key,
+            labels=tracing.run_labels() or None,
         )
     except ObjectNotFound as exc:
         raise DeploymentGone(f"deployment {deployment_id} does not exist") from exc
@@ -140,6 +145,11 @@ async def read_result(run: FlowRun) -> Any:
 async def read_run_steps(client: PrefectClient, run: FlowRun) -> list[StepRecord]:
     """The step records the run left (all of them once its final state is visible)."""
     return await read_steps(run.id, client=client)
+
+
+def trace_id_of(run: FlowRun) -> str | None:
+    """The id of the trace the run's spans belong to (None when it was not traced)."""
+    return tracing.trace_id_of((run.labels or {}).get(tracing.TRACEPARENT_LABEL))
 
 
 async def read_log_lines(client: PrefectClient, run_id: UUID, *, limit: int = 200) -> list[str]:

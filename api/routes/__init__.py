@@ -35,6 +35,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.execution_logs",
     "api.routes.analytics",
     "api.routes.ops_dashboard",
+    "api.routes.telemetry",
     "api.routes.variables",
     "api.routes.catalogue",
     "api.routes.templates",

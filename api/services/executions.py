@@ -161,6 +161,7 @@ async def execution_detail(client: PrefectClient, run: FlowRun, *, prefect_api_u
         "output": await run_output(run),
         "steps": [step_of(s) for s in steps],
         "prefect_url": prefect_run_url(prefect_api_url, run.id),
+        "trace_id": runs.trace_id_of(run),
     }
 
 

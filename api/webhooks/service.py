@@ -31,6 +31,7 @@ from api.webhooks.batching import Version, writer_for
 from api.webhooks.models import NewDelivery, Webhook, WebhookDelivery
 from api.webhooks.secrets_cache import SecretUnavailable, SigningSecret, secret_cache
 from api.webhooks.signatures import SignatureConfig, SignatureError, delivery_id, verify
+from flows import tracing
 from translator import compile_expression
 
 log = logging.getLogger("gorax.webhooks")
@@ -180,9 +181,11 @@ def _too_deep() -> BadRequest:
 
 
 def trigger_input(delivery: WebhookDelivery | NewDelivery, parsed: Any) -> dict[str, Any]:
-    """The ``trigger`` scope of the run: body, headers, query, method and the delivery."""
+    """The ``trigger`` scope of the run: body, headers, query, method and the delivery (and,
+    when traces are on, the trace context of the request that delivered it: the run's spans
+    continue that trace)."""
     headers = {k: v for k, v in delivery.headers.items() if k not in _PRIVATE_HEADERS}
-    return {
+    trigger = {
         "body": parsed,
         "headers": headers,
         "query": delivery.query,
@@ -191,6 +194,10 @@ def trigger_input(delivery: WebhookDelivery | NewDelivery, parsed: Any) -> dict[
         "webhook_id": delivery.webhook_id,
         "received_at": delivery.received_at.isoformat(),
     }
+    traceparent = tracing.current_traceparent()
+    if traceparent:
+        trigger[tracing.TRIGGER_TRACEPARENT] = traceparent
+    return trigger
 
 
 def _filter_passes(expression: str | None, trigger: dict[str, Any]) -> tuple[bool, str | None]:

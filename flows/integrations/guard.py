@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from blocks.redact import mask_with
+from flows import tracing
 from flows.errors import BlockedAddressError, CircuitOpenError, IntegrationError
 from flows.integrations import ratelimit
 from flows.integrations.breaker import breaker_for
@@ -144,8 +145,14 @@ async def guarded(
     except BaseException:
         breaker.release_trial()
         raise
+    # One client span per call (HTTP, LLM, database, AWS, mail...), named after the service and
+    # what was asked of it (masked: a target's label may come from a credential).
+    shown = mask_with(operation, secret_list)
     try:
-        yield
+        with tracing.client_span(
+            f"{integration} {shown}", {"gorax.integration": integration, "gorax.operation": shown}
+        ):
+            yield
     except CircuitOpenError:
         raise
     except IntegrationError as exc:

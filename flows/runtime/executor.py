@@ -25,6 +25,7 @@ from prefect.flow_runs import apause_flow_run, asuspend_flow_run
 from pydantic import BaseModel
 
 from blocks.redact import mask
+from flows import tracing
 from flows.errors import NodeFailed, RunError
 from flows.runtime.context import NodeRunContext
 from flows.runtime.steps import StepRecord, StepWriter, capped
@@ -95,6 +96,19 @@ class RunState:
         self.records.append(record)
         if self.writer is not None:
             self.writer.submit(record)
+
+    def span_attributes(self, node: PlanNode) -> dict[str, Any]:
+        """The ``gorax.*`` trace attributes of ``node`` in this run (ids, never config values)."""
+        return {
+            **tracing.run_attributes(
+                tenant_id=self.tenant_id,
+                workflow_id=self.workflow.get("id"),
+                version=self.workflow.get("version"),
+                run_id=self.flow_run_id,
+            ),
+            "gorax.node_id": node.id,
+            "gorax.node_type": node.type,
+        }
 
     def remember(self, records: list[StepRecord]) -> None:
         """Take the records earlier runs of this body stored (each node keeps its first)."""
@@ -336,6 +350,8 @@ class Level:
         level = self
 
         async def execute(call: NodeCall) -> dict[str, Any]:
+            # The node's task-run span (Prefect's run telemetry): whose run, which node; ids only.
+            tracing.set_attributes(level.run.span_attributes(node))
             try:
                 ctx = NodeRunContext(
                     run=level.run,
@@ -493,6 +509,10 @@ class Level:
         """Record a failed node and apply its ``on_error`` policy (raises for ``fail``)."""
         error = _error_info(node.id, exc, state, attempts)
         record.status = "timed_out" if state is not None and state.name == "TimedOut" else "failed"
+        tracing.report_failure(
+            f"node '{node.id}' ({node.type}) {record.status}: {error['message']}",
+            {k.removeprefix("gorax."): v for k, v in self.run.span_attributes(node).items()},
+        )
         record.error = error
         self.run.record(record)
         setup_error = isinstance(exc, NodeFailed) and exc.fails_run

@@ -50,6 +50,7 @@ from prefect.settings import (
 from prefect.states import Cancelled, Crashed
 from prefect.workers.base import BaseJobConfiguration, BaseVariables, BaseWorker, BaseWorkerResult
 
+from flows import tracing
 from flows.logcap import install_line_cap
 from flows.prefect_client import apply_prefect_settings
 from flows.settings import get_settings
@@ -137,6 +138,9 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
     async def setup(self) -> None:
         """Connect, watch the pool's events, preload flow code, rerun what crashed meanwhile."""
         install_line_cap(get_settings().log_max_line_bytes)
+        # Off unless the standard OTEL_* variables and SENTRY_DSN ask for them.
+        tracing.configure_tracing("gorax-worker")
+        tracing.configure_sentry("worker")
         await super().setup()
         self._wake = asyncio.Event()
         self._loops = AsyncExitStack()
@@ -155,6 +159,8 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
             await self._drain()
         await super().teardown(*exc_info)
         self._engine.stop()
+        tracing.flush_traces()
+        tracing.flush_errors()
 
     async def _drain(self) -> None:
         if self._active:
@@ -204,6 +210,7 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
         try:
             self._warn_process_only_variables(flow_run, logger)
             flow = await self._loader.load(self.client, flow_run)
+            await self._continue_trace(flow_run)
             if flow_run.id in self._cancelled_early:
                 if task_status is not None:
                     task_status.started(os.getpid())
@@ -225,6 +232,24 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
                 self._wake.set()  # a run left for a later poll may be this one, run again
         await self._settle(flow_run, handle, outcome, logger)
         return GoraxWorkerResult(status_code=0, identifier=str(flow_run.id))
+
+    async def _continue_trace(self, flow_run: FlowRun) -> None:
+        """A run a webhook delivery started (through a Prefect event, which carries no trace
+        context) continues the delivery's trace: Prefect's run telemetry parents the run's span
+        on its ``__OTEL_TRACEPARENT`` label, set here from ``trigger.traceparent``."""
+        if not tracing.tracing_enabled() or tracing.TRACEPARENT_LABEL in (flow_run.labels or {}):
+            return
+        trigger = (flow_run.parameters or {}).get("trigger")
+        traceparent = tracing.valid_traceparent(
+            trigger.get(tracing.TRIGGER_TRACEPARENT) if isinstance(trigger, dict) else None
+        )
+        if traceparent is None:
+            return
+        flow_run.labels[tracing.TRACEPARENT_LABEL] = traceparent
+        try:
+            await self.client.update_flow_run_labels(flow_run.id, {tracing.TRACEPARENT_LABEL: traceparent})
+        except Exception as exc:  # noqa: BLE001 - the run goes on; its spans start a trace of their own
+            self._log.warning("the trace context of flow run %s could not be stored: %s", flow_run.id, exc)
 
     async def _settle(self, flow_run: FlowRun, handle: RunHandle, outcome: RunOutcome, logger: Any) -> None:
         if handle.cancel_requested and outcome.state_type in (None, "CRASHED"):

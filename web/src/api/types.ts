@@ -79,6 +79,8 @@ export interface ExecutionDetail extends Execution {
   output?: unknown;
   steps: Step[];
   prefect_url?: string | null;
+  /** OpenTelemetry trace id of the run's spans (null when traces were off). */
+  trace_id?: string | null;
 }
 
 export interface Analytics {

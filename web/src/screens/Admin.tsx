@@ -5,6 +5,7 @@ import { ErrorBox, Loading, useAction, useAsync, when } from "../components/comm
 import { MfaPolicy } from "../components/Mfa";
 import { RetentionSettings } from "../components/Retention";
 import { SsoSettings } from "./AdminSso";
+import { TelemetryStatus } from "../components/Telemetry";
 
 const ROLES: Role[] = ["admin", "editor", "operator", "viewer"];
 
@@ -19,6 +20,7 @@ export function Admin() {
       <MfaPolicy />
       <SsoSettings />
       <RetentionSettings />
+      <TelemetryStatus />
     </section>
   );
 }

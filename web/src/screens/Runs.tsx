@@ -7,6 +7,7 @@ import { duration, ErrorBox, Json, Loading, Status, useAction, useAsync, when } 
 import { can, useSession } from "../session";
 import { subscribeExecution } from "../editor/liveRun";
 import { RunLogs } from "../components/RunLogs";
+import { TraceId } from "../components/Telemetry";
 
 const STATUSES = ["", "running", "completed", "failed", "cancelled", "crashed", "paused", "pending", "timed_out"];
 
@@ -128,6 +129,14 @@ export function RunView() {
         <dd>{data.version ?? "—"}</dd>
         <dt>Trigger</dt>
         <dd>{data.trigger_type ?? "—"}</dd>
+        {data.trace_id && (
+          <>
+            <dt>Trace</dt>
+            <dd>
+              <TraceId traceId={data.trace_id} />
+            </dd>
+          </>
+        )}
       </dl>
       {data.error != null && <ErrorBox error={typeof data.error === "string" ? data.error : JSON.stringify(data.error)} />}
       <div className="card">
