@@ -40,6 +40,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.webhooks",
     "api.routes.schedules",
     "api.routes.human_tasks",
+    "api.routes.alerts",
     "api.collab.routes",
 )
 
