@@ -197,7 +197,7 @@ async def send_test_alert(
 ) -> AlertEventPublic:
     """Send a test alert through the rule's channel now; the answer says whether it was sent."""
     rule = await service.get_rule(session, tenant_id=principal.tenant_id or "", rule_id=rule_id)
-    event = await service.send_test(db, rule, allowed=state.settings.runtime.allowed_networks)
+    event = await service.send_test(db, rule, runtime=state.settings.runtime)
     return _event(event)
 
 
@@ -254,5 +254,5 @@ async def fire(
     principal: Principal = Requires(Permission.INTERNAL),
 ) -> FireResult:
     """Where Prefect's alert and error-workflow automations post (the worker principal only)."""
-    outcome = await service.fire(db, prefect, payload, allowed=state.settings.runtime.allowed_networks)
+    outcome = await service.fire(db, prefect, payload, runtime=state.settings.runtime)
     return FireResult(outcome=outcome)

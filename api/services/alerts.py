@@ -42,6 +42,7 @@ from blocks.loader import load_credential
 from blocks.redact import mask
 from flows import net, tenant_tag, workflow_tag
 from flows.integrations import credentials as creds
+from flows.runtime.settings import RuntimeSettings
 
 log = logging.getLogger("gorax.alerts")
 
@@ -258,7 +259,9 @@ def render(rule: AlertRule, runs_: list[dict[str, Any]], *, test: bool = False) 
     return subject, "\n".join(lines)
 
 
-async def send(rule: AlertRule, *, subject: str, text: str, runs_: list[dict[str, Any]], allowed: list[Any]) -> None:
+async def send(
+    rule: AlertRule, *, subject: str, text: str, runs_: list[dict[str, Any]], runtime: RuntimeSettings
+) -> None:
     """Send one alert to the rule's channel (raises on failure)."""
     channel = rule.channel
     if channel["type"] == "email":
@@ -268,11 +271,13 @@ async def send(rule: AlertRule, *, subject: str, text: str, runs_: list[dict[str
     if channel["type"] == "slack":
         block = await load_credential(channel["credential"], tenant_id=rule.tenant_id)
         token = creds.required(block, "slack", channel["credential"], "token")
-        base = creds.api_base(block, "slack", _SLACK_API).rstrip("/") + "/"
+        base = (creds.field(block, "base_url", "api_url") or runtime.provider_api_url("slack") or _SLACK_API).rstrip(
+            "/"
+        )
         reply = await net.send(
             "POST",
-            base + "chat.postMessage",
-            allowed=allowed,
+            base + "/chat.postMessage",
+            allowed=runtime.allowed_networks,
             headers={"Authorization": f"Bearer {token}"},
             json={"channel": channel["channel"], "text": text},
             timeout=15,
@@ -285,7 +290,7 @@ async def send(rule: AlertRule, *, subject: str, text: str, runs_: list[dict[str
     reply = await net.send(
         "POST",
         channel["url"],
-        allowed=allowed,
+        allowed=runtime.allowed_networks,
         json={
             "rule": {"id": rule.id, "name": rule.name, "kind": rule.kind},
             "subject": subject,
@@ -300,13 +305,13 @@ async def send(rule: AlertRule, *, subject: str, text: str, runs_: list[dict[str
 
 
 async def _deliver(
-    db: Database, rule: AlertRule, runs_: list[dict[str, Any]], *, status: str, allowed: list[Any], test: bool
+    db: Database, rule: AlertRule, runs_: list[dict[str, Any]], *, status: str, runtime: RuntimeSettings, test: bool
 ) -> AlertEvent:
     subject, text = render(rule, runs_, test=test)
     error = None
     if status == "sent":
         try:
-            await send(rule, subject=subject, text=text, runs_=runs_, allowed=allowed)
+            await send(rule, subject=subject, text=text, runs_=runs_, runtime=runtime)
         except Exception as exc:  # every channel failure is recorded, named, in the history
             status, error = "failed", mask(f"{type(exc).__name__}: {exc}")[:500]
             log.warning("alert rule %s could not send: %s", rule.id, error)
@@ -330,7 +335,7 @@ async def _deliver(
     return event
 
 
-async def send_test(db: Database, rule: AlertRule, *, allowed: list[Any]) -> AlertEvent:
+async def send_test(db: Database, rule: AlertRule, *, runtime: RuntimeSettings) -> AlertEvent:
     """Send a test alert to the rule's channel now (no cool-down, recorded as a test)."""
     sample = [
         {
@@ -340,7 +345,7 @@ async def send_test(db: Database, rule: AlertRule, *, allowed: list[Any]) -> Ale
             "error": "example error",
         }
     ]
-    return await _deliver(db, rule, sample, status="sent", allowed=allowed, test=True)
+    return await _deliver(db, rule, sample, status="sent", runtime=runtime, test=True)
 
 
 async def _claim(db: Database, rule: AlertRule) -> bool:
@@ -375,12 +380,25 @@ async def _window_runs(prefect: PrefectClient, rule: AlertRule, run_id: str | No
         firing = await runs.read_run(prefect, UUID(run_id))
         if firing is not None and tenant_tag(rule.tenant_id) in (firing.tags or []):
             found[run_id] = executions.summary_of(firing)
-    for summary in found.values():
-        summary["error"] = mask(summary.get("error"))
-    return list(found.values())
+    return [_plain_run(summary) for summary in found.values()]
 
 
-async def fire_rule(db: Database, prefect: PrefectClient, *, rule_id: str, run: str | None, allowed: list[Any]) -> str:
+def _plain_run(summary: dict[str, Any]) -> dict[str, Any]:
+    """What an alert says of a run (JSON-ready, its error masked)."""
+    ended = summary.get("ended_at")
+    return {
+        "id": summary["id"],
+        "workflow_id": summary.get("workflow_id"),
+        "workflow_name": summary.get("workflow_name"),
+        "status": summary.get("status"),
+        "error": mask(summary.get("error")),
+        "ended_at": ended.isoformat() if ended is not None else None,
+    }
+
+
+async def fire_rule(
+    db: Database, prefect: PrefectClient, *, rule_id: str, run: str | None, runtime: RuntimeSettings
+) -> str:
     """A rule's automation fired: send one grouped alert, or record it held back by the cool-down."""
     async with db.system_scope() as session:
         rule = (await session.execute(select(AlertRule).where(AlertRule.id == rule_id))).scalar_one_or_none()
@@ -388,7 +406,7 @@ async def fire_rule(db: Database, prefect: PrefectClient, *, rule_id: str, run: 
         return "ignored"
     runs_ = await _window_runs(prefect, rule, prefect_alerts.run_id_of(run))
     status = "sent" if await _claim(db, rule) else "suppressed"
-    event = await _deliver(db, rule, runs_, status=status, allowed=allowed, test=False)
+    event = await _deliver(db, rule, runs_, status=status, runtime=runtime, test=False)
     return event.status
 
 
@@ -524,10 +542,10 @@ async def fire_error_workflow(db: Database, prefect: PrefectClient, *, workflow_
     return "started"
 
 
-async def fire(db: Database, prefect: PrefectClient, payload: dict[str, Any], *, allowed: list[Any]) -> str:
+async def fire(db: Database, prefect: PrefectClient, payload: dict[str, Any], *, runtime: RuntimeSettings) -> str:
     """Handle one automation's post (a rule's or an error workflow's)."""
     if payload.get("rule_id"):
-        return await fire_rule(db, prefect, rule_id=str(payload["rule_id"]), run=payload.get("run"), allowed=allowed)
+        return await fire_rule(db, prefect, rule_id=str(payload["rule_id"]), run=payload.get("run"), runtime=runtime)
     if payload.get("error_workflow_of"):
         return await fire_error_workflow(
             db, prefect, workflow_id=str(payload["error_workflow_of"]), run=payload.get("run")
