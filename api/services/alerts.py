@@ -41,8 +41,7 @@ from api.services.audit import AuditContext
 from blocks.loader import load_credential
 from blocks.redact import mask
 from flows import net, tenant_tag, workflow_tag
-from flows.integrations import credentials as creds
-from flows.runtime.settings import RuntimeSettings
+from flows.settings import RuntimeSettings
 
 log = logging.getLogger("gorax.alerts")
 
@@ -259,6 +258,11 @@ def render(rule: AlertRule, runs_: list[dict[str, Any]], *, test: bool = False) 
     return subject, "\n".join(lines)
 
 
+def _secret(value: Any) -> Any:
+    """A credential field's plain value."""
+    return value.get_secret_value() if hasattr(value, "get_secret_value") else value
+
+
 async def send(
     rule: AlertRule, *, subject: str, text: str, runs_: list[dict[str, Any]], runtime: RuntimeSettings
 ) -> None:
@@ -270,10 +274,11 @@ async def send(
         return
     if channel["type"] == "slack":
         block = await load_credential(channel["credential"], tenant_id=rule.tenant_id)
-        token = creds.required(block, "slack", channel["credential"], "token")
-        base = (creds.field(block, "base_url", "api_url") or runtime.provider_api_url("slack") or _SLACK_API).rstrip(
-            "/"
-        )
+        token = _secret(getattr(block, "token", None))
+        if not token:
+            raise ValueError(f"credential {channel['credential']!r} has no 'token'")
+        own = _secret(getattr(block, "base_url", None)) or _secret(getattr(block, "api_url", None))
+        base = str(own or runtime.provider_api_url("slack") or _SLACK_API).rstrip("/")
         reply = await net.send(
             "POST",
             base + "/chat.postMessage",
