@@ -535,7 +535,7 @@ async def fire_error_workflow(db: Database, prefect: PrefectClient, *, workflow_
         log.warning("error workflow %s of %s is not published and active", workflow.on_failure_workflow_id, workflow_id)
         return "not_runnable"
     context = await failure_context(prefect, failed, workflow)
-    await executions.start_run(
+    started = await executions.start_run(
         prefect,
         tenant_id=workflow.tenant_id,
         workflow_id=target.id,
@@ -543,6 +543,15 @@ async def fire_error_workflow(db: Database, prefect: PrefectClient, *, workflow_
         trigger=context,
         trigger_type="error",
         idempotency_key=f"error-workflow:{run_id}",
+    )
+    await audit.record_now(
+        db,
+        tenant_id=workflow.tenant_id,
+        action="workflow.error_workflow.run",
+        context=AuditContext.system("alerts"),
+        resource_type="workflow",
+        resource_id=target.id,
+        details={"failed_workflow_id": workflow.id, "failed_run_id": run_id, "execution_id": str(started.id)},
     )
     return "started"
 

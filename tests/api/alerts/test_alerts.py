@@ -210,6 +210,9 @@ async def test_the_error_workflow_runs_with_the_failed_runs_context(
         assert context["error"] == "node 'call' failed: HTTP 500" and context["input"] == {"order": 7}
         assert context["status"] == "failed" and set(context["failed_node"]) == {"id", "type"}
 
+        audit = (await a.get("/api/v1/audit", params={"action": "workflow.error_workflow.run"})).json()["items"]
+        assert [e["details"]["failed_run_id"] for e in audit] == [failed]
+
         # Clearing it removes the automation: the next failure starts nothing.
         response = await a.put(url, json={"on_failure_workflow_id": None})
         assert response.status_code == 200 and await _automations(f"gorax-on-failure-{source}") == []
