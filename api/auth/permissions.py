@@ -45,6 +45,8 @@ class Permission(StrEnum):
     API_KEY_MANAGE = "api_key:manage"
     AUDIT_READ = "audit:read"
     SETTINGS_MANAGE = "settings:manage"
+    # Alert rules, their history and a workflow's error workflow (operators and admins).
+    ALERT_MANAGE = "alert:manage"
     # Any signed-in principal of the tenant (e.g. GET /auth/me).
     AUTHENTICATED = "authenticated"
     # A signed-in user's own account, in a tenant or in none (their invitations); no API key.
@@ -62,7 +64,7 @@ _READ = {
     Permission.SCHEDULE_READ,
     Permission.VARIABLE_READ,
 }
-_OPERATE = _READ | {Permission.EXECUTION_RUN, Permission.HUMAN_TASK_DECIDE}
+_OPERATE = _READ | {Permission.EXECUTION_RUN, Permission.HUMAN_TASK_DECIDE, Permission.ALERT_MANAGE}
 _EDIT = _OPERATE | {
     Permission.WORKFLOW_CREATE,
     Permission.WORKFLOW_EDIT,

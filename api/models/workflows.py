@@ -25,6 +25,8 @@ class Workflow(TenantScoped, Base):
     graph: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
     latest_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     deployment_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # The workflow run with the failed run's context when a run of this one fails (api.services.alerts).
+    on_failure_workflow_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True, nullable=False)

@@ -45,6 +45,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.schedules",
     "api.routes.human_tasks",
     "api.routes.retention",
+    "api.routes.alerts",
     "api.collab.routes",
 )
 

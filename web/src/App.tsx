@@ -14,6 +14,7 @@ import { Credentials } from "./screens/Credentials";
 import { Webhooks } from "./screens/Webhooks";
 import { Admin } from "./screens/Admin";
 import { Templates } from "./screens/Templates";
+import { Alerts } from "./screens/Alerts";
 import { EditorScreen } from "./editor/EditorScreen";
 import { AccountSecurity } from "./components/Mfa";
 
@@ -74,6 +75,7 @@ function Shell() {
         <NavLink to="/inbox">Inbox</NavLink>
         <NavLink to="/credentials">Credentials</NavLink>
         <NavLink to="/webhooks">Webhooks</NavLink>
+        {can(me, "run") && <NavLink to="/alerts">Alerts</NavLink>}
         {can(me, "admin") && <NavLink to="/admin">Members &amp; keys</NavLink>}
         <NavLink to="/security">Security</NavLink>
         <div className="spacer" />
@@ -115,6 +117,7 @@ function Shell() {
           <Route path="/inbox" element={<Inbox />} />
           <Route path="/credentials" element={<Credentials />} />
           <Route path="/webhooks" element={<Webhooks />} />
+          <Route path="/alerts" element={<Alerts />} />
           <Route path="/admin" element={<Admin />} />
           <Route path="/security" element={<AccountSecurity />} />
           <Route path="*" element={<Navigate to="/" />} />

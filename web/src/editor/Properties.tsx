@@ -4,6 +4,7 @@ import type { GraphError, GraphNode, JsonSchema, NodeTypeInfo } from "../graph/t
 import { draftMaps, renameNode, setNodeConfigField, setNodeField } from "../graph/ydoc";
 import { LOCAL } from "./collab";
 import { SchemaForm } from "./SchemaForm";
+import { ErrorWorkflowPicker } from "../components/ErrorWorkflowPicker";
 import { errorField, localErrors, useEditor } from "./store";
 
 const NODE_ID = /^[a-z][a-z0-9_]{0,62}$/;
@@ -155,6 +156,7 @@ function WorkflowSettings() {
           setMeta("settings", Object.keys(settings).length ? settings : undefined);
         }}
       />
+      <ErrorWorkflowPicker readOnly={readOnly} />
       <p className="muted small">
         {graph.nodes.length} nodes · {graph.edges.length} edges. Select a node to edit it.
       </p>
