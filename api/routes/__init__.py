@@ -38,6 +38,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.templates",
     "api.routes.credentials",
     "api.routes.webhooks",
+    "api.routes.dead_letters",
     "api.routes.schedules",
     "api.routes.human_tasks",
     "api.collab.routes",
