@@ -188,6 +188,8 @@ async def test_a_deleted_deployment_discard_bulk_and_tenant_isolation(
 ) -> None:
     workflow_id, _webhook_id, first = await _workflow_with_a_run(pg_tenant)
     lost = [await _lost(pg, first, age=8 * HOURS) for _ in range(4)]
+    # Linked before the deployment (and with it its not yet started runs) goes.
+    await eventually(lambda: _linked_all(pg, workflow_id, exclude={d.id for d in lost}), timeout=60)
     async with pg.system_scope() as session:
         deployment_id = (await session.get(Workflow, workflow_id)).deployment_id  # type: ignore[union-attr]
     async with get_client() as prefect:
