@@ -11,6 +11,7 @@ import { RunList, RunView } from "./screens/Runs";
 import { Inbox } from "./screens/Inbox";
 import { Credentials } from "./screens/Credentials";
 import { Webhooks } from "./screens/Webhooks";
+import { DeadLetters } from "./screens/DeadLetters";
 import { Admin } from "./screens/Admin";
 import { Templates } from "./screens/Templates";
 import { EditorScreen } from "./editor/EditorScreen";
@@ -72,6 +73,7 @@ function Shell() {
         <NavLink to="/inbox">Inbox</NavLink>
         <NavLink to="/credentials">Credentials</NavLink>
         <NavLink to="/webhooks">Webhooks</NavLink>
+        <NavLink to="/dead-letters">Dead letters</NavLink>
         {can(me, "admin") && <NavLink to="/admin">Members &amp; keys</NavLink>}
         <NavLink to="/security">Security</NavLink>
         <div className="spacer" />
@@ -112,6 +114,7 @@ function Shell() {
           <Route path="/inbox" element={<Inbox />} />
           <Route path="/credentials" element={<Credentials />} />
           <Route path="/webhooks" element={<Webhooks />} />
+          <Route path="/dead-letters" element={<DeadLetters />} />
           <Route path="/admin" element={<Admin />} />
           <Route path="/security" element={<AccountSecurity />} />
           <Route path="*" element={<Navigate to="/" />} />
