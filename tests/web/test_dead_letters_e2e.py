@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from playwright.async_api import expect
 
 from api.db.base import utcnow
 from api.db.engine import Database
@@ -66,7 +67,7 @@ async def test_dead_letters_page(sign_in: Any, web_api: WebApi, sqlite_url: str)
     assert "3 open" in await counts.inner_text() and "1 discarded" in await counts.inner_text()
 
     await page.get_by_label("Source").select_option("schedule")
-    await page.wait_for_function("document.querySelectorAll('[data-testid=dl-row]').length === 1")
+    await expect(page.get_by_test_id("dl-row")).to_have_count(1)
     assert "(c)" in await rows.first.inner_text()
     await page.get_by_label("Source").select_option("")
     await rows.nth(2).wait_for()
@@ -83,7 +84,7 @@ async def test_dead_letters_page(sign_in: Any, web_api: WebApi, sqlite_url: str)
     await drawer.get_by_role("button", name="Discard").click()
     await drawer.get_by_text("workflow was removed on purpose").wait_for()
     await drawer.get_by_role("button", name="Close").click()
-    await page.wait_for_function("document.querySelectorAll('[data-testid=dl-row]').length === 2")
+    await expect(page.get_by_test_id("dl-row")).to_have_count(2)
 
     # Bulk: select all open ones, discard with a reason.
     await page.get_by_label("Select all open").check()
@@ -97,14 +98,14 @@ async def test_dead_letters_page(sign_in: Any, web_api: WebApi, sqlite_url: str)
     await page.get_by_text("No dead letters open.").wait_for()
     assert "0 open" in await counts.inner_text() and "4 discarded" in await counts.inner_text()
     await page.get_by_label("Status").select_option("discarded")
-    await page.wait_for_function("document.querySelectorAll('[data-testid=dl-row]').length === 4")
+    await expect(page.get_by_test_id("dl-row")).to_have_count(4)
     assert editor.errors == []
 
     viewer = await sign_in("viewer")
     await viewer.page.goto(web_api.url + "/dead-letters")
     await viewer.page.get_by_role("heading", name="Dead letters").wait_for()
     await viewer.page.get_by_label("Status").select_option("")
-    await viewer.page.wait_for_function("document.querySelectorAll('[data-testid=dl-row]').length >= 4")
+    await viewer.page.get_by_test_id("dl-row").nth(3).wait_for()
     assert await viewer.page.get_by_label("Select all open").count() == 0
     await viewer.page.get_by_role("button", name=f"Details of {letters['d'].reference}").click()
     drawer = viewer.page.get_by_role("dialog", name="Dead letter")
