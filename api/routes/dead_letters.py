@@ -116,7 +116,7 @@ class SweepRequest(BaseModel):
     """Look for dead letters of this tenant now."""
 
     after_seconds: float | None = Field(
-        default=None, ge=0, le=10 * 366 * 24 * 3600.0, description="Default GORAX_API_DEAD_LETTER_AFTER_SECONDS."
+        default=None, ge=0, le=10 * 366 * 24 * 3600.0, description="Default GORAX_DEAD_LETTER_AFTER_SECONDS."
     )
 
 
