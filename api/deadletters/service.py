@@ -177,12 +177,12 @@ async def _sweep_deliveries(
                 )
             ).scalars()
         )
-        payloads = dict(
-            (await session.execute(select(d.seq, d.payload).where(d.seq.in_(claimed)))).all() if claimed else []
-        )
-        attempts = dict(
-            (await session.execute(select(d.seq, d.attempts).where(d.seq.in_(claimed)))).all() if claimed else []
-        )
+        payloads: dict[int, Any] = {}
+        attempts: dict[int, int] = {}
+        if claimed:
+            query = select(d.seq, d.payload, d.attempts).where(d.seq.in_(claimed))
+            for seq, payload, tries in (await session.execute(query)).all():
+                payloads[seq], attempts[seq] = payload, tries
         for row in rows:
             if row.seq not in claimed:
                 continue

@@ -169,7 +169,11 @@ async def test_a_paused_workflows_delivery_lands_in_dead_letters_and_replays_aft
     accepted, with_run, letters = await _accounting(pg, workflow_id)
     assert (accepted, with_run, letters) == (4, 2, 2)
     assert accepted == with_run + letters
-    assert sorted(await _actions(pg, pg_tenant.id)) == ["dead_letter.record", "dead_letter.record", "dead_letter.replay"]
+    assert sorted(await _actions(pg, pg_tenant.id)) == [
+        "dead_letter.record",
+        "dead_letter.record",
+        "dead_letter.replay",
+    ]
 
 
 async def _linked_all(db: Database, workflow_id: str, exclude: set[str]) -> bool:
@@ -209,7 +213,9 @@ async def test_a_deleted_deployment_discard_bulk_and_tenant_isolation(
         bulk = await other.post("/api/v1/dead-letters/bulk", json={"action": "discard", "ids": ids, "reason": "x"})
         assert bulk.status_code == 200 and bulk.json()["done"] == 0 and bulk.json()["failed"] == 4
         assert {r["error"] for r in bulk.json()["results"]} == {f"dead letter {i!r} not found" for i in ids}
-        filtered = await other.post("/api/v1/dead-letters/bulk", json={"action": "discard", "filter": {}, "reason": "x"})
+        filtered = await other.post(
+            "/api/v1/dead-letters/bulk", json={"action": "discard", "filter": {}, "reason": "x"}
+        )
         assert filtered.json()["results"] == []
     assert (await _list(pg_tenant))["counts"] == {"open": 4}
 
@@ -259,7 +265,9 @@ async def test_scheduled_runs_late_or_crashed_become_dead_letters_and_replay(
         late = await prefect.create_flow_run_from_deployment(
             deployment_id, parameters={"trigger": trigger}, tags=tags, state=Late()
         )
-        crashed = await prefect.create_flow_run_from_deployment(deployment_id, parameters={"trigger": trigger}, tags=tags)
+        crashed = await prefect.create_flow_run_from_deployment(
+            deployment_id, parameters={"trigger": trigger}, tags=tags
+        )
         await prefect.set_flow_run_state(crashed.id, Crashed(message="worker process exited"), force=True)
         # A run another trigger started is not a schedule's: it never becomes a schedule dead letter.
         manual = await prefect.create_flow_run_from_deployment(
