@@ -3,13 +3,14 @@ schedule-started runs never ran (Late) or crashed for good, and moving a Late on
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
     FlowRunFilter,
+    FlowRunFilterExpectedStartTime,
     FlowRunFilterState,
     FlowRunFilterStateName,
     FlowRunFilterTags,
@@ -26,6 +27,9 @@ from flows import tenant_tag
 STUCK_STATES = ("Late", "Crashed")
 #: The tag :func:`api.services.executions.start_run` gives a run a schedule started.
 SCHEDULE_TAG = "trigger:schedule"
+#: How far back from the bound a sweep looks (by expected start), so that its reads of Prefect
+#: stay bounded however many crashed runs its history holds.
+LOOKBACK = timedelta(days=7)
 
 
 async def deployment_exists(client: PrefectClient, deployment_id: str) -> bool:
@@ -50,11 +54,13 @@ def state_time(run: FlowRun) -> datetime | None:
 async def stuck_schedule_runs(
     client: PrefectClient, *, tenant_id: str | None, before: datetime, limit: int
 ) -> list[FlowRun]:
-    """Gorax runs started by a schedule that are Late or Crashed since before ``before``."""
+    """Gorax runs started by a schedule that are Late or Crashed since before ``before``
+    (expected to start in the :data:`LOOKBACK` before it)."""
     tags = ["gorax"] if tenant_id is None else ["gorax", tenant_tag(tenant_id)]
     flt = FlowRunFilter(
         tags=FlowRunFilterTags(all_=tags),
         state=FlowRunFilterState(name=FlowRunFilterStateName(any_=list(STUCK_STATES))),
+        expected_start_time=FlowRunFilterExpectedStartTime(after_=before - LOOKBACK, before_=before),
     )
     found: list[FlowRun] = []
     offset = 0
