@@ -24,6 +24,7 @@ from api.bootstrap import bootstrap_first_tenant
 from api.collab import CollabHooks
 from api.config import GoraxApiSettings, get_api_settings
 from api.db.engine import Database
+from api.deadletters.service import Sweeper
 from api.direct import GoraxAPI
 from api.handlers import install_error_handlers
 from api.limits import BodyLimitMiddleware
@@ -113,6 +114,15 @@ def create_app(settings: GoraxApiSettings | None = None, *, web_dist: Path = WEB
         # Workers report credential uses as Prefect events; this writes them to the audit log.
         auditor = CredentialAuditor(state.db, state.prefect)
         await auditor.start()
+        # Triggers that could not become a run are kept as dead letters (api/deadletters).
+        sweeper = Sweeper(
+            state.db,
+            state.prefect,
+            every=config.dead_letter_sweep_seconds,
+            after_seconds=config.dead_letter_after_seconds,
+        )
+        if config.dead_letter_sweep_seconds:
+            await sweeper.start()
         log.info("api started", extra={"database": state.db.dialect})
         # Everything loaded so far (modules, routes, models) lives as long as the process:
         # keep it out of the collector, whose full passes over it paused every request for
@@ -131,6 +141,7 @@ def create_app(settings: GoraxApiSettings | None = None, *, web_dist: Path = WEB
             setup.cancel()
             await asyncio.gather(setup, return_exceptions=True)
             await auditor.stop()
+            await sweeper.stop()
             await state.limiter.close()
             state.prefect = None
             await prefect_stack.aclose()

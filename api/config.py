@@ -60,6 +60,19 @@ class ApiSettings(BaseSettings):
         "looking for its run. Past the 30 minutes Prefect remembers an event id, so Prefect "
         "evaluates a repost even of an event it saw before its automation was loaded.",
     )
+    dead_letter_after_seconds: float = Field(
+        default=6 * 3600.0,
+        ge=0,
+        description="A webhook delivery dispatched this long ago without a run, or a scheduled run "
+        "Late or Crashed this long, becomes a dead letter (kept for an operator to replay or "
+        "discard). Well past `webhook_repair_after_seconds`, so a repair has had its chance.",
+    )
+    dead_letter_sweep_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How often each API replica looks for new dead letters (one at a time across "
+        "replicas); 0 turns the sweep off.",
+    )
     rate_limit_window_seconds: int = Field(default=60, description="Rate-limit window length.")
     invitation_ttl_seconds: int = Field(
         default=7 * 24 * 3600, gt=0, description="How long an invitation to a tenant can be accepted."

@@ -42,6 +42,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.credentials",
     "api.routes.oauth",
     "api.routes.webhooks",
+    "api.routes.dead_letters",
     "api.routes.schedules",
     "api.routes.human_tasks",
     "api.routes.retention",

@@ -30,7 +30,7 @@ from api.webhooks.signatures import SignatureConfig, SignatureError, scheme_of, 
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 WebhookId = Path(max_length=64, description="The webhook's id.")
-STATUSES = ("accepted", "direct", "dispatched", "filtered", "bad_signature", "duplicate")
+STATUSES = ("accepted", "direct", "dispatched", "filtered", "bad_signature", "duplicate", "dead_letter")
 
 
 class WebhookPublic(BaseModel):

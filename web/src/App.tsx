@@ -12,6 +12,7 @@ import { RunList, RunView } from "./screens/Runs";
 import { Inbox } from "./screens/Inbox";
 import { Credentials } from "./screens/Credentials";
 import { Webhooks } from "./screens/Webhooks";
+import { DeadLetters } from "./screens/DeadLetters";
 import { Admin } from "./screens/Admin";
 import { Templates } from "./screens/Templates";
 import { Alerts } from "./screens/Alerts";
@@ -76,6 +77,7 @@ function Shell() {
         <NavLink to="/credentials">Credentials</NavLink>
         <NavLink to="/webhooks">Webhooks</NavLink>
         {can(me, "run") && <NavLink to="/alerts">Alerts</NavLink>}
+        <NavLink to="/dead-letters">Dead letters</NavLink>
         {can(me, "admin") && <NavLink to="/admin">Members &amp; keys</NavLink>}
         <NavLink to="/security">Security</NavLink>
         <div className="spacer" />
@@ -118,6 +120,7 @@ function Shell() {
           <Route path="/credentials" element={<Credentials />} />
           <Route path="/webhooks" element={<Webhooks />} />
           <Route path="/alerts" element={<Alerts />} />
+          <Route path="/dead-letters" element={<DeadLetters />} />
           <Route path="/admin" element={<Admin />} />
           <Route path="/security" element={<AccountSecurity />} />
           <Route path="*" element={<Navigate to="/" />} />
