@@ -46,3 +46,8 @@ def workflow_tag(workflow: str) -> str:
 def work_queue_name(tenant: str | None) -> str:
     """The tenant's work queue in the Gorax work pool."""
     return f"tenant-{slug(tenant or DEFAULT_TENANT)}"
+
+
+def tenant_runs_limit(tenant: str | None) -> str:
+    """The Prefect global concurrency limit a tenant's runs take a slot of (its concurrent-runs quota)."""
+    return f"gorax-tenant-{slug(tenant or DEFAULT_TENANT)}-runs"

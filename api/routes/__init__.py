@@ -33,6 +33,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.executions",
     "api.routes.execution_events",
     "api.routes.analytics",
+    "api.routes.quotas",
     "api.routes.variables",
     "api.routes.catalogue",
     "api.routes.templates",

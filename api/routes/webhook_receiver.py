@@ -26,6 +26,7 @@ from api.auth.deps import Public
 from api.direct import direct
 from api.errors import PayloadTooLarge
 from api.prefect import get_prefect, prefect_of
+from api.services import quotas
 from api.webhooks import service
 from api.webhooks.automations import keep_requiring_tenants
 from api.webhooks.dispatcher import Dispatcher
@@ -157,6 +158,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
     token, wait, timeout = params.token, params.wait, params.timeout
     db = request.app.state.gorax.db
     webhook, deployment_id = await service.find_by_token(db, token)
+    state = request.app.state.gorax
+    await quotas.check_webhook(db, state.limiter, tenant_id=webhook.tenant_id, config=state.config)
     body = await read_body(request, _max_body(webhook))
     headers = {k.lower(): v for k, v in request.headers.items()}
     for fresh in (False, True):
