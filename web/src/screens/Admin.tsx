@@ -3,6 +3,7 @@ import { api, type Page } from "../api/client";
 import type { ApiKey, Invitation, Member, Role } from "../api/types";
 import { ErrorBox, Loading, useAction, useAsync, when } from "../components/common";
 import { MfaPolicy } from "../components/Mfa";
+import { Usage } from "../components/Usage";
 import { SsoSettings } from "./AdminSso";
 
 const ROLES: Role[] = ["admin", "editor", "operator", "viewer"];
@@ -17,6 +18,7 @@ export function Admin() {
       <ApiKeys />
       <MfaPolicy />
       <SsoSettings />
+      <Usage />
     </section>
   );
 }
