@@ -58,5 +58,6 @@ async def test_an_admin_sees_each_quota_used_with_a_bar(sign_in: Any, web_api: W
     # An unlimited quota (the operator's default here) says so and shows an empty bar.
     webhooks = table.get_by_test_id("quota-webhook_requests_per_minute")
     assert "of unlimited" in await webhooks.inner_text()
+    await table.scroll_into_view_if_needed()
     await admin.shot("admin-usage")
     assert admin.errors == []

@@ -135,9 +135,7 @@ async def test_concurrent_runs_wait_for_a_prefect_slot(
         assert usage["concurrent_runs"]["used"] == 1 and usage["concurrent_runs"]["limit"] == 1
         runs = [await _final(client, execution_id) for execution_id in started]
     assert [r["status"] for r in runs] == ["completed", "completed"]
-    waits = sorted(
-        ([s for s in r["steps"] if s["node_id"] == "wait"][0] for r in runs), key=lambda s: s["started_at"]
-    )
+    waits = sorted(([s for s in r["steps"] if s["node_id"] == "wait"][0] for r in runs), key=lambda s: s["started_at"])
     # Neither failed: the second waited, and its nodes started only after the first's ended.
     first_end = max(s["ended_at"] for r in runs for s in r["steps"] if s["started_at"] == waits[0]["started_at"])
     second_steps = [r for r in runs if any(s["started_at"] == waits[1]["started_at"] for s in r["steps"])][0]
@@ -195,9 +193,7 @@ async def test_webhook_requests_per_minute_per_tenant(
         assert _usage((await other.get(f"{API}/tenant/usage")).json())["webhook_requests_per_minute"]["used"] == 0
 
 
-async def test_storage_quota_refuses_saves_and_runs(
-    sq_tenant: TenantHandle, wf_databases: dict[str, Database]
-) -> None:
+async def test_storage_quota_refuses_saves_and_runs(sq_tenant: TenantHandle, wf_databases: dict[str, Database]) -> None:
     async with sq_tenant.client() as client:
         wid = await _published(client, graph("stored", transform("a", "x" * 2000)))
         usage = _usage((await client.get(f"{API}/tenant/usage")).json())["storage_bytes"]
