@@ -4,11 +4,12 @@ Each limit is the operator default (``GORAX_QUOTA_*``, 0 = unlimited) unless an 
 the tenant its own (``gorax quotas set``, stored in ``tenant_quotas``). Where each is held:
 
 - **runs_per_month**: counted from the tenant's Prefect flow runs expected to start this
-  calendar month (UTC); the API refuses to start one past it (manual execute, retry, a webhook
-  answered after its run) with 429 ``QUOTA_EXCEEDED`` naming the limit, what was used and when
-  it resets, plus ``Retry-After``.
+  calendar month (UTC); the API refuses to start one past it (manual execute, retry) with 429
+  ``QUOTA_EXCEEDED`` naming the limit, what was used and when it resets, plus ``Retry-After``.
+  Runs Prefect starts by itself (schedules, automations) end Cancelled (``OverQuota``) when
+  they start past it (:mod:`flows.quota`, from the quota mirrored into a Prefect Variable).
 - **concurrent_runs**: the Prefect global concurrency limit ``gorax-tenant-<id>-runs``
-  (:mod:`api.prefect.concurrency`), kept equal to the quota; ``run_graph`` holds a slot of it,
+  (:mod:`api.prefect.quotas`), kept equal to the quota; ``run_graph`` holds a slot of it,
   so Prefect makes the runs past it wait.
 - **webhook_requests_per_minute**: counted by the API's rate limiter (Redis when configured)
   per tenant, across all its webhooks; past it the receiver answers 429.
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Text, cast, func, select
@@ -34,13 +35,14 @@ from api.models.drafts import DraftUpdate
 from api.models.quotas import TenantQuota
 from api.models.workflows import Workflow, WorkflowVersion
 from api.prefect import PrefectClient, runs
-from api.prefect.concurrency import read_run_slots, set_run_slots
+from api.prefect.quotas import read_run_slots, set_month_quota, set_run_slots
 from api.ratelimit import RateLimiter
 from api.services import audit
 from api.services.audit import AuditContext
 from api.services.identity import get_tenant_by_ref
 from api.webhooks.models import WebhookDelivery
 from flows import tenant_tag
+from flows.quota import month_filter, month_window
 
 #: The limits, in the order they are shown, with the unit of each.
 LIMITS: dict[str, str] = {
@@ -102,24 +104,14 @@ async def cached_limits(session: AsyncSession, *, tenant_id: str, config: ApiSet
     return await effective_limits(session, tenant_id=tenant_id, config=config)
 
 
-def month_window(now: datetime | None = None) -> tuple[datetime, datetime]:
-    """The current calendar month (UTC): its start and the next month's start."""
-    now = now or datetime.now(UTC)
-    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    following = (start + timedelta(days=32)).replace(day=1)
-    return start, following
-
-
 def _retry_after(reset: datetime) -> str:
     return str(max(1, int((reset - datetime.now(UTC)).total_seconds())))
 
 
 async def runs_this_month(client: PrefectClient, *, tenant_id: str) -> int:
     """The tenant's flow runs expected to start this month, up to now (scheduled ones later this
-    month are not counted before their time)."""
-    start, _ = month_window()
-    flt = runs.run_filter(tags=[tenant_tag(tenant_id)], since=start, until=datetime.now(UTC) + timedelta(minutes=1))
-    return await runs.count_runs(client, flt)
+    month are not counted before their time; runs the quota held back are not counted)."""
+    return await runs.count_runs(client, month_filter(tenant_id))
 
 
 async def storage_used(session: AsyncSession, *, tenant_id: str) -> int:
@@ -159,7 +151,7 @@ async def check_storage(session: AsyncSession, *, tenant_id: str, config: ApiSet
 async def check_new_run(session: AsyncSession, client: PrefectClient, *, tenant_id: str, config: ApiSettings) -> None:
     """Refuse to start a run past the monthly run quota (429) or the storage quota (413)."""
     limits = await cached_limits(session, tenant_id=tenant_id, config=config)
-    await sync_run_slots(client, tenant_id=tenant_id, limit=limits["concurrent_runs"].value)
+    await sync_prefect(client, tenant_id=tenant_id, limits=limits)
     limit = limits["runs_per_month"].value
     if limit > 0:
         used = await runs_this_month(client, tenant_id=tenant_id)
@@ -200,16 +192,19 @@ async def check_webhook(db: Database, limiter: RateLimiter, *, tenant_id: str, c
         )
 
 
-#: The concurrent-runs value last written to Prefect for each tenant by this process.
-_synced: dict[str, int] = {}
+#: What this process last wrote to Prefect for each tenant (its concurrent and monthly runs).
+_synced: dict[str, tuple[int, int]] = {}
 
 
-async def sync_run_slots(client: PrefectClient, *, tenant_id: str, limit: int, force: bool = False) -> None:
-    """Make the tenant's Prefect concurrency limit hold ``limit`` slots (inactive when 0)."""
-    if not force and _synced.get(tenant_id) == limit:
+async def sync_prefect(client: PrefectClient, *, tenant_id: str, limits: dict[str, Limit], force: bool = False) -> None:
+    """Make Prefect hold the tenant's limits: its run slots (inactive when unlimited) and the
+    monthly run quota its own runs are checked against."""
+    wanted = (limits["concurrent_runs"].value, limits["runs_per_month"].value)
+    if not force and _synced.get(tenant_id) == wanted:
         return
-    await set_run_slots(client, tenant_id, limit)
-    _synced[tenant_id] = limit
+    await set_run_slots(client, tenant_id, wanted[0])
+    await set_month_quota(client, tenant_id, wanted[1])
+    _synced[tenant_id] = wanted
 
 
 async def set_quota(
@@ -256,7 +251,7 @@ async def usage(
 ) -> list[dict[str, Any]]:
     """Each limit of the tenant with what is used and when it resets (None: it does not)."""
     limits = await effective_limits(session, tenant_id=tenant_id, config=config)
-    await sync_run_slots(client, tenant_id=tenant_id, limit=limits["concurrent_runs"].value)
+    await sync_prefect(client, tenant_id=tenant_id, limits=limits)
     _, month_end = month_window()
     slots = await read_run_slots(client, tenant_id)
     if slots is not None and slots.active:
@@ -305,5 +300,5 @@ async def set_tenant_quota(
             await set_quota(session, tenant_id=tenant_id, values=values, context=context)
             await session.commit()
         limits = await effective_limits(session, tenant_id=tenant_id, config=config)
-    await sync_run_slots(client, tenant_id=tenant_id, limit=limits["concurrent_runs"].value, force=True)
+    await sync_prefect(client, tenant_id=tenant_id, limits=limits, force=True)
     return limits

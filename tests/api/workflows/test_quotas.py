@@ -96,6 +96,22 @@ async def test_runs_per_month_refuses_with_limit_used_and_reset(
         ok = await other.post(f"{API}/workflows/{other_wid}/execute", json={"input": {}})
         assert ok.status_code == 202, ok.text
 
+        # A run Prefect starts by itself (as a schedule or an automation does) is held when it starts.
+        async with get_client() as prefect:
+            deployment_id = (await prefect.read_flow_run(first.json()["execution_id"])).deployment_id
+            assert deployment_id is not None
+            held = await prefect.create_flow_run_from_deployment(
+                deployment_id, tags=[f"tenant:{run_tenant.id}", f"workflow:{wid}"]
+            )
+            for _ in range(600):
+                held = await prefect.read_flow_run(held.id)
+                if held.state is not None and held.state.is_final():
+                    break
+                await asyncio.sleep(0.2)
+        assert held.state is not None and (held.state.type.value, held.state.name) == ("CANCELLED", "OverQuota")
+        assert "runs_per_month" in (held.state.message or "")
+        assert _usage((await client.get(f"{API}/tenant/usage")).json())["runs_per_month"]["used"] == 1
+
         # Back to the default: runs start again.
         await _set(wf_databases, run_tenant, runs_per_month=None)
         again = await client.post(f"{API}/workflows/{wid}/execute", json={"input": {"n": 3}})
