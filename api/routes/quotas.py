@@ -2,18 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 
-from fastapi import APIRouter
+from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 
 from api.auth.deps import Requires, StateDep, TenantSession
 from api.auth.permissions import Permission
 from api.auth.principal import Principal
-from api.prefect import PrefectDep
+from api.prefect import PrefectDep, prefect_of
 from api.services import quotas
 
-router = APIRouter(tags=["quotas"])
+log = logging.getLogger("gorax.quotas")
+
+
+async def _sync_all(app: FastAPI) -> None:
+    state = app.state.gorax
+    try:
+        await quotas.sync_all(state.db, prefect_of(app), config=state.config)
+    except Exception as exc:  # noqa: BLE001 - retried lazily: each execute and usage read syncs its tenant
+        log.warning("the tenants' quotas could not all be written to Prefect: %s", exc)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # In the background: the API serves while Prefect gets every tenant's run slots and quota.
+    task = asyncio.create_task(_sync_all(app))
+    try:
+        yield
+    finally:
+        task.cancel()
+
+
+router = APIRouter(tags=["quotas"], lifespan=_lifespan)
 
 
 class QuotaUsage(BaseModel):

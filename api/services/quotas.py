@@ -32,6 +32,7 @@ from api.db.base import utcnow
 from api.db.engine import Database
 from api.errors import NotFound, PayloadTooLarge, RateLimited
 from api.models.drafts import DraftUpdate
+from api.models.identity import Tenant
 from api.models.quotas import TenantQuota
 from api.models.workflows import Workflow, WorkflowVersion
 from api.prefect import PrefectClient, runs
@@ -302,3 +303,20 @@ async def set_tenant_quota(
         limits = await effective_limits(session, tenant_id=tenant_id, config=config)
     await sync_prefect(client, tenant_id=tenant_id, limits=limits, force=True)
     return limits
+
+
+async def sync_all(db: Database, client: PrefectClient, *, config: ApiSettings) -> int:
+    """Make Prefect hold every tenant's limits (at API start: an operator default may have
+    changed, and runs Prefect starts by itself never pass through the API). Returns how many."""
+    async with db.system_scope() as session:
+        tenant_ids = list((await session.execute(select(Tenant.id))).scalars())
+        rows = {row.tenant_id: row for row in (await session.execute(select(TenantQuota))).scalars()}
+    defaults = _defaults(config)
+    for tenant_id in tenant_ids:
+        row = rows.get(tenant_id)
+        limits = {
+            name: Limit(default, "default") if getattr(row, name, None) is None else Limit(getattr(row, name), "tenant")
+            for name, default in defaults.items()
+        }
+        await sync_prefect(client, tenant_id=tenant_id, limits=limits)
+    return len(tenant_ids)

@@ -16,7 +16,7 @@ from api.auth.permissions import Role
 from api.db.engine import Database
 from api.services.audit import AuditContext
 from api.services.quotas import month_window, set_tenant_quota
-from flows.naming import tenant_runs_limit
+from flows.naming import tenant_quota_variable, tenant_runs_limit
 from tests.api.conftest import _SHARED_CONFIG, TenantHandle
 from tests.api.workflows.conftest import create, graph, publish, transform
 
@@ -236,3 +236,27 @@ def test_cli_refuses_a_bad_limit(value: str, capsys: pytest.CaptureFixture[str])
     with pytest.raises(SystemExit):
         main(["quotas", "set", "some-tenant", "--runs-per-month", value])
     assert "--runs-per-month" in capsys.readouterr().err
+
+
+async def test_operator_defaults_reach_prefect_for_every_tenant(
+    sq_tenant: TenantHandle, sq_other: TenantHandle, wf_databases: dict[str, Database]
+) -> None:
+    from api.services import quotas
+
+    await _set(wf_databases, sq_other, concurrent_runs=7)
+    database = next(d for d in wf_databases.values() if d.url.startswith("sqlite"))
+    config = _SHARED_CONFIG.model_copy(update={"quota_concurrent_runs": 3, "quota_runs_per_month": 500})
+    quotas._synced.clear()
+    async with get_client() as prefect:
+        assert await quotas.sync_all(database, prefect, config=config) >= 2
+        mine = await prefect.read_global_concurrency_limit_by_name(tenant_runs_limit(sq_tenant.id))
+        theirs = await prefect.read_global_concurrency_limit_by_name(tenant_runs_limit(sq_other.id))
+        mirrored = await prefect.read_variable_by_name(tenant_quota_variable(sq_tenant.id))
+        # The server's own defaults (unlimited) again, for the other tests' tenants.
+        await quotas.sync_all(database, prefect, config=_SHARED_CONFIG)
+        unlimited = await prefect.read_global_concurrency_limit_by_name(tenant_runs_limit(sq_tenant.id))
+        assert await prefect.read_variable_by_name(tenant_quota_variable(sq_tenant.id)) is None
+    assert unlimited.active is False
+    assert (mine.limit, mine.active) == (3, True)
+    assert (theirs.limit, theirs.active) == (7, True)  # its own limit beats the default
+    assert mirrored is not None and mirrored.value == {"runs_per_month": 500}
