@@ -4,7 +4,8 @@ Answers 202 ``{delivery_id}`` once the delivery is stored; 200 ``{delivery_id, d
 true}`` for a delivery seen before (its delivery id, or its signed content under another id)
 and ``{..., filtered: true}`` when the trigger's filter is false; 401 with the reason for a bad
 or stale signature; 400 for a body that is not JSON or nests too deeply; 413 past the trigger's
-``max_body_bytes``. With ``?wait=true`` (or the trigger's ``respond: after_run``) it starts the
+``max_body_bytes``; 429 ``QUOTA_EXCEEDED`` (with Retry-After) past the tenant's
+``webhook_requests_per_minute`` quota, before the body is read. With ``?wait=true`` (or the trigger's ``respond: after_run``) it starts the
 run itself and answers with the run's output, or 202 with the execution id past ``timeout``.
 The router's lifespan runs the dispatcher (:mod:`api.webhooks.dispatcher`).
 """

@@ -227,6 +227,9 @@ async def test_storage_quota_refuses_saves_and_runs(sq_tenant: TenantHandle, wf_
         # What frees nothing but stores nothing new is not held back.
         renamed = await client.put(f"{API}/workflows/{wid}", json={"name": "renamed"}, headers=etag)
         assert renamed.status_code == 200, renamed.text
+        # The operator's change is in the tenant's audit log.
+        events = (await client.get(f"{API}/audit", params={"action": "tenant.quota.set"})).json()["items"]
+        assert events and events[0]["after"]["storage_bytes"] == 1000
 
 
 @pytest.mark.parametrize("value", ["-1", "x"])
