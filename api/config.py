@@ -109,6 +109,30 @@ class ApiSettings(BaseSettings):
         description="Largest execution input, as JSON (Prefect's server stores at most 512 KiB "
         "of a run's parameters by default).",
     )
+    quota_runs_per_month: int = Field(
+        default=0,
+        ge=0,
+        description="Runs a tenant may start per calendar month (UTC), unless `gorax quotas set` gives it "
+        "its own; past it, starting a run answers 429 until the month ends (0: unlimited).",
+    )
+    quota_concurrent_runs: int = Field(
+        default=0,
+        ge=0,
+        description="Runs of one tenant that execute at once (the Prefect global concurrency limit "
+        "`gorax-tenant-<id>-runs`); more runs wait for a slot (0: unlimited).",
+    )
+    quota_webhook_requests_per_minute: int = Field(
+        default=0,
+        ge=0,
+        description="Webhook deliveries one tenant's webhooks accept per minute, all together; past it "
+        "the receiver answers 429 with Retry-After (0: unlimited).",
+    )
+    quota_storage_bytes: int = Field(
+        default=0,
+        ge=0,
+        description="Bytes a tenant may keep stored in the Gorax database (drafts, versions, webhook "
+        "deliveries); past it new runs and draft saves answer 413 (0: unlimited).",
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis for shared rate limits and for relaying draft edits between API replicas (optional; set it when running several).",

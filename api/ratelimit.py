@@ -56,6 +56,7 @@ class Decision:
 
 class _Store(Protocol):
     async def incr(self, key: str, window: int) -> int: ...
+    async def get(self, key: str) -> int: ...
     async def close(self) -> None: ...
 
 
@@ -74,6 +75,9 @@ class MemoryStore:
                 self._counts = {k: v for k, v in self._counts.items() if k.endswith(f":{now_window}")}
             self._counts[key] = self._counts.get(key, 0) + 1
             return self._counts[key]
+
+    async def get(self, key: str) -> int:
+        return self._counts.get(key, 0)
 
     async def close(self) -> None:
         return None
@@ -94,6 +98,10 @@ class RedisStore:
             pipe.expire(key, window + 1)
             count, _ = await pipe.execute()
         return int(count)
+
+    async def get(self, key: str) -> int:
+        value = await self._redis.get(key)
+        return int(value) if value is not None else 0
 
     async def close(self) -> None:
         await self._redis.aclose()
@@ -127,6 +135,20 @@ class RateLimiter:
             remaining=max(0, limit - count),
             reset=(window_index + 1) * self.window,
         )
+
+    async def hit_quota(self, name: str, subject: str, limit: int, window: int = 60) -> Decision:
+        """Count a request against a per-subject quota ``name`` of ``limit`` per ``window`` seconds
+        (a tenant's own limit, unlike the route classes' one limit for every subject)."""
+        window_index = int(time.time()) // window
+        count = await self.store.incr(f"gorax:quota:{name}:{subject}:{window_index}", window)
+        return Decision(
+            allowed=count <= limit, limit=limit, remaining=max(0, limit - count), reset=(window_index + 1) * window
+        )
+
+    async def quota_used(self, name: str, subject: str, window: int = 60) -> tuple[int, int]:
+        """Requests counted against quota ``name`` in the current window, and when it ends."""
+        window_index = int(time.time()) // window
+        return await self.store.get(f"gorax:quota:{name}:{subject}:{window_index}"), (window_index + 1) * window
 
     async def close(self) -> None:
         """Release the Redis connection, if any."""

@@ -46,3 +46,19 @@ def workflow_tag(workflow: str) -> str:
 def work_queue_name(tenant: str | None) -> str:
     """The tenant's work queue in the Gorax work pool."""
     return f"tenant-{slug(tenant or DEFAULT_TENANT)}"
+
+
+def tenant_runs_limit(tenant: str | None) -> str:
+    """The Prefect global concurrency limit a tenant's runs take a slot of (its concurrent-runs quota)."""
+    return f"gorax-tenant-{slug(tenant or DEFAULT_TENANT)}-runs"
+
+
+def tenant_quota_variable(tenant: str | None) -> str:
+    """The Prefect Variable mirroring the tenant's monthly run quota, for runs Prefect starts
+    by itself (schedules, automations): ``{"runs_per_month": <n>}``; none when unlimited."""
+    return f"gorax-quota--{slug(tenant or DEFAULT_TENANT)}"
+
+
+#: The name of the Cancelled state of a run held back by its tenant's monthly run quota (such
+#: runs are not counted as used).
+OVER_QUOTA_STATE = "OverQuota"

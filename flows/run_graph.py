@@ -12,21 +12,24 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
+from prefect.concurrency.asyncio import concurrency
 from prefect.context import FlowRunContext
 from prefect.deployments import arun_deployment
 from prefect.runtime import flow_run as current_flow_run
-from prefect.states import Completed
+from prefect.states import Cancelled, Completed
 
 from blocks.redact import install_log_filter, mask
 from blocks.results import SealedJSONSerializer, node_results
 from flows import tracing
 from flows.failures import install_traceback_filter
-from flows.naming import FLOW_NAME
+from flows.naming import FLOW_NAME, OVER_QUOTA_STATE, tenant_runs_limit
 from flows.published import published_deployment
+from flows.quota import over_month_quota
 from flows.runtime.executor import Level, RunState, cache_prefix, level_result
 from flows.runtime.secrets import preload_credentials
 from flows.runtime.steps import StepWriter, read_steps, write_summary
@@ -172,6 +175,48 @@ async def run_graph(
         if rejected is not None:
             # A run the trigger rejects (an event its filter refuses) ends at once, named Filtered.
             return Completed(name="Filtered", message=f"trigger '{fired}': {rejected}", data=None)
+    if depth == 0 and tenant:
+        refusal = await over_month_quota(tenant, list(current_flow_run.tags or []))
+        if refusal is not None:  # a run Prefect started past the tenant's monthly run quota
+            logger.warning("%s", refusal)
+            return Cancelled(name=OVER_QUOTA_STATE, message=refusal)
+    # A top-level run holds one of its tenant's run slots (a Prefect global concurrency limit,
+    # the concurrent-runs quota) while it executes: past the limit it waits here, Running, for
+    # a slot. A sub-workflow runs inside its parent's slot (taking another could deadlock).
+    async with _tenant_run_slot(tenant, depth):
+        return await _execute(
+            plan,
+            fired=fired,
+            trigger=trigger,
+            env=env,
+            tenant=tenant,
+            workflow_id=workflow_id,
+            workflow_version=workflow_version,
+            depth=depth,
+            allowed_networks=allowed_networks,
+            flow_run_id=flow_run_id,
+        )
+
+
+def _tenant_run_slot(tenant: str | None, depth: int) -> AbstractAsyncContextManager[Any]:
+    if depth > 0 or not tenant:
+        return nullcontext()
+    return concurrency(tenant_runs_limit(tenant), occupy=1, strict=False)
+
+
+async def _execute(
+    plan: Plan,
+    *,
+    fired: str | None,
+    trigger: Any,
+    env: dict[str, Any] | None,
+    tenant: str | None,
+    workflow_id: str | None,
+    workflow_version: int | None,
+    depth: int,
+    allowed_networks: list[str] | None,
+    flow_run_id: Any,
+) -> Any:
     settings = plan.settings
     if env is None and tenant and plan.reads("env"):
         # Scheduled and automation runs carry no env: read the tenant's variables now (skipped for

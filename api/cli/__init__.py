@@ -18,6 +18,7 @@ _COMMAND_MODULES = (
     "api.cli.webhooks",  # gorax webhooks repair
     "api.cli.imports",  # gorax import n8n
     "api.cli.eject",  # gorax eject
+    "api.cli.quotas",  # gorax quotas set / show
 )
 
 

@@ -36,6 +36,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.analytics",
     "api.routes.ops_dashboard",
     "api.routes.telemetry",
+    "api.routes.quotas",
     "api.routes.variables",
     "api.routes.catalogue",
     "api.routes.templates",

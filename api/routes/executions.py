@@ -15,7 +15,7 @@ from api.errors import BadRequest, Conflict
 from api.limits import check_json_size
 from api.prefect import PrefectDep
 from api.schemas import Page
-from api.services import audit
+from api.services import audit, quotas
 from api.services import executions as runs
 from api.services import workflows as workflow_service
 from api.services.human_tasks import cancel_for_run as cancel_human_tasks
@@ -41,13 +41,18 @@ def _aware(name: str, value: datetime | None) -> None:
     "/workflows/{workflow_id}/execute",
     response_model=ExecutionResult,
     status_code=status.HTTP_200_OK,
-    responses={202: {"model": ExecutionStarted}, 504: {"description": "Still running"}},
+    responses={
+        202: {"model": ExecutionStarted},
+        504: {"description": "Still running"},
+        429: {"description": "A quota is used up (QUOTA_EXCEEDED: runs_per_month) or a rate limit"},
+    },
 )
 async def execute_workflow(
     body: ExecuteRequest,
     session: TenantSession,
     context: AuditCtx,
     prefect: PrefectDep,
+    state: StateDep,
     workflow_id: str = Path(max_length=64),
     principal: Principal = Requires(Permission.EXECUTION_RUN),
 ) -> Any:
@@ -68,6 +73,7 @@ async def execute_workflow(
                 session, tenant_id=tenant_id, workflow_id=workflow_id, number=body.version
             )
         ).graph
+    await quotas.check_new_run(session, prefect, tenant_id=tenant_id, config=state.config)
     run = await runs.start_run(
         prefect,
         tenant_id=tenant_id,
@@ -186,10 +192,12 @@ async def retry_execution(
     context: AuditCtx,
     response: Response,
     prefect: PrefectDep,
+    state: StateDep,
     execution_id: str = ExecutionId,
     principal: Principal = Requires(Permission.EXECUTION_RUN),
 ) -> ExecutionStarted:
     """A new execution of the same version with the same trigger input."""
+    await quotas.check_new_run(session, prefect, tenant_id=principal.required_tenant_id(), config=state.config)
     run = await runs.retry_run(prefect, tenant_id=principal.required_tenant_id(), execution_id=execution_id)
     await audit.record(
         session,

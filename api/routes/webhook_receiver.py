@@ -4,7 +4,8 @@ Answers 202 ``{delivery_id}`` once the delivery is stored; 200 ``{delivery_id, d
 true}`` for a delivery seen before (its delivery id, or its signed content under another id)
 and ``{..., filtered: true}`` when the trigger's filter is false; 401 with the reason for a bad
 or stale signature; 400 for a body that is not JSON or nests too deeply; 413 past the trigger's
-``max_body_bytes``. With ``?wait=true`` (or the trigger's ``respond: after_run``) it starts the
+``max_body_bytes``; 429 ``QUOTA_EXCEEDED`` (with Retry-After) past the tenant's
+``webhook_requests_per_minute`` quota, before the body is read. With ``?wait=true`` (or the trigger's ``respond: after_run``) it starts the
 run itself and answers with the run's output, or 202 with the execution id past ``timeout``.
 The router's lifespan runs the dispatcher (:mod:`api.webhooks.dispatcher`).
 """
@@ -26,6 +27,7 @@ from api.auth.deps import Public
 from api.direct import direct
 from api.errors import PayloadTooLarge
 from api.prefect import get_prefect, prefect_of
+from api.services import quotas
 from api.webhooks import service
 from api.webhooks.automations import keep_requiring_tenants
 from api.webhooks.dispatcher import Dispatcher
@@ -157,6 +159,8 @@ async def receive_webhook(request: Request) -> JSONResponse:
     token, wait, timeout = params.token, params.wait, params.timeout
     db = request.app.state.gorax.db
     webhook, deployment_id = await service.find_by_token(db, token)
+    state = request.app.state.gorax
+    await quotas.check_webhook(db, state.limiter, tenant_id=webhook.tenant_id, config=state.config)
     body = await read_body(request, _max_body(webhook))
     headers = {k.lower(): v for k, v in request.headers.items()}
     for fresh in (False, True):

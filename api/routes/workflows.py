@@ -15,7 +15,7 @@ from api.errors import BadRequest
 from api.models.workflows import Workflow
 from api.prefect import PrefectClient, PrefectDep
 from api.schemas import Page
-from api.services import eject, executions, publishing
+from api.services import eject, executions, publishing, quotas
 from api.services import workflows as service
 from api.workflow_schemas import (
     LastRun,
@@ -113,9 +113,14 @@ async def create_workflow(
     session: TenantSession,
     context: AuditCtx,
     response: Response,
+    state: StateDep,
     principal: Principal = Requires(Permission.WORKFLOW_CREATE),
 ) -> WorkflowPublic:
-    """Create a draft workflow (any graph is accepted as a draft; publishing validates it)."""
+    """Create a draft workflow (any graph is accepted as a draft; publishing validates it);
+    413 when the tenant is at its storage quota."""
+    await quotas.check_storage(
+        session, tenant_id=principal.required_tenant_id(), config=state.config, action="saving a workflow"
+    )
     workflow = await service.create_workflow(
         session,
         tenant_id=principal.required_tenant_id(),
@@ -179,12 +184,18 @@ async def update_workflow(
     session: TenantSession,
     context: AuditCtx,
     response: Response,
+    state: StateDep,
     workflow_id: str = WorkflowId,
     if_match: str | None = Header(default=None, alias="If-Match"),
     principal: Principal = Requires(Permission.WORKFLOW_EDIT),
 ) -> WorkflowPublic:
-    """Change name, description, tags or draft graph; 412 unless If-Match is the current ETag."""
+    """Change name, description, tags or draft graph; 412 unless If-Match is the current ETag;
+    a new draft graph is 413 when the tenant is at its storage quota."""
     changes = body.model_dump(exclude_unset=True)
+    if "graph" in changes:
+        await quotas.check_storage(
+            session, tenant_id=principal.required_tenant_id(), config=state.config, action="saving a draft"
+        )
     if "tags" in changes:
         changes["tags"] = check_tags(changes["tags"])
     workflow = await service.update_workflow(

@@ -6,7 +6,7 @@ a seq (never the newest event) and records the last deleted event's seq and hash
 anchor in the same statement, so the chain stays verifiable.
 
 Revision ID: 0014_retention
-Revises: 0012_mfa
+Revises: 0013_alerts
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from api.db.base import UTCDateTime
 from api.db.rls import APP_ROLE, enable_tenant_rls, is_postgres
 
 revision = "0014_retention"
-down_revision = "0012_mfa"
+down_revision = "0013_alerts"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Dead letters: webhook deliveries and scheduled runs that could not become a run.
 
 Revision ID: 0016_dead_letters
-Revises: 0012_mfa
+Revises: 0015_quotas
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from api.db.base import UTCDateTime
 from api.db.rls import enable_tenant_rls
 
 revision = "0016_dead_letters"
-down_revision = "0012_mfa"
+down_revision = "0015_quotas"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Service-level objectives per workflow (the operations dashboard's error budgets).
 
 Revision ID: 0017_slo
-Revises: 0014_retention
+Revises: 0016_dead_letters
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from api.db.base import UTCDateTime
 from api.db.rls import enable_tenant_rls
 
 revision = "0017_slo"
-down_revision = "0014_retention"
+down_revision = "0016_dead_letters"
 branch_labels = None
 depends_on = None
 

@@ -4,6 +4,7 @@ import type { ApiKey, Invitation, Member, Role } from "../api/types";
 import { ErrorBox, Loading, useAction, useAsync, when } from "../components/common";
 import { MfaPolicy } from "../components/Mfa";
 import { RetentionSettings } from "../components/Retention";
+import { Usage } from "../components/Usage";
 import { SsoSettings } from "./AdminSso";
 import { TelemetryStatus } from "../components/Telemetry";
 
@@ -21,6 +22,7 @@ export function Admin() {
       <SsoSettings />
       <RetentionSettings />
       <TelemetryStatus />
+      <Usage />
     </section>
   );
 }
