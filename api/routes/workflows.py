@@ -259,8 +259,14 @@ async def export_workflow(
 
 @router.get(
     "/{workflow_id}/eject",
-    response_class=PlainTextResponse,
-    responses={200: {"content": {"text/x-python": {}}, "description": "The flow file, or its CEL helper."}},
+    # A bare Response: the file is text/x-python, while errors stay documented as JSON.
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"text/x-python": {"schema": {"type": "string"}}},
+            "description": "The flow file, or its CEL helper.",
+        }
+    },
 )
 async def eject_workflow(
     session: TenantSession,
