@@ -16,6 +16,7 @@ from opentelemetry.semconv.attributes.url_attributes import URL_PATH, URL_SCHEME
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from blocks.redact import mask, redactor
 from flows import tracing
 from flows.logcap import cap_text, install_line_cap, line_cap
 
@@ -51,6 +52,9 @@ class JsonFormatter(logging.Formatter):
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
             payload["exc"] = record.exc_text
+        # Registered secrets never reach the log, whatever carried them (an exception's text, an extra).
+        if redactor.active:
+            payload = mask(json.loads(json.dumps(payload, default=str)))
         line = json.dumps(payload, default=str)
         if self.max_bytes and len(line) > self.max_bytes:  # ASCII JSON: characters are bytes
             line = self._fit(payload)
