@@ -66,6 +66,13 @@ def tracing_enabled() -> bool:
     return _provider is not None
 
 
+def service_name() -> str | None:
+    """The service name this process's spans carry, or None when it exports no traces."""
+    if _provider is None:
+        return None
+    return str(_provider.resource.attributes.get("service.name", "")) or None
+
+
 def configure_tracing(service_name: str) -> bool:
     """Install the tracer provider when the environment asks for traces (idempotent); returns
     whether traces are exported. ``service_name`` unless ``OTEL_SERVICE_NAME`` names one."""

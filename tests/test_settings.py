@@ -27,6 +27,9 @@ ENVIRONMENT_ALLOWED = {
     "flows/prefect_client.py": "the one place Prefect's client settings are set",
     # A child process's environment: subprocess.Popen takes the whole of it.
     "api/stack.py": "the environment of the processes gorax up starts",
+    # OpenTelemetry's and Sentry's standard variables (OTEL_*, SENTRY_DSN): their SDKs read them
+    # themselves, by their specifications; this module only asks whether they turn tracing on.
+    "flows/tracing.py": "the OpenTelemetry and Sentry SDKs' own variables",
 }
 
 #: Every variable a Gorax process read before the settings had one root; each still works.

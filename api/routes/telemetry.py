@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
@@ -29,6 +27,6 @@ async def telemetry_status(_: object = Requires(Permission.AUTHENTICATED)) -> Te
     on = tracing.tracing_enabled()
     return TelemetryStatus(
         tracing=on,
-        service_name=(os.environ.get("OTEL_SERVICE_NAME") or "gorax-api") if on else None,
+        service_name=tracing.service_name() if on else None,
         sentry=tracing.sentry_enabled(),
     )

@@ -61,7 +61,7 @@ def test_needs_are_derived_from_the_graph(tmp_path: Path) -> None:
     template = load_template(_write(tmp_path, "probe"))
     needs = {c.name: (c.types, c.nodes) for c in template.credentials}
     assert needs == {
-        "api_auth": (["http-auth"], ["call"]),
+        "api_auth": (["http-auth", "oauth2-connection"], ["call"]),
         "vendor": ([], ["call"]),  # read in an expression: any type with a token field
         "smtp": (["smtp-server"], ["ask"]),
     }

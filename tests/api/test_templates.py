@@ -62,8 +62,11 @@ async def test_one_template_for_the_preview(tenant: TenantHandle) -> None:
     assert detail["sample_trigger"]["body"]["deployment_status"]["state"] == "failure"
     needs = {c["name"]: c for c in detail["credentials_needed"]}
     assert needs["github_webhook"] == {"name": "github_webhook", "types": ["webhook-secret"], "nodes": ["deployment"]}
-    assert needs["slack"]["types"] == ["slack-credentials"] and needs["slack"]["nodes"] == ["alert", "announce"]
-    assert needs["github"]["types"] == ["github-token"]
+    assert needs["slack"]["types"] == ["oauth2-connection", "slack-credentials"] and needs["slack"]["nodes"] == [
+        "alert",
+        "announce",
+    ]
+    assert needs["github"]["types"] == ["github-token", "oauth2-connection"]
     assert detail["author"] and detail["license"] == "Apache-2.0"
 
 

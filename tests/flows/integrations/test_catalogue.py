@@ -13,6 +13,7 @@ from blocks.types import (
     GitHubToken,
     JiraCredentials,
     LlmProvider,
+    OAuth2Connection,
     PagerDutyKey,
     SendGridApiKey,
     SmtpServer,
@@ -21,21 +22,22 @@ from blocks.types import (
 from tests.examples import EXAMPLES_DIR
 from translator.nodetypes import load_registry
 
-#: Each integration node type and the Block class of the credential it takes.
+#: Each integration node type and the Block class(es) of the credential it takes (an OAuth 2.0
+#: connection stands in for a token where the provider signs in with OAuth).
 INTEGRATIONS = {
-    "slack.send_message": SlackCredentials,
-    "slack.send_dm": SlackCredentials,
-    "slack.add_reaction": SlackCredentials,
-    "slack.update_message": SlackCredentials,
+    "slack.send_message": (SlackCredentials, OAuth2Connection),
+    "slack.send_dm": (SlackCredentials, OAuth2Connection),
+    "slack.add_reaction": (SlackCredentials, OAuth2Connection),
+    "slack.update_message": (SlackCredentials, OAuth2Connection),
     "email.send": SmtpServer,
     "email.send_template": SmtpServer,
-    "github.create_issue": GitHubToken,
-    "github.add_label": GitHubToken,
-    "github.create_comment": GitHubToken,
-    "jira.create_issue": JiraCredentials,
-    "jira.transition_issue": JiraCredentials,
-    "jira.add_comment": JiraCredentials,
-    "jira.search": JiraCredentials,
+    "github.create_issue": (GitHubToken, OAuth2Connection),
+    "github.add_label": (GitHubToken, OAuth2Connection),
+    "github.create_comment": (GitHubToken, OAuth2Connection),
+    "jira.create_issue": (JiraCredentials, OAuth2Connection),
+    "jira.transition_issue": (JiraCredentials, OAuth2Connection),
+    "jira.add_comment": (JiraCredentials, OAuth2Connection),
+    "jira.search": (JiraCredentials, OAuth2Connection),
     "pagerduty.create_incident": PagerDutyKey,
     "pagerduty.acknowledge": PagerDutyKey,
     "pagerduty.resolve": PagerDutyKey,
@@ -64,10 +66,11 @@ def test_each_integration_registered_once_with_its_credential_type() -> None:
         assert registry.versions(slug) == [1], slug
         node_type = registry.get(slug)
         assert node_type is not None
-        assert node_type.credential_types == ((credential.get_block_type_slug(),) if credential else ()), slug
+        classes = credential if isinstance(credential, tuple) else (credential,) if credential else ()
+        assert node_type.credential_types == tuple(c.get_block_type_slug() for c in classes), slug
         assert set(node_type.credential_types) <= known, f"{slug}: unknown credential type"
         # The type a node names is the Block class Prefect looks up by that slug.
-        assert all(block_class(t) is credential for t in node_type.credential_types), slug
+        assert [block_class(t) for t in node_type.credential_types] == list(classes), slug
         json.dumps(node_type.describe())
 
 
