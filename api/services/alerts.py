@@ -31,8 +31,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.base import new_id, utcnow
 from api.db.engine import Database
-from api.errors import NotFound, ValidationFailed
 from api.deadletters.models import DeadLetter
+from api.errors import NotFound, ValidationFailed
 from api.models.alerts import AlertEvent, AlertRule
 from api.models.workflows import Workflow
 from api.prefect import PrefectClient, runs

@@ -85,9 +85,12 @@ async def test_add_a_rule_send_a_test_alert_and_pick_an_error_workflow(
         await edit.get_by_label("Within minutes (M)").fill("20")
         await edit.get_by_label("Enabled").uncheck()
         await edit.get_by_role("button", name="Save rule").click()
-        await rules.get_by_role("row").filter(has_text=f"orders burst {tag}").get_by_text(
-            "6 failed webhook deliveries in 20 min"
-        ).wait_for()
+        await (
+            rules.get_by_role("row")
+            .filter(has_text=f"orders burst {tag}")
+            .get_by_text("6 failed webhook deliveries in 20 min")
+            .wait_for()
+        )
         await edit.wait_for(state="detached")
         edited = (await api.get(f"/alert-rules/{rule_id}")).json()
         assert (edited["kind"], edited["threshold"], edited["window_minutes"], edited["enabled"]) == (

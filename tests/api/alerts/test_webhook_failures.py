@@ -151,7 +151,11 @@ async def test_a_webhook_failures_rule_needs_its_numbers_and_editing_it_replaces
 ) -> None:
     async with client_of(alerts_tenant) as a:
         path = f"/t-{uuid.uuid4().hex[:6]}"
-        base = {"name": "hooks", "kind": "webhook_failures", "channel": {"type": "webhook", "url": hook_peer.url + path}}
+        base = {
+            "name": "hooks",
+            "kind": "webhook_failures",
+            "channel": {"type": "webhook", "url": hook_peer.url + path},
+        }
         response = await a.post("/api/v1/alert-rules", json=base)
         assert response.status_code == 422, response.text
         paths = {e["path"] for e in response.json()["error"]["details"]["errors"]}
