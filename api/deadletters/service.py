@@ -48,6 +48,7 @@ from api.prefect import dead_letters as prefect_dead_letters
 from api.services import audit
 from api.services.audit import AuditContext
 from api.services.executions import start_run
+from api.webhooks import failures
 from api.webhooks import service as webhook_service
 from api.webhooks.dispatcher import find_runs, link_runs
 from api.webhooks.models import WebhookDelivery
@@ -207,6 +208,24 @@ async def _sweep_deliveries(
             by_tenant.setdefault(row.tenant_id, []).append(letter.id)
         await _audit_recorded(session, by_tenant)
         await session.commit()
+    failed = [
+        failures.event_of(
+            delivery_id=row.id,
+            tenant_id=row.tenant_id,
+            workflow_id=row.workflow_id,
+            webhook_id=row.webhook_id,
+            node_id=row.node_id,
+            failure=failures.DEAD_LETTER,
+            reason=reasons[row.seq],
+            occurred=now,
+        )
+        for row in rows
+        if row.seq in claimed
+    ]
+    try:  # counted by webhook_failures alert rules; the dead letters are recorded either way
+        await failures.emit(prefect, failed)
+    except Exception as exc:
+        log.warning("could not post %d failed-delivery event(s) to Prefect: %s", len(failed), exc)
 
 
 async def _sweep_schedules(

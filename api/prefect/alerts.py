@@ -5,6 +5,9 @@ with an error workflow gets one (``gorax-on-failure-<workflow id>``). Prefect do
 
 - ``failure``: a reactive trigger on the tenant's ``prefect.flow-run.Failed``/``Crashed`` events;
 - ``failure_burst``: the same with ``threshold`` N ``within`` M minutes;
+- ``webhook_failures``: a reactive trigger on the tenant's ``gorax.webhook.delivery.failed``
+  events (one per delivery rejected for its signature or turned dead letter) with ``threshold``
+  N ``within`` M minutes;
 - ``long_running``: a proactive trigger: after ``prefect.flow-run.Running`` no final state
   within N seconds, per run (``for_each`` the run);
 
@@ -33,6 +36,8 @@ from flows import workflow_tag
 
 #: The Webhook block the alert automations post through.
 CALLBACK_BLOCK = "gorax-alert-callback"
+#: One failed webhook delivery (emitted by api.webhooks.failures).
+WEBHOOK_FAILED_EVENT = "gorax.webhook.delivery.failed"
 FAILED_EVENTS = frozenset({"prefect.flow-run.Failed", "prefect.flow-run.Crashed"})
 _FINAL_EVENTS = frozenset(
     {
@@ -112,6 +117,21 @@ def rule_automation(
             within=timedelta(seconds=max(int(seconds or 0), 10)),
         )
         run = "{{ labels['prefect.resource.id'] }}"
+    elif kind == "webhook_failures":
+        # Gorax's own event per rejected or dead-lettered delivery (api.webhooks.failures),
+        # about the webhook and labelled with its tenant and workflow.
+        webhook_match = {"prefect.resource.id": "gorax.webhook.*", "gorax.tenant": tenant_id}
+        if workflow_id:
+            webhook_match["gorax.workflow"] = workflow_id
+        trigger = EventTrigger(
+            expect={WEBHOOK_FAILED_EVENT},
+            match=webhook_match,
+            match_related=[tenant_related(tenant_id)],
+            posture=Posture.Reactive,
+            threshold=int(threshold or 1),
+            within=timedelta(minutes=int(window_minutes or 1)),
+        )
+        run = "{{ event.resource.id }}"
     else:
         burst = kind == "failure_burst"
         trigger = EventTrigger(

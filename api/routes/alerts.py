@@ -56,8 +56,10 @@ class AlertRuleBody(BaseModel):
 
     model_config = _STRICT
     name: str = Field(min_length=1, max_length=200)
-    kind: Literal["failure", "long_running", "failure_burst"]
-    threshold: int | None = Field(default=None, ge=1, le=1000, description="failure_burst: N failures ...")
+    kind: Literal["failure", "long_running", "failure_burst", "webhook_failures"]
+    threshold: int | None = Field(
+        default=None, ge=1, le=1000, description="failure_burst / webhook_failures: N failures ..."
+    )
     window_minutes: int | None = Field(default=None, ge=1, le=1440, description="... within M minutes.")
     seconds: int | None = Field(default=None, ge=10, le=7 * 86400, description="long_running: N seconds.")
     workflow_id: str | None = Field(default=None, max_length=64, description="One workflow; none: every workflow.")

@@ -28,7 +28,7 @@ from api.direct import direct
 from api.errors import PayloadTooLarge
 from api.prefect import get_prefect, prefect_of
 from api.services import quotas
-from api.webhooks import service
+from api.webhooks import failures, service
 from api.webhooks.automations import keep_requiring_tenants
 from api.webhooks.dispatcher import Dispatcher
 from api.webhooks.sync_response import respond_after_run
@@ -53,6 +53,25 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 router = APIRouter(tags=["webhooks"], lifespan=_lifespan)
+
+
+def report_failed(request: Request, delivery: Any) -> None:
+    """One ``gorax.webhook.delivery.failed`` event for a rejected delivery, sent in the background."""
+    failures.emit_soon(
+        get_prefect(request),
+        [
+            failures.event_of(
+                delivery_id=delivery.id,
+                tenant_id=delivery.tenant_id,
+                workflow_id=delivery.workflow_id,
+                webhook_id=delivery.webhook_id,
+                node_id=delivery.node_id,
+                failure=failures.BAD_SIGNATURE,
+                reason=delivery.reason,
+                occurred=delivery.received_at,
+            )
+        ],
+    )
 
 
 def wake_dispatcher(request: Request) -> None:
@@ -181,6 +200,7 @@ async def receive_webhook(request: Request) -> JSONResponse:
                 body=body,
                 direct=_direct(webhook, deployment_id, wait),
                 recheck=fresh,
+                on_rejected=lambda rejected: report_failed(request, rejected),
             )
             break
         except service.StaleWebhook:

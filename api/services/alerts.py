@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.db.base import new_id, utcnow
 from api.db.engine import Database
+from api.deadletters.models import DeadLetter
 from api.errors import NotFound, ValidationFailed
 from api.models.alerts import AlertEvent, AlertRule
 from api.models.workflows import Workflow
@@ -38,6 +39,7 @@ from api.prefect import PrefectClient, runs
 from api.prefect import alerts as prefect_alerts
 from api.services import audit, executions, notifications
 from api.services.audit import AuditContext
+from api.webhooks.models import WebhookDelivery
 from blocks.loader import load_credential
 from blocks.redact import mask
 from flows import net, tenant_tag, workflow_tag
@@ -45,7 +47,7 @@ from flows.settings import RuntimeSettings
 
 log = logging.getLogger("gorax.alerts")
 
-KINDS = ("failure", "long_running", "failure_burst")
+KINDS = ("failure", "long_running", "failure_burst", "webhook_failures")
 CHANNELS = ("slack", "email", "webhook")
 _SLACK_API = "https://slack.com/api/"
 #: Runs listed in one alert at most.
@@ -65,8 +67,10 @@ def _check_rule(body: dict[str, Any]) -> None:
     errors = []
     if kind == "long_running" and not body.get("seconds"):
         errors.append({"path": "seconds", "message": "long_running needs seconds (how long a run may take)"})
-    if kind == "failure_burst" and (not body.get("threshold") or not body.get("window_minutes")):
-        errors.append({"path": "threshold", "message": "failure_burst needs threshold and window_minutes"})
+    if kind in ("failure_burst", "webhook_failures"):
+        for field in ("threshold", "window_minutes"):
+            if not body.get(field):
+                errors.append({"path": field, "message": f"{kind} needs threshold and window_minutes"})
     channel = body["channel"]
     if channel["type"] in ("slack", "email") and not channel.get("credential"):
         errors.append({"path": "channel.credential", "message": f"a {channel['type']} channel needs a credential"})
@@ -239,7 +243,9 @@ async def history(session: AsyncSession, *, tenant_id: str, rule_id: str | None,
 
 
 def render(rule: AlertRule, runs_: list[dict[str, Any]], *, test: bool = False) -> tuple[str, str]:
-    """Subject and text of an alert listing ``runs_``."""
+    """Subject and text of an alert listing ``runs_`` (failed deliveries for ``webhook_failures``)."""
+    if rule.kind == "webhook_failures":
+        return _render_deliveries(rule, runs_, test=test)
     what = {
         "failure": "failed",
         "failure_burst": f"failed {rule.threshold} times within {rule.window_minutes} min",
@@ -253,6 +259,23 @@ def render(rule: AlertRule, runs_: list[dict[str, Any]], *, test: bool = False) 
         lines.append(f"- {run.get('workflow_name') or run.get('workflow_id')} run {run['id']} {run['status']}{error}")
     if len(runs_) > MAX_RUNS:
         lines.append(f"... and {len(runs_) - MAX_RUNS} more")
+    if test:
+        lines.append("This is a test of the rule's channel.")
+    return subject, "\n".join(lines)
+
+
+def _render_deliveries(rule: AlertRule, deliveries: list[dict[str, Any]], *, test: bool) -> tuple[str, str]:
+    prefix = "[Gorax test alert]" if test else "[Gorax alert]"
+    what = f"failed webhook deliveries ({rule.threshold} within {rule.window_minutes} min)"
+    subject = f"{prefix} {rule.name}: {len(deliveries)} {what}"
+    lines = [subject, ""]
+    for item in deliveries[:MAX_RUNS]:
+        lines.append(
+            f"- delivery {item['id']} of webhook {item.get('webhook_id')} (workflow {item.get('workflow_id')}) "
+            f"at {item.get('at')}: {item.get('failure')}: {item.get('reason')}"
+        )
+    if len(deliveries) > MAX_RUNS:
+        lines.append(f"... and {len(deliveries) - MAX_RUNS} more")
     if test:
         lines.append("This is a test of the rule's channel.")
     return subject, "\n".join(lines)
@@ -300,13 +323,17 @@ async def send(
             "rule": {"id": rule.id, "name": rule.name, "kind": rule.kind},
             "subject": subject,
             "text": text,
-            "runs": runs_,
+            **({"runs": [], "deliveries": runs_} if rule.kind == "webhook_failures" else {"runs": runs_}),
         },
         timeout=15,
         max_bytes=64 * 1024,
     )
     if reply.status >= 300:
         raise RuntimeError(f"the webhook answered HTTP {reply.status}")
+
+
+#: What the history keeps of a listed run (or failed delivery).
+_KEPT = ("id", "workflow_id", "workflow_name", "status", "error", "webhook_id", "failure", "reason", "at")
 
 
 async def _deliver(
@@ -327,10 +354,7 @@ async def _deliver(
         at=utcnow(),
         status=status,
         subject=subject,
-        runs=[
-            {k: v for k, v in r.items() if k in ("id", "workflow_id", "workflow_name", "status", "error")}
-            for r in runs_
-        ],
+        runs=[{k: v for k, v in r.items() if k in _KEPT} for r in runs_],
         error=error,
         test=test,
     )
@@ -342,6 +366,16 @@ async def _deliver(
 
 async def send_test(db: Database, rule: AlertRule, *, runtime: RuntimeSettings) -> AlertEvent:
     """Send a test alert to the rule's channel now (no cool-down, recorded as a test)."""
+    if rule.kind == "webhook_failures":
+        example = {
+            "id": "00000000-0000-0000-0000-000000000000",
+            "workflow_id": rule.workflow_id,
+            "webhook_id": "example",
+            "failure": "bad_signature",
+            "reason": "example reason",
+            "at": utcnow().isoformat(),
+        }
+        return await _deliver(db, rule, [example], status="sent", runtime=runtime, test=True)
     sample = [
         {
             "id": "00000000-0000-0000-0000-000000000000",
@@ -369,6 +403,37 @@ async def _claim(db: Database, rule: AlertRule) -> bool:
         )
         await session.commit()
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _window_deliveries(db: Database, rule: AlertRule) -> list[dict[str, Any]]:
+    """The failed deliveries one ``webhook_failures`` alert lists: those of the rule's window
+    (rejected signatures by when they arrived, dead letters by when they were recorded)."""
+    since = utcnow() - timedelta(minutes=int(rule.window_minutes or 1))
+    d, letter = WebhookDelivery, DeadLetter
+    bad = select(d.id, d.workflow_id, d.webhook_id, d.reason, d.received_at).where(
+        d.tenant_id == rule.tenant_id, d.status == "bad_signature", d.received_at >= since
+    )
+    dead = select(letter.delivery_id, letter.workflow_id, letter.webhook_id, letter.reason, letter.last_seen_at).where(
+        letter.tenant_id == rule.tenant_id, letter.source == "webhook", letter.last_seen_at >= since
+    )
+    if rule.workflow_id:
+        bad = bad.where(d.workflow_id == rule.workflow_id)
+        dead = dead.where(letter.workflow_id == rule.workflow_id)
+    found = []
+    async with db.tenant_scope(tenant_id=rule.tenant_id) as session:
+        for failure, query in (("bad_signature", bad), ("dead_letter", dead)):
+            for id_, workflow_id, webhook_id, reason, at in (await session.execute(query.limit(100))).all():
+                found.append(
+                    {
+                        "id": id_,
+                        "workflow_id": workflow_id,
+                        "webhook_id": webhook_id,
+                        "failure": failure,
+                        "reason": reason,
+                        "at": at.isoformat(),
+                    }
+                )
+    return sorted(found, key=lambda item: str(item["at"]))
 
 
 async def _window_runs(prefect: PrefectClient, rule: AlertRule, run_id: str | None) -> list[dict[str, Any]]:
@@ -409,7 +474,10 @@ async def fire_rule(
         rule = (await session.execute(select(AlertRule).where(AlertRule.id == rule_id))).scalar_one_or_none()
     if rule is None or not rule.enabled:
         return "ignored"
-    runs_ = await _window_runs(prefect, rule, prefect_alerts.run_id_of(run))
+    if rule.kind == "webhook_failures":
+        runs_ = await _window_deliveries(db, rule)
+    else:
+        runs_ = await _window_runs(prefect, rule, prefect_alerts.run_id_of(run))
     status = "sent" if await _claim(db, rule) else "suppressed"
     event = await _deliver(db, rule, runs_, status=status, runtime=runtime, test=False)
     return event.status

@@ -12,7 +12,7 @@ import json
 import logging
 import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -305,6 +305,7 @@ async def _verified(
     query: dict[str, Any],
     body: bytes,
     recheck: bool,
+    on_rejected: Callable[[NewDelivery], None] | None = None,
 ) -> _Verified:
     """The request checked against the webhook's signature settings; one that fails is stored
     as ``bad_signature`` and answered 401 with the reason. ``recheck``: the secret's change
@@ -321,19 +322,18 @@ async def _verified(
     except SignatureError as exc:
         # Stored against the secret it failed with: if that was changed meanwhile, the request
         # is checked again with the new one (a newly added secret verifies at once).
-        await _store(
-            db,
-            _new_delivery(
-                webhook,
-                method=method,
-                headers=headers,
-                query=query,
-                body=body,
-                status="bad_signature",
-                reason=exc.reason,
-            ),
-            version,
+        rejected = _new_delivery(
+            webhook,
+            method=method,
+            headers=headers,
+            query=query,
+            body=body,
+            status="bad_signature",
+            reason=exc.reason,
         )
+        await _store(db, rejected, version)
+        if on_rejected is not None:
+            on_rejected(rejected)
         raise Unauthorized(
             f"signature rejected: {exc.reason}", details={"header": exc.header} if exc.header else {}
         ) from None
@@ -350,13 +350,15 @@ async def receive(
     body: bytes,
     direct: bool = False,
     recheck: bool = False,
+    on_rejected: Callable[[NewDelivery], None] | None = None,
 ) -> Outcome:
     """Check one request against the webhook's config and store the result.
 
     ``headers`` have lower-case names. Raises 401 (signature), 405, 415, 400 or 503; a
     duplicate or filtered delivery is an :class:`Outcome`, not an error. With ``direct`` the
     accepted delivery is stored as ``direct`` (the caller starts the run itself). ``recheck``
-    after :class:`StaleWebhook`: the signing secret's stamp is read again too.
+    after :class:`StaleWebhook`: the signing secret's stamp is read again too. ``on_rejected``
+    is called with a delivery stored as ``bad_signature`` (before the 401 is raised).
     """
     config = webhook.config
     if method not in config.get("methods", ["POST"]):
@@ -370,7 +372,9 @@ async def receive(
             f"content type {media or '(none)'!r} is not accepted; send one of {', '.join(allowed)}",
             details={"header": "Content-Type"},
         )
-    checked = await _verified(db, webhook, method=method, headers=headers, query=query, body=body, recheck=recheck)
+    checked = await _verified(
+        db, webhook, method=method, headers=headers, query=query, body=body, recheck=recheck, on_rejected=on_rejected
+    )
     parsed = parse_body(body, media)
     delivery = _new_delivery(
         webhook, method=method, headers=headers, query=query, body=body, status="direct" if direct else "accepted"

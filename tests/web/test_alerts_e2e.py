@@ -1,13 +1,16 @@
 """The Alerts page in the browser: add a burst rule for one workflow, send a test alert to an HTTP
-peer and see it in the history; the error-workflow picker in the workflow's settings."""
+peer and see it in the history, edit the rule (its Prefect automation changes); the
+error-workflow picker in the workflow's settings."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
+from prefect.client.orchestration import get_client
 
 from tests.peers import HttpPeer
 from tests.web.conftest import WebApi
@@ -22,6 +25,11 @@ def _graph(name: str) -> dict[str, Any]:
         "nodes": [{"id": "start", "type": "trigger.manual", "position": {"x": 0, "y": 0}, "config": {}}],
         "edges": [],
     }
+
+
+async def _automations(name: str) -> list[Any]:
+    async with get_client() as client:
+        return list(await client.read_automations_by_name(name))
 
 
 async def test_add_a_rule_send_a_test_alert_and_pick_an_error_workflow(
@@ -62,6 +70,40 @@ async def test_add_a_rule_send_a_test_alert_and_pick_an_error_workflow(
         assert [(r["threshold"], r["window_minutes"], r["workflow_id"]) for r in rules_now if tag in r["name"]] == [
             (4, 10, ids[f"orders-{tag}"])
         ]
+        [rule_id] = [r["id"] for r in rules_now if tag in r["name"]]
+        [automation] = await _automations(f"gorax-alert-{rule_id}")
+        assert (automation.trigger.threshold, automation.trigger.within) == (4, timedelta(minutes=10))
+
+        # Edit: the form opens filled with the rule; saving replaces it and its Prefect automation.
+        await row.get_by_role("button", name="Edit").click()
+        edit = page.get_by_role("form", name="Edit alert rule")
+        assert await edit.get_by_label("Name").input_value() == f"orders burst {tag}"
+        assert await edit.get_by_label("Failures (N)").input_value() == "4"
+        assert await edit.get_by_label("Webhook URL").input_value() == f"{http_peer.url}/alerts"
+        await edit.get_by_label("When").select_option("webhook_failures")
+        await edit.get_by_label("Failed deliveries (N)").fill("6")
+        await edit.get_by_label("Within minutes (M)").fill("20")
+        await edit.get_by_label("Enabled").uncheck()
+        await edit.get_by_role("button", name="Save rule").click()
+        await (
+            rules.get_by_role("row")
+            .filter(has_text=f"orders burst {tag}")
+            .get_by_text("6 failed webhook deliveries in 20 min")
+            .wait_for()
+        )
+        await edit.wait_for(state="detached")
+        edited = (await api.get(f"/alert-rules/{rule_id}")).json()
+        assert (edited["kind"], edited["threshold"], edited["window_minutes"], edited["enabled"]) == (
+            "webhook_failures",
+            6,
+            20,
+            False,
+        )
+        assert edited["workflow_id"] == ids[f"orders-{tag}"]
+        [automation] = await _automations(f"gorax-alert-{rule_id}")
+        assert automation.trigger.expect == {"gorax.webhook.delivery.failed"}
+        assert (automation.trigger.threshold, automation.trigger.within) == (6, timedelta(minutes=20))
+        assert automation.enabled is False
 
         # The workflow's settings: on failure run the other workflow.
         await page.goto(f"{web_api.url}/workflows/{ids[f'orders-{tag}']}")

@@ -15,13 +15,16 @@ from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
 from prefect.states import Crashed, Late
 from sqlalchemy import func, select
 
+from api.db.base import utcnow
 from api.db.engine import Database
 from api.deadletters.models import DeadLetter
 from api.models.audit import AuditEvent
 from api.models.workflows import Workflow
+from api.webhooks import failures
 from api.webhooks.models import WebhookDelivery
 from tests.api.conftest import TenantHandle
 from tests.api.triggers.conftest import _tenant, api_client, eventually, flow_runs, graph, hook, publish_new
@@ -57,6 +60,20 @@ async def _workflow_with_a_run(tenant: TenantHandle) -> tuple[str, str, str]:
     delivery_id = sent.json()["delivery_id"]
     await eventually(lambda: _runs_of(workflow_id, delivery_id), timeout=120)
     return workflow_id, webhook["id"], delivery_id
+
+
+async def _failure_events(delivery_id: str) -> list[Any]:
+    """Prefect's ``gorax.webhook.delivery.failed`` events of one delivery."""
+    async with get_client() as client:
+        page = await client.read_events(
+            filter=EventFilter(
+                event=EventNameFilter(name=[failures.EVENT_NAME]),
+                occurred=EventOccurredFilter(since=utcnow() - timedelta(hours=1)),
+                resource=EventResourceFilter(labels={"gorax.delivery": [delivery_id]}),
+            ),
+            limit=10,
+        )
+    return list(page.events)
 
 
 async def _sweep(tenant: TenantHandle, **body: Any) -> dict[str, Any]:
@@ -129,6 +146,10 @@ async def test_a_paused_workflows_delivery_lands_in_dead_letters_and_replays_aft
         # A viewer reads but does not decide.
         assert (await client.post(f"/api/v1/dead-letters/{letter_id}/replay")).status_code == 403
     assert (await _sweep(pg_tenant, after_seconds=6 * HOURS))["recorded"] == {}  # recorded once
+    # The dead letter is one failed-delivery event in Prefect (webhook_failures alert rules count it).
+    [failed] = await eventually(lambda: _failure_events(lost.id))
+    assert failed.resource["gorax.tenant"] == pg_tenant.id and failed.resource["gorax.webhook"] == webhook_id
+    assert failed.payload == {"delivery_id": lost.id, "failure": "dead_letter", "reason": item["reason"]}
 
     async with api_client(pg_tenant, "operator") as client:
         blocked = await client.post(f"/api/v1/dead-letters/{letter_id}/replay")

@@ -8,7 +8,7 @@ import { ErrorBox, Loading, Status, useAction, useAsync, when } from "../compone
 export interface AlertRule {
   id: string;
   name: string;
-  kind: "failure" | "long_running" | "failure_burst";
+  kind: "failure" | "long_running" | "failure_burst" | "webhook_failures";
   threshold: number | null;
   window_minutes: number | null;
   seconds: number | null;
@@ -34,11 +34,16 @@ const KINDS: Record<AlertRule["kind"], string> = {
   failure: "A run fails",
   failure_burst: "N failures in M minutes",
   long_running: "A run takes longer than N seconds",
+  webhook_failures: "N failed webhook deliveries in M minutes",
 };
+
+/** Kinds counted over a window: N (threshold) within M minutes. */
+const COUNTED: AlertRule["kind"][] = ["failure_burst", "webhook_failures"];
 
 function condition(rule: AlertRule): string {
   if (rule.kind === "failure_burst") return `${rule.threshold} failures in ${rule.window_minutes} min`;
   if (rule.kind === "long_running") return `running longer than ${rule.seconds} s`;
+  if (rule.kind === "webhook_failures") return `${rule.threshold} failed webhook deliveries in ${rule.window_minutes} min`;
   return "a run fails";
 }
 
@@ -54,22 +59,36 @@ export function Alerts() {
   const history = useAsync(() => api<Page<AlertEvent>>("/alerts"), []);
   const [act, busy, actionError] = useAction();
   const [adding, setAdding] = useState(false);
+  const [editing, setEditing] = useState<AlertRule | null>(null);
   const names = new Map((workflows.data?.items ?? []).map((w) => [w.id, w.name]));
   const ruleName = new Map((rules.data?.items ?? []).map((r) => [r.id, r.name]));
   return (
     <section aria-labelledby="alerts-h">
       <header className="page-head">
         <h1 id="alerts-h">Alerts</h1>
-        <button onClick={() => setAdding(!adding)} aria-expanded={adding}>
+        <button
+          onClick={() => {
+            setEditing(null);
+            setAdding(!adding);
+          }}
+          aria-expanded={adding}
+        >
           New rule
         </button>
       </header>
       <ErrorBox error={rules.error || actionError} />
-      {adding && (
+      {(adding || editing) && (
         <RuleForm
+          key={editing?.id ?? "new"}
+          rule={editing}
           workflows={workflows.data?.items ?? []}
+          onCancel={() => {
+            setAdding(false);
+            setEditing(null);
+          }}
           onSaved={() => {
             setAdding(false);
+            setEditing(null);
             rules.reload();
           }}
         />
@@ -100,6 +119,15 @@ export function Alerts() {
               <td>
                 <button disabled={busy} onClick={() => act(() => api(`/alert-rules/${r.id}/test`, { method: "POST" }).then(history.reload))}>
                   Send test
+                </button>
+                <button
+                  disabled={busy}
+                  onClick={() => {
+                    setAdding(false);
+                    setEditing(r);
+                  }}
+                >
+                  Edit
                 </button>
                 <button
                   disabled={busy}
@@ -160,17 +188,37 @@ export function Alerts() {
   );
 }
 
-function RuleForm({ workflows, onSaved }: { workflows: Workflow[]; onSaved: () => void }) {
-  const [name, setName] = useState("");
-  const [kind, setKind] = useState<AlertRule["kind"]>("failure");
-  const [threshold, setThreshold] = useState(3);
-  const [windowMinutes, setWindowMinutes] = useState(10);
-  const [seconds, setSeconds] = useState(600);
-  const [workflowId, setWorkflowId] = useState("");
-  const [type, setType] = useState("webhook");
-  const [credential, setCredential] = useState("");
-  const [target, setTarget] = useState("");
-  const [cooldown, setCooldown] = useState(15);
+/** The channel's address as the form's one text field shows it. */
+function targetOf(channel: AlertRule["channel"]): string {
+  if (channel.type === "slack") return String(channel.channel ?? "");
+  if (channel.type === "email") return ((channel.to as string[] | undefined) ?? []).join(", ");
+  return String(channel.url ?? "");
+}
+
+/** Adds a rule (POST) or, given ``rule``, edits it (PUT replaces the rule and its automation). */
+function RuleForm({
+  rule,
+  workflows,
+  onSaved,
+  onCancel,
+}: {
+  rule: AlertRule | null;
+  workflows: Workflow[];
+  onSaved: () => void;
+  onCancel: () => void;
+}) {
+  const [name, setName] = useState(rule?.name ?? "");
+  const [kind, setKind] = useState<AlertRule["kind"]>(rule?.kind ?? "failure");
+  const [threshold, setThreshold] = useState(rule?.threshold ?? 3);
+  const [windowMinutes, setWindowMinutes] = useState(rule?.window_minutes ?? 10);
+  const [seconds, setSeconds] = useState(rule?.seconds ?? 600);
+  const [workflowId, setWorkflowId] = useState(rule?.workflow_id ?? "");
+  const [type, setType] = useState(rule?.channel.type ?? "webhook");
+  const [credential, setCredential] = useState(String(rule?.channel.credential ?? ""));
+  const [target, setTarget] = useState(rule ? targetOf(rule.channel) : "");
+  const [cooldown, setCooldown] = useState(rule?.cooldown_minutes ?? 15);
+  const [enabled, setEnabled] = useState(rule?.enabled ?? true);
+  const counted = COUNTED.includes(kind);
   const [act, busy, error] = useAction();
   const submit = (e: FormEvent) => {
     e.preventDefault();
@@ -183,17 +231,19 @@ function RuleForm({ workflows, onSaved }: { workflows: Workflow[]; onSaved: () =
     const body = {
       name,
       kind,
-      threshold: kind === "failure_burst" ? threshold : null,
-      window_minutes: kind === "failure_burst" ? windowMinutes : null,
+      threshold: counted ? threshold : null,
+      window_minutes: counted ? windowMinutes : null,
       seconds: kind === "long_running" ? seconds : null,
       workflow_id: workflowId || null,
       channel,
       cooldown_minutes: cooldown,
+      enabled,
     };
-    void act(() => api("/alert-rules", { body }).then(onSaved));
+    const save = () => (rule ? api(`/alert-rules/${rule.id}`, { method: "PUT", body }) : api("/alert-rules", { body }));
+    void act(() => save().then(onSaved));
   };
   return (
-    <form className="card" aria-label="New alert rule" onSubmit={submit}>
+    <form className="card" aria-label={rule ? "Edit alert rule" : "New alert rule"} onSubmit={submit}>
       <ErrorBox error={error} />
       <div className="field">
         <label htmlFor="ar-name">Name</label>
@@ -209,10 +259,10 @@ function RuleForm({ workflows, onSaved }: { workflows: Workflow[]; onSaved: () =
           ))}
         </select>
       </div>
-      {kind === "failure_burst" && (
+      {counted && (
         <div className="row">
           <div className="field">
-            <label htmlFor="ar-threshold">Failures (N)</label>
+            <label htmlFor="ar-threshold">{kind === "webhook_failures" ? "Failed deliveries (N)" : "Failures (N)"}</label>
             <input id="ar-threshold" type="number" min={1} value={threshold} onChange={(e) => setThreshold(Number(e.target.value))} />
           </div>
           <div className="field">
@@ -260,8 +310,16 @@ function RuleForm({ workflows, onSaved }: { workflows: Workflow[]; onSaved: () =
         <label htmlFor="ar-cooldown">Cool-down minutes</label>
         <input id="ar-cooldown" type="number" min={0} value={cooldown} onChange={(e) => setCooldown(Number(e.target.value))} />
       </div>
+      <div className="field">
+        <label>
+          <input type="checkbox" checked={enabled} onChange={(e) => setEnabled(e.target.checked)} /> Enabled
+        </label>
+      </div>
       <button type="submit" disabled={busy}>
         Save rule
+      </button>
+      <button type="button" onClick={onCancel}>
+        Cancel
       </button>
     </form>
   );
