@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from typing import NoReturn
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -235,13 +236,12 @@ async def login(
     its MFA challenge (:func:`begin_sign_in`)."""
     async with db.system_scope() as session:
         user, tenants = await verify_credentials(db, session, config, email=email, password=password, context=context)
-        sso_only = await _sso_only_slugs(session, tenants)
+        sso_only = await sso_only_tenants(session, tenants)
         if not sso_only:
             result = await begin_sign_in(session, signer, config, user, tenants)
             await session.commit()
     if sso_only:
-        await _audit_all(db, tenants, "auth.login_failed", user, context, "denied", {"reason": "sso_required"})
-        raise _sso_required(sso_only)
+        await refuse_password_session(db, tenants, user, context, sso_only)
     if isinstance(result, MfaPending):
         await audit_challenge(db, result, context)
         return result
@@ -337,7 +337,7 @@ async def confirm_enrolment(
     return pair, codes
 
 
-async def _sso_only_slugs(session: AsyncSession, tenants: list[TenantRole]) -> list[str]:
+async def sso_only_tenants(session: AsyncSession, tenants: list[TenantRole]) -> list[str]:
     """Slugs of the user's tenants that allow sign-in only by SSO.
 
     A session covers every tenant of the user, so one such tenant refuses the password sign-in.
@@ -356,7 +356,15 @@ async def _sso_only_slugs(session: AsyncSession, tenants: list[TenantRole]) -> l
     return [slug for (slug,) in rows.all()]
 
 
-def _sso_required(slugs: list[str]) -> Forbidden:
+async def refuse_password_session(
+    db: Database, tenants: list[TenantRole], user: User, context: AuditContext, slugs: list[str]
+) -> NoReturn:
+    """Refuse a session by password to a member of SSO-only tenants (``slugs``), audited."""
+    await _audit_all(db, tenants, "auth.login_failed", user, context, "denied", {"reason": "sso_required"})
+    raise sso_required(slugs)
+
+
+def sso_required(slugs: list[str]) -> Forbidden:
     return Forbidden(
         f"tenant {slugs[0]!r} allows sign-in only by SSO: use 'Sign in with SSO'",
         details={"reason": "sso_required", "tenants": slugs, "sso_start": f"/api/v1/auth/sso/{slugs[0]}/start"},

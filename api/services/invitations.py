@@ -35,6 +35,8 @@ from api.services.auth import (
     audit_challenge,
     begin_sign_in,
     memberships_of,
+    refuse_password_session,
+    sso_only_tenants,
     verify_credentials,
 )
 from api.services.identity import normalize_email
@@ -291,9 +293,14 @@ async def accept_with_token(
             await _claim(session, invitation, user.id)
         await _join(session, invitation, user.id)
         tenants = await memberships_of(session, user.id)
-        result = await begin_sign_in(session, signer, config, user, tenants)
+        sso_only = await sso_only_tenants(session, tenants)
+        if not sso_only:
+            result = await begin_sign_in(session, signer, config, user, tenants)
         await session.commit()
     await _audit_accepted(db, invitation, user.id, context, account_created=created)
+    if sso_only:
+        # The invitation is accepted; the session comes from the tenant's SSO, not a password.
+        await refuse_password_session(db, tenants, user, context, sso_only)
     if isinstance(result, MfaPending):
         await audit_challenge(db, result, context)
     return result

@@ -322,6 +322,30 @@ async def test_sso_only_refuses_password_sign_in_with_a_clear_message(
     assert ok.status_code == 200
 
 
+async def test_sso_only_accepts_an_invitation_but_gives_no_password_session(
+    tenant: TenantHandle, idp: LocalIdP, anon: httpx.AsyncClient
+) -> None:
+    _users(idp)
+    sso = await configure(tenant, idp, sso_only=True)
+    email = f"invitee-{uuid.uuid4().hex[:8]}@example.com"
+    async with tenant.client() as admin:
+        invited = await admin.post("/api/v1/members/invitations", json={"email": email, "role": "editor"})
+    assert invited.status_code == 201, invited.text
+    accepted = await anon.post(
+        "/api/v1/auth/invitations/accept",
+        json={"token": invited.json()["token"], "password": "a long enough password 1", "name": "Ivy"},
+    )
+    assert accepted.status_code == 403, accepted.text
+    error = accepted.json()["error"]
+    assert error["details"]["reason"] == "sso_required" and sso.slug in error["message"]
+    assert "access_token" not in accepted.text
+    # The invitation itself is taken: the invitee is a member, to sign in by SSO.
+    async with tenant.client() as admin:
+        members = (await admin.get("/api/v1/members")).json()
+    assert email in {m["email"] for m in (members["items"] if isinstance(members, dict) else members)}
+    assert [e for e in await _events(tenant, "auth.login_failed") if e["details"].get("reason") == "sso_required"]
+
+
 async def test_secrets_and_tokens_never_appear_in_responses_urls_logs_or_audit(
     tenant: TenantHandle,
     idp: LocalIdP,
