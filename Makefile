@@ -8,6 +8,8 @@ STAMP := $(VENV)/.gorax-installed
 TEST_PLUGIN := $(VENV)/.gorax-test-plugin
 WEB_DIST := web/dist/index.html
 PYTEST_ARGS ?=
+# Test files run in parallel processes (one Prefect server each); TEST_WORKERS=0 runs them in one.
+TEST_WORKERS ?= 2
 
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
@@ -20,7 +22,7 @@ up: install $(if $(wildcard web/package.json),$(WEB_DIST))
 	$(VENV)/bin/gorax up
 
 test: install $(TEST_PLUGIN) $(if $(wildcard web/package.json),$(WEB_DIST))
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-soak: install
 	$(PY) -m pytest -m soak $(PYTEST_ARGS)
