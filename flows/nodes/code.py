@@ -196,7 +196,7 @@ class CodeJavaScript(NodeType):
 
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """The code's return value (JSON round-tripped)."""
-        call = "__gorax_run({}, {})".format(json.dumps(config.code), json.dumps(json.dumps(config.input)))
+        call = f"__gorax_run({json.dumps(config.code)}, {json.dumps(json.dumps(config.input))})"
         try:
             # mini-racer's own timeout applies when called off an event loop: run in a thread,
             # with a backstop in case the isolate does not stop.

@@ -255,7 +255,9 @@ def test_overriding_on_own_objects_still_works_and_built_ins_refuse_clearly() ->
             "class A { toString() { return 'a'; } } return [e.name, String(e), '' + o, String(new A())];"
         )
         assert _tenant_run(pool, "t", code) == ["MyError", "MyError: m", "own", "a"]
-        with pytest.raises(SandboxError, match="line 2: TypeError: Cannot add property extra, object is not extensible"):
+        with pytest.raises(
+            SandboxError, match="line 2: TypeError: Cannot add property extra, object is not extensible"
+        ):
             _tenant_run(pool, "t", "const x = 1;\nArray.prototype.extra = x;")
     finally:
         pool.clear()
@@ -266,7 +268,9 @@ def test_limits_hold_on_warm_isolates_and_a_stopped_isolate_is_not_reused() -> N
     try:
         # Garbage from earlier runs does not count against a later run's limit.
         for _ in range(5):
-            _tenant_run(pool, "t", "const a = []; for (let i = 0; i < 200; i++) a.push(new Array(1e4).fill(i)); return 1;")
+            _tenant_run(
+                pool, "t", "const a = []; for (let i = 0; i < 200; i++) a.push(new Array(1e4).fill(i)); return 1;"
+            )
         assert pool.created == 1
         with pytest.raises(SandboxError, match="timed out after 0.3s"):
             _tenant_run(pool, "t", "while (true) {}", timeout_seconds=0.3)
