@@ -1,10 +1,12 @@
 """Run every benchmark script in bench/ and write bench/RESULTS.md (what ``make bench`` does).
 
 Each ``bench/<name>.py`` (not ``_*.py``) runs in turn in its own process. Figures printed as
-``RESULT {json}`` lines (see ``bench/_harness.py``) go into one table with medians, spreads,
-the baseline each script measured in the same run and the ratio; everything else a script
-prints is kept verbatim under its name. The machine and versions head the file, because
-timings mean little without them.
+``RESULT {json}`` lines (see ``bench/_harness.py``) go into one table, one row per figure:
+the script that produced it, its median and spread, the baseline the script measured in the
+same run and the ratio, the goal. The file holds tables only: what else a script prints goes
+to this process's output, not to the file. The machine and versions head the file, because
+timings mean little without them. Sections between ``<!-- name:begin -->`` and
+``<!-- name:end -->`` markers, which other tools write (``make test-scale``), are kept.
 
 Run: .venv/bin/python bench/run_all.py [name ...]   (default: every script)
 """
@@ -136,19 +138,39 @@ def _fmt(value: float) -> str:
     return f"{value:.4g}"
 
 
-def _row(result: dict[str, Any]) -> str:
+def _cell(text: Any) -> str:
+    """A table cell: one line, no column separator."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _spread(values: list[float]) -> str:
+    return f"{_fmt(min(values))}–{_fmt(max(values))} (n={len(values)})" if len(values) > 1 else "n=1"
+
+
+#: The figures table's columns.
+HEADER = "| script | figure | median | spread | baseline | baseline median | ratio | goal | note |"
+
+
+def _row(script: str, result: dict[str, Any]) -> str:
     samples = [float(v) for v in result["samples"]]
     median = statistics.median(samples)
-    spread = f"{_fmt(min(samples))}–{_fmt(max(samples))} (n={len(samples)})" if len(samples) > 1 else "n=1"
+    unit = result["unit"]
     baseline = [float(v) for v in result.get("baseline") or []]
     base_median = statistics.median(baseline) if baseline else None
     ratio = f"{median / base_median:.2f}x" if base_median else ""
-    base = f"{_fmt(base_median)} ({result.get('baseline_label', '')})" if base_median is not None else ""
-    note = "; ".join(filter(None, [result.get("goal") and f"goal {result['goal']}", result.get("note")]))
-    return (
-        f"| {result['bench']} | {result['metric']} | {_fmt(median)} {result['unit']} | {spread} "
-        f"| {base} | {ratio} | {note} |"
-    )
+    base = f"{_fmt(base_median)} {unit}, {_spread(baseline)}" if base_median is not None else ""
+    cells = [
+        f"`bench/{script}.py`",
+        result["metric"],
+        f"{_fmt(median)} {unit}",
+        _spread(samples),
+        result.get("baseline_label", "") if baseline else "",
+        base,
+        ratio,
+        result.get("goal", ""),
+        result.get("note", ""),
+    ]
+    return "| " + " | ".join(_cell(cell) for cell in cells) + " |"
 
 
 #: A marked section of RESULTS.md written by another tool, kept as it is.
@@ -164,17 +186,20 @@ def write_results(runs: list[dict[str, Any]], load_before: float, path: Path) ->
     lines += [
         "## Figures",
         "",
-        "| bench | figure | Gorax median | spread | baseline median (same run) | ratio | goal / note |",
-        "|---|---|---|---|---|---|---|",
+        "Median and spread (min–max, samples) of each figure; the baseline was measured by the same",
+        "script in the same run; ratio = median / baseline median.",
+        "",
+        HEADER,
+        "|" + "---|" * HEADER.count(" | ") + "---|",
     ]
-    lines += [_row(result) for run_ in runs for result in run_["results"]]
+    lines += [_row(run_["name"], result) for run_ in runs for result in run_["results"]]
     lines += ["", "## Scripts", "", "| script | status | seconds |", "|---|---|---|"]
     for run_ in runs:
         status = "ok" if run_["code"] == 0 else f"FAILED (exit {run_['code']})"
         lines += [f"| {run_['name']} | {status} | {run_['seconds']:.0f} |"]
     lines += [""]
     # Sections other tools keep here (`make test-scale`'s figures) survive a rewrite.
-    kept = _KEPT.findall(path.read_text()) if path.exists() else []
+    kept = [match.group(0) for match in _KEPT.finditer(path.read_text())] if path.exists() else []
     path.write_text("\n".join(lines) + "".join(f"\n{section}" for section in kept))
 
 
