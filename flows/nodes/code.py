@@ -157,10 +157,12 @@ _PREPARE = r"""(function () {
 _BODY_OFFSET = 3
 _USER_LINE = re.compile(r"\bundefined:(\d+)")
 
-#: Idle isolates kept per tenant, tenants kept (least recently used dropped), runs per isolate.
+#: Idle isolates kept per tenant, tenants kept (least recently used dropped), runs per isolate,
+#: and prepared isolates that have run nothing yet, ready for a tenant without an idle one.
 _IDLE_PER_TENANT = 4
 _TENANTS = 64
 _MAX_USES = 1000
+_SPARES = 1
 
 
 class CodeJavaScript(NodeType):
@@ -243,13 +245,18 @@ class IsolatePool:
 
     Thread-safe: each isolate serves one run at a time. A tenant's isolates are never lent to
     another tenant, so even an unforeseen way of leaving state behind stays inside the tenant.
+    A tenant without an idle isolate takes a spare (prepared, never used), and a background
+    thread prepares the next spare, so that run does not wait for the preparation either.
     """
 
-    def __init__(self, idle_per_tenant: int = _IDLE_PER_TENANT, tenants: int = _TENANTS) -> None:
+    def __init__(self, idle_per_tenant: int = _IDLE_PER_TENANT, tenants: int = _TENANTS, spares: int = 0) -> None:
         self._idle: OrderedDict[str, list[_Isolate]] = OrderedDict()
+        self._spare: list[_Isolate] = []
         self._lock = threading.Lock()
         self._idle_per_tenant = idle_per_tenant
         self._tenants = tenants
+        self._spares = spares
+        self._refilling = False
         #: Isolates made so far (for tests and benchmarks).
         self.created = 0
 
@@ -259,8 +266,33 @@ class IsolatePool:
             if idle:
                 self._idle.move_to_end(tenant)
                 return idle.pop()
-            self.created += 1
-        return _Isolate()
+            spare = self._spare.pop() if self._spare else None
+            if spare is None:
+                self.created += 1
+        self.refill()
+        return spare if spare is not None else _Isolate()
+
+    def refill(self) -> None:
+        """Prepare spare isolates in a background thread, up to the pool's number of spares."""
+        with self._lock:
+            if self._refilling or len(self._spare) >= self._spares:
+                return
+            self._refilling = True
+        threading.Thread(target=self._fill, name="gorax-js-spares", daemon=True).start()
+
+    def _fill(self) -> None:
+        try:
+            while True:
+                with self._lock:
+                    if len(self._spare) >= self._spares:
+                        return
+                    self.created += 1
+                isolate = _Isolate()
+                with self._lock:
+                    self._spare.append(isolate)
+        finally:
+            with self._lock:
+                self._refilling = False
 
     def _give_back(self, tenant: str, isolate: _Isolate) -> None:
         dropped: list[_Isolate] = []
@@ -279,8 +311,9 @@ class IsolatePool:
     def clear(self) -> None:
         """Close every idle isolate."""
         with self._lock:
-            dropped = [isolate for idle in self._idle.values() for isolate in idle]
+            dropped = [isolate for idle in self._idle.values() for isolate in idle] + self._spare
             self._idle.clear()
+            self._spare = []
         for isolate in dropped:
             isolate.close()
 
@@ -333,4 +366,9 @@ def _evaluate(racer: MiniRacer, call: str, timeout_seconds: float, max_memory: i
 
 
 #: The worker's isolates (one pool per process).
-POOL = IsolatePool()
+POOL = IsolatePool(spares=_SPARES)
+
+
+def warm_up() -> None:
+    """Prepare the spare isolate before the first run needs one (the worker's warm-up calls this)."""
+    POOL.refill()
