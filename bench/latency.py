@@ -9,7 +9,7 @@ deployed by ``deploy_workflow``):
   creates the run -> the flow body runs (the event's ``occurred`` to the Running timestamp).
 
 Both workers poll every 2 s, so the difference is what each does once it has a run.
-Goal: p95 < 1.5 s warm. Runs once with the Prefect server on SQLite (the embedded default) and
+Goal: p95 < 300 ms warm. Runs once with the Prefect server on SQLite (the embedded default) and
 once on PostgreSQL. The server runs the patches ``GORAX_PREFECT_PATCHES`` selects (none: stock,
 as ``gorax up`` runs it); run it with and without to compare (``flows/prefect_patches``).
 
@@ -39,7 +39,7 @@ from _harness import (  # noqa: E402
     wait_final,
 )
 
-GOAL = "p95 < 1.5 s warm"
+GOAL = "p95 < 300 ms warm"
 POLL = {"PREFECT_WORKER_QUERY_SECONDS": "2"}
 
 

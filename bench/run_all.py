@@ -9,6 +9,10 @@ timings mean little without them. Sections between ``<!-- name:begin -->`` and
 ``<!-- name:end -->`` markers, which other tools write (``make test-scale``), are kept.
 
 Run: .venv/bin/python bench/run_all.py [name ...]   (default: every script)
+
+A name may carry the script's arguments, quoted: ``run_all.py "overhead --shapes javascript"``.
+When only some scripts run, the rows of the others stay as the file had them, and the scripts
+table says when each script last ran.
 """
 
 from __future__ import annotations
@@ -32,27 +36,29 @@ ROOT = BENCH.parent
 TIMEOUT = float(os.environ.get("GORAX_BENCH_TIMEOUT", "900"))
 
 
-def scripts(names: list[str]) -> list[Path]:
-    """The benchmark scripts to run: the named ones, or all of them."""
+def scripts(names: list[str]) -> list[tuple[Path, list[str]]]:
+    """The benchmark scripts to run with their arguments: the named ones, or all of them."""
     found = sorted(p for p in BENCH.glob("*.py") if not p.name.startswith("_") and p.name != "run_all.py")
     if not names:
-        return found
+        return [(p, []) for p in found]
     by_name = {p.stem: p for p in found}
-    missing = [n for n in names if n not in by_name]
+    wanted = [name.split() for name in names]
+    missing = [w[0] for w in wanted if w[0] not in by_name]
     if missing:
         raise SystemExit(f"no benchmark named {', '.join(missing)} (have: {', '.join(by_name)})")
-    return [by_name[n] for n in names]
+    return [(by_name[w[0]], w[1:]) for w in wanted]
 
 
-def run(script: Path) -> dict[str, Any]:
+def run(script: Path, args: list[str] | None = None) -> dict[str, Any]:
     """Run one script; its figures, its other output, exit code and duration."""
-    print(f"== {script.name}", flush=True)
+    args = args or []
+    print(f"== {script.name} {' '.join(args)}".rstrip(), flush=True)
     started = time.monotonic()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     lines: list[str] = []
     try:
         process = subprocess.Popen(
-            [sys.executable, str(script)],
+            [sys.executable, str(script), *args],
             cwd=ROOT,
             env=env,
             text=True,
@@ -83,6 +89,7 @@ def run(script: Path) -> dict[str, Any]:
         output.append(line)
     return {
         "name": script.stem,
+        "command": " ".join([f"bench/{script.name}", *args]),
         "code": code,
         "seconds": time.monotonic() - started,
         "results": results,
@@ -177,9 +184,33 @@ def _row(script: str, result: dict[str, Any]) -> str:
 _KEPT = re.compile(r"## [^\n]*\n\n<!-- (\w+):begin -->\n.*?<!-- \1:end -->\n?", re.S)
 
 
-def write_results(runs: list[dict[str, Any]], load_before: float, path: Path) -> None:
-    """bench/RESULTS.md: machine, versions, the figures table, each script's output."""
+#: The scripts table's columns.
+SCRIPTS_HEADER = "| script | command | status | seconds | run at |"
+
+
+def _earlier(text: str, header: str, ran: set[str]) -> list[str]:
+    """Rows of the table under ``header`` in ``text`` whose script did not run this time."""
+    lines = text.splitlines()
+    if header not in lines:
+        return []
+    rows = []
+    for line in lines[lines.index(header) + 2 :]:
+        if not line.startswith("|"):
+            break
+        script = line.split("|")[1].strip()
+        if script not in ran:
+            rows.append(line)
+    return rows
+
+
+def write_results(runs: list[dict[str, Any]], load_before: float, path: Path, partial: bool = False) -> None:
+    """bench/RESULTS.md: machine, versions, the figures table, the scripts table.
+
+    ``partial``: only some scripts ran; the other scripts' rows are kept from ``path``.
+    """
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    previous = path.read_text() if path.exists() else ""
+    ran = {f"`bench/{run_['name']}.py`" for run_ in runs}
     lines = [f"# Benchmark results ({when})", "", "Written by `make bench` (bench/run_all.py).", ""]
     lines += ["## Machine", ""] + [f"- {k}: {v}" for k, v in _machine(load_before)] + [""]
     lines += ["## Versions", ""] + [f"- {k}: {v}" for k, v in _versions()] + [""]
@@ -192,14 +223,21 @@ def write_results(runs: list[dict[str, Any]], load_before: float, path: Path) ->
         HEADER,
         "|" + "---|" * HEADER.count(" | ") + "---|",
     ]
-    lines += [_row(run_["name"], result) for run_ in runs for result in run_["results"]]
-    lines += ["", "## Scripts", "", "| script | status | seconds |", "|---|---|---|"]
+    rows = [_row(run_["name"], result) for run_ in runs for result in run_["results"]]
+    if partial:
+        rows += _earlier(previous, HEADER, ran)
+    lines += sorted(rows, key=lambda row: row.split("|")[1])  # stable: each script's order kept
+    lines += ["", "## Scripts", "", SCRIPTS_HEADER, "|" + "---|" * SCRIPTS_HEADER.count(" | ") + "---|"]
+    scripts_rows = []
     for run_ in runs:
         status = "ok" if run_["code"] == 0 else f"FAILED (exit {run_['code']})"
-        lines += [f"| {run_['name']} | {status} | {run_['seconds']:.0f} |"]
-    lines += [""]
+        command = run_.get("command", f"bench/{run_['name']}.py")
+        scripts_rows.append(f"| `bench/{run_['name']}.py` | `{command}` | {status} | {run_['seconds']:.0f} | {when} |")
+    if partial:
+        scripts_rows += _earlier(previous, SCRIPTS_HEADER, ran)
+    lines += sorted(scripts_rows, key=lambda row: row.split("|")[1]) + [""]
     # Sections other tools keep here (`make test-scale`'s figures) survive a rewrite.
-    kept = [match.group(0) for match in _KEPT.finditer(path.read_text())] if path.exists() else []
+    kept = [match.group(0) for match in _KEPT.finditer(previous)]
     path.write_text("\n".join(lines) + "".join(f"\n{section}" for section in kept))
 
 
@@ -209,8 +247,8 @@ def main() -> int:
     parser.add_argument("--output", type=Path, default=BENCH / "RESULTS.md")
     args = parser.parse_args()
     load_before = os.getloadavg()[0]
-    runs = [run(script) for script in scripts(args.names)]
-    write_results(runs, load_before, args.output)
+    runs = [run(script, script_args) for script, script_args in scripts(args.names)]
+    write_results(runs, load_before, args.output, partial=bool(args.names))
     print(f"wrote {args.output}", flush=True)
     return 0 if all(r["code"] == 0 for r in runs) else 1
 

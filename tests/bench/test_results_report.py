@@ -75,7 +75,33 @@ def test_tables_only_with_script_baseline_ratio_goal_and_the_kept_sections(tmp_p
         if lines:
             widths = {line.replace("\\|", "").count("|") for line in lines}
             assert len(widths) == 1, block
-    assert "| webhooks | FAILED (exit 2) | 3 |" in text
+    assert "| `bench/webhooks.py` | `bench/webhooks.py` | FAILED (exit 2) | 3 |" in text
     # A second write keeps the kept section once.
     run_all.write_results(_RUNS, 1.0, path)
     assert path.read_text().count("<!-- scale:begin -->") == 1
+
+
+def test_a_partial_run_replaces_its_scripts_rows_and_keeps_the_others(tmp_path: Path) -> None:
+    run_all = _run_all()
+    path = tmp_path / "RESULTS.md"
+    run_all.write_results(_RUNS, 1.0, path)
+    again = [
+        {
+            "name": "webhooks",
+            "command": "bench/webhooks.py --requests 500",
+            "code": 0,
+            "seconds": 4.0,
+            "results": [{"bench": "webhooks", "metric": "intake", "unit": "req/s", "samples": [900.0]}],
+            "output": [],
+        }
+    ]
+    run_all.write_results(again, 1.0, path, partial=True)
+    text = path.read_text()
+    assert "| `bench/webhooks.py` | intake | 900 req/s | n=1 |" in text
+    assert "| `bench/overhead.py` | 40 x fibo(10): per-task overhead | 4 ms |" in text  # kept
+    assert "`bench/webhooks.py --requests 500` | ok | 4 |" in text
+    assert "FAILED" not in text  # the failed earlier run of webhooks is replaced
+    assert "| `bench/overhead.py` | `bench/overhead.py` | ok | 12 |" in text
+    # A whole run drops what it did not produce.
+    run_all.write_results(again, 1.0, path)
+    assert "bench/overhead.py" not in path.read_text()
