@@ -219,6 +219,7 @@ def write_results(runs: list[dict[str, Any]], load_before: float, path: Path, pa
         "",
         "Median and spread (min–max, samples) of each figure; the baseline was measured by the same",
         "script in the same run; ratio = median / baseline median.",
+        *(["Machine and load above are this run's; each script's run is in the scripts table."] if partial else []),
         "",
         HEADER,
         "|" + "---|" * HEADER.count(" | ") + "---|",
