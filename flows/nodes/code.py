@@ -273,6 +273,12 @@ class IsolatePool:
         self.refill()
         return spare if spare is not None else _Isolate()
 
+    @property
+    def spare_count(self) -> int:
+        """Prepared isolates waiting for a tenant's first run."""
+        with self._lock:
+            return len(self._spare)
+
     def refill(self) -> None:
         """Prepare spare isolates in a background thread, up to the pool's number of spares."""
         with self._lock:

@@ -302,11 +302,11 @@ def test_a_new_tenant_takes_a_prepared_spare_and_a_new_spare_is_prepared() -> No
     try:
         pool.refill()
         deadline = time.monotonic() + 30
-        while pool.created < 1 or not pool._spare:
+        while pool.created < 1 or not pool.spare_count:
             assert time.monotonic() < deadline, "no spare was prepared"
             time.sleep(0.05)
         assert _tenant_run(pool, "tenant-a", "return typeof __gorax_run;") == "function"
-        while len(pool._spare) < 1 or pool.created < 2:
+        while pool.spare_count < 1 or pool.created < 2:
             assert time.monotonic() < deadline, "the spare was not replaced"
             time.sleep(0.05)
         assert pool.created == 2  # the first spare served tenant-a; the second waits, unused
