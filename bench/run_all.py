@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -72,7 +73,12 @@ def run(script: Path, args: list[str] | None = None) -> dict[str, Any]:
             if not line.startswith("RESULT "):
                 print("   " + line.rstrip("\n"), flush=True)
             if time.monotonic() > deadline:
-                process.kill()
+                # SIGINT first: the script's exit handlers stop the servers and workers it started.
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
                 lines.append(f"(stopped after {TIMEOUT:.0f} s)")
                 break
         code = process.wait()
