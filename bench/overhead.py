@@ -72,7 +72,7 @@ def _compute_seconds_js(n: int, repeat: int) -> float:
     return statistics.median(samples)
 
 
-async def _node_task_runs(client, run_id, expected: int, timeout: float = 60):
+async def _node_task_runs(client, run_id, expected: int, timeout: float = 300):
     """The run's node task runs, finished; Prefect records task runs from events, so they trail."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
