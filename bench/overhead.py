@@ -1,8 +1,9 @@
 """Per-node overhead on Windmill's benchmark shape, against a hand-written Prefect flow.
 
-Two shapes: 40 sequential nodes each computing fibo(10), and 10 computing fibo(33). The Gorax
-side is the real thing: the graph deployed by ``deploy_workflow`` and run by ``run_graph`` with
-``bench.fibo`` nodes from the bench plugin. The baseline is a hand-written async Prefect flow
+Three shapes: 40 sequential nodes each computing fibo(10), 10 computing fibo(33), and 40
+``code.javascript`` nodes each computing fibo(10) in the V8 sandbox. The Gorax side is the real
+thing: the graph deployed by ``deploy_workflow`` and run by ``run_graph`` with ``bench.fibo``
+nodes from the bench plugin (or the sandboxed code node). The baseline is a hand-written async Prefect flow
 with the same tasks (``bench/_flows.py``). Both run on the same warm worker of the same server,
 alternately. Times come from Prefect's own timestamps: the flow run's start and end, and its
 task runs' start and end (per-task overhead = (flow time - computing time) / tasks).
@@ -10,6 +11,7 @@ Goal: <= 1.15x the hand-written flow. References (Windmill's 2026-09 re-run): Pr
 3.4 ms per task, Windmill dedicated workers 9.8 ms, Temporal 19 ms, Hatchet 30.9 ms.
 
 Run: .venv/bin/python bench/overhead.py [--reps 12] [--heavy-reps 3] [--database sqlite|postgres|both]
+     [--shapes fibo,heavy,javascript]
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ from _harness import (  # noqa: E402
 )
 
 GOAL = "<= 1.15x hand-written"
+#: fibo(n) as a code.javascript node: the same work as ``bench.fibo``, in the sandbox.
+JS_FIBO = "const f = (n) => (n < 2 ? n : f(n - 1) + f(n - 2));\nreturn f(input.n);"
 _NODE_RUN = re.compile(r"^(n\d+|fibo_task-.*)$")
 
 
@@ -54,7 +58,21 @@ def _compute_seconds(n: int, repeat: int) -> float:
     return statistics.median(samples)
 
 
-async def _node_task_runs(client, run_id, expected: int, timeout: float = 60):
+def _compute_seconds_js(n: int, repeat: int) -> float:
+    """fibo(n) in a warm V8 isolate, called directly (the work alone, no sandbox around it)."""
+    from py_mini_racer import MiniRacer
+
+    samples = []
+    with MiniRacer() as racer:
+        racer.eval("var f = (n) => (n < 2 ? n : f(n - 1) + f(n - 2))")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            racer.eval(f"f({n})")
+            samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+async def _node_task_runs(client, run_id, expected: int, timeout: float = 300):
     """The run's node task runs, finished; Prefect records task runs from events, so they trail."""
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
@@ -94,7 +112,7 @@ async def _measure(client, deployment_id, reps: int, node_tasks: int, parameters
     return out
 
 
-async def main(reps: int, heavy_reps: int, database: str = "sqlite") -> None:
+async def main(reps: int, heavy_reps: int, database: str = "sqlite", only: str = "fibo,heavy,javascript") -> None:
     print(load_note(), flush=True)
     _, home = start_prefect(database=database)
     on = f" (Prefect on {database})"
@@ -103,14 +121,19 @@ async def main(reps: int, heavy_reps: int, database: str = "sqlite") -> None:
     pool = "bench-overhead"
     await create_pool(pool, "gorax")
     await start_worker(pool, "gorax", home, env={"GORAX_WORKER_PRELOAD": "flows.run_graph,bench._flows"})
-    shapes = [("40 x fibo(10)", 40, 10, reps), ("10 x fibo(33)", 10, 33, heavy_reps)]
+    shapes = [
+        ("fibo", "40 x fibo(10)", 40, 10, reps, "bench.fibo", {"n": 10}),
+        ("heavy", "10 x fibo(33)", 10, 33, heavy_reps, "bench.fibo", {"n": 33}),
+        ("javascript", "40 x code.javascript fibo(10)", 40, 10, reps, "code.javascript",
+         {"code": JS_FIBO, "input": {"n": 10}}),
+    ]  # fmt: skip
+    wanted = set(only.split(","))
     async with get_client() as client:
-        for label, count, n, shape_reps in shapes:
-            if not shape_reps:
+        for key, label, count, n, shape_reps, node_type, config in shapes:
+            if not shape_reps or key not in wanted:
                 continue
-            graph_id = await deploy_graph(
-                pool, chain_graph(f"fibo-{count}-{n}", count, "bench.fibo", {"n": n}), f"fibo-{count}-{n}"
-            )
+            name = f"{key}-{count}-{n}"
+            graph_id = await deploy_graph(pool, chain_graph(name, count, node_type, config), name)
             hand_id = await deploy_flow(pool, "fibo_chain", {"tasks": count, "n": n})
             if n < 25:  # one unmeasured run each: the first run imports code and fills caches
                 await _measure(client, graph_id, 1, count)
@@ -119,7 +142,10 @@ async def main(reps: int, heavy_reps: int, database: str = "sqlite") -> None:
             for _ in range(shape_reps):  # alternate, so drift in machine load hits both alike
                 gorax += await _measure(client, graph_id, 1, count)
                 hand += await _measure(client, hand_id, 1, count)
-            compute = _compute_seconds(n, 50) if n < 25 else 0.0
+            if n >= 25:
+                compute = 0.0
+            else:
+                compute = _compute_seconds_js(n, 50) if node_type == "code.javascript" else _compute_seconds(n, 50)
             label += on
 
             def per_task(rows: list, count: int = count, compute: float = compute) -> list[float]:
@@ -134,7 +160,8 @@ async def main(reps: int, heavy_reps: int, database: str = "sqlite") -> None:
                     per_task(hand),
                     "hand-written Prefect flow",
                     GOAL,
-                    note=f"fibo({n}) computes in {compute * 1000:.3g} ms here",
+                    note=f"fibo({n}) computes in {compute * 1000:.3g} ms here"
+                    + (" (V8, a direct call)" if node_type == "code.javascript" else ""),
                 )
             report(
                 "overhead",
@@ -169,6 +196,8 @@ if __name__ == "__main__":
         default="both",
         help="the Prefect server's database (both: one process each, in turn)",
     )
+    parser.add_argument("--shapes", default="fibo,heavy,javascript", help="comma-separated shapes to run")
     args = parser.parse_args()
-    if not per_database(__file__, ["--reps", str(args.reps), "--heavy-reps", str(args.heavy_reps)], args.database):
-        asyncio.run(main(args.reps, args.heavy_reps, args.database))
+    argv = ["--reps", str(args.reps), "--heavy-reps", str(args.heavy_reps), "--shapes", args.shapes]
+    if not per_database(__file__, argv, args.database):
+        asyncio.run(main(args.reps, args.heavy_reps, args.database, args.shapes))

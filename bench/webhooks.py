@@ -5,6 +5,9 @@
   database (SQLite) before the 202. Baseline: ``GET /healthz`` through the same HTTP stack and
   middleware, at the same concurrency. The API runs in its own process. The intake workflow's
   automation is removed first so the figure is the receive path, not thousands of runs.
+* The same intake driven by wrk, side by side with a bare FastAPI app that does no work
+  (``bench/_bare_app.py``: same uvicorn and flags, same wrk script and deliveries, its own
+  process), measured right after the intake in the same run. Goal: the intake at >= 90% of it.
 * The same wrk intake with the Prefect server down (last): the receive path alone, deliveries
   stored and waiting as in an outage, with no event digestion sharing the machine's cores.
 * Webhook to flow running: a signed delivery until its run (started by the automation from
@@ -31,6 +34,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -74,6 +78,35 @@ def _signed(body: bytes) -> dict[str, str]:
     return {**headers, "Content-Type": "application/json"}
 
 
+def _uvicorn(app: str, port: int, factory: bool) -> list[str]:
+    """The uvicorn command line both the API and the bare app are served with."""
+    return [
+        sys.executable, "-m", "uvicorn", app, *(["--factory"] if factory else []),
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log",
+        "--timeout-keep-alive", "120",
+    ]  # fmt: skip
+
+
+def _bare_app(home: Path) -> str:
+    """``bench/_bare_app.py`` in its own uvicorn process; its base URL once it answers."""
+    import httpx
+
+    from tests.peers import free_port
+
+    port = free_port()
+    spawn(_uvicorn("_bare_app:app", port, factory=False), home / "bare-app.log", {
+        **os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent)})  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return base
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the bare FastAPI app did not start: {(home / 'bare-app.log').read_text()[-1000:]}")
+
+
 async def _api(home: Path, pool: str) -> tuple[str, str, int]:
     """The Gorax API in its own process: (base URL, an admin API key, its pid)."""
     import httpx
@@ -95,26 +128,7 @@ async def _api(home: Path, pool: str) -> tuple[str, str, int]:
         "GORAX_WEBHOOK_RESEND_AFTER_SECONDS": "86400",
         "GORAX_LOG_LEVEL": "WARNING",
     }
-    api = spawn(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "api.app:create_app",
-            "--factory",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-            "--timeout-keep-alive",
-            "120",
-        ],
-        home / "api.log",
-        env,
-    )
+    api = spawn(_uvicorn("api.app:create_app", port, factory=True), home / "api.log", env)
     base = f"http://127.0.0.1:{port}"
     async with httpx.AsyncClient() as client:
         for _ in range(600):
@@ -183,6 +197,7 @@ def _wrk_figures(
     seconds: int = 10,
     processes: dict[str, int] | None = None,
     situation: str = "",
+    bare: str | None = None,
 ) -> None:
     """The same intake driven by wrk (C, one thread): the server's figure, not the client's.
 
@@ -191,6 +206,7 @@ def _wrk_figures(
     with the same connections. ``processes`` (label -> pid): their CPU during the intake window
     is reported too (the API, and the Prefect server digesting the dispatched events, share the
     machine's cores with wrk). ``situation``: said in each figure's name (e.g. Prefect is down).
+    ``bare``: the base URL of the bare FastAPI app, driven right after with the same script.
     """
     from api.webhooks.signatures import SignatureConfig, sign
 
@@ -221,6 +237,31 @@ def _wrk_figures(
             f"the prepared deliveries",
             flush=True,
         )
+    if bare is not None:
+        bare_out = _wrk([*common, "-s", script, bare + urlsplit(intake).path, "--", str(path), "1"])
+        bare_counts = dict(
+            re.findall(r"(\w+)=(\d+)", next(line for line in bare_out.splitlines() if line.startswith("WRK")))
+        )
+        report(
+            "webhooks",
+            f"accepted deliveries per second (signed, stored; wrk){situation} vs a bare FastAPI app",
+            "req/s",
+            [int(counts["accepted"]) / seconds],
+            [int(bare_counts["accepted"]) / seconds],
+            "bare FastAPI endpoint, no work (wrk, same script)",
+            goal=">= 0.90x the bare endpoint",
+            note=f"wrk, 1 thread, {concurrency} connections, {seconds} s; bench/_bare_app.py",
+        )
+        for pct in ("50", "99"):
+            report(
+                "webhooks",
+                f"delivery latency p{pct} (wrk){situation} vs a bare FastAPI app",
+                "ms",
+                [int(counts[f"p{pct}_us"]) / 1000],
+                [int(bare_counts[f"p{pct}_us"]) / 1000],
+                "bare FastAPI endpoint, no work (wrk, same script)",
+                note=f"wrk, 1 thread, {concurrency} connections, {seconds} s",
+            )
     healthz = _wrk([*common, base + "/healthz"])
     base_rate = float(re.search(r"Requests/sec:\s+([\d.]+)", healthz).group(1))
     rate = int(counts["accepted"]) / seconds
@@ -310,6 +351,7 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
     await create_pool(pool, "gorax")
     worker = await start_worker(pool, "gorax", home)
     base, key, api_pid = await _api(home, pool)
+    bare = _bare_app(home)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with (
         httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120, limits=limits) as api,
@@ -374,6 +416,7 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
                     "Gorax API process": api_pid,
                     "Prefect server (digesting the dispatched events)": server.pid,
                 },
+                bare=bare,
             )
         else:
             print(
@@ -425,6 +468,7 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
                 concurrency,
                 processes={"Gorax API process": api_pid, "Gorax worker (Prefect unreachable)": worker.pid},
                 situation=", Prefect server down (deliveries wait)",
+                bare=bare,
             )
 
 
