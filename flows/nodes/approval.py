@@ -115,6 +115,8 @@ def _inbox_only() -> list[Channel]:
 
 class HumanApproval(NodeType):
     type = "human.approval"
+    icon = "user-check"
+    example = {"title": "Refund {{ trigger.amount }} EUR?", "assignees": ["finance@example.com"]}
     version = 1
     display_name = "Human approval"
     category = "human"

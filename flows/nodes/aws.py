@@ -60,6 +60,8 @@ def _decode_base64(value: str, where: str) -> bytes:
 
 class S3GetObject(_AwsNode):
     type = "aws.s3.get_object"
+    icon = "bucket"
+    example = {"credential": "aws", "bucket": "reports", "key": "daily/{{ trigger.date }}.csv"}
     version = 1
     display_name = "Get S3 object"
     description = "Read an object from S3 as text, JSON or base64."
@@ -108,6 +110,13 @@ class S3GetObject(_AwsNode):
 
 class S3PutObject(_AwsNode):
     type = "aws.s3.put_object"
+    icon = "bucket"
+    example = {
+        "credential": "aws",
+        "bucket": "reports",
+        "key": "totals.json",
+        "json_content": {"total": "{{ steps.sum.total }}"},
+    }
     version = 1
     display_name = "Put S3 object"
     description = "Write text, JSON or binary (base64) content to an S3 object."
@@ -157,6 +166,8 @@ class S3PutObject(_AwsNode):
 
 class LambdaInvoke(_AwsNode):
     type = "aws.lambda.invoke"
+    icon = "bolt"
+    example = {"credential": "aws", "function_name": "resize-image", "payload": {"key": "{{ trigger.key }}"}}
     version = 1
     display_name = "Invoke Lambda function"
     description = "Invoke an AWS Lambda function with a JSON payload."
@@ -207,6 +218,8 @@ class LambdaInvoke(_AwsNode):
 
 class SqsSendMessage(_AwsNode):
     type = "aws.sqs.send_message"
+    icon = "queue"
+    example = {"credential": "aws", "queue": "jobs", "body": {"order": "{{ trigger.id }}"}}
     version = 1
     display_name = "Send SQS message"
     description = "Send a message to an SQS queue (by URL or name)."
@@ -242,6 +255,12 @@ class SqsSendMessage(_AwsNode):
 
 class SnsPublish(_AwsNode):
     type = "aws.sns.publish"
+    icon = "bolt"
+    example = {
+        "credential": "aws",
+        "topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts",
+        "message": "{{ trigger.message }}",
+    }
     version = 1
     display_name = "Publish to SNS"
     description = "Publish a message to an SNS topic."
@@ -272,6 +291,8 @@ class SnsPublish(_AwsNode):
 
 class SnsSendSms(_AwsNode):
     type = "aws.sns.send_sms"
+    icon = "phone"
+    example = {"credential": "aws", "phone_number": "+15555550100", "message": "Your code is {{ steps.code.value }}"}
     version = 1
     display_name = "Send SMS (SNS)"
     description = "Send a text message straight to a phone number through Amazon SNS."
@@ -314,6 +335,14 @@ class SnsSendSms(_AwsNode):
 
 class SesSendEmail(_AwsNode):
     type = "aws.ses.send_email"
+    icon = "mail"
+    example = {
+        "credential": "aws",
+        "from": "ops@example.com",
+        "to": ["{{ trigger.email }}"],
+        "subject": "Welcome",
+        "text": "Hello {{ trigger.name }}",
+    }
     version = 1
     display_name = "Send e-mail (SES)"
     description = "Send an e-mail (text and/or HTML) through Amazon SES from a verified identity."
@@ -373,6 +402,8 @@ class SesSendEmail(_AwsNode):
 
 class TextractDetectText(_AwsNode):
     type = "aws.textract.detect_text"
+    icon = "search"
+    example = {"credential": "aws", "bucket": "scans", "key": "{{ trigger.key }}"}
     version = 1
     display_name = "Detect text (Textract)"
     description = "Read the text of a document image or single-page PDF, from S3 or an earlier step."

@@ -42,6 +42,8 @@ _USER_LINE = re.compile(r"<anonymous>:(\d+)")
 
 class CodeJavaScript(NodeType):
     type = "code.javascript"
+    icon = "code"
+    example = {"code": "return { count: input.length };", "input": "{{ steps.fetch.body.items }}"}
     version = 1
     display_name = "JavaScript code"
     category = "code"

@@ -18,6 +18,8 @@ MAX_DELAY_SECONDS = 7 * 86400
 
 class Delay(NodeType):
     type = "control.delay"
+    icon = "pause"
+    example = {"seconds": 30}
     version = 1
     display_name = "Delay"
     category = "control"

@@ -49,6 +49,13 @@ class _GitHubNode(NodeType):
 
 class GitHubCreateIssue(_GitHubNode):
     type = "github.create_issue"
+    icon = "issue"
+    example = {
+        "credential": "github",
+        "repository": "acme/api",
+        "title": "Failed check: {{ trigger.check }}",
+        "labels": ["bug"],
+    }
     version = 1
     display_name = "Create GitHub issue"
     description = "Open an issue in a repository."
@@ -72,6 +79,8 @@ class GitHubCreateIssue(_GitHubNode):
 
 class GitHubAddLabel(_GitHubNode):
     type = "github.add_label"
+    icon = "tag"
+    example = {"credential": "github", "repository": "acme/api", "issue_number": 42, "labels": ["triage"]}
     version = 1
     display_name = "Add GitHub labels"
     description = "Add labels to an issue or pull request."
@@ -94,6 +103,13 @@ class GitHubAddLabel(_GitHubNode):
 
 class GitHubCreateComment(_GitHubNode):
     type = "github.create_comment"
+    icon = "comment"
+    example = {
+        "credential": "github",
+        "repository": "acme/api",
+        "issue_number": 42,
+        "body": "Deployed in {{ trigger.version }}",
+    }
     version = 1
     display_name = "Comment on GitHub issue"
     description = "Comment on an issue or pull request."

@@ -22,6 +22,16 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, blo
 
 class HttpRequest(NodeType):
     type = "http.request"
+    icon = "globe"
+    example = {"method": "GET", "url": "https://api.example.com/orders/{{ trigger.id }}"}
+    output_schema = {
+        "type": "object",
+        "properties": {
+            "status": {"type": "integer", "description": "The HTTP status code."},
+            "headers": {"type": "object", "description": "Response headers."},
+            "body": {"description": "The body: parsed JSON, text, or {base64} for binary content."},
+        },
+    }
     version = 1
     display_name = "HTTP request"
     category = "http"

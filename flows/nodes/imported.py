@@ -44,6 +44,8 @@ def _blocker(config: Mapping[str, Any], node_kind: str) -> str:
 
 class ImportPlaceholder(NodeType):
     type = "import.placeholder"
+    icon = "puzzle"
+    example = {"original_type": "n8n-nodes-base.airtable", "reason": "no Gorax equivalent yet"}
     version = 1
     display_name = "Imported placeholder"
     category = "import"
@@ -69,6 +71,8 @@ class ImportPlaceholder(NodeType):
 
 class ImportPlaceholderTrigger(TriggerType):
     type = "import.placeholder_trigger"
+    icon = "puzzle"
+    example = {"original_type": "n8n-nodes-base.airtableTrigger", "reason": "no Gorax equivalent yet"}
     version = 1
     display_name = "Imported trigger placeholder"
     description = (

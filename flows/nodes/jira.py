@@ -56,6 +56,8 @@ class _JiraNode(NodeType):
 
 class JiraCreateIssue(_JiraNode):
     type = "jira.create_issue"
+    icon = "issue"
+    example = {"credential": "jira", "project": "OPS", "summary": "Alert: {{ trigger.title }}"}
     version = 1
     display_name = "Create Jira issue"
     description = "Create an issue in a Jira project."
@@ -92,6 +94,8 @@ class JiraCreateIssue(_JiraNode):
 
 class JiraTransitionIssue(_JiraNode):
     type = "jira.transition_issue"
+    icon = "issue"
+    example = {"credential": "jira", "issue": "OPS-12", "transition": "Done"}
     version = 1
     display_name = "Transition Jira issue"
     description = "Move an issue through its workflow (e.g. to 'Done'), by transition name or id."
@@ -123,6 +127,8 @@ class JiraTransitionIssue(_JiraNode):
 
 class JiraAddComment(_JiraNode):
     type = "jira.add_comment"
+    icon = "comment"
+    example = {"credential": "jira", "issue": "OPS-12", "body": "Fixed in {{ trigger.version }}"}
     version = 1
     display_name = "Comment on Jira issue"
     description = "Add a comment to an issue."
@@ -145,6 +151,8 @@ class JiraAddComment(_JiraNode):
 
 class JiraSearch(_JiraNode):
     type = "jira.search"
+    icon = "search"
+    example = {"credential": "jira", "jql": "project = OPS AND status = Open"}
     version = 1
     display_name = "Search Jira issues"
     description = "Find issues with JQL."

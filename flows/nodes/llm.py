@@ -212,6 +212,8 @@ def _llm_error(model: str, exc: Exception) -> IntegrationError:
 
 class LlmChat(_LlmNode):
     type = "llm.chat"
+    icon = "sparkles"
+    example = {"credential": "openai", "messages": [{"role": "user", "content": "Summarise: {{ trigger.text }}"}]}
     version = 1
     display_name = "Chat with an LLM"
     description = "Send messages to a language model; the output is its answer and the token usage."
@@ -238,6 +240,12 @@ class LlmChat(_LlmNode):
 
 class LlmExtract(_LlmNode):
     type = "llm.extract"
+    icon = "sparkles"
+    example = {
+        "credential": "openai",
+        "text": "{{ trigger.email_body }}",
+        "schema": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+    }
     version = 1
     display_name = "Extract data with an LLM"
     description = (

@@ -13,6 +13,8 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 class Loop(NodeType):
     type = "control.loop"
+    icon = "loop"
+    example = {"mode": "foreach", "items": "{{ trigger.orders }}", "concurrency": 4}
     version = 1
     display_name = "Loop"
     category = "control"

@@ -177,6 +177,13 @@ _EJECT_HELPER = '''def send_email(config: dict[str, Any], server: dict[str, Any]
 
 class EmailSend(_EmailNode):
     type = "email.send"
+    icon = "mail"
+    example = {
+        "credential": "smtp",
+        "to": ["{{ trigger.email }}"],
+        "subject": "Your order",
+        "text": "Thanks, {{ trigger.name }}!",
+    }
     version = 1
     display_name = "Send e-mail"
     description = "Send an e-mail (text and/or HTML, with attachments) through an SMTP server."
@@ -223,6 +230,13 @@ class EmailSend(_EmailNode):
 
 class EmailSendTemplate(_EmailNode):
     type = "email.send_template"
+    icon = "mail"
+    example = {
+        "credential": "smtp",
+        "to": ["{{ trigger.email }}"],
+        "template": "Hello {{ name }}, your order shipped.",
+        "values": {"name": "{{ trigger.name }}"},
+    }
     version = 1
     display_name = "Send templated e-mail"
     description = "Send an e-mail rendered from one of the tenant's stored templates."

@@ -12,6 +12,8 @@ from translator.nodetypes import Ejected, JoinRule, NodeConfig, NodeContext, Nod
 
 class Merge(NodeType):
     type = "control.merge"
+    icon = "merge"
+    example = {"mode": "all"}
     version = 1
     display_name = "Merge"
     category = "control"

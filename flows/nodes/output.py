@@ -12,6 +12,8 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 class Output(NodeType):
     type = "control.output"
+    icon = "flag"
+    example = {"value": {"id": "{{ steps.create.id }}", "ok": True}}
     version = 1
     display_name = "Output"
     category = "control"

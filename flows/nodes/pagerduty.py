@@ -49,6 +49,8 @@ class _PagerDutyNode(NodeType):
 
 class PagerDutyCreateIncident(_PagerDutyNode):
     type = "pagerduty.create_incident"
+    icon = "alert"
+    example = {"credential": "pagerduty", "summary": "{{ trigger.service }} is down", "severity": "critical"}
     version = 1
     display_name = "Create PagerDuty incident"
     description = "Trigger an incident (alert) on a PagerDuty service."
@@ -85,6 +87,8 @@ class _DedupConfig(_PagerDutyConfig):
 
 class PagerDutyAcknowledge(_PagerDutyNode):
     type = "pagerduty.acknowledge"
+    icon = "alert"
+    example = {"credential": "pagerduty", "dedup_key": "{{ steps.page.dedup_key }}"}
     version = 1
     display_name = "Acknowledge PagerDuty incident"
     description = "Acknowledge an incident by its dedup key."
@@ -98,6 +102,8 @@ class PagerDutyAcknowledge(_PagerDutyNode):
 
 class PagerDutyResolve(_PagerDutyNode):
     type = "pagerduty.resolve"
+    icon = "alert"
+    example = {"credential": "pagerduty", "dedup_key": "{{ steps.page.dedup_key }}"}
     version = 1
     display_name = "Resolve PagerDuty incident"
     description = "Resolve an incident by its dedup key."

@@ -29,6 +29,13 @@ _Addresses = Annotated[list[_Address], BeforeValidator(one_or_more)]
 
 class SendGridSendEmail(NodeType):
     type = "sendgrid.send_email"
+    icon = "mail"
+    example = {
+        "credential": "sendgrid",
+        "to": ["{{ trigger.email }}"],
+        "subject": "Welcome",
+        "text": "Hello {{ trigger.name }}",
+    }
     version = 1
     display_name = "Send e-mail (SendGrid)"
     category = "sendgrid"

@@ -110,6 +110,8 @@ def _message_output(data: dict[str, Any]) -> dict[str, Any]:
 
 class SlackSendMessage(_SlackNode):
     type = "slack.send_message"
+    icon = "chat"
+    example = {"credential": "slack", "channel": "#ops", "text": "Deploy {{ trigger.version }} finished"}
     version = 1
     display_name = "Send Slack message"
     description = "Post a message (text or Block Kit blocks) to a Slack channel or thread."
@@ -144,6 +146,8 @@ class SlackSendMessage(_SlackNode):
 
 class SlackSendDm(_SlackNode):
     type = "slack.send_dm"
+    icon = "chat"
+    example = {"credential": "slack", "user": "U0123", "text": "Your report is ready"}
     version = 1
     display_name = "Send Slack direct message"
     description = "Send a direct message to one user, by user id or e-mail address."
@@ -188,6 +192,8 @@ class SlackSendDm(_SlackNode):
 
 class SlackAddReaction(_SlackNode):
     type = "slack.add_reaction"
+    icon = "chat"
+    example = {"credential": "slack", "channel": "C0123", "ts": "{{ steps.post.ts }}", "name": "white_check_mark"}
     version = 1
     display_name = "Add Slack reaction"
     description = "Add an emoji reaction to a message."
@@ -227,6 +233,8 @@ class SlackAddReaction(_SlackNode):
 
 class SlackUpdateMessage(_SlackNode):
     type = "slack.update_message"
+    icon = "chat"
+    example = {"credential": "slack", "channel": "C0123", "ts": "{{ steps.post.ts }}", "text": "Done"}
     version = 1
     display_name = "Update Slack message"
     description = "Replace the text or blocks of a message the bot posted."

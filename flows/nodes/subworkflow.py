@@ -13,6 +13,8 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 class Subworkflow(NodeType):
     type = "control.subworkflow"
+    icon = "workflow"
+    example = {"workflow": "send-receipt", "input": {"order": "{{ trigger.id }}"}, "wait": True}
     version = 1
     display_name = "Sub-workflow"
     category = "control"

@@ -17,6 +17,8 @@ CaseValue = str | int | float | bool
 
 class Switch(NodeType):
     type = "control.switch"
+    icon = "switch"
+    example = {"value": "trigger.priority", "cases": {"high": "value == 'P1'", "low": "value == 'P4'"}}
     version = 1
     display_name = "Switch"
     category = "control"

@@ -12,6 +12,8 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 class Transform(NodeType):
     type = "data.transform"
+    icon = "wand"
+    example = {"value": {"name": "{{ trigger.first + ' ' + trigger.last }}", "count": "{{ size(trigger.items) }}"}}
     version = 1
     display_name = "Transform"
     category = "data"

@@ -12,6 +12,8 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, TriggerType
 
 class ManualTrigger(TriggerType):
     type = "trigger.manual"
+    icon = "play"
+    example = {"input_schema": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}
     version = 1
     display_name = "Manual trigger"
     description = "Start the workflow by hand or through the API, with input checked against a JSON Schema."

@@ -62,6 +62,8 @@ def _post_only() -> list[HttpMethod]:
 
 class WebhookTrigger(TriggerType):
     type = "trigger.webhook"
+    icon = "webhook"
+    example = {"methods": ["POST"], "filter": "trigger.body.action == 'opened'"}
     version = 1
     display_name = "Webhook"
     description = "Start the workflow when a signed HTTP request arrives at its webhook URL."

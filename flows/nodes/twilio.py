@@ -38,6 +38,13 @@ def _twilio_error(body: Any) -> str | None:
 
 class TwilioSendSms(NodeType):
     type = "twilio.send_sms"
+    icon = "phone"
+    example = {
+        "credential": "twilio",
+        "to": "+15555550100",
+        "body": "Your code is {{ steps.code.value }}",
+        "from": "+15555550199",
+    }
     version = 1
     display_name = "Send SMS (Twilio)"
     category = "twilio"
