@@ -115,12 +115,12 @@ def _inbox_only() -> list[Channel]:
 
 class HumanApproval(NodeType):
     type = "human.approval"
-    icon = "user-check"
-    example = {"title": "Refund {{ trigger.amount }} EUR?", "assignees": ["finance@example.com"]}
     version = 1
     display_name = "Human approval"
     category = "human"
     description = "Pause until an assignee picks an option; each option is an output."
+    icon = "user-check"
+    example = {"title": "Refund {{ trigger.amount }} EUR?", "assignees": ["finance@example.com"]}
     credential_types = ("smtp-server",)
     handles_from = "options.*.value"
     suspends_for = ApprovalDecision

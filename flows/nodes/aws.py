@@ -60,11 +60,11 @@ def _decode_base64(value: str, where: str) -> bytes:
 
 class S3GetObject(_AwsNode):
     type = "aws.s3.get_object"
-    icon = "bucket"
-    example = {"credential": "aws", "bucket": "reports", "key": "daily/{{ trigger.date }}.csv"}
     version = 1
     display_name = "Get S3 object"
     description = "Read an object from S3 as text, JSON or base64."
+    icon = "bucket"
+    example = {"credential": "aws", "bucket": "reports", "key": "daily/{{ trigger.date }}.csv"}
 
     class Config(_AwsConfig):
         bucket: str = Field(min_length=1, description="Bucket name.")
@@ -110,6 +110,9 @@ class S3GetObject(_AwsNode):
 
 class S3PutObject(_AwsNode):
     type = "aws.s3.put_object"
+    version = 1
+    display_name = "Put S3 object"
+    description = "Write text, JSON or binary (base64) content to an S3 object."
     icon = "bucket"
     example = {
         "credential": "aws",
@@ -117,9 +120,6 @@ class S3PutObject(_AwsNode):
         "key": "totals.json",
         "json_content": {"total": "{{ steps.sum.total }}"},
     }
-    version = 1
-    display_name = "Put S3 object"
-    description = "Write text, JSON or binary (base64) content to an S3 object."
 
     class Config(_AwsConfig):
         bucket: str = Field(min_length=1, description="Bucket name.")
@@ -166,11 +166,11 @@ class S3PutObject(_AwsNode):
 
 class LambdaInvoke(_AwsNode):
     type = "aws.lambda.invoke"
-    icon = "bolt"
-    example = {"credential": "aws", "function_name": "resize-image", "payload": {"key": "{{ trigger.key }}"}}
     version = 1
     display_name = "Invoke Lambda function"
     description = "Invoke an AWS Lambda function with a JSON payload."
+    icon = "bolt"
+    example = {"credential": "aws", "function_name": "resize-image", "payload": {"key": "{{ trigger.key }}"}}
 
     class Config(_AwsConfig):
         function_name: str = Field(min_length=1, description="Function name or ARN.")
@@ -218,11 +218,11 @@ class LambdaInvoke(_AwsNode):
 
 class SqsSendMessage(_AwsNode):
     type = "aws.sqs.send_message"
-    icon = "queue"
-    example = {"credential": "aws", "queue": "jobs", "body": {"order": "{{ trigger.id }}"}}
     version = 1
     display_name = "Send SQS message"
     description = "Send a message to an SQS queue (by URL or name)."
+    icon = "queue"
+    example = {"credential": "aws", "queue": "jobs", "body": {"order": "{{ trigger.id }}"}}
 
     class Config(_AwsConfig):
         queue: str = Field(min_length=1, description="Queue URL, or queue name (its URL is looked up).")
@@ -255,15 +255,15 @@ class SqsSendMessage(_AwsNode):
 
 class SnsPublish(_AwsNode):
     type = "aws.sns.publish"
+    version = 1
+    display_name = "Publish to SNS"
+    description = "Publish a message to an SNS topic."
     icon = "bolt"
     example = {
         "credential": "aws",
         "topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts",
         "message": "{{ trigger.message }}",
     }
-    version = 1
-    display_name = "Publish to SNS"
-    description = "Publish a message to an SNS topic."
 
     class Config(_AwsConfig):
         topic_arn: str = Field(min_length=1, description="Topic ARN.")
@@ -291,11 +291,11 @@ class SnsPublish(_AwsNode):
 
 class SnsSendSms(_AwsNode):
     type = "aws.sns.send_sms"
-    icon = "phone"
-    example = {"credential": "aws", "phone_number": "+15555550100", "message": "Your code is {{ steps.code.value }}"}
     version = 1
     display_name = "Send SMS (SNS)"
     description = "Send a text message straight to a phone number through Amazon SNS."
+    icon = "phone"
+    example = {"credential": "aws", "phone_number": "+15555550100", "message": "Your code is {{ steps.code.value }}"}
 
     class Config(_AwsConfig):
         phone_number: _PhoneNumber = Field(description="Recipient phone number in E.164 form, e.g. +14155550123.")
@@ -335,6 +335,9 @@ class SnsSendSms(_AwsNode):
 
 class SesSendEmail(_AwsNode):
     type = "aws.ses.send_email"
+    version = 1
+    display_name = "Send e-mail (SES)"
+    description = "Send an e-mail (text and/or HTML) through Amazon SES from a verified identity."
     icon = "mail"
     example = {
         "credential": "aws",
@@ -343,9 +346,6 @@ class SesSendEmail(_AwsNode):
         "subject": "Welcome",
         "text": "Hello {{ trigger.name }}",
     }
-    version = 1
-    display_name = "Send e-mail (SES)"
-    description = "Send an e-mail (text and/or HTML) through Amazon SES from a verified identity."
 
     class Config(_AwsConfig):
         sender: _Address = Field(alias="from", description="Sender address: a verified SES identity (or its domain's).")
@@ -402,11 +402,11 @@ class SesSendEmail(_AwsNode):
 
 class TextractDetectText(_AwsNode):
     type = "aws.textract.detect_text"
-    icon = "search"
-    example = {"credential": "aws", "bucket": "scans", "key": "{{ trigger.key }}"}
     version = 1
     display_name = "Detect text (Textract)"
     description = "Read the text of a document image or single-page PDF, from S3 or an earlier step."
+    icon = "search"
+    example = {"credential": "aws", "bucket": "scans", "key": "{{ trigger.key }}"}
 
     class Config(_AwsConfig):
         bucket: str | None = Field(default=None, description="S3 bucket of the document.")

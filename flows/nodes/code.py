@@ -42,8 +42,6 @@ _USER_LINE = re.compile(r"<anonymous>:(\d+)")
 
 class CodeJavaScript(NodeType):
     type = "code.javascript"
-    icon = "code"
-    example = {"code": "return { count: input.length };", "input": "{{ steps.fetch.body.items }}"}
     version = 1
     display_name = "JavaScript code"
     category = "code"
@@ -51,6 +49,8 @@ class CodeJavaScript(NodeType):
         "Run a JavaScript function body in an isolated V8 sandbox: `input` is the JSON you pass, "
         "the returned value is the output. No network, files or host access; time and memory limited."
     )
+    icon = "code"
+    example = {"code": "return { count: input.length };", "input": "{{ steps.fetch.body.items }}"}
     literal_fields = ("code",)
 
     class Config(NodeConfig):

@@ -12,12 +12,12 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, Rou
 
 class Condition(NodeType):
     type = "control.condition"
-    icon = "branch"
-    example = {"expression": "trigger.amount > 100"}
     version = 1
     display_name = "Condition"
     category = "control"
     description = "Route by a CEL expression: the 'true' or the 'false' output."
+    icon = "branch"
+    example = {"expression": "trigger.amount > 100"}
     outputs = ("true", "false")
     expression_fields = ("expression",)
     output_schema = {"type": "object", "properties": {"result": {"type": "boolean"}}}

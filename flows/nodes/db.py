@@ -165,15 +165,15 @@ class _SqlNode(NodeType):
 
 class DbQuery(_SqlNode):
     type = "db.query"
+    version = 1
+    display_name = "Query a database"
+    description = "Run a read-only SQL query with bound parameters; rows come back as objects."
     icon = "database"
     example = {
         "credential": "warehouse",
         "sql": "SELECT id, total FROM orders WHERE customer = :customer",
         "parameters": {"customer": "{{ trigger.customer }}"},
     }
-    version = 1
-    display_name = "Query a database"
-    description = "Run a read-only SQL query with bound parameters; rows come back as objects."
     read_only = True
 
     class Config(_SqlConfig):
@@ -187,15 +187,15 @@ class DbQuery(_SqlNode):
 
 class DbExecute(_SqlNode):
     type = "db.execute"
+    version = 1
+    display_name = "Execute SQL"
+    description = "Run an INSERT, UPDATE, DELETE (or DDL) with bound parameters, once or for each item of a list."
     icon = "database"
     example = {
         "credential": "warehouse",
         "sql": "UPDATE orders SET status = :status WHERE id = :id",
         "parameters": {"status": "shipped", "id": "{{ trigger.id }}"},
     }
-    version = 1
-    display_name = "Execute SQL"
-    description = "Run an INSERT, UPDATE, DELETE (or DDL) with bound parameters, once or for each item of a list."
 
     class Config(_SqlConfig):
         parameters: dict[str, Any] = Field(default_factory=dict, description="Values of the :name placeholders.")

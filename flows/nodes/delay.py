@@ -18,12 +18,12 @@ MAX_DELAY_SECONDS = 7 * 86400
 
 class Delay(NodeType):
     type = "control.delay"
-    icon = "pause"
-    example = {"seconds": 30}
     version = 1
     display_name = "Delay"
     category = "control"
     description = "Wait for a duration or until a point in time, then go on."
+    icon = "pause"
+    example = {"seconds": 30}
 
     class Config(NodeConfig):
         seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS, description="Seconds to wait.")

@@ -49,6 +49,9 @@ class _GitHubNode(NodeType):
 
 class GitHubCreateIssue(_GitHubNode):
     type = "github.create_issue"
+    version = 1
+    display_name = "Create GitHub issue"
+    description = "Open an issue in a repository."
     icon = "issue"
     example = {
         "credential": "github",
@@ -56,9 +59,6 @@ class GitHubCreateIssue(_GitHubNode):
         "title": "Failed check: {{ trigger.check }}",
         "labels": ["bug"],
     }
-    version = 1
-    display_name = "Create GitHub issue"
-    description = "Open an issue in a repository."
 
     class Config(_GitHubConfig):
         title: str = Field(min_length=1, description="Issue title.")
@@ -79,11 +79,11 @@ class GitHubCreateIssue(_GitHubNode):
 
 class GitHubAddLabel(_GitHubNode):
     type = "github.add_label"
-    icon = "tag"
-    example = {"credential": "github", "repository": "acme/api", "issue_number": 42, "labels": ["triage"]}
     version = 1
     display_name = "Add GitHub labels"
     description = "Add labels to an issue or pull request."
+    icon = "tag"
+    example = {"credential": "github", "repository": "acme/api", "issue_number": 42, "labels": ["triage"]}
 
     class Config(_GitHubConfig):
         issue_number: int = Field(ge=1, description="Issue or pull request number.")
@@ -103,6 +103,9 @@ class GitHubAddLabel(_GitHubNode):
 
 class GitHubCreateComment(_GitHubNode):
     type = "github.create_comment"
+    version = 1
+    display_name = "Comment on GitHub issue"
+    description = "Comment on an issue or pull request."
     icon = "comment"
     example = {
         "credential": "github",
@@ -110,9 +113,6 @@ class GitHubCreateComment(_GitHubNode):
         "issue_number": 42,
         "body": "Deployed in {{ trigger.version }}",
     }
-    version = 1
-    display_name = "Comment on GitHub issue"
-    description = "Comment on an issue or pull request."
 
     class Config(_GitHubConfig):
         issue_number: int = Field(ge=1, description="Issue or pull request number.")

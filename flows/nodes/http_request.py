@@ -22,6 +22,10 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, blo
 
 class HttpRequest(NodeType):
     type = "http.request"
+    version = 1
+    display_name = "HTTP request"
+    category = "http"
+    description = "Send an HTTP request; the output is {status, headers, body} with JSON bodies decoded."
     icon = "globe"
     example = {"method": "GET", "url": "https://api.example.com/orders/{{ trigger.id }}"}
     output_schema = {
@@ -32,10 +36,6 @@ class HttpRequest(NodeType):
             "body": {"description": "The body: parsed JSON, text, or {base64} for binary content."},
         },
     }
-    version = 1
-    display_name = "HTTP request"
-    category = "http"
-    description = "Send an HTTP request; the output is {status, headers, body} with JSON bodies decoded."
     credential_types = ("http-auth", "oauth2-connection")
 
     class Config(NodeConfig):

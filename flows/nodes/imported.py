@@ -44,8 +44,6 @@ def _blocker(config: Mapping[str, Any], node_kind: str) -> str:
 
 class ImportPlaceholder(NodeType):
     type = "import.placeholder"
-    icon = "puzzle"
-    example = {"original_type": "n8n-nodes-base.airtable", "reason": "no Gorax equivalent yet"}
     version = 1
     display_name = "Imported placeholder"
     category = "import"
@@ -53,6 +51,8 @@ class ImportPlaceholder(NodeType):
         "A node an importer could not map: it keeps the original JSON and the reason. "
         "The draft validates; publishing and running refuse it until it is replaced."
     )
+    icon = "puzzle"
+    example = {"original_type": "n8n-nodes-base.airtable", "reason": "no Gorax equivalent yet"}
     handles_from = "outputs.*"
     literal_fields = ("original",)
 
@@ -71,14 +71,14 @@ class ImportPlaceholder(NodeType):
 
 class ImportPlaceholderTrigger(TriggerType):
     type = "import.placeholder_trigger"
-    icon = "puzzle"
-    example = {"original_type": "n8n-nodes-base.airtableTrigger", "reason": "no Gorax equivalent yet"}
     version = 1
     display_name = "Imported trigger placeholder"
     description = (
         "A trigger an importer could not map: it keeps the original JSON and the reason. "
         "The draft validates; publishing and running refuse it until it is replaced."
     )
+    icon = "puzzle"
+    example = {"original_type": "n8n-nodes-base.airtableTrigger", "reason": "no Gorax equivalent yet"}
     handles_from = "outputs.*"
     literal_fields = ("original",)
 

@@ -212,11 +212,11 @@ def _llm_error(model: str, exc: Exception) -> IntegrationError:
 
 class LlmChat(_LlmNode):
     type = "llm.chat"
-    icon = "sparkles"
-    example = {"credential": "openai", "messages": [{"role": "user", "content": "Summarise: {{ trigger.text }}"}]}
     version = 1
     display_name = "Chat with an LLM"
     description = "Send messages to a language model; the output is its answer and the token usage."
+    icon = "sparkles"
+    example = {"credential": "openai", "messages": [{"role": "user", "content": "Summarise: {{ trigger.text }}"}]}
 
     class Config(_LlmConfig):
         messages: list[Message] = Field(min_length=1, description="The conversation, oldest first.")
@@ -240,18 +240,18 @@ class LlmChat(_LlmNode):
 
 class LlmExtract(_LlmNode):
     type = "llm.extract"
-    icon = "sparkles"
-    example = {
-        "credential": "openai",
-        "text": "{{ trigger.email_body }}",
-        "schema": {"type": "object", "properties": {"order_id": {"type": "string"}}},
-    }
     version = 1
     display_name = "Extract data with an LLM"
     description = (
         "Turn text into JSON that fits a JSON Schema; invalid answers are sent back to the model "
         "with the error, up to max_attempts."
     )
+    icon = "sparkles"
+    example = {
+        "credential": "openai",
+        "text": "{{ trigger.email_body }}",
+        "schema": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+    }
 
     class Config(_LlmConfig):
         text: str = Field(description="The text to extract from (e.g. '{{ steps.ocr.text }}').")

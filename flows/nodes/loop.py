@@ -13,12 +13,12 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 class Loop(NodeType):
     type = "control.loop"
-    icon = "loop"
-    example = {"mode": "foreach", "items": "{{ trigger.orders }}", "concurrency": 4}
     version = 1
     display_name = "Loop"
     category = "control"
     description = "Repeat the nodes inside it for each item of a list, or while a condition holds."
+    icon = "loop"
+    example = {"mode": "foreach", "items": "{{ trigger.orders }}", "concurrency": 4}
     expression_fields = ("condition",)
     holds_slot = False
     has_body = True

@@ -177,6 +177,9 @@ _EJECT_HELPER = '''def send_email(config: dict[str, Any], server: dict[str, Any]
 
 class EmailSend(_EmailNode):
     type = "email.send"
+    version = 1
+    display_name = "Send e-mail"
+    description = "Send an e-mail (text and/or HTML, with attachments) through an SMTP server."
     icon = "mail"
     example = {
         "credential": "smtp",
@@ -184,9 +187,6 @@ class EmailSend(_EmailNode):
         "subject": "Your order",
         "text": "Thanks, {{ trigger.name }}!",
     }
-    version = 1
-    display_name = "Send e-mail"
-    description = "Send an e-mail (text and/or HTML, with attachments) through an SMTP server."
 
     class Config(_Recipients):
         subject: str = Field(min_length=1, description="Subject line.")
@@ -230,6 +230,9 @@ class EmailSend(_EmailNode):
 
 class EmailSendTemplate(_EmailNode):
     type = "email.send_template"
+    version = 1
+    display_name = "Send templated e-mail"
+    description = "Send an e-mail rendered from one of the tenant's stored templates."
     icon = "mail"
     example = {
         "credential": "smtp",
@@ -237,9 +240,6 @@ class EmailSendTemplate(_EmailNode):
         "template": "Hello {{ name }}, your order shipped.",
         "values": {"name": "{{ trigger.name }}"},
     }
-    version = 1
-    display_name = "Send templated e-mail"
-    description = "Send an e-mail rendered from one of the tenant's stored templates."
 
     class Config(_Recipients):
         template: str = Field(min_length=1, description="Template name (stored per tenant).")

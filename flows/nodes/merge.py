@@ -12,12 +12,12 @@ from translator.nodetypes import Ejected, JoinRule, NodeConfig, NodeContext, Nod
 
 class Merge(NodeType):
     type = "control.merge"
-    icon = "merge"
-    example = {"mode": "all"}
     version = 1
     display_name = "Merge"
     category = "control"
     description = "Join branches: wait for every live input ('all') or go on with the first ('any')."
+    icon = "merge"
+    example = {"mode": "all"}
 
     class Config(NodeConfig):
         mode: Literal["all", "any"] = Field(

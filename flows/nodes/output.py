@@ -12,12 +12,12 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 class Output(NodeType):
     type = "control.output"
-    icon = "flag"
-    example = {"value": {"id": "{{ steps.create.id }}", "ok": True}}
     version = 1
     display_name = "Output"
     category = "control"
     description = "Set the run's result, returned by synchronous runs and webhook responses."
+    icon = "flag"
+    example = {"value": {"id": "{{ steps.create.id }}", "ok": True}}
     is_result = True
 
     class Config(NodeConfig):

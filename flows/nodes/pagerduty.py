@@ -49,11 +49,11 @@ class _PagerDutyNode(NodeType):
 
 class PagerDutyCreateIncident(_PagerDutyNode):
     type = "pagerduty.create_incident"
-    icon = "alert"
-    example = {"credential": "pagerduty", "summary": "{{ trigger.service }} is down", "severity": "critical"}
     version = 1
     display_name = "Create PagerDuty incident"
     description = "Trigger an incident (alert) on a PagerDuty service."
+    icon = "alert"
+    example = {"credential": "pagerduty", "summary": "{{ trigger.service }} is down", "severity": "critical"}
     action = "trigger"
 
     class Config(_PagerDutyConfig):
@@ -87,11 +87,11 @@ class _DedupConfig(_PagerDutyConfig):
 
 class PagerDutyAcknowledge(_PagerDutyNode):
     type = "pagerduty.acknowledge"
-    icon = "alert"
-    example = {"credential": "pagerduty", "dedup_key": "{{ steps.page.dedup_key }}"}
     version = 1
     display_name = "Acknowledge PagerDuty incident"
     description = "Acknowledge an incident by its dedup key."
+    icon = "alert"
+    example = {"credential": "pagerduty", "dedup_key": "{{ steps.page.dedup_key }}"}
     action = "acknowledge"
     Config = _DedupConfig
 
@@ -102,11 +102,11 @@ class PagerDutyAcknowledge(_PagerDutyNode):
 
 class PagerDutyResolve(_PagerDutyNode):
     type = "pagerduty.resolve"
-    icon = "alert"
-    example = {"credential": "pagerduty", "dedup_key": "{{ steps.page.dedup_key }}"}
     version = 1
     display_name = "Resolve PagerDuty incident"
     description = "Resolve an incident by its dedup key."
+    icon = "alert"
+    example = {"credential": "pagerduty", "dedup_key": "{{ steps.page.dedup_key }}"}
     action = "resolve"
     Config = _DedupConfig
 

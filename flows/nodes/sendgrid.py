@@ -29,6 +29,10 @@ _Addresses = Annotated[list[_Address], BeforeValidator(one_or_more)]
 
 class SendGridSendEmail(NodeType):
     type = "sendgrid.send_email"
+    version = 1
+    display_name = "Send e-mail (SendGrid)"
+    category = "sendgrid"
+    description = "Send an e-mail (text and/or HTML, or a dynamic template) through SendGrid."
     icon = "mail"
     example = {
         "credential": "sendgrid",
@@ -36,10 +40,6 @@ class SendGridSendEmail(NodeType):
         "subject": "Welcome",
         "text": "Hello {{ trigger.name }}",
     }
-    version = 1
-    display_name = "Send e-mail (SendGrid)"
-    category = "sendgrid"
-    description = "Send an e-mail (text and/or HTML, or a dynamic template) through SendGrid."
     credential_types = ("sendgrid-api-key",)
 
     class Config(NodeConfig):

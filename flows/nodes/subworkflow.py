@@ -13,12 +13,12 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 class Subworkflow(NodeType):
     type = "control.subworkflow"
-    icon = "workflow"
-    example = {"workflow": "send-receipt", "input": {"order": "{{ trigger.id }}"}, "wait": True}
     version = 1
     display_name = "Sub-workflow"
     category = "control"
     description = "Run another workflow as a sub-flow, wait for it, and use its output."
+    icon = "workflow"
+    example = {"workflow": "send-receipt", "input": {"order": "{{ trigger.id }}"}, "wait": True}
     holds_slot = False
 
     class Config(NodeConfig):

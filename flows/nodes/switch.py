@@ -17,12 +17,12 @@ CaseValue = str | int | float | bool
 
 class Switch(NodeType):
     type = "control.switch"
-    icon = "switch"
-    example = {"value": "trigger.priority", "cases": {"high": "value == 'P1'", "low": "value == 'P4'"}}
     version = 1
     display_name = "Switch"
     category = "control"
     description = "Route by cases: the first case that matches picks the output, otherwise 'default'."
+    icon = "switch"
+    example = {"value": "trigger.priority", "cases": {"high": "value == 'P1'", "low": "value == 'P4'"}}
     outputs = ("default",)
     handles_from = "cases.*"
     #: ``cases.*`` is bare CEL only in the map form; in the list form the cases are literals.

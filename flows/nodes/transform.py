@@ -12,12 +12,12 @@ from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType
 
 class Transform(NodeType):
     type = "data.transform"
-    icon = "wand"
-    example = {"value": {"name": "{{ trigger.first + ' ' + trigger.last }}", "count": "{{ size(trigger.items) }}"}}
     version = 1
     display_name = "Transform"
     category = "data"
     description = "Build a new value (any JSON shape) from trigger data and earlier steps with CEL templates."
+    icon = "wand"
+    example = {"value": {"name": "{{ trigger.first + ' ' + trigger.last }}", "count": "{{ size(trigger.items) }}"}}
 
     class Config(NodeConfig):
         value: Any = Field(

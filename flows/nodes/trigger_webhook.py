@@ -62,11 +62,11 @@ def _post_only() -> list[HttpMethod]:
 
 class WebhookTrigger(TriggerType):
     type = "trigger.webhook"
-    icon = "webhook"
-    example = {"methods": ["POST"], "filter": "trigger.body.action == 'opened'"}
     version = 1
     display_name = "Webhook"
     description = "Start the workflow when a signed HTTP request arrives at its webhook URL."
+    icon = "webhook"
+    example = {"methods": ["POST"], "filter": "trigger.body.action == 'opened'"}
     credential_types = ("webhook-secret",)
     expression_fields = ("filter",)
     credential_fields = ("signature.secret",)

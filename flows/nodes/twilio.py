@@ -38,6 +38,10 @@ def _twilio_error(body: Any) -> str | None:
 
 class TwilioSendSms(NodeType):
     type = "twilio.send_sms"
+    version = 1
+    display_name = "Send SMS (Twilio)"
+    category = "twilio"
+    description = "Send a text message to a phone number through Twilio."
     icon = "phone"
     example = {
         "credential": "twilio",
@@ -45,10 +49,6 @@ class TwilioSendSms(NodeType):
         "body": "Your code is {{ steps.code.value }}",
         "from": "+15555550199",
     }
-    version = 1
-    display_name = "Send SMS (Twilio)"
-    category = "twilio"
-    description = "Send a text message to a phone number through Twilio."
     credential_types = ("twilio-credentials",)
 
     class Config(NodeConfig):
