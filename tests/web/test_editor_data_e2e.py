@@ -11,7 +11,8 @@ import pytest
 
 from tests.web.conftest import Session, WebApi
 
-pytestmark = pytest.mark.browser
+# The first test also starts the session's stack (Prefect, the API, a worker, Chromium).
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 ROWS = [{"sku": "a-1", "qty": 1}, {"sku": "b-2", "qty": 3}]
 
@@ -47,7 +48,9 @@ def _api(web_api: WebApi) -> httpx.Client:
     )
 
 
-def _ran_workflow(web_api: WebApi) -> str:
+@pytest.fixture(scope="module")
+def ran_workflow(web_api: WebApi, web_worker: Any) -> str:
+    """A published workflow run once with ``{"name": "Ada"}``: the data the tests read."""
     with _api(web_api) as c:
         created = c.post("/workflows", json={"name": "data panel", "graph": GRAPH})
         assert created.status_code == 201, created.text
@@ -66,9 +69,9 @@ async def _open(s: Session, workflow_id: str) -> Any:
 
 
 async def test_a_node_output_in_tree_and_table_with_overlays_and_copy(
-    sign_in: Any, web_api: WebApi, web_worker: Any
+    sign_in: Any, web_api: WebApi, ran_workflow: str
 ) -> None:
-    wid = _ran_workflow(web_api)
+    wid = ran_workflow
     s: Session = await sign_in("editor")
     await s.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=web_api.url)
     page = await _open(s, wid)
@@ -117,8 +120,8 @@ async def test_a_node_output_in_tree_and_table_with_overlays_and_copy(
     assert s.errors == []
 
 
-async def test_expression_autocomplete_syntax_error_and_preview(sign_in: Any, web_api: WebApi, web_worker: Any) -> None:
-    wid = _ran_workflow(web_api)
+async def test_expression_autocomplete_syntax_error_and_preview(sign_in: Any, ran_workflow: str) -> None:
+    wid = ran_workflow
     s: Session = await sign_in("editor")
     page = await _open(s, wid)
     await page.get_by_test_id("overlay-check").wait_for()
