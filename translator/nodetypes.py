@@ -56,6 +56,16 @@ from pydantic_core import to_jsonable_python
 
 ENTRY_POINT_GROUP = "gorax.nodes"
 
+#: The icons the editor ships (``web/src/editor/icons.tsx`` draws each; no network fetch). A node
+#: type's ``icon`` names one of them.
+ICONS = frozenset(
+    {
+        "play", "clock", "webhook", "bolt", "branch", "switch", "merge", "loop", "pause", "flag",
+        "workflow", "wand", "code", "globe", "database", "mail", "chat", "sparkles", "user-check",
+        "cloud", "bucket", "queue", "phone", "alert", "issue", "tag", "comment", "search", "puzzle",
+    }
+)  # fmt: skip
+
 JoinRule = Literal["all", "any"]
 
 
@@ -335,6 +345,15 @@ class NodeType:
     #: Config fields kept exactly as written: never rendered as templates (e.g. text meant for
     #: another system's own templating). Embedded ``gorax/graph@1`` documents are always literal.
     literal_fields: ClassVar[tuple[str, ...]] = ()
+    #: The editor's icon for the type: a name from :data:`ICONS` (None: a generic one).
+    icon: ClassVar[str | None] = None
+    #: A short example config showing the type in use (the editor's help; valid for ``Config``).
+    example: ClassVar[Mapping[str, Any] | None] = None
+    #: Why the type should no longer be used and what to use instead (None: it is current).
+    deprecated: ClassVar[str | None] = None
+    #: JSON Schema of the node's output, for the editor's autocomplete before any run (None:
+    #: not declared; the editor then learns the fields from the last run's data).
+    output_schema: ClassVar[Mapping[str, Any] | None] = None
     Config: ClassVar[builtins.type[NodeConfig]] = EmptyConfig  # `type` is the slug above
 
     @classmethod
@@ -388,6 +407,10 @@ class NodeType:
             "expression_fields": list(cls.expression_fields),
             "credential_fields": list(cls.credential_fields),
             "config_schema": cls.Config.model_json_schema(),
+            "icon": cls.icon,
+            "example": dict(cls.example) if cls.example is not None else None,
+            "deprecated": cls.deprecated,
+            "output_schema": dict(cls.output_schema) if cls.output_schema is not None else None,
         }
 
     @classmethod
@@ -501,6 +524,11 @@ class NodeRegistry:
                 raise RegistryError(
                     f"node type {node_type.__qualname__} from {source or node_type.__module__} does not set {attr!r}"
                 )
+        if node_type.icon is not None and node_type.icon not in ICONS:
+            raise RegistryError(
+                f"node type {node_type.type} from {source or node_type.__module__} sets icon "
+                f"{node_type.icon!r}, which the editor does not ship; use one of {', '.join(sorted(ICONS))}"
+            )
         if node_type.category == "trigger" and not node_type.is_trigger():
             raise RegistryError(
                 f"node type {node_type.type} from {source or node_type.__module__} is in category "

@@ -119,6 +119,8 @@ class HumanApproval(NodeType):
     display_name = "Human approval"
     category = "human"
     description = "Pause until an assignee picks an option; each option is an output."
+    icon = "user-check"
+    example = {"title": "Refund {{ trigger.amount }} EUR?", "assignees": ["finance@example.com"]}
     credential_types = ("smtp-server",)
     handles_from = "options.*.value"
     suspends_for = ApprovalDecision

@@ -63,6 +63,8 @@ class S3GetObject(_AwsNode):
     version = 1
     display_name = "Get S3 object"
     description = "Read an object from S3 as text, JSON or base64."
+    icon = "bucket"
+    example = {"credential": "aws", "bucket": "reports", "key": "daily/{{ trigger.date }}.csv"}
 
     class Config(_AwsConfig):
         bucket: str = Field(min_length=1, description="Bucket name.")
@@ -111,6 +113,13 @@ class S3PutObject(_AwsNode):
     version = 1
     display_name = "Put S3 object"
     description = "Write text, JSON or binary (base64) content to an S3 object."
+    icon = "bucket"
+    example = {
+        "credential": "aws",
+        "bucket": "reports",
+        "key": "totals.json",
+        "json_content": {"total": "{{ steps.sum.total }}"},
+    }
 
     class Config(_AwsConfig):
         bucket: str = Field(min_length=1, description="Bucket name.")
@@ -160,6 +169,8 @@ class LambdaInvoke(_AwsNode):
     version = 1
     display_name = "Invoke Lambda function"
     description = "Invoke an AWS Lambda function with a JSON payload."
+    icon = "bolt"
+    example = {"credential": "aws", "function_name": "resize-image", "payload": {"key": "{{ trigger.key }}"}}
 
     class Config(_AwsConfig):
         function_name: str = Field(min_length=1, description="Function name or ARN.")
@@ -210,6 +221,8 @@ class SqsSendMessage(_AwsNode):
     version = 1
     display_name = "Send SQS message"
     description = "Send a message to an SQS queue (by URL or name)."
+    icon = "queue"
+    example = {"credential": "aws", "queue": "jobs", "body": {"order": "{{ trigger.id }}"}}
 
     class Config(_AwsConfig):
         queue: str = Field(min_length=1, description="Queue URL, or queue name (its URL is looked up).")
@@ -245,6 +258,12 @@ class SnsPublish(_AwsNode):
     version = 1
     display_name = "Publish to SNS"
     description = "Publish a message to an SNS topic."
+    icon = "bolt"
+    example = {
+        "credential": "aws",
+        "topic_arn": "arn:aws:sns:us-east-1:123456789012:alerts",
+        "message": "{{ trigger.message }}",
+    }
 
     class Config(_AwsConfig):
         topic_arn: str = Field(min_length=1, description="Topic ARN.")
@@ -275,6 +294,8 @@ class SnsSendSms(_AwsNode):
     version = 1
     display_name = "Send SMS (SNS)"
     description = "Send a text message straight to a phone number through Amazon SNS."
+    icon = "phone"
+    example = {"credential": "aws", "phone_number": "+15555550100", "message": "Your code is {{ steps.code.value }}"}
 
     class Config(_AwsConfig):
         phone_number: _PhoneNumber = Field(description="Recipient phone number in E.164 form, e.g. +14155550123.")
@@ -317,6 +338,14 @@ class SesSendEmail(_AwsNode):
     version = 1
     display_name = "Send e-mail (SES)"
     description = "Send an e-mail (text and/or HTML) through Amazon SES from a verified identity."
+    icon = "mail"
+    example = {
+        "credential": "aws",
+        "from": "ops@example.com",
+        "to": ["{{ trigger.email }}"],
+        "subject": "Welcome",
+        "text": "Hello {{ trigger.name }}",
+    }
 
     class Config(_AwsConfig):
         sender: _Address = Field(alias="from", description="Sender address: a verified SES identity (or its domain's).")
@@ -376,6 +405,8 @@ class TextractDetectText(_AwsNode):
     version = 1
     display_name = "Detect text (Textract)"
     description = "Read the text of a document image or single-page PDF, from S3 or an earlier step."
+    icon = "search"
+    example = {"credential": "aws", "bucket": "scans", "key": "{{ trigger.key }}"}
 
     class Config(_AwsConfig):
         bucket: str | None = Field(default=None, description="S3 bucket of the document.")

@@ -175,6 +175,8 @@ class CodeJavaScript(NodeType):
         "Run a JavaScript function body in an isolated V8 sandbox: `input` is the JSON you pass, "
         "the returned value is the output. No network, files or host access; time and memory limited."
     )
+    icon = "code"
+    example = {"code": "return { count: input.length };", "input": "{{ steps.fetch.body.items }}"}
     literal_fields = ("code",)
 
     class Config(NodeConfig):

@@ -16,8 +16,11 @@ class Condition(NodeType):
     display_name = "Condition"
     category = "control"
     description = "Route by a CEL expression: the 'true' or the 'false' output."
+    icon = "branch"
+    example = {"expression": "trigger.amount > 100"}
     outputs = ("true", "false")
     expression_fields = ("expression",)
+    output_schema = {"type": "object", "properties": {"result": {"type": "boolean"}}}
 
     class Config(NodeConfig):
         expression: str = Field(

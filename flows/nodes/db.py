@@ -168,6 +168,12 @@ class DbQuery(_SqlNode):
     version = 1
     display_name = "Query a database"
     description = "Run a read-only SQL query with bound parameters; rows come back as objects."
+    icon = "database"
+    example = {
+        "credential": "warehouse",
+        "sql": "SELECT id, total FROM orders WHERE customer = :customer",
+        "parameters": {"customer": "{{ trigger.customer }}"},
+    }
     read_only = True
 
     class Config(_SqlConfig):
@@ -184,6 +190,12 @@ class DbExecute(_SqlNode):
     version = 1
     display_name = "Execute SQL"
     description = "Run an INSERT, UPDATE, DELETE (or DDL) with bound parameters, once or for each item of a list."
+    icon = "database"
+    example = {
+        "credential": "warehouse",
+        "sql": "UPDATE orders SET status = :status WHERE id = :id",
+        "parameters": {"status": "shipped", "id": "{{ trigger.id }}"},
+    }
 
     class Config(_SqlConfig):
         parameters: dict[str, Any] = Field(default_factory=dict, description="Values of the :name placeholders.")

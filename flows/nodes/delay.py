@@ -22,6 +22,8 @@ class Delay(NodeType):
     display_name = "Delay"
     category = "control"
     description = "Wait for a duration or until a point in time, then go on."
+    icon = "pause"
+    example = {"seconds": 30}
 
     class Config(NodeConfig):
         seconds: float | None = Field(default=None, ge=0, le=MAX_DELAY_SECONDS, description="Seconds to wait.")

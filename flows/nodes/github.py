@@ -52,6 +52,13 @@ class GitHubCreateIssue(_GitHubNode):
     version = 1
     display_name = "Create GitHub issue"
     description = "Open an issue in a repository."
+    icon = "issue"
+    example = {
+        "credential": "github",
+        "repository": "acme/api",
+        "title": "Failed check: {{ trigger.check }}",
+        "labels": ["bug"],
+    }
 
     class Config(_GitHubConfig):
         title: str = Field(min_length=1, description="Issue title.")
@@ -75,6 +82,8 @@ class GitHubAddLabel(_GitHubNode):
     version = 1
     display_name = "Add GitHub labels"
     description = "Add labels to an issue or pull request."
+    icon = "tag"
+    example = {"credential": "github", "repository": "acme/api", "issue_number": 42, "labels": ["triage"]}
 
     class Config(_GitHubConfig):
         issue_number: int = Field(ge=1, description="Issue or pull request number.")
@@ -97,6 +106,13 @@ class GitHubCreateComment(_GitHubNode):
     version = 1
     display_name = "Comment on GitHub issue"
     description = "Comment on an issue or pull request."
+    icon = "comment"
+    example = {
+        "credential": "github",
+        "repository": "acme/api",
+        "issue_number": 42,
+        "body": "Deployed in {{ trigger.version }}",
+    }
 
     class Config(_GitHubConfig):
         issue_number: int = Field(ge=1, description="Issue or pull request number.")

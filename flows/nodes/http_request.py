@@ -26,6 +26,16 @@ class HttpRequest(NodeType):
     display_name = "HTTP request"
     category = "http"
     description = "Send an HTTP request; the output is {status, headers, body} with JSON bodies decoded."
+    icon = "globe"
+    example = {"method": "GET", "url": "https://api.example.com/orders/{{ trigger.id }}"}
+    output_schema = {
+        "type": "object",
+        "properties": {
+            "status": {"type": "integer", "description": "The HTTP status code."},
+            "headers": {"type": "object", "description": "Response headers."},
+            "body": {"description": "The body: parsed JSON, text, or {base64} for binary content."},
+        },
+    }
     credential_types = ("http-auth", "oauth2-connection")
 
     class Config(NodeConfig):

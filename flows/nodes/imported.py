@@ -51,6 +51,8 @@ class ImportPlaceholder(NodeType):
         "A node an importer could not map: it keeps the original JSON and the reason. "
         "The draft validates; publishing and running refuse it until it is replaced."
     )
+    icon = "puzzle"
+    example = {"original_type": "n8n-nodes-base.airtable", "reason": "no Gorax equivalent yet"}
     handles_from = "outputs.*"
     literal_fields = ("original",)
 
@@ -75,6 +77,8 @@ class ImportPlaceholderTrigger(TriggerType):
         "A trigger an importer could not map: it keeps the original JSON and the reason. "
         "The draft validates; publishing and running refuse it until it is replaced."
     )
+    icon = "puzzle"
+    example = {"original_type": "n8n-nodes-base.airtableTrigger", "reason": "no Gorax equivalent yet"}
     handles_from = "outputs.*"
     literal_fields = ("original",)
 

@@ -59,6 +59,8 @@ class JiraCreateIssue(_JiraNode):
     version = 1
     display_name = "Create Jira issue"
     description = "Create an issue in a Jira project."
+    icon = "issue"
+    example = {"credential": "jira", "project": "OPS", "summary": "Alert: {{ trigger.title }}"}
 
     class Config(_JiraConfig):
         project: str = Field(min_length=1, description="Project key, e.g. 'OPS'.")
@@ -95,6 +97,8 @@ class JiraTransitionIssue(_JiraNode):
     version = 1
     display_name = "Transition Jira issue"
     description = "Move an issue through its workflow (e.g. to 'Done'), by transition name or id."
+    icon = "issue"
+    example = {"credential": "jira", "issue": "OPS-12", "transition": "Done"}
 
     class Config(_JiraConfig):
         issue: str = Field(pattern=_ISSUE_KEY, description="Issue key ('OPS-12') or id.")
@@ -126,6 +130,8 @@ class JiraAddComment(_JiraNode):
     version = 1
     display_name = "Comment on Jira issue"
     description = "Add a comment to an issue."
+    icon = "comment"
+    example = {"credential": "jira", "issue": "OPS-12", "body": "Fixed in {{ trigger.version }}"}
 
     class Config(_JiraConfig):
         issue: str = Field(pattern=_ISSUE_KEY, description="Issue key ('OPS-12') or id.")
@@ -148,6 +154,8 @@ class JiraSearch(_JiraNode):
     version = 1
     display_name = "Search Jira issues"
     description = "Find issues with JQL."
+    icon = "search"
+    example = {"credential": "jira", "jql": "project = OPS AND status = Open"}
 
     class Config(_JiraConfig):
         jql: str = Field(min_length=1, description="JQL query, e.g. 'project = OPS AND status = Open'.")

@@ -215,6 +215,8 @@ class LlmChat(_LlmNode):
     version = 1
     display_name = "Chat with an LLM"
     description = "Send messages to a language model; the output is its answer and the token usage."
+    icon = "sparkles"
+    example = {"credential": "openai", "messages": [{"role": "user", "content": "Summarise: {{ trigger.text }}"}]}
 
     class Config(_LlmConfig):
         messages: list[Message] = Field(min_length=1, description="The conversation, oldest first.")
@@ -244,6 +246,12 @@ class LlmExtract(_LlmNode):
         "Turn text into JSON that fits a JSON Schema; invalid answers are sent back to the model "
         "with the error, up to max_attempts."
     )
+    icon = "sparkles"
+    example = {
+        "credential": "openai",
+        "text": "{{ trigger.email_body }}",
+        "schema": {"type": "object", "properties": {"order_id": {"type": "string"}}},
+    }
 
     class Config(_LlmConfig):
         text: str = Field(description="The text to extract from (e.g. '{{ steps.ocr.text }}').")

@@ -17,6 +17,8 @@ class Loop(NodeType):
     display_name = "Loop"
     category = "control"
     description = "Repeat the nodes inside it for each item of a list, or while a condition holds."
+    icon = "loop"
+    example = {"mode": "foreach", "items": "{{ trigger.orders }}", "concurrency": 4}
     expression_fields = ("condition",)
     holds_slot = False
     has_body = True

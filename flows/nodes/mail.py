@@ -180,6 +180,13 @@ class EmailSend(_EmailNode):
     version = 1
     display_name = "Send e-mail"
     description = "Send an e-mail (text and/or HTML, with attachments) through an SMTP server."
+    icon = "mail"
+    example = {
+        "credential": "smtp",
+        "to": ["{{ trigger.email }}"],
+        "subject": "Your order",
+        "text": "Thanks, {{ trigger.name }}!",
+    }
 
     class Config(_Recipients):
         subject: str = Field(min_length=1, description="Subject line.")
@@ -226,6 +233,13 @@ class EmailSendTemplate(_EmailNode):
     version = 1
     display_name = "Send templated e-mail"
     description = "Send an e-mail rendered from one of the tenant's stored templates."
+    icon = "mail"
+    example = {
+        "credential": "smtp",
+        "to": ["{{ trigger.email }}"],
+        "template": "Hello {{ name }}, your order shipped.",
+        "values": {"name": "{{ trigger.name }}"},
+    }
 
     class Config(_Recipients):
         template: str = Field(min_length=1, description="Template name (stored per tenant).")

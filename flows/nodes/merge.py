@@ -16,6 +16,8 @@ class Merge(NodeType):
     display_name = "Merge"
     category = "control"
     description = "Join branches: wait for every live input ('all') or go on with the first ('any')."
+    icon = "merge"
+    example = {"mode": "all"}
 
     class Config(NodeConfig):
         mode: Literal["all", "any"] = Field(

@@ -16,6 +16,8 @@ class Output(NodeType):
     display_name = "Output"
     category = "control"
     description = "Set the run's result, returned by synchronous runs and webhook responses."
+    icon = "flag"
+    example = {"value": {"id": "{{ steps.create.id }}", "ok": True}}
     is_result = True
 
     class Config(NodeConfig):

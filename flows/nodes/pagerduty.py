@@ -52,6 +52,8 @@ class PagerDutyCreateIncident(_PagerDutyNode):
     version = 1
     display_name = "Create PagerDuty incident"
     description = "Trigger an incident (alert) on a PagerDuty service."
+    icon = "alert"
+    example = {"credential": "pagerduty", "summary": "{{ trigger.service }} is down", "severity": "critical"}
     action = "trigger"
 
     class Config(_PagerDutyConfig):
@@ -88,6 +90,8 @@ class PagerDutyAcknowledge(_PagerDutyNode):
     version = 1
     display_name = "Acknowledge PagerDuty incident"
     description = "Acknowledge an incident by its dedup key."
+    icon = "alert"
+    example = {"credential": "pagerduty", "dedup_key": "{{ steps.page.dedup_key }}"}
     action = "acknowledge"
     Config = _DedupConfig
 
@@ -101,6 +105,8 @@ class PagerDutyResolve(_PagerDutyNode):
     version = 1
     display_name = "Resolve PagerDuty incident"
     description = "Resolve an incident by its dedup key."
+    icon = "alert"
+    example = {"credential": "pagerduty", "dedup_key": "{{ steps.page.dedup_key }}"}
     action = "resolve"
     Config = _DedupConfig
 

@@ -33,6 +33,13 @@ class SendGridSendEmail(NodeType):
     display_name = "Send e-mail (SendGrid)"
     category = "sendgrid"
     description = "Send an e-mail (text and/or HTML, or a dynamic template) through SendGrid."
+    icon = "mail"
+    example = {
+        "credential": "sendgrid",
+        "to": ["{{ trigger.email }}"],
+        "subject": "Welcome",
+        "text": "Hello {{ trigger.name }}",
+    }
     credential_types = ("sendgrid-api-key",)
 
     class Config(NodeConfig):

@@ -113,6 +113,8 @@ class SlackSendMessage(_SlackNode):
     version = 1
     display_name = "Send Slack message"
     description = "Post a message (text or Block Kit blocks) to a Slack channel or thread."
+    icon = "chat"
+    example = {"credential": "slack", "channel": "#ops", "text": "Deploy {{ trigger.version }} finished"}
 
     class Config(_MessageContent):
         channel: str = Field(min_length=1, description="Channel name ('#deployments') or id.")
@@ -147,6 +149,8 @@ class SlackSendDm(_SlackNode):
     version = 1
     display_name = "Send Slack direct message"
     description = "Send a direct message to one user, by user id or e-mail address."
+    icon = "chat"
+    example = {"credential": "slack", "user": "U0123", "text": "Your report is ready"}
 
     class Config(_MessageContent):
         user: str = Field(min_length=1, description="Slack user id ('U024BE7LH') or the user's e-mail address.")
@@ -191,6 +195,8 @@ class SlackAddReaction(_SlackNode):
     version = 1
     display_name = "Add Slack reaction"
     description = "Add an emoji reaction to a message."
+    icon = "chat"
+    example = {"credential": "slack", "channel": "C0123", "ts": "{{ steps.post.ts }}", "name": "white_check_mark"}
 
     class Config(NodeConfig):
         credential: str = Field(
@@ -230,6 +236,8 @@ class SlackUpdateMessage(_SlackNode):
     version = 1
     display_name = "Update Slack message"
     description = "Replace the text or blocks of a message the bot posted."
+    icon = "chat"
+    example = {"credential": "slack", "channel": "C0123", "ts": "{{ steps.post.ts }}", "text": "Done"}
 
     class Config(_MessageContent):
         channel: str = Field(min_length=1, description="Channel id of the message.")

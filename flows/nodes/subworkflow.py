@@ -17,6 +17,8 @@ class Subworkflow(NodeType):
     display_name = "Sub-workflow"
     category = "control"
     description = "Run another workflow as a sub-flow, wait for it, and use its output."
+    icon = "workflow"
+    example = {"workflow": "send-receipt", "input": {"order": "{{ trigger.id }}"}, "wait": True}
     holds_slot = False
 
     class Config(NodeConfig):

@@ -21,6 +21,8 @@ class Switch(NodeType):
     display_name = "Switch"
     category = "control"
     description = "Route by cases: the first case that matches picks the output, otherwise 'default'."
+    icon = "switch"
+    example = {"value": "trigger.priority", "cases": {"high": "value == 'P1'", "low": "value == 'P4'"}}
     outputs = ("default",)
     handles_from = "cases.*"
     #: ``cases.*`` is bare CEL only in the map form; in the list form the cases are literals.

@@ -16,6 +16,8 @@ class Transform(NodeType):
     display_name = "Transform"
     category = "data"
     description = "Build a new value (any JSON shape) from trigger data and earlier steps with CEL templates."
+    icon = "wand"
+    example = {"value": {"name": "{{ trigger.first + ' ' + trigger.last }}", "count": "{{ size(trigger.items) }}"}}
 
     class Config(NodeConfig):
         value: Any = Field(

@@ -16,6 +16,8 @@ class EventTrigger(TriggerType):
     version = 1
     display_name = "Event"
     description = "Start the workflow when an event whose name and resource match is emitted."
+    icon = "bolt"
+    example = {"event": "gorax.workflow.failed", "filter": "trigger.event.startsWith('gorax.workflow.')"}
     expression_fields = ("filter",)
 
     class Config(NodeConfig):

@@ -15,6 +15,8 @@ class ManualTrigger(TriggerType):
     version = 1
     display_name = "Manual trigger"
     description = "Start the workflow by hand or through the API, with input checked against a JSON Schema."
+    icon = "play"
+    example = {"input_schema": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}
     fires_by_default = True
 
     class Config(NodeConfig):

@@ -13,6 +13,8 @@ class ScheduleTrigger(TriggerType):
     version = 1
     display_name = "Schedule"
     description = "Start the workflow on a cron schedule (or a fixed interval) in a timezone."
+    icon = "clock"
+    example = {"cron": "0 9 * * 1-5", "timezone": "Europe/Berlin"}
 
     class Config(Schedule):
         """A cron in a timezone, or an interval."""

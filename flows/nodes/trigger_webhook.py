@@ -65,6 +65,8 @@ class WebhookTrigger(TriggerType):
     version = 1
     display_name = "Webhook"
     description = "Start the workflow when a signed HTTP request arrives at its webhook URL."
+    icon = "webhook"
+    example = {"methods": ["POST"], "filter": "trigger.body.action == 'opened'"}
     credential_types = ("webhook-secret",)
     expression_fields = ("filter",)
     credential_fields = ("signature.secret",)

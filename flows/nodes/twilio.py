@@ -42,6 +42,13 @@ class TwilioSendSms(NodeType):
     display_name = "Send SMS (Twilio)"
     category = "twilio"
     description = "Send a text message to a phone number through Twilio."
+    icon = "phone"
+    example = {
+        "credential": "twilio",
+        "to": "+15555550100",
+        "body": "Your code is {{ steps.code.value }}",
+        "from": "+15555550199",
+    }
     credential_types = ("twilio-credentials",)
 
     class Config(NodeConfig):

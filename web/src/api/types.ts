@@ -68,6 +68,8 @@ export interface Step {
   started_at?: string | null;
   ended_at?: string | null;
   duration_ms?: number | null;
+  /** Loop indexes, outermost first (empty outside loops). */
+  iteration?: number[];
   input?: unknown;
   output?: unknown;
   error?: unknown;

@@ -19,6 +19,7 @@ import { Palette } from "./Palette";
 import { Properties } from "./Properties";
 import { defaultsFor } from "./SchemaForm";
 import { useEditor } from "./store";
+import { useRunData } from "./runData";
 
 export function EditorScreen() {
   const { id = "" } = useParams();
@@ -77,6 +78,9 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
     const st = useEditor.getState();
     st.attach(s, readOnly);
     st.setCatalogue(catalogue);
+    // The newest run's data for the data panel and the canvas overlays.
+    useRunData.getState().attach(workflow.id);
+    void useRunData.getState().loadRuns();
     let frame = 0;
     let presenceFrame = 0;
     const schedule = () => {
@@ -187,7 +191,10 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
     subscribeExecution(
       executionId,
       (e) => e.node_id && e.status && useEditor.getState().setRunState(e.node_id, { status: e.status, attempt: e.attempt, error: e.error }),
-      (status) => setRun({ id: executionId, status }),
+      (status) => {
+        setRun({ id: executionId, status });
+        void useRunData.getState().select(executionId).then(() => useRunData.getState().loadRuns());
+      },
     );
   }, []);
 

@@ -2,6 +2,9 @@
 import { memo } from "react";
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import type { FlowNode } from "./store";
+import { NodeIcon } from "./icons";
+import { helpText } from "./NodeHelp";
+import { RunOverlay } from "./RunOverlay";
 
 function GoraxNodeView({ id, data, selected }: NodeProps<FlowNode>) {
   const { node, info, handles, input, errors, runStatus, attempt, remote } = data;
@@ -13,11 +16,13 @@ function GoraxNodeView({ id, data, selected }: NodeProps<FlowNode>) {
       data-testid={`node-${id}`}
       data-status={runStatus ?? ""}
       style={remote.length ? { boxShadow: `0 0 0 3px ${remote[0].color}` } : undefined}
-      title={errors.length ? errors.join("\n") : info?.description}
+      title={errors.length ? errors.join("\n") : info ? helpText(info) : `unknown node type ${node.type}`}
     >
       {input && <Handle type="target" position={Position.Top} aria-label={`${id} input`} />}
       <div className="gx-title">
-        <span className="gx-name">{node.name ?? node.id}</span>
+        <span className="gx-name">
+          <NodeIcon name={info?.icon} /> {node.name ?? node.id}
+        </span>
         {runStatus && (
           <span className={`status status-${runStatus}`}>
             {runStatus}
@@ -27,7 +32,10 @@ function GoraxNodeView({ id, data, selected }: NodeProps<FlowNode>) {
       </div>
       <div className="gx-type">
         {info?.display_name ?? node.type} <span className="muted">· {node.id}</span>
+        {!info && <span className="badge badge-unknown" data-testid={`node-unknown-${id}`}>unknown type</span>}
+        {info?.deprecated && <span className="badge badge-deprecated" data-testid={`node-deprecated-${id}`}>deprecated</span>}
       </div>
+      <RunOverlay id={id} />
       {errors.length > 0 && (
         <div className="gx-errors" role="note" data-testid={`node-errors-${id}`}>
           ⚠ {errors[0]}

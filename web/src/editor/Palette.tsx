@@ -1,6 +1,8 @@
 /** The node palette from `GET /node-types`: search, categories, drag onto the canvas (or Enter). */
 import { useMemo, useState } from "react";
 import type { NodeTypeInfo } from "../graph/types";
+import { NodeIcon } from "./icons";
+import { helpText } from "./NodeHelp";
 
 export const DRAG_TYPE = "application/x-gorax-node";
 
@@ -31,7 +33,8 @@ export function Palette({ catalogue, onAdd, disabled }: { catalogue: NodeTypeInf
                 tabIndex={0}
                 role="button"
                 aria-disabled={disabled}
-                title={c.description}
+                title={helpText(c)}
+                data-icon={c.icon ?? "box"}
                 onDragStart={(e) => {
                   e.dataTransfer.setData(DRAG_TYPE, c.type);
                   e.dataTransfer.effectAllowed = "copy";
@@ -44,7 +47,10 @@ export function Palette({ catalogue, onAdd, disabled }: { catalogue: NodeTypeInf
                 }}
                 onDoubleClick={() => !disabled && onAdd(c)}
               >
-                <strong>{c.display_name}</strong>
+                <strong>
+                  <NodeIcon name={c.icon} /> {c.display_name}
+                  {c.deprecated && <span className="badge badge-deprecated">deprecated</span>}
+                </strong>
                 <span className="muted small">{c.type}</span>
               </li>
             ))}

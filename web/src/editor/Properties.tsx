@@ -5,6 +5,9 @@ import { draftMaps, renameNode, setNodeConfigField, setNodeField } from "../grap
 import { LOCAL } from "./collab";
 import { SchemaForm } from "./SchemaForm";
 import { ErrorWorkflowPicker } from "../components/ErrorWorkflowPicker";
+import { DataPanel } from "./DataPanel";
+import { ExpressionScope } from "./ExpressionInput";
+import { NodeHelp } from "./NodeHelp";
 import { errorField, localErrors, useEditor } from "./store";
 
 const NODE_ID = /^[a-z][a-z0-9_]{0,62}$/;
@@ -60,8 +63,7 @@ function NodeProperties({ node, info, serverErrors, readOnly }: { node: GraphNod
   };
   return (
     <aside className="properties" aria-label={`Properties of ${node.id}`}>
-      <h2>{info?.display_name ?? node.type}</h2>
-      <p className="muted small">{info?.description}</p>
+      <NodeHelp type={node.type} info={info} />
       {nodeLevel.map((m, i) => (
         <div key={i} className="field-error" role="alert">
           {m}
@@ -77,6 +79,7 @@ function NodeProperties({ node, info, serverErrors, readOnly }: { node: GraphNod
         <input id="node-name" value={node.name ?? ""} placeholder={node.id} disabled={readOnly} onChange={(e) => set("name", e.target.value || undefined)} />
       </div>
       <h3>Settings</h3>
+      <ExpressionScope.Provider value={{ workflowId: session.workflowId, nodeId: node.id }}>
       <SchemaForm
         schema={info?.config_schema ?? { type: "object", properties: {} }}
         value={(node.config ?? {}) as Record<string, unknown>}
@@ -85,6 +88,8 @@ function NodeProperties({ node, info, serverErrors, readOnly }: { node: GraphNod
         readOnly={readOnly}
         onFieldChange={(name, value) => setNodeConfigField(doc, node.id, name, value, LOCAL)}
       />
+      </ExpressionScope.Provider>
+      <DataPanel node={node} />
       <details>
         <summary>Errors, retries and timeout</summary>
         <div className="field">

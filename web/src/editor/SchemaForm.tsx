@@ -2,9 +2,10 @@
  * A form rendered from a JSON Schema (pydantic's `model_json_schema()` output): one control per
  * top-level property, expression fields checked as CEL while typing, JSON for nested values.
  */
-import { useEffect, useId, useState } from "react";
+import { useContext, useEffect, useId, useState } from "react";
 import { checkCel, checkTemplate } from "../graph/cel";
 import type { Json, JsonSchema } from "../graph/types";
+import { ExpressionInput, ExpressionScope } from "./ExpressionInput";
 
 /** Resolve `$ref` and unwrap `anyOf: [X, null]` (pydantic's Optional). */
 export function resolve(schema: JsonSchema, root: JsonSchema): { schema: JsonSchema; nullable: boolean } {
@@ -87,6 +88,7 @@ function problemOf(value: unknown, expression: boolean): string | null {
 
 export function Field({ name, schema: raw, root, value, required, expression, errors, readOnly, onChange }: FieldProps) {
   const id = useId();
+  const scope = useContext(ExpressionScope);
   const { schema } = resolve(raw, root);
   const k = kind(schema);
   const label = schema.title ?? raw.title ?? name;
@@ -129,7 +131,10 @@ export function Field({ name, schema: raw, root, value, required, expression, er
     );
   } else if (k === "string") {
     const long = expression || /text|body|prompt|template|message|query|expression|condition/.test(name);
-    control = <TextLike {...common} multiline={long} className={expression ? "code" : undefined} value={typeof value === "string" ? value : value == null ? "" : JSON.stringify(value)} onCommit={(t) => onChange(t === "" && !required ? undefined : t)} />;
+    const text = typeof value === "string" ? value : value == null ? "" : JSON.stringify(value);
+    const commit = (t: string) => onChange(t === "" && !required ? undefined : t);
+    // In a node's config: autocomplete and a live preview (ExpressionInput.tsx).
+    control = scope ? <ExpressionInput {...common} multiline={long} className={expression ? "code" : undefined} value={text} onCommit={commit} template={!expression} field={name} /> : <TextLike {...common} multiline={long} className={expression ? "code" : undefined} value={text} onCommit={commit} />;
   } else {
     control = <JsonField {...common} value={value} onChange={onChange} />;
   }

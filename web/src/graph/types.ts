@@ -72,6 +72,14 @@ export interface NodeTypeInfo {
   credential_types: string[];
   expression_fields: string[];
   config_schema: JsonSchema;
+  /** A name from the editor's icon set (editor/icons.tsx); null: the generic box. */
+  icon?: string | null;
+  /** A short example config. */
+  example?: JsonObject | null;
+  /** Why the type should no longer be used (null: it is current). */
+  deprecated?: string | null;
+  /** JSON Schema of the node's output, when the type declares one. */
+  output_schema?: JsonSchema | null;
 }
 
 export interface JsonSchema {
