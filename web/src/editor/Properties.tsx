@@ -5,6 +5,7 @@ import { draftMaps, renameNode, setNodeConfigField, setNodeField } from "../grap
 import { LOCAL } from "./collab";
 import { SchemaForm } from "./SchemaForm";
 import { ErrorWorkflowPicker } from "../components/ErrorWorkflowPicker";
+import { McpToolSettings } from "../components/McpToolSettings";
 import { errorField, localErrors, useEditor } from "./store";
 
 const NODE_ID = /^[a-z][a-z0-9_]{0,62}$/;
@@ -157,6 +158,7 @@ function WorkflowSettings() {
         }}
       />
       <ErrorWorkflowPicker readOnly={readOnly} />
+      <McpToolSettings readOnly={readOnly} />
       <p className="muted small">
         {graph.nodes.length} nodes · {graph.edges.length} edges. Select a node to edit it.
       </p>
