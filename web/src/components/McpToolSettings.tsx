@@ -26,9 +26,10 @@ export function McpToolSettings({ readOnly }: { readOnly: boolean }) {
     }
   }, [data]);
   if (!id) return null;
-  const save = (enabled: boolean) =>
+  // The box switches with the stored name and description; "Save tool" stores the edited ones.
+  const save = (body: { enabled: boolean; name: string; description: string }) =>
     act(async () => {
-      const next = await api<McpTool>(`/workflows/${id}/mcp-tool`, { method: "PUT", body: { enabled, name, description } });
+      const next = await api<McpTool>(`/workflows/${id}/mcp-tool`, { method: "PUT", body });
       current.setData(next);
     });
   const changed = !!data && (name !== data.name || description !== data.description);
@@ -40,7 +41,7 @@ export function McpToolSettings({ readOnly }: { readOnly: boolean }) {
           type="checkbox"
           checked={data?.enabled ?? false}
           disabled={readOnly || busy || !data}
-          onChange={(e) => save(e.target.checked)}
+          onChange={(e) => data && save({ enabled: e.target.checked, name: data.name, description: data.description })}
         />{" "}
         Offer as an MCP tool
       </label>
@@ -51,7 +52,7 @@ export function McpToolSettings({ readOnly }: { readOnly: boolean }) {
           <label htmlFor="wf-mcp-desc">Tool description</label>
           <textarea id="wf-mcp-desc" rows={2} value={description} disabled={readOnly || busy} onChange={(e) => setDescription(e.target.value)} />
           {changed && (
-            <button type="button" onClick={() => save(true)} disabled={readOnly || busy}>
+            <button type="button" onClick={() => save({ enabled: true, name, description })} disabled={readOnly || busy}>
               Save tool
             </button>
           )}
