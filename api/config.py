@@ -52,7 +52,8 @@ class ApiSettings(BaseSettings):
     rate_limit_webhook: int = Field(default=5000, description="Webhook deliveries/minute.")
     rate_limit_auth: int = Field(default=60, description="Sign-in, refresh and MFA requests/minute per client address.")
     rate_limit_mcp: int = Field(
-        default=1000, description="Requests/minute per tenant on the MCP server (/mcp); a tool call also counts as an execution."
+        default=1000,
+        description="Requests/minute per tenant on the MCP server (/mcp); a tool call also counts as an execution.",
     )
     mcp_call_wait_seconds: float = Field(
         default=30.0,

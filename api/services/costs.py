@@ -174,7 +174,8 @@ async def cost_analytics(
         summary = summary_of(run)
         workflow_id = summary["workflow_id"]
         entry = by_workflow.setdefault(
-            workflow_id, {"workflow_id": workflow_id, "workflow_name": summary["workflow_name"], "runs": 0, "llm_runs": 0}
+            workflow_id,
+            {"workflow_id": workflow_id, "workflow_name": summary["workflow_name"], "runs": 0, "llm_runs": 0},
         )
         entry["runs"] += 1
         if used.tokens_in or used.tokens_out or used.cost_usd:
@@ -213,4 +214,10 @@ async def execution_cost(client: PrefectClient, *, tenant_id: str, execution_id:
     run = await get_run(client, tenant_id=tenant_id, execution_id=execution_id)
     records = (await prefect_runs.read_steps_of_runs(client, [run.id]))[run.id]
     total, steps = run_usage(records)
-    return {"execution_id": str(run.id), "currency": "USD", "test": TEST_TAG in (run.tags or []), **total.public(), "steps": steps}
+    return {
+        "execution_id": str(run.id),
+        "currency": "USD",
+        "test": TEST_TAG in (run.tags or []),
+        **total.public(),
+        "steps": steps,
+    }

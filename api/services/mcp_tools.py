@@ -47,7 +47,9 @@ def setting_of(workflow: Workflow) -> dict[str, Any]:
 
 
 def _invalid(path: str, message: str) -> ValidationFailed:
-    return ValidationFailed(f"mcp_tool.{path}: {message}", details={"errors": [{"path": f"mcp_tool.{path}", "message": message}]})
+    return ValidationFailed(
+        f"mcp_tool.{path}: {message}", details={"errors": [{"path": f"mcp_tool.{path}", "message": message}]}
+    )
 
 
 async def set_setting(

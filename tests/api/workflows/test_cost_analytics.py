@@ -34,7 +34,13 @@ def llm_step(node: str, model: str, tokens_in: int, tokens_out: int, **extra: An
 
 
 def agent_step(node: str, **usage: Any) -> dict[str, Any]:
-    return {"node_id": node, "name": node, "type": "ai.agent", "status": "completed", "output": {"answer": "x", "usage": usage}}
+    return {
+        "node_id": node,
+        "name": node,
+        "type": "ai.agent",
+        "status": "completed",
+        "output": {"answer": "x", "usage": usage},
+    }
 
 
 def plain_step(node: str) -> dict[str, Any]:
@@ -63,7 +69,11 @@ def test_both_usage_shapes_are_read_and_priced() -> None:
     assert (llm.tokens_in, llm.tokens_out, llm.llm_calls, llm.models) == (1000, 500, 1, {"gpt-4o-mini"})
     # A provider prefix is priced as the bare model.
     assert price("openai/gpt-4o-mini", 1000, 500) == pytest.approx(llm.cost_usd)
-    agent = usage_of(agent_step("b", model="gpt-4o-mini", tokens_in=10, tokens_out=5, cost_usd=0.5, llm_calls=2, tool_calls=3)["output"])
+    agent = usage_of(
+        agent_step("b", model="gpt-4o-mini", tokens_in=10, tokens_out=5, cost_usd=0.5, llm_calls=2, tool_calls=3)[
+            "output"
+        ]
+    )
     assert agent is not None and agent.cost_usd == 0.5 and (agent.llm_calls, agent.tool_calls) == (2, 3)
     unpriced = usage_of(agent_step("c", model="my-own-model", tokens_in=7, tokens_out=3)["output"])
     assert unpriced is not None and unpriced.cost_usd == 0 and unpriced.unpriced_tokens == 10
@@ -83,20 +93,29 @@ async def test_cost_per_run_and_workflow_excludes_test_runs_and_other_tenants(
         [
             plain_step("start"),
             llm_step("draft", "gpt-4o-mini", 1000, 500),
-            agent_step("research", model="claude-x", tokens_in=100, tokens_out=50, cost_usd=0.25, llm_calls=3, tool_calls=2),
+            agent_step(
+                "research", model="claude-x", tokens_in=100, tokens_out=50, cost_usd=0.25, llm_calls=3, tool_calls=2
+            ),
             # A record a restarted run took from storage is the same use: not counted again.
             llm_step("draft", "gpt-4o-mini", 1000, 500, status="cached"),
         ],
     )
     # w1 again: an agent with tokens but no cost, priced from the cost map.
-    r2 = await seed(t, w1, "writer", [agent_step("research", model="gpt-4o-mini", tokens_in=2000, tokens_out=1000, llm_calls=1, tool_calls=0)])
+    r2 = await seed(
+        t,
+        w1,
+        "writer",
+        [agent_step("research", model="gpt-4o-mini", tokens_in=2000, tokens_out=1000, llm_calls=1, tool_calls=0)],
+    )
     # w2: a model the cost map does not know, and a test run that is left out.
     r3 = await seed(t, w2, "local", [llm_step("ask", "my-local-model", 10, 5, attempts=2)])
     await seed(t, w2, "local", [agent_step("x", model="gpt-4o", tokens_in=1, tokens_out=1, cost_usd=99.0)], test=True)
     # w3: no model at all.
     await seed(t, w3, "plain", [plain_step("start")])
     # Another tenant's costly run.
-    theirs = await seed(sq_other.id, str(uuid.uuid4()), "theirs", [agent_step("x", tokens_in=5, tokens_out=5, cost_usd=7.0)])
+    theirs = await seed(
+        sq_other.id, str(uuid.uuid4()), "theirs", [agent_step("x", tokens_in=5, tokens_out=5, cost_usd=7.0)]
+    )
 
     cost_r1 = 1000 * MINI_IN + 500 * MINI_OUT + 0.25
     cost_r2 = 2000 * MINI_IN + 1000 * MINI_OUT
@@ -111,7 +130,11 @@ async def test_cost_per_run_and_workflow_excludes_test_runs_and_other_tenants(
         by_workflow = {w["workflow_id"]: w for w in report["workflows"]}
         assert [w["workflow_id"] for w in report["workflows"]] == [w1, w2, w3]
         assert by_workflow[w1]["cost_usd"] == pytest.approx(cost_r1 + cost_r2)
-        assert (by_workflow[w1]["runs"], by_workflow[w1]["llm_runs"], by_workflow[w1]["workflow_name"]) == (2, 2, "writer")
+        assert (by_workflow[w1]["runs"], by_workflow[w1]["llm_runs"], by_workflow[w1]["workflow_name"]) == (
+            2,
+            2,
+            "writer",
+        )
         assert (by_workflow[w2]["runs"], by_workflow[w2]["cost_usd"], by_workflow[w2]["unpriced_tokens"]) == (1, 0, 15)
         assert (by_workflow[w3]["runs"], by_workflow[w3]["llm_runs"], by_workflow[w3]["tokens_in"]) == (1, 0, 0)
         assert [r["execution_id"] for r in report["top_runs"]] == [r1, r2, r3]

@@ -179,9 +179,7 @@ async def test_setting_is_validated_edited_by_editors_and_tenant_scoped(
 @pytest.fixture
 async def limited(wf_pool: str, sqlite_url: str, wf_worker: WorkerProcess) -> AsyncIterator[tuple[ApiServer, Database]]:
     """An API with a small MCP rate limit that never waits for a tool's run."""
-    settings = make_settings(
-        sqlite_url, api=api_settings(rate_limit_mcp=8, mcp_call_wait_seconds=0), work_pool=wf_pool
-    )
+    settings = make_settings(sqlite_url, api=api_settings(rate_limit_mcp=8, mcp_call_wait_seconds=0), work_pool=wf_pool)
     app = create_app(settings)
     thread = ServerThread(app).start()
     database = Database(sqlite_url)
