@@ -28,6 +28,7 @@ from api.deadletters.service import Sweeper
 from api.direct import GoraxAPI
 from api.handlers import install_error_handlers
 from api.limits import BodyLimitMiddleware
+from api.mcp import McpGateway
 from api.middleware import RequestContextMiddleware
 from api.observability import Metrics, configure_logging
 from api.prefect import open_client
@@ -88,6 +89,8 @@ def create_app(settings: GoraxApiSettings | None = None, *, web_dist: Path = WEB
         worker_token=settings.worker_token.get_secret_value() if settings.worker_token else None,
     )
 
+    mcp = McpGateway(state)
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # Before any client is made; put back when the app ends (tests run several in a process).
@@ -123,6 +126,9 @@ def create_app(settings: GoraxApiSettings | None = None, *, web_dist: Path = WEB
         )
         if config.dead_letter_sweep_seconds:
             await sweeper.start()
+        # The MCP server's session manager (/mcp) runs as long as the app.
+        mcp_stack = AsyncExitStack()
+        await mcp_stack.enter_async_context(mcp.run())
         log.info("api started", extra={"database": state.db.dialect})
         # Everything loaded so far (modules, routes, models) lives as long as the process:
         # keep it out of the collector, whose full passes over it paused every request for
@@ -142,6 +148,7 @@ def create_app(settings: GoraxApiSettings | None = None, *, web_dist: Path = WEB
             await asyncio.gather(setup, return_exceptions=True)
             await auditor.stop()
             await sweeper.stop()
+            await mcp_stack.aclose()
             await state.limiter.close()
             state.prefect = None
             await prefect_stack.aclose()
@@ -158,6 +165,7 @@ def create_app(settings: GoraxApiSettings | None = None, *, web_dist: Path = WEB
     )
     app.state.gorax = state
     app.state.collab_hooks = collab_hooks(state)
+    app.state.mcp = mcp
     install_error_handlers(app)
     include_routers(app)
     # Innermost, so its 413 still gets CORS, request-id and security headers.

@@ -51,6 +51,16 @@ class ApiSettings(BaseSettings):
     rate_limit_credentials: int = Field(default=50, description="Credential requests/minute.")
     rate_limit_webhook: int = Field(default=5000, description="Webhook deliveries/minute.")
     rate_limit_auth: int = Field(default=60, description="Sign-in, refresh and MFA requests/minute per client address.")
+    rate_limit_mcp: int = Field(
+        default=1000,
+        description="Requests/minute per tenant on the MCP server (/mcp); a tool call also counts as an execution.",
+    )
+    mcp_call_wait_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=600,
+        description="How long an MCP tool call waits for its run before it answers with the run id instead of the output.",
+    )
     webhook_repair_after_seconds: float = Field(
         default=3600.0,
         ge=0,

@@ -31,6 +31,7 @@ from api.errors import (
     ValidationFailed,
     error_body,
 )
+from api.mcp import MCP_PATH, jsonrpc_error
 from api.observability import request_id_var
 
 log = logging.getLogger("gorax.api")
@@ -147,7 +148,10 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map domain errors, validation errors and HTTP errors to the error body."""
 
     @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
+        if request.url.path.rstrip("/") == MCP_PATH:
+            # An MCP client reads a JSON-RPC error (refused key, rate limit) as an MCP error.
+            return JSONResponse(jsonrpc_error(exc), status_code=exc.status_code, headers=exc.headers or None)
         return _response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(RequestValidationError)

@@ -21,6 +21,7 @@ _CLASSES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("credentials", re.compile(r"^/api/v1/credentials(/.*)?$")),
     ("auth", re.compile(r"^/api/v1/auth/(login|refresh|invitations/accept|mfa(/.*)?|sso/.+)/?$")),
     ("webhook", re.compile(r"^/webhook/")),
+    ("mcp", re.compile(r"^/mcp/?$")),
     ("api", re.compile(r"^/api/v1/")),
 )
 
@@ -118,6 +119,7 @@ class RateLimiter:
             "credentials": config.rate_limit_credentials,
             "webhook": config.rate_limit_webhook,
             "auth": config.rate_limit_auth,
+            "mcp": config.rate_limit_mcp,
         }
         self.store: _Store = RedisStore(redis_url) if redis_url else MemoryStore()
 
@@ -126,6 +128,11 @@ class RateLimiter:
         klass = route_class(path)
         if klass is None:
             return None
+        return await self.hit_class(subject, klass)
+
+    async def hit_class(self, subject: str, klass: str) -> Decision:
+        """Count a request by ``subject`` against route class ``klass`` (e.g. an MCP tool call
+        is an execution: it counts against ``execute`` like ``POST /workflows/{id}/execute``)."""
         limit = self.limits[klass]
         window_index = int(time.time()) // self.window
         count = await self.store.incr(f"gorax:rl:{klass}:{subject}:{window_index}", self.window)

@@ -465,6 +465,12 @@ class TriggerType(NodeType):
         return trigger
 
     @classmethod
+    def input_schema(cls, config: Any) -> dict[str, Any] | None:
+        """The JSON Schema of the input a caller passes when it starts a run of this trigger
+        (its typed, validated config), e.g. an MCP tool's input schema; None: any JSON object."""
+        return None
+
+    @classmethod
     def rejects(cls, config: Any, trigger: Any, evaluate: Callable[[str, dict[str, Any]], Any]) -> str | None:
         """Why this run should end at once, unrun (None: it runs). ``evaluate`` reads a bare-CEL field."""
         return None

@@ -229,6 +229,29 @@ class PermissionCheck(AccessRule):
         return principal
 
 
+class PermissionProbe:
+    """Dependency answering whether the principal holds a permission, without refusing.
+
+    For a route that carries several operations of a protocol (``/mcp``: listing tools needs
+    the route's own ``Requires``, calling one needs ``execution:run``): the route still declares
+    its access rule, and its handlers read this answer instead of looking at roles.
+    """
+
+    def __init__(self, permission: Permission) -> None:
+        self.permission = permission
+
+    def __repr__(self) -> str:
+        return f"Allows({self.permission.value})"
+
+    async def __call__(self, principal: Principal = Depends(current_principal)) -> bool:
+        return principal.can(self.permission)
+
+
+def Allows(permission: Permission) -> Any:  # noqa: N802 - reads as a declaration
+    """Whether the principal holds ``permission`` (True/False; never refuses the request)."""
+    return Depends(PermissionProbe(permission))
+
+
 class PublicAccess(AccessRule):
     """Dependency for routes open without credentials (rate limited by client address)."""
 
@@ -289,6 +312,7 @@ TenantSession = Annotated[AsyncSession, Depends(tenant_session)]
 
 __all__ = [
     "AccessRule",
+    "Allows",
     "AuditCtx",
     "CurrentPrincipal",
     "DatabaseDep",

@@ -27,6 +27,9 @@ class Workflow(TenantScoped, Base):
     deployment_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     # The workflow run with the failed run's context when a run of this one fails (api.services.alerts).
     on_failure_workflow_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
+    # Whether the published version is a tool of the tenant's MCP server: {enabled, name, description}
+    # (api.services.mcp_tools); None: never set, not a tool.
+    mcp_tool: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     created_by: Mapped[str | None] = mapped_column(String(120), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True, nullable=False)

@@ -15,6 +15,9 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
+    ArtifactFilter,
+    ArtifactFilterFlowRunId,
+    ArtifactFilterType,
     FlowRunFilter,
     FlowRunFilterExpectedStartTime,
     FlowRunFilterId,
@@ -32,7 +35,7 @@ from prefect.exceptions import ObjectNotFound
 from prefect.states import Cancelled, Cancelling
 
 import blocks.results  # noqa: F401 - registers the sealed serializer runs persist their results with
-from flows import StepRecord, read_steps, tracing
+from flows import STEP_ARTIFACT_TYPE, StepRecord, read_steps, tracing
 
 #: State types a run ends in.
 FINAL_TYPES = frozenset({"COMPLETED", "FAILED", "CANCELLED", "CRASHED"})
@@ -145,6 +148,30 @@ async def read_result(run: FlowRun) -> Any:
 async def read_run_steps(client: PrefectClient, run: FlowRun) -> list[StepRecord]:
     """The step records the run left (all of them once its final state is visible)."""
     return await read_steps(run.id, client=client)
+
+
+async def read_steps_of_runs(client: PrefectClient, run_ids: list[UUID]) -> dict[UUID, list[StepRecord]]:
+    """Every step record of many runs at once (a page of artifacts covers many runs), by run;
+    records in the order Prefect stores them (analytics sums them, it does not order them)."""
+    found: dict[UUID, list[StepRecord]] = {run_id: [] for run_id in run_ids}
+    for start in range(0, len(run_ids), 100):
+        flt = ArtifactFilter(
+            flow_run_id=ArtifactFilterFlowRunId(any_=run_ids[start : start + 100]),
+            type=ArtifactFilterType(any_=[STEP_ARTIFACT_TYPE]),
+        )
+        offset = 0
+        while True:
+            batch = await client.read_artifacts(artifact_filter=flt, limit=PAGE, offset=offset)
+            for artifact in batch:
+                data, run_id = artifact.data, artifact.flow_run_id
+                if run_id not in found or not isinstance(data, dict):
+                    continue
+                items = data["steps"] if isinstance(data.get("steps"), list) else [data]
+                found[run_id] += [StepRecord.model_validate(item) for item in items]
+            if len(batch) < PAGE:
+                break
+            offset += PAGE
+    return found
 
 
 def trace_id_of(run: FlowRun) -> str | None:

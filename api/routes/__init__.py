@@ -49,6 +49,8 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.human_tasks",
     "api.routes.retention",
     "api.routes.alerts",
+    "api.routes.mcp_tools",
+    "api.routes.mcp",
     "api.collab.routes",
 )
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from api.auth.deps import Requires
 from api.auth.permissions import Permission
 from api.auth.principal import Principal
 from api.errors import BadRequest
 from api.prefect import PrefectDep
-from api.services import analytics
+from api.services import analytics, costs
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
 
@@ -52,3 +52,26 @@ async def workflow_analytics(
     return await analytics.workflow_analytics(
         prefect, tenant_id=principal.required_tenant_id(), since=since, until=until
     )
+
+
+@router.get("/costs")
+async def cost_analytics(
+    prefect: PrefectDep,
+    since: datetime | None = Query(default=None, description="Default: 7 days before until."),
+    until: datetime | None = Query(default=None, description="Default: now."),
+    principal: Principal = Requires(Permission.EXECUTION_READ),
+) -> dict[str, Any]:
+    """LLM tokens and cost (USD) in total, per workflow and for the costliest runs, from the
+    runs' step records (language-model and agent usage); runs tagged ``gorax:test`` left out."""
+    _check(since, until)
+    return await costs.cost_analytics(prefect, tenant_id=principal.required_tenant_id(), since=since, until=until)
+
+
+@router.get("/executions/{execution_id}/cost")
+async def execution_cost(
+    prefect: PrefectDep,
+    execution_id: str = Path(max_length=64, description="The execution (Prefect flow run) id."),
+    principal: Principal = Requires(Permission.EXECUTION_READ),
+) -> dict[str, Any]:
+    """One run's LLM tokens and cost, in total and per step."""
+    return await costs.execution_cost(prefect, tenant_id=principal.required_tenant_id(), execution_id=execution_id)

@@ -36,7 +36,8 @@ def _bucket_start(at: datetime, interval: str) -> datetime:
     return at.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-async def _runs(client: PrefectClient, flt: Any) -> tuple[list[FlowRun], bool]:
+async def runs_in(client: PrefectClient, flt: Any) -> tuple[list[FlowRun], bool]:
+    """The runs ``flt`` matches, at most :data:`MAX_RUNS` (True: more exist)."""
     found: list[FlowRun] = []
     offset = 0
     while len(found) < MAX_RUNS:
@@ -59,7 +60,7 @@ async def execution_analytics(
 ) -> dict[str, Any]:
     """The dashboard's execution numbers over ``since``..``until``."""
     since, until = range_of(since, until)
-    runs, truncated = await _runs(client, run_filter(tenant_id=tenant_id, since=since, until=until))
+    runs, truncated = await runs_in(client, run_filter(tenant_id=tenant_id, since=since, until=until))
     summaries = [summary_of(r) for r in runs]
     buckets: dict[datetime, Counter[str]] = defaultdict(Counter)
     for run, item in zip(runs, summaries, strict=True):
@@ -123,7 +124,7 @@ async def workflow_analytics(
 ) -> dict[str, Any]:
     """Per workflow: runs, completed, failed, success rate, p50/p95 duration, last run."""
     since, until = range_of(since, until)
-    runs, truncated = await _runs(client, run_filter(tenant_id=tenant_id, since=since, until=until))
+    runs, truncated = await runs_in(client, run_filter(tenant_id=tenant_id, since=since, until=until))
     grouped: dict[str | None, list[dict[str, Any]]] = defaultdict(list)
     for run in runs:
         item = summary_of(run)

@@ -36,6 +36,12 @@ class ManualTrigger(TriggerType):
             return value
 
     @classmethod
+    def input_schema(cls, config: Any) -> dict[str, Any] | None:
+        """What a caller's input must match: the configured schema."""
+        schema: dict[str, Any] | None = config.input_schema
+        return schema
+
+    @classmethod
     def eject(cls, config: Mapping[str, Any]) -> Ejected:
         """The run input, checked against the input schema when there is one."""
         if config.get("input_schema") is None:

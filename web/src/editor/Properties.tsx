@@ -8,6 +8,7 @@ import { ErrorWorkflowPicker } from "../components/ErrorWorkflowPicker";
 import { DataPanel } from "./DataPanel";
 import { ExpressionScope } from "./ExpressionInput";
 import { NodeHelp } from "./NodeHelp";
+import { McpToolSettings } from "../components/McpToolSettings";
 import { errorField, localErrors, useEditor } from "./store";
 
 const NODE_ID = /^[a-z][a-z0-9_]{0,62}$/;
@@ -162,6 +163,7 @@ function WorkflowSettings() {
         }}
       />
       <ErrorWorkflowPicker readOnly={readOnly} />
+      <McpToolSettings readOnly={readOnly} />
       <p className="muted small">
         {graph.nodes.length} nodes · {graph.edges.length} edges. Select a node to edit it.
       </p>

@@ -1,8 +1,9 @@
-import { useState } from "react";
+import { useMemo, useState } from "react";
 import { Link } from "react-router-dom";
 import { api } from "../api/client";
 import type { Analytics } from "../api/types";
 import { RunsChart, Ring } from "../components/charts";
+import { CostByWorkflow } from "../components/Costs";
 import { PendingInvitations } from "../components/Invitations";
 import { duration, ErrorBox, Loading, when } from "../components/common";
 
@@ -12,10 +13,12 @@ import { useAsync } from "../components/common";
 
 export function Dashboard() {
   const [range, setRange] = useState<keyof typeof RANGES>("7d");
-  const { data, error, loading } = useAsync(() => {
-    const r = RANGES[range];
-    return api<Analytics>("/analytics/executions", { query: { since: new Date(Date.now() - r.ms).toISOString(), until: new Date().toISOString(), interval: r.interval } });
-  }, [range]);
+  // One time span per choice of range, shared by the run numbers and the cost per workflow.
+  const span = useMemo(() => ({ since: new Date(Date.now() - RANGES[range].ms).toISOString(), until: new Date().toISOString() }), [range]);
+  const { data, error, loading } = useAsync(
+    () => api<Analytics>("/analytics/executions", { query: { ...span, interval: RANGES[range].interval } }),
+    [span],
+  );
   return (
     <section aria-labelledby="dash-h">
       <header className="page-head">
@@ -54,6 +57,7 @@ export function Dashboard() {
               </dl>
             </div>
           </div>
+          <CostByWorkflow since={span.since} until={span.until} />
           <div className="card">
             <h2>Recent failures</h2>
             {data.recent_failures.length === 0 ? (

@@ -6,6 +6,7 @@ import { Gantt } from "../components/charts";
 import { duration, ErrorBox, Json, Loading, Status, useAction, useAsync, when } from "../components/common";
 import { can, useSession } from "../session";
 import { subscribeExecution } from "../editor/liveRun";
+import { RunCost } from "../components/Costs";
 import { RunLogs } from "../components/RunLogs";
 import { TraceId } from "../components/Telemetry";
 
@@ -139,6 +140,7 @@ export function RunView() {
         )}
       </dl>
       {data.error != null && <ErrorBox error={typeof data.error === "string" ? data.error : JSON.stringify(data.error)} />}
+      <RunCost executionId={id} />
       <div className="card">
         <h2>Timeline</h2>
         <Gantt steps={data.steps} />
