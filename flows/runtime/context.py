@@ -30,6 +30,7 @@ class NodeRunContext:
         label: str,
         path: tuple[int, ...],
         runtime: Runtime,
+        received: dict[str, Any] | None = None,
     ) -> None:
         self._run = run
         self.node = node
@@ -46,6 +47,8 @@ class NodeRunContext:
         self.scope = {**scope, "credentials": dict(scope.get("credentials") or {})}
         #: Outputs of the upstream nodes whose edges are live, by node id.
         self.inputs = inputs
+        #: Inputs this node's earlier suspensions received, by key (a node run again after one).
+        self.received: dict[str, Any] = dict(received or {})
 
     @property
     def logger(self) -> Any:
