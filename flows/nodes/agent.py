@@ -162,6 +162,9 @@ class McpTool(_Tool):
     server: McpServerRef
     credential: str | None = Field(default=None, description="HTTP auth credential for the server's headers.")
     tools: list[str] | None = Field(default=None, description="Only these of the server's tools (default: all).")
+    prefix: str = Field(
+        default="", pattern=r"^[a-zA-Z0-9_-]{0,20}$", description="Put before each tool's name (keeps servers apart)."
+    )
 
 
 ToolSource = Annotated[NodeTool | WorkflowTool | McpTool, Field(discriminator="kind")]
@@ -517,7 +520,7 @@ class _AgentRun:
                 for tool in listed:
                     if wanted is not None and tool["name"] not in wanted:
                         continue
-                    name = re.sub(r"[^a-zA-Z0-9_-]", "_", tool["name"])[:64]
+                    name = (source.prefix + re.sub(r"[^a-zA-Z0-9_-]", "_", tool["name"]))[:64]
                     item = _Resolved(
                         name, tool["description"], tool["input_schema"] or {"type": "object"}, source, index
                     )

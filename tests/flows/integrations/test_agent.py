@@ -4,19 +4,26 @@ tool calls (invalid arguments, a tool that fails, a good call) and a final answe
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
+import subprocess
+import sys
+import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from blocks.service import create_credential
-from flows import read_steps
+from flows import mcp, read_steps
 from flows.nodes.agent import Agent
 from flows.run_graph import run_graph
 from tests.flows.graphs.conftest import task_runs
+from tests.flows.integrations.conftest import set_env
 from tests.flows.integrations.peers import OpenAIPeer
-from tests.peers import HttpPeer, PeerResponse
+from tests.peers import HttpPeer, PeerResponse, free_port
 
 ORDER = {"id": "A-17", "status": "delivered", "total": 42.5}
 ANSWER_SCHEMA = {
@@ -68,9 +75,13 @@ def agent_graph(shop: str, **config: Any) -> dict[str, Any]:
     }
 
 
+SLUGS: dict[str, str] = {}
+
+
 @pytest.fixture
 async def tenant(llm_peer: OpenAIPeer) -> str:
     tenant_id = str(uuid.uuid4())
+    SLUGS[tenant_id] = f"agent{uuid.uuid4().hex[:8]}"
     await create_credential(
         "llm",
         "llm-provider",
@@ -81,7 +92,7 @@ async def tenant(llm_peer: OpenAIPeer) -> str:
             "default_model": "gpt-4o-mini",
         },
         tenant_id=tenant_id,
-        tenant_slug=f"agent{uuid.uuid4().hex[:8]}",
+        tenant_slug=SLUGS[tenant_id],
     )
     return tenant_id
 
@@ -222,3 +233,83 @@ def test_tool_sources_are_checked_with_their_field_named() -> None:
     with pytest.raises(ValueError, match=r"tools\[1\]\.name: 'w' is also the name of tools\[0\]"):
         tool = {"kind": "workflow", "workflow_id": "w", "name": "w", "description": "d"}
         Agent.Config.model_validate({**base, "tools": [tool, tool]})
+
+
+@pytest.fixture(scope="module")
+def mcp_http() -> Any:
+    """The local MCP server over streamable HTTP on 127.0.0.1, behind a bearer token."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.flows.integrations.mcp_server", "http", str(port), MCP_TOKEN],
+        cwd=Path(__file__).parents[3],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}/mcp"
+    process.terminate()
+    process.wait(10)
+
+
+MCP_TOKEN = "mcp-token-0123456789-do-not-log"
+
+
+@pytest.fixture
+def stdio_desk(monkeypatch: pytest.MonkeyPatch) -> str:
+    """The same server as a stdio server the operator declared as ``desk``."""
+    declared = {"desk": {"command": sys.executable, "args": ["-m", "tests.flows.integrations.mcp_server", "stdio"]}}
+    set_env(monkeypatch, GORAX_MCP_STDIO_SERVERS=json.dumps(declared))
+    return "desk"
+
+
+async def test_mcp_tools_are_listed_on_demand_and_guarded(mcp_http: str, stdio_desk: str) -> None:
+    loopback = [ipaddress.ip_network("127.0.0.0/8")]
+    headers = {"Authorization": f"Bearer {MCP_TOKEN}"}
+    listed = await mcp.list_tools(url=mcp_http, headers=headers, allowed=loopback)
+    assert [t["name"] for t in listed] == ["order_status", "shout"]
+    assert listed[0]["input_schema"]["required"] == ["order_id"]
+    assert [t["name"] for t in await mcp.list_tools(stdio=stdio_desk)] == ["order_status", "shout"]
+    with pytest.raises(mcp.McpError, match="loopback address"):
+        await mcp.list_tools(url=mcp_http, headers=headers, allowed=[])
+    with pytest.raises(mcp.McpError, match=f"listing the tools of MCP server {mcp_http} failed"):
+        await mcp.list_tools(url=mcp_http, allowed=loopback)  # no token
+    with pytest.raises(mcp.McpError, match=r"no stdio MCP server 'rm -rf' is declared \(.*declares: desk\)"):
+        await mcp.list_tools(stdio="rm -rf")
+
+
+@pytest.mark.timeout(600)
+async def test_agent_calls_mcp_tools_over_http_and_stdio(
+    prefect_server: Any, llm_peer: OpenAIPeer, tenant: str, mcp_http: str, stdio_desk: str
+) -> None:
+    await create_credential(
+        "desk_token", "http-auth", {"scheme": "bearer", "token": MCP_TOKEN}, tenant_id=tenant, tenant_slug=SLUGS[tenant]
+    )
+    llm_peer.answers += [
+        call("order_status", {"order_id": "A-17"}, "c1"),
+        call("order_status", {"order_id": "Z-9"}, "c2"),  # the server answers with a tool error
+        call("desk_shout", {"text": "done"}, "c3"),
+        "A-17 was delivered.",
+    ]
+    graph = agent_graph("http://127.0.0.1:9")
+    graph["nodes"][1]["config"]["tools"] = [
+        {"kind": "mcp", "server": {"url": mcp_http}, "credential": "desk_token", "tools": ["order_status"]},
+        {"kind": "mcp", "server": {"stdio": stdio_desk}, "tools": ["shout"], "prefix": "desk_"},
+    ]
+    state = await run_graph(graph=graph, trigger={"text": "Where is A-17?"}, tenant=tenant, return_state=True)
+    assert state.is_completed(), state.message
+    result = await state.result()
+    assert result["output"] == "A-17 was delivered."
+    assert [t["function"]["name"] for t in llm_peer.chats[0]["tools"]] == ["order_status", "desk_shout"]
+    told = [m for m in llm_peer.chats[3]["messages"] if m["role"] == "tool"]
+    assert json.loads(told[0]["content"]) == {"id": "A-17", "status": "delivered", "total": 42.5}
+    assert "no order Z-9" in told[1]["content"]
+    assert json.loads(told[2]["content"]) == {"result": "DONE"}
+    names = sorted(r.name for r in await task_runs(state.state_details.flow_run_id, count=11))
+    assert "order_status[1]" in names and "desk_shout[3]" in names and "tools[0] list" in names
+    [record] = [s for s in await read_steps(state.state_details.flow_run_id) if s.node_id == "triage"]
+    assert MCP_TOKEN not in json.dumps(record.output)

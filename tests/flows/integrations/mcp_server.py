@@ -1,0 +1,55 @@
+"""A local MCP server (the ``mcp`` SDK's own) for the agent tests: an order desk.
+
+``python -m tests.flows.integrations.mcp_server stdio`` serves it over stdio;
+``python -m tests.flows.integrations.mcp_server http PORT [TOKEN]`` over streamable HTTP on
+127.0.0.1, refusing requests without ``Authorization: Bearer TOKEN`` when a token is given.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+
+server = MCPServer("order-desk", log_level="WARNING")
+ORDERS = {"A-17": {"id": "A-17", "status": "delivered", "total": 42.5}}
+
+
+@server.tool()
+def order_status(order_id: str) -> dict[str, Any]:
+    """The status of an order."""
+    if order_id not in ORDERS:
+        raise ToolError(f"no order {order_id}")
+    return ORDERS[order_id]
+
+
+@server.tool()
+def shout(text: str) -> str:
+    """The text in capitals."""
+    return text.upper()
+
+
+def _http(port: int, token: str | None) -> None:
+    import uvicorn
+    from starlette.middleware.base import BaseHTTPMiddleware
+    from starlette.responses import JSONResponse
+
+    app = server.streamable_http_app()
+    if token:
+
+        async def check(request: Any, call_next: Any) -> Any:
+            if request.headers.get("authorization") != f"Bearer {token}":
+                return JSONResponse({"error": "unauthorized"}, status_code=401)
+            return await call_next(request)
+
+        app.add_middleware(BaseHTTPMiddleware, dispatch=check)
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "stdio":
+        server.run("stdio")
+    else:
+        _http(int(sys.argv[2]), sys.argv[3] if len(sys.argv) > 3 else None)
