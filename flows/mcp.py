@@ -31,7 +31,13 @@ def server_label(url: str | None, stdio: str | None) -> str:
 
 @contextlib.asynccontextmanager
 async def _session(
-    *, url: str | None, stdio: str | None, headers: Mapping[str, str], allowed: Iterable[Any], timeout: float
+    *,
+    url: str | None,
+    stdio: str | None,
+    headers: Mapping[str, str],
+    allowed: Iterable[Any],
+    timeout: float,
+    runtime: Any = None,
 ) -> AsyncIterator[Any]:
     # The SDK (and its HTTP client) is imported by the runs and requests that use MCP only.
     import httpx2  # noqa: PLC0415
@@ -50,7 +56,7 @@ async def _session(
     if not stdio:
         raise McpError("an MCP server needs 'url' or 'stdio'")
     try:
-        declared = get_settings().runtime.mcp_stdio_server(stdio)
+        declared = (runtime or get_settings().runtime).mcp_stdio_server(stdio)
     except LookupError as exc:
         raise McpError(str(exc)) from None
     params = StdioServerParameters(command=declared["command"], args=declared["args"], env=declared["env"] or None)
@@ -74,10 +80,14 @@ async def list_tools(
     headers: Mapping[str, str] | None = None,
     allowed: Iterable[Any] = (),
     timeout: float = 30,
+    runtime: Any = None,
 ) -> list[dict[str, Any]]:
-    """The server's tools: ``[{name, description, input_schema}]`` (every page)."""
+    """The server's tools: ``[{name, description, input_schema}]`` (every page). ``runtime``: the
+    settings section that declares stdio servers (default: this process's)."""
     try:
-        async with _session(url=url, stdio=stdio, headers=headers or {}, allowed=allowed, timeout=timeout) as session:
+        async with _session(
+            url=url, stdio=stdio, headers=headers or {}, allowed=allowed, timeout=timeout, runtime=runtime
+        ) as session:
             tools: list[dict[str, Any]] = []
             result = await session.list_tools()
             while True:

@@ -39,6 +39,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.quotas",
     "api.routes.variables",
     "api.routes.catalogue",
+    "api.routes.mcp",
     "api.routes.templates",
     "api.routes.credentials",
     "api.routes.oauth",

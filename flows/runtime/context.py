@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from prefect import get_run_logger
@@ -48,7 +49,7 @@ class NodeRunContext:
         #: Outputs of the upstream nodes whose edges are live, by node id.
         self.inputs = inputs
         #: Inputs this node's earlier suspensions received, by key (a node run again after one).
-        self.received: dict[str, Any] = dict(received or {})
+        self.received: Mapping[str, Any] = dict(received or {})
 
     @property
     def logger(self) -> Any:

@@ -211,19 +211,21 @@ async def node_step(name: str, label: str, cache_key: str | None, execute: Calla
     back without running it again. No key (no flow run): ``execute`` runs in place."""
     if cache_key is None:
         return await execute()
-    task = _STEP_TASKS.get(name)
+    task: Any = _STEP_TASKS.get(name)
     if task is None:
-        task = run_step.with_options(
-            name=name,
-            task_run_name=_call_label,
-            cache_key_fn=_call_cache_key,
-            persist_result=True,
-            retries=0,
-        )
+        options: dict[str, Any] = {
+            "name": name,
+            "task_run_name": _call_label,
+            "cache_key_fn": _call_cache_key,
+            "persist_result": True,
+            "retries": 0,
+        }
+        task = run_step.with_options(**options)
         task.result_storage = node_storage()
         _STEP_TASKS[name] = task
     # Committed when the step ends, not with the node's own transaction: a node that fails
     # later (and is retried, or run again) still finds the steps it completed.
     async with atransaction(commit_mode=CommitMode.EAGER):
-        state = await task(StepCall(execute, label=label, cache_key=cache_key), return_state=True)
+        pending: Any = task(StepCall(execute, label=label, cache_key=cache_key), return_state=True)
+        state = await pending
     return await state.result()
