@@ -45,7 +45,6 @@ from flows.mcp import list_tools as mcp_list_tools
 from flows.net import allowed_networks_of
 from flows.nodes._common import check_duration, parse_duration
 from flows.nodes.approval import ApprovalDecision, Escalation, PersonOrRole
-from flows.runtime.tasks import node_cache_key, node_step
 from translator.nodetypes import NodeConfig, NodeContext, NodeType, Suspend, get_registry, input_key
 
 TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
@@ -275,6 +274,22 @@ class Agent(NodeType):
     async def run(self, config: Config, ctx: NodeContext) -> Any:
         """Output: ``{output, content, turns, usage}`` (``output`` fits ``output_schema`` when set)."""
         return await _AgentRun(config, ctx).run()
+
+
+async def node_step(name: str, label: str, cache_key: str | None, execute: Any) -> Any:
+    """A step of the agent as a task run of its own (:func:`flows.runtime.tasks.node_step`)."""
+    # Prefect is the runtime's: node discovery (the translator, the editor's checks) must not
+    # import it, so the runtime's task helpers are loaded when an agent runs.
+    from flows.runtime.tasks import node_step as run_as_task  # noqa: PLC0415
+
+    return await run_as_task(name, label, cache_key, execute)
+
+
+def node_cache_key(flow_run_id: Any, node_id: str, path: tuple[int, ...]) -> str:
+    """Where the node's own result is stored in its flow run (the prefix of its steps' keys)."""
+    from flows.runtime.tasks import node_cache_key as key_of  # noqa: PLC0415  (as above)
+
+    return key_of(flow_run_id, node_id, path)
 
 
 class _AgentRun:
