@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from api.auth.permissions import Role
 from tests.api.human_tasks.conftest import audit_events, execution_status, open_task, publish, steps_by_node
+from tests.flows.integrations.mcp_server import serve_http
 from tests.flows.integrations.peers import OpenAIPeer
 from tests.peers import HttpPeer, PeerResponse
 
@@ -150,3 +152,27 @@ async def test_a_rejection_is_told_to_the_model_as_the_tool_result(
     told = [m for m in llm_peer.chats[1]["messages"] if m["role"] == "tool"]
     assert json.loads(told[0]["content"]) == {"rejected": True, "reason": "delivered on time"}
     assert len(llm_peer.chats) == 2
+
+
+async def test_the_editor_lists_an_mcp_servers_tools_on_demand(tenant: Any) -> None:
+    token = "mcp-editor-token-0123456789"
+    async with tenant.client() as admin, tenant.client(Role.VIEWER) as viewer:
+        created = await admin.post(
+            "/api/v1/credentials",
+            json={"name": "desk", "type": "http-auth", "values": {"scheme": "bearer", "token": token}},
+        )
+        assert created.status_code == 201, created.text
+        with serve_http(token) as url:
+            listed = await admin.post("/api/v1/mcp/tools", json={"server": {"url": url}, "credential": "desk"})
+            assert listed.status_code == 200, listed.text
+            assert [t["name"] for t in listed.json()["tools"]] == ["order_status", "shout"]
+            refused = await admin.post("/api/v1/mcp/tools", json={"server": {"url": url}})
+            assert refused.status_code == 502 and url in refused.json()["error"]["message"]
+            unknown = await admin.post("/api/v1/mcp/tools", json={"server": {"url": url}, "credential": "nope"})
+            assert unknown.status_code == 422, unknown.text
+            forbidden = await viewer.post("/api/v1/mcp/tools", json={"server": {"url": url}})
+            assert forbidden.status_code == 403
+        both = await admin.post("/api/v1/mcp/tools", json={"server": {"url": "http://x", "stdio": "desk"}})
+        assert both.status_code == 422
+        undeclared = await admin.post("/api/v1/mcp/tools", json={"server": {"stdio": "desk"}})
+        assert undeclared.status_code == 502 and "no stdio MCP server 'desk' is declared" in undeclared.text

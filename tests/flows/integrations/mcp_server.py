@@ -7,7 +7,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import subprocess
 import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from mcp.server.mcpserver import MCPServer
@@ -46,6 +52,31 @@ def _http(port: int, token: str | None) -> None:
 
         app.add_middleware(BaseHTTPMiddleware, dispatch=check)
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
+
+
+@contextlib.contextmanager
+def serve_http(token: str) -> Iterator[str]:
+    """This server over streamable HTTP in a process of its own; yields its URL."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.flows.integrations.mcp_server", "http", str(port), token],
+        cwd=Path(__file__).parents[3],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 if __name__ == "__main__":

@@ -6,12 +6,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import socket
-import subprocess
 import sys
-import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,8 +18,9 @@ from flows.nodes.agent import Agent
 from flows.run_graph import run_graph
 from tests.flows.graphs.conftest import task_runs
 from tests.flows.integrations.conftest import set_env
+from tests.flows.integrations.mcp_server import serve_http
 from tests.flows.integrations.peers import OpenAIPeer
-from tests.peers import HttpPeer, PeerResponse, free_port
+from tests.peers import HttpPeer, PeerResponse
 
 ORDER = {"id": "A-17", "status": "delivered", "total": 42.5}
 ANSWER_SCHEMA = {
@@ -238,22 +235,8 @@ def test_tool_sources_are_checked_with_their_field_named() -> None:
 @pytest.fixture(scope="module")
 def mcp_http() -> Any:
     """The local MCP server over streamable HTTP on 127.0.0.1, behind a bearer token."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests.flows.integrations.mcp_server", "http", str(port), MCP_TOKEN],
-        cwd=Path(__file__).parents[3],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        time.sleep(0.2)
-    yield f"http://127.0.0.1:{port}/mcp"
-    process.terminate()
-    process.wait(10)
+    with serve_http(MCP_TOKEN) as url:
+        yield url
 
 
 MCP_TOKEN = "mcp-token-0123456789-do-not-log"
