@@ -117,6 +117,9 @@ class NodeTool(_Tool):
             if key not in aliases:
                 raise ValueError(f"fixed.{key}: {self.type!r} has no config field {key!r}")
         for path in self.open:
+            last = path.split(".")[-1]
+            if last == "credential" or last.endswith("_credential") or path in node_type.credential_fields:
+                raise ValueError(f"open: {path!r} names a credential: credentials are fixed, never the model's choice")
             if path.split(".")[0] not in aliases:
                 raise ValueError(f"open: {self.type!r} has no config field {path.split('.')[0]!r}")
             if path.split(".")[0] in self.fixed and "." not in path:
@@ -728,7 +731,7 @@ def _open_schema(node_type: type[NodeType], source: NodeTool) -> dict[str, Any]:
         if "." not in path and path in required_top:
             required.append(path)
     schema: dict[str, Any] = {"type": "object", "properties": properties, "required": required}
-    if full.get("$defs"):
+    if full.get("$defs") and "$ref" in json.dumps(properties):
         schema["$defs"] = full["$defs"]
     schema["additionalProperties"] = False
     return schema

@@ -216,6 +216,10 @@ def test_tool_sources_are_checked_with_their_field_named() -> None:
         Agent.Config.model_validate({**base, "tools": [{"kind": "node", "type": "nope.nope"}]})
     with pytest.raises(ValueError, match="open: 'http.request' has no config field 'bogus'"):
         Agent.Config.model_validate({**base, "tools": [{"kind": "node", "type": "http.request", "open": ["bogus"]}]})
+    with pytest.raises(ValueError, match="open: 'credential' names a credential"):
+        Agent.Config.model_validate(
+            {**base, "tools": [{"kind": "node", "type": "http.request", "open": ["url", "credential"]}]}
+        )
     with pytest.raises(ValueError, match="a tool that requires approval needs 'approvers'"):
         Agent.Config.model_validate(
             {
