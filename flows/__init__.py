@@ -18,6 +18,7 @@ and may change without notice.
   :mod:`flows.tracing` (public)
 - what runs tell the API: :data:`CREDENTIAL_USED` (the credential-use event),
   :class:`WebhookSignature` (how a webhook trigger verifies its deliveries)
+- MCP servers' tool lists (the editor's "List tools"): :func:`list_mcp_tools`, :class:`McpError`
 - OAuth 2.0 connections' token requests and refreshes: the module ``flows.oauth`` (public; the
   API builds authorization URLs and exchanges codes with it, runs keep tokens fresh)
 
@@ -31,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from flows.failures import node_failures, quiet_console, show_tracebacks
+    from flows.mcp import McpError
+    from flows.mcp import list_tools as list_mcp_tools
     from flows.naming import (
         DEFAULT_TENANT,
         ENTRYPOINT,
@@ -70,6 +73,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "node_failures": ("flows.failures", "node_failures"),
     "quiet_console": ("flows.failures", "quiet_console"),
     "show_tracebacks": ("flows.failures", "show_tracebacks"),
+    "list_mcp_tools": ("flows.mcp", "list_tools"),
+    "McpError": ("flows.mcp", "McpError"),
 }
 
 __all__ = [
@@ -94,6 +99,8 @@ __all__ = [
     "node_failures",
     "quiet_console",
     "show_tracebacks",
+    "list_mcp_tools",
+    "McpError",
 ]
 
 

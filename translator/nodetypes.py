@@ -95,10 +95,15 @@ class Suspend:
     ``suspends_for`` model arrives under ``key``; then :meth:`NodeType.resumed` turns the input
     and ``data`` into the node's output. ``key`` names the input in Prefect: unique per run and
     loop iteration, made of letters, digits and ``-`` (:func:`input_key`).
+
+    With ``rerun`` the node is run again instead (``resumed`` is not called): its ``run`` finds
+    every input it received so far in ``ctx.received`` by key, and may suspend again under
+    another key. A node that asks several questions in turn (an agent's gated tool calls) does so.
     """
 
     key: str
     data: Mapping[str, Any]
+    rerun: bool = False
 
 
 _PLAIN_ID = re.compile(r"[a-z0-9]+")
@@ -293,6 +298,8 @@ class NodeContext(Protocol):
     allowed_networks: list[Any]
     #: The tenant's own allow-list entries, as given (for sub-runs).
     tenant_networks: list[str]
+    #: Inputs this node's earlier :class:`Suspend` (with ``rerun``) received, by key.
+    received: Mapping[str, Any]
     runtime: Runtime
 
     @property

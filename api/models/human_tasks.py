@@ -47,6 +47,8 @@ class HumanTask(TenantScoped, Base):
     comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     decided_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    #: A gated tool call's arguments as the reviewer approved them (None: as the model gave them).
+    arguments: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     # When the decision reached Prefect (the run was resumed); None while that is pending.
     resumed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)

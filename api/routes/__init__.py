@@ -40,6 +40,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.variables",
     "api.routes.catalogue",
     "api.routes.expressions",
+    "api.routes.mcp_sources",
     "api.routes.templates",
     "api.routes.credentials",
     "api.routes.oauth",

@@ -76,6 +76,9 @@ class HumanTaskPublic(BaseModel):
     comment: str | None
     decided_by: str | None
     decided_at: datetime | None
+    arguments: dict[str, Any] | None = Field(
+        default=None, description="An agent's gated tool call: the arguments the reviewer approved it with."
+    )
     created_at: datetime
     expires_at: datetime | None
     escalation: list[dict[str, Any]]
@@ -86,6 +89,11 @@ class HumanTaskPublic(BaseModel):
 class HumanTaskDecide(BaseModel):
     value: str = Field(min_length=1, max_length=100, description="The chosen option's value.")
     comment: str | None = Field(default=None, max_length=5000, description="Why (optional).")
+    arguments: dict[str, Any] | None = Field(
+        default=None,
+        description="An agent's gated tool call only: the arguments to run it with instead of the model's "
+        "(validated against the tool's schema; with the 'approved' option).",
+    )
 
 
 class EscalationStep(BaseModel):
@@ -185,6 +193,7 @@ async def decide_human_task(
         principal=principal,
         value=body.value,
         comment=body.comment,
+        arguments=body.arguments,
     )
     await session.commit()
     if not await service.hand_over(db, prefect, tenant_id=principal.required_tenant_id(), task_id=task.id):

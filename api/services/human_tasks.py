@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from jsonschema import Draft202012Validator
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -173,6 +174,7 @@ def public(task: HumanTask) -> dict[str, Any]:
         "comment": task.comment,
         "decided_by": task.decided_by,
         "decided_at": task.decided_at,
+        "arguments": task.arguments,
         "created_at": task.created_at,
         "expires_at": task.expires_at,
         "escalation": task.escalation,
@@ -192,6 +194,7 @@ async def decide(
     principal: Principal,
     value: str,
     comment: str | None,
+    arguments: dict[str, Any] | None = None,
 ) -> HumanTask:
     """Record and audit a person's decision (flushed; the caller commits).
 
@@ -224,6 +227,9 @@ async def decide(
                 ]
             },
         )
+    if arguments is not None:
+        _check_arguments(task, value, arguments)
+        task.arguments = arguments
     record_decision(task, value=value, comment=comment, decided_by=principal.email or principal.actor)
     try:
         await session.flush()
@@ -240,10 +246,47 @@ async def decide(
         context=context,
         resource_type="human_task",
         resource_id=task.id,
-        after={"decision": task.decision, "comment": task.comment},
+        after={"decision": task.decision, "comment": task.comment}
+        | ({"arguments": task.arguments} if task.arguments is not None else {}),
         details={"title": task.title, "data": task.snapshot, "execution_id": task.flow_run_id},
     )
     return task
+
+
+#: The option of an agent's gated tool call that runs it (the one edited arguments go with).
+TOOL_APPROVE = "approved"
+
+
+def _check_arguments(task: HumanTask, value: str, arguments: dict[str, Any]) -> None:
+    """Edited arguments fit only an agent's gated tool call being approved, and its schema."""
+    call = (task.snapshot or {}).get("tool_call")
+    if not isinstance(call, dict):
+        raise ValidationFailed(
+            "this task is not a tool call: it takes no arguments",
+            details={"errors": [{"field": "arguments", "path": "arguments", "code": "no_arguments"}]},
+        )
+    if value != TOOL_APPROVE:
+        raise ValidationFailed(
+            f"arguments go with the {TOOL_APPROVE!r} option only",
+            details={"errors": [{"field": "arguments", "path": "arguments", "code": "not_approved"}]},
+        )
+    validator = Draft202012Validator(call.get("schema") or {"type": "object"})
+    errors = sorted(validator.iter_errors(arguments), key=lambda e: list(e.path))
+    if errors:
+        raise ValidationFailed(
+            f"the arguments do not fit the schema of tool {call.get('tool')!r}",
+            details={
+                "errors": [
+                    {
+                        "field": "arguments",
+                        "path": "/".join(["arguments", *(str(p) for p in e.path)]),
+                        "code": "schema",
+                        "message": e.message,
+                    }
+                    for e in errors
+                ]
+            },
+        )
 
 
 def _ended(task: HumanTask) -> Conflict:
@@ -295,6 +338,7 @@ async def resume_run(prefect: PrefectClient, task: HumanTask) -> bool:
         "decided_by": task.decided_by,
         "decided_at": task.decided_at.isoformat() if task.decided_at else None,
         "expired": task.status == "expired",
+        "arguments": task.arguments,
     }
     flow_run = await prefect_runs.read_run(prefect, UUID(task.flow_run_id))
     if flow_run is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from prefect import get_run_logger
@@ -30,6 +31,7 @@ class NodeRunContext:
         label: str,
         path: tuple[int, ...],
         runtime: Runtime,
+        received: dict[str, Any] | None = None,
     ) -> None:
         self._run = run
         self.node = node
@@ -46,6 +48,8 @@ class NodeRunContext:
         self.scope = {**scope, "credentials": dict(scope.get("credentials") or {})}
         #: Outputs of the upstream nodes whose edges are live, by node id.
         self.inputs = inputs
+        #: Inputs this node's earlier suspensions received, by key (a node run again after one).
+        self.received: Mapping[str, Any] = dict(received or {})
 
     @property
     def logger(self) -> Any:

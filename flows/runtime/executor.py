@@ -34,6 +34,7 @@ from flows.runtime.tasks import (
     SKIPPED,
     NodeCall,
     marker_task,
+    node_cache_key,
     node_task,
     stored_result,
 )
@@ -336,15 +337,13 @@ class Level:
         return Outcome(status="disabled", output=output)
 
     def cache_key(self, node: PlanNode) -> str:
-        iteration = "-".join(str(i) for i in self.path)
-        return f"{cache_prefix(self.run.flow_run_id)}{node.id}" + (f"-{iteration}" if iteration else "")
+        return node_cache_key(self.run.flow_run_id, node.id, self.path)
 
-    async def _run_node(self, node: PlanNode) -> Outcome:
-        label = _label(node, self.path)
-        if self.run.resumed:
-            envelope = await stored_result(self.cache_key(node))
-            if envelope is not None:
-                return await self._stored(node, label, envelope)
+    def _executor(
+        self, node: PlanNode, label: str, received: dict[str, Any]
+    ) -> Callable[[NodeCall], Awaitable[dict[str, Any]]]:
+        """What one attempt of ``node`` does, in the level's scope as it is now; ``received``:
+        the inputs the node's earlier suspensions received (a node that runs again after one)."""
         scope = self.scope()
         inputs = self.inputs_of(node)
         level = self
@@ -361,6 +360,7 @@ class Level:
                     label=label,
                     path=level.path,
                     runtime=_NodeRuntime(level, node),
+                    received=received,
                 )
                 await ctx.load_credentials()
                 config = node.render_config(ctx.scope)
@@ -391,13 +391,21 @@ class Level:
                 return {
                     "output": None,
                     "handles": None,
-                    "suspend": {"key": result.key, "data": dict(result.data)},
+                    "suspend": {"key": result.key, "data": dict(result.data), "rerun": result.rerun},
                     "step": _suspended_step(call),
                 }
             call.attempt_ended("completed")
             return {"output": result, "handles": None}
 
-        call = NodeCall(execute, label=label, cache_key=self.cache_key(node))
+        return execute
+
+    async def _run_node(self, node: PlanNode) -> Outcome:
+        label = _label(node, self.path)
+        if self.run.resumed:
+            envelope = await stored_result(self.cache_key(node))
+            if envelope is not None:
+                return await self._stored(node, label, envelope)
+        call = NodeCall(self._executor(node, label, {}), label=label, cache_key=self.cache_key(node))
         state = await node_task(node)(call, return_state=True)
         if state.name == "TimedOut":
             call.timed_out(mask(state.message or "timed out"), node.timeout_seconds)
@@ -498,10 +506,36 @@ class Level:
             # Stored before the run is suspended: its body may start again on another worker.
             await self.run.writer.flush()
         received = await wait_for_input(suspend["key"], model)
+        if suspend.get("rerun"):
+            answers = {**(suspend.get("received") or {}), suspend["key"]: received.model_dump(mode="json")}
+            return await self._rerun(node, answers)
         result = await node.node_type().resumed(suspend.get("data") or {}, received)
         if isinstance(result, Routed):
             return result.output, list(result.handles)
         return result, None
+
+    async def _rerun(self, node: PlanNode, received: dict[str, Any]) -> tuple[Any, list[str] | None]:
+        """Run a node that suspended with ``rerun`` again, with every input it received so far.
+
+        Each round is a task run of the node stored under a key of its own (the node's key and
+        ``-r<round>``), so a body that runs again takes the rounds that completed from storage.
+        The node may suspend again (another question): the run waits once more.
+        """
+        label = _label(node, self.path)
+        key = f"{self.cache_key(node)}-r{len(received)}"
+        envelope = await stored_result(key) if self.run.resumed else None
+        if envelope is None:
+            call = NodeCall(self._executor(node, label, received), label=label, cache_key=key)
+            state = await node_task(node)(call, return_state=True)
+            if not state.is_completed():
+                raised = await state.result(raise_on_failure=False)
+                if isinstance(raised, BaseException):
+                    raise raised
+                raise RunError(f"node '{node.id}' {state.name}: {state.message}", node_id=node.id)
+            envelope = await state.result()
+        if envelope.get("suspend"):
+            return await self._resume(node, {**envelope["suspend"], "received": received})
+        return envelope["output"], envelope.get("handles")
 
     def _failed(
         self, node: PlanNode, record: StepRecord, exc: BaseException | None, attempts: int, state: Any = None

@@ -8,7 +8,9 @@ variables), never from the API.
 from __future__ import annotations
 
 import ipaddress
+import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,6 +88,11 @@ class RuntimeSettings(BaseSettings):
         default=None, description="SendGrid's API base (e.g. its EU region's) when the credential names none."
     )
     twilio_api_url: str | None = Field(default=None, description="Twilio's API base when the credential names none.")
+    mcp_stdio_servers: str = Field(
+        default="",
+        description="MCP servers run as local processes that agents may use: a JSON object "
+        'name -> {"command", "args", "env"}. A workflow names one; it never gives a command.',
+    )
 
     @property
     def allowed_networks(self) -> list[Network]:
@@ -96,6 +103,24 @@ class RuntimeSettings(BaseSettings):
     def db_directories(self) -> list[Path]:
         """The directories of ``GORAX_DB_ALLOWED_DIRECTORIES``, resolved (symlinks followed)."""
         return [Path(part).expanduser().resolve() for part in _items(self.db_allowed_directories)]
+
+    def mcp_stdio_server(self, name: str) -> dict[str, Any]:
+        """The declared stdio MCP server ``name``: ``{command, args, env}``.
+
+        Raises ``LookupError`` naming the declared servers when there is none of that name."""
+        try:
+            declared = json.loads(self.mcp_stdio_servers) if self.mcp_stdio_servers.strip() else {}
+        except ValueError as exc:
+            raise LookupError(f"GORAX_MCP_STDIO_SERVERS is not a JSON object: {exc}") from None
+        server = declared.get(name) if isinstance(declared, dict) else None
+        if not isinstance(server, dict) or not isinstance(server.get("command"), str):
+            names = ", ".join(sorted(declared)) if isinstance(declared, dict) and declared else "none"
+            raise LookupError(f"no stdio MCP server {name!r} is declared (GORAX_MCP_STDIO_SERVERS declares: {names})")
+        return {
+            "command": server["command"],
+            "args": [str(a) for a in server.get("args") or []],
+            "env": {str(k): str(v) for k, v in (server.get("env") or {}).items()},
+        }
 
     def provider_api_url(self, provider: str) -> str | None:
         """The operator's base URL for ``provider`` (``GORAX_<PROVIDER>_API_URL``), if set."""

@@ -16,6 +16,7 @@ from typing import Any
 from prefect import task
 from prefect.results import ResultStore
 from prefect.states import Completed
+from prefect.transactions import CommitMode, atransaction
 
 from blocks.results import SealedJSONSerializer, node_result_storage
 from flows.runtime.steps import StepAttempt
@@ -174,3 +175,57 @@ def marker_task(node: Any) -> Any:
     if task is None:
         task = _MARKERS[node.type] = mark_node.with_options(name=node.type)
     return task
+
+
+def node_cache_key(flow_run_id: Any, node_id: str, path: tuple[int, ...] = ()) -> str:
+    """The key a node's result is stored under in its flow run (per loop iteration)."""
+    iteration = "-".join(str(i) for i in path)
+    return f"gorax-{flow_run_id}-{node_id}" + (f"-{iteration}" if iteration else "")
+
+
+class StepCall:
+    """One step inside a node (an agent's model call or tool call): opaque to Prefect."""
+
+    def __init__(self, execute: Callable[[], Awaitable[Any]], *, label: str, cache_key: str) -> None:
+        self._execute = execute
+        self.label = label
+        self.cache_key = cache_key
+
+    async def __call__(self) -> Any:
+        return await self._execute()
+
+
+# Sealed like node results: a model's answer or a tool's result may carry a secret.
+@task(persist_result=True, result_serializer=SealedJSONSerializer())
+async def run_step(call: StepCall) -> Any:
+    """Run one step of a node; its result is stored under the step's key."""
+    return await call()
+
+
+_STEP_TASKS: dict[str, Any] = {}
+
+
+async def node_step(name: str, label: str, cache_key: str | None, execute: Callable[[], Awaitable[Any]]) -> Any:
+    """Run ``execute`` as a task run of its own, named ``label``, whose result is stored under
+    ``cache_key``: a later run of the same flow run (a retry, a resume) gets the stored result
+    back without running it again. No key (no flow run): ``execute`` runs in place."""
+    if cache_key is None:
+        return await execute()
+    task: Any = _STEP_TASKS.get(name)
+    if task is None:
+        options: dict[str, Any] = {
+            "name": name,
+            "task_run_name": _call_label,
+            "cache_key_fn": _call_cache_key,
+            "persist_result": True,
+            "retries": 0,
+        }
+        task = run_step.with_options(**options)
+        task.result_storage = node_storage()
+        _STEP_TASKS[name] = task
+    # Committed when the step ends, not with the node's own transaction: a node that fails
+    # later (and is retried, or run again) still finds the steps it completed.
+    async with atransaction(commit_mode=CommitMode.EAGER):
+        pending: Any = task(StepCall(execute, label=label, cache_key=cache_key), return_state=True)
+        state = await pending
+    return await state.result()

@@ -230,8 +230,8 @@ class PagerDutyPeer(HttpPeer):
 class OpenAIPeer(HttpPeer):
     """An OpenAI-compatible ``/v1/chat/completions`` that answers from a script.
 
-    ``peer.answers`` is a queue of reply texts (or ``(status, error body)`` pairs); each request
-    takes the next one. The bearer key is checked; requests are kept in ``chats``.
+    ``peer.answers`` is a queue of reply texts, assistant messages (a dict, e.g. with
+    ``tool_calls``) or ``(status, error body)`` pairs; each request takes the next one. The bearer key is checked; requests are kept in ``chats``.
     """
 
     KEY = "sk-test-local-0123456789abcdef"
@@ -261,8 +261,9 @@ class OpenAIPeer(HttpPeer):
         answer = self.answers.pop(0)
         if isinstance(answer, tuple):
             return _bad(*answer)
-        prompt = sum(len(m["content"].split()) for m in body["messages"])
-        completion = len(answer.split())
+        prompt = sum(len(str(m.get("content") or "").split()) for m in body["messages"])
+        message = answer if isinstance(answer, dict) else {"role": "assistant", "content": answer}
+        completion = len(json.dumps(message).split()) if isinstance(answer, dict) else len(answer.split())
         return PeerResponse(
             200,
             {
@@ -270,7 +271,13 @@ class OpenAIPeer(HttpPeer):
                 "object": "chat.completion",
                 "created": 1700000000,
                 "model": body["model"],
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": answer}, "finish_reason": "stop"}],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": "tool_calls" if message.get("tool_calls") else "stop",
+                    }
+                ],
                 "usage": {
                     "prompt_tokens": prompt,
                     "completion_tokens": completion,
