@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020_agent_tool_arguments"
-down_revision = "0017_slo"
+down_revision = "0019_mcp_tools"
 branch_labels = None
 depends_on = None
 
