@@ -1,7 +1,7 @@
 """Human tasks of gated agent tool calls: the arguments a reviewer approved them with.
 
 Revision ID: 0020_agent_tool_arguments
-Revises: 0017_slo
+Revises: 0019_mcp_tools
 """
 
 from __future__ import annotations
