@@ -42,6 +42,8 @@ class Decision:
     limit: int
     remaining: int
     reset: int  # epoch seconds when the window ends
+    name: str = ""  # which limit counted it: ``rate_limit_<class>`` or a quota's name
+    window: int = 60  # seconds of one window
 
     def headers(self) -> dict[str, str]:
         """The ``X-RateLimit-*`` headers (plus ``Retry-After`` when refused)."""
@@ -141,6 +143,8 @@ class RateLimiter:
             limit=limit,
             remaining=max(0, limit - count),
             reset=(window_index + 1) * self.window,
+            name=f"rate_limit_{klass}",
+            window=self.window,
         )
 
     async def hit_quota(self, name: str, subject: str, limit: int, window: int = 60) -> Decision:
@@ -149,7 +153,12 @@ class RateLimiter:
         window_index = int(time.time()) // window
         count = await self.store.incr(f"gorax:quota:{name}:{subject}:{window_index}", window)
         return Decision(
-            allowed=count <= limit, limit=limit, remaining=max(0, limit - count), reset=(window_index + 1) * window
+            allowed=count <= limit,
+            limit=limit,
+            remaining=max(0, limit - count),
+            reset=(window_index + 1) * window,
+            name=name,
+            window=window,
         )
 
     async def quota_used(self, name: str, subject: str, window: int = 60) -> tuple[int, int]:

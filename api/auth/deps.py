@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -152,8 +153,19 @@ async def _rate_limit(state: AppState, request: Request, subject: str) -> None:
     request.state.rate_limit = decision
     if not decision.allowed:
         # The X-RateLimit-* and Retry-After headers come from the middleware (request.state).
+        # Like a quota's 429: which limit was hit, its number and when it resets.
+        resets_at = datetime.fromtimestamp(decision.reset, UTC).isoformat()
+        who = "client address" if subject.startswith("ip:") else "tenant"
         raise RateLimited(
-            "rate limit exceeded; retry later", details={"limit": decision.limit, "reset": decision.reset}
+            f"rate limit exceeded: more than {decision.limit:,} requests in {decision.window} s from this {who} "
+            f"({decision.name}); it resets at {resets_at}",
+            details={
+                "limit": decision.name,
+                "max": decision.limit,
+                "window_seconds": decision.window,
+                "reset": decision.reset,
+                "resets_at": resets_at,
+            },
         )
 
 

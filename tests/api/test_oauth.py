@@ -412,6 +412,34 @@ async def test_revoked_refresh_token_needs_reconnection(
         mailbox.controller.stop()
 
 
+async def test_a_failed_refresh_is_audited_and_the_connection_kept(
+    admin: httpx.AsyncClient, tenant: TenantHandle, idp: LocalIdP, db: Database
+) -> None:
+    """A provider outage during a refresh fails the run and is audited; the connection is not
+    marked for reconnection (only a refused refresh token does that) and works once it is back."""
+    idp.access_token_lifetime = 30  # within the refresh margin: the run refreshes first
+    await _create(admin, "idp", _values(idp))
+    await _connect(admin, idp, "idp")
+    idp.access_token_lifetime = 3600
+    idp.fail_token_requests("temporarily_unavailable", status=503, grant_types=["refresh_token"])
+
+    state = await _run(tenant, "idp", idp)
+    assert state.is_failed()
+    failed = await _audit(db, tenant.id, "credential.oauth.refresh_failed")
+    assert failed and all(e.outcome == "failure" and e.resource_id == "idp" for e in failed)
+    assert failed[0].details["reason"].startswith(f"token endpoint {idp.url('/token')} ")
+    assert await _audit(db, tenant.id, "credential.oauth.revoked") == []
+    listed = (await admin.get("/api/v1/credentials")).json()["items"]
+    assert next(c for c in listed if c["name"] == "idp")["connection"]["status"] == "connected"
+    for event in failed:
+        for token in [*_tokens(idp), CLIENT_SECRET]:
+            assert token not in str(event.details)
+
+    idp.clear_failures()
+    state = await _run(tenant, "idp", idp)
+    assert state.is_completed(), state.message
+
+
 async def test_connect_is_refused_for_other_types_and_grants(admin: httpx.AsyncClient, idp: LocalIdP) -> None:
     await admin.post(
         "/api/v1/credentials", json={"name": "plain", "type": "http-auth", "values": {"scheme": "bearer", "token": "t"}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -47,10 +48,18 @@ async def test_tenant_limit_headers_and_429(limited_server: str, sqlite_url: str
         assert seen == [2, 1, 0]
         refused = await client.get("/api/v1/auth/me")
         assert refused.status_code == 429
-        assert refused.json()["error"]["code"] == "RATE_LIMITED"
+        error = refused.json()["error"]
+        assert error["code"] == "RATE_LIMITED"
         assert refused.headers["x-ratelimit-remaining"] == "0"
         assert int(refused.headers["retry-after"]) >= 1
         assert int(refused.headers["x-ratelimit-reset"]) > 0
+        # The answer names the limit that was hit, its number and window, and when it resets.
+        details = error["details"]
+        assert details["limit"] == "rate_limit_api" and details["max"] == 6 and details["window_seconds"] == 3600
+        assert details["reset"] == int(refused.headers["x-ratelimit-reset"])
+        assert datetime.fromisoformat(details["resets_at"]).timestamp() == details["reset"]
+        assert "rate_limit_api" in error["message"] and details["resets_at"] in error["message"]
+        assert "tenant" in error["message"]
     # The limit is per tenant: another tenant is unaffected.
     async with second.client() as client:
         assert (await client.get("/api/v1/auth/me")).status_code == 200
@@ -64,7 +73,12 @@ async def test_sign_in_is_limited_per_client_address(limited_server: str) -> Non
             ).status_code
             for _ in range(3)
         ]
+        refused = await anon.post("/api/v1/auth/login", json={"email": "x@x.test", "password": "x"})
     assert statuses == [401, 401, 429]
+    error = refused.json()["error"]
+    assert refused.status_code == 429 and error["details"]["limit"] == "rate_limit_auth"
+    assert error["details"]["max"] == 2 and "client address" in error["message"]
+    assert "127.0.0.1" not in error["message"]
 
 
 def test_route_classes_follow_appendix_d() -> None:
@@ -96,7 +110,8 @@ async def test_redis_backed_server(sqlite_url: str) -> None:
     try:
         # A fresh address-like key per run is impossible (all from 127.0.0.1), so the Redis key
         # may already hold counts from an earlier run; what matters is that the 2nd call is 429.
-        async with httpx.AsyncClient(base_url=thread.url) as anon:
+        # A server thread still starting on a loaded machine may take longer than httpx's 5 s default.
+        async with httpx.AsyncClient(base_url=thread.url, timeout=60) as anon:
             body = {"email": "nobody@x.test", "password": "x"}
             await anon.post("/api/v1/auth/login", json=body)
             second = await anon.post("/api/v1/auth/login", json=body)

@@ -22,20 +22,31 @@ async def test_an_admin_sees_each_quota_used_with_a_bar(sign_in: Any, web_api: W
     async with httpx.AsyncClient(base_url=web_api.url, headers={"Authorization": f"Bearer {key}"}) as client:
         created = await client.post("/api/v1/workflows", json={"name": "stored", "graph": graph})
         assert created.status_code == 201, created.text
-    db = Database(sqlite_url)
-    try:
-        async with get_client() as prefect:
-            await set_tenant_quota(
-                db,
-                prefect,
-                tenant_ref=web_api.tenant_id,
-                values={"runs_per_month": 250, "storage_bytes": 10},
-                config=web_api.settings.api,
-                context=AuditContext.system("tests"),
-            )
-    finally:
-        await db.dispose()
 
+    async def set_quotas(values: dict[str, int | None]) -> None:
+        db = Database(sqlite_url)
+        try:
+            async with get_client() as prefect:
+                await set_tenant_quota(
+                    db,
+                    prefect,
+                    tenant_ref=web_api.tenant_id,
+                    values=values,
+                    config=web_api.settings.api,
+                    context=AuditContext.system("tests"),
+                )
+        finally:
+            await db.dispose()
+
+    await set_quotas({"runs_per_month": 250, "storage_bytes": 10})
+    try:
+        await _check_the_usage_section(sign_in, web_api)
+    finally:
+        # The tenant is the session's: later tests save workflows and start runs in it.
+        await set_quotas({"runs_per_month": None, "storage_bytes": None})
+
+
+async def _check_the_usage_section(sign_in: Any, web_api: WebApi) -> None:
     admin = await sign_in("admin")
     page = admin.page
     await page.goto(web_api.url + "/admin")

@@ -14,9 +14,10 @@ from blocks.types import OAuth2Connection
 from flows import oauth
 from flows.errors import IntegrationError
 from flows.nodes.github import GitHubCreateIssue
+from flows.nodes.jira import JiraCreateIssue
 from flows.nodes.slack import SlackSendMessage
 from tests.flows.integrations.conftest import NodeTestContext
-from tests.flows.integrations.peers import GitHubPeer, SlackPeer
+from tests.flows.integrations.peers import GitHubPeer, JiraPeer, SlackPeer
 
 
 @pytest.fixture(scope="module")
@@ -104,3 +105,47 @@ async def test_slack_refreshes_once_when_the_token_is_refused(
     ctx = NodeTestContext({"team": connection})
     sent = await SlackSendMessage().run(SlackSendMessage.Config(credential="team", channel="C0DEPLOY", text="hi"), ctx)
     assert sent["ts"] and asked == ["team"]
+
+
+JIRA_OAUTH_TOKEN = "jira-oauth-access-token-7"
+
+
+@pytest.fixture(scope="module")
+def jira_oauth() -> Iterator[JiraPeer]:
+    """Jira that takes an OAuth 2.0 bearer token (no Basic auth)."""
+    peer = JiraPeer()
+    peer.auth = f"Bearer {JIRA_OAUTH_TOKEN}"
+    peer.start()
+    yield peer
+    peer.stop()
+
+
+async def test_jira_takes_an_oauth_connection_and_refreshes_once_on_a_401(
+    jira_oauth: JiraPeer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[str] = []
+
+    async def refresh(block: Any, *, tenant_id: str | None, name: str, flow_run_id: str | None = None) -> bool:
+        asked.append(name)
+        block.access_token = SecretStr(JIRA_OAUTH_TOKEN)
+        return True
+
+    monkeypatch.setattr(oauth, "refresh_rejected", refresh)
+    connection = OAuth2Connection(
+        provider="generic",
+        client_id="app",
+        client_secret="s",
+        authorize_url="https://auth.atlassian.example/authorize",
+        token_url="https://auth.atlassian.example/oauth/token",
+        base_url=jira_oauth.url,
+        access_token="jira-expired-token",
+        status="connected",
+    )
+    ctx = NodeTestContext({"atlassian": connection})
+    config = JiraCreateIssue.Config(credential="atlassian", project="OPS", summary="disk full")
+    before = len(jira_oauth.requests)
+    issue = await JiraCreateIssue().run(config, ctx)
+    assert issue["key"].startswith("OPS-") and asked == ["atlassian"]
+    sent = [r.headers["authorization"] for r in jira_oauth.requests[before:]]
+    assert sent == ["Bearer jira-expired-token", f"Bearer {JIRA_OAUTH_TOKEN}"]
+    assert jira_oauth.created[-1]["summary"] == "disk full"
