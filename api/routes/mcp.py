@@ -3,7 +3,9 @@
 The route authenticates like every API route (``Authorization: Bearer gx_...``, or an access
 token), counts the request against the tenant's ``mcp`` rate limit, and needs
 ``workflow:read``; whether the caller may also run workflows (``tools/call``) is answered by
-``Allows(execution:run)`` and handed to the MCP handlers with the caller.
+``Allows(execution:run)`` and handed to the MCP handlers with the caller. The server is
+stateless, so only ``POST`` is served: there is no session to stream (``GET``) or end
+(``DELETE``), and both are 405.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ class _Transport(Response):
         await self.gateway.handle(scope, receive, send)
 
 
-@router.api_route(MCP_PATH, methods=["GET", "POST", "DELETE"], include_in_schema=False)
+@router.api_route(MCP_PATH, methods=["POST"], include_in_schema=False)
 async def mcp_endpoint(
     request: Request,
     may_run: bool = Allows(Permission.EXECUTION_RUN),
