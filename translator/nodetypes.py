@@ -336,6 +336,9 @@ class NodeType:
     #: another system's own templating). Embedded ``gorax/graph@1`` documents are always literal.
     literal_fields: ClassVar[tuple[str, ...]] = ()
     Config: ClassVar[builtins.type[NodeConfig]] = EmptyConfig  # `type` is the slug above
+    #: The shape of the node's output, where it has a fixed one (None: any JSON). A pinned or
+    #: mocked output is checked against it before a test run uses it.
+    Output: ClassVar[builtins.type[BaseModel] | None] = None
 
     @classmethod
     def is_trigger(cls) -> bool:
