@@ -3,6 +3,11 @@ with a warm gorax worker."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -226,3 +231,24 @@ async def test_workflow_tests_report_each_assertion_and_gate_publishing(run_tena
         version = await publish(client, wid, "tests pass")
         assert [t["id"] for t in version["graph"]["tests"]] == ["doubles", "result", "mocked", "broken"]
         await client.put(f"{API}/testing/settings", json={"require_passing_tests": False})
+
+
+async def test_gorax_test_runs_a_workflows_tests_through_the_api(run_tenant: TenantHandle, tmp_path: Any) -> None:
+    async with run_tenant.client() as client:
+        wid = (await create(client, _doubler("cli", tests=_TESTS[:2])))["id"]
+    junit = tmp_path / "junit.xml"
+    env = {"GORAX_API_URL": run_tenant.base_url, "GORAX_API_KEY": run_tenant.keys[Role.EDITOR]}
+    done = await asyncio.to_thread(_gorax, env, "test", "--workflow", wid, "--junit", str(junit))
+    assert done.returncode == 1, done.stderr
+    assert "PASS  doubles the input" in done.stdout and "FAIL the result: actual 4, expected 5" in done.stdout
+    assert 'failures="1"' in junit.read_text() and 'name="cli"' in junit.read_text()
+    passing = await asyncio.to_thread(_gorax, env, "test", "--workflow", wid, "--test", "doubles")
+    assert passing.returncode == 0, passing.stdout + passing.stderr
+    nokey = await asyncio.to_thread(_gorax, {"GORAX_API_URL": run_tenant.base_url}, "test", "--workflow", wid)
+    assert nokey.returncode == 2 and "GORAX_API_KEY" in nokey.stderr
+
+
+def _gorax(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    gorax = str(Path(sys.executable).parent / "gorax")
+    environment = {k: v for k, v in os.environ.items() if k not in ("GORAX_API_KEY",)}
+    return subprocess.run([gorax, *args], env={**environment, **env}, capture_output=True, text=True, timeout=300)

@@ -2,11 +2,13 @@
 import { memo } from "react";
 import { Handle, Position, type NodeProps } from "@xyflow/react";
 import type { FlowNode } from "./store";
+import { usePins } from "./testloop";
 
 function GoraxNodeView({ id, data, selected }: NodeProps<FlowNode>) {
   const { node, info, handles, input, errors, runStatus, attempt, remote } = data;
   const cls = ["gx-node", `cat-${info?.category ?? "unknown"}`, runStatus ? `run-${runStatus}` : "", errors.length ? "has-errors" : "", selected ? "selected" : "", node.disabled ? "disabled" : ""].filter(Boolean).join(" ");
   const outs = handles.length ? handles : [""];
+  const pinned = usePins((s) => id in s.pins);
   return (
     <div
       className={cls}
@@ -18,6 +20,7 @@ function GoraxNodeView({ id, data, selected }: NodeProps<FlowNode>) {
       {input && <Handle type="target" position={Position.Top} aria-label={`${id} input`} />}
       <div className="gx-title">
         <span className="gx-name">{node.name ?? node.id}</span>
+        {pinned && <span className="gx-pin" data-testid={`pin-${id}`} title="Output pinned: test runs use it instead of running the node">📌</span>}
         {runStatus && (
           <span className={`status status-${runStatus}`}>
             {runStatus}
