@@ -42,8 +42,10 @@ DEFAULT_WAIT = 60.0
 #: Step statuses whose output stands for the node in a later test run.
 _USABLE = ("completed", "cached", "pinned", "disabled")
 
-# Drafts deployments known in this process: (tenant, work pool) -> deployment id.
+# Drafts deployments known in this process: (tenant, work pool) -> deployment id; one request at a
+# time makes a tenant's (tests run at once would otherwise all create it).
 _drafts: dict[tuple[str, str], UUID] = {}
+_drafts_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
 
 # -- pins -------------------------------------------------------------------------------------
@@ -177,11 +179,15 @@ async def last_outputs(client: PrefectClient, *, tenant_id: str, workflow_id: st
 
 async def _drafts_deployment(client: PrefectClient, *, tenant_id: str, work_pool: str, fresh: bool = False) -> str:
     key = (tenant_id, work_pool)
-    if fresh or key not in _drafts:
-        try:
-            _drafts[key] = await deployments.deploy_drafts(client, tenant=tenant_id, work_pool=work_pool)
-        except deployments.WorkPoolMissing as exc:
-            raise Conflict(str(exc), details={"work_pool": work_pool}) from exc
+    known = _drafts.get(key)
+    if known is not None and not fresh:
+        return str(known)
+    async with _drafts_locks.setdefault(key, asyncio.Lock()):
+        if _drafts.get(key) is None or (fresh and _drafts.get(key) == known):
+            try:
+                _drafts[key] = await deployments.deploy_drafts(client, tenant=tenant_id, work_pool=work_pool)
+            except deployments.WorkPoolMissing as exc:
+                raise Conflict(str(exc), details={"work_pool": work_pool}) from exc
     return str(_drafts[key])
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from api.auth.permissions import Role
 from tests.api.conftest import TenantHandle
@@ -233,6 +234,7 @@ async def test_workflow_tests_report_each_assertion_and_gate_publishing(run_tena
         await client.put(f"{API}/testing/settings", json={"require_passing_tests": False})
 
 
+@pytest.mark.timeout(600)  # three `gorax` processes, each importing the CLI
 async def test_gorax_test_runs_a_workflows_tests_through_the_api(run_tenant: TenantHandle, tmp_path: Any) -> None:
     async with run_tenant.client() as client:
         wid = (await create(client, _doubler("cli", tests=_TESTS[:2])))["id"]

@@ -20,7 +20,7 @@ function GoraxNodeView({ id, data, selected }: NodeProps<FlowNode>) {
       {input && <Handle type="target" position={Position.Top} aria-label={`${id} input`} />}
       <div className="gx-title">
         <span className="gx-name">{node.name ?? node.id}</span>
-        {pinned && <span className="gx-pin" data-testid={`pin-${id}`} title="Output pinned: test runs use it instead of running the node">📌</span>}
+        {pinned && <span className="gx-pin" data-testid={`pin-${id}`} title="Output pinned: test runs use it instead of running the node">pinned</span>}
         {runStatus && (
           <span className={`status status-${runStatus}`}>
             {runStatus}

@@ -73,7 +73,7 @@ export function RunNodeButton({ workflowId, node }: { workflowId: string; node: 
       {pin ? (
         <div data-testid="pinned-output">
           <div className="muted">
-            📌 Pinned ({pin.source}){pin.pinned_by ? ` by ${pin.pinned_by}` : ""}: test runs use this instead of running the node
+            Pinned ({pin.source}){pin.pinned_by ? ` by ${pin.pinned_by}` : ""}: test runs use this instead of running the node
           </div>
           <pre className="output">{show(pin.output)}</pre>
           {!readOnly && <button onClick={() => go("Unpinning…", () => unpin(workflowId, node.id))}>Unpin</button>}
