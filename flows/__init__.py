@@ -8,7 +8,8 @@ and may change without notice.
   :data:`ENTRYPOINT` (its module is public; it is not re-exported here, where the name would be
   the module's once the module is imported)
 - naming: :func:`deployment_name`, :func:`work_queue_name`, :func:`tenant_tag`,
-  :func:`workflow_tag`, :func:`slug`, :data:`DEFAULT_TENANT`
+  :func:`workflow_tag`, :func:`slug`, :data:`DEFAULT_TENANT`; test runs: :data:`TEST_TAG`,
+  :func:`tenant_test_tag`, :func:`workflow_test_tag`, :func:`drafts_deployment_name`
 - step records a run leaves behind: :func:`read_steps`, :class:`StepRecord`
 - tenant variables (``env.*``): :func:`variable_name`, :func:`variable_prefix`,
   :data:`VARIABLE_NAME_PATTERN`, :func:`variable_entry`, :func:`variable_payload`
@@ -38,11 +39,15 @@ if TYPE_CHECKING:
         DEFAULT_TENANT,
         ENTRYPOINT,
         FLOW_NAME,
+        TEST_TAG,
         deployment_name,
+        drafts_deployment_name,
         slug,
         tenant_tag,
+        tenant_test_tag,
         work_queue_name,
         workflow_tag,
+        workflow_test_tag,
     )
     from flows.nodes.trigger_webhook import WebhookSignature
     from flows.runtime.credential_uses import CREDENTIAL_USED
@@ -56,6 +61,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "ENTRYPOINT": ("flows.naming", "ENTRYPOINT"),
     "DEFAULT_TENANT": ("flows.naming", "DEFAULT_TENANT"),
     "deployment_name": ("flows.naming", "deployment_name"),
+    "drafts_deployment_name": ("flows.naming", "drafts_deployment_name"),
+    "TEST_TAG": ("flows.naming", "TEST_TAG"),
+    "tenant_test_tag": ("flows.naming", "tenant_test_tag"),
+    "workflow_test_tag": ("flows.naming", "workflow_test_tag"),
     "work_queue_name": ("flows.naming", "work_queue_name"),
     "slug": ("flows.naming", "slug"),
     "tenant_tag": ("flows.naming", "tenant_tag"),
@@ -83,13 +92,17 @@ __all__ = [
     "ENTRYPOINT",
     "FLOW_NAME",
     "STEP_ARTIFACT_TYPE",
+    "TEST_TAG",
     "StepRecord",
     "VARIABLE_NAME_PATTERN",
     "WebhookSignature",
     "deployment_name",
+    "drafts_deployment_name",
     "read_steps",
     "slug",
     "tenant_tag",
+    "tenant_test_tag",
+    "workflow_test_tag",
     "variable_entry",
     "variable_name",
     "variable_payload",

@@ -43,6 +43,27 @@ def workflow_tag(workflow: str) -> str:
     return f"workflow:{workflow}"
 
 
+#: The tag of a test run: a draft run from the editor, the API or ``gorax test``.
+TEST_TAG = "gorax:test"
+
+
+def tenant_test_tag(tenant: str | None) -> str:
+    """The tenant tag of the tenant's test runs. Test runs carry it instead of
+    :func:`tenant_tag`, so every production query (run lists, analytics, quotas, alerts) leaves
+    them out without a filter of its own; reads by id accept either."""
+    return f"test-tenant:{DEFAULT_TENANT if tenant is None else tenant}"
+
+
+def workflow_test_tag(workflow: str) -> str:
+    """The workflow tag of the workflow's test runs (instead of :func:`workflow_tag`)."""
+    return f"test-workflow:{workflow}"
+
+
+def drafts_deployment_name(tenant: str | None) -> str:
+    """``<tenant>--drafts``: the tenant's one deployment of run_graph that test runs start from."""
+    return f"{slug(tenant or DEFAULT_TENANT)}--drafts"
+
+
 def work_queue_name(tenant: str | None) -> str:
     """The tenant's work queue in the Gorax work pool."""
     return f"tenant-{slug(tenant or DEFAULT_TENANT)}"

@@ -27,7 +27,7 @@ from blocks.redact import install_log_filter, mask
 from blocks.results import SealedJSONSerializer, node_results
 from flows import tracing
 from flows.failures import install_traceback_filter
-from flows.naming import FLOW_NAME, OVER_QUOTA_STATE, tenant_runs_limit
+from flows.naming import FLOW_NAME, OVER_QUOTA_STATE, TEST_TAG, tenant_runs_limit
 from flows.published import published_deployment
 from flows.quota import over_month_quota
 from flows.runtime.executor import Level, RunState, cache_prefix, level_result
@@ -145,6 +145,8 @@ async def run_graph(
     workflow_version: int | None = None,
     depth: int = 0,
     allowed_networks: list[str] | None = None,
+    fixtures: dict[str, dict[str, Any]] | None = None,
+    only: list[str] | None = None,
 ) -> Any:
     """Run a ``gorax/graph@1`` workflow.
 
@@ -156,6 +158,9 @@ async def run_graph(
     depth: sub-workflow nesting level (set when a node starts a sub-run).
     allowed_networks: the tenant's allow-list of CIDRs http.request may reach although they are
         private or loopback (added to ``GORAX_HTTP_ALLOWED_NETWORKS``).
+    fixtures: a test run's stand-ins by node id (pins, mocks, earlier outputs): ``{"output": v}``
+        or ``{"error": message}``; those nodes do not run. Published deployments never pass it.
+    only: a test run of part of the graph: the nodes that run (the others are left out).
     """
     install_log_filter()
     install_traceback_filter()
@@ -175,7 +180,8 @@ async def run_graph(
         if rejected is not None:
             # A run the trigger rejects (an event its filter refuses) ends at once, named Filtered.
             return Completed(name="Filtered", message=f"trigger '{fired}': {rejected}", data=None)
-    if depth == 0 and tenant:
+    testing = TEST_TAG in (current_flow_run.tags or [])
+    if depth == 0 and tenant and not testing:
         refusal = await over_month_quota(tenant, list(current_flow_run.tags or []))
         if refusal is not None:  # a run Prefect started past the tenant's monthly run quota
             logger.warning("%s", refusal)
@@ -183,7 +189,8 @@ async def run_graph(
     # A top-level run holds one of its tenant's run slots (a Prefect global concurrency limit,
     # the concurrent-runs quota) while it executes: past the limit it waits here, Running, for
     # a slot. A sub-workflow runs inside its parent's slot (taking another could deadlock).
-    async with _tenant_run_slot(tenant, depth):
+    # A test run (tagged gorax:test) uses no production quota: no slot, not counted.
+    async with _tenant_run_slot(tenant, depth if not testing else 1):
         return await _execute(
             plan,
             fired=fired,
@@ -195,7 +202,27 @@ async def run_graph(
             depth=depth,
             allowed_networks=allowed_networks,
             flow_run_id=flow_run_id,
+            fixtures=_checked_fixtures(fixtures, plan),
+            only=frozenset(only) if only is not None else None,
         )
+
+
+def _checked_fixtures(fixtures: Any, plan: Plan) -> dict[str, dict[str, Any]]:
+    """A test run's fixtures, each naming a node of the graph and holding an output or an error."""
+    if not fixtures:
+        return {}
+    if not isinstance(fixtures, dict):
+        raise ValueError(
+            f"fixtures must be an object of node id -> {{output}} or {{error}}, not {type(fixtures).__name__}"
+        )
+    checked = {}
+    for node_id, fixture in fixtures.items():
+        if not isinstance(fixture, dict) or ("output" not in fixture and "error" not in fixture):
+            raise ValueError(f"fixtures.{node_id}: needs 'output' or 'error'")
+        if plan.find(str(node_id)) is None:
+            raise ValueError(f"fixtures.{node_id}: the graph has no node {node_id!r}")
+        checked[str(node_id)] = fixture
+    return checked
 
 
 def _tenant_run_slot(tenant: str | None, depth: int) -> AbstractAsyncContextManager[Any]:
@@ -216,6 +243,8 @@ async def _execute(
     depth: int,
     allowed_networks: list[str] | None,
     flow_run_id: Any,
+    fixtures: dict[str, dict[str, Any]] | None = None,
+    only: frozenset[str] | None = None,
 ) -> Any:
     settings = plan.settings
     if env is None and tenant and plan.reads("env"):
@@ -235,6 +264,8 @@ async def _execute(
         tenant_networks=list(allowed_networks or []),
         start_subrun=_start_subrun,
         resumed=not _first_attempt(),
+        fixtures=fixtures or {},
+        only=only,
     )
     # The flow run's span (Prefect's run telemetry) says whose run of what it is: ids only.
     tracing.set_attributes(

@@ -166,6 +166,11 @@ class GoraxSettings(BaseSettings):
         description="Token of the internal worker principal: the API accepts it, runs send it "
         "(`gorax up` makes one and gives it to both).",
     )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="An API key of a tenant, for commands that call the Gorax API at GORAX_API_URL "
+        "(`gorax test --workflow`).",
+    )
     log_level: str = Field(default="INFO", description="Log level of Gorax processes.")
     log_max_line_bytes: int = Field(
         default=8192,

@@ -6,6 +6,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from translator.testcases import WorkflowTest
+
 GRAPH_FORMAT: Final = "gorax/graph@1"
 NODE_ID_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 #: Longest graph and node names, and graph descriptions, in characters.
@@ -138,6 +140,9 @@ class Graph(_Strict):
     settings: GraphSettings = Field(default_factory=GraphSettings)
     nodes: list[Node]
     edges: list[Edge] = Field(default_factory=list)
+    tests: list[WorkflowTest] = Field(
+        default_factory=list, description="Test cases: input, mocked nodes, CEL assertions (never run in production)."
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -362,6 +362,9 @@ class NodeType:
     #: not declared; the editor then learns the fields from the last run's data).
     output_schema: ClassVar[Mapping[str, Any] | None] = None
     Config: ClassVar[builtins.type[NodeConfig]] = EmptyConfig  # `type` is the slug above
+    #: The shape of the node's output, where it has a fixed one (None: any JSON). A pinned or
+    #: mocked output is checked against it before a test run uses it.
+    Output: ClassVar[builtins.type[BaseModel] | None] = None
 
     @classmethod
     def is_trigger(cls) -> bool:

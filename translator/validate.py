@@ -25,9 +25,10 @@ from translator.errors import GraphError
 from translator.expressions import Expression
 from translator.models import GRAPH_FORMAT, Edge, Graph, GraphSettings, Node
 from translator.nodetypes import NodeRegistry, NodeType, get_registry
+from translator.testcases import check_tests
 
 _HEADER_FIELDS = ("format", "name", "description", "settings")
-_TOP_LEVEL = {*_HEADER_FIELDS, "nodes", "edges", "viewport"}
+_TOP_LEVEL = {*_HEADER_FIELDS, "nodes", "edges", "viewport", "tests"}
 
 
 @dataclass
@@ -112,6 +113,8 @@ def _analyse(graph: Any, registry: NodeRegistry) -> Analysis:
     _check_parents(result)
     _check_levels(edges, result)
     _check_references(result)
+    node_ids = {str(node["id"]) for node in raw_nodes if isinstance(node, dict) and isinstance(node.get("id"), str)}
+    result.errors.extend(check_tests(graph.get("tests"), node_ids=node_ids))
     return result
 
 

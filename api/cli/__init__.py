@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "api.cli.imports",  # gorax import n8n
     "api.cli.eject",  # gorax eject
     "api.cli.quotas",  # gorax quotas set / show
+    "api.cli.testing",  # gorax test
 )
 
 

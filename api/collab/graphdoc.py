@@ -8,6 +8,9 @@ The layout is shared with the editor (``web/src/graph/ydoc.ts``; keep both in st
                 node's place in the list
     edges  Map  edge key -> plain edge dict plus ``__i``; the key is the edge id, or
                 ``source>target#handle`` for an edge without one (repeats get ``~2``, ``~3``)
+    pins   Map  node id -> plain dict ``{output, source: "run"|"manual", run_id?, pinned_by,
+                pinned_at}``: pinned outputs test runs use instead of running the node; not
+                part of the graph (publishing never sees them)
 
 Numbers come back from Yjs as floats; integral ones are returned as ints, as JSON has it.
 """
@@ -144,6 +147,25 @@ def _write_node(node_map: Map, node: dict[str, Any], index: int) -> None:
             node_map[key] = value
     if node_map.get(ORDER_KEY) != index:
         node_map[ORDER_KEY] = index
+
+
+def pins_of(doc: Doc) -> dict[str, dict[str, Any]]:
+    """The draft's pins by node id (plain JSON)."""
+    pins = doc.get("pins", type=Map)
+    return {node_id: _json(value) for node_id, value in pins.items() if isinstance(_json(value), dict)}
+
+
+def set_pin(doc: Doc, node_id: str, pin: dict[str, Any] | None, origin: Any = None) -> None:
+    """Pin ``node_id``'s output (``pin``), or unpin it (None), in one transaction."""
+    if pin is not None and (problem := unstorable(pin, f"pins.{node_id}")) is not None:
+        raise ValueError(problem)
+    pins = doc.get("pins", type=Map)
+    with doc.transaction(origin=origin):
+        if pin is None:
+            if node_id in pins:
+                del pins[node_id]
+        else:
+            pins[node_id] = pin
 
 
 def apply_graph(doc: Doc, graph: dict[str, Any], origin: Any = None) -> None:

@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from api.collab.draftlog import DraftLog
-from api.collab.graphdoc import apply_graph, doc_to_graph, is_initialized
+from api.collab.graphdoc import apply_graph, doc_to_graph, is_initialized, pins_of
 from api.collab.relay import RedisRelay
 from api.db.engine import Database
 
@@ -482,27 +482,44 @@ class CollabServer:
         changes, or not at all) and reaches the rooms once it commits; else it is stored when
         this returns.
         """
+        await self.change(workflow_id, tenant_id, lambda doc: apply_graph(doc, graph, origin="rest"), session=session)
+
+    async def pins(self, workflow_id: str, tenant_id: str) -> dict[str, dict[str, Any]]:
+        """The draft's pinned outputs by node id."""
+        doc, _ = await self._document(workflow_id, tenant_id)
+        return pins_of(doc)
+
+    async def change(
+        self,
+        workflow_id: str,
+        tenant_id: str,
+        edit: Callable[[Doc], None],
+        *,
+        session: AsyncSession | None = None,
+    ) -> None:
+        """Apply ``edit`` (which changes the document in place) to the draft, stored as
+        :meth:`write` describes."""
         doc, room = await self._document(workflow_id, tenant_id)
         if session is not None:
-            await self._write_in(session, doc, workflow_id, tenant_id, graph)
+            await self._write_in(session, doc, workflow_id, tenant_id, edit)
             return
         if room is not None:
-            apply_graph(doc, graph, origin="rest")
+            edit(doc)
             await room.flush()
             return
         before = doc.get_state()
-        apply_graph(doc, graph, origin="rest")
+        edit(doc)
         change = doc.get_update(before)
         if change != _EMPTY_UPDATE:
             await self.store_update(tenant_id, workflow_id, change)
 
     async def _write_in(
-        self, session: AsyncSession, current: Doc, workflow_id: str, tenant_id: str, graph: dict[str, Any]
+        self, session: AsyncSession, current: Doc, workflow_id: str, tenant_id: str, edit: Callable[[Doc], None]
     ) -> None:
         draft: Doc = Doc()
         draft.apply_update(current.get_update())
         before = draft.get_state()
-        apply_graph(draft, graph, origin="rest")
+        edit(draft)
         change = draft.get_update(before)
         if change == _EMPTY_UPDATE:
             return

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.collab.graphdoc import set_pin
 from api.collab.server import CollabServer
 
 #: The running collaboration server of each event loop: an app serves its requests on one loop,
@@ -62,6 +63,26 @@ async def write_draft(
     node ids or edge ends.
     """
     await _server().write(workflow_id, tenant_id, graph, session=session)
+
+
+async def read_pins(workflow_id: str, *, tenant_id: str) -> dict[str, dict[str, Any]]:
+    """The draft's pinned outputs by node id (empty when none)."""
+    return await _server().pins(workflow_id, tenant_id)
+
+
+async def write_pin(
+    workflow_id: str,
+    node_id: str,
+    pin: dict[str, Any] | None,
+    *,
+    tenant_id: str,
+    session: AsyncSession | None = None,
+) -> None:
+    """Pin a node's output in the draft document (``pin``), or unpin it (None); connected editors
+    see it as they see graph edits. Raises ``ValueError`` when ``pin`` cannot be stored."""
+    await _server().change(
+        workflow_id, tenant_id, lambda doc: set_pin(doc, node_id, pin, origin="rest"), session=session
+    )
 
 
 async def delete_draft(workflow_id: str, *, tenant_id: str) -> None:

@@ -31,9 +31,12 @@ from flows import (
     DEFAULT_TENANT,
     ENTRYPOINT,
     FLOW_NAME,
+    TEST_TAG,
     deployment_name,
+    drafts_deployment_name,
     slug,
     tenant_tag,
+    tenant_test_tag,
     work_queue_name,
     workflow_tag,
 )
@@ -189,6 +192,41 @@ async def deploy_workflow(
         work_pool=work_pool,
         work_queue=queue,
         schedules=len(schedules),
+    )
+
+
+async def deploy_drafts(client: PrefectClient, *, tenant: str, work_pool: str) -> UUID:
+    """Create or update the tenant's drafts deployment (``<tenant>--drafts``) of run_graph: what
+    test runs of drafts start from, each with its own graph in its parameters. Its runs carry
+    the test tags (``gorax:test``, ``test-tenant:<id>``), never the production ones, and it has
+    no schedules or automations. Raises :class:`WorkPoolMissing` like :func:`deploy_workflow`."""
+    flow_id = await client.create_flow_from_name(FLOW_NAME)
+    for attempt in (1, 2):
+        try:
+            return await _create_drafts(client, flow_id, tenant=tenant, work_pool=work_pool)
+        except HTTPStatusError as exc:
+            if exc.response.status_code == 404:
+                raise WorkPoolMissing(f"work pool {work_pool!r} does not exist in Prefect: run `gorax setup`") from exc
+            if exc.response.status_code != 409 or attempt == 2:
+                raise
+            # Another request created it at the same moment: the second upsert updates it.
+    raise AssertionError("unreachable")
+
+
+async def _create_drafts(client: PrefectClient, flow_id: UUID, *, tenant: str, work_pool: str) -> UUID:
+    return await client.create_deployment(
+        flow_id=flow_id,
+        name=drafts_deployment_name(tenant),
+        description="Test runs of the tenant's drafts (Gorax editor, API and `gorax test`).",
+        parameters={"tenant": tenant},
+        tags=[TEST_TAG, tenant_test_tag(tenant)],
+        work_pool_name=work_pool,
+        work_queue_name=work_queue_name(tenant),
+        entrypoint=ENTRYPOINT,
+        path=None,
+        pull_steps=[],
+        parameter_openapi_schema=parameter_schema(run_graph).model_dump(),
+        enforce_parameter_schema=False,
     )
 
 

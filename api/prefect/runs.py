@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+from prefect import tags as prefect_tags
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.filters import (
     ArtifactFilter,
@@ -121,6 +123,11 @@ async def start_run(
         )
     except ObjectNotFound as exc:
         raise DeploymentGone(f"deployment {deployment_id} does not exist") from exc
+
+
+def run_tags(*names: str) -> AbstractContextManager[Any]:
+    """Tags every flow run started in-process inside the block (a local test run's tags)."""
+    return prefect_tags(*names)
 
 
 async def wait_for_final(client: PrefectClient, run_id: UUID, timeout: float) -> FlowRun | None:

@@ -30,6 +30,7 @@ ROUTE_MODULES: tuple[str, ...] = (
     "api.routes.workflows",
     "api.routes.imports",
     "api.routes.versions",
+    "api.routes.testing",
     "api.routes.executions",
     "api.routes.execution_events",
     "api.routes.execution_logs",

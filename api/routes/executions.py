@@ -118,9 +118,11 @@ async def list_executions(
     until: datetime | None = Query(default=None),
     limit: int = Query(default=50, ge=1, le=200),
     cursor: str | None = Query(default=None, max_length=100),
+    tests: bool = Query(default=False, description="List test runs of drafts instead of production runs."),
     principal: Principal = Requires(Permission.EXECUTION_READ),
 ) -> Page[ExecutionSummary]:
-    """The tenant's executions, newest first, filtered by workflow, status and time range."""
+    """The tenant's executions, newest first, filtered by workflow, status and time range (test
+    runs of drafts only with ``tests=true``)."""
     _aware("since", since)
     _aware("until", until)
     items, next_cursor, total = await runs.list_runs(
@@ -132,6 +134,7 @@ async def list_executions(
         until=until,
         limit=limit,
         cursor=cursor,
+        tests=tests,
     )
     return Page(items=[ExecutionSummary(**i) for i in items], next_cursor=next_cursor, total=total)
 

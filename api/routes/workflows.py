@@ -15,7 +15,7 @@ from api.errors import BadRequest
 from api.models.workflows import Workflow
 from api.prefect import PrefectClient, PrefectDep
 from api.schemas import Page
-from api.services import eject, executions, publishing, quotas
+from api.services import eject, executions, publishing, quotas, testing
 from api.services import workflows as service
 from api.workflow_schemas import (
     LastRun,
@@ -314,7 +314,16 @@ async def publish_workflow(
     workflow_id: str = WorkflowId,
     principal: Principal = Requires(Permission.WORKFLOW_PUBLISH),
 ) -> VersionPublic:
-    """Validate the draft (422 with every problem), store it as the next version, deploy it."""
+    """Validate the draft (422 with every problem), store it as the next version, deploy it; 409
+    naming the failing tests when the tenant requires passing tests and the draft's do not pass."""
+    await testing.publish_gate(
+        session,
+        prefect,
+        tenant_id=principal.required_tenant_id(),
+        workflow_id=workflow_id,
+        context=context,
+        work_pool=state.settings.work_pool,
+    )
     version = await publishing.publish_workflow(
         session,
         prefect,

@@ -18,7 +18,7 @@ from uuid import UUID
 from api.errors import BadRequest, Conflict, GatewayTimeout, NotFound, ResultUnavailable
 from api.prefect import FlowRun, PrefectClient, runs
 from api.prefect.variables import read_tenant_variables
-from flows import tenant_tag, workflow_tag
+from flows import tenant_tag, tenant_test_tag, workflow_tag, workflow_test_tag
 
 #: Prefect state type -> the API's status vocabulary.
 _STATUS = {
@@ -77,7 +77,9 @@ def summary_of(run: Any) -> dict[str, Any]:
     )
     return {
         "id": str(run.id),
-        "workflow_id": _tag_value(run.tags, "workflow:") or parameters.get("workflow_id"),
+        "workflow_id": _tag_value(run.tags, "workflow:")
+        or _tag_value(run.tags, "test-workflow:")
+        or parameters.get("workflow_id"),
         "workflow_name": run.name,
         "version": parameters.get("workflow_version"),
         "status": status_of(state),
@@ -122,7 +124,8 @@ async def get_run(client: PrefectClient, *, tenant_id: str, execution_id: str) -
     except ValueError:
         raise NotFound(f"execution {execution_id!r} not found") from None
     run = await runs.read_run(client, run_id)
-    if run is None or tenant_tag(tenant_id) not in (run.tags or []):
+    tags = run.tags or [] if run is not None else []
+    if run is None or (tenant_tag(tenant_id) not in tags and tenant_test_tag(tenant_id) not in tags):
         raise NotFound(f"execution {execution_id!r} not found", details={"execution_id": execution_id})
     return run
 
@@ -238,9 +241,14 @@ def run_filter(
     status: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    tests: bool = False,
 ) -> Any:
-    """A Prefect flow run filter on the tenant tag (plus workflow, status and time range)."""
-    tags = [tenant_tag(tenant_id)] + ([workflow_tag(workflow_id)] if workflow_id else [])
+    """A Prefect flow run filter on the tenant tag (plus workflow, status and time range); with
+    ``tests`` the tenant's test runs instead of its production runs."""
+    if tests:
+        tags = [tenant_test_tag(tenant_id)] + ([workflow_test_tag(workflow_id)] if workflow_id else [])
+    else:
+        tags = [tenant_tag(tenant_id)] + ([workflow_tag(workflow_id)] if workflow_id else [])
     return runs.run_filter(
         tags=tags,
         state_types=_state_types_for(status) if status else None,
@@ -260,10 +268,12 @@ async def list_runs(
     until: datetime | None = None,
     limit: int = 50,
     cursor: str | None = None,
+    tests: bool = False,
 ) -> tuple[list[dict[str, Any]], str | None, int]:
-    """A page of the tenant's executions, newest first, and the total matching."""
+    """A page of the tenant's executions (or, with ``tests``, its test runs), newest first, and
+    the total matching."""
     offset = _offset_of(cursor)
-    flt = run_filter(tenant_id=tenant_id, workflow_id=workflow_id, status=status, since=since, until=until)
+    flt = run_filter(tenant_id=tenant_id, workflow_id=workflow_id, status=status, since=since, until=until, tests=tests)
     # Prefect pages are at most 200 (the API's own maximum): whether more follow comes from the count.
     page = await runs.read_runs(client, flt, limit=limit, offset=offset)
     total = await runs.count_runs(client, flt)

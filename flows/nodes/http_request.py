@@ -12,12 +12,21 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from flows.errors import HttpStatusError, RunError
 from flows.integrations import credentials as creds
 from flows.net import send
 from translator.nodetypes import Ejected, NodeConfig, NodeContext, NodeType, block_name
+
+
+class HttpOutput(BaseModel):
+    """What an HTTP request node gives: the response's status, headers and decoded body."""
+
+    model_config = ConfigDict(extra="forbid")
+    status: int = Field(ge=100, le=599)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any = None
 
 
 class HttpRequest(NodeType):
@@ -37,6 +46,7 @@ class HttpRequest(NodeType):
         },
     }
     credential_types = ("http-auth", "oauth2-connection")
+    Output = HttpOutput
 
     class Config(NodeConfig):
         model_config = ConfigDict(extra="forbid", populate_by_name=True)

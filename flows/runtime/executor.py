@@ -87,6 +87,12 @@ class RunState:
     #: The records earlier runs of the body stored, by (node id, loop path).
     earlier: dict[tuple[str, tuple[int, ...]], StepRecord] = field(default_factory=dict)
     credentials: dict[str, Any] = field(default_factory=dict)
+    #: A test run's stand-ins, by node id: ``{"output": ..., "handles"?: [...]}`` (a pin, a mock,
+    #: an earlier run's output) or ``{"error": message}`` (a mocked failure). The node does not run.
+    fixtures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: A test run of part of the graph: only these nodes run (None: every node); the others are
+    #: left out without a record.
+    only: frozenset[str] | None = None
     slots: asyncio.Semaphore = field(init=False)
     start_subrun: SubrunStarter | None = None
 
@@ -274,7 +280,12 @@ class Level:
         record = self.run.earlier.get((node.id, self.path))
         return record if record is not None and status in (None, record.status) else None
 
+    def _out_of_scope(self, node: PlanNode) -> bool:
+        return self.run.only is not None and node.id not in self.run.only and node.id not in self.run.fixtures
+
     async def _skip(self, node: PlanNode) -> Outcome:
+        if self._out_of_scope(node):
+            return Outcome(status="skipped")
         if self._earlier(node, "skipped") is not None:
             return Outcome(status="skipped")  # marked and recorded when the body first ran
         label = _label(node, self.path)
@@ -295,6 +306,11 @@ class Level:
         return Outcome(status="skipped")
 
     async def _start(self, node: PlanNode) -> Outcome:
+        fixture = self.run.fixtures.get(node.id)
+        if fixture is not None:
+            return self._fixture(node, fixture)
+        if self._out_of_scope(node):
+            return Outcome(status="skipped")
         if node.disabled:
             return await self._pass_through(node)
         if not node.node_type.holds_slot:
@@ -335,6 +351,28 @@ class Level:
             )
         )
         return Outcome(status="disabled", output=output)
+
+    def _fixture(self, node: PlanNode, fixture: dict[str, Any]) -> Outcome:
+        """A test run's stand-in for ``node``: recorded as ``pinned`` (or failed), never run."""
+        label = _label(node, self.path)
+        now = datetime.now(UTC)
+        record = StepRecord(
+            node_id=node.id,
+            name=label,
+            type=node.type,
+            status="pinned",
+            started_at=now,
+            ended_at=now,
+            iteration=list(self.path),
+        )
+        if "error" in fixture:
+            message = f"node '{node.id}' (mocked): {fixture['error']}"
+            return self._failed(node, record, NodeFailed(message, node_id=node.id, attempt=1, kind="Mocked"), 1)
+        output, handles = fixture.get("output"), fixture.get("handles")
+        record.output = capped(mask(output))
+        record.handles = list(handles) if handles is not None else None
+        self.run.record(record)
+        return Outcome(status="completed", output=output, handles=tuple(handles) if handles is not None else None)
 
     def cache_key(self, node: PlanNode) -> str:
         return node_cache_key(self.run.flow_run_id, node.id, self.path)

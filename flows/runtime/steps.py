@@ -52,7 +52,8 @@ class StepRecord(BaseModel):
     name: str = Field(description="The task run's name: the node's name, with '[i]' for loop iterations.")
     type: str = Field(description="Node type slug.")
     status: str = Field(
-        description="completed, failed, timed_out, skipped, disabled or cancelled; cached when "
+        description="completed, failed, timed_out, skipped, disabled, cancelled, or pinned (a test run "
+        "took a pin or mock instead of running the node); cached when "
         "a run that started again took the node's stored result and its first record was lost."
     )
     attempts: int = Field(default=0, description="How many times the node ran (retries included).")

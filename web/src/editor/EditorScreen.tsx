@@ -20,6 +20,9 @@ import { Properties } from "./Properties";
 import { defaultsFor } from "./SchemaForm";
 import { useEditor } from "./store";
 import { useRunData } from "./runData";
+import { RunNodeButton } from "./RunNodeButton";
+import { TestsPanel } from "./TestsPanel";
+import { useFollowPins } from "./testloop";
 
 export function EditorScreen() {
   const { id = "" } = useParams();
@@ -71,6 +74,8 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
   const [notice, setNotice] = useState<string | null>(null);
   const [run, setRun] = useState<{ id: string; status: string } | null>(null);
   const [canUndo, setCanUndo] = useState([false, false]);
+  const [testsOpen, setTestsOpen] = useState(false);
+  useFollowPins(session?.doc);
   const fileInput = useRef<HTMLInputElement>(null);
 
   useEffect(() => {
@@ -314,6 +319,9 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
         <button onClick={ejectPython} title="Download the published version as a Prefect flow file">
           Eject to Python
         </button>
+        <button onClick={() => setTestsOpen((o) => !o)} aria-pressed={testsOpen}>
+          Tests
+        </button>
         <button onClick={validate} title="Validate (Ctrl+S)">
           Validate
         </button>
@@ -346,8 +354,12 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
       <div className="editor-body">
         <Palette catalogue={catalogue} onAdd={addCentered} disabled={readOnly} />
         <Canvas onDropType={addAt} onSelection={onSelection} />
-        <Properties selected={selectedNode} />
+        <div className="side-column">
+          <Properties selected={selectedNode} />
+          {selectedNode && <RunNodeButton key={selectedNode.id} workflowId={workflow.id} node={selectedNode} />}
+        </div>
       </div>
+      {testsOpen && <TestsPanel workflowId={workflow.id} onClose={() => setTestsOpen(false)} />}
       {run && (
         <div className="run-logs-dock" aria-label="Run logs panel">
           <RunLogs key={run.id} executionId={run.id} compact />

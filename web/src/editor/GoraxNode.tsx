@@ -5,11 +5,13 @@ import type { FlowNode } from "./store";
 import { NodeIcon } from "./icons";
 import { helpText } from "./NodeHelp";
 import { RunOverlay } from "./RunOverlay";
+import { usePins } from "./testloop";
 
 function GoraxNodeView({ id, data, selected }: NodeProps<FlowNode>) {
   const { node, info, handles, input, errors, runStatus, attempt, remote } = data;
   const cls = ["gx-node", `cat-${info?.category ?? "unknown"}`, runStatus ? `run-${runStatus}` : "", errors.length ? "has-errors" : "", selected ? "selected" : "", node.disabled ? "disabled" : ""].filter(Boolean).join(" ");
   const outs = handles.length ? handles : [""];
+  const pinned = usePins((s) => id in s.pins);
   return (
     <div
       className={cls}
@@ -23,6 +25,7 @@ function GoraxNodeView({ id, data, selected }: NodeProps<FlowNode>) {
         <span className="gx-name">
           <NodeIcon name={info?.icon} /> {node.name ?? node.id}
         </span>
+        {pinned && <span className="gx-pin" data-testid={`pin-${id}`} title="Output pinned: test runs use it instead of running the node">pinned</span>}
         {runStatus && (
           <span className={`status status-${runStatus}`}>
             {runStatus}

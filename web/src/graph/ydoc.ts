@@ -9,6 +9,9 @@
  *   edges: Y.Map   edge key -> plain edge object plus `__i`; the key is the edge id, or
  *                  `source>target#handle` for edges without one, so two clients that seed the
  *                  same graph at once write the same keys and converge.
+ *   pins:  Y.Map   node id -> {output, source, run_id?, pinned_by, pinned_at}: pinned outputs that
+ *                  test runs use instead of running the node; not part of the graph (written
+ *                  through the API, which checks them; see editor/testloop.ts).
  */
 import * as Y from "yjs";
 import { GRAPH_FORMAT, type Graph, type GraphEdge, type GraphNode, type Json } from "./types";

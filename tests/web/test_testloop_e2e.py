@@ -1,0 +1,148 @@
+"""The test loop in headless Chromium: pin a node's output, run one node and see its output, write a
+test in the Tests panel, watch it fail, fix it and watch it pass (real API, Prefect and worker)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.web.conftest import Session, WebApi
+
+# A browser, the API, Prefect and a worker on a shared machine: more than the default 300 s.
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+
+GRAPH = {
+    "format": "gorax/graph@1",
+    "name": "loop",
+    "nodes": [
+        {"id": "start", "type": "trigger.manual", "position": {"x": 0, "y": 0}, "config": {}},
+        {"id": "shape", "type": "data.transform", "position": {"x": 0, "y": 150}, "config": {"value": {"n": 2}}},
+        {
+            "id": "done",
+            "type": "data.transform",
+            "position": {"x": 0, "y": 300},
+            "config": {"value": {"doubled": "{{ steps.shape.n * 2 }}"}},
+        },
+    ],
+    "edges": [{"id": "e1", "source": "start", "target": "shape"}, {"id": "e2", "source": "shape", "target": "done"}],
+}
+
+
+def _api(web_api: WebApi) -> httpx.Client:
+    return httpx.Client(
+        base_url=web_api.url + "/api/v1",
+        timeout=30,
+        headers={"Authorization": f"Bearer {web_api.users['admin'].api_key}"},
+    )
+
+
+def create_workflow(web_api: WebApi, name: str = "loop") -> str:
+    with _api(web_api) as c:
+        r = c.post("/workflows", json={"name": name, "graph": {**GRAPH, "name": name}})
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+
+async def open_editor(s: Session, workflow_id: str) -> None:
+    await s.page.goto(f"{s.api.url}/workflows/{workflow_id}")
+    await s.page.get_by_test_id("connection").filter(has_text="connected").wait_for()
+    await s.page.get_by_test_id("node-done").wait_for()
+
+
+async def run_node(page: Any, node: str, expected: str, button: str = "Run node") -> float:
+    """Select ``node``, press ``button`` and wait for its output to show ``expected``; the seconds
+    from the click to the output on screen."""
+    await page.get_by_test_id(f"node-{node}").click()
+    section = page.get_by_role("region", name=f"Test {node}")
+    began = time.perf_counter()
+    await section.get_by_role("button", name=button, exact=True).click()
+    await section.get_by_test_id("node-output").filter(has_text=expected).wait_for(timeout=90_000)
+    return time.perf_counter() - began
+
+
+async def test_pin_run_one_node_and_write_a_test(sign_in: Any, web_api: WebApi, web_worker: Any) -> None:
+    workflow_id = create_workflow(web_api)
+    s: Session = await sign_in("editor")
+    page = s.page
+    await open_editor(s, workflow_id)
+
+    # Pin shape's output by hand: the canvas marks it, the draft holds it.
+    await page.get_by_test_id("node-shape").click()
+    shape = page.get_by_role("region", name="Test shape")
+    await shape.get_by_role("button", name="Pin by hand…").click()
+    await shape.get_by_label("Output to pin").fill('{"n": 21}')
+    await shape.get_by_role("button", name="Pin", exact=True).click()
+    await page.get_by_test_id("pin-shape").wait_for()
+    await shape.get_by_test_id("pinned-output").filter(has_text="21").wait_for()
+    with _api(web_api) as c:
+        assert c.get(f"/workflows/{workflow_id}/pins").json()["shape"]["output"] == {"n": 21}
+
+    # Run one node: its upstream output is the pin; the output shows under the node's settings.
+    await run_node(page, "done", '"doubled": 42')
+    await page.locator('[data-testid="node-done"][data-status="completed"]').wait_for()
+    await page.locator('[data-testid="node-shape"][data-status="pinned"]').wait_for()
+
+    # Unpin, then run up to here: shape runs for real.
+    await page.get_by_test_id("node-shape").click()
+    await shape.get_by_role("button", name="Unpin").click()
+    await page.get_by_test_id("pin-shape").wait_for(state="detached")
+    await run_node(page, "done", '"doubled": 4', button="Run up to here")
+    await page.locator('[data-testid="node-shape"][data-status="completed"]').wait_for()
+    # Pin what that run gave: the pin comes from the run.
+    await page.get_by_test_id("node-shape").click()
+    await shape.get_by_role("button", name="Pin this output").click()
+    await page.get_by_test_id("pin-shape").wait_for()
+    with _api(web_api) as c:
+        pin = c.get(f"/workflows/{workflow_id}/pins").json()["shape"]
+        assert pin["source"] == "run" and pin["output"] == {"n": 2}
+    await s.shot("testloop-run-node")
+
+    # A test in the Tests panel: it fails with a diff, is fixed, then passes.
+    await page.get_by_role("toolbar").get_by_role("button", name="Tests", exact=True).click()
+    panel = page.get_by_role("region", name="Tests panel")
+    await panel.get_by_role("button", name="New test").click()
+    await panel.get_by_label("Test id").fill("doubles")
+    await panel.get_by_label("Assertions (CEL, one per line)").fill("steps.done.doubled == 5\nstatus == 'completed'")
+    await panel.get_by_role("button", name="Save test").click()
+    await panel.get_by_role("button", name="Run tests").click()
+    await panel.locator('[data-testid="test-doubles"][data-result="fail"]').wait_for(timeout=90_000)
+    failed = panel.get_by_test_id("assertion-doubles-0")
+    assert await failed.get_attribute("data-passed") == "false"
+    assert "expected 5" in await failed.inner_text() and "actual 4" in await failed.inner_text()
+    assert await panel.get_by_test_id("assertion-doubles-1").get_attribute("data-passed") == "true"
+    await s.shot("testloop-test-failed")
+
+    await panel.get_by_test_id("test-doubles").get_by_role("button", name="Edit").click()
+    await panel.get_by_label("Assertions (CEL, one per line)").fill("steps.done.doubled == 4\nstatus == 'completed'")
+    await panel.get_by_role("button", name="Save test").click()
+    await panel.get_by_role("button", name="Run tests").click()
+    await panel.locator('[data-testid="test-doubles"][data-result="pass"]').wait_for(timeout=90_000)
+    await s.shot("testloop-test-passed")
+    # The test lives in the draft's graph.
+    with _api(web_api) as c:
+        tests = c.get(f"/workflows/{workflow_id}").json()["graph"]["tests"]
+        assert tests == [
+            {
+                "id": "doubles",
+                "input": {},
+                "assertions": [{"expr": "steps.done.doubled == 4"}, {"expr": "status == 'completed'"}],
+            }
+        ]
+    assert not s.errors, s.errors
+
+
+async def test_a_viewer_sees_pins_but_cannot_run_or_pin(sign_in: Any, web_api: WebApi) -> None:
+    workflow_id = create_workflow(web_api, "viewed")
+    with _api(web_api) as c:
+        assert c.put(f"/workflows/{workflow_id}/pins/shape", json={"output": {"n": 9}}).status_code == 200
+    s: Session = await sign_in("viewer")
+    await open_editor(s, workflow_id)
+    await s.page.get_by_test_id("pin-shape").wait_for()
+    await s.page.get_by_test_id("node-shape").click()
+    section = s.page.get_by_role("region", name="Test shape")
+    await section.get_by_test_id("pinned-output").filter(has_text="9").wait_for()
+    assert await section.get_by_role("button", name="Run node").is_disabled()
+    assert await section.get_by_role("button", name="Unpin").count() == 0
