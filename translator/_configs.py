@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from translator._cel import type_name
+from translator.expressions import type_name
 from translator.errors import ExpressionError, GraphError
 from translator.expressions import (
     Expression,

@@ -1,0 +1,129 @@
+"""What a CEL expression reads, found from its tokens alone (no parser, no engine).
+
+Validation needs each expression's references (scope roots, ``steps.<id>``, ``credentials.<name>``,
+function names); a syntax tree costs ~0.2-0.3 ms an expression to build in Python, a scan of the
+tokens a few microseconds. The scan covers expressions without comprehension macros and without
+the rarer forms (leading-dot names, message literals, parenthesised roots, escaped keys); for those
+it answers ``None`` and the caller takes the references from the syntax tree. The engine's tests
+check that both ways agree.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: Comprehension macros bind a variable: their references need the syntax tree.
+BINDING_MACROS = frozenset({"map", "filter", "all", "exists", "exists_one"})
+_NAMED = ("steps", "credentials")
+#: Functions called with a namespace (``strings.quote(s)``): namespace -> names.
+NAMESPACED = {"strings": frozenset({"quote"})}
+_KEYWORDS = frozenset({"true", "false", "null", "in"})
+
+_TOKEN = re.compile(
+    r"""
+    (?P<space>\s+|//[^\n]*)
+    |(?P<string>(?:[bB]?[rR]?|[rR]?[bB]?)(?:'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\"|'(?:\\.|[^\\'\n])*'|"(?:\\.|[^\\"\n])*"))
+    |(?P<number>0[xX][0-9a-fA-F]+[uU]?|(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+[uU]?)
+    |(?P<ident>[A-Za-z_][A-Za-z0-9_]*)
+    |(?P<op>==|!=|<=|>=|&&|\|\||[-+*/%!<>?:.,()\[\]{}])
+    """,
+    re.VERBOSE | re.DOTALL,
+)
+_SIMPLE_STRING = re.compile(r"""'([^'\\\n]*)'|"([^"\\\n]*)\"""")
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """What an expression reads (the fields of the engine's References)."""
+
+    roots: frozenset[str]
+    steps: frozenset[str]
+    steps_dynamic: bool
+    credentials: frozenset[str]
+    credentials_dynamic: bool
+    functions: frozenset[str]
+
+
+def _tokens(text: str) -> list[tuple[str, str]] | None:
+    out: list[tuple[str, str]] = []
+    position = 0
+    while position < len(text):
+        match = _TOKEN.match(text, position)
+        if match is None:
+            return None
+        kind = match.lastgroup
+        assert kind is not None
+        if kind != "space":
+            value = match.group()
+            if kind == "string" and "\\" in value and value[:2].lower() in ("r'", 'r"', "br", "rb"):
+                return None  # a raw string with a backslash: the pattern above reads escapes
+            out.append(("kw" if kind == "ident" and value in _KEYWORDS else kind, value))
+        position = match.end()
+    return out
+
+
+def scan(text: str) -> Scanned | None:
+    """The references of ``text``, or None when the scan cannot be sure (the tree decides then)."""
+    tokens = _tokens(text)
+    if tokens is None:
+        return None
+    roots: set[str] = set()
+    named: dict[str, set[str]] = {"steps": set(), "credentials": set()}
+    dynamic: set[str] = set()
+    functions: set[str] = set()
+    count = len(tokens)
+
+    def at(index: int) -> tuple[str, str]:
+        return tokens[index] if 0 <= index < count else ("", "")
+
+    index = 0
+    while index < count:
+        kind, value = tokens[index]
+        if kind != "ident":
+            index += 1
+            continue
+        before = at(index - 1)[1]
+        after = at(index + 1)[1]
+        if before == ".":
+            if at(index - 2)[0] in ("", "op") and at(index - 2)[1] not in (")", "]", "}"):
+                return None  # a leading-dot name (`.name`): rare, the tree decides
+            if after == "(":
+                if value in BINDING_MACROS:
+                    return None
+                functions.add(value)
+            index += 1
+            continue
+        if after == "(":
+            functions.add(value)
+            index += 1
+            continue
+        if after == "{" or (before == "(" and after == ")"):
+            return None  # a message literal, a parenthesised root
+        if value in NAMESPACED and after == "." and at(index + 2)[1] in NAMESPACED[value] and at(index + 3)[1] == "(":
+            functions.add(f"{value}.{at(index + 2)[1]}")
+            index += 3
+            continue
+        roots.add(value)
+        if value in named:
+            key = None
+            if after == "." and at(index + 2)[0] == "ident" and at(index + 3)[1] != "(":
+                key = at(index + 2)[1]
+            elif after == "[" and at(index + 2)[0] == "string" and at(index + 3)[1] == "]":
+                literal = _SIMPLE_STRING.fullmatch(at(index + 2)[1])
+                if literal is None:
+                    return None  # an escaped or raw key: the tree decodes it
+                key = literal.group(1) if literal.group(1) is not None else literal.group(2)
+            if key is None:
+                dynamic.add(value)
+            else:
+                named[value].add(key)
+        index += 1
+    return Scanned(
+        roots=frozenset(roots),
+        steps=frozenset(named["steps"]),
+        steps_dynamic="steps" in dynamic,
+        credentials=frozenset(named["credentials"]),
+        credentials_dynamic="credentials" in dynamic,
+        functions=frozenset(functions),
+    )
