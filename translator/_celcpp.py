@@ -29,6 +29,7 @@ class Failed(Exception):
 
 _T = cel.Type
 _S, _I, _D = _T.STRING, _T.INT, _T.DYN
+_ERROR = _T.ERROR
 
 
 def _overload(name: str, result: Any, params: list[Any], impl: Any, *, member: bool = False) -> Any:
@@ -70,7 +71,22 @@ def _plain(value: Any) -> bool:
     return True
 
 
-_STRINGS = _strings.FUNCTIONS
+def _format(template: str, args: list[Any]) -> str:
+    if not _text_keys(args):
+        # A map with int and bool keys reaches Python with 1 and true as one key: refuse it.
+        raise TypeError("format() of a map whose keys are not all text")
+    return _strings.format_string(template, args)
+
+
+def _text_keys(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _text_keys(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_text_keys(item) for item in value)
+    return True
+
+
+_STRINGS = {**_strings.FUNCTIONS, "format": _format}
 _FUNCTIONS = [
     cel.FunctionDecl("charAt", [_overload("g_char_at", _S, [_S, _I], _STRINGS["charAt"], member=True)]),
     cel.FunctionDecl(
@@ -144,7 +160,11 @@ def _env() -> Any:
     return _environment
 
 
-_SCOPE = ("trigger", "steps", "env", "credentials", "workflow", "run")
+#: Scope names this engine reserves, and the names it reads them under.
+RENAMED = {"loop": "gorax_loop_"}
+#: Names an expression must not use for this engine to run it (they stand for renamed ones).
+RESERVED = frozenset(RENAMED.values())
+_SCOPE = ("trigger", "steps", "env", "credentials", "workflow", "run", *RENAMED.values())
 
 
 def compile_program(text: str) -> Program:
@@ -167,18 +187,26 @@ class _Charges:
             raise LimitExceeded("steps")
 
 
-def evaluate(program: Program, context: dict[str, Any], *, max_steps: int, max_bytes: int) -> Any:
-    """The value as plain JSON types; raises Failed when this engine cannot give it."""
-    token = _strings.METER.set(Meter(max_bytes, _Charges(max_steps).charge))
+def evaluate(program: Program, context: dict[str, Any], *, max_steps: int, max_bytes: int, metered: bool) -> Any:
+    """The value as plain JSON-like types; raises Failed when this engine cannot give it.
+
+    ``metered``: the expression calls functions, whose work is charged to ``max_steps`` and
+    whose results may not exceed ``max_bytes`` (without calls, the work is bounded by the
+    expression's length).
+    """
+    if "loop" in context:
+        context = {RENAMED.get(name, name): value for name, value in context.items()}
+    token = _strings.METER.set(Meter(max_bytes, _Charges(max_steps).charge)) if metered else None
     try:
         result = program.eval(data=context)
-        if result.type() == _T.ERROR:
-            raise Failed(str(result.value()))
         value = result.plain_value()
+        if isinstance(value, str) and result.type() == _ERROR:  # an error value reads as text
+            raise Failed(value)
     except RuntimeError as exc:  # cel-cpp cancelled the evaluation (recursion, iteration budget)
         raise Failed(str(exc)) from None
     finally:
-        _strings.METER.reset(token)
+        if token is not None:
+            _strings.METER.reset(token)
     return value
 
 

@@ -80,7 +80,9 @@ class Program:
         """The value in ``context`` (JSON-like values by scope name), as plain JSON types."""
         if self._fast is not None:
             try:
-                value = _celcpp.evaluate(self._fast, context, max_steps=max_steps, max_bytes=max_bytes)
+                value = _celcpp.evaluate(
+                    self._fast, context, max_steps=max_steps, max_bytes=max_bytes, metered=bool(self.references.functions)
+                )
                 return _celcpp.to_json(value, _cel.SizeMeter(max_bytes))
             except (_celcpp.Failed, LimitExceeded):
                 pass  # the reference engine gives the answer, and says why if it is an error
@@ -116,6 +118,9 @@ class Program:
 
 def as_json(value: Any, max_bytes: int, source: str) -> Any:
     """A value read from the scope (a plain path's) as JSON types, at most about ``max_bytes``."""
+    kind = type(value)
+    if kind is int or kind is bool or value is None or (kind is str and len(value) + 8 <= max_bytes):
+        return value  # the common case, as the conversion below would give it
     try:
         return _cel.to_json(value, max_bytes)
     except LimitExceeded as exc:
@@ -127,15 +132,19 @@ def as_json(value: Any, max_bytes: int, source: str) -> Any:
 def compile_program(text: str) -> Program:
     """Compile bare CEL; raises ExpressionError (code ``expression_syntax``) on a syntax error."""
     scanned = _scan.scan(text) if _state["fast"] else None
-    if scanned is None or scanned.functions & _scan.BINDING_MACROS:
+    if scanned is None or scanned.functions & _scan.BINDING_MACROS or scanned.roots & _celcpp.RESERVED:
         tree = _parse(text)
         return Program(text, None, tree, _cel.references(tree))
     try:
-        fast = _celcpp.compile_program(text)
+        # cel-cpp reserves the word `loop`: it reads the loop scope under another name.
+        renamed = _scan.rename_roots(text, scanned.root_starts, _celcpp.RENAMED) if "loop" in scanned.roots else text
+        fast = _celcpp.compile_program(renamed)
     except _celcpp.Failed:
         tree = _parse(text)  # the reference engine's syntax error, or a program only it runs
         return Program(text, None, tree, _cel.references(tree))
-    return Program(text, fast, None, References(**scanned.__dict__))
+    fields = {**scanned.__dict__}
+    del fields["root_starts"]
+    return Program(text, fast, None, References(**fields))
 
 
 def _parse(text: str) -> lark.Tree:

@@ -20,15 +20,22 @@ _NAMED = ("steps", "credentials")
 NAMESPACED = {"strings": frozenset({"quote"})}
 _KEYWORDS = frozenset({"true", "false", "null", "in"})
 
+_Q1, _Q2 = "'", '"'
+_STRING_BODY = "|".join(
+    (
+        _Q1 * 3 + r"(?:\\.|[^\\])*?" + _Q1 * 3,
+        _Q2 * 3 + r"(?:\\.|[^\\])*?" + _Q2 * 3,
+        _Q1 + r"(?:\\.|[^\\'\n])*" + _Q1,
+        _Q2 + r'(?:\\.|[^\\"\n])*' + _Q2,
+    )
+)
 _TOKEN = re.compile(
-    r"""
-    (?P<space>\s+|//[^\n]*)
-    |(?P<string>(?:[bB]?[rR]?|[rR]?[bB]?)(?:'''(?:\\.|[^\\])*?'''|\"\"\"(?:\\.|[^\\])*?\"\"\"|'(?:\\.|[^\\'\n])*'|"(?:\\.|[^\\"\n])*"))
-    |(?P<number>0[xX][0-9a-fA-F]+[uU]?|(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+[uU]?)
-    |(?P<ident>[A-Za-z_][A-Za-z0-9_]*)
-    |(?P<op>==|!=|<=|>=|&&|\|\||[-+*/%!<>?:.,()\[\]{}])
-    """,
-    re.VERBOSE | re.DOTALL,
+    r"\s*(?:(?P<space>//[^\n]*)"
+    r"|(?P<ident>(?>[A-Za-z_][A-Za-z0-9_]*)(?!['\"]))"  # not a string's r/b prefix
+    r"|(?P<op>==|!=|<=|>=|&&|\|\||[-+*/%!<>?:,()\[\]{}]|\.(?!\d))"
+    r"|(?P<number>0[xX][0-9a-fA-F]+[uU]?|(?:\d+\.\d*|\.\d+)(?:[eE][+-]?\d+)?|\d+[eE][+-]?\d+|\d+[uU]?)"
+    r"|(?P<string>(?:[bB]?[rR]?|[rR]?[bB]?)(?:" + _STRING_BODY + ")))",
+    re.DOTALL,
 )
 _SIMPLE_STRING = re.compile(r"""'([^'\\\n]*)'|"([^"\\\n]*)\"""")
 
@@ -43,24 +50,25 @@ class Scanned:
     credentials: frozenset[str]
     credentials_dynamic: bool
     functions: frozenset[str]
+    #: Where each root name starts in the text (an engine that reserves a name renames it).
+    root_starts: tuple[tuple[str, int], ...] = ()
 
 
-def _tokens(text: str) -> list[tuple[str, str]] | None:
-    out: list[tuple[str, str]] = []
+def _tokens(text: str) -> list[tuple[str, str, int]] | None:
+    out: list[tuple[str, str, int]] = []
     position = 0
-    while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:
-            return None
-        kind = match.lastgroup
-        assert kind is not None
-        if kind != "space":
-            value = match.group()
-            if kind == "string" and "\\" in value and value[:2].lower() in ("r'", 'r"', "br", "rb"):
-                return None  # a raw string with a backslash: the pattern above reads escapes
-            out.append(("kw" if kind == "ident" and value in _KEYWORDS else kind, value))
+    for match in _TOKEN.finditer(text):
+        if match.start() != position:
+            return None  # a character no token starts with
         position = match.end()
-    return out
+        kind = match.lastgroup
+        if kind == "space":
+            continue
+        value = match.group(kind)  # type: ignore[arg-type]
+        if kind == "string" and "\\" in value and value[:2].lower() in ("r'", 'r"', "br", "rb"):
+            return None  # a raw string with a backslash: the pattern above reads escapes
+        out.append(("kw" if kind == "ident" and value in _KEYWORDS else kind, value, match.start(kind)))  # type: ignore[arg-type]
+    return out if position == len(text) or text[position:].isspace() else None
 
 
 def scan(text: str) -> Scanned | None:
@@ -72,19 +80,22 @@ def scan(text: str) -> Scanned | None:
     named: dict[str, set[str]] = {"steps": set(), "credentials": set()}
     dynamic: set[str] = set()
     functions: set[str] = set()
+    starts: list[tuple[str, int]] = []
     count = len(tokens)
 
-    def at(index: int) -> tuple[str, str]:
-        return tokens[index] if 0 <= index < count else ("", "")
+    def at(index: int) -> tuple[str, str, int]:
+        return tokens[index] if 0 <= index < count else ("", "", -1)
 
     index = 0
     while index < count:
-        kind, value = tokens[index]
+        kind, value, start = tokens[index]
         if kind != "ident":
             index += 1
             continue
         before = at(index - 1)[1]
         after = at(index + 1)[1]
+        if after == "{":
+            return None  # a message literal
         if before == ".":
             if at(index - 2)[0] in ("", "op") and at(index - 2)[1] not in (")", "]", "}"):
                 return None  # a leading-dot name (`.name`): rare, the tree decides
@@ -98,13 +109,14 @@ def scan(text: str) -> Scanned | None:
             functions.add(value)
             index += 1
             continue
-        if after == "{" or (before == "(" and after == ")"):
-            return None  # a message literal, a parenthesised root
+        if before == "(" and after == ")" and at(index - 2)[0] != "ident":
+            return None  # a parenthesised root
         if value in NAMESPACED and after == "." and at(index + 2)[1] in NAMESPACED[value] and at(index + 3)[1] == "(":
             functions.add(f"{value}.{at(index + 2)[1]}")
             index += 3
             continue
         roots.add(value)
+        starts.append((value, start))
         if value in named:
             key = None
             if after == "." and at(index + 2)[0] == "ident" and at(index + 3)[1] != "(":
@@ -126,4 +138,18 @@ def scan(text: str) -> Scanned | None:
         credentials=frozenset(named["credentials"]),
         credentials_dynamic="credentials" in dynamic,
         functions=frozenset(functions),
+        root_starts=tuple(starts),
     )
+
+
+def rename_roots(text: str, starts: tuple[tuple[str, int], ...], names: dict[str, str]) -> str:
+    """``text`` with the root names at ``starts`` renamed as ``names`` says (the others kept)."""
+    out: list[str] = []
+    position = 0
+    for name, start in starts:
+        if name in names:
+            out.append(text[position:start])
+            out.append(names[name])
+            position = start + len(name)
+    out.append(text[position:])
+    return "".join(out)

@@ -213,6 +213,9 @@ def _split(text: str, limits: Limits) -> list[str | tuple[int, int]]:
         if start > position:
             parts.append(text[position:start])
         index = start + 2
+        close = text.find("}}", index)
+        if close >= 0 and "'" not in text[index:close] and '"' not in text[index:close]:
+            index = close  # no quote before the first }}: it closes the template
         quote: str | None = None
         while index < len(text):
             char = text[index]
