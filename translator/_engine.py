@@ -81,14 +81,20 @@ class Program:
         if self._fast is not None:
             try:
                 value = _celcpp.evaluate(
-                    self._fast, context, max_steps=max_steps, max_bytes=max_bytes, metered=bool(self.references.functions)
+                    self._fast,
+                    context,
+                    max_steps=max_steps,
+                    max_bytes=max_bytes,
+                    metered=bool(self.references.functions),
                 )
                 return _celcpp.to_json(value, _cel.SizeMeter(max_bytes))
             except (_celcpp.Failed, LimitExceeded):
                 pass  # the reference engine gives the answer, and says why if it is an error
         return self._evaluate_reference(context, max_steps=max_steps, max_seconds=max_seconds, max_bytes=max_bytes)
 
-    def _evaluate_reference(self, context: dict[str, Any], *, max_steps: int, max_seconds: float, max_bytes: int) -> Any:
+    def _evaluate_reference(
+        self, context: dict[str, Any], *, max_steps: int, max_seconds: float, max_bytes: int
+    ) -> Any:
         try:
             if self._tree is None:
                 self._tree = _parse(self.source)

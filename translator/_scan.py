@@ -71,8 +71,56 @@ def _tokens(text: str) -> list[tuple[str, str, int]] | None:
     return out if position == len(text) or text[position:].isspace() else None
 
 
+#: The common shape: names, dots, operators and plain strings, no call, index, map or comment.
+_QUICK_REFUSES = re.compile(r"[()\[\]{}\\]|//|\s\.|\.\s|(?:^|[^\w\s])\s*\.")
+_PREFIXED_STRING = re.compile(r"(?<!\w)[rRbB]{1,2}['\"]")
+_PLAIN_STRING = re.compile("'[^'\\n]*'|" + '"[^"\\n]*"')
+_QUICK_NAME = re.compile(r"(?<![\w.])([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?")
+
+
+def _quick(text: str) -> Scanned | None:
+    """The references of an expression of the common shape, with two regular expressions."""
+    if "'" in text or '"' in text:
+        if "\\" in text or _PREFIXED_STRING.search(text):
+            return None
+        text = _PLAIN_STRING.sub(lambda match: "0" * len(match.group()), text)
+    if "'" in text or '"' in text or _QUICK_REFUSES.search(text):
+        return None
+    roots: set[str] = set()
+    named: dict[str, set[str]] = {"steps": set(), "credentials": set()}
+    dynamic: set[str] = set()
+    starts: list[tuple[str, int]] = []
+    for match in _QUICK_NAME.finditer(text):
+        name = match.group(1)
+        if name in _KEYWORDS:
+            continue
+        roots.add(name)
+        starts.append((name, match.start()))
+        if name in named:
+            key = match.group(2)
+            if key is None:
+                dynamic.add(name)
+            else:
+                named[name].add(key)
+    return Scanned(
+        roots=frozenset(roots),
+        steps=frozenset(named["steps"]),
+        steps_dynamic="steps" in dynamic,
+        credentials=frozenset(named["credentials"]),
+        credentials_dynamic="credentials" in dynamic,
+        functions=frozenset(),
+        root_starts=tuple(starts),
+    )
+
+
 def scan(text: str) -> Scanned | None:
     """The references of ``text``, or None when the scan cannot be sure (the tree decides then)."""
+    quick = _quick(text)
+    return quick if quick is not None else scan_tokens(text)
+
+
+def scan_tokens(text: str) -> Scanned | None:
+    """The references of ``text`` from its tokens, or None when the tree must decide."""
     tokens = _tokens(text)
     if tokens is None:
         return None

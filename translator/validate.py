@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-
 from translator._configs import (
     CREDENTIAL_NAME,
     ConfigAnalysis,
@@ -464,9 +463,7 @@ def _static_issues(expression: Expression, bare: bool) -> tuple[tuple[str, str],
         message = "name the credential literally, as credentials.<name>.<field> or credentials['<name>'].<field>"
         issues.append(("invalid_credential", message))
     for name in sorted(refs.functions - KNOWN_FUNCTIONS):
-        issues.append(
-            ("unknown_function", f"there is no function '{name}'" + _suggest(name, sorted(KNOWN_FUNCTIONS)))
-        )
+        issues.append(("unknown_function", f"there is no function '{name}'" + _suggest(name, sorted(KNOWN_FUNCTIONS))))
     if not bare:  # bare-CEL fields may have names their node type binds (a switch's `value`)
         for name in sorted(refs.roots - KNOWN_IDENTS):
             message = f"'{name}' is not defined; use trigger, steps, loop, env, credentials, workflow or run"
