@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 _state = {"fast": True}
+#: A program cel-cpp compiles when it is first evaluated.
+_LAZY = object()
 
 
 @contextmanager
@@ -78,6 +80,11 @@ class Program:
 
     def evaluate(self, context: dict[str, Any], *, max_steps: int, max_seconds: float, max_bytes: int) -> Any:
         """The value in ``context`` (JSON-like values by scope name), as plain JSON types."""
+        if self._fast is _LAZY:
+            try:
+                self._fast = _celcpp.compile_program(self.source)
+            except _celcpp.Failed:
+                self._fast = None
         if self._fast is not None:
             try:
                 value = _celcpp.evaluate(
@@ -141,6 +148,9 @@ def compile_program(text: str) -> Program:
     if scanned is None or scanned.functions & _scan.BINDING_MACROS or scanned.roots & _celcpp.RESERVED:
         tree = _parse(text)
         return Program(text, None, tree, _cel.references(tree))
+    if _scan.surely_valid(text):
+        # Valid for both parsers by its shape alone: cel-cpp compiles it at its first evaluation.
+        return Program(text, _LAZY, None, _references(scanned))
     try:
         # cel-cpp reserves the word `loop`: it reads the loop scope under another name.
         renamed = _scan.rename_roots(text, scanned.root_starts, _celcpp.RENAMED) if "loop" in scanned.roots else text
@@ -148,9 +158,18 @@ def compile_program(text: str) -> Program:
     except _celcpp.Failed:
         tree = _parse(text)  # the reference engine's syntax error, or a program only it runs
         return Program(text, None, tree, _cel.references(tree))
-    fields = {**scanned.__dict__}
-    del fields["root_starts"]
-    return Program(text, fast, None, References(**fields))
+    return Program(text, fast, None, _references(scanned))
+
+
+def _references(scanned: _scan.Scanned) -> References:
+    return References(
+        scanned.roots,
+        scanned.steps,
+        scanned.steps_dynamic,
+        scanned.credentials,
+        scanned.credentials_dynamic,
+        scanned.functions,
+    )
 
 
 def _parse(text: str) -> lark.Tree:

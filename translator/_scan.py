@@ -113,6 +113,43 @@ def _quick(text: str) -> Scanned | None:
     )
 
 
+#: Words that are not names in CEL (keywords and the words the grammar reserves).
+_NOT_NAMES = frozenset(
+    """
+    true false null in as break const continue else for function if import let package namespace
+    return var void while loop
+    """.split()
+)
+_ATOM = (
+    r"\s*(?:(?:!\s*)+|(?:-\s*)+)?(?:true|false|null|0[xX][0-9a-fA-F]+[uU]?|\d+\.\d+(?:[eE][+-]?\d+)?|\d+[uU]?"
+    r"""|'[^'\\\n]*'|"[^"\\\n]*"|(?!in\b)[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*"""
+)
+_OPERATOR = r"(?:\|\||&&|==|!=|<=|>=|<|>|\+|-|\*|/|%|\bin\b)"
+_SURELY_VALID = re.compile(rf"\s*{_ATOM}(?:{_OPERATOR}{_ATOM})*", re.ASCII)
+_WORD = re.compile(r"(?<![\w.'\"])[A-Za-z_]\w*|(?<=\.)[A-Za-z_]\w*")
+
+
+def surely_valid(text: str) -> bool:
+    """Whether ``text`` is certainly CEL both engines parse: names, literals and binary operators.
+
+    What passes is operands (dotted names, numbers, plain strings, true/false/null, each with
+    optional ``-``/``!``) joined by binary operators: the grammar accepts every such sequence.
+    Anything else (calls, indexes, parentheses, ternaries, escapes) is for a parser to judge.
+    """
+    if _SURELY_VALID.fullmatch(text) is None:
+        return False
+    stripped = _PLAIN_STRING.sub("0", text)
+    return not any(
+        word in _NOT_NAMES and not (word in _KEYWORDS and _standalone(stripped, match.start()))
+        for match in _WORD.finditer(stripped)
+        for word in (match.group(),)
+    )
+
+
+def _standalone(text: str, start: int) -> bool:
+    return start == 0 or text[start - 1] != "."
+
+
 def scan(text: str) -> Scanned | None:
     """The references of ``text``, or None when the scan cannot be sure (the tree decides then)."""
     quick = _quick(text)

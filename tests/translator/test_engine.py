@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.translator.test_expressions import SCOPE
 from tests.translator.test_strings_ext import _INT_RECEIVER, CASES
@@ -325,3 +327,24 @@ def test_one_module_is_the_boundary_of_the_engines() -> None:
     for module, allowed in _ALLOWED.items():
         assert found[module] <= allowed, (module, found[module] - allowed)
     assert found["cel_expr_python"] and found["translator._celcpp"] == {"translator/_engine.py"}
+
+
+_PIECES = ["a", "b.c", "trigger.x", "1", "2.5", "3u", "0x1F", "'s'", '"t"', "true", "null", "in", "if", "loop",
+           "+", "-", "!", "==", "!=", "&&", "||", "<", ">=", "*", "/", "%", "?", ":", "(", ")", ".", ",", "[", "]"]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=9), st.lists(st.sampled_from(["", " "]), min_size=9))
+def test_what_is_surely_valid_both_parsers_accept(pieces: list[str], spaces: list[str]) -> None:
+    """An expression compiled lazily (no parse at validation) must be one both parsers accept."""
+    text = "".join(piece + space for piece, space in zip(pieces, spaces, strict=False))
+    if not _scan.surely_valid(text):
+        return
+    _cel.parse(text)
+    _celcpp.compile_program(text)
+
+
+def test_plain_operator_expressions_skip_the_parser_until_they_run(fresh: None) -> None:
+    expression = compile_expression("trigger.body.count * 3 + 1 > 5 && trigger.body.status != 'test'")
+    assert expression.engine == "fast" and expression.evaluate(SCOPE) is True
+    assert not _scan.surely_valid("trigger.body.count ? 1 : 2") and not _scan.surely_valid("a ? b")
