@@ -125,7 +125,8 @@ _ATOM = (
     r"""|'[^'\\\n]*'|"[^"\\\n]*"|(?!in\b)[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*"""
 )
 _OPERATOR = r"(?:\|\||&&|==|!=|<=|>=|<|>|\+|-|\*|/|%|\bin\b)"
-_SURELY_VALID = re.compile(rf"\s*{_ATOM}(?:{_OPERATOR}{_ATOM})*", re.ASCII)
+#: At most 12 operators: cel-cpp's parser refuses nesting deeper than 32.
+_SURELY_VALID = re.compile(rf"\s*{_ATOM}(?:{_OPERATOR}{_ATOM}){{0,12}}", re.ASCII)
 _WORD = re.compile(r"(?<![\w.'\"])[A-Za-z_]\w*|(?<=\.)[A-Za-z_]\w*")
 
 

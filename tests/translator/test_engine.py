@@ -136,6 +136,7 @@ SPEC_COMPARISONS = {
     "trigger.body.count == 3.0": True,
     "trigger.body.count < 3.5": True,
     "1 == 1.0": True,
+    "1u == 1": True,
 }
 
 
@@ -152,6 +153,11 @@ def test_numbers_of_different_types_compare_as_the_spec_says(fresh: None, text: 
     hybrid, reference, engine = both(text)
     assert engine == "fast" and hybrid == ("ok", expected)
     assert reference[0] == "error" and "cannot be applied" in reference[1]
+
+
+def test_bools_convert_to_text_as_the_spec_says(fresh: None) -> None:
+    hybrid, reference, engine = both("string(true) + string(false)")
+    assert engine == "fast" and hybrid == ("ok", "truefalse") and reference == ("ok", "TrueFalse")
 
 
 @pytest.mark.parametrize("name, text, expected", CASES, ids=[case[0] for case in CASES])
@@ -348,3 +354,7 @@ def test_plain_operator_expressions_skip_the_parser_until_they_run(fresh: None) 
     expression = compile_expression("trigger.body.count * 3 + 1 > 5 && trigger.body.status != 'test'")
     assert expression.engine == "fast" and expression.evaluate(SCOPE) is True
     assert not _scan.surely_valid("trigger.body.count ? 1 : 2") and not _scan.surely_valid("a ? b")
+    longest = "-1" + " * !!x.y" * 4 + " && 'a' in b" * 4  # 12 operators
+    assert _scan.surely_valid(longest) and not _scan.surely_valid(longest + " + 1")
+    _cel.parse(longest)
+    _celcpp.compile_program(longest)
