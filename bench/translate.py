@@ -1,5 +1,10 @@
 """Validate+compile time of generated graphs of 100, 1,000 and 5,000 nodes (goal: 1,000 < 100 ms).
 
+Then the CEL engine's figures (ADR 0008), each against the reference engine (cel-python alone) in
+the same run: ``validate`` of 1,000 nodes with distinct arithmetic expressions over a 2-node graph
+(goal < 100 ms), one template's evaluation (goal < 20 µs), and a data.transform rendered over
+10,000 items (goal < 100 ms).
+
 Prints, per size: the baseline (parsing the document into the graph models, nothing else),
 validate_graph, and compile_graph, each cold (expression cache empty: a first publish) and warm
 (same expressions compiled before: a re-validation in the editor, a run of a published graph).
@@ -10,12 +15,20 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from translator import Graph, compile_expression, compile_graph, validate_graph
-from translator.expressions import clear_cache
-from translator.nodetypes import get_registry
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench._harness import report  # noqa: E402
+from translator import Graph, compile_expression, compile_graph, compile_template, validate_graph  # noqa: E402
+from translator.expressions import clear_cache, engines  # noqa: E402
+from translator.nodetypes import get_registry  # noqa: E402
+
+BENCH = "translate"
+ENGINES = {"hybrid": True, "cel-python": False}
 
 
 def generate(size: int, seed: int = 7) -> dict[str, Any]:
@@ -127,7 +140,7 @@ def main() -> None:
     for size, paths, parsed in counts:
         print(
             f"{size:>6} nodes: {paths} distinct expressions resolved as plain paths, "
-            f"{parsed} parsed by cel-python (the cold-run cost)"
+            f"{parsed} compiled by the CEL engine (the cold-run cost)"
         )
     sources = [f"steps.n{i}.status == 200 && trigger.body.kind != 'test'" for i in range(300)]
     clear_cache()
@@ -135,7 +148,114 @@ def main() -> None:
     for source in sources:
         compile_expression(source)
     per_parse = (time.process_time() - start) / len(sources) * 1000
-    print(f"cel-python parse of one distinct condition: {per_parse:.2f} CPU ms")
+    print(f"CEL compile of one distinct condition: {per_parse:.3f} CPU ms")
+    engine_figures(registry)
+
+
+def arithmetic(size: int) -> dict[str, Any]:
+    """A webhook and ``size - 1`` transforms, each with an arithmetic expression of its own."""
+    nodes: list[dict[str, Any]] = [{"id": "hook", "type": "trigger.webhook", "config": {}}]
+    edges = []
+    for i in range(1, size):
+        value = {"total": f"{{{{ trigger.body.count * {i} + trigger.body.price - {i % 7} }}}}", "n": i}
+        nodes.append({"id": f"t{i}", "type": "data.transform", "config": {"value": value}})
+        edges.append({"id": f"e{i}", "source": "hook" if i == 1 else f"t{i - 1}", "target": f"t{i}"})
+    return {"format": "gorax/graph@1", "name": f"arith-{size}", "nodes": nodes, "edges": edges}
+
+
+def _cpu_ms(fn: Any, *, cold: bool) -> float:
+    if cold:
+        clear_cache()
+    start = time.process_time()
+    fn()
+    return (time.process_time() - start) * 1000
+
+
+def _samples(fn: Any, engine: str, repeat: int, *, cold: bool) -> list[float]:
+    with engines(fast=ENGINES[engine]):
+        clear_cache()
+        fn()  # warm the engine itself (its environment, the parser tables)
+        samples = [_cpu_ms(fn, cold=cold) for _ in range(repeat)]
+    clear_cache()
+    return samples
+
+
+def engine_figures(registry: Any) -> None:
+    """The engine's three goals, each against cel-python alone in the same run (CPU time)."""
+    big, tiny = arithmetic(1_000), arithmetic(2)
+    assert validate_graph(big, registry=registry) == []
+    over: dict[str, list[float]] = {}
+    for engine in ENGINES:
+        runs = []
+        for _ in range(5):
+            big_ms = _samples(lambda: validate_graph(big, registry=registry), engine, 1, cold=True)[0]
+            tiny_ms = _samples(lambda: validate_graph(tiny, registry=registry), engine, 1, cold=True)[0]
+            runs.append(big_ms - tiny_ms)
+        over[engine] = runs
+    report(
+        BENCH,
+        "validate 1,000 nodes of distinct arithmetic, over a 2-node graph (cold)",
+        "ms",
+        over["hybrid"],
+        over["cel-python"],
+        "cel-python alone",
+        goal="< 100 ms",
+    )
+
+    template = "{{ trigger.body.count * 3 + 1 > 5 && trigger.body.kind != 'test' }}"
+    scope = {"trigger": {"body": {"count": 3, "kind": "push"}}}
+    per_engine: dict[str, list[float]] = {}
+    for engine in ENGINES:
+        with engines(fast=ENGINES[engine]):
+            clear_cache()
+            compiled = compile_template(template)
+            assert compiled.evaluate(scope) is True
+            samples = []
+            for _ in range(7):
+                start = time.process_time()
+                for _ in range(2_000):
+                    compiled.evaluate(scope)
+                samples.append((time.process_time() - start) / 2_000 * 1e6)
+            per_engine[engine] = samples
+        clear_cache()
+    report(
+        BENCH, "evaluate one template (comparison and arithmetic)", "us", per_engine["hybrid"],
+        per_engine["cel-python"], "cel-python alone", goal="< 20 us",
+    )  # fmt: skip
+
+    transform = {
+        "format": "gorax/graph@1",
+        "name": "transform",
+        "nodes": [
+            {"id": "hook", "type": "trigger.webhook", "config": {}},
+            {"id": "each", "type": "control.loop", "config": {"mode": "foreach", "items": "{{ trigger.body.items }}"}},
+            {"id": "shape", "type": "data.transform", "parentId": "each", "config": {"value": {
+                "id": "{{ loop.item.id }}",
+                "total": "{{ loop.item.price * loop.item.qty }}",
+                "label": "item {{ loop.item.id }} of {{ trigger.body.order }}",
+                "rush": "{{ loop.item.qty > 10 || trigger.body.priority == 'high' }}",
+            }}},
+        ],
+        "edges": [{"id": "e1", "source": "hook", "target": "each"}],
+    }  # fmt: skip
+    items = [{"id": i, "price": 150 + i % 10, "qty": i % 17} for i in range(10_000)]  # prices in cents
+    trigger = {"body": {"order": "o-1", "priority": "low"}}
+    per_engine = {}
+    for engine in ENGINES:
+        with engines(fast=ENGINES[engine]):
+            clear_cache()
+            node = compile_graph(transform, registry=registry).bodies["each"].nodes["shape"]
+
+            def render(node: Any = node) -> None:
+                for item in items:
+                    node.render_config({"trigger": trigger, "loop": {"item": item, "index": 0}})
+
+            per_engine[engine] = [_cpu_ms(render, cold=False) for _ in range(3)]
+        clear_cache()
+    report(
+        BENCH, "data.transform of 4 templates rendered over 10,000 items", "ms", per_engine["hybrid"],
+        per_engine["cel-python"], "cel-python alone", goal="< 100 ms",
+    )  # fmt: skip
 
 
 def _expression_counts(document: dict[str, Any], registry: Any) -> tuple[int, int]:

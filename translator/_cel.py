@@ -199,7 +199,9 @@ def to_cel(value: Any) -> Any:
     return celpy.json_to_cel(value)
 
 
-class _Meter:
+class SizeMeter:
+    """What a result may still take, about in bytes."""
+
     __slots__ = ("left",)
 
     def __init__(self, limit: int) -> None:
@@ -213,10 +215,10 @@ class _Meter:
 
 def to_json(value: Any, max_bytes: int) -> Any:
     """A CEL (or Python) value as plain JSON types, at most about ``max_bytes`` large."""
-    return _to_json(value, _Meter(max_bytes))
+    return _to_json(value, SizeMeter(max_bytes))
 
 
-def _to_json(value: Any, meter: _Meter) -> Any:
+def _to_json(value: Any, meter: SizeMeter) -> Any:
     meter.take(8)
     if value is None:
         return None

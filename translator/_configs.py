@@ -10,13 +10,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from translator._cel import type_name
 from translator.errors import ExpressionError, GraphError
 from translator.expressions import (
     Expression,
     Template,
     compile_expression,
     compile_template,
+    type_name,
 )
 from translator.models import GRAPH_FORMAT
 from translator.nodetypes import NodeType

@@ -2,7 +2,7 @@
 
 ``gorax eject`` writes this file beside the flow file. Gorax's templates (``{{ ... }}``) and
 conditions are CEL (https://cel.dev), evaluated here with cel-python (``pip install
-cel-python``), the library Gorax uses, plus Gorax's extra functions: ``now()``, ``uuid()``,
+cel-python``), Gorax's reference CEL engine, plus Gorax's extra functions: ``now()``, ``uuid()``,
 ``lower()``, ``upper()``, ``json_encode()``, ``json_decode()``, ``base64_encode()`` and
 ``base64_decode()``. Not included: Gorax's strings extension (``charAt``, ``format``...) and its
 evaluation limits (steps, time, result size).

@@ -20,16 +20,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-import lark
-from celpy import CELParseError
-from celpy.evaluation import CELEvalError
-
-from translator import _cel
-from translator._cel import LimitExceeded, References
-from translator._explain import error_code, explain, missing_key, missing_key_code, scope_hint
+from translator import _engine
+from translator._engine import References, missing_key, missing_key_code, scope_hint, type_name
 from translator.errors import ExpressionError
 
-SCOPE_NAMES = _cel.SCOPE_NAMES
+SCOPE_NAMES = _engine.SCOPE_NAMES
+#: Function names and non-scope identifiers expressions may use (validation reports the others).
+KNOWN_FUNCTIONS = _engine.KNOWN_FUNCTIONS
+KNOWN_IDENTS = _engine.KNOWN_IDENTS
+engines = _engine.engines
 
 
 @dataclass(frozen=True)
@@ -80,49 +79,36 @@ def _path_references(path: tuple[str, ...]) -> References:
 class Expression:
     """A compiled bare CEL expression (immutable, shareable across threads and runs)."""
 
-    __slots__ = ("_path", "_tree", "issues", "references", "source")
+    __slots__ = ("_path", "_program", "issues", "references", "source")
 
-    def __init__(self, source: str, tree: lark.Tree | None, path: tuple[str, ...] | None):
+    def __init__(self, source: str, program: _engine.Program | None, path: tuple[str, ...] | None):
         self.source = source
         #: Problems validation found in this expression alone, memoised by the validator.
         self.issues: dict[bool, tuple[tuple[str, str], ...]] = {}
-        self._tree = tree
+        self._program = program
         self._path = path
         self.references: References = (
-            _path_references(path) if path is not None else _cel.references(tree)  # type: ignore[arg-type]
+            _path_references(path) if path is not None else program.references  # type: ignore[union-attr]
         )
 
     def __repr__(self) -> str:
         return f"Expression({self.source!r})"
 
+    @property
+    def engine(self) -> str:
+        """What evaluates it: 'path' (a plain dotted path), 'fast' or 'reference' (see ADR 0008)."""
+        return "path" if self._program is None else self._program.engine
+
     def evaluate(self, scope: dict[str, Any], *, limits: Limits = DEFAULT_LIMITS) -> Any:
         """The expression's value in ``scope``, as plain JSON types."""
-        try:
-            if self._path is not None:
-                value = self._walk_path(scope)
-            else:
-                value = _cel.evaluate(
-                    self._tree,  # type: ignore[arg-type]
-                    self._context(scope),
-                    max_steps=limits.max_steps,
-                    seconds=limits.max_seconds,
-                    max_bytes=limits.max_result_bytes,
-                )
-            return _cel.to_json(value, limits.max_result_bytes)
-        except CELEvalError as exc:
-            raise ExpressionError(
-                explain(exc, self.source), expression=self.source, code=error_code(exc, self.source)
-            ) from exc
-        except LimitExceeded as exc:
-            raise ExpressionError(
-                f"{exc}; simplify the expression", expression=self.source, code="expression_limit"
-            ) from exc
-        except RecursionError as exc:
-            raise ExpressionError(
-                "the expression nests too deeply", expression=self.source, code="expression_limit"
-            ) from exc
-        except ValueError as exc:
-            raise ExpressionError(str(exc), expression=self.source) from exc
+        if self._program is None:
+            return _engine.as_json(self._walk_path(scope), limits.max_result_bytes, self.source)
+        return self._program.evaluate(
+            self._context(scope),
+            max_steps=limits.max_steps,
+            max_seconds=limits.max_seconds,
+            max_bytes=limits.max_result_bytes,
+        )
 
     def _walk_path(self, scope: dict[str, Any]) -> Any:
         path = self._path
@@ -138,7 +124,7 @@ class Expression:
                 value = value[key]
             else:
                 raise ExpressionError(
-                    f"{base} is {_cel.type_name(value)}, not a map, so it has no field '{key}'",
+                    f"{base} is {type_name(value)}, not a map, so it has no field '{key}'",
                     expression=self.source,
                 )
         return value
@@ -155,7 +141,7 @@ class Expression:
                 value = {key: value[key] for key in refs.steps if key in value}
             elif root == "credentials" and not refs.credentials_dynamic and isinstance(value, dict):
                 value = {key: value[key] for key in refs.credentials if key in value}
-            context[root] = _cel.to_cel(value)
+            context[root] = value
         return context
 
 
@@ -227,6 +213,9 @@ def _split(text: str, limits: Limits) -> list[str | tuple[int, int]]:
         if start > position:
             parts.append(text[position:start])
         index = start + 2
+        close = text.find("}}", index)
+        if close >= 0 and "'" not in text[index:close] and '"' not in text[index:close]:
+            index = close  # no quote before the first }}: it closes the template
         quote: str | None = None
         while index < len(text):
             char = text[index]
@@ -267,33 +256,14 @@ def compile_expression(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Express
     return _compile_cached(text)
 
 
-@lru_cache(maxsize=4096)  # a parsed condition holds ~30 KB of syntax tree
+@lru_cache(maxsize=4096)
 def _compile_cached(text: str) -> Expression:
     if not text.strip():
         raise ExpressionError("the expression is empty", expression=text, code="expression_syntax")
     path = _simple_path(text)
     if path is not None:
         return Expression(text, None, path)
-    try:
-        tree = _cel.parse(text)
-    except CELParseError as exc:
-        raise ExpressionError(_syntax_message(exc, text), expression=text, code="expression_syntax") from exc
-    except RecursionError as exc:
-        raise ExpressionError("the expression nests too deeply", expression=text, code="expression_limit") from exc
-    return Expression(text, tree, None)
-
-
-def _syntax_message(exc: CELParseError, text: str) -> str:
-    column = getattr(exc, "column", None)
-    if "{{" in text:
-        return "this field is bare CEL; write the expression without {{ }}"
-    where = f" at character {column}" if isinstance(column, int) and column > 0 else ""
-    near = ""
-    if isinstance(column, int) and 0 < column <= len(text):
-        near = f" near {text[column - 1 : column + 11]!r}"
-    elif isinstance(column, int):
-        near = " (the expression ends too early)"
-    return f"syntax error{where}{near}"
+    return Expression(text, _engine.compile_program(text), None)
 
 
 def compile_template(text: str, *, limits: Limits = DEFAULT_LIMITS) -> Template:

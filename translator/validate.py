@@ -11,7 +11,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from translator import _cel
 from translator._configs import (
     CREDENTIAL_NAME,
     ConfigAnalysis,
@@ -22,7 +21,7 @@ from translator._configs import (
 )
 from translator._graphs import ancestor_masks, cycles, topological_order
 from translator.errors import GraphError
-from translator.expressions import Expression
+from translator.expressions import KNOWN_FUNCTIONS, KNOWN_IDENTS, Expression
 from translator.models import GRAPH_FORMAT, Edge, Graph, GraphSettings, Node
 from translator.nodetypes import NodeRegistry, NodeType, get_registry
 from translator.testcases import check_tests
@@ -466,12 +465,10 @@ def _static_issues(expression: Expression, bare: bool) -> tuple[tuple[str, str],
     if refs.credentials_dynamic:
         message = "name the credential literally, as credentials.<name>.<field> or credentials['<name>'].<field>"
         issues.append(("invalid_credential", message))
-    for name in sorted(refs.functions - _cel.KNOWN_FUNCTIONS):
-        issues.append(
-            ("unknown_function", f"there is no function '{name}'" + _suggest(name, sorted(_cel.KNOWN_FUNCTIONS)))
-        )
+    for name in sorted(refs.functions - KNOWN_FUNCTIONS):
+        issues.append(("unknown_function", f"there is no function '{name}'" + _suggest(name, sorted(KNOWN_FUNCTIONS))))
     if not bare:  # bare-CEL fields may have names their node type binds (a switch's `value`)
-        for name in sorted(refs.roots - _cel.KNOWN_IDENTS):
+        for name in sorted(refs.roots - KNOWN_IDENTS):
             message = f"'{name}' is not defined; use trigger, steps, loop, env, credentials, workflow or run"
             issues.append(("unknown_name", message))
     cache[bare] = tuple(issues)
