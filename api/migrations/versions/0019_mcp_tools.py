@@ -2,7 +2,7 @@
 server, under which name and description.
 
 Revision ID: 0019_mcp_tools
-Revises: 0017_slo
+Revises: 0018_testloop
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0019_mcp_tools"
-down_revision = "0017_slo"
+down_revision = "0018_testloop"
 branch_labels = None
 depends_on = None
 
