@@ -5,7 +5,7 @@ import { ReactFlowProvider, useReactFlow } from "@xyflow/react";
 import { api } from "../api/client";
 import type { Workflow } from "../api/types";
 import { ErrorBox, Loading, useAsync } from "../components/common";
-import { layeredLayout } from "../graph/layout";
+import { layoutInWorker } from "../graph/layout";
 import type { Graph, GraphNode, NodeTypeInfo } from "../graph/types";
 import { addEdge, addNode, applyGraph, docToGraph, draftMaps, freshNodeId } from "../graph/ydoc";
 import { can, useSession } from "../session";
@@ -128,13 +128,16 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
 
   const autoLayout = useCallback(() => {
     if (!session || readOnly) return;
-    const g = docToGraph(session.doc);
-    const pos = layeredLayout(g);
-    const nodes = draftMaps(session.doc).nodes;
-    session.doc.transact(() => {
-      for (const [id, p] of Object.entries(pos)) nodes.get(id)?.set("position", p);
-    }, LOCAL);
-    setTimeout(() => flow.fitView(FIT_VIEW), 50);
+    layoutInWorker(docToGraph(session.doc)).then(
+      (pos) => {
+        const nodes = draftMaps(session.doc).nodes;
+        session.doc.transact(() => {
+          for (const [id, p] of Object.entries(pos)) nodes.get(id)?.set("position", p);
+        }, LOCAL);
+        setTimeout(() => flow.fitView(FIT_VIEW), 50);
+      },
+      (e) => setError(e),
+    );
   }, [session, readOnly, flow]);
 
   const copy = useCallback(() => {

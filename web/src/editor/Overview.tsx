@@ -41,7 +41,7 @@ function box(node: InternalNode<FlowNode>): Box {
  */
 export function drawOverview(canvas: HTMLCanvasElement, state: Pick<ReactFlowState<FlowNode, Edge>, "transform" | "nodeLookup" | "width" | "height">, edges: Edge[]): number {
   const [tx, ty, k] = state.transform;
-  const dpr = window.devicePixelRatio || 1;
+  const dpr = globalThis.devicePixelRatio || 1;
   const w = Math.round(state.width * dpr);
   const h = Math.round(state.height * dpr);
   if (canvas.width !== w || canvas.height !== h) {
