@@ -1,9 +1,9 @@
 /**
  * A large graph seen from far away: below OVERVIEW_ZOOM every node is a box and every edge a line
- * on one <canvas>, redrawn at most once per frame when the view or the graph changes, instead of thousands of DOM
- * nodes whose text could not be read anyway. Zooming in brings the real nodes back (only those
- * on screen are drawn). The canvas sits under React Flow's pane and takes no input, so panning,
- * zooming and selecting by rectangle work as usual.
+ * on one <canvas>, redrawn at most once a frame when the view or the graph changes, instead of
+ * thousands of DOM nodes whose text could not be read anyway. Zooming in brings the real nodes
+ * back (only those on screen are drawn). The canvas sits under React Flow's pane and takes no
+ * input, so panning and zooming work as usual.
  */
 import { useEffect, useRef } from "react";
 import { useStoreApi, type Edge, type InternalNode, type ReactFlowState } from "@xyflow/react";
