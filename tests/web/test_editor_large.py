@@ -66,7 +66,7 @@ async def test_large_graph_overview_culling_and_worker_layout(sign_in: Any, web_
 
     # Fitted, the whole graph is far out: painted on the overview canvas, no DOM nodes or edges.
     await page.wait_for_function(
-        f"Number(document.querySelector('canvas.overview')?.dataset.drawn) === {COUNT}", timeout=60_000
+        f"() => Number(document.querySelector('canvas.overview')?.dataset.drawn) === {COUNT}", timeout=60_000
     )
     view = await page.evaluate(VIEW)
     assert view["zoom"] < 0.3 and view["nodes"] == 0 and view["edges"] == 0, view
@@ -81,7 +81,7 @@ async def test_large_graph_overview_culling_and_worker_layout(sign_in: Any, web_
             break
         await page.mouse.wheel(0, -200)
         await asyncio.sleep(0.1)
-    await page.wait_for_function("document.querySelectorAll('.react-flow__node').length > 0")
+    await page.wait_for_function("() => document.querySelectorAll('.react-flow__node').length > 0")
     await page.wait_for_timeout(300)
     view = await page.evaluate(VIEW)
     assert view["drawn"] is None, view  # the overview is gone

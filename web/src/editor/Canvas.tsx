@@ -5,7 +5,7 @@ import type { NodeTypeInfo } from "../graph/types";
 import { addEdge, removeElements } from "../graph/ydoc";
 import { LOCAL } from "./collab";
 import { nodeTypes } from "./GoraxNode";
-import { Overview, OVERVIEW_MIN_NODES, OVERVIEW_ZOOM, nodeColor } from "./Overview";
+import { MiniOverview, Overview, OVERVIEW_MIN_NODES, OVERVIEW_ZOOM, nodeColor } from "./Overview";
 import { DRAG_TYPE } from "./Palette";
 import { useEditor, type FlowNode } from "./store";
 
@@ -118,7 +118,7 @@ export function Canvas({ onDropType, onSelection }: { onDropType: (info: NodeTyp
       >
         <Background gap={15} size={1} />
         {overview && <Overview />}
-        <MiniMap pannable zoomable nodeColor={(n) => nodeColor(n.data as FlowNode["data"])} ariaLabel="Minimap" />
+        {nodes.length >= OVERVIEW_MIN_NODES ? <MiniOverview /> : <MiniMap pannable zoomable nodeColor={(n) => nodeColor(n.data as FlowNode["data"])} ariaLabel="Minimap" />}
         <Controls showInteractive={!readOnly} />
         <ViewportPortal>
           {presence

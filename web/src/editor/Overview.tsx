@@ -6,7 +6,7 @@
  * input, so panning and zooming work as usual.
  */
 import { useEffect, useRef } from "react";
-import { useStoreApi, type Edge, type InternalNode, type ReactFlowState } from "@xyflow/react";
+import { Panel, useReactFlow, useStoreApi, type Edge, type InternalNode, type ReactFlowState } from "@xyflow/react";
 import { NODE_SIZE, useEditor, type FlowNode } from "./store";
 
 /** Below this zoom a large graph is drawn as an overview. */
@@ -128,4 +128,75 @@ export function Overview() {
     };
   }, [store]);
   return <canvas ref={ref} className="overview" data-testid="overview" aria-hidden="true" />;
+}
+
+const MINI = { width: 200, height: 150, margin: 8 };
+
+/** The transform that fits every node of `nodeLookup` into a `width` x `height` canvas. */
+export function fitTransform(nodeLookup: Map<string, InternalNode<FlowNode>>, width: number, height: number, margin = 0): [number, number, number] {
+  let x0 = Infinity;
+  let y0 = Infinity;
+  let x1 = -Infinity;
+  let y1 = -Infinity;
+  for (const node of nodeLookup.values()) {
+    const b = box(node);
+    x0 = Math.min(x0, b.x);
+    y0 = Math.min(y0, b.y);
+    x1 = Math.max(x1, b.x + b.w);
+    y1 = Math.max(y1, b.y + b.h);
+  }
+  if (!Number.isFinite(x0)) return [0, 0, 1];
+  const k = Math.min((width - 2 * margin) / Math.max(1, x1 - x0), (height - 2 * margin) / Math.max(1, y1 - y0));
+  return [(width - (x1 - x0) * k) / 2 - x0 * k, (height - (y1 - y0) * k) / 2 - y0 * k, k];
+}
+
+/**
+ * The minimap of a large graph: the same drawing at a fixed scale with the view as a rectangle
+ * (React Flow's minimap keeps one SVG element and one store subscription per node). A click
+ * centres the view there.
+ */
+export function MiniOverview() {
+  const store = useStoreApi<FlowNode, Edge>();
+  const flow = useReactFlow<FlowNode, Edge>();
+  const ref = useRef<HTMLCanvasElement>(null);
+  const fit = useRef<[number, number, number]>([0, 0, 1]);
+  useEffect(() => {
+    let frame = 0;
+    let last: unknown[] = [];
+    const paint = () => {
+      frame = 0;
+      const state = store.getState();
+      const canvas = ref.current;
+      const inputs = [state.transform, state.nodes, state.width, state.height];
+      if (!canvas || inputs.every((v, i) => v === last[i])) return;
+      if (state.nodes !== last[1]) fit.current = fitTransform(state.nodeLookup, MINI.width, MINI.height, MINI.margin);
+      last = inputs;
+      canvas.dataset.drawn = String(drawOverview(canvas, { transform: fit.current, nodeLookup: state.nodeLookup, width: MINI.width, height: MINI.height }, []));
+      const ctx = canvas.getContext("2d");
+      const [tx, ty, k] = state.transform;
+      if (!ctx || !k) return;
+      ctx.strokeStyle = "#4263eb";
+      ctx.lineWidth = 2 / fit.current[2];
+      ctx.strokeRect(-tx / k, -ty / k, state.width / k, state.height / k);
+    };
+    paint();
+    const schedule = () => {
+      if (!frame) frame = requestAnimationFrame(paint);
+    };
+    const unsubscribe = store.subscribe(schedule);
+    return () => {
+      unsubscribe();
+      cancelAnimationFrame(frame);
+    };
+  }, [store]);
+  const onClick = (e: React.MouseEvent<HTMLCanvasElement>) => {
+    const r = e.currentTarget.getBoundingClientRect();
+    const [tx, ty, k] = fit.current;
+    flow.setCenter((e.clientX - r.left - tx) / k, (e.clientY - r.top - ty) / k, { zoom: flow.getZoom() });
+  };
+  return (
+    <Panel position="bottom-right">
+      <canvas ref={ref} className="mini-overview" data-testid="mini-overview" role="img" aria-label="Minimap" style={{ width: MINI.width, height: MINI.height }} onClick={onClick} />
+    </Panel>
+  );
 }

@@ -4,7 +4,7 @@ import type { FlowNode } from "./store";
 
 // The editor's store reaches the API client, which reads the chosen tenant from localStorage.
 vi.stubGlobal("localStorage", { getItem: () => null, setItem: () => undefined, removeItem: () => undefined });
-const { drawOverview, nodeColor } = await import("./Overview");
+const { drawOverview, fitTransform, nodeColor } = await import("./Overview");
 const { estimatedHandles } = await import("./store");
 
 /** A 2D context that records what was drawn. */
@@ -83,5 +83,23 @@ describe("estimatedHandles", () => {
 
   it("gives a trigger one unnamed output and no input", () => {
     expect(estimatedHandles([], false, 200, 60)).toEqual([{ id: null, type: "source", position: "bottom", x: 97, y: 57, width: 6, height: 6 }]);
+  });
+});
+
+describe("fitTransform", () => {
+  it("fits every node into the minimap, centred", () => {
+    const nodeLookup = new Map([
+      ["a", node("a", 0, 0)],
+      ["b", node("b", 1800, 540)],
+    ]);
+    // The graph is 2000 x 600: the width decides the scale.
+    const [tx, ty, k] = fitTransform(nodeLookup, 200, 150);
+    expect(k).toBeCloseTo(0.1);
+    expect(tx).toBeCloseTo(0);
+    expect(ty).toBeCloseTo((150 - 60) / 2);
+  });
+
+  it("leaves an empty graph at scale 1", () => {
+    expect(fitTransform(new Map(), 200, 150)).toEqual([0, 0, 1]);
   });
 });
