@@ -74,7 +74,7 @@ async def test_large_graph_overview_culling_and_worker_layout(sign_in: Any, web_
 
     # Zoomed in: real nodes again, and only those on screen.
     pane = await page.locator(".react-flow__pane").bounding_box()
-    await page.mouse.move(pane["x"] + 200, pane["y"] + 150)
+    await page.mouse.move(pane["x"] + pane["width"] / 2, pane["y"] + pane["height"] / 2)  # inside the grid
     for _ in range(40):
         view = await page.evaluate(VIEW)
         if view["zoom"] >= 0.6:
