@@ -1,19 +1,42 @@
 /** The React Flow canvas bound to the draft: drop, connect, delete, remote cursors. */
-import { useCallback, useRef, type DragEvent } from "react";
-import { Background, Controls, MiniMap, ReactFlow, ViewportPortal, useReactFlow, type Connection, type Edge, type OnSelectionChangeParams } from "@xyflow/react";
+import { useCallback, useEffect, useMemo, useRef, type DragEvent } from "react";
+import { Background, Controls, MiniMap, ReactFlow, ViewportPortal, useReactFlow, useStore, useStoreApi, type Connection, type Edge, type FitViewOptions, type OnSelectionChangeParams } from "@xyflow/react";
 import type { NodeTypeInfo } from "../graph/types";
 import { addEdge, removeElements } from "../graph/ydoc";
 import { LOCAL } from "./collab";
 import { nodeTypes } from "./GoraxNode";
+import { MiniOverview, Overview, OVERVIEW_MIN_NODES, OVERVIEW_ZOOM, nodeColor } from "./Overview";
 import { DRAG_TYPE } from "./Palette";
 import { useEditor, type FlowNode } from "./store";
 
-const MINIMAP_COLORS: Record<string, string> = { completed: "#2f9e44", failed: "#e03131", running: "#1c7ed6", skipped: "#adb5bd" };
+/** How the editor fits the graph into view (hidden nodes count: see Overview). */
+export const FIT_VIEW: FitViewOptions = { padding: 0.2, maxZoom: 1, includeHiddenNodes: true };
+const NO_EDGES: Edge[] = [];
+const hideAll = (nodes: FlowNode[]) => nodes.map((n) => ({ ...n, hidden: true }));
 
 export function Canvas({ onDropType, onSelection }: { onDropType: (info: NodeTypeInfo, position: { x: number; y: number }, parentId?: string) => void; onSelection: (ids: string[]) => void }) {
   const { nodes, edges, onNodesChange, onEdgesChange, readOnly, session, catalogue, presence } = useEditor();
   const flow = useReactFlow();
   const lastCursor = useRef(0);
+  // Far out, a large graph is painted on one canvas and its DOM nodes are hidden.
+  const zoomedOut = useStore((s) => s.transform[2] < OVERVIEW_ZOOM);
+  const overview = zoomedOut && nodes.length >= OVERVIEW_MIN_NODES;
+  const shown = useMemo(() => (overview ? hideAll(nodes) : nodes), [nodes, overview]);
+  // The switch happens in the same update as the zoom: a jump from near to far (fit view, the
+  // minimap) must not first draw every node on screen as a DOM node and only then hide them.
+  const flowStore = useStoreApi<FlowNode, Edge>();
+  useEffect(() => {
+    let current = overview;
+    return flowStore.subscribe((s) => {
+      const wanted = s.transform[2] < OVERVIEW_ZOOM && s.nodes.length >= OVERVIEW_MIN_NODES;
+      if (wanted === current) return;
+      current = wanted;
+      const editor = useEditor.getState();
+      s.setNodes(wanted ? hideAll(editor.nodes) : editor.nodes);
+      s.setEdges(wanted ? NO_EDGES : editor.edges);
+    });
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [flowStore]);
 
   const onConnect = useCallback(
     (c: Connection) => {
@@ -69,8 +92,8 @@ export function Canvas({ onDropType, onSelection }: { onDropType: (info: NodeTyp
   return (
     <div className="canvas" onDragOver={onDragOver} onDrop={onDrop} onMouseMove={onMouseMove} onMouseLeave={() => session?.setCursor(null)} data-testid="canvas">
       <ReactFlow<FlowNode, Edge>
-        nodes={nodes}
-        edges={edges}
+        nodes={shown}
+        edges={overview ? NO_EDGES : edges}
         nodeTypes={nodeTypes}
         onNodesChange={onNodesChange}
         onEdgesChange={onEdgesChange}
@@ -89,12 +112,13 @@ export function Canvas({ onDropType, onSelection }: { onDropType: (info: NodeTyp
         maxZoom={2}
         onlyRenderVisibleElements
         fitView
-        fitViewOptions={{ padding: 0.2, maxZoom: 1 }}
+        fitViewOptions={FIT_VIEW}
         proOptions={{ hideAttribution: true }}
         defaultEdgeOptions={{ type: "smoothstep" }}
       >
         <Background gap={15} size={1} />
-        <MiniMap pannable zoomable nodeColor={(n) => MINIMAP_COLORS[(n.data as FlowNode["data"]).runStatus ?? ""] ?? ((n.data as FlowNode["data"]).errors.length ? "#f59f00" : "#868e96")} ariaLabel="Minimap" />
+        {overview && <Overview />}
+        {nodes.length >= OVERVIEW_MIN_NODES ? <MiniOverview /> : <MiniMap pannable zoomable nodeColor={(n) => nodeColor(n.data as FlowNode["data"])} ariaLabel="Minimap" />}
         <Controls showInteractive={!readOnly} />
         <ViewportPortal>
           {presence

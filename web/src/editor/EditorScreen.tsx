@@ -5,12 +5,12 @@ import { ReactFlowProvider, useReactFlow } from "@xyflow/react";
 import { api } from "../api/client";
 import type { Workflow } from "../api/types";
 import { ErrorBox, Loading, useAsync } from "../components/common";
-import { layeredLayout } from "../graph/layout";
+import { layoutInWorker } from "../graph/layout";
 import type { Graph, GraphNode, NodeTypeInfo } from "../graph/types";
 import { addEdge, addNode, applyGraph, docToGraph, draftMaps, freshNodeId } from "../graph/ydoc";
 import { can, useSession } from "../session";
 import { TemplateChecklist } from "../screens/Templates";
-import { Canvas } from "./Canvas";
+import { Canvas, FIT_VIEW } from "./Canvas";
 import { DraftSession, LOCAL } from "./collab";
 import { PublishDialog, RunBanner, RunDialog, validateDraft } from "./dialogs";
 import { subscribeExecution } from "./liveRun";
@@ -100,7 +100,7 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
       if (synced && !readOnly) s.seedIfEmpty(workflow.graph);
       if (synced) {
         schedule();
-        setTimeout(() => flow.fitView({ padding: 0.2, maxZoom: 1 }), 50);
+        setTimeout(() => flow.fitView(FIT_VIEW), 50);
       }
     });
     s.provider.on("connection-close", (ev: CloseEvent | null) => {
@@ -137,13 +137,16 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
 
   const autoLayout = useCallback(() => {
     if (!session || readOnly) return;
-    const g = docToGraph(session.doc);
-    const pos = layeredLayout(g);
-    const nodes = draftMaps(session.doc).nodes;
-    session.doc.transact(() => {
-      for (const [id, p] of Object.entries(pos)) nodes.get(id)?.set("position", p);
-    }, LOCAL);
-    setTimeout(() => flow.fitView({ padding: 0.2, maxZoom: 1 }), 50);
+    layoutInWorker(docToGraph(session.doc)).then(
+      (pos) => {
+        const nodes = draftMaps(session.doc).nodes;
+        session.doc.transact(() => {
+          for (const [id, p] of Object.entries(pos)) nodes.get(id)?.set("position", p);
+        }, LOCAL);
+        setTimeout(() => flow.fitView(FIT_VIEW), 50);
+      },
+      (e) => setError(e),
+    );
   }, [session, readOnly, flow]);
 
   const copy = useCallback(() => {
@@ -239,7 +242,7 @@ function Editor({ workflow, catalogue, readOnly, user }: { workflow: Workflow; c
       if (!g || !Array.isArray(g.nodes) || !Array.isArray(g.edges)) throw new Error(`${file.name} is not a gorax/graph@1 file (needs "nodes" and "edges" lists)`);
       applyGraph(session.doc, g, LOCAL);
       setNotice(`Imported ${g.nodes.length} nodes from ${file.name}`);
-      setTimeout(() => flow.fitView({ padding: 0.2, maxZoom: 1 }), 50);
+      setTimeout(() => flow.fitView(FIT_VIEW), 50);
     } catch (e) {
       setError(e);
     }

@@ -2,7 +2,7 @@
  * Editor state: React Flow nodes and edges derived from the Yjs draft, plus what is local to this
  * browser (selection, measured sizes, validation errors, live run states, the catalogue).
  */
-import { applyEdgeChanges, applyNodeChanges, type Edge, type EdgeChange, type Node, type NodeChange } from "@xyflow/react";
+import { applyEdgeChanges, applyNodeChanges, Position, type Edge, type EdgeChange, type Node, type NodeChange, type NodeHandle } from "@xyflow/react";
 import { create } from "zustand";
 import type * as Y from "yjs";
 import { checkCel, checkTemplate } from "../graph/cel";
@@ -23,6 +23,21 @@ export interface NodeData extends Record<string, unknown> {
 }
 
 export type FlowNode = Node<NodeData, "gorax">;
+
+/** A node's size before the browser has measured it (`.gx-node` in styles.css). */
+export const NODE_SIZE = { width: 200, height: 56, errorLine: 16 };
+
+/**
+ * Where a node's handles will be, before the node has been drawn: with these (and an initial
+ * size) React Flow can leave off-screen nodes undrawn from the start and still route the edges
+ * that reach them. Once a node is drawn its measured handles take over.
+ */
+export function estimatedHandles(handles: string[], input: boolean, width: number, height: number): NodeHandle[] {
+  const outs = handles.length ? handles : [""];
+  const out: NodeHandle[] = outs.map((h, i) => ({ id: h || null, type: "source", position: Position.Bottom, x: ((i + 0.5) / outs.length) * width - 3, y: height - 3, width: 6, height: 6 }));
+  if (input) out.push({ id: null, type: "target", position: Position.Top, x: width / 2 - 3, y: -3, width: 6, height: 6 });
+  return out;
+}
 
 /** Errors the client finds itself: CEL syntax in expression fields and templates. */
 export function localErrors(node: GraphNode, info?: NodeTypeInfo): GraphError[] {
@@ -160,8 +175,14 @@ export const useEditor = create<EditorState>((set, get) => ({
       const sig = JSON.stringify([n, info?.type, info?.version, errors, run, data.remote, style, get().readOnly]);
       if (old && signatures.get(n.id) === sig && !old.dragging) return old;
       signatures.set(n.id, sig);
+      const width = style?.width ? Number(style.width) : NODE_SIZE.width;
+      const height = style?.height ? Number(style.height) : NODE_SIZE.height + (errors.length ? NODE_SIZE.errorLine : 0);
       const next: FlowNode = {
         ...(old ?? {}),
+        initialWidth: width,
+        initialHeight: height,
+        // Measured nodes use the handles React Flow found in the page.
+        handles: old?.measured ? undefined : estimatedHandles(data.handles, data.input, width, height),
         id: n.id,
         type: "gorax",
         position,
@@ -218,7 +239,10 @@ export const useEditor = create<EditorState>((set, get) => ({
   onNodesChange(changes) {
     const { session, readOnly } = get();
     const allowed = readOnly ? changes.filter((c) => c.type === "select" || c.type === "dimensions") : changes;
-    const nodes = applyNodeChanges(allowed, get().nodes);
+    let nodes = applyNodeChanges(allowed, get().nodes);
+    // A node drawn and measured for the first time: its real handles replace the estimate.
+    const measured = new Set(allowed.flatMap((c) => (c.type === "dimensions" ? [c.id] : [])));
+    if (measured.size) nodes = nodes.map((n) => (measured.has(n.id) && n.handles ? { ...n, handles: undefined } : n));
     set({ nodes });
     if (!session || readOnly) {
       if (changes.some((c) => c.type === "select")) session?.setSelected(nodes.filter((n) => n.selected).map((n) => n.id));

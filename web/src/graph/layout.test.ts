@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { layeredLayout } from "./layout";
+import { layeredLayout, layoutInWorker } from "./layout";
 import type { Graph } from "./types";
 
 describe("layeredLayout", () => {
@@ -32,5 +32,15 @@ describe("layeredLayout", () => {
     const g: Graph = { format: "gorax/graph@1", nodes: [{ id: "t", type: "x" }, { id: "a", type: "x" }, { id: "b", type: "x" }], edges: [{ source: "t", target: "a" }, { source: "t", target: "b" }] };
     const pos = layeredLayout(g, { nodeGap: 200 });
     expect(Math.abs(pos.a.x - pos.b.x)).toBe(200);
+  });
+});
+
+describe("layoutInWorker", () => {
+  it("gives the same positions as layeredLayout (here without workers: in place)", async () => {
+    const nodes = Array.from({ length: 3000 }, (_, i) => ({ id: `n${i}`, type: "x" }));
+    const g: Graph = { format: "gorax/graph@1", nodes, edges: nodes.slice(1).map((n, i) => ({ source: `n${i}`, target: n.id })) };
+    const pos = await layoutInWorker(g);
+    expect(pos).toEqual(layeredLayout(g));
+    expect(pos.n2999).toEqual({ x: 0, y: 2999 * 150 });
   });
 });

@@ -28,15 +28,16 @@ export function layeredLayout(graph: Graph, options: LayoutOptions = {}): Record
   const remaining = new Map(top.map((id) => [id, incoming.get(id)!.length]));
   const queue = top.filter((id) => remaining.get(id) === 0);
   for (const id of queue) depth.set(id, 0);
-  while (queue.length) {
-    const id = queue.shift()!;
+  for (let head = 0; head < queue.length; head++) {
+    const id = queue[head];
     for (const next of outgoing.get(id)!) {
       depth.set(next, Math.max(depth.get(next) ?? 0, depth.get(id)! + 1));
       remaining.set(next, remaining.get(next)! - 1);
       if (remaining.get(next) === 0) queue.push(next);
     }
   }
-  const maxDepth = Math.max(-1, ...depth.values());
+  let maxDepth = -1;
+  for (const d of depth.values()) if (d > maxDepth) maxDepth = d;
   for (const id of top) if (!depth.has(id)) depth.set(id, maxDepth + 1);
 
   const layers = new Map<number, string[]>();
@@ -61,4 +62,51 @@ export function layeredLayout(graph: Graph, options: LayoutOptions = {}): Record
     });
   }
   return positions;
+}
+
+/** A layout request to the worker (layout.worker.ts). */
+export interface LayoutRequest {
+  id: number;
+  graph: Graph;
+  options?: LayoutOptions;
+}
+
+type LayoutReply = { id: number; positions: Record<string, Position> } | { id: number; error: string };
+
+let worker: Worker | null = null;
+let nextRequest = 0;
+const pending = new Map<number, { resolve: (p: Record<string, Position>) => void; reject: (e: Error) => void }>();
+
+function layoutWorker(): Worker | null {
+  if (worker || typeof Worker === "undefined") return worker;
+  worker = new Worker(new URL("./layout.worker.ts", import.meta.url), { type: "module" });
+  worker.onmessage = (event: MessageEvent<LayoutReply>) => {
+    const reply = event.data;
+    const waiting = pending.get(reply.id);
+    pending.delete(reply.id);
+    if (!waiting) return;
+    if ("error" in reply) waiting.reject(new Error(`auto-layout failed: ${reply.error}`));
+    else waiting.resolve(reply.positions);
+  };
+  worker.onerror = (event) => {
+    for (const waiting of pending.values()) waiting.reject(new Error(`auto-layout failed: ${event.message}`));
+    pending.clear();
+    worker?.terminate();
+    worker = null;
+  };
+  return worker;
+}
+
+/**
+ * `layeredLayout` in a Web Worker, so laying out thousands of nodes leaves the editor responsive
+ * (where there are no workers, as in unit tests, it runs here).
+ */
+export function layoutInWorker(graph: Graph, options: LayoutOptions = {}): Promise<Record<string, Position>> {
+  const w = layoutWorker();
+  if (!w) return Promise.resolve(layeredLayout(graph, options));
+  const id = nextRequest++;
+  return new Promise((resolve, reject) => {
+    pending.set(id, { resolve, reject });
+    w.postMessage({ id, graph, options } satisfies LayoutRequest);
+  });
 }
