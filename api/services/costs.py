@@ -30,7 +30,6 @@ from api.services.analytics import MAX_RUNS, range_of, runs_in
 from api.services.executions import get_run, run_filter, summary_of
 from flows import TEST_TAG
 
-#: The tag of runs that are tests of a workflow, not its use.
 #: The runs of a cost report listed one by one (the costliest first).
 MAX_LISTED_RUNS = 100
 _COST_MAP_FILE = "model_prices_and_context_window_backup.json"
