@@ -20,8 +20,9 @@ function GoraxNodeView({ id, data, selected }: NodeProps<FlowNode>) {
     >
       {input && <Handle type="target" position={Position.Top} aria-label={`${id} input`} />}
       <div className="gx-title">
-        <span className="gx-name">
-          <NodeIcon name={info?.icon} /> {node.name ?? node.id}
+        <span className="gx-head">
+          <NodeIcon name={info?.icon} />
+          <span className="gx-name">{node.name ?? node.id}</span>
         </span>
         {runStatus && (
           <span className={`status status-${runStatus}`}>
