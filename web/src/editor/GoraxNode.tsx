@@ -22,8 +22,9 @@ function GoraxNodeView({ id, data, selected }: NodeProps<FlowNode>) {
     >
       {input && <Handle type="target" position={Position.Top} aria-label={`${id} input`} />}
       <div className="gx-title">
-        <span className="gx-name">
-          <NodeIcon name={info?.icon} /> {node.name ?? node.id}
+        <span className="gx-head">
+          <NodeIcon name={info?.icon} />
+          <span className="gx-name">{node.name ?? node.id}</span>
         </span>
         {pinned && <span className="gx-pin" data-testid={`pin-${id}`} title="Output pinned: test runs use it instead of running the node">pinned</span>}
         {runStatus && (
