@@ -338,8 +338,10 @@ async def resume_run(prefect: PrefectClient, task: HumanTask) -> bool:
         "decided_by": task.decided_by,
         "decided_at": task.decided_at.isoformat() if task.decided_at else None,
         "expired": task.status == "expired",
-        "arguments": task.arguments,
     }
+    if task.arguments is not None:
+        # Only an agent's gated tool call takes arguments: an approval's input has no such field.
+        run_input["arguments"] = task.arguments
     flow_run = await prefect_runs.read_run(prefect, UUID(task.flow_run_id))
     if flow_run is None:
         return True
