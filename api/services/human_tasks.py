@@ -332,7 +332,7 @@ def record_decision(
 
 async def resume_run(prefect: PrefectClient, task: HumanTask) -> bool:
     """Hand the decision to Prefect; True when the run was resumed (or no longer waits)."""
-    run_input = {
+    run_input: dict[str, Any] = {
         "value": task.decision,
         "comment": task.comment,
         "decided_by": task.decided_by,
