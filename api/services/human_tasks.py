@@ -332,14 +332,16 @@ def record_decision(
 
 async def resume_run(prefect: PrefectClient, task: HumanTask) -> bool:
     """Hand the decision to Prefect; True when the run was resumed (or no longer waits)."""
-    run_input = {
+    run_input: dict[str, Any] = {
         "value": task.decision,
         "comment": task.comment,
         "decided_by": task.decided_by,
         "decided_at": task.decided_at.isoformat() if task.decided_at else None,
         "expired": task.status == "expired",
-        "arguments": task.arguments,
     }
+    if task.arguments is not None:
+        # Only an agent's gated tool call takes arguments: an approval's input has no such field.
+        run_input["arguments"] = task.arguments
     flow_run = await prefect_runs.read_run(prefect, UUID(task.flow_run_id))
     if flow_run is None:
         return True
