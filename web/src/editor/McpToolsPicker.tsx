@@ -68,7 +68,7 @@ function SourceTools({
         tools[{source.index}]: <span className="code">{where}</span>
       </legend>
       <div className="row">
-        <button type="button" onClick={list} disabled={busy}>
+        <button type="button" onClick={list} disabled={busy || readOnly} title={readOnly ? "Listing needs edit permission" : undefined}>
           {busy ? "Listing…" : "List tools"}
         </button>
         {source.tools !== undefined && (
