@@ -9,6 +9,7 @@ import { DataPanel } from "./DataPanel";
 import { ExpressionScope } from "./ExpressionInput";
 import { NodeHelp } from "./NodeHelp";
 import { McpToolSettings } from "../components/McpToolSettings";
+import { McpToolsPicker } from "./McpToolsPicker";
 import { errorField, localErrors, useEditor } from "./store";
 
 const NODE_ID = /^[a-z][a-z0-9_]{0,62}$/;
@@ -90,6 +91,7 @@ function NodeProperties({ node, info, serverErrors, readOnly }: { node: GraphNod
         onFieldChange={(name, value) => setNodeConfigField(doc, node.id, name, value, LOCAL)}
       />
       </ExpressionScope.Provider>
+      <McpToolsPicker config={(node.config ?? {}) as Record<string, unknown>} readOnly={readOnly} onToolsChange={(tools) => setNodeConfigField(doc, node.id, "tools", tools, LOCAL)} />
       <DataPanel node={node} />
       <details>
         <summary>Errors, retries and timeout</summary>
