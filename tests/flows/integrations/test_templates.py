@@ -448,14 +448,17 @@ async def check_order_to_queue(p: Peers, result: Any) -> None:
     assert message["MessageAttributes"]["customer"]["StringValue"] == "ana@example.com"
 
 
-
 ORDER = {"id": "A-17", "status": "delivered", "total": 42.5}
 
 
 def _tool_call(name: str, arguments: dict[str, Any], call_id: str) -> dict[str, Any]:
     """A scripted assistant message that calls one tool."""
     function = {"name": name, "arguments": json.dumps(arguments)}
-    return {"role": "assistant", "content": None, "tool_calls": [{"id": call_id, "type": "function", "function": function}]}
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": call_id, "type": "function", "function": function}],
+    }
 
 
 async def setup_refund_agent(p: Peers) -> None:
