@@ -162,8 +162,11 @@ class _RunResults:
             except BaseException:
                 self.unsaved = {**batch, **self.unsaved}
                 raise
-            # Not kept: a body asks for each of its cache keys once, before the node runs.
             self.segments += 1
+            if self.saved is not None:
+                # Kept: a body that pauses in place and goes on (an agent's approved tool call
+                # runs its node again) asks for the keys it stored before the pause once more.
+                self.saved.update(batch)
 
     @property
     def flushing(self) -> bool:

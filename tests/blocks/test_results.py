@@ -137,3 +137,24 @@ async def test_results_written_while_a_segment_is_on_its_way_are_all_stored(tmp_
     async with node_results(storage, prefix, first_attempt=False):
         for name in names:
             assert await storage.aread_path(name) == name.encode() * 50
+
+
+async def test_a_result_flushed_at_a_pause_is_found_when_the_body_goes_on(tmp_path: Path, monkeypatch) -> None:
+    # A body that pauses in place stores its results, then goes on in the same process and may
+    # ask for a key again (an agent whose approved tool call runs its node once more).
+    from prefect.settings import PREFECT_LOCAL_STORAGE_PATH, temporary_settings
+
+    from blocks import results
+    from blocks.results import node_result_storage, node_results
+
+    with temporary_settings({PREFECT_LOCAL_STORAGE_PATH: str(tmp_path)}):
+        storage = node_result_storage(bundled=True)
+    monkeypatch.setattr(results, "_begun", results.OrderedDict())
+    prefix = "gorax-9c0d-"
+    async with node_results(storage, prefix, first_attempt=True):
+        await storage.awrite_path(f"{prefix}llm-1", b"turn 1")
+        await results._runs[prefix].flush()  # what the executor does before the run pauses
+        assert (tmp_path / "gorax-9c0d.results-0").exists()
+        assert await storage.aread_path(f"{prefix}llm-1") == b"turn 1"
+        with pytest.raises(ValueError, match="does not exist"):
+            await storage.aread_path(f"{prefix}llm-2")

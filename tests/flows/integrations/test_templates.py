@@ -448,6 +448,54 @@ async def check_order_to_queue(p: Peers, result: Any) -> None:
     assert message["MessageAttributes"]["customer"]["StringValue"] == "ana@example.com"
 
 
+ORDER = {"id": "A-17", "status": "delivered", "total": 42.5}
+
+
+def _tool_call(name: str, arguments: dict[str, Any], call_id: str) -> dict[str, Any]:
+    """A scripted assistant message that calls one tool."""
+    function = {"name": name, "arguments": json.dumps(arguments)}
+    return {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [{"id": call_id, "type": "function", "function": function}],
+    }
+
+
+async def setup_refund_agent(p: Peers) -> None:
+    p.web.route("GET", "/orders", PeerResponse(200, ORDER))
+    p.web.route("POST", "/refunds", PeerResponse(201, {"refund": "R-1", "order": "A-17", "amount": 42.5}))
+    p.llm.answers += [
+        _tool_call("lookup_order", {"query": {"id": "A-17"}}, "c1"),
+        _tool_call("refund", {"json": {"order": "A-17", "amount": 42.5}}, "c2"),
+        "Sorry about the mug, Ana: we refunded the 42.50 of order A-17.",
+    ]
+
+
+async def check_support_refund_agent(p: Peers, result: Any) -> None:
+    reply = "Sorry about the mug, Ana: we refunded the 42.50 of order A-17."
+    assert result == {"reply": reply, "tool_calls": 2}
+    # The lookup ran at once; the refund only after the approval, and once (the resumed node
+    # replays its recorded turns instead of asking the model or the shop again).
+    assert [r.path for r in p.web.received("GET", "/orders")] == ["/orders?id=A-17"]
+    [refund] = p.web.received("POST", "/refunds")
+    assert refund.json() == {"order": "A-17", "amount": 42.5}
+    [task] = [r.json() for r in p.gorax.requests]
+    assert task["assignees"] == ["role:admin"] and task["timeout_seconds"] == 24 * 3600
+    assert task["snapshot"]["tool_call"]["tool"] == "refund"
+    assert task["snapshot"]["tool_call"]["arguments"] == {"json": {"order": "A-17", "amount": 42.5}}
+    assert len(p.llm.chats) == 3
+    assert [t["function"]["name"] for t in p.llm.chats[0]["tools"]] == ["lookup_order", "refund"]
+    told = [m for m in p.llm.chats[2]["messages"] if m["role"] == "tool"]
+    assert [m["tool_call_id"] for m in told] == ["c1", "c2"]
+    assert json.loads(told[0]["content"])["body"] == ORDER
+    approved = json.loads(told[1]["content"])
+    assert approved["approved_by"] == "admin@example.com" and approved["result"]["status"] == 201
+    assert "My order A-17 arrived broken" in p.llm.chats[0]["messages"][-1]["content"]
+    [mail] = p.smtp.messages
+    assert mail["rcpt"] == ["ana@example.com"] and mail["message"]["Subject"] == "Re: Broken mug"
+    assert reply in _text(mail["message"])
+
+
 #: Template id -> (what to prepare, the approval decision it waits for if any, what to check).
 GOLDEN: dict[str, tuple[Setup, str | None, Check]] = {
     "incident-page-and-announce": (_nothing, None, check_incident_page_and_announce),
@@ -488,6 +536,7 @@ GOLDEN: dict[str, tuple[Setup, str | None, Check]] = {
     "github-first-contribution": (setup_first_contribution, None, check_github_first_contribution),
     "bulk-github-issues": (_nothing, None, check_bulk_github_issues),
     "order-to-queue": (setup_queue, None, check_order_to_queue),
+    "support-refund-agent": (setup_refund_agent, "approved", check_support_refund_agent),
 }
 
 
