@@ -19,7 +19,7 @@ the tenant its own (``gorax quotas set``, stored in ``tenant_quotas``). Where ea
   counted in the Gorax database (``tenant_agent_usage``, one row per tenant and month) by the
   API, which every worker reaches (``POST /internal/agent-usage``, an atomic increment); the
   limits reach workers in the same Prefect Variable as the monthly run quota, and an agent node
-  checks them before each model and tool call (:mod:`flows.quota`).
+  checks them before each model and tool call (:mod:`flows.agent_quota`).
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from blocks.redact import mask
+from flows.agent_quota import MODEL_LIMITS, TOOL_LIMITS, AgentQuotaExceeded, agent_limits, agent_over, agent_usage
 from flows.errors import IntegrationError
 from flows.integrations import check_endpoint, guarded
 from flows.integrations import credentials as creds
@@ -45,7 +46,6 @@ from flows.mcp import list_tools as mcp_list_tools
 from flows.net import allowed_networks_of
 from flows.nodes._common import check_duration, parse_duration
 from flows.nodes.approval import ApprovalDecision, Escalation, PersonOrRole
-from flows.quota import MODEL_LIMITS, TOOL_LIMITS, AgentQuotaExceeded, agent_limits, agent_over, agent_usage
 from translator.nodetypes import NodeConfig, NodeContext, NodeType, Suspend, get_registry, input_key
 
 TOOL_NAME = r"^[a-zA-Z0-9_-]{1,64}$"
