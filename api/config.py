@@ -143,6 +143,24 @@ class ApiSettings(BaseSettings):
         description="Bytes a tenant may keep stored in the Gorax database (drafts, versions, webhook "
         "deliveries); past it new runs and draft saves answer 413 (0: unlimited).",
     )
+    quota_agent_tokens_per_month: int = Field(
+        default=0,
+        ge=0,
+        description="Language-model tokens (in and out) one tenant's agents may use per calendar month "
+        "(UTC); past it an agent node ends with an error before its next model call (0: unlimited).",
+    )
+    quota_agent_cost_usd_per_month: float = Field(
+        default=0,
+        ge=0,
+        description="US dollars of model cost one tenant's agents may spend per calendar month (UTC); "
+        "past it an agent node ends with an error before its next model call (0: unlimited).",
+    )
+    quota_agent_tool_calls_per_month: int = Field(
+        default=0,
+        ge=0,
+        description="Tool calls one tenant's agents may make per calendar month (UTC); past it an agent "
+        "node ends with an error before its next call (0: unlimited).",
+    )
     redis_url: str | None = Field(
         default=None,
         description="Redis for shared rate limits and for relaying draft edits between API replicas (optional; set it when running several).",

@@ -5,6 +5,8 @@ The API refuses a run it is asked to start past the tenant's quota; a run that P
 past the quota it ends at once as Cancelled, named ``OverQuota``, with a message naming the
 limit and when it resets. The API mirrors the quota into the Prefect Variable
 :func:`flows.naming.tenant_quota_variable` (absent when unlimited: one read per such run).
+
+The tenant's monthly agent budgets travel in the same Variable (:mod:`flows.agent_quota`).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """``gorax quotas set|show``: an operator's per-tenant limits (runs per month, concurrent runs,
-webhook requests per minute, storage).
+webhook requests per minute, storage, and the agents' tokens, cost and tool calls per month).
 
 Operators, who run the deployment, set them; a tenant's admins only see them (``GET
 /api/v1/tenant/usage`` and the Usage section of the Admin page), so a tenant cannot raise its
@@ -21,6 +21,9 @@ _FLAGS = {
     "concurrent_runs": "--concurrent-runs",
     "webhook_requests_per_minute": "--webhook-requests-per-minute",
     "storage_bytes": "--storage-bytes",
+    "agent_tokens_per_month": "--agent-tokens-per-month",
+    "agent_cost_usd_per_month": "--agent-cost-usd-per-month",
+    "agent_tool_calls_per_month": "--agent-tool-calls-per-month",
 }
 
 
@@ -31,6 +34,19 @@ def _value(text: str) -> int | None:
     if not text.isdigit():
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number, 0 (unlimited) or 'default'")
     return int(text)
+
+
+def _usd(text: str) -> float | None:
+    """A limit in US dollars: a number (0 = unlimited) or ``default``."""
+    if text == "default":
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an amount of US dollars, 0 (unlimited) or 'default'")
+    return value
 
 
 def _handler(args: argparse.Namespace) -> int:
@@ -44,7 +60,7 @@ def _handler(args: argparse.Namespace) -> int:
     from api.services.quotas import set_tenant_quota  # noqa: PLC0415
 
     settings = use_prefect()
-    values: dict[str, int | None] = {}
+    values: dict[str, int | float | None] = {}
     if args.quotas_command == "set":
         values = {name: getattr(args, name) for name in _FLAGS if getattr(args, name) is not _UNSET}
         if not values:
@@ -97,4 +113,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser.add_argument("--json", action="store_true")
         parser.set_defaults(handler=_handler)
     for name, flag in _FLAGS.items():
-        setter.add_argument(flag, dest=name, type=_value, default=_UNSET, metavar="N")
+        usd = name == "agent_cost_usd_per_month"
+        setter.add_argument(
+            flag, dest=name, type=_usd if usd else _value, default=_UNSET, metavar="USD" if usd else "N"
+        )

@@ -68,12 +68,13 @@ async def set_run_slots(client: PrefectClient, tenant_id: str, limit: int) -> Ru
     return RunSlots(name, limit, active, current.active_slots)
 
 
-async def set_month_quota(client: PrefectClient, tenant_id: str, limit: int) -> None:
-    """Mirror the tenant's monthly run quota for the worker (removed when unlimited)."""
+async def set_month_quota(client: PrefectClient, tenant_id: str, limits: dict[str, int | float]) -> None:
+    """Mirror the tenant's monthly limits (runs, agent tokens, cost and tool calls) for the
+    worker; the Variable is removed when all are unlimited."""
     name = tenant_quota_variable(tenant_id)
-    value = {"runs_per_month": limit}
+    value = {key: limit for key, limit in limits.items() if limit > 0}
     current = await client.read_variable_by_name(name)
-    if limit <= 0:
+    if not value:
         if current is not None:
             await client.delete_variable_by_name(name)
     elif current is None:

@@ -11,7 +11,7 @@ from datetime import datetime
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel, Field
 
-from api.auth.deps import Requires, StateDep, TenantSession
+from api.auth.deps import DatabaseDep, Requires, StateDep, TenantSession
 from api.auth.permissions import Permission
 from api.auth.principal import Principal
 from api.prefect import PrefectDep, prefect_of
@@ -44,12 +44,15 @@ router = APIRouter(tags=["quotas"], lifespan=_lifespan)
 class QuotaUsage(BaseModel):
     """One limit of the tenant and what is used of it."""
 
-    name: str = Field(description="runs_per_month, concurrent_runs, webhook_requests_per_minute or storage_bytes.")
-    unit: str = Field(description="runs, requests or bytes.")
-    limit: int = Field(description="The limit; 0 when unlimited.")
+    name: str = Field(
+        description="runs_per_month, concurrent_runs, webhook_requests_per_minute, storage_bytes, "
+        "agent_tokens_per_month, agent_cost_usd_per_month or agent_tool_calls_per_month."
+    )
+    unit: str = Field(description="runs, requests, bytes, tokens, USD or tool calls.")
+    limit: int | float = Field(description="The limit; 0 when unlimited.")
     unlimited: bool
     source: str = Field(description="default (the operator's default) or tenant (set for this tenant).")
-    used: int = Field(description="Used now (this month, running now, this minute, stored).")
+    used: int | float = Field(description="Used now (this month, running now, this minute, stored).")
     resets_at: datetime | None = Field(description="When the count starts again (None: it does not reset).")
 
 
@@ -72,3 +75,35 @@ async def tenant_usage(
     tenant_id = principal.required_tenant_id()
     items = await quotas.usage(session, prefect, state.limiter, tenant_id=tenant_id, config=state.config)
     return TenantUsage(tenant_id=tenant_id, items=[QuotaUsage(**item) for item in items])
+
+
+class AgentUsageAdd(BaseModel):
+    """What an agent node used (internal: the worker records it after each model or tool call)."""
+
+    tenant_id: str = Field(min_length=1, max_length=36)
+    tokens: int = Field(default=0, ge=0)
+    cost_usd: float = Field(default=0.0, ge=0)
+    tool_calls: int = Field(default=0, ge=0)
+
+
+class AgentUsage(BaseModel):
+    """The tenant's agent usage this month, after the addition, and when it resets."""
+
+    agent_tokens_per_month: int
+    agent_cost_usd_per_month: float
+    agent_tool_calls_per_month: int
+    resets_at: datetime
+
+
+@router.post("/internal/agent-usage", response_model=AgentUsage)
+async def add_agent_usage(
+    body: AgentUsageAdd,
+    db: DatabaseDep,
+    _: Principal = Requires(Permission.INTERNAL),
+) -> AgentUsage:
+    """Count what an agent used against its tenant's month (all zero: only read the count)."""
+    used = await quotas.add_agent_usage(
+        db, tenant_id=body.tenant_id, tokens=body.tokens, cost_usd=body.cost_usd, tool_calls=body.tool_calls
+    )
+    _start, reset = quotas.month_window()
+    return AgentUsage(**used, resets_at=reset)

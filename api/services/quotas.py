@@ -15,6 +15,11 @@ the tenant its own (``gorax quotas set``, stored in ``tenant_quotas``). Where ea
   per tenant, across all its webhooks; past it the receiver answers 429.
 - **storage_bytes**: estimated from what the tenant keeps in the Gorax database (workflow
   graphs, versions, draft edits, webhook deliveries); past it new runs and draft saves get 413.
+- **agent_tokens_per_month**, **agent_cost_usd_per_month**, **agent_tool_calls_per_month**:
+  counted in the Gorax database (``tenant_agent_usage``, one row per tenant and month) by the
+  API, which every worker reaches (``POST /internal/agent-usage``, an atomic increment); the
+  limits reach workers in the same Prefect Variable as the monthly run quota, and an agent node
+  checks them before each model and tool call (:mod:`flows.agent_quota`).
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, cast, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.config import ApiSettings
@@ -33,7 +39,7 @@ from api.db.engine import Database
 from api.errors import NotFound, PayloadTooLarge, RateLimited
 from api.models.drafts import DraftUpdate
 from api.models.identity import Tenant
-from api.models.quotas import TenantQuota
+from api.models.quotas import TenantAgentUsage, TenantQuota
 from api.models.workflows import Workflow, WorkflowVersion
 from api.prefect import PrefectClient, runs
 from api.prefect.quotas import read_run_slots, set_month_quota, set_run_slots
@@ -51,7 +57,12 @@ LIMITS: dict[str, str] = {
     "concurrent_runs": "runs",
     "webhook_requests_per_minute": "requests",
     "storage_bytes": "bytes",
+    "agent_tokens_per_month": "tokens",
+    "agent_cost_usd_per_month": "USD",
+    "agent_tool_calls_per_month": "tool calls",
 }
+#: The agent limits, mirrored into the tenant's Prefect Variable for workers.
+AGENT_LIMITS = ("agent_tokens_per_month", "agent_cost_usd_per_month", "agent_tool_calls_per_month")
 #: The rate limiter's quota name of webhook requests.
 WEBHOOK_QUOTA = "webhook_requests_per_minute"
 #: How long this process trusts a tenant's limits read from the database (the webhook receiver
@@ -75,12 +86,12 @@ class StorageQuotaExceeded(PayloadTooLarge):
 class Limit:
     """One effective limit: its value (0 = unlimited) and where it comes from."""
 
-    value: int
+    value: int | float  # float only for agent_cost_usd_per_month
     source: str  # "default" (the operator's GORAX_QUOTA_*) or "tenant" (set for this tenant)
 
 
-def _defaults(config: ApiSettings) -> dict[str, int]:
-    return {name: int(getattr(config, f"quota_{name}")) for name in LIMITS}
+def _defaults(config: ApiSettings) -> dict[str, int | float]:
+    return {name: getattr(config, f"quota_{name}") for name in LIMITS}
 
 
 _cache: dict[str, tuple[float, dict[str, Limit]]] = {}
@@ -92,7 +103,7 @@ async def effective_limits(session: AsyncSession, *, tenant_id: str, config: Api
     limits = {}
     for name, default in _defaults(config).items():
         own = getattr(row, name) if row is not None else None
-        limits[name] = Limit(default, "default") if own is None else Limit(int(own), "tenant")
+        limits[name] = Limit(default, "default") if own is None else Limit(own, "tenant")
     _cache[tenant_id] = (time.monotonic(), limits)
     return limits
 
@@ -178,7 +189,7 @@ async def check_webhook(db: Database, limiter: RateLimiter, *, tenant_id: str, c
     else:
         async with db.tenant_scope(tenant_id=tenant_id) as session:
             limits = await effective_limits(session, tenant_id=tenant_id, config=config)
-    limit = limits[WEBHOOK_QUOTA].value
+    limit = int(limits[WEBHOOK_QUOTA].value)
     if limit <= 0:
         return
     decision = await limiter.hit_quota(WEBHOOK_QUOTA, f"tenant:{tenant_id}", limit)
@@ -193,18 +204,19 @@ async def check_webhook(db: Database, limiter: RateLimiter, *, tenant_id: str, c
         )
 
 
-#: What this process last wrote to Prefect for each tenant (its concurrent and monthly runs).
-_synced: dict[str, tuple[int, int]] = {}
+#: What this process last wrote to Prefect for each tenant (its run slots and mirrored limits).
+_synced: dict[str, tuple[Any, ...]] = {}
 
 
 async def sync_prefect(client: PrefectClient, *, tenant_id: str, limits: dict[str, Limit], force: bool = False) -> None:
     """Make Prefect hold the tenant's limits: its run slots (inactive when unlimited) and the
     monthly run quota its own runs are checked against."""
-    wanted = (limits["concurrent_runs"].value, limits["runs_per_month"].value)
+    mirrored = {name: limits[name].value for name in ("runs_per_month", *AGENT_LIMITS)}
+    wanted = (limits["concurrent_runs"].value, *mirrored.values())
     if not force and _synced.get(tenant_id) == wanted:
         return
-    await set_run_slots(client, tenant_id, wanted[0])
-    await set_month_quota(client, tenant_id, wanted[1])
+    await set_run_slots(client, tenant_id, int(limits["concurrent_runs"].value))
+    await set_month_quota(client, tenant_id, mirrored)
     _synced[tenant_id] = wanted
 
 
@@ -212,7 +224,7 @@ async def set_quota(
     session: AsyncSession,
     *,
     tenant_id: str,
-    values: dict[str, int | None],
+    values: dict[str, int | float | None],
     context: AuditContext,
 ) -> TenantQuota:
     """Set (int) or clear back to the default (None) some of the tenant's own limits; audited."""
@@ -260,12 +272,15 @@ async def usage(
     else:
         running = await runs.count_runs(client, runs.run_filter(tags=[tenant_tag(tenant_id)], state_types=["RUNNING"]))
     webhook_used, webhook_reset = await limiter.quota_used(WEBHOOK_QUOTA, f"tenant:{tenant_id}")
-    used: dict[str, tuple[int, datetime | None]] = {
+    used: dict[str, tuple[int | float, datetime | None]] = {
         "runs_per_month": (await runs_this_month(client, tenant_id=tenant_id), month_end),
         "concurrent_runs": (running, None),
         "webhook_requests_per_minute": (webhook_used, datetime.fromtimestamp(webhook_reset, UTC)),
         "storage_bytes": (await storage_used(session, tenant_id=tenant_id), None),
     }
+    agents = await agent_usage(session, tenant_id=tenant_id)
+    for name in AGENT_LIMITS:
+        used[name] = (agents[name], month_end)
     return [
         {
             "name": name,
@@ -285,7 +300,7 @@ async def set_tenant_quota(
     client: PrefectClient,
     *,
     tenant_ref: str,
-    values: dict[str, int | None],
+    values: dict[str, int | float | None],
     config: ApiSettings,
     context: AuditContext,
 ) -> dict[str, Limit]:
@@ -320,3 +335,61 @@ async def sync_all(db: Database, client: PrefectClient, *, config: ApiSettings) 
         }
         await sync_prefect(client, tenant_id=tenant_id, limits=limits)
     return len(tenant_ids)
+
+
+def _month() -> str:
+    start, _ = month_window()
+    return start.strftime("%Y-%m")
+
+
+def _agent_view(row: TenantAgentUsage | None) -> dict[str, Any]:
+    return {
+        "agent_tokens_per_month": int(row.tokens) if row else 0,
+        "agent_cost_usd_per_month": round(float(row.cost_usd), 8) if row else 0.0,
+        "agent_tool_calls_per_month": int(row.tool_calls) if row else 0,
+    }
+
+
+async def agent_usage(session: AsyncSession, *, tenant_id: str) -> dict[str, Any]:
+    """What the tenant's agents used this month: tokens, cost (USD) and tool calls."""
+    row = (
+        await session.execute(
+            select(TenantAgentUsage).where(TenantAgentUsage.tenant_id == tenant_id, TenantAgentUsage.month == _month())
+        )
+    ).scalar_one_or_none()
+    return _agent_view(row)
+
+
+async def add_agent_usage(
+    db: Database, *, tenant_id: str, tokens: int, cost_usd: float, tool_calls: int
+) -> dict[str, Any]:
+    """Add what an agent used to the tenant's count of this month (an atomic increment: workers
+    record at once without losing any); the count afterwards. Zero amounts only read it."""
+    month = _month()
+    where = (TenantAgentUsage.tenant_id == tenant_id, TenantAgentUsage.month == month)
+    for _ in range(3):
+        async with db.tenant_scope(tenant_id=tenant_id) as session:
+            if tokens or cost_usd or tool_calls:
+                result = await session.execute(
+                    update(TenantAgentUsage)
+                    .where(*where)
+                    .values(
+                        tokens=TenantAgentUsage.tokens + tokens,
+                        cost_usd=TenantAgentUsage.cost_usd + cost_usd,
+                        tool_calls=TenantAgentUsage.tool_calls + tool_calls,
+                        updated_at=utcnow(),
+                    )
+                )
+                if getattr(result, "rowcount", 0) == 0:
+                    session.add(
+                        TenantAgentUsage(
+                            tenant_id=tenant_id, month=month, tokens=tokens, cost_usd=cost_usd, tool_calls=tool_calls
+                        )
+                    )
+                try:
+                    await session.commit()
+                except IntegrityError:  # another worker made this month's row meanwhile: add to it
+                    await session.rollback()
+                    continue
+            return await agent_usage(session, tenant_id=tenant_id)
+    raise RuntimeError(f"the agent usage of tenant {tenant_id} could not be recorded")

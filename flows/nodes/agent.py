@@ -35,6 +35,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from blocks.redact import mask
+from flows.agent_quota import MODEL_LIMITS, TOOL_LIMITS, AgentQuotaExceeded, agent_limits, agent_over, agent_usage
 from flows.errors import IntegrationError
 from flows.integrations import check_endpoint, guarded
 from flows.integrations import credentials as creds
@@ -311,10 +312,13 @@ class _AgentRun:
         }
         self.turns: list[dict[str, Any]] = []
         self.received: Mapping[str, Any] = getattr(ctx, "received", None) or {}
+        self.tenant_limits: dict[str, float] = {}
 
     # -- the loop -------------------------------------------------------------------------
     async def run(self) -> Any:
         config = self.config
+        if self.ctx.tenant_id:
+            self.tenant_limits = await agent_limits(self.ctx.tenant_id)
         tools = await self._tools()
         by_name = {t.name: t for t in tools}
         system = config.system
@@ -331,6 +335,7 @@ class _AgentRun:
         attempts = 0
         for turn in range(1, config.max_iterations + 1):
             self._check_budget()
+            await self._check_tenant(MODEL_LIMITS, f"model call {turn}")
             answer = await node_step(
                 f"{Agent.type} llm",
                 f"llm[{turn}]",
@@ -409,6 +414,20 @@ class _AgentRun:
         self.usage["tokens_out"] += int(answer["tokens_out"])
         self.usage["cost_usd"] = round(self.usage["cost_usd"] + float(answer["cost_usd"]), 8)
         self.usage["llm_calls"] += 1
+
+    async def _check_tenant(self, names: tuple[str, ...], before: str) -> None:
+        """End the node when its tenant used up a monthly agent limit of ``names`` (none set:
+        no call)."""
+        if not any(name in self.tenant_limits for name in names):
+            return
+        used = await agent_usage(str(self.ctx.tenant_id))
+        reason = agent_over(used, self.tenant_limits, names=names, node=self.ctx.node_id, before=before)
+        if reason:
+            raise AgentQuotaExceeded(reason)
+
+    async def _record_tenant(self, *, tokens: int = 0, cost_usd: float = 0.0, tool_calls: int = 0) -> None:
+        if self.tenant_limits:
+            await agent_usage(str(self.ctx.tenant_id), tokens=tokens, cost_usd=cost_usd, tool_calls=tool_calls)
 
     def _check_budget(self) -> None:
         budget = self.config.budget
@@ -493,6 +512,8 @@ class _AgentRun:
             cost = float(litellm.completion_cost(completion_response=response) or 0.0)
         except Exception:  # a model without a known price costs what it costs: unknown here
             cost = 0.0
+        tokens = (getattr(usage, "prompt_tokens", 0) or 0) + (getattr(usage, "completion_tokens", 0) or 0)
+        await self._record_tenant(tokens=tokens, cost_usd=cost)  # in the step: a replay counts nothing
         return {
             "message": message,
             "model": response.model,
@@ -594,6 +615,7 @@ class _AgentRun:
             return entry
         self.usage["tool_calls"] += 1
         self._check_budget()
+        await self._check_tenant(TOOL_LIMITS, f"tool call {name!r} of model call {turn}")
         if tool.source.requires_approval:
             key = input_key("tool", self.ctx.node_id, (*self.ctx.path, turn, index))
             answer = self.received.get(key)
@@ -628,6 +650,7 @@ class _AgentRun:
 
     async def _invoke(self, tool: _Resolved, arguments: dict[str, Any]) -> dict[str, Any]:
         """Call the tool: ``{"result": ...}`` or ``{"error": ...}`` (told to the model, masked)."""
+        await self._record_tenant(tool_calls=1)
         try:
             return {"result": await self._invoke_raw(tool, arguments)}
         except AgentError:

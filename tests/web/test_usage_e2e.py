@@ -23,7 +23,7 @@ async def test_an_admin_sees_each_quota_used_with_a_bar(sign_in: Any, web_api: W
         created = await client.post("/api/v1/workflows", json={"name": "stored", "graph": graph})
         assert created.status_code == 201, created.text
 
-    async def set_quotas(values: dict[str, int | None]) -> None:
+    async def set_quotas(values: dict[str, int | float | None]) -> None:
         db = Database(sqlite_url)
         try:
             async with get_client() as prefect:
@@ -38,12 +38,12 @@ async def test_an_admin_sees_each_quota_used_with_a_bar(sign_in: Any, web_api: W
         finally:
             await db.dispose()
 
-    await set_quotas({"runs_per_month": 250, "storage_bytes": 10})
+    await set_quotas({"runs_per_month": 250, "storage_bytes": 10, "agent_cost_usd_per_month": 25.5})
     try:
         await _check_the_usage_section(sign_in, web_api)
     finally:
         # The tenant is the session's: later tests save workflows and start runs in it.
-        await set_quotas({"runs_per_month": None, "storage_bytes": None})
+        await set_quotas({"runs_per_month": None, "storage_bytes": None, "agent_cost_usd_per_month": None})
 
 
 async def _check_the_usage_section(sign_in: Any, web_api: WebApi) -> None:
@@ -69,6 +69,11 @@ async def _check_the_usage_section(sign_in: Any, web_api: WebApi) -> None:
     # An unlimited quota (the operator's default here) says so and shows an empty bar.
     webhooks = table.get_by_test_id("quota-webhook_requests_per_minute")
     assert "of unlimited" in await webhooks.inner_text()
+    # The agents' monthly budgets: a cost in dollars, tokens and tool calls unlimited here.
+    cost = table.get_by_test_id("quota-agent_cost_usd_per_month")
+    assert "Agent cost this month" in await cost.inner_text()
+    assert "$0.00 of $25.50" in await cost.inner_text()
+    assert "of unlimited" in await table.get_by_test_id("quota-agent_tokens_per_month").inner_text()
     await table.scroll_into_view_if_needed()
     await admin.shot("admin-usage")
     assert admin.errors == []

@@ -17,9 +17,13 @@ const LABELS: Record<string, string> = {
   concurrent_runs: "Runs at once",
   webhook_requests_per_minute: "Webhook requests this minute",
   storage_bytes: "Storage",
+  agent_tokens_per_month: "Agent tokens this month",
+  agent_cost_usd_per_month: "Agent cost this month",
+  agent_tool_calls_per_month: "Agent tool calls this month",
 };
 
 function amount(value: number, unit: string): string {
+  if (unit === "USD") return `$${value.toLocaleString(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 4 })}`;
   if (unit !== "bytes") return value.toLocaleString();
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let v = value;
