@@ -15,7 +15,7 @@ import threading
 import time
 
 #: Functions that warm one node type each (``module:function``), run in turn.
-WARM_UPS = ("flows.nodes.code:warm_up", "flows.nodes.llm:warm_up")
+WARM_UPS = ("flows.nodes.llm:warm_up",)
 
 _started = threading.Event()
 _log = logging.getLogger("gorax.worker.warm_up")

@@ -14,8 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from celpy import CELParseError
-
 from api.errors import BadRequest, NotFound
 from api.prefect import FlowRun, PrefectClient, runs
 from api.services import executions
@@ -53,7 +51,7 @@ def json_type(value: Any) -> str:
 def _column(exc: ExpressionError) -> int | None:
     """The 1-based column a syntax error names (the parser's own, else the message's)."""
     cause = exc.__cause__
-    column = getattr(cause, "column", None) if isinstance(cause, CELParseError) else None
+    column = getattr(cause, "column", None)
     if isinstance(column, int) and column > 0:
         return column
     found = _COLUMN.search(exc.message)

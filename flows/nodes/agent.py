@@ -94,7 +94,7 @@ class _Tool(BaseModel):
 class NodeTool(_Tool):
     """Another node type as a tool: ``fixed`` config plus the ``open`` fields the model fills."""
 
-    kind: Literal["node"] = "node"
+    kind: Literal["node"] = Field(default="node", description="The kind of tool source.")
     type: str = Field(description="The node type's slug, e.g. 'http.request'.")
     name: str | None = Field(default=None, pattern=TOOL_NAME, description="Tool name (default: from the type).")
     description: str | None = Field(default=None, description="What the tool does, for the model.")
@@ -136,7 +136,7 @@ class NodeTool(_Tool):
 class WorkflowTool(_Tool):
     """A published workflow of the tenant as a tool: the arguments are its trigger input."""
 
-    kind: Literal["workflow"] = "workflow"
+    kind: Literal["workflow"] = Field(default="workflow", description="The kind of tool source.")
     workflow_id: str = Field(min_length=1, description="Id of a published workflow of the tenant.")
     name: str = Field(pattern=TOOL_NAME, description="Tool name.")
     description: str = Field(min_length=1, description="What the workflow does, for the model.")
@@ -161,8 +161,8 @@ class McpServerRef(BaseModel):
 class McpTool(_Tool):
     """The tools of an MCP server (all, or the ones named)."""
 
-    kind: Literal["mcp"] = "mcp"
-    server: McpServerRef
+    kind: Literal["mcp"] = Field(default="mcp", description="The kind of tool source.")
+    server: McpServerRef = Field(description="The MCP server: a streamable HTTP url or a declared stdio server.")
     credential: str | None = Field(default=None, description="HTTP auth credential for the server's headers.")
     tools: list[str] | None = Field(default=None, description="Only these of the server's tools (default: all).")
     prefix: str = Field(
@@ -228,6 +228,20 @@ class Agent(NodeType):
         "A language model works a task with tools (node types, workflows, MCP servers), within a "
         "budget; gated tools wait for a person's approval."
     )
+    icon = "sparkles"
+    example = {
+        "credential": "openai",
+        "task": "Find order {{ trigger.body.order_id }} and answer the customer.",
+        "tools": [
+            {
+                "kind": "node",
+                "name": "lookup_order",
+                "type": "http.request",
+                "fixed": {"method": "GET"},
+                "open": ["url"],
+            }
+        ],
+    }
     credential_types = ("llm-provider",)
     suspends_for = AgentToolDecision
 

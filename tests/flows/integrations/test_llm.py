@@ -114,4 +114,4 @@ def test_the_worker_warms_up_in_the_background_once() -> None:
     assert len(threads) <= 1 and all(t.daemon for t in threads)
     for thread in threads:
         thread.join(120)
-    assert warmup.WARM_UPS == ("flows.nodes.code:warm_up", "flows.nodes.llm:warm_up")
+    assert warmup.WARM_UPS == ("flows.nodes.llm:warm_up",)
