@@ -8,8 +8,8 @@ STAMP := $(VENV)/.gorax-installed
 TEST_PLUGIN := $(VENV)/.gorax-test-plugin
 WEB_DIST := web/dist/index.html
 PYTEST_ARGS ?=
-# Test files run in parallel processes (one Prefect server each); TEST_WORKERS=0 runs them in one.
-TEST_WORKERS ?= 2
+# TEST_WORKERS=2 runs test files in two processes (one Prefect server each); 0 runs them in one.
+TEST_WORKERS ?= 0
 
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
