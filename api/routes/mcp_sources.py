@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -29,6 +30,10 @@ class McpServerRef(BaseModel):
     def _one(self) -> McpServerRef:
         if (self.url is None) == (self.stdio is None):
             raise ValueError("set exactly one of 'url' and 'stdio'")
+        if self.url is not None:
+            parts = urlsplit(self.url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("'url' must be an http or https URL with a host")
         return self
 
 
@@ -73,6 +78,13 @@ async def list_tools(
             )
         headers = dict(make_headers())
     runtime = state.settings.runtime
+    if body.server.stdio is not None:
+        try:
+            runtime.mcp_stdio_server(body.server.stdio)
+        except LookupError as exc:
+            raise ValidationFailed(
+                str(exc), details={"errors": [{"field": "stdio", "path": "server.stdio", "code": "unknown_server"}]}
+            ) from None
     try:
         tools = await list_mcp_tools(
             url=body.server.url,

@@ -175,4 +175,4 @@ async def test_the_editor_lists_an_mcp_servers_tools_on_demand(tenant: Any) -> N
         both = await admin.post("/api/v1/mcp/tools", json={"server": {"url": "http://x", "stdio": "desk"}})
         assert both.status_code == 422
         undeclared = await admin.post("/api/v1/mcp/tools", json={"server": {"stdio": "desk"}})
-        assert undeclared.status_code == 502 and "no stdio MCP server 'desk' is declared" in undeclared.text
+        assert undeclared.status_code == 422 and "no stdio MCP server 'desk' is declared" in undeclared.text
