@@ -85,6 +85,8 @@ async def test_cost_per_run_and_workflow_excludes_test_runs_and_other_tenants(
 ) -> None:
     w1, w2, w3 = (str(uuid.uuid4()) for _ in range(3))
     t = sq_tenant.id
+    # The session's tenant has other tests' runs: the report covers this test's runs only.
+    since = (datetime.now(UTC) - timedelta(seconds=1)).isoformat()
     # w1: a language-model node priced from the cost map, plus an agent that recorded its cost.
     r1 = await seed(
         t,
@@ -120,7 +122,7 @@ async def test_cost_per_run_and_workflow_excludes_test_runs_and_other_tenants(
     cost_r1 = 1000 * MINI_IN + 500 * MINI_OUT + 0.25
     cost_r2 = 2000 * MINI_IN + 1000 * MINI_OUT
     async with sq_tenant.client() as client, sq_tenant.client(Role.VIEWER) as viewer, sq_other.client() as other:
-        report = (await client.get(f"{API}/analytics/costs")).json()
+        report = (await client.get(f"{API}/analytics/costs", params={"since": since})).json()
         assert (report["runs"], report["llm_runs"], report["currency"], report["truncated"]) == (4, 3, "USD", False)
         total = report["total"]
         assert total["cost_usd"] == pytest.approx(cost_r1 + cost_r2)
@@ -142,8 +144,12 @@ async def test_cost_per_run_and_workflow_excludes_test_runs_and_other_tenants(
 
         run_cost = (await viewer.get(f"{API}/analytics/executions/{r1}/cost")).json()
         assert run_cost["cost_usd"] == pytest.approx(cost_r1) and run_cost["test"] is False
-        assert [(s["node_id"], s["type"]) for s in run_cost["steps"]] == [("draft", "ai.llm"), ("research", "ai.agent")]
-        assert run_cost["steps"][1]["cost_usd"] == 0.25 and run_cost["steps"][1]["tool_calls"] == 2
+        steps = {s["node_id"]: s for s in run_cost["steps"]}
+        assert sorted((s["node_id"], s["type"]) for s in run_cost["steps"]) == [
+            ("draft", "ai.llm"),
+            ("research", "ai.agent"),
+        ]
+        assert steps["research"]["cost_usd"] == 0.25 and steps["research"]["tool_calls"] == 2
 
         # The window: nothing before the runs.
         until = (datetime.now(UTC) - timedelta(days=1)).isoformat()
