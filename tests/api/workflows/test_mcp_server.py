@@ -56,7 +56,8 @@ def _doubler(name: str) -> dict[str, Any]:
             "config": {"value": {"doubled": "{{ steps.shape.doubled }}"}},
         },
     )
-    g["nodes"][0]["config"] = {"input_schema": SCHEMA}
+    # A new node dict: the graph helper shares its trigger node (MANUAL) with other test files.
+    g["nodes"][0] = {**g["nodes"][0], "config": {"input_schema": SCHEMA}}
     return g
 
 
