@@ -89,8 +89,9 @@ class Redactor:
                 text = text.replace(secret, MASK)
         return text
 
-    def mask(self, value: Any) -> Any:
-        """``value`` with every registered secret replaced: strings, and strings inside dicts/lists/tuples (keys too)."""
+    def mask(self, value: Any, *, keys: bool = True) -> Any:
+        """``value`` with every registered secret replaced: strings, and strings inside
+        dicts/lists/tuples (their keys too, unless ``keys`` is false)."""
         if not self._ordered:
             return value
         if isinstance(value, str):
@@ -98,9 +99,11 @@ class Redactor:
         if isinstance(value, bytes):
             return self.mask_text(value.decode("utf-8", "replace")).encode()
         if isinstance(value, dict):
-            return {self.mask(k): self.mask(v) for k, v in value.items()}
+            if keys:
+                return {self.mask(k): self.mask(v) for k, v in value.items()}
+            return {k: self.mask(v, keys=False) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
-            return type(value)(self.mask(v) for v in value)
+            return type(value)(self.mask(v, keys=keys) for v in value)
         return value
 
 
@@ -116,6 +119,14 @@ def register_secret(value: str | None) -> None:
 def mask(value: Any) -> Any:
     """Mask registered secrets in text or JSON-like data (process-wide redactor)."""
     return redactor.mask(value)
+
+
+def mask_values(record: Any) -> Any:
+    """Mask the registered secrets in the values of a record whose keys are a protocol's own
+    (a human-task request, an event): its keys stay as they are, since a short secret that
+    happens to be part of a key name (``timeout_seconds``) would otherwise rename the field.
+    Free-form data inside it (a snapshot of a step's input) is masked with :func:`mask` first."""
+    return redactor.mask(record, keys=False)
 
 
 def mask_with(value: Any, secrets: Iterable[str | None]) -> Any:

@@ -328,7 +328,10 @@ def shut_down() -> None:
         import sentry_sdk  # noqa: PLC0415 - loaded by configure_sentry already
 
         sentry_sdk.get_client().close(timeout=2)
-        sentry_sdk.init()  # a client without a DSN: nothing is sent
+        # No client at all, not ``sentry_sdk.init()``: a bare init turns on every auto-enabling
+        # integration, which patches FastAPI, Starlette and httpx for the rest of the process
+        # (its FastAPI patch reads request bodies, which hangs ``/mcp``, whose SDK reads them).
+        sentry_sdk.get_global_scope().set_client(None)
         _sentry_on = False
 
 

@@ -34,7 +34,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from blocks.redact import mask
+from blocks.redact import mask, mask_values
 from flows.agent_quota import MODEL_LIMITS, TOOL_LIMITS, AgentQuotaExceeded, agent_limits, agent_over, agent_usage
 from flows.errors import IntegrationError
 from flows.integrations import check_endpoint, guarded
@@ -737,13 +737,15 @@ class _AgentRun:
             "channels": ["inbox"],
             "email_credential": None,
             # What the reviewer sees and may edit: the call, its arguments and their schema.
-            "snapshot": {
-                "tool_call": {"tool": tool.name, "turn": turn, "arguments": arguments, "schema": tool.schema},
-                "trigger": self.ctx.scope.get("trigger"),
-            },
+            "snapshot": mask(
+                {
+                    "tool_call": {"tool": tool.name, "turn": turn, "arguments": arguments, "schema": tool.schema},
+                    "trigger": self.ctx.scope.get("trigger"),
+                }
+            ),
         }
         try:
-            task = await post_internal("human-tasks", mask(request))
+            task = await post_internal("human-tasks", mask_values(request))
         except RuntimeError as exc:
             raise RuntimeError(f"recording the approval of tool {tool.name} failed: {exc}") from None
         self.ctx.logger.info(

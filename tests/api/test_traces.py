@@ -12,6 +12,8 @@ import asyncio
 import gzip
 import json
 import os
+import subprocess
+import sys
 import time
 import uuid
 import zlib
@@ -354,6 +356,28 @@ def test_nothing_is_configured_without_the_variables() -> None:
     assert not tracing.tracing_requested({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x"})
     assert tracing.tracing_requested({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"})
     assert tracing.tracing_requested({"OTEL_TRACES_EXPORTER": "console"})
+
+
+def test_turning_sentry_off_patches_no_framework() -> None:
+    """Configured, then shut down (as a test or an ending process does), Sentry leaves FastAPI,
+    Starlette and httpx as they were: its auto-enabling FastAPI patch reads request bodies, and
+    ``/mcp`` (whose SDK reads the body itself) then hung until the client gave up."""
+    script = """
+import fastapi.routing, httpx, httpx2, starlette.applications
+from flows import tracing
+originals = (fastapi.routing.get_request_handler, httpx2.AsyncClient.send, httpx.AsyncClient.send,
+             starlette.applications.Starlette.__call__)
+assert tracing.configure_sentry("api") and tracing.sentry_enabled()
+tracing.shut_down()
+assert not tracing.sentry_enabled()
+now = (fastapi.routing.get_request_handler, httpx2.AsyncClient.send, httpx.AsyncClient.send,
+       starlette.applications.Starlette.__call__)
+print([a is b for a, b in zip(originals, now)])
+"""
+    env = {**os.environ, "SENTRY_DSN": "http://publickey@127.0.0.1:9/1"}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "[True, True, True, True]"
 
 
 def test_sentry_events_are_scrubbed() -> None:

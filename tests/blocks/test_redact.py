@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import logging
+import uuid
 from urllib.parse import quote
 
 from prefect import flow, get_run_logger
@@ -13,7 +14,7 @@ from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 from prefect.logging.handlers import APILogHandler
 from prefect.runtime import flow_run
 
-from blocks.redact import RedactingFilter, install_log_filter, mask, register_secret
+from blocks.redact import RedactingFilter, install_log_filter, mask, mask_values, register_secret
 
 SECRET = "hunter2/with+chars=&more"
 
@@ -76,3 +77,14 @@ async def test_prefect_run_logs_reach_the_api_masked(prefect_server) -> None:
     messages = [log.message for log in logs]
     assert "token is ***" in messages
     assert not any(SECRET in m for m in messages)
+
+
+def test_mask_values_keeps_a_records_field_names() -> None:
+    """A protocol record (a human-task request) keeps its field names even when a secret is
+    part of one: a worker holds every secret it has loaded, short ones included."""
+    secret = "onds" + uuid.uuid4().hex[:6]
+    register_secret(secret)
+    record = {f"timeout_sec{secret}": 60, "title": f"pay with {secret}", "options": [{"label": secret}]}
+    assert mask_values(record) == {f"timeout_sec{secret}": 60, "title": "pay with ***", "options": [{"label": "***"}]}
+    # Free-form data keeps being masked keys and all.
+    assert mask(record) == {"timeout_sec***": 60, "title": "pay with ***", "options": [{"label": "***"}]}

@@ -73,7 +73,8 @@ async def test_enrol_totp_sign_out_and_sign_in_with_a_code(browser: Any, web_api
         await codes.first.wait_for()
         assert await codes.count() == 10
         await page.get_by_role("button", name="I have saved them").click()
-        assert "10 recovery codes left" in await page.get_by_test_id("mfa-state").inner_text()
+        # The state is read again from the API after the click: wait for it, do not race it.
+        await page.get_by_test_id("mfa-state").filter(has_text="10 recovery codes left").wait_for()
 
         await page.get_by_role("button", name="Sign out").click()
         await _password_step(page, web_api.url, email, password)

@@ -187,8 +187,9 @@ async def test_filter_size_method_type_token_and_rotation(tr_tenant: TenantHandl
         assert (await client.post(f"/api/v1/workflows/{workflow_id}/resume")).status_code == 200
         # Prefect's triggers service takes up the re-enabled automation in a task after the
         # commit; an event in that moment starts no run, and only `gorax webhooks repair`
-        # posts it again (test_reconcile.py covers that path). Not this test's.
-        await asyncio.sleep(2)
+        # posts it again (test_reconcile.py covers that path). Not this test's. That task waits
+        # for the automations lock and a database read: seconds on a loaded machine.
+        await asyncio.sleep(5)
         assert (await client.post(rotated.json()["url"], json={"kind": "keep"})).status_code == 202
 
         tested = await client.post(f"/api/v1/webhooks/{hooks['std']['id']}/test", json={"body": {"hello": "test"}})
