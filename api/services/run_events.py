@@ -46,6 +46,11 @@ def node_ids_by_label(graph: Any) -> dict[str, str]:
     return labels
 
 
+def is_node_label(task_run_name: str, labels: dict[str, str]) -> bool:
+    """Whether ``task_run_name`` is a node's label (`` [i]`` per loop level allowed)."""
+    return _ITERATION.sub("", task_run_name) in labels
+
+
 def node_id_of(task_run_name: str, labels: dict[str, str]) -> str:
     """The node id of a task run named ``task_run_name`` (its label, `` [i]`` per loop level)."""
     base = _ITERATION.sub("", task_run_name)

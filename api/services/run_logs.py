@@ -28,7 +28,7 @@ from api.prefect import FlowRun, PrefectClient
 from api.prefect import logs as prefect_logs
 from api.prefect import runs as prefect_runs
 from api.services.executions import FINAL_TYPES, status_of
-from api.services.run_events import node_id_of, node_ids_by_label
+from api.services.run_events import is_node_label, node_id_of, node_ids_by_label
 from blocks.redact import mask
 
 #: Level names the filters accept, lowest first.
@@ -88,21 +88,38 @@ class NodeNames:
     fresh read does not know either is not asked about again.
     """
 
+    #: How often a task run whose name is not yet a node's label is read again.
+    RENAME_CHECK_SECONDS = 1.0
+
     def __init__(self, client: PrefectClient, run: FlowRun) -> None:
         self._client = client
         self._run_id = run.id
         self._labels = node_ids_by_label((run.parameters or {}).get("graph"))
         self._names: dict[UUID, str] = {}
         self._unknown: set[UUID] = set()
+        self._checked: dict[UUID, float] = {}
+
+    def _provisional(self, task_run_id: UUID, name: str) -> bool:
+        """Whether ``name`` may still be Prefect's provisional one (``<task>-<hex>``): Prefect
+        creates a task run under its task's name and renames it to the node's label when it
+        starts, so a read in between saw the old name; it is read again, at most once a second."""
+        if is_node_label(name, self._labels):
+            return False
+        now = time.monotonic()
+        if now - self._checked.get(task_run_id, 0.0) < self.RENAME_CHECK_SECONDS:
+            return False
+        self._checked[task_run_id] = now
+        return True
 
     async def node_of(self, task_run_id: UUID | None) -> str | None:
         if task_run_id is None:
             return None
-        if task_run_id not in self._names and task_run_id not in self._unknown:
-            self._names = await prefect_logs.task_run_names(self._client, self._run_id)
-            if task_run_id not in self._names:
-                self._unknown.add(task_run_id)
         name = self._names.get(task_run_id)
+        if task_run_id not in self._unknown and (name is None or self._provisional(task_run_id, name)):
+            self._names = await prefect_logs.task_run_names(self._client, self._run_id)
+            name = self._names.get(task_run_id)
+            if name is None:
+                self._unknown.add(task_run_id)
         return node_id_of(name, self._labels) if name is not None else None
 
 

@@ -98,13 +98,6 @@ async def test_run_page_shows_logs_live_with_level_filter_and_search(
     assert not s.errors, s.errors
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open defect: in the whole suite (after about 2,400 other tests in the same process) the "
-    "editor's logs panel showed no line of the run within 60 s, twice; it passes alone, with "
-    "tests/web and with test_traces.py. Cause not found yet; the run page's panel (the test "
-    "above) covers the same component.",
-)
 async def test_editor_live_run_shows_a_logs_panel(
     sign_in: Any, web_api: WebApi, web_worker: Any, http_peer: Any
 ) -> None:
