@@ -121,12 +121,13 @@ def mask(value: Any) -> Any:
     return redactor.mask(value)
 
 
-def mask_values(record: Any) -> Any:
+def mask_values(record: dict[str, Any], *, free: tuple[str, ...] = ()) -> dict[str, Any]:
     """Mask the registered secrets in the values of a record whose keys are a protocol's own
     (a human-task request, an event): its keys stay as they are, since a short secret that
     happens to be part of a key name (``timeout_seconds``) would otherwise rename the field.
-    Free-form data inside it (a snapshot of a step's input) is masked with :func:`mask` first."""
-    return redactor.mask(record, keys=False)
+    The ``free`` fields hold free-form data (a snapshot of a step's input): they are masked
+    with :func:`mask`, keys and all."""
+    return {key: mask(value) if key in free else redactor.mask(value, keys=False) for key, value in record.items()}
 
 
 def mask_with(value: Any, secrets: Iterable[str | None]) -> Any:

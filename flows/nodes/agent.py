@@ -737,15 +737,13 @@ class _AgentRun:
             "channels": ["inbox"],
             "email_credential": None,
             # What the reviewer sees and may edit: the call, its arguments and their schema.
-            "snapshot": mask(
-                {
-                    "tool_call": {"tool": tool.name, "turn": turn, "arguments": arguments, "schema": tool.schema},
-                    "trigger": self.ctx.scope.get("trigger"),
-                }
-            ),
+            "snapshot": {
+                "tool_call": {"tool": tool.name, "turn": turn, "arguments": arguments, "schema": tool.schema},
+                "trigger": self.ctx.scope.get("trigger"),
+            },
         }
         try:
-            task = await post_internal("human-tasks", mask_values(request))
+            task = await post_internal("human-tasks", mask_values(request, free=("snapshot",)))
         except RuntimeError as exc:
             raise RuntimeError(f"recording the approval of tool {tool.name} failed: {exc}") from None
         self.ctx.logger.info(

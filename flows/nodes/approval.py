@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from blocks.redact import mask, mask_values
+from blocks.redact import mask_values
 from flows.errors import ApprovalExpired
 from flows.internal_api import post_internal
 from flows.nodes._common import HANDLE_PATTERN, check_duration, parse_duration
@@ -224,12 +224,12 @@ class HumanApproval(NodeType):
             "channels": list(config.channels),
             "email_credential": config.email_credential,
             # What the assignee is shown: the data this step received.
-            "snapshot": mask({"trigger": ctx.scope.get("trigger"), "inputs": ctx.inputs}),
+            "snapshot": {"trigger": ctx.scope.get("trigger"), "inputs": ctx.inputs},
         }
         try:
             # Every value masked (rendered titles and descriptions can carry a secret as well);
             # the request's own field names are kept, the snapshot's data is masked whole.
-            task = await post_internal("human-tasks", mask_values(request))
+            task = await post_internal("human-tasks", mask_values(request, free=("snapshot",)))
         except RuntimeError as exc:
             raise RuntimeError(f"recording the human task failed: {exc}") from None
         return Suspend(key=key, data={"task_id": task["id"]})

@@ -86,5 +86,7 @@ def test_mask_values_keeps_a_records_field_names() -> None:
     register_secret(secret)
     record = {f"timeout_sec{secret}": 60, "title": f"pay with {secret}", "options": [{"label": secret}]}
     assert mask_values(record) == {f"timeout_sec{secret}": 60, "title": "pay with ***", "options": [{"label": "***"}]}
+    # A free-form field is masked keys and all.
+    assert mask_values({"snapshot": {secret: 1}, "n": 1}, free=("snapshot",)) == {"snapshot": {"***": 1}, "n": 1}
     # Free-form data keeps being masked keys and all.
     assert mask(record) == {"timeout_sec***": 60, "title": "pay with ***", "options": [{"label": "***"}]}
