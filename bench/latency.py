@@ -8,7 +8,10 @@ deployed by ``deploy_workflow``):
 * event (the webhook path after Gorax's ingestion): a Prefect event -> the workflow's automation
   creates the run -> the flow body runs (the event's ``occurred`` to the Running timestamp).
 
-Both workers poll every 2 s, so the difference is what each does once it has a run.
+Both workers poll every 2 s, so the difference is what each does once it has a run. The warm
+worker is measured twice: stock, and with the opt-in shared suspension observer
+(``GORAX_WORKER_SHARED_SUSPENSION_OBSERVER``, :mod:`flows.worker.suspension`), each against the
+one before it.
 Goal: p95 < 300 ms warm. Runs once with the Prefect server on SQLite (the embedded default) and
 once on PostgreSQL. The server runs the patches ``GORAX_PREFECT_PATCHES`` selects (none: stock,
 as ``gorax up`` runs it); run it with and without to compare (``flows/prefect_patches``).
@@ -41,6 +44,13 @@ from _harness import (  # noqa: E402
 
 GOAL = "p95 < 300 ms warm"
 POLL = {"PREFECT_WORKER_QUERY_SECONDS": "2"}
+#: The workers measured, in turn: (worker type, environment besides POLL).
+WORKERS: dict[str, tuple[str, dict[str, str]]] = {
+    "gorax": ("gorax", {}),
+    "shared": ("gorax", {"GORAX_WORKER_SHARED_SUSPENSION_OBSERVER": "true"}),
+    "process": ("process", {}),
+}
+SHARED_NOTE = "warm gorax worker, GORAX_WORKER_SHARED_SUSPENSION_OBSERVER=true"
 
 
 async def _manual(client, deployment_id: uuid.UUID, count: int, phases: list | None = None) -> list[float]:
@@ -127,16 +137,17 @@ async def main(warm_count: int, process_count: int, database: str) -> None:
 
     graph = chain_graph("latency", 1, "data.transform", {"value": {"ok": True}})
     results: dict[str, dict[str, list[float]]] = {}
-    phases: dict[str, list[tuple[float, float]]] = {"gorax": [], "process": []}
-    event_phases: dict[str, list[tuple[float, float, float]]] = {"gorax": [], "process": []}
+    phases: dict[str, list[tuple[float, float]]] = {kind: [] for kind in WORKERS}
+    event_phases: dict[str, list[tuple[float, float, float]]] = {kind: [] for kind in WORKERS}
     async with get_client() as client:
-        for kind, count in (("gorax", warm_count), ("process", process_count)):
+        for kind, (worker_type, env) in WORKERS.items():
+            count = process_count if worker_type == "process" else warm_count
             pool = f"bench-latency-{kind}"
-            await create_pool(pool, kind)
+            await create_pool(pool, worker_type)
             deployment_id = await deploy_graph(pool, graph, f"latency-{kind}")
             await _automation(client, deployment_id, f"bench.hook.{kind}")
-            worker = await start_worker(pool, kind, home, env=POLL)
-            if kind == "gorax":  # unmeasured: the first run loads the code (a process run always does)
+            worker = await start_worker(pool, worker_type, home, env={**POLL, **env})
+            if worker_type == "gorax":  # unmeasured: the first run loads the code (a process run always does)
                 await _manual(client, deployment_id, 1)
             results[kind] = {
                 "manual": await _manual(client, deployment_id, count, phases[kind]),
@@ -144,38 +155,47 @@ async def main(warm_count: int, process_count: int, database: str) -> None:
             }
             worker.terminate()
     on = f" (Prefect on {database})"
-    for path, label in (("manual", "manual run -> flow running"), ("event", "event (webhook path) -> flow running")):
-        warm, process = results["gorax"][path], results["process"][path]
-        if not warm or not process:
-            continue
-        report("latency", f"{label}, p50{on}", "s", warm, process, "process worker", note="warm gorax worker")
-        report("latency", f"{label}, p95{on}", "s", [_p95(warm)], [_p95(process)], "process worker", GOAL)
-    for index, label in ((0, "manual: created -> picked up (Pending)"), (1, "manual: Pending -> flow running")):
-        report(
-            "latency",
-            label + on,
-            "s",
-            [p[index] for p in phases["gorax"]],
-            [p[index] for p in phases["process"]],
-            "process worker",
-            note="warm gorax worker",
-        )
-
-    for index, label in (
-        (0, "event: occurred -> run created (Prefect's automation)"),
-        (1, "event: run created -> picked up (Pending)"),
-        (2, "event: Pending -> flow running"),
+    # The stock warm worker against the process worker; the shared observer against the stock one.
+    for kind, base, base_label, note in (
+        ("gorax", "process", "process worker", "warm gorax worker"),
+        ("shared", "gorax", "warm gorax worker, Prefect's observer per run", SHARED_NOTE),
     ):
-        if event_phases["gorax"] and event_phases["process"]:
+        for path, label in (
+            ("manual", "manual run -> flow running"),
+            ("event", "event (webhook path) -> flow running"),
+        ):
+            warm, baseline = results[kind][path], results[base][path]
+            if not warm or not baseline:
+                continue
+            name = f"{label}{'' if kind == 'gorax' else ', shared observer'}"
+            report("latency", f"{name}, p50{on}", "s", warm, baseline, base_label, note=note)
+            report("latency", f"{name}, p95{on}", "s", [_p95(warm)], [_p95(baseline)], base_label, GOAL, note=note)
+        suffix = "" if kind == "gorax" else ", shared observer"
+        for index, label in ((0, "manual: created -> picked up (Pending)"), (1, "manual: Pending -> flow running")):
             report(
                 "latency",
-                label + on,
+                label + suffix + on,
                 "s",
-                [p[index] for p in event_phases["gorax"]],
-                [p[index] for p in event_phases["process"]],
-                "process worker",
-                note="warm gorax worker",
+                [p[index] for p in phases[kind]],
+                [p[index] for p in phases[base]],
+                base_label,
+                note=note,
             )
+        for index, label in (
+            (0, "event: occurred -> run created (Prefect's automation)"),
+            (1, "event: run created -> picked up (Pending)"),
+            (2, "event: Pending -> flow running"),
+        ):
+            if event_phases[kind] and event_phases[base]:
+                report(
+                    "latency",
+                    label + suffix + on,
+                    "s",
+                    [p[index] for p in event_phases[kind]],
+                    [p[index] for p in event_phases[base]],
+                    base_label,
+                    note=note,
+                )
 
 
 def _p95(values: list[float]) -> float:

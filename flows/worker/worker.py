@@ -55,6 +55,7 @@ from flows.logcap import install_line_cap
 from flows.prefect_client import apply_prefect_settings
 from flows.settings import get_settings
 from flows.warmup import start_warm_up
+from flows.worker import suspension
 from flows.worker.engine import EngineThread, RunHandle, RunOutcome, execute_flow_run
 from flows.worker.loader import FlowLoader
 from flows.worker.recovery import crashed_runs, rerun_if_allowed
@@ -141,6 +142,8 @@ class GoraxWorker(BaseWorker[GoraxJobConfiguration, GoraxVariables, GoraxWorkerR
         # Off unless the standard OTEL_* variables and SENTRY_DSN ask for them.
         tracing.configure_tracing("gorax-worker")
         tracing.configure_sentry("worker")
+        if self._gorax.shared_suspension_observer:
+            suspension.apply()
         await super().setup()
         self._wake = asyncio.Event()
         self._loops = AsyncExitStack()
