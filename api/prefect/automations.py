@@ -12,6 +12,7 @@ match. Which automations a workflow wants is decided in :mod:`api.webhooks.autom
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 from uuid import UUID
 
@@ -112,9 +113,12 @@ async def sync_automations(client: PrefectClient, deployment_id: str, wanted: di
             await client.delete_automation(stale.id)
 
 
-async def set_enabled(client: PrefectClient, deployment_id: str, *, enabled: bool) -> None:
-    """Pause or resume every trigger automation of the deployment."""
-    for automation in (await automations_of(client, deployment_id)).values():
+async def set_enabled(client: PrefectClient, deployment_id: str, *, enabled: bool, keep: Collection[str] = ()) -> None:
+    """Pause or resume the trigger automations of the deployment, but those of the trigger
+    nodes in ``keep``, which stay as they are."""
+    for node, automation in (await automations_of(client, deployment_id)).items():
+        if node in keep:
+            continue
         if enabled:
             await client.resume_automation(automation.id)
         else:

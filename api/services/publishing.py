@@ -286,13 +286,17 @@ async def set_paused(
     paused: bool,
     context: AuditContext,
 ) -> Workflow:
-    """Pause or resume the workflow's schedules and triggers."""
+    """Pause or resume the workflow's schedules and triggers (a webhook's deliveries are held)."""
     workflow = await get_workflow(session, tenant_id=tenant_id, workflow_id=workflow_id)
     if workflow.status == "archived":
         raise BadRequest("an archived workflow cannot be paused or resumed", details={"field": "status"})
     if workflow.deployment_id:
         await deployments.set_paused(prefect, workflow.deployment_id, paused=paused)
-        await prefect_automations.set_enabled(prefect, workflow.deployment_id, enabled=not paused)
+        # Resuming enables every trigger (webhooks paused by an older release included).
+        keep = (
+            await automations.held_while_paused(session, tenant_id=tenant_id, workflow_id=workflow.id) if paused else ()
+        )
+        await prefect_automations.set_enabled(prefect, workflow.deployment_id, enabled=not paused, keep=keep)
     workflow.status = "paused" if paused else ("active" if workflow.latest_version else "draft")
     workflow.updated_at = utcnow()
     await audit.record(

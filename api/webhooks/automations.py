@@ -10,6 +10,12 @@ trigger only ever sees its own tenant's events whatever it asks for (:func:`requ
 rebuilds automations made before that). Automations are named
 ``<deployment name>--trigger-<node>`` for people; pausing, resuming and archiving the workflow
 (:mod:`api.services.publishing`) find them through the deployment they run.
+
+Pausing a workflow pauses the automations of its other triggers, not those of its webhooks
+(:func:`held_while_paused`): a paused workflow's webhooks refuse new deliveries (409, Retry-After)
+and the dispatcher holds those already accepted until it is resumed. An automation re-enabled at
+resume is taken up by Prefect's triggers service a moment after the commit, and an event in that
+moment would start no run; a webhook automation that never paused has no such moment.
 """
 
 from __future__ import annotations
@@ -165,6 +171,20 @@ async def _sync_webhooks(session: AsyncSession, *, tenant_id: str, workflow_id: 
             webhook.active, webhook.updated_at = False, now
 
 
+async def held_while_paused(session: AsyncSession, *, tenant_id: str, workflow_id: str) -> set[str]:
+    """The trigger nodes of the workflow whose automations stay enabled while it is paused: its
+    webhooks, whose deliveries the dispatcher holds instead."""
+    return set(
+        (
+            await session.execute(
+                select(Webhook.node_id).where(
+                    Webhook.tenant_id == tenant_id, Webhook.workflow_id == workflow_id, Webhook.active.is_(True)
+                )
+            )
+        ).scalars()
+    )
+
+
 async def sync_triggers(
     session: AsyncSession, prefect: PrefectClient, *, tenant_id: str, workflow: Any, deployment_name: str, plan: Plan
 ) -> None:
@@ -181,7 +201,7 @@ async def sync_triggers(
             deployment_id=workflow.deployment_id,
             deployment_name=deployment_name,
             node=node,
-            enabled=workflow.status != "paused",
+            enabled=workflow.status != "paused" or _receives_webhooks(node),
         )
         if automation is not None:
             wanted[node.id] = automation

@@ -3,7 +3,9 @@
 One background task per API process (started by the webhook router's lifespan). It reads
 accepted deliveries by ``seq``, posts them as one batch to Prefect's ``/events`` endpoint and
 marks them dispatched only after Prefect acknowledged the batch. While Prefect is unreachable
-it retries with backoff; nothing is skipped, so order holds.
+it retries with backoff; nothing is skipped, so order holds. The deliveries of a paused workflow
+(accepted before it was paused, or sent as tests and replays) are held, not sent, until it is
+resumed: its webhook automations stay enabled while it is paused (:mod:`api.webhooks.automations`).
 
 A delivery reaches a run by one route only: its event, then the workflow's automation, then
 the run. The event id is the delivery's id (:func:`event_id`), so a batch sent twice (a crash
@@ -32,6 +34,7 @@ from sqlalchemy import Table, Text, and_, bindparam, cast, or_, select, update
 
 from api.db.base import utcnow
 from api.db.engine import Database
+from api.models.workflows import Workflow
 from api.prefect import PrefectClient
 from api.prefect import events as prefect_events
 from api.prefect import runs as prefect_runs
@@ -163,6 +166,7 @@ class Dispatcher:
                     ),
                 )
             )
+            .where(d.workflow_id.not_in(select(Workflow.id).where(Workflow.status == "paused")))
             .order_by(WebhookDelivery.seq)
             .limit(self.batch_size)
         )

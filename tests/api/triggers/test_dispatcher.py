@@ -90,6 +90,34 @@ async def test_every_delivery_is_sent_once_in_order(kind: str, tmp_path: Any) ->
             await _pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
 
 
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+async def test_a_paused_workflows_deliveries_are_held_until_it_is_resumed(kind: str, tmp_path: Any) -> None:
+    from sqlalchemy import select, update
+
+    db, pg_name = await _database(kind, tmp_path)
+    try:
+        await db.migrate()
+        ids = await _deliveries(db, 6)
+        async with db.system_scope() as session:
+            workflow_id = (await session.execute(select(Workflow.id))).scalar_one()
+            await session.execute(update(Workflow).values(status="paused"))
+            await session.commit()
+        posted: list[list[str]] = []
+        dispatcher = Recording(db, posted, batch_size=50)
+        assert await dispatcher.dispatch_once() == 0 and posted == []
+        async with db.system_scope() as session:
+            statuses = set((await session.execute(select(WebhookDelivery.status))).scalars())
+            assert statuses == {"accepted"}  # held, not dropped
+            await session.execute(update(Workflow).where(Workflow.id == workflow_id).values(status="active"))
+            await session.commit()
+        assert await dispatcher.dispatch_once() == 6
+        assert posted == [ids]  # in order, once
+    finally:
+        await db.dispose()
+        if pg_name:
+            await _pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
+
+
 async def test_two_replicas_on_postgresql_never_send_a_delivery_twice(tmp_path: Any) -> None:
     db, pg_name = await _database("postgres", tmp_path)
     other = Database(db.url)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -185,11 +184,8 @@ async def test_filter_size_method_type_token_and_rotation(tr_tenant: TenantHandl
         paused = await client.post(rotated.json()["url"], json={"kind": "keep"})
         assert paused.status_code == 409 and "paused" in paused.json()["error"]["message"]
         assert (await client.post(f"/api/v1/workflows/{workflow_id}/resume")).status_code == 200
-        # Prefect's triggers service takes up the re-enabled automation in a task after the
-        # commit; an event in that moment starts no run, and only `gorax webhooks repair`
-        # posts it again (test_reconcile.py covers that path). Not this test's. That task waits
-        # for the automations lock and a database read: seconds on a loaded machine.
-        await asyncio.sleep(5)
+        # The webhook's automation stayed enabled while the workflow was paused, so a delivery
+        # right after the resume starts its run (no wait for Prefect to take an automation up).
         assert (await client.post(rotated.json()["url"], json={"kind": "keep"})).status_code == 202
 
         tested = await client.post(f"/api/v1/webhooks/{hooks['std']['id']}/test", json={"body": {"hello": "test"}})

@@ -260,6 +260,38 @@ async def test_triggers_follow_publish_pause_resume_and_archive(sq_tenant: Tenan
         assert await automations() == []
 
 
+async def test_pausing_keeps_a_webhooks_automation_enabled(sq_tenant: TenantHandle) -> None:
+    # Its deliveries are refused (409) or held by the dispatcher while paused; an automation that
+    # never paused has no moment after resume in which Prefect has not taken it up again.
+    evented = graph("on-event-and-hook", transform("a", "{{ trigger }}"))
+    evented["nodes"][0] = {
+        "id": "start",
+        "type": "trigger.event",
+        "position": {"x": 0, "y": 0},
+        "config": {"event": "acme.order.created"},
+    }
+    evented["nodes"].append({"id": "hook", "type": "trigger.webhook", "position": {"x": 0, "y": 200}, "config": {}})
+    evented["edges"].append({"id": "e-hook", "source": "hook", "target": "a"})
+    async with sq_tenant.client() as client, get_client() as prefect:
+        wid = (await create(client, evented))["id"]
+        await publish(client, wid)
+
+        async def enabled() -> dict[str, bool]:
+            return {
+                a.actions[0].parameters["trigger_node"]: a.enabled
+                for a in await prefect.read_automations()
+                if wid in a.description
+            }
+
+        assert await enabled() == {"start": True, "hook": True}
+        assert (await client.post(f"{API}/workflows/{wid}/pause")).status_code == 200
+        assert await enabled() == {"start": False, "hook": True}
+        await publish(client, wid)  # republishing a paused workflow keeps it so
+        assert await enabled() == {"start": False, "hook": True}
+        assert (await client.post(f"{API}/workflows/{wid}/resume")).status_code == 200
+        assert await enabled() == {"start": True, "hook": True}
+
+
 async def test_a_number_no_store_keeps_exactly_is_refused_with_its_place(wf_tenant: TenantHandle) -> None:
     g = graph("big-number", transform("a", {"id": 10**20}))
     async with wf_tenant.client() as client:
