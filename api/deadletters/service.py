@@ -8,7 +8,7 @@ What "cannot become a run after its retries" means here:
   took it, the link loop looked for its run for ``webhook_repair_after_seconds``, and ``gorax
   webhooks repair`` (which moves ``dispatched_at`` forward when it reposts) had its chance. The
   sweep looks for its run once more, under its lock, and links it when there is one; otherwise
-  the reason says why: the workflow is paused (its automation is off), archived or gone, its
+  the reason says why: the workflow is paused (a replay waits for its resume), archived or gone, its
   Prefect deployment no longer exists, or Prefect took the event and started nothing.
 - **schedule**: a run a schedule started (Prefect's scheduler, or a schedule's "run now") that
   has been Late (no worker started it) or Crashed (the worker's rerun rule gave up) for longer
@@ -126,7 +126,7 @@ async def _why_no_run(prefect: PrefectClient, workflow: Any, gone: dict[str, boo
     if workflow is None:
         return "its workflow no longer exists"
     if workflow.status == "paused":
-        return "its workflow is paused, so its trigger automation did not run it"
+        return "its workflow is paused: replay it once the workflow is resumed"
     if workflow.status != "active" or not workflow.deployment_id:
         return f"its workflow is {workflow.status}, with no deployment to run"
     deployment = str(workflow.deployment_id)
