@@ -4,8 +4,8 @@ One background task per API process (started by the webhook router's lifespan). 
 accepted deliveries by ``seq``, posts them as one batch to Prefect's ``/events`` endpoint and
 marks them dispatched only after Prefect acknowledged the batch. While Prefect is unreachable
 it retries with backoff; nothing is skipped, so order holds. The deliveries of a paused workflow
-(accepted before it was paused, or sent as tests and replays) are held, not sent, until it is
-resumed: its webhook automations stay enabled while it is paused (:mod:`api.webhooks.automations`).
+(accepted just before it was paused) are held, not sent, until it is resumed: its webhook
+automations stay enabled while it is paused (:mod:`api.webhooks.automations`).
 
 A delivery reaches a run by one route only: its event, then the workflow's automation, then
 the run. The event id is the delivery's id (:func:`event_id`), so a batch sent twice (a crash
