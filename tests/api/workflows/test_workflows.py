@@ -236,14 +236,20 @@ async def test_anonymous_is_401(sq_tenant: TenantHandle) -> None:
         assert (await anon.get(f"{API}/workflows")).status_code == 401
 
 
-async def test_triggers_follow_publish_pause_resume_and_archive(sq_tenant: TenantHandle) -> None:
-    evented = graph("on-event", transform("a", "{{ trigger }}"))
+def _evented(name: str) -> dict[str, Any]:
+    """A workflow started by the event ``acme.order.created`` (an automation of its own)."""
+    evented = graph(name, transform("a", "{{ trigger }}"))
     evented["nodes"][0] = {
         "id": "start",
         "type": "trigger.event",
         "position": {"x": 0, "y": 0},
         "config": {"event": "acme.order.created"},
     }
+    return evented
+
+
+async def test_triggers_follow_publish_pause_resume_and_archive(sq_tenant: TenantHandle) -> None:
+    evented = _evented("on-event")
     async with sq_tenant.client() as client, get_client() as prefect:
         wid = (await create(client, evented))["id"]
         await publish(client, wid)
@@ -263,13 +269,7 @@ async def test_triggers_follow_publish_pause_resume_and_archive(sq_tenant: Tenan
 async def test_pausing_keeps_a_webhooks_automation_enabled(sq_tenant: TenantHandle) -> None:
     # Its deliveries are refused (409) or held by the dispatcher while paused; an automation that
     # never paused has no moment after resume in which Prefect has not taken it up again.
-    evented = graph("on-event-and-hook", transform("a", "{{ trigger }}"))
-    evented["nodes"][0] = {
-        "id": "start",
-        "type": "trigger.event",
-        "position": {"x": 0, "y": 0},
-        "config": {"event": "acme.order.created"},
-    }
+    evented = _evented("on-event-and-hook")
     evented["nodes"].append({"id": "hook", "type": "trigger.webhook", "position": {"x": 0, "y": 200}, "config": {}})
     evented["edges"].append({"id": "e-hook", "source": "hook", "target": "a"})
     async with sq_tenant.client() as client, get_client() as prefect:
