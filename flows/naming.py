@@ -83,3 +83,7 @@ def tenant_quota_variable(tenant: str | None) -> str:
 #: The name of the Cancelled state of a run held back by its tenant's monthly run quota (such
 #: runs are not counted as used).
 OVER_QUOTA_STATE = "OverQuota"
+
+#: The name of the Cancelled state of a scheduled run whose schedule (or workflow) was paused or
+#: deleted after Prefect had queued it.
+SCHEDULE_OFF_STATE = "ScheduleOff"

@@ -27,13 +27,14 @@ from blocks.redact import install_log_filter, mask
 from blocks.results import SealedJSONSerializer, node_results
 from flows import tracing
 from flows.failures import install_traceback_filter
-from flows.naming import FLOW_NAME, OVER_QUOTA_STATE, TEST_TAG, tenant_runs_limit
+from flows.naming import FLOW_NAME, OVER_QUOTA_STATE, SCHEDULE_OFF_STATE, TEST_TAG, tenant_runs_limit
 from flows.published import published_deployment
 from flows.quota import over_month_quota
 from flows.runtime.executor import Level, RunState, cache_prefix, level_result
 from flows.runtime.secrets import preload_credentials
 from flows.runtime.steps import StepWriter, read_steps, write_summary
 from flows.runtime.tasks import node_storage
+from flows.scheduled import schedule_off
 from flows.settings import get_settings
 from flows.variables import tenant_env
 from translator import GraphValidationError, compile_graph
@@ -181,6 +182,11 @@ async def run_graph(
             # A run the trigger rejects (an event its filter refuses) ends at once, named Filtered.
             return Completed(name="Filtered", message=f"trigger '{fired}': {rejected}", data=None)
     testing = TEST_TAG in (current_flow_run.tags or [])
+    if depth == 0 and not testing:
+        off = await schedule_off()
+        if off is not None:  # queued by a schedule paused or deleted since (a Prefect race)
+            logger.warning("%s", off)
+            return Cancelled(name=SCHEDULE_OFF_STATE, message=off)
     if depth == 0 and tenant and not testing:
         refusal = await over_month_quota(tenant, list(current_flow_run.tags or []))
         if refusal is not None:  # a run Prefect started past the tenant's monthly run quota

@@ -13,7 +13,16 @@ from uuid import UUID
 
 from prefect.client.orchestration import PrefectClient
 from prefect.client.schemas.actions import DeploymentScheduleCreate
-from prefect.client.schemas.objects import DeploymentSchedule
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterTags,
+)
+from prefect.client.schemas.objects import DeploymentSchedule, StateType
+from prefect.exceptions import ObjectNotFound
 
 from api.prefect.deployments import prefect_schedule
 from translator.nodetypes import ScheduleSpec
@@ -65,6 +74,31 @@ async def change_schedule(
         )
     else:
         await client.update_deployment_schedule(UUID(deployment_id), schedule_id, active=active)
+
+
+async def drop_queued_runs(client: PrefectClient, deployment_id: str, schedule_id: UUID) -> int:
+    """Delete the runs ``schedule_id`` queued that have not started; how many.
+
+    Prefect drops them itself when a schedule is paused or deleted, but its scheduler may insert
+    runs it computed just before (it reads and inserts in separate transactions): this removes
+    those it has inserted by now; a later one ends ``ScheduleOff`` when it starts.
+    """
+    queued = await client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[UUID(deployment_id)])),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+            tags=FlowRunFilterTags(all_=["auto-scheduled"]),
+        ),
+    )
+    dropped = 0
+    for run in queued:
+        if run.run_count == 0 and run.created_by is not None and run.created_by.id == schedule_id:
+            try:
+                await client.delete_flow_run(run.id)
+            except ObjectNotFound:  # it started, or Prefect dropped it meanwhile
+                continue
+            dropped += 1
+    return dropped
 
 
 async def delete_schedule(client: PrefectClient, deployment_id: str, schedule_id: UUID) -> None:

@@ -150,6 +150,7 @@ async def delete_schedule(
     """Remove a schedule (its queued runs go with it)."""
     workflow, schedule = await _find(prefect, session, tenant_id, schedule_id)
     await prefect_schedules.delete_schedule(prefect, str(workflow.deployment_id), schedule.id)
+    await prefect_schedules.drop_queued_runs(prefect, str(workflow.deployment_id), schedule.id)
     await audit.record(
         session,
         tenant_id=workflow.tenant_id,
@@ -173,6 +174,8 @@ async def set_active(
     (Prefect drops a schedule's queued runs when it is paused)."""
     workflow, schedule = await _find(prefect, session, tenant_id, schedule_id)
     await prefect_schedules.change_schedule(prefect, str(workflow.deployment_id), schedule.id, active=active)
+    if not active:
+        await prefect_schedules.drop_queued_runs(prefect, str(workflow.deployment_id), schedule.id)
     if active and workflow.status != "paused":
         await prefect_schedules.queue_runs_now(prefect, str(workflow.deployment_id))
     workflow, schedule = await _find(prefect, session, tenant_id, schedule_id)
