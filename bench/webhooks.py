@@ -370,9 +370,15 @@ async def main(requests: int, concurrency: int, runs: int) -> None:
         listed = (await api.get("/api/v1/webhooks")).json()["items"]
         hooks = {w["workflow_id"]: w["url"] for w in listed}
         hook_ids = {w["workflow_id"]: w["id"] for w in listed}
-        for automation in await prefect.read_automations():
-            if ids["intake"] in automation.name:
-                await prefect.delete_automation(automation.id)
+        # The intake figures are the receive path's: its deliveries start no runs (thousands of
+        # them would queue ahead of the latency runs below).
+        intake_deployment = next(d for d in await prefect.read_deployments() if f"workflow:{ids['intake']}" in d.tags)
+        intake_automations = [
+            a for a in await prefect.read_automations() if a.name.startswith(f"{intake_deployment.name}--")
+        ]
+        assert intake_automations, "the intake workflow's webhook automation was not found"
+        for automation in intake_automations:
+            await prefect.delete_automation(automation.id)
 
         intake = hooks[ids["intake"]]
         signed = [

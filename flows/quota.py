@@ -11,7 +11,9 @@ The tenant's monthly agent budgets travel in the same Variable (:mod:`flows.agen
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
@@ -21,8 +23,10 @@ from prefect.client.schemas.filters import (
     FlowRunFilterStateName,
     FlowRunFilterTags,
 )
+from prefect.concurrency.asyncio import concurrency
+from prefect.exceptions import ObjectNotFound
 
-from flows.naming import OVER_QUOTA_STATE, tenant_quota_variable, tenant_tag
+from flows.naming import OVER_QUOTA_STATE, tenant_quota_variable, tenant_runs_limit, tenant_tag
 
 #: Run trigger tags of runs the API started (and checked) itself.
 API_STARTED = ("trigger:manual", "trigger:retry")
@@ -65,3 +69,25 @@ async def over_month_quota(tenant: str, tags: list[str]) -> str | None:
         f"not run: the tenant has started {used - 1:,} runs this month, its quota of {limit:,} "
         f"(runs_per_month); it resets at {reset.isoformat()}"
     )
+
+
+async def run_slot(tenant: str | None, depth: int) -> AbstractAsyncContextManager[Any]:
+    """One of the tenant's run slots, held while a top-level run executes (its concurrent-runs
+    quota, a Prefect global concurrency limit): past the limit the run waits in it, Running.
+
+    The limit is read first (a read): an unlimited tenant's is inactive or absent, and taking and
+    giving back a slot of it would still be two writes on the Prefect server per run (each an
+    ``UPDATE`` of ``concurrency_limit_v2``, serialized on SQLite) and a warning in the run's log.
+    A sub-workflow runs inside its parent's slot (taking another could deadlock).
+    """
+    if depth > 0 or not tenant:
+        return nullcontext()
+    name = tenant_runs_limit(tenant)
+    async with get_client() as client:
+        try:
+            limit = await client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            return nullcontext()
+    if not limit.active:
+        return nullcontext()
+    return concurrency(name, occupy=1, strict=False)

@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-from contextlib import AbstractAsyncContextManager, nullcontext
 from datetime import UTC, datetime
 from typing import Any
 
 from prefect import flow
-from prefect.concurrency.asyncio import concurrency
 from prefect.context import FlowRunContext
 from prefect.deployments import arun_deployment
 from prefect.runtime import flow_run as current_flow_run
@@ -27,9 +25,9 @@ from blocks.redact import install_log_filter, mask
 from blocks.results import SealedJSONSerializer, node_results
 from flows import tracing
 from flows.failures import install_traceback_filter
-from flows.naming import FLOW_NAME, OVER_QUOTA_STATE, SCHEDULE_OFF_STATE, TEST_TAG, tenant_runs_limit
+from flows.naming import FLOW_NAME, OVER_QUOTA_STATE, SCHEDULE_OFF_STATE, TEST_TAG
 from flows.published import published_deployment
-from flows.quota import over_month_quota
+from flows.quota import over_month_quota, run_slot
 from flows.runtime.executor import Level, RunState, cache_prefix, level_result
 from flows.runtime.secrets import preload_credentials
 from flows.runtime.steps import StepWriter, read_steps, write_summary
@@ -196,7 +194,7 @@ async def run_graph(
     # the concurrent-runs quota) while it executes: past the limit it waits here, Running, for
     # a slot. A sub-workflow runs inside its parent's slot (taking another could deadlock).
     # A test run (tagged gorax:test) uses no production quota: no slot, not counted.
-    async with _tenant_run_slot(tenant, depth if not testing else 1):
+    async with await run_slot(tenant, depth if not testing else 1):
         return await _execute(
             plan,
             fired=fired,
@@ -229,12 +227,6 @@ def _checked_fixtures(fixtures: Any, plan: Plan) -> dict[str, dict[str, Any]]:
             raise ValueError(f"fixtures.{node_id}: the graph has no node {node_id!r}")
         checked[str(node_id)] = fixture
     return checked
-
-
-def _tenant_run_slot(tenant: str | None, depth: int) -> AbstractAsyncContextManager[Any]:
-    if depth > 0 or not tenant:
-        return nullcontext()
-    return concurrency(tenant_runs_limit(tenant), occupy=1, strict=False)
 
 
 async def _execute(

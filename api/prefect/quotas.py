@@ -5,7 +5,8 @@ Run slots are Prefect global concurrency limits (the concurrent-runs quota).
 Each tenant has the limit ``gorax-tenant-<id>-runs`` (:func:`flows.naming.tenant_runs_limit`);
 every top-level run of ``run_graph`` holds one slot of it while it executes, so Prefect itself
 keeps the tenant's runs past the limit waiting. An unlimited tenant's limit exists but is
-inactive (Prefect skips it), so runs never wait and the worker logs no missing limit.
+inactive, so runs never wait; a run reads it first and takes no slot of an inactive one
+(:func:`flows.quota.run_slot`).
 
 The monthly run quota is mirrored into the Prefect Variable
 :func:`flows.naming.tenant_quota_variable` for runs Prefect starts by itself (schedules,

@@ -8,9 +8,11 @@ import asyncio
 import json
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import pytest
 from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
 
 from api.auth.permissions import Role
 from api.db.engine import Database
@@ -164,6 +166,25 @@ async def test_concurrent_runs_wait_for_a_prefect_slot(
     async with get_client() as prefect:
         limit = await prefect.read_global_concurrency_limit_by_name(tenant_runs_limit(run_tenant.id))
     assert limit.active is False
+
+    # A run of a tenant without an active limit takes no slot: no slot writes on the Prefect
+    # server, and no "limit does not exist" warning in the run's log when there is none at all.
+    async with get_client() as prefect:
+        await prefect.delete_global_concurrency_limit_by_name(tenant_runs_limit(run_tenant.id))
+    async with run_tenant.client() as client:
+        execution_id = (await client.post(f"{API}/workflows/{wid}/execute", json={"input": {"n": 3}})).json()[
+            "execution_id"
+        ]
+        assert (await _final(client, execution_id))["status"] == "completed"
+    async with get_client() as prefect:
+        run_filter = LogFilter(flow_run_id=LogFilterFlowRunId(any_=[UUID(execution_id)]))
+        for _ in range(100):
+            messages = [log.message for log in await prefect.read_logs(log_filter=run_filter)]
+            if any("Finished in state" in m for m in messages):
+                break
+            await asyncio.sleep(0.2)
+    assert any("Finished in state" in m for m in messages), messages
+    assert not [m for m in messages if "oncurrency limit" in m], messages
 
 
 async def test_webhook_requests_per_minute_per_tenant(
