@@ -1,9 +1,11 @@
 """The MCP client: list and call the tools of Model Context Protocol servers (the ``mcp`` SDK).
 
 A server is reached either over streamable HTTP (its URL passes the outbound guard of
-:mod:`flows.net` first: private ranges only when allowed; a credential adds its headers) or as
-a local process over stdio, which only the operator declares (``GORAX_MCP_STDIO_SERVERS``:
-name -> command, args, env); a workflow names a declared server, never a command.
+:mod:`flows.net` first: private ranges only when allowed; every request of the session then goes
+to the address the guard checked, as :func:`flows.net.send` does; a credential adds its
+headers) or as a local process over stdio, which only the operator declares
+(``GORAX_MCP_STDIO_SERVERS``: name -> command, args, env); a workflow names a declared server,
+never a command.
 
 Each call opens a session, does its one thing and closes it: tool lists are fetched on demand
 (the editor's "List tools", an agent run's start), never cached across runs.
@@ -46,8 +48,30 @@ async def _session(
     from mcp.client.streamable_http import streamable_http_client  # noqa: PLC0415
 
     if url:
-        await check_url(url, allowed=list(allowed))
-        http = httpx2.AsyncClient(headers=dict(headers), timeout=httpx2.Timeout(timeout), follow_redirects=False)
+        destination = await check_url(url, allowed=list(allowed))
+
+        async def pin(request: Any) -> None:
+            # Every request of the session goes to the address the guard checked (a name
+            # resolved again could point elsewhere: DNS rebinding), and to the server's origin
+            # only; Host and the TLS server name stay the URL's host.
+            target = request.url
+            if (target.scheme, target.host, target.port or (443 if target.scheme == "https" else 80)) != (
+                destination.scheme,
+                destination.host,
+                destination.port,
+            ):
+                raise McpError(f"MCP server {url} sent the client to another origin ({target.scheme}://{target.host})")
+            if str(destination.address) != target.host:
+                request.url = target.copy_with(host=str(destination.address))
+                request.extensions["sni_hostname"] = target.host
+
+        http = httpx2.AsyncClient(
+            headers=dict(headers),
+            timeout=httpx2.Timeout(timeout),
+            follow_redirects=False,
+            trust_env=False,
+            event_hooks={"request": [pin]},
+        )
         async with http, streamable_http_client(url, http_client=http) as (read, write):
             async with ClientSession(read, write, read_timeout_seconds=timeout) as session:
                 await session.initialize()

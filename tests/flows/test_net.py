@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import ipaddress
 import ssl
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from flows.errors import BlockedAddressError, IntegrationError, RunError
 from flows.integrations import JsonApi, check_endpoint
 from flows.net import check_address, send
 from flows.settings import get_settings
+from tests.flows.conftest import Resolver
 
 LOOPBACK = [ipaddress.ip_network("127.0.0.0/8")]
 
@@ -89,34 +89,8 @@ async def test_integration_endpoints_refuse_ipv6_carriers_of_blocked_ipv4(addres
         await check_endpoint(f"http://[{address}]:8080/api", "github", "get_issue")
 
 
-class _Resolver:
-    """Stands in for DNS on the running loop: a name's answers, one per lookup (the last repeats)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.answers: dict[str, list[tuple[str, ...]]] = {}
-        self.asked: list[str] = []
-        self._real = loop.getaddrinfo
-
-    async def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        name = host.decode() if isinstance(host, bytes) else host
-        if name not in self.answers:
-            return await self._real(host, port, *args, **kwargs)
-        self.asked.append(name)
-        queue = self.answers[name]
-        addresses = queue.pop(0) if len(queue) > 1 else queue[0]
-        return [(2, 1, 6, "", (address, int(port or 0))) for address in addresses]
-
-
-@pytest.fixture
-async def resolver(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[_Resolver]:
-    loop = asyncio.get_running_loop()
-    fake = _Resolver(loop)
-    monkeypatch.setattr(loop, "getaddrinfo", fake)
-    yield fake
-
-
 async def test_a_name_is_resolved_once_and_the_checked_address_is_the_one_connected_to(
-    http_peer, resolver: _Resolver
+    http_peer, resolver: Resolver
 ) -> None:
     # DNS rebinding: the first answer passes the guard, a later one points elsewhere (another
     # loopback address here, so nothing leaves the machine). The request goes to the checked
@@ -138,7 +112,7 @@ def rate_limits_off(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 async def test_integration_calls_go_to_the_address_their_api_url_was_checked_at(
-    http_peer, resolver: _Resolver, rate_limits_off: None
+    http_peer, resolver: Resolver, rate_limits_off: None
 ) -> None:
     resolver.answers["api.rebind.test"] = [("127.0.0.1",), ("127.0.0.2",)]
     port = int(http_peer.url.rsplit(":", 1)[1])
@@ -148,7 +122,7 @@ async def test_integration_calls_go_to_the_address_their_api_url_was_checked_at(
     assert http_peer.received("GET", "/ping")[0].headers["host"] == f"api.rebind.test:{port}"
 
 
-async def test_every_address_of_a_name_must_pass(resolver: _Resolver) -> None:
+async def test_every_address_of_a_name_must_pass(resolver: Resolver) -> None:
     resolver.answers["mixed.test"] = [("127.0.0.1", "169.254.169.254")]
     with pytest.raises(BlockedAddressError, match="'mixed.test' resolves to 169.254.169.254"):
         await send("GET", "http://mixed.test/", allowed=LOOPBACK, timeout=5)
@@ -229,7 +203,7 @@ def tls_peer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
 
 
 async def test_tls_checks_the_url_name_while_connecting_to_the_checked_address(
-    tls_peer: int, resolver: _Resolver
+    tls_peer: int, resolver: Resolver
 ) -> None:
     resolver.answers.update({"peer.test": [("127.0.0.1",)], "impostor.test": [("127.0.0.1",)]})
     reply = await send("GET", f"https://peer.test:{tls_peer}/", allowed=LOOPBACK, timeout=5)

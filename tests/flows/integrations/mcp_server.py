@@ -18,6 +18,10 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
+
+#: A name the HTTP server answers to besides 127.0.0.1 and localhost (tests resolve it themselves).
+REBIND_HOST = "desk.rebind.test"
 
 server = MCPServer("order-desk", log_level="WARNING")
 ORDERS = {"A-17": {"id": "A-17", "status": "delivered", "total": 42.5}}
@@ -42,7 +46,11 @@ def _http(port: int, token: str | None) -> None:
     from starlette.middleware.base import BaseHTTPMiddleware
     from starlette.responses import JSONResponse
 
-    app = server.streamable_http_app()
+    # The SDK's DNS rebinding protection, with the name the client's pinning test resolves.
+    security = TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=["127.0.0.1:*", "localhost:*", f"{REBIND_HOST}:*"]
+    )
+    app = server.streamable_http_app(transport_security=security)
     if token:
 
         async def check(request: Any, call_next: Any) -> Any:

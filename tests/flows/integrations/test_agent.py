@@ -16,9 +16,10 @@ from blocks.service import create_credential
 from flows import mcp, read_steps
 from flows.nodes.agent import Agent
 from flows.run_graph import run_graph
+from tests.flows.conftest import Resolver
 from tests.flows.graphs.conftest import task_runs
 from tests.flows.integrations.conftest import set_env
-from tests.flows.integrations.mcp_server import serve_http
+from tests.flows.integrations.mcp_server import REBIND_HOST, serve_http
 from tests.flows.integrations.peers import OpenAIPeer
 from tests.peers import HttpPeer, PeerResponse
 
@@ -267,6 +268,23 @@ async def test_mcp_tools_are_listed_on_demand_and_guarded(mcp_http: str, stdio_d
         await mcp.list_tools(url=mcp_http, allowed=loopback)  # no token
     with pytest.raises(mcp.McpError, match=r"no stdio MCP server 'rm -rf' is declared \(.*declares: desk\)"):
         await mcp.list_tools(stdio="rm -rf")
+
+
+async def test_mcp_sessions_connect_to_the_address_the_guard_checked(mcp_http: str, resolver: Resolver) -> None:
+    # DNS rebinding: the name's first answer passes the guard, later ones point elsewhere (another
+    # loopback address, where nothing listens). Every request of the session goes to the checked
+    # address, with the name as its Host (the server's own rebinding protection accepts it).
+    resolver.answers[REBIND_HOST] = [("127.0.0.1",), ("127.0.0.2",)]
+    url = mcp_http.replace("127.0.0.1", REBIND_HOST)
+    loopback = [ipaddress.ip_network("127.0.0.0/8")]
+    headers = {"Authorization": f"Bearer {MCP_TOKEN}"}
+    called = await mcp.call_tool("shout", {"text": "pinned"}, url=url, headers=headers, allowed=loopback)
+    assert called == {"is_error": False, "content": {"result": "PINNED"}}
+    assert resolver.asked == [REBIND_HOST]  # once, by the guard: the session's requests did not ask
+    resolver.answers[REBIND_HOST] = [("127.0.0.1",), ("127.0.0.2",)]
+    listed = await mcp.list_tools(url=url, headers=headers, allowed=loopback)
+    assert [t["name"] for t in listed] == ["order_status", "shout"]
+    assert resolver.asked == [REBIND_HOST, REBIND_HOST]
 
 
 @pytest.mark.timeout(600)
