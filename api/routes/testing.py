@@ -51,7 +51,11 @@ class TestRunRequest(BaseModel):
         description="node: this node alone (upstream outputs from pins, else the last run); until: "
         "this node and what leads to it; all: the whole draft. Pins stand in for their nodes.",
     )
-    input: StorableJson = Field(default=None, description="The trigger input.")
+    input: StorableJson = Field(
+        default=None,
+        description="The trigger input. Left out: the trigger input of the workflow's newest run (a test "
+        "run, else a completed production run), named by trigger_from.",
+    )
     wait: bool = Field(default=True, description="Wait for the result.")
     timeout_seconds: float = Field(default=testing.DEFAULT_WAIT, gt=0, le=600)
 
@@ -65,6 +69,9 @@ class TestRunResult(BaseModel):
     error: str | None = None
     fixtures: list[str] = Field(description="The nodes that took a pin or an earlier output instead of running.")
     last_run: str | None = Field(description="The run whose outputs stood in for unpinned upstream nodes.")
+    trigger_from: str | None = Field(
+        default=None, description="The run whose trigger input this run was given (no input was sent)."
+    )
     steps: list[StepPublic]
 
 
@@ -179,6 +186,7 @@ async def start_test_run(
         node_id=body.node_id,
         mode=body.mode,
         trigger=body.input,
+        trigger_given="input" in body.model_fields_set,
         work_pool=state.settings.work_pool,
     )
     if not body.wait:
@@ -195,6 +203,7 @@ async def start_test_run(
         error=detail["error"],
         fixtures=given["fixtures"],
         last_run=given["last_run"],
+        trigger_from=given["trigger_from"],
         steps=[StepPublic(**s) for s in detail["steps"]],
     )
 

@@ -157,9 +157,8 @@ def _ancestors(plan: Plan, node_id: str) -> set[str]:
     return seen
 
 
-async def last_outputs(client: PrefectClient, *, tenant_id: str, workflow_id: str) -> tuple[str | None, dict[str, Any]]:
-    """The newest finished run of the workflow (a test run, else a production run) and the
-    outputs of the nodes that completed in it, by node id."""
+async def newest_run(client: PrefectClient, *, tenant_id: str, workflow_id: str) -> FlowRun | None:
+    """The newest finished run of the workflow: a test run, else a completed production run."""
     tests = runs.run_filter(
         tags=[tenant_test_tag(tenant_id), workflow_test_tag(workflow_id)], state_types=["COMPLETED", "FAILED"]
     )
@@ -168,13 +167,20 @@ async def last_outputs(client: PrefectClient, *, tenant_id: str, workflow_id: st
         found = await runs.read_runs(
             client, run_filter(tenant_id=tenant_id, workflow_id=workflow_id, status="completed"), limit=1
         )
-    if not found:
+    return found[0] if found else None
+
+
+async def last_outputs(client: PrefectClient, *, tenant_id: str, workflow_id: str) -> tuple[str | None, dict[str, Any]]:
+    """The newest finished run of the workflow (:func:`newest_run`) and the outputs of the nodes
+    that completed in it, by node id."""
+    newest = await newest_run(client, tenant_id=tenant_id, workflow_id=workflow_id)
+    if newest is None:
         return None, {}
     outputs = {}
-    for record in await runs.read_run_steps(client, found[0]):
+    for record in await runs.read_run_steps(client, newest):
         if not record.iteration and record.status in _USABLE:
             outputs[record.node_id] = record.output
-    return str(found[0].id), outputs
+    return str(newest.id), outputs
 
 
 async def _drafts_deployment(client: PrefectClient, *, tenant_id: str, work_pool: str, fresh: bool = False) -> str:
@@ -230,10 +236,20 @@ async def test_run(
     mode: Mode,
     trigger: Any,
     work_pool: str,
+    trigger_given: bool = True,
 ) -> tuple[FlowRun, dict[str, Any]]:
     """Start a test run of the draft: ``node`` runs ``node_id`` alone (upstream outputs from pins,
     else the last run), ``until`` runs it and what leads to it (pins stand in), ``all`` the whole
-    draft (pins stand in). Answers the run and what it was given."""
+    draft (pins stand in). Answers the run and what it was given.
+
+    Without a trigger input (``trigger_given`` false) the run gets the one the newest run of the
+    workflow had (:func:`newest_run`), as its nodes' outputs do: ``trigger.*`` in a node's
+    templates reads what it read then (``trigger_from`` names that run)."""
+    trigger_from: str | None = None
+    if not trigger_given:
+        newest = await newest_run(client, tenant_id=workflow.tenant_id, workflow_id=workflow.id)
+        if newest is not None:
+            trigger, trigger_from = (newest.parameters or {}).get("trigger"), str(newest.id)
     graph = await read_current_graph(workflow)
     plan = compile_checked(graph)
     pinned = await pins(workflow)
@@ -269,7 +285,7 @@ async def test_run(
         only=only,
         work_pool=work_pool,
     )
-    return run, {"fixtures": sorted(fixtures), "last_run": last_run}
+    return run, {"fixtures": sorted(fixtures), "last_run": last_run, "trigger_from": trigger_from}
 
 
 def _without_tests(graph: dict[str, Any]) -> dict[str, Any]:

@@ -39,9 +39,9 @@ def _api(web_api: WebApi) -> httpx.Client:
     )
 
 
-def create_workflow(web_api: WebApi, name: str = "loop") -> str:
+def create_workflow(web_api: WebApi, name: str = "loop", graph: dict[str, Any] = GRAPH) -> str:
     with _api(web_api) as c:
-        r = c.post("/workflows", json={"name": name, "graph": {**GRAPH, "name": name}})
+        r = c.post("/workflows", json={"name": name, "graph": {**graph, "name": name}})
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
@@ -131,6 +131,41 @@ async def test_pin_run_one_node_and_write_a_test(sign_in: Any, web_api: WebApi, 
                 "assertions": [{"expr": "steps.done.doubled == 4"}, {"expr": "status == 'completed'"}],
             }
         ]
+    assert not s.errors, s.errors
+
+
+async def test_run_node_with_a_trigger_input_then_with_the_newest_runs(
+    sign_in: Any, web_api: WebApi, web_worker: Any
+) -> None:
+    reads_trigger = {
+        **GRAPH,
+        "nodes": [
+            {**n, "config": {"value": {"n": "{{ trigger.n }}"}}} if n["id"] == "shape" else n for n in GRAPH["nodes"]
+        ],
+    }
+    workflow_id = create_workflow(web_api, "trigger-input", reads_trigger)
+    s: Session = await sign_in("editor")
+    page = s.page
+    await open_editor(s, workflow_id)
+    await page.get_by_test_id("node-shape").click()
+    shape = page.get_by_role("region", name="Test shape")
+
+    # Not JSON: refused, named, nothing run.
+    await shape.get_by_role("button", name="Set trigger input…").click()
+    await shape.get_by_label("Trigger input").fill('{"n": ')
+    await shape.get_by_role("button", name="Run node", exact=True).click()
+    await shape.get_by_text("Trigger input is not JSON").wait_for()
+    # The input given is the run's trigger.
+    await shape.get_by_label("Trigger input").fill('{"n": 17}')
+    await run_node(page, "shape", '"n": 17')
+    first = await shape.get_by_test_id("node-output").inner_text()
+    assert await shape.get_by_test_id("trigger-from").count() == 0
+    # Back to the default: the newest run's trigger input, and which run it came from.
+    await shape.get_by_role("button", name="Use the newest run's input").click()
+    await shape.get_by_role("button", name="Run node", exact=True).click()
+    await shape.get_by_test_id("trigger-from").wait_for(timeout=90_000)
+    assert '"n": 17' in await shape.get_by_test_id("node-output").inner_text()
+    assert (await shape.get_by_test_id("trigger-from").inner_text()).split("run ")[1].strip(" )") in first
     assert not s.errors, s.errors
 
 

@@ -117,6 +117,28 @@ async def test_a_pin_stands_in_for_its_node_in_test_runs_and_never_in_published_
         assert (await intruder.put(f"{API}/workflows/{wid}/pins/shape", json={"output": 1})).status_code == 404
 
 
+async def test_a_test_run_without_input_gets_the_newest_runs_trigger_input(run_tenant: TenantHandle) -> None:
+    async with run_tenant.client() as client:
+        wid = (await create(client, _doubler("trigger input")))["id"]
+        # No run yet: no trigger input to take.
+        alone = await _test_run(client, wid, mode="node", node_id="shape")
+        assert alone["trigger_from"] is None and alone["status"] == "failed", alone
+
+        first = await _test_run(client, wid, mode="all", input={"n": 21})
+        assert first["output"] == {"doubled": 42} and first["trigger_from"] is None
+        # Run node on shape, which reads trigger.n: the newest run's input, named.
+        again = await _test_run(client, wid, mode="node", node_id="shape")
+        assert again["status"] == "completed", again
+        assert {s["node_id"]: s["output"] for s in again["steps"]}["shape"] == {"n": 42}
+        assert again["trigger_from"] == first["execution_id"]
+        # Given input wins; an explicit null is no input.
+        given = await _test_run(client, wid, mode="node", node_id="shape", input={"n": 4})
+        assert {s["node_id"]: s["output"] for s in given["steps"]}["shape"] == {"n": 8}
+        assert given["trigger_from"] is None
+        none = await _test_run(client, wid, mode="node", node_id="shape", input=None)
+        assert none["status"] == "failed" and none["trigger_from"] is None
+
+
 async def test_run_one_node_takes_upstream_outputs_from_the_last_run(run_tenant: TenantHandle) -> None:
     async with run_tenant.client() as client:
         wid = (await create(client, _doubler("one node")))["id"]

@@ -2,6 +2,7 @@
 import { useState } from "react";
 import { ErrorBox } from "../components/common";
 import type { GraphNode } from "../graph/types";
+import { useRunData } from "./runData";
 import { useEditor } from "./store";
 import { pinOutput, startTestRun, unpin, useLastTestRun, usePins, type TestRun } from "./testloop";
 
@@ -24,6 +25,9 @@ export function RunNodeButton({ workflowId, node }: { workflowId: string; node: 
   const [busy, setBusy] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [manual, setManual] = useState<string | null>(null);
+  // The trigger input a test run gets; null: the newest run's (the API's default).
+  const [triggerInput, setTriggerInput] = useState<string | null>(null);
+  const pickedTrigger = useRunData((s) => s.trigger); // the data panel's run: a starting point
   const step = last?.steps.find((s) => s.node_id === node.id && !s.iteration?.length);
 
   const go = async (label: string, action: () => Promise<void>) => {
@@ -39,7 +43,15 @@ export function RunNodeButton({ workflowId, node }: { workflowId: string; node: 
   };
   const run = (mode: "node" | "until") =>
     go(mode === "node" ? "Running…" : "Running up to here…", async () => {
-      const result = await startTestRun(workflowId, session.doc, { node_id: node.id, mode });
+      let input: { input?: unknown } = {};
+      if (triggerInput !== null) {
+        try {
+          input = { input: triggerInput.trim() ? JSON.parse(triggerInput) : null };
+        } catch (e) {
+          throw new Error(`Trigger input is not JSON: ${(e as Error).message}`);
+        }
+      }
+      const result = await startTestRun(workflowId, session.doc, { node_id: node.id, mode, ...input });
       useLastTestRun.getState().set(result);
       paint(result);
     });
@@ -55,12 +67,32 @@ export function RunNodeButton({ workflowId, node }: { workflowId: string; node: 
           Run up to here
         </button>
       </div>
+      {triggerInput === null ? (
+        !readOnly && (
+          <button onClick={() => setTriggerInput(show(pickedTrigger ?? {}))} title="Without one, a test run gets the trigger input of the workflow's newest run">
+            Set trigger input…
+          </button>
+        )
+      ) : (
+        <div className="form">
+          <label>
+            Trigger input (JSON)
+            <textarea aria-label="Trigger input" rows={4} value={triggerInput} onChange={(e) => setTriggerInput(e.target.value)} />
+          </label>
+          <button onClick={() => setTriggerInput(null)}>Use the newest run's input</button>
+        </div>
+      )}
       {busy && <div className="muted" role="status">{busy}</div>}
       <ErrorBox error={error} onClose={() => setError(null)} />
       {step && (
         <div data-testid="node-output" data-status={step.status}>
           <div className="muted">
             Output ({step.status}) of test run <code>{last!.execution_id.slice(0, 8)}</code>
+            {last!.trigger_from && (
+              <span data-testid="trigger-from">
+                {" "}(trigger input of run <code>{last!.trigger_from.slice(0, 8)}</code>)
+              </span>
+            )}
           </div>
           <pre className="output">{step.error ? `error: ${step.error.message}` : show(step.output)}</pre>
           {!step.error && !readOnly && (

@@ -35,6 +35,8 @@ export interface TestRun {
   error: string | null;
   fixtures: string[];
   last_run: string | null;
+  /** The run whose trigger input this one was given (none was sent). */
+  trigger_from?: string | null;
   steps: TestStep[];
 }
 
