@@ -44,7 +44,7 @@ from api.prefect import retention as prefect_retention
 from api.services import audit
 from api.services.audit import AuditContext
 from api.webhooks.models import WebhookDelivery
-from flows import tenant_tag, workflow_tag
+from flows import tenant_tag, tenant_test_tag, workflow_tag, workflow_test_tag
 
 log = logging.getLogger("gorax.retention")
 
@@ -223,7 +223,16 @@ class _Run:
             await asyncio.sleep(self.config.retention_batch_pause_seconds)
 
     async def executions(self, policy: Policy, now: datetime) -> None:
-        tenant = tenant_tag(self.tenant_id)
+        """Production runs, then the editor's test runs of drafts (tagged apart, counted apart):
+        both by age (``execution_days``) and by count per workflow (``executions_per_workflow``)."""
+        async with self.db.tenant_scope(tenant_id=self.tenant_id) as session:
+            workflow_ids = list(
+                (await session.execute(select(Workflow.id).where(Workflow.tenant_id == self.tenant_id))).scalars()
+            )
+        await self._runs(policy, now, tenant_tag(self.tenant_id), [workflow_tag(w) for w in workflow_ids])
+        await self._runs(policy, now, tenant_test_tag(self.tenant_id), [workflow_test_tag(w) for w in workflow_ids])
+
+    async def _runs(self, policy: Policy, now: datetime, tenant: str, workflows: list[str]) -> None:
         cutoff = now - timedelta(days=policy.effective["execution_days"])
         while True:
             found = await prefect_retention.oldest_final_runs(
@@ -237,12 +246,8 @@ class _Run:
             if gone == 0:
                 break
         keep = policy.effective["executions_per_workflow"]
-        async with self.db.tenant_scope(tenant_id=self.tenant_id) as session:
-            workflow_ids = list(
-                (await session.execute(select(Workflow.id).where(Workflow.tenant_id == self.tenant_id))).scalars()
-            )
-        for workflow_id in workflow_ids:
-            tags = [tenant, workflow_tag(workflow_id)]
+        for workflow in workflows:
+            tags = [tenant, workflow]
             excess = await prefect_retention.count_final_runs(self.prefect, tags=tags) - keep
             while excess > 0:
                 found = await prefect_retention.oldest_final_runs(

@@ -23,7 +23,15 @@ from api.db.engine import Database
 from api.models.workflows import Workflow
 from api.services import retention
 from api.webhooks.models import Webhook, WebhookDelivery
-from flows import STEP_ARTIFACT_TYPE, read_steps, tenant_tag, workflow_tag
+from flows import (
+    STEP_ARTIFACT_TYPE,
+    TEST_TAG,
+    read_steps,
+    tenant_tag,
+    tenant_test_tag,
+    workflow_tag,
+    workflow_test_tag,
+)
 from tests.api.conftest import ApiServer, TenantHandle, api_settings
 
 pytestmark = pytest.mark.timeout(300)
@@ -48,10 +56,15 @@ async def _workflow(db: Database, tenant_id: str) -> str:
         return wf.id
 
 
-async def _run(client: Any, tenant_id: str, workflow_id: str, age_days: float, *, final: bool = True) -> Any:
+async def _run(
+    client: Any, tenant_id: str, workflow_id: str, age_days: float, *, final: bool = True, test: bool = False
+) -> Any:
+    tags = [tenant_tag(tenant_id), workflow_tag(workflow_id)]
+    if test:  # the editor's test run of a draft
+        tags = [TEST_TAG, tenant_test_tag(tenant_id), workflow_test_tag(workflow_id)]
     run = await client.create_flow_run(
         _stand_in,
-        tags=[tenant_tag(tenant_id), workflow_tag(workflow_id)],
+        tags=tags,
         state=Scheduled(scheduled_time=NOW - timedelta(days=age_days)),
     )
     await client.set_flow_run_state(run.id, Completed() if final else Running(), force=True)
@@ -165,6 +178,28 @@ async def test_old_executions_logs_step_data_go_in_batches(
         assert runs[0]["deleted"]["executions"] == 0 and runs[1]["deleted"]["executions"] == 5
         pruned = (await admin.get("/api/v1/audit", params={"action": "retention.pruned"})).json()["items"]
         assert pruned[-1]["details"]["deleted"]["executions"] == 5
+
+
+async def test_test_runs_go_by_age_and_by_count_apart_from_production_runs(
+    tenant: TenantHandle, other_tenant: TenantHandle, db: Database, prefect_server: Any
+) -> None:
+    wf, theirs = await _workflow(db, tenant.id), await _workflow(db, other_tenant.id)
+    async with get_client() as client:
+        production = [await _run(client, tenant.id, wf, d) for d in (2, 1)]
+        old_test = await _run(client, tenant.id, wf, 40, test=True)
+        tests = [await _run(client, tenant.id, wf, d, test=True) for d in (3, 2, 1)]
+        their_old_test = await _run(client, other_tenant.id, theirs, 40, test=True)
+        async with tenant.client() as admin:
+            put = await admin.put("/api/v1/retention/policy", json={"executions_per_workflow": 2})
+            assert put.status_code == 200, put.text
+        report = await retention.run_tenant(db, client, _config(), tenant_id=tenant.id, trigger="manual")
+        assert report.status == "completed", report.error
+        # The old test run by age, then the oldest of the three recent ones (2 kept); the two
+        # production runs are counted apart and stay.
+        assert report.deleted["executions"] == 2
+        assert not await _exists(client, old_test.id) and not await _exists(client, tests[0].id)
+        assert all([await _exists(client, r.id) for r in (*tests[1:], *production)])
+        assert await _exists(client, their_old_test.id)
 
 
 async def _deliveries(db: Database, tenant_id: str, workflow_id: str, ages: list[tuple[float, str]]) -> str:
