@@ -71,6 +71,14 @@ async def _run(
     return run
 
 
+async def _keep_two_per_workflow(tenant: TenantHandle, db: Database, client: Any) -> Any:
+    """Set the tenant's policy to keep 2 runs per workflow, then run its pruning; the report."""
+    async with tenant.client() as admin:
+        put = await admin.put("/api/v1/retention/policy", json={"executions_per_workflow": 2})
+        assert put.status_code == 200, put.text
+    return await retention.run_tenant(db, client, _config(), tenant_id=tenant.id, trigger="manual")
+
+
 async def _exists(client: Any, run_id: Any) -> bool:
     try:
         await client.read_flow_run(run_id)
@@ -135,10 +143,7 @@ async def test_old_executions_logs_step_data_go_in_batches(
                 ArtifactCreate(type=STEP_ARTIFACT_TYPE, data={"steps": [step]}, flow_run_id=run.id)
             )
 
-        async with tenant.client() as admin:
-            put = await admin.put("/api/v1/retention/policy", json={"executions_per_workflow": 2})
-            assert put.status_code == 200, put.text
-        report = await retention.run_tenant(db, client, _config(), tenant_id=tenant.id, trigger="manual")
+        report = await _keep_two_per_workflow(tenant, db, client)
 
         assert report.status == "completed", report.error
         # 3 old by age, then wf keeps its newest 2 finished runs (2 of the 4 recent go).
@@ -189,10 +194,7 @@ async def test_test_runs_go_by_age_and_by_count_apart_from_production_runs(
         old_test = await _run(client, tenant.id, wf, 40, test=True)
         tests = [await _run(client, tenant.id, wf, d, test=True) for d in (3, 2, 1)]
         their_old_test = await _run(client, other_tenant.id, theirs, 40, test=True)
-        async with tenant.client() as admin:
-            put = await admin.put("/api/v1/retention/policy", json={"executions_per_workflow": 2})
-            assert put.status_code == 200, put.text
-        report = await retention.run_tenant(db, client, _config(), tenant_id=tenant.id, trigger="manual")
+        report = await _keep_two_per_workflow(tenant, db, client)
         assert report.status == "completed", report.error
         # The old test run by age, then the oldest of the three recent ones (2 kept); the two
         # production runs are counted apart and stay.
