@@ -52,6 +52,18 @@ async def open_editor(s: Session, workflow_id: str) -> None:
     await s.page.get_by_test_id("node-done").wait_for()
 
 
+async def editing_shape(
+    sign_in: Any, web_api: WebApi, name: str = "loop", graph: dict[str, Any] = GRAPH
+) -> tuple[Session, str, Any]:
+    """An editor signed in on a new workflow's editor, node ``shape`` selected: the session, the
+    workflow id and shape's test section."""
+    workflow_id = create_workflow(web_api, name, graph)
+    s: Session = await sign_in("editor")
+    await open_editor(s, workflow_id)
+    await s.page.get_by_test_id("node-shape").click()
+    return s, workflow_id, s.page.get_by_role("region", name="Test shape")
+
+
 async def run_node(page: Any, node: str, expected: str, button: str = "Run node") -> float:
     """Select ``node``, press ``button`` and wait for its output to show ``expected``; the seconds
     from the click to the output on screen."""
@@ -64,14 +76,10 @@ async def run_node(page: Any, node: str, expected: str, button: str = "Run node"
 
 
 async def test_pin_run_one_node_and_write_a_test(sign_in: Any, web_api: WebApi, web_worker: Any) -> None:
-    workflow_id = create_workflow(web_api)
-    s: Session = await sign_in("editor")
+    s, workflow_id, shape = await editing_shape(sign_in, web_api)
     page = s.page
-    await open_editor(s, workflow_id)
 
     # Pin shape's output by hand: the canvas marks it, the draft holds it.
-    await page.get_by_test_id("node-shape").click()
-    shape = page.get_by_role("region", name="Test shape")
     await shape.get_by_role("button", name="Pin by hand…").click()
     await shape.get_by_label("Output to pin").fill('{"n": 21}')
     await shape.get_by_role("button", name="Pin", exact=True).click()
@@ -143,12 +151,8 @@ async def test_run_node_with_a_trigger_input_then_with_the_newest_runs(
             {**n, "config": {"value": {"n": "{{ trigger.n }}"}}} if n["id"] == "shape" else n for n in GRAPH["nodes"]
         ],
     }
-    workflow_id = create_workflow(web_api, "trigger-input", reads_trigger)
-    s: Session = await sign_in("editor")
+    s, _, shape = await editing_shape(sign_in, web_api, "trigger-input", reads_trigger)
     page = s.page
-    await open_editor(s, workflow_id)
-    await page.get_by_test_id("node-shape").click()
-    shape = page.get_by_role("region", name="Test shape")
 
     # Not JSON: refused, named, nothing run.
     await shape.get_by_role("button", name="Set trigger input…").click()
