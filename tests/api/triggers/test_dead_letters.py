@@ -16,7 +16,7 @@ from uuid import UUID
 import pytest
 from prefect.client.orchestration import get_client
 from prefect.events.filters import EventFilter, EventNameFilter, EventOccurredFilter, EventResourceFilter
-from prefect.states import Crashed, Late
+from prefect.states import AwaitingRetry, Crashed, Late
 from sqlalchemy import func, select
 
 from api.db.base import utcnow
@@ -283,13 +283,26 @@ async def test_scheduled_runs_late_or_crashed_become_dead_letters_and_replay(
     tags = [f"tenant:{pg_tenant.id}", f"workflow:{workflow_id}", "trigger:schedule", "gorax"]
     trigger = {"scheduled_at": "2026-01-01T00:00:00+00:00", "schedule_id": "s1"}
     async with get_client() as prefect:
+        # No worker may start them (a worker of this pool runs once another test started it):
+        # the tenant's work queue is paused, as when no worker serves it.
+        deployment = await prefect.read_deployment(deployment_id)
+        assert deployment.work_queue_name and deployment.work_pool_name
+        queue = await prefect.read_work_queue_by_name(deployment.work_queue_name, deployment.work_pool_name)
+        await prefect.update_work_queue(queue.id, is_paused=True)
         late = await prefect.create_flow_run_from_deployment(
             deployment_id, parameters={"trigger": trigger}, tags=tags, state=Late()
         )
         crashed = await prefect.create_flow_run_from_deployment(
             deployment_id, parameters={"trigger": trigger}, tags=tags
         )
-        await prefect.set_flow_run_state(crashed.id, Crashed(message="worker process exited"), force=True)
+        # It crashed, ran again by the workers' rerun rule, and crashed again: past the one
+        # rerun GORAX_WORKER_CRASH_RETRIES allows, the rule has given up on it.
+        for state in (
+            Crashed(message="worker process exited"),
+            AwaitingRetry(),
+            Crashed(message="worker process exited"),
+        ):
+            await prefect.set_flow_run_state(crashed.id, state, force=True)
         # A run another trigger started is not a schedule's: it never becomes a schedule dead letter.
         manual = await prefect.create_flow_run_from_deployment(
             deployment_id, tags=[t for t in tags if t != "trigger:schedule"]
