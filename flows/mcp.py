@@ -55,15 +55,9 @@ async def _session(
             # resolved again could point elsewhere: DNS rebinding), and to the server's origin
             # only; Host and the TLS server name stay the URL's host.
             target = request.url
-            if (target.scheme, target.host, target.port or (443 if target.scheme == "https" else 80)) != (
-                destination.scheme,
-                destination.host,
-                destination.port,
-            ):
+            if not destination.serves(target):
                 raise McpError(f"MCP server {url} sent the client to another origin ({target.scheme}://{target.host})")
-            if str(destination.address) != target.host:
-                request.url = target.copy_with(host=str(destination.address))
-                request.extensions["sni_hostname"] = target.host
+            destination.pin(request)
 
         http = httpx2.AsyncClient(
             headers=dict(headers),

@@ -168,6 +168,14 @@ class Destination:
         """Whether ``url`` is on this origin (so its checked address may be used)."""
         return (url.scheme, url.host, _port(url)) == (self.scheme, self.host, self.port)
 
+    def pin(self, request: httpx.Request) -> None:
+        """Send ``request`` (to this origin) to the checked address; Host and the TLS server name
+        stay its URL's host. Any httpx-like request (the MCP SDK's ``httpx2`` too)."""
+        url = request.url
+        if str(self.address) != url.host:
+            request.url = url.copy_with(host=str(self.address))
+            request.extensions["sni_hostname"] = url.host
+
 
 @dataclass(frozen=True)
 class Reply:
@@ -211,13 +219,6 @@ async def check_url(url: str | httpx.URL, *, allowed: Iterable[Network], allow_p
         raise RunError(f"URL {str(url)!r} names no host")
     address = await resolve_checked(parsed.host, _port(parsed), allowed=allowed, allow_private=allow_private)
     return Destination(parsed.scheme, parsed.host, _port(parsed), address)
-
-
-def _pin(request: httpx.Request, url: httpx.URL, destination: Destination) -> None:
-    """Send ``request`` to the checked address; Host and TLS server name stay ``url``'s host."""
-    if str(destination.address) != url.host:
-        request.url = request.url.copy_with(host=str(destination.address))
-        request.extensions["sni_hostname"] = url.host
 
 
 async def _read_capped(response: httpx.Response, limit: int | None) -> bytes:
@@ -326,7 +327,7 @@ async def _send(
             outgoing = dict(sent_headers)
             tracing.inject(outgoing)
             request = client.build_request(method, target, headers=outgoing, params=query, **body)
-            _pin(request, target, checked)
+            checked.pin(request)
             response = await client.send(request, stream=True)
             try:
                 location = response.headers.get("location")

@@ -28,8 +28,7 @@ async def schedule_off() -> str | None:
     if deployment.paused:
         return "not run: its workflow was paused after this run was queued"
     schedule = next((s for s in deployment.schedules or [] if s.id == creator.id), None)
-    if schedule is None:
-        return f"not run: its schedule {creator.display_value or creator.id} was deleted after this run was queued"
-    if not schedule.active:
-        return f"not run: its schedule {creator.display_value or creator.id} was paused after this run was queued"
-    return None
+    if schedule is not None and schedule.active:
+        return None
+    what = "deleted" if schedule is None else "paused"
+    return f"not run: its schedule {creator.display_value or creator.id} was {what} after this run was queued"

@@ -170,17 +170,13 @@ async def newest_run(client: PrefectClient, *, tenant_id: str, workflow_id: str)
     return found[0] if found else None
 
 
-async def last_outputs(client: PrefectClient, *, tenant_id: str, workflow_id: str) -> tuple[str | None, dict[str, Any]]:
-    """The newest finished run of the workflow (:func:`newest_run`) and the outputs of the nodes
-    that completed in it, by node id."""
-    newest = await newest_run(client, tenant_id=tenant_id, workflow_id=workflow_id)
-    if newest is None:
-        return None, {}
+async def outputs_of(client: PrefectClient, run: FlowRun) -> dict[str, Any]:
+    """The outputs of the nodes that completed in ``run``, by node id."""
     outputs = {}
-    for record in await runs.read_run_steps(client, newest):
+    for record in await runs.read_run_steps(client, run):
         if not record.iteration and record.status in _USABLE:
             outputs[record.node_id] = record.output
-    return str(newest.id), outputs
+    return outputs
 
 
 async def _drafts_deployment(client: PrefectClient, *, tenant_id: str, work_pool: str, fresh: bool = False) -> str:
@@ -245,6 +241,7 @@ async def test_run(
     Without a trigger input (``trigger_given`` false) the run gets the one the newest run of the
     workflow had (:func:`newest_run`), as its nodes' outputs do: ``trigger.*`` in a node's
     templates reads what it read then (``trigger_from`` names that run)."""
+    newest: FlowRun | None = None  # read once, when the input or an upstream output needs it
     trigger_from: str | None = None
     if not trigger_given:
         newest = await newest_run(client, tenant_id=workflow.tenant_id, workflow_id=workflow.id)
@@ -272,8 +269,10 @@ async def test_run(
         fixtures = {nid: {"output": pinned[nid].get("output")} for nid in upstream if nid in pinned}
         if mode == "node":
             missing = upstream - fixtures.keys()
-            if missing:
-                last_run, outputs = await last_outputs(client, tenant_id=workflow.tenant_id, workflow_id=workflow.id)
+            if missing and trigger_given:
+                newest = await newest_run(client, tenant_id=workflow.tenant_id, workflow_id=workflow.id)
+            if missing and newest is not None:
+                last_run, outputs = str(newest.id), await outputs_of(client, newest)
                 fixtures.update({nid: {"output": outputs[nid]} for nid in missing if nid in outputs})
     run = await start_test_run(
         client,
@@ -483,7 +482,8 @@ async def publish_gate(
 __all__ = [
     "DEFAULT_WAIT",
     "check_output",
-    "last_outputs",
+    "newest_run",
+    "outputs_of",
     "pin_output",
     "pins",
     "publish_gate",
